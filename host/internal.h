@@ -1,0 +1,127 @@
+/* internal.h - what host/ files share and tests may use, never installed: the
+ * context struct, error and log helpers, the program cache and the kernel registry.
+ */
+#ifndef SPARQ_INTERNAL_H
+#define SPARQ_INTERNAL_H
+
+#include "sparq.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#if defined(__GNUC__)
+#define SPARQ_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define SPARQ_PRINTF(f, a)
+#endif
+
+/* ---- errors and logging (host/status.c) ------------------------------------------ */
+
+/* Records the sentence for sparq_last_error() and returns status, so that a failing
+ * path reads: return sparq_fail(SPARQ_ERROR_OUT_OF_BOUNDS, "x needs %zu bytes", n); */
+sparq_status sparq_fail(sparq_status status, const char *fmt, ...) SPARQ_PRINTF(2, 3);
+/* Same for an OpenCL error: the status is the CL code, the sentence names it. */
+sparq_status sparq_fail_cl(cl_int err, const char *what);
+
+sparq_log_level sparq_log_level_get(void);
+void sparq_log(sparq_log_level level, const char *fmt, ...) SPARQ_PRINTF(2, 3);
+double sparq_now_seconds(void);
+
+/* ---- kernel sources (host/program.c) --------------------------------------------- */
+
+/* One embedded file of kernels/ (generated at build time by cmake/embed_kernels.cmake). */
+typedef struct sparq_embedded_source {
+    const char *name; /* "linear_dense.cl" */
+    const char *text;
+    size_t size;
+} sparq_embedded_source;
+
+extern const sparq_embedded_source sparq_embedded_sources[];
+extern const size_t sparq_embedded_source_count;
+
+/* Loads kernels/<name> (from SPARQ_KERNEL_DIR when set, else the embedded copy) with
+ * each `#include "x.clh"` line replaced by that file's text. *text is malloc'ed. */
+sparq_status sparq_source_load(const char *name, char **text, size_t *size);
+
+/* ---- kernel registry (host/registry.c) ------------------------------------------- */
+
+enum {
+    SPARQ_FEATURE_FP16 = 1u << 0,
+    SPARQ_FEATURE_FP64 = 1u << 1,
+    SPARQ_FEATURE_SUBGROUPS = 1u << 2,
+    SPARQ_FEATURE_INT_DOT = 1u << 3
+};
+
+/* One kernel: the table in registry.c is what dispatch, tests, bench and tuner read. */
+typedef struct sparq_kernel_info {
+    const char *name;          /* <op>_<structure>_<variant>, the __kernel's name     */
+    const char *source;        /* file under kernels/                                 */
+    unsigned required_features;/* SPARQ_FEATURE_* bits the device must have           */
+    size_t local_size;         /* default work-group size (stable: PoCL compiles per size) */
+    const char *summary;
+} sparq_kernel_info;
+
+extern const sparq_kernel_info sparq_kernels[];
+extern const size_t sparq_kernel_count;
+const sparq_kernel_info *sparq_kernel_find(const char *name);
+
+/* ---- context (host/context.c) ---------------------------------------------------- */
+
+typedef struct sparq_program_entry {
+    uint64_t key_lo, key_hi;
+    cl_program program;
+} sparq_program_entry;
+
+struct sparq_context {
+    cl_context cl_ctx;
+    cl_device_id device;
+    cl_command_queue queue;          /* created lazily by sparq_context_queue()      */
+    sparq_device_caps caps;
+    char choice[512];
+    char platform_version[256];
+    char cache_dir[1024];
+    bool disk_cache;
+    pthread_mutex_t lock;            /* guards programs[] and queue creation         */
+    sparq_program_entry *programs;
+    size_t program_count, program_capacity;
+    atomic_uint_fast64_t kernel_launches;
+    atomic_uint_fast64_t peer_calls;
+    atomic_uint_fast64_t programs_built;
+    atomic_uint_fast64_t program_memory_hits;
+    atomic_uint_fast64_t program_disk_hits;
+    atomic_uint_fast64_t program_disk_rejects;
+};
+
+/* Resolves the cache folder and whether it is on, from options and environment. */
+void sparq_cache_resolve(const sparq_context_options *options, char *dir, size_t dir_size,
+                         bool *enabled);
+
+/* Returns the built program for kernels/<source> with these build options, from the
+ * context's memory, the disk cache, or a fresh build. Fails with
+ * SPARQ_ERROR_UNSUPPORTED if the device lacks a required feature. The program stays
+ * owned by the context. */
+sparq_status sparq_program_get(sparq_context *ctx, const char *source, const char *options,
+                               unsigned required_features, cl_program *program);
+
+/* Creates the registered kernel `name` (program built with options); the caller
+ * releases it after enqueueing. */
+sparq_status sparq_kernel_create(sparq_context *ctx, const char *name, const char *options,
+                                 cl_kernel *kernel);
+
+/* Enqueues an NDRange, counts the launch, logs it at debug level. */
+sparq_status sparq_kernel_enqueue(sparq_context *ctx, cl_command_queue queue,
+                                  cl_kernel kernel, const char *name, cl_uint dims,
+                                  const size_t *global, const size_t *local,
+                                  cl_uint num_wait, const cl_event *wait_list,
+                                  cl_event *event);
+
+/* Checks that buffer holds count elements of elem_size bytes from element offset;
+ * what names the operand in the error sentence. */
+sparq_status sparq_check_buffer(const char *op, const char *what, cl_mem buffer,
+                                size_t offset, size_t count, size_t elem_size);
+
+/* Sets a kernel argument, turning an OpenCL failure into a named error. */
+sparq_status sparq_set_arg(cl_kernel kernel, cl_uint index, size_t size, const void *value);
+
+#endif /* SPARQ_INTERNAL_H */

@@ -1,0 +1,189 @@
+/* linear_dense.c - dense f32 linear layer on raw buffers (sparq_linear_dense):
+ * sparq's own kernel, or CLBlast SGEMV/SGEMM followed by a bias epilogue,
+ * both under the enqueue convention (wait list in, event out, no clFinish).
+ */
+#include "internal.h"
+
+#include <stdio.h>
+#ifdef SPARQ_HAVE_CLBLAST
+#include <clblast_c.h>
+#endif
+
+#define OP "linear_dense"
+
+static size_t round_up(size_t n, size_t multiple)
+{
+    return (n + multiple - 1) / multiple * multiple;
+}
+
+/* Enqueues the registered 2-D kernel `name` over (rows, batch) with args already set
+ * through the callback-free pattern: the caller passes the kernel in. */
+static sparq_status launch_rows_batch(sparq_context *ctx, cl_command_queue queue,
+                                      cl_kernel kernel, const sparq_kernel_info *info,
+                                      size_t rows, size_t batch, cl_uint num_wait,
+                                      const cl_event *wait_list, cl_event *event)
+{
+    size_t local[2] = {info->local_size, 1};
+    size_t global[2] = {round_up(rows, info->local_size), batch};
+    return sparq_kernel_enqueue(ctx, queue, kernel, info->name, 2, global, local, num_wait,
+                                wait_list, event);
+}
+
+static sparq_status create_registered(sparq_context *ctx, const char *name,
+                                      const sparq_kernel_info **info, cl_kernel *kernel)
+{
+    *info = sparq_kernel_find(name);
+    if (!*info)
+        return sparq_fail(SPARQ_ERROR_INTERNAL, "kernel %s is not registered", name);
+    char options[64];
+    snprintf(options, sizeof options, "-DLINEAR_DENSE_WG=%zu", (*info)->local_size);
+    return sparq_kernel_create(ctx, name, options, kernel);
+}
+
+static sparq_status run_own(sparq_context *ctx, cl_command_queue queue, size_t batch,
+                            size_t rows, size_t cols, cl_mem x, size_t x_off, cl_mem w,
+                            size_t w_off, cl_mem bias, size_t bias_off, cl_mem y, size_t y_off,
+                            cl_uint num_wait, const cl_event *wait_list, cl_event *event)
+{
+    const sparq_kernel_info *info = NULL;
+    cl_kernel k = NULL;
+    sparq_status st = create_registered(ctx, "linear_dense_rowdot", &info, &k);
+    if (st != SPARQ_OK)
+        return st;
+    cl_uint b32 = (cl_uint)batch, m32 = (cl_uint)rows, k32 = (cl_uint)cols;
+    cl_ulong xo = x_off, wo = w_off, bo = bias_off, yo = y_off;
+    cl_uint a = 0;
+    if ((st = sparq_set_arg(k, a++, sizeof b32, &b32)) == SPARQ_OK &&
+        (st = sparq_set_arg(k, a++, sizeof m32, &m32)) == SPARQ_OK &&
+        (st = sparq_set_arg(k, a++, sizeof k32, &k32)) == SPARQ_OK &&
+        (st = sparq_set_arg(k, a++, sizeof x, &x)) == SPARQ_OK &&
+        (st = sparq_set_arg(k, a++, sizeof xo, &xo)) == SPARQ_OK &&
+        (st = sparq_set_arg(k, a++, sizeof w, &w)) == SPARQ_OK &&
+        (st = sparq_set_arg(k, a++, sizeof wo, &wo)) == SPARQ_OK &&
+        (st = sparq_set_arg(k, a++, sizeof bias, bias ? (const void *)&bias : NULL)) ==
+            SPARQ_OK &&
+        (st = sparq_set_arg(k, a++, sizeof bo, &bo)) == SPARQ_OK &&
+        (st = sparq_set_arg(k, a++, sizeof y, &y)) == SPARQ_OK &&
+        (st = sparq_set_arg(k, a++, sizeof yo, &yo)) == SPARQ_OK)
+        st = launch_rows_batch(ctx, queue, k, info, rows, batch, num_wait, wait_list, event);
+    clReleaseKernel(k);
+    return st;
+}
+
+#ifdef SPARQ_HAVE_CLBLAST
+static sparq_status clblast_status(CLBlastStatusCode code, const char *routine)
+{
+    if (code == CLBlastSuccess)
+        return SPARQ_OK;
+    if (code > -1000) /* an OpenCL code, passed through */
+        return sparq_fail((sparq_status)code, OP ": CLBlast %s failed with %s (%d)", routine,
+                          sparq_status_string((sparq_status)code), (int)code);
+    return sparq_fail(SPARQ_ERROR_PEER, OP ": CLBlast %s failed with CLBlast status %d",
+                      routine, (int)code);
+}
+
+static sparq_status run_clblast(sparq_context *ctx, cl_command_queue queue, size_t batch,
+                                size_t rows, size_t cols, cl_mem x, size_t x_off, cl_mem w,
+                                size_t w_off, cl_mem bias, size_t bias_off, cl_mem y,
+                                size_t y_off, cl_uint num_wait, const cl_event *wait_list,
+                                cl_event *event)
+{
+    /* CLBlast takes no wait list: a barrier on the caller's events holds it back
+     * (on an out-of-order queue too). */
+    if (num_wait) {
+        cl_int err = clEnqueueBarrierWithWaitList(queue, num_wait, wait_list, NULL);
+        if (err != CL_SUCCESS)
+            return sparq_fail_cl(err, OP ": clEnqueueBarrierWithWaitList");
+    }
+    cl_event gemm_done = NULL;
+    CLBlastStatusCode code;
+    if (batch == 1) /* y[m] = sum_k W[m, k] x[k] */
+        code = CLBlastSgemv(CLBlastLayoutRowMajor, CLBlastTransposeNo, rows, cols, 1.0f, w,
+                            w_off, cols, x, x_off, 1, 0.0f, y, y_off, 1, &queue, &gemm_done);
+    else /* Y (batch x rows) = X (batch x cols) . W^T */
+        code = CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeYes,
+                            batch, rows, cols, 1.0f, x, x_off, cols, w, w_off, cols, 0.0f, y,
+                            y_off, rows, &queue, &gemm_done);
+    atomic_fetch_add(&ctx->peer_calls, 1);
+    sparq_status st = clblast_status(code, batch == 1 ? "SGEMV" : "SGEMM");
+    if (st != SPARQ_OK)
+        return st;
+    sparq_log(SPARQ_LOG_DEBUG, "CLBlast %s %zu x %zu x %zu", batch == 1 ? "SGEMV" : "SGEMM",
+              batch, rows, cols);
+    if (!bias) {
+        if (event)
+            *event = gemm_done;
+        else
+            clReleaseEvent(gemm_done);
+        return SPARQ_OK;
+    }
+
+    const sparq_kernel_info *info = NULL;
+    cl_kernel k = NULL;
+    st = create_registered(ctx, "epilogue_dense_bias", &info, &k);
+    cl_uint b32 = (cl_uint)batch, m32 = (cl_uint)rows;
+    cl_ulong bo = bias_off, yo = y_off;
+    if (st == SPARQ_OK && (st = sparq_set_arg(k, 0, sizeof b32, &b32)) == SPARQ_OK &&
+        (st = sparq_set_arg(k, 1, sizeof m32, &m32)) == SPARQ_OK &&
+        (st = sparq_set_arg(k, 2, sizeof bias, &bias)) == SPARQ_OK &&
+        (st = sparq_set_arg(k, 3, sizeof bo, &bo)) == SPARQ_OK &&
+        (st = sparq_set_arg(k, 4, sizeof y, &y)) == SPARQ_OK &&
+        (st = sparq_set_arg(k, 5, sizeof yo, &yo)) == SPARQ_OK)
+        st = launch_rows_batch(ctx, queue, k, info, rows, batch, 1, &gemm_done, event);
+    if (k)
+        clReleaseKernel(k);
+    clReleaseEvent(gemm_done);
+    return st;
+}
+#endif
+
+sparq_status sparq_linear_dense(sparq_context *ctx, cl_command_queue queue,
+                                sparq_dense_backend backend, size_t batch, size_t rows,
+                                size_t cols, cl_mem x, size_t x_offset, cl_mem w,
+                                size_t w_offset, cl_mem bias, size_t bias_offset, cl_mem y,
+                                size_t y_offset, cl_uint num_wait, const cl_event *wait_list,
+                                cl_event *event)
+{
+    if (event)
+        *event = NULL;
+    if (!ctx)
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, OP ": NULL context");
+    if (!queue)
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, OP ": NULL queue");
+    if (batch == 0 || rows == 0 || cols == 0)
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
+                          OP ": sizes must be positive (batch %zu, rows %zu, cols %zu)", batch,
+                          rows, cols);
+    if (batch > UINT32_MAX || rows > UINT32_MAX || cols > UINT32_MAX)
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
+                          OP ": batch, rows and cols must each be below 2^32");
+    if ((num_wait == 0) != (wait_list == NULL))
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
+                          OP ": num_wait is %u but wait_list is %s", num_wait,
+                          wait_list ? "not NULL" : "NULL");
+    if (backend != SPARQ_DENSE_BACKEND_AUTO && backend != SPARQ_DENSE_BACKEND_SPARQ &&
+        backend != SPARQ_DENSE_BACKEND_CLBLAST)
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, OP ": unknown backend %d", (int)backend);
+    if (batch > SIZE_MAX / cols || batch > SIZE_MAX / rows || rows > SIZE_MAX / cols)
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, OP ": sizes overflow size_t");
+    sparq_status st;
+    if ((st = sparq_check_buffer(OP, "x", x, x_offset, batch * cols, sizeof(float))) ||
+        (st = sparq_check_buffer(OP, "w", w, w_offset, rows * cols, sizeof(float))) ||
+        (st = sparq_check_buffer(OP, "y", y, y_offset, batch * rows, sizeof(float))) ||
+        (bias && (st = sparq_check_buffer(OP, "bias", bias, bias_offset, rows, sizeof(float)))))
+        return st;
+
+    /* Until the tuner measures the break-even, sparq's own kernel is the default. */
+    if (backend == SPARQ_DENSE_BACKEND_AUTO)
+        backend = SPARQ_DENSE_BACKEND_SPARQ;
+    if (backend == SPARQ_DENSE_BACKEND_SPARQ)
+        return run_own(ctx, queue, batch, rows, cols, x, x_offset, w, w_offset, bias,
+                       bias_offset, y, y_offset, num_wait, wait_list, event);
+#ifdef SPARQ_HAVE_CLBLAST
+    return run_clblast(ctx, queue, batch, rows, cols, x, x_offset, w, w_offset, bias,
+                       bias_offset, y, y_offset, num_wait, wait_list, event);
+#else
+    return sparq_fail(SPARQ_ERROR_UNSUPPORTED,
+                      OP ": this sparq was built without CLBlast (SPARQ_WITH_CLBLAST=OFF)");
+#endif
+}

@@ -1,0 +1,499 @@
+/* program.c - kernel sources (embedded or SPARQ_KERNEL_DIR), the program cache
+ * (in memory per context, on disk as checksummed binaries written atomically), and
+ * the small helpers every op uses to create, bind and enqueue kernels.
+ */
+#include "internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+/* ---- sources --------------------------------------------------------------------- */
+
+static sparq_status read_whole_file(const char *path, char **text, size_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return sparq_fail(SPARQ_ERROR_IO, "cannot open %s: %s", path, strerror(errno));
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len + 4096 + 1 > cap) {
+            cap = cap ? cap * 2 : 16384;
+            char *grown = realloc(buf, cap);
+            if (!grown) {
+                free(buf);
+                fclose(f);
+                return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "reading %s: out of memory", path);
+            }
+            buf = grown;
+        }
+        size_t got = fread(buf + len, 1, cap - len - 1, f);
+        len += got;
+        if (got == 0)
+            break;
+    }
+    bool failed = ferror(f);
+    fclose(f);
+    if (failed) {
+        free(buf);
+        return sparq_fail(SPARQ_ERROR_IO, "error reading %s", path);
+    }
+    buf[len] = '\0';
+    *text = buf;
+    *size = len;
+    return SPARQ_OK;
+}
+
+/* The raw text of kernels/<name>, without include expansion. */
+static sparq_status source_raw(const char *name, char **text, size_t *size)
+{
+    const char *dir = getenv("SPARQ_KERNEL_DIR");
+    if (dir && *dir) {
+        char path[2048];
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        return read_whole_file(path, text, size);
+    }
+    for (size_t i = 0; i < sparq_embedded_source_count; i++) {
+        if (strcmp(sparq_embedded_sources[i].name, name) == 0) {
+            char *copy = malloc(sparq_embedded_sources[i].size + 1);
+            if (!copy)
+                return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "source %s: out of memory", name);
+            memcpy(copy, sparq_embedded_sources[i].text, sparq_embedded_sources[i].size);
+            copy[sparq_embedded_sources[i].size] = '\0';
+            *text = copy;
+            *size = sparq_embedded_sources[i].size;
+            return SPARQ_OK;
+        }
+    }
+    return sparq_fail(SPARQ_ERROR_INTERNAL, "no embedded kernel source named %s", name);
+}
+
+sparq_status sparq_source_load(const char *name, char **text, size_t *size)
+{
+    char *raw = NULL;
+    size_t raw_size = 0;
+    sparq_status st = source_raw(name, &raw, &raw_size);
+    if (st != SPARQ_OK)
+        return st;
+    /* Replace each line `#include "x.clh"` with x.clh's text (one level deep: the
+     * shared prelude includes nothing). */
+    char *out = NULL;
+    size_t out_len = 0;
+    FILE *mem = open_memstream(&out, &out_len);
+    if (!mem) {
+        free(raw);
+        return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "source %s: out of memory", name);
+    }
+    const char *line = raw;
+    while (*line && st == SPARQ_OK) {
+        const char *end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line) + 1 : strlen(line);
+        char included[256];
+        if (sscanf(line, "#include \"%255[^\"]\"", included) == 1) {
+            char *inc = NULL;
+            size_t inc_size = 0;
+            st = source_raw(included, &inc, &inc_size);
+            if (st == SPARQ_OK) {
+                fprintf(mem, "%s\n", inc);
+                free(inc);
+            }
+        } else {
+            fwrite(line, 1, len, mem);
+        }
+        line += len;
+    }
+    fclose(mem);
+    free(raw);
+    if (st != SPARQ_OK) {
+        free(out);
+        return st;
+    }
+    *text = out;
+    *size = out_len;
+    return SPARQ_OK;
+}
+
+/* ---- disk cache ------------------------------------------------------------------ */
+
+#define CACHE_MAGIC "SPARQBIN"
+#define CACHE_FORMAT 1u
+
+typedef struct cache_header {
+    char magic[8];
+    uint32_t format;
+    uint32_t reserved;
+    uint64_t key_lo, key_hi;
+    uint64_t payload_size;
+    uint64_t payload_hash; /* XXH64 of the payload */
+} cache_header;
+_Static_assert(sizeof(cache_header) == 48, "cache header layout is part of the file format");
+
+static int mkdir_parents(const char *dir)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s", dir);
+    for (char *p = path + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(path, 0755) != 0 && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    }
+    return mkdir(path, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+static void cache_path(const sparq_context *ctx, uint64_t lo, uint64_t hi, char *out,
+                       size_t size)
+{
+    snprintf(out, size, "%s/%016llx%016llx.bin", ctx->cache_dir, (unsigned long long)hi,
+             (unsigned long long)lo);
+}
+
+/* Reads a cached binary; NULL when absent or invalid (then *corrupt says which). */
+static unsigned char *cache_read(const sparq_context *ctx, uint64_t lo, uint64_t hi,
+                                 size_t *size, bool *corrupt)
+{
+    char path[1100];
+    cache_path(ctx, lo, hi, path, sizeof path);
+    *corrupt = false;
+    char *data = NULL;
+    size_t len = 0;
+    FILE *probe = fopen(path, "rb");
+    if (!probe)
+        return NULL;
+    fclose(probe);
+    if (read_whole_file(path, &data, &len) != SPARQ_OK)
+        return NULL;
+    cache_header h;
+    *corrupt = true;
+    if (len < sizeof h) {
+        free(data);
+        return NULL;
+    }
+    memcpy(&h, data, sizeof h);
+    if (memcmp(h.magic, CACHE_MAGIC, 8) != 0 || h.format != CACHE_FORMAT || h.key_lo != lo ||
+        h.key_hi != hi || h.payload_size != len - sizeof h || h.payload_size == 0 ||
+        XXH64(data + sizeof h, (size_t)h.payload_size, 0) != h.payload_hash) {
+        free(data);
+        return NULL;
+    }
+    *corrupt = false;
+    unsigned char *payload = malloc((size_t)h.payload_size);
+    if (payload)
+        memcpy(payload, data + sizeof h, (size_t)h.payload_size);
+    *size = (size_t)h.payload_size;
+    free(data);
+    return payload;
+}
+
+/* Writes a binary atomically: a unique temporary file in the same folder, then rename.
+ * Failure only costs a rebuild next time, so it is logged, not returned. */
+static void cache_write(const sparq_context *ctx, uint64_t lo, uint64_t hi,
+                        const unsigned char *payload, size_t size)
+{
+    if (mkdir_parents(ctx->cache_dir) != 0) {
+        sparq_log(SPARQ_LOG_INFO, "program cache: cannot create %s: %s", ctx->cache_dir,
+                  strerror(errno));
+        return;
+    }
+    char path[1100], tmp[1200];
+    cache_path(ctx, lo, hi, path, sizeof path);
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%p", path, (long)getpid(), (const void *)&tmp);
+    cache_header h;
+    memcpy(h.magic, CACHE_MAGIC, 8);
+    h.format = CACHE_FORMAT;
+    h.reserved = 0;
+    h.key_lo = lo;
+    h.key_hi = hi;
+    h.payload_size = size;
+    h.payload_hash = XXH64(payload, size, 0);
+    FILE *f = fopen(tmp, "wb");
+    bool ok = f && fwrite(&h, sizeof h, 1, f) == 1 && fwrite(payload, 1, size, f) == size;
+    if (f)
+        ok = (fclose(f) == 0) && ok;
+    if (ok && rename(tmp, path) == 0) {
+        sparq_log(SPARQ_LOG_DEBUG, "program cache: stored %s (%zu bytes)", path, size);
+        return;
+    }
+    sparq_log(SPARQ_LOG_INFO, "program cache: cannot write %s: %s", path, strerror(errno));
+    remove(tmp);
+}
+
+sparq_status sparq_cache_get_info(const sparq_context_options *options, sparq_cache_info *info)
+{
+    if (!info)
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "cache_get_info: NULL info");
+    memset(info, 0, sizeof *info);
+    bool enabled = false;
+    sparq_cache_resolve(options, info->path, sizeof info->path, &enabled);
+    info->enabled = enabled;
+    DIR *d = info->path[0] ? opendir(info->path) : NULL;
+    if (!d)
+        return SPARQ_OK; /* not created yet: empty */
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t n = strlen(e->d_name);
+        if (n < 4 || strcmp(e->d_name + n - 4, ".bin") != 0)
+            continue;
+        char path[2048];
+        struct stat sb;
+        snprintf(path, sizeof path, "%s/%s", info->path, e->d_name);
+        if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode)) {
+            info->entries++;
+            info->bytes += (uint64_t)sb.st_size;
+        }
+    }
+    closedir(d);
+    return SPARQ_OK;
+}
+
+/* ---- building -------------------------------------------------------------------- */
+
+static sparq_status build_failed(sparq_context *ctx, cl_program program, cl_int err,
+                                 const char *source)
+{
+    size_t log_size = 0;
+    clGetProgramBuildInfo(program, ctx->device, CL_PROGRAM_BUILD_LOG, 0, NULL, &log_size);
+    char *log = calloc(log_size + 1, 1);
+    if (log)
+        clGetProgramBuildInfo(program, ctx->device, CL_PROGRAM_BUILD_LOG, log_size, log, NULL);
+    sparq_log(SPARQ_LOG_INFO, "build of %s failed (%s):\n%s", source, sparq_status_string(err),
+              log ? log : "");
+    sparq_status st = sparq_fail(SPARQ_ERROR_BUILD_FAILED, "kernels/%s did not build (%s): %.600s",
+                                 source, sparq_status_string(err), log ? log : "");
+    free(log);
+    return st;
+}
+
+static bool features_missing(const sparq_device_caps *caps, unsigned need, const char **what)
+{
+    *what = (need & SPARQ_FEATURE_FP16) && !caps->has_fp16             ? "cl_khr_fp16"
+            : (need & SPARQ_FEATURE_FP64) && !caps->has_fp64           ? "cl_khr_fp64"
+            : (need & SPARQ_FEATURE_SUBGROUPS) && !caps->has_subgroups ? "subgroups"
+            : (need & SPARQ_FEATURE_INT_DOT) && !caps->has_int_dot_product
+                ? "cl_khr_integer_dot_product"
+                : NULL;
+    return *what != NULL;
+}
+
+/* Builds a program from a cached binary; NULL when the driver refuses it. */
+static cl_program build_from_binary(sparq_context *ctx, const unsigned char *bin, size_t size,
+                                    const char *options)
+{
+    cl_int err = CL_SUCCESS, bin_status = CL_SUCCESS;
+    cl_program p = clCreateProgramWithBinary(ctx->cl_ctx, 1, &ctx->device, &size, &bin,
+                                             &bin_status, &err);
+    if (err != CL_SUCCESS || bin_status != CL_SUCCESS)
+        return NULL;
+    if (clBuildProgram(p, 1, &ctx->device, options, NULL, NULL) != CL_SUCCESS) {
+        clReleaseProgram(p);
+        return NULL;
+    }
+    return p;
+}
+
+static void save_binary(sparq_context *ctx, cl_program p, uint64_t lo, uint64_t hi)
+{
+    size_t size = 0;
+    if (clGetProgramInfo(p, CL_PROGRAM_BINARY_SIZES, sizeof size, &size, NULL) != CL_SUCCESS ||
+        size == 0)
+        return;
+    unsigned char *bin = malloc(size);
+    if (bin && clGetProgramInfo(p, CL_PROGRAM_BINARIES, sizeof bin, &bin, NULL) == CL_SUCCESS)
+        cache_write(ctx, lo, hi, bin, size);
+    free(bin);
+}
+
+sparq_status sparq_program_get(sparq_context *ctx, const char *source, const char *options,
+                               unsigned required_features, cl_program *program)
+{
+    if (!ctx || !source || !program)
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "program_get: NULL argument");
+    const char *missing = NULL;
+    if (features_missing(&ctx->caps, required_features, &missing))
+        return sparq_fail(SPARQ_ERROR_UNSUPPORTED,
+                          "kernels/%s needs %s, which device \"%s\" does not have", source,
+                          missing, ctx->caps.name);
+    char *text = NULL;
+    size_t text_size = 0;
+    sparq_status st = sparq_source_load(source, &text, &text_size);
+    if (st != SPARQ_OK)
+        return st;
+    char full_options[1024];
+    snprintf(full_options, sizeof full_options, "%s%s",
+             ctx->caps.opencl_c_major > 1 || ctx->caps.opencl_c_minor >= 2 ? "-cl-std=CL1.2 "
+                                                                            : "",
+             options ? options : "");
+
+    /* The key: everything that changes the compiled binary. */
+    XXH3_state_t *hs = XXH3_createState();
+    if (!hs) {
+        free(text);
+        return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "program_get: out of memory");
+    }
+    XXH3_128bits_reset(hs);
+    const char *parts[] = {text, full_options, ctx->caps.name, ctx->caps.vendor,
+                           ctx->caps.driver_version, ctx->platform_version,
+                           SPARQ_VERSION_STRING};
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
+        XXH3_128bits_update(hs, parts[i], strlen(parts[i]) + 1);
+    XXH128_hash_t key = XXH3_128bits_digest(hs);
+    XXH3_freeState(hs);
+
+    pthread_mutex_lock(&ctx->lock);
+    for (size_t i = 0; i < ctx->program_count; i++) {
+        if (ctx->programs[i].key_lo == key.low64 && ctx->programs[i].key_hi == key.high64) {
+            *program = ctx->programs[i].program;
+            pthread_mutex_unlock(&ctx->lock);
+            atomic_fetch_add(&ctx->program_memory_hits, 1);
+            free(text);
+            return SPARQ_OK;
+        }
+    }
+    pthread_mutex_unlock(&ctx->lock);
+
+    /* Not in memory: the disk cache, else a build from source (outside the lock, so
+     * other threads keep launching meanwhile). */
+    double t0 = sparq_now_seconds();
+    cl_program p = NULL;
+    if (ctx->disk_cache) {
+        size_t bin_size = 0;
+        bool corrupt = false;
+        unsigned char *bin = cache_read(ctx, key.low64, key.high64, &bin_size, &corrupt);
+        if (bin)
+            p = build_from_binary(ctx, bin, bin_size, full_options);
+        free(bin);
+        if (p) {
+            atomic_fetch_add(&ctx->program_disk_hits, 1);
+            sparq_log(SPARQ_LOG_INFO, "program cache hit: %s [%s] loaded in %.1f ms", source,
+                      full_options, 1e3 * (sparq_now_seconds() - t0));
+        } else if (bin || corrupt) {
+            atomic_fetch_add(&ctx->program_disk_rejects, 1);
+            sparq_log(SPARQ_LOG_INFO, "program cache: entry for %s is corrupt, rebuilding",
+                      source);
+        } else {
+            sparq_log(SPARQ_LOG_INFO, "program cache miss: %s [%s]", source, full_options);
+        }
+    }
+    if (!p) {
+        cl_int err = CL_SUCCESS;
+        const char *src = text;
+        p = clCreateProgramWithSource(ctx->cl_ctx, 1, &src, &text_size, &err);
+        if (err != CL_SUCCESS) {
+            free(text);
+            return sparq_fail_cl(err, "clCreateProgramWithSource");
+        }
+        err = clBuildProgram(p, 1, &ctx->device, full_options, NULL, NULL);
+        if (err != CL_SUCCESS) {
+            st = build_failed(ctx, p, err, source);
+            clReleaseProgram(p);
+            free(text);
+            return st;
+        }
+        atomic_fetch_add(&ctx->programs_built, 1);
+        sparq_log(SPARQ_LOG_INFO, "built %s [%s] in %.1f ms", source, full_options,
+                  1e3 * (sparq_now_seconds() - t0));
+        if (ctx->disk_cache)
+            save_binary(ctx, p, key.low64, key.high64);
+    }
+    free(text);
+
+    pthread_mutex_lock(&ctx->lock);
+    for (size_t i = 0; i < ctx->program_count; i++) {
+        if (ctx->programs[i].key_lo == key.low64 && ctx->programs[i].key_hi == key.high64) {
+            /* another thread won the race: use its program */
+            clReleaseProgram(p);
+            *program = ctx->programs[i].program;
+            pthread_mutex_unlock(&ctx->lock);
+            return SPARQ_OK;
+        }
+    }
+    if (ctx->program_count == ctx->program_capacity) {
+        size_t cap = ctx->program_capacity ? 2 * ctx->program_capacity : 16;
+        sparq_program_entry *grown = realloc(ctx->programs, cap * sizeof *grown);
+        if (!grown) {
+            pthread_mutex_unlock(&ctx->lock);
+            clReleaseProgram(p);
+            return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "program_get: out of memory");
+        }
+        ctx->programs = grown;
+        ctx->program_capacity = cap;
+    }
+    ctx->programs[ctx->program_count++] =
+        (sparq_program_entry){.key_lo = key.low64, .key_hi = key.high64, .program = p};
+    pthread_mutex_unlock(&ctx->lock);
+    *program = p;
+    return SPARQ_OK;
+}
+
+/* ---- kernels --------------------------------------------------------------------- */
+
+sparq_status sparq_kernel_create(sparq_context *ctx, const char *name, const char *options,
+                                 cl_kernel *kernel)
+{
+    const sparq_kernel_info *info = sparq_kernel_find(name);
+    if (!info)
+        return sparq_fail(SPARQ_ERROR_INTERNAL, "no registered kernel named %s", name);
+    cl_program program = NULL;
+    sparq_status st = sparq_program_get(ctx, info->source, options, info->required_features,
+                                        &program);
+    if (st != SPARQ_OK)
+        return st;
+    cl_int err = CL_SUCCESS;
+    *kernel = clCreateKernel(program, name, &err);
+    if (err != CL_SUCCESS) {
+        *kernel = NULL;
+        return sparq_fail_cl(err, name);
+    }
+    return SPARQ_OK;
+}
+
+sparq_status sparq_kernel_enqueue(sparq_context *ctx, cl_command_queue queue, cl_kernel kernel,
+                                  const char *name, cl_uint dims, const size_t *global,
+                                  const size_t *local, cl_uint num_wait,
+                                  const cl_event *wait_list, cl_event *event)
+{
+    cl_int err = clEnqueueNDRangeKernel(queue, kernel, dims, NULL, global, local, num_wait,
+                                        num_wait ? wait_list : NULL, event);
+    if (err != CL_SUCCESS)
+        return sparq_fail_cl(err, name);
+    atomic_fetch_add(&ctx->kernel_launches, 1);
+    sparq_log(SPARQ_LOG_DEBUG, "launch %s global %zu x %zu local %zu x %zu", name, global[0],
+              dims > 1 ? global[1] : 1, local ? local[0] : 0,
+              dims > 1 && local ? local[1] : 1);
+    return SPARQ_OK;
+}
+
+sparq_status sparq_check_buffer(const char *op, const char *what, cl_mem buffer, size_t offset,
+                                size_t count, size_t elem_size)
+{
+    if (!buffer)
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "%s: %s buffer is NULL", op, what);
+    size_t bytes = 0;
+    cl_int err = clGetMemObjectInfo(buffer, CL_MEM_SIZE, sizeof bytes, &bytes, NULL);
+    if (err != CL_SUCCESS)
+        return sparq_fail(err, "%s: %s is not a valid buffer (%s)", op, what,
+                          sparq_status_string(err));
+    size_t capacity = bytes / elem_size;
+    if (offset > capacity || count > capacity - offset)
+        return sparq_fail(SPARQ_ERROR_OUT_OF_BOUNDS,
+                          "%s: %s needs %zu elements from offset %zu but the buffer holds %zu",
+                          op, what, count, offset, capacity);
+    return SPARQ_OK;
+}
+
+sparq_status sparq_set_arg(cl_kernel kernel, cl_uint index, size_t size, const void *value)
+{
+    cl_int err = clSetKernelArg(kernel, index, size, value);
+    if (err != CL_SUCCESS)
+        return sparq_fail(err, "clSetKernelArg(%u) failed with %s", index,
+                          sparq_status_string(err));
+    return SPARQ_OK;
+}

@@ -1,0 +1,44 @@
+/* linear_dense.cl - dense f32 linear layer Y = X * W^T (+ bias), nn.Linear
+ * semantics, and the bias epilogue used after CLBlast's GEMV/GEMM.
+ * A simple correct baseline: speed comes from the tuned kernels of later families.
+ */
+#include "common.clh"
+
+#ifndef LINEAR_DENSE_WG
+#define LINEAR_DENSE_WG 64 /* work-items per group along the output rows */
+#endif
+
+/* One work-item per output Y[b, m] (global size: rows rounded up x batch).
+ * The reduction over k runs in order, so results are the same bits on every run. */
+__kernel __attribute__((reqd_work_group_size(LINEAR_DENSE_WG, 1, 1)))
+void linear_dense_rowdot(const uint batch, const uint rows, const uint cols,
+                         const global float *x, const ulong x_off,
+                         const global float *w, const ulong w_off,
+                         const global float *bias, const ulong bias_off,
+                         global float *y, const ulong y_off)
+{
+    const uint m = get_global_id(0);
+    const uint b = get_global_id(1);
+    if (m >= rows || b >= batch)
+        return;
+    const global float *xr = x + x_off + (size_t)b * cols;
+    const global float *wr = w + w_off + (size_t)m * cols;
+    float acc = 0.0f;
+    for (uint k = 0; k < cols; k++)
+        acc = fma(xr[k], wr[k], acc);
+    y[y_off + (size_t)b * rows + m] = sparq_add_bias(acc, bias, bias_off, m);
+}
+
+/* Y[b, m] += bias[m], after a peer library wrote Y. */
+__kernel __attribute__((reqd_work_group_size(LINEAR_DENSE_WG, 1, 1)))
+void epilogue_dense_bias(const uint batch, const uint rows,
+                         const global float *bias, const ulong bias_off,
+                         global float *y, const ulong y_off)
+{
+    const uint m = get_global_id(0);
+    const uint b = get_global_id(1);
+    if (m >= rows || b >= batch)
+        return;
+    const size_t i = y_off + (size_t)b * rows + m;
+    y[i] = sparq_add_bias(y[i], bias, bias_off, m);
+}
