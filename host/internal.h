@@ -5,28 +5,14 @@
 #define SPARQ_INTERNAL_H
 
 #include "sparq.h"
+#include "status.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 
-#if defined(__GNUC__)
-#define SPARQ_PRINTF(f, a) __attribute__((format(printf, f, a)))
-#else
-#define SPARQ_PRINTF(f, a)
-#endif
-
-/* ---- errors and logging (host/status.c) ------------------------------------------ */
-
-/* Records the sentence for sparq_last_error() and returns status, so that a failing
- * path reads: return sparq_fail(SPARQ_ERROR_OUT_OF_BOUNDS, "x needs %zu bytes", n); */
-sparq_status sparq_fail(sparq_status status, const char *fmt, ...) SPARQ_PRINTF(2, 3);
-/* Same for an OpenCL error: the status is the CL code, the sentence names it. */
+/* An OpenCL failure: the status is the CL code, the sentence names it and `what`. */
 sparq_status sparq_fail_cl(cl_int err, const char *what);
-
-sparq_log_level sparq_log_level_get(void);
-void sparq_log(sparq_log_level level, const char *fmt, ...) SPARQ_PRINTF(2, 3);
-double sparq_now_seconds(void);
 
 /* ---- kernel sources (host/program.c) --------------------------------------------- */
 

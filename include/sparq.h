@@ -5,10 +5,15 @@
 #ifndef SPARQ_H
 #define SPARQ_H
 
+/* Define SPARQ_NO_OPENCL before including this header to get only the host-side API
+ * (status, logging, formats, safetensors) without OpenCL's headers: formats/ is built
+ * that way, which proves it needs no device. */
+#ifndef SPARQ_NO_OPENCL
 #ifndef CL_TARGET_OPENCL_VERSION
 #define CL_TARGET_OPENCL_VERSION 120
 #endif
 #include <CL/cl.h>
+#endif
 #include <stddef.h>
 #include <stdint.h>
 
@@ -88,6 +93,43 @@ typedef enum sparq_log_level {
 
 SPARQ_API void sparq_log_set_level(sparq_log_level level);
 
+/* ------------------------------------------------------------------------------------
+ * The two axes of a weight format (see DESIGN.md section 1)
+ *
+ * A weight matrix is rows x cols, one output feature per row (W[m, k] as in nn.Linear).
+ * Its structure says what pruning left; its encoding says how the kept values are
+ * stored. Every structure combines with every encoding.
+ * ---------------------------------------------------------------------------------- */
+
+typedef enum sparq_structure {
+    SPARQ_STRUCTURE_DENSE = 0, /* every value stored                                 */
+    SPARQ_STRUCTURE_CSR = 1,   /* unstructured: row_ptr, col_idx, values             */
+    SPARQ_STRUCTURE_BSR = 2,   /* r x c blocks: block row_ptr, block col_idx, blocks */
+    SPARQ_STRUCTURE_NM = 3     /* N kept of every M along cols (2:4), with positions */
+} sparq_structure;
+
+typedef enum sparq_encoding {
+    SPARQ_ENCODING_F32 = 0,
+    SPARQ_ENCODING_F16 = 1,    /* IEEE half storage, widened to float on use         */
+    SPARQ_ENCODING_I8 = 2,     /* int8 with scales (and zero points if asymmetric)    */
+    SPARQ_ENCODING_I4 = 3      /* int4, two per byte, with scales (and zero points)   */
+} sparq_encoding;
+
+/* Where quantization scales live. */
+typedef enum sparq_scale_granularity {
+    SPARQ_SCALE_TENSOR = 0,    /* one scale for the whole matrix                      */
+    SPARQ_SCALE_ROW = 1,       /* one per output row                                  */
+    SPARQ_SCALE_GROUP = 2      /* one per group of G consecutive values along cols    */
+} sparq_scale_granularity;
+
+/* How the clipping range of a quantizer is chosen. */
+typedef enum sparq_calibration {
+    SPARQ_CALIBRATION_MINMAX = 0,     /* the full range of the values                 */
+    SPARQ_CALIBRATION_PERCENTILE = 1, /* clip at a percentile of |x| (e.g. 99.99)     */
+    SPARQ_CALIBRATION_MSE = 2         /* the clip ratio that minimises squared error  */
+} sparq_calibration;
+
+#ifndef SPARQ_NO_OPENCL
 /* ------------------------------------------------------------------------------------
  * Devices
  *
@@ -278,15 +320,28 @@ SPARQ_API sparq_status sparq_linear_dense(sparq_context *context, cl_command_que
                                           cl_uint num_wait, const cl_event *wait_list,
                                           cl_event *event);
 
-/* ====================================================================================
- * Formats (pure host C, no device needed): pruning, quantization, packing, analysis,
- * error metrics. Implemented in formats/.
- * ================================================================================== */
+#endif /* SPARQ_NO_OPENCL */
 
 /* ====================================================================================
- * safetensors files: reading, writing, packed matrices as tensor sets.
- * Implemented in formats/safetensors.c.
+ * Formats, part 1: pruning, analysis and error metrics (pure host C, no device).
+ * Implemented in formats/prune.c, formats/analyze.c, formats/metrics.c.
  * ================================================================================== */
+
+/* ---- end of formats part 1 ---- */
+
+/* ====================================================================================
+ * Formats, part 2: quantization and packing (pure host C, no device).
+ * Implemented in formats/quantize.c, formats/f16.c, formats/pack*.c.
+ * ================================================================================== */
+
+/* ---- end of formats part 2 ---- */
+
+/* ====================================================================================
+ * safetensors files: reading, writing, and packed matrices as tensor sets.
+ * Implemented in formats/safetensors.c and formats/packed_io.c.
+ * ================================================================================== */
+
+/* ---- end of safetensors ---- */
 
 #ifdef __cplusplus
 }
