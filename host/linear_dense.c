@@ -16,8 +16,7 @@ static size_t round_up(size_t n, size_t multiple)
     return (n + multiple - 1) / multiple * multiple;
 }
 
-/* Enqueues the registered 2-D kernel `name` over (rows, batch) with args already set
- * through the callback-free pattern: the caller passes the kernel in. */
+/* Enqueues a kernel of linear_dense.cl (arguments set) over (rows, batch). */
 static sparq_status launch_rows_batch(sparq_context *ctx, cl_command_queue queue,
                                       cl_kernel kernel, const sparq_kernel_info *info,
                                       size_t rows, size_t batch, cl_uint num_wait,
@@ -88,52 +87,53 @@ static sparq_status run_clblast(sparq_context *ctx, cl_command_queue queue, size
                                 size_t y_off, cl_uint num_wait, const cl_event *wait_list,
                                 cl_event *event)
 {
-    /* CLBlast takes no wait list: a barrier on the caller's events holds it back
-     * (on an out-of-order queue too). */
-    if (num_wait) {
-        cl_int err = clEnqueueBarrierWithWaitList(queue, num_wait, wait_list, NULL);
-        if (err != CL_SUCCESS)
-            return sparq_fail_cl(err, OP ": clEnqueueBarrierWithWaitList");
-    }
-    cl_event gemm_done = NULL;
-    CLBlastStatusCode code;
-    if (batch == 1) /* y[m] = sum_k W[m, k] x[k] */
-        code = CLBlastSgemv(CLBlastLayoutRowMajor, CLBlastTransposeNo, rows, cols, 1.0f, w,
-                            w_off, cols, x, x_off, 1, 0.0f, y, y_off, 1, &queue, &gemm_done);
-    else /* Y (batch x rows) = X (batch x cols) . W^T */
-        code = CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeYes,
-                            batch, rows, cols, 1.0f, x, x_off, cols, w, w_off, cols, 0.0f, y,
-                            y_off, rows, &queue, &gemm_done);
-    atomic_fetch_add(&ctx->peer_calls, 1);
-    sparq_status st = clblast_status(code, batch == 1 ? "SGEMV" : "SGEMM");
-    if (st != SPARQ_OK)
-        return st;
-    sparq_log(SPARQ_LOG_DEBUG, "CLBlast %s %zu x %zu x %zu", batch == 1 ? "SGEMV" : "SGEMM",
-              batch, rows, cols);
-    if (!bias) {
-        if (event)
-            *event = gemm_done;
-        else
-            clReleaseEvent(gemm_done);
-        return SPARQ_OK;
-    }
-
+    /* 1. Y = bias (or 0), after the caller's wait list. CLBlast computes beta * Y even
+     *    for beta = 0, so a NaN left in Y would survive; with Y filled, beta = 1 also
+     *    fuses the bias for free. */
     const sparq_kernel_info *info = NULL;
     cl_kernel k = NULL;
-    st = create_registered(ctx, "epilogue_dense_bias", &info, &k);
+    cl_event filled = NULL;
+    sparq_status st = create_registered(ctx, "fill_dense_bias", &info, &k);
     cl_uint b32 = (cl_uint)batch, m32 = (cl_uint)rows;
     cl_ulong bo = bias_off, yo = y_off;
     if (st == SPARQ_OK && (st = sparq_set_arg(k, 0, sizeof b32, &b32)) == SPARQ_OK &&
         (st = sparq_set_arg(k, 1, sizeof m32, &m32)) == SPARQ_OK &&
-        (st = sparq_set_arg(k, 2, sizeof bias, &bias)) == SPARQ_OK &&
+        (st = sparq_set_arg(k, 2, sizeof bias, bias ? (const void *)&bias : NULL)) ==
+            SPARQ_OK &&
         (st = sparq_set_arg(k, 3, sizeof bo, &bo)) == SPARQ_OK &&
         (st = sparq_set_arg(k, 4, sizeof y, &y)) == SPARQ_OK &&
         (st = sparq_set_arg(k, 5, sizeof yo, &yo)) == SPARQ_OK)
-        st = launch_rows_batch(ctx, queue, k, info, rows, batch, 1, &gemm_done, event);
+        st = launch_rows_batch(ctx, queue, k, info, rows, batch, num_wait, wait_list, &filled);
     if (k)
         clReleaseKernel(k);
-    clReleaseEvent(gemm_done);
-    return st;
+    if (st != SPARQ_OK)
+        return st;
+
+    /* 2. CLBlast takes no wait list: a barrier on the fill holds it back (on an
+     *    out-of-order queue too). */
+    cl_int err = clEnqueueBarrierWithWaitList(queue, 1, &filled, NULL);
+    clReleaseEvent(filled);
+    if (err != CL_SUCCESS)
+        return sparq_fail_cl(err, OP ": clEnqueueBarrierWithWaitList");
+    cl_event done = NULL;
+    CLBlastStatusCode code;
+    if (batch == 1) /* y[m] += sum_k W[m, k] x[k] */
+        code = CLBlastSgemv(CLBlastLayoutRowMajor, CLBlastTransposeNo, rows, cols, 1.0f, w,
+                            w_off, cols, x, x_off, 1, 1.0f, y, y_off, 1, &queue, &done);
+    else /* Y (batch x rows) += X (batch x cols) . W^T */
+        code = CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeYes,
+                            batch, rows, cols, 1.0f, x, x_off, cols, w, w_off, cols, 1.0f, y,
+                            y_off, rows, &queue, &done);
+    atomic_fetch_add(&ctx->peer_calls, 1);
+    if ((st = clblast_status(code, batch == 1 ? "SGEMV" : "SGEMM")) != SPARQ_OK)
+        return st;
+    sparq_log(SPARQ_LOG_DEBUG, "CLBlast %s batch %zu rows %zu cols %zu",
+              batch == 1 ? "SGEMV" : "SGEMM", batch, rows, cols);
+    if (event)
+        *event = done;
+    else
+        clReleaseEvent(done);
+    return SPARQ_OK;
 }
 #endif
 

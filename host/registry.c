@@ -9,8 +9,8 @@
 const sparq_kernel_info sparq_kernels[] = {
     {"linear_dense_rowdot", "linear_dense.cl", 0, 64,
      "dense f32 Y = X W^T (+bias), one work-item per output"},
-    {"epilogue_dense_bias", "linear_dense.cl", 0, 64,
-     "adds bias[m] to every row of Y after a peer GEMM/GEMV"},
+    {"fill_dense_bias", "linear_dense.cl", 0, 64,
+     "Y[b, m] = bias[m] or 0, for a peer GEMV/GEMM with beta = 1 to add onto"},
 };
 
 const size_t sparq_kernel_count = sizeof sparq_kernels / sizeof sparq_kernels[0];

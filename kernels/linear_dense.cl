@@ -1,5 +1,5 @@
 /* linear_dense.cl - dense f32 linear layer Y = X * W^T (+ bias), nn.Linear
- * semantics, and the bias epilogue used after CLBlast's GEMV/GEMM.
+ * semantics, and the bias fill that CLBlast's GEMV/GEMM accumulate onto.
  * A simple correct baseline: speed comes from the tuned kernels of later families.
  */
 #include "common.clh"
@@ -29,16 +29,16 @@ void linear_dense_rowdot(const uint batch, const uint rows, const uint cols,
     y[y_off + (size_t)b * rows + m] = sparq_add_bias(acc, bias, bias_off, m);
 }
 
-/* Y[b, m] += bias[m], after a peer library wrote Y. */
+/* Y[b, m] = bias[m] (0 without bias): what a peer GEMV/GEMM with beta = 1 then adds to.
+ * Peers compute beta * Y even for beta = 0, so Y must never be left uninitialised. */
 __kernel __attribute__((reqd_work_group_size(LINEAR_DENSE_WG, 1, 1)))
-void epilogue_dense_bias(const uint batch, const uint rows,
-                         const global float *bias, const ulong bias_off,
-                         global float *y, const ulong y_off)
+void fill_dense_bias(const uint batch, const uint rows,
+                     const global float *bias, const ulong bias_off,
+                     global float *y, const ulong y_off)
 {
     const uint m = get_global_id(0);
     const uint b = get_global_id(1);
     if (m >= rows || b >= batch)
         return;
-    const size_t i = y_off + (size_t)b * rows + m;
-    y[i] = sparq_add_bias(y[i], bias, bias_off, m);
+    y[y_off + (size_t)b * rows + m] = sparq_add_bias(0.0f, bias, bias_off, m);
 }

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# setup.sh - installs everything a fresh Debian 12 machine lacks to build and test sparq
+# (the one list of dependencies; README and .ci/run go through here). Run as root,
+# or as a user with sudo.
+set -euo pipefail
+
+PACKAGES=(
+  # toolchain
+  gcc make cmake pkg-config clang libclang-rt-14-dev python3 python3-numpy
+  # OpenCL: ICD loader + headers, PoCL (OpenCL on the CPU), clinfo for diagnostics
+  ocl-icd-libopencl1 ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clinfo
+  # libraries sparq uses
+  libclblast-dev libjansson-dev libxxhash-dev zlib1g-dev libfp16-dev
+  # tests
+  libcmocka-dev
+)
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  SUDO="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${PACKAGES[@]}"
