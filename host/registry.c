@@ -11,6 +11,10 @@ const sparq_kernel_info sparq_kernels[] = {
      "dense f32 Y = X W^T (+bias), one work-item per output"},
     {"fill_dense_bias", "linear_dense.cl", 0, 64,
      "Y[b, m] = bias[m] or 0, for a peer GEMV/GEMM with beta = 1 to add onto"},
+    {"stream_dense_read", "stream.cl", 0, 64,
+     "bandwidth roof: read-only float4 streaming at a grid stride"},
+    {"stream_dense_copy", "stream.cl", 0, 64,
+     "bandwidth roof: float4 copy at a grid stride (bytes read + written)"},
 };
 
 const size_t sparq_kernel_count = sizeof sparq_kernels / sizeof sparq_kernels[0];

@@ -320,6 +320,27 @@ SPARQ_API sparq_status sparq_linear_dense(sparq_context *context, cl_command_que
                                           cl_uint num_wait, const cl_event *wait_list,
                                           cl_event *event);
 
+/* ------------------------------------------------------------------------------------
+ * Memory bandwidth roof
+ *
+ * What "fraction of the roof" means in sparq's benchmarks: the best of a read-only
+ * streaming kernel (bytes read / time) and a copy kernel (bytes read + written / time)
+ * over `bytes` (use >= 512 MiB so caches don't flatter it), each the best of `repeats`
+ * runs timed with profiling events when the queue has them, else with the wall clock.
+ * This call is a measurement: it blocks until its kernels finish.
+ * ---------------------------------------------------------------------------------- */
+
+typedef struct sparq_bandwidth {
+    size_t bytes;      /* size of the buffer streamed                                  */
+    double read_gbs;   /* read-only kernel, GB/s (1e9 bytes per second)                */
+    double copy_gbs;   /* copy kernel, counting bytes read plus bytes written          */
+    double best_gbs;   /* the larger of the two: the roof                              */
+} sparq_bandwidth;
+
+SPARQ_API sparq_status sparq_bandwidth_measure(sparq_context *context, cl_command_queue queue,
+                                               size_t bytes, unsigned repeats,
+                                               sparq_bandwidth *result);
+
 #endif /* SPARQ_NO_OPENCL */
 
 /* ====================================================================================

@@ -65,11 +65,7 @@ static int cmd_info(void)
     size_t count = 0;
     sparq_status st = sparq_device_list(&list, &count);
     if (st != SPARQ_OK) {
-        fprintf(stderr, "sparq: %s\n", sparq_last_error());
-        if (st == SPARQ_ERROR_NO_PLATFORM)
-            fprintf(stderr, "sparq: no OpenCL platform is installed. On Debian, for the CPU: "
-                            "apt-get install ocl-icd-libopencl1 pocl-opencl-icd\n");
-        return 1;
+        return fail("listing devices", st); /* the sentence names the package to install */
     }
     for (size_t i = 0; i < count; i++) {
         printf("device %u:%u  %s  [platform: %s]\n", list[i].platform_index,

@@ -1,0 +1,124 @@
+/* bandwidth.c - sparq_bandwidth_measure: the device's memory roof from a read-only
+ * streaming kernel and a copy kernel, the denominator of every "fraction of roof".
+ */
+#include "internal.h"
+
+#define OP "bandwidth_measure"
+
+/* Seconds a finished event took: profiling counters when available, else -1. */
+static double event_seconds(cl_event ev)
+{
+    cl_ulong start = 0, end = 0;
+    if (clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_START, sizeof start, &start, NULL) !=
+            CL_SUCCESS ||
+        clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_END, sizeof end, &end, NULL) !=
+            CL_SUCCESS)
+        return -1.0;
+    return 1e-9 * (double)(end - start);
+}
+
+/* Runs kernel `repeats` times (after one warm-up) and returns the best seconds. */
+static sparq_status best_time(sparq_context *ctx, cl_command_queue queue, cl_kernel k,
+                              const char *name, size_t global, unsigned repeats, double *best)
+{
+    size_t local = 64;
+    *best = 1e30;
+    for (unsigned r = 0; r <= repeats; r++) {
+        cl_event ev = NULL;
+        double t0 = sparq_now_seconds();
+        sparq_status st = sparq_kernel_enqueue(ctx, queue, k, name, 1, &global, &local, 0,
+                                               NULL, &ev);
+        if (st != SPARQ_OK)
+            return st;
+        cl_int err = clWaitForEvents(1, &ev);
+        double wall = sparq_now_seconds() - t0;
+        double t = err == CL_SUCCESS ? event_seconds(ev) : 0.0;
+        clReleaseEvent(ev);
+        if (err != CL_SUCCESS)
+            return sparq_fail_cl(err, OP ": clWaitForEvents");
+        if (r > 0) /* the first run warms caches, pages and the program */
+            *best = t > 0 ? (t < *best ? t : *best) : (wall < *best ? wall : *best);
+    }
+    return SPARQ_OK;
+}
+
+sparq_status sparq_bandwidth_measure(sparq_context *ctx, cl_command_queue queue, size_t bytes,
+                                     unsigned repeats, sparq_bandwidth *result)
+{
+    if (!ctx || !queue || !result)
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, OP ": NULL %s",
+                          !ctx ? "context" : !queue ? "queue" : "result");
+    if (bytes < 4096 || repeats == 0)
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
+                          OP ": needs bytes >= 4096 and repeats >= 1 (got %zu, %u)", bytes,
+                          repeats);
+    bytes -= bytes % 16;
+    if (bytes > ctx->caps.max_alloc_bytes)
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
+                          OP ": %zu bytes exceed the device's largest buffer (%llu)", bytes,
+                          (unsigned long long)ctx->caps.max_alloc_bytes);
+    cl_int err = CL_SUCCESS, err2 = CL_SUCCESS;
+    cl_mem src = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
+    cl_mem dst = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_WRITE, bytes, NULL, &err2);
+    cl_kernel kr = NULL, kc = NULL;
+    sparq_status st = err != CL_SUCCESS    ? sparq_fail_cl(err, OP ": clCreateBuffer")
+                      : err2 != CL_SUCCESS ? sparq_fail_cl(err2, OP ": clCreateBuffer")
+                                           : SPARQ_OK;
+    float one = 1.0f, sentinel = -1.0f; /* a sum of ones is never negative */
+    cl_ulong count4 = bytes / 16;
+    /* enough work-groups to fill any device; spans make each item stream many float4s */
+    size_t global = (size_t)ctx->caps.compute_units * 4 * 64;
+    if (st == SPARQ_OK) {
+        err = clEnqueueFillBuffer(queue, src, &one, sizeof one, 0, bytes, 0, NULL, NULL);
+        if (err == CL_SUCCESS)
+            err = clEnqueueFillBuffer(queue, dst, &one, sizeof one, 0, bytes, 0, NULL, NULL);
+        if (err == CL_SUCCESS)
+            err = clFinish(queue);
+        if (err != CL_SUCCESS)
+            st = sparq_fail_cl(err, OP ": clEnqueueFillBuffer");
+    }
+    if (st == SPARQ_OK && (st = sparq_kernel_create(ctx, "stream_dense_read", "-DSTREAM_WG=64",
+                                                    &kr)) == SPARQ_OK &&
+        (st = sparq_set_arg(kr, 0, sizeof src, &src)) == SPARQ_OK &&
+        (st = sparq_set_arg(kr, 1, sizeof count4, &count4)) == SPARQ_OK &&
+        (st = sparq_set_arg(kr, 3, sizeof sentinel, &sentinel)) == SPARQ_OK &&
+        (st = sparq_set_arg(kr, 4, sizeof dst, &dst)) == SPARQ_OK &&
+        (st = sparq_kernel_create(ctx, "stream_dense_copy", "-DSTREAM_WG=64", &kc)) ==
+            SPARQ_OK &&
+        (st = sparq_set_arg(kc, 0, sizeof src, &src)) == SPARQ_OK &&
+        (st = sparq_set_arg(kc, 1, sizeof dst, &dst)) == SPARQ_OK)
+        st = sparq_set_arg(kc, 2, sizeof count4, &count4);
+    /* grid stride (GPUs) and contiguous runs per work-item (CPUs): keep the best */
+    const cl_uint spans[] = {1, 16, 4096};
+    double t_read = 1e30, t_copy = 1e30;
+    for (size_t i = 0; i < sizeof spans / sizeof spans[0] && st == SPARQ_OK; i++) {
+        double t = 0;
+        if ((st = sparq_set_arg(kr, 2, sizeof spans[i], &spans[i])) == SPARQ_OK &&
+            (st = best_time(ctx, queue, kr, "stream_dense_read", global, repeats, &t)) ==
+                SPARQ_OK)
+            t_read = t < t_read ? t : t_read;
+        if (st == SPARQ_OK &&
+            (st = sparq_set_arg(kc, 3, sizeof spans[i], &spans[i])) == SPARQ_OK &&
+            (st = best_time(ctx, queue, kc, "stream_dense_copy", global, repeats, &t)) ==
+                SPARQ_OK)
+            t_copy = t < t_copy ? t : t_copy;
+    }
+    if (st == SPARQ_OK) {
+        result->bytes = bytes;
+        result->read_gbs = (double)bytes / t_read * 1e-9;
+        result->copy_gbs = 2.0 * (double)bytes / t_copy * 1e-9;
+        result->best_gbs = result->read_gbs > result->copy_gbs ? result->read_gbs
+                                                               : result->copy_gbs;
+        sparq_log(SPARQ_LOG_INFO, "bandwidth over %zu MiB: read %.1f GB/s, copy %.1f GB/s",
+                  bytes >> 20, result->read_gbs, result->copy_gbs);
+    }
+    if (kr)
+        clReleaseKernel(kr);
+    if (kc)
+        clReleaseKernel(kc);
+    if (src)
+        clReleaseMemObject(src);
+    if (dst)
+        clReleaseMemObject(dst);
+    return st;
+}
