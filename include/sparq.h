@@ -303,7 +303,7 @@ SPARQ_API sparq_status sparq_cache_get_info(const sparq_context_options *options
  * ---------------------------------------------------------------------------------- */
 
 typedef enum sparq_dense_backend {
-    SPARQ_DENSE_BACKEND_AUTO = 0,    /* sparq's choice                               */
+    SPARQ_DENSE_BACKEND_AUTO = 0,    /* sparq's kernel up to batch 8, CLBlast above  */
     SPARQ_DENSE_BACKEND_SPARQ = 1,   /* sparq's own kernel                           */
     SPARQ_DENSE_BACKEND_CLBLAST = 2  /* CLBlast SGEMV (batch 1) / SGEMM              */
 } sparq_dense_backend;

@@ -58,7 +58,7 @@ static void run_case(sparq_context *ctx, cl_command_queue q, sparq_dense_backend
     sparq_context_get_stats(ctx, &after);
     if (backend == SPARQ_DENSE_BACKEND_SPARQ) {
         assert_int_equal(after.kernel_launches, before.kernel_launches + 1);
-    } else {
+    } else if (backend == SPARQ_DENSE_BACKEND_CLBLAST) {
         assert_int_equal(after.peer_calls, before.peer_calls + 1);
         assert_int_equal(after.kernel_launches, before.kernel_launches + 1); /* the Y fill */
     }
@@ -91,6 +91,25 @@ static void shapes_match_reference(void **state)
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
         for (size_t b = 0; b < 2; b++)
             run_case(ctx, q, backends[b], &cases[c], NULL);
+    sparq_context_free(ctx);
+}
+
+/* AUTO: sparq's kernel at small batch, CLBlast's GEMM above batch 8. */
+static void auto_backend_choice(void **state)
+{
+    (void)state;
+    sparq_context *ctx = testing_context(NULL);
+    cl_command_queue q = sparq_context_queue(ctx);
+    const setup small = {8, 20, 30, 0, 0, 0, 0, 1}, large = {9, 20, 30, 0, 0, 0, 0, 1};
+    sparq_context_stats s0, s1, s2;
+    sparq_context_get_stats(ctx, &s0);
+    run_case(ctx, q, SPARQ_DENSE_BACKEND_AUTO, &small, NULL);
+    sparq_context_get_stats(ctx, &s1);
+    assert_int_equal(s1.peer_calls, s0.peer_calls);
+    assert_int_equal(s1.kernel_launches, s0.kernel_launches + 1);
+    run_case(ctx, q, SPARQ_DENSE_BACKEND_AUTO, &large, NULL);
+    sparq_context_get_stats(ctx, &s2);
+    assert_int_equal(s2.peer_calls, s1.peer_calls + 1);
     sparq_context_free(ctx);
 }
 
@@ -226,6 +245,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(shapes_match_reference),
+        cmocka_unit_test(auto_backend_choice),
         cmocka_unit_test(same_bits_every_run),
         cmocka_unit_test(waits_for_events),
         cmocka_unit_test(bad_input_is_refused),
