@@ -39,18 +39,78 @@ enum {
     SPARQ_FEATURE_INT_DOT = 1u << 3
 };
 
-/* One kernel: the table in registry.c is what dispatch, tests, bench and tuner read. */
-typedef struct sparq_kernel_info {
-    const char *name;          /* <op>_<structure>_<variant>, the __kernel's name     */
-    const char *source;        /* file under kernels/                                 */
-    unsigned required_features;/* SPARQ_FEATURE_* bits the device must have           */
-    size_t local_size;         /* default work-group size (stable: PoCL compiles per size) */
+#define SPARQ_MAX_TUNABLES 4
+#define SPARQ_MAX_CANDIDATES 8
+
+/* One tuning knob of a kernel: a -D NAME=value build option. */
+typedef struct sparq_tunable {
+    const char *name;                         /* the macro, e.g. "WG"                  */
+    unsigned default_cpu, default_gpu;        /* used until a tuned value exists       */
+    unsigned candidates[SPARQ_MAX_CANDIDATES];/* what a tuner tries; 0 ends the list   */
+} sparq_tunable;
+
+/* Chosen values, in the order of the kernel's tunables. */
+typedef struct sparq_kernel_params {
+    unsigned value[SPARQ_MAX_TUNABLES];
+} sparq_kernel_params;
+
+typedef struct sparq_matrix sparq_matrix;
+
+/* One sparq_linear call after validation: what every kernel's enqueue receives. */
+typedef struct sparq_linear_args {
+    const sparq_matrix *matrix;
+    cl_command_queue queue;
+    size_t batch;
+    cl_mem x;
+    size_t x_offset;
+    cl_mem y;
+    size_t y_offset;
+    cl_mem bias; /* NULL: no bias */
+    size_t bias_offset;
+    cl_uint activation; /* sparq_activation */
+    cl_uint num_wait;
+    const cl_event *wait_list;
+    cl_event *event;
+} sparq_linear_args;
+
+typedef struct sparq_kernel_info sparq_kernel_info;
+
+/* 0: this kernel can't run this matrix and batch on this device; otherwise a
+ * preference (dispatch takes the highest). Either way why gets the reason. */
+typedef int (*sparq_rank_fn)(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
+                             char *why, size_t why_size);
+/* Sets arguments and enqueues one sparq_linear with these parameters. */
+typedef sparq_status (*sparq_enqueue_fn)(sparq_context *ctx, const sparq_kernel_info *k,
+                                         const sparq_linear_args *a,
+                                         const sparq_kernel_params *p);
+
+/* One kernel: the table in registry.c is what dispatch, tests, bench and tuner read.
+ * Kernels that sparq_linear dispatches to have a structure, rank and enqueue; helper
+ * kernels (fills, bandwidth) have rank and enqueue NULL. */
+struct sparq_kernel_info {
+    const char *name;           /* <op>_<structure>_<variant>, the __kernel's name     */
+    const char *source;         /* file under kernels/                                 */
+    unsigned required_features; /* SPARQ_FEATURE_* bits the device must have           */
+    sparq_structure structure;  /* the matrices it runs (dense for helpers)            */
     const char *summary;
-} sparq_kernel_info;
+    sparq_tunable tunables[SPARQ_MAX_TUNABLES]; /* name NULL ends the list             */
+    sparq_rank_fn rank;
+    sparq_enqueue_fn enqueue;
+};
 
 extern const sparq_kernel_info sparq_kernels[];
 extern const size_t sparq_kernel_count;
 const sparq_kernel_info *sparq_kernel_find(const char *name);
+/* The defaults of k's tunables for this device type. */
+void sparq_kernel_default_params(const sparq_kernel_info *k, const sparq_device_caps *caps,
+                                 sparq_kernel_params *p);
+/* The value of tunable `name` in p (0 if k has no such tunable). */
+unsigned sparq_kernel_param(const sparq_kernel_info *k, const sparq_kernel_params *p,
+                            const char *name);
+/* Appends "-DNAME=value" for each tunable to options (space-separated; size bytes,
+ * NUL-terminated). */
+void sparq_kernel_options_append(const sparq_kernel_info *k, const sparq_kernel_params *p,
+                                 char *options, size_t size);
 
 /* ---- context (host/context.c) ---------------------------------------------------- */
 
@@ -106,6 +166,11 @@ sparq_status sparq_kernel_enqueue(sparq_context *ctx, cl_command_queue queue,
  * what names the operand in the error sentence. */
 sparq_status sparq_check_buffer(const char *op, const char *what, cl_mem buffer,
                                 size_t offset, size_t count, size_t elem_size);
+
+/* y[i] = act(y[i]) for i < count, after the wait event (host/linear_dense.c). */
+sparq_status sparq_activate_dense(sparq_context *ctx, cl_command_queue queue, size_t count,
+                                  cl_uint activation, cl_mem y, size_t y_offset,
+                                  cl_event wait, cl_event *event);
 
 /* Sets a kernel argument, turning an OpenCL failure into a named error. */
 sparq_status sparq_set_arg(cl_kernel kernel, cl_uint index, size_t size, const void *value);

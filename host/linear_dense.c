@@ -31,8 +31,9 @@ static sparq_status launch_rows_batch(sparq_context *ctx, cl_command_queue queue
                                       size_t rows, size_t batch, cl_uint num_wait,
                                       const cl_event *wait_list, cl_event *event)
 {
-    size_t local[2] = {info->local_size, 1};
-    size_t global[2] = {round_up(rows, info->local_size), batch};
+    size_t wg = info->tunables[0].default_cpu; /* LINEAR_DENSE_WG: one stable size */
+    size_t local[2] = {wg, 1};
+    size_t global[2] = {round_up(rows, wg), batch};
     return sparq_kernel_enqueue(ctx, queue, kernel, info->name, 2, global, local, num_wait,
                                 wait_list, event);
 }
@@ -43,8 +44,10 @@ static sparq_status create_registered(sparq_context *ctx, const char *name,
     *info = sparq_kernel_find(name);
     if (!*info)
         return sparq_fail(SPARQ_ERROR_INTERNAL, "kernel %s is not registered", name);
-    char options[64];
-    snprintf(options, sizeof options, "-DLINEAR_DENSE_WG=%zu", (*info)->local_size);
+    sparq_kernel_params params;
+    sparq_kernel_default_params(*info, NULL, &params);
+    char options[64] = "";
+    sparq_kernel_options_append(*info, &params, options, sizeof options);
     return sparq_kernel_create(ctx, name, options, kernel);
 }
 
@@ -199,4 +202,22 @@ sparq_status sparq_linear_dense(sparq_context *ctx, cl_command_queue queue,
     return sparq_fail(SPARQ_ERROR_UNSUPPORTED,
                       OP ": this sparq was built without CLBlast (SPARQ_WITH_CLBLAST=OFF)");
 #endif
+}
+
+sparq_status sparq_activate_dense(sparq_context *ctx, cl_command_queue queue, size_t count,
+                                  cl_uint activation, cl_mem y, size_t y_offset,
+                                  cl_event wait, cl_event *event)
+{
+    const sparq_kernel_info *info = NULL;
+    cl_kernel k = NULL;
+    sparq_status st = create_registered(ctx, "activate_dense_inplace", &info, &k);
+    cl_ulong n = count, yo = y_offset;
+    if (st == SPARQ_OK && (st = sparq_set_arg(k, 0, sizeof n, &n)) == SPARQ_OK &&
+        (st = sparq_set_arg(k, 1, sizeof activation, &activation)) == SPARQ_OK &&
+        (st = sparq_set_arg(k, 2, sizeof y, &y)) == SPARQ_OK &&
+        (st = sparq_set_arg(k, 3, sizeof yo, &yo)) == SPARQ_OK)
+        st = launch_rows_batch(ctx, queue, k, info, count, 1, 1, &wait, event);
+    if (k)
+        clReleaseKernel(k);
+    return st;
 }

@@ -321,6 +321,81 @@ SPARQ_API sparq_status sparq_linear_dense(sparq_context *context, cl_command_que
                                           cl_event *event);
 
 /* ------------------------------------------------------------------------------------
+ * Device matrices and sparq_linear
+ *
+ * Weights are prepared once and launched many times: sparq_matrix_create() uploads a
+ * packed host matrix (any structure x encoding the device kernels support) and lays
+ * it out the way the kernels want; sparq_linear() then binds only activations:
+ *
+ *   Y[b, m] = act( sum_k X[b, k] * W[m, k] + bias[m] )     b < batch, m < rows
+ *
+ * with X batch x cols and Y batch x rows, row-major, offsets in floats, and the same
+ * enqueue convention as sparq_linear_dense() (wait list in, event out, no clFinish).
+ * A matrix may be used from several threads at once, each with its own queue.
+ *
+ * Dispatch picks, for each call, a kernel for the matrix's structure and the batch
+ * from the kernel registry (or the dense path when the matrix is too dense to win);
+ * sparq_plan_explain() says which, with which parameters, and why.
+ * ---------------------------------------------------------------------------------- */
+
+typedef enum sparq_activation {
+    SPARQ_ACTIVATION_NONE = 0,
+    SPARQ_ACTIVATION_RELU = 1,
+    SPARQ_ACTIVATION_GELU = 2 /* the tanh approximation, as torch's approximate="tanh" */
+} sparq_activation;
+
+/* What is fused after the product. NULL (or all zero) means no bias, no activation. */
+typedef struct sparq_epilogue {
+    cl_mem bias;                 /* rows floats from bias_offset, or NULL              */
+    size_t bias_offset;          /* in floats                                          */
+    sparq_activation activation;
+} sparq_epilogue;
+
+/* Which path a matrix runs. */
+typedef enum sparq_path {
+    SPARQ_PATH_AUTO = 0,   /* sparse kernels unless density >= the fallback threshold */
+    SPARQ_PATH_SPARSE = 1, /* always the kernels of the matrix's structure            */
+    SPARQ_PATH_DENSE = 2   /* always the dense path (weights unpacked to dense f32)   */
+} sparq_path;
+
+/* All zero (or NULL options) means defaults. */
+typedef struct sparq_matrix_options {
+    sparq_path path;
+    /* AUTO only: density (stored values / (rows * cols)) at or above which the dense
+     * path runs instead. 0 means the built-in default for the structure. */
+    double dense_fallback_density;
+} sparq_matrix_options;
+
+typedef struct sparq_matrix sparq_matrix;
+typedef struct sparq_packed sparq_packed; /* a host matrix, see "packed matrices" below */
+
+/* Uploads packed (which the caller keeps and may free afterwards) into a device matrix
+ * of the context. SPARQ_ERROR_UNSUPPORTED for a structure x encoding the device kernels
+ * do not run yet (named in the message). */
+SPARQ_API sparq_status sparq_matrix_create(sparq_context *context, const sparq_packed *packed,
+                                           const sparq_matrix_options *options,
+                                           sparq_matrix **matrix);
+/* Releases the device buffers. sparq_matrix_free(NULL) is a no-op. */
+SPARQ_API void sparq_matrix_free(sparq_matrix *matrix);
+SPARQ_API size_t sparq_matrix_rows(const sparq_matrix *matrix);
+SPARQ_API size_t sparq_matrix_cols(const sparq_matrix *matrix);
+/* Bytes of device memory the matrix holds (all its buffers). */
+SPARQ_API uint64_t sparq_matrix_device_bytes(const sparq_matrix *matrix);
+
+/* Y = act(X W^T + bias) for batch rows of X; see above. */
+SPARQ_API sparq_status sparq_linear(sparq_matrix *matrix, cl_command_queue queue,
+                                    cl_mem x, size_t x_offset, cl_mem y, size_t y_offset,
+                                    size_t batch, const sparq_epilogue *epilogue,
+                                    cl_uint num_wait, const cl_event *wait_list,
+                                    cl_event *event);
+
+/* Writes into text (always NUL-terminated) what sparq_linear would run for this batch:
+ * the kernel, its parameters and where they came from, and why this kernel and path
+ * were chosen over the others. */
+SPARQ_API sparq_status sparq_plan_explain(const sparq_matrix *matrix, size_t batch, char *text,
+                                          size_t text_size);
+
+/* ------------------------------------------------------------------------------------
  * Memory bandwidth roof
  *
  * What "fraction of the roof" means in sparq's benchmarks: the best of a read-only
@@ -348,6 +423,179 @@ SPARQ_API sparq_status sparq_bandwidth_measure(sparq_context *context, cl_comman
  * Implemented in formats/prune.c, formats/analyze.c, formats/metrics.c.
  * ================================================================================== */
 
+/* All calls here take a weight matrix as rows x cols float32, row-major, one output
+ * feature per row (W[m, k] as in nn.Linear); the element W[r, c] is weights[r*cols + c].
+ * They check that rows*cols fits in size_t, reject NULL pointers and zero sizes with
+ * SPARQ_ERROR_INVALID_ARGUMENT, and reject NaN or infinite weights with
+ * SPARQ_ERROR_INVALID_DATA and a sentence naming the first bad element in row-major
+ * order: "prune_nm: W[3, 17] is NaN" (or "is +Inf", "is -Inf"). Nothing is written to
+ * any output when a call fails. Only sparq_prune_blocks allocates (8 bytes per block);
+ * the others work in place in O(rows * cols) time.
+ *
+ * Pruning. Every prune call decides, for each element, kept or pruned, and writes that
+ * decision to mask (one byte per element: 1 = kept, 0 = pruned; NULL = no mask) and, when
+ * zero_pruned is nonzero, also sets pruned weights to 0.0f in place. At least one of the
+ * two must be asked for. The magnitude of a weight is |w|, so -0.0f and 0.0f are equal.
+ *
+ *   Exact counts. At sparsity s over a set of n candidates (elements or blocks), exactly
+ *   round(s * n) are pruned, computed in double as floor(s * n + 0.5) (halves round up:
+ *   s = 0.5 over 3 prunes 2; a product double cannot hold exactly, like 0.35 * 10 =
+ *   3.4999999999999996, rounds as computed). s = 0 prunes none, s = 1 prunes all.
+ *
+ *   Ties. Candidates are pruned in increasing order of score; among equal scores the one
+ *   with the higher row-major index is pruned first, so the lower index is kept. For
+ *   elements the index is r*cols + c; for blocks it is the block's position in the block
+ *   grid, block_row * grid_cols + block_col.
+ *
+ *   Monotone masks (gradual pruning). previous_mask (rows*cols bytes, 0 = pruned,
+ *   nonzero = kept; NULL = none) is the mask of an earlier round. An element pruned there
+ *   stays pruned: it counts as pruned already and is pruned before any live element, so
+ *   the count pruned is max(round(s * n), number already pruned) and no pruned weight is
+ *   ever revived. previous_mask may be the same array as mask (updated in place).
+ */
+
+/* Where unstructured magnitude pruning draws its threshold. */
+typedef enum sparq_prune_scope {
+    SPARQ_PRUNE_SCOPE_GLOBAL = 0, /* one threshold over the whole tensor: round(s*rows*cols) */
+    SPARQ_PRUNE_SCOPE_ROW = 1     /* per row, balanced: round(s*cols) pruned in every row    */
+} sparq_prune_scope;
+
+/* How a block of weights is scored for block pruning. */
+typedef enum sparq_block_norm {
+    SPARQ_BLOCK_NORM_L1 = 0,      /* sum of |w|                                            */
+    SPARQ_BLOCK_NORM_L2 = 1       /* sqrt of the sum of w*w (ranked by the sum: same order) */
+} sparq_block_norm;
+
+/* Unstructured magnitude pruning to sparsity (a fraction in [0, 1]): prunes the smallest
+ * |w| with the count, tie and monotone rules above, over the whole tensor or per row.
+ * Errors: SPARQ_ERROR_INVALID_ARGUMENT for NULL weights, rows or cols 0, rows*cols
+ * overflowing size_t, sparsity outside [0, 1] (or NaN), an unknown scope, or neither mask
+ * nor zero_pruned; SPARQ_ERROR_INVALID_DATA for a NaN or infinite weight. */
+SPARQ_API sparq_status sparq_prune_magnitude(float *weights, size_t rows, size_t cols,
+                                             double sparsity, sparq_prune_scope scope,
+                                             const uint8_t *previous_mask, uint8_t *mask,
+                                             int zero_pruned);
+
+/* Block magnitude pruning. The matrix is cut into a grid of block_rows x block_cols
+ * blocks starting at W[0, 0]: grid_rows = ceil(rows / block_rows), grid_cols =
+ * ceil(cols / block_cols). Each of block_rows and block_cols is 1, 2, 4, 8, 16 or 32.
+ * A ragged block at the bottom or right edge holds only its in-range elements and is
+ * scored over them alone (no padding and no rescaling, so a smaller edge block tends to
+ * score lower). Exactly round(sparsity * grid_rows * grid_cols) blocks are pruned (count,
+ * tie and monotone rules above); every element of a pruned block is pruned. With
+ * previous_mask, elements pruned there add nothing to their block's score and stay
+ * pruned even when their block is kept; a block with no live element left counts as
+ * already pruned. Errors: as sparq_prune_magnitude, plus
+ * SPARQ_ERROR_INVALID_ARGUMENT for a block size not in the list or an unknown norm, and
+ * SPARQ_ERROR_OUT_OF_MEMORY when the block scores cannot be allocated. */
+SPARQ_API sparq_status sparq_prune_blocks(float *weights, size_t rows, size_t cols,
+                                          size_t block_rows, size_t block_cols,
+                                          sparq_block_norm norm, double sparsity,
+                                          const uint8_t *previous_mask, uint8_t *mask,
+                                          int zero_pruned);
+
+/* N:M pruning along cols (K): each row is cut into groups of m consecutive columns
+ * starting at column 0, and each group keeps its n largest |w| (ties keep the lower
+ * column). When cols is not a multiple of m, the last group of each row has
+ * t = cols % m columns and keeps min(n, t) of them. 1 <= n < m <= 16 (2:4, 1:4, 4:8, ...).
+ * With previous_mask, elements pruned there rank below every live element of their
+ * group and stay pruned, so a group may keep fewer than n. Errors: as
+ * sparq_prune_magnitude (without sparsity and scope), plus SPARQ_ERROR_INVALID_ARGUMENT
+ * for n = 0, n >= m or m > 16. */
+SPARQ_API sparq_status sparq_prune_nm(float *weights, size_t rows, size_t cols, unsigned n,
+                                      unsigned m, const uint8_t *previous_mask,
+                                      uint8_t *mask, int zero_pruned);
+
+/* The gradual pruning schedule of Zhu & Gupta 2017 ("To prune, or not to prune"). */
+typedef struct sparq_prune_schedule {
+    double initial_sparsity; /* s_i, in [0, 1]                                         */
+    double final_sparsity;   /* s_f, in [0, 1]                                         */
+    int64_t start_step;      /* t0: the step of the first pruning round                */
+    int64_t num_steps;       /* n >= 1: number of pruning rounds after t0              */
+    int64_t step_interval;   /* dt >= 1: training steps between rounds                 */
+} sparq_prune_schedule;
+
+/* The target sparsity at training step `step`:
+ *   s_t = s_f + (s_i - s_f) * (1 - (t - t0) / (n * dt))^3
+ * for t0 <= t <= t0 + n*dt, s_i before t0 and s_f after t0 + n*dt; computed in double
+ * with t continuous (the caller re-prunes every dt steps, typically with
+ * sparq_prune_magnitude and the previous mask, and may pass any step). At the midpoint
+ * t0 + n*dt/2 the value is s_f + (s_i - s_f) / 8. Errors: SPARQ_ERROR_INVALID_ARGUMENT
+ * for NULL pointers, sparsities outside [0, 1], num_steps < 1, step_interval < 1, or
+ * num_steps * step_interval overflowing int64_t. */
+SPARQ_API sparq_status sparq_prune_schedule_sparsity(const sparq_prune_schedule *schedule,
+                                                     int64_t step, double *sparsity);
+
+/* Analysis. A weight is nonzero when it compares unequal to 0.0f (so -0.0f is zero). */
+
+/* Per-row nonzero statistics; feeds dispatch. Counts are of nonzero weights. */
+typedef struct sparq_row_stats {
+    size_t rows, cols;
+    size_t nnz;             /* nonzeros in the whole matrix                           */
+    double sparsity;        /* 1 - nnz / (rows * cols)                                */
+    size_t empty_rows;      /* rows with no nonzero                                   */
+    size_t nnz_min;         /* fewest nonzeros in a row                               */
+    size_t nnz_max;         /* most nonzeros in a row                                 */
+    double nnz_mean;        /* nnz / rows                                             */
+    double nnz_stddev;      /* population standard deviation of nonzeros per row      */
+    double nnz_cv;          /* coefficient of variation, stddev / mean; 0 if mean is 0 */
+} sparq_row_stats;
+
+/* Fills *stats. row_sparsity (rows doubles; NULL = not wanted) receives each row's
+ * sparsity, zeros / cols. histogram (bins counts; NULL = not wanted, then bins is
+ * ignored) receives how many rows fall in each of bins equal-width bins over [0, 1]:
+ * a row with z zeros goes to bin floor(z * bins / cols) computed in integers, the last
+ * bin also taking sparsity 1 (bin b covers [b/bins, (b+1)/bins), the last one closed).
+ * Errors: SPARQ_ERROR_INVALID_ARGUMENT for NULL weights or stats, zero sizes, rows*cols
+ * overflow, a histogram with bins 0 or bins*cols overflowing size_t;
+ * SPARQ_ERROR_INVALID_DATA for a NaN or infinite weight. */
+SPARQ_API sparq_status sparq_analyze_rows(const float *weights, size_t rows, size_t cols,
+                                          sparq_row_stats *stats, double *row_sparsity,
+                                          size_t *histogram, size_t bins);
+
+/* How full an r x c block grid is: what BSR storage of this matrix would cost. */
+typedef struct sparq_block_stats {
+    size_t block_rows, block_cols; /* r, c                                              */
+    size_t grid_rows, grid_cols;   /* ceil(rows / r), ceil(cols / c)                    */
+    size_t blocks;                 /* grid_rows * grid_cols                             */
+    size_t nonempty_blocks;        /* blocks holding at least one nonzero               */
+    size_t nnz;                    /* nonzeros in the whole matrix                      */
+    double nonempty_fraction;      /* nonempty_blocks / blocks                          */
+    double mean_fill;              /* mean over non-empty blocks of nonzeros / in-range
+                                      elements (a ragged edge block counts only the
+                                      elements inside the matrix); 0 if none is non-empty */
+} sparq_block_stats;
+
+/* Fills *stats for the grid of block_rows x block_cols blocks starting at W[0, 0]
+ * (any block size >= 1; ragged edge blocks as described for mean_fill). Errors:
+ * SPARQ_ERROR_INVALID_ARGUMENT for NULL pointers, zero sizes or rows*cols overflow;
+ * SPARQ_ERROR_INVALID_DATA for a NaN or infinite weight. */
+SPARQ_API sparq_status sparq_analyze_blocks(const float *weights, size_t rows, size_t cols,
+                                            size_t block_rows, size_t block_cols,
+                                            sparq_block_stats *stats);
+
+/* Error metrics between a reference and an approximation of it (a quantized or pruned
+ * result), accumulated in double over count values; e = approximation - reference. */
+typedef struct sparq_error_metrics {
+    size_t count;
+    double mse;           /* mean of e^2                                              */
+    double nmse;          /* mse / mean of reference^2; if the reference is all zero:
+                             0 when mse is 0, else +inf                               */
+    double sqnr_db;       /* 10 log10(sum reference^2 / sum e^2) in dB; +inf when the
+                             arrays are equal (including both all zero), -inf when the
+                             reference is all zero and they differ                    */
+    double max_abs_error; /* largest |e|                                              */
+    double cosine;        /* dot / (|reference| |approximation|), clamped to [-1, 1];
+                             1 when both are all zero, 0 when exactly one is          */
+} sparq_error_metrics;
+
+/* Fills *metrics. Errors: SPARQ_ERROR_INVALID_ARGUMENT for NULL pointers or count 0;
+ * SPARQ_ERROR_INVALID_DATA for a NaN or infinite value, naming the first one:
+ * "error_metrics_compute: approximation[5] is NaN". */
+SPARQ_API sparq_status sparq_error_metrics_compute(const float *reference,
+                                                   const float *approximation, size_t count,
+                                                   sparq_error_metrics *metrics);
+
 /* ---- end of formats part 1 ---- */
 
 /* ====================================================================================
@@ -355,12 +603,436 @@ SPARQ_API sparq_status sparq_bandwidth_measure(sparq_context *context, cl_comman
  * Implemented in formats/quantize.c, formats/f16.c, formats/pack*.c.
  * ================================================================================== */
 
+/* ---- f16 storage -----------------------------------------------------------------
+ *
+ * IEEE 754 binary16 values are carried as uint16_t bit patterns. float -> half rounds
+ * to nearest, ties to even, independent of the FPU rounding mode; finite values whose
+ * magnitude rounds past 65504 become +-Inf; values below the smallest normal half
+ * (2^-14) become subnormals (smallest 2^-24) or +-0; +-Inf stay +-Inf; every NaN becomes
+ * the quiet NaN 0x7E00 with the input's sign (payloads are not kept). half -> float is
+ * exact for every pattern (NaN stays NaN, quiet). src and dst may not overlap.
+ * Both return SPARQ_ERROR_INVALID_ARGUMENT when count > 0 and a pointer is NULL. */
+SPARQ_API sparq_status sparq_f16_from_f32(const float *src, size_t count, uint16_t *dst);
+SPARQ_API sparq_status sparq_f32_from_f16(const uint16_t *src, size_t count, float *dst);
+
+/* ---- quantization ----------------------------------------------------------------
+ *
+ * A matrix W is rows x cols float32 row-major, W[r, c] = w[r*cols + c]. Its values are
+ * split into quantization groups, each with one scale (and one zero point if asymmetric):
+ *   SPARQ_SCALE_TENSOR  one group: the whole matrix;           scale index 0
+ *   SPARQ_SCALE_ROW     one group per row;                      scale index r
+ *   SPARQ_SCALE_GROUP   G consecutive columns of one row, G in {32, 64, 128, 256};
+ *                       groups never span rows and the last group of a row is shorter
+ *                       when cols % G != 0; with gpr = ceil(cols / G) groups per row,
+ *                       the scale of W[r, c] is scales[r*gpr + c/G].
+ * Scale counts: 1, rows, rows*gpr. Scales are float32; zero points are int8.
+ *
+ * Integer codes q are signed in every case, so one decoder serves both symmetric and
+ * asymmetric quantizers:
+ *   encoding  symmetric (no zero points)   asymmetric (zero point z in [qmin, qmax])
+ *   I8        q in [-127, 127], z = 0      q in [-128, 127]
+ *   I4        q in [-7, 7],     z = 0      q in [-8, 7]
+ * Symmetric quantizers drop the most negative code so the range is symmetric around 0:
+ * +a and -a map to +q and -q, and the scale is max|x| / qmax exactly (127 or 7).
+ *
+ *   q  = clamp(round_half_even(x / scale) + z, qmin, qmax)   (x / scale in double)
+ *   x' = (q - z) * scale                                      (dequantized)
+ *
+ * Ranges. Calibration (below) gives a clipping range per group: symmetric uses
+ * a = clip of |x|, scale = a / qmax. Asymmetric uses [lo, hi] widened to contain 0
+ * (lo <= 0 <= hi), scale = (hi - lo) / (qmax - qmin), z = clamp(round_half_even(qmin -
+ * lo / scale), qmin, qmax), so 0.0 is always exactly representable (q = z) and pruned
+ * zeros dequantize to exactly 0. A group whose range is 0 (all zeros) gets scale 0 and
+ * z = 0; with scale 0 every code is z and dequantizes to exactly 0.0, never NaN.
+ *
+ * Calibration (per group, at the scale granularity) looks only at the nonzero values
+ * of the group (zeros are exact in every quantizer and carry no range information):
+ *   SPARQ_CALIBRATION_MINMAX      a = max|x|; asymmetric lo = min x, hi = max x.
+ *   SPARQ_CALIBRATION_PERCENTILE  a = the p-th percentile of |x|; asymmetric lo = the
+ *                                 (100-p)-th and hi = the p-th percentile of x (two-sided).
+ *                                 Percentiles interpolate linearly between order
+ *                                 statistics (numpy's default): position p/100 * (n-1).
+ *                                 p in [50, 100]; p = 0 in the options means 99.99.
+ *   SPARQ_CALIBRATION_MSE         tries the 100 clip ratios t_i = (i + 1) / 200 + 0.5,
+ *                                 i = 0..99 (0.505, 0.510, ..., 1.000) of the min-max range
+ *                                 (a*t, or [lo*t, hi*t]) and keeps the one with the least
+ *                                 sum of squared quantization errors over the group; on a
+ *                                 tie the larger ratio wins, so it is never worse than
+ *                                 min-max.
+ *
+ * Encodings F32 and F16 have no scales: F32 stores x, F16 stores half(x) (round to
+ * nearest even); a finite x that overflows half (|x| >= 65520) is SPARQ_ERROR_INVALID_DATA.
+ * For them granularity, asymmetric and calibration are ignored.
+ *
+ * Value layout of a dense quantized matrix (what sparq_quantize writes):
+ *   F32  float[rows*cols]       F16  uint16_t[rows*cols]      I8  int8_t[rows*cols]
+ *   I4   uint8_t[rows * ceil(cols/2)]: two codes per byte as 4-bit two's complement,
+ *        element 2i in the low nibble and element 2i+1 in the high nibble of byte i of
+ *        its row; every row starts at a byte, and a row with odd cols ends with a zero
+ *        high nibble.
+ *
+ * Errors shared by every call here: SPARQ_ERROR_INVALID_ARGUMENT for NULL pointers, zero
+ * rows or cols, rows*cols overflowing size_t, or bad options ("group_size 48 is not one
+ * of 32, 64, 128, 256"); SPARQ_ERROR_INVALID_DATA for NaN or Inf input, naming the first
+ * bad element in row-major order ("quantize: W[3, 17] is NaN"); SPARQ_ERROR_OUT_OF_MEMORY.
+ * Nothing is written to outputs when a call fails.
+ * ---------------------------------------------------------------------------------- */
+
+typedef struct sparq_quant_options {
+    sparq_encoding encoding;             /* F32 (0, default), F16, I8, I4              */
+    sparq_scale_granularity granularity; /* TENSOR (default), ROW, GROUP               */
+    size_t group_size;                   /* G for SPARQ_SCALE_GROUP: 32, 64, 128, 256  */
+    int asymmetric;                      /* 0: symmetric (default), 1: zero points     */
+    sparq_calibration calibration;       /* MINMAX (default), PERCENTILE, MSE          */
+    double percentile;                   /* PERCENTILE: p in [50, 100]; 0 means 99.99  */
+} sparq_quant_options;
+
+/* Sizes of the outputs of sparq_quantize for a rows x cols matrix: *value_bytes bytes of
+ * codes, *scale_count scales and *zero_point_count zero points (0 when symmetric or for
+ * F32/F16). Any output pointer may be NULL. options NULL means all defaults (F32). */
+SPARQ_API sparq_status sparq_quant_sizes(const sparq_quant_options *options, size_t rows,
+                                         size_t cols, size_t *value_bytes,
+                                         size_t *scale_count, size_t *zero_point_count);
+
+/* Quantizes w (rows x cols) into values (layout above), scales and zero_points (sizes
+ * from sparq_quant_sizes; scales may be NULL when the count is 0, zero_points likewise). */
+SPARQ_API sparq_status sparq_quantize(const sparq_quant_options *options, size_t rows,
+                                      size_t cols, const float *w, void *values,
+                                      float *scales, int8_t *zero_points);
+
+/* The inverse: out[r*cols + c] = (q - z) * scale (or the float / widened half value).
+ * Works for every encoding. Scales must be finite and >= 0 and zero points inside
+ * [qmin, qmax], else SPARQ_ERROR_INVALID_DATA ("scales[3] is -1"). */
+SPARQ_API sparq_status sparq_dequantize(const sparq_quant_options *options, size_t rows,
+                                        size_t cols, const void *values, const float *scales,
+                                        const int8_t *zero_points, float *out);
+
+/* Quantize-then-dequantize in one call, for quantization-aware training: out gets x'
+ * (out may be the same array as w). mask (rows*cols bytes, may be NULL) gets the
+ * straight-through-estimator mask: 1 where the clamp to [qmin, qmax] left the code
+ * unchanged (x was inside the clipping range, the gradient passes), 0 where it clamped.
+ * F32 and F16 never clamp (mask all 1). */
+SPARQ_API sparq_status sparq_fake_quantize(const sparq_quant_options *options, size_t rows,
+                                           size_t cols, const float *w, float *out,
+                                           uint8_t *mask);
+
+/* ---- packed matrices -------------------------------------------------------------
+ *
+ * A sparq_packed holds one weight matrix in one structure x encoding, as a few named,
+ * contiguous, 64-byte aligned arrays that kernels read directly and that are written to
+ * safetensors files as <name>.<array>. Zeros of the dense input are the pruned weights
+ * (-0.0 counts as zero); every nonzero is kept. The values of every structure are
+ * quantized with the rules above, with the scale of W[r, c] at the same index as for a
+ * dense matrix (scale index (r, c/G) for groups), whatever the structure.
+ *
+ * Arrays, in this order when present ("values"' element type is the encoding's: f32,
+ * f16, i8, or u8 holding packed int4 codes; "scales" f32 and "zero_points" i8 as above,
+ * present only for I8/I4, zero points only when asymmetric):
+ *
+ * DENSE    values   rows*cols codes (I4: rows * ceil(cols/2) bytes, rows byte-aligned).
+ *
+ * CSR      row_ptr  rows+1 entries, u32 (u64 only when nnz >= 2^32): row r's entries
+ *                   are [row_ptr[r], row_ptr[r+1]), row_ptr[0] = 0, row_ptr[rows] = nnz.
+ *          col_idx  nnz column indices, strictly increasing within a row; u16 when
+ *                   cols <= 65536 (half the index traffic of u32), else u32.
+ *          values   nnz codes in the same order. I4: one flat stream of nnz codes,
+ *                   code i in byte i/2 (low nibble when i is even), ceil(nnz/2) bytes.
+ *
+ * BSR      r x c blocks, r and c in {1, 2, 4, 8, 16, 32}; the block grid is
+ *          ceil(rows/r) x ceil(cols/c); a block is stored when any of its values is
+ *          nonzero.
+ *          row_ptr  ceil(rows/r)+1 entries (u32, or u64 past 2^32 blocks), over blocks.
+ *          col_idx  one block-column index per stored block, strictly increasing within
+ *                   a block row; u16 when ceil(cols/c) <= 65536, else u32.
+ *          values   nblocks * r * c codes, block after block, row-major inside a block
+ *                   (I4: one flat stream as for CSR). Positions of ragged edge blocks
+ *                   that fall outside the matrix hold the code of 0.0 (z of the nearest
+ *                   in-range row/column's group), so they dequantize to 0 when read with
+ *                   clamped indices; kernels must not read x or write y past the edges.
+ *
+ * NM       N of every M consecutive columns (1 <= N <= M, 2 <= M <= 16; e.g. 2:4); a row
+ *          has ng = ceil(cols/M) groups; the tail group, when cols % M = t != 0, covers
+ *          the last t columns and acts as a group of M whose positions >= t are zero.
+ *          A group with more than N nonzeros is SPARQ_ERROR_INVALID_DATA naming the
+ *          first such group ("row 3, group 2 (cols 8..11) has 3 nonzeros, N:M allows 2").
+ *          values   rows * ng * N codes: per row, per group, N slots in increasing
+ *                   position. A group with fewer than N nonzeros fills the rest with the
+ *                   lowest unused positions and the code of 0.0 (in a tail group such a
+ *                   slot may point at a position >= t, past the last column: kernels
+ *                   must guard or pad x). I4: each row of ng*N codes starts at a byte.
+ *          nm_meta  u8, per row ceil(ng*N*b/8) bytes, rows byte-aligned: the slot
+ *                   positions (0..M-1) of the row as a stream of b-bit fields, field j at
+ *                   bits (j*b) % 8 .. of byte (j*b)/8 (low bits first), where
+ *                   b = 1 for M = 2, b = 2 for M <= 4, b = 4 for M <= 16 (a power of two,
+ *                   so no field straddles a byte); unused high bits of a row's last byte
+ *                   are 0. For 2:4 one byte holds two groups: bits 0-1 and 2-3 the
+ *                   positions of group 2i, bits 4-5 and 6-7 those of group 2i+1.
+ *
+ * Bits per weight = total bytes of all arrays * 8 / (rows * cols): indices, metadata,
+ * scales and zero points included.
+ * ---------------------------------------------------------------------------------- */
+
+typedef struct sparq_pack_options {
+    sparq_structure structure;  /* DENSE (0, default), CSR, BSR, NM                    */
+    sparq_quant_options quant;  /* encoding and scales; all zero = f32                 */
+    unsigned block_rows;        /* BSR only: r in {1, 2, 4, 8, 16, 32}                 */
+    unsigned block_cols;        /* BSR only: c in {1, 2, 4, 8, 16, 32}                 */
+    unsigned nm_n;              /* NM only: N kept ...                                 */
+    unsigned nm_m;              /* ... of every M columns, 1 <= N <= M, 2 <= M <= 16   */
+} sparq_pack_options;
+
+/* Element types of packed arrays (safetensors has the same names, upper case). */
+typedef enum sparq_dtype {
+    SPARQ_DTYPE_U8 = 0,
+    SPARQ_DTYPE_I8 = 1,
+    SPARQ_DTYPE_U16 = 2,
+    SPARQ_DTYPE_U32 = 3,
+    SPARQ_DTYPE_U64 = 4,
+    SPARQ_DTYPE_F16 = 5,  /* IEEE half bit patterns in uint16_t                          */
+    SPARQ_DTYPE_F32 = 6
+} sparq_dtype;
+
+/* Bytes per element (1, 1, 2, 4, 8, 2, 4); 0 for an unknown value. */
+SPARQ_API size_t sparq_dtype_size(sparq_dtype dtype);
+/* The safetensors spelling: "U8", "I8", "U16", "U32", "U64", "F16", "F32"; "?" if unknown. */
+SPARQ_API const char *sparq_dtype_name(sparq_dtype dtype);
+
+/* One array of a packed matrix, as listed by sparq_packed_get_array(). */
+typedef struct sparq_packed_array {
+    const char *name;  /* "row_ptr", "col_idx", "values", "nm_meta", "scales", "zero_points" */
+    sparq_dtype dtype;
+    size_t count;      /* elements (bytes for packed int4 values)                      */
+    const void *data;  /* count elements; owned by the packed matrix, 64-byte aligned  */
+} sparq_packed_array;
+
+typedef struct sparq_packed sparq_packed;
+
+/* Packs w (rows x cols, zeros = pruned) as options says (NULL or all-zero options:
+ * dense f32). Errors: bad options (SPARQ_ERROR_INVALID_ARGUMENT, e.g. "block_rows 3 is
+ * not one of 1, 2, 4, 8, 16, 32"), NaN/Inf or an N:M violation or f16 overflow
+ * (SPARQ_ERROR_INVALID_DATA), SPARQ_ERROR_OUT_OF_MEMORY. *packed is NULL on failure. */
+SPARQ_API sparq_status sparq_packed_create(const sparq_pack_options *options, size_t rows,
+                                           size_t cols, const float *w,
+                                           sparq_packed **packed);
+
+/* Builds a packed matrix from arrays (copied) in the layouts above, e.g. read from a file.
+ * format gives structure, encoding, granularity, group size, asymmetric, block shape and
+ * N:M (calibration fields are ignored). Every array the format needs must be given once,
+ * by name, with the right dtype and count; no others. Validation is complete:
+ * SPARQ_ERROR_INVALID_FORMAT with the sentence for a missing, unknown, duplicate or
+ * mistyped array or a wrong count ("col_idx has 12 elements, expected nnz=13"), a
+ * row_ptr not starting at 0, decreasing, or not ending at nnz ("row_ptr[17]=40 > nnz=39"),
+ * a column index out of range or not increasing within its row, an N:M position >= M or
+ * not increasing within its group, nonzero padding bits in nm_meta;
+ * SPARQ_ERROR_INVALID_DATA for a scale that is not finite and >= 0, a zero point out of
+ * range, a NaN/Inf f32/f16 value, or a BSR edge position / N:M tail slot outside the
+ * matrix that does not hold 0. SPARQ_ERROR_INVALID_ARGUMENT for NULL pointers, an
+ * unnamed array, bad format options or shape. *packed is NULL on failure. */
+SPARQ_API sparq_status sparq_packed_from_arrays(const sparq_pack_options *format, size_t rows,
+                                                size_t cols, const sparq_packed_array *arrays,
+                                                size_t count, sparq_packed **packed);
+
+/* Frees everything; sparq_packed_free(NULL) is a no-op. */
+SPARQ_API void sparq_packed_free(sparq_packed *packed);
+
+/* Accessors (packed must not be NULL). format: the options, normalised: fields that do
+ * not apply to the structure/encoding are 0, and a percentile of 0 reads 99.99 (the
+ * calibration fields are kept as given; they only matter to sparq_packed_create). */
+SPARQ_API size_t sparq_packed_rows(const sparq_packed *packed);
+SPARQ_API size_t sparq_packed_cols(const sparq_packed *packed);
+SPARQ_API const sparq_pack_options *sparq_packed_format(const sparq_packed *packed);
+/* Value slots stored: rows*cols (dense), nnz (CSR), nblocks*r*c (BSR), rows*ng*N (NM). */
+SPARQ_API size_t sparq_packed_stored_values(const sparq_packed *packed);
+/* Total bytes of all arrays, and that * 8 / (rows * cols). */
+SPARQ_API uint64_t sparq_packed_bytes(const sparq_packed *packed);
+SPARQ_API double sparq_packed_bits_per_weight(const sparq_packed *packed);
+
+/* The arrays, in the order listed above: index 0 .. sparq_packed_array_count()-1.
+ * SPARQ_ERROR_INVALID_ARGUMENT for an index past the end. */
+SPARQ_API size_t sparq_packed_array_count(const sparq_packed *packed);
+SPARQ_API sparq_status sparq_packed_get_array(const sparq_packed *packed, size_t index,
+                                              sparq_packed_array *array);
+/* The array called name; SPARQ_ERROR_INVALID_ARGUMENT if this matrix has none. */
+SPARQ_API sparq_status sparq_packed_find_array(const sparq_packed *packed, const char *name,
+                                               sparq_packed_array *array);
+
+/* Writes the dequantized dense matrix (rows*cols floats, pruned positions 0.0). */
+SPARQ_API sparq_status sparq_packed_unpack(const sparq_packed *packed, float *out);
+
 /* ---- end of formats part 2 ---- */
 
 /* ====================================================================================
  * safetensors files: reading, writing, and packed matrices as tensor sets.
  * Implemented in formats/safetensors.c and formats/packed_io.c.
  * ================================================================================== */
+
+/* Element types of safetensors tensors: sparq_dtype (declared with packed arrays above:
+ * U8, I8, U16, U32, U64, F16, F32) continued by the three below, which safetensors
+ * files of real models also carry. The names in files are the suffixes ("F32", "BF16",
+ * ...); other dtypes of the format (F64, BOOL, I16, F8_*, ...) are refused with
+ * SPARQ_ERROR_INVALID_FORMAT naming the dtype. */
+#define SPARQ_DTYPE_BF16 ((sparq_dtype)7) /* bfloat16: the top 16 bits of a binary32 */
+#define SPARQ_DTYPE_I32 ((sparq_dtype)8)
+#define SPARQ_DTYPE_I64 ((sparq_dtype)9)
+
+/* Largest header (JSON) a file may declare; larger ones are refused before reading. */
+#define SPARQ_SAFETENSORS_MAX_HEADER_BYTES 100000000u
+
+/* ---- reading -------------------------------------------------------------------------
+ *
+ * A safetensors file is: an 8-byte little-endian header length N, N bytes of JSON
+ * ({"name": {"dtype": "F32", "shape": [2, 3], "data_offsets": [begin, end]}, ...,
+ * "__metadata__": {"key": "value", ...}}), then the data section; offsets count from the
+ * start of the data section. Opening validates everything before any tensor is exposed:
+ * the header length (<= file size - 8 and <= SPARQ_SAFETENSORS_MAX_HEADER_BYTES), the
+ * JSON (an object, no duplicate names), each entry's fields, each dtype, each shape
+ * (non-negative integers whose product, and product x dtype size, fit in size_t), each
+ * data_offsets pair (begin <= end <= data section size, end - begin == the bytes the
+ * shape needs), that no two non-empty tensors overlap, and that __metadata__ (optional)
+ * is an object of strings. Gaps between tensors are accepted. A malformed file gives
+ * SPARQ_ERROR_INVALID_FORMAT, a missing or unreadable one SPARQ_ERROR_IO, each with a
+ * sentence in sparq_last_error() naming the problem (and the tensor). */
+
+/* An open safetensors file (or buffer): read-only, safe to share between threads. */
+typedef struct sparq_safetensors sparq_safetensors;
+
+/* One tensor of an open file. Every pointer points into the file object (names, shape)
+ * or its mapped data, and stays valid until sparq_safetensors_close(). */
+typedef struct sparq_safetensors_tensor_info {
+    const char *name;
+    sparq_dtype dtype;
+    size_t ndim;            /* 0 for a scalar                                        */
+    const size_t *shape;    /* ndim extents; NULL when ndim is 0                     */
+    size_t count;           /* elements: the product of shape (1 for a scalar)       */
+    const void *data;       /* the bytes, little-endian, possibly unaligned (files
+                               written by sparq align each tensor to its dtype size) */
+    size_t bytes;           /* count * the dtype's size in bytes                     */
+} sparq_safetensors_tensor_info;
+
+/* Opens and validates the file at path; the file is memory-mapped read-only (never
+ * copied). On success *file must be closed with sparq_safetensors_close(). */
+SPARQ_API sparq_status sparq_safetensors_open(const char *path, sparq_safetensors **file);
+
+/* As sparq_safetensors_open() on size bytes at data, which are borrowed, not copied:
+ * they must stay unchanged until sparq_safetensors_close(). */
+SPARQ_API sparq_status sparq_safetensors_open_memory(const void *data, size_t size,
+                                                     sparq_safetensors **file);
+
+/* Unmaps and frees. sparq_safetensors_close(NULL) is a no-op. */
+SPARQ_API void sparq_safetensors_close(sparq_safetensors *file);
+
+/* Number of tensors (not counting __metadata__); 0 for NULL. */
+SPARQ_API size_t sparq_safetensors_count(const sparq_safetensors *file);
+
+/* Tensor number index, 0 <= index < count; tensors are ordered by name (strcmp).
+ * SPARQ_ERROR_OUT_OF_BOUNDS for an index past the end. */
+SPARQ_API sparq_status sparq_safetensors_tensor(const sparq_safetensors *file, size_t index,
+                                                sparq_safetensors_tensor_info *info);
+
+/* The tensor called name. SPARQ_ERROR_INVALID_ARGUMENT (with "no tensor named ...")
+ * when there is none. */
+SPARQ_API sparq_status sparq_safetensors_find(const sparq_safetensors *file, const char *name,
+                                              sparq_safetensors_tensor_info *info);
+
+/* The __metadata__ value for key, or NULL when absent (or file/key is NULL). The string
+ * lives until sparq_safetensors_close(). */
+SPARQ_API const char *sparq_safetensors_metadata(const sparq_safetensors *file,
+                                                 const char *key);
+
+/* Number of __metadata__ entries; 0 for NULL. */
+SPARQ_API size_t sparq_safetensors_metadata_count(const sparq_safetensors *file);
+
+/* Metadata entry number index (ordered by key) into *key and *value, which live until
+ * sparq_safetensors_close(). SPARQ_ERROR_OUT_OF_BOUNDS past the end. */
+SPARQ_API sparq_status sparq_safetensors_metadata_entry(const sparq_safetensors *file,
+                                                        size_t index, const char **key,
+                                                        const char **value);
+
+/* Converts a tensor's elements to float: F32 copied, F16 and BF16 widened exactly
+ * (subnormals, infinities and NaN kept), integers (every integer dtype) rounded to the
+ * nearest float.
+ * count must equal info->count (else SPARQ_ERROR_INVALID_ARGUMENT); out holds count
+ * floats. Works on any info from sparq_safetensors_tensor()/find(). */
+SPARQ_API sparq_status sparq_safetensors_to_f32(const sparq_safetensors_tensor_info *info,
+                                                float *out, size_t count);
+
+/* ---- writing -------------------------------------------------------------------------
+ *
+ * A writer collects tensors and metadata in memory, then writes one file. The output
+ * is deterministic: header keys sorted by name, compact JSON padded with spaces to a
+ * multiple of 8 bytes (as the reference implementation does), then the data with no
+ * gaps, ordered by dtype size (largest first) then name, so that every tensor starts
+ * at a multiple of its element size. Any safetensors reader can open it. */
+
+typedef struct sparq_safetensors_writer sparq_safetensors_writer;
+
+/* An empty writer; free it with sparq_safetensors_writer_free(). */
+SPARQ_API sparq_status sparq_safetensors_writer_create(sparq_safetensors_writer **writer);
+
+/* Frees the writer and every copy it holds. NULL is a no-op. */
+SPARQ_API void sparq_safetensors_writer_free(sparq_safetensors_writer *writer);
+
+/* Adds a tensor: bytes from data are COPIED (the caller may free data on return).
+ * name: valid UTF-8, not "" and not "__metadata__", unique in this writer (a second
+ * add of the same name fails with SPARQ_ERROR_INVALID_ARGUMENT "duplicate name").
+ * shape: ndim extents (may be NULL when ndim is 0: a scalar), each <= INT64_MAX;
+ * bytes must equal product(shape) * the dtype's size, checked without overflow.
+ * data may be NULL only when bytes is 0. */
+SPARQ_API sparq_status sparq_safetensors_writer_add(sparq_safetensors_writer *writer,
+                                                    const char *name, sparq_dtype dtype,
+                                                    size_t ndim, const size_t *shape,
+                                                    const void *data, size_t bytes);
+
+/* Sets a __metadata__ entry (both strings copied, valid UTF-8); setting a key again
+ * replaces its value. */
+SPARQ_API sparq_status sparq_safetensors_writer_set_metadata(sparq_safetensors_writer *writer,
+                                                             const char *key,
+                                                             const char *value);
+
+/* Writes everything to path atomically: to a new temporary file in the same folder
+ * (unique name, mode 0666 less the umask), fsync'ed, then renamed over path (and the
+ * folder fsync'ed). On any failure the temporary file is removed and path is left as
+ * it was (absent or the old file): no half-written file is ever seen at path.
+ * SPARQ_ERROR_IO names the step and the OS error. The writer stays usable. */
+SPARQ_API sparq_status sparq_safetensors_writer_write(const sparq_safetensors_writer *writer,
+                                                      const char *path);
+
+
+/* ---- packed matrices as tensor sets -------------------------------------------------
+ *
+ * A packed matrix called NAME is stored as one 1-d tensor per array, "NAME.row_ptr",
+ * "NAME.col_idx", "NAME.values", "NAME.nm_meta", "NAME.scales", "NAME.zero_points" (those
+ * its format has; dtype and element count as sparq_packed_get_array() lists them), plus
+ * these __metadata__ entries, all decimal or lower-case words:
+ *   NAME.sparq_version      "0.1.0" (sparq_version_string() of the writer)
+ *   NAME.structure          "dense" | "csr" | "bsr" | "nm"
+ *   NAME.encoding           "f32" | "f16" | "i8" | "i4"
+ *   NAME.rows, NAME.cols    the logical shape
+ *   NAME.scale_granularity  "tensor" | "row" | "group"
+ *   NAME.group_size         G for "group", else "0"
+ *   NAME.asymmetric         "0" | "1"
+ *   NAME.block_rows, NAME.block_cols   BSR block shape, else "0"
+ *   NAME.nm_n, NAME.nm_m    N:M for "nm", else "0"
+ *   NAME.<array>.crc32      zlib CRC-32 of the array's bytes, 8 lower-case hex digits
+ * Any safetensors reader sees ordinary tensors; sparq_packed_load() rebuilds the matrix. */
+
+/* Adds packed to writer under name (non-empty; tensors and metadata keys as above).
+ * The arrays are copied, as by sparq_safetensors_writer_add(). Fails with
+ * SPARQ_ERROR_INVALID_ARGUMENT when a tensor of that name is already in the writer; after
+ * a failure the writer may hold part of the matrix and should be discarded. */
+SPARQ_API sparq_status sparq_packed_save(sparq_safetensors_writer *writer, const char *name,
+                                         const sparq_packed *packed);
+
+/* Rebuilds the packed matrix called name from file: reads the metadata above (every key
+ * required, numbers strictly decimal), finds each present array's tensor, checks that it
+ * is 1-d with a packed-array dtype and that its CRC-32 matches, then builds the matrix
+ * with sparq_packed_from_arrays() (full validation of indices and values). A missing
+ * matrix, missing or malformed metadata, a CRC mismatch ("crc32 mismatch"), or arrays
+ * that do not fit the format give SPARQ_ERROR_INVALID_FORMAT (invalid scales or values
+ * SPARQ_ERROR_INVALID_DATA). On success free *packed with sparq_packed_free(); it does
+ * not refer to file, which may be closed. */
+SPARQ_API sparq_status sparq_packed_load(const sparq_safetensors *file, const char *name,
+                                         sparq_packed **packed);
 
 /* ---- end of safetensors ---- */
 

@@ -42,3 +42,13 @@ void fill_dense_bias(const uint batch, const uint rows,
         return;
     y[y_off + (size_t)b * rows + m] = sparq_add_bias(0.0f, bias, bias_off, m);
 }
+
+/* y[i] = act(y[i]) for count outputs, after the dense path wrote them. */
+__kernel __attribute__((reqd_work_group_size(LINEAR_DENSE_WG, 1, 1)))
+void activate_dense_inplace(const ulong count, const uint act, global float *y,
+                            const ulong y_off)
+{
+    const size_t i = get_global_id(0);
+    if (i < count)
+        y[y_off + i] = sparq_activate(y[y_off + i], act);
+}

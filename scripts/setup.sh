@@ -11,6 +11,9 @@ PACKAGES=(
   ocl-icd-libopencl1 ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clinfo
   # libraries sparq uses
   libclblast-dev libjansson-dev libxxhash-dev zlib1g-dev libfp16-dev
+  # peers measured in the benchmarks, and oclgrind to check kernels for races and
+  # out-of-bounds accesses
+  libopenblas-dev oclgrind
   # tests
   libcmocka-dev
 )

@@ -6,13 +6,7 @@
 void ref_linear_f32(size_t batch, size_t rows, size_t cols, const float *x, const float *w,
                     const float *bias, float *y)
 {
-    for (size_t b = 0; b < batch; b++)
-        for (size_t m = 0; m < rows; m++) {
-            double acc = bias ? bias[m] : 0.0;
-            for (size_t k = 0; k < cols; k++)
-                acc += (double)x[b * cols + k] * (double)w[m * cols + k];
-            y[b * rows + m] = (float)acc;
-        }
+    ref_linear_act(batch, rows, cols, x, w, bias, 0, y);
 }
 
 double ref_max_rel_error(const float *a, const float *b, size_t n)
@@ -24,4 +18,20 @@ double ref_max_rel_error(const float *a, const float *b, size_t n)
         scale = fmax(scale, fabs((double)b[i]));
     }
     return err / scale;
+}
+
+void ref_linear_act(size_t batch, size_t rows, size_t cols, const float *x, const float *w,
+                    const float *bias, int activation, float *y)
+{
+    for (size_t b = 0; b < batch; b++)
+        for (size_t m = 0; m < rows; m++) {
+            double v = bias ? bias[m] : 0.0;
+            for (size_t k = 0; k < cols; k++)
+                v += (double)x[b * cols + k] * (double)w[m * cols + k];
+            if (activation == 1)
+                v = v > 0 ? v : 0;
+            else if (activation == 2)
+                v = 0.5 * v * (1.0 + tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)));
+            y[b * rows + m] = (float)v;
+        }
 }

@@ -1,0 +1,77 @@
+/* quantize.h - internal quantization helpers shared by formats/quantize.c and the
+ * packers (formats/pack*.c): option checks, per-group calibration, code <-> value.
+ */
+#ifndef SPARQ_QUANTIZE_H
+#define SPARQ_QUANTIZE_H
+
+#include "sparq.h"
+
+/* A quantizer for one rows x cols matrix: normalised options, code range, group grid,
+ * and the scales / zero points (not owned: caller's or a packed matrix's arrays). */
+typedef struct sparq_qparams {
+    sparq_quant_options opt; /* normalised (see sparq_quant_normalise)                */
+    int qmin, qmax;          /* code range; 0, 0 for F32/F16                          */
+    size_t rows, cols;
+    size_t groups_per_row;   /* ceil(cols/G) for GROUP, else 1                        */
+    size_t scale_count;      /* 1, rows, rows*groups_per_row; 0 for F32/F16           */
+    const float *scales;        /* scale_count                                        */
+    const int8_t *zero_points;  /* scale_count when asymmetric, else NULL             */
+} sparq_qparams;
+
+/* rows, cols >= 1 and rows*cols fits size_t (and a float array of it fits too). */
+sparq_status sparq_check_shape(size_t rows, size_t cols, const char *what);
+/* First NaN/Inf in row-major order: "what: W[3, 17] is NaN". */
+sparq_status sparq_check_finite(const float *w, size_t rows, size_t cols, const char *what);
+
+/* Checks options; writes them with fields that do not apply set to 0. */
+sparq_status sparq_quant_normalise(const sparq_quant_options *options,
+                                   sparq_quant_options *normalised, const char *what);
+
+/* Fills everything in *p but scales / zero_points (set to NULL) from normalised options. */
+void sparq_qparams_init(sparq_qparams *p, const sparq_quant_options *normalised,
+                        size_t rows, size_t cols);
+
+/* Index of W[r, c]'s scale (and zero point). */
+size_t sparq_qparams_index(const sparq_qparams *p, size_t r, size_t c);
+
+/* Calibrates every group of w (finite) into scales / zero_points (scale_count each;
+ * zero_points only when asymmetric) and points p at them. F32: nothing; F16: checks
+ * that no value overflows half. Nothing is written when it fails. */
+sparq_status sparq_qparams_calibrate(sparq_qparams *p, const float *w, float *scales,
+                                     int8_t *zero_points, const char *what);
+
+/* Codes per row of a dense values array: cols, or 2*ceil(cols/2) for I4 (rows start
+ * at a byte). Dense slot of W[r, c]: r * sparq_dense_row_slots() + c. */
+size_t sparq_dense_row_slots(sparq_encoding encoding, size_t cols);
+/* Stores all of w (rows x cols) into a zero-filled dense values array, and back. */
+void sparq_dense_store(const sparq_qparams *p, const float *w, void *values);
+void sparq_dense_load(const sparq_qparams *p, const void *values, float *out);
+
+/* Bytes of a values array of count codes in this encoding (I4: ceil(count/2)). */
+size_t sparq_values_bytes(sparq_encoding encoding, size_t count);
+/* Elements of a values array holding count codes: count, or ceil(count/2) bytes for I4. */
+size_t sparq_values_count(sparq_encoding encoding, size_t count);
+/* The values dtype of an encoding (I4: U8). */
+sparq_dtype sparq_values_dtype(sparq_encoding encoding);
+
+/* Stores x in slot i of values, quantized with the parameters of W[r, c] (r, c are
+ * clamped into the matrix, so padding slots may pass positions past the edges).
+ * Returns 1 when the code was clamped to [qmin, qmax], else 0. */
+int sparq_value_store(const sparq_qparams *p, void *values, size_t i, float x, size_t r,
+                      size_t c);
+/* The dequantized value of slot i with the parameters of W[r, c] (clamped likewise). */
+float sparq_value_load(const sparq_qparams *p, const void *values, size_t i, size_t r,
+                       size_t c);
+
+/* Checks scales (finite, >= 0) and zero points (in [qmin, qmax]) of p. */
+sparq_status sparq_qparams_check(const sparq_qparams *p, const char *what);
+
+/* The code of slot i of an int4 stream (low nibble when i is even), sign-extended. */
+int sparq_i4_get(const uint8_t *bytes, size_t i);
+void sparq_i4_set(uint8_t *bytes, size_t i, int q);
+
+/* Scalar half <-> float (formats/f16.c), as sparq_f16_from_f32 / sparq_f32_from_f16. */
+uint16_t sparq_f16_bits(float x);
+float sparq_f16_value(uint16_t h);
+
+#endif

@@ -1,0 +1,149 @@
+/* linear.c - sparq_linear: argument checks, dispatch over the kernel registry (the
+ * highest-ranked kernel of the matrix's structure), the dense path with its fused
+ * activation, and sparq_plan_explain.
+ */
+#include "matrix.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define OP "linear"
+
+sparq_status sparq_dispatch(const sparq_matrix *m, size_t batch, const sparq_kernel_info **k,
+                            sparq_kernel_params *p, char *why, size_t why_size)
+{
+    const sparq_device_caps *caps = &m->ctx->caps;
+    int best_rank = 0;
+    char reason[256], best_reason[256] = "", refused[512] = "";
+    *k = NULL;
+    for (size_t i = 0; i < sparq_kernel_count; i++) {
+        const sparq_kernel_info *c = &sparq_kernels[i];
+        if (!c->rank || c->structure != m->format.structure)
+            continue;
+        reason[0] = '\0';
+        int r = c->rank(m, batch, caps, reason, sizeof reason);
+        if (r > best_rank) {
+            best_rank = r;
+            *k = c;
+            snprintf(best_reason, sizeof best_reason, "%s", reason);
+        } else if (r == 0) {
+            size_t used = strlen(refused);
+            snprintf(refused + used, sizeof refused - used, "%s%s (%s)", used ? "; " : "",
+                     c->name, reason);
+        }
+    }
+    if (!*k)
+        return sparq_fail(SPARQ_ERROR_UNSUPPORTED, OP ": no kernel runs this matrix at batch %zu: %s",
+                          batch, refused[0] ? refused : "none registered for its structure");
+    sparq_kernel_default_params(*k, caps, p);
+    snprintf(why, why_size, "%s%s%s", best_reason, refused[0] ? "; not usable: " : "", refused);
+    return SPARQ_OK;
+}
+
+sparq_status sparq_linear_run(const sparq_kernel_info *k, const sparq_kernel_params *p,
+                              const sparq_linear_args *a)
+{
+    char why[256] = "";
+    if (!k->rank || !k->enqueue || k->structure != a->matrix->format.structure)
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, OP ": %s does not run %s matrices",
+                          k->name, "this structure of");
+    if (k->rank(a->matrix, a->batch, &a->matrix->ctx->caps, why, sizeof why) == 0)
+        return sparq_fail(SPARQ_ERROR_UNSUPPORTED, OP ": %s can't run this case: %s", k->name,
+                          why);
+    return k->enqueue(a->matrix->ctx, k, a, p);
+}
+
+/* The dense path: sparq_linear_dense (bias fused), then the activation if any. */
+static sparq_status run_dense(const sparq_linear_args *a)
+{
+    const sparq_matrix *m = a->matrix;
+    if (a->activation == SPARQ_ACTIVATION_NONE)
+        return sparq_linear_dense(m->ctx, a->queue, SPARQ_DENSE_BACKEND_AUTO, a->batch, m->rows,
+                                  m->cols, a->x, a->x_offset, m->buf[SPARQ_ARRAY_DENSE], 0,
+                                  a->bias, a->bias_offset, a->y, a->y_offset, a->num_wait,
+                                  a->wait_list, a->event);
+    cl_event product = NULL;
+    sparq_status st = sparq_linear_dense(m->ctx, a->queue, SPARQ_DENSE_BACKEND_AUTO, a->batch,
+                                         m->rows, m->cols, a->x, a->x_offset,
+                                         m->buf[SPARQ_ARRAY_DENSE], 0, a->bias, a->bias_offset,
+                                         a->y, a->y_offset, a->num_wait, a->wait_list, &product);
+    if (st != SPARQ_OK)
+        return st;
+    st = sparq_activate_dense(m->ctx, a->queue, a->batch * m->rows, a->activation, a->y,
+                              a->y_offset, product, a->event);
+    clReleaseEvent(product);
+    return st;
+}
+
+sparq_status sparq_linear(sparq_matrix *m, cl_command_queue queue, cl_mem x, size_t x_offset,
+                          cl_mem y, size_t y_offset, size_t batch,
+                          const sparq_epilogue *epilogue, cl_uint num_wait,
+                          const cl_event *wait_list, cl_event *event)
+{
+    if (event)
+        *event = NULL;
+    if (!m || !queue)
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, OP ": NULL %s", m ? "queue" : "matrix");
+    if (batch == 0 || batch > UINT32_MAX)
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
+                          OP ": batch %zu must be between 1 and 2^32 - 1", batch);
+    if ((num_wait == 0) != (wait_list == NULL))
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, OP ": num_wait is %u but wait_list is %s",
+                          num_wait, wait_list ? "not NULL" : "NULL");
+    sparq_epilogue ep = epilogue ? *epilogue : (sparq_epilogue){0};
+    if (ep.activation != SPARQ_ACTIVATION_NONE && ep.activation != SPARQ_ACTIVATION_RELU &&
+        ep.activation != SPARQ_ACTIVATION_GELU)
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, OP ": unknown activation %d",
+                          (int)ep.activation);
+    if (batch > SIZE_MAX / m->cols || batch > SIZE_MAX / m->rows)
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, OP ": batch %zu overflows size_t", batch);
+    sparq_status st;
+    if ((st = sparq_check_buffer(OP, "x", x, x_offset, batch * m->cols, sizeof(float))) ||
+        (st = sparq_check_buffer(OP, "y", y, y_offset, batch * m->rows, sizeof(float))) ||
+        (ep.bias &&
+         (st = sparq_check_buffer(OP, "bias", ep.bias, ep.bias_offset, m->rows, sizeof(float)))))
+        return st;
+
+    sparq_linear_args a = {.matrix = m, .queue = queue, .batch = batch, .x = x,
+                           .x_offset = x_offset, .y = y, .y_offset = y_offset, .bias = ep.bias,
+                           .bias_offset = ep.bias_offset, .activation = (cl_uint)ep.activation,
+                           .num_wait = num_wait, .wait_list = wait_list, .event = event};
+    if (m->path == SPARQ_PATH_DENSE)
+        return run_dense(&a);
+    const sparq_kernel_info *k = NULL;
+    sparq_kernel_params p;
+    char why[1024];
+    if ((st = sparq_dispatch(m, batch, &k, &p, why, sizeof why)) != SPARQ_OK)
+        return st;
+    return k->enqueue(m->ctx, k, &a, &p);
+}
+
+sparq_status sparq_plan_explain(const sparq_matrix *m, size_t batch, char *text, size_t size)
+{
+    if (!m || !text || size == 0)
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "plan_explain: NULL %s or empty text",
+                          m ? "text" : "matrix");
+    text[0] = '\0';
+    if (batch == 0)
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "plan_explain: batch must be positive");
+    if (m->path == SPARQ_PATH_DENSE) {
+        snprintf(text, size,
+                 "dense path: %s; weights held as dense f32; %s (sparq_linear_dense AUTO at "
+                 "batch %zu)",
+                 m->path_reason, batch <= 8 ? "linear_dense_rowdot" : "CLBlast SGEMM", batch);
+        return SPARQ_OK;
+    }
+    const sparq_kernel_info *k = NULL;
+    sparq_kernel_params p;
+    char why[1024], params[256] = "";
+    sparq_status st = sparq_dispatch(m, batch, &k, &p, why, sizeof why);
+    if (st != SPARQ_OK)
+        return st;
+    sparq_kernel_options_append(k, &p, params, sizeof params);
+    snprintf(text, size,
+             "sparse path: %s; kernel %s with %s (defaults for a %s device; not tuned); "
+             "chosen because %s",
+             m->path_reason, k->name, params[0] ? params : "no parameters",
+             m->ctx->caps.type == SPARQ_DEVICE_TYPE_GPU ? "GPU" : "non-GPU", why);
+    return SPARQ_OK;
+}

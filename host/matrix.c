@@ -1,0 +1,299 @@
+/* matrix.c - device matrices: sparq_matrix_create uploads a packed host matrix (its
+ * arrays, a row order by length, or dense f32 weights for the dense path), measures
+ * row-length statistics for dispatch, and resolves sparse vs dense; plus the helpers
+ * every kernel file uses to build and bind its kernels.
+ */
+#include "matrix.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Default densities at or above which AUTO runs the dense path, until the tuner
+ * measures the break-even per device. CSR moves 6 bytes per f32 nonzero (4 with u16
+ * indices and f16) against 4 per dense weight and gathers x; BSR and N:M stream
+ * regular blocks. N:M at 2:4 or 4:8 (0.5) therefore stays sparse. */
+static double default_fallback_density(sparq_structure s)
+{
+    switch (s) {
+    case SPARQ_STRUCTURE_CSR: return 0.35;
+    case SPARQ_STRUCTURE_BSR: return 0.5;
+    case SPARQ_STRUCTURE_NM: return 0.75;
+    default: return 0.0;
+    }
+}
+
+static const char *structure_word(sparq_structure s)
+{
+    switch (s) {
+    case SPARQ_STRUCTURE_DENSE: return "dense";
+    case SPARQ_STRUCTURE_CSR: return "csr";
+    case SPARQ_STRUCTURE_BSR: return "bsr";
+    case SPARQ_STRUCTURE_NM: return "nm";
+    }
+    return "?";
+}
+
+static const char *encoding_word(sparq_encoding e)
+{
+    switch (e) {
+    case SPARQ_ENCODING_F32: return "f32";
+    case SPARQ_ENCODING_F16: return "f16";
+    case SPARQ_ENCODING_I8: return "i8";
+    case SPARQ_ENCODING_I4: return "i4";
+    }
+    return "?";
+}
+
+static sparq_status upload(sparq_matrix *m, sparq_matrix_array which, sparq_dtype dtype,
+                           size_t count, const void *data)
+{
+    size_t bytes = count * sparq_dtype_size(dtype);
+    cl_int err = CL_SUCCESS;
+    /* OpenCL has no empty buffers: an empty array (nnz = 0) gets a small zeroed one */
+    static const unsigned char zeros[64];
+    bool empty = bytes == 0;
+    m->buf[which] = clCreateBuffer(m->ctx->cl_ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR,
+                                   empty ? sizeof zeros : bytes,
+                                   empty ? (void *)zeros : (void *)data, &err);
+    if (err != CL_SUCCESS) {
+        m->buf[which] = NULL;
+        return sparq_fail(err, "matrix_create: uploading %zu bytes failed with %s", bytes,
+                          sparq_status_string(err));
+    }
+    m->dtype[which] = dtype;
+    m->count[which] = count;
+    m->device_bytes += empty ? sizeof zeros : bytes;
+    return SPARQ_OK;
+}
+
+/* Row lengths of the units kernels iterate, from a u32 row_ptr, and the order of
+ * rows by decreasing length (stable), uploaded as SPARQ_ARRAY_ROW_ORDER. */
+static sparq_status row_statistics(sparq_matrix *m, const uint32_t *row_ptr, size_t units)
+{
+    m->row_units = units;
+    double sum = 0, sum2 = 0;
+    m->len_min = SIZE_MAX;
+    m->len_max = 0;
+    size_t max_len = 0;
+    for (size_t r = 0; r < units; r++) {
+        size_t len = row_ptr[r + 1] - row_ptr[r];
+        sum += (double)len;
+        sum2 += (double)len * (double)len;
+        m->len_min = len < m->len_min ? len : m->len_min;
+        max_len = len > max_len ? len : max_len;
+    }
+    m->len_max = max_len;
+    m->len_mean = sum / (double)units;
+    double var = sum2 / (double)units - m->len_mean * m->len_mean;
+    m->len_cv = m->len_mean > 0 ? sqrt(var > 0 ? var : 0) / m->len_mean : 0.0;
+
+    /* counting sort by length, longest first, ties in row order */
+    size_t *start = calloc(max_len + 2, sizeof *start);
+    uint32_t *order = malloc(units * sizeof *order);
+    if (!start || !order) {
+        free(start), free(order);
+        return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "matrix_create: out of memory");
+    }
+    for (size_t r = 0; r < units; r++)
+        start[max_len - (row_ptr[r + 1] - row_ptr[r]) + 1]++;
+    for (size_t l = 1; l <= max_len + 1; l++)
+        start[l] += start[l - 1];
+    for (size_t r = 0; r < units; r++)
+        order[start[max_len - (row_ptr[r + 1] - row_ptr[r])]++] = (uint32_t)r;
+    sparq_status st = upload(m, SPARQ_ARRAY_ROW_ORDER, SPARQ_DTYPE_U32, units, order);
+    free(start), free(order);
+    return st;
+}
+
+static sparq_status upload_sparse(sparq_matrix *m, const sparq_packed *packed)
+{
+    size_t n = sparq_packed_array_count(packed);
+    const uint32_t *row_ptr = NULL;
+    for (size_t i = 0; i < n; i++) {
+        sparq_packed_array a;
+        sparq_status st = sparq_packed_get_array(packed, i, &a);
+        if (st != SPARQ_OK)
+            return st;
+        static const char *const names[] = {"row_ptr", "col_idx", "values",
+                                            "nm_meta", "scales", "zero_points"};
+        int which = -1;
+        for (int j = 0; j < 6; j++)
+            if (strcmp(a.name, names[j]) == 0)
+                which = j;
+        if (which < 0)
+            return sparq_fail(SPARQ_ERROR_INTERNAL, "matrix_create: unknown array %s", a.name);
+        if (which == SPARQ_ARRAY_ROW_PTR) {
+            if (a.dtype != SPARQ_DTYPE_U32)
+                return sparq_fail(SPARQ_ERROR_UNSUPPORTED,
+                                  "matrix_create: %zu stored values need 64-bit row pointers, "
+                                  "which the device kernels do not take",
+                                  m->stored);
+            row_ptr = a.data;
+        }
+        if ((st = upload(m, (sparq_matrix_array)which, a.dtype, a.count, a.data)) != SPARQ_OK)
+            return st;
+    }
+    if (m->format.structure == SPARQ_STRUCTURE_CSR)
+        return row_statistics(m, row_ptr, m->rows);
+    if (m->format.structure == SPARQ_STRUCTURE_BSR)
+        return row_statistics(m, row_ptr, (m->rows + m->format.block_rows - 1) /
+                                              m->format.block_rows);
+    /* N:M: every row holds the same number of slots */
+    size_t slots = m->stored / m->rows;
+    m->row_units = m->rows;
+    m->len_min = m->len_max = slots;
+    m->len_mean = (double)slots;
+    m->len_cv = 0;
+    return SPARQ_OK;
+}
+
+static sparq_status upload_dense(sparq_matrix *m, const sparq_packed *packed)
+{
+    float *w = malloc(m->rows * m->cols * sizeof *w);
+    if (!w)
+        return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "matrix_create: out of memory");
+    sparq_status st = sparq_packed_unpack(packed, w);
+    if (st == SPARQ_OK)
+        st = upload(m, SPARQ_ARRAY_DENSE, SPARQ_DTYPE_F32, m->rows * m->cols, w);
+    free(w);
+    return st;
+}
+
+sparq_status sparq_matrix_create(sparq_context *ctx, const sparq_packed *packed,
+                                 const sparq_matrix_options *options, sparq_matrix **matrix)
+{
+    if (!matrix)
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "matrix_create: NULL matrix pointer");
+    *matrix = NULL;
+    if (!ctx || !packed)
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "matrix_create: NULL %s",
+                          ctx ? "packed matrix" : "context");
+    sparq_matrix_options opt = options ? *options : (sparq_matrix_options){0};
+    if (opt.path != SPARQ_PATH_AUTO && opt.path != SPARQ_PATH_SPARSE &&
+        opt.path != SPARQ_PATH_DENSE)
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "matrix_create: unknown path %d",
+                          (int)opt.path);
+    if (!(opt.dense_fallback_density >= 0.0)) /* also refuses NaN */
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
+                          "matrix_create: dense_fallback_density %g is negative",
+                          opt.dense_fallback_density);
+    const sparq_pack_options *fmt = sparq_packed_format(packed);
+    size_t rows = sparq_packed_rows(packed), cols = sparq_packed_cols(packed);
+    if (rows > UINT32_MAX || cols > UINT32_MAX)
+        return sparq_fail(SPARQ_ERROR_UNSUPPORTED,
+                          "matrix_create: %zu x %zu: device kernels take fewer than 2^32 "
+                          "rows and cols",
+                          rows, cols);
+    bool sparse_structure = fmt->structure != SPARQ_STRUCTURE_DENSE;
+    bool float_values = fmt->quant.encoding == SPARQ_ENCODING_F32 ||
+                        fmt->quant.encoding == SPARQ_ENCODING_F16;
+    if (!float_values || (!sparse_structure && fmt->quant.encoding != SPARQ_ENCODING_F32))
+        return sparq_fail(SPARQ_ERROR_UNSUPPORTED,
+                          "matrix_create: %s %s matrices have no device kernels yet (sparse "
+                          "f32/f16 and dense f32 do)",
+                          structure_word(fmt->structure), encoding_word(fmt->quant.encoding));
+
+    sparq_matrix *m = calloc(1, sizeof *m);
+    if (!m)
+        return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "matrix_create: out of memory");
+    m->ctx = ctx;
+    m->rows = rows;
+    m->cols = cols;
+    m->format = *fmt;
+    m->stored = sparq_packed_stored_values(packed);
+    m->density = (double)m->stored / ((double)rows * (double)cols);
+
+    double threshold = opt.dense_fallback_density > 0 ? opt.dense_fallback_density
+                                                       : default_fallback_density(fmt->structure);
+    if (!sparse_structure) {
+        m->path = SPARQ_PATH_DENSE;
+        snprintf(m->path_reason, sizeof m->path_reason, "the matrix is dense");
+    } else if (opt.path != SPARQ_PATH_AUTO) {
+        m->path = opt.path;
+        snprintf(m->path_reason, sizeof m->path_reason, "%s path forced by the options",
+                 opt.path == SPARQ_PATH_DENSE ? "dense" : "sparse");
+    } else {
+        m->path = m->density >= threshold ? SPARQ_PATH_DENSE : SPARQ_PATH_SPARSE;
+        snprintf(m->path_reason, sizeof m->path_reason,
+                 "density %.3f is %s the %s fallback threshold %.3f (%s)", m->density,
+                 m->path == SPARQ_PATH_DENSE ? "at or above" : "below",
+                 structure_word(fmt->structure), threshold,
+                 opt.dense_fallback_density > 0 ? "from the options" : "built-in default");
+    }
+    sparq_status st = m->path == SPARQ_PATH_DENSE ? upload_dense(m, packed)
+                                                  : upload_sparse(m, packed);
+    if (st != SPARQ_OK) {
+        sparq_matrix_free(m);
+        return st;
+    }
+    sparq_log(SPARQ_LOG_INFO, "matrix %zu x %zu %s %s: %s path (%s), %.1f MiB on the device",
+              rows, cols, structure_word(fmt->structure), encoding_word(fmt->quant.encoding),
+              m->path == SPARQ_PATH_DENSE ? "dense" : "sparse", m->path_reason,
+              (double)m->device_bytes / (1 << 20));
+    *matrix = m;
+    return SPARQ_OK;
+}
+
+void sparq_matrix_free(sparq_matrix *m)
+{
+    if (!m)
+        return;
+    for (int i = 0; i < SPARQ_ARRAY_COUNT; i++)
+        if (m->buf[i])
+            clReleaseMemObject(m->buf[i]);
+    free(m);
+}
+
+size_t sparq_matrix_rows(const sparq_matrix *m)
+{
+    return m ? m->rows : 0;
+}
+
+size_t sparq_matrix_cols(const sparq_matrix *m)
+{
+    return m ? m->cols : 0;
+}
+
+uint64_t sparq_matrix_device_bytes(const sparq_matrix *m)
+{
+    return m ? m->device_bytes : 0;
+}
+
+void sparq_matrix_build_options(const sparq_matrix *m, const sparq_kernel_info *k,
+                                const sparq_kernel_params *p, char *options, size_t size)
+{
+    snprintf(options, size, "-DSPARQ_ENCODING=%d -DSPARQ_INDEX_U16=%d",
+             (int)m->format.quant.encoding, m->dtype[SPARQ_ARRAY_COL_IDX] == SPARQ_DTYPE_U16);
+    size_t used = strlen(options);
+    if (m->format.structure == SPARQ_STRUCTURE_BSR)
+        snprintf(options + used, size - used, " -DBSR_R=%u -DBSR_C=%u", m->format.block_rows,
+                 m->format.block_cols);
+    else if (m->format.structure == SPARQ_STRUCTURE_NM)
+        snprintf(options + used, size - used, " -DNM_N=%u -DNM_M=%u", m->format.nm_n,
+                 m->format.nm_m);
+    sparq_kernel_options_append(k, p, options, size);
+}
+
+sparq_status sparq_matrix_kernel(const sparq_matrix *m, const sparq_kernel_info *k,
+                                 const sparq_kernel_params *p, cl_kernel *kernel)
+{
+    char options[512];
+    sparq_matrix_build_options(m, k, p, options, sizeof options);
+    return sparq_kernel_create(m->ctx, k->name, options, kernel);
+}
+
+sparq_status sparq_linear_set_tail_args(cl_kernel kernel, cl_uint i, const sparq_linear_args *a)
+{
+    cl_ulong x_off = a->x_offset, y_off = a->y_offset, b_off = a->bias_offset;
+    sparq_status st;
+    if ((st = sparq_set_arg(kernel, i++, sizeof a->x, &a->x)) ||
+        (st = sparq_set_arg(kernel, i++, sizeof x_off, &x_off)) ||
+        (st = sparq_set_arg(kernel, i++, sizeof a->y, &a->y)) ||
+        (st = sparq_set_arg(kernel, i++, sizeof y_off, &y_off)) ||
+        (st = sparq_set_arg(kernel, i++, sizeof a->bias, a->bias ? (const void *)&a->bias : NULL)) ||
+        (st = sparq_set_arg(kernel, i++, sizeof b_off, &b_off)))
+        return st;
+    return sparq_set_arg(kernel, i, sizeof a->activation, &a->activation);
+}

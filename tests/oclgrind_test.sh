@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# oclgrind_test.sh TEST [FILTER] - runs a test program's kernels under oclgrind (an
+# OpenCL device simulator that checks every memory access) on small shapes, with
+# out-of-bounds, data-race, uninitialised-value and API checks, and fails when the
+# test fails or oclgrind reports anything.
+set -uo pipefail
+test_program="$1"
+filter="${2:-}"
+if ! command -v oclgrind >/dev/null; then
+  echo "oclgrind is not installed (apt-get install oclgrind)"
+  [ -n "${CI:-}" ] && exit 1
+  exit 77 # skipped outside CI
+fi
+log="$(mktemp)"
+SPARQ_TEST_SMALL=1 SPARQ_TEST_FILTER="$filter" SPARQ_CACHE=off \
+  oclgrind --check-api --data-races --uninitialized --log "$log" "$test_program"
+rc=$?
+if [ -s "$log" ]; then
+  echo "oclgrind reported:"
+  head -60 "$log"
+  rc=1
+fi
+rm -f "$log"
+exit "$rc"

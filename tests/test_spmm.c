@@ -1,0 +1,341 @@
+/* test_spmm.c - every registered sparq_linear kernel of every structure (CSR, BSR,
+ * N:M) x value encoding (f32, f16) against the C reference on the unpacked matrix:
+ * empty rows, one long row, power-law rows, K = 1, M = 1, batch 1/3/17/128, sparsity
+ * 0/0.5/0.9/0.99/1, bias and activations; repeatable bits; dispatch, the dense
+ * fallback, plan explanations and bad input.
+ */
+#include "testing.h"
+
+#include "matrix.h"
+#include "ref/linear_ref.h"
+#include "ref/sparse_gen.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Tolerance relative to max(1, |Y|max): f32 sums of at most a few hundred products,
+ * in a kernel-specific order, against a double reference on the same (f16-rounded)
+ * weights. */
+#define TOL 2e-5
+
+typedef struct spmm_case {
+    size_t rows, cols;
+    double sparsity;
+    gen_shape shape;
+} spmm_case;
+
+/* SPARQ_TEST_SMALL=1 (used under oclgrind, which interprets every work-item) swaps in
+ * tiny versions of the same shapes. */
+static const spmm_case small_cases[] = {
+    {9, 13, 0.5, GEN_UNIFORM},    {12, 9, 0.5, GEN_EMPTY_ROWS}, {8, 20, 0.9, GEN_LONG_ROW},
+    {10, 8, 0.5, GEN_POWER_LAW},  {1, 5, 0.0, GEN_UNIFORM},     {7, 1, 0.5, GEN_UNIFORM},
+    {6, 6, 1.0, GEN_UNIFORM},
+};
+static const size_t small_batches[] = {1, 3, 17};
+
+static const spmm_case cases[] = {
+    {70, 90, 0.9, GEN_UNIFORM},     {70, 90, 0.0, GEN_UNIFORM},
+    {66, 90, 0.5, GEN_EMPTY_ROWS},  {64, 300, 0.95, GEN_LONG_ROW},
+    {100, 64, 0.7, GEN_POWER_LAW},  {1, 37, 0.5, GEN_UNIFORM},
+    {33, 1, 0.5, GEN_UNIFORM},      {40, 50, 0.99, GEN_UNIFORM},
+    {40, 50, 1.0, GEN_UNIFORM},
+};
+static const size_t batches[] = {1, 3, 17, 128};
+
+typedef struct format_case {
+    const char *label;
+    sparq_pack_options pack;
+} format_case;
+
+static format_case formats[] = {
+    {"csr f32", {.structure = SPARQ_STRUCTURE_CSR}},
+    {"csr f16", {.structure = SPARQ_STRUCTURE_CSR, .quant = {.encoding = SPARQ_ENCODING_F16}}},
+    {"bsr4x4 f32", {.structure = SPARQ_STRUCTURE_BSR, .block_rows = 4, .block_cols = 4}},
+    {"bsr2x8 f16", {.structure = SPARQ_STRUCTURE_BSR, .block_rows = 2, .block_cols = 8,
+                    .quant = {.encoding = SPARQ_ENCODING_F16}}},
+    {"nm2:4 f32", {.structure = SPARQ_STRUCTURE_NM, .nm_n = 2, .nm_m = 4}},
+    {"nm2:4 f16", {.structure = SPARQ_STRUCTURE_NM, .nm_n = 2, .nm_m = 4,
+                   .quant = {.encoding = SPARQ_ENCODING_F16}}},
+};
+
+/* A pruned matrix in the format (N:M pruned to its pattern first), packed and uploaded;
+ * *dense gets the unpacked (dequantized) weights the reference uses. */
+static sparq_matrix *make_matrix(sparq_context *ctx, const format_case *f, const spmm_case *c,
+                                 uint64_t seed, sparq_path path, float **dense)
+{
+    float *w = malloc(c->rows * c->cols * sizeof *w);
+    assert_non_null(w);
+    if (f->pack.structure == SPARQ_STRUCTURE_BSR) {
+        /* block sparsity: partly filled blocks, then whole blocks pruned to the target */
+        gen_sparse(w, c->rows, c->cols, 0.3 * c->sparsity, c->shape, seed);
+        assert_int_equal(sparq_prune_blocks(w, c->rows, c->cols, f->pack.block_rows,
+                                            f->pack.block_cols, SPARQ_BLOCK_NORM_L1, c->sparsity,
+                                            NULL, NULL, 1),
+                         SPARQ_OK);
+    } else {
+        gen_sparse(w, c->rows, c->cols, c->sparsity, c->shape, seed);
+    }
+    if (f->pack.structure == SPARQ_STRUCTURE_NM)
+        assert_int_equal(sparq_prune_nm(w, c->rows, c->cols, f->pack.nm_n, f->pack.nm_m, NULL,
+                                        NULL, 1),
+                         SPARQ_OK);
+    sparq_packed *packed = NULL;
+    assert_int_equal(sparq_packed_create(&f->pack, c->rows, c->cols, w, &packed), SPARQ_OK);
+    assert_int_equal(sparq_packed_unpack(packed, w), SPARQ_OK);
+    sparq_matrix_options mo = {.path = path};
+    sparq_matrix *m = NULL;
+    sparq_status st = sparq_matrix_create(ctx, packed, &mo, &m);
+    if (st != SPARQ_OK)
+        fail_msg("%s: matrix_create: %s", f->label, sparq_last_error());
+    sparq_packed_free(packed);
+    *dense = w;
+    return m;
+}
+
+/* Runs kernel k (or dispatch when k is NULL) and checks against the reference;
+ * returns 1 when it ran, 0 when k's rank refused the case. */
+static int check_run(sparq_context *ctx, sparq_matrix *m, const float *w,
+                     const sparq_kernel_info *k, size_t batch, int activation, const char *label,
+                     float *out_copy)
+{
+    size_t rows = m->rows, cols = m->cols;
+    float *x = malloc(batch * cols * sizeof *x), *bias = malloc(rows * sizeof *bias);
+    float *y = malloc(batch * rows * sizeof *y), *ref = malloc(batch * rows * sizeof *ref);
+    assert_non_null(x), assert_non_null(bias), assert_non_null(y), assert_non_null(ref);
+    testing_fill_uniform(x, batch * cols, 11 + batch, -1, 1);
+    testing_fill_uniform(bias, rows, 12, -0.5f, 0.5f);
+    for (size_t i = 0; i < batch * rows; i++)
+        y[i] = NAN;
+    bool with_bias = activation != 0 || batch % 2 == 1;
+    ref_linear_act(batch, rows, cols, x, w, with_bias ? bias : NULL, activation, ref);
+
+    cl_mem dx = testing_buffer(ctx, x, batch * cols), db = testing_buffer(ctx, bias, rows);
+    cl_mem dy = testing_buffer(ctx, y, batch * rows);
+    cl_command_queue q = sparq_context_queue(ctx);
+    cl_event ev = NULL;
+    int ran = 1;
+    sparq_status st;
+    if (k) {
+        sparq_kernel_params p;
+        sparq_kernel_default_params(k, &ctx->caps, &p);
+        sparq_linear_args a = {.matrix = m, .queue = q, .batch = batch, .x = dx, .y = dy,
+                               .bias = with_bias ? db : NULL, .activation = (cl_uint)activation,
+                               .event = &ev};
+        char why[256];
+        if (k->rank(m, batch, &ctx->caps, why, sizeof why) == 0)
+            ran = 0;
+        st = ran ? sparq_linear_run(k, &p, &a) : SPARQ_OK;
+    } else {
+        sparq_epilogue ep = {.bias = with_bias ? db : NULL,
+                             .activation = (sparq_activation)activation};
+        st = sparq_linear(m, q, dx, 0, dy, 0, batch, &ep, 0, NULL, &ev);
+    }
+    if (st != SPARQ_OK)
+        fail_msg("%s %s batch %zu: %s", label, k ? k->name : "dispatch", batch,
+                 sparq_last_error());
+    if (ran) {
+        testing_read(ctx, dy, y, batch * rows, ev);
+        clReleaseEvent(ev);
+        double err = ref_max_rel_error(y, ref, batch * rows);
+        if (!(err <= TOL))
+            fail_msg("%s %s batch %zu act %d: max rel error %g", label,
+                     k ? k->name : "dispatch", batch, activation, err);
+        if (out_copy)
+            memcpy(out_copy, y, batch * rows * sizeof *y);
+    }
+    clReleaseMemObject(dx), clReleaseMemObject(db), clReleaseMemObject(dy);
+    free(x), free(bias), free(y), free(ref);
+    return ran;
+}
+
+static bool small_mode(void)
+{
+    const char *env = getenv("SPARQ_TEST_SMALL");
+    return env && strcmp(env, "1") == 0;
+}
+
+static void every_kernel_every_case(void **state)
+{
+    (void)state;
+    sparq_context *ctx = testing_context(NULL);
+    const spmm_case *case_list = small_mode() ? small_cases : cases;
+    size_t case_count = small_mode() ? sizeof small_cases / sizeof small_cases[0]
+                                     : sizeof cases / sizeof cases[0];
+    const size_t *batch_list = small_mode() ? small_batches : batches;
+    size_t batch_count = small_mode() ? sizeof small_batches / sizeof small_batches[0]
+                                      : sizeof batches / sizeof batches[0];
+    for (size_t f = 0; f < sizeof formats / sizeof formats[0]; f++) {
+        size_t runs = 0;
+        sparq_context_stats before, after;
+        sparq_context_get_stats(ctx, &before);
+        for (size_t c = 0; c < case_count; c++) {
+            const spmm_case *sc = &case_list[c];
+            float *w = NULL;
+            sparq_matrix *m = make_matrix(ctx, &formats[f], sc, 100 + c, SPARQ_PATH_SPARSE, &w);
+            char label[160];
+            snprintf(label, sizeof label, "%s %zux%zu %s s=%.2f", formats[f].label, sc->rows,
+                     sc->cols, gen_shape_name(sc->shape), sc->sparsity);
+            for (size_t i = 0; i < sparq_kernel_count; i++) {
+                const sparq_kernel_info *k = &sparq_kernels[i];
+                if (!k->rank || k->structure != formats[f].pack.structure)
+                    continue;
+                for (size_t b = 0; b < batch_count; b++)
+                    runs += (size_t)check_run(ctx, m, w, k, batch_list[b], (int)(b % 3), label,
+                                              NULL);
+            }
+            sparq_matrix_free(m);
+            free(w);
+        }
+        sparq_context_get_stats(ctx, &after);
+        if (runs == 0 || after.kernel_launches < before.kernel_launches + runs)
+            fail_msg("%s: %zu runs but %llu launches: no kernel ran", formats[f].label, runs,
+                     (unsigned long long)(after.kernel_launches - before.kernel_launches));
+    }
+    sparq_context_free(ctx);
+}
+
+static void same_bits_every_run(void **state)
+{
+    (void)state;
+    sparq_context *ctx = testing_context(NULL);
+    const spmm_case c = {80, 200, 0.8, GEN_POWER_LAW};
+    for (size_t f = 0; f < sizeof formats / sizeof formats[0]; f++) {
+        float *w = NULL;
+        sparq_matrix *m = make_matrix(ctx, &formats[f], &c, 7, SPARQ_PATH_SPARSE, &w);
+        for (size_t i = 0; i < sparq_kernel_count; i++) {
+            const sparq_kernel_info *k = &sparq_kernels[i];
+            if (!k->rank || k->structure != formats[f].pack.structure)
+                continue;
+            float first[5 * 80], second[5 * 80];
+            if (check_run(ctx, m, w, k, 5, 0, formats[f].label, first)) {
+                check_run(ctx, m, w, k, 5, 0, formats[f].label, second);
+                assert_memory_equal(first, second, sizeof first);
+            }
+        }
+        sparq_matrix_free(m);
+        free(w);
+    }
+    sparq_context_free(ctx);
+}
+
+static void dispatch_and_fallback(void **state)
+{
+    (void)state;
+    sparq_context *ctx = testing_context(NULL);
+    char text[2048];
+    const spmm_case sparse = {64, 96, 0.9, GEN_UNIFORM}, dense = {64, 96, 0.0, GEN_UNIFORM};
+    for (size_t f = 0; f < sizeof formats / sizeof formats[0]; f++) {
+        float *w = NULL;
+        /* sparse enough: the structure's kernels */
+        sparq_matrix *m = make_matrix(ctx, &formats[f], &sparse, 3, SPARQ_PATH_AUTO, &w);
+        if (formats[f].pack.structure != SPARQ_STRUCTURE_NM) /* 2:4 is 50 % whatever the input */
+            assert_int_equal(m->path, SPARQ_PATH_SPARSE);
+        for (size_t b = 0; b < 3; b++)
+            check_run(ctx, m, w, NULL, batches[b], (int)b, formats[f].label, NULL);
+        assert_int_equal(sparq_plan_explain(m, 1, text, sizeof text), SPARQ_OK);
+        assert_non_null(strstr(text, "sparse path"));
+        assert_non_null(strstr(text, "kernel "));
+        assert_true(sparq_matrix_device_bytes(m) > 0);
+        sparq_matrix_free(m);
+        free(w);
+        /* fully dense input: AUTO falls back to the dense path, with the same results */
+        m = make_matrix(ctx, &formats[f], &dense, 4, SPARQ_PATH_AUTO, &w);
+        assert_int_equal(m->path, SPARQ_PATH_DENSE);
+        for (size_t b = 0; b < 4; b++)
+            check_run(ctx, m, w, NULL, batches[b], (int)b % 3, formats[f].label, NULL);
+        assert_int_equal(sparq_plan_explain(m, 32, text, sizeof text), SPARQ_OK);
+        assert_non_null(strstr(text, "dense path"));
+        assert_non_null(strstr(text, "fallback threshold"));
+        assert_int_equal(sparq_matrix_rows(m), 64);
+        assert_int_equal(sparq_matrix_cols(m), 96);
+        sparq_matrix_free(m);
+        free(w);
+    }
+    sparq_context_free(ctx);
+}
+
+static void bad_input_is_refused(void **state)
+{
+    (void)state;
+    sparq_context *ctx = testing_context(NULL);
+    float w[6] = {1, 0, 0, 0, 2, 0};
+    sparq_pack_options csr = {.structure = SPARQ_STRUCTURE_CSR};
+    sparq_packed *packed = NULL;
+    assert_int_equal(sparq_packed_create(&csr, 2, 3, w, &packed), SPARQ_OK);
+    sparq_matrix *m = NULL;
+    assert_int_equal(sparq_matrix_create(NULL, packed, NULL, &m), SPARQ_ERROR_INVALID_ARGUMENT);
+    assert_int_equal(sparq_matrix_create(ctx, NULL, NULL, &m), SPARQ_ERROR_INVALID_ARGUMENT);
+    assert_int_equal(sparq_matrix_create(ctx, packed, NULL, NULL), SPARQ_ERROR_INVALID_ARGUMENT);
+    sparq_matrix_options bad = {.path = (sparq_path)7};
+    assert_int_equal(sparq_matrix_create(ctx, packed, &bad, &m), SPARQ_ERROR_INVALID_ARGUMENT);
+    bad = (sparq_matrix_options){.dense_fallback_density = -1};
+    assert_int_equal(sparq_matrix_create(ctx, packed, &bad, &m), SPARQ_ERROR_INVALID_ARGUMENT);
+    assert_null(m);
+    assert_int_equal(sparq_matrix_create(ctx, packed, NULL, &m), SPARQ_OK);
+
+    cl_command_queue q = sparq_context_queue(ctx);
+    cl_mem x = testing_buffer(ctx, NULL, 2 * 3), y = testing_buffer(ctx, NULL, 2 * 2);
+    cl_event ev = (cl_event)0x1;
+    assert_int_equal(sparq_linear(NULL, q, x, 0, y, 0, 1, NULL, 0, NULL, &ev),
+                     SPARQ_ERROR_INVALID_ARGUMENT);
+    assert_null(ev);
+    assert_int_equal(sparq_linear(m, NULL, x, 0, y, 0, 1, NULL, 0, NULL, NULL),
+                     SPARQ_ERROR_INVALID_ARGUMENT);
+    assert_int_equal(sparq_linear(m, q, x, 0, y, 0, 0, NULL, 0, NULL, NULL),
+                     SPARQ_ERROR_INVALID_ARGUMENT);
+    assert_int_equal(sparq_linear(m, q, x, 0, y, 0, 3, NULL, 0, NULL, NULL),
+                     SPARQ_ERROR_OUT_OF_BOUNDS);
+    assert_non_null(strstr(sparq_last_error(), "x needs 9 elements"));
+    assert_int_equal(sparq_linear(m, q, x, 4, y, 0, 1, NULL, 0, NULL, NULL),
+                     SPARQ_ERROR_OUT_OF_BOUNDS);
+    assert_int_equal(sparq_linear(m, q, x, 0, y, 3, 1, NULL, 0, NULL, NULL),
+                     SPARQ_ERROR_OUT_OF_BOUNDS);
+    sparq_epilogue ep = {.bias = y, .bias_offset = 3};
+    assert_int_equal(sparq_linear(m, q, x, 0, y, 0, 1, &ep, 0, NULL, NULL),
+                     SPARQ_ERROR_OUT_OF_BOUNDS);
+    assert_non_null(strstr(sparq_last_error(), "bias needs"));
+    ep = (sparq_epilogue){.activation = (sparq_activation)9};
+    assert_int_equal(sparq_linear(m, q, x, 0, y, 0, 1, &ep, 0, NULL, NULL),
+                     SPARQ_ERROR_INVALID_ARGUMENT);
+    assert_int_equal(sparq_linear(m, q, x, 0, y, 0, 1, NULL, 2, NULL, NULL),
+                     SPARQ_ERROR_INVALID_ARGUMENT);
+    char text[8];
+    assert_int_equal(sparq_plan_explain(m, 0, text, sizeof text), SPARQ_ERROR_INVALID_ARGUMENT);
+    assert_int_equal(sparq_plan_explain(NULL, 1, text, sizeof text),
+                     SPARQ_ERROR_INVALID_ARGUMENT);
+    assert_int_equal(sparq_plan_explain(m, 1, text, sizeof text), SPARQ_OK); /* truncated */
+    assert_int_equal(strlen(text), 7);
+    sparq_context_stats stats;
+    sparq_context_get_stats(ctx, &stats);
+    assert_int_equal(stats.kernel_launches, 0);
+    sparq_matrix_free(m);
+    sparq_matrix_free(NULL);
+    sparq_packed_free(packed);
+
+    /* an encoding without device kernels yet is refused by name */
+    sparq_pack_options i8 = {.structure = SPARQ_STRUCTURE_CSR,
+                             .quant = {.encoding = SPARQ_ENCODING_I8,
+                                       .granularity = SPARQ_SCALE_ROW}};
+    assert_int_equal(sparq_packed_create(&i8, 2, 3, w, &packed), SPARQ_OK);
+    assert_int_equal(sparq_matrix_create(ctx, packed, NULL, &m), SPARQ_ERROR_UNSUPPORTED);
+    assert_non_null(strstr(sparq_last_error(), "csr i8"));
+    sparq_packed_free(packed);
+    clReleaseMemObject(x), clReleaseMemObject(y);
+    sparq_context_free(ctx);
+}
+
+int main(void)
+{
+    /* SPARQ_TEST_FILTER=pattern runs only the matching tests (cmocka's filter) */
+    if (getenv("SPARQ_TEST_FILTER"))
+        cmocka_set_test_filter(getenv("SPARQ_TEST_FILTER"));
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(every_kernel_every_case),
+        cmocka_unit_test(same_bits_every_run),
+        cmocka_unit_test(dispatch_and_fallback),
+        cmocka_unit_test(bad_input_is_refused),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
