@@ -1,48 +1,19 @@
 /* analyze.c - sparsity analysis of dense float weights for dispatch: per-row sparsity,
  * its histogram, nonzeros-per-row statistics, and the fill of an r x c block grid.
  */
+#include "checks.h"
 #include "sparq.h"
 #include "status.h"
 
 #include <math.h>
 #include <stdint.h>
 
-static sparq_status check_matrix(const char *func, const float *weights, size_t rows,
-                                 size_t cols)
-{
-    if (!weights)
-        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "%s: weights is NULL", func);
-    if (rows == 0 || cols == 0)
-        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
-                          "%s: the matrix is %zu x %zu; both sizes must be at least 1", func,
-                          rows, cols);
-    if (rows > SIZE_MAX / cols)
-        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
-                          "%s: %zu x %zu elements overflow size_t", func, rows, cols);
-    return SPARQ_OK;
-}
-
-/* SPARQ_ERROR_INVALID_DATA naming the first NaN or infinite weight in row-major order. */
-static sparq_status check_finite(const char *func, const float *weights, size_t rows,
-                                 size_t cols)
-{
-    for (size_t i = 0; i < rows * cols; i++) {
-        float w = weights[i];
-        if (isfinite(w))
-            continue;
-        const char *what = isnan(w) ? "NaN" : (w > 0.0f ? "+Inf" : "-Inf");
-        return sparq_fail(SPARQ_ERROR_INVALID_DATA, "%s: W[%zu, %zu] is %s", func, i / cols,
-                          i % cols, what);
-    }
-    return SPARQ_OK;
-}
-
 sparq_status sparq_analyze_rows(const float *weights, size_t rows, size_t cols,
                                 sparq_row_stats *stats, double *row_sparsity,
                                 size_t *histogram, size_t bins)
 {
     const char *func = "analyze_rows";
-    sparq_status st = check_matrix(func, weights, rows, cols);
+    sparq_status st = sparq_check_matrix(weights, rows, cols, func);
     if (st == SPARQ_OK && !stats)
         st = sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "%s: stats is NULL", func);
     if (st == SPARQ_OK && histogram && (bins == 0 || bins > SIZE_MAX / cols))
@@ -50,7 +21,7 @@ sparq_status sparq_analyze_rows(const float *weights, size_t rows, size_t cols,
                         "%s: %zu histogram bins for %zu columns is not allowed (need >= 1 "
                         "and bins * cols within size_t)", func, bins, cols);
     if (st == SPARQ_OK)
-        st = check_finite(func, weights, rows, cols);
+        st = sparq_check_finite(weights, rows, cols, func);
     if (st != SPARQ_OK)
         return st;
 
@@ -97,7 +68,7 @@ sparq_status sparq_analyze_blocks(const float *weights, size_t rows, size_t cols
                                   sparq_block_stats *stats)
 {
     const char *func = "analyze_blocks";
-    sparq_status st = check_matrix(func, weights, rows, cols);
+    sparq_status st = sparq_check_matrix(weights, rows, cols, func);
     if (st == SPARQ_OK && !stats)
         st = sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "%s: stats is NULL", func);
     if (st == SPARQ_OK && (block_rows == 0 || block_cols == 0))
@@ -105,7 +76,7 @@ sparq_status sparq_analyze_blocks(const float *weights, size_t rows, size_t cols
                         "%s: block %zu x %zu; both sizes must be at least 1", func, block_rows,
                         block_cols);
     if (st == SPARQ_OK)
-        st = check_finite(func, weights, rows, cols);
+        st = sparq_check_finite(weights, rows, cols, func);
     if (st != SPARQ_OK)
         return st;
 

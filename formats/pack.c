@@ -3,6 +3,7 @@
  * structures live in pack_csr.c (CSR and BSR) and pack_nm.c (N:M).
  */
 #include "packed.h"
+#include "checks.h"
 #include "quantize.h"
 #include "status.h"
 

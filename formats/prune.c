@@ -3,6 +3,7 @@
  * Selection is an exact radix select over order-preserving integer keys, so counts and
  * ties follow the rules documented in sparq.h without sorting or copying the weights.
  */
+#include "checks.h"
 #include "sparq.h"
 #include "status.h"
 
@@ -12,22 +13,6 @@
 #include <string.h>
 
 /* ---- argument and data checks ------------------------------------------------------ */
-
-static sparq_status check_matrix(const char *func, const float *weights, size_t rows,
-                                 size_t cols, size_t *count)
-{
-    if (!weights)
-        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "%s: weights is NULL", func);
-    if (rows == 0 || cols == 0)
-        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
-                          "%s: the matrix is %zu x %zu; both sizes must be at least 1", func,
-                          rows, cols);
-    if (rows > SIZE_MAX / cols)
-        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
-                          "%s: %zu x %zu elements overflow size_t", func, rows, cols);
-    *count = rows * cols;
-    return SPARQ_OK;
-}
 
 static sparq_status check_outputs(const char *func, const uint8_t *mask, int zero_pruned)
 {
@@ -43,21 +28,6 @@ static sparq_status check_sparsity(const char *func, double sparsity)
     if (!(sparsity >= 0.0 && sparsity <= 1.0))
         return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
                           "%s: sparsity %g is outside [0, 1]", func, sparsity);
-    return SPARQ_OK;
-}
-
-/* SPARQ_ERROR_INVALID_DATA naming the first NaN or infinite weight in row-major order. */
-static sparq_status check_finite(const char *func, const float *weights, size_t rows,
-                                 size_t cols)
-{
-    for (size_t i = 0; i < rows * cols; i++) {
-        float w = weights[i];
-        if (isfinite(w))
-            continue;
-        const char *what = isnan(w) ? "NaN" : (w > 0.0f ? "+Inf" : "-Inf");
-        return sparq_fail(SPARQ_ERROR_INVALID_DATA, "%s: W[%zu, %zu] is %s", func, i / cols,
-                          i % cols, what);
-    }
     return SPARQ_OK;
 }
 
@@ -181,8 +151,8 @@ sparq_status sparq_prune_magnitude(float *weights, size_t rows, size_t cols, dou
                                    uint8_t *mask, int zero_pruned)
 {
     const char *func = "prune_magnitude";
-    size_t n;
-    sparq_status st = check_matrix(func, weights, rows, cols, &n);
+    sparq_status st = sparq_check_matrix(weights, rows, cols, func);
+    size_t n = rows * cols;
     if (st == SPARQ_OK)
         st = check_outputs(func, mask, zero_pruned);
     if (st == SPARQ_OK)
@@ -190,7 +160,7 @@ sparq_status sparq_prune_magnitude(float *weights, size_t rows, size_t cols, dou
     if (st == SPARQ_OK && scope != SPARQ_PRUNE_SCOPE_GLOBAL && scope != SPARQ_PRUNE_SCOPE_ROW)
         st = sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "%s: unknown scope %d", func, (int)scope);
     if (st == SPARQ_OK)
-        st = check_finite(func, weights, rows, cols);
+        st = sparq_check_finite(weights, rows, cols, func);
     if (st != SPARQ_OK)
         return st;
 
@@ -229,8 +199,7 @@ sparq_status sparq_prune_blocks(float *weights, size_t rows, size_t cols, size_t
                                 const uint8_t *previous_mask, uint8_t *mask, int zero_pruned)
 {
     const char *func = "prune_blocks";
-    size_t n;
-    sparq_status st = check_matrix(func, weights, rows, cols, &n);
+    sparq_status st = sparq_check_matrix(weights, rows, cols, func);
     if (st == SPARQ_OK)
         st = check_outputs(func, mask, zero_pruned);
     if (st == SPARQ_OK)
@@ -242,7 +211,7 @@ sparq_status sparq_prune_blocks(float *weights, size_t rows, size_t cols, size_t
     if (st == SPARQ_OK && norm != SPARQ_BLOCK_NORM_L1 && norm != SPARQ_BLOCK_NORM_L2)
         st = sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "%s: unknown norm %d", func, (int)norm);
     if (st == SPARQ_OK)
-        st = check_finite(func, weights, rows, cols);
+        st = sparq_check_finite(weights, rows, cols, func);
     if (st != SPARQ_OK)
         return st;
 
@@ -320,15 +289,14 @@ sparq_status sparq_prune_nm(float *weights, size_t rows, size_t cols, unsigned n
                             const uint8_t *previous_mask, uint8_t *mask, int zero_pruned)
 {
     const char *func = "prune_nm";
-    size_t count;
-    sparq_status st = check_matrix(func, weights, rows, cols, &count);
+    sparq_status st = sparq_check_matrix(weights, rows, cols, func);
     if (st == SPARQ_OK)
         st = check_outputs(func, mask, zero_pruned);
     if (st == SPARQ_OK && (n == 0 || n >= m || m > 16))
         st = sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
                         "%s: %u:%u is not allowed; it needs 1 <= N < M <= 16", func, n, m);
     if (st == SPARQ_OK)
-        st = check_finite(func, weights, rows, cols);
+        st = sparq_check_finite(weights, rows, cols, func);
     if (st != SPARQ_OK)
         return st;
 

@@ -2,6 +2,7 @@
  * per-tensor/row/group calibration (min-max, percentile, MSE), code <-> value, the
  * dense value layout, and the public quantize / dequantize / fake-quantize calls.
  */
+#include "checks.h"
 #include "quantize.h"
 #include "status.h"
 
@@ -11,30 +12,6 @@
 #include <string.h>
 
 /* ---- checks ------------------------------------------------------------------------ */
-
-sparq_status sparq_check_shape(size_t rows, size_t cols, const char *what)
-{
-    if (rows == 0 || cols == 0)
-        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "%s: shape %zu x %zu is empty", what,
-                          rows, cols);
-    if (rows > SIZE_MAX / cols || rows * cols > SIZE_MAX / sizeof(float))
-        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "%s: shape %zu x %zu is too large",
-                          what, rows, cols);
-    return SPARQ_OK;
-}
-
-sparq_status sparq_check_finite(const float *w, size_t rows, size_t cols, const char *what)
-{
-    size_t n = rows * cols;
-    for (size_t i = 0; i < n; i++) {
-        if (isfinite(w[i]))
-            continue;
-        const char *kind = isnan(w[i]) ? "NaN" : (w[i] > 0 ? "+Inf" : "-Inf");
-        return sparq_fail(SPARQ_ERROR_INVALID_DATA, "%s: W[%zu, %zu] is %s", what, i / cols,
-                          i % cols, kind);
-    }
-    return SPARQ_OK;
-}
 
 sparq_status sparq_quant_normalise(const sparq_quant_options *options,
                                    sparq_quant_options *normalised, const char *what)

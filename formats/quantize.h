@@ -18,11 +18,6 @@ typedef struct sparq_qparams {
     const int8_t *zero_points;  /* scale_count when asymmetric, else NULL             */
 } sparq_qparams;
 
-/* rows, cols >= 1 and rows*cols fits size_t (and a float array of it fits too). */
-sparq_status sparq_check_shape(size_t rows, size_t cols, const char *what);
-/* First NaN/Inf in row-major order: "what: W[3, 17] is NaN". */
-sparq_status sparq_check_finite(const float *w, size_t rows, size_t cols, const char *what);
-
 /* Checks options; writes them with fields that do not apply set to 0. */
 sparq_status sparq_quant_normalise(const sparq_quant_options *options,
                                    sparq_quant_options *normalised, const char *what);
