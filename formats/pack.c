@@ -40,6 +40,9 @@ size_t sparq_dtype_size(sparq_dtype dtype)
     case SPARQ_DTYPE_U64: return 8;
     case SPARQ_DTYPE_F16: return 2;
     case SPARQ_DTYPE_F32: return 4;
+    case SPARQ_DTYPE_BF16: return 2;
+    case SPARQ_DTYPE_I32: return 4;
+    case SPARQ_DTYPE_I64: return 8;
     }
     return 0;
 }
@@ -54,6 +57,9 @@ const char *sparq_dtype_name(sparq_dtype dtype)
     case SPARQ_DTYPE_U64: return "U64";
     case SPARQ_DTYPE_F16: return "F16";
     case SPARQ_DTYPE_F32: return "F32";
+    case SPARQ_DTYPE_BF16: return "BF16";
+    case SPARQ_DTYPE_I32: return "I32";
+    case SPARQ_DTYPE_I64: return "I64";
     }
     return "?";
 }

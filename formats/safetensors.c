@@ -22,47 +22,11 @@
  * dtypes
  * ---------------------------------------------------------------------------------- */
 
-/* st_dtype_size() and st_dtype_name() belong to the packing code and know the
- * packed-array dtypes; these two also know the ones only files carry (BF16, I32, I64). */
-static size_t st_dtype_size(sparq_dtype dtype)
-{
-    switch ((int)dtype) {
-    case SPARQ_DTYPE_U8: return 1;
-    case SPARQ_DTYPE_I8: return 1;
-    case SPARQ_DTYPE_U16: return 2;
-    case SPARQ_DTYPE_U32: return 4;
-    case SPARQ_DTYPE_U64: return 8;
-    case SPARQ_DTYPE_F16: return 2;
-    case SPARQ_DTYPE_F32: return 4;
-    case SPARQ_DTYPE_BF16: return 2;
-    case SPARQ_DTYPE_I32: return 4;
-    case SPARQ_DTYPE_I64: return 8;
-    }
-    return 0;
-}
-
-static const char *st_dtype_name(sparq_dtype dtype)
-{
-    switch ((int)dtype) {
-    case SPARQ_DTYPE_U8: return "U8";
-    case SPARQ_DTYPE_I8: return "I8";
-    case SPARQ_DTYPE_U16: return "U16";
-    case SPARQ_DTYPE_U32: return "U32";
-    case SPARQ_DTYPE_U64: return "U64";
-    case SPARQ_DTYPE_F16: return "F16";
-    case SPARQ_DTYPE_F32: return "F32";
-    case SPARQ_DTYPE_BF16: return "BF16";
-    case SPARQ_DTYPE_I32: return "I32";
-    case SPARQ_DTYPE_I64: return "I64";
-    }
-    return "unknown";
-}
-
 /* Returns 1 and sets *dtype when name is one of the supported dtype names. */
 static int dtype_from_name(const char *name, sparq_dtype *dtype)
 {
     for (int d = 0; d <= (int)SPARQ_DTYPE_I64; d++) {
-        if (strcmp(name, st_dtype_name((sparq_dtype)d)) == 0) {
+        if (strcmp(name, sparq_dtype_name((sparq_dtype)d)) == 0) {
             *dtype = (sparq_dtype)d;
             return 1;
         }
@@ -261,12 +225,12 @@ static sparq_status parse_tensor(const char *what, const char *name, json_t *ent
                           what, name);
     }
     t->count = count;
-    size_t elem = st_dtype_size(t->dtype);
+    size_t elem = sparq_dtype_size(t->dtype);
     if (count > SIZE_MAX / elem) {
         return sparq_fail(SPARQ_ERROR_INVALID_FORMAT,
                           "safetensors %s: tensor '%s': %zu elements of %s overflow size_t "
                           "bytes",
-                          what, name, count, st_dtype_name(t->dtype));
+                          what, name, count, sparq_dtype_name(t->dtype));
     }
     size_t need = count * elem;
     if (!json_is_array(offsets) || json_array_size(offsets) != 2) {
@@ -298,7 +262,7 @@ static sparq_status parse_tensor(const char *what, const char *name, json_t *ent
         return sparq_fail(SPARQ_ERROR_INVALID_FORMAT,
                           "safetensors %s: tensor '%s': data_offsets give %zu bytes but %zu "
                           "elements of %s need %zu",
-                          what, name, t->end - t->begin, count, st_dtype_name(t->dtype),
+                          what, name, t->end - t->begin, count, sparq_dtype_name(t->dtype),
                           need);
     }
     return SPARQ_OK;
@@ -639,7 +603,7 @@ sparq_status sparq_safetensors_to_f32(const sparq_safetensors_tensor_info *info,
         return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "safetensors_to_f32: %s is NULL",
                           !info ? "info" : "out");
     }
-    size_t elem = st_dtype_size(info->dtype);
+    size_t elem = sparq_dtype_size(info->dtype);
     if (elem == 0) {
         return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
                           "safetensors_to_f32: tensor '%s' has dtype value %d outside the enum",
@@ -655,7 +619,7 @@ sparq_status sparq_safetensors_to_f32(const sparq_safetensors_tensor_info *info,
                           "safetensors_to_f32: tensor '%s': %zu bytes do not hold %zu elements "
                           "of %s",
                           info->name ? info->name : "", info->bytes, count,
-                          st_dtype_name(info->dtype));
+                          sparq_dtype_name(info->dtype));
     }
     const unsigned char *p = info->data;
     for (size_t i = 0; i < count; i++) {
@@ -789,7 +753,7 @@ sparq_status sparq_safetensors_writer_add(sparq_safetensors_writer *writer, cons
         return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
                           "safetensors_writer_add: duplicate name '%s'", name);
     }
-    size_t elem = st_dtype_size(dtype);
+    size_t elem = sparq_dtype_size(dtype);
     if (elem == 0) {
         return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
                           "safetensors_writer_add: tensor '%s': dtype value %d is not a "
@@ -825,7 +789,7 @@ sparq_status sparq_safetensors_writer_add(sparq_safetensors_writer *writer, cons
         return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
                           "safetensors_writer_add: tensor '%s': %zu elements of %s need %zu "
                           "bytes, got %zu",
-                          name, count, st_dtype_name(dtype), count * elem, bytes);
+                          name, count, sparq_dtype_name(dtype), count * elem, bytes);
     }
     if (bytes > 0 && !data) {
         return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
@@ -906,8 +870,8 @@ static int compare_write_order(const void *a, const void *b)
 {
     const st_wtensor *x = *(const st_wtensor *const *)a;
     const st_wtensor *y = *(const st_wtensor *const *)b;
-    size_t sx = st_dtype_size(x->dtype);
-    size_t sy = st_dtype_size(y->dtype);
+    size_t sx = sparq_dtype_size(x->dtype);
+    size_t sy = sparq_dtype_size(y->dtype);
     if (sx != sy) {
         return sx > sy ? -1 : 1;
     }
@@ -941,7 +905,7 @@ static sparq_status build_header(const sparq_safetensors_writer *w, st_wtensor *
         if (!bad) {
             bad = json_array_append_new(offsets, json_integer((json_int_t)offset)) != 0 ||
                   json_array_append_new(offsets, json_integer((json_int_t)(offset + t->bytes))) != 0 ||
-                  json_object_set_new(entry, "dtype", json_string(st_dtype_name(t->dtype))) != 0;
+                  json_object_set_new(entry, "dtype", json_string(sparq_dtype_name(t->dtype))) != 0;
         }
         /* the _new setters take the reference even when they fail */
         if (!bad) {

@@ -452,6 +452,7 @@ sparq_status sparq_kernel_create(sparq_context *ctx, const char *name, const cha
         *kernel = NULL;
         return sparq_fail_cl(err, name);
     }
+    sparq_log(SPARQ_LOG_DEBUG, "kernel %s [%s]", name, options ? options : "");
     return SPARQ_OK;
 }
 

@@ -789,12 +789,17 @@ typedef enum sparq_dtype {
     SPARQ_DTYPE_U32 = 3,
     SPARQ_DTYPE_U64 = 4,
     SPARQ_DTYPE_F16 = 5,  /* IEEE half bit patterns in uint16_t                          */
-    SPARQ_DTYPE_F32 = 6
+    SPARQ_DTYPE_F32 = 6,
+    /* dtypes only files carry (real model weights and ids), never packed arrays: */
+    SPARQ_DTYPE_BF16 = 7, /* bfloat16: the top 16 bits of a binary32                    */
+    SPARQ_DTYPE_I32 = 8,
+    SPARQ_DTYPE_I64 = 9
 } sparq_dtype;
 
-/* Bytes per element (1, 1, 2, 4, 8, 2, 4); 0 for an unknown value. */
+/* Bytes per element (1, 1, 2, 4, 8, 2, 4, 2, 4, 8); 0 for an unknown value. */
 SPARQ_API size_t sparq_dtype_size(sparq_dtype dtype);
-/* The safetensors spelling: "U8", "I8", "U16", "U32", "U64", "F16", "F32"; "?" if unknown. */
+/* The safetensors spelling: "U8", "I8", "U16", "U32", "U64", "F16", "F32", "BF16", "I32",
+ * "I64"; "?" if unknown. */
 SPARQ_API const char *sparq_dtype_name(sparq_dtype dtype);
 
 /* One array of a packed matrix, as listed by sparq_packed_get_array(). */
@@ -866,14 +871,10 @@ SPARQ_API sparq_status sparq_packed_unpack(const sparq_packed *packed, float *ou
  * Implemented in formats/safetensors.c and formats/packed_io.c.
  * ================================================================================== */
 
-/* Element types of safetensors tensors: sparq_dtype (declared with packed arrays above:
- * U8, I8, U16, U32, U64, F16, F32) continued by the three below, which safetensors
- * files of real models also carry. The names in files are the suffixes ("F32", "BF16",
- * ...); other dtypes of the format (F64, BOOL, I16, F8_*, ...) are refused with
- * SPARQ_ERROR_INVALID_FORMAT naming the dtype. */
-#define SPARQ_DTYPE_BF16 ((sparq_dtype)7) /* bfloat16: the top 16 bits of a binary32 */
-#define SPARQ_DTYPE_I32 ((sparq_dtype)8)
-#define SPARQ_DTYPE_I64 ((sparq_dtype)9)
+/* Element types of safetensors tensors are sparq_dtype (declared with packed arrays
+ * above), named in files by their suffixes ("F32", "BF16", ...); other dtypes of the
+ * format (F64, BOOL, I16, F8_*, ...) are refused with SPARQ_ERROR_INVALID_FORMAT naming
+ * the dtype. */
 
 /* Largest header (JSON) a file may declare; larger ones are refused before reading. */
 #define SPARQ_SAFETENSORS_MAX_HEADER_BYTES 100000000u
@@ -910,7 +911,9 @@ typedef struct sparq_safetensors_tensor_info {
 } sparq_safetensors_tensor_info;
 
 /* Opens and validates the file at path; the file is memory-mapped read-only (never
- * copied). On success *file must be closed with sparq_safetensors_close(). */
+ * copied), so it must not be truncated by anyone while open (replace files by rename,
+ * as sparq_safetensors_writer_write() does). On success *file must be closed with
+ * sparq_safetensors_close(). */
 SPARQ_API sparq_status sparq_safetensors_open(const char *path, sparq_safetensors **file);
 
 /* As sparq_safetensors_open() on size bytes at data, which are borrowed, not copied:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test.sh - the README's test command, and what .ci/run calls: installs dependencies,
 # then builds and runs the whole ctest suite twice: plainly (warnings are errors) and
-# under AddressSanitizer + UndefinedBehaviorSanitizer.
+# under AddressSanitizer + UndefinedBehaviorSanitizer; in between it fuzzes the
+# safetensors reader and packed-matrix loader for 60 seconds (libFuzzer, clang).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,14 @@ echo "== plain build =="
 cmake -S . -B build -DSPARQ_WERROR=ON
 cmake --build build -j"$jobs"
 (cd build && ctest --output-on-failure -j"$jobs")
+
+echo "== fuzzing the safetensors reader and packed-matrix loader (60 s) =="
+CC=clang cmake -S . -B build-fuzz -DSPARQ_BUILD_FUZZERS=ON -DSPARQ_BUILD_TESTS=OFF \
+  -DSPARQ_BUILD_BENCH=OFF -DSPARQ_BUILD_TOOLS=OFF
+cmake --build build-fuzz -j"$jobs" --target fuzz_safetensors
+mkdir -p build-fuzz/corpus build-fuzz/artifacts
+./build-fuzz/tests/fuzz/fuzz_safetensors -max_total_time=60 -print_final_stats=1 \
+  -artifact_prefix=build-fuzz/artifacts/ build-fuzz/corpus tests/fuzz/corpus
 
 echo "== ASan + UBSan build =="
 cmake -S . -B build-asan -DSPARQ_WERROR=ON -DSPARQ_SANITIZE=ON

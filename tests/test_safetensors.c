@@ -364,6 +364,13 @@ static void hostile_json(void **state)
     expect_refused("{\"a\":1,,}", 0, "not valid JSON");
     expect_refused("{\"a\\u0000b\":" ENTRY_F32_4(0, 16) "}", 16, "not valid JSON");
     expect_refused("\xff\xfe{}", 0, "not valid JSON");
+    /* nesting far deeper than the parser allows */
+    char deep[20016];
+    memcpy(deep, "{\"a\":", 5);
+    memset(deep + 5, '[', 10000);
+    memset(deep + 10005, ']', 10000);
+    memcpy(deep + 20005, "}", 2);
+    expect_refused(deep, 0, "not valid JSON");
     expect_refused("[1, 2]", 0, "not a JSON object");
     expect_refused("\"text\"", 0, "not a JSON object");
     expect_refused("42", 0, "not a JSON object");
