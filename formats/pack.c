@@ -14,15 +14,22 @@
 static const char *const role_names[SPARQ_PACKED_ROLE_COUNT] = {
     "row_ptr", "col_idx", "values", "nm_meta", "scales", "zero_points"};
 
-static const char *structure_name(sparq_structure s)
+const char *sparq_structure_name(sparq_structure s)
 {
-    switch (s) {
-    case SPARQ_STRUCTURE_DENSE: return "dense";
-    case SPARQ_STRUCTURE_CSR: return "csr";
-    case SPARQ_STRUCTURE_BSR: return "bsr";
-    case SPARQ_STRUCTURE_NM: return "nm";
-    }
-    return "?";
+    static const char *const names[] = {"dense", "csr", "bsr", "nm"};
+    return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "?";
+}
+
+const char *sparq_encoding_name(sparq_encoding e)
+{
+    static const char *const names[] = {"f32", "f16", "i8", "i4"};
+    return (unsigned)e < sizeof names / sizeof names[0] ? names[e] : "?";
+}
+
+const char *sparq_scale_granularity_name(sparq_scale_granularity g)
+{
+    static const char *const names[] = {"tensor", "row", "group"};
+    return (unsigned)g < sizeof names / sizeof names[0] ? names[g] : "?";
 }
 
 const char *sparq_packed_role_name(sparq_packed_role role)
@@ -356,11 +363,11 @@ static sparq_status copy_arrays(sparq_packed *p, const sparq_packed_array *array
         int need = needs_role(p, (sparq_packed_role)role);
         if (need && !p->arrays[role].present)
             return sparq_fail(SPARQ_ERROR_INVALID_FORMAT, "%s: a %s matrix needs array \"%s\"",
-                              what, structure_name(p->format.structure), role_names[role]);
+                              what, sparq_structure_name(p->format.structure), role_names[role]);
         if (!need && p->arrays[role].present)
             return sparq_fail(SPARQ_ERROR_INVALID_FORMAT,
                               "%s: array \"%s\" does not belong to this %s matrix", what,
-                              role_names[role], structure_name(p->format.structure));
+                              role_names[role], sparq_structure_name(p->format.structure));
     }
     return SPARQ_OK;
 }
@@ -524,7 +531,7 @@ sparq_status sparq_packed_find_array(const sparq_packed *packed, const char *nam
     }
     return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
                       "packed_find_array: this %s matrix has no array \"%s\"",
-                      structure_name(packed->format.structure), name);
+                      sparq_structure_name(packed->format.structure), name);
 }
 
 sparq_status sparq_packed_unpack(const sparq_packed *packed, float *out)

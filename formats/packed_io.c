@@ -11,9 +11,21 @@
 #include <string.h>
 #include <zlib.h>
 
-static const char *const structure_words[] = {"dense", "csr", "bsr", "nm"};
-static const char *const encoding_words[] = {"f32", "f16", "i8", "i4"};
-static const char *const granularity_words[] = {"tensor", "row", "group"};
+/* The format words of the metadata are the public names, looked up by index. */
+static const char *structure_word(unsigned i)
+{
+    return sparq_structure_name((sparq_structure)i);
+}
+
+static const char *encoding_word(unsigned i)
+{
+    return sparq_encoding_name((sparq_encoding)i);
+}
+
+static const char *granularity_word(unsigned i)
+{
+    return sparq_scale_granularity_name((sparq_scale_granularity)i);
+}
 
 /* Longest "NAME.suffix" we build; suffixes are short fixed words. */
 #define KEY_SUFFIX_MAX 40
@@ -115,15 +127,15 @@ sparq_status sparq_packed_save(sparq_safetensors_writer *writer, const char *nam
         st = set_meta(writer, key, key_size, name, "sparq_version", sparq_version_string());
     }
     if (st == SPARQ_OK) {
-        st = set_meta(writer, key, key_size, name, "structure", structure_words[f->structure]);
+        st = set_meta(writer, key, key_size, name, "structure", sparq_structure_name(f->structure));
     }
     if (st == SPARQ_OK) {
         st = set_meta(writer, key, key_size, name, "encoding",
-                      encoding_words[f->quant.encoding]);
+                      sparq_encoding_name(f->quant.encoding));
     }
     if (st == SPARQ_OK) {
         st = set_meta(writer, key, key_size, name, "scale_granularity",
-                      granularity_words[f->quant.granularity]);
+                      sparq_scale_granularity_name(f->quant.granularity));
     }
     if (st == SPARQ_OK) {
         st = set_meta(writer, key, key_size, name, "asymmetric", f->quant.asymmetric ? "1" : "0");
@@ -200,10 +212,10 @@ static sparq_status get_number(const sparq_safetensors *file, char *key, size_t 
     return SPARQ_OK;
 }
 
-/* One of words[0..count) -> its index. */
+/* One of word(0) .. word(count - 1) -> its index. */
 static sparq_status get_word(const sparq_safetensors *file, char *key, size_t key_size,
-                             const char *name, const char *field, const char *const *words,
-                             unsigned count, unsigned *out)
+                             const char *name, const char *field,
+                             const char *(*word)(unsigned), unsigned count, unsigned *out)
 {
     const char *text;
     sparq_status st = get_meta(file, key, key_size, name, field, &text);
@@ -211,7 +223,7 @@ static sparq_status get_word(const sparq_safetensors *file, char *key, size_t ke
         return st;
     }
     for (unsigned i = 0; i < count; i++) {
-        if (strcmp(text, words[i]) == 0) {
+        if (strcmp(text, word(i)) == 0) {
             *out = i;
             return SPARQ_OK;
         }
@@ -232,13 +244,13 @@ static sparq_status load_format(const sparq_safetensors *file, char *key, size_t
     unsigned long long asym = 0, r = 0, c = 0, g = 0, br = 0, bc = 0, n = 0, m = 0;
     sparq_status st = get_meta(file, key, key_size, name, "sparq_version", &version);
     if (st == SPARQ_OK) {
-        st = get_word(file, key, key_size, name, "structure", structure_words, 4, &structure);
+        st = get_word(file, key, key_size, name, "structure", structure_word, 4, &structure);
     }
     if (st == SPARQ_OK) {
-        st = get_word(file, key, key_size, name, "encoding", encoding_words, 4, &encoding);
+        st = get_word(file, key, key_size, name, "encoding", encoding_word, 4, &encoding);
     }
     if (st == SPARQ_OK) {
-        st = get_word(file, key, key_size, name, "scale_granularity", granularity_words, 3,
+        st = get_word(file, key, key_size, name, "scale_granularity", granularity_word, 3,
                       &granularity);
     }
     if (st == SPARQ_OK) {

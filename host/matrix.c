@@ -24,28 +24,6 @@ static double default_fallback_density(sparq_structure s)
     }
 }
 
-static const char *structure_word(sparq_structure s)
-{
-    switch (s) {
-    case SPARQ_STRUCTURE_DENSE: return "dense";
-    case SPARQ_STRUCTURE_CSR: return "csr";
-    case SPARQ_STRUCTURE_BSR: return "bsr";
-    case SPARQ_STRUCTURE_NM: return "nm";
-    }
-    return "?";
-}
-
-static const char *encoding_word(sparq_encoding e)
-{
-    switch (e) {
-    case SPARQ_ENCODING_F32: return "f32";
-    case SPARQ_ENCODING_F16: return "f16";
-    case SPARQ_ENCODING_I8: return "i8";
-    case SPARQ_ENCODING_I4: return "i4";
-    }
-    return "?";
-}
-
 static sparq_status upload(sparq_matrix *m, sparq_matrix_array which, sparq_dtype dtype,
                            size_t count, const void *data)
 {
@@ -193,7 +171,7 @@ sparq_status sparq_matrix_create(sparq_context *ctx, const sparq_packed *packed,
         return sparq_fail(SPARQ_ERROR_UNSUPPORTED,
                           "matrix_create: %s %s matrices have no device kernels yet (sparse "
                           "f32/f16 and dense f32 do)",
-                          structure_word(fmt->structure), encoding_word(fmt->quant.encoding));
+                          sparq_structure_name(fmt->structure), sparq_encoding_name(fmt->quant.encoding));
 
     sparq_matrix *m = calloc(1, sizeof *m);
     if (!m)
@@ -219,7 +197,7 @@ sparq_status sparq_matrix_create(sparq_context *ctx, const sparq_packed *packed,
         snprintf(m->path_reason, sizeof m->path_reason,
                  "density %.3f is %s the %s fallback threshold %.3f (%s)", m->density,
                  m->path == SPARQ_PATH_DENSE ? "at or above" : "below",
-                 structure_word(fmt->structure), threshold,
+                 sparq_structure_name(fmt->structure), threshold,
                  opt.dense_fallback_density > 0 ? "from the options" : "built-in default");
     }
     sparq_status st = m->path == SPARQ_PATH_DENSE ? upload_dense(m, packed)
@@ -229,7 +207,7 @@ sparq_status sparq_matrix_create(sparq_context *ctx, const sparq_packed *packed,
         return st;
     }
     sparq_log(SPARQ_LOG_INFO, "matrix %zu x %zu %s %s: %s path (%s), %.1f MiB on the device",
-              rows, cols, structure_word(fmt->structure), encoding_word(fmt->quant.encoding),
+              rows, cols, sparq_structure_name(fmt->structure), sparq_encoding_name(fmt->quant.encoding),
               m->path == SPARQ_PATH_DENSE ? "dense" : "sparse", m->path_reason,
               (double)m->device_bytes / (1 << 20));
     *matrix = m;

@@ -122,6 +122,13 @@ typedef enum sparq_scale_granularity {
     SPARQ_SCALE_GROUP = 2      /* one per group of G consecutive values along cols    */
 } sparq_scale_granularity;
 
+/* Short lower-case names, as files, logs and the command line spell them: "dense",
+ * "csr", "bsr", "nm"; "f32", "f16", "i8", "i4"; "tensor", "row", "group"; "?" for a value
+ * outside the enum. */
+SPARQ_API const char *sparq_structure_name(sparq_structure structure);
+SPARQ_API const char *sparq_encoding_name(sparq_encoding encoding);
+SPARQ_API const char *sparq_scale_granularity_name(sparq_scale_granularity granularity);
+
 /* How the clipping range of a quantizer is chosen. */
 typedef enum sparq_calibration {
     SPARQ_CALIBRATION_MINMAX = 0,     /* the full range of the values                 */
