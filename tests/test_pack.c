@@ -663,9 +663,23 @@ static void from_arrays_rejects_nm_bsr(void **state)
                     "matrix");
 }
 
+static void format_names(void **state)
+{
+    (void)state;
+    assert_string_equal(sparq_structure_name(SPARQ_STRUCTURE_BSR), "bsr");
+    assert_string_equal(sparq_structure_name((sparq_structure)4), "?");
+    assert_string_equal(sparq_encoding_name(SPARQ_ENCODING_I4), "i4");
+    assert_string_equal(sparq_encoding_name((sparq_encoding)-1), "?");
+    assert_string_equal(sparq_scale_granularity_name(SPARQ_SCALE_GROUP), "group");
+    assert_string_equal(sparq_dtype_name(SPARQ_DTYPE_BF16), "BF16");
+    assert_int_equal(sparq_dtype_size(SPARQ_DTYPE_I64), 8);
+    assert_int_equal(sparq_dtype_size((sparq_dtype)10), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(format_names),
         cmocka_unit_test(csr_by_hand),
         cmocka_unit_test(bsr_by_hand),
         cmocka_unit_test(nm_by_hand),
