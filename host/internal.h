@@ -96,6 +96,8 @@ struct sparq_kernel_info {
     sparq_tunable tunables[SPARQ_MAX_TUNABLES]; /* name NULL ends the list             */
     sparq_rank_fn rank;
     sparq_enqueue_fn enqueue;
+    unsigned encodings;         /* bits 1 << sparq_encoding it runs; 0: f32 and f16   */
+    bool w8a8;                  /* runs matrices with quantize_activations            */
 };
 
 extern const sparq_kernel_info sparq_kernels[];

@@ -18,7 +18,7 @@ sparq_status sparq_dispatch(const sparq_matrix *m, size_t batch, const sparq_ker
     *k = NULL;
     for (size_t i = 0; i < sparq_kernel_count; i++) {
         const sparq_kernel_info *c = &sparq_kernels[i];
-        if (!c->rank || c->structure != m->format.structure)
+        if (!sparq_kernel_runs_format(c, &m->format, m->quantize_activations))
             continue;
         reason[0] = '\0';
         int r = c->rank(m, batch, caps, reason, sizeof reason);
@@ -44,9 +44,10 @@ sparq_status sparq_linear_run(const sparq_kernel_info *k, const sparq_kernel_par
                               const sparq_linear_args *a)
 {
     char why[256] = "";
-    if (!k->rank || !k->enqueue || k->structure != a->matrix->format.structure)
-        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, OP ": %s does not run %s matrices",
-                          k->name, "this structure of");
+    if (!sparq_kernel_runs_format(k, &a->matrix->format, a->matrix->quantize_activations))
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, OP ": %s does not run %s %s matrices",
+                          k->name, sparq_structure_name(a->matrix->format.structure),
+                          sparq_encoding_name(a->matrix->format.quant.encoding));
     if (k->rank(a->matrix, a->batch, &a->matrix->ctx->caps, why, sizeof why) == 0)
         return sparq_fail(SPARQ_ERROR_UNSUPPORTED, OP ": %s can't run this case: %s", k->name,
                           why);

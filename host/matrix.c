@@ -24,6 +24,23 @@ static double default_fallback_density(sparq_structure s)
     }
 }
 
+bool sparq_kernel_runs_format(const sparq_kernel_info *k, const sparq_pack_options *fmt,
+                              bool quantize_activations)
+{
+    unsigned encodings = k->encodings ? k->encodings
+                                      : (1u << SPARQ_ENCODING_F32) | (1u << SPARQ_ENCODING_F16);
+    return k->rank && k->enqueue && k->structure == fmt->structure &&
+           (encodings & (1u << fmt->quant.encoding)) && k->w8a8 == quantize_activations;
+}
+
+bool sparq_format_has_kernels(const sparq_pack_options *fmt, bool quantize_activations)
+{
+    for (size_t i = 0; i < sparq_kernel_count; i++)
+        if (sparq_kernel_runs_format(&sparq_kernels[i], fmt, quantize_activations))
+            return true;
+    return false;
+}
+
 static sparq_status upload(sparq_matrix *m, sparq_matrix_array which, sparq_dtype dtype,
                            size_t count, const void *data)
 {
@@ -85,7 +102,7 @@ static sparq_status row_statistics(sparq_matrix *m, const uint32_t *row_ptr, siz
     return st;
 }
 
-static sparq_status upload_sparse(sparq_matrix *m, const sparq_packed *packed)
+static sparq_status upload_packed(sparq_matrix *m, const sparq_packed *packed)
 {
     size_t n = sparq_packed_array_count(packed);
     const uint32_t *row_ptr = NULL;
@@ -115,6 +132,13 @@ static sparq_status upload_sparse(sparq_matrix *m, const sparq_packed *packed)
     }
     if (m->format.structure == SPARQ_STRUCTURE_CSR)
         return row_statistics(m, row_ptr, m->rows);
+    if (m->format.structure == SPARQ_STRUCTURE_DENSE) {
+        m->row_units = m->rows;
+        m->len_min = m->len_max = m->cols;
+        m->len_mean = (double)m->cols;
+        m->len_cv = 0;
+        return SPARQ_OK;
+    }
     if (m->format.structure == SPARQ_STRUCTURE_BSR)
         return row_statistics(m, row_ptr, (m->rows + m->format.block_rows - 1) /
                                               m->format.block_rows);
@@ -165,13 +189,17 @@ sparq_status sparq_matrix_create(sparq_context *ctx, const sparq_packed *packed,
                           "rows and cols",
                           rows, cols);
     bool sparse_structure = fmt->structure != SPARQ_STRUCTURE_DENSE;
-    bool float_values = fmt->quant.encoding == SPARQ_ENCODING_F32 ||
-                        fmt->quant.encoding == SPARQ_ENCODING_F16;
-    if (!float_values || (!sparse_structure && fmt->quant.encoding != SPARQ_ENCODING_F32))
+    bool dense_f32 = !sparse_structure && fmt->quant.encoding == SPARQ_ENCODING_F32;
+    if (opt.quantize_activations && fmt->quant.encoding != SPARQ_ENCODING_I8)
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
+                          "matrix_create: quantize_activations (W8A8) needs i8 weights, not %s",
+                          sparq_encoding_name(fmt->quant.encoding));
+    if (!dense_f32 && !sparq_format_has_kernels(fmt, opt.quantize_activations != 0))
         return sparq_fail(SPARQ_ERROR_UNSUPPORTED,
-                          "matrix_create: %s %s matrices have no device kernels yet (sparse "
-                          "f32/f16 and dense f32 do)",
-                          sparq_structure_name(fmt->structure), sparq_encoding_name(fmt->quant.encoding));
+                          "matrix_create: %s %s%s matrices have no device kernels yet",
+                          sparq_structure_name(fmt->structure),
+                          sparq_encoding_name(fmt->quant.encoding),
+                          opt.quantize_activations ? " W8A8" : "");
 
     sparq_matrix *m = calloc(1, sizeof *m);
     if (!m)
@@ -183,11 +211,17 @@ sparq_status sparq_matrix_create(sparq_context *ctx, const sparq_packed *packed,
     m->stored = sparq_packed_stored_values(packed);
     m->density = (double)m->stored / ((double)rows * (double)cols);
 
+    m->quantize_activations = opt.quantize_activations != 0;
     double threshold = opt.dense_fallback_density > 0 ? opt.dense_fallback_density
                                                        : default_fallback_density(fmt->structure);
-    if (!sparse_structure) {
+    if (dense_f32) {
         m->path = SPARQ_PATH_DENSE;
-        snprintf(m->path_reason, sizeof m->path_reason, "the matrix is dense");
+        snprintf(m->path_reason, sizeof m->path_reason, "the matrix is dense f32");
+    } else if (!sparse_structure && opt.path != SPARQ_PATH_DENSE) {
+        m->path = SPARQ_PATH_SPARSE;
+        snprintf(m->path_reason, sizeof m->path_reason,
+                 "a dense %s matrix runs its quantized kernels",
+                 sparq_encoding_name(fmt->quant.encoding));
     } else if (opt.path != SPARQ_PATH_AUTO) {
         m->path = opt.path;
         snprintf(m->path_reason, sizeof m->path_reason, "%s path forced by the options",
@@ -201,7 +235,7 @@ sparq_status sparq_matrix_create(sparq_context *ctx, const sparq_packed *packed,
                  opt.dense_fallback_density > 0 ? "from the options" : "built-in default");
     }
     sparq_status st = m->path == SPARQ_PATH_DENSE ? upload_dense(m, packed)
-                                                  : upload_sparse(m, packed);
+                                                  : upload_packed(m, packed);
     if (st != SPARQ_OK) {
         sparq_matrix_free(m);
         return st;
@@ -245,6 +279,14 @@ void sparq_matrix_build_options(const sparq_matrix *m, const sparq_kernel_info *
     snprintf(options, size, "-DSPARQ_ENCODING=%d -DSPARQ_INDEX_U16=%d",
              (int)m->format.quant.encoding, m->dtype[SPARQ_ARRAY_COL_IDX] == SPARQ_DTYPE_U16);
     size_t used = strlen(options);
+    if (m->format.quant.encoding == SPARQ_ENCODING_I8 ||
+        m->format.quant.encoding == SPARQ_ENCODING_I4) {
+        snprintf(options + used, size - used,
+                 " -DSPARQ_GRANULARITY=%d -DSPARQ_GROUP_SIZE=%zu -DSPARQ_ASYMMETRIC=%d",
+                 (int)m->format.quant.granularity, m->format.quant.group_size,
+                 m->format.quant.asymmetric ? 1 : 0);
+        used = strlen(options);
+    }
     if (m->format.structure == SPARQ_STRUCTURE_BSR)
         snprintf(options + used, size - used, " -DBSR_R=%u -DBSR_C=%u", m->format.block_rows,
                  m->format.block_cols);

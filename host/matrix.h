@@ -27,7 +27,9 @@ struct sparq_matrix {
     sparq_pack_options format;   /* normalised, as the packed matrix reported it       */
     size_t stored;               /* stored value slots (nnz for CSR)                   */
     double density;              /* stored / (rows * cols)                             */
-    sparq_path path;             /* resolved: SPARSE or DENSE                          */
+    sparq_path path;             /* resolved: SPARSE (the packed format's kernels,
+                                  * dense quantized included) or DENSE (dense f32)     */
+    int quantize_activations;    /* W8A8: X quantized per row to int8 on the fly       */
     char path_reason[256];
     /* lengths of the rows the kernels iterate (CSR rows, BSR block rows) */
     size_t row_units;            /* rows (CSR, NM) or block rows (BSR)                 */
@@ -39,8 +41,16 @@ struct sparq_matrix {
     uint64_t device_bytes;
 };
 
-/* Build options for kernel k on matrix m: -cl defines of the format (SPARQ_ENCODING,
- * SPARQ_INDEX_U16, BSR_R/BSR_C, NM_N/NM_M) followed by k's tunables from p. */
+/* Whether kernel k is a sparq_linear kernel for this format: its structure, one of its
+ * encodings, and W8A8 or not. */
+bool sparq_kernel_runs_format(const sparq_kernel_info *k, const sparq_pack_options *fmt,
+                              bool quantize_activations);
+/* Whether some registered kernel runs this format. */
+bool sparq_format_has_kernels(const sparq_pack_options *fmt, bool quantize_activations);
+
+/* Build options for kernel k on matrix m: -D defines of the format (SPARQ_ENCODING,
+ * SPARQ_INDEX_U16; for i8/i4 SPARQ_GRANULARITY (sparq_scale_granularity),
+ * SPARQ_GROUP_SIZE, SPARQ_ASYMMETRIC; BSR_R/BSR_C; NM_N/NM_M) followed by k's tunables. */
 void sparq_matrix_build_options(const sparq_matrix *m, const sparq_kernel_info *k,
                                 const sparq_kernel_params *p, char *options, size_t size);
 

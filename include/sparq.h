@@ -360,8 +360,10 @@ typedef struct sparq_epilogue {
 
 /* Which path a matrix runs. */
 typedef enum sparq_path {
-    SPARQ_PATH_AUTO = 0,   /* sparse kernels unless density >= the fallback threshold */
-    SPARQ_PATH_SPARSE = 1, /* always the kernels of the matrix's structure            */
+    SPARQ_PATH_AUTO = 0,   /* the packed format's kernels, unless a sparse matrix's
+                            * density is at or above the fallback threshold          */
+    SPARQ_PATH_SPARSE = 1, /* always the kernels of the packed format (its structure
+                            * and encoding; for dense quantized matrices too)        */
     SPARQ_PATH_DENSE = 2   /* always the dense path (weights unpacked to dense f32)   */
 } sparq_path;
 
@@ -371,6 +373,9 @@ typedef struct sparq_matrix_options {
     /* AUTO only: density (stored values / (rows * cols)) at or above which the dense
      * path runs instead. 0 means the built-in default for the structure. */
     double dense_fallback_density;
+    /* 1: W8A8. Each sparq_linear quantizes X per row (per token) to int8 on the device,
+     * multiplies int8 x int8 with int32 accumulation, then scales. Needs I8 weights. */
+    int quantize_activations;
 } sparq_matrix_options;
 
 typedef struct sparq_matrix sparq_matrix;

@@ -179,7 +179,7 @@ static void every_kernel_every_case(void **state)
                      sc->cols, gen_shape_name(sc->shape), sc->sparsity);
             for (size_t i = 0; i < sparq_kernel_count; i++) {
                 const sparq_kernel_info *k = &sparq_kernels[i];
-                if (!k->rank || k->structure != formats[f].pack.structure)
+                if (!sparq_kernel_runs_format(k, &m->format, false))
                     continue;
                 for (size_t b = 0; b < batch_count; b++)
                     runs += (size_t)check_run(ctx, m, w, k, batch_list[b], (int)(b % 3), label,
@@ -206,7 +206,7 @@ static void same_bits_every_run(void **state)
         sparq_matrix *m = make_matrix(ctx, &formats[f], &c, 7, SPARQ_PATH_SPARSE, &w);
         for (size_t i = 0; i < sparq_kernel_count; i++) {
             const sparq_kernel_info *k = &sparq_kernels[i];
-            if (!k->rank || k->structure != formats[f].pack.structure)
+            if (!sparq_kernel_runs_format(k, &m->format, false))
                 continue;
             float first[5 * 80], second[5 * 80];
             if (check_run(ctx, m, w, k, 5, 0, formats[f].label, first)) {
