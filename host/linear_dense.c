@@ -45,7 +45,7 @@ static sparq_status create_registered(sparq_context *ctx, const char *name,
     if (!*info)
         return sparq_fail(SPARQ_ERROR_INTERNAL, "kernel %s is not registered", name);
     sparq_kernel_params params;
-    sparq_kernel_default_params(*info, NULL, &params);
+    sparq_kernel_default_params(*info, &ctx->caps, &params);
     char options[64] = "";
     sparq_kernel_options_append(*info, &params, options, sizeof options);
     return sparq_kernel_create(ctx, name, options, kernel);

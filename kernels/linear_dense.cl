@@ -8,8 +8,39 @@
 #define LINEAR_DENSE_WG 64 /* work-items per group along the output rows */
 #endif
 
-/* One work-item per output Y[b, m] (global size: rows rounded up x batch).
- * The reduction over k runs in order, so results are the same bits on every run. */
+#ifndef LINEAR_DENSE_VW
+#define LINEAR_DENSE_VW 8 /* floats per step of the inner product: 4, 8 or 16 */
+#endif
+
+#if LINEAR_DENSE_VW == 4
+typedef float4 dense_vec_t;
+#define dense_vload vload4
+#elif LINEAR_DENSE_VW == 16
+typedef float16 dense_vec_t;
+#define dense_vload vload16
+#else
+typedef float8 dense_vec_t;
+#define dense_vload vload8
+#endif
+
+/* Sum of the lanes of a step vector, in a fixed order. */
+inline float dense_lane_sum(dense_vec_t v)
+{
+#if LINEAR_DENSE_VW == 4
+    return (v.s0 + v.s1) + (v.s2 + v.s3);
+#elif LINEAR_DENSE_VW == 16
+    float8 h = v.lo + v.hi;
+    float4 q = h.lo + h.hi;
+    return (q.s0 + q.s1) + (q.s2 + q.s3);
+#else
+    float4 q = v.lo + v.hi;
+    return (q.s0 + q.s1) + (q.s2 + q.s3);
+#endif
+}
+
+/* One work-item per output Y[b, m] (global size: rows rounded up x batch): the row of W
+ * and of X streamed in steps of LINEAR_DENSE_VW floats (SIMD on CPUs), then the tail.
+ * The reduction order is fixed, so results are the same bits on every run. */
 __kernel __attribute__((reqd_work_group_size(LINEAR_DENSE_WG, 1, 1)))
 void linear_dense_rowdot(const uint batch, const uint rows, const uint cols,
                          const global float *x, const ulong x_off,
@@ -23,8 +54,12 @@ void linear_dense_rowdot(const uint batch, const uint rows, const uint cols,
         return;
     const global float *xr = x + x_off + (size_t)b * cols;
     const global float *wr = w + w_off + (size_t)m * cols;
-    float acc = 0.0f;
-    for (uint k = 0; k < cols; k++)
+    dense_vec_t acc_v = (dense_vec_t)(0.0f);
+    uint k = 0;
+    for (; k + LINEAR_DENSE_VW <= cols; k += LINEAR_DENSE_VW)
+        acc_v = fma(dense_vload(0, xr + k), dense_vload(0, wr + k), acc_v);
+    float acc = dense_lane_sum(acc_v);
+    for (; k < cols; k++)
         acc = fma(xr[k], wr[k], acc);
     y[y_off + (size_t)b * rows + m] = sparq_add_bias(acc, bias, bias_off, m);
 }

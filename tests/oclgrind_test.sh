@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # oclgrind_test.sh TEST [FILTER] - runs a test program's kernels under oclgrind (an
 # OpenCL device simulator that checks every memory access) on small shapes, with
-# out-of-bounds, data-race, uninitialised-value and API checks, and fails when the
-# test fails or oclgrind reports anything.
+# out-of-bounds (always on), data-race and API checks, and fails when the test fails
+# or oclgrind reports anything. Not --uninitialized: in Debian 12's oclgrind that
+# plugin crashes (SIGSEGV) on any vloadN, which the vectorised kernels use; outputs
+# are NaN-filled before every device test instead, so unwritten values are caught.
 set -uo pipefail
 test_program="$1"
 filter="${2:-}"
@@ -13,7 +15,7 @@ if ! command -v oclgrind >/dev/null; then
 fi
 log="$(mktemp)"
 SPARQ_TEST_SMALL=1 SPARQ_TEST_FILTER="$filter" SPARQ_CACHE=off \
-  oclgrind --check-api --data-races --uninitialized --log "$log" "$test_program"
+  oclgrind --check-api --data-races --log "$log" "$test_program"
 rc=$?
 if [ -s "$log" ]; then
   echo "oclgrind reported:"

@@ -243,6 +243,7 @@ static void bad_input_is_refused(void **state)
 
 int main(void)
 {
+    testing_filter_from_env();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(shapes_match_reference),
         cmocka_unit_test(auto_backend_choice),

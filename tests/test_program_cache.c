@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define OPTIONS "-DLINEAR_DENSE_WG=64"
+#define OPTIONS "-DLINEAR_DENSE_WG=64 -DLINEAR_DENSE_VW=8" /* as linear_dense_rowdot builds */
 
 static sparq_context *context_in(const char *dir)
 {

@@ -328,9 +328,7 @@ static void bad_input_is_refused(void **state)
 
 int main(void)
 {
-    /* SPARQ_TEST_FILTER=pattern runs only the matching tests (cmocka's filter) */
-    if (getenv("SPARQ_TEST_FILTER"))
-        cmocka_set_test_filter(getenv("SPARQ_TEST_FILTER"));
+    testing_filter_from_env();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_kernel_every_case),
         cmocka_unit_test(same_bits_every_run),

@@ -60,3 +60,10 @@ const char *testing_tmpdir(const char *name)
     assert_int_equal(system(cmd), 0);
     return path;
 }
+
+void testing_filter_from_env(void)
+{
+    const char *filter = getenv("SPARQ_TEST_FILTER");
+    if (filter && *filter)
+        cmocka_set_test_filter(filter);
+}

@@ -25,6 +25,10 @@ void testing_read(sparq_context *ctx, cl_mem buf, float *out, size_t count, cl_e
 /* Deterministic uniform floats in [lo, hi) from a 64-bit seed (splitmix64). */
 void testing_fill_uniform(float *out, size_t count, uint64_t seed, float lo, float hi);
 
+/* SPARQ_TEST_FILTER=pattern runs only the matching tests of this program (cmocka's
+ * filter, used to run a test's kernel cases under oclgrind). Call first in main(). */
+void testing_filter_from_env(void);
+
 /* A fresh empty folder under the build tree for this test; returns its path. */
 const char *testing_tmpdir(const char *name);
 
