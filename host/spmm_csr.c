@@ -1,15 +1,66 @@
 /* spmm_csr.c - the CSR kernels of sparq_linear (kernels/spmm_csr.cl): when each can
- * run (rank) and how each is launched (enqueue).
+ * run and how much dispatch should prefer it (rank), and how each is launched
+ * (enqueue). Kernel choice follows the batch, the row lengths and the device type.
  */
 #include "matrix.h"
 #include "ops.h"
 
 #include <stdio.h>
 
+/* Batches up to this run spmm_csr_rowvec on CPUs (the row stays in cache while the
+ * work-item loops over the batch); larger ones run the batch-tiled kernel. */
+#define ROWVEC_MAX_BATCH 4
+/* Batches up to this run spmm_csr_vector on GPUs; larger ones the batch-tiled kernel. */
+#define VECTOR_MAX_BATCH 4
+
 static size_t round_up(size_t n, size_t multiple)
 {
     return (n + multiple - 1) / multiple * multiple;
 }
+
+static bool is_gpu(const sparq_device_caps *caps)
+{
+    return caps->type == SPARQ_DEVICE_TYPE_GPU;
+}
+
+/* Creates k for m and sets the arguments every CSR kernel starts with (rows, cols,
+ * batch, row_ptr, col_idx, values) and the common tail from index tail_index; the
+ * kernel-specific arguments in between are the caller's. */
+static sparq_status csr_kernel(const sparq_kernel_info *k, const sparq_linear_args *a,
+                               const sparq_kernel_params *p, cl_uint tail_index,
+                               cl_kernel *kernel)
+{
+    const sparq_matrix *m = a->matrix;
+    sparq_status st = sparq_matrix_kernel(m, k, p, kernel);
+    if (st != SPARQ_OK)
+        return st;
+    cl_uint rows = (cl_uint)m->rows, cols = (cl_uint)m->cols, batch = (cl_uint)a->batch;
+    if ((st = sparq_set_arg(*kernel, 0, sizeof rows, &rows)) ||
+        (st = sparq_set_arg(*kernel, 1, sizeof cols, &cols)) ||
+        (st = sparq_set_arg(*kernel, 2, sizeof batch, &batch)) ||
+        (st = sparq_set_arg(*kernel, 3, sizeof(cl_mem), &m->buf[SPARQ_ARRAY_ROW_PTR])) ||
+        (st = sparq_set_arg(*kernel, 4, sizeof(cl_mem), &m->buf[SPARQ_ARRAY_COL_IDX])) ||
+        (st = sparq_set_arg(*kernel, 5, sizeof(cl_mem), &m->buf[SPARQ_ARRAY_VALUES])) ||
+        (st = sparq_linear_set_tail_args(*kernel, tail_index, a))) {
+        clReleaseKernel(*kernel);
+        *kernel = NULL;
+    }
+    return st;
+}
+
+/* Enqueues kernel (then releases it) over a 2-d range with groups of local0 x 1. */
+static sparq_status csr_launch(sparq_context *ctx, const sparq_kernel_info *k,
+                               const sparq_linear_args *a, cl_kernel kernel, size_t global0,
+                               size_t global1, size_t local0)
+{
+    size_t local[2] = {local0, 1}, global[2] = {global0, global1};
+    sparq_status st = sparq_kernel_enqueue(ctx, a->queue, kernel, k->name, 2, global, local,
+                                           a->num_wait, a->wait_list, a->event);
+    clReleaseKernel(kernel);
+    return st;
+}
+
+/* ---- spmm_csr_scalar ---------------------------------------------------------------- */
 
 int sparq_rank_csr_scalar(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
                           char *why, size_t why_size)
@@ -22,24 +73,161 @@ int sparq_rank_csr_scalar(const sparq_matrix *m, size_t batch, const sparq_devic
 sparq_status sparq_enqueue_csr_scalar(sparq_context *ctx, const sparq_kernel_info *k,
                                       const sparq_linear_args *a, const sparq_kernel_params *p)
 {
-    const sparq_matrix *m = a->matrix;
     cl_kernel kernel = NULL;
-    sparq_status st = sparq_matrix_kernel(m, k, p, &kernel);
+    sparq_status st = csr_kernel(k, a, p, 6, &kernel);
     if (st != SPARQ_OK)
         return st;
-    cl_uint rows = (cl_uint)m->rows, cols = (cl_uint)m->cols, batch = (cl_uint)a->batch;
-    if (!(st = sparq_set_arg(kernel, 0, sizeof rows, &rows)) &&
-        !(st = sparq_set_arg(kernel, 1, sizeof cols, &cols)) &&
-        !(st = sparq_set_arg(kernel, 2, sizeof batch, &batch)) &&
-        !(st = sparq_set_arg(kernel, 3, sizeof(cl_mem), &m->buf[SPARQ_ARRAY_ROW_PTR])) &&
-        !(st = sparq_set_arg(kernel, 4, sizeof(cl_mem), &m->buf[SPARQ_ARRAY_COL_IDX])) &&
-        !(st = sparq_set_arg(kernel, 5, sizeof(cl_mem), &m->buf[SPARQ_ARRAY_VALUES])) &&
-        !(st = sparq_linear_set_tail_args(kernel, 6, a))) {
-        size_t wg = sparq_kernel_param(k, p, "WG");
-        size_t local[2] = {wg, 1}, global[2] = {round_up(m->rows, wg), a->batch};
-        st = sparq_kernel_enqueue(ctx, a->queue, kernel, k->name, 2, global, local, a->num_wait,
-                                  a->wait_list, a->event);
+    size_t wg = sparq_kernel_param(k, p, "WG");
+    return csr_launch(ctx, k, a, kernel, round_up(a->matrix->rows, wg), a->batch, wg);
+}
+
+/* ---- spmm_csr_rowvec ---------------------------------------------------------------- */
+
+/* Skew (coefficient of variation of row lengths) above which rowvec takes the rows
+ * longest first, so the long ones don't finish last; below it, rows in storage order
+ * stream the arrays front to back. */
+#define ROWVEC_ORDER_CV 0.5
+
+int sparq_rank_csr_rowvec(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
+                          char *why, size_t why_size)
+{
+    if (batch > ROWVEC_MAX_BATCH) {
+        snprintf(why, why_size, "batch %zu > %d: a work-item per row passes over its row "
+                 "once per %d batch columns; the batch-tiled kernel reads it once per tile",
+                 batch, ROWVEC_MAX_BATCH, ROWVEC_MAX_BATCH);
+        return 2;
     }
-    clReleaseKernel(kernel);
-    return st;
+    if (is_gpu(caps)) {
+        snprintf(why, why_size, "a work-item per row reads uncoalesced on a GPU; "
+                 "spmm_csr_vector shares rows between work-items instead");
+        return 1;
+    }
+    if (m->len_mean < 4) {
+        snprintf(why, why_size, "rows average %.1f nonzeros, too few for vector steps",
+                 m->len_mean);
+        return 1;
+    }
+    snprintf(why, why_size, "batch %zu on a CPU and rows average %.1f nonzeros: a work-item "
+             "per row with SIMD steps over its nonzeros%s", batch, m->len_mean,
+             m->len_cv > ROWVEC_ORDER_CV ? ", longest rows first" : "");
+    return 30;
+}
+
+sparq_status sparq_enqueue_csr_rowvec(sparq_context *ctx, const sparq_kernel_info *k,
+                                      const sparq_linear_args *a, const sparq_kernel_params *p)
+{
+    const sparq_matrix *m = a->matrix;
+    cl_kernel kernel = NULL;
+    sparq_status st = csr_kernel(k, a, p, 8, &kernel);
+    if (st != SPARQ_OK)
+        return st;
+    cl_uint use_order = m->len_cv > ROWVEC_ORDER_CV;
+    if ((st = sparq_set_arg(kernel, 6, sizeof(cl_mem), &m->buf[SPARQ_ARRAY_ROW_ORDER])) ||
+        (st = sparq_set_arg(kernel, 7, sizeof use_order, &use_order))) {
+        clReleaseKernel(kernel);
+        return st;
+    }
+    size_t wg = sparq_kernel_param(k, p, "ROWVEC_WG");
+    return csr_launch(ctx, k, a, kernel, round_up(m->rows, wg), 1, wg);
+}
+
+/* ---- spmm_csr_vector ---------------------------------------------------------------- */
+
+int sparq_rank_csr_vector(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
+                          char *why, size_t why_size)
+{
+    const sparq_kernel_info *k = sparq_kernel_find("spmm_csr_vector");
+    sparq_kernel_params p;
+    sparq_kernel_default_params(k, caps, &p);
+    if (caps->max_work_group_size < sparq_kernel_param(k, &p, "VECTOR_WG")) {
+        snprintf(why, why_size, "work-groups of %u work-items needed, the device allows %zu",
+                 sparq_kernel_param(k, &p, "VECTOR_WG"), caps->max_work_group_size);
+        return 0;
+    }
+    if (batch > VECTOR_MAX_BATCH) {
+        snprintf(why, why_size, "batch %zu > %d: the batch-tiled kernel reads each nonzero "
+                 "once per tile of batch columns, this one once per batch column", batch,
+                 VECTOR_MAX_BATCH);
+        return 2;
+    }
+    if (!is_gpu(caps)) {
+        snprintf(why, why_size, "work-items sharing a row pay a local-memory reduction per "
+                 "row on a CPU (10x slower than spmm_csr_scalar on rows of 3 nonzeros)");
+        return 1;
+    }
+    if (m->len_mean < 8) {
+        snprintf(why, why_size, "rows average %.1f nonzeros, too few to share between "
+                 "work-items", m->len_mean);
+        return 2;
+    }
+    snprintf(why, why_size, "batch %zu on a GPU and rows average %.1f nonzeros: work-items "
+             "share each row (coalesced reads) and add up with a fixed tree", batch,
+             m->len_mean);
+    return 30;
+}
+
+sparq_status sparq_enqueue_csr_vector(sparq_context *ctx, const sparq_kernel_info *k,
+                                      const sparq_linear_args *a, const sparq_kernel_params *p)
+{
+    cl_kernel kernel = NULL;
+    sparq_status st = csr_kernel(k, a, p, 6, &kernel);
+    if (st != SPARQ_OK)
+        return st;
+    size_t wg = sparq_kernel_param(k, p, "VECTOR_WG");
+    size_t rows_per_group = wg / sparq_kernel_param(k, p, "VECTOR_VS");
+    size_t groups = (a->matrix->rows + rows_per_group - 1) / rows_per_group;
+    return csr_launch(ctx, k, a, kernel, groups * wg, 1, wg);
+}
+
+/* ---- spmm_csr_batchtile ------------------------------------------------------------- */
+
+/* Local memory of the batch-tiled kernel with these parameters: the staged X tile. */
+static size_t batchtile_local_bytes(const sparq_kernel_info *k, const sparq_kernel_params *p)
+{
+    return (size_t)sparq_kernel_param(k, p, "TILE_KT") * sparq_kernel_param(k, p, "TILE_TB") *
+           sizeof(float);
+}
+
+int sparq_rank_csr_batchtile(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
+                             char *why, size_t why_size)
+{
+    const sparq_kernel_info *k = sparq_kernel_find("spmm_csr_batchtile");
+    sparq_kernel_params p;
+    sparq_kernel_default_params(k, caps, &p);
+    size_t need = batchtile_local_bytes(k, &p);
+    if (caps->max_work_group_size < sparq_kernel_param(k, &p, "TILE_WG")) {
+        snprintf(why, why_size, "work-groups of %u work-items needed, the device allows %zu",
+                 sparq_kernel_param(k, &p, "TILE_WG"), caps->max_work_group_size);
+        return 0;
+    }
+    if (need > caps->local_mem_bytes) {
+        snprintf(why, why_size, "needs %zu bytes of local memory, the device has %llu", need,
+                 (unsigned long long)caps->local_mem_bytes);
+        return 0;
+    }
+    if (batch < 2) {
+        snprintf(why, why_size, "batch 1 has no batch columns to tile");
+        return 0;
+    }
+    size_t small = is_gpu(caps) ? VECTOR_MAX_BATCH : ROWVEC_MAX_BATCH;
+    snprintf(why, why_size, "batch %zu: X staged in local memory, each nonzero read once per "
+             "tile of %u batch columns (rows average %.1f nonzeros)", batch,
+             sparq_kernel_param(k, &p, "TILE_TB"), m->len_mean);
+    return batch > small ? 30 : 20;
+}
+
+sparq_status sparq_enqueue_csr_batchtile(sparq_context *ctx, const sparq_kernel_info *k,
+                                         const sparq_linear_args *a,
+                                         const sparq_kernel_params *p)
+{
+    if (batchtile_local_bytes(k, p) > ctx->caps.local_mem_bytes)
+        return sparq_fail(SPARQ_ERROR_UNSUPPORTED, "linear: %s needs %zu bytes of local "
+                          "memory with these parameters", k->name, batchtile_local_bytes(k, p));
+    cl_kernel kernel = NULL;
+    sparq_status st = csr_kernel(k, a, p, 6, &kernel);
+    if (st != SPARQ_OK)
+        return st;
+    size_t wg = sparq_kernel_param(k, p, "TILE_WG"), tb = sparq_kernel_param(k, p, "TILE_TB");
+    return csr_launch(ctx, k, a, kernel, round_up(a->matrix->rows, wg), (a->batch + tb - 1) / tb,
+                      wg);
 }

@@ -6,7 +6,37 @@
 #include "common.clh"
 
 #ifndef WG
-#define WG 64 /* work-items per group */
+#define WG 64 /* spmm_csr_scalar: work-items per group */
+#endif
+#ifndef ROWVEC_WG
+#define ROWVEC_WG 64 /* spmm_csr_rowvec: work-items (rows) per group */
+#endif
+#ifndef ROWVEC_VW
+#define ROWVEC_VW 8 /* spmm_csr_rowvec: nonzeros per vector step: 4, 8 or 16 */
+#endif
+#ifndef VECTOR_WG
+#define VECTOR_WG 128 /* spmm_csr_vector: work-items per group */
+#endif
+#ifndef VECTOR_VS
+#define VECTOR_VS 32 /* spmm_csr_vector: work-items sharing a row, a power of two <= VECTOR_WG */
+#endif
+#ifndef TILE_WG
+#define TILE_WG 64 /* spmm_csr_batchtile: work-items (rows) per group */
+#endif
+#ifndef TILE_TB
+#define TILE_TB 8 /* spmm_csr_batchtile: batch columns per work-item: 4, 8 or 16 */
+#endif
+#ifndef TILE_KT
+#define TILE_KT 512 /* spmm_csr_batchtile: columns of X staged in local memory at a time */
+#endif
+
+#define CSR_CAT_(a, b) a##b
+#define CSR_CAT(a, b) CSR_CAT_(a, b)
+/* n column indices as one vector type */
+#if SPARQ_INDEX_U16
+#define CSR_INDEX_VEC(n) CSR_CAT(ushort, n)
+#else
+#define CSR_INDEX_VEC(n) CSR_CAT(uint, n)
 #endif
 
 /* The general variant: one work-item per output Y[b, m], any shape and batch.
@@ -29,4 +59,201 @@ void spmm_csr_scalar(const uint rows, const uint cols, const uint batch,
     for (uint j = row_ptr[m]; j < end; j++)
         acc = fma(sparq_load_value(values, j), xb[col_idx[j]], acc);
     y[y_off + (size_t)b * rows + m] = sparq_epilogue(acc, bias, bias_off, m, act);
+}
+
+/* ---- spmm_csr_rowvec: one work-item per row, ROWVEC_VW nonzeros per step ----------
+ * Values load as one vector, x is gathered lane by lane, and a vector accumulator
+ * collects lane l's products (nonzeros start + l, start + l + VW, ...); the lanes are
+ * then added in a fixed tree order and the last (len % VW) nonzeros added in order.
+ * Built for CPUs, where a work-item is a SIMD thread of its own. One pass over the row
+ * serves up to ROWVEC_NB batch columns (values and indices loaded once); larger batches
+ * take more passes, the row then coming from cache.
+ * Rows are taken in row_order (longest first) when use_order is 1. Global size: rows
+ * rounded up to ROWVEC_WG. */
+typedef CSR_CAT(float, ROWVEC_VW) rowvec_float;
+
+inline rowvec_float rowvec_load_values(const global sparq_value_t *values, uint j)
+{
+#if SPARQ_ENCODING == SPARQ_ENCODING_F16
+    return CSR_CAT(vload_half, ROWVEC_VW)(0, values + j);
+#else
+    return CSR_CAT(vload, ROWVEC_VW)(0, values + j);
+#endif
+}
+
+inline rowvec_float rowvec_gather(const global float *xb, const global sparq_index_t *col_idx,
+                                  uint j)
+{
+#if ROWVEC_VW == 4
+    const CSR_INDEX_VEC(4) c = vload4(0, col_idx + j);
+    return (float4)(xb[c.s0], xb[c.s1], xb[c.s2], xb[c.s3]);
+#elif ROWVEC_VW == 8
+    const CSR_INDEX_VEC(8) c = vload8(0, col_idx + j);
+    return (float8)(xb[c.s0], xb[c.s1], xb[c.s2], xb[c.s3], xb[c.s4], xb[c.s5], xb[c.s6],
+                    xb[c.s7]);
+#else
+    const CSR_INDEX_VEC(16) c = vload16(0, col_idx + j);
+    return (float16)(xb[c.s0], xb[c.s1], xb[c.s2], xb[c.s3], xb[c.s4], xb[c.s5], xb[c.s6],
+                     xb[c.s7], xb[c.s8], xb[c.s9], xb[c.sa], xb[c.sb], xb[c.sc], xb[c.sd],
+                     xb[c.se], xb[c.sf]);
+#endif
+}
+
+/* The lanes of v added pairwise (halves, then quarters, ...): a fixed order. */
+inline float rowvec_sum(rowvec_float v)
+{
+#if ROWVEC_VW == 16
+    float8 h8 = v.lo + v.hi;
+#elif ROWVEC_VW == 8
+    float8 h8 = v;
+#endif
+#if ROWVEC_VW >= 8
+    float4 h4 = h8.lo + h8.hi;
+#else
+    float4 h4 = v;
+#endif
+    float2 h2 = h4.lo + h4.hi;
+    return h2.lo + h2.hi;
+}
+
+/* Batch columns one pass over a row serves (values and indices loaded once): the four
+ * accumulators acc0..acc3 below. */
+#define ROWVEC_NB 4
+
+__kernel __attribute__((reqd_work_group_size(ROWVEC_WG, 1, 1)))
+void spmm_csr_rowvec(const uint rows, const uint cols, const uint batch,
+                     const global uint *row_ptr, const global sparq_index_t *col_idx,
+                     const global sparq_value_t *values,
+                     const global uint *row_order, const uint use_order,
+                     const global float *x, const ulong x_off,
+                     global float *y, const ulong y_off,
+                     const global float *bias, const ulong bias_off, const uint act)
+{
+    const uint i = get_global_id(0);
+    if (i >= rows)
+        return;
+    const uint m = use_order ? row_order[i] : i;
+    const uint start = row_ptr[m], end = row_ptr[m + 1];
+    const uint vec_end = start + (end - start) / ROWVEC_VW * ROWVEC_VW;
+    for (uint b0 = 0; b0 < batch; b0 += ROWVEC_NB) {
+        const uint nb = min((uint)ROWVEC_NB, batch - b0);
+        const global float *xb = x + x_off + (size_t)b0 * cols;
+        rowvec_float acc0 = (rowvec_float)(0.0f), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+        for (uint j = start; j < vec_end; j += ROWVEC_VW) {
+            const rowvec_float v = rowvec_load_values(values, j);
+            acc0 = fma(v, rowvec_gather(xb, col_idx, j), acc0);
+            if (nb > 1)
+                acc1 = fma(v, rowvec_gather(xb + cols, col_idx, j), acc1);
+            if (nb > 2)
+                acc2 = fma(v, rowvec_gather(xb + 2 * (size_t)cols, col_idx, j), acc2);
+            if (nb > 3)
+                acc3 = fma(v, rowvec_gather(xb + 3 * (size_t)cols, col_idx, j), acc3);
+        }
+        for (uint q = 0; q < nb; q++) {
+            const rowvec_float acc = q == 0 ? acc0 : q == 1 ? acc1 : q == 2 ? acc2 : acc3;
+            float sum = rowvec_sum(acc);
+            for (uint j = vec_end; j < end; j++)
+                sum = fma(sparq_load_value(values, j), xb[(size_t)q * cols + col_idx[j]], sum);
+            y[y_off + (size_t)(b0 + q) * rows + m] = sparq_epilogue(sum, bias, bias_off, m, act);
+        }
+    }
+}
+
+/* ---- spmm_csr_vector: VECTOR_VS work-items share a row ------------------------------
+ * A group of VECTOR_WG work-items takes VECTOR_WG / VECTOR_VS consecutive rows; the VS
+ * lanes of a row read its nonzeros side by side (coalesced on GPUs), then add their
+ * partial sums with a fixed tree in local memory (no atomics: the same bits every run).
+ * The batch loops inside the group. Global size: ceil(rows / rows per group) * WG. */
+#define VECTOR_ROWS (VECTOR_WG / VECTOR_VS)
+
+__kernel __attribute__((reqd_work_group_size(VECTOR_WG, 1, 1)))
+void spmm_csr_vector(const uint rows, const uint cols, const uint batch,
+                     const global uint *row_ptr, const global sparq_index_t *col_idx,
+                     const global sparq_value_t *values,
+                     const global float *x, const ulong x_off,
+                     global float *y, const ulong y_off,
+                     const global float *bias, const ulong bias_off, const uint act)
+{
+    local float partial[VECTOR_WG];
+    const uint lid = get_local_id(0);
+    const uint lane = lid % VECTOR_VS;
+    const uint m = get_group_id(0) * VECTOR_ROWS + lid / VECTOR_VS;
+    const bool valid = m < rows;
+    const uint start = valid ? row_ptr[m] : 0, end = valid ? row_ptr[m + 1] : 0;
+    for (uint b = 0; b < batch; b++) {
+        const global float *xb = x + x_off + (size_t)b * cols;
+        float acc = 0.0f;
+        for (uint j = start + lane; j < end; j += VECTOR_VS)
+            acc = fma(sparq_load_value(values, j), xb[col_idx[j]], acc);
+        partial[lid] = acc;
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (uint s = VECTOR_VS / 2; s > 0; s >>= 1) {
+            if (lane < s)
+                partial[lid] += partial[lid + s];
+            barrier(CLK_LOCAL_MEM_FENCE);
+        }
+        if (valid && lane == 0)
+            y[y_off + (size_t)b * rows + m] = sparq_epilogue(partial[lid], bias, bias_off, m, act);
+        barrier(CLK_LOCAL_MEM_FENCE); /* partial[] is rewritten by the next batch */
+    }
+}
+
+/* ---- spmm_csr_batchtile: one work-item per row and TILE_TB batch columns -------------
+ * X is staged transposed in local memory, TILE_KT columns at a time, as one TB-wide
+ * vector per column: a nonzero (k, v) then costs one vector load and one vector fma
+ * for all TB batch columns, and each nonzero is read once per batch tile. Each
+ * work-item walks its row in column order across the staged tiles. Global size: rows
+ * rounded up to TILE_WG, times ceil(batch / TILE_TB) groups in dimension 1. */
+typedef CSR_CAT(float, TILE_TB) tile_float;
+
+__kernel __attribute__((reqd_work_group_size(TILE_WG, 1, 1)))
+void spmm_csr_batchtile(const uint rows, const uint cols, const uint batch,
+                        const global uint *row_ptr, const global sparq_index_t *col_idx,
+                        const global sparq_value_t *values,
+                        const global float *x, const ulong x_off,
+                        global float *y, const ulong y_off,
+                        const global float *bias, const ulong bias_off, const uint act)
+{
+    local tile_float xt[TILE_KT];
+    const uint lid = get_local_id(0);
+    const uint m = get_global_id(0);
+    const uint b0 = get_group_id(1) * TILE_TB;
+    const bool valid = m < rows;
+    uint j = valid ? row_ptr[m] : 0;
+    const uint end = valid ? row_ptr[m + 1] : 0;
+    tile_float acc = (tile_float)(0.0f), acc_odd = (tile_float)(0.0f);
+    for (uint k0 = 0; k0 < cols; k0 += TILE_KT) {
+        const uint kt = min((uint)TILE_KT, cols - k0);
+        barrier(CLK_LOCAL_MEM_FENCE); /* the previous tile is consumed */
+        /* work-item i stages columns i, i + WG, ...: consecutive work-items read
+         * consecutive columns of each X row, and each writes whole TB-vectors */
+        for (uint kk = lid; kk < TILE_KT; kk += TILE_WG) {
+            float column[TILE_TB];
+            for (uint bb = 0; bb < TILE_TB; bb++)
+                column[bb] = (b0 + bb < batch && kk < kt)
+                                 ? x[x_off + (size_t)(b0 + bb) * cols + k0 + kk] : 0.0f;
+            xt[kk] = CSR_CAT(vload, TILE_TB)(0, column);
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        /* nonzeros in pairs into two accumulators (two fma chains), added at the end */
+        const uint k_end = k0 + kt;
+        for (; j + 1 < end; j += 2) {
+            const uint c0 = col_idx[j], c1 = col_idx[j + 1];
+            if (c1 >= k_end)
+                break;
+            acc = fma((tile_float)(sparq_load_value(values, j)), xt[c0 - k0], acc);
+            acc_odd = fma((tile_float)(sparq_load_value(values, j + 1)), xt[c1 - k0], acc_odd);
+        }
+        if (j < end && col_idx[j] < k_end) { /* the pair straddles the tile's end */
+            acc = fma((tile_float)(sparq_load_value(values, j)), xt[col_idx[j] - k0], acc);
+            j++;
+        }
+    }
+    acc += acc_odd;
+    if (!valid)
+        return;
+    float out[TILE_TB];
+    CSR_CAT(vstore, TILE_TB)(acc, 0, out);
+    for (uint bb = 0; bb < TILE_TB && b0 + bb < batch; bb++)
+        y[y_off + (size_t)(b0 + bb) * rows + m] = sparq_epilogue(out[bb], bias, bias_off, m, act);
 }

@@ -240,14 +240,23 @@ static void dispatch_and_fallback(void **state)
         assert_true(sparq_matrix_device_bytes(m) > 0);
         sparq_matrix_free(m);
         free(w);
-        /* fully dense input: AUTO falls back to the dense path, with the same results */
+        /* fully dense input: AUTO falls back to the dense path, with the same results
+         * (N:M packs any input to N/M density, below its threshold: it stays sparse) */
         m = make_matrix(ctx, &formats[f], &dense, 4, SPARQ_PATH_AUTO, &w);
+        if (formats[f].pack.structure == SPARQ_STRUCTURE_NM) {
+            assert_int_equal(m->path, SPARQ_PATH_SPARSE);
+            sparq_matrix_free(m);
+            free(w);
+            m = make_matrix(ctx, &formats[f], &dense, 4, SPARQ_PATH_DENSE, &w);
+        }
         assert_int_equal(m->path, SPARQ_PATH_DENSE);
         for (size_t b = 0; b < 4; b++)
             check_run(ctx, m, w, NULL, batches[b], (int)b % 3, formats[f].label, NULL);
         assert_int_equal(sparq_plan_explain(m, 32, text, sizeof text), SPARQ_OK);
         assert_non_null(strstr(text, "dense path"));
-        assert_non_null(strstr(text, "fallback threshold"));
+        assert_non_null(strstr(text, formats[f].pack.structure == SPARQ_STRUCTURE_NM
+                                         ? "forced"
+                                         : "fallback threshold"));
         assert_int_equal(sparq_matrix_rows(m), 64);
         assert_int_equal(sparq_matrix_cols(m), 96);
         sparq_matrix_free(m);

@@ -1,0 +1,1242 @@
+/* bench_sparse.c - benchmark of sparq_linear on pruned weights (CSR, 2:4, BSR 4x4 and
+ * 16x16) against the dense path it could fall back to, CLBlast on the same device and,
+ * on a CPU device, OpenBLAS; with the measured bandwidth roof, in one run. Prints a table
+ * (median/min/max, effective GB/s, roof fraction, ratios); --csv/--json write the rows.
+ */
+#include "sparq.h"
+
+#ifdef SPARQ_BENCH_HAVE_OPENBLAS
+#include <cblas.h>
+#endif
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define WARMUP 2           /* untimed calls before the timed ones                   */
+#define MAX_LIST 16        /* entries per option list                               */
+#define MAX_COPIES 4096    /* most weight copies in one rotation                    */
+#define FLAG_RATIO 1.10    /* rows where sparq_linear is this much slower are flagged */
+
+/* ---------------------------------------------------------------------------------- */
+/* Small helpers                                                                      */
+/* ---------------------------------------------------------------------------------- */
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int compare_doubles(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static int compare_sizes(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Prints the failure with sparq's sentence and passes the status on. */
+static sparq_status report(const char *what, sparq_status st)
+{
+    fprintf(stderr, "bench_sparse: %s: %s: %s\n", what, sparq_status_string(st),
+            sparq_last_error());
+    return st;
+}
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+
+/* A float in [-1, 1) from xorshift64*: deterministic weights and activations. */
+static float random_float(void)
+{
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    uint64_t r = rng_state * 0x2545F4914F6CDD1Dull;
+    return (float)((double)(r >> 40) / (double)(1ull << 23) - 1.0);
+}
+
+static void fill_random(float *a, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        a[i] = random_float();
+}
+
+static double mib(uint64_t bytes)
+{
+    return (double)bytes / (1024.0 * 1024.0);
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Options                                                                            */
+/* ---------------------------------------------------------------------------------- */
+
+typedef enum bench_structure { BS_CSR = 0, BS_NM24, BS_BSR4, BS_BSR16, BS_COUNT } bench_structure;
+static const char *const structure_names[BS_COUNT] = {"csr", "2:4", "bsr4", "bsr16"};
+
+typedef struct config {
+    size_t shapes[MAX_LIST][2]; /* rows x cols */
+    size_t nshapes;
+    int structures[MAX_LIST];
+    size_t nstructures;
+    double sparsities[MAX_LIST];
+    size_t nsparsities;
+    size_t batches[MAX_LIST];
+    size_t nbatches;
+    int repeats;
+    int f16;
+    size_t rotate_mib; /* weight bytes in rotation per measured set              */
+    size_t roof_mib;   /* bytes streamed by the roof measurements                  */
+    const char *csv_path, *json_path;
+} config;
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: bench_sparse [--quick] [--shapes RxC,...] [--structures csr,2:4,bsr4,bsr16]\n"
+            "                    [--sparsities 0.5,0.9,...] [--batches 1,8,...] [--repeats N]\n"
+            "                    [--f16] [--rotate-mib MIB] [--roof-mib MIB] [--csv FILE]\n"
+            "                    [--json FILE]\n"
+            "  defaults: shapes 4096x4096,11008x4096,768x3072,3072x768; all structures;\n"
+            "  sparsities 0.5,0.7,0.9,0.95,0.99 (csr and bsr; 2:4 is 0.5); batches 1,8,32,128;\n"
+            "  15 repeats; f32 values; 256 MiB of weights in rotation; 512 MiB roof.\n"
+            "  --quick: 4096x4096,768x3072; csr 0.9, 2:4, bsr16 0.9; batches 1,32\n"
+            "  (explicit options override the --quick choices). Device: SPARQ_DEVICE=...\n");
+}
+
+/* Splits a comma-separated list; parse_one parses one item into slot i. */
+static int parse_list(const char *text, size_t *count, int (*parse_one)(const char *, void *,
+                                                                        size_t),
+                      void *slots)
+{
+    char buf[512];
+    if (strlen(text) >= sizeof buf)
+        return 0;
+    strcpy(buf, text);
+    *count = 0;
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        if (*count >= MAX_LIST || !parse_one(tok, slots, *count))
+            return 0;
+        (*count)++;
+    }
+    return *count > 0;
+}
+
+static int parse_shape(const char *s, void *slots, size_t i)
+{
+    size_t(*shapes)[2] = slots;
+    char tail = 0;
+    if (sscanf(s, "%zux%zu%c", &shapes[i][0], &shapes[i][1], &tail) != 2)
+        return 0;
+    return shapes[i][0] > 0 && shapes[i][1] > 0;
+}
+
+static int parse_structure(const char *s, void *slots, size_t i)
+{
+    int *out = slots;
+    for (int k = 0; k < BS_COUNT; k++)
+        if (strcmp(s, structure_names[k]) == 0) {
+            out[i] = k;
+            return 1;
+        }
+    if (strcmp(s, "nm") == 0) {
+        out[i] = BS_NM24;
+        return 1;
+    }
+    return 0;
+}
+
+static int parse_sparsity(const char *s, void *slots, size_t i)
+{
+    double *out = slots;
+    char *end = NULL;
+    out[i] = strtod(s, &end);
+    return end != s && *end == '\0' && out[i] >= 0.0 && out[i] < 1.0;
+}
+
+static int parse_batch(const char *s, void *slots, size_t i)
+{
+    size_t *out = slots;
+    char *end = NULL;
+    unsigned long long v = strtoull(s, &end, 10);
+    out[i] = (size_t)v;
+    return end != s && *end == '\0' && v > 0 && v <= 65536;
+}
+
+static int parse_options(int argc, char **argv, config *cfg)
+{
+    const char *shapes = NULL, *structures = NULL, *sparsities = NULL, *batches = NULL;
+    int quick = 0;
+    memset(cfg, 0, sizeof *cfg);
+    cfg->repeats = 15;
+    cfg->rotate_mib = 256;
+    cfg->roof_mib = 512;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--quick") == 0)
+            quick = 1;
+        else if (strcmp(a, "--f16") == 0)
+            cfg->f16 = 1;
+        else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            exit(0);
+        } else if (!v) {
+            fprintf(stderr, "bench_sparse: unknown option or missing value: %s\n", a);
+            return 0;
+        } else if (strcmp(a, "--shapes") == 0)
+            shapes = v, i++;
+        else if (strcmp(a, "--structures") == 0)
+            structures = v, i++;
+        else if (strcmp(a, "--sparsities") == 0)
+            sparsities = v, i++;
+        else if (strcmp(a, "--batches") == 0)
+            batches = v, i++;
+        else if (strcmp(a, "--repeats") == 0)
+            cfg->repeats = atoi(v), i++;
+        else if (strcmp(a, "--rotate-mib") == 0)
+            cfg->rotate_mib = (size_t)strtoull(v, NULL, 10), i++;
+        else if (strcmp(a, "--roof-mib") == 0)
+            cfg->roof_mib = (size_t)strtoull(v, NULL, 10), i++;
+        else if (strcmp(a, "--csv") == 0)
+            cfg->csv_path = v, i++;
+        else if (strcmp(a, "--json") == 0)
+            cfg->json_path = v, i++;
+        else {
+            fprintf(stderr, "bench_sparse: unknown option %s\n", a);
+            return 0;
+        }
+    }
+    if (!shapes)
+        shapes = quick ? "4096x4096,768x3072" : "4096x4096,11008x4096,768x3072,3072x768";
+    if (!structures)
+        structures = quick ? "csr,2:4,bsr16" : "csr,2:4,bsr4,bsr16";
+    if (!sparsities)
+        sparsities = quick ? "0.9" : "0.5,0.7,0.9,0.95,0.99";
+    if (!batches)
+        batches = quick ? "1,32" : "1,8,32,128";
+    if (!parse_list(shapes, &cfg->nshapes, parse_shape, cfg->shapes)) {
+        fprintf(stderr, "bench_sparse: bad --shapes '%s' (e.g. 4096x4096,768x3072)\n", shapes);
+        return 0;
+    }
+    if (!parse_list(structures, &cfg->nstructures, parse_structure, cfg->structures)) {
+        fprintf(stderr, "bench_sparse: bad --structures '%s' (csr, 2:4, bsr4, bsr16)\n",
+                structures);
+        return 0;
+    }
+    if (!parse_list(sparsities, &cfg->nsparsities, parse_sparsity, cfg->sparsities)) {
+        fprintf(stderr, "bench_sparse: bad --sparsities '%s' (fractions in [0, 1))\n",
+                sparsities);
+        return 0;
+    }
+    if (!parse_list(batches, &cfg->nbatches, parse_batch, cfg->batches)) {
+        fprintf(stderr, "bench_sparse: bad --batches '%s' (1..65536)\n", batches);
+        return 0;
+    }
+    /* ascending, so the first batch (which also primes each rotation) is the cheapest */
+    qsort(cfg->batches, cfg->nbatches, sizeof cfg->batches[0], compare_sizes);
+    if (cfg->repeats < 1 || cfg->rotate_mib < 1 || cfg->roof_mib < 1) {
+        fprintf(stderr, "bench_sparse: --repeats, --rotate-mib and --roof-mib must be >= 1\n");
+        return 0;
+    }
+    return 1;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Run state, timing and the calls being timed                                        */
+/* ---------------------------------------------------------------------------------- */
+
+typedef struct timing {
+    int ok; /* measured */
+    double median, min, max; /* seconds */
+} timing;
+
+typedef struct bench {
+    config cfg;
+    sparq_context *ctx;
+    cl_command_queue q;
+    const sparq_device_caps *caps;
+    int cpu_device;       /* caps->type == SPARQ_DEVICE_TYPE_CPU                      */
+    cl_mem x, y;          /* activations, sized for the largest batch and shape       */
+    float *hx, *hy;       /* the same X on the host, for OpenBLAS                     */
+    double roof_gbs;
+    uint64_t set_budget;  /* device bytes one rotation set may take                   */
+    uint64_t host_budget; /* host bytes of the OpenBLAS rotation                        */
+    FILE *csv, *json;
+    int json_started, json_rows;
+    size_t cases_done, case_count;
+    int flagged, unavailable, misrouted;
+} bench;
+
+/* One timed operation: which of the fields are used depends on the call function. */
+typedef struct call {
+    bench *b;
+    size_t rows, cols, batch;
+    sparq_matrix **m; /* sparq_linear: one matrix per copy                           */
+    cl_mem *w;        /* CLBlast: one dense f32 buffer per copy                      */
+    float **hw;       /* OpenBLAS: one host array per copy                           */
+} call;
+
+typedef sparq_status (*call_fn)(const call *c, size_t copy, cl_event *event);
+
+static sparq_status call_linear(const call *c, size_t copy, cl_event *event)
+{
+    return sparq_linear(c->m[copy], c->b->q, c->b->x, 0, c->b->y, 0, c->batch, NULL, 0, NULL,
+                        event);
+}
+
+static sparq_status call_clblast(const call *c, size_t copy, cl_event *event)
+{
+    return sparq_linear_dense(c->b->ctx, c->b->q, SPARQ_DENSE_BACKEND_CLBLAST, c->batch,
+                              c->rows, c->cols, c->b->x, 0, c->w[copy], 0, NULL, 0, c->b->y, 0,
+                              0, NULL, event);
+}
+
+#ifdef SPARQ_BENCH_HAVE_OPENBLAS
+/* Y = X W^T natively: SGEMV at batch 1, SGEMM (X times W transposed) above. */
+static sparq_status call_openblas(const call *c, size_t copy, cl_event *event)
+{
+    *event = NULL;
+    int rows = (int)c->rows, cols = (int)c->cols, batch = (int)c->batch;
+    if (batch == 1)
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, rows, cols, 1.0f, c->hw[copy], cols, c->b->hx,
+                    1, 0.0f, c->b->hy, 1);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, batch, rows, cols, 1.0f, c->b->hx,
+                    cols, c->hw[copy], cols, 0.0f, c->b->hy, rows);
+    return SPARQ_OK;
+}
+#endif
+
+/* One call, wall time from before the enqueue to the end of clWaitForEvents. */
+static sparq_status run_once(call_fn fn, const call *c, size_t copy, double *seconds)
+{
+    cl_event ev = NULL;
+    double t0 = now_seconds();
+    sparq_status st = fn(c, copy, &ev);
+    if (st == SPARQ_OK && ev) {
+        cl_int err = clWaitForEvents(1, &ev);
+        if (err != CL_SUCCESS)
+            st = err;
+    }
+    double t1 = now_seconds();
+    if (ev)
+        clReleaseEvent(ev);
+    *seconds = t1 - t0;
+    return st;
+}
+
+/* Times `repeats` calls after WARMUP, rotating over copies 0, 1, ... so each call reads
+ * weights that other copies (>= the rotation target) have evicted from the caches since
+ * it was last read. prime: first touch every copy once (lazy allocations, first-use
+ * migrations), oldest first. */
+static sparq_status time_calls(call_fn fn, const call *c, size_t copies, int prime,
+                               int repeats, timing *out)
+{
+    memset(out, 0, sizeof *out);
+    double *t = malloc((size_t)repeats * sizeof *t);
+    if (!t)
+        return SPARQ_ERROR_OUT_OF_MEMORY;
+    sparq_status st = SPARQ_OK;
+    double sec = 0;
+    for (size_t i = 0; prime && i < copies && st == SPARQ_OK; i++)
+        st = run_once(fn, c, i, &sec);
+    size_t next = 0;
+    for (int r = -WARMUP; r < repeats && st == SPARQ_OK; r++) {
+        st = run_once(fn, c, next, &sec);
+        next = (next + 1) % copies;
+        if (r >= 0)
+            t[r] = sec;
+    }
+    if (st == SPARQ_OK) {
+        qsort(t, (size_t)repeats, sizeof *t, compare_doubles);
+        out->ok = 1;
+        out->median = t[repeats / 2];
+        out->min = t[0];
+        out->max = t[repeats - 1];
+    }
+    free(t);
+    return st;
+}
+
+/* How many copies of `bytes_each` to rotate: enough for the rotation target, capped by
+ * MAX_COPIES and by `budget` bytes in all (at least one). */
+static size_t copies_for(const bench *b, uint64_t bytes_each, uint64_t budget)
+{
+    uint64_t target = (uint64_t)b->cfg.rotate_mib << 20;
+    uint64_t n = (target + bytes_each - 1) / bytes_each;
+    uint64_t cap = budget / bytes_each;
+    if (n > MAX_COPIES)
+        n = MAX_COPIES;
+    if (n > cap)
+        n = cap;
+    return n < 1 ? 1 : (size_t)n;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Rotation sets: copies of one matrix (or dense buffer) to rotate over               */
+/* ---------------------------------------------------------------------------------- */
+
+typedef struct matrix_set {
+    sparq_matrix **m;
+    size_t count;
+    uint64_t bytes_each; /* sparq_matrix_device_bytes of one copy */
+} matrix_set;
+
+static void matrix_set_free(matrix_set *s)
+{
+    for (size_t i = 0; s->m && i < s->count; i++)
+        sparq_matrix_free(s->m[i]);
+    free(s->m);
+    memset(s, 0, sizeof *s);
+}
+
+/* Creates the first copy, sizes the rotation from its device bytes, creates the rest. */
+static sparq_status matrix_set_create(bench *b, const sparq_packed *packed, sparq_path path,
+                                      matrix_set *s)
+{
+    memset(s, 0, sizeof *s);
+    sparq_matrix_options opt = {.path = path};
+    sparq_matrix *first = NULL;
+    sparq_status st = sparq_matrix_create(b->ctx, packed, &opt, &first);
+    if (st != SPARQ_OK)
+        return st;
+    s->bytes_each = sparq_matrix_device_bytes(first);
+    size_t n = copies_for(b, s->bytes_each, b->set_budget);
+    s->m = calloc(n, sizeof *s->m);
+    if (!s->m) {
+        sparq_matrix_free(first);
+        return SPARQ_ERROR_OUT_OF_MEMORY;
+    }
+    s->m[0] = first;
+    s->count = 1;
+    while (s->count < n && st == SPARQ_OK) {
+        st = sparq_matrix_create(b->ctx, packed, &opt, &s->m[s->count]);
+        if (st == SPARQ_OK)
+            s->count++;
+    }
+    if (st != SPARQ_OK && s->count >= 2) { /* the device ran out first: rotate fewer */
+        fprintf(stderr, "  warning: rotation cut to %zu copies (%.0f MiB): %s\n", s->count,
+                mib(s->bytes_each * s->count), sparq_last_error());
+        st = SPARQ_OK;
+    }
+    if (st != SPARQ_OK)
+        matrix_set_free(s);
+    return st;
+}
+
+static void buffer_set_free(cl_mem *w, size_t count)
+{
+    for (size_t i = 0; w && i < count; i++)
+        if (w[i])
+            clReleaseMemObject(w[i]);
+    free(w);
+}
+
+/* Device copies of the dense f32 weights for CLBlast. */
+static sparq_status buffer_set_create(bench *b, const float *w, size_t rows, size_t cols,
+                                      cl_mem **out, size_t *count)
+{
+    uint64_t bytes = (uint64_t)rows * cols * sizeof(float);
+    size_t n = copies_for(b, bytes, b->set_budget);
+    cl_mem *bufs = calloc(n, sizeof *bufs);
+    if (!bufs)
+        return SPARQ_ERROR_OUT_OF_MEMORY;
+    cl_int err = CL_SUCCESS;
+    for (size_t i = 0; i < n && err == CL_SUCCESS; i++)
+        bufs[i] = clCreateBuffer(sparq_context_cl_context(b->ctx),
+                                 CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, (size_t)bytes,
+                                 (void *)w, &err);
+    if (err != CL_SUCCESS) {
+        buffer_set_free(bufs, n);
+        fprintf(stderr, "bench_sparse: clCreateBuffer of %.1f MiB failed: %s\n", mib(bytes),
+                sparq_status_string(err));
+        return err;
+    }
+    *out = bufs;
+    *count = n;
+    return SPARQ_OK;
+}
+
+#ifdef SPARQ_BENCH_HAVE_OPENBLAS
+static void host_set_free(float **w, size_t count)
+{
+    for (size_t i = 0; w && i < count; i++)
+        free(w[i]);
+    free(w);
+}
+
+/* Host copies of the dense f32 weights for OpenBLAS. */
+static sparq_status host_set_create(bench *b, const float *w, size_t rows, size_t cols,
+                                    float ***out, size_t *count)
+{
+    uint64_t bytes = (uint64_t)rows * cols * sizeof(float);
+    size_t n = copies_for(b, bytes, b->host_budget);
+    float **set = calloc(n, sizeof *set);
+    if (!set)
+        return SPARQ_ERROR_OUT_OF_MEMORY;
+    for (size_t i = 0; i < n; i++) {
+        set[i] = malloc((size_t)bytes);
+        if (!set[i]) {
+            host_set_free(set, n);
+            return SPARQ_ERROR_OUT_OF_MEMORY;
+        }
+        memcpy(set[i], w, (size_t)bytes);
+    }
+    *out = set;
+    *count = n;
+    return SPARQ_OK;
+}
+#endif
+
+/* ---------------------------------------------------------------------------------- */
+/* The roof                                                                           */
+/* ---------------------------------------------------------------------------------- */
+
+/* Sums blocks of 16 floats into 16 independent accumulators (vectorizable, never
+ * latency-bound). On x86-64 with GCC or Clang an AVX2 clone is picked at run time where
+ * the CPU has it, so the loop is not held to the SSE2 baseline without -march flags. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(__SANITIZE_ADDRESS__)
+#define SUM_BLOCKS_AVX2 1
+__attribute__((target("avx2"))) static float sum_blocks_avx2(const float *a, size_t blocks)
+{
+    float acc[16] = {0};
+    for (size_t blk = 0; blk < blocks; blk++)
+        for (int k = 0; k < 16; k++)
+            acc[k] += a[blk * 16 + k];
+    float total = 0.0f;
+    for (int k = 0; k < 16; k++)
+        total += acc[k];
+    return total;
+}
+#endif
+
+static float sum_blocks_base(const float *a, size_t blocks)
+{
+    float acc[16] = {0};
+    for (size_t blk = 0; blk < blocks; blk++)
+        for (int k = 0; k < 16; k++)
+            acc[k] += a[blk * 16 + k];
+    float total = 0.0f;
+    for (int k = 0; k < 16; k++)
+        total += acc[k];
+    return total;
+}
+
+static int use_avx2(void)
+{
+#ifdef SUM_BLOCKS_AVX2
+    return __builtin_cpu_supports("avx2");
+#else
+    return 0;
+#endif
+}
+
+static const char *sum_block_isa(void)
+{
+    return use_avx2() ? "AVX2" : "baseline ISA";
+}
+
+static float sum_blocks(const float *a, size_t blocks, int avx2)
+{
+#ifdef SUM_BLOCKS_AVX2
+    if (avx2)
+        return sum_blocks_avx2(a, blocks);
+#endif
+    (void)avx2;
+    return sum_blocks_base(a, blocks);
+}
+
+/* A plain C read loop over `bytes` on the host, best of `repeats` runs after a warm-up:
+ * OpenMP threads, each summing its contiguous part (first touched by the same thread).
+ * Returns GB/s, or 0 on allocation failure. */
+static double c_read_gbs(size_t bytes, int repeats, int *threads)
+{
+    size_t n = bytes / sizeof(float);
+    n -= n % 16;
+    float *a = malloc(n * sizeof *a);
+    if (!a)
+        return 0.0;
+    int nt = 1;
+#ifdef _OPENMP
+    nt = omp_get_max_threads();
+#endif
+    *threads = nt;
+    int avx2 = use_avx2();
+    size_t blocks = n / 16;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static)
+#endif
+    for (int part = 0; part < nt; part++) {
+        size_t b0 = blocks * (size_t)part / (size_t)nt, b1 = blocks * (size_t)(part + 1) / (size_t)nt;
+        for (size_t i = b0 * 16; i < b1 * 16; i++)
+            a[i] = 1.0f;
+    }
+    double best = 1e30;
+    volatile float sink = 0.0f;
+    for (int r = 0; r <= repeats; r++) {
+        double t0 = now_seconds();
+        float total = 0.0f;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) reduction(+ : total)
+#endif
+        for (int part = 0; part < nt; part++) {
+            size_t b0 = blocks * (size_t)part / (size_t)nt;
+            size_t b1 = blocks * (size_t)(part + 1) / (size_t)nt;
+            total += sum_blocks(a + b0 * 16, b1 - b0, avx2);
+        }
+        double t = now_seconds() - t0;
+        sink = sink + total;
+        if (r > 0 && t < best) /* the first run is a warm-up */
+            best = t;
+    }
+    (void)sink;
+    free(a);
+    return (double)(blocks * 16 * sizeof(float)) / best * 1e-9;
+}
+
+/* The roof: sparq_bandwidth_measure (best of its read and copy kernels) and, on a CPU
+ * device, the C read loop, measured first, while the OpenCL runtime's threads are idle;
+ * the roof is the highest of them, so a weak component cannot flatter the fractions. */
+static sparq_status measure_roof(bench *b)
+{
+    size_t bytes = b->cfg.roof_mib << 20;
+    double c_gbs = 0.0;
+    int threads = 1;
+    if (b->cpu_device) {
+        c_gbs = c_read_gbs(bytes, 5, &threads);
+        if (c_gbs <= 0.0) {
+            fprintf(stderr, "bench_sparse: cannot allocate %zu MiB for the C read loop\n",
+                    b->cfg.roof_mib);
+            return SPARQ_ERROR_OUT_OF_MEMORY;
+        }
+    }
+    size_t dev_bytes = bytes;
+    if (dev_bytes > b->caps->max_alloc_bytes)
+        dev_bytes = (size_t)b->caps->max_alloc_bytes;
+    if (2 * (uint64_t)dev_bytes > b->caps->global_mem_bytes / 2)
+        dev_bytes = (size_t)(b->caps->global_mem_bytes / 4);
+    sparq_bandwidth bw;
+    sparq_status st = sparq_bandwidth_measure(b->ctx, b->q, dev_bytes, 5, &bw);
+    if (st != SPARQ_OK)
+        return report("bandwidth_measure", st);
+    b->roof_gbs = bw.best_gbs;
+    printf("roof: sparq_bandwidth_measure over %.0f MiB: read %.2f GB/s, copy %.2f GB/s\n",
+           mib(bw.bytes), bw.read_gbs, bw.copy_gbs);
+    if (b->cpu_device) {
+        printf("roof: C OpenMP read loop (%d threads, 16 accumulators, %s) over %zu MiB: "
+               "%.2f GB/s%s\n",
+               threads, sum_block_isa(), b->cfg.roof_mib, c_gbs,
+#ifdef __OPTIMIZE__
+               ""
+#else
+               " (built without optimization: this component is weak)"
+#endif
+        );
+        if (c_gbs > b->roof_gbs)
+            b->roof_gbs = c_gbs;
+    }
+    printf("roof: %.2f GB/s (the highest of the above)\n", b->roof_gbs);
+    return SPARQ_OK;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Output                                                                             */
+/* ---------------------------------------------------------------------------------- */
+
+static void json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\')
+            fprintf(f, "\\%c", ch);
+        else if (ch < 0x20)
+            fprintf(f, "\\u%04x", ch);
+        else
+            fputc(ch, f);
+    }
+    fputc('"', f);
+}
+
+/* A JSON number, or null when not measured. */
+static void json_ms(FILE *f, const char *key, const timing *t, double (*pick)(const timing *))
+{
+    fprintf(f, ", \"%s\": ", key);
+    if (t->ok)
+        fprintf(f, "%.6f", 1e3 * pick(t));
+    else
+        fputs("null", f);
+}
+
+static double pick_median(const timing *t) { return t->median; }
+static double pick_min(const timing *t) { return t->min; }
+static double pick_max(const timing *t) { return t->max; }
+
+/* "csr_scalar", "dense/rowdot", "dense/CLBlast": the kernel named by sparq_plan_explain. */
+static void abbreviate_plan(const char *plan, char *out, size_t size)
+{
+    if (strncmp(plan, "dense path", 10) == 0) {
+        snprintf(out, size, "dense/%s", strstr(plan, "CLBlast") ? "CLBlast" : "rowdot");
+        return;
+    }
+    const char *k = strstr(plan, "kernel ");
+    if (!k) {
+        snprintf(out, size, "?");
+        return;
+    }
+    k += strlen("kernel ");
+    if (strncmp(k, "spmm_", 5) == 0)
+        k += 5;
+    size_t n = strcspn(k, " ;,");
+    snprintf(out, size, "%.*s", (int)n, k);
+}
+
+/* Dense measurements of one (shape, batch), shared by every structure of that shape. */
+typedef struct dense_peers {
+    timing dense;    /* sparq_linear on a PATH_DENSE matrix                           */
+    timing clblast;  /* sparq_linear_dense(CLBLAST)                                   */
+    timing openblas; /* cblas_sgemv / cblas_sgemm on the host                         */
+    char dense_kernel[32];
+} dense_peers;
+
+/* One row of the report: one case at one batch. */
+typedef struct case_row {
+    size_t rows, cols, batch;
+    const char *structure;
+    double sparsity, density, bits;
+    uint64_t packed_bytes;
+    timing t_auto, t_sparse;
+    int auto_dense;          /* AUTO resolved to the dense path                      */
+    double auto_rotation_mib, sparse_rotation_mib;
+    char plan[1024];         /* sparq_plan_explain of the AUTO matrix                */
+    char note[256];          /* why something was not measured                       */
+} case_row;
+
+static double ratio(const timing *num, const timing *den)
+{
+    return num->ok && den->ok ? num->median / den->median : NAN;
+}
+
+static void print_header(const bench *b)
+{
+    printf("\n%-10s %-5s %5s %5s %6s %8s %8s %8s %7s %5s %9s %9s %6s %6s %7s  %s\n", "shape",
+           "str", "spars", "batch", "bits/w", "med ms", "min ms", "max ms", "GB/s", "roof",
+           "sparse ms", "dense ms", "xCLB", "xOBLAS", "/dense", "kernel");
+    if (b->csv)
+        fprintf(b->csv,
+                "device,rows,cols,structure,encoding,sparsity,density,batch,bits_per_weight,"
+                "packed_bytes,moved_bytes,median_ms,min_ms,max_ms,gbs,roof_gbs,roof_fraction,"
+                "sparse_median_ms,dense_median_ms,clblast_median_ms,openblas_median_ms,"
+                "ratio_clblast,ratio_openblas,ratio_dense,flag,auto_dense_but_sparse_faster,"
+                "kernel,rotation_mib,note\n");
+}
+
+static void print_opt(double v, const char *fmt, int width)
+{
+    if (isnan(v))
+        printf(" %*s", width, "-");
+    else
+        printf(fmt, v);
+}
+
+static void csv_opt(FILE *f, double v)
+{
+    if (isnan(v))
+        fputs(",", f);
+    else
+        fprintf(f, ",%.6g", v);
+}
+
+static void json_opt(FILE *f, const char *key, double v)
+{
+    if (isnan(v))
+        fprintf(f, ", \"%s\": null", key);
+    else
+        fprintf(f, ", \"%s\": %.6g", key, v);
+}
+
+/* Prints one row to the terminal, the CSV and the JSON. */
+static void emit_row(bench *b, const case_row *r, const dense_peers *p)
+{
+    double moved = (r->auto_dense ? 4.0 * (double)r->rows * (double)r->cols
+                                  : (double)r->packed_bytes) +
+                   4.0 * (double)r->batch * (double)(r->rows + r->cols);
+    double gbs = r->t_auto.ok ? moved / r->t_auto.median * 1e-9 : NAN;
+    double frac = gbs / b->roof_gbs;
+    double x_clblast = ratio(&p->clblast, &r->t_auto);
+    double x_openblas = ratio(&p->openblas, &r->t_auto);
+    /* the best dense alternative on this device: the dense path or CLBlast */
+    const timing *best_dense = &p->dense;
+    if (p->clblast.ok && (!p->dense.ok || p->clblast.median < p->dense.median))
+        best_dense = &p->clblast;
+    double vs_dense = ratio(&r->t_auto, best_dense);
+    int flag = !isnan(vs_dense) && vs_dense > FLAG_RATIO;
+    /* AUTO fell back to the dense path although the sparse kernels were faster */
+    double vs_sparse = ratio(&r->t_auto, &r->t_sparse);
+    int misrouted = r->auto_dense && !isnan(vs_sparse) && vs_sparse > FLAG_RATIO;
+    b->flagged += flag;
+    b->misrouted += misrouted;
+    b->unavailable += !r->t_auto.ok;
+    char kernel[64] = "-";
+    if (r->plan[0])
+        abbreviate_plan(r->plan, kernel, sizeof kernel);
+    char shape[32];
+    snprintf(shape, sizeof shape, "%zux%zu", r->rows, r->cols);
+
+    printf("%-10s %-5s %5.2f %5zu %6.2f", shape, r->structure, r->sparsity, r->batch, r->bits);
+    if (r->t_auto.ok)
+        printf(" %8.3f %8.3f %8.3f %7.2f %4.0f%%", 1e3 * r->t_auto.median, 1e3 * r->t_auto.min,
+               1e3 * r->t_auto.max, gbs, 100.0 * frac);
+    else
+        printf(" %8s %8s %8s %7s %5s", "n/a", "-", "-", "-", "-");
+    print_opt(r->t_sparse.ok ? 1e3 * r->t_sparse.median : NAN, " %9.3f", 9);
+    print_opt(p->dense.ok ? 1e3 * p->dense.median : NAN, " %9.3f", 9);
+    print_opt(x_clblast, " %6.2f", 6);
+    print_opt(x_openblas, " %6.2f", 6);
+    print_opt(vs_dense, " %6.2f", 6);
+    printf("%s %s%s%s%s\n", flag ? "!" : " ", kernel, misrouted ? " (SPARSE faster)" : "",
+           r->note[0] ? "  " : "", r->note);
+    fflush(stdout);
+
+    const char *encoding = b->cfg.f16 ? "f16" : "f32";
+    if (b->csv) {
+        FILE *f = b->csv;
+        fprintf(f, "\"%s\",%zu,%zu,%s,%s,%.4f,%.6f,%zu,%.4f,%llu,%.0f", b->caps->name, r->rows,
+                r->cols, r->structure, encoding, r->sparsity, r->density, r->batch, r->bits,
+                (unsigned long long)r->packed_bytes, moved);
+        csv_opt(f, r->t_auto.ok ? 1e3 * r->t_auto.median : NAN);
+        csv_opt(f, r->t_auto.ok ? 1e3 * r->t_auto.min : NAN);
+        csv_opt(f, r->t_auto.ok ? 1e3 * r->t_auto.max : NAN);
+        csv_opt(f, gbs);
+        csv_opt(f, b->roof_gbs);
+        csv_opt(f, frac);
+        csv_opt(f, r->t_sparse.ok ? 1e3 * r->t_sparse.median : NAN);
+        csv_opt(f, p->dense.ok ? 1e3 * p->dense.median : NAN);
+        csv_opt(f, p->clblast.ok ? 1e3 * p->clblast.median : NAN);
+        csv_opt(f, p->openblas.ok ? 1e3 * p->openblas.median : NAN);
+        csv_opt(f, x_clblast);
+        csv_opt(f, x_openblas);
+        csv_opt(f, vs_dense);
+        fprintf(f, ",%d,%d,%s,%.1f,\"", flag, misrouted, kernel, r->auto_rotation_mib);
+        for (const char *s = r->note; *s; s++) /* CSV doubles its quotes */
+            if (*s == '"')
+                fputs("\"\"", f);
+            else
+                fputc(*s, f);
+        fputs("\"\n", f);
+    }
+    if (b->json) {
+        FILE *f = b->json;
+        fprintf(f, "%s\n    {\"rows\": %zu, \"cols\": %zu, \"structure\": \"%s\", "
+                   "\"encoding\": \"%s\", \"sparsity\": %.4f, \"density\": %.6f, "
+                   "\"batch\": %zu, \"bits_per_weight\": %.4f, \"packed_bytes\": %llu, "
+                   "\"moved_bytes\": %.0f",
+                b->json_rows++ ? "," : "", r->rows, r->cols, r->structure, encoding,
+                r->sparsity, r->density, r->batch, r->bits,
+                (unsigned long long)r->packed_bytes, moved);
+        json_ms(f, "auto_median_ms", &r->t_auto, pick_median);
+        json_ms(f, "auto_min_ms", &r->t_auto, pick_min);
+        json_ms(f, "auto_max_ms", &r->t_auto, pick_max);
+        json_ms(f, "sparse_median_ms", &r->t_sparse, pick_median);
+        json_ms(f, "sparse_min_ms", &r->t_sparse, pick_min);
+        json_ms(f, "sparse_max_ms", &r->t_sparse, pick_max);
+        json_ms(f, "dense_median_ms", &p->dense, pick_median);
+        fputs(", \"dense_kernel\": ", f);
+        json_string(f, p->dense_kernel);
+        json_ms(f, "clblast_median_ms", &p->clblast, pick_median);
+        json_ms(f, "openblas_median_ms", &p->openblas, pick_median);
+        json_opt(f, "gbs", gbs);
+        json_opt(f, "roof_fraction", frac);
+        json_opt(f, "ratio_clblast", x_clblast);
+        json_opt(f, "ratio_openblas", x_openblas);
+        json_opt(f, "ratio_dense", vs_dense);
+        fprintf(f, ", \"auto_dense_but_sparse_faster\": %s", misrouted ? "true" : "false");
+        fprintf(f, ", \"flag\": %s, \"auto_rotation_mib\": %.1f, \"sparse_rotation_mib\": %.1f",
+                flag ? "true" : "false", r->auto_rotation_mib, r->sparse_rotation_mib);
+        fputs(", \"kernel\": ", f);
+        json_string(f, kernel);
+        fputs(", \"plan\": ", f);
+        json_string(f, r->plan);
+        fputs(", \"note\": ", f);
+        json_string(f, r->note);
+        fputs("}", f);
+    }
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Measuring                                                                          */
+/* ---------------------------------------------------------------------------------- */
+
+/* Records an unsupported case in note (first reason only); other errors pass through. */
+static sparq_status tolerate_unsupported(sparq_status st, const char *what, char *note,
+                                         size_t size)
+{
+    if (st == SPARQ_ERROR_UNSUPPORTED) {
+        if (!note[0])
+            snprintf(note, size, "%s n/a: %s", what, sparq_last_error());
+        return SPARQ_OK;
+    }
+    return st;
+}
+
+/* The dense path, CLBlast and OpenBLAS on the dense f32 weights w, for every batch. */
+static sparq_status measure_dense_peers(bench *b, const float *w, size_t rows, size_t cols,
+                                        dense_peers *peers)
+{
+    const config *cfg = &b->cfg;
+    memset(peers, 0, MAX_LIST * sizeof *peers);
+    call c = {.b = b, .rows = rows, .cols = cols};
+
+    /* the dense path: sparq_linear on matrices created with SPARQ_PATH_DENSE */
+    sparq_packed *dense = NULL;
+    matrix_set set = {0};
+    sparq_status st = sparq_packed_create(NULL, rows, cols, w, &dense);
+    if (st == SPARQ_OK)
+        st = matrix_set_create(b, dense, SPARQ_PATH_DENSE, &set);
+    sparq_packed_free(dense);
+    if (st != SPARQ_OK)
+        return report("dense path matrices", st);
+    fprintf(stderr, "  dense path: %zu copies (%.0f MiB in rotation)\n", set.count,
+            mib(set.bytes_each * set.count));
+    c.m = set.m;
+    for (size_t i = 0; i < cfg->nbatches && st == SPARQ_OK; i++) {
+        char plan[1024];
+        c.batch = cfg->batches[i];
+        st = sparq_plan_explain(set.m[0], c.batch, plan, sizeof plan);
+        if (st == SPARQ_OK) {
+            abbreviate_plan(plan, peers[i].dense_kernel, sizeof peers[i].dense_kernel);
+            st = time_calls(call_linear, &c, set.count, i == 0, cfg->repeats, &peers[i].dense);
+        }
+    }
+    matrix_set_free(&set);
+    if (st != SPARQ_OK)
+        return report("dense path", st);
+
+    /* CLBlast through sparq_linear_dense, on its own rotation of dense buffers */
+    cl_mem *bufs = NULL;
+    size_t nbufs = 0;
+    if ((st = buffer_set_create(b, w, rows, cols, &bufs, &nbufs)) != SPARQ_OK)
+        return report("CLBlast weight buffers", st);
+    c.w = bufs;
+    for (size_t i = 0; i < cfg->nbatches && st == SPARQ_OK; i++) {
+        c.batch = cfg->batches[i];
+        st = time_calls(call_clblast, &c, nbufs, i == 0, cfg->repeats, &peers[i].clblast);
+        if (st == SPARQ_ERROR_UNSUPPORTED) {
+            fprintf(stderr, "  CLBlast unavailable: %s\n", sparq_last_error());
+            st = SPARQ_OK;
+            break;
+        }
+    }
+    buffer_set_free(bufs, nbufs);
+    if (st != SPARQ_OK)
+        return report("CLBlast", st);
+
+#ifdef SPARQ_BENCH_HAVE_OPENBLAS
+    /* OpenBLAS natively on the host, only where the device is this same CPU */
+    if (b->cpu_device) {
+        float **hw = NULL;
+        size_t nhw = 0;
+        if ((st = host_set_create(b, w, rows, cols, &hw, &nhw)) != SPARQ_OK)
+            return report("OpenBLAS weight copies", st);
+        c.hw = hw;
+        for (size_t i = 0; i < cfg->nbatches && st == SPARQ_OK; i++) {
+            c.batch = cfg->batches[i];
+            st = time_calls(call_openblas, &c, nhw, 0, cfg->repeats, &peers[i].openblas);
+        }
+        host_set_free(hw, nhw);
+        if (st != SPARQ_OK)
+            return report("OpenBLAS", st);
+    }
+#endif
+    return SPARQ_OK;
+}
+
+/* Times sparq_linear on matrices created with `path` for every batch into t[i]; plans
+ * (AUTO only) into rows[i].plan. Unsupported cases leave t[i].ok = 0 and a note. */
+static sparq_status measure_path(bench *b, const sparq_packed *packed, sparq_path path,
+                                 case_row *rows, int is_auto)
+{
+    const config *cfg = &b->cfg;
+    const char *what = is_auto ? "AUTO" : "SPARSE";
+    matrix_set set;
+    sparq_status st = matrix_set_create(b, packed, path, &set);
+    if (st != SPARQ_OK) {
+        if (st != SPARQ_ERROR_UNSUPPORTED)
+            return report("matrix_create", st);
+        for (size_t i = 0; i < cfg->nbatches; i++)
+            tolerate_unsupported(st, what, rows[i].note, sizeof rows[i].note);
+        return SPARQ_OK;
+    }
+    double rotation = mib(set.bytes_each * set.count);
+    fprintf(stderr, "  %s: %zu copies of %.2f MiB (%.0f MiB in rotation)\n", what, set.count,
+            mib(set.bytes_each), rotation);
+    call c = {.b = b, .rows = sparq_packed_rows(packed), .cols = sparq_packed_cols(packed),
+              .m = set.m};
+    int primed = 0;
+    for (size_t i = 0; i < cfg->nbatches && st == SPARQ_OK; i++) {
+        case_row *r = &rows[i];
+        c.batch = cfg->batches[i];
+        timing *t = is_auto ? &r->t_auto : &r->t_sparse;
+        if (is_auto) {
+            r->auto_rotation_mib = rotation;
+            st = sparq_plan_explain(set.m[0], c.batch, r->plan, sizeof r->plan);
+            r->auto_dense = st == SPARQ_OK && strncmp(r->plan, "dense path", 10) == 0;
+        } else {
+            r->sparse_rotation_mib = rotation;
+        }
+        if (st == SPARQ_OK)
+            st = time_calls(call_linear, &c, set.count, !primed, cfg->repeats, t);
+        primed |= t->ok;
+        st = tolerate_unsupported(st, what, r->note, sizeof r->note);
+    }
+    matrix_set_free(&set);
+    return st == SPARQ_OK ? st : report("sparq_linear", st);
+}
+
+/* Prunes w to one structure and sparsity, packs it, measures AUTO and SPARSE at every
+ * batch and prints the rows. */
+static sparq_status run_case(bench *b, const float *w, size_t rows, size_t cols, int structure,
+                             double sparsity, const dense_peers *peers)
+{
+    const config *cfg = &b->cfg;
+    size_t n = rows * cols;
+    float *pruned = malloc(n * sizeof *pruned);
+    if (!pruned)
+        return report("allocating the pruned copy", SPARQ_ERROR_OUT_OF_MEMORY);
+    memcpy(pruned, w, n * sizeof *pruned);
+    fprintf(stderr, "[%zu-%zu/%zu] %zux%zu %s sparsity %.2f: pruning and packing\n",
+            b->cases_done + 1, b->cases_done + cfg->nbatches, b->case_count, rows, cols,
+            structure_names[structure], sparsity);
+    sparq_pack_options opt = {0};
+    opt.quant.encoding = cfg->f16 ? SPARQ_ENCODING_F16 : SPARQ_ENCODING_F32;
+    sparq_status st;
+    switch (structure) {
+    case BS_CSR:
+        opt.structure = SPARQ_STRUCTURE_CSR;
+        st = sparq_prune_magnitude(pruned, rows, cols, sparsity, SPARQ_PRUNE_SCOPE_GLOBAL, NULL,
+                                   NULL, 1);
+        break;
+    case BS_NM24:
+        opt.structure = SPARQ_STRUCTURE_NM;
+        opt.nm_n = 2, opt.nm_m = 4;
+        st = sparq_prune_nm(pruned, rows, cols, 2, 4, NULL, NULL, 1);
+        break;
+    default:
+        opt.structure = SPARQ_STRUCTURE_BSR;
+        opt.block_rows = opt.block_cols = structure == BS_BSR4 ? 4 : 16;
+        st = sparq_prune_blocks(pruned, rows, cols, opt.block_rows, opt.block_cols,
+                                SPARQ_BLOCK_NORM_L2, sparsity, NULL, NULL, 1);
+        break;
+    }
+    sparq_packed *packed = NULL;
+    if (st == SPARQ_OK)
+        st = sparq_packed_create(&opt, rows, cols, pruned, &packed);
+    free(pruned);
+    if (st != SPARQ_OK)
+        return report("pruning and packing", st);
+
+    case_row crow[MAX_LIST];
+    memset(crow, 0, sizeof crow);
+    for (size_t i = 0; i < cfg->nbatches; i++) {
+        case_row *r = &crow[i];
+        r->rows = rows, r->cols = cols, r->batch = cfg->batches[i];
+        r->structure = structure_names[structure];
+        r->sparsity = sparsity;
+        r->density = (double)sparq_packed_stored_values(packed) / (double)n;
+        r->bits = sparq_packed_bits_per_weight(packed);
+        r->packed_bytes = sparq_packed_bytes(packed);
+    }
+    st = measure_path(b, packed, SPARQ_PATH_AUTO, crow, 1);
+    if (st == SPARQ_OK)
+        st = measure_path(b, packed, SPARQ_PATH_SPARSE, crow, 0);
+    sparq_packed_free(packed);
+    for (size_t i = 0; i < cfg->nbatches && st == SPARQ_OK; i++)
+        emit_row(b, &crow[i], &peers[i]);
+    b->cases_done += cfg->nbatches;
+    return st;
+}
+
+/* Every structure and sparsity of one shape, after its dense peers. */
+static sparq_status run_shape(bench *b, size_t rows, size_t cols)
+{
+    const config *cfg = &b->cfg;
+    float *w = malloc(rows * cols * sizeof *w);
+    dense_peers *peers = calloc(MAX_LIST, sizeof *peers);
+    if (!w || !peers) {
+        free(w), free(peers);
+        return report("allocating weights", SPARQ_ERROR_OUT_OF_MEMORY);
+    }
+    fill_random(w, rows * cols);
+    fprintf(stderr, "%zux%zu: dense peers (dense path, CLBlast%s)\n", rows, cols,
+            b->cpu_device ? ", OpenBLAS" : "");
+    sparq_status st = measure_dense_peers(b, w, rows, cols, peers);
+    for (size_t s = 0; s < cfg->nstructures && st == SPARQ_OK; s++) {
+        int structure = cfg->structures[s];
+        if (structure == BS_NM24) {
+            st = run_case(b, w, rows, cols, structure, 0.5, peers);
+            continue;
+        }
+        for (size_t k = 0; k < cfg->nsparsities && st == SPARQ_OK; k++)
+            st = run_case(b, w, rows, cols, structure, cfg->sparsities[k], peers);
+    }
+    free(w);
+    free(peers);
+    return st;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* main                                                                               */
+/* ---------------------------------------------------------------------------------- */
+
+static FILE *open_output(const char *path)
+{
+    if (!path)
+        return NULL;
+    FILE *f = fopen(path, "w");
+    if (!f)
+        fprintf(stderr, "bench_sparse: cannot write %s\n", path);
+    return f;
+}
+
+static void print_setup(const bench *b)
+{
+    const config *cfg = &b->cfg;
+    printf("device: %s (%s), %s, %u compute units, global memory %.0f MiB, largest buffer "
+           "%.0f MiB\n",
+           b->caps->name, b->caps->platform_name, b->cpu_device ? "CPU" : "not a CPU",
+           b->caps->compute_units, mib(b->caps->global_mem_bytes), mib(b->caps->max_alloc_bytes));
+#ifdef SPARQ_BENCH_HAVE_OPENBLAS
+    if (b->cpu_device)
+        printf("OpenBLAS: %d threads (its default), %s\n", openblas_get_num_threads(),
+               openblas_get_config());
+#else
+    printf("OpenBLAS: not built in (pkg-config openblas not found)\n");
+#endif
+    printf("values: %s; timing: median [min, max] of %d calls after %d warm-ups, wall time "
+           "around each call + clWaitForEvents\n",
+           cfg->f16 ? "f16" : "f32", cfg->repeats, WARMUP);
+    printf("rotation: >= %zu MiB of weights per measured set (separate sparq_matrix objects / "
+           "buffers), at most %d copies and %.0f MiB per set (a quarter of the device's "
+           "global memory, at most 2 GiB); every copy touched once before timing\n",
+           cfg->rotate_mib, MAX_COPIES, mib(b->set_budget));
+    printf("GB/s: (packed weight bytes, or dense f32 bytes when AUTO runs the dense path) + "
+           "X + Y bytes, over the median\n");
+    printf("xCLB, xOBLAS: peer median / sparq_linear (AUTO) median (> 1: sparq faster); "
+           "/dense: sparq_linear median / the faster of the dense path and CLBlast "
+           "('!' when > %.2f)\n",
+           FLAG_RATIO);
+}
+
+int main(int argc, char **argv)
+{
+    bench b;
+    memset(&b, 0, sizeof b);
+    if (!parse_options(argc, argv, &b.cfg)) {
+        usage(stderr);
+        return 2;
+    }
+    const config *cfg = &b.cfg;
+    sparq_status st = sparq_context_create(NULL, &b.ctx);
+    if (st != SPARQ_OK)
+        return report("context", st), 1;
+    b.q = sparq_context_queue(b.ctx);
+    b.caps = sparq_context_caps(b.ctx);
+    b.cpu_device = b.caps->type == SPARQ_DEVICE_TYPE_CPU;
+    b.set_budget = b.caps->global_mem_bytes / 4;
+    if (b.set_budget > (2ull << 30))
+        b.set_budget = 2ull << 30;
+    b.host_budget = 2ull << 30;
+
+    size_t max_rows = 0, max_cols = 0, max_batch = cfg->batches[cfg->nbatches - 1];
+    for (size_t i = 0; i < cfg->nshapes; i++) {
+        max_rows = cfg->shapes[i][0] > max_rows ? cfg->shapes[i][0] : max_rows;
+        max_cols = cfg->shapes[i][1] > max_cols ? cfg->shapes[i][1] : max_cols;
+    }
+    size_t per_shape = 0;
+    for (size_t s = 0; s < cfg->nstructures; s++)
+        per_shape += cfg->structures[s] == BS_NM24 ? 1 : cfg->nsparsities;
+    b.case_count = cfg->nshapes * per_shape * cfg->nbatches;
+
+    cl_int err = CL_SUCCESS, err2 = CL_SUCCESS;
+    b.hx = malloc(max_batch * max_cols * sizeof(float));
+    b.hy = malloc(max_batch * max_rows * sizeof(float));
+    cl_context cl = sparq_context_cl_context(b.ctx);
+    if (b.hx && b.hy) {
+        fill_random(b.hx, max_batch * max_cols);
+        b.x = clCreateBuffer(cl, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR,
+                             max_batch * max_cols * sizeof(float), b.hx, &err);
+        b.y = clCreateBuffer(cl, CL_MEM_READ_WRITE, max_batch * max_rows * sizeof(float), NULL,
+                             &err2);
+    }
+    b.csv = open_output(cfg->csv_path);
+    b.json = open_output(cfg->json_path);
+    if (!b.hx || !b.hy || err != CL_SUCCESS || err2 != CL_SUCCESS ||
+        (cfg->csv_path && !b.csv) || (cfg->json_path && !b.json)) {
+        fprintf(stderr, "bench_sparse: setting up activations or output files failed\n");
+        st = SPARQ_ERROR_IO;
+    }
+
+    if (st == SPARQ_OK) {
+        print_setup(&b);
+        st = measure_roof(&b);
+    }
+    if (st == SPARQ_OK) {
+        printf("cases: %zu shapes x %zu structure/sparsity pairs x %zu batches = %zu (each: "
+               "AUTO and SPARSE; dense path, CLBlast%s once per shape and batch)\n",
+               cfg->nshapes, per_shape, cfg->nbatches, b.case_count,
+               b.cpu_device ? ", OpenBLAS" : "");
+        fprintf(stderr, "bench_sparse: %zu cases\n", b.case_count);
+        if (b.json) {
+            b.json_started = 1;
+            fputs("{\n  \"device\": ", b.json);
+            json_string(b.json, b.caps->name);
+            fputs(", \"platform\": ", b.json);
+            json_string(b.json, b.caps->platform_name);
+            fprintf(b.json, ", \"cpu_device\": %s, \"roof_gbs\": %.4f, \"repeats\": %d, "
+                            "\"warmup\": %d, \"rotate_mib\": %zu, \"encoding\": \"%s\",\n"
+                            "  \"cases\": [",
+                    b.cpu_device ? "true" : "false", b.roof_gbs, cfg->repeats, WARMUP,
+                    cfg->rotate_mib, cfg->f16 ? "f16" : "f32");
+        }
+        print_header(&b);
+    }
+    for (size_t s = 0; s < cfg->nshapes && st == SPARQ_OK; s++)
+        st = run_shape(&b, cfg->shapes[s][0], cfg->shapes[s][1]);
+
+    if (b.json_started) {
+        fprintf(b.json,
+                "\n  ],\n  \"complete\": %s, \"flagged\": %d, \"auto_dense_but_sparse_faster\": "
+                "%d, \"unavailable\": %d\n}\n",
+                st == SPARQ_OK ? "true" : "false", b.flagged, b.misrouted, b.unavailable);
+    }
+    if (st == SPARQ_OK)
+        printf("\n%zu rows; %d flagged '!' (sparq_linear > %.2fx the best dense alternative); "
+               "%d where AUTO ran the dense path but SPARSE was > %.2fx faster; %d not "
+               "runnable yet (n/a)\n",
+               b.case_count, b.flagged, FLAG_RATIO, b.misrouted, FLAG_RATIO, b.unavailable);
+    if (b.csv)
+        fclose(b.csv);
+    if (b.json)
+        fclose(b.json);
+    if (b.x)
+        clReleaseMemObject(b.x);
+    if (b.y)
+        clReleaseMemObject(b.y);
+    free(b.hx);
+    free(b.hy);
+    sparq_context_free(b.ctx);
+    return st == SPARQ_OK ? 0 : 1;
+}

@@ -1,0 +1,318 @@
+/* linear_dense_q.c - the dense quantized kernels of sparq_linear (kernels/linear_dense_q.cl):
+ * weight-only i8/i4 GEMV and batch-tiled GEMM, and W8A8 (X quantized per row on the
+ * device into a temporary buffer, then an int8 product with int32 accumulation, chained
+ * by events): when each can run (rank) and how each is launched (enqueue).
+ */
+#include "matrix.h"
+#include "ops.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define OP "linear"
+
+static size_t round_up(size_t n, size_t multiple)
+{
+    return (n + multiple - 1) / multiple * multiple;
+}
+
+static size_t ceil_div(size_t n, size_t d)
+{
+    return (n + d - 1) / d;
+}
+
+static const char *granularity_words(const sparq_matrix *m)
+{
+    switch (m->format.quant.granularity) {
+    case SPARQ_SCALE_GROUP: return "per-group";
+    case SPARQ_SCALE_ROW: return "per-row";
+    default: return "per-tensor";
+    }
+}
+
+/* 0 (with the reason) when the device can't hold a group of wg work-items, else 1. */
+static int fits_device(const sparq_device_caps *caps, size_t wg, char *why, size_t why_size)
+{
+    if (wg <= caps->max_work_group_size)
+        return 1;
+    snprintf(why, why_size, "work-groups of %zu work-items needed, the device allows %zu", wg,
+             caps->max_work_group_size);
+    return 0;
+}
+
+/* Default value of tunable `name` of the registered kernel `kernel` on this device. */
+static unsigned default_param(const char *kernel, const char *name, const sparq_device_caps *caps)
+{
+    const sparq_kernel_info *k = sparq_kernel_find(kernel);
+    if (!k)
+        return 0;
+    sparq_kernel_params p;
+    sparq_kernel_default_params(k, caps, &p);
+    return sparq_kernel_param(k, &p, name);
+}
+
+/* Sets the arguments every kernel of linear_dense_q.cl but the quantizer starts with:
+ * rows, cols, batch, values, scales, zero_points (NULL when symmetric). */
+static sparq_status set_matrix_args(cl_kernel kernel, const sparq_linear_args *a)
+{
+    const sparq_matrix *m = a->matrix;
+    cl_uint rows = (cl_uint)m->rows, cols = (cl_uint)m->cols, batch = (cl_uint)a->batch;
+    const cl_mem *zp = m->buf[SPARQ_ARRAY_ZERO_POINTS] ? &m->buf[SPARQ_ARRAY_ZERO_POINTS] : NULL;
+    sparq_status st;
+    if ((st = sparq_set_arg(kernel, 0, sizeof rows, &rows)) ||
+        (st = sparq_set_arg(kernel, 1, sizeof cols, &cols)) ||
+        (st = sparq_set_arg(kernel, 2, sizeof batch, &batch)) ||
+        (st = sparq_set_arg(kernel, 3, sizeof(cl_mem), &m->buf[SPARQ_ARRAY_VALUES])) ||
+        (st = sparq_set_arg(kernel, 4, sizeof(cl_mem), &m->buf[SPARQ_ARRAY_SCALES])))
+        return st;
+    return sparq_set_arg(kernel, 5, sizeof(cl_mem), zp);
+}
+
+/* Enqueues kernel over (global0, global1) in groups of local0 x 1 after the given
+ * events, then releases it. */
+static sparq_status launch(sparq_context *ctx, cl_command_queue queue, const char *name,
+                           cl_kernel kernel, size_t global0, size_t global1, size_t local0,
+                           cl_uint num_wait, const cl_event *wait_list, cl_event *event)
+{
+    size_t local[2] = {local0, 1}, global[2] = {global0, global1};
+    sparq_status st = sparq_kernel_enqueue(ctx, queue, kernel, name, 2, global, local, num_wait,
+                                           wait_list, event);
+    clReleaseKernel(kernel);
+    return st;
+}
+
+/* Creates the weight-only kernel k for the call's matrix with all its arguments set. */
+static sparq_status weight_only_kernel(const sparq_kernel_info *k, const sparq_linear_args *a,
+                                       const sparq_kernel_params *p, cl_kernel *kernel)
+{
+    sparq_status st = sparq_matrix_kernel(a->matrix, k, p, kernel);
+    if (st != SPARQ_OK)
+        return st;
+    if ((st = set_matrix_args(*kernel, a)) || (st = sparq_linear_set_tail_args(*kernel, 6, a))) {
+        clReleaseKernel(*kernel);
+        *kernel = NULL;
+    }
+    return st;
+}
+
+/* ---- linear_dense_q_gemv ------------------------------------------------------------ */
+
+int sparq_rank_dense_q_gemv(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
+                            char *why, size_t why_size)
+{
+    if (!fits_device(caps, default_param("linear_dense_q_gemv", "QGEMV_WG", caps), why,
+                     why_size))
+        return 0;
+    if (batch > 1) {
+        snprintf(why, why_size, "batch %zu: the GEMV rereads each row per batch row; "
+                 "linear_dense_q_tiled uses each dequantized weight for a tile of batch rows",
+                 batch);
+        return 5;
+    }
+    snprintf(why, why_size, "batch 1: one pass over the %s codes, a work-item per row, "
+             "%s scales factored out of the sums", sparq_encoding_name(m->format.quant.encoding),
+             granularity_words(m));
+    return 30;
+}
+
+sparq_status sparq_enqueue_dense_q_gemv(sparq_context *ctx, const sparq_kernel_info *k,
+                                        const sparq_linear_args *a, const sparq_kernel_params *p)
+{
+    cl_kernel kernel = NULL;
+    sparq_status st = weight_only_kernel(k, a, p, &kernel);
+    if (st != SPARQ_OK)
+        return st;
+    size_t wg = sparq_kernel_param(k, p, "QGEMV_WG");
+    return launch(ctx, a->queue, k->name, kernel, round_up(a->matrix->rows, wg), 1, wg,
+                  a->num_wait, a->wait_list, a->event);
+}
+
+/* ---- linear_dense_q_tiled ----------------------------------------------------------- */
+
+int sparq_rank_dense_q_tiled(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
+                             char *why, size_t why_size)
+{
+    if (!fits_device(caps, default_param("linear_dense_q_tiled", "QTILE_WG", caps), why,
+                     why_size))
+        return 0;
+    if (batch == 1) {
+        snprintf(why, why_size, "batch 1 has no batch rows to share a dequantized weight; "
+                 "the GEMV streams the codes with the scales factored out");
+        return 10;
+    }
+    snprintf(why, why_size, "batch %zu: each %s weight is dequantized once (%s scales) and "
+             "used for a tile of %u batch rows", batch,
+             sparq_encoding_name(m->format.quant.encoding), granularity_words(m),
+             default_param("linear_dense_q_tiled", "QTILE_TB", caps));
+    return 30;
+}
+
+sparq_status sparq_enqueue_dense_q_tiled(sparq_context *ctx, const sparq_kernel_info *k,
+                                         const sparq_linear_args *a,
+                                         const sparq_kernel_params *p)
+{
+    cl_kernel kernel = NULL;
+    sparq_status st = weight_only_kernel(k, a, p, &kernel);
+    if (st != SPARQ_OK)
+        return st;
+    size_t wg = sparq_kernel_param(k, p, "QTILE_WG"), tb = sparq_kernel_param(k, p, "QTILE_TB");
+    return launch(ctx, a->queue, k->name, kernel, round_up(a->matrix->rows, wg),
+                  ceil_div(a->batch, tb), wg, a->num_wait, a->wait_list, a->event);
+}
+
+/* ---- W8A8: quantize_dense_rows, then linear_dense_w8a8 ------------------------------ */
+
+/* The quantizer divides: ask for correctly rounded division where the device has it,
+ * so the codes match the host reference and ONNX bit for bit. */
+static const char *division_option(const sparq_context *ctx)
+{
+    cl_device_fp_config fp = 0;
+    if (clGetDeviceInfo(ctx->device, CL_DEVICE_SINGLE_FP_CONFIG, sizeof fp, &fp, NULL) ==
+            CL_SUCCESS &&
+        (fp & CL_FP_CORRECTLY_ROUNDED_DIVIDE_SQRT))
+        return " -cl-fp32-correctly-rounded-divide-sqrt";
+    return "";
+}
+
+/* Appends the quantizer's defines (its work-group size and activation mode) and the
+ * division option to options: both W8A8 kernels build from one program. */
+static void append_w8a8_options(const sparq_context *ctx, bool asym_x, char *options, size_t size)
+{
+    size_t used = strlen(options);
+    snprintf(options + used, size - used, "%s-DQROWS_WG=%u -DW8A8_X_ASYM=%d%s", used ? " " : "",
+             default_param("quantize_dense_rows", "QROWS_WG", &ctx->caps), asym_x ? 1 : 0,
+             division_option(ctx));
+}
+
+/* Enqueues quantize_dense_rows built with options. */
+static sparq_status enqueue_quantize(sparq_context *ctx, cl_command_queue queue,
+                                     const char *options, size_t batch, size_t cols, cl_mem x,
+                                     size_t x_offset, cl_mem xq, size_t xq_offset,
+                                     cl_mem xparams, size_t xparams_offset, cl_uint num_wait,
+                                     const cl_event *wait_list, cl_event *event)
+{
+    cl_kernel kernel = NULL;
+    sparq_status st = sparq_kernel_create(ctx, "quantize_dense_rows", options, &kernel);
+    if (st != SPARQ_OK)
+        return st;
+    cl_uint b32 = (cl_uint)batch, c32 = (cl_uint)cols;
+    cl_ulong xo = x_offset, qo = xq_offset, po = xparams_offset;
+    if ((st = sparq_set_arg(kernel, 0, sizeof b32, &b32)) ||
+        (st = sparq_set_arg(kernel, 1, sizeof c32, &c32)) ||
+        (st = sparq_set_arg(kernel, 2, sizeof x, &x)) ||
+        (st = sparq_set_arg(kernel, 3, sizeof xo, &xo)) ||
+        (st = sparq_set_arg(kernel, 4, sizeof xq, &xq)) ||
+        (st = sparq_set_arg(kernel, 5, sizeof qo, &qo)) ||
+        (st = sparq_set_arg(kernel, 6, sizeof xparams, &xparams)) ||
+        (st = sparq_set_arg(kernel, 7, sizeof po, &po))) {
+        clReleaseKernel(kernel);
+        return st;
+    }
+    size_t wg = default_param("quantize_dense_rows", "QROWS_WG", &ctx->caps);
+    return launch(ctx, queue, "quantize_dense_rows", kernel, round_up(batch, wg), 1, wg, num_wait,
+                  wait_list, event);
+}
+
+sparq_status sparq_w8a8_quantize_rows(sparq_context *ctx, cl_command_queue queue, bool asym_x,
+                                      size_t batch, size_t cols, cl_mem x, size_t x_offset,
+                                      cl_mem xq, size_t xq_offset, cl_mem xparams,
+                                      size_t xparams_offset, cl_uint num_wait,
+                                      const cl_event *wait_list, cl_event *event)
+{
+    char options[256] = "";
+    append_w8a8_options(ctx, asym_x, options, sizeof options);
+    return enqueue_quantize(ctx, queue, options, batch, cols, x, x_offset, xq, xq_offset, xparams,
+                            xparams_offset, num_wait, wait_list, event);
+}
+
+/* Build options of linear_dense_w8a8 (and of the quantizer, same program) for m. */
+static void w8a8_options(const sparq_kernel_info *k, const sparq_linear_args *a,
+                         const sparq_kernel_params *p, bool asym_x, char *options, size_t size)
+{
+    sparq_matrix_build_options(a->matrix, k, p, options, size);
+    append_w8a8_options(a->matrix->ctx, asym_x, options, size);
+}
+
+/* Enqueues the product kernel built with options on quantized activations. */
+static sparq_status enqueue_product(sparq_context *ctx, const sparq_kernel_info *k,
+                                    const sparq_linear_args *a, const sparq_kernel_params *p,
+                                    const char *options, cl_mem xq, size_t xq_offset,
+                                    cl_mem xparams, size_t xparams_offset, cl_uint num_wait,
+                                    const cl_event *wait_list, cl_event *event)
+{
+    cl_kernel kernel = NULL;
+    sparq_status st = sparq_kernel_create(ctx, k->name, options, &kernel);
+    if (st != SPARQ_OK)
+        return st;
+    cl_ulong qo = xq_offset, po = xparams_offset;
+    if ((st = set_matrix_args(kernel, a)) || (st = sparq_set_arg(kernel, 6, sizeof xq, &xq)) ||
+        (st = sparq_set_arg(kernel, 7, sizeof qo, &qo)) ||
+        (st = sparq_set_arg(kernel, 8, sizeof xparams, &xparams)) ||
+        (st = sparq_set_arg(kernel, 9, sizeof po, &po)) ||
+        (st = sparq_linear_set_tail_args(kernel, 10, a))) {
+        clReleaseKernel(kernel);
+        return st;
+    }
+    size_t wg = sparq_kernel_param(k, p, "W8A8_WG"), r = sparq_kernel_param(k, p, "W8A8_R");
+    size_t tb = sparq_kernel_param(k, p, "W8A8_TB");
+    return launch(ctx, a->queue, k->name, kernel, round_up(ceil_div(a->matrix->rows, r), wg),
+                  ceil_div(a->batch, tb), wg, num_wait, wait_list, event);
+}
+
+sparq_status sparq_w8a8_product(sparq_context *ctx, const sparq_kernel_info *k,
+                                const sparq_linear_args *a, const sparq_kernel_params *p,
+                                bool asym_x, cl_mem xq, size_t xq_offset, cl_mem xparams,
+                                size_t xparams_offset)
+{
+    char options[768];
+    w8a8_options(k, a, p, asym_x, options, sizeof options);
+    return enqueue_product(ctx, k, a, p, options, xq, xq_offset, xparams, xparams_offset,
+                           a->num_wait, a->wait_list, a->event);
+}
+
+int sparq_rank_dense_w8a8(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
+                          char *why, size_t why_size)
+{
+    if (!fits_device(caps, default_param("linear_dense_w8a8", "W8A8_WG", caps), why, why_size) ||
+        !fits_device(caps, default_param("quantize_dense_rows", "QROWS_WG", caps), why, why_size))
+        return 0;
+    snprintf(why, why_size, "W8A8: the %zu x %zu batch of X quantized per row to %s, then "
+             "int8 x i8 weights (%s scales) with exact int32 sums, %u rows x %u batch rows per "
+             "work-item", batch, m->cols, m->quantize_activations == 2 ? "uint8" : "int8",
+             granularity_words(m), default_param("linear_dense_w8a8", "W8A8_R", caps),
+             default_param("linear_dense_w8a8", "W8A8_TB", caps));
+    return 30;
+}
+
+sparq_status sparq_enqueue_dense_w8a8(sparq_context *ctx, const sparq_kernel_info *k,
+                                      const sparq_linear_args *a, const sparq_kernel_params *p)
+{
+    const sparq_matrix *m = a->matrix;
+    /* quantize_activations 2 would ask for uint8 activations with zero points (ONNX
+     * DynamicQuantizeLinear); 1 (what sparq.h offers today) is symmetric int8. */
+    bool asym_x = m->quantize_activations == 2;
+    /* one temporary buffer: the codes (batch x cols bytes), then (scale, zero point)
+     * per row as floats from a 64-byte boundary */
+    size_t codes = a->batch * m->cols;
+    size_t params_byte = round_up(codes, 64);
+    cl_int err = CL_SUCCESS;
+    cl_mem tmp = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_WRITE,
+                                params_byte + 2 * a->batch * sizeof(float), NULL, &err);
+    if (err != CL_SUCCESS)
+        return sparq_fail(err, OP ": W8A8 activation buffer of %zu bytes: %s",
+                          params_byte + 2 * a->batch * sizeof(float), sparq_status_string(err));
+    char options[768];
+    w8a8_options(k, a, p, asym_x, options, sizeof options);
+    cl_event quantized = NULL;
+    sparq_status st = enqueue_quantize(ctx, a->queue, options, a->batch, m->cols, a->x,
+                                       a->x_offset, tmp, 0, tmp, params_byte / sizeof(float),
+                                       a->num_wait, a->wait_list, &quantized);
+    if (st == SPARQ_OK)
+        st = enqueue_product(ctx, k, a, p, options, tmp, 0, tmp, params_byte / sizeof(float), 1,
+                             &quantized, a->event);
+    /* OpenCL keeps the buffer alive until the commands that use it have finished */
+    clReleaseMemObject(tmp);
+    if (quantized)
+        clReleaseEvent(quantized);
+    return st;
+}

@@ -1,0 +1,144 @@
+/* spmm_bsr.c - the BSR kernels of sparq_linear (kernels/spmm_bsr.cl): when each can run
+ * (rank) and how each is launched (enqueue). spmm_bsr_scalar is the general kernel;
+ * spmm_bsr_tile (batch > 1) and spmm_bsr_gemv (batch 1) compute float8 micro-tiles.
+ */
+#include "matrix.h"
+#include "ops.h"
+
+#include <stdio.h>
+
+static size_t round_up(size_t n, size_t multiple)
+{
+    return (n + multiple - 1) / multiple * multiple;
+}
+
+/* Work-items per block row of the micro-tile kernels, as TILE_WI in the kernel file:
+ * a block is cut into 8-value segments; a segment row covers max(1, 8 / c) block rows;
+ * each work-item owns tsr of the r / that segment rows. 0 when r * c < 8. */
+static size_t tile_work_items(const sparq_matrix *m, unsigned tsr)
+{
+    size_t r = m->format.block_rows, c = m->format.block_cols;
+    if (r * c < 8 || tsr == 0)
+        return 0;
+    size_t rows_per_segment = c >= 8 ? 1 : 8 / c;
+    size_t segment_rows = r / rows_per_segment;
+    return segment_rows / (tsr < segment_rows ? tsr : segment_rows);
+}
+
+/* Shared preconditions of the micro-tile kernels, for registry row `name` with its
+ * default parameters on this device. 0 with why when it can't run. */
+static int tile_usable(const char *name, const sparq_matrix *m, const sparq_device_caps *caps,
+                       char *why, size_t why_size)
+{
+    const sparq_kernel_info *k = sparq_kernel_find(name);
+    if (!k) {
+        snprintf(why, why_size, "%s is not registered", name);
+        return 0;
+    }
+    sparq_kernel_params p;
+    sparq_kernel_default_params(k, caps, &p);
+    size_t wi = tile_work_items(m, sparq_kernel_param(k, &p, "TSR"));
+    size_t group = wi * sparq_kernel_param(k, &p, "RPG") * sparq_kernel_param(k, &p, "WGB");
+    if (wi == 0) {
+        snprintf(why, why_size, "%s needs blocks of at least 8 values, not %ux%u", name,
+                 m->format.block_rows, m->format.block_cols);
+        return 0;
+    }
+    if (group > caps->max_work_group_size) {
+        snprintf(why, why_size, "%s needs %zu work-items per group, the device allows %zu",
+                 name, group, caps->max_work_group_size);
+        return 0;
+    }
+    return 1;
+}
+
+int sparq_rank_bsr_scalar(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
+                          char *why, size_t why_size)
+{
+    (void)m, (void)batch, (void)caps;
+    snprintf(why, why_size, "spmm_bsr_scalar is the general BSR kernel (any block and batch)");
+    return 1;
+}
+
+int sparq_rank_bsr_tile(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
+                        char *why, size_t why_size)
+{
+    if (!tile_usable("spmm_bsr_tile", m, caps, why, why_size))
+        return 0;
+    if (batch < 2) {
+        snprintf(why, why_size, "spmm_bsr_tile can run batch 1 but spmm_bsr_gemv wastes no "
+                                "batch rows there");
+        return 2;
+    }
+    snprintf(why, why_size, "spmm_bsr_tile computes float8 micro-tiles of %ux%u blocks, "
+             "reading each block once per batch tile (batch %zu > 1)",
+             m->format.block_rows, m->format.block_cols, batch);
+    return 3;
+}
+
+int sparq_rank_bsr_gemv(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
+                        char *why, size_t why_size)
+{
+    if (!tile_usable("spmm_bsr_gemv", m, caps, why, why_size))
+        return 0;
+    if (batch > 1) {
+        snprintf(why, why_size, "spmm_bsr_gemv runs any batch, one row at a time; "
+                                "spmm_bsr_tile shares blocks across batch %zu", batch);
+        return 2;
+    }
+    snprintf(why, why_size, "spmm_bsr_gemv streams the %ux%u blocks once at batch 1",
+             m->format.block_rows, m->format.block_cols);
+    return 3;
+}
+
+/* Sets the arguments every BSR kernel takes and enqueues it with these sizes. */
+static sparq_status enqueue_bsr(sparq_context *ctx, const sparq_kernel_info *k,
+                                const sparq_linear_args *a, const sparq_kernel_params *p,
+                                const size_t global[2], const size_t local[2])
+{
+    const sparq_matrix *m = a->matrix;
+    cl_kernel kernel = NULL;
+    sparq_status st = sparq_matrix_kernel(m, k, p, &kernel);
+    if (st != SPARQ_OK)
+        return st;
+    cl_uint rows = (cl_uint)m->rows, cols = (cl_uint)m->cols, batch = (cl_uint)a->batch;
+    if (!(st = sparq_set_arg(kernel, 0, sizeof rows, &rows)) &&
+        !(st = sparq_set_arg(kernel, 1, sizeof cols, &cols)) &&
+        !(st = sparq_set_arg(kernel, 2, sizeof batch, &batch)) &&
+        !(st = sparq_set_arg(kernel, 3, sizeof(cl_mem), &m->buf[SPARQ_ARRAY_ROW_PTR])) &&
+        !(st = sparq_set_arg(kernel, 4, sizeof(cl_mem), &m->buf[SPARQ_ARRAY_COL_IDX])) &&
+        !(st = sparq_set_arg(kernel, 5, sizeof(cl_mem), &m->buf[SPARQ_ARRAY_VALUES])) &&
+        !(st = sparq_linear_set_tail_args(kernel, 6, a)))
+        st = sparq_kernel_enqueue(ctx, a->queue, kernel, k->name, 2, global, local, a->num_wait,
+                                  a->wait_list, a->event);
+    clReleaseKernel(kernel);
+    return st;
+}
+
+sparq_status sparq_enqueue_bsr_scalar(sparq_context *ctx, const sparq_kernel_info *k,
+                                      const sparq_linear_args *a, const sparq_kernel_params *p)
+{
+    size_t wg = sparq_kernel_param(k, p, "WG");
+    size_t local[2] = {wg, 1}, global[2] = {round_up(a->matrix->rows, wg), a->batch};
+    return enqueue_bsr(ctx, k, a, p, global, local);
+}
+
+/* spmm_bsr_tile and spmm_bsr_gemv: a group per RPG block rows x WGB batch tiles of TB. */
+sparq_status sparq_enqueue_bsr_tile(sparq_context *ctx, const sparq_kernel_info *k,
+                                    const sparq_linear_args *a, const sparq_kernel_params *p)
+{
+    const sparq_matrix *m = a->matrix;
+    size_t wi = tile_work_items(m, sparq_kernel_param(k, p, "TSR"));
+    size_t tb = sparq_kernel_param(k, p, "TB"), wgb = sparq_kernel_param(k, p, "WGB");
+    size_t rpg = sparq_kernel_param(k, p, "RPG");
+    if (wi == 0 || tb == 0 || wgb == 0 || rpg == 0)
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
+                          "linear: %s can't run %ux%u blocks with TSR %u, TB %zu, WGB %zu, "
+                          "RPG %zu",
+                          k->name, m->format.block_rows, m->format.block_cols,
+                          sparq_kernel_param(k, p, "TSR"), tb, wgb, rpg);
+    size_t block_rows = (m->rows + m->format.block_rows - 1) / m->format.block_rows;
+    size_t local[2] = {wi * rpg, wgb};
+    size_t global[2] = {round_up(block_rows, rpg) * wi, round_up((a->batch + tb - 1) / tb, wgb)};
+    return enqueue_bsr(ctx, k, a, p, global, local);
+}

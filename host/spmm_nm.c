@@ -1,0 +1,135 @@
+/* spmm_nm.c - the N:M kernels of sparq_linear (kernels/spmm_nm.cl): when each can run
+ * (rank) and how each is launched (enqueue). All take (rows, cols, batch, values,
+ * nm_meta) then the common tail arguments.
+ */
+#include "matrix.h"
+#include "ops.h"
+
+#include <stdio.h>
+
+static size_t round_up(size_t n, size_t multiple)
+{
+    return (n + multiple - 1) / multiple * multiple;
+}
+
+static bool is_2_4(const sparq_matrix *m)
+{
+    return m->format.nm_n == 2 && m->format.nm_m == 4;
+}
+
+/* Creates k for m, binds the five leading and the tail arguments, and enqueues it on
+ * the given NDRange (2-d, local size local0 x 1). */
+static sparq_status enqueue_nm(sparq_context *ctx, const sparq_kernel_info *k,
+                               const sparq_linear_args *a, const sparq_kernel_params *p,
+                               size_t global0, size_t global1, size_t local0)
+{
+    const sparq_matrix *m = a->matrix;
+    cl_kernel kernel = NULL;
+    sparq_status st = sparq_matrix_kernel(m, k, p, &kernel);
+    if (st != SPARQ_OK)
+        return st;
+    cl_uint rows = (cl_uint)m->rows, cols = (cl_uint)m->cols, batch = (cl_uint)a->batch;
+    if (!(st = sparq_set_arg(kernel, 0, sizeof rows, &rows)) &&
+        !(st = sparq_set_arg(kernel, 1, sizeof cols, &cols)) &&
+        !(st = sparq_set_arg(kernel, 2, sizeof batch, &batch)) &&
+        !(st = sparq_set_arg(kernel, 3, sizeof(cl_mem), &m->buf[SPARQ_ARRAY_VALUES])) &&
+        !(st = sparq_set_arg(kernel, 4, sizeof(cl_mem), &m->buf[SPARQ_ARRAY_NM_META])) &&
+        !(st = sparq_linear_set_tail_args(kernel, 5, a))) {
+        size_t local[2] = {local0, 1}, global[2] = {global0, global1};
+        st = sparq_kernel_enqueue(ctx, a->queue, kernel, k->name, 2, global, local, a->num_wait,
+                                  a->wait_list, a->event);
+    }
+    clReleaseKernel(kernel);
+    return st;
+}
+
+/* A tunable that must be positive (and divide WG for ROW_LANES). */
+static sparq_status check_param(const sparq_kernel_info *k, const char *name, unsigned value,
+                                unsigned wg)
+{
+    if (value == 0 || (wg && wg % value != 0))
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "linear: %s: %s=%u %s", k->name, name,
+                          value, wg ? "must divide WG" : "must be positive");
+    return SPARQ_OK;
+}
+
+/* ---- spmm_nm_general ---- */
+
+int sparq_rank_nm_general(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
+                          char *why, size_t why_size)
+{
+    (void)batch, (void)caps;
+    snprintf(why, why_size, "spmm_nm_general is the general N:M kernel (any %u:%u, any batch)",
+             m->format.nm_n, m->format.nm_m);
+    return 1;
+}
+
+sparq_status sparq_enqueue_nm_general(sparq_context *ctx, const sparq_kernel_info *k,
+                                      const sparq_linear_args *a, const sparq_kernel_params *p)
+{
+    unsigned wg = sparq_kernel_param(k, p, "WG");
+    sparq_status st = check_param(k, "WG", wg, 0);
+    if (st != SPARQ_OK)
+        return st;
+    return enqueue_nm(ctx, k, a, p, round_up(a->matrix->rows, wg), a->batch, wg);
+}
+
+/* ---- spmm_nm_gemv24 ---- */
+
+int sparq_rank_nm_gemv24(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
+                         char *why, size_t why_size)
+{
+    (void)caps;
+    if (!is_2_4(m)) {
+        snprintf(why, why_size, "spmm_nm_gemv24 needs the 2:4 pattern, the matrix is %u:%u",
+                 m->format.nm_n, m->format.nm_m);
+        return 0;
+    }
+    if (batch != 1) {
+        snprintf(why, why_size, "spmm_nm_gemv24 runs batch 1 only, not %zu", batch);
+        return 0;
+    }
+    snprintf(why, why_size,
+             "spmm_nm_gemv24 streams 2:4 rows at batch 1 (meta bytes decoded in registers, "
+             "vector loads of values and x)");
+    return 3;
+}
+
+sparq_status sparq_enqueue_nm_gemv24(sparq_context *ctx, const sparq_kernel_info *k,
+                                     const sparq_linear_args *a, const sparq_kernel_params *p)
+{
+    unsigned wg = sparq_kernel_param(k, p, "WG"), lanes = sparq_kernel_param(k, p, "ROW_LANES");
+    sparq_status st;
+    if ((st = check_param(k, "WG", wg, 0)) || (st = check_param(k, "ROW_LANES", lanes, wg)))
+        return st;
+    size_t rows_per_group = wg / lanes;
+    return enqueue_nm(ctx, k, a, p, round_up(a->matrix->rows, rows_per_group) * lanes, 1, wg);
+}
+
+/* ---- spmm_nm_tiled ---- */
+
+int sparq_rank_nm_tiled(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
+                        char *why, size_t why_size)
+{
+    (void)caps;
+    if (batch < 2) {
+        snprintf(why, why_size, "spmm_nm_tiled is for batch >= 2, not %zu", batch);
+        return 0;
+    }
+    snprintf(why, why_size,
+             "spmm_nm_tiled decodes each %u:%u group once for a tile of batch columns "
+             "(batch %zu >= 2)",
+             m->format.nm_n, m->format.nm_m, batch);
+    return 2;
+}
+
+sparq_status sparq_enqueue_nm_tiled(sparq_context *ctx, const sparq_kernel_info *k,
+                                    const sparq_linear_args *a, const sparq_kernel_params *p)
+{
+    unsigned wg = sparq_kernel_param(k, p, "WG"), tb = sparq_kernel_param(k, p, "TB");
+    sparq_status st;
+    if ((st = check_param(k, "WG", wg, 0)) || (st = check_param(k, "TB", tb, 0)))
+        return st;
+    return enqueue_nm(ctx, k, a, p, round_up(a->matrix->rows, wg), (a->batch + tb - 1) / tb,
+                      wg);
+}

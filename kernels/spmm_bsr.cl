@@ -1,0 +1,217 @@
+/* spmm_bsr.cl - BSR (block-sparse) products Y = act(X W^T + bias) with W in r x c blocks
+ * (block row_ptr u32, block col_idx u16/u32, values f32/f16 block after block, row-major
+ * inside a block, ragged edge blocks zero-padded; BSR_R/BSR_C and the value types by -D
+ * from the host). Every kernel ends with the common tail arguments (see host/matrix.h).
+ */
+#include "common.clh"
+
+#ifndef BSR_R
+#define BSR_R 4 /* rows of a block (from the matrix format) */
+#endif
+#ifndef BSR_C
+#define BSR_C 4 /* columns of a block (from the matrix format) */
+#endif
+#ifndef WG
+#define WG 64 /* spmm_bsr_scalar: work-items per group */
+#endif
+#ifndef TSR
+#define TSR 2 /* spmm_bsr_tile/gemv: segment rows per work-item (see below) */
+#endif
+#ifndef TB
+#define TB 4 /* spmm_bsr_tile/gemv: batch rows per work-item */
+#endif
+#ifndef WGB
+#define WGB 16 /* spmm_bsr_tile/gemv: work-items along the batch per group */
+#endif
+#ifndef RPG
+#define RPG 1 /* spmm_bsr_tile/gemv: block rows per group (GPUs: fuller groups) */
+#endif
+
+/* The general variant: one work-item per output Y[b, m], any block shape and batch;
+ * the work-item walks the blocks of m's block row, reading row m % BSR_R of each.
+ * Global size: rows rounded up to WG, times batch. */
+__kernel __attribute__((reqd_work_group_size(WG, 1, 1)))
+void spmm_bsr_scalar(const uint rows, const uint cols, const uint batch,
+                     const global uint *row_ptr, const global sparq_index_t *col_idx,
+                     const global sparq_value_t *values,
+                     const global float *x, const ulong x_off,
+                     global float *y, const ulong y_off,
+                     const global float *bias, const ulong bias_off, const uint act)
+{
+    const uint m = get_global_id(0);
+    const uint b = get_global_id(1);
+    if (m >= rows || b >= batch)
+        return;
+    const uint br = m / BSR_R;
+    const global float *xb = x + x_off + (size_t)b * cols;
+    float acc = 0.0f;
+    const uint end = row_ptr[br + 1];
+    for (uint j = row_ptr[br]; j < end; j++) {
+        const uint k0 = (uint)col_idx[j] * BSR_C;
+        const size_t v0 = ((size_t)j * BSR_R + m % BSR_R) * BSR_C;
+        if (cols - k0 >= BSR_C) {
+            for (uint c = 0; c < BSR_C; c++)
+                acc = fma(sparq_load_value(values, v0 + c), xb[k0 + c], acc);
+        } else { /* ragged right edge: only the columns inside the matrix */
+            for (uint c = 0; c < cols - k0; c++)
+                acc = fma(sparq_load_value(values, v0 + c), xb[k0 + c], acc);
+        }
+    }
+    y[y_off + (size_t)b * rows + m] = sparq_epilogue(acc, bias, bias_off, m, act);
+}
+
+/* ---- dense micro-tiles per block (spmm_bsr_tile, spmm_bsr_gemv) ----------------------
+ * A block is read as 8-value segments (float8). With BSR_C >= 8 a segment is 8 columns
+ * of one block row-in-block; with BSR_C < 8 it spans 8 / BSR_C rows of the block, and the
+ * x segment repeats the block's BSR_C x values. A "segment row" is the segments of the
+ * same output rows: SEGS segments covering RPS rows. Accumulators are elementwise
+ * (lane-wise partial sums over all blocks), summed across lanes once at the end, so the
+ * reduction order is fixed. A work-item owns TSR segment rows x TB batch rows of one
+ * block row: TSR * TB float8 accumulators, each weight segment read once per TB batch
+ * rows and each x segment once per TSR segment rows. A group is RPG block rows (NSR/TSR
+ * work-items each) x WGB batch tiles; x stays in cache/registers, no local memory. */
+#define VW 8
+#if BSR_R * BSR_C >= VW
+#if BSR_C >= VW
+#define SEGS (BSR_C / VW) /* segments per segment row */
+#define RPS 1             /* block rows per segment row */
+#else
+#define SEGS 1
+#define RPS (VW / BSR_C)
+#endif
+#define LPR (VW / RPS)                         /* lanes of a float8 per output row */
+#define NSR (BSR_R / RPS)                      /* segment rows per block */
+#define TSR_EFF (TSR < NSR ? TSR : NSR)        /* TSR, at most the block's */
+#define TILE_WI (NSR / TSR_EFF)                /* work-items per block row */
+
+inline float8 bsr_load_w8(const global sparq_value_t *values, size_t i)
+{
+#if SPARQ_ENCODING == SPARQ_ENCODING_F16
+    return vload_half8(0, values + i);
+#else
+    return vload8(0, values + i);
+#endif
+}
+
+/* The x segment at column k (BSR_C < 8: the block's BSR_C values, repeated). */
+inline float8 bsr_load_x8(const global float *xb, uint k)
+{
+#if BSR_C >= 8
+    return vload8(0, xb + k);
+#elif BSR_C == 4
+    const float4 v = vload4(0, xb + k);
+    return (float8)(v, v);
+#elif BSR_C == 2 /* two scalar loads: oclgrind --uninitialized crashes on float2 -> float8 */
+    const float a = xb[k], b = xb[k + 1];
+    return (float8)(a, b, a, b, a, b, a, b);
+#else
+    return (float8)(xb[k]);
+#endif
+}
+
+/* The same, for a ragged right-edge block: columns at or past cols read as 0. */
+inline float8 bsr_load_x8_edge(const global float *xb, uint k, uint cols)
+{
+    float v[VW];
+    for (uint l = 0; l < VW; l++) {
+        const uint c = k + l % (BSR_C < VW ? BSR_C : VW);
+        v[l] = c < cols ? xb[c] : 0.0f;
+    }
+    return vload8(0, v);
+}
+
+inline void bsr_tile(const uint rows, const uint cols, const uint batch,
+                     const global uint *row_ptr, const global sparq_index_t *col_idx,
+                     const global sparq_value_t *values,
+                     const global float *x, const ulong x_off,
+                     global float *y, const ulong y_off,
+                     const global float *bias, const ulong bias_off, const uint act)
+{
+    const uint br = get_group_id(0) * RPG + get_local_id(0) / TILE_WI; /* block row */
+    const uint sr0 = get_local_id(0) % TILE_WI * TSR_EFF; /* its first segment row */
+    const uint b0 = get_global_id(1) * TB;                /* first batch row */
+    if (b0 >= batch || br >= rows / BSR_R + (rows % BSR_R != 0))
+        return;
+    const global float *xr[TB];
+    #pragma unroll
+    for (uint t = 0; t < TB; t++) /* rows past the batch repeat the last; never stored */
+        xr[t] = x + x_off + (size_t)min(b0 + t, batch - 1) * cols;
+    float8 acc[TSR_EFF][TB];
+    #pragma unroll
+    for (uint r = 0; r < TSR_EFF; r++)
+        #pragma unroll
+        for (uint t = 0; t < TB; t++)
+            acc[r][t] = (float8)(0.0f);
+
+    const uint end = row_ptr[br + 1];
+    for (uint j = row_ptr[br]; j < end; j++) {
+        const uint k0 = (uint)col_idx[j] * BSR_C;
+        const bool full = cols - k0 >= BSR_C;
+        const size_t v0 = (size_t)j * (BSR_R * BSR_C) + (size_t)sr0 * (SEGS * VW);
+        #pragma unroll
+        for (uint s = 0; s < SEGS; s++) {
+            float8 xv[TB];
+            #pragma unroll
+            for (uint t = 0; t < TB; t++)
+                xv[t] = full ? bsr_load_x8(xr[t], k0 + s * VW)
+                             : bsr_load_x8_edge(xr[t], k0 + s * VW, cols);
+            #pragma unroll
+            for (uint r = 0; r < TSR_EFF; r++) {
+                const float8 w = bsr_load_w8(values, v0 + (r * SEGS + s) * VW);
+                #pragma unroll
+                for (uint t = 0; t < TB; t++)
+                    acc[r][t] = fma(w, xv[t], acc[r][t]);
+            }
+        }
+    }
+
+    #pragma unroll
+    for (uint r = 0; r < TSR_EFF; r++) {
+        #pragma unroll
+        for (uint t = 0; t < TB; t++) {
+            float lanes[VW];
+            vstore8(acc[r][t], 0, lanes);
+            #pragma unroll
+            for (uint q = 0; q < RPS; q++) {
+                const uint m = br * BSR_R + (sr0 + r) * RPS + q;
+                float sum = 0.0f;
+                #pragma unroll
+                for (uint l = 0; l < LPR; l++)
+                    sum += lanes[q * LPR + l];
+                if (m < rows && b0 + t < batch)
+                    y[y_off + (size_t)(b0 + t) * rows + m] =
+                    sparq_epilogue(sum, bias, bias_off, m, act);
+            }
+        }
+    }
+}
+
+/* Batch > 1: a work-item computes TSR segment rows x TB batch rows of a block row.
+ * Global size: (block rows rounded up to RPG, times TILE_WI; ceil(batch / TB) rounded
+ * up to WGB). */
+__kernel __attribute__((reqd_work_group_size(TILE_WI * RPG, WGB, 1)))
+void spmm_bsr_tile(const uint rows, const uint cols, const uint batch,
+                   const global uint *row_ptr, const global sparq_index_t *col_idx,
+                   const global sparq_value_t *values,
+                   const global float *x, const ulong x_off,
+                   global float *y, const ulong y_off,
+                   const global float *bias, const ulong bias_off, const uint act)
+{
+    bsr_tile(rows, cols, batch, row_ptr, col_idx, values, x, x_off, y, y_off, bias, bias_off,
+             act);
+}
+
+/* Batch 1 (its registry row builds it with TB=1 and WGB=1): the same micro-tile with no
+ * wasted batch rows; weights stream once, each work-item reads TSR segment rows. */
+__kernel __attribute__((reqd_work_group_size(TILE_WI * RPG, WGB, 1)))
+void spmm_bsr_gemv(const uint rows, const uint cols, const uint batch,
+                   const global uint *row_ptr, const global sparq_index_t *col_idx,
+                   const global sparq_value_t *values,
+                   const global float *x, const ulong x_off,
+                   global float *y, const ulong y_off,
+                   const global float *bias, const ulong bias_off, const uint act)
+{
+    bsr_tile(rows, cols, batch, row_ptr, col_idx, values, x, x_off, y, y_off, bias, bias_off,
+             act);
+}
+#endif /* BSR_R * BSR_C >= VW */
