@@ -317,3 +317,36 @@ sparq_status sparq_linear_set_tail_args(cl_kernel kernel, cl_uint i, const sparq
         return st;
     return sparq_set_arg(kernel, i, sizeof a->activation, &a->activation);
 }
+
+sparq_status sparq_linear_kernel(const sparq_kernel_info *k, const sparq_linear_args *a,
+                                 const sparq_kernel_params *p, const sparq_matrix_array *arrays,
+                                 cl_uint array_count, cl_uint extra, cl_kernel *kernel)
+{
+    const sparq_matrix *m = a->matrix;
+    sparq_status st = sparq_matrix_kernel(m, k, p, kernel);
+    if (st != SPARQ_OK)
+        return st;
+    cl_uint rows = (cl_uint)m->rows, cols = (cl_uint)m->cols, batch = (cl_uint)a->batch;
+    if (!(st = sparq_set_arg(*kernel, 0, sizeof rows, &rows)) &&
+        !(st = sparq_set_arg(*kernel, 1, sizeof cols, &cols)))
+        st = sparq_set_arg(*kernel, 2, sizeof batch, &batch);
+    for (cl_uint i = 0; i < array_count && st == SPARQ_OK; i++)
+        st = sparq_set_arg(*kernel, 3 + i, sizeof(cl_mem), &m->buf[arrays[i]]);
+    if (st == SPARQ_OK)
+        st = sparq_linear_set_tail_args(*kernel, 3 + array_count + extra, a);
+    if (st != SPARQ_OK) {
+        clReleaseKernel(*kernel);
+        *kernel = NULL;
+    }
+    return st;
+}
+
+sparq_status sparq_linear_enqueue(sparq_context *ctx, const sparq_kernel_info *k,
+                                  const sparq_linear_args *a, cl_kernel kernel,
+                                  const size_t global[2], const size_t local[2])
+{
+    sparq_status st = sparq_kernel_enqueue(ctx, a->queue, kernel, k->name, 2, global, local,
+                                           a->num_wait, a->wait_list, a->event);
+    clReleaseKernel(kernel);
+    return st;
+}

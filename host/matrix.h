@@ -63,6 +63,21 @@ sparq_status sparq_matrix_kernel(const sparq_matrix *m, const sparq_kernel_info 
 sparq_status sparq_linear_set_tail_args(cl_kernel kernel, cl_uint first,
                                         const sparq_linear_args *a);
 
+/* Creates kernel k for the call's matrix and binds what every sparq_linear kernel
+ * starts with: rows, cols, batch (uint), then the matrix arrays listed (in order); after
+ * them come `extra` kernel-specific arguments the caller sets (from index
+ * 3 + array_count), then the common tail. The caller enqueues with sparq_linear_enqueue
+ * or releases the kernel. */
+sparq_status sparq_linear_kernel(const sparq_kernel_info *k, const sparq_linear_args *a,
+                                 const sparq_kernel_params *p, const sparq_matrix_array *arrays,
+                                 cl_uint array_count, cl_uint extra, cl_kernel *kernel);
+
+/* Enqueues kernel over a 2-d range with the call's wait list and event, then releases
+ * the kernel (also on failure). */
+sparq_status sparq_linear_enqueue(sparq_context *ctx, const sparq_kernel_info *k,
+                                  const sparq_linear_args *a, cl_kernel kernel,
+                                  const size_t global[2], const size_t local[2]);
+
 /* Picks the kernel and parameters for m at this batch (the highest rank); why gets
  * the sentence explaining the choice. SPARQ_ERROR_UNSUPPORTED when nothing can run. */
 sparq_status sparq_dispatch(const sparq_matrix *m, size_t batch, const sparq_kernel_info **k,

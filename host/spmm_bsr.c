@@ -96,23 +96,11 @@ static sparq_status enqueue_bsr(sparq_context *ctx, const sparq_kernel_info *k,
                                 const sparq_linear_args *a, const sparq_kernel_params *p,
                                 const size_t global[2], const size_t local[2])
 {
-    const sparq_matrix *m = a->matrix;
+    static const sparq_matrix_array arrays[] = {SPARQ_ARRAY_ROW_PTR, SPARQ_ARRAY_COL_IDX,
+                                                SPARQ_ARRAY_VALUES};
     cl_kernel kernel = NULL;
-    sparq_status st = sparq_matrix_kernel(m, k, p, &kernel);
-    if (st != SPARQ_OK)
-        return st;
-    cl_uint rows = (cl_uint)m->rows, cols = (cl_uint)m->cols, batch = (cl_uint)a->batch;
-    if (!(st = sparq_set_arg(kernel, 0, sizeof rows, &rows)) &&
-        !(st = sparq_set_arg(kernel, 1, sizeof cols, &cols)) &&
-        !(st = sparq_set_arg(kernel, 2, sizeof batch, &batch)) &&
-        !(st = sparq_set_arg(kernel, 3, sizeof(cl_mem), &m->buf[SPARQ_ARRAY_ROW_PTR])) &&
-        !(st = sparq_set_arg(kernel, 4, sizeof(cl_mem), &m->buf[SPARQ_ARRAY_COL_IDX])) &&
-        !(st = sparq_set_arg(kernel, 5, sizeof(cl_mem), &m->buf[SPARQ_ARRAY_VALUES])) &&
-        !(st = sparq_linear_set_tail_args(kernel, 6, a)))
-        st = sparq_kernel_enqueue(ctx, a->queue, kernel, k->name, 2, global, local, a->num_wait,
-                                  a->wait_list, a->event);
-    clReleaseKernel(kernel);
-    return st;
+    sparq_status st = sparq_linear_kernel(k, a, p, arrays, 3, 0, &kernel);
+    return st != SPARQ_OK ? st : sparq_linear_enqueue(ctx, k, a, kernel, global, local);
 }
 
 sparq_status sparq_enqueue_bsr_scalar(sparq_context *ctx, const sparq_kernel_info *k,

@@ -23,29 +23,16 @@ static bool is_gpu(const sparq_device_caps *caps)
     return caps->type == SPARQ_DEVICE_TYPE_GPU;
 }
 
-/* Creates k for m and sets the arguments every CSR kernel starts with (rows, cols,
- * batch, row_ptr, col_idx, values) and the common tail from index tail_index; the
- * kernel-specific arguments in between are the caller's. */
+/* The arrays every CSR kernel takes after (rows, cols, batch). */
+static const sparq_matrix_array csr_arrays[] = {SPARQ_ARRAY_ROW_PTR, SPARQ_ARRAY_COL_IDX,
+                                                SPARQ_ARRAY_VALUES};
+
+/* Creates k for m with the CSR arguments bound and the common tail placed after
+ * `extra` kernel-specific arguments (set by the caller from index 6). */
 static sparq_status csr_kernel(const sparq_kernel_info *k, const sparq_linear_args *a,
-                               const sparq_kernel_params *p, cl_uint tail_index,
-                               cl_kernel *kernel)
+                               const sparq_kernel_params *p, cl_uint extra, cl_kernel *kernel)
 {
-    const sparq_matrix *m = a->matrix;
-    sparq_status st = sparq_matrix_kernel(m, k, p, kernel);
-    if (st != SPARQ_OK)
-        return st;
-    cl_uint rows = (cl_uint)m->rows, cols = (cl_uint)m->cols, batch = (cl_uint)a->batch;
-    if ((st = sparq_set_arg(*kernel, 0, sizeof rows, &rows)) ||
-        (st = sparq_set_arg(*kernel, 1, sizeof cols, &cols)) ||
-        (st = sparq_set_arg(*kernel, 2, sizeof batch, &batch)) ||
-        (st = sparq_set_arg(*kernel, 3, sizeof(cl_mem), &m->buf[SPARQ_ARRAY_ROW_PTR])) ||
-        (st = sparq_set_arg(*kernel, 4, sizeof(cl_mem), &m->buf[SPARQ_ARRAY_COL_IDX])) ||
-        (st = sparq_set_arg(*kernel, 5, sizeof(cl_mem), &m->buf[SPARQ_ARRAY_VALUES])) ||
-        (st = sparq_linear_set_tail_args(*kernel, tail_index, a))) {
-        clReleaseKernel(*kernel);
-        *kernel = NULL;
-    }
-    return st;
+    return sparq_linear_kernel(k, a, p, csr_arrays, 3, extra, kernel);
 }
 
 /* Enqueues kernel (then releases it) over a 2-d range with groups of local0 x 1. */
@@ -54,10 +41,7 @@ static sparq_status csr_launch(sparq_context *ctx, const sparq_kernel_info *k,
                                size_t global1, size_t local0)
 {
     size_t local[2] = {local0, 1}, global[2] = {global0, global1};
-    sparq_status st = sparq_kernel_enqueue(ctx, a->queue, kernel, k->name, 2, global, local,
-                                           a->num_wait, a->wait_list, a->event);
-    clReleaseKernel(kernel);
-    return st;
+    return sparq_linear_enqueue(ctx, k, a, kernel, global, local);
 }
 
 /* ---- spmm_csr_scalar ---------------------------------------------------------------- */
@@ -74,7 +58,7 @@ sparq_status sparq_enqueue_csr_scalar(sparq_context *ctx, const sparq_kernel_inf
                                       const sparq_linear_args *a, const sparq_kernel_params *p)
 {
     cl_kernel kernel = NULL;
-    sparq_status st = csr_kernel(k, a, p, 6, &kernel);
+    sparq_status st = csr_kernel(k, a, p, 0, &kernel);
     if (st != SPARQ_OK)
         return st;
     size_t wg = sparq_kernel_param(k, p, "WG");
@@ -118,7 +102,7 @@ sparq_status sparq_enqueue_csr_rowvec(sparq_context *ctx, const sparq_kernel_inf
 {
     const sparq_matrix *m = a->matrix;
     cl_kernel kernel = NULL;
-    sparq_status st = csr_kernel(k, a, p, 8, &kernel);
+    sparq_status st = csr_kernel(k, a, p, 2, &kernel);
     if (st != SPARQ_OK)
         return st;
     cl_uint use_order = m->len_cv > ROWVEC_ORDER_CV;
@@ -170,7 +154,7 @@ sparq_status sparq_enqueue_csr_vector(sparq_context *ctx, const sparq_kernel_inf
                                       const sparq_linear_args *a, const sparq_kernel_params *p)
 {
     cl_kernel kernel = NULL;
-    sparq_status st = csr_kernel(k, a, p, 6, &kernel);
+    sparq_status st = csr_kernel(k, a, p, 0, &kernel);
     if (st != SPARQ_OK)
         return st;
     size_t wg = sparq_kernel_param(k, p, "VECTOR_WG");
@@ -224,7 +208,7 @@ sparq_status sparq_enqueue_csr_batchtile(sparq_context *ctx, const sparq_kernel_
         return sparq_fail(SPARQ_ERROR_UNSUPPORTED, "linear: %s needs %zu bytes of local "
                           "memory with these parameters", k->name, batchtile_local_bytes(k, p));
     cl_kernel kernel = NULL;
-    sparq_status st = csr_kernel(k, a, p, 6, &kernel);
+    sparq_status st = csr_kernel(k, a, p, 0, &kernel);
     if (st != SPARQ_OK)
         return st;
     size_t wg = sparq_kernel_param(k, p, "TILE_WG"), tb = sparq_kernel_param(k, p, "TILE_TB");

@@ -17,33 +17,19 @@ static bool is_2_4(const sparq_matrix *m)
     return m->format.nm_n == 2 && m->format.nm_m == 4;
 }
 
-/* Creates k for m, binds the five leading and the tail arguments, and enqueues it on
- * the given NDRange (2-d, local size local0 x 1). */
+/* Creates k for m, binds (rows, cols, batch, values, nm_meta) and the tail, and enqueues
+ * it on a 2-d range with groups of local0 x 1. */
 static sparq_status enqueue_nm(sparq_context *ctx, const sparq_kernel_info *k,
                                const sparq_linear_args *a, const sparq_kernel_params *p,
                                size_t global0, size_t global1, size_t local0)
 {
-    const sparq_matrix *m = a->matrix;
+    static const sparq_matrix_array arrays[] = {SPARQ_ARRAY_VALUES, SPARQ_ARRAY_NM_META};
     cl_kernel kernel = NULL;
-    sparq_status st = sparq_matrix_kernel(m, k, p, &kernel);
-    if (st != SPARQ_OK)
-        return st;
-    cl_uint rows = (cl_uint)m->rows, cols = (cl_uint)m->cols, batch = (cl_uint)a->batch;
-    if (!(st = sparq_set_arg(kernel, 0, sizeof rows, &rows)) &&
-        !(st = sparq_set_arg(kernel, 1, sizeof cols, &cols)) &&
-        !(st = sparq_set_arg(kernel, 2, sizeof batch, &batch)) &&
-        !(st = sparq_set_arg(kernel, 3, sizeof(cl_mem), &m->buf[SPARQ_ARRAY_VALUES])) &&
-        !(st = sparq_set_arg(kernel, 4, sizeof(cl_mem), &m->buf[SPARQ_ARRAY_NM_META])) &&
-        !(st = sparq_linear_set_tail_args(kernel, 5, a))) {
-        size_t local[2] = {local0, 1}, global[2] = {global0, global1};
-        st = sparq_kernel_enqueue(ctx, a->queue, kernel, k->name, 2, global, local, a->num_wait,
-                                  a->wait_list, a->event);
-    }
-    clReleaseKernel(kernel);
-    return st;
+    sparq_status st = sparq_linear_kernel(k, a, p, arrays, 2, 0, &kernel);
+    size_t local[2] = {local0, 1}, global[2] = {global0, global1};
+    return st != SPARQ_OK ? st : sparq_linear_enqueue(ctx, k, a, kernel, global, local);
 }
 
-/* A tunable that must be positive (and divide WG for ROW_LANES). */
 static sparq_status check_param(const sparq_kernel_info *k, const char *name, unsigned value,
                                 unsigned wg)
 {
