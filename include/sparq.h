@@ -360,8 +360,9 @@ typedef struct sparq_epilogue {
 
 /* Which path a matrix runs. */
 typedef enum sparq_path {
-    SPARQ_PATH_AUTO = 0,   /* the packed format's kernels, unless a sparse matrix's
-                            * density is at or above the fallback threshold          */
+    SPARQ_PATH_AUTO = 0,   /* the packed format's kernels, unless a sparse matrix
+                            * would move at least the bytes of dense f32 (or, when
+                            * dense_fallback_density is set, is at least that dense) */
     SPARQ_PATH_SPARSE = 1, /* always the kernels of the packed format (its structure
                             * and encoding; for dense quantized matrices too)        */
     SPARQ_PATH_DENSE = 2   /* always the dense path (weights unpacked to dense f32)   */
@@ -371,7 +372,8 @@ typedef enum sparq_path {
 typedef struct sparq_matrix_options {
     sparq_path path;
     /* AUTO only: density (stored values / (rows * cols)) at or above which the dense
-     * path runs instead. 0 means the built-in default for the structure. */
+     * path runs instead. 0 means the built-in rule: dense when the packed bytes reach
+     * those of dense f32 weights. */
     double dense_fallback_density;
     /* 1: W8A8. Each sparq_linear quantizes X per row (per token) to int8 on the device,
      * multiplies int8 x int8 with int32 accumulation, then scales. Needs I8 weights. */

@@ -60,6 +60,9 @@ static format_case formats[] = {
                    .quant = {.encoding = SPARQ_ENCODING_F16}}},
 };
 
+/* Bits per weight of the last matrix make_matrix packed. */
+static double last_bits_per_weight;
+
 /* A pruned matrix in the format (N:M pruned to its pattern first), packed and uploaded;
  * *dense gets the unpacked (dequantized) weights the reference uses. */
 static sparq_matrix *make_matrix(sparq_context *ctx, const format_case *f, const spmm_case *c,
@@ -84,6 +87,7 @@ static sparq_matrix *make_matrix(sparq_context *ctx, const format_case *f, const
     sparq_packed *packed = NULL;
     assert_int_equal(sparq_packed_create(&f->pack, c->rows, c->cols, w, &packed), SPARQ_OK);
     assert_int_equal(sparq_packed_unpack(packed, w), SPARQ_OK);
+    last_bits_per_weight = sparq_packed_bits_per_weight(packed);
     sparq_matrix_options mo = {.path = path};
     sparq_matrix *m = NULL;
     sparq_status st = sparq_matrix_create(ctx, packed, &mo, &m);
@@ -240,11 +244,13 @@ static void dispatch_and_fallback(void **state)
         assert_true(sparq_matrix_device_bytes(m) > 0);
         sparq_matrix_free(m);
         free(w);
-        /* fully dense input: AUTO falls back to the dense path, with the same results
-         * (N:M packs any input to N/M density, below its threshold: it stays sparse) */
+        /* fully dense input: AUTO falls back to the dense path when the packed matrix
+         * moves at least the 32 bits per weight of dense f32 (N:M and f16 blocks stay
+         * below that); the dense path is then forced to check its results too */
         m = make_matrix(ctx, &formats[f], &dense, 4, SPARQ_PATH_AUTO, &w);
-        if (formats[f].pack.structure == SPARQ_STRUCTURE_NM) {
-            assert_int_equal(m->path, SPARQ_PATH_SPARSE);
+        bool falls_back = last_bits_per_weight >= 32.0;
+        assert_int_equal(m->path, falls_back ? SPARQ_PATH_DENSE : SPARQ_PATH_SPARSE);
+        if (!falls_back) {
             sparq_matrix_free(m);
             free(w);
             m = make_matrix(ctx, &formats[f], &dense, 4, SPARQ_PATH_DENSE, &w);
@@ -254,9 +260,9 @@ static void dispatch_and_fallback(void **state)
             check_run(ctx, m, w, NULL, batches[b], (int)b % 3, formats[f].label, NULL);
         assert_int_equal(sparq_plan_explain(m, 32, text, sizeof text), SPARQ_OK);
         assert_non_null(strstr(text, "dense path"));
-        assert_non_null(strstr(text, formats[f].pack.structure == SPARQ_STRUCTURE_NM
-                                         ? "forced"
-                                         : "fallback threshold"));
+        assert_non_null(strstr(text, falls_back
+                                         ? "bits per weight, at or above the 32 of dense f32"
+                                         : "forced"));
         assert_int_equal(sparq_matrix_rows(m), 64);
         assert_int_equal(sparq_matrix_cols(m), 96);
         sparq_matrix_free(m);
