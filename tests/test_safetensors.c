@@ -723,9 +723,9 @@ static void half_and_bfloat_widen_exactly(void **state)
 static void python_reads_our_files(void **state)
 {
     (void)state;
-    if (system("python3 -c 'import numpy' >/dev/null 2>&1") != 0) {
+    if (system(SPARQ_PYTHON " -c 'import numpy' >/dev/null 2>&1") != 0) {
         if (getenv("CI")) {
-            fail_msg("CI is set but python3 with numpy is missing (Debian: python3-numpy)");
+            fail_msg("CI is set but " SPARQ_PYTHON " has no numpy (Debian: python3-numpy)");
         }
         print_message("python3 with numpy not found, skipping\n");
         skip();
@@ -762,7 +762,7 @@ static void python_reads_our_files(void **state)
     sparq_safetensors_writer_free(w);
 
     char cmd[2400];
-    snprintf(cmd, sizeof cmd, "python3 '%s/tests/read_safetensors.py' '%s' 2>&1",
+    snprintf(cmd, sizeof cmd, SPARQ_PYTHON " '%s/tests/read_safetensors.py' '%s' 2>&1",
              SPARQ_SOURCE_DIR, path);
     FILE *p = popen(cmd, "r");
     assert_non_null(p);
