@@ -82,8 +82,22 @@ static double mib(uint64_t bytes)
 /* Options                                                                            */
 /* ---------------------------------------------------------------------------------- */
 
-typedef enum bench_structure { BS_CSR = 0, BS_NM24, BS_BSR4, BS_BSR16, BS_COUNT } bench_structure;
-static const char *const structure_names[BS_COUNT] = {"csr", "2:4", "bsr4", "bsr16"};
+/* Formats measured: the sparse structures (values f32, or f16 with --f16), then the
+ * quantized ones: dense int8/int4, pruned and quantized together, and W8A8. */
+typedef enum bench_structure {
+    BS_CSR = 0, BS_NM24, BS_BSR4, BS_BSR16,
+    BS_I8ROW, BS_I4G128, BS_I4G32, BS_CSR_I8, BS_NM24_I4, BS_W8A8,
+    BS_COUNT
+} bench_structure;
+static const char *const structure_names[BS_COUNT] = {
+    "csr", "2:4", "bsr4", "bsr16", "i8-row", "i4-g128", "i4-g32", "csr+i8", "2:4+i4", "w8a8"};
+
+/* Formats measured once per shape, not per sparsity: dense ones and N:M. */
+static int single_sparsity(int structure)
+{
+    return structure == BS_NM24 || structure == BS_NM24_I4 || structure == BS_I8ROW ||
+           structure == BS_I4G128 || structure == BS_I4G32 || structure == BS_W8A8;
+}
 
 typedef struct config {
     size_t shapes[MAX_LIST][2]; /* rows x cols */
@@ -104,11 +118,13 @@ typedef struct config {
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: bench_sparse [--quick] [--shapes RxC,...] [--structures csr,2:4,bsr4,bsr16]\n"
+            "usage: bench_sparse [--quick] [--shapes RxC,...] [--structures LIST]\n"
             "                    [--sparsities 0.5,0.9,...] [--batches 1,8,...] [--repeats N]\n"
             "                    [--f16] [--rotate-mib MIB] [--roof-mib MIB] [--csv FILE]\n"
             "                    [--json FILE]\n"
-            "  defaults: shapes 4096x4096,11008x4096,768x3072,3072x768; all structures;\n"
+            "  structures: csr, 2:4, bsr4, bsr16 (f32 values, f16 with --f16); quantized:\n"
+            "  i8-row, i4-g128, i4-g32 (dense), csr+i8 (row scales), 2:4+i4 (g128), w8a8\n"
+            "  defaults: shapes 4096x4096,11008x4096,768x3072,3072x768; csr,2:4,bsr4,bsr16;\n"
             "  sparsities 0.5,0.7,0.9,0.95,0.99 (csr and bsr; 2:4 is 0.5); batches 1,8,32,128;\n"
             "  15 repeats; f32 values; 256 MiB of weights in rotation; 512 MiB roof.\n"
             "  --quick: 4096x4096,768x3072; csr 0.9, 2:4, bsr16 0.9; batches 1,32\n"
@@ -232,7 +248,8 @@ static int parse_options(int argc, char **argv, config *cfg)
         return 0;
     }
     if (!parse_list(structures, &cfg->nstructures, parse_structure, cfg->structures)) {
-        fprintf(stderr, "bench_sparse: bad --structures '%s' (csr, 2:4, bsr4, bsr16)\n",
+        fprintf(stderr, "bench_sparse: bad --structures '%s' (csr, 2:4, bsr4, bsr16, i8-row, "
+                        "i4-g128, i4-g32, csr+i8, 2:4+i4, w8a8)\n",
                 structures);
         return 0;
     }
@@ -405,10 +422,10 @@ static void matrix_set_free(matrix_set *s)
 
 /* Creates the first copy, sizes the rotation from its device bytes, creates the rest. */
 static sparq_status matrix_set_create(bench *b, const sparq_packed *packed, sparq_path path,
-                                      matrix_set *s)
+                                      int w8a8, matrix_set *s)
 {
     memset(s, 0, sizeof *s);
-    sparq_matrix_options opt = {.path = path};
+    sparq_matrix_options opt = {.path = path, .quantize_activations = w8a8};
     sparq_matrix *first = NULL;
     sparq_status st = sparq_matrix_create(b->ctx, packed, &opt, &first);
     if (st != SPARQ_OK)
@@ -905,7 +922,7 @@ static sparq_status measure_dense_peers(bench *b, const float *w, size_t rows, s
     matrix_set set = {0};
     sparq_status st = sparq_packed_create(NULL, rows, cols, w, &dense);
     if (st == SPARQ_OK)
-        st = matrix_set_create(b, dense, SPARQ_PATH_DENSE, &set);
+        st = matrix_set_create(b, dense, SPARQ_PATH_DENSE, 0, &set);
     sparq_packed_free(dense);
     if (st != SPARQ_OK)
         return report("dense path matrices", st);
@@ -967,12 +984,12 @@ static sparq_status measure_dense_peers(bench *b, const float *w, size_t rows, s
 /* Times sparq_linear on matrices created with `path` for every batch into t[i]; plans
  * (AUTO only) into rows[i].plan. Unsupported cases leave t[i].ok = 0 and a note. */
 static sparq_status measure_path(bench *b, const sparq_packed *packed, sparq_path path,
-                                 case_row *rows, int is_auto)
+                                 int w8a8, case_row *rows, int is_auto)
 {
     const config *cfg = &b->cfg;
     const char *what = is_auto ? "AUTO" : "SPARSE";
     matrix_set set;
-    sparq_status st = matrix_set_create(b, packed, path, &set);
+    sparq_status st = matrix_set_create(b, packed, path, w8a8, &set);
     if (st != SPARQ_OK) {
         if (st != SPARQ_ERROR_UNSUPPORTED)
             return report("matrix_create", st);
@@ -1022,17 +1039,38 @@ static sparq_status run_case(bench *b, const float *w, size_t rows, size_t cols,
             structure_names[structure], sparsity);
     sparq_pack_options opt = {0};
     opt.quant.encoding = cfg->f16 ? SPARQ_ENCODING_F16 : SPARQ_ENCODING_F32;
-    sparq_status st;
+    const sparq_quant_options i8_row = {.encoding = SPARQ_ENCODING_I8,
+                                        .granularity = SPARQ_SCALE_ROW};
+    const sparq_quant_options i4_g128 = {.encoding = SPARQ_ENCODING_I4,
+                                         .granularity = SPARQ_SCALE_GROUP, .group_size = 128};
+    sparq_status st = SPARQ_OK;
     switch (structure) {
     case BS_CSR:
+    case BS_CSR_I8:
         opt.structure = SPARQ_STRUCTURE_CSR;
+        if (structure == BS_CSR_I8)
+            opt.quant = i8_row;
         st = sparq_prune_magnitude(pruned, rows, cols, sparsity, SPARQ_PRUNE_SCOPE_GLOBAL, NULL,
                                    NULL, 1);
         break;
     case BS_NM24:
+    case BS_NM24_I4:
         opt.structure = SPARQ_STRUCTURE_NM;
         opt.nm_n = 2, opt.nm_m = 4;
+        if (structure == BS_NM24_I4)
+            opt.quant = i4_g128;
         st = sparq_prune_nm(pruned, rows, cols, 2, 4, NULL, NULL, 1);
+        break;
+    case BS_I8ROW:
+    case BS_W8A8:
+        opt.quant = i8_row;
+        break;
+    case BS_I4G128:
+        opt.quant = i4_g128;
+        break;
+    case BS_I4G32:
+        opt.quant = i4_g128;
+        opt.quant.group_size = 32;
         break;
     default:
         opt.structure = SPARQ_STRUCTURE_BSR;
@@ -1059,9 +1097,10 @@ static sparq_status run_case(bench *b, const float *w, size_t rows, size_t cols,
         r->bits = sparq_packed_bits_per_weight(packed);
         r->packed_bytes = sparq_packed_bytes(packed);
     }
-    st = measure_path(b, packed, SPARQ_PATH_AUTO, crow, 1);
+    int w8a8 = structure == BS_W8A8;
+    st = measure_path(b, packed, SPARQ_PATH_AUTO, w8a8, crow, 1);
     if (st == SPARQ_OK)
-        st = measure_path(b, packed, SPARQ_PATH_SPARSE, crow, 0);
+        st = measure_path(b, packed, SPARQ_PATH_SPARSE, w8a8, crow, 0);
     sparq_packed_free(packed);
     for (size_t i = 0; i < cfg->nbatches && st == SPARQ_OK; i++)
         emit_row(b, &crow[i], &peers[i]);
@@ -1085,8 +1124,9 @@ static sparq_status run_shape(bench *b, size_t rows, size_t cols)
     sparq_status st = measure_dense_peers(b, w, rows, cols, peers);
     for (size_t s = 0; s < cfg->nstructures && st == SPARQ_OK; s++) {
         int structure = cfg->structures[s];
-        if (structure == BS_NM24) {
-            st = run_case(b, w, rows, cols, structure, 0.5, peers);
+        if (single_sparsity(structure)) {
+            double nominal = structure == BS_NM24 || structure == BS_NM24_I4 ? 0.5 : 0.0;
+            st = run_case(b, w, rows, cols, structure, nominal, peers);
             continue;
         }
         for (size_t k = 0; k < cfg->nsparsities && st == SPARQ_OK; k++)
@@ -1167,7 +1207,7 @@ int main(int argc, char **argv)
     }
     size_t per_shape = 0;
     for (size_t s = 0; s < cfg->nstructures; s++)
-        per_shape += cfg->structures[s] == BS_NM24 ? 1 : cfg->nsparsities;
+        per_shape += single_sparsity(cfg->structures[s]) ? 1 : cfg->nsparsities;
     b.case_count = cfg->nshapes * per_shape * cfg->nbatches;
 
     cl_int err = CL_SUCCESS, err2 = CL_SUCCESS;
