@@ -94,6 +94,10 @@ sparq_status sparq_device_caps_probe(cl_device_id dev, sparq_device_caps *caps)
     info_scalar(dev, CL_DEVICE_PREFERRED_VECTOR_WIDTH_HALF, &caps->vector_width_half,
                 sizeof(cl_uint));
 
+    cl_device_fp_config fp = 0;
+    info_scalar(dev, CL_DEVICE_SINGLE_FP_CONFIG, &fp, sizeof fp);
+    caps->has_correct_division = (fp & CL_FP_CORRECTLY_ROUNDED_DIVIDE_SQRT) != 0;
+
     size_t ext_size = 0;
     err = clGetDeviceInfo(dev, CL_DEVICE_EXTENSIONS, 0, NULL, &ext_size);
     char *ext = err == CL_SUCCESS ? calloc(ext_size + 1, 1) : NULL;

@@ -97,12 +97,26 @@ static sparq_status weight_only_kernel(const sparq_kernel_info *k, const sparq_l
 
 /* ---- linear_dense_q_gemv ------------------------------------------------------------ */
 
+/* Local memory of the GEMV: x in nibble order for i4 (whole chunks of 16 columns), a
+ * token 16 bytes for i8 (OpenCL has no empty local arguments). */
+static size_t gemv_local_bytes(const sparq_matrix *m)
+{
+    if (m->format.quant.encoding != SPARQ_ENCODING_I4 || m->cols < 16)
+        return 16;
+    return m->cols / 16 * 16 * sizeof(float);
+}
+
 int sparq_rank_dense_q_gemv(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
                             char *why, size_t why_size)
 {
     if (!fits_device(caps, default_param("linear_dense_q_gemv", "QGEMV_WG", caps), why,
                      why_size))
         return 0;
+    if (gemv_local_bytes(m) > caps->local_mem_bytes) {
+        snprintf(why, why_size, "x in local memory needs %zu bytes, the device has %llu",
+                 gemv_local_bytes(m), (unsigned long long)caps->local_mem_bytes);
+        return 0;
+    }
     if (batch > 1) {
         snprintf(why, why_size, "batch %zu: the GEMV rereads each row per batch row; "
                  "linear_dense_q_tiled uses each dequantized weight for a tile of batch rows",
@@ -119,9 +133,15 @@ sparq_status sparq_enqueue_dense_q_gemv(sparq_context *ctx, const sparq_kernel_i
                                         const sparq_linear_args *a, const sparq_kernel_params *p)
 {
     cl_kernel kernel = NULL;
-    sparq_status st = weight_only_kernel(k, a, p, &kernel);
+    sparq_status st = sparq_matrix_kernel(a->matrix, k, p, &kernel);
     if (st != SPARQ_OK)
         return st;
+    if ((st = set_matrix_args(kernel, a)) ||
+        (st = sparq_set_arg(kernel, 6, gemv_local_bytes(a->matrix), NULL)) ||
+        (st = sparq_linear_set_tail_args(kernel, 7, a))) {
+        clReleaseKernel(kernel);
+        return st;
+    }
     size_t wg = sparq_kernel_param(k, p, "QGEMV_WG");
     return launch(ctx, a->queue, k->name, kernel, round_up(a->matrix->rows, wg), 1, wg,
                   a->num_wait, a->wait_list, a->event);
@@ -166,12 +186,7 @@ sparq_status sparq_enqueue_dense_q_tiled(sparq_context *ctx, const sparq_kernel_
  * so the codes match the host reference and ONNX bit for bit. */
 static const char *division_option(const sparq_context *ctx)
 {
-    cl_device_fp_config fp = 0;
-    if (clGetDeviceInfo(ctx->device, CL_DEVICE_SINGLE_FP_CONFIG, sizeof fp, &fp, NULL) ==
-            CL_SUCCESS &&
-        (fp & CL_FP_CORRECTLY_ROUNDED_DIVIDE_SQRT))
-        return " -cl-fp32-correctly-rounded-divide-sqrt";
-    return "";
+    return ctx->caps.has_correct_division ? " -cl-fp32-correctly-rounded-divide-sqrt" : "";
 }
 
 /* Appends the quantizer's defines (its work-group size and activation mode) and the
@@ -288,8 +303,8 @@ sparq_status sparq_enqueue_dense_w8a8(sparq_context *ctx, const sparq_kernel_inf
                                       const sparq_linear_args *a, const sparq_kernel_params *p)
 {
     const sparq_matrix *m = a->matrix;
-    /* quantize_activations 2 would ask for uint8 activations with zero points (ONNX
-     * DynamicQuantizeLinear); 1 (what sparq.h offers today) is symmetric int8. */
+    /* quantize_activations 2: uint8 activations with zero points (ONNX
+     * DynamicQuantizeLinear); 1: symmetric int8. */
     bool asym_x = m->quantize_activations == 2;
     /* one temporary buffer: the codes (batch x cols bytes), then (scale, zero point)
      * per row as floats from a 64-byte boundary */

@@ -176,6 +176,10 @@ sparq_status sparq_matrix_create(sparq_context *ctx, const sparq_packed *packed,
                           rows, cols);
     bool sparse_structure = fmt->structure != SPARQ_STRUCTURE_DENSE;
     bool dense_f32 = !sparse_structure && fmt->quant.encoding == SPARQ_ENCODING_F32;
+    if (opt.quantize_activations < 0 || opt.quantize_activations > 2)
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
+                          "matrix_create: quantize_activations %d is not 0, 1 or 2",
+                          opt.quantize_activations);
     if (opt.quantize_activations && fmt->quant.encoding != SPARQ_ENCODING_I8)
         return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
                           "matrix_create: quantize_activations (W8A8) needs i8 weights, not %s",
@@ -197,7 +201,7 @@ sparq_status sparq_matrix_create(sparq_context *ctx, const sparq_packed *packed,
     m->stored = sparq_packed_stored_values(packed);
     m->density = (double)m->stored / ((double)rows * (double)cols);
 
-    m->quantize_activations = opt.quantize_activations != 0;
+    m->quantize_activations = opt.quantize_activations;
     uint64_t packed_bytes = sparq_packed_bytes(packed);
     double dense_bytes = 4.0 * (double)rows * (double)cols;
     if (dense_f32) {

@@ -29,7 +29,7 @@ struct sparq_matrix {
     double density;              /* stored / (rows * cols)                             */
     sparq_path path;             /* resolved: SPARSE (the packed format's kernels,
                                   * dense quantized included) or DENSE (dense f32)     */
-    int quantize_activations;    /* W8A8: X quantized per row to int8 on the fly       */
+    int quantize_activations;    /* W8A8: 0 off, 1 int8, 2 uint8 + zero point (X per row) */
     char path_reason[256];
     /* lengths of the rows the kernels iterate (CSR rows, BSR block rows) */
     size_t row_units;            /* rows (CSR, NM) or block rows (BSR)                 */

@@ -72,6 +72,10 @@ sparq_status sparq_w8a8_product(sparq_context *ctx, const sparq_kernel_info *k,
 /* ---- end of dense quantized ---- */
 
 /* ---- N:M (host/spmm_nm.c) ---- */
+/* The value encodings every N:M kernel runs (registry rows' `encodings`). */
+#define SPARQ_NM_ENCODINGS                                                                    \
+    ((1u << SPARQ_ENCODING_F32) | (1u << SPARQ_ENCODING_F16) | (1u << SPARQ_ENCODING_I8) |      \
+     (1u << SPARQ_ENCODING_I4))
 int sparq_rank_nm_general(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
                           char *why, size_t why_size);
 sparq_status sparq_enqueue_nm_general(sparq_context *ctx, const sparq_kernel_info *k,

@@ -50,52 +50,69 @@ const sparq_kernel_info sparq_kernels[] = {
      sparq_rank_dense_w8a8, sparq_enqueue_dense_w8a8, 1u << SPARQ_ENCODING_I8, true},
     /* ---- end of dense quantized rows ---- */
     /* ---- CSR (host/spmm_csr.c) ---- */
+    /* every CSR kernel: f32, f16, i8 and i4 values */
+#define SPARQ_CSR_ENCODINGS                                                                  \
+    ((1u << SPARQ_ENCODING_F32) | (1u << SPARQ_ENCODING_F16) | (1u << SPARQ_ENCODING_I8) |   \
+     (1u << SPARQ_ENCODING_I4))
     {"spmm_csr_scalar", "spmm_csr.cl", 0, SPARQ_STRUCTURE_CSR,
      "general CSR: one work-item per (row, batch) output, any shape",
-     {{"WG", 64, 64, {32, 64, 128, 0}}}, sparq_rank_csr_scalar, sparq_enqueue_csr_scalar, 0, false},
+     {{"WG", 64, 64, {32, 64, 128, 0}}}, sparq_rank_csr_scalar, sparq_enqueue_csr_scalar,
+     SPARQ_CSR_ENCODINGS, false},
     {"spmm_csr_rowvec", "spmm_csr.cl", 0, SPARQ_STRUCTURE_CSR,
      "CSR at small batch on CPUs: a work-item per row, SIMD steps of VW nonzeros",
      {{"ROWVEC_WG", 64, 64, {16, 32, 64, 128, 0}}, {"ROWVEC_VW", 8, 4, {4, 8, 16, 0}}},
-     sparq_rank_csr_rowvec, sparq_enqueue_csr_rowvec, 0, false},
+     sparq_rank_csr_rowvec, sparq_enqueue_csr_rowvec,
+     SPARQ_CSR_ENCODINGS, false},
     {"spmm_csr_vector", "spmm_csr.cl", 0, SPARQ_STRUCTURE_CSR,
      "CSR at small batch on GPUs: VS work-items share a row, fixed-order tree reduction",
      {{"VECTOR_WG", 128, 128, {64, 128, 256, 0}}, {"VECTOR_VS", 32, 32, {4, 8, 16, 32, 64, 0}}},
-     sparq_rank_csr_vector, sparq_enqueue_csr_vector, 0, false},
+     sparq_rank_csr_vector, sparq_enqueue_csr_vector,
+     SPARQ_CSR_ENCODINGS, false},
     {"spmm_csr_batchtile", "spmm_csr.cl", 0, SPARQ_STRUCTURE_CSR,
      "CSR at batch >= 2: a work-item per row and TB batch columns, X staged in local memory",
      {{"TILE_WG", 512, 64, {32, 64, 128, 256, 512, 0}}, {"TILE_TB", 16, 8, {4, 8, 16, 0}},
       {"TILE_KT", 4096, 512, {256, 512, 1024, 2048, 4096, 0}}},
-     sparq_rank_csr_batchtile, sparq_enqueue_csr_batchtile, 0, false},
+     sparq_rank_csr_batchtile, sparq_enqueue_csr_batchtile,
+     SPARQ_CSR_ENCODINGS, false},
+#undef SPARQ_CSR_ENCODINGS
     /* ---- end of CSR rows ---- */
     /* ---- BSR (host/spmm_bsr.c) ---- */
+    /* every BSR kernel: f32, f16, i8 and i4 values */
+#define SPARQ_BSR_ENCODINGS                                                                  \
+    ((1u << SPARQ_ENCODING_F32) | (1u << SPARQ_ENCODING_F16) | (1u << SPARQ_ENCODING_I8) |   \
+     (1u << SPARQ_ENCODING_I4))
     {"spmm_bsr_scalar", "spmm_bsr.cl", 0, SPARQ_STRUCTURE_BSR,
-     "general BSR: one work-item per (row, batch) output, any block shape and batch",
-     {{"WG", 64, 64, {32, 64, 128, 0}}}, sparq_rank_bsr_scalar, sparq_enqueue_bsr_scalar, 0,
-     false},
+     "general BSR: one work-item per (row, batch) output, any block shape and batch; "
+     "i8/i4 scaled once per block (groups) or per row",
+     {{"WG", 64, 64, {32, 64, 128, 0}}}, sparq_rank_bsr_scalar, sparq_enqueue_bsr_scalar,
+     SPARQ_BSR_ENCODINGS, false},
     {"spmm_bsr_tile", "spmm_bsr.cl", 0, SPARQ_STRUCTURE_BSR,
-     "BSR micro-tiles: a work-item computes TSR float8 segment rows x TB batch rows",
+     "BSR micro-tiles: a work-item computes TSR float8 segment rows x TB batch rows; "
+     "i8/i4 codes dequantized in registers",
      {{"TSR", 2, 1, {1, 2, 4, 0}}, {"TB", 4, 2, {1, 2, 3, 4, 6, 0}},
       {"WGB", 16, 8, {4, 8, 16, 32, 0}}, {"RPG", 1, 4, {1, 2, 4, 8, 0}}},
-     sparq_rank_bsr_tile, sparq_enqueue_bsr_tile, 0, false},
+     sparq_rank_bsr_tile, sparq_enqueue_bsr_tile, SPARQ_BSR_ENCODINGS, false},
     {"spmm_bsr_gemv", "spmm_bsr.cl", 0, SPARQ_STRUCTURE_BSR,
      "BSR batch 1: the micro-tile kernel with one batch row per work-item",
      {{"TSR", 4, 1, {1, 2, 4, 0}}, {"TB", 1, 1, {1, 0}}, {"WGB", 1, 1, {1, 0}},
       {"RPG", 4, 16, {1, 4, 16, 0}}},
-     sparq_rank_bsr_gemv, sparq_enqueue_bsr_tile, 0, false},
+     sparq_rank_bsr_gemv, sparq_enqueue_bsr_tile, SPARQ_BSR_ENCODINGS, false},
+#undef SPARQ_BSR_ENCODINGS
     /* ---- end of BSR rows ---- */
     /* ---- N:M (host/spmm_nm.c) ---- */
     {"spmm_nm_general", "spmm_nm.cl", 0, SPARQ_STRUCTURE_NM,
      "general N:M: one work-item per (row, batch) output, metadata decoded per byte",
-     {{"WG", 64, 64, {16, 32, 64, 128, 0}}}, sparq_rank_nm_general, sparq_enqueue_nm_general, 0, false},
+     {{"WG", 64, 64, {16, 32, 64, 128, 0}}}, sparq_rank_nm_general, sparq_enqueue_nm_general,
+     SPARQ_NM_ENCODINGS, false},
     {"spmm_nm_gemv24", "spmm_nm.cl", 0, SPARQ_STRUCTURE_NM,
      "2:4 at batch 1: rows streamed, a meta byte expands to 8 dense weights (float8 fma)",
      {{"WG", 16, 128, {8, 16, 32, 64, 128, 256, 0}},
       {"ROW_LANES", 1, 16, {1, 2, 4, 8, 16, 32, 0}}},
-     sparq_rank_nm_gemv24, sparq_enqueue_nm_gemv24, 0, false},
+     sparq_rank_nm_gemv24, sparq_enqueue_nm_gemv24, SPARQ_NM_ENCODINGS, false},
     {"spmm_nm_tiled", "spmm_nm.cl", 0, SPARQ_STRUCTURE_NM,
      "N:M at batch >= 2: one work-item per row and tile of TB batch columns",
      {{"WG", 16, 64, {8, 16, 32, 64, 128, 0}}, {"TB", 8, 8, {2, 4, 8, 16, 0}}},
-     sparq_rank_nm_tiled, sparq_enqueue_nm_tiled, 0, false},
+     sparq_rank_nm_tiled, sparq_enqueue_nm_tiled, SPARQ_NM_ENCODINGS, false},
     /* ---- end of N:M rows ---- */
 };
 

@@ -1,6 +1,7 @@
 /* spmm_bsr.c - the BSR kernels of sparq_linear (kernels/spmm_bsr.cl): when each can run
  * (rank) and how each is launched (enqueue). spmm_bsr_scalar is the general kernel;
  * spmm_bsr_tile (batch > 1) and spmm_bsr_gemv (batch 1) compute float8 micro-tiles.
+ * Every kernel runs f32, f16, i8 and i4 values (scales per tensor, row or group).
  */
 #include "matrix.h"
 #include "ops.h"
@@ -42,6 +43,14 @@ static int tile_usable(const char *name, const sparq_matrix *m, const sparq_devi
     if (wi == 0) {
         snprintf(why, why_size, "%s needs blocks of at least 8 values, not %ux%u", name,
                  m->format.block_rows, m->format.block_cols);
+        return 0;
+    }
+    const sparq_quant_options *q = &m->format.quant;
+    bool quantized = q->encoding == SPARQ_ENCODING_I8 || q->encoding == SPARQ_ENCODING_I4;
+    if (quantized && q->granularity == SPARQ_SCALE_GROUP &&
+        (q->group_size == 0 || q->group_size % m->format.block_cols != 0)) {
+        snprintf(why, why_size, "%s needs scale groups of whole blocks, not G %zu with %u "
+                 "columns per block", name, q->group_size, m->format.block_cols);
         return 0;
     }
     if (group > caps->max_work_group_size) {
@@ -91,15 +100,19 @@ int sparq_rank_bsr_gemv(const sparq_matrix *m, size_t batch, const sparq_device_
     return 3;
 }
 
-/* Sets the arguments every BSR kernel takes and enqueues it with these sizes. */
+/* Sets the arguments every BSR kernel takes and enqueues it with these sizes. Scales and
+ * zero points are NULL buffers (NULL pointers in the kernel) for f32/f16 and, zero
+ * points, for symmetric quantizers. */
 static sparq_status enqueue_bsr(sparq_context *ctx, const sparq_kernel_info *k,
                                 const sparq_linear_args *a, const sparq_kernel_params *p,
                                 const size_t global[2], const size_t local[2])
 {
     static const sparq_matrix_array arrays[] = {SPARQ_ARRAY_ROW_PTR, SPARQ_ARRAY_COL_IDX,
-                                                SPARQ_ARRAY_VALUES};
+                                                SPARQ_ARRAY_VALUES, SPARQ_ARRAY_SCALES,
+                                                SPARQ_ARRAY_ZERO_POINTS};
     cl_kernel kernel = NULL;
-    sparq_status st = sparq_linear_kernel(k, a, p, arrays, 3, 0, &kernel);
+    sparq_status st = sparq_linear_kernel(k, a, p, arrays, sizeof arrays / sizeof arrays[0], 0,
+                                          &kernel);
     return st != SPARQ_OK ? st : sparq_linear_enqueue(ctx, k, a, kernel, global, local);
 }
 

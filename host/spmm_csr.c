@@ -23,16 +23,20 @@ static bool is_gpu(const sparq_device_caps *caps)
     return caps->type == SPARQ_DEVICE_TYPE_GPU;
 }
 
-/* The arrays every CSR kernel takes after (rows, cols, batch). */
+/* The arrays every CSR kernel takes after (rows, cols, batch); scales and zero points
+ * are NULL buffers (NULL pointers in the kernel) for f32/f16, zero points also when
+ * symmetric. */
 static const sparq_matrix_array csr_arrays[] = {SPARQ_ARRAY_ROW_PTR, SPARQ_ARRAY_COL_IDX,
-                                                SPARQ_ARRAY_VALUES};
+                                                SPARQ_ARRAY_VALUES, SPARQ_ARRAY_SCALES,
+                                                SPARQ_ARRAY_ZERO_POINTS};
+#define CSR_ARRAY_COUNT ((cl_uint)(sizeof csr_arrays / sizeof csr_arrays[0]))
 
 /* Creates k for m with the CSR arguments bound and the common tail placed after
- * `extra` kernel-specific arguments (set by the caller from index 6). */
+ * `extra` kernel-specific arguments (set by the caller from index 3 + CSR_ARRAY_COUNT). */
 static sparq_status csr_kernel(const sparq_kernel_info *k, const sparq_linear_args *a,
                                const sparq_kernel_params *p, cl_uint extra, cl_kernel *kernel)
 {
-    return sparq_linear_kernel(k, a, p, csr_arrays, 3, extra, kernel);
+    return sparq_linear_kernel(k, a, p, csr_arrays, CSR_ARRAY_COUNT, extra, kernel);
 }
 
 /* Enqueues kernel (then releases it) over a 2-d range with groups of local0 x 1. */
@@ -106,8 +110,9 @@ sparq_status sparq_enqueue_csr_rowvec(sparq_context *ctx, const sparq_kernel_inf
     if (st != SPARQ_OK)
         return st;
     cl_uint use_order = m->len_cv > ROWVEC_ORDER_CV;
-    if ((st = sparq_set_arg(kernel, 6, sizeof(cl_mem), &m->buf[SPARQ_ARRAY_ROW_ORDER])) ||
-        (st = sparq_set_arg(kernel, 7, sizeof use_order, &use_order))) {
+    if ((st = sparq_set_arg(kernel, 3 + CSR_ARRAY_COUNT, sizeof(cl_mem),
+                            &m->buf[SPARQ_ARRAY_ROW_ORDER])) ||
+        (st = sparq_set_arg(kernel, 4 + CSR_ARRAY_COUNT, sizeof use_order, &use_order))) {
         clReleaseKernel(kernel);
         return st;
     }

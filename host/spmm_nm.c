@@ -1,6 +1,7 @@
 /* spmm_nm.c - the N:M kernels of sparq_linear (kernels/spmm_nm.cl): when each can run
  * (rank) and how each is launched (enqueue). All take (rows, cols, batch, values,
- * nm_meta) then the common tail arguments.
+ * nm_meta, scales, zero_points) then the common tail arguments; values are f32, f16,
+ * i8 or i4 (scales and zero points are NULL buffers where the format has none).
  */
 #include "matrix.h"
 #include "ops.h"
@@ -17,15 +18,17 @@ static bool is_2_4(const sparq_matrix *m)
     return m->format.nm_n == 2 && m->format.nm_m == 4;
 }
 
-/* Creates k for m, binds (rows, cols, batch, values, nm_meta) and the tail, and enqueues
- * it on a 2-d range with groups of local0 x 1. */
+/* Creates k for m, binds (rows, cols, batch, values, nm_meta, scales, zero_points) and
+ * the tail, and enqueues it on a 2-d range with groups of local0 x 1. */
 static sparq_status enqueue_nm(sparq_context *ctx, const sparq_kernel_info *k,
                                const sparq_linear_args *a, const sparq_kernel_params *p,
                                size_t global0, size_t global1, size_t local0)
 {
-    static const sparq_matrix_array arrays[] = {SPARQ_ARRAY_VALUES, SPARQ_ARRAY_NM_META};
+    static const sparq_matrix_array arrays[] = {SPARQ_ARRAY_VALUES, SPARQ_ARRAY_NM_META,
+                                                SPARQ_ARRAY_SCALES, SPARQ_ARRAY_ZERO_POINTS};
     cl_kernel kernel = NULL;
-    sparq_status st = sparq_linear_kernel(k, a, p, arrays, 2, 0, &kernel);
+    sparq_status st = sparq_linear_kernel(k, a, p, arrays, sizeof arrays / sizeof arrays[0], 0,
+                                          &kernel);
     size_t local[2] = {local0, 1}, global[2] = {global0, global1};
     return st != SPARQ_OK ? st : sparq_linear_enqueue(ctx, k, a, kernel, global, local);
 }

@@ -173,6 +173,7 @@ typedef struct sparq_device_caps {
     int has_fp64;                 /* cl_khr_fp64                                       */
     int has_subgroups;            /* cl_khr_subgroups or cl_intel_subgroups            */
     int has_int_dot_product;      /* cl_khr_integer_dot_product                        */
+    int has_correct_division;     /* CL_FP_CORRECTLY_ROUNDED_DIVIDE_SQRT for float       */
     cl_uint vector_width_char;    /* CL_DEVICE_PREFERRED_VECTOR_WIDTH_*                */
     cl_uint vector_width_short;
     cl_uint vector_width_int;
@@ -375,8 +376,10 @@ typedef struct sparq_matrix_options {
      * path runs instead. 0 means the built-in rule: dense when the packed bytes reach
      * those of dense f32 weights. */
     double dense_fallback_density;
-    /* 1: W8A8. Each sparq_linear quantizes X per row (per token) to int8 on the device,
-     * multiplies int8 x int8 with int32 accumulation, then scales. Needs I8 weights. */
+    /* W8A8: each sparq_linear quantizes X per row (per token) on the device, multiplies
+     * int8 weights by the 8-bit activations with int32 accumulation, then scales.
+     * 0: off; 1: symmetric int8 activations (scale = max|x| / 127); 2: asymmetric uint8
+     * activations with a zero point (ONNX DynamicQuantizeLinear). Needs I8 weights. */
     int quantize_activations;
 } sparq_matrix_options;
 

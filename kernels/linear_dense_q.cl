@@ -76,72 +76,103 @@ inline uint q_segment_end(uint k0, uint seg, uint cols)
 
 /* ---- linear_dense_q_gemv: batch 1, a work-item per output row ----------------------
  * The row's codes are read as wide vectors (16 i8 codes, or 8 bytes = 16 i4 codes) and
- * converted in registers. Scales factor out of each
- * segment's sum: once per row (tensor/row scales) or once per group. Zero points are
- * subtracted from the codes as floats (exact). Batch > 1 loops inside (row from cache).
- * Global size: rows rounded up to QGEMV_WG. */
+ * converted in registers. Scales factor out of each segment's sum: once per row
+ * (tensor/row scales) or once per group. Zero points are subtracted from the codes as
+ * floats (exact). For i4 the work-group first copies x into local memory (xl) in
+ * "nibble order": in each chunk of 16 columns, the 8 even columns, then the 8 odd ones,
+ * so that 8 bytes widened to int lanes give their low nibbles for xl[k .. k+7] and their
+ * high nibbles for xl[k+8 .. k+15] with no shuffle. Batch > 1 loops inside (row from
+ * cache). Global size: rows rounded up to QGEMV_WG; xl holds floor(cols / 16) * 16
+ * floats for i4 (unused for i8). */
 
-/* sum over columns [k0, k1) of (q - z) * x, 16 columns per step in two float8 lanes
- * (returned) and the columns past the last full step in *tail. k0 is even. For i4, the
- * 8 bytes are widened to int lanes in the order (0 1 4 5 2 3 6 7), split into low and
- * high nibbles, and interleaved within 128-bit halves (unpcklps / unpckhps), which
- * gives columns 0..7 and 8..15 in order: x needs no shuffle. */
-inline float8 qgemv_segment(const global uchar *row, const global float *xb, uint k0,
-                            uint k1, float z, float *tail)
+/* 16 codes from column k of a row (k a multiple of 16) as two float8, in the order of
+ * the x vectors they meet (i4: even columns, then odd columns). */
+inline void qgemv_codes16(const global uchar *row, uint k, float8 *w0, float8 *w1)
 {
-    float8 acc0 = (float8)(0.0f), acc1 = (float8)(0.0f);
-    uint k = k0;
-    for (; k + 16 <= k1; k += 16) {
 #if SPARQ_ENCODING == SPARQ_ENCODING_I4
-        const int8 b = convert_int8(vload8(0, row + k / 2)).s01452367;
-        const int8 lo = (b << 28) >> 28, hi = (b << 24) >> 28;
-        const int8 c0 = (int8)(lo.s0, hi.s0, lo.s1, hi.s1, lo.s4, hi.s4, lo.s5, hi.s5);
-        const int8 c1 = (int8)(lo.s2, hi.s2, lo.s3, hi.s3, lo.s6, hi.s6, lo.s7, hi.s7);
-        const float8 w0 = convert_float8(c0), w1 = convert_float8(c1);
+    const int8 b = convert_int8(vload8(0, row + k / 2));
+    *w0 = convert_float8((b << 28) >> 28);
+    *w1 = convert_float8((b << 24) >> 28);
 #else
-        const float8 w0 = convert_float8(as_char8(vload8(0, row + k)));
-        const float8 w1 = convert_float8(as_char8(vload8(0, row + k + 8)));
+    *w0 = convert_float8(as_char8(vload8(0, row + k)));
+    *w1 = convert_float8(as_char8(vload8(0, row + k + 8)));
 #endif
-        acc0 = fma(q_minus_zero8(w0, z), vload8(0, xb + k), acc0);
-        acc1 = fma(q_minus_zero8(w1, z), vload8(0, xb + k + 8), acc1);
+}
+
+#if SPARQ_ENCODING == SPARQ_ENCODING_I4
+#define QGEMV_X_SPACE local
+#else
+#define QGEMV_X_SPACE global
+#endif
+
+/* sum over columns [k0, k1) of (q - z) * x, 32 columns per step in four float8
+ * accumulators (four independent fma chains hide the fma latency), added in a fixed
+ * order and returned; the columns past the last full step go to *tail (from xb, in
+ * column order). k0 is a multiple of 32. xv is x as the vector steps read it: xl
+ * (nibble order) for i4, xb for i8. */
+inline float8 qgemv_segment(const global uchar *row, const QGEMV_X_SPACE float *xv,
+                            const global float *xb, uint k0, uint k1, float z, float *tail)
+{
+    float8 acc0 = (float8)(0.0f), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+    uint k = k0;
+    for (; k + 32 <= k1; k += 32) {
+        float8 w0, w1, w2, w3;
+        qgemv_codes16(row, k, &w0, &w1);
+        qgemv_codes16(row, k + 16, &w2, &w3);
+        acc0 = fma(q_minus_zero8(w0, z), vload8(0, xv + k), acc0);
+        acc1 = fma(q_minus_zero8(w1, z), vload8(0, xv + k + 8), acc1);
+        acc2 = fma(q_minus_zero8(w2, z), vload8(0, xv + k + 16), acc2);
+        acc3 = fma(q_minus_zero8(w3, z), vload8(0, xv + k + 24), acc3);
     }
     float t = 0.0f;
     for (; k < k1; k++)
         t = fma((float)sparq_load_code(row, k) - z, xb[k], t);
     *tail = t;
-    return acc0 + acc1;
+    return (acc0 + acc1) + (acc2 + acc3);
 }
 
 __kernel __attribute__((reqd_work_group_size(QGEMV_WG, 1, 1)))
 void linear_dense_q_gemv(const uint rows, const uint cols, const uint batch,
                          const global uchar *values, const global float *scales,
-                         const global char *zero_points,
+                         const global char *zero_points, local float *xl,
                          const global float *x, const ulong x_off,
                          global float *y, const ulong y_off,
                          const global float *bias, const ulong bias_off, const uint act)
 {
     const uint m = get_global_id(0);
-    if (m >= rows)
-        return;
-    const global uchar *row = values + (size_t)m * sparq_dense_row_bytes(cols);
+    const bool valid = m < rows; /* every work-item reaches the barriers */
+    const global uchar *row = values + (size_t)min(m, rows - 1) * sparq_dense_row_bytes(cols);
     const uint gpr = sparq_groups_per_row(cols);
     const uint seg = Q_SEGMENT(cols);
     for (uint b = 0; b < batch; b++) {
         const global float *xb = x + x_off + (size_t)b * cols;
+#if SPARQ_ENCODING == SPARQ_ENCODING_I4
+        barrier(CLK_LOCAL_MEM_FENCE); /* the previous batch row is consumed */
+        for (uint k = get_local_id(0) * 16; k + 16 <= cols; k += QGEMV_WG * 16) {
+            const float8 x0 = vload8(0, xb + k), x1 = vload8(0, xb + k + 8);
+            vstore8((float8)(x0.even, x1.even), 0, xl + k);
+            vstore8((float8)(x0.odd, x1.odd), 0, xl + k + 8);
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        const local float *xv = xl;
+#else
+        const global float *xv = xb;
+#endif
         float8 total = (float8)(0.0f);
         float total_tail = 0.0f;
-        for (uint k0 = 0; k0 < cols; k0 += seg) {
+        for (uint k0 = 0; valid && k0 < cols; k0 += seg) {
             const size_t s = sparq_scale_index(m, k0, gpr);
             const float scale = scales[s];
             float tail;
-            const float8 part = qgemv_segment(row, xb, k0, q_segment_end(k0, seg, cols),
+            const float8 part = qgemv_segment(row, xv, xb, k0, q_segment_end(k0, seg, cols),
                                               (float)sparq_load_zero_point(zero_points, s),
                                               &tail);
             total = fma(part, (float8)scale, total);
             total_tail = fma(tail, scale, total_tail);
         }
-        const float sum = q_sum8(total) + total_tail;
-        y[y_off + (size_t)b * rows + m] = sparq_epilogue(sum, bias, bias_off, m, act);
+        if (valid)
+            y[y_off + (size_t)b * rows + m] =
+                sparq_epilogue(q_sum8(total) + total_tail, bias, bias_off, m, act);
     }
 }
 

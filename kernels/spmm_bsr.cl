@@ -1,7 +1,14 @@
 /* spmm_bsr.cl - BSR (block-sparse) products Y = act(X W^T + bias) with W in r x c blocks
- * (block row_ptr u32, block col_idx u16/u32, values f32/f16 block after block, row-major
- * inside a block, ragged edge blocks zero-padded; BSR_R/BSR_C and the value types by -D
- * from the host). Every kernel ends with the common tail arguments (see host/matrix.h).
+ * (block row_ptr u32, block col_idx u16/u32, values f32/f16 or i8/i4 codes block after
+ * block, row-major inside a block, ragged edge blocks padded with the code of 0.0;
+ * BSR_R/BSR_C, the value types and the quantization by -D from the host). Every kernel
+ * takes scales (f32) and zero points (i8) after the values (NULL for f32/f16 and, zero
+ * points, when symmetric), and ends with the common tail arguments (see host/matrix.h).
+ *
+ * Quantized values are dequantized in registers, x' = (q - z) * scale. A block of c <= G
+ * columns never straddles a scale group (G % c == 0), so a block's row-segment has one
+ * scale: per-group scales multiply each block's partial sums, per-row and per-tensor
+ * scales multiply the finished sum of a row once.
  */
 #include "common.clh"
 
@@ -27,13 +34,19 @@
 #define RPG 1 /* spmm_bsr_tile/gemv: block rows per group (GPUs: fuller groups) */
 #endif
 
+/* BSR_QUANT: i8/i4 codes with scales; BSR_QGROUP: per-group scales (one per row-segment
+ * of a block) rather than one per row or tensor */
+#define BSR_QUANT (SPARQ_ENCODING >= SPARQ_ENCODING_I8)
+#define BSR_QGROUP (BSR_QUANT && SPARQ_GRANULARITY == SPARQ_SCALE_GROUP)
+
 /* The general variant: one work-item per output Y[b, m], any block shape and batch;
  * the work-item walks the blocks of m's block row, reading row m % BSR_R of each.
  * Global size: rows rounded up to WG, times batch. */
 __kernel __attribute__((reqd_work_group_size(WG, 1, 1)))
 void spmm_bsr_scalar(const uint rows, const uint cols, const uint batch,
                      const global uint *row_ptr, const global sparq_index_t *col_idx,
-                     const global sparq_value_t *values,
+                     const global sparq_value_t *values, const global float *scales,
+                     const global char *zero_points,
                      const global float *x, const ulong x_off,
                      global float *y, const ulong y_off,
                      const global float *bias, const ulong bias_off, const uint act)
@@ -46,6 +59,29 @@ void spmm_bsr_scalar(const uint rows, const uint cols, const uint batch,
     const global float *xb = x + x_off + (size_t)b * cols;
     float acc = 0.0f;
     const uint end = row_ptr[br + 1];
+#if BSR_QUANT
+    /* sum over blocks of scale * sum (q - z) * x; the scale of a row-segment of a block
+     * is one (per group), or that of the whole row (per row, per tensor) */
+    const uint gpr = sparq_groups_per_row(cols);
+    for (uint j = row_ptr[br]; j < end; j++) {
+        const uint k0 = (uint)col_idx[j] * BSR_C;
+        const size_t v0 = ((size_t)j * BSR_R + m % BSR_R) * BSR_C;
+        const size_t si = sparq_scale_index(m, k0, gpr);
+        const float z = (float)sparq_load_zero_point(zero_points, si);
+        const uint n = min((uint)BSR_C, cols - k0); /* ragged right edge: inside columns */
+        float part = 0.0f;
+        for (uint c = 0; c < n; c++)
+            part = fma((float)sparq_load_code(values, v0 + c) - z, xb[k0 + c], part);
+#if BSR_QGROUP
+        acc = fma(scales[si], part, acc);
+#else
+        acc += part;
+#endif
+    }
+#if !BSR_QGROUP
+    acc *= scales[sparq_scale_index(m, 0, gpr)];
+#endif
+#else
     for (uint j = row_ptr[br]; j < end; j++) {
         const uint k0 = (uint)col_idx[j] * BSR_C;
         const size_t v0 = ((size_t)j * BSR_R + m % BSR_R) * BSR_C;
@@ -57,6 +93,7 @@ void spmm_bsr_scalar(const uint rows, const uint cols, const uint batch,
                 acc = fma(sparq_load_value(values, v0 + c), xb[k0 + c], acc);
         }
     }
+#endif
     y[y_off + (size_t)b * rows + m] = sparq_epilogue(acc, bias, bias_off, m, act);
 }
 
@@ -69,7 +106,11 @@ void spmm_bsr_scalar(const uint rows, const uint cols, const uint batch,
  * reduction order is fixed. A work-item owns TSR segment rows x TB batch rows of one
  * block row: TSR * TB float8 accumulators, each weight segment read once per TB batch
  * rows and each x segment once per TSR segment rows. A group is RPG block rows (NSR/TSR
- * work-items each) x WGB batch tiles; x stays in cache/registers, no local memory. */
+ * work-items each) x WGB batch tiles; x stays in cache/registers, no local memory.
+ * Quantized segments are 8 codes converted to floats (i4: blocks start at even codes as
+ * r * c >= 8), minus the zero points of their lanes' rows; per-group scales multiply a
+ * block's per-lane partial sums (lanes of one output row share the block's scale), row
+ * and tensor scales the final row sums. */
 #define VW 8
 #if BSR_R * BSR_C >= VW
 #if BSR_C >= VW
@@ -84,14 +125,70 @@ void spmm_bsr_scalar(const uint rows, const uint cols, const uint batch,
 #define TSR_EFF (TSR < NSR ? TSR : NSR)        /* TSR, at most the block's */
 #define TILE_WI (NSR / TSR_EFF)                /* work-items per block row */
 
+/* The weight segment at slot i (quantized: the codes, still without z and scale). i4:
+ * the 4 bytes as one 32-bit word, code k in bits 4k..4k+3, each lane shifted to the top
+ * and back (sign-extending): one broadcast and two vector shifts, codes in order. */
 inline float8 bsr_load_w8(const global sparq_value_t *values, size_t i)
 {
-#if SPARQ_ENCODING == SPARQ_ENCODING_F16
+#if SPARQ_ENCODING == SPARQ_ENCODING_I4
+    const uchar4 b = vload4(0, values + i / 2);
+    const int u = (int)b.s0 | (int)b.s1 << 8 | (int)b.s2 << 16 | (int)b.s3 << 24;
+    return convert_float8(((int8)(u) << (int8)(28, 24, 20, 16, 12, 8, 4, 0)) >> 28);
+#elif BSR_QUANT
+    return sparq_load_codes8(values, i);
+#elif SPARQ_ENCODING == SPARQ_ENCODING_F16
     return vload_half8(0, values + i);
 #else
     return vload8(0, values + i);
 #endif
 }
+
+#if BSR_QUANT
+/* Lane l of a segment belongs to output row l / LPR of its segment row: v[RPS] spread. */
+inline float8 bsr_lanes8(const float *v)
+{
+#if RPS == 1
+    return (float8)(v[0]);
+#elif RPS == 2
+    return (float8)((float4)(v[0]), (float4)(v[1]));
+#elif RPS == 4
+    return (float8)((float2)(v[0]), (float2)(v[1]), (float2)(v[2]), (float2)(v[3]));
+#else
+    return (float8)(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]);
+#endif
+}
+
+/* The scale index of each output row q of segment row sr of block row br at block
+ * column k0; rows past the matrix read the last row's (their padding codes are its z and
+ * their sums are never stored). */
+inline size_t bsr_lane_scale_index(uint rows, uint br, uint sr, uint q, uint k0, uint gpr)
+{
+    return sparq_scale_index(min(br * BSR_R + sr * RPS + q, rows - 1), k0, gpr);
+}
+
+/* Zero points of the lanes of segment row sr (as floats), 0 when symmetric. */
+inline float8 bsr_zero_points8(const global char *zero_points, uint rows, uint br, uint sr,
+                               uint k0, uint gpr)
+{
+    float v[RPS];
+    #pragma unroll
+    for (uint q = 0; q < RPS; q++)
+        v[q] = (float)sparq_load_zero_point(zero_points,
+                                            bsr_lane_scale_index(rows, br, sr, q, k0, gpr));
+    return bsr_lanes8(v);
+}
+
+/* Scales of the lanes of segment row sr at block column k0. */
+inline float8 bsr_scales8(const global float *scales, uint rows, uint br, uint sr, uint k0,
+                          uint gpr)
+{
+    float v[RPS];
+    #pragma unroll
+    for (uint q = 0; q < RPS; q++)
+        v[q] = scales[bsr_lane_scale_index(rows, br, sr, q, k0, gpr)];
+    return bsr_lanes8(v);
+}
+#endif
 
 /* The x segment at column k (BSR_C < 8: the block's BSR_C values, repeated). */
 inline float8 bsr_load_x8(const global float *xb, uint k)
@@ -122,7 +219,8 @@ inline float8 bsr_load_x8_edge(const global float *xb, uint k, uint cols)
 
 inline void bsr_tile(const uint rows, const uint cols, const uint batch,
                      const global uint *row_ptr, const global sparq_index_t *col_idx,
-                     const global sparq_value_t *values,
+                     const global sparq_value_t *values, const global float *scales,
+                     const global char *zero_points,
                      const global float *x, const ulong x_off,
                      global float *y, const ulong y_off,
                      const global float *bias, const ulong bias_off, const uint act)
@@ -142,12 +240,38 @@ inline void bsr_tile(const uint rows, const uint cols, const uint batch,
         #pragma unroll
         for (uint t = 0; t < TB; t++)
             acc[r][t] = (float8)(0.0f);
+#if BSR_QUANT
+    const uint gpr = sparq_groups_per_row(cols);
+#if SPARQ_ASYMMETRIC && !BSR_QGROUP
+    float8 zv[TSR_EFF]; /* per row or tensor: the same for every block */
+    #pragma unroll
+    for (uint r = 0; r < TSR_EFF; r++)
+        zv[r] = bsr_zero_points8(zero_points, rows, br, sr0 + r, 0, gpr);
+#endif
+#endif
 
     const uint end = row_ptr[br + 1];
     for (uint j = row_ptr[br]; j < end; j++) {
         const uint k0 = (uint)col_idx[j] * BSR_C;
         const bool full = cols - k0 >= BSR_C;
         const size_t v0 = (size_t)j * (BSR_R * BSR_C) + (size_t)sr0 * (SEGS * VW);
+#if BSR_QGROUP /* this block's partial sums, scaled once at its end */
+        float8 part[TSR_EFF][TB];
+        #pragma unroll
+        for (uint r = 0; r < TSR_EFF; r++)
+            #pragma unroll
+            for (uint t = 0; t < TB; t++)
+                part[r][t] = (float8)(0.0f);
+#if SPARQ_ASYMMETRIC
+        float8 zv[TSR_EFF];
+        #pragma unroll
+        for (uint r = 0; r < TSR_EFF; r++)
+            zv[r] = bsr_zero_points8(zero_points, rows, br, sr0 + r, k0, gpr);
+#endif
+#define BSR_SUM part
+#else
+#define BSR_SUM acc
+#endif
         #pragma unroll
         for (uint s = 0; s < SEGS; s++) {
             float8 xv[TB];
@@ -157,12 +281,26 @@ inline void bsr_tile(const uint rows, const uint cols, const uint batch,
                              : bsr_load_x8_edge(xr[t], k0 + s * VW, cols);
             #pragma unroll
             for (uint r = 0; r < TSR_EFF; r++) {
+#if BSR_QUANT && SPARQ_ASYMMETRIC
+                const float8 w = bsr_load_w8(values, v0 + (r * SEGS + s) * VW) - zv[r];
+#else
                 const float8 w = bsr_load_w8(values, v0 + (r * SEGS + s) * VW);
+#endif
                 #pragma unroll
                 for (uint t = 0; t < TB; t++)
-                    acc[r][t] = fma(w, xv[t], acc[r][t]);
+                    BSR_SUM[r][t] = fma(w, xv[t], BSR_SUM[r][t]);
             }
         }
+#undef BSR_SUM
+#if BSR_QGROUP
+        #pragma unroll
+        for (uint r = 0; r < TSR_EFF; r++) {
+            const float8 sv = bsr_scales8(scales, rows, br, sr0 + r, k0, gpr);
+            #pragma unroll
+            for (uint t = 0; t < TB; t++)
+                acc[r][t] = fma(sv, part[r][t], acc[r][t]);
+        }
+#endif
     }
 
     #pragma unroll
@@ -178,9 +316,13 @@ inline void bsr_tile(const uint rows, const uint cols, const uint batch,
                 #pragma unroll
                 for (uint l = 0; l < LPR; l++)
                     sum += lanes[q * LPR + l];
-                if (m < rows && b0 + t < batch)
+                if (m < rows && b0 + t < batch) {
+#if BSR_QUANT && !BSR_QGROUP
+                    sum *= scales[sparq_scale_index(m, 0, gpr)];
+#endif
                     y[y_off + (size_t)(b0 + t) * rows + m] =
                     sparq_epilogue(sum, bias, bias_off, m, act);
+                }
             }
         }
     }
@@ -192,13 +334,14 @@ inline void bsr_tile(const uint rows, const uint cols, const uint batch,
 __kernel __attribute__((reqd_work_group_size(TILE_WI * RPG, WGB, 1)))
 void spmm_bsr_tile(const uint rows, const uint cols, const uint batch,
                    const global uint *row_ptr, const global sparq_index_t *col_idx,
-                   const global sparq_value_t *values,
+                   const global sparq_value_t *values, const global float *scales,
+                   const global char *zero_points,
                    const global float *x, const ulong x_off,
                    global float *y, const ulong y_off,
                    const global float *bias, const ulong bias_off, const uint act)
 {
-    bsr_tile(rows, cols, batch, row_ptr, col_idx, values, x, x_off, y, y_off, bias, bias_off,
-             act);
+    bsr_tile(rows, cols, batch, row_ptr, col_idx, values, scales, zero_points, x, x_off, y,
+             y_off, bias, bias_off, act);
 }
 
 /* Batch 1 (its registry row builds it with TB=1 and WGB=1): the same micro-tile with no
@@ -206,12 +349,13 @@ void spmm_bsr_tile(const uint rows, const uint cols, const uint batch,
 __kernel __attribute__((reqd_work_group_size(TILE_WI * RPG, WGB, 1)))
 void spmm_bsr_gemv(const uint rows, const uint cols, const uint batch,
                    const global uint *row_ptr, const global sparq_index_t *col_idx,
-                   const global sparq_value_t *values,
+                   const global sparq_value_t *values, const global float *scales,
+                   const global char *zero_points,
                    const global float *x, const ulong x_off,
                    global float *y, const ulong y_off,
                    const global float *bias, const ulong bias_off, const uint act)
 {
-    bsr_tile(rows, cols, batch, row_ptr, col_idx, values, x, x_off, y, y_off, bias, bias_off,
-             act);
+    bsr_tile(rows, cols, batch, row_ptr, col_idx, values, scales, zero_points, x, x_off, y,
+             y_off, bias, bias_off, act);
 }
 #endif /* BSR_R * BSR_C >= VW */

@@ -1,7 +1,11 @@
 /* spmm_csr.cl - CSR sparse x dense products Y = act(X W^T + bias) with W in CSR
- * (row_ptr u32, col_idx u16/u32, values f32/f16 by -D from the host).
- * Every kernel ends with the common tail arguments (x, x_off, y, y_off, bias,
- * bias_off, act); see host/matrix.h.
+ * (row_ptr u32, col_idx u16/u32, values f32/f16/i8/i4 by -D from the host).
+ * Every kernel takes (rows, cols, batch, row_ptr, col_idx, values, scales,
+ * zero_points), its own arguments, then the common tail arguments (x, x_off, y, y_off,
+ * bias, bias_off, act); see host/matrix.h. scales and zero_points are NULL pointers
+ * for f32/f16 (zero_points also when symmetric). i8/i4 values are one flat code
+ * stream (i4: code j in byte j / 2, so a row may start at an odd code), dequantized
+ * in registers.
  */
 #include "common.clh"
 
@@ -39,12 +43,65 @@
 #define CSR_INDEX_VEC(n) CSR_CAT(uint, n)
 #endif
 
+/* ---- quantized values (i8, i4) ------------------------------------------------------
+ * With one scale per row (tensor or row granularity) a row's sum is the sum of
+ * (q - z) * x, times the row's scale once at the end (csr_row_scale; 1 for f32/f16).
+ * With groups each weight is dequantized with its column's scale and zero point. */
+#if SPARQ_ENCODING == SPARQ_ENCODING_I8 || SPARQ_ENCODING == SPARQ_ENCODING_I4
+#define CSR_QUANT 1
+#else
+#define CSR_QUANT 0
+#endif
+#if CSR_QUANT && SPARQ_GRANULARITY != SPARQ_SCALE_GROUP
+#define CSR_ROW_SCALE 1
+#else
+#define CSR_ROW_SCALE 0
+#endif
+
+/* What a row's sum is multiplied by at the end: its scale, else 1. */
+inline float csr_row_scale(const global float *scales, uint m)
+{
+#if CSR_ROW_SCALE
+    return scales[sparq_scale_index(m, 0, 1)];
+#else
+    (void)scales, (void)m;
+    return 1.0f;
+#endif
+}
+
+/* The row's zero point when there is one per row, else 0. */
+inline float csr_row_zero(const global char *zero_points, uint m)
+{
+#if CSR_ROW_SCALE
+    return (float)sparq_load_zero_point(zero_points, sparq_scale_index(m, 0, 1));
+#else
+    (void)zero_points, (void)m;
+    return 0.0f;
+#endif
+}
+
+/* Slot j (column c of row m) as the row's sum takes it: the value (f32, f16), q - z
+ * (one scale per row, row_z from csr_row_zero) or (q - z) * scale (groups). */
+inline float csr_weight(const global sparq_value_t *values, uint j, uint m, uint c,
+                        const global float *scales, const global char *zero_points, uint gpr,
+                        float row_z)
+{
+#if CSR_ROW_SCALE
+    (void)m, (void)c, (void)scales, (void)zero_points, (void)gpr;
+    return (float)sparq_load_code(values, j) - row_z;
+#else
+    (void)row_z;
+    return sparq_load_weight(values, j, m, c, scales, zero_points, gpr);
+#endif
+}
+
 /* The general variant: one work-item per output Y[b, m], any shape and batch.
  * Global size: rows rounded up to WG, times batch. */
 __kernel __attribute__((reqd_work_group_size(WG, 1, 1)))
 void spmm_csr_scalar(const uint rows, const uint cols, const uint batch,
                      const global uint *row_ptr, const global sparq_index_t *col_idx,
-                     const global sparq_value_t *values,
+                     const global sparq_value_t *values, const global float *scales,
+                     const global char *zero_points,
                      const global float *x, const ulong x_off,
                      global float *y, const ulong y_off,
                      const global float *bias, const ulong bias_off, const uint act)
@@ -54,10 +111,13 @@ void spmm_csr_scalar(const uint rows, const uint cols, const uint batch,
     if (m >= rows || b >= batch)
         return;
     const global float *xb = x + x_off + (size_t)b * cols;
+    const uint gpr = sparq_groups_per_row(cols);
     float acc = 0.0f;
     const uint end = row_ptr[m + 1];
-    for (uint j = row_ptr[m]; j < end; j++)
-        acc = fma(sparq_load_value(values, j), xb[col_idx[j]], acc);
+    for (uint j = row_ptr[m]; j < end; j++) {
+        const uint c = col_idx[j];
+        acc = fma(sparq_load_weight(values, j, m, c, scales, zero_points, gpr), xb[c], acc);
+    }
     y[y_off + (size_t)b * rows + m] = sparq_epilogue(acc, bias, bias_off, m, act);
 }
 
@@ -65,6 +125,9 @@ void spmm_csr_scalar(const uint rows, const uint cols, const uint batch,
  * Values load as one vector, x is gathered lane by lane, and a vector accumulator
  * collects lane l's products (nonzeros start + l, start + l + VW, ...); the lanes are
  * then added in a fixed tree order and the last (len % VW) nonzeros added in order.
+ * i8/i4: codes load as one vector and are dequantized in registers (see above); an
+ * i4 row starting at an odd code takes that code on its own first, so the vector
+ * steps start at a byte.
  * Built for CPUs, where a work-item is a SIMD thread of its own. One pass over the row
  * serves up to ROWVEC_NB batch columns (values and indices loaded once); larger batches
  * take more passes, the row then coming from cache.
@@ -72,6 +135,47 @@ void spmm_csr_scalar(const uint rows, const uint cols, const uint batch,
  * rounded up to ROWVEC_WG. */
 typedef CSR_CAT(float, ROWVEC_VW) rowvec_float;
 
+#if CSR_QUANT
+/* ROWVEC_VW codes from code j (i4: j even) as floats. */
+inline rowvec_float rowvec_load_codes(const global uchar *codes, uint j)
+{
+#if SPARQ_ENCODING == SPARQ_ENCODING_I8
+    return CSR_CAT(convert_float, ROWVEC_VW)(CSR_CAT(as_char, ROWVEC_VW)(
+        CSR_CAT(vload, ROWVEC_VW)(0, codes + j)));
+#elif ROWVEC_VW == 4
+    const int2 b = convert_int2(vload2(0, codes + j / 2));
+    const int2 even = (b << 28) >> 28, odd = (b << 24) >> 28;
+    return convert_float4((int4)(even.s0, odd.s0, even.s1, odd.s1));
+#elif ROWVEC_VW == 8
+    return sparq_load_codes8(codes, j);
+#else
+    return (float16)(sparq_load_codes8(codes, j), sparq_load_codes8(codes, j + 8));
+#endif
+}
+
+/* The ROWVEC_VW weights from slot j of row m as the row's sum takes them: q - row_z
+ * (one scale per row), or (q - z) * scale with each column's group. */
+inline rowvec_float rowvec_weights(const global sparq_value_t *values,
+                                   const global sparq_index_t *col_idx, uint j, uint m,
+                                   const global float *scales, const global char *zero_points,
+                                   uint gpr, float row_z)
+{
+    const rowvec_float q = rowvec_load_codes(values, j);
+#if CSR_ROW_SCALE
+    (void)col_idx, (void)m, (void)scales, (void)zero_points, (void)gpr;
+    return q - (rowvec_float)(row_z);
+#else
+    (void)row_z;
+    float s[ROWVEC_VW], z[ROWVEC_VW];
+    for (uint l = 0; l < ROWVEC_VW; l++) {
+        const size_t si = sparq_scale_index(m, col_idx[j + l], gpr);
+        s[l] = scales[si];
+        z[l] = (float)sparq_load_zero_point(zero_points, si);
+    }
+    return (q - CSR_CAT(vload, ROWVEC_VW)(0, z)) * CSR_CAT(vload, ROWVEC_VW)(0, s);
+#endif
+}
+#else
 inline rowvec_float rowvec_load_values(const global sparq_value_t *values, uint j)
 {
 #if SPARQ_ENCODING == SPARQ_ENCODING_F16
@@ -80,6 +184,7 @@ inline rowvec_float rowvec_load_values(const global sparq_value_t *values, uint 
     return CSR_CAT(vload, ROWVEC_VW)(0, values + j);
 #endif
 }
+#endif
 
 inline rowvec_float rowvec_gather(const global float *xb, const global sparq_index_t *col_idx,
                                   uint j)
@@ -123,7 +228,8 @@ inline float rowvec_sum(rowvec_float v)
 __kernel __attribute__((reqd_work_group_size(ROWVEC_WG, 1, 1)))
 void spmm_csr_rowvec(const uint rows, const uint cols, const uint batch,
                      const global uint *row_ptr, const global sparq_index_t *col_idx,
-                     const global sparq_value_t *values,
+                     const global sparq_value_t *values, const global float *scales,
+                     const global char *zero_points,
                      const global uint *row_order, const uint use_order,
                      const global float *x, const ulong x_off,
                      global float *y, const ulong y_off,
@@ -134,13 +240,25 @@ void spmm_csr_rowvec(const uint rows, const uint cols, const uint batch,
         return;
     const uint m = use_order ? row_order[i] : i;
     const uint start = row_ptr[m], end = row_ptr[m + 1];
-    const uint vec_end = start + (end - start) / ROWVEC_VW * ROWVEC_VW;
+#if SPARQ_ENCODING == SPARQ_ENCODING_I4
+    const uint vec_start = min(start + (start & 1), end); /* vector steps start at a byte */
+#else
+    const uint vec_start = start;
+#endif
+    const uint vec_end = vec_start + (end - vec_start) / ROWVEC_VW * ROWVEC_VW;
+    const uint gpr = sparq_groups_per_row(cols);
+    const float row_scale = csr_row_scale(scales, m), row_z = csr_row_zero(zero_points, m);
     for (uint b0 = 0; b0 < batch; b0 += ROWVEC_NB) {
         const uint nb = min((uint)ROWVEC_NB, batch - b0);
         const global float *xb = x + x_off + (size_t)b0 * cols;
         rowvec_float acc0 = (rowvec_float)(0.0f), acc1 = acc0, acc2 = acc0, acc3 = acc0;
-        for (uint j = start; j < vec_end; j += ROWVEC_VW) {
+        for (uint j = vec_start; j < vec_end; j += ROWVEC_VW) {
+#if CSR_QUANT
+            const rowvec_float v = rowvec_weights(values, col_idx, j, m, scales, zero_points,
+                                                  gpr, row_z);
+#else
             const rowvec_float v = rowvec_load_values(values, j);
+#endif
             acc0 = fma(v, rowvec_gather(xb, col_idx, j), acc0);
             if (nb > 1)
                 acc1 = fma(v, rowvec_gather(xb + cols, col_idx, j), acc1);
@@ -152,9 +270,18 @@ void spmm_csr_rowvec(const uint rows, const uint cols, const uint batch,
         for (uint q = 0; q < nb; q++) {
             const rowvec_float acc = q == 0 ? acc0 : q == 1 ? acc1 : q == 2 ? acc2 : acc3;
             float sum = rowvec_sum(acc);
-            for (uint j = vec_end; j < end; j++)
-                sum = fma(sparq_load_value(values, j), xb[(size_t)q * cols + col_idx[j]], sum);
-            y[y_off + (size_t)(b0 + q) * rows + m] = sparq_epilogue(sum, bias, bias_off, m, act);
+            for (uint j = start; j < vec_start; j++) { /* i4: a row's odd first code */
+                const uint c = col_idx[j];
+                sum = fma(csr_weight(values, j, m, c, scales, zero_points, gpr, row_z),
+                          xb[(size_t)q * cols + c], sum);
+            }
+            for (uint j = vec_end; j < end; j++) {
+                const uint c = col_idx[j];
+                sum = fma(csr_weight(values, j, m, c, scales, zero_points, gpr, row_z),
+                          xb[(size_t)q * cols + c], sum);
+            }
+            y[y_off + (size_t)(b0 + q) * rows + m] =
+                sparq_epilogue(sum * row_scale, bias, bias_off, m, act);
         }
     }
 }
@@ -169,7 +296,8 @@ void spmm_csr_rowvec(const uint rows, const uint cols, const uint batch,
 __kernel __attribute__((reqd_work_group_size(VECTOR_WG, 1, 1)))
 void spmm_csr_vector(const uint rows, const uint cols, const uint batch,
                      const global uint *row_ptr, const global sparq_index_t *col_idx,
-                     const global sparq_value_t *values,
+                     const global sparq_value_t *values, const global float *scales,
+                     const global char *zero_points,
                      const global float *x, const ulong x_off,
                      global float *y, const ulong y_off,
                      const global float *bias, const ulong bias_off, const uint act)
@@ -180,11 +308,16 @@ void spmm_csr_vector(const uint rows, const uint cols, const uint batch,
     const uint m = get_group_id(0) * VECTOR_ROWS + lid / VECTOR_VS;
     const bool valid = m < rows;
     const uint start = valid ? row_ptr[m] : 0, end = valid ? row_ptr[m + 1] : 0;
+    const uint gpr = sparq_groups_per_row(cols);
+    const float row_scale = valid ? csr_row_scale(scales, m) : 1.0f;
+    const float row_z = valid ? csr_row_zero(zero_points, m) : 0.0f;
     for (uint b = 0; b < batch; b++) {
         const global float *xb = x + x_off + (size_t)b * cols;
         float acc = 0.0f;
-        for (uint j = start + lane; j < end; j += VECTOR_VS)
-            acc = fma(sparq_load_value(values, j), xb[col_idx[j]], acc);
+        for (uint j = start + lane; j < end; j += VECTOR_VS) {
+            const uint c = col_idx[j];
+            acc = fma(csr_weight(values, j, m, c, scales, zero_points, gpr, row_z), xb[c], acc);
+        }
         partial[lid] = acc;
         barrier(CLK_LOCAL_MEM_FENCE);
         for (uint s = VECTOR_VS / 2; s > 0; s >>= 1) {
@@ -193,7 +326,8 @@ void spmm_csr_vector(const uint rows, const uint cols, const uint batch,
             barrier(CLK_LOCAL_MEM_FENCE);
         }
         if (valid && lane == 0)
-            y[y_off + (size_t)b * rows + m] = sparq_epilogue(partial[lid], bias, bias_off, m, act);
+            y[y_off + (size_t)b * rows + m] =
+                sparq_epilogue(partial[lid] * row_scale, bias, bias_off, m, act);
         barrier(CLK_LOCAL_MEM_FENCE); /* partial[] is rewritten by the next batch */
     }
 }
@@ -209,7 +343,8 @@ typedef CSR_CAT(float, TILE_TB) tile_float;
 __kernel __attribute__((reqd_work_group_size(TILE_WG, 1, 1)))
 void spmm_csr_batchtile(const uint rows, const uint cols, const uint batch,
                         const global uint *row_ptr, const global sparq_index_t *col_idx,
-                        const global sparq_value_t *values,
+                        const global sparq_value_t *values, const global float *scales,
+                        const global char *zero_points,
                         const global float *x, const ulong x_off,
                         global float *y, const ulong y_off,
                         const global float *bias, const ulong bias_off, const uint act)
@@ -221,6 +356,9 @@ void spmm_csr_batchtile(const uint rows, const uint cols, const uint batch,
     const bool valid = m < rows;
     uint j = valid ? row_ptr[m] : 0;
     const uint end = valid ? row_ptr[m + 1] : 0;
+    const uint gpr = sparq_groups_per_row(cols);
+    const float row_scale = valid ? csr_row_scale(scales, m) : 1.0f;
+    const float row_z = valid ? csr_row_zero(zero_points, m) : 0.0f;
     tile_float acc = (tile_float)(0.0f), acc_odd = (tile_float)(0.0f);
     for (uint k0 = 0; k0 < cols; k0 += TILE_KT) {
         const uint kt = min((uint)TILE_KT, cols - k0);
@@ -241,15 +379,19 @@ void spmm_csr_batchtile(const uint rows, const uint cols, const uint batch,
             const uint c0 = col_idx[j], c1 = col_idx[j + 1];
             if (c1 >= k_end)
                 break;
-            acc = fma((tile_float)(sparq_load_value(values, j)), xt[c0 - k0], acc);
-            acc_odd = fma((tile_float)(sparq_load_value(values, j + 1)), xt[c1 - k0], acc_odd);
+            const float w0 = csr_weight(values, j, m, c0, scales, zero_points, gpr, row_z);
+            const float w1 = csr_weight(values, j + 1, m, c1, scales, zero_points, gpr, row_z);
+            acc = fma((tile_float)(w0), xt[c0 - k0], acc);
+            acc_odd = fma((tile_float)(w1), xt[c1 - k0], acc_odd);
         }
         if (j < end && col_idx[j] < k_end) { /* the pair straddles the tile's end */
-            acc = fma((tile_float)(sparq_load_value(values, j)), xt[col_idx[j] - k0], acc);
+            const uint c = col_idx[j];
+            const float w = csr_weight(values, j, m, c, scales, zero_points, gpr, row_z);
+            acc = fma((tile_float)(w), xt[c - k0], acc);
             j++;
         }
     }
-    acc += acc_odd;
+    acc = (acc + acc_odd) * row_scale;
     if (!valid)
         return;
     float out[TILE_TB];

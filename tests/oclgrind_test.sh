@@ -13,14 +13,19 @@ if ! command -v oclgrind >/dev/null; then
   [ -n "${CI:-}" ] && exit 1
   exit 77 # skipped outside CI
 fi
-log="$(mktemp)"
-SPARQ_TEST_SMALL=1 SPARQ_TEST_FILTER="$filter" SPARQ_CACHE=off \
-  oclgrind --check-api --data-races --log "$log" "$test_program"
-rc=$?
+log="$(mktemp)" out="$(mktemp)"
+[ -n "$filter" ] && export SPARQ_TEST_FILTER="$filter"
+SPARQ_TEST_SMALL=1 SPARQ_CACHE=off \
+  oclgrind --check-api --data-races --log "$log" "$test_program" 2>&1 | tee "$out"
+rc=${PIPESTATUS[0]}
 if [ -s "$log" ]; then
   echo "oclgrind reported:"
   head -60 "$log"
   rc=1
 fi
-rm -f "$log"
+if ! grep -qE '^\[  PASSED  \] [1-9][0-9]* test' "$out"; then
+  echo "no test ran under oclgrind"
+  rc=1
+fi
+rm -f "$log" "$out"
 exit "$rc"

@@ -339,7 +339,7 @@ static void check_w8a8(sparq_context *ctx, sparq_matrix *m, const sparq_packed *
     cl_mem dx = testing_buffer(ctx, x, batch * cols);
     cl_event ev = NULL;
     sparq_status st;
-    if (asym_x) { /* the product step on its own (sparq_linear quantizes symmetrically) */
+    if (asym_x && m->quantize_activations != 2) { /* the product step on its own */
         sparq_kernel_params p;
         sparq_kernel_default_params(k, &ctx->caps, &p);
         sparq_linear_args a = {.matrix = m, .queue = sparq_context_queue(ctx), .batch = batch,
@@ -410,6 +410,13 @@ static void w8a8_every_kernel(void **state)
                 }
             }
             check_w8a8(ctx, m, packed, NULL, 3, false, 0, label, NULL); /* dispatch */
+            runs += 2;
+            sparq_packed_free(packed);
+            sparq_matrix_free(m);
+            free(w);
+            /* uint8 activations with zero points (quantize_activations = 2), dispatched */
+            m = make_matrix(ctx, &w8a8_formats[f].quant, &sh[s], 50 + s, 2, &w, &packed);
+            check_w8a8(ctx, m, packed, NULL, 3, true, 1, label, NULL);
             runs += 2;
             sparq_packed_free(packed);
             sparq_matrix_free(m);
@@ -709,8 +716,7 @@ static void dispatch_and_explain(void **state)
 int main(void)
 {
     /* SPARQ_TEST_FILTER=pattern runs only the matching tests (cmocka's filter) */
-    if (getenv("SPARQ_TEST_FILTER"))
-        cmocka_set_test_filter(getenv("SPARQ_TEST_FILTER"));
+    testing_filter_from_env();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(weight_only_every_kernel), cmocka_unit_test(weight_only_same_bits),
         cmocka_unit_test(w8a8_every_kernel),        cmocka_unit_test(w8a8_same_bits),

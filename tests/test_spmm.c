@@ -58,6 +58,25 @@ static format_case formats[] = {
     {"nm2:4 f32", {.structure = SPARQ_STRUCTURE_NM, .nm_n = 2, .nm_m = 4}},
     {"nm2:4 f16", {.structure = SPARQ_STRUCTURE_NM, .nm_n = 2, .nm_m = 4,
                    .quant = {.encoding = SPARQ_ENCODING_F16}}},
+    /* pruned and quantized together */
+    {"csr i8 row", {.structure = SPARQ_STRUCTURE_CSR,
+                    .quant = {.encoding = SPARQ_ENCODING_I8, .granularity = SPARQ_SCALE_ROW}}},
+    {"csr i4 g32 asym", {.structure = SPARQ_STRUCTURE_CSR,
+                         .quant = {.encoding = SPARQ_ENCODING_I4,
+                                   .granularity = SPARQ_SCALE_GROUP, .group_size = 32,
+                                   .asymmetric = 1}}},
+    {"bsr4x4 i8 tensor asym", {.structure = SPARQ_STRUCTURE_BSR, .block_rows = 4,
+                               .block_cols = 4,
+                               .quant = {.encoding = SPARQ_ENCODING_I8, .asymmetric = 1}}},
+    {"bsr2x8 i4 g32", {.structure = SPARQ_STRUCTURE_BSR, .block_rows = 2, .block_cols = 8,
+                       .quant = {.encoding = SPARQ_ENCODING_I4,
+                                 .granularity = SPARQ_SCALE_GROUP, .group_size = 32}}},
+    {"nm2:4 i8 g32 asym", {.structure = SPARQ_STRUCTURE_NM, .nm_n = 2, .nm_m = 4,
+                           .quant = {.encoding = SPARQ_ENCODING_I8,
+                                     .granularity = SPARQ_SCALE_GROUP, .group_size = 32,
+                                     .asymmetric = 1}}},
+    {"nm2:4 i4 row", {.structure = SPARQ_STRUCTURE_NM, .nm_n = 2, .nm_m = 4,
+                      .quant = {.encoding = SPARQ_ENCODING_I4, .granularity = SPARQ_SCALE_ROW}}},
 };
 
 /* Bits per weight of the last matrix make_matrix packed. */
@@ -329,13 +348,22 @@ static void bad_input_is_refused(void **state)
     sparq_matrix_free(NULL);
     sparq_packed_free(packed);
 
-    /* an encoding without device kernels yet is refused by name */
+    /* a format without device kernels (sparse W8A8) is refused by name, and W8A8 needs
+     * int8 weights */
     sparq_pack_options i8 = {.structure = SPARQ_STRUCTURE_CSR,
                              .quant = {.encoding = SPARQ_ENCODING_I8,
                                        .granularity = SPARQ_SCALE_ROW}};
+    sparq_matrix_options w8a8 = {.quantize_activations = 1};
     assert_int_equal(sparq_packed_create(&i8, 2, 3, w, &packed), SPARQ_OK);
-    assert_int_equal(sparq_matrix_create(ctx, packed, NULL, &m), SPARQ_ERROR_UNSUPPORTED);
-    assert_non_null(strstr(sparq_last_error(), "csr i8"));
+    assert_int_equal(sparq_matrix_create(ctx, packed, &w8a8, &m), SPARQ_ERROR_UNSUPPORTED);
+    assert_non_null(strstr(sparq_last_error(), "csr i8 W8A8"));
+    sparq_matrix_options bad_w8a8 = {.quantize_activations = 3};
+    assert_int_equal(sparq_matrix_create(ctx, packed, &bad_w8a8, &m), SPARQ_ERROR_INVALID_ARGUMENT);
+    assert_non_null(strstr(sparq_last_error(), "not 0, 1 or 2"));
+    sparq_packed_free(packed);
+    assert_int_equal(sparq_packed_create(&csr, 2, 3, w, &packed), SPARQ_OK);
+    assert_int_equal(sparq_matrix_create(ctx, packed, &w8a8, &m), SPARQ_ERROR_INVALID_ARGUMENT);
+    assert_non_null(strstr(sparq_last_error(), "needs i8 weights"));
     sparq_packed_free(packed);
     clReleaseMemObject(x), clReleaseMemObject(y);
     sparq_context_free(ctx);
