@@ -210,8 +210,8 @@ sparq_status sparq_matrix_create(sparq_context *ctx, const sparq_packed *packed,
     } else if (!sparse_structure && opt.path != SPARQ_PATH_DENSE) {
         m->path = SPARQ_PATH_SPARSE;
         snprintf(m->path_reason, sizeof m->path_reason,
-                 "a dense %s matrix runs its quantized kernels",
-                 sparq_encoding_name(fmt->quant.encoding));
+                 "a dense %s matrix runs its own kernels (weights stay %s on the device)",
+                 sparq_encoding_name(fmt->quant.encoding), sparq_encoding_name(fmt->quant.encoding));
     } else if (opt.path != SPARQ_PATH_AUTO) {
         m->path = opt.path;
         snprintf(m->path_reason, sizeof m->path_reason, "%s path forced by the options",

@@ -34,11 +34,11 @@ const sparq_kernel_info sparq_kernels[] = {
      {{"QGEMV_WG", 16, 64, {8, 16, 32, 64, 0}}}, sparq_rank_dense_q_gemv,
      sparq_enqueue_dense_q_gemv, (1u << SPARQ_ENCODING_I8) | (1u << SPARQ_ENCODING_I4), false},
     {"linear_dense_q_tiled", "linear_dense_q.cl", 0, SPARQ_STRUCTURE_DENSE,
-     "dense i8/i4 weights, any batch: a work-item per row and QTILE_TB batch rows, each "
+     "dense f16/i8/i4 weights, any batch: a work-item per row and QTILE_TB batch rows, each "
      "weight dequantized once in registers",
      {{"QTILE_WG", 16, 64, {8, 16, 32, 64, 0}}, {"QTILE_TB", 4, 4, {1, 2, 4, 8, 0}}},
      sparq_rank_dense_q_tiled, sparq_enqueue_dense_q_tiled,
-     (1u << SPARQ_ENCODING_I8) | (1u << SPARQ_ENCODING_I4), false},
+     (1u << SPARQ_ENCODING_F16) | (1u << SPARQ_ENCODING_I8) | (1u << SPARQ_ENCODING_I4), false},
     {"quantize_dense_rows", "linear_dense_q.cl", 0, SPARQ_STRUCTURE_DENSE,
      "W8A8 step 1: X quantized per row (per token) to 8-bit codes and (scale, zero point)",
      {{"QROWS_WG", 8, 64, {8, 0}}}, NULL, NULL, 1u << SPARQ_ENCODING_I8, true},

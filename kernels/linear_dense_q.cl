@@ -194,9 +194,6 @@ void linear_dense_q_tiled(const uint rows, const uint cols, const uint batch,
     const uint b0 = get_global_id(1) * QTILE_TB;
     if (m >= rows || b0 >= batch)
         return;
-    const global uchar *row = values + (size_t)m * sparq_dense_row_bytes(cols);
-    const uint gpr = sparq_groups_per_row(cols);
-    const uint seg = Q_SEGMENT(cols);
     const global float *xr[QTILE_TB];
     float8 acc[QTILE_TB];
     float tail[QTILE_TB];
@@ -206,6 +203,27 @@ void linear_dense_q_tiled(const uint rows, const uint cols, const uint batch,
         acc[t] = (float8)(0.0f);
         tail[t] = 0.0f;
     }
+#if SPARQ_ENCODING == SPARQ_ENCODING_F16
+    /* f16 storage: half weights widened in registers; no scales */
+    (void)scales, (void)zero_points;
+    const global half *wrow = (const global half *)values + (size_t)m * cols;
+    uint k = 0;
+    for (; k + 8 <= cols; k += 8) {
+        const float8 w = vload_half8(0, wrow + k);
+#pragma unroll
+        for (uint t = 0; t < QTILE_TB; t++)
+            acc[t] = fma(w, vload8(0, xr[t] + k), acc[t]);
+    }
+    for (; k < cols; k++) {
+        const float w = vload_half(k, wrow);
+#pragma unroll
+        for (uint t = 0; t < QTILE_TB; t++)
+            tail[t] = fma(w, xr[t][k], tail[t]);
+    }
+#else
+    const global uchar *row = values + (size_t)m * sparq_dense_row_bytes(cols);
+    const uint gpr = sparq_groups_per_row(cols);
+    const uint seg = Q_SEGMENT(cols);
     for (uint k0 = 0; k0 < cols; k0 += seg) {
         const size_t s = sparq_scale_index(m, k0, gpr);
         const float scale = scales[s];
@@ -225,6 +243,7 @@ void linear_dense_q_tiled(const uint rows, const uint cols, const uint batch,
                 tail[t] = fma(w, xr[t][k], tail[t]);
         }
     }
+#endif
 #pragma unroll
     for (uint t = 0; t < QTILE_TB; t++)
         if (b0 + t < batch)
