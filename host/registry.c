@@ -33,6 +33,7 @@ const sparq_kernel_info sparq_kernels[] = {
      "dense i8/i4 weights at batch 1: a work-item per row, wide code loads, scales factored out",
      {{"QGEMV_WG", 16, 64, {8, 16, 32, 64, 0}}}, sparq_rank_dense_q_gemv,
      sparq_enqueue_dense_q_gemv, (1u << SPARQ_ENCODING_I8) | (1u << SPARQ_ENCODING_I4), false},
+    /* also built for f32 by the dense path above batch 1 (host/linear.c) */
     {"linear_dense_q_tiled", "linear_dense_q.cl", 0, SPARQ_STRUCTURE_DENSE,
      "dense f16/i8/i4 weights, any batch: a work-item per row and QTILE_TB batch rows, each "
      "weight dequantized once in registers",

@@ -203,19 +203,27 @@ void linear_dense_q_tiled(const uint rows, const uint cols, const uint batch,
         acc[t] = (float8)(0.0f);
         tail[t] = 0.0f;
     }
-#if SPARQ_ENCODING == SPARQ_ENCODING_F16
-    /* f16 storage: half weights widened in registers; no scales */
+#if SPARQ_ENCODING == SPARQ_ENCODING_F16 || SPARQ_ENCODING == SPARQ_ENCODING_F32
+    /* f32, or f16 storage widened in registers; no scales */
     (void)scales, (void)zero_points;
+#if SPARQ_ENCODING == SPARQ_ENCODING_F16
     const global half *wrow = (const global half *)values + (size_t)m * cols;
+#define dense_load8(k) vload_half8(0, wrow + (k))
+#define dense_load1(k) vload_half((k), wrow)
+#else
+    const global float *wrow = (const global float *)values + (size_t)m * cols;
+#define dense_load8(k) vload8(0, wrow + (k))
+#define dense_load1(k) wrow[k]
+#endif
     uint k = 0;
     for (; k + 8 <= cols; k += 8) {
-        const float8 w = vload_half8(0, wrow + k);
+        const float8 w = dense_load8(k);
 #pragma unroll
         for (uint t = 0; t < QTILE_TB; t++)
             acc[t] = fma(w, vload8(0, xr[t] + k), acc[t]);
     }
     for (; k < cols; k++) {
-        const float w = vload_half(k, wrow);
+        const float w = dense_load1(k);
 #pragma unroll
         for (uint t = 0; t < QTILE_TB; t++)
             tail[t] = fma(w, xr[t][k], tail[t]);
