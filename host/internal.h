@@ -117,7 +117,7 @@ void sparq_kernel_options_append(const sparq_kernel_info *k, const sparq_kernel_
 /* ---- context (host/context.c) ---------------------------------------------------- */
 
 typedef struct sparq_program_entry {
-    uint64_t key_lo, key_hi;
+    uint64_t key_lo, key_hi; /* hash of source name, options and kernel folder */
     cl_program program;
 } sparq_program_entry;
 

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
 #include <xxhash.h>
 
 /* ---- sources --------------------------------------------------------------------- */
@@ -256,6 +257,18 @@ sparq_status sparq_cache_get_info(const sparq_context_options *options, sparq_ca
 
 /* ---- building -------------------------------------------------------------------- */
 
+/* XXH3-128 over count NUL-terminated strings, each with its terminator (so that
+ * ("ab", "c") and ("a", "bc") differ). */
+static XXH128_hash_t hash_strings(const char *const *parts, size_t count)
+{
+    XXH3_state_t state;
+    XXH3_INITSTATE(&state);
+    XXH3_128bits_reset(&state);
+    for (size_t i = 0; i < count; i++)
+        XXH3_128bits_update(&state, parts[i], strlen(parts[i]) + 1);
+    return XXH3_128bits_digest(&state);
+}
+
 static sparq_status build_failed(sparq_context *ctx, cl_program program, cl_int err,
                                  const char *source)
 {
@@ -321,43 +334,40 @@ sparq_status sparq_program_get(sparq_context *ctx, const char *source, const cha
         return sparq_fail(SPARQ_ERROR_UNSUPPORTED,
                           "kernels/%s needs %s, which device \"%s\" does not have", source,
                           missing, ctx->caps.name);
-    char *text = NULL;
-    size_t text_size = 0;
-    sparq_status st = sparq_source_load(source, &text, &text_size);
-    if (st != SPARQ_OK)
-        return st;
     char full_options[1024];
     snprintf(full_options, sizeof full_options, "%s%s",
              ctx->caps.opencl_c_major > 1 || ctx->caps.opencl_c_minor >= 2 ? "-cl-std=CL1.2 "
                                                                             : "",
              options ? options : "");
 
-    /* The key: everything that changes the compiled binary. */
-    XXH3_state_t *hs = XXH3_createState();
-    if (!hs) {
-        free(text);
-        return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "program_get: out of memory");
-    }
-    XXH3_128bits_reset(hs);
-    const char *parts[] = {text, full_options, ctx->caps.name, ctx->caps.vendor,
-                           ctx->caps.driver_version, ctx->platform_version,
-                           SPARQ_VERSION_STRING};
-    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
-        XXH3_128bits_update(hs, parts[i], strlen(parts[i]) + 1);
-    XXH128_hash_t key = XXH3_128bits_digest(hs);
-    XXH3_freeState(hs);
-
+    /* In memory, a program is found by what names it: the source file, the options and
+     * the folder sources come from (SPARQ_KERNEL_DIR, or the embedded copies), so a
+     * launch never reloads or hashes source text. */
+    const char *kernel_dir = getenv("SPARQ_KERNEL_DIR");
+    const char *name_parts[] = {source, full_options, kernel_dir ? kernel_dir : ""};
+    XXH128_hash_t name_key = hash_strings(name_parts, 3);
     pthread_mutex_lock(&ctx->lock);
     for (size_t i = 0; i < ctx->program_count; i++) {
-        if (ctx->programs[i].key_lo == key.low64 && ctx->programs[i].key_hi == key.high64) {
+        if (ctx->programs[i].key_lo == name_key.low64 &&
+            ctx->programs[i].key_hi == name_key.high64) {
             *program = ctx->programs[i].program;
             pthread_mutex_unlock(&ctx->lock);
             atomic_fetch_add(&ctx->program_memory_hits, 1);
-            free(text);
             return SPARQ_OK;
         }
     }
     pthread_mutex_unlock(&ctx->lock);
+
+    char *text = NULL;
+    size_t text_size = 0;
+    sparq_status st = sparq_source_load(source, &text, &text_size);
+    if (st != SPARQ_OK)
+        return st;
+    /* On disk, the key is everything that changes the compiled binary. */
+    const char *parts[] = {text, full_options, ctx->caps.name, ctx->caps.vendor,
+                           ctx->caps.driver_version, ctx->platform_version,
+                           SPARQ_VERSION_STRING};
+    XXH128_hash_t key = hash_strings(parts, sizeof parts / sizeof parts[0]);
 
     /* Not in memory: the disk cache, else a build from source (outside the lock, so
      * other threads keep launching meanwhile). */
@@ -407,7 +417,8 @@ sparq_status sparq_program_get(sparq_context *ctx, const char *source, const cha
 
     pthread_mutex_lock(&ctx->lock);
     for (size_t i = 0; i < ctx->program_count; i++) {
-        if (ctx->programs[i].key_lo == key.low64 && ctx->programs[i].key_hi == key.high64) {
+        if (ctx->programs[i].key_lo == name_key.low64 &&
+            ctx->programs[i].key_hi == name_key.high64) {
             /* another thread won the race: use its program */
             clReleaseProgram(p);
             *program = ctx->programs[i].program;
@@ -427,7 +438,8 @@ sparq_status sparq_program_get(sparq_context *ctx, const char *source, const cha
         ctx->program_capacity = cap;
     }
     ctx->programs[ctx->program_count++] =
-        (sparq_program_entry){.key_lo = key.low64, .key_hi = key.high64, .program = p};
+        (sparq_program_entry){.key_lo = name_key.low64, .key_hi = name_key.high64,
+                              .program = p};
     pthread_mutex_unlock(&ctx->lock);
     *program = p;
     return SPARQ_OK;

@@ -277,7 +277,10 @@ SPARQ_API sparq_status sparq_context_get_stats(const sparq_context *context,
  * platform version and sparq version. Entries carry a checksum; a corrupt or truncated
  * entry is rebuilt, never trusted. Writes are atomic (temporary file + rename).
  * SPARQ_CACHE=off disables the disk cache. SPARQ_KERNEL_DIR=path loads kernel sources
- * from that folder instead of the copies embedded at build time (kernel development).
+ * from that folder instead of the copies embedded at build time (kernel development);
+ * a context reads each source once per folder, so edits need a new context. Within a
+ * context, launches find their program by source name and options without reading or
+ * hashing the source again.
  * ---------------------------------------------------------------------------------- */
 
 typedef struct sparq_cache_info {
