@@ -174,6 +174,12 @@ sparq_status sparq_activate_dense(sparq_context *ctx, cl_command_queue queue, si
                                   cl_uint activation, cl_mem y, size_t y_offset,
                                   cl_event wait, cl_event *event);
 
+/* n rounded up to a multiple of m (global sizes from work-group sizes). */
+static inline size_t sparq_round_up(size_t n, size_t m)
+{
+    return (n + m - 1) / m * m;
+}
+
 /* Sets a kernel argument, turning an OpenCL failure into a named error. */
 sparq_status sparq_set_arg(cl_kernel kernel, cl_uint index, size_t size, const void *value);
 

@@ -72,22 +72,18 @@ static sparq_status run_dense_tiled(const sparq_linear_args *a)
     sparq_status st = sparq_kernel_create(m->ctx, k->name, options, &kernel);
     if (st != SPARQ_OK)
         return st;
-    cl_uint rows = (cl_uint)m->rows, cols = (cl_uint)m->cols, batch = (cl_uint)a->batch;
-    cl_mem none = NULL;
-    if (!(st = sparq_set_arg(kernel, 0, sizeof rows, &rows)) &&
-        !(st = sparq_set_arg(kernel, 1, sizeof cols, &cols)) &&
-        !(st = sparq_set_arg(kernel, 2, sizeof batch, &batch)) &&
-        !(st = sparq_set_arg(kernel, 3, sizeof(cl_mem), &m->buf[SPARQ_ARRAY_DENSE])) &&
-        !(st = sparq_set_arg(kernel, 4, sizeof none, &none)) &&
-        !(st = sparq_set_arg(kernel, 5, sizeof none, &none)) &&
-        !(st = sparq_linear_set_tail_args(kernel, 6, a))) {
-        size_t wg = sparq_kernel_param(k, &p, "QTILE_WG"), tb = sparq_kernel_param(k, &p, "QTILE_TB");
-        size_t local[2] = {wg, 1};
-        size_t global[2] = {(m->rows + wg - 1) / wg * wg, (a->batch + tb - 1) / tb};
-        return sparq_linear_enqueue(m->ctx, k, a, kernel, global, local);
+    /* a dense-path matrix holds only SPARQ_ARRAY_DENSE: scales and zero points bind as
+     * NULL buffers */
+    static const sparq_matrix_array arrays[] = {SPARQ_ARRAY_DENSE, SPARQ_ARRAY_SCALES,
+                                                SPARQ_ARRAY_ZERO_POINTS};
+    if ((st = sparq_linear_bind(kernel, a, arrays, 3, 0))) {
+        clReleaseKernel(kernel);
+        return st;
     }
-    clReleaseKernel(kernel);
-    return st;
+    size_t wg = sparq_kernel_param(k, &p, "QTILE_WG"), tb = sparq_kernel_param(k, &p, "QTILE_TB");
+    size_t local[2] = {wg, 1};
+    size_t global[2] = {sparq_round_up(m->rows, wg), (a->batch + tb - 1) / tb};
+    return sparq_linear_enqueue(m->ctx, k, a, kernel, global, local);
 }
 
 /* The dense path: at batch 1 sparq_linear_dense (bias fused) then the activation if

@@ -20,11 +20,6 @@ static const bool have_clblast = true;
 static const bool have_clblast = false;
 #endif
 
-static size_t round_up(size_t n, size_t multiple)
-{
-    return (n + multiple - 1) / multiple * multiple;
-}
-
 /* Enqueues a kernel of linear_dense.cl (arguments set) over (rows, batch). */
 static sparq_status launch_rows_batch(sparq_context *ctx, cl_command_queue queue,
                                       cl_kernel kernel, const sparq_kernel_info *info,
@@ -33,7 +28,7 @@ static sparq_status launch_rows_batch(sparq_context *ctx, cl_command_queue queue
 {
     size_t wg = info->tunables[0].default_cpu; /* LINEAR_DENSE_WG: one stable size */
     size_t local[2] = {wg, 1};
-    size_t global[2] = {round_up(rows, wg), batch};
+    size_t global[2] = {sparq_round_up(rows, wg), batch};
     return sparq_kernel_enqueue(ctx, queue, kernel, info->name, 2, global, local, num_wait,
                                 wait_list, event);
 }

@@ -11,11 +11,6 @@
 
 #define OP "linear"
 
-static size_t round_up(size_t n, size_t multiple)
-{
-    return (n + multiple - 1) / multiple * multiple;
-}
-
 static size_t ceil_div(size_t n, size_t d)
 {
     return (n + d - 1) / d;
@@ -51,48 +46,19 @@ static unsigned default_param(const char *kernel, const char *name, const sparq_
     return sparq_kernel_param(k, &p, name);
 }
 
-/* Sets the arguments every kernel of linear_dense_q.cl but the quantizer starts with:
- * rows, cols, batch, values, scales, zero_points (NULL when symmetric). */
-static sparq_status set_matrix_args(cl_kernel kernel, const sparq_linear_args *a)
-{
-    const sparq_matrix *m = a->matrix;
-    cl_uint rows = (cl_uint)m->rows, cols = (cl_uint)m->cols, batch = (cl_uint)a->batch;
-    const cl_mem *zp = m->buf[SPARQ_ARRAY_ZERO_POINTS] ? &m->buf[SPARQ_ARRAY_ZERO_POINTS] : NULL;
-    sparq_status st;
-    if ((st = sparq_set_arg(kernel, 0, sizeof rows, &rows)) ||
-        (st = sparq_set_arg(kernel, 1, sizeof cols, &cols)) ||
-        (st = sparq_set_arg(kernel, 2, sizeof batch, &batch)) ||
-        (st = sparq_set_arg(kernel, 3, sizeof(cl_mem), &m->buf[SPARQ_ARRAY_VALUES])) ||
-        (st = sparq_set_arg(kernel, 4, sizeof(cl_mem), &m->buf[SPARQ_ARRAY_SCALES])))
-        return st;
-    return sparq_set_arg(kernel, 5, sizeof(cl_mem), zp);
-}
+/* The matrix arrays every kernel of linear_dense_q.cl but the quantizer takes after
+ * (rows, cols, batch): values, scales, zero_points (NULL buffers when absent). */
+static const sparq_matrix_array q_arrays[] = {SPARQ_ARRAY_VALUES, SPARQ_ARRAY_SCALES,
+                                              SPARQ_ARRAY_ZERO_POINTS};
 
-/* Enqueues kernel over (global0, global1) in groups of local0 x 1 after the given
- * events, then releases it. */
-static sparq_status launch(sparq_context *ctx, cl_command_queue queue, const char *name,
-                           cl_kernel kernel, size_t global0, size_t global1, size_t local0,
-                           cl_uint num_wait, const cl_event *wait_list, cl_event *event)
+/* Enqueues a sparq_linear kernel of this file over (global0, global1) in groups of
+ * local0 x 1 (then releases it). */
+static sparq_status launch(sparq_context *ctx, const sparq_kernel_info *k,
+                           const sparq_linear_args *a, cl_kernel kernel, size_t global0,
+                           size_t global1, size_t local0)
 {
     size_t local[2] = {local0, 1}, global[2] = {global0, global1};
-    sparq_status st = sparq_kernel_enqueue(ctx, queue, kernel, name, 2, global, local, num_wait,
-                                           wait_list, event);
-    clReleaseKernel(kernel);
-    return st;
-}
-
-/* Creates the weight-only kernel k for the call's matrix with all its arguments set. */
-static sparq_status weight_only_kernel(const sparq_kernel_info *k, const sparq_linear_args *a,
-                                       const sparq_kernel_params *p, cl_kernel *kernel)
-{
-    sparq_status st = sparq_matrix_kernel(a->matrix, k, p, kernel);
-    if (st != SPARQ_OK)
-        return st;
-    if ((st = set_matrix_args(*kernel, a)) || (st = sparq_linear_set_tail_args(*kernel, 6, a))) {
-        clReleaseKernel(*kernel);
-        *kernel = NULL;
-    }
-    return st;
+    return sparq_linear_enqueue(ctx, k, a, kernel, global, local);
 }
 
 /* ---- linear_dense_q_gemv ------------------------------------------------------------ */
@@ -133,18 +99,15 @@ sparq_status sparq_enqueue_dense_q_gemv(sparq_context *ctx, const sparq_kernel_i
                                         const sparq_linear_args *a, const sparq_kernel_params *p)
 {
     cl_kernel kernel = NULL;
-    sparq_status st = sparq_matrix_kernel(a->matrix, k, p, &kernel);
+    sparq_status st = sparq_linear_kernel(k, a, p, q_arrays, 3, 1, &kernel);
     if (st != SPARQ_OK)
         return st;
-    if ((st = set_matrix_args(kernel, a)) ||
-        (st = sparq_set_arg(kernel, 6, gemv_local_bytes(a->matrix), NULL)) ||
-        (st = sparq_linear_set_tail_args(kernel, 7, a))) {
+    if ((st = sparq_set_arg(kernel, 6, gemv_local_bytes(a->matrix), NULL))) {
         clReleaseKernel(kernel);
         return st;
     }
     size_t wg = sparq_kernel_param(k, p, "QGEMV_WG");
-    return launch(ctx, a->queue, k->name, kernel, round_up(a->matrix->rows, wg), 1, wg,
-                  a->num_wait, a->wait_list, a->event);
+    return launch(ctx, k, a, kernel, sparq_round_up(a->matrix->rows, wg), 1, wg);
 }
 
 /* ---- linear_dense_q_tiled ----------------------------------------------------------- */
@@ -172,12 +135,12 @@ sparq_status sparq_enqueue_dense_q_tiled(sparq_context *ctx, const sparq_kernel_
                                          const sparq_kernel_params *p)
 {
     cl_kernel kernel = NULL;
-    sparq_status st = weight_only_kernel(k, a, p, &kernel);
+    sparq_status st = sparq_linear_kernel(k, a, p, q_arrays, 3, 0, &kernel);
     if (st != SPARQ_OK)
         return st;
     size_t wg = sparq_kernel_param(k, p, "QTILE_WG"), tb = sparq_kernel_param(k, p, "QTILE_TB");
-    return launch(ctx, a->queue, k->name, kernel, round_up(a->matrix->rows, wg),
-                  ceil_div(a->batch, tb), wg, a->num_wait, a->wait_list, a->event);
+    return launch(ctx, k, a, kernel, sparq_round_up(a->matrix->rows, wg),
+                  ceil_div(a->batch, tb), wg);
 }
 
 /* ---- W8A8: quantize_dense_rows, then linear_dense_w8a8 ------------------------------ */
@@ -224,8 +187,11 @@ static sparq_status enqueue_quantize(sparq_context *ctx, cl_command_queue queue,
         return st;
     }
     size_t wg = default_param("quantize_dense_rows", "QROWS_WG", &ctx->caps);
-    return launch(ctx, queue, "quantize_dense_rows", kernel, round_up(batch, wg), 1, wg, num_wait,
-                  wait_list, event);
+    size_t local[2] = {wg, 1}, global[2] = {sparq_round_up(batch, wg), 1};
+    st = sparq_kernel_enqueue(ctx, queue, kernel, "quantize_dense_rows", 2, global, local,
+                              num_wait, wait_list, event);
+    clReleaseKernel(kernel);
+    return st;
 }
 
 sparq_status sparq_w8a8_quantize_rows(sparq_context *ctx, cl_command_queue queue, bool asym_x,
@@ -248,30 +214,30 @@ static void w8a8_options(const sparq_kernel_info *k, const sparq_linear_args *a,
     append_w8a8_options(a->matrix->ctx, asym_x, options, size);
 }
 
-/* Enqueues the product kernel built with options on quantized activations. */
+/* Enqueues the product kernel built with options on quantized activations, after the
+ * events of a (the caller's, or the quantizer's). */
 static sparq_status enqueue_product(sparq_context *ctx, const sparq_kernel_info *k,
                                     const sparq_linear_args *a, const sparq_kernel_params *p,
                                     const char *options, cl_mem xq, size_t xq_offset,
-                                    cl_mem xparams, size_t xparams_offset, cl_uint num_wait,
-                                    const cl_event *wait_list, cl_event *event)
+                                    cl_mem xparams, size_t xparams_offset)
 {
     cl_kernel kernel = NULL;
     sparq_status st = sparq_kernel_create(ctx, k->name, options, &kernel);
     if (st != SPARQ_OK)
         return st;
     cl_ulong qo = xq_offset, po = xparams_offset;
-    if ((st = set_matrix_args(kernel, a)) || (st = sparq_set_arg(kernel, 6, sizeof xq, &xq)) ||
+    if ((st = sparq_linear_bind(kernel, a, q_arrays, 3, 4)) ||
+        (st = sparq_set_arg(kernel, 6, sizeof xq, &xq)) ||
         (st = sparq_set_arg(kernel, 7, sizeof qo, &qo)) ||
         (st = sparq_set_arg(kernel, 8, sizeof xparams, &xparams)) ||
-        (st = sparq_set_arg(kernel, 9, sizeof po, &po)) ||
-        (st = sparq_linear_set_tail_args(kernel, 10, a))) {
+        (st = sparq_set_arg(kernel, 9, sizeof po, &po))) {
         clReleaseKernel(kernel);
         return st;
     }
     size_t wg = sparq_kernel_param(k, p, "W8A8_WG"), r = sparq_kernel_param(k, p, "W8A8_R");
     size_t tb = sparq_kernel_param(k, p, "W8A8_TB");
-    return launch(ctx, a->queue, k->name, kernel, round_up(ceil_div(a->matrix->rows, r), wg),
-                  ceil_div(a->batch, tb), wg, num_wait, wait_list, event);
+    return launch(ctx, k, a, kernel, sparq_round_up(ceil_div(a->matrix->rows, r), wg),
+                  ceil_div(a->batch, tb), wg);
 }
 
 sparq_status sparq_w8a8_product(sparq_context *ctx, const sparq_kernel_info *k,
@@ -281,8 +247,7 @@ sparq_status sparq_w8a8_product(sparq_context *ctx, const sparq_kernel_info *k,
 {
     char options[768];
     w8a8_options(k, a, p, asym_x, options, sizeof options);
-    return enqueue_product(ctx, k, a, p, options, xq, xq_offset, xparams, xparams_offset,
-                           a->num_wait, a->wait_list, a->event);
+    return enqueue_product(ctx, k, a, p, options, xq, xq_offset, xparams, xparams_offset);
 }
 
 int sparq_rank_dense_w8a8(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
@@ -309,7 +274,7 @@ sparq_status sparq_enqueue_dense_w8a8(sparq_context *ctx, const sparq_kernel_inf
     /* one temporary buffer: the codes (batch x cols bytes), then (scale, zero point)
      * per row as floats from a 64-byte boundary */
     size_t codes = a->batch * m->cols;
-    size_t params_byte = round_up(codes, 64);
+    size_t params_byte = sparq_round_up(codes, 64);
     cl_int err = CL_SUCCESS;
     cl_mem tmp = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_WRITE,
                                 params_byte + 2 * a->batch * sizeof(float), NULL, &err);
@@ -322,9 +287,13 @@ sparq_status sparq_enqueue_dense_w8a8(sparq_context *ctx, const sparq_kernel_inf
     sparq_status st = enqueue_quantize(ctx, a->queue, options, a->batch, m->cols, a->x,
                                        a->x_offset, tmp, 0, tmp, params_byte / sizeof(float),
                                        a->num_wait, a->wait_list, &quantized);
-    if (st == SPARQ_OK)
-        st = enqueue_product(ctx, k, a, p, options, tmp, 0, tmp, params_byte / sizeof(float), 1,
-                             &quantized, a->event);
+    if (st == SPARQ_OK) {
+        sparq_linear_args after_quantize = *a; /* the product waits on the quantizer only */
+        after_quantize.num_wait = 1;
+        after_quantize.wait_list = &quantized;
+        st = enqueue_product(ctx, k, &after_quantize, p, options, tmp, 0, tmp,
+                             params_byte / sizeof(float));
+    }
     /* OpenCL keeps the buffer alive until the commands that use it have finished */
     clReleaseMemObject(tmp);
     if (quantized)

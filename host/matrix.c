@@ -319,23 +319,29 @@ sparq_status sparq_linear_set_tail_args(cl_kernel kernel, cl_uint i, const sparq
     return sparq_set_arg(kernel, i, sizeof a->activation, &a->activation);
 }
 
+sparq_status sparq_linear_bind(cl_kernel kernel, const sparq_linear_args *a,
+                               const sparq_matrix_array *arrays, cl_uint array_count,
+                               cl_uint extra)
+{
+    const sparq_matrix *m = a->matrix;
+    cl_uint rows = (cl_uint)m->rows, cols = (cl_uint)m->cols, batch = (cl_uint)a->batch;
+    sparq_status st;
+    if ((st = sparq_set_arg(kernel, 0, sizeof rows, &rows)) ||
+        (st = sparq_set_arg(kernel, 1, sizeof cols, &cols)) ||
+        (st = sparq_set_arg(kernel, 2, sizeof batch, &batch)))
+        return st;
+    for (cl_uint i = 0; i < array_count; i++)
+        if ((st = sparq_set_arg(kernel, 3 + i, sizeof(cl_mem), &m->buf[arrays[i]])))
+            return st;
+    return sparq_linear_set_tail_args(kernel, 3 + array_count + extra, a);
+}
+
 sparq_status sparq_linear_kernel(const sparq_kernel_info *k, const sparq_linear_args *a,
                                  const sparq_kernel_params *p, const sparq_matrix_array *arrays,
                                  cl_uint array_count, cl_uint extra, cl_kernel *kernel)
 {
-    const sparq_matrix *m = a->matrix;
-    sparq_status st = sparq_matrix_kernel(m, k, p, kernel);
-    if (st != SPARQ_OK)
-        return st;
-    cl_uint rows = (cl_uint)m->rows, cols = (cl_uint)m->cols, batch = (cl_uint)a->batch;
-    if (!(st = sparq_set_arg(*kernel, 0, sizeof rows, &rows)) &&
-        !(st = sparq_set_arg(*kernel, 1, sizeof cols, &cols)))
-        st = sparq_set_arg(*kernel, 2, sizeof batch, &batch);
-    for (cl_uint i = 0; i < array_count && st == SPARQ_OK; i++)
-        st = sparq_set_arg(*kernel, 3 + i, sizeof(cl_mem), &m->buf[arrays[i]]);
-    if (st == SPARQ_OK)
-        st = sparq_linear_set_tail_args(*kernel, 3 + array_count + extra, a);
-    if (st != SPARQ_OK) {
+    sparq_status st = sparq_matrix_kernel(a->matrix, k, p, kernel);
+    if (st == SPARQ_OK && (st = sparq_linear_bind(*kernel, a, arrays, array_count, extra))) {
         clReleaseKernel(*kernel);
         *kernel = NULL;
     }

@@ -63,11 +63,17 @@ sparq_status sparq_matrix_kernel(const sparq_matrix *m, const sparq_kernel_info 
 sparq_status sparq_linear_set_tail_args(cl_kernel kernel, cl_uint first,
                                         const sparq_linear_args *a);
 
-/* Creates kernel k for the call's matrix and binds what every sparq_linear kernel
- * starts with: rows, cols, batch (uint), then the matrix arrays listed (in order); after
- * them come `extra` kernel-specific arguments the caller sets (from index
- * 3 + array_count), then the common tail. The caller enqueues with sparq_linear_enqueue
- * or releases the kernel. */
+/* Binds what every sparq_linear kernel starts with: rows, cols, batch (uint), then the
+ * matrix arrays listed (in order; a NULL buffer passes a NULL pointer); after them come
+ * `extra` kernel-specific arguments the caller sets (from index 3 + array_count), then
+ * the common tail. */
+sparq_status sparq_linear_bind(cl_kernel kernel, const sparq_linear_args *a,
+                               const sparq_matrix_array *arrays, cl_uint array_count,
+                               cl_uint extra);
+
+/* Creates kernel k for the call's matrix (format build options) and binds it as
+ * sparq_linear_bind does. The caller enqueues with sparq_linear_enqueue or releases
+ * the kernel. */
 sparq_status sparq_linear_kernel(const sparq_kernel_info *k, const sparq_linear_args *a,
                                  const sparq_kernel_params *p, const sparq_matrix_array *arrays,
                                  cl_uint array_count, cl_uint extra, cl_kernel *kernel);

@@ -8,11 +8,6 @@
 
 #include <stdio.h>
 
-static size_t round_up(size_t n, size_t multiple)
-{
-    return (n + multiple - 1) / multiple * multiple;
-}
-
 /* Work-items per block row of the micro-tile kernels, as TILE_WI in the kernel file:
  * a block is cut into 8-value segments; a segment row covers max(1, 8 / c) block rows;
  * each work-item owns tsr of the r / that segment rows. 0 when r * c < 8. */
@@ -120,7 +115,7 @@ sparq_status sparq_enqueue_bsr_scalar(sparq_context *ctx, const sparq_kernel_inf
                                       const sparq_linear_args *a, const sparq_kernel_params *p)
 {
     size_t wg = sparq_kernel_param(k, p, "WG");
-    size_t local[2] = {wg, 1}, global[2] = {round_up(a->matrix->rows, wg), a->batch};
+    size_t local[2] = {wg, 1}, global[2] = {sparq_round_up(a->matrix->rows, wg), a->batch};
     return enqueue_bsr(ctx, k, a, p, global, local);
 }
 
@@ -140,6 +135,6 @@ sparq_status sparq_enqueue_bsr_tile(sparq_context *ctx, const sparq_kernel_info 
                           sparq_kernel_param(k, p, "TSR"), tb, wgb, rpg);
     size_t block_rows = (m->rows + m->format.block_rows - 1) / m->format.block_rows;
     size_t local[2] = {wi * rpg, wgb};
-    size_t global[2] = {round_up(block_rows, rpg) * wi, round_up((a->batch + tb - 1) / tb, wgb)};
+    size_t global[2] = {sparq_round_up(block_rows, rpg) * wi, sparq_round_up((a->batch + tb - 1) / tb, wgb)};
     return enqueue_bsr(ctx, k, a, p, global, local);
 }

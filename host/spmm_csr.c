@@ -13,11 +13,6 @@
 /* Batches up to this run spmm_csr_vector on GPUs; larger ones the batch-tiled kernel. */
 #define VECTOR_MAX_BATCH 4
 
-static size_t round_up(size_t n, size_t multiple)
-{
-    return (n + multiple - 1) / multiple * multiple;
-}
-
 static bool is_gpu(const sparq_device_caps *caps)
 {
     return caps->type == SPARQ_DEVICE_TYPE_GPU;
@@ -66,7 +61,7 @@ sparq_status sparq_enqueue_csr_scalar(sparq_context *ctx, const sparq_kernel_inf
     if (st != SPARQ_OK)
         return st;
     size_t wg = sparq_kernel_param(k, p, "WG");
-    return csr_launch(ctx, k, a, kernel, round_up(a->matrix->rows, wg), a->batch, wg);
+    return csr_launch(ctx, k, a, kernel, sparq_round_up(a->matrix->rows, wg), a->batch, wg);
 }
 
 /* ---- spmm_csr_rowvec ---------------------------------------------------------------- */
@@ -117,7 +112,7 @@ sparq_status sparq_enqueue_csr_rowvec(sparq_context *ctx, const sparq_kernel_inf
         return st;
     }
     size_t wg = sparq_kernel_param(k, p, "ROWVEC_WG");
-    return csr_launch(ctx, k, a, kernel, round_up(m->rows, wg), 1, wg);
+    return csr_launch(ctx, k, a, kernel, sparq_round_up(m->rows, wg), 1, wg);
 }
 
 /* ---- spmm_csr_vector ---------------------------------------------------------------- */
@@ -217,6 +212,6 @@ sparq_status sparq_enqueue_csr_batchtile(sparq_context *ctx, const sparq_kernel_
     if (st != SPARQ_OK)
         return st;
     size_t wg = sparq_kernel_param(k, p, "TILE_WG"), tb = sparq_kernel_param(k, p, "TILE_TB");
-    return csr_launch(ctx, k, a, kernel, round_up(a->matrix->rows, wg), (a->batch + tb - 1) / tb,
+    return csr_launch(ctx, k, a, kernel, sparq_round_up(a->matrix->rows, wg), (a->batch + tb - 1) / tb,
                       wg);
 }

@@ -8,11 +8,6 @@
 
 #include <stdio.h>
 
-static size_t round_up(size_t n, size_t multiple)
-{
-    return (n + multiple - 1) / multiple * multiple;
-}
-
 static bool is_2_4(const sparq_matrix *m)
 {
     return m->format.nm_n == 2 && m->format.nm_m == 4;
@@ -60,7 +55,7 @@ sparq_status sparq_enqueue_nm_general(sparq_context *ctx, const sparq_kernel_inf
     sparq_status st = check_param(k, "WG", wg, 0);
     if (st != SPARQ_OK)
         return st;
-    return enqueue_nm(ctx, k, a, p, round_up(a->matrix->rows, wg), a->batch, wg);
+    return enqueue_nm(ctx, k, a, p, sparq_round_up(a->matrix->rows, wg), a->batch, wg);
 }
 
 /* ---- spmm_nm_gemv24 ---- */
@@ -92,7 +87,7 @@ sparq_status sparq_enqueue_nm_gemv24(sparq_context *ctx, const sparq_kernel_info
     if ((st = check_param(k, "WG", wg, 0)) || (st = check_param(k, "ROW_LANES", lanes, wg)))
         return st;
     size_t rows_per_group = wg / lanes;
-    return enqueue_nm(ctx, k, a, p, round_up(a->matrix->rows, rows_per_group) * lanes, 1, wg);
+    return enqueue_nm(ctx, k, a, p, sparq_round_up(a->matrix->rows, rows_per_group) * lanes, 1, wg);
 }
 
 /* ---- spmm_nm_tiled ---- */
@@ -119,6 +114,6 @@ sparq_status sparq_enqueue_nm_tiled(sparq_context *ctx, const sparq_kernel_info 
     sparq_status st;
     if ((st = check_param(k, "WG", wg, 0)) || (st = check_param(k, "TB", tb, 0)))
         return st;
-    return enqueue_nm(ctx, k, a, p, round_up(a->matrix->rows, wg), (a->batch + tb - 1) / tb,
+    return enqueue_nm(ctx, k, a, p, sparq_round_up(a->matrix->rows, wg), (a->batch + tb - 1) / tb,
                       wg);
 }
