@@ -1059,6 +1059,51 @@ SPARQ_API sparq_status sparq_packed_load(const sparq_safetensors *file, const ch
 
 /* ---- end of safetensors ---- */
 
+
+/* ====================================================================================
+ * Layer conversion with a quality gate (pure host C, no device).
+ * Implemented in formats/convert.c; `sparq convert` and `sparq demo` are built on it.
+ * ================================================================================== */
+
+/* What to make of one weight matrix, and the gate it must pass. */
+typedef struct sparq_convert_options {
+    double sparsity;           /* prune target in [0, 1] for CSR and BSR (magnitude,
+                                * global; BSR prunes whole blocks); ignored for NM
+                                * (which prunes N of M) and DENSE                     */
+    sparq_pack_options format; /* structure, encoding, scales, block shape, N:M       */
+    double max_nmse;           /* gate: NMSE of the result vs the original must be
+                                * <= this; 0 = no NMSE gate                           */
+    double min_sqnr_db;        /* gate: SQNR must be >= this; 0 = no SQNR gate        */
+    int no_rollback;           /* 1: a layer failing the gate is an error instead     */
+} sparq_convert_options;
+
+/* What was made, after any rollbacks. */
+typedef struct sparq_convert_result {
+    sparq_pack_options format;  /* the format written (may differ from the request)   */
+    double sparsity;            /* fraction of weights that are zero in the result    */
+    double bits_per_weight;
+    sparq_error_metrics error;  /* the result (dequantized) vs the original           */
+    uint64_t bytes_before;      /* rows * cols * 4 (f32)                              */
+    uint64_t bytes_after;       /* sparq_packed_bytes of the result                   */
+    unsigned rollbacks;         /* settings tried and refused before the one kept     */
+    char trail[512];            /* each refused step and why, "; "-separated, e.g.
+                                 * "csr s=0.90 i4-g128: NMSE 0.31 > 0.05; ..."        */
+} sparq_convert_result;
+
+/* Prunes and quantizes weights (rows x cols, not modified) as options says, measures
+ * the result against the original, and, when the gate fails, rolls back step by step to
+ * safer settings (the ladder is documented in formats/convert.c: less sparsity first,
+ * then more bits, finally dense f32, which always passes) until one passes. *packed gets
+ * the matrix that passed, *result (may be NULL) what it is. With no_rollback a failing
+ * first step gives SPARQ_ERROR_INVALID_DATA ("gate failed: NMSE 0.31 > 0.05").
+ * Errors as sparq_packed_create / sparq_prune_* for bad options or NaN/Inf weights. */
+SPARQ_API sparq_status sparq_layer_convert(const float *weights, size_t rows, size_t cols,
+                                           const sparq_convert_options *options,
+                                           sparq_packed **packed,
+                                           sparq_convert_result *result);
+
+/* ---- end of layer conversion ---- */
+
 #ifdef __cplusplus
 }
 #endif

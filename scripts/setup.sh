@@ -14,6 +14,8 @@ PACKAGES=(
   # peers measured in the benchmarks, and oclgrind to check kernels for races and
   # out-of-bounds accesses
   libopenblas-dev oclgrind
+  # plots of `sparq demo` (PNG through gnuplot)
+  gnuplot-nox
   # tests
   libcmocka-dev
 )

@@ -1,8 +1,9 @@
 /* sparq.c - the `sparq` command line: `info` (devices, caps, choice, program
  * cache) and `check` (a dense sparq_linear_dense run against a C reference, with
- * the time to the first result). Uses only the public header.
+ * the time to the first result), and the dispatch to the subcommands of cli.h.
+ * Uses only the public header.
  */
-#include "sparq.h"
+#include "cli.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -10,13 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static const char *type_name(sparq_device_type t)
 {
@@ -26,12 +20,6 @@ static const char *type_name(sparq_device_type t)
     case SPARQ_DEVICE_TYPE_CPU: return "CPU";
     default: return "other";
     }
-}
-
-static int fail(const char *what, sparq_status st)
-{
-    fprintf(stderr, "sparq: %s: %s: %s\n", what, sparq_status_string(st), sparq_last_error());
-    return 1;
 }
 
 static void print_caps(const sparq_device_caps *c)
@@ -65,7 +53,7 @@ static int cmd_info(void)
     size_t count = 0;
     sparq_status st = sparq_device_list(&list, &count);
     if (st != SPARQ_OK) {
-        return fail("listing devices", st); /* the sentence names the package to install */
+        return cli_fail("listing devices", st); /* the sentence names the package to install */
     }
     for (size_t i = 0; i < count; i++) {
         printf("device %u:%u  %s  [platform: %s]\n", list[i].platform_index,
@@ -79,7 +67,7 @@ static int cmd_info(void)
     st = sparq_device_choose(list, count, selector, &chosen, reason, sizeof reason);
     if (st != SPARQ_OK) {
         sparq_device_list_free(list);
-        return fail("choosing a device", st);
+        return cli_fail("choosing a device", st);
     }
     printf("chosen: %u:%u %s\n  why: %s\n\n", list[chosen].platform_index,
            list[chosen].device_index, list[chosen].caps.name, reason);
@@ -87,7 +75,7 @@ static int cmd_info(void)
 
     sparq_cache_info cache;
     if ((st = sparq_cache_get_info(NULL, &cache)) != SPARQ_OK)
-        return fail("program cache", st);
+        return cli_fail("program cache", st);
     printf("program cache: %s\n  %s, %zu programs, %.1f KiB\n", cache.path,
            cache.enabled ? "on" : "off (SPARQ_CACHE=off)", cache.entries,
            (double)cache.bytes / 1024);
@@ -112,18 +100,18 @@ static int check_backend(sparq_context *ctx, cl_command_queue q, sparq_dense_bac
                          cl_mem dw, cl_mem db, cl_mem dy, const float *ref, float *out,
                          double t_start)
 {
-    double t0 = now_seconds();
+    double t0 = cli_now_seconds();
     cl_event done = NULL;
     sparq_status st = sparq_linear_dense(ctx, q, backend, batch, rows, cols, dx, 0, dw, 0, db,
                                          0, dy, 0, 0, NULL, &done);
     if (st != SPARQ_OK)
-        return fail(label, st);
+        return cli_fail(label, st);
     cl_int err = clEnqueueReadBuffer(q, dy, CL_TRUE, 0, batch * rows * sizeof(float), out, 1,
                                      &done, NULL);
     clReleaseEvent(done);
     if (err != CL_SUCCESS)
-        return fail("reading the result", err);
-    double t1 = now_seconds();
+        return cli_fail("reading the result", err);
+    double t1 = cli_now_seconds();
     double max_err = 0.0, max_ref = 0.0;
     for (size_t i = 0; i < batch * rows; i++) {
         max_err = fmax(max_err, fabs((double)out[i] - ref[i]));
@@ -140,15 +128,15 @@ static int check_backend(sparq_context *ctx, cl_command_queue q, sparq_dense_bac
 
 static int cmd_check(void)
 {
-    double t_start = now_seconds();
+    double t_start = cli_now_seconds();
     sparq_context *ctx = NULL;
     sparq_status st = sparq_context_create(NULL, &ctx);
     if (st != SPARQ_OK)
-        return fail("creating a context", st);
+        return cli_fail("creating a context", st);
     printf("device: %s (%s)\n  why: %s\n", sparq_context_caps(ctx)->name,
            sparq_context_caps(ctx)->platform_name, sparq_context_choice(ctx));
     cl_command_queue q = sparq_context_queue(ctx);
-    int failures = q ? 0 : fail("creating a queue", SPARQ_ERROR_INTERNAL);
+    int failures = q ? 0 : cli_fail("creating a queue", SPARQ_ERROR_INTERNAL);
     const size_t shapes[][3] = {{1, 768, 3072}, {8, 768, 3072}};
     for (size_t s = 0; s < 2 && !failures; s++) {
         size_t batch = shapes[s][0], rows = shapes[s][1], cols = shapes[s][2];
@@ -183,7 +171,7 @@ static int cmd_check(void)
                              : clCreateBuffer(cl, CL_MEM_WRITE_ONLY, batch * rows * sizeof *out,
                                               NULL, &e4);
         if (!failures && (e1 || e2 || e3 || e4))
-            failures += fail("allocating buffers", e1 ? e1 : e2 ? e2 : e3 ? e3 : e4);
+            failures += cli_fail("allocating buffers", e1 ? e1 : e2 ? e2 : e3 ? e3 : e4);
         if (!failures)
             failures += check_backend(ctx, q, SPARQ_DENSE_BACKEND_SPARQ, "sparq", batch, rows,
                                       cols, dx, dw, db, dy, ref, out, t_start);
@@ -216,6 +204,11 @@ static void usage(FILE *to)
                 "            would choose and why, and the program cache\n"
                 "  check     run the dense linear layer (sparq's kernel and CLBlast) against\n"
                 "            a C reference and report the time to the first result\n"
+                "  tune      autotune kernels for this device (sparq tune --help)\n"
+                "  convert   prune and quantize a safetensors model with a quality gate\n"
+                "            (sparq convert --help)\n"
+                "  demo      the whole trade-off on a small real model, and speed on\n"
+                "            transformer-sized layers (sparq demo --help)\n"
                 "  version   print the version\n\n"
                 "environment: SPARQ_DEVICE (P:D or name substring), SPARQ_LOG=info|debug,\n"
                 "SPARQ_CACHE=off, SPARQ_CACHE_DIR, SPARQ_KERNEL_DIR\n");
@@ -231,6 +224,12 @@ int main(int argc, char **argv)
         return cmd_info();
     if (strcmp(argv[1], "check") == 0)
         return cmd_check();
+    if (strcmp(argv[1], "tune") == 0)
+        return cli_tune_main(argc - 1, argv + 1);
+    if (strcmp(argv[1], "convert") == 0)
+        return cli_convert_main(argc - 1, argv + 1);
+    if (strcmp(argv[1], "demo") == 0)
+        return cli_demo_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "version") == 0) {
         printf("sparq %s\n", sparq_version_string());
         return 0;
