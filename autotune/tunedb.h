@@ -184,7 +184,7 @@ bool sparq_tune_lookup_choice(const sparq_tune_chain *chain, const sparq_tune_de
                               const char *shape_class, sparq_tune_choice_entry *choice,
                               sparq_tune_source *source, char *detail, size_t detail_size);
 
-/* The shipped database: autotune/db/*.json embedded at build time, parsed once per
+/* The shipped database: the JSON files of autotune/db/ embedded at build time, parsed once per
  * process (thread-safe); never NULL (empty if none ships). */
 const sparq_tunedb *sparq_tunedb_shipped(void);
 

@@ -1,7 +1,9 @@
 /* context.c - sparq_context: creating one on a chosen device or wrapping the
- * caller's cl_context, its default queue, accessors and launch counters.
+ * caller's cl_context, its default queue, accessors and launch counters, and the
+ * tuning databases its dispatch reads.
  */
 #include "internal.h"
+#include "tunedb.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,10 +155,39 @@ sparq_status sparq_context_wrap(cl_context cl_ctx, cl_device_id device,
     return SPARQ_OK;
 }
 
+void sparq_context_tune_chain(sparq_context *ctx, sparq_tune_chain *chain)
+{
+    pthread_mutex_lock(&ctx->lock);
+    if (!ctx->tune_loaded) {
+        ctx->tune_loaded = true;
+        const char *env = getenv("SPARQ_TUNE");
+        ctx->tune_off = env && strcmp(env, "off") == 0;
+        char path[1024] = "";
+        if (!ctx->tune_off && sparq_tunedb_user_path(path, sizeof path) &&
+            sparq_tunedb_load_file(path, &ctx->tune_user) != SPARQ_OK)
+            ctx->tune_user = NULL;
+        sparq_log(SPARQ_LOG_INFO, "tuning: %s%s", ctx->tune_off ? "off (SPARQ_TUNE=off)" :
+                  path[0] ? "user database " : "no user database", ctx->tune_off ? "" : path);
+    }
+    chain->user = ctx->tune_off ? NULL : ctx->tune_user;
+    chain->shipped = ctx->tune_off ? NULL : sparq_tunedb_shipped();
+    pthread_mutex_unlock(&ctx->lock);
+}
+
+void sparq_context_tune_forget(sparq_context *ctx)
+{
+    pthread_mutex_lock(&ctx->lock);
+    sparq_tunedb_free(ctx->tune_user);
+    ctx->tune_user = NULL;
+    ctx->tune_loaded = false;
+    pthread_mutex_unlock(&ctx->lock);
+}
+
 void sparq_context_free(sparq_context *ctx)
 {
     if (!ctx)
         return;
+    sparq_tunedb_free(ctx->tune_user);
     for (size_t i = 0; i < ctx->program_count; i++)
         clReleaseProgram(ctx->programs[i].program);
     free(ctx->programs);

@@ -78,7 +78,7 @@ typedef struct sparq_kernel_info sparq_kernel_info;
 /* 0: this kernel can't run this matrix and batch on this device; otherwise a
  * preference (dispatch takes the highest). Either way why gets the reason. */
 typedef int (*sparq_rank_fn)(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
-                             char *why, size_t why_size);
+                             const sparq_kernel_params *p, char *why, size_t why_size);
 /* Sets arguments and enqueues one sparq_linear with these parameters. */
 typedef sparq_status (*sparq_enqueue_fn)(sparq_context *ctx, const sparq_kernel_info *k,
                                          const sparq_linear_args *a,
@@ -106,6 +106,11 @@ const sparq_kernel_info *sparq_kernel_find(const char *name);
 /* The defaults of k's tunables for this device type. */
 void sparq_kernel_default_params(const sparq_kernel_info *k, const sparq_device_caps *caps,
                                  sparq_kernel_params *p);
+/* Whether p is a possible setting on this device: no value 0, and every work-group size
+ * (tunables named *WG) within the device's limit. Kernel-specific conditions (local
+ * memory, divisibility) are in the rank functions. */
+bool sparq_kernel_params_fit(const sparq_kernel_info *k, const sparq_kernel_params *p,
+                             const sparq_device_caps *caps, char *why, size_t why_size);
 /* The value of tunable `name` in p (0 if k has no such tunable). */
 unsigned sparq_kernel_param(const sparq_kernel_info *k, const sparq_kernel_params *p,
                             const char *name);
@@ -115,6 +120,15 @@ void sparq_kernel_options_append(const sparq_kernel_info *k, const sparq_kernel_
                                  char *options, size_t size);
 
 /* ---- context (host/context.c) ---------------------------------------------------- */
+
+typedef struct sparq_tunedb sparq_tunedb;
+
+/* The XXH64 of one kernel file's source text (includes expanded), as 16 hex digits:
+ * tuning entries carry it, so a changed kernel invalidates its own entries. */
+typedef struct sparq_source_hash {
+    const char *source; /* registry's source name, e.g. "spmm_csr.cl" */
+    char hex[17];
+} sparq_source_hash;
 
 typedef struct sparq_program_entry {
     uint64_t key_lo, key_hi; /* hash of source name, options and kernel folder */
@@ -139,6 +153,12 @@ struct sparq_context {
     atomic_uint_fast64_t program_memory_hits;
     atomic_uint_fast64_t program_disk_hits;
     atomic_uint_fast64_t program_disk_rejects;
+    /* tuning (guarded by lock): the user's database, loaded at first use unless
+     * SPARQ_TUNE=off (then no database is read: built-in defaults only) */
+    bool tune_loaded, tune_off;
+    sparq_tunedb *tune_user;
+    sparq_source_hash source_hashes[16];
+    size_t source_hash_count;
 };
 
 /* Resolves the cache folder and whether it is on, from options and environment. */
@@ -151,6 +171,10 @@ void sparq_cache_resolve(const sparq_context_options *options, char *dir, size_t
  * owned by the context. */
 sparq_status sparq_program_get(sparq_context *ctx, const char *source, const char *options,
                                unsigned required_features, cl_program *program);
+
+/* The hash of kernels/<source> as tuning entries record it (computed once per context).
+ * hex gets 16 hex digits, or "" if the source can't be loaded. */
+void sparq_source_hash_get(sparq_context *ctx, const char *source, char hex[17]);
 
 /* Creates the registered kernel `name` (program built with options); the caller
  * releases it after enqueueing. */

@@ -1,5 +1,6 @@
-/* linear.c - sparq_linear: argument checks, dispatch over the kernel registry (the
- * highest-ranked kernel of the matrix's structure), the dense path with its fused
+/* linear.c - sparq_linear: argument checks, the plan of each (matrix, batch) from the
+ * kernel registry and the tuning databases (tuned dense/sparse choice, tuned kernel,
+ * tuned parameters; else the highest rank with defaults), the dense path with its fused
  * activation, and sparq_plan_explain.
  */
 #include "matrix.h"
@@ -9,34 +10,156 @@
 
 #define OP "linear"
 
-sparq_status sparq_dispatch(const sparq_matrix *m, size_t batch, const sparq_kernel_info **k,
-                            sparq_kernel_params *p, char *why, size_t why_size)
+void sparq_matrix_shape_class(const sparq_matrix *m, size_t batch, char *out, size_t size)
+{
+    double per_row = m->format.structure == SPARQ_STRUCTURE_DENSE
+                         ? (double)m->cols
+                         : (double)m->stored / (double)m->rows;
+    sparq_tune_shape_class(m->rows, m->cols, batch, per_row, out, size);
+}
+
+sparq_tune_source sparq_matrix_tuned_params(const sparq_matrix *m, const sparq_kernel_info *k,
+                                            size_t batch, sparq_kernel_params *p,
+                                            char *detail, size_t detail_size)
+{
+    sparq_tune_chain chain;
+    sparq_context_tune_chain(m->ctx, &chain);
+    sparq_tune_device device;
+    sparq_tune_device_from_caps(&m->ctx->caps, &device);
+    char shape[64], hash[17];
+    sparq_matrix_shape_class(m, batch, shape, sizeof shape);
+    sparq_source_hash_get(m->ctx, k->source, hash);
+    /* the dense path runs its kernels on dense f32 weights whatever the packed encoding */
+    sparq_encoding encoding = m->path == SPARQ_PATH_DENSE ? SPARQ_ENCODING_F32
+                                                           : m->format.quant.encoding;
+    return sparq_tune_lookup_params(&chain, &device, k, encoding, shape, hash, p, detail,
+                                    detail_size);
+}
+
+/* The kernel and parameters of the sparse path: the tuned choice when the databases
+ * name one that runs this case, else the highest rank; each kernel with its tuned
+ * parameters (or defaults, when tuned ones don't fit this case). */
+static sparq_status plan_kernel(const sparq_matrix *m, size_t batch,
+                                const sparq_tune_choice_entry *choice, sparq_plan *plan)
 {
     const sparq_device_caps *caps = &m->ctx->caps;
     int best_rank = 0;
     char reason[256], best_reason[256] = "", refused[512] = "";
-    *k = NULL;
+    plan->k = NULL;
     for (size_t i = 0; i < sparq_kernel_count; i++) {
         const sparq_kernel_info *c = &sparq_kernels[i];
         if (!sparq_kernel_runs_format(c, &m->format, m->quantize_activations))
             continue;
+        sparq_kernel_params p;
+        char detail[192];
+        sparq_tune_source source = sparq_matrix_tuned_params(m, c, batch, &p, detail,
+                                                             sizeof detail);
         reason[0] = '\0';
-        int r = c->rank(m, batch, caps, reason, sizeof reason);
-        if (r > best_rank) {
-            best_rank = r;
-            *k = c;
-            snprintf(best_reason, sizeof best_reason, "%s", reason);
-        } else if (r == 0) {
+        int r = sparq_kernel_params_fit(c, &p, caps, reason, sizeof reason)
+                    ? c->rank(m, batch, caps, &p, reason, sizeof reason)
+                    : 0;
+        if (r == 0 && source != SPARQ_TUNE_SOURCE_BUILTIN) {
+            source = SPARQ_TUNE_SOURCE_BUILTIN;
+            snprintf(detail, sizeof detail, "built-in default (tuned values don't fit: %s)",
+                     reason);
+            sparq_kernel_default_params(c, caps, &p);
+            r = c->rank(m, batch, caps, &p, reason, sizeof reason);
+        }
+        bool tuned_pick = choice && r > 0 && strcmp(choice->kernel, c->name) == 0;
+        if (r == 0) {
             size_t used = strlen(refused);
             snprintf(refused + used, sizeof refused - used, "%s%s (%s)", used ? "; " : "",
                      c->name, reason);
+        } else if (r > best_rank || tuned_pick) {
+            best_rank = tuned_pick ? INT32_MAX : r;
+            plan->k = c;
+            plan->p = p;
+            plan->source = source;
+            snprintf(plan->detail, sizeof plan->detail, "%s", detail);
+            if (tuned_pick)
+                snprintf(best_reason, sizeof best_reason, "fastest in tuning (%.1f us); %s",
+                         choice->sparse_us, reason);
+            else
+                snprintf(best_reason, sizeof best_reason, "%s", reason);
         }
     }
-    if (!*k)
-        return sparq_fail(SPARQ_ERROR_UNSUPPORTED, OP ": no kernel runs this matrix at batch %zu: %s",
-                          batch, refused[0] ? refused : "none registered for its structure");
-    sparq_kernel_default_params(*k, caps, p);
-    snprintf(why, why_size, "%s%s%s", best_reason, refused[0] ? "; not usable: " : "", refused);
+    if (!plan->k)
+        return sparq_fail(SPARQ_ERROR_UNSUPPORTED,
+                          OP ": no kernel runs this matrix at batch %zu: %s", batch,
+                          refused[0] ? refused : "none registered for its structure");
+    snprintf(plan->why, sizeof plan->why, "%s%s%s", best_reason,
+             refused[0] ? "; not usable: " : "", refused);
+    return SPARQ_OK;
+}
+
+bool sparq_matrix_tuned_choice(const sparq_matrix *m, size_t batch,
+                               sparq_tune_choice_entry *choice, char *detail,
+                               size_t detail_size)
+{
+    sparq_tune_chain chain;
+    sparq_context_tune_chain(m->ctx, &chain);
+    sparq_tune_device device;
+    sparq_tune_device_from_caps(&m->ctx->caps, &device);
+    char shape[64];
+    sparq_matrix_shape_class(m, batch, shape, sizeof shape);
+    sparq_tune_source source;
+    return sparq_tune_lookup_choice(&chain, &device, m->format.structure,
+                                    m->format.quant.encoding, shape, choice, &source, detail,
+                                    detail_size);
+}
+
+static sparq_status plan_build(sparq_matrix *m, size_t batch, sparq_plan *plan)
+{
+    memset(plan, 0, sizeof *plan);
+    plan->batch = batch;
+    sparq_tune_choice_entry choice;
+    char detail[192] = "";
+    bool tuned = m->path != SPARQ_PATH_DENSE && m->format.structure != SPARQ_STRUCTURE_DENSE &&
+                 sparq_matrix_tuned_choice(m, batch, &choice, detail, sizeof detail);
+    if (m->path == SPARQ_PATH_DENSE) {
+        plan->dense = true;
+        snprintf(plan->choice, sizeof plan->choice, "dense path: %s", m->path_reason);
+    } else if (tuned && m->dense_copy) {
+        plan->dense = choice.dense;
+        if (strcmp(choice.dense_name, "clblast") == 0)
+            plan->dense_backend = SPARQ_DENSE_BACKEND_CLBLAST;
+        snprintf(plan->choice, sizeof plan->choice,
+                 "%s path (tuned, %s): sparse %s %.1f us vs dense %s %.1f us, %s %.2fx "
+                 "slower", choice.dense ? "dense" : "sparse", detail, choice.kernel,
+                 choice.sparse_us, choice.dense_name, choice.dense_us,
+                 choice.dense ? "sparse" : "dense",
+                 choice.dense ? choice.sparse_us / choice.dense_us
+                              : choice.dense_us / choice.sparse_us);
+    } else {
+        snprintf(plan->choice, sizeof plan->choice, "sparse path: %s", m->path_reason);
+    }
+    if (plan->dense) {
+        const sparq_kernel_info *k = sparq_kernel_find(batch > 1 ? "linear_dense_q_tiled"
+                                                                 : "linear_dense_rowdot");
+        plan->k = k;
+        plan->source = sparq_matrix_tuned_params(m, k, batch, &plan->p, plan->detail,
+                                                 sizeof plan->detail);
+        return SPARQ_OK;
+    }
+    return plan_kernel(m, batch, tuned ? &choice : NULL, plan);
+}
+
+sparq_status sparq_plan_get(sparq_matrix *m, size_t batch, sparq_plan *plan)
+{
+    sparq_plan *slot = &m->plans[batch % SPARQ_PLAN_SLOTS];
+    pthread_mutex_lock(&m->plan_lock);
+    if (slot->batch == batch) {
+        *plan = *slot;
+        pthread_mutex_unlock(&m->plan_lock);
+        return SPARQ_OK;
+    }
+    pthread_mutex_unlock(&m->plan_lock);
+    sparq_status st = plan_build(m, batch, plan);
+    if (st != SPARQ_OK)
+        return st;
+    pthread_mutex_lock(&m->plan_lock);
+    *slot = *plan;
+    pthread_mutex_unlock(&m->plan_lock);
     return SPARQ_OK;
 }
 
@@ -48,7 +171,7 @@ sparq_status sparq_linear_run(const sparq_kernel_info *k, const sparq_kernel_par
         return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, OP ": %s does not run %s %s matrices",
                           k->name, sparq_structure_name(a->matrix->format.structure),
                           sparq_encoding_name(a->matrix->format.quant.encoding));
-    if (k->rank(a->matrix, a->batch, &a->matrix->ctx->caps, why, sizeof why) == 0)
+    if (k->rank(a->matrix, a->batch, &a->matrix->ctx->caps, p, why, sizeof why) == 0)
         return sparq_fail(SPARQ_ERROR_UNSUPPORTED, OP ": %s can't run this case: %s", k->name,
                           why);
     return k->enqueue(a->matrix->ctx, k, a, p);
@@ -58,48 +181,47 @@ sparq_status sparq_linear_run(const sparq_kernel_info *k, const sparq_kernel_par
  * activation fused (on PoCL 4-5x faster than CLBlast's SGEMM at batch 32-128: bench
  * numbers in the issue notes). The kernel is built for f32 whatever the packed
  * matrix's encoding, because the dense path's weights are always unpacked f32. */
-static sparq_status run_dense_tiled(const sparq_linear_args *a)
+static sparq_status run_dense_tiled(const sparq_linear_args *a, const sparq_kernel_params *p)
 {
     const sparq_matrix *m = a->matrix;
     const sparq_kernel_info *k = sparq_kernel_find("linear_dense_q_tiled");
     if (!k)
         return sparq_fail(SPARQ_ERROR_INTERNAL, OP ": linear_dense_q_tiled is not registered");
-    sparq_kernel_params p;
-    sparq_kernel_default_params(k, &m->ctx->caps, &p);
     char options[256] = "-DSPARQ_ENCODING=0 ";
-    sparq_kernel_options_append(k, &p, options, sizeof options);
+    sparq_kernel_options_append(k, p, options, sizeof options);
     cl_kernel kernel = NULL;
     sparq_status st = sparq_kernel_create(m->ctx, k->name, options, &kernel);
     if (st != SPARQ_OK)
         return st;
-    /* a dense-path matrix holds only SPARQ_ARRAY_DENSE: scales and zero points bind as
-     * NULL buffers */
-    static const sparq_matrix_array arrays[] = {SPARQ_ARRAY_DENSE, SPARQ_ARRAY_SCALES,
-                                                SPARQ_ARRAY_ZERO_POINTS};
+    /* the dense f32 weights are SPARQ_ARRAY_DENSE; scales and zero points bind as NULL
+     * buffers (a dense-path matrix has none; a matrix holding both paths has the packed
+     * ones, which the f32 build never reads) */
+    static const sparq_matrix_array arrays[] = {SPARQ_ARRAY_DENSE, SPARQ_ARRAY_COUNT,
+                                                SPARQ_ARRAY_COUNT};
     if ((st = sparq_linear_bind(kernel, a, arrays, 3, 0))) {
         clReleaseKernel(kernel);
         return st;
     }
-    size_t wg = sparq_kernel_param(k, &p, "QTILE_WG"), tb = sparq_kernel_param(k, &p, "QTILE_TB");
+    size_t wg = sparq_kernel_param(k, p, "QTILE_WG"), tb = sparq_kernel_param(k, p, "QTILE_TB");
     size_t local[2] = {wg, 1};
     size_t global[2] = {sparq_round_up(m->rows, wg), (a->batch + tb - 1) / tb};
     return sparq_linear_enqueue(m->ctx, k, a, kernel, global, local);
 }
 
-/* The dense path: at batch 1 sparq_linear_dense (bias fused) then the activation if
- * any; above, the dense tiled kernel. */
-static sparq_status run_dense(const sparq_linear_args *a)
+/* The dense path: above batch 1 the dense tiled kernel (unless tuning found CLBlast
+ * faster); at batch 1 sparq_linear_dense (bias fused), then the activation if any. */
+static sparq_status run_dense(const sparq_linear_args *a, const sparq_plan *plan)
 {
     const sparq_matrix *m = a->matrix;
-    if (a->batch > 1)
-        return run_dense_tiled(a);
+    if (a->batch > 1 && plan->dense_backend != SPARQ_DENSE_BACKEND_CLBLAST)
+        return run_dense_tiled(a, &plan->p);
     if (a->activation == SPARQ_ACTIVATION_NONE)
-        return sparq_linear_dense(m->ctx, a->queue, SPARQ_DENSE_BACKEND_AUTO, a->batch, m->rows,
+        return sparq_linear_dense(m->ctx, a->queue, plan->dense_backend, a->batch, m->rows,
                                   m->cols, a->x, a->x_offset, m->buf[SPARQ_ARRAY_DENSE], 0,
                                   a->bias, a->bias_offset, a->y, a->y_offset, a->num_wait,
                                   a->wait_list, a->event);
     cl_event product = NULL;
-    sparq_status st = sparq_linear_dense(m->ctx, a->queue, SPARQ_DENSE_BACKEND_AUTO, a->batch,
+    sparq_status st = sparq_linear_dense(m->ctx, a->queue, plan->dense_backend, a->batch,
                                          m->rows, m->cols, a->x, a->x_offset,
                                          m->buf[SPARQ_ARRAY_DENSE], 0, a->bias, a->bias_offset,
                                          a->y, a->y_offset, a->num_wait, a->wait_list, &product);
@@ -144,14 +266,10 @@ sparq_status sparq_linear(sparq_matrix *m, cl_command_queue queue, cl_mem x, siz
                            .x_offset = x_offset, .y = y, .y_offset = y_offset, .bias = ep.bias,
                            .bias_offset = ep.bias_offset, .activation = (cl_uint)ep.activation,
                            .num_wait = num_wait, .wait_list = wait_list, .event = event};
-    if (m->path == SPARQ_PATH_DENSE)
-        return run_dense(&a);
-    const sparq_kernel_info *k = NULL;
-    sparq_kernel_params p;
-    char why[1024];
-    if ((st = sparq_dispatch(m, batch, &k, &p, why, sizeof why)) != SPARQ_OK)
+    sparq_plan plan;
+    if ((st = sparq_plan_get(m, batch, &plan)) != SPARQ_OK)
         return st;
-    return k->enqueue(m->ctx, k, &a, &p);
+    return plan.dense ? run_dense(&a, &plan) : plan.k->enqueue(m->ctx, plan.k, &a, &plan.p);
 }
 
 sparq_status sparq_plan_explain(const sparq_matrix *m, size_t batch, char *text, size_t size)
@@ -162,27 +280,25 @@ sparq_status sparq_plan_explain(const sparq_matrix *m, size_t batch, char *text,
     text[0] = '\0';
     if (batch == 0)
         return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "plan_explain: batch must be positive");
-    if (m->path == SPARQ_PATH_DENSE) {
-        snprintf(text, size,
-                 "dense path: %s; weights held as dense f32; %s at batch %zu",
-                 m->path_reason,
-                 batch == 1 ? "linear_dense_rowdot (one pass over the rows)"
-                            : "linear_dense_q_tiled built for f32 (each weight used for a tile "
-                              "of batch rows)",
-                 batch);
-        return SPARQ_OK;
-    }
-    const sparq_kernel_info *k = NULL;
-    sparq_kernel_params p;
-    char why[1024], params[256] = "";
-    sparq_status st = sparq_dispatch(m, batch, &k, &p, why, sizeof why);
+    sparq_plan plan;
+    /* the plan cache is the matrix's internal state, not what const protects */
+    sparq_status st = sparq_plan_get((sparq_matrix *)m, batch, &plan);
     if (st != SPARQ_OK)
         return st;
-    sparq_kernel_options_append(k, &p, params, sizeof params);
-    snprintf(text, size,
-             "sparse path: %s; kernel %s with %s (defaults for a %s device; not tuned); "
-             "chosen because %s",
-             m->path_reason, k->name, params[0] ? params : "no parameters",
-             m->ctx->caps.type == SPARQ_DEVICE_TYPE_GPU ? "GPU" : "non-GPU", why);
+    char params[256] = "";
+    sparq_kernel_options_append(plan.k, &plan.p, params, sizeof params);
+    const char *tuned = plan.source == SPARQ_TUNE_SOURCE_BUILTIN ? "default" : "tuned";
+    if (plan.dense)
+        snprintf(text, size, "%s; weights held as dense f32; at batch %zu %s with %s (%s: %s)",
+                 plan.choice, batch,
+                 plan.dense_backend == SPARQ_DENSE_BACKEND_CLBLAST ? "CLBlast"
+                 : batch == 1 ? "linear_dense_rowdot (one pass over the rows)"
+                              : "linear_dense_q_tiled built for f32 (each weight used for a "
+                                "tile of batch rows)",
+                 params, tuned, plan.detail);
+    else
+        snprintf(text, size, "%s; kernel %s with %s (%s: %s); chosen because %s", plan.choice,
+                 plan.k->name, params[0] ? params : "no parameters", tuned, plan.detail,
+                 plan.why);
     return SPARQ_OK;
 }

@@ -149,6 +149,33 @@ static sparq_status upload_dense(sparq_matrix *m, const sparq_packed *packed)
     return st;
 }
 
+/* The AUTO path from the tuned dense/sparse choices of this device at batch 1 and 32
+ * (the databases' nearest classes serve other batches): dense or sparse when they
+ * agree; both (the dense f32 copy kept next to the packed arrays, each call following
+ * its batch's choice) when they differ. False when nothing is tuned. */
+static bool tuned_path(sparq_matrix *m)
+{
+    static const size_t batches[] = {1, 32};
+    sparq_tune_choice_entry choice[2];
+    char detail[2][192];
+    int found = 0, dense = 0;
+    for (int i = 0; i < 2; i++)
+        if (sparq_matrix_tuned_choice(m, batches[i], &choice[found], detail[found],
+                                      sizeof detail[found]))
+            dense += choice[found++].dense;
+    if (found == 0)
+        return false;
+    m->path = dense == found ? SPARQ_PATH_DENSE : SPARQ_PATH_SPARSE;
+    m->dense_copy = dense > 0 && dense < found;
+    snprintf(m->path_reason, sizeof m->path_reason,
+             "tuned break-even (%s): %s at batch %s", detail[0],
+             m->dense_copy ? "dense and sparse each win somewhere, both kept"
+             : dense      ? "dense is faster"
+                          : "sparse is faster",
+             found == 2 ? "1 and 32" : "1 or 32");
+    return true;
+}
+
 sparq_status sparq_matrix_create(sparq_context *ctx, const sparq_packed *packed,
                                  const sparq_matrix_options *options, sparq_matrix **matrix)
 {
@@ -222,21 +249,28 @@ sparq_status sparq_matrix_create(sparq_context *ctx, const sparq_packed *packed,
                  "density %.3f is %s the fallback threshold %.3f from the options", m->density,
                  m->path == SPARQ_PATH_DENSE ? "at or above" : "below",
                  opt.dense_fallback_density);
-    } else {
+    } else if (!tuned_path(m)) {
         /* Sparse kernels stream their packed bytes; the dense path streams 4 bytes per
          * weight. bench_sparse on PoCL puts the batch-1 break-even where the two meet
          * (CSR f32 ties at 70 % density, 6 bytes per nonzero), and at larger batches
-         * the sparse kernels win wherever they move fewer bytes. The tuner replaces
-         * this rule with a measured break-even per device. */
+         * the sparse kernels win wherever they move fewer bytes. A tuned device uses
+         * its measured break-even instead (tuned_path). */
         m->path = (double)packed_bytes >= dense_bytes ? SPARQ_PATH_DENSE : SPARQ_PATH_SPARSE;
         snprintf(m->path_reason, sizeof m->path_reason,
                  "the packed %s matrix moves %.2f bits per weight, %s the 32 of dense f32 "
-                 "(density %.3f; built-in rule)",
+                 "(density %.3f; built-in rule, no tuned break-even for this device)",
                  sparq_structure_name(fmt->structure), 32.0 * (double)packed_bytes / dense_bytes,
                  m->path == SPARQ_PATH_DENSE ? "at or above" : "below", m->density);
     }
+    if (pthread_mutex_init(&m->plan_lock, NULL) != 0) {
+        free(m);
+        return sparq_fail(SPARQ_ERROR_INTERNAL, "matrix_create: pthread_mutex_init failed");
+    }
+    m->plan_lock_ready = true;
     sparq_status st = m->path == SPARQ_PATH_DENSE ? upload_dense(m, packed)
                                                   : upload_packed(m, packed);
+    if (st == SPARQ_OK && m->dense_copy)
+        st = upload_dense(m, packed);
     if (st != SPARQ_OK) {
         sparq_matrix_free(m);
         return st;
@@ -256,6 +290,8 @@ void sparq_matrix_free(sparq_matrix *m)
     for (int i = 0; i < SPARQ_ARRAY_COUNT; i++)
         if (m->buf[i])
             clReleaseMemObject(m->buf[i]);
+    if (m->plan_lock_ready)
+        pthread_mutex_destroy(&m->plan_lock);
     free(m);
 }
 
@@ -330,9 +366,11 @@ sparq_status sparq_linear_bind(cl_kernel kernel, const sparq_linear_args *a,
         (st = sparq_set_arg(kernel, 1, sizeof cols, &cols)) ||
         (st = sparq_set_arg(kernel, 2, sizeof batch, &batch)))
         return st;
-    for (cl_uint i = 0; i < array_count; i++)
-        if ((st = sparq_set_arg(kernel, 3 + i, sizeof(cl_mem), &m->buf[arrays[i]])))
+    for (cl_uint i = 0; i < array_count; i++) {
+        cl_mem buf = arrays[i] < SPARQ_ARRAY_COUNT ? m->buf[arrays[i]] : NULL;
+        if ((st = sparq_set_arg(kernel, 3 + i, sizeof(cl_mem), &buf)))
             return st;
+    }
     return sparq_linear_set_tail_args(kernel, 3 + array_count + extra, a);
 }
 

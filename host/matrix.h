@@ -6,6 +6,7 @@
 #define SPARQ_MATRIX_H
 
 #include "internal.h"
+#include "tunedb.h"
 
 /* The device arrays of a matrix. The first six mirror the packed arrays of the same
  * names (see sparq.h); the rest are derived at upload. */
@@ -21,6 +22,22 @@ typedef enum sparq_matrix_array {
     SPARQ_ARRAY_COUNT = 8
 } sparq_matrix_array;
 
+/* What sparq_linear runs for one batch size: decided once per (matrix, batch) from the
+ * registry ranks and the tuning databases, then kept in the matrix's plan cache. */
+typedef struct sparq_plan {
+    size_t batch;                  /* 0: empty cache slot                               */
+    bool dense;                    /* run the dense path                                */
+    sparq_dense_backend dense_backend; /* its backend at batch 1 (AUTO unless tuned)     */
+    const sparq_kernel_info *k;    /* the sparse path's kernel                          */
+    sparq_kernel_params p;
+    sparq_tune_source source;      /* where p came from                                 */
+    char detail[192];              /* ... in words (class, nearest class)               */
+    char why[768];                 /* why this kernel (ranks, refusals)                 */
+    char choice[640];              /* dense or sparse, and why (tuned or default)       */
+} sparq_plan;
+
+#define SPARQ_PLAN_SLOTS 8
+
 struct sparq_matrix {
     sparq_context *ctx;
     size_t rows, cols;
@@ -30,11 +47,17 @@ struct sparq_matrix {
     sparq_path path;             /* resolved: SPARSE (the packed format's kernels,
                                   * dense quantized included) or DENSE (dense f32)     */
     int quantize_activations;    /* W8A8: 0 off, 1 int8, 2 uint8 + zero point (X per row) */
-    char path_reason[256];
+    char path_reason[512];
     /* lengths of the rows the kernels iterate (CSR rows, BSR block rows) */
     size_t row_units;            /* rows (CSR, NM) or block rows (BSR)                 */
     size_t len_max, len_min;
     double len_mean, len_cv;     /* coefficient of variation: skew                     */
+    /* the dense f32 copy is kept next to the packed arrays when tuned choices differ
+     * between batch sizes (some dense, some sparse); each call then follows its own */
+    bool dense_copy;
+    pthread_mutex_t plan_lock;     /* guards plans[]                                    */
+    bool plan_lock_ready;
+    sparq_plan plans[SPARQ_PLAN_SLOTS];
     cl_mem buf[SPARQ_ARRAY_COUNT];
     sparq_dtype dtype[SPARQ_ARRAY_COUNT];
     size_t count[SPARQ_ARRAY_COUNT];
@@ -66,7 +89,7 @@ sparq_status sparq_linear_set_tail_args(cl_kernel kernel, cl_uint first,
 /* Binds what every sparq_linear kernel starts with: rows, cols, batch (uint), then the
  * matrix arrays listed (in order; a NULL buffer passes a NULL pointer); after them come
  * `extra` kernel-specific arguments the caller sets (from index 3 + array_count), then
- * the common tail. */
+ * the common tail. SPARQ_ARRAY_COUNT in the list binds a NULL buffer. */
 sparq_status sparq_linear_bind(cl_kernel kernel, const sparq_linear_args *a,
                                const sparq_matrix_array *arrays, cl_uint array_count,
                                cl_uint extra);
@@ -84,10 +107,34 @@ sparq_status sparq_linear_enqueue(sparq_context *ctx, const sparq_kernel_info *k
                                   const sparq_linear_args *a, cl_kernel kernel,
                                   const size_t global[2], const size_t local[2]);
 
-/* Picks the kernel and parameters for m at this batch (the highest rank); why gets
- * the sentence explaining the choice. SPARQ_ERROR_UNSUPPORTED when nothing can run. */
-sparq_status sparq_dispatch(const sparq_matrix *m, size_t batch, const sparq_kernel_info **k,
-                            sparq_kernel_params *p, char *why, size_t why_size);
+/* The plan for m at this batch: the path (a tuned dense/sparse choice where the matrix
+ * holds both, else its own path), the kernel (the tuned choice if it can run, else the
+ * highest rank) and its parameters (tuned for this device and shape class when the
+ * databases have them, else defaults). From the plan cache when there. 
+ * SPARQ_ERROR_UNSUPPORTED when nothing can run. */
+sparq_status sparq_plan_get(sparq_matrix *m, size_t batch, sparq_plan *plan);
+
+/* The tuning databases dispatch reads for this context (host/context.c): the user's
+ * (loaded at first use) and the shipped one; both NULL under SPARQ_TUNE=off. */
+void sparq_context_tune_chain(sparq_context *ctx, sparq_tune_chain *chain);
+/* Drops the loaded user database so the next lookup reads the file again (after the
+ * tuner wrote it). Not while other threads run sparq_linear on this context. */
+void sparq_context_tune_forget(sparq_context *ctx);
+
+/* The tuned dense/sparse choice for m at this batch, if the databases have one
+ * (detail: where it came from). */
+bool sparq_matrix_tuned_choice(const sparq_matrix *m, size_t batch,
+                               sparq_tune_choice_entry *choice, char *detail,
+                               size_t detail_size);
+
+/* The tuning shape class of a call of m at this batch. */
+void sparq_matrix_shape_class(const sparq_matrix *m, size_t batch, char *out, size_t size);
+
+/* Parameters for kernel k on m at this batch from the tuning chain (or defaults), with
+ * where they came from. */
+sparq_tune_source sparq_matrix_tuned_params(const sparq_matrix *m, const sparq_kernel_info *k,
+                                            size_t batch, sparq_kernel_params *p,
+                                            char *detail, size_t detail_size);
 
 /* Runs kernel k with parameters p for a validated call (tests and the tuner force
  * kernels this way). SPARQ_ERROR_UNSUPPORTED when k's rank refuses the case. */

@@ -8,19 +8,19 @@
 
 /* ---- CSR (host/spmm_csr.c) ---- */
 int sparq_rank_csr_scalar(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
-                          char *why, size_t why_size);
+                          const sparq_kernel_params *p, char *why, size_t why_size);
 sparq_status sparq_enqueue_csr_scalar(sparq_context *ctx, const sparq_kernel_info *k,
                                       const sparq_linear_args *a, const sparq_kernel_params *p);
 int sparq_rank_csr_rowvec(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
-                          char *why, size_t why_size);
+                          const sparq_kernel_params *p, char *why, size_t why_size);
 sparq_status sparq_enqueue_csr_rowvec(sparq_context *ctx, const sparq_kernel_info *k,
                                       const sparq_linear_args *a, const sparq_kernel_params *p);
 int sparq_rank_csr_vector(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
-                          char *why, size_t why_size);
+                          const sparq_kernel_params *p, char *why, size_t why_size);
 sparq_status sparq_enqueue_csr_vector(sparq_context *ctx, const sparq_kernel_info *k,
                                       const sparq_linear_args *a, const sparq_kernel_params *p);
 int sparq_rank_csr_batchtile(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
-                             char *why, size_t why_size);
+                             const sparq_kernel_params *p, char *why, size_t why_size);
 sparq_status sparq_enqueue_csr_batchtile(sparq_context *ctx, const sparq_kernel_info *k,
                                          const sparq_linear_args *a,
                                          const sparq_kernel_params *p);
@@ -28,11 +28,11 @@ sparq_status sparq_enqueue_csr_batchtile(sparq_context *ctx, const sparq_kernel_
 
 /* ---- BSR (host/spmm_bsr.c) ---- */
 int sparq_rank_bsr_scalar(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
-                          char *why, size_t why_size);
+                          const sparq_kernel_params *p, char *why, size_t why_size);
 int sparq_rank_bsr_tile(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
-                        char *why, size_t why_size);
+                        const sparq_kernel_params *p, char *why, size_t why_size);
 int sparq_rank_bsr_gemv(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
-                        char *why, size_t why_size);
+                        const sparq_kernel_params *p, char *why, size_t why_size);
 sparq_status sparq_enqueue_bsr_scalar(sparq_context *ctx, const sparq_kernel_info *k,
                                       const sparq_linear_args *a, const sparq_kernel_params *p);
 /* spmm_bsr_tile and spmm_bsr_gemv */
@@ -42,17 +42,17 @@ sparq_status sparq_enqueue_bsr_tile(sparq_context *ctx, const sparq_kernel_info 
 
 /* ---- dense quantized and W8A8 (host/linear_dense_q.c) ---- */
 int sparq_rank_dense_q_gemv(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
-                            char *why, size_t why_size);
+                            const sparq_kernel_params *p, char *why, size_t why_size);
 sparq_status sparq_enqueue_dense_q_gemv(sparq_context *ctx, const sparq_kernel_info *k,
                                         const sparq_linear_args *a, const sparq_kernel_params *p);
 int sparq_rank_dense_q_tiled(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
-                             char *why, size_t why_size);
+                             const sparq_kernel_params *p, char *why, size_t why_size);
 sparq_status sparq_enqueue_dense_q_tiled(sparq_context *ctx, const sparq_kernel_info *k,
                                          const sparq_linear_args *a,
                                          const sparq_kernel_params *p);
 /* W8A8: quantize_dense_rows into a temporary buffer, then linear_dense_w8a8. */
 int sparq_rank_dense_w8a8(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
-                          char *why, size_t why_size);
+                          const sparq_kernel_params *p, char *why, size_t why_size);
 sparq_status sparq_enqueue_dense_w8a8(sparq_context *ctx, const sparq_kernel_info *k,
                                       const sparq_linear_args *a, const sparq_kernel_params *p);
 /* The two W8A8 steps on their own (tests, ONNX conformance): X (batch x cols floats from
@@ -77,15 +77,15 @@ sparq_status sparq_w8a8_product(sparq_context *ctx, const sparq_kernel_info *k,
     ((1u << SPARQ_ENCODING_F32) | (1u << SPARQ_ENCODING_F16) | (1u << SPARQ_ENCODING_I8) |      \
      (1u << SPARQ_ENCODING_I4))
 int sparq_rank_nm_general(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
-                          char *why, size_t why_size);
+                          const sparq_kernel_params *p, char *why, size_t why_size);
 sparq_status sparq_enqueue_nm_general(sparq_context *ctx, const sparq_kernel_info *k,
                                       const sparq_linear_args *a, const sparq_kernel_params *p);
 int sparq_rank_nm_gemv24(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
-                         char *why, size_t why_size);
+                         const sparq_kernel_params *p, char *why, size_t why_size);
 sparq_status sparq_enqueue_nm_gemv24(sparq_context *ctx, const sparq_kernel_info *k,
                                      const sparq_linear_args *a, const sparq_kernel_params *p);
 int sparq_rank_nm_tiled(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
-                        char *why, size_t why_size);
+                        const sparq_kernel_params *p, char *why, size_t why_size);
 sparq_status sparq_enqueue_nm_tiled(sparq_context *ctx, const sparq_kernel_info *k,
                                     const sparq_linear_args *a, const sparq_kernel_params *p);
 /* ---- end of N:M ---- */

@@ -75,6 +75,31 @@ static sparq_status source_raw(const char *name, char **text, size_t *size)
     return sparq_fail(SPARQ_ERROR_INTERNAL, "no embedded kernel source named %s", name);
 }
 
+void sparq_source_hash_get(sparq_context *ctx, const char *source, char hex[17])
+{
+    hex[0] = '\0';
+    pthread_mutex_lock(&ctx->lock);
+    for (size_t i = 0; i < ctx->source_hash_count; i++)
+        if (strcmp(ctx->source_hashes[i].source, source) == 0) {
+            memcpy(hex, ctx->source_hashes[i].hex, 17);
+            pthread_mutex_unlock(&ctx->lock);
+            return;
+        }
+    char *text = NULL;
+    size_t size = 0;
+    if (sparq_source_load(source, &text, &size) == SPARQ_OK) {
+        snprintf(hex, 17, "%016llx", (unsigned long long)XXH64(text, size, 0));
+        free(text);
+        size_t n = ctx->source_hash_count;
+        if (n < sizeof ctx->source_hashes / sizeof ctx->source_hashes[0]) {
+            ctx->source_hashes[n].source = source;
+            memcpy(ctx->source_hashes[n].hex, hex, 17);
+            ctx->source_hash_count = n + 1;
+        }
+    }
+    pthread_mutex_unlock(&ctx->lock);
+}
+
 sparq_status sparq_source_load(const char *name, char **text, size_t *size)
 {
     char *raw = NULL;

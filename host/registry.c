@@ -154,3 +154,23 @@ void sparq_kernel_options_append(const sparq_kernel_info *k, const sparq_kernel_
                  p->value[i]);
     }
 }
+
+bool sparq_kernel_params_fit(const sparq_kernel_info *k, const sparq_kernel_params *p,
+                             const sparq_device_caps *caps, char *why, size_t why_size)
+{
+    for (int i = 0; i < SPARQ_MAX_TUNABLES && k->tunables[i].name; i++) {
+        const char *name = k->tunables[i].name;
+        size_t len = strlen(name);
+        if (p->value[i] == 0) {
+            snprintf(why, why_size, "%s=0", name);
+            return false;
+        }
+        if (len >= 2 && strcmp(name + len - 2, "WG") == 0 &&
+            p->value[i] > caps->max_work_group_size) {
+            snprintf(why, why_size, "%s=%u exceeds the device's work-group limit %zu", name,
+                     p->value[i], caps->max_work_group_size);
+            return false;
+        }
+    }
+    return true;
+}

@@ -21,20 +21,18 @@ static size_t tile_work_items(const sparq_matrix *m, unsigned tsr)
     return segment_rows / (tsr < segment_rows ? tsr : segment_rows);
 }
 
-/* Shared preconditions of the micro-tile kernels, for registry row `name` with its
- * default parameters on this device. 0 with why when it can't run. */
+/* Shared preconditions of the micro-tile kernels, for registry row `name` with
+ * parameters p on this device. 0 with why when it can't run. */
 static int tile_usable(const char *name, const sparq_matrix *m, const sparq_device_caps *caps,
-                       char *why, size_t why_size)
+                       const sparq_kernel_params *p, char *why, size_t why_size)
 {
     const sparq_kernel_info *k = sparq_kernel_find(name);
     if (!k) {
         snprintf(why, why_size, "%s is not registered", name);
         return 0;
     }
-    sparq_kernel_params p;
-    sparq_kernel_default_params(k, caps, &p);
-    size_t wi = tile_work_items(m, sparq_kernel_param(k, &p, "TSR"));
-    size_t group = wi * sparq_kernel_param(k, &p, "RPG") * sparq_kernel_param(k, &p, "WGB");
+    size_t wi = tile_work_items(m, sparq_kernel_param(k, p, "TSR"));
+    size_t group = wi * sparq_kernel_param(k, p, "RPG") * sparq_kernel_param(k, p, "WGB");
     if (wi == 0) {
         snprintf(why, why_size, "%s needs blocks of at least 8 values, not %ux%u", name,
                  m->format.block_rows, m->format.block_cols);
@@ -57,17 +55,17 @@ static int tile_usable(const char *name, const sparq_matrix *m, const sparq_devi
 }
 
 int sparq_rank_bsr_scalar(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
-                          char *why, size_t why_size)
+                          const sparq_kernel_params *p, char *why, size_t why_size)
 {
-    (void)m, (void)batch, (void)caps;
+    (void)m, (void)batch, (void)caps, (void)p;
     snprintf(why, why_size, "spmm_bsr_scalar is the general BSR kernel (any block and batch)");
     return 1;
 }
 
 int sparq_rank_bsr_tile(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
-                        char *why, size_t why_size)
+                        const sparq_kernel_params *p, char *why, size_t why_size)
 {
-    if (!tile_usable("spmm_bsr_tile", m, caps, why, why_size))
+    if (!tile_usable("spmm_bsr_tile", m, caps, p, why, why_size))
         return 0;
     if (batch < 2) {
         snprintf(why, why_size, "spmm_bsr_tile can run batch 1 but spmm_bsr_gemv wastes no "
@@ -81,9 +79,9 @@ int sparq_rank_bsr_tile(const sparq_matrix *m, size_t batch, const sparq_device_
 }
 
 int sparq_rank_bsr_gemv(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
-                        char *why, size_t why_size)
+                        const sparq_kernel_params *p, char *why, size_t why_size)
 {
-    if (!tile_usable("spmm_bsr_gemv", m, caps, why, why_size))
+    if (!tile_usable("spmm_bsr_gemv", m, caps, p, why, why_size))
         return 0;
     if (batch > 1) {
         snprintf(why, why_size, "spmm_bsr_gemv runs any batch, one row at a time; "

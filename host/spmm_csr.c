@@ -46,9 +46,9 @@ static sparq_status csr_launch(sparq_context *ctx, const sparq_kernel_info *k,
 /* ---- spmm_csr_scalar ---------------------------------------------------------------- */
 
 int sparq_rank_csr_scalar(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
-                          char *why, size_t why_size)
+                          const sparq_kernel_params *p, char *why, size_t why_size)
 {
-    (void)m, (void)batch, (void)caps;
+    (void)m, (void)batch, (void)caps, (void)p;
     snprintf(why, why_size, "spmm_csr_scalar is the general CSR kernel (any shape and batch)");
     return 1;
 }
@@ -72,8 +72,9 @@ sparq_status sparq_enqueue_csr_scalar(sparq_context *ctx, const sparq_kernel_inf
 #define ROWVEC_ORDER_CV 0.5
 
 int sparq_rank_csr_rowvec(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
-                          char *why, size_t why_size)
+                          const sparq_kernel_params *p, char *why, size_t why_size)
 {
+    (void)p;
     if (batch > ROWVEC_MAX_BATCH) {
         snprintf(why, why_size, "batch %zu > %d: a work-item per row passes over its row "
                  "once per %d batch columns; the batch-tiled kernel reads it once per tile",
@@ -118,14 +119,17 @@ sparq_status sparq_enqueue_csr_rowvec(sparq_context *ctx, const sparq_kernel_inf
 /* ---- spmm_csr_vector ---------------------------------------------------------------- */
 
 int sparq_rank_csr_vector(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
-                          char *why, size_t why_size)
+                          const sparq_kernel_params *p, char *why, size_t why_size)
 {
     const sparq_kernel_info *k = sparq_kernel_find("spmm_csr_vector");
-    sparq_kernel_params p;
-    sparq_kernel_default_params(k, caps, &p);
-    if (caps->max_work_group_size < sparq_kernel_param(k, &p, "VECTOR_WG")) {
+    unsigned wg = sparq_kernel_param(k, p, "VECTOR_WG"), vs = sparq_kernel_param(k, p, "VECTOR_VS");
+    if (caps->max_work_group_size < wg) {
         snprintf(why, why_size, "work-groups of %u work-items needed, the device allows %zu",
-                 sparq_kernel_param(k, &p, "VECTOR_WG"), caps->max_work_group_size);
+                 wg, caps->max_work_group_size);
+        return 0;
+    }
+    if (vs == 0 || vs > wg || wg % vs != 0) {
+        snprintf(why, why_size, "VECTOR_VS=%u must divide VECTOR_WG=%u", vs, wg);
         return 0;
     }
     if (batch > VECTOR_MAX_BATCH) {
@@ -173,15 +177,13 @@ static size_t batchtile_local_bytes(const sparq_kernel_info *k, const sparq_kern
 }
 
 int sparq_rank_csr_batchtile(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
-                             char *why, size_t why_size)
+                             const sparq_kernel_params *p, char *why, size_t why_size)
 {
     const sparq_kernel_info *k = sparq_kernel_find("spmm_csr_batchtile");
-    sparq_kernel_params p;
-    sparq_kernel_default_params(k, caps, &p);
-    size_t need = batchtile_local_bytes(k, &p);
-    if (caps->max_work_group_size < sparq_kernel_param(k, &p, "TILE_WG")) {
+    size_t need = batchtile_local_bytes(k, p);
+    if (caps->max_work_group_size < sparq_kernel_param(k, p, "TILE_WG")) {
         snprintf(why, why_size, "work-groups of %u work-items needed, the device allows %zu",
-                 sparq_kernel_param(k, &p, "TILE_WG"), caps->max_work_group_size);
+                 sparq_kernel_param(k, p, "TILE_WG"), caps->max_work_group_size);
         return 0;
     }
     if (need > caps->local_mem_bytes) {
@@ -196,7 +198,7 @@ int sparq_rank_csr_batchtile(const sparq_matrix *m, size_t batch, const sparq_de
     size_t small = is_gpu(caps) ? VECTOR_MAX_BATCH : ROWVEC_MAX_BATCH;
     snprintf(why, why_size, "batch %zu: X staged in local memory, each nonzero read once per "
              "tile of %u batch columns (rows average %.1f nonzeros)", batch,
-             sparq_kernel_param(k, &p, "TILE_TB"), m->len_mean);
+             sparq_kernel_param(k, p, "TILE_TB"), m->len_mean);
     return batch > small ? 30 : 20;
 }
 

@@ -40,9 +40,9 @@ static sparq_status check_param(const sparq_kernel_info *k, const char *name, un
 /* ---- spmm_nm_general ---- */
 
 int sparq_rank_nm_general(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
-                          char *why, size_t why_size)
+                          const sparq_kernel_params *p, char *why, size_t why_size)
 {
-    (void)batch, (void)caps;
+    (void)batch, (void)caps, (void)p;
     snprintf(why, why_size, "spmm_nm_general is the general N:M kernel (any %u:%u, any batch)",
              m->format.nm_n, m->format.nm_m);
     return 1;
@@ -61,9 +61,15 @@ sparq_status sparq_enqueue_nm_general(sparq_context *ctx, const sparq_kernel_inf
 /* ---- spmm_nm_gemv24 ---- */
 
 int sparq_rank_nm_gemv24(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
-                         char *why, size_t why_size)
+                         const sparq_kernel_params *p, char *why, size_t why_size)
 {
     (void)caps;
+    const sparq_kernel_info *k = sparq_kernel_find("spmm_nm_gemv24");
+    unsigned wg = sparq_kernel_param(k, p, "WG"), lanes = sparq_kernel_param(k, p, "ROW_LANES");
+    if (lanes == 0 || lanes > wg || wg % lanes != 0) {
+        snprintf(why, why_size, "ROW_LANES=%u must divide WG=%u", lanes, wg);
+        return 0;
+    }
     if (!is_2_4(m)) {
         snprintf(why, why_size, "spmm_nm_gemv24 needs the 2:4 pattern, the matrix is %u:%u",
                  m->format.nm_n, m->format.nm_m);
@@ -93,9 +99,9 @@ sparq_status sparq_enqueue_nm_gemv24(sparq_context *ctx, const sparq_kernel_info
 /* ---- spmm_nm_tiled ---- */
 
 int sparq_rank_nm_tiled(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
-                        char *why, size_t why_size)
+                        const sparq_kernel_params *p, char *why, size_t why_size)
 {
-    (void)caps;
+    (void)caps, (void)p;
     if (batch < 2) {
         snprintf(why, why_size, "spmm_nm_tiled is for batch >= 2, not %zu", batch);
         return 0;

@@ -147,7 +147,7 @@ static int check_run(sparq_context *ctx, sparq_matrix *m, const float *w,
                                .bias = with_bias ? db : NULL, .activation = (cl_uint)activation,
                                .event = &ev};
         char why[256];
-        if (k->rank(m, batch, &ctx->caps, why, sizeof why) == 0)
+        if (k->rank(m, batch, &ctx->caps, &p, why, sizeof why) == 0)
             ran = 0;
         st = ran ? sparq_linear_run(k, &p, &a) : SPARQ_OK;
     } else {
