@@ -436,6 +436,7 @@ SPARQ_API sparq_status sparq_bandwidth_measure(sparq_context *context, cl_comman
                                                size_t bytes, unsigned repeats,
                                                sparq_bandwidth *result);
 
+
 #endif /* SPARQ_NO_OPENCL */
 
 /* ====================================================================================
@@ -1060,6 +1061,107 @@ SPARQ_API sparq_status sparq_packed_load(const sparq_safetensors *file, const ch
 /* ---- end of safetensors ---- */
 
 
+#ifndef SPARQ_NO_OPENCL
+/* ------------------------------------------------------------------------------------
+ * Autotuning
+ *
+ * sparq_tune_run() tunes the sparq_linear kernels of a list of cases (a format, a
+ * shape, a batch, a sparsity) on the context's device. For each case it builds random
+ * weights and activations (fixed by the seed), and for each kernel that runs the case
+ * it searches the kernel's tunables (candidates and validity from the kernel registry):
+ * every candidate is built, run once and checked against a C reference (with guard
+ * words after the output) before it is timed; a wrong candidate is rejected, logged
+ * and never chosen. Timing uses profiling events: one warm-up, then the median of
+ * `repeats` runs; a candidate 3x slower than the best so far is cut short after one.
+ * It also times the dense path (sparq's dense kernels and CLBlast) on the same weights
+ * and records the faster path per case: dispatch then uses that measured break-even.
+ *
+ * Results are keyed by device (vendor, name, driver), kernel, encoding and shape class
+ * (rows, cols, batch and nonzeros per row, each rounded to a power of two) and merged
+ * into the user's database ($SPARQ_TUNE_DB, else $XDG_CACHE_HOME/sparq/tune.json, else
+ * ~/.cache/sparq/tune.json), written atomically. Dispatch looks up: user database, the
+ * shipped database's entry for this device, its vendor/device-type default, then the
+ * built-in defaults. SPARQ_TUNE=off makes dispatch ignore every database.
+ *
+ * Search is deterministic given the seed (which candidates are tried in which order;
+ * the timings themselves are measurements). Not to be run while other threads use
+ * sparq_linear on the same context.
+ * ---------------------------------------------------------------------------------- */
+
+typedef enum sparq_tune_strategy {
+    SPARQ_TUNE_EXHAUSTIVE = 0, /* every valid candidate                                */
+    SPARQ_TUNE_RANDOM = 1,     /* random candidates until the budget or max_evaluations */
+    SPARQ_TUNE_ANNEAL = 2      /* simulated annealing over neighbouring values          */
+} sparq_tune_strategy;
+
+/* "exhaustive", "random", "anneal"; and back (SPARQ_ERROR_INVALID_ARGUMENT if unknown). */
+SPARQ_API const char *sparq_tune_strategy_name(sparq_tune_strategy strategy);
+SPARQ_API sparq_status sparq_tune_strategy_parse(const char *name,
+                                                 sparq_tune_strategy *strategy);
+
+/* One case to tune. */
+typedef struct sparq_tune_case {
+    sparq_pack_options format; /* structure and encoding of the weights              */
+    double sparsity;           /* CSR/BSR: fraction pruned (magnitude); NM: ignored   */
+    size_t rows, cols, batch;
+} sparq_tune_case;
+
+/* The common cases `sparq tune --quick` tunes: *cases points at a static table. */
+SPARQ_API void sparq_tune_quick_cases(const sparq_tune_case **cases, size_t *count);
+
+typedef struct sparq_tune_options {
+    const char *kernels;          /* comma-separated kernel names; NULL: every kernel
+                                   * that runs the case                                */
+    sparq_tune_strategy strategy;
+    double budget_seconds;        /* per kernel and case; 0: none (RANDOM: 30 s)        */
+    unsigned max_evaluations;     /* per kernel and case; 0: the strategy's default
+                                   * (ANNEAL: a third of the valid space, at least 6)   */
+    uint64_t seed;
+    unsigned repeats;             /* timed runs per candidate (median); 0: 5            */
+    unsigned top_kernels;         /* only the N kernels dispatch ranks highest for the
+                                   * case with defaults (ties included); 0: all         */
+    int skip_break_even;          /* 1: don't time the dense path                       */
+    const char *db_path;          /* NULL: the user database; "": write nothing          */
+    /* progress: called after each evaluation with the cases done and a label */
+    void (*progress)(void *user, size_t done, size_t total, const char *label);
+    void *user;
+    /* tests: when set, replaces the measured time (us) of a candidate that passed the
+     * check; params is its "-DNAME=value ..." string */
+    double (*fake_time_us)(void *user, const char *kernel, const char *params);
+    /* tests: when set and true for a candidate, its output is corrupted after the run
+     * (as a miscompiled kernel would), so the check must reject it */
+    int (*corrupt)(void *user, const char *kernel, const char *params);
+} sparq_tune_options;
+
+/* One tuned (case, kernel), or the case's break-even (kernel "dense/sparse"). */
+typedef struct sparq_tune_result {
+    char kernel[64];
+    char encoding[8];
+    char shape_class[64];
+    char default_params[128];     /* "-DWG=64 -DVW=8"                                    */
+    char best_params[128];
+    double default_us, best_us;   /* median times; break-even: dense path, sparse path  */
+    unsigned evaluations;         /* candidates built and timed (or rejected)           */
+    unsigned space;               /* valid candidates in the space                      */
+    unsigned rejected;            /* candidates that failed the reference check         */
+    char choice[160];             /* break-even only: "sparse spmm_csr_rowvec" or
+                                   * "dense linear_dense_q_tiled" / "dense clblast"      */
+} sparq_tune_result;
+
+/* Tunes count cases; *results (free with free()) gets *result_count rows. Writes the
+ * user database (or db_path) unless db_path is "". The context's dispatch reads the
+ * new entries afterwards. */
+SPARQ_API sparq_status sparq_tune_run(sparq_context *context, const sparq_tune_case *cases,
+                                      size_t count, const sparq_tune_options *options,
+                                      sparq_tune_result **results, size_t *result_count);
+
+/* A listing (malloc'ed text, free with free()): every tunable kernel with its
+ * parameters and candidates, the quick cases' shape classes, and for the context's
+ * device which entries the user and shipped databases hold. */
+SPARQ_API sparq_status sparq_tune_describe(sparq_context *context, char **text);
+
+#endif /* SPARQ_NO_OPENCL (autotuning) */
+
 /* ====================================================================================
  * Layer conversion with a quality gate (pure host C, no device).
  * Implemented in formats/convert.c; `sparq convert` and `sparq demo` are built on it.
@@ -1092,11 +1194,19 @@ typedef struct sparq_convert_result {
 
 /* Prunes and quantizes weights (rows x cols, not modified) as options says, measures
  * the result against the original, and, when the gate fails, rolls back step by step to
- * safer settings (the ladder is documented in formats/convert.c: less sparsity first,
- * then more bits, finally dense f32, which always passes) until one passes. *packed gets
+ * safer settings until one passes. The ladder (formats/convert.c says why):
+ *   1. the request as given (kept if it passes, whatever its size);
+ *   2. CSR/BSR: the same structure and encoding at sparsity 0.75 s, 0.5 s, 0.25 s; a
+ *      rung here that passes but is not smaller than the dense matrix in the same
+ *      encoding is refused too, and the ladder goes on at step 3;
+ *   3. no pruning: dense, the requested encoding (N:M's first rollback);
+ *   4. more bits, dense: i4 -> i8 (same scales) -> f16 -> f32, which always passes.
+ * A rung the encoding cannot hold (f16 overflow) is refused like a gate failure. Each
+ * refused rung is counted in result->rollbacks and named in result->trail. *packed gets
  * the matrix that passed, *result (may be NULL) what it is. With no_rollback a failing
- * first step gives SPARQ_ERROR_INVALID_DATA ("gate failed: NMSE 0.31 > 0.05").
- * Errors as sparq_packed_create / sparq_prune_* for bad options or NaN/Inf weights. */
+ * first step gives SPARQ_ERROR_INVALID_DATA ("gate failed: NMSE 0.31 > 0.05 (csr s=0.90
+ * i4-g128)"), *packed NULL and *result the failed step. Errors as sparq_packed_create /
+ * sparq_prune_* for bad options or NaN/Inf weights; *packed is NULL on any failure. */
 SPARQ_API sparq_status sparq_layer_convert(const float *weights, size_t rows, size_t cols,
                                            const sparq_convert_options *options,
                                            sparq_packed **packed,

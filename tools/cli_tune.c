@@ -1,8 +1,235 @@
-/* cli_tune.c - placeholder until written */
+/* cli_tune.c - `sparq tune`: lists what can be tuned and what is tuned for this device
+ * (--list), tunes chosen kernels and cases or the quick set with a strategy, budget and
+ * seed, shows progress, and ends with a table of default vs tuned time per case.
+ */
 #include "cli.h"
+
+#include <getopt.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *to)
+{
+    fprintf(to,
+            "usage: sparq tune [options]\n\n"
+            "  --list               the tunable kernels, the quick cases, and where this\n"
+            "                       device's parameters come from (user / shipped tuning,\n"
+            "                       defaults)\n"
+            "  --quick              tune the common cases for this device (a few minutes:\n"
+            "                       the two best-ranked kernels per case, 8 candidates each)\n"
+            "  --case SPEC          tune one case (repeatable): FORMAT:ROWSxCOLS:bBATCH[:sS]\n"
+            "                       FORMAT: csr, csr-i8, csr-i4, csr-f16, bsr16, bsr16-i8, 2:4,\n"
+            "                       2:4-i4, dense-i8, dense-i4, dense-f16; S: sparsity\n"
+            "                       (csr/bsr), e.g. csr:4096x4096:b1:s0.9\n"
+            "  --kernels A,B        only these kernels (default: every kernel of the case)\n"
+            "  --strategy NAME      exhaustive, random or anneal (default anneal)\n"
+            "  --budget SECONDS     per kernel and case (default: none; random: 30)\n"
+            "  --max-evals N        per kernel and case (default: the strategy's)\n"
+            "  --seed N             search seed (default 1)\n"
+            "  --repeats N          timed runs per candidate, median (default 5)\n"
+            "  --db PATH            database to merge into (default: the user database,\n"
+            "                       $XDG_CACHE_HOME/sparq/tune.json); --db '' writes none\n"
+            "  --no-break-even      don't time the dense path\n");
+}
+
+/* FORMAT:ROWSxCOLS:bBATCH[:sSPARSITY] into a case. */
+static bool parse_case(const char *spec, sparq_tune_case *c)
+{
+    char format[32];
+    size_t rows = 0, cols = 0, batch = 0;
+    double sparsity = 0.9;
+    int used = 0;
+    memset(c, 0, sizeof *c);
+    if (sscanf(spec, "%31[^:]:%zux%zu:b%zu%n", format, &rows, &cols, &batch, &used) != 4)
+        return false;
+    if (spec[used] == ':' && sscanf(spec + used, ":s%lf", &sparsity) != 1)
+        return false;
+    if (spec[used] && spec[used] != ':')
+        return false;
+    static const struct {
+        const char *name;
+        sparq_structure structure;
+        sparq_encoding encoding;
+        sparq_scale_granularity granularity;
+        size_t group;
+    } formats[] = {
+        {"csr", SPARQ_STRUCTURE_CSR, SPARQ_ENCODING_F32, 0, 0},
+        {"csr-f16", SPARQ_STRUCTURE_CSR, SPARQ_ENCODING_F16, 0, 0},
+        {"csr-i8", SPARQ_STRUCTURE_CSR, SPARQ_ENCODING_I8, SPARQ_SCALE_ROW, 0},
+        {"csr-i4", SPARQ_STRUCTURE_CSR, SPARQ_ENCODING_I4, SPARQ_SCALE_GROUP, 128},
+        {"bsr16", SPARQ_STRUCTURE_BSR, SPARQ_ENCODING_F32, 0, 0},
+        {"bsr16-i8", SPARQ_STRUCTURE_BSR, SPARQ_ENCODING_I8, SPARQ_SCALE_ROW, 0},
+        {"2:4", SPARQ_STRUCTURE_NM, SPARQ_ENCODING_F32, 0, 0},
+        {"2:4-i4", SPARQ_STRUCTURE_NM, SPARQ_ENCODING_I4, SPARQ_SCALE_GROUP, 128},
+        {"dense-f16", SPARQ_STRUCTURE_DENSE, SPARQ_ENCODING_F16, 0, 0},
+        {"dense-i8", SPARQ_STRUCTURE_DENSE, SPARQ_ENCODING_I8, SPARQ_SCALE_ROW, 0},
+        {"dense-i4", SPARQ_STRUCTURE_DENSE, SPARQ_ENCODING_I4, SPARQ_SCALE_GROUP, 128},
+    };
+    for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++) {
+        if (strcmp(formats[i].name, format) != 0)
+            continue;
+        c->format.structure = formats[i].structure;
+        c->format.quant.encoding = formats[i].encoding;
+        c->format.quant.granularity = formats[i].granularity;
+        c->format.quant.group_size = formats[i].group;
+        if (c->format.structure == SPARQ_STRUCTURE_BSR)
+            c->format.block_rows = c->format.block_cols = 16;
+        if (c->format.structure == SPARQ_STRUCTURE_NM) {
+            c->format.nm_n = 2;
+            c->format.nm_m = 4;
+        }
+        c->rows = rows;
+        c->cols = cols;
+        c->batch = batch;
+        c->sparsity = sparsity;
+        return rows && cols && batch && sparsity >= 0 && sparsity <= 1;
+    }
+    return false;
+}
+
+static void on_progress(void *user, size_t done, size_t total, const char *label)
+{
+    cli_progress_step(user, done, label);
+    (void)total;
+}
+
+static void print_table(const sparq_tune_result *r, size_t n)
+{
+    printf("\n%-20s %-4s %-22s %-30s %10s %10s %7s %6s\n", "kernel", "enc", "class",
+           "tuned parameters", "default", "tuned", "speedup", "evals");
+    double speedups[1024];
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (r[i].choice[0]) {
+            printf("%-20s %-4s %-22s %-30s %8.1fus %8.1fus  -> %s\n", r[i].kernel,
+                   r[i].encoding, r[i].shape_class, "dense path vs sparse", r[i].default_us,
+                   r[i].best_us, r[i].choice);
+            continue;
+        }
+        double speedup = r[i].default_us / r[i].best_us;
+        printf("%-20s %-4s %-22s %-30s %8.1fus %8.1fus %6.2fx %3u/%-3u%s\n", r[i].kernel,
+               r[i].encoding, r[i].shape_class, r[i].best_params, r[i].default_us,
+               r[i].best_us, speedup, r[i].evaluations, r[i].space,
+               r[i].rejected ? " (rejected some)" : "");
+        if (isfinite(speedup) && count < 1024)
+            speedups[count++] = speedup;
+    }
+    for (size_t i = 1; i < count; i++) /* insertion sort: a short list */
+        for (size_t j = i; j > 0 && speedups[j - 1] > speedups[j]; j--) {
+            double t = speedups[j];
+            speedups[j] = speedups[j - 1];
+            speedups[j - 1] = t;
+        }
+    if (count)
+        printf("\nmedian speedup of tuned over default: %.2fx over %zu kernel cases\n",
+               count % 2 ? speedups[count / 2]
+                         : 0.5 * (speedups[count / 2 - 1] + speedups[count / 2]),
+               count);
+}
+
 int cli_tune_main(int argc, char **argv)
 {
-    (void)argc, (void)argv;
-    fprintf(stderr, "sparq: tune is not built yet\n");
-    return 1;
+    static const struct option long_options[] = {
+        {"list", no_argument, NULL, 'l'},       {"quick", no_argument, NULL, 'q'},
+        {"case", required_argument, NULL, 'c'}, {"kernels", required_argument, NULL, 'k'},
+        {"strategy", required_argument, NULL, 's'},
+        {"budget", required_argument, NULL, 'b'},
+        {"max-evals", required_argument, NULL, 'm'},
+        {"seed", required_argument, NULL, 'S'}, {"repeats", required_argument, NULL, 'r'},
+        {"db", required_argument, NULL, 'd'},   {"no-break-even", no_argument, NULL, 'n'},
+        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0}};
+    sparq_tune_options o = {.strategy = SPARQ_TUNE_ANNEAL, .seed = 1};
+    sparq_tune_case cases[64];
+    size_t count = 0;
+    bool list = false, quick = false;
+    int opt;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
+        char *end = NULL;
+        switch (opt) {
+        case 'l': list = true; break;
+        case 'q': quick = true; break;
+        case 'c':
+            if (count == 64 || !parse_case(optarg, &cases[count])) {
+                fprintf(stderr, "sparq tune: bad --case \"%s\" (sparq tune --help)\n", optarg);
+                return 2;
+            }
+            count++;
+            break;
+        case 'k': o.kernels = optarg; break;
+        case 's':
+            if (sparq_tune_strategy_parse(optarg, &o.strategy) != SPARQ_OK) {
+                fprintf(stderr, "sparq tune: %s\n", sparq_last_error());
+                return 2;
+            }
+            break;
+        case 'b': o.budget_seconds = strtod(optarg, &end); break;
+        case 'm': o.max_evaluations = (unsigned)strtoul(optarg, &end, 10); break;
+        case 'S': o.seed = strtoull(optarg, &end, 10); break;
+        case 'r': o.repeats = (unsigned)strtoul(optarg, &end, 10); break;
+        case 'd': o.db_path = optarg; break;
+        case 'n': o.skip_break_even = 1; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+        if (end && (*end || end == optarg)) {
+            fprintf(stderr, "sparq tune: \"%s\" is not a number\n", optarg);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "sparq tune: unexpected argument \"%s\"\n", argv[optind]);
+        return 2;
+    }
+    if (!list && !quick && count == 0) {
+        usage(stderr);
+        return 2;
+    }
+    sparq_context *ctx = NULL;
+    sparq_status st = sparq_context_create(NULL, &ctx);
+    if (st != SPARQ_OK)
+        return cli_fail("creating a context", st);
+    int rc = 0;
+    if (list) {
+        char *text = NULL;
+        if ((st = sparq_tune_describe(ctx, &text)) != SPARQ_OK)
+            rc = cli_fail("describing the tuning state", st);
+        else
+            fputs(text, stdout);
+        free(text);
+    }
+    if (rc == 0 && (quick || count)) {
+        const sparq_tune_case *run = cases;
+        if (quick) {
+            /* a few minutes: the two kernels dispatch would pick between, 8 candidates
+             * each (unless asked otherwise) */
+            sparq_tune_quick_cases(&run, &count);
+            o.top_kernels = o.kernels ? 0 : 2;
+            o.max_evaluations = o.max_evaluations ? o.max_evaluations : 8;
+        }
+        printf("tuning %zu case%s on %s with %s search, seed %llu\n", count,
+               count == 1 ? "" : "s", sparq_context_caps(ctx)->name,
+               sparq_tune_strategy_name(o.strategy), (unsigned long long)o.seed);
+        fflush(stdout);
+        cli_progress progress;
+        cli_progress_start(&progress, count);
+        o.progress = on_progress;
+        o.user = &progress;
+        double t0 = cli_now_seconds();
+        sparq_tune_result *results = NULL;
+        size_t n = 0;
+        st = sparq_tune_run(ctx, run, count, &o, &results, &n);
+        cli_progress_done(&progress);
+        if (st != SPARQ_OK) {
+            rc = cli_fail("tuning", st);
+        } else {
+            print_table(results, n);
+            printf("tuned in %.1f s; results %s\n", cli_now_seconds() - t0,
+                   o.db_path && !*o.db_path ? "not saved (--db '')" : "merged into the database");
+        }
+        free(results);
+    }
+    sparq_context_free(ctx);
+    return rc;
 }

@@ -1,0 +1,912 @@
+/* tuner.c - sparq_tune_run: for each case and each kernel of the registry that runs it,
+ * a search (exhaustive, random, simulated annealing) over the kernel's candidate values,
+ * every candidate checked against a C reference with guard words before it is timed
+ * with profiling events; then the measured dense/sparse break-even; results into the
+ * tuning database. Also the quick case list and sparq_tune_describe.
+ */
+#include "matrix.h"
+#include "tunedb.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Floats after the output that must come back untouched, and the bits they hold. */
+#define GUARD_COUNT 64
+#define GUARD_BITS 0x7fc0beefu
+/* A candidate this many times slower than the best so far is not timed further. */
+#define CUT_FACTOR 3.0
+/* Most points a kernel's space may have (every tunable's candidates multiplied). */
+#define MAX_SPACE 4096
+
+/* ---- cases ------------------------------------------------------------------------ */
+
+#define FMT_CSR(enc, gran, g) {SPARQ_STRUCTURE_CSR, {enc, gran, g, 0, 0, 0}, 0, 0, 0, 0}
+#define FMT_BSR16 {SPARQ_STRUCTURE_BSR, {0}, 16, 16, 0, 0}
+#define FMT_24(enc, gran, g) {SPARQ_STRUCTURE_NM, {enc, gran, g, 0, 0, 0}, 0, 0, 2, 4}
+#define FMT_DENSE(enc, gran, g) {SPARQ_STRUCTURE_DENSE, {enc, gran, g, 0, 0, 0}, 0, 0, 0, 0}
+
+/* What `sparq tune --quick` covers: the benchmark formats on a transformer-sized layer
+ * (768 x 3072, the BERT-base FFN) at batch 1 and 32. */
+static const sparq_tune_case quick_cases[] = {
+    {FMT_CSR(SPARQ_ENCODING_F32, 0, 0), 0.9, 768, 3072, 1},
+    {FMT_CSR(SPARQ_ENCODING_F32, 0, 0), 0.9, 768, 3072, 32},
+    {FMT_CSR(SPARQ_ENCODING_F32, 0, 0), 0.5, 768, 3072, 1},
+    {FMT_CSR(SPARQ_ENCODING_F32, 0, 0), 0.5, 768, 3072, 32},
+    {FMT_CSR(SPARQ_ENCODING_I8, SPARQ_SCALE_ROW, 0), 0.9, 768, 3072, 1},
+    {FMT_BSR16, 0.9, 768, 3072, 1},
+    {FMT_BSR16, 0.9, 768, 3072, 32},
+    {FMT_24(SPARQ_ENCODING_F32, 0, 0), 0.5, 768, 3072, 1},
+    {FMT_24(SPARQ_ENCODING_F32, 0, 0), 0.5, 768, 3072, 32},
+    {FMT_DENSE(SPARQ_ENCODING_I8, SPARQ_SCALE_ROW, 0), 0, 768, 3072, 1},
+    {FMT_DENSE(SPARQ_ENCODING_I8, SPARQ_SCALE_ROW, 0), 0, 768, 3072, 32},
+    {FMT_DENSE(SPARQ_ENCODING_I4, SPARQ_SCALE_GROUP, 128), 0, 768, 3072, 1},
+};
+
+void sparq_tune_quick_cases(const sparq_tune_case **cases, size_t *count)
+{
+    *cases = quick_cases;
+    *count = sizeof quick_cases / sizeof quick_cases[0];
+}
+
+static const char *const strategy_names[] = {"exhaustive", "random", "anneal"};
+
+const char *sparq_tune_strategy_name(sparq_tune_strategy strategy)
+{
+    return (unsigned)strategy < 3 ? strategy_names[strategy] : "?";
+}
+
+sparq_status sparq_tune_strategy_parse(const char *name, sparq_tune_strategy *strategy)
+{
+    for (int i = 0; name && strategy && i < 3; i++)
+        if (strcmp(name, strategy_names[i]) == 0) {
+            *strategy = (sparq_tune_strategy)i;
+            return SPARQ_OK;
+        }
+    return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
+                      "tune: unknown strategy \"%s\" (exhaustive, random or anneal)",
+                      name ? name : "(null)");
+}
+
+/* ---- random numbers (splitmix64: the same sequence on every platform) ------------- */
+
+static uint64_t next_random(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static double random_unit(uint64_t *state)
+{
+    return (double)(next_random(state) >> 11) / 9007199254740992.0;
+}
+
+/* ---- one prepared case ------------------------------------------------------------ */
+
+typedef struct bench_case {
+    sparq_context *ctx;
+    cl_command_queue queue;
+    const sparq_tune_case *c;
+    sparq_matrix *matrix;       /* the packed format, sparse path forced               */
+    sparq_matrix *dense;        /* the same weights on the dense path (break-even)     */
+    cl_mem x, y;                /* y holds batch * rows floats, then the guard words   */
+    float *ref, *scale;         /* reference output and sum |x w| per output           */
+    float *out;                 /* read-back: outputs then guard words                 */
+    size_t n_out;
+    size_t index, total;        /* this case's place in the run (progress)             */
+} bench_case;
+
+static void case_free(bench_case *b)
+{
+    sparq_matrix_free(b->matrix);
+    sparq_matrix_free(b->dense);
+    if (b->x)
+        clReleaseMemObject(b->x);
+    if (b->y)
+        clReleaseMemObject(b->y);
+    free(b->ref), free(b->scale), free(b->out);
+    memset(b, 0, sizeof *b);
+}
+
+/* Weights pruned as the format wants them (values from the seed). */
+static sparq_status case_weights(const sparq_tune_case *c, uint64_t *rng, float *w)
+{
+    size_t n = c->rows * c->cols;
+    for (size_t i = 0; i < n; i++)
+        w[i] = (float)(2.0 * random_unit(rng) - 1.0);
+    const sparq_pack_options *f = &c->format;
+    switch (f->structure) {
+    case SPARQ_STRUCTURE_CSR:
+        return sparq_prune_magnitude(w, c->rows, c->cols, c->sparsity, SPARQ_PRUNE_SCOPE_GLOBAL,
+                                     NULL, NULL, 1);
+    case SPARQ_STRUCTURE_BSR:
+        return sparq_prune_blocks(w, c->rows, c->cols, f->block_rows, f->block_cols,
+                                  SPARQ_BLOCK_NORM_L2, c->sparsity, NULL, NULL, 1);
+    case SPARQ_STRUCTURE_NM:
+        return sparq_prune_nm(w, c->rows, c->cols, f->nm_n, f->nm_m, NULL, NULL, 1);
+    default:
+        return SPARQ_OK;
+    }
+}
+
+static sparq_status case_prepare(sparq_context *ctx, const sparq_tune_case *c, uint64_t seed,
+                                 bench_case *b)
+{
+    memset(b, 0, sizeof *b);
+    b->ctx = ctx;
+    b->c = c;
+    b->queue = sparq_context_queue(ctx);
+    if (!b->queue)
+        return sparq_fail(SPARQ_ERROR_INTERNAL, "tune: no queue");
+    if (c->rows == 0 || c->cols == 0 || c->batch == 0 || c->rows > (1u << 20) ||
+        c->cols > (1u << 20) || c->batch > 4096)
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
+                          "tune: case %zu x %zu at batch %zu is out of range (1..2^20 rows "
+                          "and cols, batch 1..4096)", c->rows, c->cols, c->batch);
+    size_t nw = c->rows * c->cols, nx = c->batch * c->cols;
+    b->n_out = c->batch * c->rows;
+    float *w = malloc(nw * sizeof *w), *wq = malloc(nw * sizeof *wq);
+    float *x = malloc(nx * sizeof *x);
+    b->ref = malloc(b->n_out * sizeof *b->ref);
+    b->scale = malloc(b->n_out * sizeof *b->scale);
+    b->out = malloc((b->n_out + GUARD_COUNT) * sizeof *b->out);
+    sparq_status st = SPARQ_OK;
+    sparq_packed *packed = NULL;
+    if (!w || !wq || !x || !b->ref || !b->scale || !b->out)
+        st = sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "tune: out of memory");
+    uint64_t rng = seed;
+    if (st == SPARQ_OK)
+        st = case_weights(c, &rng, w);
+    if (st == SPARQ_OK)
+        st = sparq_packed_create(&c->format, c->rows, c->cols, w, &packed);
+    /* the reference multiplies the weights the kernels read: dequantized */
+    if (st == SPARQ_OK)
+        st = sparq_packed_unpack(packed, wq);
+    for (size_t i = 0; st == SPARQ_OK && i < nx; i++)
+        x[i] = (float)(2.0 * random_unit(&rng) - 1.0);
+    for (size_t bi = 0; st == SPARQ_OK && bi < c->batch; bi++)
+        for (size_t r = 0; r < c->rows; r++) {
+            double sum = 0, mag = 0;
+            const float *xr = x + bi * c->cols, *wr = wq + r * c->cols;
+            for (size_t k = 0; k < c->cols; k++) {
+                sum += (double)xr[k] * wr[k];
+                mag += fabs((double)xr[k] * wr[k]);
+            }
+            b->ref[bi * c->rows + r] = (float)sum;
+            b->scale[bi * c->rows + r] = (float)mag;
+        }
+    sparq_matrix_options sparse = {.path = SPARQ_PATH_SPARSE};
+    sparq_matrix_options dense = {.path = SPARQ_PATH_DENSE};
+    if (st == SPARQ_OK)
+        st = sparq_matrix_create(ctx, packed, &sparse, &b->matrix);
+    if (st == SPARQ_OK && c->format.structure != SPARQ_STRUCTURE_DENSE)
+        st = sparq_matrix_create(ctx, packed, &dense, &b->dense);
+    cl_int e1 = CL_SUCCESS, e2 = CL_SUCCESS;
+    if (st == SPARQ_OK) {
+        cl_context cl = sparq_context_cl_context(ctx);
+        b->x = clCreateBuffer(cl, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, nx * sizeof *x, x,
+                              &e1);
+        b->y = clCreateBuffer(cl, CL_MEM_READ_WRITE, (b->n_out + GUARD_COUNT) * sizeof(float),
+                              NULL, &e2);
+        if (e1 != CL_SUCCESS || e2 != CL_SUCCESS)
+            st = sparq_fail_cl(e1 != CL_SUCCESS ? e1 : e2, "tune: clCreateBuffer");
+    }
+    sparq_packed_free(packed);
+    free(w), free(wq), free(x);
+    if (st != SPARQ_OK)
+        case_free(b);
+    return st;
+}
+
+/* ---- evaluating one candidate -------------------------------------------------------- */
+
+typedef struct tune_run {
+    const sparq_tune_options *o;
+    bench_case *b;
+    const sparq_kernel_info *k;
+    unsigned repeats;
+    double best_us;       /* best median so far (cut-off reference)                    */
+    unsigned evaluations, rejected;
+} tune_run;
+
+static double event_us(cl_event e)
+{
+    cl_ulong start = 0, end = 0;
+    clGetEventProfilingInfo(e, CL_PROFILING_COMMAND_START, sizeof start, &start, NULL);
+    clGetEventProfilingInfo(e, CL_PROFILING_COMMAND_END, sizeof end, &end, NULL);
+    return end > start ? (double)(end - start) / 1e3 : 0.0;
+}
+
+static int compare_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Runs k with p once into y (guard words set first) and checks every output against the
+ * reference and the guard words. Returns false (with why) for a wrong result. */
+static sparq_status check_candidate(tune_run *t, const sparq_kernel_params *p,
+                                    const char *params, bool *ok, char *why, size_t why_size)
+{
+    bench_case *b = t->b;
+    cl_uint guard = GUARD_BITS;
+    cl_event run = NULL;
+    cl_int err = clEnqueueFillBuffer(b->queue, b->y, &guard, sizeof guard, 0,
+                                     (b->n_out + GUARD_COUNT) * sizeof(float), 0, NULL, NULL);
+    if (err != CL_SUCCESS)
+        return sparq_fail_cl(err, "tune: clEnqueueFillBuffer");
+    sparq_linear_args a = {.matrix = b->matrix, .queue = b->queue, .batch = b->c->batch,
+                           .x = b->x, .y = b->y, .event = &run};
+    sparq_status st = sparq_linear_run(t->k, p, &a);
+    if (st != SPARQ_OK)
+        return st;
+    err = clEnqueueReadBuffer(b->queue, b->y, CL_TRUE, 0,
+                              (b->n_out + GUARD_COUNT) * sizeof(float), b->out, 1, &run, NULL);
+    clReleaseEvent(run);
+    if (err != CL_SUCCESS)
+        return sparq_fail_cl(err, "tune: clEnqueueReadBuffer");
+    if (t->o->corrupt && t->o->corrupt(t->o->user, t->k->name, params))
+        b->out[b->n_out / 2] += 1.0f + fabsf(b->out[b->n_out / 2]);
+    *ok = true;
+    for (size_t i = 0; i < GUARD_COUNT && *ok; i++) {
+        uint32_t bits;
+        memcpy(&bits, &b->out[b->n_out + i], sizeof bits);
+        if (bits != GUARD_BITS) {
+            snprintf(why, why_size, "wrote past its output (guard word %zu)", i);
+            *ok = false;
+        }
+    }
+    for (size_t i = 0; i < b->n_out && *ok; i++) {
+        double tol = 1e-4 * (double)b->scale[i] + 1e-6;
+        if (!(fabs((double)b->out[i] - b->ref[i]) <= tol)) { /* also catches NaN */
+            snprintf(why, why_size, "y[%zu] = %g, the reference is %g", i, b->out[i],
+                     b->ref[i]);
+            *ok = false;
+        }
+    }
+    return SPARQ_OK;
+}
+
+/* Median time (us) of k with p: checked first; +inf for a wrong candidate. */
+static sparq_status evaluate(tune_run *t, const sparq_kernel_params *p, double *us)
+{
+    char params[256] = "", why[256] = "";
+    sparq_kernel_options_append(t->k, p, params, sizeof params);
+    bool ok = false;
+    t->evaluations++;
+    sparq_status st = check_candidate(t, p, params, &ok, why, sizeof why);
+    if (st != SPARQ_OK)
+        return st;
+    if (!ok) {
+        t->rejected++;
+        sparq_log(SPARQ_LOG_INFO, "tune: %s %s rejected: %s", t->k->name, params, why);
+        *us = INFINITY;
+        return SPARQ_OK;
+    }
+    if (t->o->fake_time_us) {
+        *us = t->o->fake_time_us(t->o->user, t->k->name, params);
+        return SPARQ_OK;
+    }
+    double times[32];
+    unsigned n = 0;
+    bench_case *b = t->b;
+    sparq_linear_args a = {.matrix = b->matrix, .queue = b->queue, .batch = b->c->batch,
+                           .x = b->x, .y = b->y};
+    for (unsigned i = 0; i < t->repeats; i++) {
+        cl_event run = NULL;
+        a.event = &run;
+        if ((st = sparq_linear_run(t->k, p, &a)) != SPARQ_OK)
+            return st;
+        clWaitForEvents(1, &run);
+        times[n++] = event_us(run);
+        clReleaseEvent(run);
+        if (i == 0 && t->best_us > 0 && times[0] > CUT_FACTOR * t->best_us)
+            break; /* clearly bad: cut short */
+    }
+    qsort(times, n, sizeof times[0], compare_double);
+    *us = times[n / 2];
+    return SPARQ_OK;
+}
+
+/* ---- the search space ---------------------------------------------------------------- */
+
+typedef struct space {
+    unsigned count;
+    sparq_kernel_params *points; /* valid points, in registry order                     */
+    int tunables;
+} space;
+
+/* The candidate index of each tunable of p (-1 when a value isn't a candidate). */
+static void point_indices(const sparq_kernel_info *k, const sparq_kernel_params *p, int *idx)
+{
+    for (int i = 0; i < SPARQ_MAX_TUNABLES && k->tunables[i].name; i++) {
+        idx[i] = -1;
+        for (int j = 0; j < SPARQ_MAX_CANDIDATES && k->tunables[i].candidates[j]; j++)
+            if (k->tunables[i].candidates[j] == p->value[i])
+                idx[i] = j;
+    }
+}
+
+/* Every combination of candidates that fits the device and that rank accepts. */
+static sparq_status space_build(const sparq_kernel_info *k, const bench_case *b, space *s)
+{
+    memset(s, 0, sizeof *s);
+    int counts[SPARQ_MAX_TUNABLES] = {0};
+    size_t total = 1;
+    while (s->tunables < SPARQ_MAX_TUNABLES && k->tunables[s->tunables].name) {
+        int c = 0;
+        while (c < SPARQ_MAX_CANDIDATES && k->tunables[s->tunables].candidates[c])
+            c++;
+        counts[s->tunables++] = c ? c : 1;
+        total *= (size_t)(c ? c : 1);
+    }
+    if (total > MAX_SPACE)
+        return sparq_fail(SPARQ_ERROR_INTERNAL, "tune: %s has %zu points", k->name, total);
+    s->points = malloc(total * sizeof *s->points);
+    if (!s->points)
+        return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "tune: out of memory");
+    const sparq_device_caps *caps = sparq_context_caps(b->ctx);
+    for (size_t n = 0; n < total; n++) {
+        sparq_kernel_params p;
+        sparq_kernel_default_params(k, caps, &p);
+        size_t rest = n;
+        for (int i = s->tunables - 1; i >= 0; i--) {
+            unsigned v = k->tunables[i].candidates[rest % (size_t)counts[i]];
+            p.value[i] = v ? v : p.value[i];
+            rest /= (size_t)counts[i];
+        }
+        char why[256];
+        if (sparq_kernel_params_fit(k, &p, caps, why, sizeof why) &&
+            k->rank(b->matrix, b->c->batch, caps, &p, why, sizeof why) > 0)
+            s->points[s->count++] = p;
+    }
+    return SPARQ_OK;
+}
+
+static int space_find(const space *s, const sparq_kernel_params *p)
+{
+    for (unsigned i = 0; i < s->count; i++)
+        if (memcmp(&s->points[i], p, sizeof *p) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* A neighbour of point `from`: one tunable moved to an adjacent candidate, valid. */
+static int space_neighbour(const sparq_kernel_info *k, const space *s, int from, uint64_t *rng)
+{
+    for (int attempt = 0; attempt < 32; attempt++) {
+        sparq_kernel_params p = s->points[from];
+        int idx[SPARQ_MAX_TUNABLES];
+        point_indices(k, &p, idx);
+        int t = (int)(next_random(rng) % (uint64_t)s->tunables);
+        int step = (next_random(rng) & 1) ? 1 : -1;
+        int j = idx[t] + step;
+        if (idx[t] < 0 || j < 0 || j >= SPARQ_MAX_CANDIDATES || !k->tunables[t].candidates[j])
+            continue;
+        p.value[t] = k->tunables[t].candidates[j];
+        int found = space_find(s, &p);
+        if (found >= 0)
+            return found;
+    }
+    return (int)(next_random(rng) % s->count); /* stuck: jump */
+}
+
+/* ---- strategies ---------------------------------------------------------------------- */
+
+typedef struct search {
+    tune_run *t;
+    const space *s;
+    double *times;        /* per point; NAN = not evaluated                           */
+    int best;
+    double deadline;      /* wall clock; 0 = none                                     */
+    unsigned max_evals;
+} search;
+
+static bool search_over(const search *x)
+{
+    return x->t->evaluations >= x->max_evals ||
+           (x->deadline > 0 && sparq_now_seconds() > x->deadline && x->best >= 0);
+}
+
+/* Evaluates point i (once; later calls return the stored time). */
+static sparq_status search_eval(search *x, int i, double *us)
+{
+    if (!isnan(x->times[i])) {
+        *us = x->times[i];
+        return SPARQ_OK;
+    }
+    sparq_status st = evaluate(x->t, &x->s->points[i], &x->times[i]);
+    if (st != SPARQ_OK)
+        return st;
+    *us = x->times[i];
+    if (isfinite(*us) && (x->best < 0 || *us < x->times[x->best])) {
+        x->best = i;
+        x->t->best_us = *us;
+    }
+    const sparq_tune_options *o = x->t->o;
+    if (o->progress) {
+        char label[128];
+        snprintf(label, sizeof label, "%s: %u evaluated", x->t->k->name, x->t->evaluations);
+        o->progress(o->user, x->t->b->index, x->t->b->total, label);
+    }
+    return SPARQ_OK;
+}
+
+static sparq_status search_run(search *x, sparq_tune_strategy strategy, int start,
+                               uint64_t *rng)
+{
+    unsigned n = x->s->count;
+    double us;
+    sparq_status st = SPARQ_OK;
+    if (strategy == SPARQ_TUNE_EXHAUSTIVE || strategy == SPARQ_TUNE_RANDOM) {
+        unsigned *order = malloc(n * sizeof *order);
+        if (!order)
+            return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "tune: out of memory");
+        for (unsigned i = 0; i < n; i++)
+            order[i] = i;
+        for (unsigned i = n; strategy == SPARQ_TUNE_RANDOM && i > 1; i--) {
+            unsigned j = (unsigned)(next_random(rng) % i);
+            unsigned tmp = order[i - 1];
+            order[i - 1] = order[j];
+            order[j] = tmp;
+        }
+        for (unsigned i = 0; i < n && st == SPARQ_OK && !search_over(x); i++)
+            st = search_eval(x, (int)order[i], &us);
+        free(order);
+        return st;
+    }
+    /* Simulated annealing: from the default, move to a neighbour; take it when faster,
+     * or when slower with probability exp(-relative slowdown / temperature); the
+     * temperature falls geometrically from 0.3 to 0.01 over the evaluation budget. */
+    int current = start;
+    double current_us;
+    if ((st = search_eval(x, current, &current_us)) != SPARQ_OK)
+        return st;
+    unsigned steps = 0, max_steps = 8 * x->max_evals + 16;
+    while (!search_over(x) && steps++ < max_steps) {
+        double progress = (double)x->t->evaluations / (double)x->max_evals;
+        double temperature = 0.3 * pow(0.01 / 0.3, progress);
+        int next = space_neighbour(x->t->k, x->s, current, rng);
+        if ((st = search_eval(x, next, &us)) != SPARQ_OK)
+            return st;
+        double slowdown = isfinite(current_us) ? (us - current_us) / current_us : -1.0;
+        if (slowdown < 0 || (isfinite(us) && random_unit(rng) < exp(-slowdown / temperature))) {
+            current = next;
+            current_us = us;
+        }
+    }
+    return SPARQ_OK;
+}
+
+/* ---- one (case, kernel) ---------------------------------------------------------------- */
+
+static sparq_status tune_kernel(const sparq_tune_options *o, bench_case *b,
+                                const sparq_kernel_info *k, uint64_t seed,
+                                sparq_tune_result *r, sparq_kernel_params *best_params)
+{
+    space s;
+    sparq_status st = space_build(k, b, &s);
+    if (st != SPARQ_OK)
+        return st;
+    const sparq_device_caps *caps = sparq_context_caps(b->ctx);
+    sparq_kernel_params def;
+    sparq_kernel_default_params(k, caps, &def);
+    int start = space_find(&s, &def);
+    tune_run t = {.o = o, .b = b, .k = k, .repeats = o->repeats ? o->repeats : 5};
+    if (t.repeats > 32)
+        t.repeats = 32;
+    double *times = malloc((s.count ? s.count : 1) * sizeof *times);
+    if (!times) {
+        free(s.points);
+        return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "tune: out of memory");
+    }
+    for (unsigned i = 0; i < s.count; i++)
+        times[i] = NAN;
+    search x = {.t = &t, .s = &s, .times = times, .best = -1};
+    unsigned default_evals = o->strategy == SPARQ_TUNE_ANNEAL ? (s.count + 2) / 3 : s.count;
+    x.max_evals = o->max_evaluations ? o->max_evaluations
+                                     : (default_evals < 6 ? 6 : default_evals);
+    double budget = o->budget_seconds > 0 ? o->budget_seconds
+                    : o->strategy == SPARQ_TUNE_RANDOM ? 30.0 : 0.0;
+    x.deadline = budget > 0 ? sparq_now_seconds() + budget : 0;
+    snprintf(r->kernel, sizeof r->kernel, "%s", k->name);
+    sparq_kernel_options_append(k, &def, r->default_params, sizeof r->default_params);
+    r->space = s.count;
+    uint64_t rng = seed ^ 0x5eed;
+    double us = NAN;
+    if (s.count > 0) {
+        /* the default first: its time is the baseline, and annealing starts there */
+        if (start < 0)
+            start = (int)(next_random(&rng) % s.count);
+        st = search_eval(&x, start, &us);
+        if (st == SPARQ_OK)
+            st = search_run(&x, o->strategy, start, &rng);
+    }
+    r->default_us = space_find(&s, &def) >= 0 ? times[space_find(&s, &def)] : NAN;
+    if (st == SPARQ_OK && x.best >= 0) {
+        *best_params = s.points[x.best];
+        r->best_us = times[x.best];
+        sparq_kernel_options_append(k, best_params, r->best_params, sizeof r->best_params);
+    } else {
+        r->best_us = NAN;
+    }
+    r->evaluations = t.evaluations;
+    r->rejected = t.rejected;
+    free(times);
+    free(s.points);
+    return st;
+}
+
+/* ---- break-even --------------------------------------------------------------------- */
+
+/* Median time (us, profiling events) of repeats calls of one path after a warm-up. A
+ * path's time is its last kernel's: the product (CLBlast's bias fill before it, a
+ * tiny kernel, is not counted). */
+typedef sparq_status (*path_fn)(bench_case *b, const void *arg, cl_event *event);
+
+static sparq_status time_path(bench_case *b, path_fn fn, const void *arg, unsigned repeats,
+                              double *us)
+{
+    double times[33];
+    unsigned n = 0;
+    for (unsigned i = 0; i <= repeats && i < 33; i++) {
+        cl_event e = NULL;
+        sparq_status st = fn(b, arg, &e);
+        if (st != SPARQ_OK)
+            return st;
+        clWaitForEvents(1, &e);
+        if (i > 0) /* run 0 warms up */
+            times[n++] = event_us(e);
+        clReleaseEvent(e);
+    }
+    qsort(times, n, sizeof times[0], compare_double);
+    *us = times[n / 2];
+    return SPARQ_OK;
+}
+
+typedef struct sparse_arg {
+    const sparq_kernel_info *k;
+    const sparq_kernel_params *p;
+} sparse_arg;
+
+static sparq_status run_sparse(bench_case *b, const void *arg, cl_event *event)
+{
+    const sparse_arg *s = arg;
+    sparq_linear_args a = {.matrix = b->matrix, .queue = b->queue, .batch = b->c->batch,
+                           .x = b->x, .y = b->y, .event = event};
+    return sparq_linear_run(s->k, s->p, &a);
+}
+
+static sparq_status run_dense_path(bench_case *b, const void *arg, cl_event *event)
+{
+    (void)arg;
+    return sparq_linear(b->dense, b->queue, b->x, 0, b->y, 0, b->c->batch, NULL, 0, NULL,
+                        event);
+}
+
+static sparq_status run_clblast(bench_case *b, const void *arg, cl_event *event)
+{
+    (void)arg;
+    return sparq_linear_dense(b->ctx, b->queue, SPARQ_DENSE_BACKEND_CLBLAST, b->c->batch,
+                              b->c->rows, b->c->cols, b->x, 0,
+                              b->dense->buf[SPARQ_ARRAY_DENSE], 0, NULL, 0, b->y, 0, 0, NULL,
+                              event);
+}
+
+static sparq_status break_even(const sparq_tune_options *o, bench_case *b,
+                               const sparq_kernel_info *k, const sparq_kernel_params *p,
+                               sparq_tune_choice_entry *choice, sparq_tune_result *r)
+{
+    unsigned repeats = o->repeats ? o->repeats : 5;
+    sparse_arg s = {k, p};
+    double sparse_us, own_us, clblast_us = INFINITY;
+    sparq_status st = time_path(b, run_sparse, &s, repeats, &sparse_us);
+    if (st == SPARQ_OK)
+        st = time_path(b, run_dense_path, NULL, repeats, &own_us);
+    if (st == SPARQ_OK && time_path(b, run_clblast, NULL, repeats, &clblast_us) != SPARQ_OK)
+        clblast_us = INFINITY; /* built without CLBlast: sparq's dense path only */
+    if (st != SPARQ_OK)
+        return st;
+    memset(choice, 0, sizeof *choice);
+    choice->structure = b->c->format.structure;
+    choice->encoding = b->c->format.quant.encoding;
+    sparq_matrix_shape_class(b->matrix, b->c->batch, choice->shape_class,
+                             sizeof choice->shape_class);
+    snprintf(choice->kernel, sizeof choice->kernel, "%s", k->name);
+    choice->sparse_us = sparse_us;
+    bool clblast = clblast_us < own_us;
+    snprintf(choice->dense_name, sizeof choice->dense_name, "%s",
+             clblast ? "clblast" : b->c->batch > 1 ? "linear_dense_q_tiled"
+                                                   : "linear_dense_rowdot");
+    choice->dense_us = clblast ? clblast_us : own_us;
+    choice->dense = choice->dense_us < sparse_us;
+    sparq_source_hash_get(b->ctx, k->source, choice->source_hash);
+    snprintf(choice->sparq_version, sizeof choice->sparq_version, "%s", sparq_version_string());
+
+    snprintf(r->kernel, sizeof r->kernel, "dense/sparse");
+    r->default_us = choice->dense_us;
+    r->best_us = sparse_us;
+    snprintf(r->choice, sizeof r->choice, "%s %s (%.2fx)", choice->dense ? "dense" : "sparse",
+             choice->dense ? choice->dense_name : choice->kernel,
+             choice->dense ? sparse_us / choice->dense_us : choice->dense_us / sparse_us);
+    return SPARQ_OK;
+}
+
+/* ---- sparq_tune_run ------------------------------------------------------------------ */
+
+static bool kernel_selected(const char *list, const char *name)
+{
+    if (!list || !*list)
+        return true;
+    size_t len = strlen(name);
+    for (const char *p = list; *p;) {
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (n == len && strncmp(p, name, n) == 0)
+            return true;
+        p += n + (end ? 1 : 0);
+    }
+    return false;
+}
+
+static sparq_status results_push(sparq_tune_result **rows, size_t *count, size_t *capacity,
+                                 const sparq_tune_result *r)
+{
+    if (*count == *capacity) {
+        size_t cap = *capacity ? 2 * *capacity : 16;
+        sparq_tune_result *grown = realloc(*rows, cap * sizeof *grown);
+        if (!grown)
+            return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "tune: out of memory");
+        *rows = grown;
+        *capacity = cap;
+    }
+    (*rows)[(*count)++] = *r;
+    return SPARQ_OK;
+}
+
+/* The rank dispatch gives k with default parameters for this case (0: can't run). */
+static int default_rank(const bench_case *b, const sparq_kernel_info *k)
+{
+    const sparq_device_caps *caps = sparq_context_caps(b->ctx);
+    sparq_kernel_params p;
+    char why[256];
+    sparq_kernel_default_params(k, caps, &p);
+    return sparq_kernel_params_fit(k, &p, caps, why, sizeof why)
+               ? k->rank(b->matrix, b->c->batch, caps, &p, why, sizeof why)
+               : 0;
+}
+
+/* Whether k is among the `top` kernels of the case by default rank (0: all are). */
+static bool kernel_in_top(const bench_case *b, const sparq_kernel_info *k, unsigned top)
+{
+    if (top == 0)
+        return true;
+    int mine = default_rank(b, k);
+    unsigned higher = 0;
+    for (size_t i = 0; i < sparq_kernel_count; i++) {
+        const sparq_kernel_info *c = &sparq_kernels[i];
+        if (c->rank && !c->w8a8 && sparq_kernel_runs_format(c, &b->c->format, false) &&
+            default_rank(b, c) > mine)
+            higher++;
+    }
+    return higher < top;
+}
+
+/* Tunes one prepared case: every selected kernel, then the break-even. */
+static sparq_status tune_case(const sparq_tune_options *o, bench_case *b, uint64_t seed,
+                              sparq_tunedb *db, const sparq_tune_device *device,
+                              const char *key, sparq_tune_result **rows, size_t *count,
+                              size_t *capacity)
+{
+    const sparq_kernel_info *best_k = NULL;
+    sparq_kernel_params best_p;
+    double best_us = INFINITY;
+    char shape[64];
+    sparq_matrix_shape_class(b->matrix, b->c->batch, shape, sizeof shape);
+    sparq_status st = SPARQ_OK;
+    for (size_t i = 0; i < sparq_kernel_count && st == SPARQ_OK; i++) {
+        const sparq_kernel_info *k = &sparq_kernels[i];
+        if (!k->rank || k->w8a8 || !sparq_kernel_runs_format(k, &b->c->format, false) ||
+            !kernel_selected(o->kernels, k->name) || !kernel_in_top(b, k, o->top_kernels))
+            continue;
+        sparq_tune_result r = {0};
+        sparq_kernel_params p;
+        snprintf(r.encoding, sizeof r.encoding, "%s",
+                 sparq_encoding_name(b->c->format.quant.encoding));
+        snprintf(r.shape_class, sizeof r.shape_class, "%s", shape);
+        if ((st = tune_kernel(o, b, k, seed, &r, &p)) != SPARQ_OK)
+            break;
+        if (r.space == 0)
+            continue; /* this kernel can't run this case at all */
+        if (isfinite(r.best_us)) {
+            sparq_tune_params_entry e = {0};
+            snprintf(e.kernel, sizeof e.kernel, "%s", k->name);
+            e.encoding = b->c->format.quant.encoding;
+            snprintf(e.shape_class, sizeof e.shape_class, "%s", shape);
+            e.params = p;
+            e.time_us = r.best_us;
+            e.default_us = r.default_us;
+            sparq_source_hash_get(b->ctx, k->source, e.source_hash);
+            snprintf(e.sparq_version, sizeof e.sparq_version, "%s", sparq_version_string());
+            snprintf(e.strategy, sizeof e.strategy, "%s", sparq_tune_strategy_name(o->strategy));
+            e.evaluations = r.evaluations;
+            e.seed = seed;
+            if ((st = sparq_tunedb_put_params(db, device, key, &e)) != SPARQ_OK)
+                break;
+            if (r.best_us < best_us) {
+                best_us = r.best_us;
+                best_k = k;
+                best_p = p;
+            }
+        }
+        st = results_push(rows, count, capacity, &r);
+    }
+    if (st != SPARQ_OK || !best_k || !b->dense || o->skip_break_even || o->fake_time_us)
+        return st;
+    sparq_tune_result r = {0};
+    sparq_tune_choice_entry choice;
+    snprintf(r.encoding, sizeof r.encoding, "%s",
+             sparq_encoding_name(b->c->format.quant.encoding));
+    snprintf(r.shape_class, sizeof r.shape_class, "%s", shape);
+    if ((st = break_even(o, b, best_k, &best_p, &choice, &r)) == SPARQ_OK &&
+        (st = sparq_tunedb_put_choice(db, device, key, &choice)) == SPARQ_OK)
+        st = results_push(rows, count, capacity, &r);
+    return st;
+}
+
+sparq_status sparq_tune_run(sparq_context *ctx, const sparq_tune_case *cases, size_t count,
+                            const sparq_tune_options *options, sparq_tune_result **results,
+                            size_t *result_count)
+{
+    if (!ctx || (!cases && count) || !results || !result_count)
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "tune: NULL argument");
+    *results = NULL;
+    *result_count = 0;
+    sparq_tune_options o = options ? *options : (sparq_tune_options){0};
+    if ((unsigned)o.strategy > SPARQ_TUNE_ANNEAL)
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "tune: unknown strategy %d",
+                          (int)o.strategy);
+    for (const char *p = o.kernels; p && *p;) {
+        char name[64];
+        size_t n = strcspn(p, ",");
+        snprintf(name, sizeof name, "%.*s", (int)(n < 63 ? n : 63), p);
+        const sparq_kernel_info *k = sparq_kernel_find(name);
+        if (!k || !k->rank)
+            return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
+                              "tune: \"%s\" is not a tunable kernel (sparq tune --list)", name);
+        p += n + (p[n] == ',');
+    }
+    sparq_tunedb *db = NULL;
+    sparq_status st = sparq_tunedb_create(&db);
+    if (st != SPARQ_OK)
+        return st;
+    sparq_tune_device device;
+    sparq_tune_device_from_caps(&ctx->caps, &device);
+    char key[768];
+    sparq_tunedb_device_key(&device, key, sizeof key);
+    size_t capacity = 0;
+    for (size_t i = 0; i < count && st == SPARQ_OK; i++) {
+        bench_case b;
+        uint64_t seed = o.seed + i;
+        if ((st = case_prepare(ctx, &cases[i], seed, &b)) != SPARQ_OK)
+            break;
+        b.index = i;
+        b.total = count;
+        st = tune_case(&o, &b, seed, db, &device, key, results, result_count, &capacity);
+        case_free(&b);
+        if (o.progress) {
+            char label[160];
+            snprintf(label, sizeof label, "%s %s %zux%zu b%zu",
+                     sparq_structure_name(cases[i].format.structure),
+                     sparq_encoding_name(cases[i].format.quant.encoding), cases[i].rows,
+                     cases[i].cols, cases[i].batch);
+            o.progress(o.user, i + 1, count, label);
+        }
+    }
+    char path[1024] = "";
+    if (st == SPARQ_OK && !(o.db_path && !*o.db_path)) {
+        if (o.db_path)
+            snprintf(path, sizeof path, "%s", o.db_path);
+        else if (!sparq_tunedb_user_path(path, sizeof path))
+            st = sparq_fail(SPARQ_ERROR_IO, "tune: no place for the user database (set "
+                            "SPARQ_TUNE_DB, XDG_CACHE_HOME or HOME)");
+        if (st == SPARQ_OK)
+            st = sparq_tunedb_merge_into_file(db, path);
+        sparq_context_tune_forget(ctx);
+    }
+    sparq_tunedb_free(db);
+    if (st != SPARQ_OK) {
+        free(*results);
+        *results = NULL;
+        *result_count = 0;
+    }
+    return st;
+}
+
+/* ---- sparq_tune_describe ---------------------------------------------------------- */
+
+sparq_status sparq_tune_describe(sparq_context *ctx, char **text)
+{
+    if (!ctx || !text)
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "tune_describe: NULL argument");
+    *text = NULL;
+    size_t size = 0;
+    FILE *out = open_memstream(text, &size);
+    if (!out)
+        return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "tune_describe: out of memory");
+    fprintf(out, "tunable kernels (candidates; default on this device first):\n");
+    for (size_t i = 0; i < sparq_kernel_count; i++) {
+        const sparq_kernel_info *k = &sparq_kernels[i];
+        if (!k->rank || k->w8a8)
+            continue;
+        sparq_kernel_params def;
+        sparq_kernel_default_params(k, &ctx->caps, &def);
+        fprintf(out, "  %-22s %s %s\n", k->name, sparq_structure_name(k->structure),
+                k->summary);
+        for (int t = 0; t < SPARQ_MAX_TUNABLES && k->tunables[t].name; t++) {
+            fprintf(out, "  %22s   %-10s %u:", "", k->tunables[t].name, def.value[t]);
+            for (int c = 0; c < SPARQ_MAX_CANDIDATES && k->tunables[t].candidates[c]; c++)
+                fprintf(out, " %u", k->tunables[t].candidates[c]);
+            fputc('\n', out);
+        }
+    }
+    sparq_tune_chain chain;
+    sparq_context_tune_chain(ctx, &chain);
+    char path[1024] = "";
+    bool have_path = sparq_tunedb_user_path(path, sizeof path);
+    fprintf(out, "\ndatabases: user %s (%zu entries%s%s), shipped (%zu entries%s%s)\n",
+            have_path ? path : "(no path)", chain.user ? sparq_tunedb_count(chain.user) : 0,
+            chain.user && *sparq_tunedb_warning(chain.user) ? "; " : "",
+            chain.user ? sparq_tunedb_warning(chain.user) : "",
+            chain.shipped ? sparq_tunedb_count(chain.shipped) : 0,
+            chain.shipped && *sparq_tunedb_warning(chain.shipped) ? "; " : "",
+            chain.shipped ? sparq_tunedb_warning(chain.shipped) : "");
+    sparq_tune_device device;
+    sparq_tune_device_from_caps(&ctx->caps, &device);
+    fprintf(out, "\nquick cases on this device (%s), where each kernel's parameters come "
+            "from:\n", ctx->caps.name);
+    for (size_t i = 0; i < sizeof quick_cases / sizeof quick_cases[0]; i++) {
+        const sparq_tune_case *c = &quick_cases[i];
+        double per_row = c->format.structure == SPARQ_STRUCTURE_DENSE ? (double)c->cols
+                         : c->format.structure == SPARQ_STRUCTURE_NM
+                             ? (double)c->cols * c->format.nm_n / c->format.nm_m
+                             : (1.0 - c->sparsity) * (double)c->cols;
+        char shape[64];
+        sparq_tune_shape_class(c->rows, c->cols, c->batch, per_row, shape, sizeof shape);
+        char detail[192];
+        fprintf(out, "  %s %s %zux%zu batch %zu (class %s)\n",
+                sparq_structure_name(c->format.structure),
+                sparq_encoding_name(c->format.quant.encoding), c->rows, c->cols, c->batch,
+                shape);
+        for (size_t j = 0; j < sparq_kernel_count; j++) {
+            const sparq_kernel_info *k = &sparq_kernels[j];
+            if (!k->rank || k->w8a8 || !sparq_kernel_runs_format(k, &c->format, false))
+                continue;
+            char hash[17], params[128] = "";
+            sparq_kernel_params p;
+            sparq_source_hash_get(ctx, k->source, hash);
+            sparq_tune_lookup_params(&chain, &device, k, c->format.quant.encoding, shape, hash,
+                                     &p, detail, sizeof detail);
+            sparq_kernel_options_append(k, &p, params, sizeof params);
+            fprintf(out, "    %-22s %-40s %s\n", k->name, params, detail);
+        }
+        sparq_tune_choice_entry choice;
+        sparq_tune_source source;
+        if (c->format.structure != SPARQ_STRUCTURE_DENSE &&
+            sparq_tune_lookup_choice(&chain, &device, c->format.structure,
+                                     c->format.quant.encoding, shape, &choice, &source, detail,
+                                     sizeof detail))
+            fprintf(out, "    break-even: %s (sparse %s %.1f us, dense %s %.1f us; %s)\n",
+                    choice.dense ? "dense" : "sparse", choice.kernel, choice.sparse_us,
+                    choice.dense_name, choice.dense_us, detail);
+    }
+    if (fclose(out) != 0 || !*text) {
+        free(*text);
+        *text = NULL;
+        return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "tune_describe: out of memory");
+    }
+    return SPARQ_OK;
+}

@@ -1,0 +1,245 @@
+/* test_tune.c - the tuner on the device: with an injected fake timer it picks the
+ * expected candidate and writes it; wrong candidates are rejected and never enter the
+ * database; search is deterministic given the seed, and annealing finds the
+ * exhaustive best on a smooth landscape with fewer evaluations; dispatch then runs
+ * the tuned parameters and says so; real timing and the break-even run end to end.
+ */
+#include "testing.h"
+#include "matrix.h"
+#include "tunedb.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A 64 x 256 CSR f32 case at 50 % and batch 1: small enough to build quickly. */
+static const sparq_tune_case small_case = {
+    {SPARQ_STRUCTURE_CSR, {0}, 0, 0, 0, 0}, 0.5, 64, 256, 1};
+
+static unsigned param_value(const char *params, const char *name)
+{
+    char key[64];
+    snprintf(key, sizeof key, "-D%s=", name);
+    const char *at = strstr(params, key);
+    return at ? (unsigned)strtoul(at + strlen(key), NULL, 10) : 0;
+}
+
+/* spmm_csr_scalar: WG=128 fastest, then 64, then 32. */
+static double fake_by_wg(void *user, const char *kernel, const char *params)
+{
+    (void)user, (void)kernel;
+    return 1000.0 / param_value(params, "WG");
+}
+
+static int corrupt_wg128(void *user, const char *kernel, const char *params)
+{
+    (void)kernel;
+    int *calls = user;
+    (*calls)++;
+    return param_value(params, "WG") == 128;
+}
+
+/* The tuned values the database at path holds for spmm_csr_scalar on this device. */
+static sparq_tune_source lookup_scalar(sparq_context *ctx, const char *path,
+                                       sparq_kernel_params *p)
+{
+    sparq_tunedb *db = NULL;
+    assert_int_equal(sparq_tunedb_load_file(path, &db), SPARQ_OK);
+    sparq_tune_chain chain = {.user = db};
+    sparq_tune_device device;
+    sparq_tune_device_from_caps(&ctx->caps, &device);
+    const sparq_kernel_info *k = sparq_kernel_find("spmm_csr_scalar");
+    char shape[64], hash[17];
+    sparq_tune_shape_class(64, 256, 1, 128, shape, sizeof shape);
+    sparq_source_hash_get(ctx, k->source, hash);
+    sparq_tune_source src = sparq_tune_lookup_params(&chain, &device, k, SPARQ_ENCODING_F32,
+                                                     shape, hash, p, NULL, 0);
+    sparq_tunedb_free(db);
+    return src;
+}
+
+static void fake_timer_picks_expected(void **state)
+{
+    (void)state;
+    sparq_context *ctx = testing_context(NULL);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tune.json", testing_tmpdir("tune_fake"));
+    sparq_tune_options o = {.kernels = "spmm_csr_scalar", .strategy = SPARQ_TUNE_EXHAUSTIVE,
+                            .seed = 7, .db_path = path, .fake_time_us = fake_by_wg};
+    sparq_tune_result *r = NULL;
+    size_t n = 0;
+    assert_int_equal(sparq_tune_run(ctx, &small_case, 1, &o, &r, &n), SPARQ_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(r[0].kernel, "spmm_csr_scalar");
+    assert_string_equal(r[0].best_params, "-DWG=128");
+    assert_int_equal(r[0].space, 3);
+    assert_int_equal(r[0].evaluations, 3);
+    assert_int_equal(r[0].rejected, 0);
+    assert_true(r[0].best_us < r[0].default_us);
+    free(r);
+    sparq_kernel_params p;
+    assert_int_equal(lookup_scalar(ctx, path, &p), SPARQ_TUNE_SOURCE_USER);
+    assert_int_equal(p.value[0], 128);
+    sparq_context_free(ctx);
+}
+
+static void wrong_candidate_never_chosen(void **state)
+{
+    (void)state;
+    sparq_context *ctx = testing_context(NULL);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tune.json", testing_tmpdir("tune_wrong"));
+    int calls = 0;
+    sparq_tune_options o = {.kernels = "spmm_csr_scalar", .strategy = SPARQ_TUNE_EXHAUSTIVE,
+                            .db_path = path, .fake_time_us = fake_by_wg,
+                            .corrupt = corrupt_wg128, .user = &calls};
+    sparq_tune_result *r = NULL;
+    size_t n = 0;
+    assert_int_equal(sparq_tune_run(ctx, &small_case, 1, &o, &r, &n), SPARQ_OK);
+    assert_int_equal(calls, 3); /* every candidate was checked */
+    assert_int_equal(r[0].rejected, 1);
+    assert_string_equal(r[0].best_params, "-DWG=64"); /* the fastest correct one */
+    free(r);
+    sparq_kernel_params p;
+    assert_int_equal(lookup_scalar(ctx, path, &p), SPARQ_TUNE_SOURCE_USER);
+    assert_int_equal(p.value[0], 64);
+    /* the file never mentions the rejected value */
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char text[8192];
+    size_t len = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[len] = '\0';
+    assert_null(strstr(text, "\"WG\": 128"));
+    assert_non_null(strstr(text, "\"WG\": 64"));
+    sparq_context_free(ctx);
+}
+
+/* A smooth landscape over spmm_nm_tiled (WG x TB, 5 x 4 points): best at WG=32, TB=8. */
+static double fake_bowl(void *user, const char *kernel, const char *params)
+{
+    (void)kernel;
+    int *calls = user;
+    (*calls)++;
+    double wg = param_value(params, "WG"), tb = param_value(params, "TB");
+    double a = log2(wg) - 5.0, b = log2(tb) - 3.0;
+    return 100.0 + 10.0 * a * a + 7.0 * b * b;
+}
+
+static void anneal_deterministic_and_near_exhaustive(void **state)
+{
+    (void)state;
+    sparq_context *ctx = testing_context(NULL);
+    sparq_tune_case c = {{SPARQ_STRUCTURE_NM, {0}, 0, 0, 2, 4}, 0, 64, 256, 8};
+    int calls = 0;
+    sparq_tune_options o = {.kernels = "spmm_nm_tiled", .strategy = SPARQ_TUNE_EXHAUSTIVE,
+                            .db_path = "", .fake_time_us = fake_bowl, .user = &calls,
+                            .seed = 3};
+    sparq_tune_result *ex = NULL, *a1 = NULL, *a2 = NULL;
+    size_t n = 0;
+    assert_int_equal(sparq_tune_run(ctx, &c, 1, &o, &ex, &n), SPARQ_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(ex[0].evaluations, ex[0].space);
+    assert_string_equal(ex[0].best_params, "-DWG=32 -DTB=8");
+    o.strategy = SPARQ_TUNE_ANNEAL;
+    assert_int_equal(sparq_tune_run(ctx, &c, 1, &o, &a1, &n), SPARQ_OK);
+    assert_int_equal(sparq_tune_run(ctx, &c, 1, &o, &a2, &n), SPARQ_OK);
+    /* the same seed: the same path, the same result */
+    assert_string_equal(a1[0].best_params, a2[0].best_params);
+    assert_int_equal(a1[0].evaluations, a2[0].evaluations);
+    assert_true(a1[0].evaluations < ex[0].evaluations);
+    assert_true(a1[0].best_us <= 1.05 * ex[0].best_us);
+    free(ex), free(a1), free(a2);
+    sparq_context_free(ctx);
+}
+
+/* Real timing, the break-even, and dispatch reading the result. */
+static void tuned_run_reaches_dispatch(void **state)
+{
+    (void)state;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tune.json", testing_tmpdir("tune_real"));
+    setenv("SPARQ_TUNE_DB", path, 1);
+    sparq_context *ctx = testing_context(NULL);
+    sparq_tune_options o = {.kernels = "spmm_csr_scalar,spmm_csr_rowvec",
+                            .strategy = SPARQ_TUNE_RANDOM, .max_evaluations = 3, .repeats = 3,
+                            .seed = 1};
+    sparq_tune_result *r = NULL;
+    size_t n = 0;
+    assert_int_equal(sparq_tune_run(ctx, &small_case, 1, &o, &r, &n), SPARQ_OK);
+    assert_int_equal(n, 3); /* two kernels and the break-even */
+    assert_string_equal(r[2].kernel, "dense/sparse");
+    assert_true(r[2].best_us > 0 && r[2].default_us > 0);
+    for (size_t i = 0; i < 2; i++)
+        assert_true(r[i].best_us > 0 && r[i].best_us <= r[i].default_us);
+    free(r);
+
+    /* a matrix of the tuned class now runs tuned parameters, and says so */
+    float w[64 * 256];
+    testing_fill_uniform(w, 64 * 256, 5, -1, 1);
+    assert_int_equal(sparq_prune_magnitude(w, 64, 256, 0.5, SPARQ_PRUNE_SCOPE_GLOBAL, NULL,
+                                           NULL, 1), SPARQ_OK);
+    sparq_pack_options f = {.structure = SPARQ_STRUCTURE_CSR};
+    sparq_packed *packed = NULL;
+    assert_int_equal(sparq_packed_create(&f, 64, 256, w, &packed), SPARQ_OK);
+    sparq_matrix *m = NULL;
+    assert_int_equal(sparq_matrix_create(ctx, packed, NULL, &m), SPARQ_OK);
+    char text[2048];
+    assert_int_equal(sparq_plan_explain(m, 1, text, sizeof text), SPARQ_OK);
+    assert_non_null(strstr(text, "tuned"));
+    assert_non_null(strstr(text, "user tuning"));
+    assert_non_null(strstr(m->path_reason, "tuned break-even"));
+    /* and under SPARQ_TUNE=off, defaults */
+    setenv("SPARQ_TUNE", "off", 1);
+    sparq_context *plain = testing_context(NULL);
+    sparq_matrix *m2 = NULL;
+    assert_int_equal(sparq_matrix_create(plain, packed, NULL, &m2), SPARQ_OK);
+    assert_int_equal(sparq_plan_explain(m2, 1, text, sizeof text), SPARQ_OK);
+    assert_non_null(strstr(text, "built-in default"));
+    unsetenv("SPARQ_TUNE");
+    unsetenv("SPARQ_TUNE_DB");
+    sparq_matrix_free(m2);
+    sparq_context_free(plain);
+    sparq_matrix_free(m);
+    sparq_packed_free(packed);
+    sparq_context_free(ctx);
+}
+
+static void bad_options_refused(void **state)
+{
+    (void)state;
+    sparq_context *ctx = testing_context(NULL);
+    sparq_tune_options o = {.kernels = "no_such_kernel", .db_path = ""};
+    sparq_tune_result *r = NULL;
+    size_t n = 0;
+    assert_int_equal(sparq_tune_run(ctx, &small_case, 1, &o, &r, &n),
+                     SPARQ_ERROR_INVALID_ARGUMENT);
+    assert_non_null(strstr(sparq_last_error(), "no_such_kernel"));
+    sparq_tune_case bad = small_case;
+    bad.rows = 0;
+    o.kernels = NULL;
+    assert_int_equal(sparq_tune_run(ctx, &bad, 1, &o, &r, &n), SPARQ_ERROR_INVALID_ARGUMENT);
+    sparq_tune_strategy s;
+    assert_int_equal(sparq_tune_strategy_parse("genetic", &s), SPARQ_ERROR_INVALID_ARGUMENT);
+    assert_int_equal(sparq_tune_strategy_parse("anneal", &s), SPARQ_OK);
+    assert_int_equal(s, SPARQ_TUNE_ANNEAL);
+    char *text = NULL;
+    assert_int_equal(sparq_tune_describe(ctx, &text), SPARQ_OK);
+    assert_non_null(strstr(text, "spmm_csr_rowvec"));
+    free(text);
+    sparq_context_free(ctx);
+}
+
+int main(void)
+{
+    testing_filter_from_env();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(fake_timer_picks_expected),
+        cmocka_unit_test(wrong_candidate_never_chosen),
+        cmocka_unit_test(anneal_deterministic_and_near_exhaustive),
+        cmocka_unit_test(tuned_run_reaches_dispatch),
+        cmocka_unit_test(bad_options_refused),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
