@@ -30,6 +30,8 @@
 /* What `sparq tune --quick` covers: the benchmark formats on a transformer-sized layer
  * (768 x 3072, the BERT-base FFN) at batch 1 and 32. */
 static const sparq_tune_case quick_cases[] = {
+    /* the dense path first: the break-even of the sparse cases measures it tuned */
+    {FMT_DENSE(SPARQ_ENCODING_F32, 0, 0), 0, 768, 3072, 32},
     {FMT_CSR(SPARQ_ENCODING_F32, 0, 0), 0.9, 768, 3072, 1},
     {FMT_CSR(SPARQ_ENCODING_F32, 0, 0), 0.9, 768, 3072, 32},
     {FMT_CSR(SPARQ_ENCODING_F32, 0, 0), 0.5, 768, 3072, 1},
@@ -667,6 +669,17 @@ static sparq_status results_push(sparq_tune_result **rows, size_t *count, size_t
     return SPARQ_OK;
 }
 
+/* Whether k is tuned for this case: a sparq_linear kernel of its format; for dense f32
+ * weights (the dense path) the dense tiled kernel above batch 1 (batch 1 runs
+ * sparq_linear_dense's own kernel or CLBlast). */
+static bool kernel_tunable(const sparq_tune_case *c, const sparq_kernel_info *k)
+{
+    const sparq_pack_options *f = &c->format;
+    if (f->structure == SPARQ_STRUCTURE_DENSE && f->quant.encoding == SPARQ_ENCODING_F32)
+        return c->batch > 1 && strcmp(k->name, "linear_dense_q_tiled") == 0;
+    return k->rank && !k->w8a8 && sparq_kernel_runs_format(k, f, false);
+}
+
 /* The rank dispatch gives k with default parameters for this case (0: can't run). */
 static int default_rank(const bench_case *b, const sparq_kernel_info *k)
 {
@@ -688,8 +701,7 @@ static bool kernel_in_top(const bench_case *b, const sparq_kernel_info *k, unsig
     unsigned higher = 0;
     for (size_t i = 0; i < sparq_kernel_count; i++) {
         const sparq_kernel_info *c = &sparq_kernels[i];
-        if (c->rank && !c->w8a8 && sparq_kernel_runs_format(c, &b->c->format, false) &&
-            default_rank(b, c) > mine)
+        if (kernel_tunable(b->c, c) && default_rank(b, c) > mine)
             higher++;
     }
     return higher < top;
@@ -709,11 +721,11 @@ static sparq_status tune_case(const sparq_tune_options *o, bench_case *b, uint64
     sparq_status st = SPARQ_OK;
     for (size_t i = 0; i < sparq_kernel_count && st == SPARQ_OK; i++) {
         const sparq_kernel_info *k = &sparq_kernels[i];
-        if (!k->rank || k->w8a8 || !sparq_kernel_runs_format(k, &b->c->format, false) ||
-            !kernel_selected(o->kernels, k->name) || !kernel_in_top(b, k, o->top_kernels))
+        if (!kernel_tunable(b->c, k) || !kernel_selected(o->kernels, k->name) ||
+            !kernel_in_top(b, k, o->top_kernels))
             continue;
         sparq_tune_result r = {0};
-        sparq_kernel_params p;
+        sparq_kernel_params p = {{0}};
         snprintf(r.encoding, sizeof r.encoding, "%s",
                  sparq_encoding_name(b->c->format.quant.encoding));
         snprintf(r.shape_class, sizeof r.shape_class, "%s", shape);
@@ -883,7 +895,7 @@ sparq_status sparq_tune_describe(sparq_context *ctx, char **text)
                 shape);
         for (size_t j = 0; j < sparq_kernel_count; j++) {
             const sparq_kernel_info *k = &sparq_kernels[j];
-            if (!k->rank || k->w8a8 || !sparq_kernel_runs_format(k, &c->format, false))
+            if (!kernel_tunable(c, k))
                 continue;
             char hash[17], params[128] = "";
             sparq_kernel_params p;

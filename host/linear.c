@@ -27,11 +27,15 @@ sparq_tune_source sparq_matrix_tuned_params(const sparq_matrix *m, const sparq_k
     sparq_tune_device device;
     sparq_tune_device_from_caps(&m->ctx->caps, &device);
     char shape[64], hash[17];
-    sparq_matrix_shape_class(m, batch, shape, sizeof shape);
     sparq_source_hash_get(m->ctx, k->source, hash);
-    /* the dense path runs its kernels on dense f32 weights whatever the packed encoding */
-    sparq_encoding encoding = m->path == SPARQ_PATH_DENSE ? SPARQ_ENCODING_F32
-                                                           : m->format.quant.encoding;
+    /* the dense path runs its kernels on dense f32 weights whatever the packed format */
+    bool dense_path = k->structure == SPARQ_STRUCTURE_DENSE &&
+                      (m->path == SPARQ_PATH_DENSE || m->format.structure != SPARQ_STRUCTURE_DENSE);
+    sparq_encoding encoding = dense_path ? SPARQ_ENCODING_F32 : m->format.quant.encoding;
+    if (dense_path)
+        sparq_tune_shape_class(m->rows, m->cols, batch, (double)m->cols, shape, sizeof shape);
+    else
+        sparq_matrix_shape_class(m, batch, shape, sizeof shape);
     return sparq_tune_lookup_params(&chain, &device, k, encoding, shape, hash, p, detail,
                                     detail_size);
 }
@@ -163,20 +167,6 @@ sparq_status sparq_plan_get(sparq_matrix *m, size_t batch, sparq_plan *plan)
     return SPARQ_OK;
 }
 
-sparq_status sparq_linear_run(const sparq_kernel_info *k, const sparq_kernel_params *p,
-                              const sparq_linear_args *a)
-{
-    char why[256] = "";
-    if (!sparq_kernel_runs_format(k, &a->matrix->format, a->matrix->quantize_activations))
-        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, OP ": %s does not run %s %s matrices",
-                          k->name, sparq_structure_name(a->matrix->format.structure),
-                          sparq_encoding_name(a->matrix->format.quant.encoding));
-    if (k->rank(a->matrix, a->batch, &a->matrix->ctx->caps, p, why, sizeof why) == 0)
-        return sparq_fail(SPARQ_ERROR_UNSUPPORTED, OP ": %s can't run this case: %s", k->name,
-                          why);
-    return k->enqueue(a->matrix->ctx, k, a, p);
-}
-
 /* The dense path above batch 1: the dense tiled kernel on the f32 weights, bias and
  * activation fused (on PoCL 4-5x faster than CLBlast's SGEMM at batch 32-128: bench
  * numbers in the issue notes). The kernel is built for f32 whatever the packed
@@ -206,6 +196,25 @@ static sparq_status run_dense_tiled(const sparq_linear_args *a, const sparq_kern
     size_t local[2] = {wg, 1};
     size_t global[2] = {sparq_round_up(m->rows, wg), (a->batch + tb - 1) / tb};
     return sparq_linear_enqueue(m->ctx, k, a, kernel, global, local);
+}
+
+sparq_status sparq_linear_run(const sparq_kernel_info *k, const sparq_kernel_params *p,
+                              const sparq_linear_args *a)
+{
+    char why[256] = "";
+    const sparq_matrix *m = a->matrix;
+    if (m->path == SPARQ_PATH_DENSE && strcmp(k->name, "linear_dense_q_tiled") == 0)
+        return run_dense_tiled(a, p); /* the dense path's own kernel above batch 1 */
+    if (!sparq_kernel_runs_format(k, &m->format, m->quantize_activations) ||
+        m->path == SPARQ_PATH_DENSE)
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, OP ": %s does not run %s %s matrices%s",
+                          k->name, sparq_structure_name(m->format.structure),
+                          sparq_encoding_name(m->format.quant.encoding),
+                          m->path == SPARQ_PATH_DENSE ? " held for the dense path" : "");
+    if (k->rank(m, a->batch, &m->ctx->caps, p, why, sizeof why) == 0)
+        return sparq_fail(SPARQ_ERROR_UNSUPPORTED, OP ": %s can't run this case: %s", k->name,
+                          why);
+    return k->enqueue(m->ctx, k, a, p);
 }
 
 /* The dense path: above batch 1 the dense tiled kernel (unless tuning found CLBlast

@@ -137,7 +137,8 @@ sparq_tune_source sparq_matrix_tuned_params(const sparq_matrix *m, const sparq_k
                                             char *detail, size_t detail_size);
 
 /* Runs kernel k with parameters p for a validated call (tests and the tuner force
- * kernels this way). SPARQ_ERROR_UNSUPPORTED when k's rank refuses the case. */
+ * kernels this way); on a matrix held for the dense path, linear_dense_q_tiled runs the
+ * dense path's kernel (f32). SPARQ_ERROR_UNSUPPORTED when k's rank refuses the case. */
 sparq_status sparq_linear_run(const sparq_kernel_info *k, const sparq_kernel_params *p,
                               const sparq_linear_args *a);
 

@@ -20,7 +20,8 @@ static void usage(FILE *to)
             "                       the two best-ranked kernels per case, 8 candidates each)\n"
             "  --case SPEC          tune one case (repeatable): FORMAT:ROWSxCOLS:bBATCH[:sS]\n"
             "                       FORMAT: csr, csr-i8, csr-i4, csr-f16, bsr16, bsr16-i8, 2:4,\n"
-            "                       2:4-i4, dense-i8, dense-i4, dense-f16; S: sparsity\n"
+            "                       2:4-i4, dense (f32: the dense path), dense-i8, dense-i4,\n"
+            "                       dense-f16; S: sparsity\n"
             "                       (csr/bsr), e.g. csr:4096x4096:b1:s0.9\n"
             "  --kernels A,B        only these kernels (default: every kernel of the case)\n"
             "  --strategy NAME      exhaustive, random or anneal (default anneal)\n"
@@ -62,6 +63,7 @@ static bool parse_case(const char *spec, sparq_tune_case *c)
         {"bsr16-i8", SPARQ_STRUCTURE_BSR, SPARQ_ENCODING_I8, SPARQ_SCALE_ROW, 0},
         {"2:4", SPARQ_STRUCTURE_NM, SPARQ_ENCODING_F32, 0, 0},
         {"2:4-i4", SPARQ_STRUCTURE_NM, SPARQ_ENCODING_I4, SPARQ_SCALE_GROUP, 128},
+        {"dense", SPARQ_STRUCTURE_DENSE, SPARQ_ENCODING_F32, 0, 0},
         {"dense-f16", SPARQ_STRUCTURE_DENSE, SPARQ_ENCODING_F16, 0, 0},
         {"dense-i8", SPARQ_STRUCTURE_DENSE, SPARQ_ENCODING_I8, SPARQ_SCALE_ROW, 0},
         {"dense-i4", SPARQ_STRUCTURE_DENSE, SPARQ_ENCODING_I4, SPARQ_SCALE_GROUP, 128},
