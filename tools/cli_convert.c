@@ -1,8 +1,767 @@
-/* cli_convert.c - placeholder until written */
+/* cli_convert.c - `sparq convert IN OUT`: prunes and quantizes the selected 2-D weights
+ * of a safetensors model through sparq_layer_convert (quality gate with rollback), copies
+ * every other tensor and the metadata through unchanged, prints a table and totals, and
+ * writes OUT and OUT.report.json, each atomically; on any failure neither is left behind.
+ */
 #include "cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <math.h>
+#include <regex.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Names converted by default: not embeddings, norms or biases (case-insensitive). */
+#define DEFAULT_EXCLUDE "embed|norm|ln_|layernorm|bias"
+/* The gate when neither --max-nmse nor --min-sqnr is given. */
+#define DEFAULT_MAX_NMSE 0.05
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+        "usage: sparq convert [options] IN.safetensors OUT.safetensors\n"
+        "\n"
+        "Prunes and quantizes the weight matrices of IN, checks each against its original,\n"
+        "rolls a layer that fails the gate back to safer settings (less sparsity, then no\n"
+        "pruning, then more bits, finally dense f32), and writes OUT plus a JSON report,\n"
+        "OUT.report.json. Other tensors and the metadata are copied through unchanged.\n"
+        "\n"
+        "  --sparsity S      prune target in [0, 1] for csr and bsr (default 0.5)\n"
+        "  --structure S     dense | csr | bsrRxC (R, C in 1, 2, 4, 8, 16, 32; e.g. bsr4x4)\n"
+        "                    | N:M (1 <= N < M <= 16; e.g. 2:4)        (default csr)\n"
+        "  --quant Q         f32 | f16 | i8-tensor | i8-row | i8-gG | i4-tensor | i4-row |\n"
+        "                    i4-gG (G in 32, 64, 128, 256; e.g. i4-g128) (default i8-row)\n"
+        "  --asymmetric      zero points for i8/i4 (default symmetric)\n"
+        "  --calib C         minmax | percentile | mse                 (default minmax)\n"
+        "  --percentile P    for --calib percentile, P in [50, 100]    (default 99.99)\n"
+        "  --include REGEX   convert the 2-D float tensors whose name matches (POSIX\n"
+        "                    extended); replaces the default selection, which is 2-D\n"
+        "                    F32/F16/BF16 tensors, both sizes >= 2, whose name does not\n"
+        "                    match /" DEFAULT_EXCLUDE "/ (ignoring case)\n"
+        "  --exclude REGEX   never convert tensors whose name matches\n"
+        "  --max-nmse X      gate: NMSE vs the original <= X (0: no NMSE gate)\n"
+        "  --min-sqnr DB     gate: SQNR vs the original >= DB (0: no SQNR gate)\n"
+        "                    (default gate, when neither is given: --max-nmse %g)\n"
+        "  --no-rollback     a layer failing the gate is an error (nothing is written)\n"
+        "  --help            this text\n",
+        DEFAULT_MAX_NMSE);
+}
+
+/* What the command line asked for. */
+typedef struct convert_args {
+    const char *in, *out;
+    sparq_convert_options layer;
+    const char *structure_text, *quant_text, *calib_text;
+    const char *include, *exclude;
+    regex_t include_re, exclude_re, default_re;
+    bool have_include, have_exclude, have_default;
+} convert_args;
+
+/* One converted layer, for the table and the report. */
+typedef struct layer_row {
+    const char *name;
+    size_t rows, cols;
+    sparq_dtype dtype;
+    size_t bytes_in;
+    sparq_convert_result result;
+} layer_row;
+
+static int usage_error(const char *fmt, const char *value)
+{
+    fprintf(stderr, "sparq: convert: ");
+    fprintf(stderr, fmt, value);
+    fprintf(stderr, "\n(sparq convert --help lists the options)\n");
+    return 2;
+}
+
+static bool parse_double(const char *text, double *out)
+{
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno != 0 || end == text || *end != '\0' || !isfinite(v))
+        return false;
+    *out = v;
+    return true;
+}
+
+static bool parse_unsigned(const char *text, char stop, unsigned *out, const char **rest)
+{
+    char *end = NULL;
+    if (*text < '0' || *text > '9')
+        return false;
+    errno = 0;
+    unsigned long v = strtoul(text, &end, 10);
+    if (errno != 0 || *end != stop || v > 1024)
+        return false;
+    *out = (unsigned)v;
+    *rest = end;
+    return true;
+}
+
+static bool is_block_size(unsigned v)
+{
+    return v == 1 || v == 2 || v == 4 || v == 8 || v == 16 || v == 32;
+}
+
+/* "dense", "csr", "bsr4x4", "2:4". */
+static bool parse_structure(const char *text, sparq_pack_options *f)
+{
+    const char *rest;
+    if (strcmp(text, "dense") == 0) {
+        f->structure = SPARQ_STRUCTURE_DENSE;
+        return true;
+    }
+    if (strcmp(text, "csr") == 0) {
+        f->structure = SPARQ_STRUCTURE_CSR;
+        return true;
+    }
+    if (strncmp(text, "bsr", 3) == 0) {
+        unsigned r, c;
+        if (!parse_unsigned(text + 3, 'x', &r, &rest) || !parse_unsigned(rest + 1, '\0', &c, &rest))
+            return false;
+        if (!is_block_size(r) || !is_block_size(c))
+            return false;
+        f->structure = SPARQ_STRUCTURE_BSR;
+        f->block_rows = r;
+        f->block_cols = c;
+        return true;
+    }
+    unsigned n, m;
+    if (!parse_unsigned(text, ':', &n, &rest) || !parse_unsigned(rest + 1, '\0', &m, &rest))
+        return false;
+    if (n < 1 || n >= m || m > 16)
+        return false;
+    f->structure = SPARQ_STRUCTURE_NM;
+    f->nm_n = n;
+    f->nm_m = m;
+    return true;
+}
+
+/* "f32", "f16", "i8-row", "i4-g128", ... */
+static bool parse_quant(const char *text, sparq_quant_options *q)
+{
+    if (strcmp(text, "f32") == 0 || strcmp(text, "f16") == 0) {
+        q->encoding = text[1] == '3' ? SPARQ_ENCODING_F32 : SPARQ_ENCODING_F16;
+        return true;
+    }
+    if (strncmp(text, "i8-", 3) == 0)
+        q->encoding = SPARQ_ENCODING_I8;
+    else if (strncmp(text, "i4-", 3) == 0)
+        q->encoding = SPARQ_ENCODING_I4;
+    else
+        return false;
+    const char *scales = text + 3;
+    if (strcmp(scales, "tensor") == 0) {
+        q->granularity = SPARQ_SCALE_TENSOR;
+        return true;
+    }
+    if (strcmp(scales, "row") == 0) {
+        q->granularity = SPARQ_SCALE_ROW;
+        return true;
+    }
+    unsigned g;
+    const char *rest;
+    if (scales[0] != 'g' || !parse_unsigned(scales + 1, '\0', &g, &rest))
+        return false;
+    if (g != 32 && g != 64 && g != 128 && g != 256)
+        return false;
+    q->granularity = SPARQ_SCALE_GROUP;
+    q->group_size = g;
+    return true;
+}
+
+static bool parse_calib(const char *text, sparq_quant_options *q)
+{
+    if (strcmp(text, "minmax") == 0)
+        q->calibration = SPARQ_CALIBRATION_MINMAX;
+    else if (strcmp(text, "percentile") == 0)
+        q->calibration = SPARQ_CALIBRATION_PERCENTILE;
+    else if (strcmp(text, "mse") == 0)
+        q->calibration = SPARQ_CALIBRATION_MSE;
+    else
+        return false;
+    return true;
+}
+
+static int compile_regex(regex_t *re, const char *pattern, int flags, const char *option)
+{
+    int rc = regcomp(re, pattern, REG_EXTENDED | REG_NOSUB | flags);
+    if (rc == 0)
+        return 0;
+    char why[256];
+    regerror(rc, re, why, sizeof why);
+    fprintf(stderr, "sparq: convert: %s '%s' is not a valid regular expression: %s\n",
+            option, pattern, why);
+    return 2;
+}
+
+static void free_args(convert_args *a)
+{
+    if (a->have_include)
+        regfree(&a->include_re);
+    if (a->have_exclude)
+        regfree(&a->exclude_re);
+    if (a->have_default)
+        regfree(&a->default_re);
+}
+
+/* Fills *a from argv; returns 0, or the exit code (2 usage, or -1 for --help). */
+static int parse_args(int argc, char **argv, convert_args *a)
+{
+    enum { OPT_SPARSITY = 256, OPT_STRUCTURE, OPT_QUANT, OPT_ASYM, OPT_CALIB, OPT_PERCENTILE,
+           OPT_INCLUDE, OPT_EXCLUDE, OPT_MAX_NMSE, OPT_MIN_SQNR, OPT_NO_ROLLBACK, OPT_HELP };
+    static const struct option longs[] = {
+        { "sparsity", required_argument, NULL, OPT_SPARSITY },
+        { "structure", required_argument, NULL, OPT_STRUCTURE },
+        { "quant", required_argument, NULL, OPT_QUANT },
+        { "asymmetric", no_argument, NULL, OPT_ASYM },
+        { "calib", required_argument, NULL, OPT_CALIB },
+        { "percentile", required_argument, NULL, OPT_PERCENTILE },
+        { "include", required_argument, NULL, OPT_INCLUDE },
+        { "exclude", required_argument, NULL, OPT_EXCLUDE },
+        { "max-nmse", required_argument, NULL, OPT_MAX_NMSE },
+        { "min-sqnr", required_argument, NULL, OPT_MIN_SQNR },
+        { "no-rollback", no_argument, NULL, OPT_NO_ROLLBACK },
+        { "help", no_argument, NULL, OPT_HELP },
+        { NULL, 0, NULL, 0 },
+    };
+    memset(a, 0, sizeof *a);
+    a->layer.sparsity = 0.5;
+    a->structure_text = "csr";
+    a->quant_text = "i8-row";
+    a->calib_text = "minmax";
+    bool have_gate = false;
+    double v;
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
+        switch (c) {
+        case OPT_SPARSITY:
+            if (!parse_double(optarg, &v) || v < 0.0 || v > 1.0)
+                return usage_error("--sparsity '%s' is not a number in [0, 1]", optarg);
+            a->layer.sparsity = v;
+            break;
+        case OPT_STRUCTURE:
+            a->structure_text = optarg;
+            break;
+        case OPT_QUANT:
+            a->quant_text = optarg;
+            break;
+        case OPT_ASYM:
+            a->layer.format.quant.asymmetric = 1;
+            break;
+        case OPT_CALIB:
+            a->calib_text = optarg;
+            break;
+        case OPT_PERCENTILE:
+            if (!parse_double(optarg, &v) || v < 50.0 || v > 100.0)
+                return usage_error("--percentile '%s' is not a number in [50, 100]", optarg);
+            a->layer.format.quant.percentile = v;
+            break;
+        case OPT_INCLUDE:
+            a->include = optarg;
+            break;
+        case OPT_EXCLUDE:
+            a->exclude = optarg;
+            break;
+        case OPT_MAX_NMSE:
+            if (!parse_double(optarg, &v) || v < 0.0)
+                return usage_error("--max-nmse '%s' is not a number >= 0", optarg);
+            a->layer.max_nmse = v;
+            have_gate = true;
+            break;
+        case OPT_MIN_SQNR:
+            if (!parse_double(optarg, &v))
+                return usage_error("--min-sqnr '%s' is not a number (dB)", optarg);
+            a->layer.min_sqnr_db = v;
+            have_gate = true;
+            break;
+        case OPT_NO_ROLLBACK:
+            a->layer.no_rollback = 1;
+            break;
+        case OPT_HELP:
+        case 'h':
+            usage(stdout);
+            return -1;
+        default:
+            if (optopt >= OPT_SPARSITY)
+                return usage_error("%s needs a value", argv[optind - 1]);
+            return usage_error("unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (!have_gate)
+        a->layer.max_nmse = DEFAULT_MAX_NMSE;
+    if (!parse_structure(a->structure_text, &a->layer.format))
+        return usage_error("--structure '%s' is not dense, csr, bsrRxC (R, C in 1, 2, 4, 8, "
+                           "16, 32) or N:M (1 <= N < M <= 16)", a->structure_text);
+    if (!parse_quant(a->quant_text, &a->layer.format.quant))
+        return usage_error("--quant '%s' is not f32, f16, i8-tensor, i8-row, i8-gG, "
+                           "i4-tensor, i4-row or i4-gG (G in 32, 64, 128, 256)", a->quant_text);
+    if (!parse_calib(a->calib_text, &a->layer.format.quant))
+        return usage_error("--calib '%s' is not minmax, percentile or mse", a->calib_text);
+    if (argc - optind != 2) {
+        fprintf(stderr, "sparq: convert: expected IN.safetensors OUT.safetensors, got %d "
+                        "argument%s\n", argc - optind, argc - optind == 1 ? "" : "s");
+        usage(stderr);
+        return 2;
+    }
+    a->in = argv[optind];
+    a->out = argv[optind + 1];
+    int rc = 0;
+    if (a->include) {
+        rc = compile_regex(&a->include_re, a->include, 0, "--include");
+        a->have_include = rc == 0;
+    } else {
+        rc = compile_regex(&a->default_re, DEFAULT_EXCLUDE, REG_ICASE, "default");
+        a->have_default = rc == 0;
+    }
+    if (rc == 0 && a->exclude) {
+        rc = compile_regex(&a->exclude_re, a->exclude, 0, "--exclude");
+        a->have_exclude = rc == 0;
+    }
+    return rc;
+}
+
+static bool is_float(sparq_dtype d)
+{
+    return d == SPARQ_DTYPE_F32 || d == SPARQ_DTYPE_F16 || d == SPARQ_DTYPE_BF16;
+}
+
+/* Whether a tensor is converted: the selection rules of --help. */
+static bool selected(const convert_args *a, const sparq_safetensors_tensor_info *t)
+{
+    if (!is_float(t->dtype) || t->ndim != 2 || t->count == 0)
+        return false;
+    if (a->have_exclude && regexec(&a->exclude_re, t->name, 0, NULL, 0) == 0)
+        return false;
+    if (a->have_include)
+        return regexec(&a->include_re, t->name, 0, NULL, 0) == 0;
+    return t->shape[0] >= 2 && t->shape[1] >= 2 &&
+           regexec(&a->default_re, t->name, 0, NULL, 0) != 0;
+}
+
+/* "csr i8-row", "bsr4x4 i4-g128-asym", "2:4 f16", "dense f32". */
+static void format_name(const sparq_pack_options *f, char *out, size_t size)
+{
+    char structure[32];
+    if (f->structure == SPARQ_STRUCTURE_BSR)
+        snprintf(structure, sizeof structure, "bsr%ux%u", f->block_rows, f->block_cols);
+    else if (f->structure == SPARQ_STRUCTURE_NM)
+        snprintf(structure, sizeof structure, "%u:%u", f->nm_n, f->nm_m);
+    else
+        snprintf(structure, sizeof structure, "%s", sparq_structure_name(f->structure));
+    const sparq_quant_options *q = &f->quant;
+    const char *enc = sparq_encoding_name(q->encoding);
+    if (q->encoding == SPARQ_ENCODING_F32 || q->encoding == SPARQ_ENCODING_F16)
+        snprintf(out, size, "%s %s", structure, enc);
+    else if (q->granularity == SPARQ_SCALE_GROUP)
+        snprintf(out, size, "%s %s-g%zu%s", structure, enc, q->group_size,
+                 q->asymmetric ? "-asym" : "");
+    else
+        snprintf(out, size, "%s %s-%s%s", structure, enc,
+                 sparq_scale_granularity_name(q->granularity), q->asymmetric ? "-asym" : "");
+}
+
+/* "12.3 MiB" */
+static void human_bytes(uint64_t bytes, char *out, size_t size)
+{
+    static const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+    double v = (double)bytes;
+    size_t u = 0;
+    while (v >= 1024.0 && u + 1 < sizeof units / sizeof units[0]) {
+        v /= 1024.0;
+        u++;
+    }
+    if (u == 0)
+        snprintf(out, size, "%llu B", (unsigned long long)bytes);
+    else
+        snprintf(out, size, "%.1f %s", v, units[u]);
+}
+
+static void print_table(const layer_row *rows, size_t count)
+{
+    int width = 5;
+    for (size_t i = 0; i < count; i++)
+        if ((int)strlen(rows[i].name) > width)
+            width = (int)strlen(rows[i].name);
+    printf("%-*s  %-11s  %-18s  %8s  %6s  %10s  %9s  %10s  %10s  %s\n", width, "layer", "shape",
+           "format", "sparsity", "bits/w", "NMSE", "SQNR dB", "before", "after", "rolled back");
+    for (size_t i = 0; i < count; i++) {
+        const layer_row *r = &rows[i];
+        char shape[32], format[64], before[24], after[24], rolled[24];
+        snprintf(shape, sizeof shape, "%zux%zu", r->rows, r->cols);
+        format_name(&r->result.format, format, sizeof format);
+        human_bytes(r->bytes_in, before, sizeof before);
+        human_bytes(r->result.bytes_after, after, sizeof after);
+        if (r->result.rollbacks)
+            snprintf(rolled, sizeof rolled, "yes (%u step%s)", r->result.rollbacks,
+                     r->result.rollbacks == 1 ? "" : "s");
+        else
+            snprintf(rolled, sizeof rolled, "no");
+        printf("%-*s  %-11s  %-18s  %8.3f  %6.2f  %10.3g  %9.2f  %10s  %10s  %s\n", width,
+               r->name, shape, format, r->result.sparsity, r->result.bits_per_weight,
+               r->result.error.nmse, r->result.error.sqnr_db, before, after, rolled);
+    }
+    for (size_t i = 0; i < count; i++)
+        if (rows[i].result.rollbacks)
+            printf("  %s refused: %s\n", rows[i].name, rows[i].result.trail);
+}
+
+/* A JSON number, or null for inf/NaN (JSON has neither). */
+static json_t *json_number(double v)
+{
+    return isfinite(v) ? json_real(v) : json_null();
+}
+
+static json_t *format_json(const sparq_pack_options *f)
+{
+    char name[64];
+    format_name(f, name, sizeof name);
+    json_t *o = json_object();
+    json_object_set_new(o, "name", json_string(name));
+    json_object_set_new(o, "structure", json_string(sparq_structure_name(f->structure)));
+    json_object_set_new(o, "encoding", json_string(sparq_encoding_name(f->quant.encoding)));
+    json_object_set_new(o, "scale_granularity",
+                        json_string(sparq_scale_granularity_name(f->quant.granularity)));
+    json_object_set_new(o, "group_size", json_integer((json_int_t)f->quant.group_size));
+    json_object_set_new(o, "asymmetric", json_boolean(f->quant.asymmetric));
+    json_object_set_new(o, "block_rows", json_integer(f->block_rows));
+    json_object_set_new(o, "block_cols", json_integer(f->block_cols));
+    json_object_set_new(o, "nm_n", json_integer(f->nm_n));
+    json_object_set_new(o, "nm_m", json_integer(f->nm_m));
+    return o;
+}
+
+static json_t *shape_json(size_t ndim, const size_t *shape)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < ndim; i++)
+        json_array_append_new(a, json_integer((json_int_t)shape[i]));
+    return a;
+}
+
+/* Totals of one run. */
+typedef struct convert_totals {
+    uint64_t bytes_before, bytes_after;
+    size_t converted, rolled_back, copied;
+    double seconds;
+} convert_totals;
+
+static json_t *report_json(const convert_args *a, const layer_row *rows, size_t count,
+                           json_t *copied, const convert_totals *t)
+{
+    json_t *root = json_object();
+    json_object_set_new(root, "sparq_version", json_string(sparq_version_string()));
+    json_object_set_new(root, "input", json_string(a->in));
+    json_object_set_new(root, "output", json_string(a->out));
+    json_t *opt = json_object();
+    json_object_set_new(opt, "sparsity", json_real(a->layer.sparsity));
+    json_object_set_new(opt, "structure", json_string(a->structure_text));
+    json_object_set_new(opt, "quant", json_string(a->quant_text));
+    json_object_set_new(opt, "asymmetric", json_boolean(a->layer.format.quant.asymmetric));
+    json_object_set_new(opt, "calib", json_string(a->calib_text));
+    json_object_set_new(opt, "include", a->include ? json_string(a->include) : json_null());
+    json_object_set_new(opt, "exclude", a->exclude ? json_string(a->exclude) : json_null());
+    json_object_set_new(opt, "max_nmse", json_real(a->layer.max_nmse));
+    json_object_set_new(opt, "min_sqnr_db", json_real(a->layer.min_sqnr_db));
+    json_object_set_new(opt, "no_rollback", json_boolean(a->layer.no_rollback));
+    json_object_set_new(root, "options", opt);
+    json_t *layers = json_array();
+    for (size_t i = 0; i < count; i++) {
+        const layer_row *r = &rows[i];
+        const sparq_convert_result *res = &r->result;
+        size_t shape[2] = { r->rows, r->cols };
+        json_t *l = json_object();
+        json_object_set_new(l, "name", json_string(r->name));
+        json_object_set_new(l, "shape", shape_json(2, shape));
+        json_object_set_new(l, "dtype", json_string(sparq_dtype_name(r->dtype)));
+        json_object_set_new(l, "format", format_json(&res->format));
+        json_object_set_new(l, "sparsity", json_number(res->sparsity));
+        json_object_set_new(l, "bits_per_weight", json_number(res->bits_per_weight));
+        json_object_set_new(l, "nmse", json_number(res->error.nmse));
+        json_object_set_new(l, "sqnr_db", json_number(res->error.sqnr_db));
+        json_object_set_new(l, "max_abs_error", json_number(res->error.max_abs_error));
+        json_object_set_new(l, "cosine", json_number(res->error.cosine));
+        json_object_set_new(l, "bytes_before", json_integer((json_int_t)r->bytes_in));
+        json_object_set_new(l, "bytes_after", json_integer((json_int_t)res->bytes_after));
+        json_object_set_new(l, "rolled_back", json_boolean(res->rollbacks > 0));
+        json_object_set_new(l, "rollbacks", json_integer(res->rollbacks));
+        json_object_set_new(l, "trail", json_string(res->trail));
+        json_array_append_new(layers, l);
+    }
+    json_object_set_new(root, "layers", layers);
+    json_object_set(root, "copied", copied);
+    json_t *tot = json_object();
+    json_object_set_new(tot, "bytes_before", json_integer((json_int_t)t->bytes_before));
+    json_object_set_new(tot, "bytes_after", json_integer((json_int_t)t->bytes_after));
+    json_object_set_new(tot, "compression_ratio",
+                        json_number(t->bytes_after ? (double)t->bytes_before /
+                                                         (double)t->bytes_after : 0.0));
+    json_object_set_new(tot, "layers_converted", json_integer((json_int_t)t->converted));
+    json_object_set_new(tot, "layers_rolled_back", json_integer((json_int_t)t->rolled_back));
+    json_object_set_new(tot, "tensors_copied", json_integer((json_int_t)t->copied));
+    json_object_set_new(tot, "seconds", json_number(t->seconds));
+    json_object_set_new(root, "totals", tot);
+    return root;
+}
+
+/* Writes text to a new temporary file beside path (path + ".XXXXXX"), flushed to disk;
+ * *tmp_path (malloc'ed) names it. Returns 0, or 1 after printing why. */
+static int write_temp(const char *path, const char *text, char **tmp_path)
+{
+    size_t n = strlen(path);
+    char *tmp = malloc(n + 8);
+    if (!tmp) {
+        fprintf(stderr, "sparq: convert: out of memory\n");
+        return 1;
+    }
+    memcpy(tmp, path, n);
+    memcpy(tmp + n, ".XXXXXX", 8);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        fprintf(stderr, "sparq: convert: cannot create %s: %s\n", tmp, strerror(errno));
+        free(tmp);
+        return 1;
+    }
+    size_t len = strlen(text), done = 0;
+    int err = 0;
+    while (done < len && !err) {
+        ssize_t w = write(fd, text + done, len - done);
+        if (w < 0 && errno != EINTR)
+            err = errno;
+        else if (w > 0)
+            done += (size_t)w;
+    }
+    mode_t mask = umask(0); /* the mode any new file gets, as for the model file */
+    umask(mask);
+    if (!err && fchmod(fd, 0666 & ~mask) != 0)
+        err = errno;
+    if (!err && fsync(fd) != 0)
+        err = errno;
+    if (close(fd) != 0 && !err)
+        err = errno;
+    if (err) {
+        fprintf(stderr, "sparq: convert: cannot write %s: %s\n", tmp, strerror(err));
+        unlink(tmp);
+        free(tmp);
+        return 1;
+    }
+    *tmp_path = tmp;
+    return 0;
+}
+
+/* Converts or copies every tensor of in into writer; fills rows (count of them in
+ * *row_count), copied and totals. Returns 0 or the exit code after printing why. */
+static int convert_tensors(const convert_args *a, const sparq_safetensors *in,
+                           sparq_safetensors_writer *writer, layer_row *rows,
+                           size_t *row_count, json_t *copied, convert_totals *totals)
+{
+    size_t count = sparq_safetensors_count(in), todo = 0;
+    sparq_safetensors_tensor_info info;
+    for (size_t i = 0; i < count; i++)
+        if (sparq_safetensors_tensor(in, i, &info) == SPARQ_OK && selected(a, &info))
+            todo++;
+    cli_progress progress;
+    cli_progress_start(&progress, todo);
+    sparq_status st;
+    char what[512];
+    for (size_t i = 0; i < count; i++) {
+        if ((st = sparq_safetensors_tensor(in, i, &info)) != SPARQ_OK)
+            return cli_fail("reading a tensor", st);
+        totals->bytes_before += info.bytes;
+        if (!selected(a, &info)) {
+            st = sparq_safetensors_writer_add(writer, info.name, info.dtype, info.ndim,
+                                              info.shape, info.data, info.bytes);
+            if (st != SPARQ_OK) {
+                cli_progress_done(&progress);
+                snprintf(what, sizeof what, "copying %s", info.name);
+                return cli_fail(what, st);
+            }
+            json_t *c = json_object();
+            json_object_set_new(c, "name", json_string(info.name));
+            json_object_set_new(c, "dtype", json_string(sparq_dtype_name(info.dtype)));
+            json_object_set_new(c, "shape", shape_json(info.ndim, info.shape));
+            json_object_set_new(c, "bytes", json_integer((json_int_t)info.bytes));
+            json_array_append_new(copied, c);
+            totals->bytes_after += info.bytes;
+            totals->copied++;
+            continue;
+        }
+        layer_row *r = &rows[(*row_count)++];
+        r->name = info.name;
+        r->rows = info.shape[0];
+        r->cols = info.shape[1];
+        r->dtype = info.dtype;
+        r->bytes_in = info.bytes;
+        float *w = malloc(info.count * sizeof(float));
+        if (!w) {
+            fprintf(stderr, "sparq: convert: out of memory for %s (%zu x %zu)\n", info.name,
+                    r->rows, r->cols);
+            return 1;
+        }
+        sparq_packed *packed = NULL;
+        st = sparq_safetensors_to_f32(&info, w, info.count);
+        if (st == SPARQ_OK)
+            st = sparq_layer_convert(w, r->rows, r->cols, &a->layer, &packed, &r->result);
+        free(w);
+        if (st == SPARQ_OK)
+            st = sparq_packed_save(writer, info.name, packed);
+        sparq_packed_free(packed);
+        if (st != SPARQ_OK) {
+            cli_progress_done(&progress);
+            snprintf(what, sizeof what, "converting %s", info.name);
+            return cli_fail(what, st);
+        }
+        totals->bytes_after += r->result.bytes_after;
+        totals->converted++;
+        totals->rolled_back += r->result.rollbacks > 0;
+        cli_progress_step(&progress, *row_count, info.name);
+    }
+    cli_progress_done(&progress);
+    return 0;
+}
+
+/* The folder part of path ("." when none), so that an unwritable output is refused
+ * before any work is done. */
+static int check_output_folder(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char folder[4096];
+    if (!slash)
+        snprintf(folder, sizeof folder, ".");
+    else if (slash == path)
+        snprintf(folder, sizeof folder, "/");
+    else
+        snprintf(folder, sizeof folder, "%.*s", (int)(slash - path), path);
+    if (access(folder, W_OK | X_OK) != 0) {
+        fprintf(stderr, "sparq: convert: cannot write %s: folder %s: %s\n", path, folder,
+                strerror(errno));
+        return 1;
+    }
+    return 0;
+}
+
+/* Opens, converts, and writes; returns the exit code. */
+static int run(const convert_args *a)
+{
+    double started = cli_now_seconds();
+    if (check_output_folder(a->out) != 0)
+        return 1;
+    sparq_safetensors *in = NULL;
+    sparq_status st = sparq_safetensors_open(a->in, &in);
+    if (st != SPARQ_OK) {
+        char what[4200];
+        snprintf(what, sizeof what, "reading %s", a->in);
+        return cli_fail(what, st);
+    }
+    sparq_safetensors_writer *writer = NULL;
+    layer_row *rows = calloc(sparq_safetensors_count(in) + 1, sizeof *rows);
+    json_t *copied = json_array();
+    json_t *report = NULL;
+    char *report_path = NULL, *report_tmp = NULL, *text = NULL;
+    convert_totals totals = { 0 };
+    size_t row_count = 0;
+    int rc = 1;
+    if (!rows || !copied) {
+        fprintf(stderr, "sparq: convert: out of memory\n");
+        goto done;
+    }
+    if ((st = sparq_safetensors_writer_create(&writer)) != SPARQ_OK) {
+        rc = cli_fail("creating the writer", st);
+        goto done;
+    }
+    /* The input's metadata first, so that the entries of converted layers win. */
+    for (size_t i = 0; i < sparq_safetensors_metadata_count(in); i++) {
+        const char *key, *value;
+        st = sparq_safetensors_metadata_entry(in, i, &key, &value);
+        if (st == SPARQ_OK)
+            st = sparq_safetensors_writer_set_metadata(writer, key, value);
+        if (st != SPARQ_OK) {
+            rc = cli_fail("copying the metadata", st);
+            goto done;
+        }
+    }
+    rc = convert_tensors(a, in, writer, rows, &row_count, copied, &totals);
+    if (rc != 0)
+        goto done;
+    rc = 1;
+    totals.seconds = cli_now_seconds() - started;
+
+    /* The report goes to a temporary file first: if it cannot be written, nothing is. */
+    report = report_json(a, rows, row_count, copied, &totals);
+    size_t flags = JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10);
+    text = report ? json_dumps(report, flags) : NULL;
+    size_t n = strlen(a->out);
+    report_path = malloc(n + sizeof ".report.json");
+    if (!text || !report_path) {
+        fprintf(stderr, "sparq: convert: out of memory for the report\n");
+        goto done;
+    }
+    memcpy(report_path, a->out, n);
+    memcpy(report_path + n, ".report.json", sizeof ".report.json");
+    if (write_temp(report_path, text, &report_tmp) != 0)
+        goto done;
+    if ((st = sparq_safetensors_writer_write(writer, a->out)) != SPARQ_OK) {
+        char what[4200];
+        snprintf(what, sizeof what, "writing %s", a->out);
+        rc = cli_fail(what, st);
+        goto done;
+    }
+    if (rename(report_tmp, report_path) != 0) {
+        fprintf(stderr, "sparq: convert: cannot rename %s to %s: %s\n", report_tmp,
+                report_path, strerror(errno));
+        unlink(a->out);
+        goto done;
+    }
+    free(report_tmp);
+    report_tmp = NULL;
+
+    if (row_count == 0)
+        fprintf(stderr, "sparq: convert: note: no tensor was selected for conversion; the "
+                        "output is a copy (see --include in sparq convert --help)\n");
+    print_table(rows, row_count);
+    char before[24], after[24];
+    human_bytes(totals.bytes_before, before, sizeof before);
+    human_bytes(totals.bytes_after, after, sizeof after);
+    printf("\n%zu layers converted (%zu rolled back), %zu tensors copied unchanged\n",
+           totals.converted, totals.rolled_back, totals.copied);
+    printf("total: %s -> %s (%llu -> %llu bytes), compression %.2fx, %.1f s\n", before, after,
+           (unsigned long long)totals.bytes_before, (unsigned long long)totals.bytes_after,
+           totals.bytes_after ? (double)totals.bytes_before / (double)totals.bytes_after : 0.0,
+           totals.seconds);
+    printf("wrote %s and %s\n", a->out, report_path);
+    rc = 0;
+done:
+    if (report_tmp) {
+        unlink(report_tmp);
+        free(report_tmp);
+    }
+    free(report_path);
+    free(text);
+    json_decref(report);
+    json_decref(copied);
+    sparq_safetensors_writer_free(writer);
+    free(rows);
+    sparq_safetensors_close(in);
+    return rc;
+}
+
 int cli_convert_main(int argc, char **argv)
 {
-    (void)argc, (void)argv;
-    fprintf(stderr, "sparq: convert is not built yet\n");
-    return 1;
+    convert_args args;
+    int rc = parse_args(argc, argv, &args);
+    if (rc == 0)
+        rc = run(&args);
+    else if (rc < 0)
+        rc = 0;
+    free_args(&args);
+    return rc;
 }

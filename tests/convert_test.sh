@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# convert_test.sh SPARQ TEST_CONVERT - `sparq convert` as a user meets it, on a small model
+# written here with numpy: the gate rolls back exactly the layer it should, untouched
+# tensors are byte-identical, the output loads back (an independent reader and sparq's
+# own), and hostile inputs each give a clear error and leave no output or report behind.
+set -uo pipefail
+sparq="$1"
+test_convert="$2"
+python="${SPARQ_PYTHON:-python3}"
+here="$(cd "$(dirname "$0")" && pwd)"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+failures=0
+
+expect() { # expect DESCRIPTION WANTED_RC PATTERN -- command...
+  local what="$1" want_rc="$2" pattern="$3"; shift 4
+  local out rc
+  out="$("$@" 2>&1)"; rc=$?
+  if [ "$rc" -ne "$want_rc" ]; then
+    echo "FAIL: $what: exit $rc, expected $want_rc"; echo "$out" | tail -8
+    failures=$((failures + 1)); return
+  fi
+  if ! grep -qE -- "$pattern" <<<"$out"; then
+    echo "FAIL: $what: output lacks /$pattern/"; echo "$out" | tail -8
+    failures=$((failures + 1)); return
+  fi
+  echo "ok: $what"
+}
+
+absent() { # absent DESCRIPTION PATH...: no output, no report, no temporary file left
+  local what="$1"; shift
+  for p in "$@"; do
+    if compgen -G "$p*" >/dev/null; then
+      echo "FAIL: $what: left $(compgen -G "$p*" | head -3 | tr '\n' ' ')"
+      failures=$((failures + 1)); return
+    fi
+  done
+  echo "ok: $what leaves nothing"
+}
+
+# A small transformer-like model: a Gaussian layer (fails NMSE 0.05 at 90% sparsity), a
+# layer already 90% zero (passes), a BF16 layer already 90% zero, and tensors the default
+# selection leaves alone (embedding, norm, bias, 1-D, integer ids), plus metadata.
+"$python" - "$work/model.safetensors" <<'EOF' || { echo "FAIL: fixture"; exit 1; }
+import json, struct, sys
+import numpy as np
+rng = np.random.default_rng(7)
+def sparse(shape):
+    w = rng.standard_normal(shape).astype(np.float32)
+    w[rng.random(shape) < 0.9] = 0.0
+    return w
+bf16_src = sparse((32, 64))
+tensors = {
+    "model.embed_tokens.weight": ("F32", rng.standard_normal((100, 64)).astype(np.float32)),
+    "layers.0.mlp.up.weight": ("F32", rng.standard_normal((128, 64)).astype(np.float32)),
+    "layers.0.mlp.down.weight": ("F32", sparse((64, 128))),
+    "layers.0.attn.q.weight": ("BF16", (bf16_src.view(np.uint32) >> 16).astype(np.uint16)),
+    "layers.0.input_layernorm.weight": ("F32", np.ones(64, np.float32)),
+    "layers.0.attn.q.bias": ("F16", rng.standard_normal(32).astype(np.float16)),
+    "position_ids": ("I64", np.arange(5, dtype=np.int64)),
+}
+header, blobs, pos = {"__metadata__": {"format": "pt", "source": "convert_test"}}, [], 0
+for name, (dtype, arr) in tensors.items():
+    b = arr.tobytes()
+    header[name] = {"dtype": dtype, "shape": list(arr.shape), "data_offsets": [pos, pos + len(b)]}
+    blobs.append(b)
+    pos += len(b)
+text = json.dumps(header).encode()
+text += b" " * (-len(text) % 8)
+with open(sys.argv[1], "wb") as f:
+    f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+EOF
+
+model="$work/model.safetensors"
+out="$work/out.safetensors"
+expect "help lists the options" 0 "--max-nmse" -- "$sparq" convert --help
+expect "convert runs" 0 "total: .* compression" -- \
+  "$sparq" convert --sparsity 0.9 --structure csr --quant i8-row --max-nmse 0.05 "$model" "$out"
+"$sparq" convert --sparsity 0.9 --structure csr --quant i8-row --max-nmse 0.05 \
+  "$model" "$out" >"$work/table.txt" 2>"$work/progress.txt"
+expect "the table rolls back the Gaussian layer" 0 "layers\.0\.mlp\.up\.weight .* yes \(" -- \
+  cat "$work/table.txt"
+expect "the table keeps the sparse layer" 0 "layers\.0\.mlp\.down\.weight .*csr i8-row.* no$" -- \
+  cat "$work/table.txt"
+expect "progress is on stderr" 0 "3/3 " -- cat "$work/progress.txt"
+
+# Gate decisions from the report; copied tensors byte-identical; both readers accept it.
+expect "report and output check out" 0 "^checked$" -- "$python" - "$model" "$out" "$here" <<'EOF'
+import json, sys
+sys.path.insert(0, sys.argv[3])
+from read_safetensors import load
+in_meta, ins = load(sys.argv[1])
+out_meta, outs = load(sys.argv[2])
+report = json.load(open(sys.argv[2] + ".report.json"))
+layers = {l["name"]: l for l in report["layers"]}
+want = {"layers.0.mlp.up.weight", "layers.0.mlp.down.weight", "layers.0.attn.q.weight"}
+assert set(layers) == want, sorted(layers)
+rolled = sorted(n for n, l in layers.items() if l["rolled_back"])
+assert rolled == ["layers.0.mlp.up.weight"], rolled
+assert layers["layers.0.mlp.up.weight"]["trail"].startswith("csr s=0.90 i8-row: NMSE ")
+for n, l in layers.items():
+    assert l["nmse"] <= 0.05, (n, l["nmse"])
+    st = out_meta[n + ".structure"]
+    assert st == l["format"]["structure"], (n, st)
+    assert n + ".values" in outs and n not in outs
+copied = [c["name"] for c in report["copied"]]
+assert sorted(copied) == sorted(set(ins) - want), copied
+for n in copied:
+    a, b = ins[n], outs[n]
+    assert a[0] == b[0] and a[1] == b[1], n
+    assert a[2].tobytes() == b[2].tobytes(), n
+for k, v in in_meta.items():
+    assert out_meta[k] == v, k
+t = report["totals"]
+assert t["layers_converted"] == 3 and t["layers_rolled_back"] == 1 and t["tensors_copied"] == 4
+assert t["bytes_after"] < t["bytes_before"]
+print("checked")
+EOF
+expect "an independent reader opens the output" 0 "tensor layers.0.mlp.down.weight.values" -- \
+  "$python" "$here/read_safetensors.py" "$out"
+expect "sparq loads every converted layer back" 0 "PASSED.*1 test" -- \
+  env SPARQ_CONVERT_FILE="$out" SPARQ_CONVERT_LAYERS=3 SPARQ_TEST_FILTER=cli_output_loads_back \
+  "$test_convert"
+
+# --include replaces the default selection; --exclude removes from it.
+expect "include converts the embedding too" 0 "model\.embed_tokens\.weight" -- \
+  "$sparq" convert --include 'embed|mlp' --exclude down --max-nmse 0.5 "$model" "$work/inc.safetensors"
+expect "exclude leaves a layer alone" 0 "^1 layers converted" -- \
+  "$sparq" convert --include 'embed|mlp' --exclude 'down|embed' "$model" "$work/inc.safetensors"
+expect "other structures and encodings" 0 "2:4 i4-g32" -- \
+  "$sparq" convert --structure 2:4 --quant i4-g32 --calib mse --max-nmse 0.9 "$model" "$work/nm.safetensors"
+expect "bsr and an SQNR gate" 0 "bsr4x4" -- \
+  "$sparq" convert --structure bsr4x4 --quant f16 --min-sqnr 10 "$model" "$work/bsr.safetensors"
+
+# Hostile inputs: a clear sentence, a non-zero exit, and nothing left behind.
+bad="$work/bad.safetensors"
+expect "missing input" 1 "cannot open: No such file" -- "$sparq" convert "$work/none.safetensors" "$bad"
+absent "missing input" "$bad"
+printf 'this is not a safetensors file, just some text\n' >"$work/text.safetensors"
+expect "not a safetensors file" 1 "SPARQ_ERROR_INVALID_FORMAT" -- "$sparq" convert "$work/text.safetensors" "$bad"
+absent "not a safetensors file" "$bad"
+head -c 5000 "$model" >"$work/truncated.safetensors"
+expect "truncated file" 1 "SPARQ_ERROR_INVALID_FORMAT" -- "$sparq" convert "$work/truncated.safetensors" "$bad"
+absent "truncated file" "$bad"
+expect "unknown --quant" 2 "--quant 'i3-row' is not" -- "$sparq" convert --quant i3-row "$model" "$bad"
+absent "unknown --quant" "$bad"
+expect "unknown --structure" 2 "--structure 'bsr3x3' is not" -- "$sparq" convert --structure bsr3x3 "$model" "$bad"
+expect "unknown --calib" 2 "--calib 'best' is not" -- "$sparq" convert --calib best "$model" "$bad"
+expect "bad --sparsity" 2 "--sparsity '1.5' is not" -- "$sparq" convert --sparsity 1.5 "$model" "$bad"
+expect "bad regex" 2 "not a valid regular expression" -- "$sparq" convert --include '(' "$model" "$bad"
+expect "unknown option" 2 "unknown option '--frob'" -- "$sparq" convert --frob "$model" "$bad"
+expect "missing value" 2 "--quant needs a value" -- "$sparq" convert "$model" "$bad" --quant
+expect "missing operand" 2 "expected IN.safetensors OUT.safetensors" -- "$sparq" convert "$model"
+absent "usage errors" "$bad"
+expect "unwritable output folder" 1 "cannot write /nonexistent/dir/out.safetensors" -- \
+  "$sparq" convert "$model" /nonexistent/dir/out.safetensors
+expect "no-rollback and a failing layer" 1 "layers\.0\.mlp\.up\.weight.*gate failed: NMSE" -- \
+  "$sparq" convert --sparsity 0.9 --no-rollback "$model" "$bad"
+absent "no-rollback and a failing layer" "$bad"
+mkdir -p "$bad.report.json"   # the report cannot be written: the output must go too
+expect "unwritable report" 1 "cannot rename" -- "$sparq" convert "$model" "$bad"
+rmdir "$bad.report.json"
+absent "unwritable report" "$bad"
+
+[ "$failures" -eq 0 ]
