@@ -22,7 +22,7 @@
  *           "source_hash": "<16 hex digits>",      XXH64 of the kernel's source text
  *           "sparq_version": "0.1.0",
  *           "strategy": "anneal", "evaluations": 14, "seed": 1
- *         }, ...
+ *         }, ...                                  (a seed >= 2^63 is a decimal string)
  *       },
  *       "choices": {
  *         "<structure>/<encoding>/<shape class>": {
@@ -59,7 +59,8 @@ void sparq_tune_device_from_caps(const sparq_device_caps *caps, sparq_tune_devic
 
 /* The shape class of a call: rows, cols, batch and nonzeros per row (dense: cols), each
  * rounded to the nearest power of two in log space (1.4 -> 1, 1.5 -> 2, 3 -> 4, 5 -> 4;
- * 0 -> 1), written "m4096.k4096.b32.z512". out gets at most size bytes, NUL-terminated. */
+ * 0 -> 1; at most 2^40), written "m4096.k4096.b32.z512". out gets at most size bytes,
+ * NUL-terminated. */
 void sparq_tune_shape_class(size_t rows, size_t cols, size_t batch, double nnz_per_row,
                             char *out, size_t size);
 
@@ -112,7 +113,8 @@ const char *sparq_tunedb_warning(const sparq_tunedb *db);
  * kernel's candidates). */
 size_t sparq_tunedb_skipped(const sparq_tunedb *db);
 
-/* Adds or replaces an entry for this device key (sparq_tunedb_device_key()). A params
+/* Adds or replaces an entry for this device key (sparq_tunedb_device_key(), or a
+ * default key below); device (may be NULL) sets the key's vendor/name/driver/type. A params
  * entry whose kernel is not in the registry, or whose values are not each among the
  * kernel's candidates, is refused with SPARQ_ERROR_INVALID_ARGUMENT. */
 sparq_status sparq_tunedb_put_params(sparq_tunedb *db, const sparq_tune_device *device,
@@ -166,9 +168,10 @@ typedef struct sparq_tune_chain {
  * the exact shape class first, then the nearest tuned class of the same kernel and
  * encoding (least sum of |log2| differences of m, k, b, z; ties: the first in key
  * order). Entries whose source_hash differs from source_hash (the current kernel's) are
- * skipped. When no level has one: the registry defaults (BUILTIN). Never fails. detail
- * (may be NULL) gets e.g. "user tuning, class m4096.k4096.b32.z512" or "user tuning,
- * nearest class m4096.k4096.b16.z512 to m4096.k4096.b32.z512". */
+ * skipped (source_hash NULL or "": no check). When no level has one: the registry
+ * defaults (BUILTIN). Never fails. detail (may be NULL) gets e.g. "user tuning, class
+ * m4096.k4096.b32.z512" or "user tuning, nearest class m4096.k4096.b16.z512 to
+ * m4096.k4096.b32.z512". */
 sparq_tune_source sparq_tune_lookup_params(const sparq_tune_chain *chain,
                                            const sparq_tune_device *device,
                                            const sparq_kernel_info *k, sparq_encoding encoding,

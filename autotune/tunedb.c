@@ -1,0 +1,990 @@
+/* tunedb.c - the tuning database of tunedb.h: entries validated against the kernel
+ * registry and kept in memory as canonical JSON (jansson), text and file I/O with
+ * locked atomic merges, the lookup chain, and the shipped databases of autotune/db/.
+ */
+#include "tunedb.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* The JSON files of autotune/db/, embedded at build time (cmake/embed_kernels.cmake). */
+extern const sparq_embedded_source sparq_shipped_tunedbs[];
+extern const size_t sparq_shipped_tunedb_count;
+
+#define MAX_FILE_BYTES ((size_t)64 << 20) /* no real database comes near this */
+#define MAX_KEY 1024                       /* device keys and entry keys        */
+#define MAX_PATH 4096
+
+struct sparq_tunedb {
+    /* device key -> {"vendor", "name", "driver", "type" (each optional), "params": {},
+     * "choices": {}}; holds only valid entries, exactly as kind->to_json writes them.
+     * NULL only in the fallback shipped database (then empty). */
+    json_t *devices;
+    char warning[512];
+    size_t skipped;
+};
+
+/* ---- names and keys --------------------------------------------------------------- */
+
+typedef const char *(*name_fn)(unsigned index);
+
+static const char *encoding_word(unsigned i)
+{
+    return sparq_encoding_name((sparq_encoding)i);
+}
+
+static const char *structure_word(unsigned i)
+{
+    return sparq_structure_name((sparq_structure)i);
+}
+
+static const char *type_word(unsigned i)
+{
+    static const char *const names[] = {"gpu", "accelerator", "cpu", "other"};
+    return i < sizeof names / sizeof names[0] ? names[i] : "?";
+}
+
+/* The index whose name is s, or -1. */
+static int index_of_name(name_fn names, const char *s)
+{
+    for (unsigned i = 0; strcmp(names(i), "?") != 0; i++)
+        if (strcmp(names(i), s) == 0)
+            return (int)i;
+    return -1;
+}
+
+void sparq_tune_device_from_caps(const sparq_device_caps *caps, sparq_tune_device *device)
+{
+    snprintf(device->vendor, sizeof device->vendor, "%s", caps->vendor);
+    snprintf(device->name, sizeof device->name, "%s", caps->name);
+    snprintf(device->driver, sizeof device->driver, "%s", caps->driver_version);
+    device->type = caps->type;
+}
+
+void sparq_tunedb_device_key(const sparq_tune_device *device, char *out, size_t size)
+{
+    snprintf(out, size, "%s|%s|%s", device->vendor, device->name, device->driver);
+}
+
+void sparq_tunedb_vendor_key(const sparq_tune_device *device, char *out, size_t size)
+{
+    snprintf(out, size, "vendor:%s|type:%s", device->vendor, type_word(device->type));
+}
+
+void sparq_tunedb_type_key(const sparq_tune_device *device, char *out, size_t size)
+{
+    snprintf(out, size, "type:%s", type_word(device->type));
+}
+
+/* Classes stop at 2^40 (13 digits), so that every class fits 63 characters. */
+#define MAX_CLASS_EXPONENT 40
+
+/* The power-of-two exponent nearest to x in log space (0 for x < 1.5, NaN included). */
+static unsigned class_exponent(double x)
+{
+    if (!(x > 0))
+        return 0;
+    double e = round(log2(x));
+    return e < 0 ? 0 : e > MAX_CLASS_EXPONENT ? MAX_CLASS_EXPONENT : (unsigned)e;
+}
+
+void sparq_tune_shape_class(size_t rows, size_t cols, size_t batch, double nnz_per_row,
+                            char *out, size_t size)
+{
+    if (!out || size == 0)
+        return;
+    snprintf(out, size, "m%llu.k%llu.b%llu.z%llu", 1ull << class_exponent((double)rows),
+             1ull << class_exponent((double)cols), 1ull << class_exponent((double)batch),
+             1ull << class_exponent(nnz_per_row));
+}
+
+/* The four exponents of a shape class; false unless s is exactly what
+ * sparq_tune_shape_class writes (powers of two, no leading zeros). */
+static bool parse_class(const char *s, unsigned exponent[4])
+{
+    static const char letters[] = "mkbz";
+    const char *p = s;
+    for (int i = 0; i < 4; i++) {
+        if (*p++ != letters[i] || *p < '1' || *p > '9')
+            return false;
+        char *end = NULL;
+        errno = 0;
+        unsigned long long v = strtoull(p, &end, 10);
+        if (errno != 0 || (v & (v - 1)) != 0 || v > (1ull << MAX_CLASS_EXPONENT))
+            return false;
+        for (exponent[i] = 0; v > 1; v >>= 1)
+            exponent[i]++;
+        p = end;
+        if (i < 3 && *p++ != '.')
+            return false;
+    }
+    return *p == '\0';
+}
+
+/* "<first>/<encoding>/<class>"; false when it does not fit. */
+static bool entry_key(const char *first, sparq_encoding encoding, const char *shape_class,
+                      char *out, size_t size)
+{
+    int n = snprintf(out, size, "%s/%s/%s", first, sparq_encoding_name(encoding), shape_class);
+    return n > 0 && (size_t)n < size;
+}
+
+/* Splits an entry key into its three parts (each fitting its buffer). */
+static bool split_key(const char *key, char *first, size_t first_size, sparq_encoding *encoding,
+                      char *shape_class, size_t class_size)
+{
+    const char *a = strchr(key, '/');
+    const char *b = a ? strchr(a + 1, '/') : NULL;
+    char word[8];
+    if (!b || (size_t)(a - key) >= first_size || (size_t)(b - a - 1) >= sizeof word ||
+        strlen(b + 1) >= class_size)
+        return false;
+    memcpy(first, key, (size_t)(a - key));
+    first[a - key] = '\0';
+    memcpy(word, a + 1, (size_t)(b - a - 1));
+    word[b - a - 1] = '\0';
+    strcpy(shape_class, b + 1);
+    int e = index_of_name(encoding_word, word);
+    *encoding = (sparq_encoding)e;
+    return e >= 0;
+}
+
+/* ---- validation ------------------------------------------------------------------- */
+
+/* Writes the reason into why and returns false: `return refuse(why, size, "...", ...)`. */
+static bool refuse(char *why, size_t size, const char *fmt, ...) SPARQ_PRINTF(3, 4);
+static bool refuse(char *why, size_t size, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, size, fmt, ap);
+    va_end(ap);
+    return false;
+}
+
+/* A fixed-size text field of a struct holds a NUL within its size. */
+#define TEXT_OK(field) (memchr(field, '\0', sizeof field) != NULL)
+
+static bool hash_ok(const char *s)
+{
+    return strlen(s) == 16 && strspn(s, "0123456789abcdef") == 16;
+}
+
+static bool time_ok(double t)
+{
+    return isfinite(t) && t >= 0;
+}
+
+static bool is_candidate(const sparq_tunable *t, unsigned v)
+{
+    for (int c = 0; c < SPARQ_MAX_CANDIDATES && t->candidates[c]; c++)
+        if (t->candidates[c] == v)
+            return true;
+    return false;
+}
+
+static int tunable_count(const sparq_kernel_info *k)
+{
+    int n = 0;
+    while (n < SPARQ_MAX_TUNABLES && k->tunables[n].name)
+        n++;
+    return n;
+}
+
+/* The checks both put and load apply; false with why set. */
+static bool params_valid(const void *entry, char *why, size_t size)
+{
+    const sparq_tune_params_entry *e = entry;
+    const sparq_kernel_info *k = NULL;
+    unsigned exponent[4];
+    if (!TEXT_OK(e->kernel) || !TEXT_OK(e->shape_class) || !TEXT_OK(e->source_hash) ||
+        !TEXT_OK(e->sparq_version) || !TEXT_OK(e->strategy))
+        return refuse(why, size, "a text field is not NUL-terminated");
+    if (!(k = sparq_kernel_find(e->kernel)))
+        return refuse(why, size, "kernel \"%s\" is not in the registry", e->kernel);
+    if (strcmp(sparq_encoding_name(e->encoding), "?") == 0 ||
+        !parse_class(e->shape_class, exponent) || !hash_ok(e->source_hash) ||
+        !time_ok(e->time_us) || !time_ok(e->default_us))
+        return refuse(why, size, "%s: bad encoding %d, shape class \"%s\", source_hash \"%s\" "
+                      "(not 16 hex digits) or time (negative, not finite)", e->kernel,
+                      (int)e->encoding, e->shape_class, e->source_hash);
+    for (int i = 0; i < tunable_count(k); i++)
+        if (!is_candidate(&k->tunables[i], e->params.value[i]))
+            return refuse(why, size, "%s: %s=%u is not one of its candidates", e->kernel,
+                          k->tunables[i].name, e->params.value[i]);
+    return true;
+}
+
+static bool choice_valid(const void *entry, char *why, size_t size)
+{
+    const sparq_tune_choice_entry *e = entry;
+    unsigned exponent[4];
+    if (!TEXT_OK(e->shape_class) || !TEXT_OK(e->kernel) || !TEXT_OK(e->dense_name) ||
+        !TEXT_OK(e->source_hash) || !TEXT_OK(e->sparq_version))
+        return refuse(why, size, "a text field is not NUL-terminated");
+    if (strcmp(sparq_structure_name(e->structure), "?") == 0 ||
+        strcmp(sparq_encoding_name(e->encoding), "?") == 0 ||
+        !parse_class(e->shape_class, exponent) || (e->source_hash[0] && !hash_ok(e->source_hash)) ||
+        !time_ok(e->sparse_us) || !time_ok(e->dense_us))
+        return refuse(why, size, "choice: bad structure %d, encoding %d, shape class \"%s\", "
+                      "source_hash \"%s\" (not 16 hex digits) or time (negative, not finite)",
+                      (int)e->structure, (int)e->encoding, e->shape_class, e->source_hash);
+    return true;
+}
+
+/* ---- entries as JSON -------------------------------------------------------------- */
+
+/* Optional fields: absent leaves the zero default; present with the wrong type or too
+ * long fails with why set. */
+static bool get_text(json_t *obj, const char *name, char *out, size_t size, char *why,
+                     size_t why_size)
+{
+    json_t *v = json_object_get(obj, name);
+    if (v && (!json_is_string(v) || json_string_length(v) >= size ||
+              strlen(json_string_value(v)) != json_string_length(v)))
+        return refuse(why, why_size, "\"%s\" is not a string of at most %zu bytes", name,
+                      size - 1);
+    if (v)
+        strcpy(out, json_string_value(v));
+    return true;
+}
+
+static bool get_number(json_t *obj, const char *name, double *out, char *why, size_t why_size)
+{
+    json_t *v = json_object_get(obj, name);
+    if (v && !json_is_number(v))
+        return refuse(why, why_size, "\"%s\" is not a number", name);
+    if (v)
+        *out = json_number_value(v);
+    return true;
+}
+
+/* An integer in [0, max]; with max UINT64_MAX also a decimal string (seeds >= 2^63). */
+static bool get_integer(json_t *obj, const char *name, uint64_t max, uint64_t *out, char *why,
+                        size_t why_size)
+{
+    json_t *v = json_object_get(obj, name);
+    if (!v)
+        return true;
+    bool ok = json_is_integer(v) && json_integer_value(v) >= 0;
+    uint64_t u = ok ? (uint64_t)json_integer_value(v) : 0;
+    const char *s = json_string_value(v);
+    if (!ok && s && max == UINT64_MAX && s[0] >= '0' && s[0] <= '9' && strlen(s) <= 20) {
+        char *end = NULL;
+        errno = 0;
+        u = strtoull(s, &end, 10);
+        ok = errno == 0 && *end == '\0';
+    }
+    if (!ok || u > max)
+        return refuse(why, why_size, "\"%s\" is not an integer in [0, %llu]", name,
+                      (unsigned long long)max);
+    *out = u;
+    return true;
+}
+
+static json_t *params_to_json(const void *entry)
+{
+    const sparq_tune_params_entry *e = entry;
+    const sparq_kernel_info *k = sparq_kernel_find(e->kernel);
+    json_t *values = json_object();
+    for (int i = 0; values && k && i < tunable_count(k); i++)
+        json_object_set_new(values, k->tunables[i].name, json_integer(e->params.value[i]));
+    char seed[24];
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)e->seed);
+    json_t *seed_json = e->seed <= (uint64_t)INT64_MAX ? json_integer((json_int_t)e->seed)
+                                                       : json_string(seed);
+    return json_pack("{s:o, s:f, s:f, s:s, s:s, s:s, s:I, s:o}", "values", values, "time_us",
+                     e->time_us, "default_us", e->default_us, "source_hash", e->source_hash,
+                     "sparq_version", e->sparq_version, "strategy", e->strategy, "evaluations",
+                     (json_int_t)e->evaluations, "seed", seed_json);
+}
+
+static bool params_from_json(const char *key, json_t *obj, void *entry, char *why, size_t size)
+{
+    sparq_tune_params_entry *e = entry;
+    memset(e, 0, sizeof *e);
+    uint64_t evaluations = 0;
+    json_t *values = json_object_get(obj, "values");
+    const sparq_kernel_info *k = NULL;
+    if (!split_key(key, e->kernel, sizeof e->kernel, &e->encoding, e->shape_class,
+                   sizeof e->shape_class))
+        return refuse(why, size, "the key is not <kernel>/<encoding>/<shape class>");
+    if (!(k = sparq_kernel_find(e->kernel)))
+        return refuse(why, size, "kernel \"%s\" is not in the registry", e->kernel);
+    if (!json_is_object(values) || json_object_size(values) != (size_t)tunable_count(k))
+        return refuse(why, size, "\"values\" does not hold exactly its %d tunables",
+                      tunable_count(k));
+    for (int i = 0; i < tunable_count(k); i++) {
+        uint64_t v = 0;
+        if (!json_object_get(values, k->tunables[i].name) ||
+            !get_integer(values, k->tunables[i].name, UINT_MAX, &v, why, size))
+            return refuse(why, size, "\"values\" has no integer %s", k->tunables[i].name);
+        e->params.value[i] = (unsigned)v;
+    }
+    if (!json_object_get(obj, "source_hash"))
+        return refuse(why, size, "no \"source_hash\"");
+    bool ok = get_number(obj, "time_us", &e->time_us, why, size) &&
+              get_number(obj, "default_us", &e->default_us, why, size) &&
+              get_text(obj, "source_hash", e->source_hash, sizeof e->source_hash, why, size) &&
+              get_text(obj, "sparq_version", e->sparq_version, sizeof e->sparq_version, why,
+                       size) &&
+              get_text(obj, "strategy", e->strategy, sizeof e->strategy, why, size) &&
+              get_integer(obj, "evaluations", UINT_MAX, &evaluations, why, size) &&
+              get_integer(obj, "seed", UINT64_MAX, &e->seed, why, size);
+    e->evaluations = (unsigned)evaluations;
+    return ok && params_valid(e, why, size);
+}
+
+static json_t *choice_to_json(const void *entry)
+{
+    const sparq_tune_choice_entry *e = entry;
+    return json_pack("{s:s, s:s, s:f, s:s, s:f, s:s, s:s}", "path", e->dense ? "dense" : "sparse",
+                     "kernel", e->kernel, "sparse_us", e->sparse_us, "dense", e->dense_name,
+                     "dense_us", e->dense_us, "source_hash", e->source_hash, "sparq_version",
+                     e->sparq_version);
+}
+
+static bool choice_from_json(const char *key, json_t *obj, void *entry, char *why, size_t size)
+{
+    sparq_tune_choice_entry *e = entry;
+    memset(e, 0, sizeof *e);
+    char structure[16];
+    const char *path = json_string_value(json_object_get(obj, "path"));
+    int s = -1;
+    if (!split_key(key, structure, sizeof structure, &e->encoding, e->shape_class,
+                   sizeof e->shape_class) ||
+        (s = index_of_name(structure_word, structure)) < 0)
+        return refuse(why, size, "the key is not <structure>/<encoding>/<shape class>");
+    e->structure = (sparq_structure)s;
+    if (!path || (strcmp(path, "dense") != 0 && strcmp(path, "sparse") != 0))
+        return refuse(why, size, "\"path\" is not \"sparse\" or \"dense\"");
+    e->dense = strcmp(path, "dense") == 0;
+    return get_text(obj, "kernel", e->kernel, sizeof e->kernel, why, size) &&
+           get_number(obj, "sparse_us", &e->sparse_us, why, size) &&
+           get_text(obj, "dense", e->dense_name, sizeof e->dense_name, why, size) &&
+           get_number(obj, "dense_us", &e->dense_us, why, size) &&
+           get_text(obj, "source_hash", e->source_hash, sizeof e->source_hash, why, size) &&
+           get_text(obj, "sparq_version", e->sparq_version, sizeof e->sparq_version, why, size) &&
+           choice_valid(e, why, size);
+}
+
+/* What params and choices share: their section of a device, conversion and keys. */
+typedef struct entry_kind {
+    const char *section; /* "params" or "choices" */
+    bool (*valid)(const void *entry, char *why, size_t size);
+    bool (*key)(const void *entry, char *out, size_t size);
+    bool (*from_json)(const char *key, json_t *obj, void *entry, char *why, size_t size);
+    json_t *(*to_json)(const void *entry);
+} entry_kind;
+
+static bool params_key(const void *entry, char *out, size_t size)
+{
+    const sparq_tune_params_entry *e = entry;
+    return entry_key(e->kernel, e->encoding, e->shape_class, out, size);
+}
+
+static bool choice_key(const void *entry, char *out, size_t size)
+{
+    const sparq_tune_choice_entry *e = entry;
+    return entry_key(sparq_structure_name(e->structure), e->encoding, e->shape_class, out, size);
+}
+
+static const entry_kind params_kind = {"params", params_valid, params_key, params_from_json,
+                                       params_to_json};
+static const entry_kind choices_kind = {"choices", choice_valid, choice_key, choice_from_json,
+                                        choice_to_json};
+static const entry_kind *const kinds[] = {&params_kind, &choices_kind};
+
+typedef union any_entry {
+    sparq_tune_params_entry params;
+    sparq_tune_choice_entry choice;
+} any_entry;
+
+/* ---- the database ----------------------------------------------------------------- */
+
+sparq_status sparq_tunedb_create(sparq_tunedb **db)
+{
+    if (!db)
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "sparq_tunedb_create: db is NULL");
+    *db = calloc(1, sizeof **db);
+    if (*db && !((*db)->devices = json_object())) {
+        free(*db);
+        *db = NULL;
+    }
+    return *db ? SPARQ_OK
+               : sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "tuning database: out of memory");
+}
+
+void sparq_tunedb_free(sparq_tunedb *db)
+{
+    if (!db)
+        return;
+    json_decref(db->devices);
+    free(db);
+}
+
+const char *sparq_tunedb_warning(const sparq_tunedb *db)
+{
+    return db ? db->warning : "";
+}
+
+size_t sparq_tunedb_skipped(const sparq_tunedb *db)
+{
+    return db ? db->skipped : 0;
+}
+
+size_t sparq_tunedb_count(const sparq_tunedb *db)
+{
+    size_t n = 0;
+    const char *key;
+    json_t *device;
+    if (db)
+        json_object_foreach(db->devices, key, device) {
+            n += json_object_size(json_object_get(device, "params"));
+            n += json_object_size(json_object_get(device, "choices"));
+        }
+    return n;
+}
+
+static void set_warning(sparq_tunedb *db, const char *fmt, ...) SPARQ_PRINTF(2, 3);
+static void set_warning(sparq_tunedb *db, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(db->warning, sizeof db->warning, fmt, ap);
+    va_end(ap);
+    sparq_log(SPARQ_LOG_INFO, "%s", db->warning);
+}
+
+/* The device object under key, created (with empty sections) when absent; NULL when it
+ * can't be (out of memory, key not UTF-8). */
+static json_t *device_object(sparq_tunedb *db, const char *key)
+{
+    json_t *device = json_object_get(db->devices, key);
+    if (device || strlen(key) >= MAX_KEY)
+        return device;
+    device = json_pack("{s:{}, s:{}}", "params", "choices");
+    if (device && json_object_set_new(db->devices, key, device) != 0)
+        return NULL;
+    return device;
+}
+
+static const char *const device_fields[] = {"vendor", "name", "driver", "type"};
+
+/* Validates an entry and stores it under device_key (with device's fields, if given). */
+static sparq_status put_entry(sparq_tunedb *db, const sparq_tune_device *device,
+                              const char *device_key, const entry_kind *kind, const void *entry)
+{
+    char why[256], key[MAX_KEY];
+    if (!db || !device_key || !entry)
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "tuning database put: NULL argument");
+    if (!kind->valid(entry, why, sizeof why) || !kind->key(entry, key, sizeof key))
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "tuning database put: %s", why);
+    json_t *json = kind->to_json(entry);
+    bool device_ok = !device || strcmp(type_word(device->type), "?") != 0;
+    json_t *object = json && device_ok ? device_object(db, device_key) : NULL;
+    if (object && device) {
+        const char *texts[] = {device->vendor, device->name, device->driver,
+                               type_word(device->type)};
+        size_t sizes[] = {sizeof device->vendor, sizeof device->name, sizeof device->driver, 16};
+        for (int i = 0; i < 4; i++)
+            if (json_object_set_new(object, device_fields[i],
+                                    json_stringn(texts[i], strnlen(texts[i], sizes[i] - 1))))
+                object = NULL;
+    }
+    if (!object || json_object_set_new(json_object_get(object, kind->section), key, json) != 0) {
+        json_decref(object ? NULL : json);
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
+                          "tuning database: entry %s of device \"%.200s\" can't be stored (a "
+                          "key or text too long or not UTF-8, a bad device type, or out of "
+                          "memory)", key, device_key);
+    }
+    return SPARQ_OK;
+}
+
+sparq_status sparq_tunedb_put_params(sparq_tunedb *db, const sparq_tune_device *device,
+                                     const char *device_key,
+                                     const sparq_tune_params_entry *entry)
+{
+    return put_entry(db, device, device_key, &params_kind, entry);
+}
+
+sparq_status sparq_tunedb_put_choice(sparq_tunedb *db, const sparq_tune_device *device,
+                                     const char *device_key,
+                                     const sparq_tune_choice_entry *entry)
+{
+    return put_entry(db, device, device_key, &choices_kind, entry);
+}
+
+/* Copies the valid devices and entries of a parsed "devices" object into db. */
+static void load_devices(sparq_tunedb *db, json_t *devices, const char *origin)
+{
+    const char *device_key, *key;
+    json_t *device, *value;
+    char why[256];
+    json_object_foreach(devices, device_key, device) {
+        bool ok = json_is_object(device) && strlen(device_key) < MAX_KEY;
+        for (int i = 0; ok && i < 4; i++) {
+            json_t *field = json_object_get(device, device_fields[i]);
+            ok = !field || (json_is_string(field) && json_string_length(field) < 256 &&
+                            (i < 3 || index_of_name(type_word, json_string_value(field)) >= 0));
+        }
+        json_t *object = ok ? device_object(db, device_key) : NULL;
+        if (!object) {
+            db->skipped++;
+            sparq_log(SPARQ_LOG_DEBUG, "%s: device \"%.200s\" skipped: malformed", origin,
+                      device_key);
+            continue;
+        }
+        for (int i = 0; i < 4; i++) {
+            json_t *field = json_object_get(device, device_fields[i]);
+            if (field)
+                json_object_set(object, device_fields[i], field);
+        }
+        for (size_t s = 0; s < sizeof kinds / sizeof kinds[0]; s++) {
+            json_t *section = json_object_get(device, kinds[s]->section);
+            if (section && !json_is_object(section)) {
+                db->skipped++;
+                sparq_log(SPARQ_LOG_DEBUG, "%s: \"%s\" of \"%.200s\" is not an object", origin,
+                          kinds[s]->section, device_key);
+            }
+            json_object_foreach(json_is_object(section) ? section : NULL, key, value) {
+                any_entry entry;
+                json_t *json = kinds[s]->from_json(key, value, &entry, why, sizeof why)
+                                   ? kinds[s]->to_json(&entry) : NULL;
+                if (!json || json_object_set_new(json_object_get(object, kinds[s]->section), key,
+                                                 json) != 0) {
+                    db->skipped++;
+                    sparq_log(SPARQ_LOG_DEBUG, "%s: %s \"%.200s\" skipped: %s", origin,
+                              kinds[s]->section, key, json ? "can't be stored" : why);
+                }
+            }
+        }
+    }
+}
+
+sparq_status sparq_tunedb_load_text(const char *text, size_t size, const char *origin,
+                                    sparq_tunedb **db)
+{
+    if (!db || (!text && size) || !origin)
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "sparq_tunedb_load_text: NULL argument");
+    sparq_status st = sparq_tunedb_create(db);
+    if (st != SPARQ_OK)
+        return st;
+    json_error_t error;
+    json_t *root = json_loadb(text ? text : "", size, 0, &error);
+    json_t *schema = json_object_get(root, "schema");
+    json_t *devices = json_object_get(root, "devices");
+    if (!root)
+        set_warning(*db, "tuning database %s is not valid JSON (line %d: %s); ignored", origin,
+                    error.line, error.text);
+    else if (json_is_integer(schema) && json_integer_value(schema) != SPARQ_TUNEDB_SCHEMA)
+        set_warning(*db, "tuning database %s has schema %lld, this sparq reads schema %d; "
+                    "ignored", origin, (long long)json_integer_value(schema), SPARQ_TUNEDB_SCHEMA);
+    else if (!json_is_integer(schema) || !json_is_object(devices))
+        set_warning(*db, "tuning database %s is not a sparq tuning database (no integer "
+                    "\"schema\" and \"devices\" object); ignored", origin);
+    else
+        load_devices(*db, devices, origin);
+    if ((*db)->skipped)
+        sparq_log(SPARQ_LOG_INFO, "tuning database %s: %zu malformed or unknown entries skipped",
+                  origin, (*db)->skipped);
+    json_decref(root);
+    return SPARQ_OK;
+}
+
+sparq_status sparq_tunedb_load_file(const char *path, sparq_tunedb **db)
+{
+    if (!path || !db)
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "sparq_tunedb_load_file: NULL argument");
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT)
+        return sparq_tunedb_create(db);
+    struct stat info;
+    const char *problem = NULL;
+    char *text = NULL;
+    size_t size = 0;
+    if (fd < 0)
+        problem = strerror(errno);
+    else if (fstat(fd, &info) != 0 || !S_ISREG(info.st_mode))
+        problem = "not a regular file";
+    else if ((size_t)info.st_size > MAX_FILE_BYTES)
+        problem = "larger than 64 MiB";
+    else if (!(text = malloc((size_t)info.st_size + 1)))
+        problem = "out of memory";
+    while (!problem && size < (size_t)info.st_size) {
+        ssize_t n = read(fd, text + size, (size_t)info.st_size - size);
+        if (n < 0 && errno != EINTR)
+            problem = strerror(errno);
+        else if (n == 0)
+            break; /* shorter than fstat said: parse what is there */
+        else if (n > 0)
+            size += (size_t)n;
+    }
+    if (fd >= 0)
+        close(fd);
+    sparq_status st;
+    if (problem) {
+        st = sparq_tunedb_create(db);
+        if (st == SPARQ_OK)
+            set_warning(*db, "tuning database %s can't be read (%s); ignored", path, problem);
+    } else {
+        st = sparq_tunedb_load_text(text, size, path, db);
+    }
+    free(text);
+    return st;
+}
+
+sparq_status sparq_tunedb_to_text(const sparq_tunedb *db, char **text)
+{
+    if (!db || !text)
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "sparq_tunedb_to_text: NULL argument");
+    *text = NULL;
+    json_t *devices = db->devices ? json_incref(db->devices) : json_object();
+    json_t *root = json_pack("{s:i, s:o}", "schema", SPARQ_TUNEDB_SCHEMA, "devices", devices);
+    char *dump = root ? json_dumps(root, JSON_SORT_KEYS | JSON_INDENT(2)) : NULL;
+    json_decref(root);
+    size_t n = dump ? strlen(dump) : 0;
+    if (dump && (*text = malloc(n + 2))) {
+        memcpy(*text, dump, n);
+        memcpy(*text + n, "\n", 2);
+    }
+    free(dump);
+    return *text ? SPARQ_OK
+                 : sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "tuning database: out of memory");
+}
+
+/* Adds src's devices and entries to dst (src's replace equal keys); false when out of
+ * memory. Entries are shared, never modified in place. */
+static bool merge_devices(json_t *dst, json_t *src)
+{
+    const char *key, *field;
+    json_t *device, *value;
+    json_object_foreach(src, key, device) {
+        json_t *target = json_object_get(dst, key);
+        if (!target) {
+            if (json_object_set_new(dst, key, json_deep_copy(device)) != 0)
+                return false;
+            continue;
+        }
+        json_object_foreach(device, field, value) {
+            json_t *section = json_object_get(target, field);
+            if (json_is_object(value) ? json_object_update(section, value)
+                                      : json_object_set(target, field, value))
+                return false;
+        }
+    }
+    return true;
+}
+
+/* ---- files ------------------------------------------------------------------------ */
+
+static sparq_status io_fail(const char *path, const char *step, const char *what)
+{
+    return sparq_fail(SPARQ_ERROR_IO, "tuning database %s: %s %s failed: %s", path, step, what,
+                      strerror(errno));
+}
+
+/* mkdir -p of the folder that holds path. */
+static sparq_status make_parents(const char *path)
+{
+    char dir[MAX_PATH];
+    if (snprintf(dir, sizeof dir, "%s", path) >= (int)sizeof dir) {
+        errno = ENAMETOOLONG;
+        return io_fail(path, "creating the folder of", path);
+    }
+    for (char *p = dir + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+            return io_fail(path, "creating folder", dir);
+        *p = '/';
+    }
+    return SPARQ_OK;
+}
+
+/* Writes text to a fresh temporary file beside path, fsyncs it, renames it over path
+ * and fsyncs the folder; on failure path is unchanged. */
+static sparq_status write_atomically(const char *path, const char *text)
+{
+    static atomic_uint counter;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    unsigned salt = (unsigned)now.tv_nsec ^ (atomic_fetch_add(&counter, 1) * 2654435761u);
+    char tmp[MAX_PATH + 64];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%08x", path, (long)getpid(), salt);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return io_fail(path, "creating", tmp);
+    sparq_status st = SPARQ_OK;
+    size_t size = strlen(text), done = 0;
+    while (st == SPARQ_OK && done < size) {
+        ssize_t n = write(fd, text + done, size - done);
+        if (n < 0 && errno != EINTR)
+            st = io_fail(path, "writing", tmp);
+        else if (n > 0)
+            done += (size_t)n;
+    }
+    if (st == SPARQ_OK && fsync(fd) != 0)
+        st = io_fail(path, "fsync of", tmp);
+    if (close(fd) != 0 && st == SPARQ_OK)
+        st = io_fail(path, "closing", tmp);
+    if (st == SPARQ_OK && rename(tmp, path) != 0)
+        st = io_fail(path, "renaming", tmp);
+    if (st != SPARQ_OK) {
+        unlink(tmp);
+        return st;
+    }
+    /* make the rename durable: fsync the folder (best effort, the file is complete) */
+    char *slash = strrchr(tmp, '/');
+    if (slash == tmp)
+        slash++;
+    if (slash)
+        *slash = '\0';
+    int dir = open(slash ? tmp : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir >= 0) {
+        (void)fsync(dir);
+        close(dir);
+    }
+    return SPARQ_OK;
+}
+
+sparq_status sparq_tunedb_merge_into_file(const sparq_tunedb *db, const char *path)
+{
+    if (!db || !path || !path[0])
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
+                          "sparq_tunedb_merge_into_file: NULL argument or empty path");
+    char lock_path[MAX_PATH + 8];
+    if (strlen(path) >= MAX_PATH) {
+        errno = ENAMETOOLONG;
+        return io_fail(path, "naming", "the file");
+    }
+    snprintf(lock_path, sizeof lock_path, "%s.lock", path);
+    sparq_status st = make_parents(path);
+    if (st != SPARQ_OK)
+        return st;
+    int lock = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (lock < 0)
+        return io_fail(path, "opening lock file", lock_path);
+    int locked;
+    while ((locked = flock(lock, LOCK_EX)) != 0 && errno == EINTR)
+        ;
+    if (locked != 0) {
+        st = io_fail(path, "locking", lock_path);
+        close(lock);
+        return st;
+    }
+    sparq_tunedb *file = NULL;
+    char *text = NULL;
+    st = sparq_tunedb_load_file(path, &file); /* a corrupt file counts as empty */
+    if (st == SPARQ_OK && db->devices && !merge_devices(file->devices, db->devices))
+        st = sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "tuning database %s: out of memory", path);
+    if (st == SPARQ_OK)
+        st = sparq_tunedb_to_text(file, &text);
+    if (st == SPARQ_OK)
+        st = write_atomically(path, text);
+    free(text);
+    sparq_tunedb_free(file);
+    flock(lock, LOCK_UN);
+    close(lock);
+    return st;
+}
+
+bool sparq_tunedb_user_path(char *out, size_t size)
+{
+    if (!out || size == 0)
+        return false;
+    const char *env = getenv("SPARQ_TUNE_DB");
+    int n = -1;
+    if (env && env[0])
+        n = snprintf(out, size, "%s", env);
+    else if ((env = getenv("XDG_CACHE_HOME")) && env[0] == '/') /* XDG: relative is invalid */
+        n = snprintf(out, size, "%s/sparq/tune.json", env);
+    else if ((env = getenv("HOME")) && env[0])
+        n = snprintf(out, size, "%s/.cache/sparq/tune.json", env);
+    if (n < 0 || (size_t)n >= size) {
+        out[0] = '\0';
+        return false;
+    }
+    return true;
+}
+
+/* ---- shipped databases ------------------------------------------------------------ */
+
+static pthread_once_t shipped_once = PTHREAD_ONCE_INIT;
+static sparq_tunedb *shipped_db;
+static sparq_tunedb shipped_empty; /* when even an empty database can't be made */
+
+static void shipped_load(void)
+{
+    if (sparq_tunedb_create(&shipped_db) != SPARQ_OK)
+        return;
+    for (size_t i = 0; i < sparq_shipped_tunedb_count; i++) {
+        char origin[300];
+        sparq_tunedb *one = NULL;
+        snprintf(origin, sizeof origin, "autotune/db/%s (shipped)", sparq_shipped_tunedbs[i].name);
+        if (sparq_tunedb_load_text(sparq_shipped_tunedbs[i].text, sparq_shipped_tunedbs[i].size,
+                                   origin, &one) != SPARQ_OK)
+            continue;
+        if (!merge_devices(shipped_db->devices, one->devices))
+            sparq_log(SPARQ_LOG_INFO, "%s: out of memory while merging; partly loaded", origin);
+        if (!shipped_db->warning[0])
+            memcpy(shipped_db->warning, one->warning, sizeof one->warning);
+        shipped_db->skipped += one->skipped;
+        sparq_tunedb_free(one);
+    }
+}
+
+const sparq_tunedb *sparq_tunedb_shipped(void)
+{
+    pthread_once(&shipped_once, shipped_load);
+    return shipped_db ? shipped_db : &shipped_empty;
+}
+
+/* ---- lookup chain ----------------------------------------------------------------- */
+
+const char *sparq_tune_source_name(sparq_tune_source source)
+{
+    switch (source) {
+    case SPARQ_TUNE_SOURCE_USER: return "user tuning";
+    case SPARQ_TUNE_SOURCE_SHIPPED: return "shipped tuning";
+    case SPARQ_TUNE_SOURCE_TYPE_DEFAULT: return "vendor/type default";
+    default: return "built-in default";
+    }
+}
+
+/* What one lookup searches for; hash NULL or "" skips the source_hash check. */
+typedef struct lookup_query {
+    const entry_kind *kind;
+    char prefix[MAX_KEY]; /* "<kernel or structure>/<encoding>/" */
+    unsigned target[4];   /* the wanted class's exponents */
+    const char *hash;
+} lookup_query;
+
+/* The entry under device_key nearest to the query's class (ties: the first key in
+ * order) into *out, its class into found; false when there is none. */
+static bool nearest_entry(const sparq_tunedb *db, const char *device_key, const lookup_query *q,
+                          any_entry *out, char *found, size_t found_size)
+{
+    json_t *section = json_object_get(json_object_get(db->devices, device_key), q->kind->section);
+    const char *key, *best_key = NULL;
+    json_t *value;
+    unsigned best = UINT_MAX, exponent[4];
+    size_t prefix_length = strlen(q->prefix);
+    char why[256];
+    json_object_foreach(section, key, value) {
+        if (strncmp(key, q->prefix, prefix_length) != 0 ||
+            !parse_class(key + prefix_length, exponent))
+            continue;
+        unsigned distance = 0;
+        for (int i = 0; i < 4; i++)
+            distance += exponent[i] > q->target[i] ? exponent[i] - q->target[i]
+                                                   : q->target[i] - exponent[i];
+        if (distance > best || (distance == best && strcmp(key, best_key) > 0))
+            continue;
+        any_entry entry;
+        if (!q->kind->from_json(key, value, &entry, why, sizeof why) ||
+            (q->kind == &params_kind && q->hash && q->hash[0] &&
+             strcmp(entry.params.source_hash, q->hash) != 0))
+            continue; /* a kernel changed since this entry was tuned */
+        *out = entry;
+        best = distance;
+        best_key = key;
+    }
+    if (best_key)
+        snprintf(found, found_size, "%s", best_key + prefix_length);
+    return best_key != NULL;
+}
+
+/* Walks the chain's levels for the entries of kind under "<first>/<encoding>/"; BUILTIN
+ * when none has one (or the query is malformed). */
+static sparq_tune_source chain_lookup(const sparq_tune_chain *chain,
+                                      const sparq_tune_device *device, const entry_kind *kind,
+                                      const char *first, sparq_encoding encoding,
+                                      const char *shape_class, const char *hash, any_entry *out,
+                                      char *detail, size_t detail_size)
+{
+    lookup_query q = {kind, "", {0}, hash};
+    bool ok = chain && device && shape_class && parse_class(shape_class, q.target) &&
+              strcmp(sparq_encoding_name(encoding), "?") != 0 &&
+              entry_key(first, encoding, "", q.prefix, sizeof q.prefix);
+    struct {
+        const sparq_tunedb *db;
+        void (*key)(const sparq_tune_device *device, char *out, size_t size);
+        sparq_tune_source source;
+    } levels[4] = {{ok ? chain->user : NULL, sparq_tunedb_device_key, SPARQ_TUNE_SOURCE_USER},
+                   {ok ? chain->shipped : NULL, sparq_tunedb_device_key, SPARQ_TUNE_SOURCE_SHIPPED},
+                   {ok ? chain->shipped : NULL, sparq_tunedb_vendor_key,
+                    SPARQ_TUNE_SOURCE_TYPE_DEFAULT},
+                   {ok ? chain->shipped : NULL, sparq_tunedb_type_key,
+                    SPARQ_TUNE_SOURCE_TYPE_DEFAULT}};
+    char key[MAX_KEY], found[64];
+    for (int i = 0; i < 4; i++) {
+        if (!levels[i].db)
+            continue;
+        levels[i].key(device, key, sizeof key);
+        if (!nearest_entry(levels[i].db, key, &q, out, found, sizeof found))
+            continue;
+        const char *name = sparq_tune_source_name(levels[i].source);
+        if (detail && detail_size && strcmp(found, shape_class) == 0)
+            snprintf(detail, detail_size, "%s, class %s", name, found);
+        else if (detail && detail_size)
+            snprintf(detail, detail_size, "%s, nearest class %s to %s", name, found, shape_class);
+        return levels[i].source;
+    }
+    if (detail && detail_size)
+        snprintf(detail, detail_size, "%s", sparq_tune_source_name(SPARQ_TUNE_SOURCE_BUILTIN));
+    return SPARQ_TUNE_SOURCE_BUILTIN;
+}
+
+sparq_tune_source sparq_tune_lookup_params(const sparq_tune_chain *chain,
+                                           const sparq_tune_device *device,
+                                           const sparq_kernel_info *k, sparq_encoding encoding,
+                                           const char *shape_class, const char *source_hash,
+                                           sparq_kernel_params *params, char *detail,
+                                           size_t detail_size)
+{
+    any_entry entry;
+    sparq_tune_source source =
+        chain_lookup(k ? chain : NULL, device, &params_kind, k ? k->name : "", encoding,
+                     shape_class, source_hash, &entry, detail, detail_size);
+    if (params && source != SPARQ_TUNE_SOURCE_BUILTIN) {
+        *params = entry.params.params;
+    } else if (params && k) {
+        sparq_device_caps caps;
+        memset(&caps, 0, sizeof caps);
+        caps.type = device ? device->type : SPARQ_DEVICE_TYPE_CPU;
+        sparq_kernel_default_params(k, &caps, params);
+    } else if (params) {
+        memset(params, 0, sizeof *params);
+    }
+    return source;
+}
+
+bool sparq_tune_lookup_choice(const sparq_tune_chain *chain, const sparq_tune_device *device,
+                              sparq_structure structure, sparq_encoding encoding,
+                              const char *shape_class, sparq_tune_choice_entry *choice,
+                              sparq_tune_source *source, char *detail, size_t detail_size)
+{
+    any_entry entry;
+    sparq_tune_source found =
+        chain_lookup(chain, device, &choices_kind, sparq_structure_name(structure), encoding,
+                     shape_class, NULL, &entry, detail, detail_size);
+    if (source)
+        *source = found;
+    if (found != SPARQ_TUNE_SOURCE_BUILTIN && choice)
+        *choice = entry.choice;
+    return found != SPARQ_TUNE_SOURCE_BUILTIN;
+}

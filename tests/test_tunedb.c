@@ -1,0 +1,690 @@
+/* test_tunedb.c - the tuning database with no device: shape classes, text round trip,
+ * the lookup chain at each level (nearest class, stale source hashes), refused values,
+ * corrupt/truncated/foreign files, concurrent writers (processes and threads).
+ */
+#include "testing.h"
+#include "tunedb.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define HASH "0123456789abcdef"
+#define CLASS "m4096.k4096.b32.z512"
+
+static const sparq_tune_device cpu = {"Acme", "Rocket CPU", "4.0", SPARQ_DEVICE_TYPE_CPU};
+
+static char *key_of(void (*make)(const sparq_tune_device *, char *, size_t),
+                    const sparq_tune_device *device)
+{
+    static char keys[4][1024];
+    static int next;
+    char *key = keys[next++ % 4];
+    make(device, key, 1024);
+    return key;
+}
+
+/* A valid spmm_csr_batchtile entry (tunables TILE_WG, TILE_TB, TILE_KT). */
+static sparq_tune_params_entry batchtile(const char *shape_class, unsigned wg, unsigned tb,
+                                         unsigned kt)
+{
+    sparq_tune_params_entry e;
+    memset(&e, 0, sizeof e);
+    strcpy(e.kernel, "spmm_csr_batchtile");
+    e.encoding = SPARQ_ENCODING_I8;
+    strcpy(e.shape_class, shape_class);
+    e.params.value[0] = wg;
+    e.params.value[1] = tb;
+    e.params.value[2] = kt;
+    e.time_us = 812.5;
+    e.default_us = 1040.0;
+    strcpy(e.source_hash, HASH);
+    strcpy(e.sparq_version, "0.1.0");
+    strcpy(e.strategy, "anneal");
+    e.evaluations = 14;
+    e.seed = 1;
+    return e;
+}
+
+static sparq_tune_choice_entry choice(const char *shape_class, bool dense, double sparse_us)
+{
+    sparq_tune_choice_entry c;
+    memset(&c, 0, sizeof c);
+    c.structure = SPARQ_STRUCTURE_CSR;
+    c.encoding = SPARQ_ENCODING_F32;
+    strcpy(c.shape_class, shape_class);
+    c.dense = dense;
+    strcpy(c.kernel, "spmm_csr_rowvec");
+    c.sparse_us = sparse_us;
+    strcpy(c.dense_name, "linear_dense_rowdot");
+    c.dense_us = 4100.0;
+    strcpy(c.source_hash, HASH);
+    strcpy(c.sparq_version, "0.1.0");
+    return c;
+}
+
+static sparq_tunedb *empty_db(void)
+{
+    sparq_tunedb *db = NULL;
+    assert_int_equal(sparq_tunedb_create(&db), SPARQ_OK);
+    return db;
+}
+
+static void put(sparq_tunedb *db, const char *key, sparq_tune_params_entry e)
+{
+    assert_int_equal(sparq_tunedb_put_params(db, &cpu, key, &e), SPARQ_OK);
+}
+
+static sparq_tunedb *from_text_n(const char *text, size_t size)
+{
+    sparq_tunedb *db = NULL;
+    assert_int_equal(sparq_tunedb_load_text(text, size, "test", &db), SPARQ_OK);
+    return db;
+}
+
+static sparq_tunedb *from_text(const char *text)
+{
+    return from_text_n(text, strlen(text));
+}
+
+static const sparq_kernel_info *batchtile_kernel(void)
+{
+    const sparq_kernel_info *k = sparq_kernel_find("spmm_csr_batchtile");
+    assert_non_null(k);
+    return k;
+}
+
+/* Looks up spmm_csr_batchtile i8 at class for device d; returns the source, values in p. */
+static sparq_tune_source lookup(const sparq_tunedb *user, const sparq_tunedb *shipped,
+                                const sparq_tune_device *d, const char *shape_class,
+                                const char *hash, sparq_kernel_params *p, char *detail)
+{
+    sparq_tune_chain chain = {user, shipped};
+    return sparq_tune_lookup_params(&chain, d, batchtile_kernel(), SPARQ_ENCODING_I8,
+                                    shape_class, hash, p, detail, 256);
+}
+
+static void shape_classes(void **state)
+{
+    (void)state;
+    char c[64];
+    sparq_tune_shape_class(1, 1, 1, 1.4, c, sizeof c);
+    assert_string_equal(c, "m1.k1.b1.z1");
+    sparq_tune_shape_class(0, 3, 5, 1.5, c, sizeof c);
+    assert_string_equal(c, "m1.k4.b4.z2");
+    sparq_tune_shape_class(4096, 4096, 32, 512.0, c, sizeof c);
+    assert_string_equal(c, CLASS);
+    /* the boundary is 2^11.5 = 2896.3 */
+    sparq_tune_shape_class(2890, 2900, 1, 0.2, c, sizeof c);
+    assert_string_equal(c, "m2048.k4096.b1.z1");
+    sparq_tune_shape_class(SIZE_MAX, SIZE_MAX, SIZE_MAX, 1e300, c, sizeof c);
+    assert_string_equal(c, "m1099511627776.k1099511627776.b1099511627776.z1099511627776");
+    sparq_tune_shape_class(4096, 4096, 32, 512.0, c, 8);
+    assert_string_equal(c, "m4096.k");
+
+    char key[1024];
+    sparq_tunedb_device_key(&cpu, key, sizeof key);
+    assert_string_equal(key, "Acme|Rocket CPU|4.0");
+    sparq_tunedb_vendor_key(&cpu, key, sizeof key);
+    assert_string_equal(key, "vendor:Acme|type:cpu");
+    sparq_tunedb_type_key(&cpu, key, sizeof key);
+    assert_string_equal(key, "type:cpu");
+    assert_string_equal(sparq_tune_source_name(SPARQ_TUNE_SOURCE_USER), "user tuning");
+    assert_string_equal(sparq_tune_source_name(SPARQ_TUNE_SOURCE_BUILTIN), "built-in default");
+}
+
+static void round_trip(void **state)
+{
+    (void)state;
+    sparq_tunedb *db = empty_db();
+    const char *exact = key_of(sparq_tunedb_device_key, &cpu);
+    put(db, exact, batchtile(CLASS, 64, 8, 512));
+    put(db, exact, batchtile("m1024.k1024.b8.z64", 256, 16, 4096));
+    put(db, key_of(sparq_tunedb_type_key, &cpu), batchtile(CLASS, 32, 4, 256));
+    sparq_tune_params_entry big_seed = batchtile("m1.k1.b1.z1", 32, 4, 256);
+    big_seed.seed = UINT64_MAX;
+    big_seed.time_us = 0.1; /* not exact in binary: must still come back bit for bit */
+    put(db, exact, big_seed);
+    sparq_tune_choice_entry c = choice(CLASS, true, 640.0);
+    assert_int_equal(sparq_tunedb_put_choice(db, &cpu, exact, &c), SPARQ_OK);
+    assert_int_equal(sparq_tunedb_count(db), 5);
+
+    char *text = NULL;
+    assert_int_equal(sparq_tunedb_to_text(db, &text), SPARQ_OK);
+    assert_non_null(strstr(text, "\"schema\": 1"));
+    assert_non_null(strstr(text, "\"spmm_csr_batchtile/i8/" CLASS "\""));
+    assert_non_null(strstr(text, "\"csr/f32/" CLASS "\""));
+    assert_non_null(strstr(text, "\"seed\": \"18446744073709551615\""));
+    /* sorted keys: at the top, inside a device, inside an entry */
+    assert_true(strstr(text, "\"devices\"") < strstr(text, "\"schema\""));
+    assert_true(strstr(text, "\"choices\"") < strstr(text, "\"driver\""));
+    assert_true(strstr(text, "\"driver\"") < strstr(text, "\"params\""));
+    assert_true(strstr(text, "\"default_us\"") < strstr(text, "\"evaluations\""));
+    assert_true(strstr(text, "\"TILE_KT\"") < strstr(text, "\"TILE_TB\""));
+    assert_true(strstr(text, "\"TILE_TB\"") < strstr(text, "\"TILE_WG\""));
+
+    sparq_tunedb *back = from_text(text);
+    assert_string_equal(sparq_tunedb_warning(back), "");
+    assert_int_equal(sparq_tunedb_skipped(back), 0);
+    assert_int_equal(sparq_tunedb_count(back), 5);
+    char *again = NULL;
+    assert_int_equal(sparq_tunedb_to_text(back, &again), SPARQ_OK);
+    assert_string_equal(text, again);
+
+    /* the same lookups from both */
+    const char *classes[] = {CLASS, "m1024.k1024.b8.z64", "m1.k1.b1.z1", "m2048.k1024.b8.z64"};
+    for (int i = 0; i < 4; i++) {
+        sparq_kernel_params a, b;
+        char da[256], dbuf[256];
+        assert_int_equal(lookup(db, NULL, &cpu, classes[i], HASH, &a, da),
+                         lookup(back, NULL, &cpu, classes[i], HASH, &b, dbuf));
+        assert_memory_equal(&a, &b, sizeof a);
+        assert_string_equal(da, dbuf);
+    }
+    sparq_tune_chain chain = {back, NULL};
+    sparq_tune_choice_entry got;
+    sparq_tune_source source;
+    assert_true(sparq_tune_lookup_choice(&chain, &cpu, SPARQ_STRUCTURE_CSR, SPARQ_ENCODING_F32,
+                                         CLASS, &got, &source, NULL, 0));
+    assert_memory_equal(&got, &c, sizeof c);
+    free(text);
+    free(again);
+    sparq_tunedb_free(db);
+    sparq_tunedb_free(back);
+}
+
+static void chain_falls_back_at_each_level(void **state)
+{
+    (void)state;
+    const char *exact = key_of(sparq_tunedb_device_key, &cpu);
+    const char *vendor = key_of(sparq_tunedb_vendor_key, &cpu);
+    const char *type = key_of(sparq_tunedb_type_key, &cpu);
+    sparq_tunedb *user = empty_db(), *shipped = empty_db(), *defaults = empty_db(),
+                 *type_only = empty_db();
+    put(user, exact, batchtile(CLASS, 32, 4, 256));
+    put(shipped, exact, batchtile(CLASS, 64, 4, 256));
+    put(shipped, vendor, batchtile(CLASS, 128, 4, 256));
+    put(shipped, type, batchtile(CLASS, 256, 4, 256));
+    put(defaults, vendor, batchtile(CLASS, 128, 4, 256));
+    put(defaults, type, batchtile(CLASS, 256, 4, 256));
+    put(type_only, type, batchtile(CLASS, 256, 4, 256));
+
+    sparq_kernel_params p;
+    char detail[256];
+    assert_int_equal(lookup(user, shipped, &cpu, CLASS, HASH, &p, detail), SPARQ_TUNE_SOURCE_USER);
+    assert_int_equal(p.value[0], 32);
+    assert_string_equal(detail, "user tuning, class " CLASS);
+    assert_int_equal(lookup(NULL, shipped, &cpu, CLASS, HASH, &p, detail),
+                     SPARQ_TUNE_SOURCE_SHIPPED);
+    assert_int_equal(p.value[0], 64);
+    assert_string_equal(detail, "shipped tuning, class " CLASS);
+    assert_int_equal(lookup(NULL, defaults, &cpu, CLASS, HASH, &p, detail),
+                     SPARQ_TUNE_SOURCE_TYPE_DEFAULT);
+    assert_int_equal(p.value[0], 128);
+    assert_int_equal(lookup(NULL, type_only, &cpu, CLASS, HASH, &p, detail),
+                     SPARQ_TUNE_SOURCE_TYPE_DEFAULT);
+    assert_int_equal(p.value[0], 256);
+
+    /* a new driver misses the exact entries but keeps the vendor default */
+    sparq_tune_device new_driver = cpu;
+    strcpy(new_driver.driver, "5.0");
+    assert_int_equal(lookup(user, shipped, &new_driver, CLASS, HASH, &p, detail),
+                     SPARQ_TUNE_SOURCE_TYPE_DEFAULT);
+    assert_int_equal(p.value[0], 128);
+    /* another vendor's CPU gets the type default; a GPU nothing: built-in GPU defaults */
+    sparq_tune_device other = new_driver, gpu = cpu;
+    strcpy(other.vendor, "Other");
+    assert_int_equal(lookup(user, shipped, &other, CLASS, HASH, &p, NULL),
+                     SPARQ_TUNE_SOURCE_TYPE_DEFAULT);
+    assert_int_equal(p.value[0], 256);
+    strcpy(gpu.name, "Rocket GPU");
+    gpu.type = SPARQ_DEVICE_TYPE_GPU;
+    sparq_kernel_params defaults_gpu, defaults_cpu;
+    sparq_device_caps caps;
+    memset(&caps, 0, sizeof caps);
+    caps.type = SPARQ_DEVICE_TYPE_GPU;
+    sparq_kernel_default_params(batchtile_kernel(), &caps, &defaults_gpu);
+    caps.type = SPARQ_DEVICE_TYPE_CPU;
+    sparq_kernel_default_params(batchtile_kernel(), &caps, &defaults_cpu);
+    assert_int_equal(lookup(user, shipped, &gpu, CLASS, HASH, &p, detail),
+                     SPARQ_TUNE_SOURCE_BUILTIN);
+    assert_memory_equal(&p, &defaults_gpu, sizeof p);
+    assert_string_equal(detail, "built-in default");
+    assert_int_equal(lookup(NULL, NULL, &cpu, CLASS, HASH, &p, detail), SPARQ_TUNE_SOURCE_BUILTIN);
+    assert_memory_equal(&p, &defaults_cpu, sizeof p);
+    assert_int_equal(sparq_tune_lookup_params(NULL, NULL, batchtile_kernel(), SPARQ_ENCODING_I8,
+                                              CLASS, HASH, &p, NULL, 0),
+                     SPARQ_TUNE_SOURCE_BUILTIN);
+    /* another encoding or a malformed class is not found */
+    sparq_tune_chain chain = {user, shipped};
+    assert_int_equal(sparq_tune_lookup_params(&chain, &cpu, batchtile_kernel(), SPARQ_ENCODING_F16,
+                                              CLASS, HASH, &p, NULL, 0),
+                     SPARQ_TUNE_SOURCE_BUILTIN);
+    assert_int_equal(lookup(user, shipped, &cpu, "m4096", HASH, &p, NULL),
+                     SPARQ_TUNE_SOURCE_BUILTIN);
+
+    /* a changed kernel (another source hash) skips every entry, at every level */
+    assert_int_equal(lookup(user, shipped, &cpu, CLASS, "fedcba9876543210", &p, NULL),
+                     SPARQ_TUNE_SOURCE_BUILTIN);
+    sparq_tune_params_entry fresh = batchtile(CLASS, 512, 4, 256);
+    strcpy(fresh.source_hash, "fedcba9876543210");
+    put(shipped, type, fresh);
+    assert_int_equal(lookup(user, shipped, &cpu, CLASS, "fedcba9876543210", &p, NULL),
+                     SPARQ_TUNE_SOURCE_TYPE_DEFAULT);
+    assert_int_equal(p.value[0], 512);
+    sparq_tunedb_free(user);
+    sparq_tunedb_free(shipped);
+    sparq_tunedb_free(defaults);
+    sparq_tunedb_free(type_only);
+}
+
+static void nearest_class(void **state)
+{
+    (void)state;
+    const char *exact = key_of(sparq_tunedb_device_key, &cpu);
+    sparq_tunedb *user = empty_db(), *shipped = empty_db();
+    put(user, exact, batchtile("m4096.k4096.b64.z512", 64, 4, 256));
+    put(user, exact, batchtile("m4096.k4096.b16.z512", 32, 4, 256));
+    put(user, exact, batchtile("m64.k64.b32.z512", 128, 4, 256));
+    put(shipped, exact, batchtile(CLASS, 256, 4, 256));
+    sparq_kernel_params p;
+    char detail[256];
+    /* b16 and b64 are both one step away: the first in key order wins, and the user's
+     * nearest beats the shipped exact class */
+    assert_int_equal(lookup(user, shipped, &cpu, CLASS, HASH, &p, detail), SPARQ_TUNE_SOURCE_USER);
+    assert_int_equal(p.value[0], 32);
+    assert_string_equal(detail, "user tuning, nearest class m4096.k4096.b16.z512 to " CLASS);
+    assert_int_equal(lookup(user, shipped, &cpu, "m128.k64.b32.z512", HASH, &p, detail),
+                     SPARQ_TUNE_SOURCE_USER);
+    assert_int_equal(p.value[0], 128);
+    assert_int_equal(lookup(user, shipped, &cpu, "m4096.k4096.b64.z512", HASH, &p, detail),
+                     SPARQ_TUNE_SOURCE_USER);
+    assert_int_equal(p.value[0], 64);
+    /* a stale nearer entry is passed over for a current farther one */
+    sparq_tune_params_entry stale = batchtile("m4096.k4096.b16.z512", 512, 4, 256);
+    strcpy(stale.source_hash, "00000000deadbeef");
+    put(user, exact, stale);
+    assert_int_equal(lookup(user, shipped, &cpu, CLASS, HASH, &p, detail), SPARQ_TUNE_SOURCE_USER);
+    assert_int_equal(p.value[0], 64);
+    sparq_tunedb_free(user);
+    sparq_tunedb_free(shipped);
+}
+
+static void invalid_values_refused_and_skipped(void **state)
+{
+    (void)state;
+    sparq_tunedb *db = empty_db();
+    const char *exact = key_of(sparq_tunedb_device_key, &cpu);
+    sparq_tune_params_entry e = batchtile(CLASS, 48, 4, 256); /* 48: not a candidate */
+    assert_int_equal(sparq_tunedb_put_params(db, &cpu, exact, &e), SPARQ_ERROR_INVALID_ARGUMENT);
+    assert_non_null(strstr(sparq_last_error(), "TILE_WG=48"));
+    e = batchtile(CLASS, 64, 4, 256);
+    strcpy(e.kernel, "spmm_csr_nonesuch");
+    assert_int_equal(sparq_tunedb_put_params(db, &cpu, exact, &e), SPARQ_ERROR_INVALID_ARGUMENT);
+    e = batchtile("m4000.k4096.b32.z512", 64, 4, 256);
+    assert_int_equal(sparq_tunedb_put_params(db, &cpu, exact, &e), SPARQ_ERROR_INVALID_ARGUMENT);
+    e = batchtile(CLASS, 64, 4, 256);
+    strcpy(e.source_hash, "xyz");
+    assert_int_equal(sparq_tunedb_put_params(db, &cpu, exact, &e), SPARQ_ERROR_INVALID_ARGUMENT);
+    sparq_tune_choice_entry c = choice(CLASS, false, -1.0);
+    assert_int_equal(sparq_tunedb_put_choice(db, &cpu, exact, &c), SPARQ_ERROR_INVALID_ARGUMENT);
+    assert_int_equal(sparq_tunedb_count(db), 0);
+    sparq_tunedb_free(db);
+
+    /* in a file: one good entry, each bad one skipped and counted */
+    const char *text =
+        "{\"schema\": 1, \"devices\": {\"type:cpu\": {\"type\": \"cpu\", \"params\": {"
+        "\"spmm_csr_batchtile/i8/" CLASS "\": {\"values\": {\"TILE_WG\": 64, \"TILE_TB\": 4, "
+        "\"TILE_KT\": 256}, \"source_hash\": \"" HASH "\"},"
+        "\"spmm_csr_batchtile/i8/m1.k1.b1.z1\": {\"values\": {\"TILE_WG\": 65536, \"TILE_TB\": "
+        "4, \"TILE_KT\": 256}, \"source_hash\": \"" HASH "\"},"
+        "\"spmm_csr_batchtile/i8/m2.k1.b1.z1\": {\"values\": {\"TILE_WG\": -64, \"TILE_TB\": "
+        "4, \"TILE_KT\": 256}, \"source_hash\": \"" HASH "\"},"
+        "\"spmm_csr_batchtile/i8/m4.k1.b1.z1\": {\"values\": {\"TILE_WG\": \"64\", \"TILE_TB\": "
+        "4, \"TILE_KT\": 256}, \"source_hash\": \"" HASH "\"},"
+        "\"spmm_csr_batchtile/i8/m8.k1.b1.z1\": {\"values\": {\"TILE_WG\": 64, \"TILE_TB\": 4}, "
+        "\"source_hash\": \"" HASH "\"},"
+        "\"spmm_csr_batchtile/i8/m16.k1.b1.z1\": {\"values\": {\"TILE_WG\": 64, \"TILE_TB\": 4, "
+        "\"TILE_KT\": 256, \"EXTRA\": 1}, \"source_hash\": \"" HASH "\"},"
+        "\"spmm_csr_batchtile/i8/m32.k1.b1.z1\": {\"values\": {\"TILE_WG\": 64, \"TILE_TB\": 4, "
+        "\"TILE_KT\": 256}},"
+        "\"spmm_csr_batchtile/i8/m64.k1.b1.z1\": {\"values\": {\"TILE_WG\": 64, \"TILE_TB\": 4, "
+        "\"TILE_KT\": 256}, \"source_hash\": \"" HASH "\", \"strategy\": "
+        "\"a strategy name far too long\"},"
+        "\"spmm_csr_batchtile/i9/" CLASS "\": {},"
+        "\"nonesuch/i8/" CLASS "\": {},"
+        "\"spmm_csr_batchtile/i8/m3.k1.b1.z1\": {},"
+        "\"spmm_csr_batchtile\": 7},"
+        "\"choices\": {\"csr/f32/" CLASS "\": {\"path\": \"sideways\"}, \"coo/f32/" CLASS
+        "\": {\"path\": \"dense\"}, \"csr/f32/m1.k1.b1.z1\": {\"path\": \"dense\", "
+        "\"dense_us\": \"fast\"}}},"
+        "\"type:gpu\": [1, 2], \"type:other\": {\"type\": \"toaster\"}}}";
+    db = from_text(text);
+    assert_string_equal(sparq_tunedb_warning(db), "");
+    assert_int_equal(sparq_tunedb_count(db), 1);
+    assert_int_equal(sparq_tunedb_skipped(db), 16); /* 11 params, 3 choices, 2 devices */
+    sparq_kernel_params p;
+    assert_int_equal(lookup(NULL, db, &cpu, "m1.k1.b1.z1", HASH, &p, NULL),
+                     SPARQ_TUNE_SOURCE_TYPE_DEFAULT);
+    assert_int_equal(p.value[0], 64); /* the one valid entry, never the 65536 */
+    sparq_tunedb_free(db);
+}
+
+/* Loads the file at path with logging at info level; returns how many lines it logged. */
+static int load_counting_log_lines(const char *path, sparq_tunedb **db)
+{
+    char log_path[1200];
+    snprintf(log_path, sizeof log_path, "%s/test_tunedb.log", SPARQ_TEST_TMP_ROOT);
+    sparq_log_level level = sparq_log_level_get();
+    fflush(stderr);
+    int saved = dup(2), fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(saved >= 0 && fd >= 0);
+    dup2(fd, 2);
+    close(fd);
+    sparq_log_set_level(SPARQ_LOG_INFO);
+    sparq_status st = sparq_tunedb_load_file(path, db);
+    sparq_log_set_level(level);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    assert_int_equal(st, SPARQ_OK);
+    FILE *f = fopen(log_path, "r");
+    assert_non_null(f);
+    int lines = 0;
+    for (int c; (c = fgetc(f)) != EOF;)
+        lines += c == '\n';
+    fclose(f);
+    return lines;
+}
+
+/* Loads text both ways (as text and as a file) and checks an empty db with one warning. */
+static void expect_ignored(const char *text, size_t size, const char *what)
+{
+    sparq_tunedb *db = NULL;
+    assert_int_equal(sparq_tunedb_load_text(text, size, "test", &db), SPARQ_OK);
+    assert_int_equal(sparq_tunedb_count(db), 0);
+    assert_non_null(strstr(sparq_tunedb_warning(db), what));
+    sparq_tunedb_free(db);
+
+    char path[1100];
+    snprintf(path, sizeof path, "%s/tune.json", testing_tmpdir("tunedb_ignored"));
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(text, 1, size, f), size);
+    fclose(f);
+    assert_int_equal(load_counting_log_lines(path, &db), 1);
+    assert_int_equal(sparq_tunedb_count(db), 0);
+    assert_non_null(strstr(sparq_tunedb_warning(db), path));
+    assert_non_null(strstr(sparq_tunedb_warning(db), what));
+    sparq_tunedb_free(db);
+    /* a merge replaces the bad file with a good one */
+    sparq_tunedb *one = empty_db();
+    put(one, "type:cpu", batchtile(CLASS, 64, 4, 256));
+    assert_int_equal(sparq_tunedb_merge_into_file(one, path), SPARQ_OK);
+    sparq_tunedb_free(one);
+    assert_int_equal(sparq_tunedb_load_file(path, &db), SPARQ_OK);
+    assert_int_equal(sparq_tunedb_count(db), 1);
+    assert_string_equal(sparq_tunedb_warning(db), "");
+    sparq_tunedb_free(db);
+}
+
+static void corrupt_truncated_foreign_files(void **state)
+{
+    (void)state;
+    static const char garbage[] = "\x7f" "ELF\x01\x02\x00\xff\xfe{\"schema\": 1";
+    expect_ignored(garbage, sizeof garbage, "not valid JSON");
+    expect_ignored("", 0, "not valid JSON");
+
+    sparq_tunedb *db = empty_db();
+    put(db, "type:cpu", batchtile(CLASS, 64, 4, 256));
+    put(db, "type:cpu", batchtile("m1.k1.b1.z1", 64, 4, 256));
+    char *text = NULL;
+    assert_int_equal(sparq_tunedb_to_text(db, &text), SPARQ_OK);
+    for (size_t cut = 0; cut < strlen(text) - 1; cut += 7) { /* every truncation */
+        sparq_tunedb *part = from_text_n(text, cut);
+        assert_int_equal(sparq_tunedb_count(part), 0);
+        assert_non_null(strstr(sparq_tunedb_warning(part), "not valid JSON"));
+        sparq_tunedb_free(part);
+    }
+    expect_ignored(text, strlen(text) / 2, "not valid JSON");
+    free(text);
+    sparq_tunedb_free(db);
+
+    expect_ignored("[1, 2]", 6, "not a sparq tuning database");
+    expect_ignored("{\"devices\": {}}", 15, "not a sparq tuning database");
+    expect_ignored("{\"schema\": 1, \"devices\": []}", 28, "not a sparq tuning database");
+    expect_ignored("{\"schema\": \"1\", \"devices\": {}}", 30, "not a sparq tuning database");
+    const char *future = "{\"schema\": 99, \"devices\": [\"another layout\"]}";
+    expect_ignored(future, strlen(future), "schema 99");
+
+    /* a missing file is an empty database with no warning */
+    char path[1100];
+    snprintf(path, sizeof path, "%s/none/tune.json", testing_tmpdir("tunedb_missing"));
+    assert_int_equal(load_counting_log_lines(path, &db), 0);
+    assert_int_equal(sparq_tunedb_count(db), 0);
+    assert_string_equal(sparq_tunedb_warning(db), "");
+    sparq_tunedb_free(db);
+    /* a folder where the file should be: a warning, no crash */
+    assert_int_equal(load_counting_log_lines(testing_tmpdir("tunedb_folder"), &db), 1);
+    assert_non_null(strstr(sparq_tunedb_warning(db), "not a regular file"));
+    sparq_tunedb_free(db);
+}
+
+static void merge_creates_folders_and_replaces(void **state)
+{
+    (void)state;
+    char path[1100];
+    snprintf(path, sizeof path, "%s/a/b/sparq/tune.json", testing_tmpdir("tunedb_merge"));
+    const char *exact = key_of(sparq_tunedb_device_key, &cpu);
+    sparq_tunedb *first = empty_db(), *second = empty_db(), *db = NULL;
+    put(first, exact, batchtile(CLASS, 64, 4, 256));
+    put(first, exact, batchtile("m1.k1.b1.z1", 64, 4, 256));
+    put(second, exact, batchtile(CLASS, 128, 8, 512)); /* replaces the first's */
+    sparq_tune_choice_entry c = choice(CLASS, false, 10.0);
+    assert_int_equal(sparq_tunedb_put_choice(second, NULL, "type:cpu", &c), SPARQ_OK);
+    assert_int_equal(sparq_tunedb_merge_into_file(first, path), SPARQ_OK);
+    assert_int_equal(sparq_tunedb_merge_into_file(second, path), SPARQ_OK);
+    assert_int_equal(sparq_tunedb_load_file(path, &db), SPARQ_OK);
+    assert_int_equal(sparq_tunedb_count(db), 3);
+    sparq_kernel_params p;
+    assert_int_equal(lookup(db, NULL, &cpu, CLASS, HASH, &p, NULL), SPARQ_TUNE_SOURCE_USER);
+    assert_int_equal(p.value[0], 128);
+    assert_int_equal(p.value[2], 512);
+    char *text = NULL;
+    assert_int_equal(sparq_tunedb_to_text(db, &text), SPARQ_OK);
+    assert_non_null(strstr(text, "\"vendor\": \"Acme\""));
+    free(text);
+    sparq_tunedb_free(db);
+    /* no temporary files are left behind */
+    char cmd[1300];
+    snprintf(cmd, sizeof cmd, "test -z \"$(ls '%s'.tmp.* 2>/dev/null)\"", path);
+    assert_int_equal(system(cmd), 0);
+    /* a path that can't be made fails with an I/O error */
+    assert_int_equal(sparq_tunedb_merge_into_file(first, "/proc/version/sparq/tune.json"),
+                     SPARQ_ERROR_IO);
+    assert_non_null(strstr(sparq_last_error(), "/proc/version"));
+    sparq_tunedb_free(first);
+    sparq_tunedb_free(second);
+}
+
+/* Writer w merges 25 entries of its own into path, one merge each. */
+static int write_entries(const char *path, int w)
+{
+    for (int i = 0; i < 25; i++) {
+        sparq_tunedb *db = NULL;
+        char shape_class[64];
+        sparq_tune_shape_class((size_t)1 << w, (size_t)1 << i, 1, 1.0, shape_class,
+                               sizeof shape_class);
+        sparq_tune_params_entry e = batchtile(shape_class, 64, 4, 256);
+        if (sparq_tunedb_create(&db) != SPARQ_OK ||
+            sparq_tunedb_put_params(db, &cpu, "type:cpu", &e) != SPARQ_OK ||
+            sparq_tunedb_merge_into_file(db, path) != SPARQ_OK)
+            return 1;
+        sparq_tunedb_free(db);
+    }
+    return 0;
+}
+
+static void expect_all_entries(const char *path)
+{
+    sparq_tunedb *db = NULL;
+    assert_int_equal(sparq_tunedb_load_file(path, &db), SPARQ_OK);
+    assert_string_equal(sparq_tunedb_warning(db), "");
+    assert_int_equal(sparq_tunedb_count(db), 100);
+    sparq_tunedb_free(db);
+}
+
+static void concurrent_processes(void **state)
+{
+    (void)state;
+    char path[1100];
+    snprintf(path, sizeof path, "%s/tune.json", testing_tmpdir("tunedb_processes"));
+    pid_t pids[4];
+    for (int w = 0; w < 4; w++) {
+        pids[w] = fork();
+        assert_true(pids[w] >= 0);
+        if (pids[w] == 0)
+            _exit(write_entries(path, w));
+    }
+    for (int w = 0; w < 4; w++) {
+        int status = 0;
+        assert_int_equal(waitpid(pids[w], &status, 0), pids[w]);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+    expect_all_entries(path);
+}
+
+typedef struct writer_job {
+    const char *path;
+    int w, result;
+} writer_job;
+
+static void *writer_thread(void *arg)
+{
+    writer_job *job = arg;
+    job->result = write_entries(job->path, job->w);
+    return NULL;
+}
+
+static void concurrent_threads(void **state)
+{
+    (void)state;
+    char path[1100];
+    snprintf(path, sizeof path, "%s/tune.json", testing_tmpdir("tunedb_threads"));
+    pthread_t threads[4];
+    writer_job jobs[4];
+    for (int w = 0; w < 4; w++) {
+        jobs[w] = (writer_job){path, w, -1};
+        assert_int_equal(pthread_create(&threads[w], NULL, writer_thread, &jobs[w]), 0);
+    }
+    for (int w = 0; w < 4; w++) {
+        pthread_join(threads[w], NULL);
+        assert_int_equal(jobs[w].result, 0);
+    }
+    expect_all_entries(path);
+}
+
+static void choices_chain(void **state)
+{
+    (void)state;
+    sparq_tunedb *user = empty_db(), *shipped = empty_db();
+    sparq_tune_choice_entry mine = choice(CLASS, true, 900.0);
+    sparq_tune_choice_entry vendor = choice("m4096.k4096.b1.z512", false, 300.0);
+    assert_int_equal(sparq_tunedb_put_choice(user, &cpu, key_of(sparq_tunedb_device_key, &cpu),
+                                             &mine), SPARQ_OK);
+    assert_int_equal(sparq_tunedb_put_choice(shipped, &cpu, key_of(sparq_tunedb_vendor_key, &cpu),
+                                             &vendor), SPARQ_OK);
+    sparq_tune_chain chain = {user, shipped};
+    sparq_tune_choice_entry got;
+    sparq_tune_source source;
+    char detail[256];
+    assert_true(sparq_tune_lookup_choice(&chain, &cpu, SPARQ_STRUCTURE_CSR, SPARQ_ENCODING_F32,
+                                         CLASS, &got, &source, detail, sizeof detail));
+    assert_int_equal(source, SPARQ_TUNE_SOURCE_USER);
+    assert_true(got.dense);
+    assert_string_equal(got.kernel, "spmm_csr_rowvec");
+    assert_string_equal(got.dense_name, "linear_dense_rowdot");
+    assert_true(got.sparse_us == 900.0 && got.dense_us == 4100.0);
+    assert_string_equal(detail, "user tuning, class " CLASS);
+    /* a new driver: the vendor default, at its nearest class */
+    sparq_tune_device new_driver = cpu;
+    strcpy(new_driver.driver, "5.0");
+    assert_true(sparq_tune_lookup_choice(&chain, &new_driver, SPARQ_STRUCTURE_CSR,
+                                         SPARQ_ENCODING_F32, CLASS, &got, &source, detail,
+                                         sizeof detail));
+    assert_int_equal(source, SPARQ_TUNE_SOURCE_TYPE_DEFAULT);
+    assert_false(got.dense);
+    assert_string_equal(detail,
+                        "vendor/type default, nearest class m4096.k4096.b1.z512 to " CLASS);
+    /* no level has one: false, BUILTIN */
+    assert_false(sparq_tune_lookup_choice(&chain, &cpu, SPARQ_STRUCTURE_BSR, SPARQ_ENCODING_F32,
+                                          CLASS, &got, &source, detail, sizeof detail));
+    assert_int_equal(source, SPARQ_TUNE_SOURCE_BUILTIN);
+    assert_false(sparq_tune_lookup_choice(NULL, NULL, SPARQ_STRUCTURE_CSR, SPARQ_ENCODING_F32,
+                                          CLASS, NULL, NULL, NULL, 0));
+    sparq_tunedb_free(user);
+    sparq_tunedb_free(shipped);
+}
+
+static void user_path_and_shipped(void **state)
+{
+    (void)state;
+    char *saved[3];
+    const char *names[3] = {"SPARQ_TUNE_DB", "XDG_CACHE_HOME", "HOME"};
+    for (int i = 0; i < 3; i++) {
+        const char *v = getenv(names[i]);
+        saved[i] = v ? strdup(v) : NULL;
+    }
+    char path[256];
+    setenv("SPARQ_TUNE_DB", "/somewhere/my.json", 1);
+    assert_true(sparq_tunedb_user_path(path, sizeof path));
+    assert_string_equal(path, "/somewhere/my.json");
+    unsetenv("SPARQ_TUNE_DB");
+    setenv("XDG_CACHE_HOME", "/xdg", 1);
+    assert_true(sparq_tunedb_user_path(path, sizeof path));
+    assert_string_equal(path, "/xdg/sparq/tune.json");
+    assert_false(sparq_tunedb_user_path(path, 8)); /* does not fit */
+    setenv("XDG_CACHE_HOME", "relative", 1);       /* XDG: ignored unless absolute */
+    setenv("HOME", "/home/me", 1);
+    assert_true(sparq_tunedb_user_path(path, sizeof path));
+    assert_string_equal(path, "/home/me/.cache/sparq/tune.json");
+    unsetenv("XDG_CACHE_HOME");
+    unsetenv("HOME");
+    assert_false(sparq_tunedb_user_path(path, sizeof path));
+    for (int i = 0; i < 3; i++) {
+        if (saved[i])
+            setenv(names[i], saved[i], 1);
+        free(saved[i]);
+    }
+
+    /* the shipped database: parsed once, clean, whatever autotune/db/ holds */
+    const sparq_tunedb *shipped = sparq_tunedb_shipped();
+    assert_non_null(shipped);
+    assert_ptr_equal(shipped, sparq_tunedb_shipped());
+    assert_string_equal(sparq_tunedb_warning(shipped), "");
+    assert_int_equal(sparq_tunedb_skipped(shipped), 0);
+}
+
+int main(void)
+{
+    testing_filter_from_env();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(shape_classes),
+        cmocka_unit_test(round_trip),
+        cmocka_unit_test(chain_falls_back_at_each_level),
+        cmocka_unit_test(nearest_class),
+        cmocka_unit_test(invalid_values_refused_and_skipped),
+        cmocka_unit_test(corrupt_truncated_foreign_files),
+        cmocka_unit_test(merge_creates_folders_and_replaces),
+        cmocka_unit_test(concurrent_processes),
+        cmocka_unit_test(concurrent_threads),
+        cmocka_unit_test(choices_chain),
+        cmocka_unit_test(user_path_and_shipped),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
