@@ -1,11 +1,10 @@
 /* tunedb.c - the tuning database of tunedb.h: entries validated against the kernel
- * registry and kept in memory as canonical JSON (jansson), text and file I/O with
- * locked atomic merges, the lookup chain, and the shipped databases of autotune/db/.
+ * registry and kept in memory as canonical JSON (jansson), text in and out, the lookup
+ * chain, and the shipped databases of autotune/db/. Files live in tunedb_file.c.
  */
-#include "tunedb.h"
+#include "tunedb_internal.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
 #include <math.h>
@@ -13,27 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
 /* The JSON files of autotune/db/, embedded at build time (cmake/embed_kernels.cmake). */
 extern const sparq_embedded_source sparq_shipped_tunedbs[];
 extern const size_t sparq_shipped_tunedb_count;
-
-#define MAX_FILE_BYTES ((size_t)64 << 20) /* no real database comes near this */
-#define MAX_KEY 1024                       /* device keys and entry keys        */
-#define MAX_PATH 4096
-
-struct sparq_tunedb {
-    /* device key -> {"vendor", "name", "driver", "type" (each optional), "params": {},
-     * "choices": {}}; holds only valid entries, exactly as kind->to_json writes them.
-     * NULL only in the fallback shipped database (then empty). */
-    json_t *devices;
-    char warning[512];
-    size_t skipped;
-};
 
 /* ---- names and keys --------------------------------------------------------------- */
 
@@ -457,8 +439,7 @@ size_t sparq_tunedb_count(const sparq_tunedb *db)
     return n;
 }
 
-static void set_warning(sparq_tunedb *db, const char *fmt, ...) SPARQ_PRINTF(2, 3);
-static void set_warning(sparq_tunedb *db, const char *fmt, ...)
+void sparq_tunedb_set_warning(sparq_tunedb *db, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -587,14 +568,15 @@ sparq_status sparq_tunedb_load_text(const char *text, size_t size, const char *o
     json_t *schema = json_object_get(root, "schema");
     json_t *devices = json_object_get(root, "devices");
     if (!root)
-        set_warning(*db, "tuning database %s is not valid JSON (line %d: %s); ignored", origin,
-                    error.line, error.text);
+        sparq_tunedb_set_warning(*db, "tuning database %s is not valid JSON (line %d: %s); "
+                                 "ignored", origin, error.line, error.text);
     else if (json_is_integer(schema) && json_integer_value(schema) != SPARQ_TUNEDB_SCHEMA)
-        set_warning(*db, "tuning database %s has schema %lld, this sparq reads schema %d; "
-                    "ignored", origin, (long long)json_integer_value(schema), SPARQ_TUNEDB_SCHEMA);
+        sparq_tunedb_set_warning(*db, "tuning database %s has schema %lld, this sparq reads "
+                                 "schema %d; ignored", origin,
+                                 (long long)json_integer_value(schema), SPARQ_TUNEDB_SCHEMA);
     else if (!json_is_integer(schema) || !json_is_object(devices))
-        set_warning(*db, "tuning database %s is not a sparq tuning database (no integer "
-                    "\"schema\" and \"devices\" object); ignored", origin);
+        sparq_tunedb_set_warning(*db, "tuning database %s is not a sparq tuning database (no "
+                                 "integer \"schema\" and \"devices\" object); ignored", origin);
     else
         load_devices(*db, devices, origin);
     if ((*db)->skipped)
@@ -602,48 +584,6 @@ sparq_status sparq_tunedb_load_text(const char *text, size_t size, const char *o
                   origin, (*db)->skipped);
     json_decref(root);
     return SPARQ_OK;
-}
-
-sparq_status sparq_tunedb_load_file(const char *path, sparq_tunedb **db)
-{
-    if (!path || !db)
-        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "sparq_tunedb_load_file: NULL argument");
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0 && errno == ENOENT)
-        return sparq_tunedb_create(db);
-    struct stat info;
-    const char *problem = NULL;
-    char *text = NULL;
-    size_t size = 0;
-    if (fd < 0)
-        problem = strerror(errno);
-    else if (fstat(fd, &info) != 0 || !S_ISREG(info.st_mode))
-        problem = "not a regular file";
-    else if ((size_t)info.st_size > MAX_FILE_BYTES)
-        problem = "larger than 64 MiB";
-    else if (!(text = malloc((size_t)info.st_size + 1)))
-        problem = "out of memory";
-    while (!problem && size < (size_t)info.st_size) {
-        ssize_t n = read(fd, text + size, (size_t)info.st_size - size);
-        if (n < 0 && errno != EINTR)
-            problem = strerror(errno);
-        else if (n == 0)
-            break; /* shorter than fstat said: parse what is there */
-        else if (n > 0)
-            size += (size_t)n;
-    }
-    if (fd >= 0)
-        close(fd);
-    sparq_status st;
-    if (problem) {
-        st = sparq_tunedb_create(db);
-        if (st == SPARQ_OK)
-            set_warning(*db, "tuning database %s can't be read (%s); ignored", path, problem);
-    } else {
-        st = sparq_tunedb_load_text(text, size, path, db);
-    }
-    free(text);
-    return st;
 }
 
 sparq_status sparq_tunedb_to_text(const sparq_tunedb *db, char **text)
@@ -665,9 +605,8 @@ sparq_status sparq_tunedb_to_text(const sparq_tunedb *db, char **text)
                  : sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "tuning database: out of memory");
 }
 
-/* Adds src's devices and entries to dst (src's replace equal keys); false when out of
- * memory. Entries are shared, never modified in place. */
-static bool merge_devices(json_t *dst, json_t *src)
+/* Entries are shared between dst and src, never modified in place. */
+bool sparq_tunedb_merge_devices(json_t *dst, json_t *src)
 {
     const char *key, *field;
     json_t *device, *value;
@@ -684,139 +623,6 @@ static bool merge_devices(json_t *dst, json_t *src)
                                       : json_object_set(target, field, value))
                 return false;
         }
-    }
-    return true;
-}
-
-/* ---- files ------------------------------------------------------------------------ */
-
-static sparq_status io_fail(const char *path, const char *step, const char *what)
-{
-    return sparq_fail(SPARQ_ERROR_IO, "tuning database %s: %s %s failed: %s", path, step, what,
-                      strerror(errno));
-}
-
-/* mkdir -p of the folder that holds path. */
-static sparq_status make_parents(const char *path)
-{
-    char dir[MAX_PATH];
-    if (snprintf(dir, sizeof dir, "%s", path) >= (int)sizeof dir) {
-        errno = ENAMETOOLONG;
-        return io_fail(path, "creating the folder of", path);
-    }
-    for (char *p = dir + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-            return io_fail(path, "creating folder", dir);
-        *p = '/';
-    }
-    return SPARQ_OK;
-}
-
-/* Writes text to a fresh temporary file beside path, fsyncs it, renames it over path
- * and fsyncs the folder; on failure path is unchanged. */
-static sparq_status write_atomically(const char *path, const char *text)
-{
-    static atomic_uint counter;
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    unsigned salt = (unsigned)now.tv_nsec ^ (atomic_fetch_add(&counter, 1) * 2654435761u);
-    char tmp[MAX_PATH + 64];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%08x", path, (long)getpid(), salt);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return io_fail(path, "creating", tmp);
-    sparq_status st = SPARQ_OK;
-    size_t size = strlen(text), done = 0;
-    while (st == SPARQ_OK && done < size) {
-        ssize_t n = write(fd, text + done, size - done);
-        if (n < 0 && errno != EINTR)
-            st = io_fail(path, "writing", tmp);
-        else if (n > 0)
-            done += (size_t)n;
-    }
-    if (st == SPARQ_OK && fsync(fd) != 0)
-        st = io_fail(path, "fsync of", tmp);
-    if (close(fd) != 0 && st == SPARQ_OK)
-        st = io_fail(path, "closing", tmp);
-    if (st == SPARQ_OK && rename(tmp, path) != 0)
-        st = io_fail(path, "renaming", tmp);
-    if (st != SPARQ_OK) {
-        unlink(tmp);
-        return st;
-    }
-    /* make the rename durable: fsync the folder (best effort, the file is complete) */
-    char *slash = strrchr(tmp, '/');
-    if (slash == tmp)
-        slash++;
-    if (slash)
-        *slash = '\0';
-    int dir = open(slash ? tmp : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir >= 0) {
-        (void)fsync(dir);
-        close(dir);
-    }
-    return SPARQ_OK;
-}
-
-sparq_status sparq_tunedb_merge_into_file(const sparq_tunedb *db, const char *path)
-{
-    if (!db || !path || !path[0])
-        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
-                          "sparq_tunedb_merge_into_file: NULL argument or empty path");
-    char lock_path[MAX_PATH + 8];
-    if (strlen(path) >= MAX_PATH) {
-        errno = ENAMETOOLONG;
-        return io_fail(path, "naming", "the file");
-    }
-    snprintf(lock_path, sizeof lock_path, "%s.lock", path);
-    sparq_status st = make_parents(path);
-    if (st != SPARQ_OK)
-        return st;
-    int lock = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (lock < 0)
-        return io_fail(path, "opening lock file", lock_path);
-    int locked;
-    while ((locked = flock(lock, LOCK_EX)) != 0 && errno == EINTR)
-        ;
-    if (locked != 0) {
-        st = io_fail(path, "locking", lock_path);
-        close(lock);
-        return st;
-    }
-    sparq_tunedb *file = NULL;
-    char *text = NULL;
-    st = sparq_tunedb_load_file(path, &file); /* a corrupt file counts as empty */
-    if (st == SPARQ_OK && db->devices && !merge_devices(file->devices, db->devices))
-        st = sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "tuning database %s: out of memory", path);
-    if (st == SPARQ_OK)
-        st = sparq_tunedb_to_text(file, &text);
-    if (st == SPARQ_OK)
-        st = write_atomically(path, text);
-    free(text);
-    sparq_tunedb_free(file);
-    flock(lock, LOCK_UN);
-    close(lock);
-    return st;
-}
-
-bool sparq_tunedb_user_path(char *out, size_t size)
-{
-    if (!out || size == 0)
-        return false;
-    const char *env = getenv("SPARQ_TUNE_DB");
-    int n = -1;
-    if (env && env[0])
-        n = snprintf(out, size, "%s", env);
-    else if ((env = getenv("XDG_CACHE_HOME")) && env[0] == '/') /* XDG: relative is invalid */
-        n = snprintf(out, size, "%s/sparq/tune.json", env);
-    else if ((env = getenv("HOME")) && env[0])
-        n = snprintf(out, size, "%s/.cache/sparq/tune.json", env);
-    if (n < 0 || (size_t)n >= size) {
-        out[0] = '\0';
-        return false;
     }
     return true;
 }
@@ -838,7 +644,7 @@ static void shipped_load(void)
         if (sparq_tunedb_load_text(sparq_shipped_tunedbs[i].text, sparq_shipped_tunedbs[i].size,
                                    origin, &one) != SPARQ_OK)
             continue;
-        if (!merge_devices(shipped_db->devices, one->devices))
+        if (!sparq_tunedb_merge_devices(shipped_db->devices, one->devices))
             sparq_log(SPARQ_LOG_INFO, "%s: out of memory while merging; partly loaded", origin);
         if (!shipped_db->warning[0])
             memcpy(shipped_db->warning, one->warning, sizeof one->warning);
@@ -873,6 +679,17 @@ typedef struct lookup_query {
     const char *hash;
 } lookup_query;
 
+/* Whether a tuned class may stand in for the wanted one: never across batch 1 and batch
+ * > 1 (different kernels win there), and for dense/sparse choices only at the same
+ * density (log2 k - log2 z), which decides the break-even more than the size does. */
+static bool same_regime(const lookup_query *q, const unsigned exponent[4])
+{
+    if ((exponent[2] == 0) != (q->target[2] == 0))
+        return false;
+    return q->kind != &choices_kind ||
+           (int)exponent[1] - (int)exponent[3] == (int)q->target[1] - (int)q->target[3];
+}
+
 /* The entry under device_key nearest to the query's class (ties: the first key in
  * order) into *out, its class into found; false when there is none. */
 static bool nearest_entry(const sparq_tunedb *db, const char *device_key, const lookup_query *q,
@@ -886,7 +703,7 @@ static bool nearest_entry(const sparq_tunedb *db, const char *device_key, const 
     char why[256];
     json_object_foreach(section, key, value) {
         if (strncmp(key, q->prefix, prefix_length) != 0 ||
-            !parse_class(key + prefix_length, exponent))
+            !parse_class(key + prefix_length, exponent) || !same_regime(q, exponent))
             continue;
         unsigned distance = 0;
         for (int i = 0; i < 4; i++)

@@ -167,7 +167,7 @@ typedef struct sparq_tune_chain {
  * (device key), shipped db (device key), shipped db (vendor key, then type key); in each
  * the exact shape class first, then the nearest tuned class of the same kernel and
  * encoding (least sum of |log2| differences of m, k, b, z; ties: the first in key
- * order). Entries whose source_hash differs from source_hash (the current kernel's) are
+ * order) within the same batch regime (batch 1, or batch > 1). Entries whose source_hash differs from source_hash (the current kernel's) are
  * skipped (source_hash NULL or "": no check). When no level has one: the registry
  * defaults (BUILTIN). Never fails. detail (may be NULL) gets e.g. "user tuning, class
  * m4096.k4096.b32.z512" or "user tuning, nearest class m4096.k4096.b16.z512 to
@@ -180,7 +180,8 @@ sparq_tune_source sparq_tune_lookup_params(const sparq_tune_chain *chain,
                                            size_t detail_size);
 
 /* The measured dense/sparse choice for this structure, encoding and shape class, with
- * the same levels and nearest-class rule (no hash check: the choice is a path, and
+ * the same levels and nearest-class rule, further limited to classes of the same density
+ * (log2 k - log2 z equal; no hash check: the choice is a path, and
  * dispatch checks the kernel still exists). Returns false when no level has one. */
 bool sparq_tune_lookup_choice(const sparq_tune_chain *chain, const sparq_tune_device *device,
                               sparq_structure structure, sparq_encoding encoding,

@@ -37,6 +37,7 @@ static const sparq_tune_case quick_cases[] = {
     {FMT_CSR(SPARQ_ENCODING_F32, 0, 0), 0.5, 768, 3072, 1},
     {FMT_CSR(SPARQ_ENCODING_F32, 0, 0), 0.5, 768, 3072, 32},
     {FMT_CSR(SPARQ_ENCODING_I8, SPARQ_SCALE_ROW, 0), 0.9, 768, 3072, 1},
+    {FMT_CSR(SPARQ_ENCODING_I8, SPARQ_SCALE_ROW, 0), 0.9, 768, 3072, 32},
     {FMT_BSR16, 0.9, 768, 3072, 1},
     {FMT_BSR16, 0.9, 768, 3072, 32},
     {FMT_24(SPARQ_ENCODING_F32, 0, 0), 0.5, 768, 3072, 1},
@@ -44,6 +45,7 @@ static const sparq_tune_case quick_cases[] = {
     {FMT_DENSE(SPARQ_ENCODING_I8, SPARQ_SCALE_ROW, 0), 0, 768, 3072, 1},
     {FMT_DENSE(SPARQ_ENCODING_I8, SPARQ_SCALE_ROW, 0), 0, 768, 3072, 32},
     {FMT_DENSE(SPARQ_ENCODING_I4, SPARQ_SCALE_GROUP, 128), 0, 768, 3072, 1},
+    {FMT_DENSE(SPARQ_ENCODING_I4, SPARQ_SCALE_GROUP, 128), 0, 768, 3072, 32},
 };
 
 void sparq_tune_quick_cases(const sparq_tune_case **cases, size_t *count)
@@ -710,8 +712,8 @@ static bool kernel_in_top(const bench_case *b, const sparq_kernel_info *k, unsig
 /* Tunes one prepared case: every selected kernel, then the break-even. */
 static sparq_status tune_case(const sparq_tune_options *o, bench_case *b, uint64_t seed,
                               sparq_tunedb *db, const sparq_tune_device *device,
-                              const char *key, sparq_tune_result **rows, size_t *count,
-                              size_t *capacity)
+                              const char *key, const char *type_key, sparq_tune_result **rows,
+                              size_t *count, size_t *capacity)
 {
     const sparq_kernel_info *best_k = NULL;
     sparq_kernel_params best_p;
@@ -746,7 +748,8 @@ static sparq_status tune_case(const sparq_tune_options *o, bench_case *b, uint64
             snprintf(e.strategy, sizeof e.strategy, "%s", sparq_tune_strategy_name(o->strategy));
             e.evaluations = r.evaluations;
             e.seed = seed;
-            if ((st = sparq_tunedb_put_params(db, device, key, &e)) != SPARQ_OK)
+            if ((st = sparq_tunedb_put_params(db, device, key, &e)) != SPARQ_OK ||
+                (type_key && (st = sparq_tunedb_put_params(db, device, type_key, &e))))
                 break;
             if (r.best_us < best_us) {
                 best_us = r.best_us;
@@ -764,7 +767,8 @@ static sparq_status tune_case(const sparq_tune_options *o, bench_case *b, uint64
              sparq_encoding_name(b->c->format.quant.encoding));
     snprintf(r.shape_class, sizeof r.shape_class, "%s", shape);
     if ((st = break_even(o, b, best_k, &best_p, &choice, &r)) == SPARQ_OK &&
-        (st = sparq_tunedb_put_choice(db, device, key, &choice)) == SPARQ_OK)
+        (st = sparq_tunedb_put_choice(db, device, key, &choice)) == SPARQ_OK &&
+        (!type_key || (st = sparq_tunedb_put_choice(db, device, type_key, &choice)) == SPARQ_OK))
         st = results_push(rows, count, capacity, &r);
     return st;
 }
@@ -797,8 +801,9 @@ sparq_status sparq_tune_run(sparq_context *ctx, const sparq_tune_case *cases, si
         return st;
     sparq_tune_device device;
     sparq_tune_device_from_caps(&ctx->caps, &device);
-    char key[768];
+    char key[768], type_key[64];
     sparq_tunedb_device_key(&device, key, sizeof key);
+    sparq_tunedb_type_key(&device, type_key, sizeof type_key);
     size_t capacity = 0;
     for (size_t i = 0; i < count && st == SPARQ_OK; i++) {
         bench_case b;
@@ -807,7 +812,8 @@ sparq_status sparq_tune_run(sparq_context *ctx, const sparq_tune_case *cases, si
             break;
         b.index = i;
         b.total = count;
-        st = tune_case(&o, &b, seed, db, &device, key, results, result_count, &capacity);
+        st = tune_case(&o, &b, seed, db, &device, key, o.also_type_default ? type_key : NULL,
+                       results, result_count, &capacity);
         case_free(&b);
         if (o.progress) {
             char label[160];

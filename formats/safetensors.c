@@ -3,19 +3,18 @@
  * Packed matrices stored as tensor sets live in packed_io.c.
  */
 #include "sparq.h"
+#include "files.h"
 #include "status.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 /* ------------------------------------------------------------------------------------
@@ -941,45 +940,6 @@ static sparq_status build_header(const sparq_safetensors_writer *w, st_wtensor *
     return SPARQ_OK;
 }
 
-static int write_all(int fd, const void *buf, size_t size)
-{
-    const unsigned char *p = buf;
-    while (size > 0) {
-        ssize_t n = write(fd, p, size);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return -1;
-        }
-        p += n;
-        size -= (size_t)n;
-    }
-    return 0;
-}
-
-/* Creates a new file with a unique name in dir; returns its fd (or -1) and its path. */
-static int create_temp(const char *dir, char *temp, size_t temp_size)
-{
-    static atomic_uint counter;
-    for (int attempt = 0; attempt < 100; attempt++) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        unsigned n = atomic_fetch_add(&counter, 1u);
-        int len = snprintf(temp, temp_size, "%s/.sparq-%ld-%u-%ld.tmp", dir, (long)getpid(), n,
-                           (long)ts.tv_nsec);
-        if (len < 0 || (size_t)len >= temp_size) {
-            errno = ENAMETOOLONG;
-            return -1;
-        }
-        int fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd >= 0 || errno != EEXIST) {
-            return fd;
-        }
-    }
-    return -1;
-}
-
 sparq_status sparq_safetensors_writer_write(const sparq_safetensors_writer *writer,
                                             const char *path)
 {
@@ -987,47 +947,25 @@ sparq_status sparq_safetensors_writer_write(const sparq_safetensors_writer *writ
         return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "safetensors_writer_write: %s",
                           !writer ? "writer is NULL" : "path is NULL or empty");
     }
-    /* the folder of path, where the temporary file goes so that rename() is atomic */
-    size_t path_len = strlen(path);
-    const char *slash = strrchr(path, '/');
-    size_t dir_len = slash ? (size_t)(slash - path) : 1;
-    if (path_len > SIZE_MAX - 64) {
-        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "safetensors_writer_write: path too long");
-    }
-    char *dir = malloc(dir_len + 2);
-    size_t temp_size = path_len + 64;
-    char *temp = malloc(temp_size);
-    st_wtensor **order = malloc((writer->count ? writer->count : 1) * sizeof *order);
-    if (!dir || !temp || !order) {
-        free(dir);
-        free(temp);
+    /* the file as pieces: size prefix, header, padding, then each tensor's bytes in
+     * order (written straight from the writer's copies, never gathered in one buffer) */
+    size_t count = writer->count;
+    st_wtensor **order = malloc((count ? count : 1) * sizeof *order);
+    sparq_file_piece *pieces = count < SIZE_MAX / sizeof *pieces - 3
+                                   ? malloc((count + 3) * sizeof *pieces)
+                                   : NULL;
+    if (!order || !pieces) {
         free(order);
+        free(pieces);
         return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "safetensors_writer_write: no memory");
     }
-    if (!slash) {
-        strcpy(dir, ".");
-    } else if (slash == path) {
-        strcpy(dir, "/");
-    } else {
-        memcpy(dir, path, dir_len);
-        dir[dir_len] = '\0';
-    }
-    for (size_t i = 0; i < writer->count; i++) {
+    for (size_t i = 0; i < count; i++) {
         order[i] = &writer->tensors[i];
     }
-    qsort(order, writer->count, sizeof *order, compare_write_order);
+    qsort(order, count, sizeof *order, compare_write_order);
 
     char *header = NULL;
     sparq_status st = build_header(writer, order, &header);
-    int fd = -1;
-    if (st == SPARQ_OK) {
-        fd = create_temp(dir, temp, temp_size);
-        if (fd < 0) {
-            st = sparq_fail(SPARQ_ERROR_IO,
-                            "safetensors %s: cannot create a temporary file in %s: %s", path,
-                            dir, strerror(errno));
-        }
-    }
     if (st == SPARQ_OK) {
         size_t len = strlen(header);
         size_t padded = len + (8 - len % 8) % 8; /* len < 2^63: no overflow */
@@ -1036,42 +974,16 @@ sparq_status sparq_safetensors_writer_write(const sparq_safetensors_writer *writ
             prefix[i] = (unsigned char)(((uint64_t)padded >> (8 * i)) & 0xFF);
         }
         static const char spaces[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
-        int bad = write_all(fd, prefix, 8) != 0 || write_all(fd, header, len) != 0 ||
-                  write_all(fd, spaces, padded - len) != 0;
-        for (size_t i = 0; !bad && i < writer->count; i++) {
-            bad = write_all(fd, order[i]->data, order[i]->bytes) != 0;
+        pieces[0] = (sparq_file_piece){prefix, 8};
+        pieces[1] = (sparq_file_piece){header, len};
+        pieces[2] = (sparq_file_piece){spaces, padded - len};
+        for (size_t i = 0; i < count; i++) {
+            pieces[3 + i] = (sparq_file_piece){order[i]->data, order[i]->bytes};
         }
-        if (bad) {
-            st = sparq_fail(SPARQ_ERROR_IO, "safetensors %s: writing %s failed: %s", path, temp,
-                            strerror(errno));
-        } else if (fsync(fd) != 0) {
-            st = sparq_fail(SPARQ_ERROR_IO, "safetensors %s: fsync of %s failed: %s", path, temp,
-                            strerror(errno));
-        }
-    }
-    if (fd >= 0) {
-        if (close(fd) != 0 && st == SPARQ_OK) {
-            st = sparq_fail(SPARQ_ERROR_IO, "safetensors %s: closing %s failed: %s", path, temp,
-                            strerror(errno));
-        }
-        if (st == SPARQ_OK && rename(temp, path) != 0) {
-            st = sparq_fail(SPARQ_ERROR_IO, "safetensors %s: renaming %s over it failed: %s",
-                            path, temp, strerror(errno));
-        }
-        if (st != SPARQ_OK) {
-            unlink(temp);
-        } else {
-            /* make the rename itself durable; best effort, the file is complete anyway */
-            int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-            if (dfd >= 0) {
-                (void)fsync(dfd);
-                close(dfd);
-            }
-        }
+        st = sparq_file_write_pieces(path, pieces, count + 3, "safetensors");
     }
     free(header);
+    free(pieces);
     free(order);
-    free(temp);
-    free(dir);
     return st;
 }

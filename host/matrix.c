@@ -167,12 +167,16 @@ static bool tuned_path(sparq_matrix *m)
         return false;
     m->path = dense == found ? SPARQ_PATH_DENSE : SPARQ_PATH_SPARSE;
     m->dense_copy = dense > 0 && dense < found;
-    snprintf(m->path_reason, sizeof m->path_reason,
-             "tuned break-even (%s): %s at batch %s", detail[0],
-             m->dense_copy ? "dense and sparse each win somewhere, both kept"
-             : dense      ? "dense is faster"
-                          : "sparse is faster",
-             found == 2 ? "1 and 32" : "1 or 32");
+    int used = snprintf(m->path_reason, sizeof m->path_reason, "tuned break-even: %s",
+                        m->dense_copy ? "dense and sparse each win at some batch, both kept; "
+                                      : "");
+    for (int i = 0; i < found && used > 0 && (size_t)used < sizeof m->path_reason; i++) {
+        double ratio = choice[i].dense ? choice[i].sparse_us / choice[i].dense_us
+                                       : choice[i].dense_us / choice[i].sparse_us;
+        used += snprintf(m->path_reason + used, sizeof m->path_reason - (size_t)used,
+                         "%s%s %.2fx faster (%s)", i ? "; " : "",
+                         choice[i].dense ? "dense" : "sparse", ratio, detail[i]);
+    }
     return true;
 }
 

@@ -2,6 +2,7 @@
  * (in memory per context, on disk as checksummed binaries written atomically), and
  * the small helpers every op uses to create, bind and enqueue kernels.
  */
+#include "files.h"
 #include "internal.h"
 
 #include <dirent.h>
@@ -10,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 #define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
 #include <xxhash.h>
 
@@ -160,21 +160,6 @@ typedef struct cache_header {
 } cache_header;
 _Static_assert(sizeof(cache_header) == 48, "cache header layout is part of the file format");
 
-static int mkdir_parents(const char *dir)
-{
-    char path[1024];
-    snprintf(path, sizeof path, "%s", dir);
-    for (char *p = path + 1; *p; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(path, 0755) != 0 && errno != EEXIST)
-                return -1;
-            *p = '/';
-        }
-    }
-    return mkdir(path, 0755) != 0 && errno != EEXIST ? -1 : 0;
-}
-
 static void cache_path(const sparq_context *ctx, uint64_t lo, uint64_t hi, char *out,
                        size_t size)
 {
@@ -219,19 +204,13 @@ static unsigned char *cache_read(const sparq_context *ctx, uint64_t lo, uint64_t
     return payload;
 }
 
-/* Writes a binary atomically: a unique temporary file in the same folder, then rename.
- * Failure only costs a rebuild next time, so it is logged, not returned. */
+/* Writes a binary atomically (files.h: a unique temporary file in the same folder,
+ * fsync, rename). Failure only costs a rebuild next time, so it is logged, not returned. */
 static void cache_write(const sparq_context *ctx, uint64_t lo, uint64_t hi,
                         const unsigned char *payload, size_t size)
 {
-    if (mkdir_parents(ctx->cache_dir) != 0) {
-        sparq_log(SPARQ_LOG_INFO, "program cache: cannot create %s: %s", ctx->cache_dir,
-                  strerror(errno));
-        return;
-    }
-    char path[1100], tmp[1200];
+    char path[1100];
     cache_path(ctx, lo, hi, path, sizeof path);
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%p", path, (long)getpid(), (const void *)&tmp);
     cache_header h;
     memcpy(h.magic, CACHE_MAGIC, 8);
     h.format = CACHE_FORMAT;
@@ -240,16 +219,13 @@ static void cache_write(const sparq_context *ctx, uint64_t lo, uint64_t hi,
     h.key_hi = hi;
     h.payload_size = size;
     h.payload_hash = XXH64(payload, size, 0);
-    FILE *f = fopen(tmp, "wb");
-    bool ok = f && fwrite(&h, sizeof h, 1, f) == 1 && fwrite(payload, 1, size, f) == size;
-    if (f)
-        ok = (fclose(f) == 0) && ok;
-    if (ok && rename(tmp, path) == 0) {
-        sparq_log(SPARQ_LOG_DEBUG, "program cache: stored %s (%zu bytes)", path, size);
+    const sparq_file_piece pieces[] = {{&h, sizeof h}, {payload, size}};
+    if (sparq_dir_create(ctx->cache_dir, "program cache") != SPARQ_OK ||
+        sparq_file_write_pieces(path, pieces, 2, "program cache") != SPARQ_OK) {
+        sparq_log(SPARQ_LOG_INFO, "%s", sparq_last_error());
         return;
     }
-    sparq_log(SPARQ_LOG_INFO, "program cache: cannot write %s: %s", path, strerror(errno));
-    remove(tmp);
+    sparq_log(SPARQ_LOG_DEBUG, "program cache: stored %s (%zu bytes)", path, size);
 }
 
 sparq_status sparq_cache_get_info(const sparq_context_options *options, sparq_cache_info *info)

@@ -1122,6 +1122,8 @@ typedef struct sparq_tune_options {
                                    * case with defaults (ties included); 0: all         */
     int skip_break_even;          /* 1: don't time the dense path                       */
     const char *db_path;          /* NULL: the user database; "": write nothing          */
+    int also_type_default;        /* 1: also store the results as the default for every
+                                   * device of this type (for shipped databases)        */
     /* progress: called after each evaluation with the cases done and a label */
     void (*progress)(void *user, size_t done, size_t total, const char *label);
     void *user;

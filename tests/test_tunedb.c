@@ -304,6 +304,9 @@ static void nearest_class(void **state)
     assert_int_equal(lookup(user, shipped, &cpu, "m4096.k4096.b64.z512", HASH, &p, detail),
                      SPARQ_TUNE_SOURCE_USER);
     assert_int_equal(p.value[0], 64);
+    /* batch 1 never borrows a batch > 1 entry (nor the reverse): built-in defaults */
+    assert_int_equal(lookup(user, shipped, &cpu, "m4096.k4096.b1.z512", HASH, &p, detail),
+                     SPARQ_TUNE_SOURCE_BUILTIN);
     /* a stale nearer entry is passed over for a current farther one */
     sparq_tune_params_entry stale = batchtile("m4096.k4096.b16.z512", 512, 4, 256);
     strcpy(stale.source_hash, "00000000deadbeef");
@@ -368,7 +371,7 @@ static void invalid_values_refused_and_skipped(void **state)
     assert_int_equal(sparq_tunedb_count(db), 1);
     assert_int_equal(sparq_tunedb_skipped(db), 16); /* 11 params, 3 choices, 2 devices */
     sparq_kernel_params p;
-    assert_int_equal(lookup(NULL, db, &cpu, "m1.k1.b1.z1", HASH, &p, NULL),
+    assert_int_equal(lookup(NULL, db, &cpu, "m1.k1.b2.z1", HASH, &p, NULL),
                      SPARQ_TUNE_SOURCE_TYPE_DEFAULT);
     assert_int_equal(p.value[0], 64); /* the one valid entry, never the 65536 */
     sparq_tunedb_free(db);
@@ -594,7 +597,7 @@ static void choices_chain(void **state)
     (void)state;
     sparq_tunedb *user = empty_db(), *shipped = empty_db();
     sparq_tune_choice_entry mine = choice(CLASS, true, 900.0);
-    sparq_tune_choice_entry vendor = choice("m4096.k4096.b1.z512", false, 300.0);
+    sparq_tune_choice_entry vendor = choice("m4096.k4096.b128.z512", false, 300.0);
     assert_int_equal(sparq_tunedb_put_choice(user, &cpu, key_of(sparq_tunedb_device_key, &cpu),
                                              &mine), SPARQ_OK);
     assert_int_equal(sparq_tunedb_put_choice(shipped, &cpu, key_of(sparq_tunedb_vendor_key, &cpu),
@@ -620,7 +623,21 @@ static void choices_chain(void **state)
     assert_int_equal(source, SPARQ_TUNE_SOURCE_TYPE_DEFAULT);
     assert_false(got.dense);
     assert_string_equal(detail,
-                        "vendor/type default, nearest class m4096.k4096.b1.z512 to " CLASS);
+                        "vendor/type default, nearest class m4096.k4096.b128.z512 to " CLASS);
+    /* a choice is never borrowed across batch 1 and batch > 1, nor across densities */
+    sparq_tune_choice_entry single = choice("m4096.k4096.b1.z512", true, 300.0);
+    assert_int_equal(sparq_tunedb_put_choice(shipped, &cpu, key_of(sparq_tunedb_vendor_key, &cpu),
+                                             &single), SPARQ_OK);
+    assert_true(sparq_tune_lookup_choice(&chain, &new_driver, SPARQ_STRUCTURE_CSR,
+                                         SPARQ_ENCODING_F32, "m2048.k4096.b1.z512", &got, &source,
+                                         detail, sizeof detail));
+    assert_true(got.dense);
+    assert_false(sparq_tune_lookup_choice(&chain, &new_driver, SPARQ_STRUCTURE_CSR,
+                                          SPARQ_ENCODING_F32, "m4096.k4096.b1.z4096", &got,
+                                          &source, detail, sizeof detail));
+    assert_false(sparq_tune_lookup_choice(&chain, &new_driver, SPARQ_STRUCTURE_CSR,
+                                          SPARQ_ENCODING_F32, "m4096.k4096.b1.z256", &got,
+                                          &source, detail, sizeof detail));
     /* no level has one: false, BUILTIN */
     assert_false(sparq_tune_lookup_choice(&chain, &cpu, SPARQ_STRUCTURE_BSR, SPARQ_ENCODING_F32,
                                           CLASS, &got, &source, detail, sizeof detail));

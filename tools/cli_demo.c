@@ -1,8 +1,696 @@
-/* cli_demo.c - placeholder until written */
-#include "cli.h"
+/* cli_demo.c - `sparq demo`: options, the model (the embedded digits MLP, or --model FILE),
+ * the conversion table (each recipe converted without and with the quality gate) with
+ * held-out accuracy computed by sparq's kernels on the device, then the speed part
+ * (cli_demo_speed.c) and the plots (cli_demo_plot.c).
+ */
+#include "cli_demo.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* tools/demo/digits_mlp.safetensors, embedded at build time (cmake/embed_demo_model.cmake) */
+extern const unsigned char sparq_demo_model[];
+extern const size_t sparq_demo_model_size;
+
+#define DEFAULT_MAX_NMSE 0.05 /* the gate, as `sparq convert` defaults to               */
+#define DEFAULT_REPEATS 9     /* timed calls per measurement                            */
+#define MAX_MLP_LAYERS 16
+#define MAX_SPEED_LAYERS 2    /* distinct shapes of a --model timed                      */
+#define WEIGHT_SEED 0x5a4bu   /* Gaussian layers of the speed part                        */
+#define WEIGHT_SIGMA 0.02f    /* their spread, as transformers initialise                */
+
+const demo_recipe demo_recipes[] = {
+    {"dense f32", SPARQ_STRUCTURE_DENSE, SPARQ_ENCODING_F32, SPARQ_SCALE_TENSOR, 0, 0.0, true},
+    {"f16", SPARQ_STRUCTURE_DENSE, SPARQ_ENCODING_F16, SPARQ_SCALE_TENSOR, 0, 0.0, false},
+    {"i8-row", SPARQ_STRUCTURE_DENSE, SPARQ_ENCODING_I8, SPARQ_SCALE_ROW, 0, 0.0, true},
+    {"i4-g128", SPARQ_STRUCTURE_DENSE, SPARQ_ENCODING_I4, SPARQ_SCALE_GROUP, 128, 0.0, true},
+    {"csr 50%", SPARQ_STRUCTURE_CSR, SPARQ_ENCODING_F32, SPARQ_SCALE_TENSOR, 0, 0.5, true},
+    {"csr 90%", SPARQ_STRUCTURE_CSR, SPARQ_ENCODING_F32, SPARQ_SCALE_TENSOR, 0, 0.9, true},
+    {"2:4", SPARQ_STRUCTURE_NM, SPARQ_ENCODING_F32, SPARQ_SCALE_TENSOR, 0, 0.0, true},
+    {"csr 90% + i8-row", SPARQ_STRUCTURE_CSR, SPARQ_ENCODING_I8, SPARQ_SCALE_ROW, 0, 0.9, true},
+};
+const size_t demo_recipe_count = sizeof demo_recipes / sizeof demo_recipes[0];
+
+/* ---------------------------------------------------------------------------------- */
+/* Shared helpers (cli_demo.h)                                                        */
+/* ---------------------------------------------------------------------------------- */
+
+sparq_convert_options demo_convert_options(const demo_recipe *recipe, double max_nmse)
+{
+    sparq_convert_options o;
+    memset(&o, 0, sizeof o);
+    o.sparsity = recipe->sparsity;
+    o.format.structure = recipe->structure;
+    o.format.quant.encoding = recipe->encoding;
+    o.format.quant.granularity = recipe->granularity;
+    o.format.quant.group_size = recipe->group_size;
+    if (recipe->structure == SPARQ_STRUCTURE_NM)
+        o.format.nm_n = 2, o.format.nm_m = 4;
+    o.max_nmse = max_nmse;
+    return o;
+}
+
+void demo_format_name(const sparq_pack_options *f, double sparsity, char *out, size_t size)
+{
+    char structure[48], encoding[32];
+    if (f->structure == SPARQ_STRUCTURE_CSR)
+        snprintf(structure, sizeof structure, "csr s=%.2f", sparsity);
+    else if (f->structure == SPARQ_STRUCTURE_BSR)
+        snprintf(structure, sizeof structure, "bsr%ux%u s=%.2f", f->block_rows,
+                 f->block_cols, sparsity);
+    else if (f->structure == SPARQ_STRUCTURE_NM)
+        snprintf(structure, sizeof structure, "%u:%u", f->nm_n, f->nm_m);
+    else
+        snprintf(structure, sizeof structure, "dense");
+    const sparq_quant_options *q = &f->quant;
+    if (q->encoding == SPARQ_ENCODING_F32 || q->encoding == SPARQ_ENCODING_F16)
+        snprintf(encoding, sizeof encoding, "%s", sparq_encoding_name(q->encoding));
+    else if (q->granularity == SPARQ_SCALE_GROUP)
+        snprintf(encoding, sizeof encoding, "%s-g%zu", sparq_encoding_name(q->encoding),
+                 q->group_size);
+    else
+        snprintf(encoding, sizeof encoding, "%s-%s", sparq_encoding_name(q->encoding),
+                 sparq_scale_granularity_name(q->granularity));
+    snprintf(out, size, "%s %s", structure, encoding);
+}
+
+void demo_fill_gaussian(float *out, size_t n, uint64_t seed, float sigma)
+{
+    uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
+    for (size_t i = 0; i < n; i += 2) {
+        double u[2];
+        for (int k = 0; k < 2; k++) { /* xorshift64*, 53 bits, in (0, 1] */
+            s ^= s >> 12, s ^= s << 25, s ^= s >> 27;
+            u[k] = ((double)((s * 0x2545F4914F6CDD1Dull) >> 11) + 1.0) / 9007199254740992.0;
+        }
+        double r = sqrt(-2.0 * log(u[0])), a = 6.283185307179586 * u[1];
+        out[i] = (float)(sigma * r * cos(a));
+        if (i + 1 < n)
+            out[i + 1] = (float)(sigma * r * sin(a));
+    }
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* The model                                                                          */
+/* ---------------------------------------------------------------------------------- */
+
+typedef struct model_layer {
+    char name[128];
+    size_t rows, cols;
+    float *w;    /* rows x cols                                                    */
+    float *bias; /* rows floats (MLP), else NULL                                   */
+} model_layer;
+
+typedef struct demo_model {
+    sparq_safetensors *file;
+    model_layer *layers;
+    size_t nlayers;
+    bool mlp;          /* fc1..fcN.weight/bias and a test split: accuracy is computed */
+    float *test_x;     /* ntest x layers[0].cols                                     */
+    int *test_y;
+    int *test_pred;    /* the training script's predictions; NULL if not stored     */
+    size_t ntest;
+    char why[256];     /* what is wrong with the file, when the library found no fault */
+} demo_model;
+
+static void model_free(demo_model *m)
+{
+    for (size_t i = 0; i < m->nlayers; i++)
+        free(m->layers[i].w), free(m->layers[i].bias);
+    free(m->layers);
+    free(m->test_x), free(m->test_y), free(m->test_pred);
+    sparq_safetensors_close(m->file);
+    memset(m, 0, sizeof *m);
+}
+
+/* The tensor called name as floats (malloc'ed), with its count checked when want > 0. */
+static sparq_status read_floats(demo_model *m, const char *name, size_t want,
+                                float **out, sparq_safetensors_tensor_info *info)
+{
+    sparq_status st = sparq_safetensors_find(m->file, name, info);
+    if (st != SPARQ_OK)
+        return st;
+    if (want && info->count != want) {
+        snprintf(m->why, sizeof m->why, "%s has %zu values, expected %zu",
+                 name, info->count, want);
+        return SPARQ_ERROR_INVALID_FORMAT;
+    }
+    *out = malloc((info->count ? info->count : 1) * sizeof(float));
+    if (!*out)
+        return SPARQ_ERROR_OUT_OF_MEMORY;
+    return sparq_safetensors_to_f32(info, *out, info->count);
+}
+
+static sparq_status read_labels(demo_model *m, const char *name, int **out)
+{
+    float *f = NULL;
+    sparq_safetensors_tensor_info info;
+    sparq_status st = read_floats(m, name, m->ntest, &f, &info);
+    if (st == SPARQ_OK && !(*out = malloc(m->ntest * sizeof **out)))
+        st = SPARQ_ERROR_OUT_OF_MEMORY;
+    for (size_t i = 0; st == SPARQ_OK && i < m->ntest; i++)
+        (*out)[i] = (int)f[i];
+    free(f);
+    return st;
+}
+
+static model_layer *add_layer(demo_model *m, const char *name, size_t rows, size_t cols)
+{
+    model_layer *grown = realloc(m->layers, (m->nlayers + 1) * sizeof *grown);
+    if (!grown)
+        return NULL;
+    m->layers = grown;
+    model_layer *l = &m->layers[m->nlayers++];
+    memset(l, 0, sizeof *l);
+    snprintf(l->name, sizeof l->name, "%s", name);
+    l->rows = rows, l->cols = cols;
+    return l;
+}
+
+/* The demo's own layout: fc1..fcN (weight [out, in] and bias), chained, and test.x,
+ * test.y (test.pred optional). */
+static sparq_status load_mlp(demo_model *m)
+{
+    sparq_safetensors_tensor_info info;
+    sparq_status st = SPARQ_OK;
+    for (unsigned i = 1; i <= MAX_MLP_LAYERS && st == SPARQ_OK; i++) {
+        char name[64], bias[64];
+        snprintf(name, sizeof name, "fc%u.weight", i);
+        snprintf(bias, sizeof bias, "fc%u.bias", i);
+        if (sparq_safetensors_find(m->file, name, &info) != SPARQ_OK)
+            break;
+        size_t in = m->nlayers ? m->layers[m->nlayers - 1].rows : 0;
+        if (info.ndim != 2 || (in && info.shape[1] != in)) {
+            snprintf(m->why, sizeof m->why, "%s does not continue the MLP", name);
+            return SPARQ_ERROR_INVALID_FORMAT;
+        }
+        model_layer *l = add_layer(m, name, info.shape[0], info.shape[1]);
+        if (!l)
+            return SPARQ_ERROR_OUT_OF_MEMORY;
+        st = read_floats(m, name, 0, &l->w, &info);
+        if (st == SPARQ_OK)
+            st = read_floats(m, bias, l->rows, &l->bias, &info);
+    }
+    if (st == SPARQ_OK)
+        st = read_floats(m, "test.x", 0, &m->test_x, &info);
+    if (st == SPARQ_OK && (info.ndim != 2 || info.shape[1] != m->layers[0].cols)) {
+        snprintf(m->why, sizeof m->why, "test.x is not [n, %zu]", m->layers[0].cols);
+        return SPARQ_ERROR_INVALID_FORMAT;
+    }
+    m->ntest = st == SPARQ_OK ? info.shape[0] : 0;
+    if (st == SPARQ_OK)
+        st = read_labels(m, "test.y", &m->test_y);
+    if (st == SPARQ_OK && sparq_safetensors_find(m->file, "test.pred", &info) == SPARQ_OK)
+        st = read_labels(m, "test.pred", &m->test_pred);
+    m->mlp = st == SPARQ_OK;
+    return st;
+}
+
+/* Any other model: every 2-D float tensor with both sizes >= 2 is a layer. */
+static sparq_status load_matrices(demo_model *m)
+{
+    sparq_status st = SPARQ_OK;
+    for (size_t i = 0; i < sparq_safetensors_count(m->file) && st == SPARQ_OK; i++) {
+        sparq_safetensors_tensor_info info;
+        st = sparq_safetensors_tensor(m->file, i, &info);
+        bool is_float = info.dtype == SPARQ_DTYPE_F32 || info.dtype == SPARQ_DTYPE_F16 ||
+                        info.dtype == SPARQ_DTYPE_BF16;
+        if (st != SPARQ_OK || !is_float || info.ndim != 2 || info.shape[0] < 2 ||
+            info.shape[1] < 2)
+            continue;
+        model_layer *l = add_layer(m, info.name, info.shape[0], info.shape[1]);
+        if (!l)
+            return SPARQ_ERROR_OUT_OF_MEMORY;
+        st = read_floats(m, info.name, 0, &l->w, &info);
+    }
+    if (st == SPARQ_OK && m->nlayers == 0) {
+        snprintf(m->why, sizeof m->why, "no 2-D float (F32/F16/BF16) tensor to convert");
+        return SPARQ_ERROR_INVALID_FORMAT;
+    }
+    return st;
+}
+
+static int model_open(const char *path, demo_model *m)
+{
+    memset(m, 0, sizeof *m);
+    sparq_status st = path ? sparq_safetensors_open(path, &m->file)
+                           : sparq_safetensors_open_memory(sparq_demo_model,
+                                                           sparq_demo_model_size, &m->file);
+    sparq_safetensors_tensor_info info;
+    bool mlp = st == SPARQ_OK && sparq_safetensors_find(m->file, "fc1.weight", &info) ==
+                                     SPARQ_OK &&
+               sparq_safetensors_find(m->file, "test.x", &info) == SPARQ_OK;
+    if (st == SPARQ_OK)
+        st = mlp ? load_mlp(m) : load_matrices(m);
+    if (st != SPARQ_OK) {
+        char what[1100];
+        snprintf(what, sizeof what, "demo: reading %s", path ? path : "the embedded model");
+        int rc = m->why[0] ? fprintf(stderr, "sparq: %s: %s\n", what, m->why), 1
+                           : cli_fail(what, st);
+        model_free(m);
+        return rc;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* The MLP on the device                                                              */
+/* ---------------------------------------------------------------------------------- */
+
+/* Runs the whole test split through the layers (sparq_linear with bias + ReLU fused, the
+ * last layer without ReLU), chained by events; pred gets each digit's argmax. */
+static sparq_status mlp_predict(demo_device *dev, const demo_model *m,
+                                sparq_packed *const *packed, int *pred)
+{
+    size_t n = m->ntest, L = m->nlayers, classes = m->layers[L - 1].rows;
+    sparq_matrix *mat[MAX_MLP_LAYERS] = {0};
+    cl_mem bias[MAX_MLP_LAYERS] = {0}, act[MAX_MLP_LAYERS + 1] = {0};
+    sparq_status st = SPARQ_OK;
+    act[0] = demo_buffer(dev, m->test_x, n * m->layers[0].cols, &st);
+    for (size_t i = 0; i < L && st == SPARQ_OK; i++) {
+        st = sparq_matrix_create(dev->ctx, packed[i], NULL, &mat[i]);
+        bias[i] = demo_buffer(dev, m->layers[i].bias, m->layers[i].rows, &st);
+        act[i + 1] = demo_buffer(dev, NULL, n * m->layers[i].rows, &st);
+    }
+    cl_event prev = NULL;
+    for (size_t i = 0; i < L && st == SPARQ_OK; i++) {
+        sparq_epilogue ep = {.bias = bias[i],
+                             .activation = i + 1 < L ? SPARQ_ACTIVATION_RELU
+                                                     : SPARQ_ACTIVATION_NONE};
+        cl_event ev = NULL;
+        st = sparq_linear(mat[i], dev->queue, act[i], 0, act[i + 1], 0, n, &ep, prev ? 1 : 0,
+                          prev ? &prev : NULL, &ev);
+        if (prev)
+            clReleaseEvent(prev);
+        prev = ev;
+    }
+    float *logits = st == SPARQ_OK ? malloc(n * classes * sizeof *logits) : NULL;
+    if (st == SPARQ_OK && !logits)
+        st = SPARQ_ERROR_OUT_OF_MEMORY;
+    if (st == SPARQ_OK)
+        st = clEnqueueReadBuffer(dev->queue, act[L], CL_TRUE, 0, n * classes * sizeof *logits,
+                                 logits, 1, &prev, NULL);
+    for (size_t s = 0; st == SPARQ_OK && s < n; s++) {
+        const float *row = logits + s * classes;
+        size_t best = 0;
+        for (size_t c = 1; c < classes; c++)
+            best = row[c] > row[best] ? c : best; /* ties: the lowest index, as numpy */
+        pred[s] = (int)best;
+    }
+    free(logits);
+    if (prev)
+        clReleaseEvent(prev);
+    for (size_t i = 0; i <= L; i++) {
+        if (i < L)
+            sparq_matrix_free(mat[i]);
+        if (i < L && bias[i])
+            clReleaseMemObject(bias[i]);
+        if (act[i])
+            clReleaseMemObject(act[i]);
+    }
+    return st;
+}
+
+static size_t count_equal(const int *a, const int *b, size_t n)
+{
+    size_t same = 0;
+    for (size_t i = 0; i < n; i++)
+        same += a[i] == b[i];
+    return same;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Recipes over the whole model                                                       */
+/* ---------------------------------------------------------------------------------- */
+
+/* One recipe on every layer, with or without the gate. */
+typedef struct outcome {
+    size_t correct;        /* test digits right (MLP only)                            */
+    double worst_nmse;     /* the largest layer NMSE vs its original                  */
+    uint64_t weight_bytes; /* packed bytes of every layer                             */
+    uint64_t bytes;        /* plus biases (f32)                                        */
+    size_t weights;
+    unsigned rollbacks;    /* in all layers                                           */
+    sparq_convert_result *layer; /* per layer                                          */
+} outcome;
+
+static sparq_status run_recipe(demo_device *dev, const demo_model *m, const demo_recipe *r,
+                               double gate, outcome *out, int *pred)
+{
+    sparq_convert_options opt = demo_convert_options(r, gate);
+    sparq_packed **packed = calloc(m->nlayers, sizeof *packed);
+    int *own_pred = m->mlp && !pred ? malloc(m->ntest * sizeof *own_pred) : NULL;
+    if (!packed || (m->mlp && !pred && !own_pred)) {
+        free(packed);
+        return SPARQ_ERROR_OUT_OF_MEMORY;
+    }
+    sparq_status st = SPARQ_OK;
+    for (size_t i = 0; i < m->nlayers && st == SPARQ_OK; i++) {
+        const model_layer *l = &m->layers[i];
+        sparq_convert_result *res = &out->layer[i];
+        st = sparq_layer_convert(l->w, l->rows, l->cols, &opt, &packed[i], res);
+        if (st != SPARQ_OK)
+            break;
+        out->worst_nmse = fmax(out->worst_nmse, res->error.nmse);
+        out->weight_bytes += res->bytes_after;
+        out->bytes += res->bytes_after + (l->bias ? l->rows * sizeof(float) : 0);
+        out->weights += l->rows * l->cols;
+        out->rollbacks += res->rollbacks;
+        if (!m->mlp) { /* only the table's numbers are needed */
+            sparq_packed_free(packed[i]);
+            packed[i] = NULL;
+        }
+    }
+    if (st == SPARQ_OK && m->mlp) {
+        st = mlp_predict(dev, m, packed, pred ? pred : own_pred);
+        out->correct = st == SPARQ_OK ? count_equal(pred ? pred : own_pred, m->test_y, m->ntest)
+                                      : 0;
+    }
+    for (size_t i = 0; i < m->nlayers; i++)
+        sparq_packed_free(packed[i]);
+    free(packed);
+    free(own_pred);
+    return st;
+}
+
+static void print_outcome(const demo_model *m, const outcome *o)
+{
+    if (m->mlp)
+        printf(" %6.2f", 100.0 * (double)o->correct / (double)m->ntest);
+    printf(" %10.2e %9.1f %6.2f", o->worst_nmse, (double)o->bytes / 1024.0,
+           8.0 * (double)o->weight_bytes / (double)o->weights);
+}
+
+/* Every rolled-back layer of the gated runs: what was kept, and the trail. */
+static void print_rollbacks(const demo_model *m, const outcome *gated)
+{
+    bool any = false;
+    for (size_t r = 0; r < demo_recipe_count; r++)
+        for (size_t i = 0; i < m->nlayers; i++) {
+            const sparq_convert_result *res = &gated[r].layer[i];
+            if (!res->rollbacks)
+                continue;
+            if (!any)
+                printf("\nrolled back by the gate (the layer kept, then each refused step):\n");
+            any = true;
+            char kept[96];
+            demo_format_name(&res->format, res->sparsity, kept, sizeof kept);
+            printf("  %-17s %-12s -> %s, NMSE %.2e; refused: %s\n", demo_recipes[r].name,
+                   m->layers[i].name, kept, res->error.nmse, res->trail);
+        }
+    if (!any)
+        printf("\nno layer needed a rollback\n");
+}
+
+/* The lines that say what the table shows, from its own numbers. */
+static void print_findings(const demo_model *m, const outcome *plain, const outcome *gated)
+{
+    double n = (double)m->ntest, base = 100.0 * (double)plain[0].correct / n;
+    printf("\nwhat it shows:\n");
+    for (size_t r = 1; r < demo_recipe_count; r++) {
+        double acc = 100.0 * (double)plain[r].correct / n;
+        double acc_g = 100.0 * (double)gated[r].correct / n;
+        double smaller = (double)plain[0].bytes / (double)plain[r].bytes;
+        printf("  %-17s %5.1fx smaller, %+6.2f points", demo_recipes[r].name, smaller,
+               acc - base);
+        if (gated[r].rollbacks)
+            printf("; gated: %u rollback%s, %.1fx smaller, %+6.2f points", gated[r].rollbacks,
+                   gated[r].rollbacks == 1 ? "" : "s",
+                   (double)plain[0].bytes / (double)gated[r].bytes, acc_g - base);
+        printf("\n");
+    }
+    double quant_loss = 0, prune_loss = 0, gated_loss = 0;
+    for (size_t r = 1; r < demo_recipe_count; r++) {
+        const demo_recipe *d = &demo_recipes[r];
+        double loss = base - 100.0 * (double)plain[r].correct / n;
+        if (d->structure == SPARQ_STRUCTURE_DENSE)
+            quant_loss = fmax(quant_loss, loss);
+        if (d->structure == SPARQ_STRUCTURE_CSR && d->sparsity >= 0.9 &&
+            d->encoding == SPARQ_ENCODING_F32) {
+            prune_loss = loss;
+            gated_loss = base - 100.0 * (double)gated[r].correct / n;
+        }
+    }
+    printf("  quantization alone (f16, i8, i4) costs at most %.2f points; pruning 90%% without\n"
+           "  fine-tuning costs %.2f; the gate sees it in each layer's NMSE, rolls those layers\n"
+           "  back, and the loss is %.2f points.\n",
+           quant_loss, prune_loss, gated_loss);
+}
+
+static int conversion_report(demo_device *dev, const demo_model *m, const char *source,
+                             double gate)
+{
+    size_t R = demo_recipe_count;
+    outcome *plain = calloc(R, sizeof *plain), *gated = calloc(R, sizeof *gated);
+    sparq_convert_result *results = calloc(2 * R * m->nlayers, sizeof *results);
+    int *dense_pred = m->mlp ? malloc(m->ntest * sizeof *dense_pred) : NULL;
+    if (!plain || !gated || !results || (m->mlp && !dense_pred)) {
+        free(plain), free(gated), free(results), free(dense_pred);
+        return cli_fail("demo", SPARQ_ERROR_OUT_OF_MEMORY);
+    }
+    cli_progress progress;
+    cli_progress_start(&progress, 2 * R);
+    sparq_status st = SPARQ_OK;
+    const char *failed = NULL;
+    for (size_t r = 0; r < R && st == SPARQ_OK; r++) {
+        plain[r].layer = results + 2 * r * m->nlayers;
+        gated[r].layer = plain[r].layer + m->nlayers;
+        cli_progress_step(&progress, 2 * r, demo_recipes[r].name);
+        failed = demo_recipes[r].name;
+        st = run_recipe(dev, m, &demo_recipes[r], 0.0, &plain[r], r == 0 ? dense_pred : NULL);
+        cli_progress_step(&progress, 2 * r + 1, demo_recipes[r].name);
+        if (st == SPARQ_OK)
+            st = run_recipe(dev, m, &demo_recipes[r], gate, &gated[r], NULL);
+    }
+    cli_progress_step(&progress, 2 * R, "done");
+    cli_progress_done(&progress);
+    int rc = 0;
+    if (st != SPARQ_OK) {
+        char what[128];
+        snprintf(what, sizeof what, "demo: converting and running %s", failed);
+        rc = cli_fail(what, st);
+    } else {
+        printf("\n== %s: %zu layers, %zu weights ==\n", m->mlp ? "Accuracy" : "Conversion",
+               m->nlayers, plain[0].weights);
+        printf("model: %s\n", source);
+        if (m->mlp) {
+            const char *acc = sparq_safetensors_metadata(m->file, "test_accuracy");
+            size_t correct = plain[0].correct;
+            printf("test split: %zu held-out digits; accuracy computed by sparq_linear on the"
+                   " device (bias + ReLU fused)\n", m->ntest);
+            if (acc)
+                printf("training script: %.2f %%; ", 100.0 * strtod(acc, NULL));
+            printf("sparq dense f32: %.2f %% (%zu/%zu)",
+                   100.0 * (double)correct / (double)m->ntest, correct, m->ntest);
+            if (m->test_pred)
+                printf(", same predictions as the script for %zu/%zu digits",
+                       count_equal(dense_pred, m->test_pred, m->ntest), m->ntest);
+            printf("\n");
+        }
+        printf("gate: every layer's NMSE vs its original <= %g (--max-nmse); a layer that"
+               " fails rolls\nback to less sparsity, then no pruning, then more bits.\n\n",
+               gate);
+        const char *acc_h = m->mlp ? "  acc %" : "";
+        int half = m->mlp ? 34 : 27;
+        printf("%-17s | %-*s | with the gate\n", "", half, "no gate");
+        printf("%-17s |%s %10s %9s %6s |%s %10s %9s %6s %9s\n", "recipe", acc_h, "worst NMSE",
+               "KiB", "bits/w", acc_h, "worst NMSE", "KiB", "bits/w", "rollbacks");
+        for (size_t r = 0; r < R; r++) {
+            printf("%-17s |", demo_recipes[r].name);
+            print_outcome(m, &plain[r]);
+            printf(" |");
+            print_outcome(m, &gated[r]);
+            printf(" %9u\n", gated[r].rollbacks);
+        }
+        print_rollbacks(m, gated);
+        if (m->mlp)
+            print_findings(m, plain, gated);
+    }
+    fflush(stdout);
+    free(plain), free(gated), free(results), free(dense_pred);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Options and the whole run                                                          */
+/* ---------------------------------------------------------------------------------- */
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+        "usage: sparq demo [options]\n"
+        "\n"
+        "The whole trade-off in one report. With no options it runs on an embedded model,\n"
+        "an MLP trained on the UCI handwritten digits (tools/demo/train_digits.py): each\n"
+        "format (dense f32, f16, i8-row, i4-g128, csr 50%%, csr 90%%, 2:4, csr 90%% + i8-row)\n"
+        "is made by sparq_layer_convert without and with a quality gate, and the held-out\n"
+        "digits run through sparq's kernels on the device: accuracy, size, rollbacks.\n"
+        "Then it times the same formats on transformer-sized layers (768x3072, 4096x4096;\n"
+        "batch 1 and 32) against dense CLBlast and, on a CPU device, OpenBLAS.\n"
+        "\n"
+        "  --model FILE     a safetensors model instead: every 2-D F32/F16/BF16 tensor with\n"
+        "                   both sizes >= 2 is converted (size, NMSE, rollbacks; accuracy\n"
+        "                   only for the demo's own layout: fc1..fcN and test.x/test.y),\n"
+        "                   and its %d largest distinct shapes are timed with its weights\n"
+        "  --max-nmse X     the gate: each layer's NMSE vs its original <= X (default %g)\n"
+        "  --repeats N      timed calls per measurement, median reported (default %d)\n"
+        "  --quick          time 768x3072 only (and one shape of a --model)\n"
+        "  --no-speed       skip the timing part\n"
+        "  --plot DIR       also write PNG plots (and their data) into DIR through gnuplot:\n"
+        "                   CSR speedup vs sparsity per batch on 4096x4096 (768x3072 with\n"
+        "                   --quick), bytes per weight vs error per encoding\n"
+        "  --help           this text\n"
+        "\n"
+        "The device is chosen as everywhere in sparq (SPARQ_DEVICE=P:D or a name).\n",
+        MAX_SPEED_LAYERS, DEFAULT_MAX_NMSE, DEFAULT_REPEATS);
+}
+
+typedef struct demo_args {
+    const char *model, *plot_dir;
+    double max_nmse;
+    unsigned repeats;
+    bool quick, no_speed;
+} demo_args;
+
+static int usage_error(const char *fmt, const char *value)
+{
+    fprintf(stderr, "sparq: demo: ");
+    fprintf(stderr, fmt, value);
+    fprintf(stderr, "\n(sparq demo --help lists the options)\n");
+    return 2;
+}
+
+/* 0 to go on, 2 on a usage error, -1 after --help. */
+static int parse_args(int argc, char **argv, demo_args *a)
+{
+    static const struct option longs[] = {
+        {"model", required_argument, NULL, 'm'}, {"max-nmse", required_argument, NULL, 'g'},
+        {"repeats", required_argument, NULL, 'r'}, {"quick", no_argument, NULL, 'q'},
+        {"no-speed", no_argument, NULL, 'n'},     {"plot", required_argument, NULL, 'p'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+    *a = (demo_args){.max_nmse = DEFAULT_MAX_NMSE, .repeats = DEFAULT_REPEATS};
+    opterr = 0;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, ":h", longs, NULL)) != -1) {
+        char *end = NULL;
+        errno = 0;
+        switch (c) {
+        case 'm': a->model = optarg; break;
+        case 'p': a->plot_dir = optarg; break;
+        case 'q': a->quick = true; break;
+        case 'n': a->no_speed = true; break;
+        case 'h': usage(stdout); return -1;
+        case 'g':
+            a->max_nmse = strtod(optarg, &end);
+            if (errno || end == optarg || *end || !(a->max_nmse >= 0) || isinf(a->max_nmse))
+                return usage_error("--max-nmse wants a number >= 0, not \"%s\"", optarg);
+            break;
+        case 'r': {
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (errno || end == optarg || *end || v < 1 || v > 1000 || optarg[0] == '-')
+                return usage_error("--repeats wants a whole number from 1 to 1000, not \"%s\"",
+                                   optarg);
+            a->repeats = (unsigned)v;
+            break;
+        }
+        case ':': return usage_error("%s needs a value", argv[optind - 1]);
+        default: return usage_error("unknown option \"%s\"", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return usage_error("unexpected argument \"%s\"", argv[optind]);
+    return 0;
+}
+
+/* The speed part's layers: Gaussian 768x3072 and 4096x4096, or a --model's largest
+ * distinct shapes with their own weights. *owned holds Gaussian weights to free. */
+static size_t speed_layers(const demo_args *a, const demo_model *m, demo_layer *out,
+                           float **owned)
+{
+    size_t want = a->quick ? 1 : MAX_SPEED_LAYERS, n = 0;
+    if (a->model && !m->mlp) {
+        for (size_t k = 0; k < want; k++) { /* the largest shape not taken yet */
+            const model_layer *best = NULL;
+            for (size_t i = 0; i < m->nlayers; i++) {
+                const model_layer *l = &m->layers[i];
+                bool taken = false;
+                for (size_t j = 0; j < n; j++)
+                    taken |= out[j].rows == l->rows && out[j].cols == l->cols;
+                if (!taken && (!best || l->rows * l->cols > best->rows * best->cols))
+                    best = l;
+            }
+            if (!best)
+                break;
+            out[n] = (demo_layer){.rows = best->rows, .cols = best->cols, .weights = best->w};
+            snprintf(out[n++].label, sizeof out->label, "%s: %zu x %zu (the model's weights)",
+                     best->name, best->rows, best->cols);
+        }
+        return n;
+    }
+    static const size_t shapes[MAX_SPEED_LAYERS][2] = {{768, 3072}, {4096, 4096}};
+    for (; n < want; n++) {
+        size_t rows = shapes[n][0], cols = shapes[n][1];
+        if (!(owned[n] = malloc(rows * cols * sizeof(float))))
+            return n;
+        demo_fill_gaussian(owned[n], rows * cols, WEIGHT_SEED + n, WEIGHT_SIGMA);
+        out[n] = (demo_layer){.rows = rows, .cols = cols, .weights = owned[n]};
+        snprintf(out[n].label, sizeof out->label, "%zu x %zu (Gaussian weights, sigma %g)",
+                 rows, cols, (double)WEIGHT_SIGMA);
+    }
+    return n;
+}
+
 int cli_demo_main(int argc, char **argv)
 {
-    (void)argc, (void)argv;
-    fprintf(stderr, "sparq: demo is not built yet\n");
-    return 1;
+    demo_args args;
+    int rc = parse_args(argc, argv, &args);
+    if (rc)
+        return rc < 0 ? 0 : rc;
+    if (args.plot_dir && (rc = demo_plot_prepare(args.plot_dir)) != 0)
+        return rc;
+    double t_start = cli_now_seconds();
+    demo_model model;
+    if (model_open(args.model, &model))
+        return 1;
+    demo_device dev = {.repeats = args.repeats};
+    sparq_status st = sparq_context_create(NULL, &dev.ctx);
+    if (st != SPARQ_OK) {
+        model_free(&model);
+        return cli_fail("demo: creating a context", st);
+    }
+    const sparq_device_caps *caps = sparq_context_caps(dev.ctx);
+    dev.cpu = caps->type == SPARQ_DEVICE_TYPE_CPU;
+    dev.queue = sparq_context_queue(dev.ctx);
+    printf("sparq %s demo\ndevice: %s (%s)\n", sparq_version_string(), caps->name,
+           caps->platform_name);
+
+    char source[1200];
+    const char *recipe = sparq_safetensors_metadata(model.file, "recipe");
+    snprintf(source, sizeof source, "%s%s%s", args.model ? args.model : "embedded digits MLP",
+             recipe ? ", " : "", recipe ? recipe : "");
+    rc = dev.queue ? conversion_report(&dev, &model, source, args.max_nmse)
+                   : cli_fail("demo: creating a queue", SPARQ_ERROR_INTERNAL);
+
+    demo_layer layers[MAX_SPEED_LAYERS];
+    float *owned[MAX_SPEED_LAYERS] = {0};
+    size_t nlayers = rc || args.no_speed ? 0 : speed_layers(&args, &model, layers, owned);
+    static const size_t batches[] = {1, 32};
+    if (!rc && !args.no_speed)
+        rc = nlayers ? demo_speed_report(&dev, layers, nlayers, batches, 2)
+                     : cli_fail("demo: weights of the speed part", SPARQ_ERROR_OUT_OF_MEMORY);
+    for (size_t i = 0; i < MAX_SPEED_LAYERS; i++)
+        free(owned[i]);
+    if (!rc && args.plot_dir)
+        rc = demo_plot_write(&dev, args.plot_dir, args.quick ? 768 : 4096,
+                             args.quick ? 3072 : 4096);
+    if (!rc)
+        printf("\ndemo finished in %.1f s\n", cli_now_seconds() - t_start);
+    model_free(&model);
+    sparq_context_free(dev.ctx);
+    return rc;
 }

@@ -31,7 +31,9 @@ static void usage(FILE *to)
             "  --repeats N          timed runs per candidate, median (default 5)\n"
             "  --db PATH            database to merge into (default: the user database,\n"
             "                       $XDG_CACHE_HOME/sparq/tune.json); --db '' writes none\n"
-            "  --no-break-even      don't time the dense path\n");
+            "  --no-break-even      don't time the dense path\n"
+            "  --also-type-default  also store the results as the default for this device\n"
+            "                       type (how shipped databases in autotune/db are made)\n");
 }
 
 /* FORMAT:ROWSxCOLS:bBATCH[:sSPARSITY] into a case. */
@@ -140,6 +142,7 @@ int cli_tune_main(int argc, char **argv)
         {"max-evals", required_argument, NULL, 'm'},
         {"seed", required_argument, NULL, 'S'}, {"repeats", required_argument, NULL, 'r'},
         {"db", required_argument, NULL, 'd'},   {"no-break-even", no_argument, NULL, 'n'},
+        {"also-type-default", no_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0}};
     sparq_tune_options o = {.strategy = SPARQ_TUNE_ANNEAL, .seed = 1};
     sparq_tune_case cases[64];
@@ -172,6 +175,7 @@ int cli_tune_main(int argc, char **argv)
         case 'r': o.repeats = (unsigned)strtoul(optarg, &end, 10); break;
         case 'd': o.db_path = optarg; break;
         case 'n': o.skip_break_even = 1; break;
+        case 't': o.also_type_default = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }

@@ -1,0 +1,98 @@
+/* cli_demo.h - what the files of `sparq demo` share: the recipes it compares, a seeded
+ * Gaussian generator, and timing on the device. cli_demo.c owns the options, the model,
+ * conversion and accuracy; cli_demo_speed.c the timing and the speed table;
+ * cli_demo_plot.c the PNG plots (through gnuplot).
+ */
+#ifndef SPARQ_CLI_DEMO_H
+#define SPARQ_CLI_DEMO_H
+
+#include "cli.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* One format the demo compares: what sparq_layer_convert is asked to make. */
+typedef struct demo_recipe {
+    const char *name;                    /* "csr 90% + i8-row"                        */
+    sparq_structure structure;           /* NM means 2:4                              */
+    sparq_encoding encoding;
+    sparq_scale_granularity granularity; /* I8/I4 only                                */
+    size_t group_size;                   /* SPARQ_SCALE_GROUP only                    */
+    double sparsity;                     /* CSR only                                  */
+    bool timed;                          /* also in the speed table                   */
+} demo_recipe;
+
+extern const demo_recipe demo_recipes[];
+extern const size_t demo_recipe_count;
+
+/* The conversion options of a recipe with the gate max_nmse (0: no gate). */
+sparq_convert_options demo_convert_options(const demo_recipe *recipe, double max_nmse);
+
+/* "csr s=0.45 f32", "2:4 i8-row", "dense i4-g128": what a conversion made. */
+void demo_format_name(const sparq_pack_options *format, double sparsity, char *out,
+                      size_t size);
+
+/* n floats drawn from N(0, sigma^2), the same for the same seed (xorshift + Box-Muller). */
+void demo_fill_gaussian(float *out, size_t n, uint64_t seed, float sigma);
+
+/* The device and how to time on it. */
+typedef struct demo_device {
+    sparq_context *ctx;
+    cl_command_queue queue;
+    bool cpu;         /* a CPU device: OpenBLAS on the host is a fair peer            */
+    unsigned repeats; /* timed calls per measurement (after 2 warm-ups)               */
+} demo_device;
+
+/* A read-write buffer of count floats, copied from data (NULL: uninitialised); on a
+ * failure *st gets the OpenCL error (unless it already holds one). */
+cl_mem demo_buffer(demo_device *dev, const float *data, size_t count, sparq_status *st);
+
+/* Median, min and max seconds of one measured operation. */
+typedef struct demo_timing {
+    double median, min, max;
+    bool ok;
+} demo_timing;
+
+/* Activations for one layer shape, on the device and on the host (for OpenBLAS):
+ * X is max_batch x cols of Gaussian values, Y max_batch x rows for the results. */
+typedef struct demo_io {
+    size_t rows, cols, max_batch;
+    cl_mem x, y;
+    float *hx, *hy;
+} demo_io;
+
+sparq_status demo_io_create(demo_device *dev, size_t rows, size_t cols, size_t max_batch,
+                            demo_io *io);
+void demo_io_free(demo_io *io);
+
+/* Converts weights (io->rows x io->cols) as recipe says, without a gate (*bits gets its
+ * bits per weight), uploads it (AUTO path) and times sparq_linear at each batch into
+ * t[0..nbatches): wall time from the enqueue to the end of its event, 2 warm-ups, then
+ * dev->repeats calls. */
+sparq_status demo_time_recipe(demo_device *dev, demo_io *io, const float *weights,
+                              const demo_recipe *recipe, const size_t *batches,
+                              size_t nbatches, demo_timing *t, double *bits);
+
+/* One layer of the speed table: rows x cols weights (a model's, or Gaussian ones). */
+typedef struct demo_layer {
+    char label[160];
+    size_t rows, cols;
+    const float *weights;
+} demo_layer;
+
+/* Part 2: for every layer and batch, sparq_linear on each timed recipe (converted
+ * without a gate) against dense CLBlast and, on a CPU device, OpenBLAS; prints the table. */
+int demo_speed_report(demo_device *dev, const demo_layer *layers, size_t nlayers,
+                      const size_t *batches, size_t nbatches);
+
+/* Checks that dir can hold the plots (a name gnuplot can quote) and creates it if
+ * missing, before any measuring. Returns 0, 1 (cannot create) or 2 (a bad name). */
+int demo_plot_prepare(const char *dir);
+
+/* Part 4 (after demo_plot_prepare): writes speedup_vs_sparsity.png and bytes_vs_error.png
+ * (and their data as .dat files) into dir; rows x cols is the layer timed for the first
+ * plot. Returns 0, or 1 on a failure (a missing gnuplot is not one: it says so). */
+int demo_plot_write(demo_device *dev, const char *dir, size_t rows, size_t cols);
+
+#endif /* SPARQ_CLI_DEMO_H */
