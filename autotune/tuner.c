@@ -19,6 +19,8 @@
 #define CUT_FACTOR 3.0
 /* Most points a kernel's space may have (every tunable's candidates multiplied). */
 #define MAX_SPACE 4096
+/* Annealing: the fraction of the evaluation budget after which it only polishes the best. */
+#define POLISH_FROM 0.75
 
 /* ---- cases ------------------------------------------------------------------------ */
 
@@ -71,6 +73,83 @@ sparq_status sparq_tune_strategy_parse(const char *name, sparq_tune_strategy *st
     return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
                       "tune: unknown strategy \"%s\" (exhaustive, random or anneal)",
                       name ? name : "(null)");
+}
+
+/* ---- case specs ------------------------------------------------------------------------ */
+
+static const struct {
+    const char *name;
+    sparq_structure structure;
+    sparq_encoding encoding;
+    sparq_scale_granularity granularity;
+    size_t group;
+} case_formats[] = {
+    {"csr", SPARQ_STRUCTURE_CSR, SPARQ_ENCODING_F32, 0, 0},
+    {"csr-f16", SPARQ_STRUCTURE_CSR, SPARQ_ENCODING_F16, 0, 0},
+    {"csr-i8", SPARQ_STRUCTURE_CSR, SPARQ_ENCODING_I8, SPARQ_SCALE_ROW, 0},
+    {"csr-i4", SPARQ_STRUCTURE_CSR, SPARQ_ENCODING_I4, SPARQ_SCALE_GROUP, 128},
+    {"bsr16", SPARQ_STRUCTURE_BSR, SPARQ_ENCODING_F32, 0, 0},
+    {"bsr16-i8", SPARQ_STRUCTURE_BSR, SPARQ_ENCODING_I8, SPARQ_SCALE_ROW, 0},
+    {"2:4", SPARQ_STRUCTURE_NM, SPARQ_ENCODING_F32, 0, 0},
+    {"2:4-i4", SPARQ_STRUCTURE_NM, SPARQ_ENCODING_I4, SPARQ_SCALE_GROUP, 128},
+    {"dense", SPARQ_STRUCTURE_DENSE, SPARQ_ENCODING_F32, 0, 0},
+    {"dense-f16", SPARQ_STRUCTURE_DENSE, SPARQ_ENCODING_F16, 0, 0},
+    {"dense-i8", SPARQ_STRUCTURE_DENSE, SPARQ_ENCODING_I8, SPARQ_SCALE_ROW, 0},
+    {"dense-i4", SPARQ_STRUCTURE_DENSE, SPARQ_ENCODING_I4, SPARQ_SCALE_GROUP, 128},
+};
+
+sparq_status sparq_tune_case_parse(const char *spec, sparq_tune_case *c)
+{
+    if (!spec || !c)
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "tune: case_parse: NULL argument");
+    memset(c, 0, sizeof *c);
+    /* the format is the longest name followed by ':' ("2:4" holds a colon itself) */
+    size_t f = SIZE_MAX, length = 0;
+    for (size_t i = 0; i < sizeof case_formats / sizeof case_formats[0]; i++) {
+        size_t n = strlen(case_formats[i].name);
+        if (n > length && strncmp(spec, case_formats[i].name, n) == 0 && spec[n] == ':') {
+            f = i;
+            length = n;
+        }
+    }
+    size_t rows = 0, cols = 0, batch = 0;
+    double sparsity = 0.9;
+    int used = 0;
+    if (f == SIZE_MAX)
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
+                          "tune: case \"%s\": unknown format (csr, csr-f16, csr-i8, csr-i4, "
+                          "bsr16, bsr16-i8, 2:4, 2:4-i4, dense, dense-f16, dense-i8, dense-i4)",
+                          spec);
+    const char *rest = spec + length;
+    bool ok = sscanf(rest, ":%zux%zu:b%zu%n", &rows, &cols, &batch, &used) == 3;
+    if (ok && rest[used] == ':') {
+        int more = 0;
+        ok = sscanf(rest + used, ":s%lf%n", &sparsity, &more) == 1 && rest[used + more] == '\0';
+    } else if (ok) {
+        ok = rest[used] == '\0';
+    }
+    if (!ok || !rows || !cols || !batch || rows > (1u << 20) || cols > (1u << 20) ||
+        batch > (1u << 16) || !(sparsity >= 0 && sparsity <= 1))
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
+                          "tune: case \"%s\": want FORMAT:ROWSxCOLS:bBATCH[:sSPARSITY] with "
+                          "sizes in 1..2^20, a batch in 1..2^16 and a sparsity in [0, 1], "
+                          "e.g. csr:4096x4096:b1:s0.9",
+                          spec);
+    c->format.structure = case_formats[f].structure;
+    c->format.quant.encoding = case_formats[f].encoding;
+    c->format.quant.granularity = case_formats[f].granularity;
+    c->format.quant.group_size = case_formats[f].group;
+    if (c->format.structure == SPARQ_STRUCTURE_BSR)
+        c->format.block_rows = c->format.block_cols = 16;
+    if (c->format.structure == SPARQ_STRUCTURE_NM) {
+        c->format.nm_n = 2;
+        c->format.nm_m = 4;
+    }
+    c->rows = rows;
+    c->cols = cols;
+    c->batch = batch;
+    c->sparsity = sparsity;
+    return SPARQ_OK;
 }
 
 /* ---- random numbers (splitmix64: the same sequence on every platform) ------------- */
@@ -230,6 +309,13 @@ static int compare_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* Sorts times[0..n) and returns their median (NAN for n = 0). */
+static double sorted_median(double *times, unsigned n)
+{
+    qsort(times, n, sizeof times[0], compare_double);
+    return n ? times[n / 2] : NAN;
+}
+
 /* Runs k with p once into y (guard words set first) and checks every output against the
  * reference and the guard words. Returns false (with why) for a wrong result. */
 static sparq_status check_candidate(tune_run *t, const sparq_kernel_params *p,
@@ -274,7 +360,39 @@ static sparq_status check_candidate(tune_run *t, const sparq_kernel_params *p,
     return SPARQ_OK;
 }
 
-/* Median time (us) of k with p: checked first; +inf for a wrong candidate. */
+/* The median time of k with p (after a warm-up run); a candidate CUT_FACTOR x slower
+ * than the best so far stops after its first timed run. */
+static sparq_status time_candidate(tune_run *t, const sparq_kernel_params *p,
+                                   const char *params, double *us)
+{
+    sparq_status st;
+    double times[32];
+    unsigned n = 0;
+    bench_case *b = t->b;
+    sparq_linear_args a = {.matrix = b->matrix, .queue = b->queue, .batch = b->c->batch,
+                           .x = b->x, .y = b->y};
+    for (int i = -1; i < (int)t->repeats; i++) {
+        cl_event run = NULL;
+        a.event = &run;
+        if ((st = sparq_linear_run(t->k, p, &a)) != SPARQ_OK)
+            return st;
+        clWaitForEvents(1, &run);
+        double run_us = event_us(run);
+        clReleaseEvent(run);
+        if (i < 0)
+            continue; /* warm-up */
+        times[n++] = run_us;
+        if (i == 0 && t->best_us > 0 && times[0] > CUT_FACTOR * t->best_us)
+            break; /* clearly bad: cut short */
+    }
+    *us = sorted_median(times, n);
+    sparq_log(SPARQ_LOG_INFO, "tune: %s %s: median %.1f us of %u (min %.1f, max %.1f)",
+              t->k->name, params, *us, n, times[0], times[n - 1]);
+    return SPARQ_OK;
+}
+
+/* Median time (us) of k with p: checked first; +inf for a wrong candidate. Tells the
+ * candidate observer. */
 static sparq_status evaluate(tune_run *t, const sparq_kernel_params *p, double *us)
 {
     char params[256] = "", why[256] = "";
@@ -288,30 +406,13 @@ static sparq_status evaluate(tune_run *t, const sparq_kernel_params *p, double *
         t->rejected++;
         sparq_log(SPARQ_LOG_INFO, "tune: %s %s rejected: %s", t->k->name, params, why);
         *us = INFINITY;
-        return SPARQ_OK;
-    }
-    if (t->o->fake_time_us) {
+    } else if (t->o->fake_time_us) {
         *us = t->o->fake_time_us(t->o->user, t->k->name, params);
-        return SPARQ_OK;
+    } else if ((st = time_candidate(t, p, params, us)) != SPARQ_OK) {
+        return st;
     }
-    double times[32];
-    unsigned n = 0;
-    bench_case *b = t->b;
-    sparq_linear_args a = {.matrix = b->matrix, .queue = b->queue, .batch = b->c->batch,
-                           .x = b->x, .y = b->y};
-    for (unsigned i = 0; i < t->repeats; i++) {
-        cl_event run = NULL;
-        a.event = &run;
-        if ((st = sparq_linear_run(t->k, p, &a)) != SPARQ_OK)
-            return st;
-        clWaitForEvents(1, &run);
-        times[n++] = event_us(run);
-        clReleaseEvent(run);
-        if (i == 0 && t->best_us > 0 && times[0] > CUT_FACTOR * t->best_us)
-            break; /* clearly bad: cut short */
-    }
-    qsort(times, n, sizeof times[0], compare_double);
-    *us = times[n / 2];
+    if (t->o->candidate)
+        t->o->candidate(t->o->user, t->k->name, params, *us);
     return SPARQ_OK;
 }
 
@@ -378,24 +479,38 @@ static int space_find(const space *s, const sparq_kernel_params *p)
     return -1;
 }
 
-/* A neighbour of point `from`: one tunable moved to an adjacent candidate, valid. */
-static int space_neighbour(const sparq_kernel_info *k, const space *s, int from, uint64_t *rng)
+/* An unevaluated neighbour of point `from` (times[i] NAN: not evaluated): one tunable
+ * set to another of its candidates (any, not only the adjacent ones: kernel timings are
+ * rugged in each parameter), valid. -1 when 32 random tries find none. */
+static int space_neighbour(const sparq_kernel_info *k, const space *s, const double *times,
+                           int from, uint64_t *rng)
 {
     for (int attempt = 0; attempt < 32; attempt++) {
         sparq_kernel_params p = s->points[from];
         int idx[SPARQ_MAX_TUNABLES];
         point_indices(k, &p, idx);
-        int t = (int)(next_random(rng) % (uint64_t)s->tunables);
-        int step = (next_random(rng) & 1) ? 1 : -1;
-        int j = idx[t] + step;
-        if (idx[t] < 0 || j < 0 || j >= SPARQ_MAX_CANDIDATES || !k->tunables[t].candidates[j])
+        int t = (int)(next_random(rng) % (uint64_t)s->tunables), count = 0;
+        while (count < SPARQ_MAX_CANDIDATES && k->tunables[t].candidates[count])
+            count++;
+        int j = count ? (int)(next_random(rng) % (uint64_t)count) : -1;
+        if (idx[t] < 0 || j < 0 || j == idx[t])
             continue;
         p.value[t] = k->tunables[t].candidates[j];
         int found = space_find(s, &p);
-        if (found >= 0)
+        if (found >= 0 && isnan(times[found]))
             return found;
     }
-    return (int)(next_random(rng) % s->count); /* stuck: jump */
+    return -1;
+}
+
+/* A random unevaluated point; -1 when every point is evaluated. */
+static int space_unevaluated(const space *s, const double *times, uint64_t *rng)
+{
+    unsigned first = (unsigned)(next_random(rng) % s->count);
+    for (unsigned i = 0; i < s->count; i++)
+        if (isnan(times[(first + i) % s->count]))
+            return (int)((first + i) % s->count);
+    return -1;
 }
 
 /* ---- strategies ---------------------------------------------------------------------- */
@@ -462,22 +577,32 @@ static sparq_status search_run(search *x, sparq_tune_strategy strategy, int star
         free(order);
         return st;
     }
-    /* Simulated annealing: from the default, move to a neighbour; take it when faster,
-     * or when slower with probability exp(-relative slowdown / temperature); the
-     * temperature falls geometrically from 0.3 to 0.01 over the evaluation budget. */
+    /* Simulated annealing: from the default, move to an unevaluated neighbour; take it
+     * when faster, or when slower with probability exp(-relative slowdown /
+     * temperature); the temperature falls geometrically from 0.3 to 0.01 over the
+     * evaluation budget; the last quarter of it moves from the best point found only.
+     * Where every neighbour is known (a local minimum explored), restart from a random
+     * unevaluated point. */
     int current = start;
     double current_us;
     if ((st = search_eval(x, current, &current_us)) != SPARQ_OK)
         return st;
-    unsigned steps = 0, max_steps = 8 * x->max_evals + 16;
-    while (!search_over(x) && steps++ < max_steps) {
+    while (!search_over(x)) {
         double progress = (double)x->t->evaluations / (double)x->max_evals;
         double temperature = 0.3 * pow(0.01 / 0.3, progress);
-        int next = space_neighbour(x->t->k, x->s, current, rng);
+        if (progress >= POLISH_FROM && x->best >= 0) {
+            current = x->best; /* the last quarter polishes the best point found */
+            current_us = x->times[x->best];
+        }
+        int next = space_neighbour(x->t->k, x->s, x->times, current, rng);
+        bool restart = next < 0;
+        if (restart && (next = space_unevaluated(x->s, x->times, rng)) < 0)
+            break; /* the whole space is evaluated */
         if ((st = search_eval(x, next, &us)) != SPARQ_OK)
             return st;
         double slowdown = isfinite(current_us) ? (us - current_us) / current_us : -1.0;
-        if (slowdown < 0 || (isfinite(us) && random_unit(rng) < exp(-slowdown / temperature))) {
+        if (restart || slowdown < 0 ||
+            (isfinite(us) && random_unit(rng) < exp(-slowdown / temperature))) {
             current = next;
             current_us = us;
         }
@@ -566,8 +691,7 @@ static sparq_status time_path(bench_case *b, path_fn fn, const void *arg, unsign
             times[n++] = event_us(e);
         clReleaseEvent(e);
     }
-    qsort(times, n, sizeof times[0], compare_double);
-    *us = times[n / 2];
+    *us = sorted_median(times, n);
     return SPARQ_OK;
 }
 

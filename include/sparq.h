@@ -1106,6 +1106,13 @@ typedef struct sparq_tune_case {
     size_t rows, cols, batch;
 } sparq_tune_case;
 
+/* A case from "FORMAT:ROWSxCOLS:bBATCH[:sSPARSITY]" (sparsity default 0.9), FORMAT one
+ * of csr, csr-f16, csr-i8 (row scales), csr-i4 (groups of 128), bsr16 (16x16 blocks),
+ * bsr16-i8, 2:4, 2:4-i4, dense (f32), dense-f16, dense-i8, dense-i4; e.g.
+ * "csr:4096x4096:b1:s0.9" or "2:4:768x3072:b32". SPARQ_ERROR_INVALID_ARGUMENT with a
+ * message for anything else. */
+SPARQ_API sparq_status sparq_tune_case_parse(const char *spec, sparq_tune_case *tune_case);
+
 /* The common cases `sparq tune --quick` tunes: *cases points at a static table. */
 SPARQ_API void sparq_tune_quick_cases(const sparq_tune_case **cases, size_t *count);
 
@@ -1127,8 +1134,11 @@ typedef struct sparq_tune_options {
     /* progress: called after each evaluation with the cases done and a label */
     void (*progress)(void *user, size_t done, size_t total, const char *label);
     void *user;
-    /* tests: when set, replaces the measured time (us) of a candidate that passed the
-     * check; params is its "-DNAME=value ..." string */
+    /* called after each candidate with its kernel, its parameters ("-DNAME=value ..."),
+     * and its median time in us (INFINITY: rejected by the check); may be NULL */
+    void (*candidate)(void *user, const char *kernel, const char *params, double us);
+    /* tests and search studies: when set, replaces the measured time (us) of a
+     * candidate that passed the check */
     double (*fake_time_us)(void *user, const char *kernel, const char *params);
     /* tests: when set and true for a candidate, its output is corrupted after the run
      * (as a miscompiled kernel would), so the check must reject it */

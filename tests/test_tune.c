@@ -231,6 +231,38 @@ static void bad_options_refused(void **state)
     sparq_context_free(ctx);
 }
 
+static void case_specs(void **state)
+{
+    (void)state;
+    sparq_tune_case c;
+    assert_int_equal(sparq_tune_case_parse("2:4:768x3072:b32", &c), SPARQ_OK);
+    assert_int_equal(c.format.structure, SPARQ_STRUCTURE_NM);
+    assert_int_equal(c.format.nm_n, 2);
+    assert_int_equal(c.format.nm_m, 4);
+    assert_int_equal(c.rows, 768);
+    assert_int_equal(c.cols, 3072);
+    assert_int_equal(c.batch, 32);
+    assert_int_equal(sparq_tune_case_parse("2:4-i4:64x128:b1", &c), SPARQ_OK);
+    assert_int_equal(c.format.quant.encoding, SPARQ_ENCODING_I4);
+    assert_int_equal(c.format.quant.group_size, 128);
+    assert_int_equal(sparq_tune_case_parse("csr-i8:4096x4096:b1:s0.75", &c), SPARQ_OK);
+    assert_int_equal(c.format.structure, SPARQ_STRUCTURE_CSR);
+    assert_int_equal(c.format.quant.encoding, SPARQ_ENCODING_I8);
+    assert_true(c.sparsity == 0.75);
+    assert_int_equal(sparq_tune_case_parse("bsr16:32x32:b8", &c), SPARQ_OK);
+    assert_int_equal(c.format.block_rows, 16);
+    assert_true(c.sparsity == 0.9);
+    static const char *const bad[] = {"", "csr", "csr:", "coo:4x4:b1", "csr:4x4",
+                                      "csr:0x4:b1", "csr:4x4:b0", "csr:4x4:b1:s1.5",
+                                      "csr:4x4:b1:s0.5x", "csr:4x4:b1:", "csr:4x4:b1junk",
+                                      "2:4:4x4", "csr:99999999x4:b1"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(sparq_tune_case_parse(bad[i], &c), SPARQ_ERROR_INVALID_ARGUMENT);
+        assert_non_null(strstr(sparq_last_error(), "case"));
+    }
+    assert_int_equal(sparq_tune_case_parse(NULL, &c), SPARQ_ERROR_INVALID_ARGUMENT);
+}
+
 int main(void)
 {
     testing_filter_from_env();
@@ -240,6 +272,7 @@ int main(void)
         cmocka_unit_test(anneal_deterministic_and_near_exhaustive),
         cmocka_unit_test(tuned_run_reaches_dispatch),
         cmocka_unit_test(bad_options_refused),
+        cmocka_unit_test(case_specs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

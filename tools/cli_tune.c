@@ -36,62 +36,6 @@ static void usage(FILE *to)
             "                       type (how shipped databases in autotune/db are made)\n");
 }
 
-/* FORMAT:ROWSxCOLS:bBATCH[:sSPARSITY] into a case. */
-static bool parse_case(const char *spec, sparq_tune_case *c)
-{
-    char format[32];
-    size_t rows = 0, cols = 0, batch = 0;
-    double sparsity = 0.9;
-    int used = 0;
-    memset(c, 0, sizeof *c);
-    if (sscanf(spec, "%31[^:]:%zux%zu:b%zu%n", format, &rows, &cols, &batch, &used) != 4)
-        return false;
-    if (spec[used] == ':' && sscanf(spec + used, ":s%lf", &sparsity) != 1)
-        return false;
-    if (spec[used] && spec[used] != ':')
-        return false;
-    static const struct {
-        const char *name;
-        sparq_structure structure;
-        sparq_encoding encoding;
-        sparq_scale_granularity granularity;
-        size_t group;
-    } formats[] = {
-        {"csr", SPARQ_STRUCTURE_CSR, SPARQ_ENCODING_F32, 0, 0},
-        {"csr-f16", SPARQ_STRUCTURE_CSR, SPARQ_ENCODING_F16, 0, 0},
-        {"csr-i8", SPARQ_STRUCTURE_CSR, SPARQ_ENCODING_I8, SPARQ_SCALE_ROW, 0},
-        {"csr-i4", SPARQ_STRUCTURE_CSR, SPARQ_ENCODING_I4, SPARQ_SCALE_GROUP, 128},
-        {"bsr16", SPARQ_STRUCTURE_BSR, SPARQ_ENCODING_F32, 0, 0},
-        {"bsr16-i8", SPARQ_STRUCTURE_BSR, SPARQ_ENCODING_I8, SPARQ_SCALE_ROW, 0},
-        {"2:4", SPARQ_STRUCTURE_NM, SPARQ_ENCODING_F32, 0, 0},
-        {"2:4-i4", SPARQ_STRUCTURE_NM, SPARQ_ENCODING_I4, SPARQ_SCALE_GROUP, 128},
-        {"dense", SPARQ_STRUCTURE_DENSE, SPARQ_ENCODING_F32, 0, 0},
-        {"dense-f16", SPARQ_STRUCTURE_DENSE, SPARQ_ENCODING_F16, 0, 0},
-        {"dense-i8", SPARQ_STRUCTURE_DENSE, SPARQ_ENCODING_I8, SPARQ_SCALE_ROW, 0},
-        {"dense-i4", SPARQ_STRUCTURE_DENSE, SPARQ_ENCODING_I4, SPARQ_SCALE_GROUP, 128},
-    };
-    for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++) {
-        if (strcmp(formats[i].name, format) != 0)
-            continue;
-        c->format.structure = formats[i].structure;
-        c->format.quant.encoding = formats[i].encoding;
-        c->format.quant.granularity = formats[i].granularity;
-        c->format.quant.group_size = formats[i].group;
-        if (c->format.structure == SPARQ_STRUCTURE_BSR)
-            c->format.block_rows = c->format.block_cols = 16;
-        if (c->format.structure == SPARQ_STRUCTURE_NM) {
-            c->format.nm_n = 2;
-            c->format.nm_m = 4;
-        }
-        c->rows = rows;
-        c->cols = cols;
-        c->batch = batch;
-        c->sparsity = sparsity;
-        return rows && cols && batch && sparsity >= 0 && sparsity <= 1;
-    }
-    return false;
-}
-
 static void on_progress(void *user, size_t done, size_t total, const char *label)
 {
     cli_progress_step(user, done, label);
@@ -156,8 +100,12 @@ int cli_tune_main(int argc, char **argv)
         case 'l': list = true; break;
         case 'q': quick = true; break;
         case 'c':
-            if (count == 64 || !parse_case(optarg, &cases[count])) {
-                fprintf(stderr, "sparq tune: bad --case \"%s\" (sparq tune --help)\n", optarg);
+            if (count == 64) {
+                fprintf(stderr, "sparq tune: at most 64 --case options\n");
+                return 2;
+            }
+            if (sparq_tune_case_parse(optarg, &cases[count]) != SPARQ_OK) {
+                fprintf(stderr, "sparq tune: %s (sparq tune --help)\n", sparq_last_error());
                 return 2;
             }
             count++;

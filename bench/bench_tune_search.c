@@ -1,0 +1,242 @@
+/* bench_tune_search - how well the tuner's search strategies do against exhaustive search.
+ * For each space (a case and one kernel) it times every candidate once (exhaustive, real
+ * profiling-event medians) and keeps that landscape; then it replays simulated annealing
+ * and random search (same number of evaluations) over the recorded times with several
+ * seeds, so that the comparison measures the search, not the timing noise between runs. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sparq.h"
+
+#define MAX_POINTS 4096
+#define MAX_SPACES 16
+
+typedef struct landscape {
+    size_t count;
+    char params[MAX_POINTS][128];
+    double us[MAX_POINTS];
+} landscape;
+
+static void record(void *user, const char *kernel, const char *params, double us)
+{
+    landscape *l = user;
+    (void)kernel;
+    if (l->count < MAX_POINTS) {
+        snprintf(l->params[l->count], sizeof l->params[0], "%s", params);
+        l->us[l->count++] = us;
+    }
+}
+
+static double replay(void *user, const char *kernel, const char *params)
+{
+    const landscape *l = user;
+    (void)kernel;
+    for (size_t i = 0; i < l->count; i++)
+        if (strcmp(l->params[i], params) == 0)
+            return l->us[i];
+    return 1e30; /* not in the landscape: never the best */
+}
+
+/* Lines "case<TAB>kernel<TAB>params<TAB>us" of spec/kernel from a --record file. */
+static size_t load_landscape(FILE *f, const char *spec, const char *kernel, landscape *l)
+{
+    char line[512];
+    l->count = 0;
+    rewind(f);
+    while (fgets(line, sizeof line, f) && l->count < MAX_POINTS) {
+        char *c = strtok(line, "\t"), *k = strtok(NULL, "\t"), *p = strtok(NULL, "\t"),
+             *us = strtok(NULL, "\n");
+        if (c && k && p && us && strcmp(c, spec) == 0 && strcmp(k, kernel) == 0) {
+            snprintf(l->params[l->count], sizeof l->params[0], "%s", p);
+            l->us[l->count++] = strtod(us, NULL);
+        }
+    }
+    return l->count;
+}
+
+static int compare_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+typedef struct search_stats {
+    double evals_median, gap_median, gap_worst; /* gap: found / best - 1              */
+    unsigned within_5pct, runs;
+} search_stats;
+
+/* Replays strategy over l for seeds 1..seeds with max_evals (0: the default). */
+static sparq_status replay_search(sparq_context *ctx, const sparq_tune_case *c,
+                                  const char *kernel, landscape *l, double best,
+                                  sparq_tune_strategy strategy, unsigned max_evals,
+                                  unsigned seeds, search_stats *stats)
+{
+    double evals[64], gaps[64];
+    memset(stats, 0, sizeof *stats);
+    for (unsigned seed = 1; seed <= seeds && seed <= 64; seed++) {
+        sparq_tune_options o = {.kernels = kernel, .strategy = strategy, .seed = seed,
+                                .max_evaluations = max_evals, .skip_break_even = 1,
+                                .db_path = "", .fake_time_us = replay, .user = l};
+        sparq_tune_result *r = NULL;
+        size_t n = 0;
+        sparq_status st = sparq_tune_run(ctx, c, 1, &o, &r, &n);
+        if (st != SPARQ_OK)
+            return st;
+        evals[stats->runs] = r[0].evaluations;
+        gaps[stats->runs] = r[0].best_us / best - 1.0;
+        stats->within_5pct += gaps[stats->runs] <= 0.05;
+        stats->runs++;
+        free(r);
+    }
+    qsort(evals, stats->runs, sizeof evals[0], compare_double);
+    qsort(gaps, stats->runs, sizeof gaps[0], compare_double);
+    stats->evals_median = evals[stats->runs / 2];
+    stats->gap_median = gaps[stats->runs / 2];
+    stats->gap_worst = gaps[stats->runs - 1];
+    return SPARQ_OK;
+}
+
+static void usage(FILE *to)
+{
+    fprintf(to,
+            "usage: bench_tune_search [--space CASE KERNEL]... [--seeds N] [--repeats N]\n"
+            "                         [--csv FILE] [--record FILE | --replay FILE]\n"
+            "  CASE: as `sparq tune --case` (e.g. csr:768x3072:b32:s0.9); KERNEL: one\n"
+            "  kernel that runs it. Default spaces: CSR batch tile, BSR tile and dense\n"
+            "  int8 tile at batch 32, 2:4 GEMV at batch 1 (768 x 3072). Seeds: 10;\n"
+            "  repeats per candidate in the exhaustive pass: 9. --record writes the measured\n"
+            "  landscapes (case, kernel, parameters, us per line); --replay searches those\n"
+            "  instead of measuring (the spaces' candidates are still built and checked).\n");
+}
+
+int main(int argc, char **argv)
+{
+    const char *spaces[MAX_SPACES][2] = {{"csr:768x3072:b32:s0.9", "spmm_csr_batchtile"},
+                                         {"bsr16:768x3072:b32:s0.9", "spmm_bsr_tile"},
+                                         {"dense-i8:768x3072:b32", "linear_dense_q_tiled"},
+                                         {"2:4:768x3072:b1", "spmm_nm_gemv24"}};
+    size_t space_count = 4, given = 0;
+    unsigned seeds = 10, repeats = 9;
+    const char *csv_path = NULL, *record_path = NULL, *replay_path = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--space") == 0 && i + 2 < argc && given < MAX_SPACES) {
+            spaces[given][0] = argv[i + 1];
+            spaces[given][1] = argv[i + 2];
+            space_count = ++given;
+            i += 2;
+        } else if (strcmp(argv[i], "--seeds") == 0 && i + 1 < argc) {
+            seeds = (unsigned)strtoul(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "--repeats") == 0 && i + 1 < argc) {
+            repeats = (unsigned)strtoul(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "--csv") == 0 && i + 1 < argc) {
+            csv_path = argv[++i];
+        } else if (strcmp(argv[i], "--record") == 0 && i + 1 < argc && !replay_path) {
+            record_path = argv[++i];
+        } else if (strcmp(argv[i], "--replay") == 0 && i + 1 < argc && !record_path) {
+            replay_path = argv[++i];
+        } else {
+            usage(strcmp(argv[i], "--help") == 0 ? stdout : stderr);
+            return strcmp(argv[i], "--help") == 0 ? 0 : 2;
+        }
+    }
+    if (seeds < 1 || seeds > 64 || repeats < 1) {
+        fprintf(stderr, "bench_tune_search: --seeds in 1..64, --repeats >= 1\n");
+        return 2;
+    }
+    sparq_context *ctx = NULL;
+    if (sparq_context_create(NULL, &ctx) != SPARQ_OK) {
+        fprintf(stderr, "bench_tune_search: %s\n", sparq_last_error());
+        return 1;
+    }
+    FILE *csv = csv_path ? fopen(csv_path, "w") : NULL;
+    FILE *recorded = record_path ? fopen(record_path, "w")
+                     : replay_path ? fopen(replay_path, "r") : NULL;
+    if ((csv_path && !csv) || ((record_path || replay_path) && !recorded)) {
+        fprintf(stderr, "bench_tune_search: cannot open %s\n",
+                csv_path && !csv ? csv_path : record_path ? record_path : replay_path);
+        if (csv)
+            fclose(csv);
+        if (recorded)
+            fclose(recorded);
+        sparq_context_free(ctx);
+        return 1;
+    }
+    if (csv)
+        fprintf(csv, "case,kernel,points,best_us,strategy,evals_median,gap_median,gap_worst,"
+                     "within_5pct,runs\n");
+    printf("search strategies vs exhaustive, replayed over each space's measured landscape "
+           "(%u seeds)\n\n", seeds);
+    printf("%-24s %-20s %6s %10s | %-8s %6s %8s %8s %7s | %-8s %8s %8s %7s\n", "case",
+           "kernel", "points", "best us", "strategy", "evals", "gap med", "gap max", "<=5%",
+           "random", "gap med", "gap max", "<=5%");
+    landscape *l = malloc(sizeof *l);
+    int rc = l ? 0 : 1;
+    for (size_t s = 0; s < space_count && rc == 0; s++) {
+        sparq_tune_case c;
+        if (sparq_tune_case_parse(spaces[s][0], &c) != SPARQ_OK) {
+            fprintf(stderr, "bench_tune_search: %s\n", sparq_last_error());
+            rc = 2;
+            break;
+        }
+        l->count = 0;
+        if (replay_path && load_landscape(recorded, spaces[s][0], spaces[s][1], l) == 0) {
+            fprintf(stderr, "bench_tune_search: %s holds no %s %s\n", replay_path,
+                    spaces[s][0], spaces[s][1]);
+            rc = 1;
+            break;
+        }
+        /* exhaustive: measured, or replayed from the file */
+        sparq_tune_options o = {.kernels = spaces[s][1], .strategy = SPARQ_TUNE_EXHAUSTIVE,
+                                .repeats = repeats, .skip_break_even = 1, .db_path = "",
+                                .candidate = replay_path ? NULL : record,
+                                .fake_time_us = replay_path ? replay : NULL, .user = l};
+        sparq_tune_result *r = NULL;
+        size_t n = 0;
+        if (sparq_tune_run(ctx, &c, 1, &o, &r, &n) != SPARQ_OK || n == 0) {
+            fprintf(stderr, "bench_tune_search: %s: %s\n", spaces[s][0], sparq_last_error());
+            rc = 1;
+            break;
+        }
+        double best = r[0].best_us;
+        unsigned points = r[0].space;
+        free(r);
+        for (size_t i = 0; record_path && i < l->count; i++)
+            fprintf(recorded, "%s\t%s\t%s\t%.3f\n", spaces[s][0], spaces[s][1], l->params[i],
+                    l->us[i]);
+        search_stats anneal, random;
+        if (replay_search(ctx, &c, spaces[s][1], l, best, SPARQ_TUNE_ANNEAL, 0, seeds,
+                          &anneal) != SPARQ_OK ||
+            replay_search(ctx, &c, spaces[s][1], l, best, SPARQ_TUNE_RANDOM,
+                          (unsigned)anneal.evals_median, seeds, &random) != SPARQ_OK) {
+            fprintf(stderr, "bench_tune_search: %s\n", sparq_last_error());
+            rc = 1;
+            break;
+        }
+        printf("%-24s %-20s %6u %10.1f | %-8s %6.0f %7.1f%% %7.1f%% %3u/%-3u | %-8s %7.1f%% "
+               "%7.1f%% %3u/%-3u\n",
+               spaces[s][0], spaces[s][1], points, best, "anneal", anneal.evals_median,
+               100 * anneal.gap_median, 100 * anneal.gap_worst, anneal.within_5pct,
+               anneal.runs, "same n", 100 * random.gap_median, 100 * random.gap_worst,
+               random.within_5pct, random.runs);
+        for (int k = 0; csv && k < 2; k++) {
+            const search_stats *x = k ? &random : &anneal;
+            fprintf(csv, "%s,%s,%u,%.3f,%s,%.0f,%.4f,%.4f,%u,%u\n", spaces[s][0],
+                    spaces[s][1], points, best, k ? "random" : "anneal", x->evals_median,
+                    x->gap_median, x->gap_worst, x->within_5pct, x->runs);
+        }
+        fflush(stdout);
+    }
+    printf("\ngap: (time of the candidate the search picked) / (exhaustive best) - 1, on the\n"
+           "same recorded times; evals: candidates the search evaluated (median over seeds)\n");
+    free(l);
+    if (csv)
+        fclose(csv);
+    if (recorded && fclose(recorded) != 0 && record_path) {
+        fprintf(stderr, "bench_tune_search: cannot write %s\n", record_path);
+        rc = 1;
+    }
+    sparq_context_free(ctx);
+    return rc;
+}
