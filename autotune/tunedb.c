@@ -72,6 +72,10 @@ void sparq_tunedb_type_key(const sparq_tune_device *device, char *out, size_t si
 /* Classes stop at 2^40 (13 digits), so that every class fits 63 characters. */
 #define MAX_CLASS_EXPONENT 40
 
+/* A dense/sparse choice serves other classes than its own only when the loser was at least
+ * this much slower. */
+#define CHOICE_BORROW_MARGIN 1.25
+
 /* The power-of-two exponent nearest to x in log space (0 for x < 1.5, NaN included). */
 static unsigned class_exponent(double x)
 {
@@ -690,6 +694,15 @@ static bool same_regime(const lookup_query *q, const unsigned exponent[4])
            (int)exponent[1] - (int)exponent[3] == (int)q->target[1] - (int)q->target[3];
 }
 
+/* Whether a measured dense/sparse choice is clear enough to serve other shape classes:
+ * the loser at least CHOICE_BORROW_MARGIN times slower. */
+static bool decisive(const sparq_tune_choice_entry *c)
+{
+    double slow = c->dense_us > c->sparse_us ? c->dense_us : c->sparse_us;
+    double fast = c->dense_us > c->sparse_us ? c->sparse_us : c->dense_us;
+    return fast > 0 && slow >= CHOICE_BORROW_MARGIN * fast;
+}
+
 /* The entry under device_key nearest to the query's class (ties: the first key in
  * order) into *out, its class into found; false when there is none. */
 static bool nearest_entry(const sparq_tunedb *db, const char *device_key, const lookup_query *q,
@@ -716,6 +729,8 @@ static bool nearest_entry(const sparq_tunedb *db, const char *device_key, const 
             (q->kind == &params_kind && q->hash && q->hash[0] &&
              strcmp(entry.params.source_hash, q->hash) != 0))
             continue; /* a kernel changed since this entry was tuned */
+        if (q->kind == &choices_kind && distance > 0 && !decisive(&entry.choice))
+            continue; /* a near tie on another shape decides nothing here */
         *out = entry;
         best = distance;
         best_key = key;

@@ -638,6 +638,17 @@ static void choices_chain(void **state)
     assert_false(sparq_tune_lookup_choice(&chain, &new_driver, SPARQ_STRUCTURE_CSR,
                                           SPARQ_ENCODING_F32, "m4096.k4096.b1.z256", &got,
                                           &source, detail, sizeof detail));
+    /* a near tie (4100 vs 3900 us) serves its own class only */
+    sparq_tune_choice_entry tie = choice("m1024.k1024.b1.z256", false, 3900.0);
+    assert_int_equal(sparq_tunedb_put_choice(shipped, &cpu, key_of(sparq_tunedb_vendor_key, &cpu),
+                                             &tie), SPARQ_OK);
+    assert_true(sparq_tune_lookup_choice(&chain, &new_driver, SPARQ_STRUCTURE_CSR,
+                                         SPARQ_ENCODING_F32, "m1024.k1024.b1.z256", &got,
+                                         &source, detail, sizeof detail));
+    assert_true(got.sparse_us == 3900.0);
+    assert_false(sparq_tune_lookup_choice(&chain, &new_driver, SPARQ_STRUCTURE_CSR,
+                                          SPARQ_ENCODING_F32, "m2048.k1024.b1.z256", &got,
+                                          &source, detail, sizeof detail));
     /* no level has one: false, BUILTIN */
     assert_false(sparq_tune_lookup_choice(&chain, &cpu, SPARQ_STRUCTURE_BSR, SPARQ_ENCODING_F32,
                                           CLASS, &got, &source, detail, sizeof detail));
