@@ -199,9 +199,11 @@ int main(int argc, char **argv)
             rc = 1;
             break;
         }
-        double best = r[0].best_us;
         unsigned points = r[0].space;
         free(r);
+        double best = INFINITY; /* the landscape's (the tuner re-times its pick) */
+        for (size_t i = 0; i < l->count; i++)
+            best = l->us[i] < best ? l->us[i] : best;
         for (size_t i = 0; record_path && i < l->count; i++)
             fprintf(recorded, "%s\t%s\t%s\t%.3f\n", spaces[s][0], spaces[s][1], l->params[i],
                     l->us[i]);

@@ -1073,8 +1073,10 @@ SPARQ_API sparq_status sparq_packed_load(const sparq_safetensors *file, const ch
  * words after the output) before it is timed; a wrong candidate is rejected, logged
  * and never chosen. Timing uses profiling events: one warm-up, then the median of
  * `repeats` runs; a candidate 3x slower than the best so far is cut short after one.
- * It also times the dense path (sparq's dense kernels and CLBlast) on the same weights
- * and records the faster path per case: dispatch then uses that measured break-even.
+ * The default and the best are then timed again side by side (3 rounds each) for the
+ * reported speedup; the default stays if it is not slower. It also times the dense path
+ * (sparq's dense kernels and CLBlast) on the same weights and records the faster path
+ * per case: dispatch then uses that measured break-even.
  *
  * Results are keyed by device (vendor, name, driver), kernel, encoding and shape class
  * (rows, cols, batch and nonzeros per row, each rounded to a power of two) and merged

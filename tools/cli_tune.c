@@ -18,11 +18,13 @@ static void usage(FILE *to)
             "                       defaults)\n"
             "  --quick              tune the common cases for this device (a few minutes:\n"
             "                       the two best-ranked kernels per case, 8 candidates each)\n"
+            "  --full               the same cases with every kernel and the strategy's\n"
+            "                       budget (how the shipped databases are made)\n"
             "  --case SPEC          tune one case (repeatable): FORMAT:ROWSxCOLS:bBATCH[:sS]\n"
             "                       FORMAT: csr, csr-i8, csr-i4, csr-f16, bsr16, bsr16-i8, 2:4,\n"
             "                       2:4-i4, dense (f32: the dense path), dense-i8, dense-i4,\n"
-            "                       dense-f16; S: sparsity\n"
-            "                       (csr/bsr), e.g. csr:4096x4096:b1:s0.9\n"
+            "                       dense-f16; S: sparsity (csr/bsr), e.g.\n"
+            "                       csr:4096x4096:b1:s0.9 or 2:4:768x3072:b32\n"
             "  --kernels A,B        only these kernels (default: every kernel of the case)\n"
             "  --strategy NAME      exhaustive, random or anneal (default anneal)\n"
             "  --budget SECONDS     per kernel and case (default: none; random: 30)\n"
@@ -80,6 +82,7 @@ int cli_tune_main(int argc, char **argv)
 {
     static const struct option long_options[] = {
         {"list", no_argument, NULL, 'l'},       {"quick", no_argument, NULL, 'q'},
+        {"full", no_argument, NULL, 'f'},
         {"case", required_argument, NULL, 'c'}, {"kernels", required_argument, NULL, 'k'},
         {"strategy", required_argument, NULL, 's'},
         {"budget", required_argument, NULL, 'b'},
@@ -91,7 +94,7 @@ int cli_tune_main(int argc, char **argv)
     sparq_tune_options o = {.strategy = SPARQ_TUNE_ANNEAL, .seed = 1};
     sparq_tune_case cases[64];
     size_t count = 0;
-    bool list = false, quick = false;
+    bool list = false, quick = false, full = false;
     int opt;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
@@ -99,6 +102,7 @@ int cli_tune_main(int argc, char **argv)
         switch (opt) {
         case 'l': list = true; break;
         case 'q': quick = true; break;
+        case 'f': full = true; break;
         case 'c':
             if (count == 64) {
                 fprintf(stderr, "sparq tune: at most 64 --case options\n");
@@ -136,7 +140,7 @@ int cli_tune_main(int argc, char **argv)
         fprintf(stderr, "sparq tune: unexpected argument \"%s\"\n", argv[optind]);
         return 2;
     }
-    if (!list && !quick && count == 0) {
+    if (!list && !quick && !full && count == 0) {
         usage(stderr);
         return 2;
     }
@@ -153,9 +157,11 @@ int cli_tune_main(int argc, char **argv)
             fputs(text, stdout);
         free(text);
     }
-    if (rc == 0 && (quick || count)) {
+    if (rc == 0 && (quick || full || count)) {
         const sparq_tune_case *run = cases;
-        if (quick) {
+        if (full)
+            sparq_tune_quick_cases(&run, &count); /* every kernel, the strategy's budget */
+        if (quick && !full) {
             /* a few minutes: the two kernels dispatch would pick between, 8 candidates
              * each (unless asked otherwise) */
             sparq_tune_quick_cases(&run, &count);
