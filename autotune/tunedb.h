@@ -167,8 +167,9 @@ typedef struct sparq_tune_chain {
  * (device key), shipped db (device key), shipped db (vendor key, then type key); in each
  * the exact shape class first, then the nearest tuned class of the same kernel and
  * encoding (least sum of |log2| differences of m, k, b, z; ties: the first in key
- * order) within the same batch regime (batch 1, or batch > 1). Entries whose source_hash differs from source_hash (the current kernel's) are
- * skipped (source_hash NULL or "": no check). When no level has one: the registry
+ * order) within the same batch regime (batch 1, or batch > 1). Entries whose
+ * source_hash differs from source_hash (the current kernel's) are skipped (source_hash
+ * NULL or "": no check). When no level has one: the registry
  * defaults (BUILTIN). Never fails. detail (may be NULL) gets e.g. "user tuning, class
  * m4096.k4096.b32.z512" or "user tuning, nearest class m4096.k4096.b16.z512 to
  * m4096.k4096.b32.z512". */

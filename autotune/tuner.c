@@ -665,9 +665,11 @@ static sparq_status tune_kernel(const sparq_tune_options *o, bench_case *b,
     for (unsigned i = 0; i < s.count; i++)
         times[i] = NAN;
     search x = {.t = &t, .s = &s, .times = times, .best = -1};
+    /* annealing: a third of the space, at least 12 (small rugged spaces need them) */
     unsigned default_evals = o->strategy == SPARQ_TUNE_ANNEAL ? (s.count + 2) / 3 : s.count;
     x.max_evals = o->max_evaluations ? o->max_evaluations
-                                     : (default_evals < 6 ? 6 : default_evals);
+                  : o->strategy == SPARQ_TUNE_ANNEAL && default_evals < 12 ? 12
+                                                                          : default_evals;
     double budget = o->budget_seconds > 0 ? o->budget_seconds
                     : o->strategy == SPARQ_TUNE_RANDOM ? 30.0 : 0.0;
     x.deadline = budget > 0 ? sparq_now_seconds() + budget : 0;

@@ -1124,7 +1124,7 @@ typedef struct sparq_tune_options {
     sparq_tune_strategy strategy;
     double budget_seconds;        /* per kernel and case; 0: none (RANDOM: 30 s)        */
     unsigned max_evaluations;     /* per kernel and case; 0: the strategy's default
-                                   * (ANNEAL: a third of the valid space, at least 6)   */
+                                   * (ANNEAL: a third of the valid space, at least 12)   */
     uint64_t seed;
     unsigned repeats;             /* timed runs per candidate (median); 0: 5            */
     unsigned top_kernels;         /* only the N kernels dispatch ranks highest for the
