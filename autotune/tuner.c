@@ -707,10 +707,26 @@ static sparq_status tune_kernel(const sparq_tune_options *o, bench_case *b,
 
 /* ---- break-even --------------------------------------------------------------------- */
 
-/* Median time (us, profiling events) of repeats calls of one path after a warm-up. A
- * path's time is its last kernel's: the product (CLBlast's bias fill before it, a
- * tiny kernel, is not counted). */
+/* Median time (us, profiling events) of repeats calls of one path after a warm-up, each
+ * from a marker before the call to the end of its last kernel (span_us): every kernel
+ * of the path counts, CLBlast's bias fill and padding included. */
 typedef sparq_status (*path_fn)(bench_case *b, const void *arg, cl_event *event);
+
+/* Microseconds from a marker enqueued just before a path to the end of the path's event:
+ * a path of several kernels (CLBlast pads, multiplies and copies back; its event is the
+ * last kernel's) counts whole. event_us(end) without a usable marker. */
+static double span_us(cl_event start, cl_event end)
+{
+    cl_ulong from = 0, to = 0;
+    if (!start ||
+        clGetEventProfilingInfo(start, CL_PROFILING_COMMAND_END, sizeof from, &from, NULL) !=
+            CL_SUCCESS ||
+        clGetEventProfilingInfo(end, CL_PROFILING_COMMAND_END, sizeof to, &to, NULL) !=
+            CL_SUCCESS ||
+        from == 0 || to <= from)
+        return event_us(end);
+    return (double)(to - from) / 1e3;
+}
 
 static sparq_status time_path(bench_case *b, path_fn fn, const void *arg, unsigned repeats,
                               double *us)
@@ -718,14 +734,21 @@ static sparq_status time_path(bench_case *b, path_fn fn, const void *arg, unsign
     double times[33];
     unsigned n = 0;
     for (unsigned i = 0; i <= repeats && i < 33; i++) {
-        cl_event e = NULL;
+        cl_event start = NULL, e = NULL;
+        if (clEnqueueMarkerWithWaitList(b->queue, 0, NULL, &start) != CL_SUCCESS)
+            start = NULL;
         sparq_status st = fn(b, arg, &e);
-        if (st != SPARQ_OK)
+        if (st != SPARQ_OK) {
+            if (start)
+                clReleaseEvent(start);
             return st;
+        }
         clWaitForEvents(1, &e);
         if (i > 0) /* run 0 warms up */
-            times[n++] = event_us(e);
+            times[n++] = span_us(start, e);
         clReleaseEvent(e);
+        if (start)
+            clReleaseEvent(start);
     }
     *us = sorted_median(times, n);
     return SPARQ_OK;

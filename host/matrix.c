@@ -149,20 +149,24 @@ static sparq_status upload_dense(sparq_matrix *m, const sparq_packed *packed)
     return st;
 }
 
-/* The AUTO path from the tuned dense/sparse choices of this device at batch 1 and 32
- * (the databases' nearest classes serve other batches): dense or sparse when they
+/* The AUTO path from the tuned dense/sparse choices of this device at batch 1, 8, 32 and
+ * 128 (each the nearest tuned class of its batch regime): dense or sparse when they
  * agree; both (the dense f32 copy kept next to the packed arrays, each call following
  * its batch's choice) when they differ. False when nothing is tuned. */
 static bool tuned_path(sparq_matrix *m)
 {
-    static const size_t batches[] = {1, 32};
-    sparq_tune_choice_entry choice[2];
-    char detail[2][192];
+    static const size_t batches[] = {1, 8, 32, 128};
+    enum { BATCHES = sizeof batches / sizeof batches[0] };
+    sparq_tune_choice_entry choice[BATCHES];
+    char detail[BATCHES][192];
+    size_t batch_of[BATCHES];
     int found = 0, dense = 0;
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < BATCHES; i++)
         if (sparq_matrix_tuned_choice(m, batches[i], &choice[found], detail[found],
-                                      sizeof detail[found]))
+                                      sizeof detail[found])) {
+            batch_of[found] = batches[i];
             dense += choice[found++].dense;
+        }
     if (found == 0)
         return false;
     m->path = dense == found ? SPARQ_PATH_DENSE : SPARQ_PATH_SPARSE;
@@ -170,12 +174,27 @@ static bool tuned_path(sparq_matrix *m)
     int used = snprintf(m->path_reason, sizeof m->path_reason, "tuned break-even: %s",
                         m->dense_copy ? "dense and sparse each win at some batch, both kept; "
                                       : "");
+    /* one clause per database entry, with the batches it decides; detail starts with
+     * where it came from ("shipped tuning, nearest class ...") */
     for (int i = 0; i < found && used > 0 && (size_t)used < sizeof m->path_reason; i++) {
+        bool seen = false;
+        for (int j = 0; j < i; j++)
+            seen = seen || strcmp(choice[j].shape_class, choice[i].shape_class) == 0;
+        if (seen)
+            continue;
         double ratio = choice[i].dense ? choice[i].sparse_us / choice[i].dense_us
                                        : choice[i].dense_us / choice[i].sparse_us;
         used += snprintf(m->path_reason + used, sizeof m->path_reason - (size_t)used,
-                         "%s%s %.2fx faster (%s)", i ? "; " : "",
-                         choice[i].dense ? "dense" : "sparse", ratio, detail[i]);
+                         "%s%s %.2fx faster at batch %zu", i ? "; " : "",
+                         choice[i].dense ? "dense" : "sparse", ratio, batch_of[i]);
+        for (int j = i + 1; j < found && used > 0 && (size_t)used < sizeof m->path_reason; j++)
+            if (strcmp(choice[j].shape_class, choice[i].shape_class) == 0)
+                used += snprintf(m->path_reason + used, sizeof m->path_reason - (size_t)used,
+                                 ", %zu", batch_of[j]);
+        if (used > 0 && (size_t)used < sizeof m->path_reason)
+            used += snprintf(m->path_reason + used, sizeof m->path_reason - (size_t)used,
+                             " (%.*s, class %s)", (int)strcspn(detail[i], ","), detail[i],
+                             choice[i].shape_class);
     }
     return true;
 }

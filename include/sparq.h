@@ -364,9 +364,13 @@ typedef struct sparq_epilogue {
 
 /* Which path a matrix runs. */
 typedef enum sparq_path {
-    SPARQ_PATH_AUTO = 0,   /* the packed format's kernels, unless a sparse matrix
-                            * would move at least the bytes of dense f32 (or, when
-                            * dense_fallback_density is set, is at least that dense) */
+    SPARQ_PATH_AUTO = 0,   /* sparse matrices: with dense_fallback_density set, the
+                            * dense path at or above that density; else the measured
+                            * break-even of the tuning databases for this device and
+                            * shape class, per batch (when batches disagree both the
+                            * packed arrays and a dense f32 copy are kept); else the
+                            * packed format's kernels unless they would move at least
+                            * the bytes of dense f32. Dense matrices: their own kernels */
     SPARQ_PATH_SPARSE = 1, /* always the kernels of the packed format (its structure
                             * and encoding; for dense quantized matrices too)        */
     SPARQ_PATH_DENSE = 2   /* always the dense path (weights unpacked to dense f32)   */

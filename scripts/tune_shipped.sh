@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# tune_shipped.sh - remakes autotune/db/pocl-cpu.json, the tuning database shipped for
+# PoCL's CPU device: `sparq tune --full` (the quick cases at 768 x 3072, every kernel)
+# plus the same formats at 4096 x 4096 and batches 8 and 128 where the dense/sparse
+# break-even moves with the batch. Stored as this device's entries and as the CPU type
+# default. About 10 minutes on 2 cores with a warm kernel cache; run on a quiet machine,
+# then rebuild so the new file is embedded.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+sparq="${SPARQ:-build/sparq}"
+db=autotune/db/pocl-cpu.json
+rm -f "$db"
+export SPARQ_TUNE_DB=/nonexistent/tune.json # the user's own tuning plays no part
+"$sparq" tune --full --also-type-default --db "$db"
+cases=()
+for shape in 4096x4096; do
+  cases+=(--case "dense:$shape:b32")
+  for b in 1 32; do
+    cases+=(--case "csr:$shape:b$b:s0.9" --case "csr:$shape:b$b:s0.5"
+            --case "csr-i8:$shape:b$b:s0.9" --case "bsr16:$shape:b$b:s0.9" --case "2:4:$shape:b$b"
+            --case "dense-i8:$shape:b$b" --case "dense-i4:$shape:b$b")
+  done
+done
+for shape in 768x3072 4096x4096; do
+  for b in 8 128; do
+    cases+=(--case "csr:$shape:b$b:s0.9" --case "csr:$shape:b$b:s0.5" --case "2:4:$shape:b$b")
+  done
+done
+"$sparq" tune "${cases[@]}" --also-type-default --db "$db"
