@@ -707,11 +707,6 @@ static sparq_status tune_kernel(const sparq_tune_options *o, bench_case *b,
 
 /* ---- break-even --------------------------------------------------------------------- */
 
-/* Median time (us, profiling events) of repeats calls of one path after a warm-up, each
- * from a marker before the call to the end of its last kernel (span_us): every kernel
- * of the path counts, CLBlast's bias fill and padding included. */
-typedef sparq_status (*path_fn)(bench_case *b, const void *arg, cl_event *event);
-
 /* Microseconds from a marker enqueued just before a path to the end of the path's event:
  * a path of several kernels (CLBlast pads, multiplies and copies back; its event is the
  * last kernel's) counts whole. event_us(end) without a usable marker. */
@@ -728,29 +723,42 @@ static double span_us(cl_event start, cl_event end)
     return (double)(to - from) / 1e3;
 }
 
-static sparq_status time_path(bench_case *b, path_fn fn, const void *arg, unsigned repeats,
-                              double *us)
+/* Median time (us, profiling events) of repeats calls of each of count paths (at most
+ * 3), run in turns — one call of each per round, after a warm-up round — so that a drift
+ * in the machine's speed (large on shared machines) hits every path alike. Each call is
+ * timed from a marker before it to the end of its last kernel (span_us): every kernel of
+ * a path counts, CLBlast's bias fill and padding included. A path from `optional` on
+ * that fails (CLBlast not built in) gets INFINITY; any other failure is returned. */
+typedef sparq_status (*path_fn)(bench_case *b, const void *arg, cl_event *event);
+
+static sparq_status time_paths(bench_case *b, const path_fn *fns, const void *const *args,
+                               size_t count, size_t optional, unsigned repeats, double *us)
 {
-    double times[33];
-    unsigned n = 0;
-    for (unsigned i = 0; i <= repeats && i < 33; i++) {
-        cl_event start = NULL, e = NULL;
-        if (clEnqueueMarkerWithWaitList(b->queue, 0, NULL, &start) != CL_SUCCESS)
-            start = NULL;
-        sparq_status st = fn(b, arg, &e);
-        if (st != SPARQ_OK) {
+    double times[3][32];
+    bool failed[3] = {false, false, false};
+    unsigned rounds = repeats < 32 ? repeats : 32;
+    for (unsigned round = 0; round <= rounds; round++) /* round 0 warms up */
+        for (size_t i = 0; i < count && i < 3; i++) {
+            if (failed[i])
+                continue;
+            cl_event start = NULL, e = NULL;
+            if (clEnqueueMarkerWithWaitList(b->queue, 0, NULL, &start) != CL_SUCCESS)
+                start = NULL;
+            sparq_status st = fns[i](b, args[i], &e);
+            if (st == SPARQ_OK) {
+                clWaitForEvents(1, &e);
+                if (round > 0)
+                    times[i][round - 1] = span_us(start, e);
+                clReleaseEvent(e);
+            }
             if (start)
                 clReleaseEvent(start);
-            return st;
+            if (st != SPARQ_OK && i < optional)
+                return st;
+            failed[i] = st != SPARQ_OK;
         }
-        clWaitForEvents(1, &e);
-        if (i > 0) /* run 0 warms up */
-            times[n++] = span_us(start, e);
-        clReleaseEvent(e);
-        if (start)
-            clReleaseEvent(start);
-    }
-    *us = sorted_median(times, n);
+    for (size_t i = 0; i < count && i < 3; i++)
+        us[i] = failed[i] ? INFINITY : sorted_median(times[i], rounds);
     return SPARQ_OK;
 }
 
@@ -789,14 +797,14 @@ static sparq_status break_even(const sparq_tune_options *o, bench_case *b,
 {
     unsigned repeats = o->repeats ? o->repeats : 5;
     sparse_arg s = {k, p};
-    double sparse_us, own_us, clblast_us = INFINITY;
-    sparq_status st = time_path(b, run_sparse, &s, repeats, &sparse_us);
-    if (st == SPARQ_OK)
-        st = time_path(b, run_dense_path, NULL, repeats, &own_us);
-    if (st == SPARQ_OK && time_path(b, run_clblast, NULL, repeats, &clblast_us) != SPARQ_OK)
-        clblast_us = INFINITY; /* built without CLBlast: sparq's dense path only */
+    /* sparse, sparq's dense path, CLBlast (optional: built without it, the dense path) */
+    const path_fn fns[3] = {run_sparse, run_dense_path, run_clblast};
+    const void *const args[3] = {&s, NULL, NULL};
+    double us[3];
+    sparq_status st = time_paths(b, fns, args, 3, 2, repeats, us);
     if (st != SPARQ_OK)
         return st;
+    double sparse_us = us[0], own_us = us[1], clblast_us = us[2];
     memset(choice, 0, sizeof *choice);
     choice->structure = b->c->format.structure;
     choice->encoding = b->c->format.quant.encoding;
