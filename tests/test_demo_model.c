@@ -206,45 +206,46 @@ static void reference_matches_script(void **state)
     mlp_free(&m);
 }
 
+/* Loads the model into *m and runs its test split on a fresh context as format and path
+ * say, asserting that kernels ran; returns the predictions (free them). */
+static int *predict_on_device(const sparq_pack_options *format, sparq_path path, demo_mlp *m)
+{
+    sparq_context *ctx = testing_context(NULL);
+    mlp_load(m);
+    int *pred = malloc(m->n * sizeof *pred);
+    assert_non_null(pred);
+    assert_true(device_predict(ctx, m, format, path, pred) >= LAYERS);
+    sparq_context_free(ctx);
+    return pred;
+}
+
 static void dense_f32_on_device_matches_script(void **state)
 {
     (void)state;
-    sparq_context *ctx = testing_context(NULL);
     demo_mlp m;
-    mlp_load(&m);
-    int *pred = malloc(m.n * sizeof *pred);
-    assert_non_null(pred);
     sparq_pack_options dense = {.structure = SPARQ_STRUCTURE_DENSE};
-    uint64_t launches = device_predict(ctx, &m, &dense, SPARQ_PATH_DENSE, pred);
-    assert_true(launches >= LAYERS);
+    int *pred = predict_on_device(&dense, SPARQ_PATH_DENSE, &m);
     assert_int_equal(count_equal(pred, m.pred, m.n), m.n);
     assert_int_equal(count_equal(pred, m.y, m.n), m.correct);
     free(pred);
     mlp_free(&m);
-    sparq_context_free(ctx);
 }
 
 static void i8_row_keeps_accuracy(void **state)
 {
     (void)state;
-    sparq_context *ctx = testing_context(NULL);
     demo_mlp m;
-    mlp_load(&m);
-    int *pred = malloc(m.n * sizeof *pred);
-    assert_non_null(pred);
     sparq_pack_options i8 = {.structure = SPARQ_STRUCTURE_DENSE,
                              .quant = {.encoding = SPARQ_ENCODING_I8,
                                        .granularity = SPARQ_SCALE_ROW}};
     /* SPARSE: the int8 kernels themselves, never the f32 dense fallback */
-    uint64_t launches = device_predict(ctx, &m, &i8, SPARQ_PATH_SPARSE, pred);
-    assert_true(launches >= LAYERS);
+    int *pred = predict_on_device(&i8, SPARQ_PATH_SPARSE, &m);
     size_t correct = count_equal(pred, m.y, m.n);
     size_t diff = correct > m.correct ? correct - m.correct : m.correct - correct;
     print_message("i8-row: %zu/%zu right, the script's f32: %zu\n", correct, m.n, m.correct);
     assert_true(diff * 100 <= m.n); /* within one point */
     free(pred);
     mlp_free(&m);
-    sparq_context_free(ctx);
 }
 
 int main(void)

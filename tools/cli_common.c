@@ -1,8 +1,11 @@
 /* cli_common.c - helpers the `sparq` subcommands share: a monotonic clock, the
- * error line, and the progress display (a bar on a terminal, plain lines otherwise).
+ * error and usage lines, number parsing, and the progress display (a bar on a terminal, plain lines otherwise).
  */
 #include "cli.h"
 
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -19,6 +22,25 @@ int cli_fail(const char *what, sparq_status status)
     fprintf(stderr, "sparq: %s: %s: %s\n", what, sparq_status_string(status),
             sparq_last_error());
     return 1;
+}
+
+int cli_usage_error(const char *command, const char *fmt, const char *value)
+{
+    fprintf(stderr, "sparq: %s: ", command);
+    fprintf(stderr, fmt, value);
+    fprintf(stderr, "\n(sparq %s --help lists the options)\n", command);
+    return 2;
+}
+
+bool cli_parse_double(const char *text, double *out)
+{
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno != 0 || end == text || *end != '\0' || !isfinite(v))
+        return false;
+    *out = v;
+    return true;
 }
 
 void cli_progress_start(cli_progress *p, size_t total)

@@ -74,21 +74,7 @@ typedef struct layer_row {
 
 static int usage_error(const char *fmt, const char *value)
 {
-    fprintf(stderr, "sparq: convert: ");
-    fprintf(stderr, fmt, value);
-    fprintf(stderr, "\n(sparq convert --help lists the options)\n");
-    return 2;
-}
-
-static bool parse_double(const char *text, double *out)
-{
-    char *end = NULL;
-    errno = 0;
-    double v = strtod(text, &end);
-    if (errno != 0 || end == text || *end != '\0' || !isfinite(v))
-        return false;
-    *out = v;
-    return true;
+    return cli_usage_error("convert", fmt, value);
 }
 
 static bool parse_unsigned(const char *text, char stop, unsigned *out, const char **rest)
@@ -245,7 +231,7 @@ static int parse_args(int argc, char **argv, convert_args *a)
     while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
         switch (c) {
         case OPT_SPARSITY:
-            if (!parse_double(optarg, &v) || v < 0.0 || v > 1.0)
+            if (!cli_parse_double(optarg, &v) || v < 0.0 || v > 1.0)
                 return usage_error("--sparsity '%s' is not a number in [0, 1]", optarg);
             a->layer.sparsity = v;
             break;
@@ -262,7 +248,7 @@ static int parse_args(int argc, char **argv, convert_args *a)
             a->calib_text = optarg;
             break;
         case OPT_PERCENTILE:
-            if (!parse_double(optarg, &v) || v < 50.0 || v > 100.0)
+            if (!cli_parse_double(optarg, &v) || v < 50.0 || v > 100.0)
                 return usage_error("--percentile '%s' is not a number in [50, 100]", optarg);
             a->layer.format.quant.percentile = v;
             break;
@@ -273,13 +259,13 @@ static int parse_args(int argc, char **argv, convert_args *a)
             a->exclude = optarg;
             break;
         case OPT_MAX_NMSE:
-            if (!parse_double(optarg, &v) || v < 0.0)
+            if (!cli_parse_double(optarg, &v) || v < 0.0)
                 return usage_error("--max-nmse '%s' is not a number >= 0", optarg);
             a->layer.max_nmse = v;
             have_gate = true;
             break;
         case OPT_MIN_SQNR:
-            if (!parse_double(optarg, &v))
+            if (!cli_parse_double(optarg, &v))
                 return usage_error("--min-sqnr '%s' is not a number (dB)", optarg);
             a->layer.min_sqnr_db = v;
             have_gate = true;

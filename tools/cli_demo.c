@@ -558,10 +558,7 @@ typedef struct demo_args {
 
 static int usage_error(const char *fmt, const char *value)
 {
-    fprintf(stderr, "sparq: demo: ");
-    fprintf(stderr, fmt, value);
-    fprintf(stderr, "\n(sparq demo --help lists the options)\n");
-    return 2;
+    return cli_usage_error("demo", fmt, value);
 }
 
 /* 0 to go on, 2 on a usage error, -1 after --help. */
@@ -586,8 +583,7 @@ static int parse_args(int argc, char **argv, demo_args *a)
         case 'n': a->no_speed = true; break;
         case 'h': usage(stdout); return -1;
         case 'g':
-            a->max_nmse = strtod(optarg, &end);
-            if (errno || end == optarg || *end || !(a->max_nmse >= 0) || isinf(a->max_nmse))
+            if (!cli_parse_double(optarg, &a->max_nmse) || a->max_nmse < 0)
                 return usage_error("--max-nmse wants a number >= 0, not \"%s\"", optarg);
             break;
         case 'r': {
