@@ -123,8 +123,9 @@ void spmm_csr_scalar(const uint rows, const uint cols, const uint batch,
 
 /* ---- spmm_csr_rowvec: one work-item per row, ROWVEC_VW nonzeros per step ----------
  * Values load as one vector, x is gathered lane by lane, and a vector accumulator
- * collects lane l's products (nonzeros start + l, start + l + VW, ...); the lanes are
- * then added in a fixed tree order and the last (len % VW) nonzeros added in order.
+ * collects lane l's products (nonzeros start + l, start + l + VW, ...; at batch 1 two
+ * accumulators take alternate steps and are added first); the lanes are then added in
+ * a fixed tree order and the last (len % VW) nonzeros added in order.
  * i8/i4: codes load as one vector and are dequantized in registers (see above); an
  * i4 row starting at an odd code takes that code on its own first, so the vector
  * steps start at a byte.
@@ -225,6 +226,41 @@ inline float rowvec_sum(rowvec_float v)
  * accumulators acc0..acc3 below. */
 #define ROWVEC_NB 4
 
+/* The row's weight vector at slot j (values, or codes dequantized as csr_weight does). */
+inline rowvec_float rowvec_step_weights(const global sparq_value_t *values,
+                                        const global sparq_index_t *col_idx, uint j, uint m,
+                                        const global float *scales,
+                                        const global char *zero_points, uint gpr, float row_z)
+{
+#if CSR_QUANT
+    return rowvec_weights(values, col_idx, j, m, scales, zero_points, gpr, row_z);
+#else
+    (void)col_idx, (void)m, (void)scales, (void)zero_points, (void)gpr, (void)row_z;
+    return rowvec_load_values(values, j);
+#endif
+}
+
+/* Adds the slots outside the vector steps ([start, vec_start): an i4 row's odd first
+ * code; [vec_end, end): the last len % VW) to sum in order, for the batch row xq, and
+ * writes Y[b, m]. */
+inline void rowvec_finish(float sum, const global float *xq, uint start, uint vec_start,
+                          uint vec_end, uint end, const global sparq_index_t *col_idx,
+                          const global sparq_value_t *values, uint m,
+                          const global float *scales, const global char *zero_points,
+                          uint gpr, float row_z, float row_scale, global float *yb,
+                          const global float *bias, const ulong bias_off, const uint act)
+{
+    for (uint j = start; j < vec_start; j++) {
+        const uint c = col_idx[j];
+        sum = fma(csr_weight(values, j, m, c, scales, zero_points, gpr, row_z), xq[c], sum);
+    }
+    for (uint j = vec_end; j < end; j++) {
+        const uint c = col_idx[j];
+        sum = fma(csr_weight(values, j, m, c, scales, zero_points, gpr, row_z), xq[c], sum);
+    }
+    yb[m] = sparq_epilogue(sum * row_scale, bias, bias_off, m, act);
+}
+
 __kernel __attribute__((reqd_work_group_size(ROWVEC_WG, 1, 1)))
 void spmm_csr_rowvec(const uint rows, const uint cols, const uint batch,
                      const global uint *row_ptr, const global sparq_index_t *col_idx,
@@ -248,17 +284,36 @@ void spmm_csr_rowvec(const uint rows, const uint cols, const uint batch,
     const uint vec_end = vec_start + (end - vec_start) / ROWVEC_VW * ROWVEC_VW;
     const uint gpr = sparq_groups_per_row(cols);
     const float row_scale = csr_row_scale(scales, m), row_z = csr_row_zero(zero_points, m);
+    const global float *x0 = x + x_off;
+    if (batch == 1) {
+        /* two accumulators over alternate steps: no batch checks in the loop, and two
+         * independent fma chains */
+        rowvec_float acc0 = (rowvec_float)(0.0f), acc1 = acc0;
+        uint j = vec_start;
+        for (; j + 2 * ROWVEC_VW <= vec_end; j += 2 * ROWVEC_VW) {
+            acc0 = fma(rowvec_step_weights(values, col_idx, j, m, scales, zero_points, gpr,
+                                           row_z),
+                       rowvec_gather(x0, col_idx, j), acc0);
+            acc1 = fma(rowvec_step_weights(values, col_idx, j + ROWVEC_VW, m, scales,
+                                           zero_points, gpr, row_z),
+                       rowvec_gather(x0, col_idx, j + ROWVEC_VW), acc1);
+        }
+        if (j < vec_end)
+            acc0 = fma(rowvec_step_weights(values, col_idx, j, m, scales, zero_points, gpr,
+                                           row_z),
+                       rowvec_gather(x0, col_idx, j), acc0);
+        rowvec_finish(rowvec_sum(acc0 + acc1), x0, start, vec_start, vec_end, end, col_idx,
+                      values, m, scales, zero_points, gpr, row_z, row_scale, y + y_off, bias,
+                      bias_off, act);
+        return;
+    }
     for (uint b0 = 0; b0 < batch; b0 += ROWVEC_NB) {
         const uint nb = min((uint)ROWVEC_NB, batch - b0);
-        const global float *xb = x + x_off + (size_t)b0 * cols;
+        const global float *xb = x0 + (size_t)b0 * cols;
         rowvec_float acc0 = (rowvec_float)(0.0f), acc1 = acc0, acc2 = acc0, acc3 = acc0;
         for (uint j = vec_start; j < vec_end; j += ROWVEC_VW) {
-#if CSR_QUANT
-            const rowvec_float v = rowvec_weights(values, col_idx, j, m, scales, zero_points,
-                                                  gpr, row_z);
-#else
-            const rowvec_float v = rowvec_load_values(values, j);
-#endif
+            const rowvec_float v = rowvec_step_weights(values, col_idx, j, m, scales,
+                                                       zero_points, gpr, row_z);
             acc0 = fma(v, rowvec_gather(xb, col_idx, j), acc0);
             if (nb > 1)
                 acc1 = fma(v, rowvec_gather(xb + cols, col_idx, j), acc1);
@@ -269,19 +324,9 @@ void spmm_csr_rowvec(const uint rows, const uint cols, const uint batch,
         }
         for (uint q = 0; q < nb; q++) {
             const rowvec_float acc = q == 0 ? acc0 : q == 1 ? acc1 : q == 2 ? acc2 : acc3;
-            float sum = rowvec_sum(acc);
-            for (uint j = start; j < vec_start; j++) { /* i4: a row's odd first code */
-                const uint c = col_idx[j];
-                sum = fma(csr_weight(values, j, m, c, scales, zero_points, gpr, row_z),
-                          xb[(size_t)q * cols + c], sum);
-            }
-            for (uint j = vec_end; j < end; j++) {
-                const uint c = col_idx[j];
-                sum = fma(csr_weight(values, j, m, c, scales, zero_points, gpr, row_z),
-                          xb[(size_t)q * cols + c], sum);
-            }
-            y[y_off + (size_t)(b0 + q) * rows + m] =
-                sparq_epilogue(sum * row_scale, bias, bias_off, m, act);
+            rowvec_finish(rowvec_sum(acc), xb + (size_t)q * cols, start, vec_start, vec_end,
+                          end, col_idx, values, m, scales, zero_points, gpr, row_z, row_scale,
+                          y + y_off + (size_t)(b0 + q) * rows, bias, bias_off, act);
         }
     }
 }
