@@ -90,9 +90,9 @@ inline uint q_segment_end(uint k0, uint seg, uint cols)
 inline void qgemv_codes16(const global uchar *row, uint k, float8 *w0, float8 *w1)
 {
 #if SPARQ_ENCODING == SPARQ_ENCODING_I4
-    const int8 b = convert_int8(vload8(0, row + k / 2));
+    const int8 b = convert_int8(as_char8(vload8(0, row + k / 2)));
     *w0 = convert_float8((b << 28) >> 28);
-    *w1 = convert_float8((b << 24) >> 28);
+    *w1 = convert_float8(b >> 4);
 #else
     *w0 = convert_float8(as_char8(vload8(0, row + k)));
     *w1 = convert_float8(as_char8(vload8(0, row + k + 8)));
@@ -105,30 +105,48 @@ inline void qgemv_codes16(const global uchar *row, uint k, float8 *w0, float8 *w
 #define QGEMV_X_SPACE global
 #endif
 
-/* sum over columns [k0, k1) of (q - z) * x, 32 columns per step in four float8
- * accumulators (four independent fma chains hide the fma latency), added in a fixed
- * order and returned; the columns past the last full step go to *tail (from xb, in
- * column order). k0 is a multiple of 32. xv is x as the vector steps read it: xl
- * (nibble order) for i4, xb for i8. */
-inline float8 qgemv_segment(const global uchar *row, const QGEMV_X_SPACE float *xv,
-                            const global float *xb, uint k0, uint k1, float z, float *tail)
+/* One vector step of the GEMV at column k: 32 codes minus z times x into four float8
+ * accumulators (four independent fma chains hide the fma latency). xv is x as the
+ * vector steps read it: xl (nibble order) for i4, xb for i8. The step and the segment
+ * below are inlined by force: PoCL's compiler otherwise calls the segment as a
+ * function, its accumulators spilled around every call. */
+__attribute__((always_inline)) inline void qgemv_step(const global uchar *row,
+                                                      const QGEMV_X_SPACE float *xv, uint k,
+                                                      float z, float8 *acc)
 {
-    float8 acc0 = (float8)(0.0f), acc1 = acc0, acc2 = acc0, acc3 = acc0;
-    uint k = k0;
-    for (; k + 32 <= k1; k += 32) {
-        float8 w0, w1, w2, w3;
-        qgemv_codes16(row, k, &w0, &w1);
-        qgemv_codes16(row, k + 16, &w2, &w3);
-        acc0 = fma(q_minus_zero8(w0, z), vload8(0, xv + k), acc0);
-        acc1 = fma(q_minus_zero8(w1, z), vload8(0, xv + k + 8), acc1);
-        acc2 = fma(q_minus_zero8(w2, z), vload8(0, xv + k + 16), acc2);
-        acc3 = fma(q_minus_zero8(w3, z), vload8(0, xv + k + 24), acc3);
+    float8 w0, w1, w2, w3;
+    qgemv_codes16(row, k, &w0, &w1);
+    qgemv_codes16(row, k + 16, &w2, &w3);
+    acc[0] = fma(q_minus_zero8(w0, z), vload8(0, xv + k), acc[0]);
+    acc[1] = fma(q_minus_zero8(w1, z), vload8(0, xv + k + 8), acc[1]);
+    acc[2] = fma(q_minus_zero8(w2, z), vload8(0, xv + k + 16), acc[2]);
+    acc[3] = fma(q_minus_zero8(w3, z), vload8(0, xv + k + 24), acc[3]);
+}
+
+/* sum over columns [k0, k1) of (q - z) * x in 32-column steps (qgemv_step), the four
+ * accumulators added in a fixed order and returned; the columns past the last full
+ * step go to *tail (from xb, in column order). k0 is a multiple of 32. A whole group
+ * (k1 - k0 == G) runs a loop of constant length and has no tail. */
+__attribute__((always_inline)) inline float8 qgemv_segment(const global uchar *row,
+                                                           const QGEMV_X_SPACE float *xv,
+                                                           const global float *xb, uint k0,
+                                                           uint k1, float z, float *tail)
+{
+    float8 acc[4] = {(float8)(0.0f), (float8)(0.0f), (float8)(0.0f), (float8)(0.0f)};
+    *tail = 0.0f;
+#if SPARQ_GRANULARITY == SPARQ_SCALE_GROUP && SPARQ_GROUP_SIZE % 32 == 0
+    if (k1 - k0 == SPARQ_GROUP_SIZE) {
+        for (uint i = 0; i < SPARQ_GROUP_SIZE / 32; i++)
+            qgemv_step(row, xv, k0 + 32 * i, z, acc);
+        return (acc[0] + acc[1]) + (acc[2] + acc[3]);
     }
-    float t = 0.0f;
+#endif
+    uint k = k0;
+    for (; k + 32 <= k1; k += 32)
+        qgemv_step(row, xv, k, z, acc);
     for (; k < k1; k++)
-        t = fma((float)sparq_load_code(row, k) - z, xb[k], t);
-    *tail = t;
-    return (acc0 + acc1) + (acc2 + acc3);
+        *tail = fma((float)sparq_load_code(row, k) - z, xb[k], *tail);
+    return (acc[0] + acc[1]) + (acc[2] + acc[3]);
 }
 
 __kernel __attribute__((reqd_work_group_size(QGEMV_WG, 1, 1)))

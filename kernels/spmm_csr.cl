@@ -144,8 +144,8 @@ inline rowvec_float rowvec_load_codes(const global uchar *codes, uint j)
     return CSR_CAT(convert_float, ROWVEC_VW)(CSR_CAT(as_char, ROWVEC_VW)(
         CSR_CAT(vload, ROWVEC_VW)(0, codes + j)));
 #elif ROWVEC_VW == 4
-    const int2 b = convert_int2(vload2(0, codes + j / 2));
-    const int2 even = (b << 28) >> 28, odd = (b << 24) >> 28;
+    const int2 b = convert_int2(as_char2(vload2(0, codes + j / 2)));
+    const int2 even = (b << 28) >> 28, odd = b >> 4;
     return convert_float4((int4)(even.s0, odd.s0, even.s1, odd.s1));
 #elif ROWVEC_VW == 8
     return sparq_load_codes8(codes, j);
