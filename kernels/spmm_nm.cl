@@ -145,6 +145,16 @@ inline float nm_sum8(float8 a)
     return (h.s0 + h.s1) + (h.s2 + h.s3);
 }
 
+/* x at the four kept columns of 2:4 meta byte i (columns 8i .. 8i+7, both groups
+ * whole), in slot order: the partner of the four values (or codes) at batch 1, where
+ * gathering four x beats expanding the weights to eight lanes. */
+inline float4 nm24_gather4(uint byte, const global float *xb, uint i)
+{
+    const global float *x8 = xb + 8 * (size_t)i;
+    return (float4)(x8[byte & 3], x8[(byte >> 2) & 3], x8[4 + ((byte >> 4) & 3)],
+                    x8[4 + (byte >> 6)]);
+}
+
 #if SPARQ_ENCODING >= SPARQ_ENCODING_I8
 /* Meta bytes (8 columns each) that share one scale and zero point: G / 8 for groups
  * (G is a multiple of 8, so a byte's columns never straddle two groups), else the
@@ -157,16 +167,6 @@ inline uint nm24_scale_span(uint whole)
 #else
     return whole;
 #endif
-}
-
-/* x at the four kept columns of 2:4 meta byte i (columns 8i .. 8i+7, both groups
- * whole), in slot order: the partner of nm_codes4 at batch 1, where gathering four x
- * beats expanding the codes to eight lanes. */
-inline float4 nm24_gather4(uint byte, const global float *xb, uint i)
-{
-    const global float *x8 = xb + 8 * (size_t)i;
-    return (float4)(x8[byte & 3], x8[(byte >> 2) & 3], x8[4 + ((byte >> 4) & 3)],
-                    x8[4 + (byte >> 6)]);
 }
 
 /* The dense weights (q - z) * scale of columns 8i .. 8i+7 of row m (2:4 meta byte i). */
@@ -228,19 +228,17 @@ void spmm_nm_gemv24(const uint rows, const uint cols, const uint batch,
         }
         acc = (acc4.s0 + acc4.s1) + (acc4.s2 + acc4.s3);
 #else
-        float8 acc0 = (float8)(0.0f), acc1 = (float8)(0.0f);
+        float4 acc0 = (float4)(0.0f), acc1 = (float4)(0.0f);
         uint i = lane;
         for (; i + ROW_LANES < whole; i += 2 * ROW_LANES) {
             const uint i1 = i + ROW_LANES;
-            acc0 = fma(nm24_expand(meta[i], nm_load4(vals, 4 * (size_t)i)), vload8(i, xb),
-                       acc0);
-            acc1 = fma(nm24_expand(meta[i1], nm_load4(vals, 4 * (size_t)i1)), vload8(i1, xb),
-                       acc1);
+            acc0 = fma(nm_load4(vals, 4 * (size_t)i), nm24_gather4(meta[i], xb, i), acc0);
+            acc1 = fma(nm_load4(vals, 4 * (size_t)i1), nm24_gather4(meta[i1], xb, i1), acc1);
         }
         if (i < whole)
-            acc0 = fma(nm24_expand(meta[i], nm_load4(vals, 4 * (size_t)i)), vload8(i, xb),
-                       acc0);
-        acc = nm_sum8(acc0 + acc1);
+            acc0 = fma(nm_load4(vals, 4 * (size_t)i), nm24_gather4(meta[i], xb, i), acc0);
+        const float4 a4 = acc0 + acc1;
+        acc = (a4.s0 + a4.s1) + (a4.s2 + a4.s3);
 #endif
         if (lane == 0)
             acc = nm_dot_slots(meta, vals, xb, m, cols, 4 * whole, slots, scales, zero_points,
