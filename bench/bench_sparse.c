@@ -19,7 +19,7 @@
 #include <string.h>
 #include <time.h>
 
-#define WARMUP 2           /* untimed calls before the timed ones                   */
+#define WARMUP 2           /* untimed rounds before the timed ones                  */
 #define MAX_LIST 16        /* entries per option list                               */
 #define MAX_COPIES 4096    /* most weight copies in one rotation                    */
 #define FLAG_RATIO 1.10    /* rows where sparq_linear is this much slower are flagged */
@@ -355,36 +355,81 @@ static sparq_status run_once(call_fn fn, const call *c, size_t copy, double *sec
     return st;
 }
 
-/* Times `repeats` calls after WARMUP, rotating over copies 0, 1, ... so each call reads
- * weights that other copies (>= the rotation target) have evicted from the caches since
- * it was last read. prime: first touch every copy once (lazy allocations, first-use
- * migrations), oldest first. */
-static sparq_status time_calls(call_fn fn, const call *c, size_t copies, int prime,
-                               int repeats, timing *out)
+/* One stream of timed calls: a call function with its operands, rotating over `copies`
+ * copies (each call reads weights that the other copies, >= the rotation target, have
+ * evicted from the caches since it was last read). next and primed belong to the
+ * rotation set, so they carry over from one batch to the next. */
+typedef struct timer {
+    call_fn fn;
+    call c;
+    size_t copies;
+    size_t *next;     /* the copy the next call uses                                  */
+    int *primed;      /* every copy has been called once                              */
+    timing *out;
+    const char *what; /* for notes: "AUTO", "SPARSE", "CLBlast", ...                  */
+    char *note;       /* where an unsupported call is explained (NULL: stop instead)  */
+    size_t note_size;
+    int off;          /* unsupported: no longer called                                */
+    double *t;
+} timer;
+
+/* Times n streams in turns: WARMUP rounds, then `repeats` rounds of one call of each
+ * stream (the order rotating by one each round), so drift on a shared machine hits
+ * every stream alike and the ratios between them hold even when the absolute times
+ * move. First every copy of a not yet primed set is called once (lazy allocations,
+ * first-use migrations), oldest first. A stream whose call is unsupported stops with a
+ * note where it has one; other errors stop the measurement. */
+static sparq_status time_interleaved(timer *tm, size_t n, int repeats)
 {
-    memset(out, 0, sizeof *out);
-    double *t = malloc((size_t)repeats * sizeof *t);
-    if (!t)
-        return SPARQ_ERROR_OUT_OF_MEMORY;
     sparq_status st = SPARQ_OK;
     double sec = 0;
-    for (size_t i = 0; prime && i < copies && st == SPARQ_OK; i++)
-        st = run_once(fn, c, i, &sec);
-    size_t next = 0;
+    for (size_t i = 0; i < n && st == SPARQ_OK; i++) {
+        memset(tm[i].out, 0, sizeof *tm[i].out);
+        tm[i].t = malloc((size_t)repeats * sizeof *tm[i].t);
+        if (!tm[i].t)
+            st = SPARQ_ERROR_OUT_OF_MEMORY;
+    }
+    for (size_t i = 0; i < n && st == SPARQ_OK; i++) {
+        for (size_t k = 0; !*tm[i].primed && k < tm[i].copies && st == SPARQ_OK; k++)
+            st = run_once(tm[i].fn, &tm[i].c, k, &sec);
+        if (st == SPARQ_ERROR_UNSUPPORTED && tm[i].note) {
+            tm[i].off = 1;
+            if (!tm[i].note[0])
+                snprintf(tm[i].note, tm[i].note_size, "%s n/a: %s", tm[i].what,
+                         sparq_last_error());
+            st = SPARQ_OK;
+            continue;
+        }
+        *tm[i].primed = st == SPARQ_OK;
+    }
     for (int r = -WARMUP; r < repeats && st == SPARQ_OK; r++) {
-        st = run_once(fn, c, next, &sec);
-        next = (next + 1) % copies;
-        if (r >= 0)
-            t[r] = sec;
+        for (size_t j = 0; j < n && st == SPARQ_OK; j++) {
+            timer *x = &tm[(j + (size_t)(r + WARMUP)) % n];
+            if (x->off)
+                continue;
+            st = run_once(x->fn, &x->c, *x->next, &sec);
+            *x->next = (*x->next + 1) % x->copies;
+            if (st == SPARQ_ERROR_UNSUPPORTED && x->note) {
+                x->off = 1;
+                if (!x->note[0])
+                    snprintf(x->note, x->note_size, "%s n/a: %s", x->what, sparq_last_error());
+                st = SPARQ_OK;
+            } else if (st == SPARQ_OK && r >= 0) {
+                x->t[r] = sec;
+            }
+        }
     }
-    if (st == SPARQ_OK) {
-        qsort(t, (size_t)repeats, sizeof *t, compare_doubles);
-        out->ok = 1;
-        out->median = t[repeats / 2];
-        out->min = t[0];
-        out->max = t[repeats - 1];
+    for (size_t i = 0; i < n; i++) {
+        if (st == SPARQ_OK && !tm[i].off) {
+            qsort(tm[i].t, (size_t)repeats, sizeof *tm[i].t, compare_doubles);
+            tm[i].out->ok = 1;
+            tm[i].out->median = tm[i].t[repeats / 2];
+            tm[i].out->min = tm[i].t[0];
+            tm[i].out->max = tm[i].t[repeats - 1];
+        }
+        free(tm[i].t);
+        tm[i].t = NULL;
     }
-    free(t);
     return st;
 }
 
@@ -410,6 +455,8 @@ typedef struct matrix_set {
     sparq_matrix **m;
     size_t count;
     uint64_t bytes_each; /* sparq_matrix_device_bytes of one copy */
+    size_t next;         /* the copy the next timed call uses     */
+    int primed;          /* every copy called once                */
 } matrix_set;
 
 static void matrix_set_free(matrix_set *s)
@@ -721,7 +768,8 @@ static void abbreviate_plan(const char *plan, char *out, size_t size)
     snprintf(out, size, "%.*s", (int)n, k);
 }
 
-/* Dense measurements of one (shape, batch), shared by every structure of that shape. */
+/* The dense alternatives' times of one row, measured in turns with its AUTO and SPARSE
+ * calls. */
 typedef struct dense_peers {
     timing dense;    /* sparq_linear on a PATH_DENSE matrix                           */
     timing clblast;  /* sparq_linear_dense(CLBLAST)                                   */
@@ -909,124 +957,158 @@ static sparq_status tolerate_unsupported(sparq_status st, const char *what, char
     return st;
 }
 
-/* The dense path, CLBlast and OpenBLAS on the dense f32 weights w, for every batch. */
-static sparq_status measure_dense_peers(bench *b, const float *w, size_t rows, size_t cols,
-                                        dense_peers *peers)
-{
-    const config *cfg = &b->cfg;
-    memset(peers, 0, MAX_LIST * sizeof *peers);
-    call c = {.b = b, .rows = rows, .cols = cols};
+/* The dense alternatives of one shape, alive while its cases run: the dense path
+ * (PATH_DENSE matrices), CLBlast's weight buffers and, on a CPU device, OpenBLAS's host
+ * copies, each with its rotation state. */
+typedef struct peer_sets {
+    matrix_set dense;
+    cl_mem *bufs; /* CLBlast; NULL when unavailable */
+    size_t nbufs, bufs_next;
+    int bufs_primed;
+    char clblast_note[256]; /* why CLBlast is not measured */
+    float **hw;             /* OpenBLAS; NULL without it */
+    size_t nhw, hw_next;
+    int hw_primed;
+} peer_sets;
 
-    /* the dense path: sparq_linear on matrices created with SPARQ_PATH_DENSE */
+static void peer_sets_free(peer_sets *p)
+{
+    matrix_set_free(&p->dense);
+    buffer_set_free(p->bufs, p->nbufs);
+#ifdef SPARQ_BENCH_HAVE_OPENBLAS
+    host_set_free(p->hw, p->nhw);
+#endif
+    memset(p, 0, sizeof *p);
+}
+
+/* The rotation sets of the dense path, CLBlast and OpenBLAS for weights w. */
+static sparq_status peer_sets_create(bench *b, const float *w, size_t rows, size_t cols,
+                                     peer_sets *p)
+{
+    memset(p, 0, sizeof *p);
     sparq_packed *dense = NULL;
-    matrix_set set = {0};
     sparq_status st = sparq_packed_create(NULL, rows, cols, w, &dense);
     if (st == SPARQ_OK)
-        st = matrix_set_create(b, dense, SPARQ_PATH_DENSE, 0, &set);
+        st = matrix_set_create(b, dense, SPARQ_PATH_DENSE, 0, &p->dense);
     sparq_packed_free(dense);
     if (st != SPARQ_OK)
         return report("dense path matrices", st);
-    fprintf(stderr, "  dense path: %zu copies (%.0f MiB in rotation)\n", set.count,
-            mib(set.bytes_each * set.count));
-    c.m = set.m;
-    for (size_t i = 0; i < cfg->nbatches && st == SPARQ_OK; i++) {
-        char plan[1024];
-        c.batch = cfg->batches[i];
-        st = sparq_plan_explain(set.m[0], c.batch, plan, sizeof plan);
-        if (st == SPARQ_OK) {
-            abbreviate_plan(plan, peers[i].dense_kernel, sizeof peers[i].dense_kernel);
-            st = time_calls(call_linear, &c, set.count, i == 0, cfg->repeats, &peers[i].dense);
-        }
-    }
-    matrix_set_free(&set);
-    if (st != SPARQ_OK)
-        return report("dense path", st);
-
-    /* CLBlast through sparq_linear_dense, on its own rotation of dense buffers */
-    cl_mem *bufs = NULL;
-    size_t nbufs = 0;
-    if ((st = buffer_set_create(b, w, rows, cols, &bufs, &nbufs)) != SPARQ_OK)
+    fprintf(stderr, "  dense path: %zu copies (%.0f MiB in rotation)\n", p->dense.count,
+            mib(p->dense.bytes_each * p->dense.count));
+    if ((st = buffer_set_create(b, w, rows, cols, &p->bufs, &p->nbufs)) != SPARQ_OK) {
+        peer_sets_free(p);
         return report("CLBlast weight buffers", st);
-    c.w = bufs;
-    for (size_t i = 0; i < cfg->nbatches && st == SPARQ_OK; i++) {
-        c.batch = cfg->batches[i];
-        st = time_calls(call_clblast, &c, nbufs, i == 0, cfg->repeats, &peers[i].clblast);
-        if (st == SPARQ_ERROR_UNSUPPORTED) {
-            fprintf(stderr, "  CLBlast unavailable: %s\n", sparq_last_error());
-            st = SPARQ_OK;
-            break;
-        }
     }
-    buffer_set_free(bufs, nbufs);
-    if (st != SPARQ_OK)
-        return report("CLBlast", st);
-
 #ifdef SPARQ_BENCH_HAVE_OPENBLAS
     /* OpenBLAS natively on the host, only where the device is this same CPU */
-    if (b->cpu_device) {
-        float **hw = NULL;
-        size_t nhw = 0;
-        if ((st = host_set_create(b, w, rows, cols, &hw, &nhw)) != SPARQ_OK)
-            return report("OpenBLAS weight copies", st);
-        c.hw = hw;
-        for (size_t i = 0; i < cfg->nbatches && st == SPARQ_OK; i++) {
-            c.batch = cfg->batches[i];
-            st = time_calls(call_openblas, &c, nhw, 0, cfg->repeats, &peers[i].openblas);
-        }
-        host_set_free(hw, nhw);
-        if (st != SPARQ_OK)
-            return report("OpenBLAS", st);
+    if (b->cpu_device && (st = host_set_create(b, w, rows, cols, &p->hw, &p->nhw)) != SPARQ_OK) {
+        peer_sets_free(p);
+        return report("OpenBLAS weight copies", st);
     }
 #endif
     return SPARQ_OK;
 }
 
-/* Times sparq_linear on matrices created with `path` for every batch into t[i]; plans
- * (AUTO only) into rows[i].plan. Unsupported cases leave t[i].ok = 0 and a note. */
-static sparq_status measure_path(bench *b, const sparq_packed *packed, sparq_path path,
-                                 int w8a8, case_row *rows, int is_auto)
+/* A rotation set of sparq_linear matrices for `path`, or an empty set and the reason in
+ * every row's note when the library does not support the case yet. */
+static sparq_status path_set_create(bench *b, const sparq_packed *packed, sparq_path path,
+                                    int w8a8, case_row *rows, matrix_set *set)
 {
     const config *cfg = &b->cfg;
+    const int is_auto = path == SPARQ_PATH_AUTO;
     const char *what = is_auto ? "AUTO" : "SPARSE";
-    matrix_set set;
-    sparq_status st = matrix_set_create(b, packed, path, w8a8, &set);
-    if (st != SPARQ_OK) {
-        if (st != SPARQ_ERROR_UNSUPPORTED)
-            return report("matrix_create", st);
+    sparq_status st = matrix_set_create(b, packed, path, w8a8, set);
+    if (st == SPARQ_ERROR_UNSUPPORTED) {
         for (size_t i = 0; i < cfg->nbatches; i++)
             tolerate_unsupported(st, what, rows[i].note, sizeof rows[i].note);
         return SPARQ_OK;
     }
-    double rotation = mib(set.bytes_each * set.count);
-    fprintf(stderr, "  %s: %zu copies of %.2f MiB (%.0f MiB in rotation)\n", what, set.count,
-            mib(set.bytes_each), rotation);
-    call c = {.b = b, .rows = sparq_packed_rows(packed), .cols = sparq_packed_cols(packed),
-              .m = set.m};
-    int primed = 0;
-    for (size_t i = 0; i < cfg->nbatches && st == SPARQ_OK; i++) {
-        case_row *r = &rows[i];
-        c.batch = cfg->batches[i];
-        timing *t = is_auto ? &r->t_auto : &r->t_sparse;
-        if (is_auto) {
-            r->auto_rotation_mib = rotation;
-            st = sparq_plan_explain(set.m[0], c.batch, r->plan, sizeof r->plan);
-            r->auto_dense = st == SPARQ_OK && strncmp(r->plan, "dense path", 10) == 0;
-        } else {
-            r->sparse_rotation_mib = rotation;
-        }
-        if (st == SPARQ_OK)
-            st = time_calls(call_linear, &c, set.count, !primed, cfg->repeats, t);
-        primed |= t->ok;
-        st = tolerate_unsupported(st, what, r->note, sizeof r->note);
+    if (st != SPARQ_OK)
+        return report("matrix_create", st);
+    double rotation = mib(set->bytes_each * set->count);
+    fprintf(stderr, "  %s: %zu copies of %.2f MiB (%.0f MiB in rotation)\n", what, set->count,
+            mib(set->bytes_each), rotation);
+    for (size_t i = 0; i < cfg->nbatches; i++) {
+        if (is_auto)
+            rows[i].auto_rotation_mib = rotation;
+        else
+            rows[i].sparse_rotation_mib = rotation;
     }
-    matrix_set_free(&set);
-    return st == SPARQ_OK ? st : report("sparq_linear", st);
+    return SPARQ_OK;
+}
+
+/* One row: AUTO, SPARSE and the dense alternatives timed in turns at batch r->batch. */
+static sparq_status measure_row(bench *b, matrix_set *aset, matrix_set *sset, peer_sets *ps,
+                                case_row *r, dense_peers *p)
+{
+    memset(p, 0, sizeof *p);
+    call c = {.b = b, .rows = r->rows, .cols = r->cols, .batch = r->batch};
+    char plan[1024];
+    sparq_status st = sparq_plan_explain(ps->dense.m[0], r->batch, plan, sizeof plan);
+    if (st != SPARQ_OK)
+        return report("sparq_plan_explain (dense path)", st);
+    abbreviate_plan(plan, p->dense_kernel, sizeof p->dense_kernel);
+    if (aset->count) {
+        st = sparq_plan_explain(aset->m[0], r->batch, r->plan, sizeof r->plan);
+        r->auto_dense = st == SPARQ_OK && strncmp(r->plan, "dense path", 10) == 0;
+        if ((st = tolerate_unsupported(st, "AUTO", r->note, sizeof r->note)) != SPARQ_OK)
+            return report("sparq_plan_explain", st);
+    }
+    timer tm[5];
+    size_t n = 0;
+    const timer none = {0};
+    if (aset->count) {
+        tm[n] = none;
+        tm[n].fn = call_linear, tm[n].c = c, tm[n].c.m = aset->m, tm[n].copies = aset->count;
+        tm[n].next = &aset->next, tm[n].primed = &aset->primed, tm[n].out = &r->t_auto;
+        tm[n].what = "AUTO", tm[n].note = r->note, tm[n].note_size = sizeof r->note;
+        n++;
+    }
+    if (sset->count) {
+        tm[n] = none;
+        tm[n].fn = call_linear, tm[n].c = c, tm[n].c.m = sset->m, tm[n].copies = sset->count;
+        tm[n].next = &sset->next, tm[n].primed = &sset->primed, tm[n].out = &r->t_sparse;
+        tm[n].what = "SPARSE", tm[n].note = r->note, tm[n].note_size = sizeof r->note;
+        n++;
+    }
+    tm[n] = none;
+    tm[n].fn = call_linear, tm[n].c = c, tm[n].c.m = ps->dense.m, tm[n].copies = ps->dense.count;
+    tm[n].next = &ps->dense.next, tm[n].primed = &ps->dense.primed, tm[n].out = &p->dense;
+    tm[n].what = "dense path";
+    n++;
+    const size_t clblast = n;
+    if (ps->bufs) {
+        tm[n] = none;
+        tm[n].fn = call_clblast, tm[n].c = c, tm[n].c.w = ps->bufs, tm[n].copies = ps->nbufs;
+        tm[n].next = &ps->bufs_next, tm[n].primed = &ps->bufs_primed, tm[n].out = &p->clblast;
+        tm[n].what = "CLBlast", tm[n].note = ps->clblast_note;
+        tm[n].note_size = sizeof ps->clblast_note;
+        n++;
+    }
+#ifdef SPARQ_BENCH_HAVE_OPENBLAS
+    if (ps->hw) {
+        tm[n] = none;
+        tm[n].fn = call_openblas, tm[n].c = c, tm[n].c.hw = ps->hw, tm[n].copies = ps->nhw;
+        tm[n].next = &ps->hw_next, tm[n].primed = &ps->hw_primed, tm[n].out = &p->openblas;
+        tm[n].what = "OpenBLAS";
+        n++;
+    }
+#endif
+    st = time_interleaved(tm, n, b->cfg.repeats);
+    if (st != SPARQ_OK)
+        return report("timing", st);
+    if (ps->bufs && tm[clblast].off) { /* unavailable: said once, never called again */
+        fprintf(stderr, "  CLBlast unavailable: %s\n", ps->clblast_note);
+        buffer_set_free(ps->bufs, ps->nbufs);
+        ps->bufs = NULL, ps->nbufs = 0;
+    }
+    return SPARQ_OK;
 }
 
 /* Prunes w to one structure and sparsity, packs it, measures AUTO and SPARSE at every
  * batch and prints the rows. */
 static sparq_status run_case(bench *b, const float *w, size_t rows, size_t cols, int structure,
-                             double sparsity, const dense_peers *peers)
+                             double sparsity, peer_sets *peers)
 {
     const config *cfg = &b->cfg;
     size_t n = rows * cols;
@@ -1098,42 +1180,47 @@ static sparq_status run_case(bench *b, const float *w, size_t rows, size_t cols,
         r->packed_bytes = sparq_packed_bytes(packed);
     }
     int w8a8 = structure == BS_W8A8;
-    st = measure_path(b, packed, SPARQ_PATH_AUTO, w8a8, crow, 1);
+    matrix_set aset = {0}, sset = {0};
+    st = path_set_create(b, packed, SPARQ_PATH_AUTO, w8a8, crow, &aset);
     if (st == SPARQ_OK)
-        st = measure_path(b, packed, SPARQ_PATH_SPARSE, w8a8, crow, 0);
+        st = path_set_create(b, packed, SPARQ_PATH_SPARSE, w8a8, crow, &sset);
     sparq_packed_free(packed);
-    for (size_t i = 0; i < cfg->nbatches && st == SPARQ_OK; i++)
-        emit_row(b, &crow[i], &peers[i]);
+    for (size_t i = 0; i < cfg->nbatches && st == SPARQ_OK; i++) {
+        dense_peers p;
+        st = measure_row(b, &aset, &sset, peers, &crow[i], &p);
+        if (st == SPARQ_OK)
+            emit_row(b, &crow[i], &p);
+    }
+    matrix_set_free(&aset);
+    matrix_set_free(&sset);
     b->cases_done += cfg->nbatches;
     return st;
 }
 
-/* Every structure and sparsity of one shape, after its dense peers. */
+/* Every structure and sparsity of one shape, with its dense alternatives. */
 static sparq_status run_shape(bench *b, size_t rows, size_t cols)
 {
     const config *cfg = &b->cfg;
     float *w = malloc(rows * cols * sizeof *w);
-    dense_peers *peers = calloc(MAX_LIST, sizeof *peers);
-    if (!w || !peers) {
-        free(w), free(peers);
+    if (!w)
         return report("allocating weights", SPARQ_ERROR_OUT_OF_MEMORY);
-    }
     fill_random(w, rows * cols);
-    fprintf(stderr, "%zux%zu: dense peers (dense path, CLBlast%s)\n", rows, cols,
+    fprintf(stderr, "%zux%zu: dense alternatives (dense path, CLBlast%s)\n", rows, cols,
             b->cpu_device ? ", OpenBLAS" : "");
-    sparq_status st = measure_dense_peers(b, w, rows, cols, peers);
+    peer_sets peers;
+    sparq_status st = peer_sets_create(b, w, rows, cols, &peers);
     for (size_t s = 0; s < cfg->nstructures && st == SPARQ_OK; s++) {
         int structure = cfg->structures[s];
         if (single_sparsity(structure)) {
             double nominal = structure == BS_NM24 || structure == BS_NM24_I4 ? 0.5 : 0.0;
-            st = run_case(b, w, rows, cols, structure, nominal, peers);
+            st = run_case(b, w, rows, cols, structure, nominal, &peers);
             continue;
         }
         for (size_t k = 0; k < cfg->nsparsities && st == SPARQ_OK; k++)
-            st = run_case(b, w, rows, cols, structure, cfg->sparsities[k], peers);
+            st = run_case(b, w, rows, cols, structure, cfg->sparsities[k], &peers);
     }
+    peer_sets_free(&peers);
     free(w);
-    free(peers);
     return st;
 }
 
@@ -1165,8 +1252,9 @@ static void print_setup(const bench *b)
 #else
     printf("OpenBLAS: not built in (pkg-config openblas not found)\n");
 #endif
-    printf("values: %s; timing: median [min, max] of %d calls after %d warm-ups, wall time "
-           "around each call + clWaitForEvents\n",
+    printf("values: %s; timing: median [min, max] of %d calls after %d warm-up rounds, wall "
+           "time around each call + clWaitForEvents; per row, AUTO, SPARSE, the dense path, "
+           "CLBlast and OpenBLAS called in turns, one call each per round\n",
            cfg->f16 ? "f16" : "f32", cfg->repeats, WARMUP);
     printf("rotation: >= %zu MiB of weights per measured set (separate sparq_matrix objects / "
            "buffers), at most %d copies and %.0f MiB per set (a quarter of the device's "
@@ -1235,7 +1323,7 @@ int main(int argc, char **argv)
     }
     if (st == SPARQ_OK) {
         printf("cases: %zu shapes x %zu structure/sparsity pairs x %zu batches = %zu (each: "
-               "AUTO and SPARSE; dense path, CLBlast%s once per shape and batch)\n",
+               "AUTO and SPARSE, timed in turns with the dense path, CLBlast%s)\n",
                cfg->nshapes, per_shape, cfg->nbatches, b.case_count,
                b.cpu_device ? ", OpenBLAS" : "");
         fprintf(stderr, "bench_sparse: %zu cases\n", b.case_count);
