@@ -271,10 +271,10 @@ sparq_status sparq_enqueue_dense_w8a8(sparq_context *ctx, const sparq_kernel_inf
     /* quantize_activations 2: uint8 activations with zero points (ONNX
      * DynamicQuantizeLinear); 1: symmetric int8. */
     bool asym_x = m->quantize_activations == 2;
-    /* one temporary buffer: the codes (batch x cols bytes), then (scale, zero point)
-     * per row as floats from a 64-byte boundary */
+    /* one temporary buffer: the centred codes (batch x cols floats), then (scale, zero
+     * point) per row as floats from a 64-byte boundary */
     size_t codes = a->batch * m->cols;
-    size_t params_byte = sparq_round_up(codes, 64);
+    size_t params_byte = sparq_round_up(codes * sizeof(float), 64);
     cl_int err = CL_SUCCESS;
     cl_mem tmp = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_WRITE,
                                 params_byte + 2 * a->batch * sizeof(float), NULL, &err);

@@ -279,25 +279,28 @@ void linear_dense_q_tiled(const uint rows, const uint cols, const uint batch,
 
 /* ---- quantize_dense_rows: W8A8 step 1, X quantized per row (per token) ----------------
  * One work-item per row of X: its range in one pass (float8 min/max from 0, so the range
- * contains 0), then its codes, to xq (bytes, row stride cols) and (scale, zero point) as
- * two floats per row to xparams. Symmetric: scale = max|x| / 127, q = clamp(rint(x /
+ * contains 0), then its codes q, to xq as q - zero point in floats (row stride cols), and
+ * (scale, zero point) as two floats per row to xparams. The codes are stored centred and
+ * already as floats because the product multiplies in float lanes (exactly): each code
+ * is read by every work-item of the rows, and converting it once here instead of at
+ * every read takes two of every three vector ops off the product's x side. Symmetric: scale = max|x| / 127, q = clamp(rint(x /
  * scale), -127, 127) as int8 (scale 0 and q 0 for an all-zero row). Asymmetric, as ONNX
  * DynamicQuantizeLinear: scale = (max(0, xmax) - min(0, xmin)) / 255 (1 / 255 when that
  * range is 0), zp = clamp(rint(-min / scale), 0, 255), q = clamp(rint(x / scale) + zp,
- * 0, 255) as uint8. Division must be correctly rounded (the host builds this file with
+ * 0, 255), a uint8 code. Division must be correctly rounded (the host builds this file with
  * -cl-fp32-correctly-rounded-divide-sqrt where the device allows it).
  * Global size: batch rounded up to QROWS_WG. */
 __kernel __attribute__((reqd_work_group_size(QROWS_WG, 1, 1)))
 void quantize_dense_rows(const uint batch, const uint cols,
                          const global float *x, const ulong x_off,
-                         global uchar *xq, const ulong xq_off,
+                         global float *xq, const ulong xq_off,
                          global float *xparams, const ulong xparams_off)
 {
     const uint b = get_global_id(0);
     if (b >= batch)
         return;
     const global float *xr = x + x_off + (size_t)b * cols;
-    global uchar *qr = xq + xq_off + (size_t)b * cols;
+    global float *qr = xq + xq_off + (size_t)b * cols;
     float8 lo8 = (float8)(0.0f), hi8 = (float8)(0.0f);
     uint k = 0;
     for (; k + 8 <= cols; k += 8) {
@@ -317,22 +320,20 @@ void quantize_dense_rows(const uint batch, const uint cols,
     const float scale = hi == lo ? 1.0f / 255.0f : (hi - lo) / 255.0f;
     const float zp = clamp(rint(-lo / scale), 0.0f, 255.0f);
     for (k = 0; k + 8 <= cols; k += 8)
-        vstore8(convert_uchar8_sat(rint(vload8(0, xr + k) / scale) + zp), 0, qr + k);
+        vstore8(clamp(rint(vload8(0, xr + k) / scale) + zp, 0.0f, 255.0f) - zp, 0, qr + k);
     for (; k < cols; k++)
-        qr[k] = convert_uchar_sat(rint(xr[k] / scale) + zp);
+        qr[k] = clamp(rint(xr[k] / scale) + zp, 0.0f, 255.0f) - zp;
 #else
     const float scale = fmax(-lo, hi) / 127.0f;
     const float zp = 0.0f;
     if (scale == 0.0f) {
         for (k = 0; k < cols; k++)
-            qr[k] = 0;
+            qr[k] = 0.0f;
     } else {
         for (k = 0; k + 8 <= cols; k += 8)
-            vstore8(as_uchar8(convert_char8_sat(clamp(rint(vload8(0, xr + k) / scale),
-                                                      -127.0f, 127.0f))),
-                    0, qr + k);
+            vstore8(clamp(rint(vload8(0, xr + k) / scale), -127.0f, 127.0f), 0, qr + k);
         for (; k < cols; k++)
-            qr[k] = as_uchar(convert_char_sat(clamp(rint(xr[k] / scale), -127.0f, 127.0f)));
+            qr[k] = clamp(rint(xr[k] / scale), -127.0f, 127.0f);
     }
 #endif
     xparams[xparams_off + 2 * (size_t)b] = scale;
@@ -340,28 +341,21 @@ void quantize_dense_rows(const uint batch, const uint cols,
 }
 
 /* ---- linear_dense_w8a8: W8A8 step 2, int8 x int8 with int32 accumulation -------------
- * A work-item computes W8A8_R rows x W8A8_TB batch rows. Eight codes of each are
- * converted once and multiplied in float8 lanes: the products and partial sums are
- * integers below 2^24 (see W8A8_SEG), so they are exact, and each run's lanes move to
- * int32 (the integer result is the same bits as any int32 order). Zero points (of the
- * weights, and of the activations when W8A8_X_ASYM) are subtracted from the codes first.
+ * A work-item computes W8A8_R rows x W8A8_TB batch rows. Eight weight codes of each row
+ * are converted once (minus their zero point) and multiplied in float8 lanes with the
+ * activation codes, which quantize_dense_rows stored centred and as floats: the
+ * products and partial sums are integers below 2^24 (see W8A8_SEG), so they are exact,
+ * and each run's lanes move to int32 (the integer result is the same bits as any int32
+ * order).
  * Then y = (float)acc * (x_scale * w_scale) with per-tensor/row weight scales; with
  * per-group scales y = x_scale * (sum over groups, in order, of (float)acc_g * w_scale_g).
- * xq / xparams as quantize_dense_rows writes them (offsets in bytes / floats).
+ * xq / xparams as quantize_dense_rows writes them (offsets in floats).
  * Global size: ceil(rows / W8A8_R) rounded up to W8A8_WG, times ceil(batch / W8A8_TB). */
-#if W8A8_X_ASYM
-#define W8A8_X_CODES8(p) convert_float8(vload8(0, p))
-#define W8A8_X_CODE(p) ((int)*(p))
-#else
-#define W8A8_X_CODES8(p) convert_float8(as_char8(vload8(0, p)))
-#define W8A8_X_CODE(p) ((int)as_char(*(p)))
-#endif
-
 __kernel __attribute__((reqd_work_group_size(W8A8_WG, 1, 1)))
 void linear_dense_w8a8(const uint rows, const uint cols, const uint batch,
                        const global uchar *values, const global float *scales,
                        const global char *zero_points,
-                       const global uchar *xq, const ulong xq_off,
+                       const global float *xq, const ulong xq_off,
                        const global float *xparams, const ulong xparams_off,
                        const global float *x, const ulong x_off,
                        global float *y, const ulong y_off,
@@ -381,8 +375,7 @@ void linear_dense_w8a8(const uint rows, const uint cols, const uint batch,
     int iacc[W8A8_R][W8A8_TB];
 #endif
     const global uchar *wr[W8A8_R];
-    const global uchar *xr[W8A8_TB];
-    float zx[W8A8_TB];
+    const global float *xr[W8A8_TB];
 #pragma unroll
     for (uint r = 0; r < W8A8_R; r++)
         wr[r] = values + (size_t)min(m0 + r, rows - 1) * cols;
@@ -390,7 +383,6 @@ void linear_dense_w8a8(const uint rows, const uint cols, const uint batch,
     for (uint t = 0; t < W8A8_TB; t++) {
         const uint bt = min(b0 + t, batch - 1);
         xr[t] = xq + xq_off + (size_t)bt * cols;
-        zx[t] = xparams[xparams_off + 2 * (size_t)bt + 1];
     }
 #pragma unroll
     for (uint r = 0; r < W8A8_R; r++)
@@ -423,11 +415,7 @@ void linear_dense_w8a8(const uint rows, const uint cols, const uint batch,
                 w[r] = q_minus_zero8(convert_float8(as_char8(vload8(0, wr[r] + k))), zw[r]);
 #pragma unroll
             for (uint t = 0; t < W8A8_TB; t++) {
-#if W8A8_X_ASYM
-                const float8 xv = W8A8_X_CODES8(xr[t] + k) - (float8)zx[t];
-#else
-                const float8 xv = W8A8_X_CODES8(xr[t] + k);
-#endif
+                const float8 xv = vload8(0, xr[t] + k);
 #pragma unroll
                 for (uint r = 0; r < W8A8_R; r++)
                     facc[r][t] = fma(w[r], xv, facc[r][t]);
@@ -441,7 +429,7 @@ void linear_dense_w8a8(const uint rows, const uint cols, const uint batch,
                 const int4 v4 = v.lo + v.hi;
                 int run = v4.s0 + v4.s1 + v4.s2 + v4.s3;
                 for (uint kk = k; kk < k1; kk++)
-                    run += (as_char(wr[r][kk]) - (int)zw[r]) * (W8A8_X_CODE(xr[t] + kk) - (int)zx[t]);
+                    run += (as_char(wr[r][kk]) - (int)zw[r]) * (int)xr[t][kk];
 #if SPARQ_GRANULARITY == SPARQ_SCALE_GROUP
                 yacc[r][t] += (float)run * scales[sparq_scale_index(min(m0 + r, rows - 1), k0, gpr)];
 #else

@@ -238,16 +238,6 @@ static void weight_only_same_bits(void **state)
 
 /* ---- W8A8 ---------------------------------------------------------------------------- */
 
-/* A device buffer of bytes (copied from data when not NULL). */
-static cl_mem byte_buffer(sparq_context *ctx, const void *data, size_t bytes)
-{
-    cl_int err = CL_SUCCESS;
-    cl_mem b = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_WRITE | (data ? CL_MEM_COPY_HOST_PTR : 0),
-                              bytes, (void *)data, &err);
-    assert_int_equal(err, CL_SUCCESS);
-    return b;
-}
-
 static void read_bytes(sparq_context *ctx, cl_mem buf, void *out, size_t bytes, cl_event ev)
 {
     assert_int_equal(clEnqueueReadBuffer(sparq_context_queue(ctx), buf, CL_TRUE, 0, bytes, out,
@@ -279,15 +269,15 @@ static void check_quantize(sparq_context *ctx, size_t batch, size_t cols, const 
                            int *zp)
 {
     cl_mem dx = testing_buffer(ctx, x, batch * cols);
-    cl_mem xq = byte_buffer(ctx, NULL, batch * cols), xp = testing_buffer(ctx, NULL, 2 * batch);
+    cl_mem xq = testing_buffer(ctx, NULL, batch * cols), xp = testing_buffer(ctx, NULL, 2 * batch);
     cl_event ev = NULL;
     if (sparq_w8a8_quantize_rows(ctx, sparq_context_queue(ctx), asym_x, batch, cols, dx, 0, xq,
                                  0, xp, 0, 0, NULL, &ev) != SPARQ_OK)
         fail_msg("quantize_rows: %s", sparq_last_error());
-    uint8_t *codes = malloc(batch * cols);
+    float *codes = malloc(batch * cols * sizeof *codes); /* code - zero point */
     float *params = malloc(2 * batch * sizeof *params);
     assert_non_null(codes), assert_non_null(params);
-    read_bytes(ctx, xq, codes, batch * cols, ev);
+    read_bytes(ctx, xq, codes, batch * cols * sizeof *codes, ev);
     read_bytes(ctx, xp, params, 2 * batch * sizeof *params, NULL);
     clReleaseEvent(ev);
     ref_quantize_rows(batch, cols, x, asym_x, q, scale, zp);
@@ -296,8 +286,9 @@ static void check_quantize(sparq_context *ctx, size_t batch, size_t cols, const 
             fail_msg("row %zu: device scale %.9g zp %g, reference %.9g %d", b, params[2 * b],
                      params[2 * b + 1], scale[b], zp[b]);
         for (size_t k = 0; k < cols; k++) {
-            int dev = asym_x ? codes[b * cols + k] : (int8_t)codes[b * cols + k];
-            if (dev != q[b * cols + k])
+            float centred = codes[b * cols + k];
+            int dev = (int)centred + zp[b];
+            if (centred != (float)(int)centred || dev != q[b * cols + k])
                 fail_msg("x[%zu, %zu] = %.9g: device code %d, reference %d", b, k,
                          x[b * cols + k], dev, q[b * cols + k]);
         }
@@ -615,7 +606,10 @@ static void onnx_product(sparq_context *ctx, const uint8_t *a, size_t rows_a, si
     }
     for (size_t i = 0; i < rows_a * k_dim; i++)
         xq[i] = a[i];
-    cl_mem dq = byte_buffer(ctx, a, rows_a * k_dim);
+    float centred[64]; /* the product reads codes minus the row's zero point, as floats */
+    for (size_t i = 0; i < rows_a * k_dim; i++)
+        centred[i] = (float)(a[i] - za);
+    cl_mem dq = testing_buffer(ctx, centred, rows_a * k_dim);
     cl_mem dp = testing_buffer(ctx, params, 2 * rows_a), dy = testing_buffer(ctx, NULL, rows_a * n);
     const sparq_kernel_info *k = sparq_kernel_find("linear_dense_w8a8");
     sparq_kernel_params p;
