@@ -106,7 +106,7 @@ const sparq_kernel_info sparq_kernels[] = {
      {{"WG", 64, 64, {16, 32, 64, 128, 0}}}, sparq_rank_nm_general, sparq_enqueue_nm_general,
      SPARQ_NM_ENCODINGS, false},
     {"spmm_nm_gemv24", "spmm_nm.cl", 0, SPARQ_STRUCTURE_NM,
-     "2:4 at batch 1: rows streamed, a meta byte expands to 8 dense weights (float8 fma)",
+     "2:4 at batch 1: rows streamed, four values per meta byte times the four x it names",
      {{"WG", 16, 128, {8, 16, 32, 64, 128, 256, 0}},
       {"ROW_LANES", 1, 16, {1, 2, 4, 8, 16, 32, 0}}},
      sparq_rank_nm_gemv24, sparq_enqueue_nm_gemv24, SPARQ_NM_ENCODINGS, false},
