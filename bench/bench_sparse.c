@@ -355,16 +355,21 @@ static sparq_status run_once(call_fn fn, const call *c, size_t copy, double *sec
     return st;
 }
 
+/* Where a rotation set stands: kept with the set, so it carries over from one batch to
+ * the next. */
+typedef struct rotation {
+    size_t next; /* the copy the next timed call uses */
+    int primed;  /* every copy has been called once   */
+} rotation;
+
 /* One stream of timed calls: a call function with its operands, rotating over `copies`
  * copies (each call reads weights that the other copies, >= the rotation target, have
- * evicted from the caches since it was last read). next and primed belong to the
- * rotation set, so they carry over from one batch to the next. */
+ * evicted from the caches since it was last read). */
 typedef struct timer {
     call_fn fn;
     call c;
     size_t copies;
-    size_t *next;     /* the copy the next call uses                                  */
-    int *primed;      /* every copy has been called once                              */
+    rotation *rot;    /* the set's rotation state                                     */
     timing *out;
     const char *what; /* for notes: "AUTO", "SPARSE", "CLBlast", ...                  */
     char *note;       /* where an unsupported call is explained (NULL: stop instead)  */
@@ -372,6 +377,26 @@ typedef struct timer {
     int off;          /* unsupported: no longer called                                */
     double *t;
 } timer;
+
+/* Appends a stream to tm[*n]. note NULL: an unsupported call stops the measurement. */
+static void add_stream(timer *tm, size_t *n, call_fn fn, call c, size_t copies, rotation *rot,
+                       timing *out, const char *what, char *note, size_t note_size)
+{
+    tm[(*n)++] = (timer){.fn = fn, .c = c, .copies = copies, .rot = rot, .out = out,
+                         .what = what, .note = note, .note_size = note_size};
+}
+
+/* 1 when st is an unsupported call the stream has a note for: the stream is switched
+ * off and the reason noted (the first one only). */
+static int stream_unsupported(timer *x, sparq_status st)
+{
+    if (st != SPARQ_ERROR_UNSUPPORTED || !x->note)
+        return 0;
+    x->off = 1;
+    if (!x->note[0])
+        snprintf(x->note, x->note_size, "%s n/a: %s", x->what, sparq_last_error());
+    return 1;
+}
 
 /* Times n streams in turns: WARMUP rounds, then `repeats` rounds of one call of each
  * stream (the order rotating by one each round), so drift on a shared machine hits
@@ -390,33 +415,24 @@ static sparq_status time_interleaved(timer *tm, size_t n, int repeats)
             st = SPARQ_ERROR_OUT_OF_MEMORY;
     }
     for (size_t i = 0; i < n && st == SPARQ_OK; i++) {
-        for (size_t k = 0; !*tm[i].primed && k < tm[i].copies && st == SPARQ_OK; k++)
+        for (size_t k = 0; !tm[i].rot->primed && k < tm[i].copies && st == SPARQ_OK; k++)
             st = run_once(tm[i].fn, &tm[i].c, k, &sec);
-        if (st == SPARQ_ERROR_UNSUPPORTED && tm[i].note) {
-            tm[i].off = 1;
-            if (!tm[i].note[0])
-                snprintf(tm[i].note, tm[i].note_size, "%s n/a: %s", tm[i].what,
-                         sparq_last_error());
+        if (stream_unsupported(&tm[i], st))
             st = SPARQ_OK;
-            continue;
-        }
-        *tm[i].primed = st == SPARQ_OK;
+        else
+            tm[i].rot->primed = st == SPARQ_OK;
     }
     for (int r = -WARMUP; r < repeats && st == SPARQ_OK; r++) {
         for (size_t j = 0; j < n && st == SPARQ_OK; j++) {
             timer *x = &tm[(j + (size_t)(r + WARMUP)) % n];
             if (x->off)
                 continue;
-            st = run_once(x->fn, &x->c, *x->next, &sec);
-            *x->next = (*x->next + 1) % x->copies;
-            if (st == SPARQ_ERROR_UNSUPPORTED && x->note) {
-                x->off = 1;
-                if (!x->note[0])
-                    snprintf(x->note, x->note_size, "%s n/a: %s", x->what, sparq_last_error());
+            st = run_once(x->fn, &x->c, x->rot->next, &sec);
+            x->rot->next = (x->rot->next + 1) % x->copies;
+            if (stream_unsupported(x, st))
                 st = SPARQ_OK;
-            } else if (st == SPARQ_OK && r >= 0) {
+            else if (st == SPARQ_OK && r >= 0)
                 x->t[r] = sec;
-            }
         }
     }
     for (size_t i = 0; i < n; i++) {
@@ -455,8 +471,7 @@ typedef struct matrix_set {
     sparq_matrix **m;
     size_t count;
     uint64_t bytes_each; /* sparq_matrix_device_bytes of one copy */
-    size_t next;         /* the copy the next timed call uses     */
-    int primed;          /* every copy called once                */
+    rotation rot;
 } matrix_set;
 
 static void matrix_set_free(matrix_set *s)
@@ -963,12 +978,12 @@ static sparq_status tolerate_unsupported(sparq_status st, const char *what, char
 typedef struct peer_sets {
     matrix_set dense;
     cl_mem *bufs; /* CLBlast; NULL when unavailable */
-    size_t nbufs, bufs_next;
-    int bufs_primed;
+    size_t nbufs;
+    rotation bufs_rot;
     char clblast_note[256]; /* why CLBlast is not measured */
     float **hw;             /* OpenBLAS; NULL without it */
-    size_t nhw, hw_next;
-    int hw_primed;
+    size_t nhw;
+    rotation hw_rot;
 } peer_sets;
 
 static void peer_sets_free(peer_sets *p)
@@ -1056,42 +1071,30 @@ static sparq_status measure_row(bench *b, matrix_set *aset, matrix_set *sset, pe
     }
     timer tm[5];
     size_t n = 0;
-    const timer none = {0};
     if (aset->count) {
-        tm[n] = none;
-        tm[n].fn = call_linear, tm[n].c = c, tm[n].c.m = aset->m, tm[n].copies = aset->count;
-        tm[n].next = &aset->next, tm[n].primed = &aset->primed, tm[n].out = &r->t_auto;
-        tm[n].what = "AUTO", tm[n].note = r->note, tm[n].note_size = sizeof r->note;
-        n++;
+        c.m = aset->m;
+        add_stream(tm, &n, call_linear, c, aset->count, &aset->rot, &r->t_auto, "AUTO", r->note,
+                   sizeof r->note);
     }
     if (sset->count) {
-        tm[n] = none;
-        tm[n].fn = call_linear, tm[n].c = c, tm[n].c.m = sset->m, tm[n].copies = sset->count;
-        tm[n].next = &sset->next, tm[n].primed = &sset->primed, tm[n].out = &r->t_sparse;
-        tm[n].what = "SPARSE", tm[n].note = r->note, tm[n].note_size = sizeof r->note;
-        n++;
+        c.m = sset->m;
+        add_stream(tm, &n, call_linear, c, sset->count, &sset->rot, &r->t_sparse, "SPARSE",
+                   r->note, sizeof r->note);
     }
-    tm[n] = none;
-    tm[n].fn = call_linear, tm[n].c = c, tm[n].c.m = ps->dense.m, tm[n].copies = ps->dense.count;
-    tm[n].next = &ps->dense.next, tm[n].primed = &ps->dense.primed, tm[n].out = &p->dense;
-    tm[n].what = "dense path";
-    n++;
+    c.m = ps->dense.m;
+    add_stream(tm, &n, call_linear, c, ps->dense.count, &ps->dense.rot, &p->dense,
+               "dense path", NULL, 0);
     const size_t clblast = n;
     if (ps->bufs) {
-        tm[n] = none;
-        tm[n].fn = call_clblast, tm[n].c = c, tm[n].c.w = ps->bufs, tm[n].copies = ps->nbufs;
-        tm[n].next = &ps->bufs_next, tm[n].primed = &ps->bufs_primed, tm[n].out = &p->clblast;
-        tm[n].what = "CLBlast", tm[n].note = ps->clblast_note;
-        tm[n].note_size = sizeof ps->clblast_note;
-        n++;
+        c.w = ps->bufs;
+        add_stream(tm, &n, call_clblast, c, ps->nbufs, &ps->bufs_rot, &p->clblast, "CLBlast",
+                   ps->clblast_note, sizeof ps->clblast_note);
     }
 #ifdef SPARQ_BENCH_HAVE_OPENBLAS
     if (ps->hw) {
-        tm[n] = none;
-        tm[n].fn = call_openblas, tm[n].c = c, tm[n].c.hw = ps->hw, tm[n].copies = ps->nhw;
-        tm[n].next = &ps->hw_next, tm[n].primed = &ps->hw_primed, tm[n].out = &p->openblas;
-        tm[n].what = "OpenBLAS";
-        n++;
+        c.hw = ps->hw;
+        add_stream(tm, &n, call_openblas, c, ps->nhw, &ps->hw_rot, &p->openblas, "OpenBLAS",
+                   NULL, 0);
     }
 #endif
     st = time_interleaved(tm, n, b->cfg.repeats);
