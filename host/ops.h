@@ -58,8 +58,9 @@ sparq_status sparq_enqueue_dense_w8a8(sparq_context *ctx, const sparq_kernel_inf
 /* The two W8A8 steps on their own (tests, ONNX conformance): X (batch x cols floats from
  * x_offset) quantized per row into xq (floats from xq_offset, row stride cols: each
  * code minus its row's zero point, the codes int8, or uint8 with zero points when
- * asym_x) and xparams ((scale, zero point) floats per row from xparams_offset); and the product of a W8A8 matrix with such activations (a->x is
- * not read), with a's wait list and event. */
+ * asym_x) and xparams ((scale, zero point) floats per row from xparams_offset); and the
+ * product of a W8A8 matrix with such activations (a->x is not read), with a's wait list
+ * and event. */
 sparq_status sparq_w8a8_quantize_rows(sparq_context *ctx, cl_command_queue queue, bool asym_x,
                                       size_t batch, size_t cols, cl_mem x, size_t x_offset,
                                       cl_mem xq, size_t xq_offset, cl_mem xparams,

@@ -1,5 +1,6 @@
 /* cli_common.c - helpers the `sparq` subcommands share: a monotonic clock, the
- * error and usage lines, number parsing, and the progress display (a bar on a terminal, plain lines otherwise).
+ * error and usage lines, number parsing, and the progress display (a bar on a
+ * terminal, plain lines otherwise).
  */
 #include "cli.h"
 
