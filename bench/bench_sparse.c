@@ -109,6 +109,7 @@ typedef struct config {
     size_t batches[MAX_LIST];
     size_t nbatches;
     int repeats;
+    int chain;         /* calls per timed sample, enqueued back to back, one wait     */
     int f16;
     size_t rotate_mib; /* weight bytes in rotation per measured set              */
     size_t roof_mib;   /* bytes streamed by the roof measurements                  */
@@ -120,13 +121,16 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: bench_sparse [--quick] [--shapes RxC,...] [--structures LIST]\n"
             "                    [--sparsities 0.5,0.9,...] [--batches 1,8,...] [--repeats N]\n"
-            "                    [--f16] [--rotate-mib MIB] [--roof-mib MIB] [--csv FILE]\n"
+            "                    [--chain N] [--f16] [--rotate-mib MIB] [--roof-mib MIB] [--csv FILE]\n"
             "                    [--json FILE]\n"
             "  structures: csr, 2:4, bsr4, bsr16 (f32 values, f16 with --f16); quantized:\n"
             "  i8-row, i4-g128, i4-g32 (dense), csr+i8 (row scales), 2:4+i4 (g128), w8a8\n"
             "  defaults: shapes 4096x4096,11008x4096,768x3072,3072x768; csr,2:4,bsr4,bsr16;\n"
             "  sparsities 0.5,0.7,0.9,0.95,0.99 (csr and bsr; 2:4 is 0.5); batches 1,8,32,128;\n"
-            "  15 repeats; f32 values; 256 MiB of weights in rotation; 512 MiB roof.\n"
+            "  15 repeats; chain 1; f32 values; 256 MiB of weights in rotation; 512 MiB roof.\n"
+            "  --chain N: each sample is N calls on consecutive copies, enqueued back to back\n"
+            "  and waited for once, divided by N (steady-state time per call, as an engine\n"
+            "  enqueues its layers; 1: the latency of one call, the wait included)\n"
             "  --quick: 4096x4096,768x3072; csr 0.9, 2:4, bsr16 0.9; batches 1,32\n"
             "  (explicit options override the --quick choices). Device: SPARQ_DEVICE=...\n");
 }
@@ -197,6 +201,7 @@ static int parse_options(int argc, char **argv, config *cfg)
     int quick = 0;
     memset(cfg, 0, sizeof *cfg);
     cfg->repeats = 15;
+    cfg->chain = 1;
     cfg->rotate_mib = 256;
     cfg->roof_mib = 512;
     for (int i = 1; i < argc; i++) {
@@ -222,6 +227,8 @@ static int parse_options(int argc, char **argv, config *cfg)
             batches = v, i++;
         else if (strcmp(a, "--repeats") == 0)
             cfg->repeats = atoi(v), i++;
+        else if (strcmp(a, "--chain") == 0)
+            cfg->chain = atoi(v), i++;
         else if (strcmp(a, "--rotate-mib") == 0)
             cfg->rotate_mib = (size_t)strtoull(v, NULL, 10), i++;
         else if (strcmp(a, "--roof-mib") == 0)
@@ -264,8 +271,9 @@ static int parse_options(int argc, char **argv, config *cfg)
     }
     /* ascending, so the first batch (which also primes each rotation) is the cheapest */
     qsort(cfg->batches, cfg->nbatches, sizeof cfg->batches[0], compare_sizes);
-    if (cfg->repeats < 1 || cfg->rotate_mib < 1 || cfg->roof_mib < 1) {
-        fprintf(stderr, "bench_sparse: --repeats, --rotate-mib and --roof-mib must be >= 1\n");
+    if (cfg->repeats < 1 || cfg->chain < 1 || cfg->rotate_mib < 1 || cfg->roof_mib < 1) {
+        fprintf(stderr, "bench_sparse: --repeats, --chain, --rotate-mib and --roof-mib must be "
+                        ">= 1\n");
         return 0;
     }
     return 1;
@@ -325,7 +333,8 @@ static sparq_status call_clblast(const call *c, size_t copy, cl_event *event)
 /* Y = X W^T natively: SGEMV at batch 1, SGEMM (X times W transposed) above. */
 static sparq_status call_openblas(const call *c, size_t copy, cl_event *event)
 {
-    *event = NULL;
+    if (event)
+        *event = NULL;
     int rows = (int)c->rows, cols = (int)c->cols, batch = (int)c->batch;
     if (batch == 1)
         cblas_sgemv(CblasRowMajor, CblasNoTrans, rows, cols, 1.0f, c->hw[copy], cols, c->b->hx,
@@ -337,12 +346,18 @@ static sparq_status call_openblas(const call *c, size_t copy, cl_event *event)
 }
 #endif
 
-/* One call, wall time from before the enqueue to the end of clWaitForEvents. */
-static sparq_status run_once(call_fn fn, const call *c, size_t copy, double *seconds)
+/* One timed sample: `chain` calls on consecutive copies from `first` (of `copies`),
+ * enqueued back to back; wall time from before the first enqueue to the end of
+ * clWaitForEvents on the last call's event, divided by `chain`. The queue is in order,
+ * so the last call's completion is the chain's. */
+static sparq_status run_chain(call_fn fn, const call *c, size_t first, size_t copies,
+                              int chain, double *seconds)
 {
     cl_event ev = NULL;
+    sparq_status st = SPARQ_OK;
     double t0 = now_seconds();
-    sparq_status st = fn(c, copy, &ev);
+    for (int i = 0; i < chain && st == SPARQ_OK; i++)
+        st = fn(c, (first + (size_t)i) % copies, i == chain - 1 ? &ev : NULL);
     if (st == SPARQ_OK && ev) {
         cl_int err = clWaitForEvents(1, &ev);
         if (err != CL_SUCCESS)
@@ -351,7 +366,7 @@ static sparq_status run_once(call_fn fn, const call *c, size_t copy, double *sec
     double t1 = now_seconds();
     if (ev)
         clReleaseEvent(ev);
-    *seconds = t1 - t0;
+    *seconds = (t1 - t0) / chain;
     return st;
 }
 
@@ -404,7 +419,7 @@ static int stream_unsupported(timer *x, sparq_status st)
  * move. First every copy of a not yet primed set is called once (lazy allocations,
  * first-use migrations), oldest first. A stream whose call is unsupported stops with a
  * note where it has one; other errors stop the measurement. */
-static sparq_status time_interleaved(timer *tm, size_t n, int repeats)
+static sparq_status time_interleaved(timer *tm, size_t n, int repeats, int chain)
 {
     sparq_status st = SPARQ_OK;
     double sec = 0;
@@ -416,7 +431,7 @@ static sparq_status time_interleaved(timer *tm, size_t n, int repeats)
     }
     for (size_t i = 0; i < n && st == SPARQ_OK; i++) {
         for (size_t k = 0; !tm[i].rot->primed && k < tm[i].copies && st == SPARQ_OK; k++)
-            st = run_once(tm[i].fn, &tm[i].c, k, &sec);
+            st = run_chain(tm[i].fn, &tm[i].c, k, tm[i].copies, 1, &sec);
         if (stream_unsupported(&tm[i], st))
             st = SPARQ_OK;
         else
@@ -427,8 +442,8 @@ static sparq_status time_interleaved(timer *tm, size_t n, int repeats)
             timer *x = &tm[(j + (size_t)(r + WARMUP)) % n];
             if (x->off)
                 continue;
-            st = run_once(x->fn, &x->c, x->rot->next, &sec);
-            x->rot->next = (x->rot->next + 1) % x->copies;
+            st = run_chain(x->fn, &x->c, x->rot->next, x->copies, chain, &sec);
+            x->rot->next = (x->rot->next + (size_t)chain) % x->copies;
             if (stream_unsupported(x, st))
                 st = SPARQ_OK;
             else if (st == SPARQ_OK && r >= 0)
@@ -1097,7 +1112,7 @@ static sparq_status measure_row(bench *b, matrix_set *aset, matrix_set *sset, pe
                    NULL, 0);
     }
 #endif
-    st = time_interleaved(tm, n, b->cfg.repeats);
+    st = time_interleaved(tm, n, b->cfg.repeats, b->cfg.chain);
     if (st != SPARQ_OK)
         return report("timing", st);
     if (ps->bufs && tm[clblast].off) { /* unavailable: said once, never called again */
@@ -1255,10 +1270,17 @@ static void print_setup(const bench *b)
 #else
     printf("OpenBLAS: not built in (pkg-config openblas not found)\n");
 #endif
-    printf("values: %s; timing: median [min, max] of %d calls after %d warm-up rounds, wall "
-           "time around each call + clWaitForEvents; per row, AUTO, SPARSE, the dense path, "
-           "CLBlast and OpenBLAS called in turns, one call each per round\n",
-           cfg->f16 ? "f16" : "f32", cfg->repeats, WARMUP);
+    if (cfg->chain == 1)
+        printf("values: %s; timing: median [min, max] of %d calls after %d warm-up rounds, "
+               "wall time around each call + clWaitForEvents (latency); per row, AUTO, SPARSE, "
+               "the dense path, CLBlast and OpenBLAS called in turns, one call each per round\n",
+               cfg->f16 ? "f16" : "f32", cfg->repeats, WARMUP);
+    else
+        printf("values: %s; timing: median [min, max] of %d samples after %d warm-up rounds, "
+               "each %d calls on consecutive copies enqueued back to back, wall time to the "
+               "last one's clWaitForEvents / %d (steady state); per row, AUTO, SPARSE, the "
+               "dense path, CLBlast and OpenBLAS sampled in turns, one sample each per round\n",
+               cfg->f16 ? "f16" : "f32", cfg->repeats, WARMUP, cfg->chain, cfg->chain);
     printf("rotation: >= %zu MiB of weights per measured set (separate sparq_matrix objects / "
            "buffers), at most %d copies and %.0f MiB per set (a quarter of the device's "
            "global memory, at most 2 GiB); every copy touched once before timing\n",
@@ -1337,9 +1359,9 @@ int main(int argc, char **argv)
             fputs(", \"platform\": ", b.json);
             json_string(b.json, b.caps->platform_name);
             fprintf(b.json, ", \"cpu_device\": %s, \"roof_gbs\": %.4f, \"repeats\": %d, "
-                            "\"warmup\": %d, \"rotate_mib\": %zu, \"encoding\": \"%s\",\n"
+                            "\"chain\": %d, \"warmup\": %d, \"rotate_mib\": %zu, \"encoding\": \"%s\",\n"
                             "  \"cases\": [",
-                    b.cpu_device ? "true" : "false", b.roof_gbs, cfg->repeats, WARMUP,
+                    b.cpu_device ? "true" : "false", b.roof_gbs, cfg->repeats, cfg->chain, WARMUP,
                     cfg->rotate_mib, cfg->f16 ? "f16" : "f32");
         }
         print_header(&b);

@@ -63,20 +63,23 @@ static sparq_status launch(sparq_context *ctx, const sparq_kernel_info *k,
 
 /* ---- linear_dense_q_gemv ------------------------------------------------------------ */
 
-/* Local memory of the GEMV: x in nibble order for i4 (whole chunks of 16 columns), a
- * token 16 bytes for i8 (OpenCL has no empty local arguments). */
+/* Local memory of the GEMV: for i4, one sum of x per scale segment (a group, or the
+ * whole row); a token 16 bytes for i8 (OpenCL has no empty local arguments). */
 static size_t gemv_local_bytes(const sparq_matrix *m)
 {
-    if (m->format.quant.encoding != SPARQ_ENCODING_I4 || m->cols < 16)
-        return 16;
-    return m->cols / 16 * 16 * sizeof(float);
+    const sparq_quant_options *q = &m->format.quant;
+    size_t segments = q->granularity == SPARQ_SCALE_GROUP
+                          ? (m->cols + q->group_size - 1) / q->group_size
+                          : 1;
+    size_t bytes = segments * sizeof(float);
+    return q->encoding == SPARQ_ENCODING_I4 && bytes > 16 ? bytes : 16;
 }
 
 int sparq_rank_dense_q_gemv(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
                             const sparq_kernel_params *p, char *why, size_t why_size)
 {
-    if (!fits_device(caps, sparq_kernel_param(sparq_kernel_find("linear_dense_q_gemv"), p, "QGEMV_WG"), why,
-                     why_size))
+    const sparq_kernel_info *k = sparq_kernel_find("linear_dense_q_gemv");
+    if (!fits_device(caps, sparq_kernel_param(k, p, "QGEMV_WG"), why, why_size))
         return 0;
     if (gemv_local_bytes(m) > caps->local_mem_bytes) {
         snprintf(why, why_size, "x in local memory needs %zu bytes, the device has %llu",

@@ -1,5 +1,6 @@
 /* matrix.c - device matrices: sparq_matrix_create uploads a packed host matrix (its
- * arrays, a row order by length, or dense f32 weights for the dense path), measures
+ * arrays, dense i4 codes in step order, a row order by length, or dense f32 weights for
+ * the dense path), measures
  * row-length statistics for dispatch, and resolves sparse vs dense; plus the helpers
  * every kernel file uses to build and bind its kernels.
  */
@@ -88,6 +89,36 @@ static sparq_status row_statistics(sparq_matrix *m, const uint32_t *row_ptr, siz
     return st;
 }
 
+/* A dense i4 matrix's codes in the kernels' step order (kernels/linear_dense_q.cl):
+ * in each row, each whole block of 64 columns becomes eight 32-bit lanes, lane l
+ * holding column 8j + l in nibble j (little-endian: byte 4l + j / 2, low nibble when j
+ * is even); the columns after the last whole block keep the packed order. Rows keep
+ * their packed size of ceil(cols / 2) bytes. Returns a malloc'ed copy (NULL: no
+ * memory). */
+static uint8_t *dense_i4_step_order(const uint8_t *codes, size_t rows, size_t cols)
+{
+    const size_t row_bytes = (cols + 1) / 2, blocks = cols / 64;
+    uint8_t *out = malloc(rows * row_bytes + 1);
+    if (!out)
+        return NULL;
+    memcpy(out, codes, rows * row_bytes);
+    for (size_t r = 0; r < rows; r++) {
+        const uint8_t *src = codes + r * row_bytes;
+        uint8_t *dst = out + r * row_bytes;
+        for (size_t b = 0; b < blocks; b++) {
+            uint8_t *block = dst + 32 * b;
+            memset(block, 0, 32);
+            for (unsigned j = 0; j < 8; j++)
+                for (unsigned l = 0; l < 8; l++) {
+                    size_t col = 64 * b + 8 * j + l;
+                    unsigned code = (src[col / 2] >> (4 * (col & 1))) & 0xfu;
+                    block[4 * l + j / 2] |= (uint8_t)(code << (4 * (j & 1)));
+                }
+        }
+    }
+    return out;
+}
+
 static sparq_status upload_packed(sparq_matrix *m, const sparq_packed *packed)
 {
     size_t n = sparq_packed_array_count(packed);
@@ -113,7 +144,20 @@ static sparq_status upload_packed(sparq_matrix *m, const sparq_packed *packed)
                                   m->stored);
             row_ptr = a.data;
         }
-        if ((st = upload(m, (sparq_matrix_array)which, a.dtype, a.count, a.data)) != SPARQ_OK)
+        uint8_t *reordered = NULL;
+        if (which == SPARQ_ARRAY_VALUES && m->format.structure == SPARQ_STRUCTURE_DENSE &&
+            m->format.quant.encoding == SPARQ_ENCODING_I4) {
+            if (a.count != m->rows * ((m->cols + 1) / 2))
+                return sparq_fail(SPARQ_ERROR_INTERNAL, "matrix_create: %zu i4 code bytes for "
+                                  "%zu x %zu", a.count, m->rows, m->cols);
+            reordered = dense_i4_step_order(a.data, m->rows, m->cols);
+            if (!reordered)
+                return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "matrix_create: out of memory");
+            a.data = reordered;
+        }
+        st = upload(m, (sparq_matrix_array)which, a.dtype, a.count, a.data);
+        free(reordered);
+        if (st != SPARQ_OK)
             return st;
     }
     if (m->format.structure == SPARQ_STRUCTURE_CSR)

@@ -74,85 +74,230 @@ inline uint q_segment_end(uint k0, uint seg, uint cols)
     return k0 + min(seg, cols - k0);
 }
 
+/* ---- dense i4 rows in step order -------------------------------------------------
+ * sparq_matrix_create stores a dense i4 matrix's rows in "step order" (host/matrix.c):
+ * each whole block of 64 columns (32 bytes) is eight 32-bit lanes, lane l holding
+ * columns l, 8 + l, ..., 56 + l as its nibbles 0..7 (column 8j + l in nibble j); the
+ * columns after the last whole block keep the packed order (code k in byte k / 2, low
+ * nibble first). So nibble j of the eight lanes is columns 8j .. 8j+7, in order. */
+
+/* Eight codes of a dense row from column k (a multiple of 8), as floats. */
+inline float8 q_dense_codes8(const global uchar *row, uint k, uint cols)
+{
+#if SPARQ_ENCODING == SPARQ_ENCODING_I4
+    if (k >= cols / 64 * 64)
+        return sparq_load_codes8(row, k);
+    const global uchar *block = row + (k & ~63u) / 2;
+    const uint8 lanes = (uint8)(as_uint4(vload16(0, block)), as_uint4(vload16(0, block + 16)));
+    const uint shift = 28 - (k & 63u) / 2; /* nibble (k % 64) / 8 to the top */
+    return convert_float8(as_int8(lanes << shift) >> 28);
+#else
+    (void)cols;
+    return sparq_load_codes8(row, k);
+#endif
+}
+
+/* The code of column k of a dense row, sign-extended. */
+inline int q_dense_code(const global uchar *row, uint k, uint cols)
+{
+#if SPARQ_ENCODING == SPARQ_ENCODING_I4
+    if (k >= cols / 64 * 64)
+        return sparq_load_code(row, k);
+    const uint j = (k & 63u) / 8; /* nibble j of lane k % 8 */
+    const char b = as_char(row[(k & ~63u) / 2 + 4 * (k & 7u) + j / 2]);
+    return (j & 1) ? b >> 4 : as_char((uchar)(b << 4)) >> 4;
+#else
+    (void)cols;
+    return sparq_load_code(row, k);
+#endif
+}
+
 /* ---- linear_dense_q_gemv: batch 1, a work-item per output row ----------------------
- * The row's codes are read as wide vectors (16 i8 codes, or 8 bytes = 16 i4 codes) and
- * converted in registers. Scales factor out of each segment's sum: once per row
- * (tensor/row scales) or once per group. Zero points are subtracted from the codes as
- * floats (exact). For i4 the work-group first copies x into local memory (xl) in
- * "nibble order": in each chunk of 16 columns, the 8 even columns, then the 8 odd ones,
- * so that 8 bytes widened to int lanes give their low nibbles for xl[k .. k+7] and their
- * high nibbles for xl[k+8 .. k+15] with no shuffle. Batch > 1 loops inside (row from
- * cache). Global size: rows rounded up to QGEMV_WG; xl holds floor(cols / 16) * 16
- * floats for i4 (unused for i8). */
+ * The row is read in vector steps of QGEMV_STEP columns, codes converted in registers;
+ * scales factor out of each segment's sum (a group, or the whole row for tensor/row
+ * scales); columns past a segment's last whole step are added one by one (its tail).
+ * i8: 32 codes a step, read signed, zero points subtracted as floats (exact).
+ * i4: a step is a 64-column block in step order (above), read as eight 32-bit lanes.
+ * Each byte is xor'ed with 0x88, which turns nibble q into u = q + 8, so that nibble j
+ * masked in place is u * 16^(j mod 4) (j >= 4 after a 16-bit shift of the lanes),
+ * converted exactly: no sign extension, which on x86 costs shifts and widening
+ * shuffles on the two vector ports that were the bound. Accumulator j mod 4 collects
+ * nibble j times x[8j ..], and is scaled back by 16^-(j mod 4) (exact) when added. A
+ * segment's sum of (q - z) x is then its sum of u x minus (z + 8) times the sum of x
+ * over its columns in whole steps, which the work-group computes first into local
+ * memory (xs, one float per segment). Batch > 1 loops inside (row from cache). Global
+ * size: rows rounded up to QGEMV_WG; xs holds one float per segment (i4; unused for
+ * i8). */
 
-/* 16 codes from column k of a row (k a multiple of 16) as two float8, in the order of
- * the x vectors they meet (i4: even columns, then odd columns). */
-inline void qgemv_codes16(const global uchar *row, uint k, float8 *w0, float8 *w1)
+#if SPARQ_ENCODING == SPARQ_ENCODING_I4
+#define QGEMV_STEP 64
+#define QGEMV_BYTES(k) ((k) / 2) /* bytes before column k (k even) */
+#else
+#define QGEMV_STEP 32
+#define QGEMV_BYTES(k) (k)
+#endif
+
+#if SPARQ_ENCODING == SPARQ_ENCODING_I4
+/* Nibbles 0..3 of the (xor'ed) lanes times x[0 .. 32) into acc[0..3]: see above. */
+__attribute__((always_inline)) inline void qgemv_i4_half(uint8 lanes, const global float *xk,
+                                                         float8 *acc)
+{
+    acc[0] = fma(convert_float8(as_int8(lanes & 0x000fu)), vload8(0, xk), acc[0]);
+    acc[1] = fma(convert_float8(as_int8(lanes & 0x00f0u)), vload8(0, xk + 8), acc[1]);
+    acc[2] = fma(convert_float8(as_int8(lanes & 0x0f00u)), vload8(0, xk + 16), acc[2]);
+    acc[3] = fma(convert_float8(as_int8(lanes & 0xf000u)), vload8(0, xk + 24), acc[3]);
+}
+
+/* The eight lanes of the 64-column block at byte pointer c, each byte xor 0x88. */
+inline uint8 qgemv_i4_lanes(const global uchar *c)
+{
+    return (uint8)(as_uint4(vload16(0, c)), as_uint4(vload16(0, c + 16))) ^ 0x88888888u;
+}
+#endif
+
+/* One vector step of the GEMV: the QGEMV_STEP codes from byte pointer c times x from
+ * xk into four float8 accumulators (independent fma chains hide the fma latency). i8
+ * subtracts z; i4 sums u x (z is in the segment's offset term, qgemv_offset). Callers
+ * pass pointers (not a column to halve) so that the loads' offsets fold into their
+ * addresses. The step and the loops below are inlined by force: PoCL's compiler
+ * otherwise calls a loop as a function, its accumulators spilled around every call. */
+__attribute__((always_inline)) inline void qgemv_step(const global uchar *c,
+                                                      const global float *xk, float z,
+                                                      float8 *acc)
 {
 #if SPARQ_ENCODING == SPARQ_ENCODING_I4
-    const int8 b = convert_int8(as_char8(vload8(0, row + k / 2)));
-    *w0 = convert_float8((b << 28) >> 28);
-    *w1 = convert_float8(b >> 4);
+    (void)z;
+    const uint8 lanes = qgemv_i4_lanes(c);
+    qgemv_i4_half(lanes, xk, acc);
+    qgemv_i4_half(lanes >> 16, xk + 32, acc);
 #else
-    *w0 = convert_float8(as_char8(vload8(0, row + k)));
-    *w1 = convert_float8(as_char8(vload8(0, row + k + 8)));
+    for (uint i = 0; i < 4; i++)
+        acc[i] = fma(q_minus_zero8(convert_float8(as_char8(vload8(0, c + 8 * i))), z),
+                     vload8(0, xk + 8 * i), acc[i]);
 #endif
 }
 
-#if SPARQ_ENCODING == SPARQ_ENCODING_I4
-#define QGEMV_X_SPACE local
-#else
-#define QGEMV_X_SPACE global
-#endif
-
-/* One vector step of the GEMV at column k: 32 codes minus z times x into four float8
- * accumulators (four independent fma chains hide the fma latency). xv is x as the
- * vector steps read it: xl (nibble order) for i4, xb for i8. The step and the segment
- * below are inlined by force: PoCL's compiler otherwise calls the segment as a
- * function, its accumulators spilled around every call. */
-__attribute__((always_inline)) inline void qgemv_step(const global uchar *row,
-                                                      const QGEMV_X_SPACE float *xv, uint k,
-                                                      float z, float8 *acc)
+/* The four accumulators added in a fixed order (i4: each scaled back first). */
+inline float8 qgemv_acc_sum(const float8 *acc)
 {
-    float8 w0, w1, w2, w3;
-    qgemv_codes16(row, k, &w0, &w1);
-    qgemv_codes16(row, k + 16, &w2, &w3);
-    acc[0] = fma(q_minus_zero8(w0, z), vload8(0, xv + k), acc[0]);
-    acc[1] = fma(q_minus_zero8(w1, z), vload8(0, xv + k + 8), acc[1]);
-    acc[2] = fma(q_minus_zero8(w2, z), vload8(0, xv + k + 16), acc[2]);
-    acc[3] = fma(q_minus_zero8(w3, z), vload8(0, xv + k + 24), acc[3]);
+#if SPARQ_ENCODING == SPARQ_ENCODING_I4
+    return fma(acc[1], (float8)(0.0625f), acc[0]) +
+           fma(acc[3], (float8)(0.000244140625f), acc[2] * 0.00390625f);
+#else
+    return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+#endif
 }
 
-/* sum over columns [k0, k1) of (q - z) * x in 32-column steps (qgemv_step), the four
- * accumulators added in a fixed order and returned; the columns past the last full
- * step go to *tail (from xb, in column order). k0 is a multiple of 32. A whole group
- * (k1 - k0 == G) runs a loop of constant length and has no tail. */
+/* What the vector steps of segment seg_index leave out of its sum: i4: -(z + 8) times
+ * the sum of x over its columns in whole steps (xs); i8: 0. */
+inline float qgemv_offset(float z, const local float *xs, uint seg_index)
+{
+#if SPARQ_ENCODING == SPARQ_ENCODING_I4
+    return -(z + 8.0f) * xs[seg_index];
+#else
+    (void)z, (void)xs, (void)seg_index;
+    return 0.0f;
+#endif
+}
+
+/* The sum over columns [k0, k1) in whole steps (qgemv_acc_sum of the accumulators);
+ * the columns past the last whole step go to *tail ((q - z) x, in column order). k0 is
+ * a multiple of QGEMV_STEP, or k1 - k0 < QGEMV_STEP. */
 __attribute__((always_inline)) inline float8 qgemv_segment(const global uchar *row,
-                                                           const QGEMV_X_SPACE float *xv,
                                                            const global float *xb, uint k0,
-                                                           uint k1, float z, float *tail)
+                                                           uint k1, uint cols, float z,
+                                                           float *tail)
 {
     float8 acc[4] = {(float8)(0.0f), (float8)(0.0f), (float8)(0.0f), (float8)(0.0f)};
     *tail = 0.0f;
-#if SPARQ_GRANULARITY == SPARQ_SCALE_GROUP && SPARQ_GROUP_SIZE % 32 == 0
-    if (k1 - k0 == SPARQ_GROUP_SIZE) {
-        for (uint i = 0; i < SPARQ_GROUP_SIZE / 32; i++)
-            qgemv_step(row, xv, k0 + 32 * i, z, acc);
-        return (acc[0] + acc[1]) + (acc[2] + acc[3]);
-    }
-#endif
     uint k = k0;
-    for (; k + 32 <= k1; k += 32)
-        qgemv_step(row, xv, k, z, acc);
+    for (; k + QGEMV_STEP <= k1; k += QGEMV_STEP)
+        qgemv_step(row + QGEMV_BYTES(k), xb + k, z, acc);
     for (; k < k1; k++)
-        *tail = fma((float)sparq_load_code(row, k) - z, xb[k], *tail);
-    return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+        *tail = fma((float)q_dense_code(row, k, cols) - z, xb[k], *tail);
+    return qgemv_acc_sum(acc);
 }
+
+/* Per-group scales: the row's groups that whole steps cover, into *total (sums times
+ * their scales) and *total_tail (offset terms times their scales); the scale and zero
+ * point indices step along the row. G >= QGEMV_STEP: each group a fully unrolled run of
+ * G / QGEMV_STEP steps. i4 with G = 32: a step covers two groups, nibbles 0-3 the first
+ * and nibbles 4-7 the second, each with its own accumulators. Returns the first column
+ * not covered. */
+__attribute__((always_inline)) inline uint qgemv_whole_groups(const global uchar *row,
+                                                              const global float *xb,
+                                                              const local float *xs, uint m,
+                                                              uint cols,
+                                                              const global float *scales,
+                                                              const global char *zero_points,
+                                                              float8 *total, float *total_tail)
+{
+#if SPARQ_GRANULARITY == SPARQ_SCALE_GROUP && SPARQ_GROUP_SIZE % QGEMV_STEP == 0
+    const uint groups = cols / SPARQ_GROUP_SIZE;
+    const size_t s0 = sparq_scale_index(m, 0, sparq_groups_per_row(cols));
+    for (uint g = 0; g < groups; g++) {
+        float8 acc[4] = {(float8)(0.0f), (float8)(0.0f), (float8)(0.0f), (float8)(0.0f)};
+        const float z = (float)sparq_load_zero_point(zero_points, s0 + g);
+        const float scale = scales[s0 + g];
+        const uint k = g * SPARQ_GROUP_SIZE;
+#pragma unroll
+        for (uint i = 0; i < SPARQ_GROUP_SIZE / QGEMV_STEP; i++)
+            qgemv_step(row + QGEMV_BYTES(k + QGEMV_STEP * i), xb + k + QGEMV_STEP * i, z, acc);
+        *total = fma(qgemv_acc_sum(acc), (float8)scale, *total);
+        *total_tail = fma(qgemv_offset(z, xs, g), scale, *total_tail);
+    }
+    return groups * SPARQ_GROUP_SIZE;
+#elif SPARQ_ENCODING == SPARQ_ENCODING_I4 && SPARQ_GRANULARITY == SPARQ_SCALE_GROUP && \
+    SPARQ_GROUP_SIZE == 32
+    const uint steps = cols / QGEMV_STEP;
+    const size_t s0 = sparq_scale_index(m, 0, sparq_groups_per_row(cols));
+    for (uint i = 0; i < steps; i++) {
+        float8 acc_a[4] = {(float8)(0.0f), (float8)(0.0f), (float8)(0.0f), (float8)(0.0f)};
+        float8 acc_b[4] = {(float8)(0.0f), (float8)(0.0f), (float8)(0.0f), (float8)(0.0f)};
+        const uint8 lanes = qgemv_i4_lanes(row + QGEMV_BYTES(QGEMV_STEP * i));
+        qgemv_i4_half(lanes, xb + QGEMV_STEP * i, acc_a);
+        qgemv_i4_half(lanes >> 16, xb + QGEMV_STEP * i + 32, acc_b);
+        const size_t sa = s0 + 2 * i, sb = sa + 1;
+        const float scale_a = scales[sa], scale_b = scales[sb];
+        *total = fma(qgemv_acc_sum(acc_a), (float8)scale_a, *total);
+        *total = fma(qgemv_acc_sum(acc_b), (float8)scale_b, *total);
+        *total_tail = fma(qgemv_offset((float)sparq_load_zero_point(zero_points, sa), xs,
+                                       2 * i),
+                          scale_a, *total_tail);
+        *total_tail = fma(qgemv_offset((float)sparq_load_zero_point(zero_points, sb), xs,
+                                       2 * i + 1),
+                          scale_b, *total_tail);
+    }
+    return steps * QGEMV_STEP;
+#else
+    (void)row, (void)xb, (void)xs, (void)m, (void)cols, (void)scales, (void)zero_points;
+    (void)total, (void)total_tail;
+    return 0;
+#endif
+}
+
+#if SPARQ_ENCODING == SPARQ_ENCODING_I4
+/* xs for batch row xb: per segment the sum of x over its columns in whole steps, each
+ * taken by one work-item in a fixed order. */
+inline void qgemv_segment_sums(const global float *xb, uint cols, uint seg, local float *xs)
+{
+    const uint whole = cols / QGEMV_STEP * QGEMV_STEP;
+    const uint segments = (cols - 1) / seg + 1;
+    for (uint si = get_local_id(0); si < segments; si += QGEMV_WG) {
+        const uint k0 = si * seg, k1 = min(q_segment_end(k0, seg, cols), whole);
+        float8 sum = (float8)(0.0f);
+        uint k = k0;
+        for (; k + 8 <= k1; k += 8)
+            sum += vload8(0, xb + k);
+        xs[si] = q_sum8(sum);
+    }
+}
+#endif
 
 __kernel __attribute__((reqd_work_group_size(QGEMV_WG, 1, 1)))
 void linear_dense_q_gemv(const uint rows, const uint cols, const uint batch,
                          const global uchar *values, const global float *scales,
-                         const global char *zero_points, local float *xl,
+                         const global char *zero_points, local float *xs,
                          const global float *x, const ulong x_off,
                          global float *y, const ulong y_off,
                          const global float *bias, const ulong bias_off, const uint act)
@@ -166,27 +311,22 @@ void linear_dense_q_gemv(const uint rows, const uint cols, const uint batch,
         const global float *xb = x + x_off + (size_t)b * cols;
 #if SPARQ_ENCODING == SPARQ_ENCODING_I4
         barrier(CLK_LOCAL_MEM_FENCE); /* the previous batch row is consumed */
-        for (uint k = get_local_id(0) * 16; k + 16 <= cols; k += QGEMV_WG * 16) {
-            const float8 x0 = vload8(0, xb + k), x1 = vload8(0, xb + k + 8);
-            vstore8((float8)(x0.even, x1.even), 0, xl + k);
-            vstore8((float8)(x0.odd, x1.odd), 0, xl + k + 8);
-        }
+        qgemv_segment_sums(xb, cols, seg, xs);
         barrier(CLK_LOCAL_MEM_FENCE);
-        const local float *xv = xl;
-#else
-        const global float *xv = xb;
 #endif
         float8 total = (float8)(0.0f);
         float total_tail = 0.0f;
-        for (uint k0 = 0; valid && k0 < cols; k0 += seg) {
+        const uint k_rest = valid ? qgemv_whole_groups(row, xb, xs, m, cols, scales,
+                                                       zero_points, &total, &total_tail)
+                                  : cols;
+        for (uint k0 = k_rest; valid && k0 < cols; k0 += seg) {
             const size_t s = sparq_scale_index(m, k0, gpr);
-            const float scale = scales[s];
+            const float scale = scales[s], z = (float)sparq_load_zero_point(zero_points, s);
             float tail;
-            const float8 part = qgemv_segment(row, xv, xb, k0, q_segment_end(k0, seg, cols),
-                                              (float)sparq_load_zero_point(zero_points, s),
-                                              &tail);
+            const float8 part = qgemv_segment(row, xb, k0, q_segment_end(k0, seg, cols), cols,
+                                              z, &tail);
             total = fma(part, (float8)scale, total);
-            total_tail = fma(tail, scale, total_tail);
+            total_tail = fma(tail + qgemv_offset(z, xs, k0 / seg), scale, total_tail);
         }
         if (valid)
             y[y_off + (size_t)b * rows + m] =
@@ -257,13 +397,13 @@ void linear_dense_q_tiled(const uint rows, const uint cols, const uint batch,
         const uint k1 = q_segment_end(k0, seg, cols);
         uint k = k0;
         for (; k + 8 <= k1; k += 8) {
-            const float8 w = q_minus_zero8(sparq_load_codes8(row, k), (float)z) * scale;
+            const float8 w = q_minus_zero8(q_dense_codes8(row, k, cols), (float)z) * scale;
 #pragma unroll
             for (uint t = 0; t < QTILE_TB; t++)
                 acc[t] = fma(w, vload8(0, xr[t] + k), acc[t]);
         }
         for (; k < k1; k++) {
-            const float w = sparq_dequantize(sparq_load_code(row, k), z, scale);
+            const float w = sparq_dequantize(q_dense_code(row, k, cols), z, scale);
 #pragma unroll
             for (uint t = 0; t < QTILE_TB; t++)
                 tail[t] = fma(w, xr[t][k], tail[t]);
