@@ -121,8 +121,8 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: bench_sparse [--quick] [--shapes RxC,...] [--structures LIST]\n"
             "                    [--sparsities 0.5,0.9,...] [--batches 1,8,...] [--repeats N]\n"
-            "                    [--chain N] [--f16] [--rotate-mib MIB] [--roof-mib MIB] [--csv FILE]\n"
-            "                    [--json FILE]\n"
+            "                    [--chain N] [--f16] [--rotate-mib MIB] [--roof-mib MIB]\n"
+            "                    [--csv FILE] [--json FILE]\n"
             "  structures: csr, 2:4, bsr4, bsr16 (f32 values, f16 with --f16); quantized:\n"
             "  i8-row, i4-g128, i4-g32 (dense), csr+i8 (row scales), 2:4+i4 (g128), w8a8\n"
             "  defaults: shapes 4096x4096,11008x4096,768x3072,3072x768; csr,2:4,bsr4,bsr16;\n"
@@ -1359,7 +1359,8 @@ int main(int argc, char **argv)
             fputs(", \"platform\": ", b.json);
             json_string(b.json, b.caps->platform_name);
             fprintf(b.json, ", \"cpu_device\": %s, \"roof_gbs\": %.4f, \"repeats\": %d, "
-                            "\"chain\": %d, \"warmup\": %d, \"rotate_mib\": %zu, \"encoding\": \"%s\",\n"
+                            "\"chain\": %d, \"warmup\": %d, \"rotate_mib\": %zu, "
+                            "\"encoding\": \"%s\",\n"
                             "  \"cases\": [",
                     b.cpu_device ? "true" : "false", b.roof_gbs, cfg->repeats, cfg->chain, WARMUP,
                     cfg->rotate_mib, cfg->f16 ? "f16" : "f32");
