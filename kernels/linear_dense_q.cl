@@ -171,9 +171,14 @@ __attribute__((always_inline)) inline void qgemv_step(const global uchar *c,
     qgemv_i4_half(lanes, xk, acc);
     qgemv_i4_half(lanes >> 16, xk + 32, acc);
 #else
-    for (uint i = 0; i < 4; i++)
-        acc[i] = fma(q_minus_zero8(convert_float8(as_char8(vload8(0, c + 8 * i))), z),
-                     vload8(0, xk + 8 * i), acc[i]);
+    acc[0] = fma(q_minus_zero8(convert_float8(as_char8(vload8(0, c))), z), vload8(0, xk),
+                 acc[0]);
+    acc[1] = fma(q_minus_zero8(convert_float8(as_char8(vload8(0, c + 8))), z),
+                 vload8(0, xk + 8), acc[1]);
+    acc[2] = fma(q_minus_zero8(convert_float8(as_char8(vload8(0, c + 16))), z),
+                 vload8(0, xk + 16), acc[2]);
+    acc[3] = fma(q_minus_zero8(convert_float8(as_char8(vload8(0, c + 24))), z),
+                 vload8(0, xk + 24), acc[3]);
 #endif
 }
 
