@@ -118,8 +118,8 @@ sparq_status sparq_enqueue_dense_q_gemv(sparq_context *ctx, const sparq_kernel_i
 int sparq_rank_dense_q_tiled(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
                              const sparq_kernel_params *p, char *why, size_t why_size)
 {
-    if (!fits_device(caps, sparq_kernel_param(sparq_kernel_find("linear_dense_q_tiled"), p, "QTILE_WG"), why,
-                     why_size))
+    const sparq_kernel_info *k = sparq_kernel_find("linear_dense_q_tiled");
+    if (!fits_device(caps, sparq_kernel_param(k, p, "QTILE_WG"), why, why_size))
         return 0;
     if (batch == 1) {
         snprintf(why, why_size, "batch 1 has no batch rows to share a dequantized weight; "
@@ -129,7 +129,7 @@ int sparq_rank_dense_q_tiled(const sparq_matrix *m, size_t batch, const sparq_de
     snprintf(why, why_size, "batch %zu: each %s weight is dequantized once (%s scales) and "
              "used for a tile of %u batch rows", batch,
              sparq_encoding_name(m->format.quant.encoding), granularity_words(m),
-             sparq_kernel_param(sparq_kernel_find("linear_dense_q_tiled"), p, "QTILE_TB"));
+             sparq_kernel_param(k, p, "QTILE_TB"));
     return 30;
 }
 
@@ -256,14 +256,15 @@ sparq_status sparq_w8a8_product(sparq_context *ctx, const sparq_kernel_info *k,
 int sparq_rank_dense_w8a8(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
                           const sparq_kernel_params *p, char *why, size_t why_size)
 {
-    if (!fits_device(caps, sparq_kernel_param(sparq_kernel_find("linear_dense_w8a8"), p, "W8A8_WG"), why, why_size) ||
+    const sparq_kernel_info *k = sparq_kernel_find("linear_dense_w8a8");
+    if (!fits_device(caps, sparq_kernel_param(k, p, "W8A8_WG"), why, why_size) ||
         !fits_device(caps, default_param("quantize_dense_rows", "QROWS_WG", caps), why, why_size))
         return 0;
     snprintf(why, why_size, "W8A8: the %zu x %zu batch of X quantized per row to %s, then "
              "int8 x i8 weights (%s scales) with exact int32 sums, %u rows x %u batch rows per "
              "work-item", batch, m->cols, m->quantize_activations == 2 ? "uint8" : "int8",
-             granularity_words(m), sparq_kernel_param(sparq_kernel_find("linear_dense_w8a8"), p, "W8A8_R"),
-             sparq_kernel_param(sparq_kernel_find("linear_dense_w8a8"), p, "W8A8_TB"));
+             granularity_words(m), sparq_kernel_param(k, p, "W8A8_R"),
+             sparq_kernel_param(k, p, "W8A8_TB"));
     return 30;
 }
 

@@ -305,7 +305,8 @@ sparq_status sparq_matrix_create(sparq_context *ctx, const sparq_packed *packed,
         m->path = SPARQ_PATH_SPARSE;
         snprintf(m->path_reason, sizeof m->path_reason,
                  "a dense %s matrix runs its own kernels (weights stay %s on the device)",
-                 sparq_encoding_name(fmt->quant.encoding), sparq_encoding_name(fmt->quant.encoding));
+                 sparq_encoding_name(fmt->quant.encoding),
+                 sparq_encoding_name(fmt->quant.encoding));
     } else if (opt.path != SPARQ_PATH_AUTO) {
         m->path = opt.path;
         snprintf(m->path_reason, sizeof m->path_reason, "%s path forced by the options",
@@ -343,7 +344,8 @@ sparq_status sparq_matrix_create(sparq_context *ctx, const sparq_packed *packed,
         return st;
     }
     sparq_log(SPARQ_LOG_INFO, "matrix %zu x %zu %s %s: %s path (%s), %.1f MiB on the device",
-              rows, cols, sparq_structure_name(fmt->structure), sparq_encoding_name(fmt->quant.encoding),
+              rows, cols, sparq_structure_name(fmt->structure),
+              sparq_encoding_name(fmt->quant.encoding),
               m->path == SPARQ_PATH_DENSE ? "dense" : "sparse", m->path_reason,
               (double)m->device_bytes / (1 << 20));
     *matrix = m;
@@ -416,7 +418,8 @@ sparq_status sparq_linear_set_tail_args(cl_kernel kernel, cl_uint i, const sparq
         (st = sparq_set_arg(kernel, i++, sizeof x_off, &x_off)) ||
         (st = sparq_set_arg(kernel, i++, sizeof a->y, &a->y)) ||
         (st = sparq_set_arg(kernel, i++, sizeof y_off, &y_off)) ||
-        (st = sparq_set_arg(kernel, i++, sizeof a->bias, a->bias ? (const void *)&a->bias : NULL)) ||
+        (st = sparq_set_arg(kernel, i++, sizeof a->bias,
+                            a->bias ? (const void *)&a->bias : NULL)) ||
         (st = sparq_set_arg(kernel, i++, sizeof b_off, &b_off)))
         return st;
     return sparq_set_arg(kernel, i, sizeof a->activation, &a->activation);

@@ -133,6 +133,7 @@ sparq_status sparq_enqueue_bsr_tile(sparq_context *ctx, const sparq_kernel_info 
                           sparq_kernel_param(k, p, "TSR"), tb, wgb, rpg);
     size_t block_rows = (m->rows + m->format.block_rows - 1) / m->format.block_rows;
     size_t local[2] = {wi * rpg, wgb};
-    size_t global[2] = {sparq_round_up(block_rows, rpg) * wi, sparq_round_up((a->batch + tb - 1) / tb, wgb)};
+    size_t global[2] = {sparq_round_up(block_rows, rpg) * wi,
+                        sparq_round_up((a->batch + tb - 1) / tb, wgb)};
     return enqueue_bsr(ctx, k, a, p, global, local);
 }

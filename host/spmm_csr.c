@@ -214,6 +214,6 @@ sparq_status sparq_enqueue_csr_batchtile(sparq_context *ctx, const sparq_kernel_
     if (st != SPARQ_OK)
         return st;
     size_t wg = sparq_kernel_param(k, p, "TILE_WG"), tb = sparq_kernel_param(k, p, "TILE_TB");
-    return csr_launch(ctx, k, a, kernel, sparq_round_up(a->matrix->rows, wg), (a->batch + tb - 1) / tb,
-                      wg);
+    return csr_launch(ctx, k, a, kernel, sparq_round_up(a->matrix->rows, wg),
+                      (a->batch + tb - 1) / tb, wg);
 }

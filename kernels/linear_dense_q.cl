@@ -81,14 +81,21 @@ inline uint q_segment_end(uint k0, uint seg, uint cols)
  * columns after the last whole block keep the packed order (code k in byte k / 2, low
  * nibble first). So nibble j of the eight lanes is columns 8j .. 8j+7, in order. */
 
+#if SPARQ_ENCODING == SPARQ_ENCODING_I4
+/* The eight 32-bit lanes of the 64-column block at byte pointer block. */
+inline uint8 q_i4_lanes(const global uchar *block)
+{
+    return (uint8)(as_uint4(vload16(0, block)), as_uint4(vload16(0, block + 16)));
+}
+#endif
+
 /* Eight codes of a dense row from column k (a multiple of 8), as floats. */
 inline float8 q_dense_codes8(const global uchar *row, uint k, uint cols)
 {
 #if SPARQ_ENCODING == SPARQ_ENCODING_I4
     if (k >= cols / 64 * 64)
         return sparq_load_codes8(row, k);
-    const global uchar *block = row + (k & ~63u) / 2;
-    const uint8 lanes = (uint8)(as_uint4(vload16(0, block)), as_uint4(vload16(0, block + 16)));
+    const uint8 lanes = q_i4_lanes(row + (k & ~63u) / 2);
     const uint shift = 28 - (k & 63u) / 2; /* nibble (k % 64) / 8 to the top */
     return convert_float8(as_int8(lanes << shift) >> 28);
 #else
@@ -147,11 +154,12 @@ __attribute__((always_inline)) inline void qgemv_i4_half(uint8 lanes, const glob
     acc[2] = fma(convert_float8(as_int8(lanes & 0x0f00u)), vload8(0, xk + 16), acc[2]);
     acc[3] = fma(convert_float8(as_int8(lanes & 0xf000u)), vload8(0, xk + 24), acc[3]);
 }
-
-/* The eight lanes of the 64-column block at byte pointer c, each byte xor 0x88. */
-inline uint8 qgemv_i4_lanes(const global uchar *c)
+#else
+/* The eight i8 codes at byte pointer c minus z, times the eight x at xk, plus acc. */
+inline float8 qgemv_i8_fma8(const global uchar *c, float z, const global float *xk,
+                            float8 acc)
 {
-    return (uint8)(as_uint4(vload16(0, c)), as_uint4(vload16(0, c + 16))) ^ 0x88888888u;
+    return fma(q_minus_zero8(convert_float8(as_char8(vload8(0, c))), z), vload8(0, xk), acc);
 }
 #endif
 
@@ -167,18 +175,14 @@ __attribute__((always_inline)) inline void qgemv_step(const global uchar *c,
 {
 #if SPARQ_ENCODING == SPARQ_ENCODING_I4
     (void)z;
-    const uint8 lanes = qgemv_i4_lanes(c);
+    const uint8 lanes = q_i4_lanes(c) ^ 0x88888888u;
     qgemv_i4_half(lanes, xk, acc);
     qgemv_i4_half(lanes >> 16, xk + 32, acc);
 #else
-    acc[0] = fma(q_minus_zero8(convert_float8(as_char8(vload8(0, c))), z), vload8(0, xk),
-                 acc[0]);
-    acc[1] = fma(q_minus_zero8(convert_float8(as_char8(vload8(0, c + 8))), z),
-                 vload8(0, xk + 8), acc[1]);
-    acc[2] = fma(q_minus_zero8(convert_float8(as_char8(vload8(0, c + 16))), z),
-                 vload8(0, xk + 16), acc[2]);
-    acc[3] = fma(q_minus_zero8(convert_float8(as_char8(vload8(0, c + 24))), z),
-                 vload8(0, xk + 24), acc[3]);
+    acc[0] = qgemv_i8_fma8(c, z, xk, acc[0]);
+    acc[1] = qgemv_i8_fma8(c + 8, z, xk + 8, acc[1]);
+    acc[2] = qgemv_i8_fma8(c + 16, z, xk + 16, acc[2]);
+    acc[3] = qgemv_i8_fma8(c + 24, z, xk + 24, acc[3]);
 #endif
 }
 
@@ -259,7 +263,7 @@ __attribute__((always_inline)) inline uint qgemv_whole_groups(const global uchar
     for (uint i = 0; i < steps; i++) {
         float8 acc_a[4] = {(float8)(0.0f), (float8)(0.0f), (float8)(0.0f), (float8)(0.0f)};
         float8 acc_b[4] = {(float8)(0.0f), (float8)(0.0f), (float8)(0.0f), (float8)(0.0f)};
-        const uint8 lanes = qgemv_i4_lanes(row + QGEMV_BYTES(QGEMV_STEP * i));
+        const uint8 lanes = q_i4_lanes(row + QGEMV_BYTES(QGEMV_STEP * i)) ^ 0x88888888u;
         qgemv_i4_half(lanes, xb + QGEMV_STEP * i, acc_a);
         qgemv_i4_half(lanes >> 16, xb + QGEMV_STEP * i + 32, acc_b);
         const size_t sa = s0 + 2 * i, sb = sa + 1;
@@ -428,8 +432,9 @@ void linear_dense_q_tiled(const uint rows, const uint cols, const uint batch,
  * (scale, zero point) as two floats per row to xparams. The codes are stored centred and
  * already as floats because the product multiplies in float lanes (exactly): each code
  * is read by every work-item of the rows, and converting it once here instead of at
- * every read takes two of every three vector ops off the product's x side. Symmetric: scale = max|x| / 127, q = clamp(rint(x /
- * scale), -127, 127) as int8 (scale 0 and q 0 for an all-zero row). Asymmetric, as ONNX
+ * every read takes two of every three vector ops off the product's x side.
+ * Symmetric: scale = max|x| / 127, q = clamp(rint(x / scale), -127, 127) as int8 (scale 0
+ * and q 0 for an all-zero row). Asymmetric, as ONNX
  * DynamicQuantizeLinear: scale = (max(0, xmax) - min(0, xmin)) / 255 (1 / 255 when that
  * range is 0), zp = clamp(rint(-min / scale), 0, 255), q = clamp(rint(x / scale) + zp,
  * 0, 255), a uint8 code. Division must be correctly rounded (the host builds this file with
@@ -576,7 +581,8 @@ void linear_dense_w8a8(const uint rows, const uint cols, const uint batch,
                 for (uint kk = k; kk < k1; kk++)
                     run += (as_char(wr[r][kk]) - (int)zw[r]) * (int)xr[t][kk];
 #if SPARQ_GRANULARITY == SPARQ_SCALE_GROUP
-                yacc[r][t] += (float)run * scales[sparq_scale_index(min(m0 + r, rows - 1), k0, gpr)];
+                yacc[r][t] +=
+                    (float)run * scales[sparq_scale_index(min(m0 + r, rows - 1), k0, gpr)];
 #else
                 iacc[r][t] += run;
 #endif

@@ -183,8 +183,9 @@ inline float8 nm24_dequant8(const global uchar *meta, const global uchar *vals, 
 /* Batch 1, 2:4: each row is read as a stream of meta bytes (two groups each): four
  * values as one vector times the four x the byte names (nm24_gather4; expanding the
  * byte to eight lanes instead costs more vector ops than the four loads) while both
- * groups are whole; the last partial byte goes through the scalar path. ROW_LANES work-items share a row
- * (interleaved bytes, partials summed in lane order); WG / ROW_LANES rows per group.
+ * groups are whole; the last partial byte goes through the scalar path. ROW_LANES
+ * work-items share a row (interleaved bytes, partials summed in lane order); WG /
+ * ROW_LANES rows per group.
  * i8/i4: the row runs in spans of meta bytes sharing one scale (a scale group, or the
  * whole row); each span sums (q - z) * x over the kept columns only (four x gathered
  * per byte, float4 fma) and is scaled once (lanes past the span's length idle:
