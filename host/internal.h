@@ -123,8 +123,9 @@ void sparq_kernel_options_append(const sparq_kernel_info *k, const sparq_kernel_
 
 typedef struct sparq_tunedb sparq_tunedb;
 
-/* The XXH64 of one kernel file's source text (includes expanded), as 16 hex digits:
- * tuning entries carry it, so a changed kernel invalidates its own entries. */
+/* The XXH64 of one kernel file's code (includes expanded; comments and runs of blanks
+ * left out), as 16 hex digits: tuning entries carry it, so a changed kernel invalidates
+ * its own entries, and a comment or layout edit none. */
 typedef struct sparq_source_hash {
     const char *source; /* registry's source name, e.g. "spmm_csr.cl" */
     char hex[17];

@@ -75,6 +75,49 @@ static sparq_status source_raw(const char *name, char **text, size_t *size)
     return sparq_fail(SPARQ_ERROR_INTERNAL, "no embedded kernel source named %s", name);
 }
 
+/* Shrinks text (size bytes) in place to its code: each comment becomes a space, each
+ * run of spaces and tabs one space, each run of line breaks (with the blanks around
+ * them) one newline, so that line structure (preprocessor lines) is kept; string and
+ * character literals are copied as they are. Returns the new size. */
+static size_t code_only(char *text, size_t size)
+{
+    size_t out = 0;
+    char pending = 0; /* whitespace owed before the next character: ' ' or '\n' */
+    for (size_t i = 0; i < size; i++) {
+        char c = text[i];
+        if (c == '/' && i + 1 < size && (text[i + 1] == '/' || text[i + 1] == '*')) {
+            if (text[i + 1] == '/') {
+                while (i + 1 < size && text[i + 1] != '\n')
+                    i++;
+            } else {
+                for (i += 2; i + 1 < size && !(text[i] == '*' && text[i + 1] == '/'); i++)
+                    ;
+                i++;
+            }
+            pending = pending ? pending : ' ';
+            continue;
+        }
+        if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+            pending = c == '\n' || pending == '\n' ? '\n' : ' ';
+            continue;
+        }
+        if (pending && out > 0)
+            text[out++] = pending;
+        pending = 0;
+        text[out++] = c;
+        if (c == '"' || c == '\'') { /* a literal, escapes and all */
+            for (i++; i < size && text[i] != c; i++) {
+                text[out++] = text[i];
+                if (text[i] == '\\' && i + 1 < size)
+                    text[out++] = text[++i];
+            }
+            if (i < size)
+                text[out++] = c;
+        }
+    }
+    return out;
+}
+
 void sparq_source_hash_get(sparq_context *ctx, const char *source, char hex[17])
 {
     hex[0] = '\0';
@@ -88,7 +131,8 @@ void sparq_source_hash_get(sparq_context *ctx, const char *source, char hex[17])
     char *text = NULL;
     size_t size = 0;
     if (sparq_source_load(source, &text, &size) == SPARQ_OK) {
-        snprintf(hex, 17, "%016llx", (unsigned long long)XXH64(text, size, 0));
+        size_t code_size = code_only(text, size);
+        snprintf(hex, 17, "%016llx", (unsigned long long)XXH64(text, code_size, 0));
         free(text);
         size_t n = ctx->source_hash_count;
         if (n < sizeof ctx->source_hashes / sizeof ctx->source_hashes[0]) {

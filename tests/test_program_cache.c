@@ -209,6 +209,41 @@ static void kernel_dir_and_build_failure(void **state)
     sparq_context_free(ctx);
 }
 
+/* The hash tuning entries carry of kernels/linear_dense.cl read from dir (a fresh context:
+ * hashes are kept per context). */
+static void source_hash_in(const char *dir, char hex[17])
+{
+    setenv("SPARQ_KERNEL_DIR", dir, 1);
+    sparq_context *ctx = testing_context(NULL);
+    sparq_source_hash_get(ctx, "linear_dense.cl", hex);
+    sparq_context_free(ctx);
+    unsetenv("SPARQ_KERNEL_DIR");
+    assert_int_equal(strlen(hex), 16);
+}
+
+/* Comments and blank runs don't change the hash (tuned entries survive them); code does. */
+static void source_hash_ignores_comments(void **state)
+{
+    (void)state;
+    char original[17], commented[17], changed[17];
+    source_hash_in(SPARQ_SOURCE_DIR "/kernels", original);
+    const char *dir = testing_tmpdir("commented_kernels");
+    char cmd[2400];
+    snprintf(cmd, sizeof cmd,
+             "cp %s/kernels/common.clh %s/ && { printf '/* a new comment */\n\n'; "
+             "sed 's|^#include|  // a note\\n#include|; s|;$|;   /* x */|' "
+             "%s/kernels/linear_dense.cl; } > %s/linear_dense.cl",
+             SPARQ_SOURCE_DIR, dir, SPARQ_SOURCE_DIR, dir);
+    assert_int_equal(system(cmd), 0);
+    source_hash_in(dir, commented);
+    assert_string_equal(commented, original);
+    snprintf(cmd, sizeof cmd, "printf '#define SPARQ_TEST_EXTRA 1\n' >> %s/linear_dense.cl",
+             dir);
+    assert_int_equal(system(cmd), 0);
+    source_hash_in(dir, changed);
+    assert_string_not_equal(changed, original);
+}
+
 static void missing_feature_refused(void **state)
 {
     (void)state;
@@ -288,6 +323,7 @@ int main(void)
         cmocka_unit_test(garbage_entry_rebuilt),
         cmocka_unit_test(disk_cache_off),
         cmocka_unit_test(kernel_dir_and_build_failure),
+        cmocka_unit_test(source_hash_ignores_comments),
         cmocka_unit_test(missing_feature_refused),
         cmocka_unit_test(threads_share_a_context),
     };
