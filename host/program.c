@@ -380,9 +380,10 @@ sparq_status sparq_program_get(sparq_context *ctx, const char *source, const cha
                           "kernels/%s needs %s, which device \"%s\" does not have", source,
                           missing, ctx->caps.name);
     char full_options[1024];
-    snprintf(full_options, sizeof full_options, "%s%s",
+    snprintf(full_options, sizeof full_options, "%s%s%s",
              ctx->caps.opencl_c_major > 1 || ctx->caps.opencl_c_minor >= 2 ? "-cl-std=CL1.2 "
                                                                             : "",
+             ctx->caps.type == SPARQ_DEVICE_TYPE_CPU ? "-DSPARQ_CPU_PREFETCH=1 " : "",
              options ? options : "");
 
     /* In memory, a program is found by what names it: the source file, the options and

@@ -173,6 +173,7 @@ __attribute__((always_inline)) inline void qgemv_step(const global uchar *c,
                                                       const global float *xk, float z,
                                                       float8 *acc)
 {
+    sparq_prefetch(c + 1024); /* 32 steps ahead */
 #if SPARQ_ENCODING == SPARQ_ENCODING_I4
     (void)z;
     const uint8 lanes = q_i4_lanes(c) ^ 0x88888888u;
