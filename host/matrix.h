@@ -9,7 +9,9 @@
 #include "tunedb.h"
 
 /* The device arrays of a matrix. The first six mirror the packed arrays of the same
- * names (see sparq.h); the rest are derived at upload. */
+ * names (see sparq.h), byte for byte except a dense i4 matrix's values, which are
+ * uploaded in the kernels' step order (matrix.c, kernels/linear_dense_q.cl); the rest
+ * are derived at upload. */
 typedef enum sparq_matrix_array {
     SPARQ_ARRAY_ROW_PTR = 0,     /* u32 (CSR: per row; BSR: per block row)             */
     SPARQ_ARRAY_COL_IDX = 1,     /* u16 or u32                                          */
