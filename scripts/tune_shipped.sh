@@ -9,9 +9,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 sparq="${SPARQ:-build/sparq}"
 db=autotune/db/pocl-cpu.json
-rm -f "$db"
+# tuned into a new file that replaces the shipped one only when both runs succeed, so an
+# interrupted run leaves the old database in place
+new="$(mktemp -d)/pocl-cpu.json"
+trap 'rm -rf "$(dirname "$new")"' EXIT
 export SPARQ_TUNE_DB=/nonexistent/tune.json # the user's own tuning plays no part
-"$sparq" tune --full --also-type-default --db "$db"
+"$sparq" tune --full --also-type-default --db "$new"
 cases=()
 for shape in 4096x4096; do
   cases+=(--case "dense:$shape:b32")
@@ -26,4 +29,5 @@ for shape in 768x3072 4096x4096; do
     cases+=(--case "csr:$shape:b$b:s0.9" --case "csr:$shape:b$b:s0.5" --case "2:4:$shape:b$b")
   done
 done
-"$sparq" tune "${cases[@]}" --also-type-default --db "$db"
+"$sparq" tune "${cases[@]}" --also-type-default --db "$new"
+mv "$new" "$db"
