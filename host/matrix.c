@@ -1,8 +1,7 @@
 /* matrix.c - device matrices: sparq_matrix_create uploads a packed host matrix (its
  * arrays, dense i4 codes in step order, a row order by length, or dense f32 weights for
- * the dense path), measures
- * row-length statistics for dispatch, and resolves sparse vs dense; plus the helpers
- * every kernel file uses to build and bind its kernels.
+ * the dense path), measures row-length statistics for dispatch, and resolves sparse vs
+ * dense; plus the helpers every kernel file uses to build and bind its kernels.
  */
 #include "matrix.h"
 
@@ -91,13 +90,14 @@ static sparq_status row_statistics(sparq_matrix *m, const uint32_t *row_ptr, siz
 
 /* A dense i4 matrix's codes in the kernels' step order (kernels/linear_dense_q.cl):
  * in each row, each whole block of 64 columns becomes eight 32-bit lanes, lane l
- * holding column 8j + l in nibble j (little-endian: byte 4l + j / 2, low nibble when j
- * is even); the columns after the last whole block keep the packed order. Rows keep
+ * holding column 8j + l in nibble j, i.e. column k goes to code slot (k & ~63) +
+ * 8 (k % 8) + (k % 64) / 8 (slot s in byte s / 2, low nibble when s is even, as
+ * packed); the columns after the last whole block keep the packed order. Rows keep
  * their packed size of ceil(cols / 2) bytes. Returns a malloc'ed copy (NULL: no
  * memory). */
 static uint8_t *dense_i4_step_order(const uint8_t *codes, size_t rows, size_t cols)
 {
-    const size_t row_bytes = (cols + 1) / 2, blocks = cols / 64;
+    const size_t row_bytes = (cols + 1) / 2, blocked = cols / 64 * 64;
     uint8_t *out = malloc(rows * row_bytes + 1);
     if (!out)
         return NULL;
@@ -105,15 +105,10 @@ static uint8_t *dense_i4_step_order(const uint8_t *codes, size_t rows, size_t co
     for (size_t r = 0; r < rows; r++) {
         const uint8_t *src = codes + r * row_bytes;
         uint8_t *dst = out + r * row_bytes;
-        for (size_t b = 0; b < blocks; b++) {
-            uint8_t *block = dst + 32 * b;
-            memset(block, 0, 32);
-            for (unsigned j = 0; j < 8; j++)
-                for (unsigned l = 0; l < 8; l++) {
-                    size_t col = 64 * b + 8 * j + l;
-                    unsigned code = (src[col / 2] >> (4 * (col & 1))) & 0xfu;
-                    block[4 * l + j / 2] |= (uint8_t)(code << (4 * (j & 1)));
-                }
+        for (size_t k = 0; k < blocked; k++) {
+            size_t slot = (k & ~(size_t)63) + 8 * (k & 7) + (k & 63) / 8;
+            unsigned code = (src[k / 2] >> (4 * (k & 1))) & 0xfu, shift = 4 * (slot & 1);
+            dst[slot / 2] = (uint8_t)((dst[slot / 2] & ~(0xfu << shift)) | (code << shift));
         }
     }
     return out;

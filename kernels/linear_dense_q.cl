@@ -108,15 +108,12 @@ inline float8 q_dense_codes8(const global uchar *row, uint k, uint cols)
 inline int q_dense_code(const global uchar *row, uint k, uint cols)
 {
 #if SPARQ_ENCODING == SPARQ_ENCODING_I4
-    if (k >= cols / 64 * 64)
-        return sparq_load_code(row, k);
-    const uint j = (k & 63u) / 8; /* nibble j of lane k % 8 */
-    const char b = as_char(row[(k & ~63u) / 2 + 4 * (k & 7u) + j / 2]);
-    return (j & 1) ? b >> 4 : as_char((uchar)(b << 4)) >> 4;
+    if (k < cols / 64 * 64) /* its slot in step order: nibble (k % 64) / 8 of lane k % 8 */
+        k = (k & ~63u) + 8 * (k & 7u) + (k & 63u) / 8;
 #else
     (void)cols;
-    return sparq_load_code(row, k);
 #endif
+    return sparq_load_code(row, k);
 }
 
 /* ---- linear_dense_q_gemv: batch 1, a work-item per output row ----------------------
@@ -145,6 +142,12 @@ inline int q_dense_code(const global uchar *row, uint k, uint cols)
 #endif
 
 #if SPARQ_ENCODING == SPARQ_ENCODING_I4
+/* The lanes of the block at byte pointer c with every byte xor 0x88: nibbles as u. */
+inline uint8 qgemv_i4_u_lanes(const global uchar *c)
+{
+    return q_i4_lanes(c) ^ 0x88888888u;
+}
+
 /* Nibbles 0..3 of the (xor'ed) lanes times x[0 .. 32) into acc[0..3]: see above. */
 __attribute__((always_inline)) inline void qgemv_i4_half(uint8 lanes, const global float *xk,
                                                          float8 *acc)
@@ -176,7 +179,7 @@ __attribute__((always_inline)) inline void qgemv_step(const global uchar *c,
     sparq_prefetch(c + 1024); /* 32 steps ahead */
 #if SPARQ_ENCODING == SPARQ_ENCODING_I4
     (void)z;
-    const uint8 lanes = q_i4_lanes(c) ^ 0x88888888u;
+    const uint8 lanes = qgemv_i4_u_lanes(c);
     qgemv_i4_half(lanes, xk, acc);
     qgemv_i4_half(lanes >> 16, xk + 32, acc);
 #else
@@ -264,7 +267,7 @@ __attribute__((always_inline)) inline uint qgemv_whole_groups(const global uchar
     for (uint i = 0; i < steps; i++) {
         float8 acc_a[4] = {(float8)(0.0f), (float8)(0.0f), (float8)(0.0f), (float8)(0.0f)};
         float8 acc_b[4] = {(float8)(0.0f), (float8)(0.0f), (float8)(0.0f), (float8)(0.0f)};
-        const uint8 lanes = q_i4_lanes(row + QGEMV_BYTES(QGEMV_STEP * i)) ^ 0x88888888u;
+        const uint8 lanes = qgemv_i4_u_lanes(row + QGEMV_BYTES(QGEMV_STEP * i));
         qgemv_i4_half(lanes, xb + QGEMV_STEP * i, acc_a);
         qgemv_i4_half(lanes >> 16, xb + QGEMV_STEP * i + 32, acc_b);
         const size_t sa = s0 + 2 * i, sb = sa + 1;

@@ -139,10 +139,13 @@ inline float8 nm24_expand(uint byte, float4 v)
 }
 
 /* Sum of the eight lanes in a fixed order. */
+inline float nm_sum4(float4 a)
+{
+    return (a.s0 + a.s1) + (a.s2 + a.s3);
+}
 inline float nm_sum8(float8 a)
 {
-    const float4 h = a.lo + a.hi;
-    return (h.s0 + h.s1) + (h.s2 + h.s3);
+    return nm_sum4(a.lo + a.hi);
 }
 
 /* x at the four kept columns of 2:4 meta byte i (columns 8i .. 8i+7, both groups
@@ -228,7 +231,7 @@ void spmm_nm_gemv24(const uint rows, const uint cols, const uint batch,
                 part0 = fma(nm_codes4(vals, i, z), nm24_gather4(meta[i], xb, i), part0);
             acc4 = fma((float4)(scales[s]), part0 + part1, acc4);
         }
-        acc = (acc4.s0 + acc4.s1) + (acc4.s2 + acc4.s3);
+        acc = nm_sum4(acc4);
 #else
         float4 acc0 = (float4)(0.0f), acc1 = (float4)(0.0f);
         uint i = lane;
@@ -239,8 +242,7 @@ void spmm_nm_gemv24(const uint rows, const uint cols, const uint batch,
         }
         if (i < whole)
             acc0 = fma(nm_load4(vals, 4 * (size_t)i), nm24_gather4(meta[i], xb, i), acc0);
-        const float4 a4 = acc0 + acc1;
-        acc = (a4.s0 + a4.s1) + (a4.s2 + a4.s3);
+        acc = nm_sum4(acc0 + acc1);
 #endif
         if (lane == 0)
             acc = nm_dot_slots(meta, vals, xb, m, cols, 4 * whole, slots, scales, zero_points,
