@@ -183,8 +183,9 @@ sparq_tune_source sparq_tune_lookup_params(const sparq_tune_chain *chain,
 /* The measured dense/sparse choice for this structure, encoding and shape class, with
  * the same levels and nearest-class rule, further limited to classes of the same density
  * (log2 k - log2 z equal) and, for another class than the exact one, to choices the
- * loser lost by at least 1.25x (no hash check: the choice is a path, and
- * dispatch checks the kernel still exists). Returns false when no level has one. */
+ * loser lost by at least 1.25x (no hash check: the choice is a path; dispatch follows
+ * its kernel only while that kernel's file hash matches). Returns false when no level
+ * has one. */
 bool sparq_tune_lookup_choice(const sparq_tune_chain *chain, const sparq_tune_device *device,
                               sparq_structure structure, sparq_encoding encoding,
                               const char *shape_class, sparq_tune_choice_entry *choice,

@@ -40,9 +40,22 @@ sparq_tune_source sparq_matrix_tuned_params(const sparq_matrix *m, const sparq_k
                                     detail_size);
 }
 
+/* Whether the tuned choice names kernel c as it is now: measured on the same kernel
+ * file (a changed file may rank its kernels differently, or hold new ones). */
+static bool tuned_kernel_pick(const sparq_matrix *m, const sparq_tune_choice_entry *choice,
+                              const sparq_kernel_info *c)
+{
+    char hash[17];
+    if (!choice || strcmp(choice->kernel, c->name) != 0)
+        return false;
+    sparq_source_hash_get(m->ctx, c->source, hash);
+    return strcmp(choice->source_hash, hash) == 0;
+}
+
 /* The kernel and parameters of the sparse path: the tuned choice when the databases
- * name one that runs this case, else the highest rank; each kernel with its tuned
- * parameters (or defaults, when tuned ones don't fit this case). */
+ * name one that runs this case (tuned on the current kernel file), else the highest
+ * rank; each kernel with its tuned parameters (or defaults, when tuned ones don't fit
+ * this case). */
 static sparq_status plan_kernel(const sparq_matrix *m, size_t batch,
                                 const sparq_tune_choice_entry *choice, sparq_plan *plan)
 {
@@ -69,7 +82,7 @@ static sparq_status plan_kernel(const sparq_matrix *m, size_t batch,
             sparq_kernel_default_params(c, caps, &p);
             r = c->rank(m, batch, caps, &p, reason, sizeof reason);
         }
-        bool tuned_pick = choice && r > 0 && strcmp(choice->kernel, c->name) == 0;
+        bool tuned_pick = r > 0 && tuned_kernel_pick(m, choice, c);
         if (r == 0) {
             size_t used = strlen(refused);
             snprintf(refused + used, sizeof refused - used, "%s%s (%s)", used ? "; " : "",

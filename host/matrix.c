@@ -1,7 +1,8 @@
 /* matrix.c - device matrices: sparq_matrix_create uploads a packed host matrix (its
- * arrays, dense i4 codes in step order, a row order by length, or dense f32 weights for
- * the dense path), measures row-length statistics for dispatch, and resolves sparse vs
- * dense; plus the helpers every kernel file uses to build and bind its kernels.
+ * arrays, dense i4 codes in step order, N:M arrays in slab layout, a row order by
+ * length, or dense f32 weights for the dense path), measures row-length statistics for
+ * dispatch, and resolves sparse vs dense; plus the helpers every kernel file uses to
+ * build and bind its kernels.
  */
 #include "matrix.h"
 
@@ -139,7 +140,7 @@ static sparq_status upload_packed(sparq_matrix *m, const sparq_packed *packed)
                                   m->stored);
             row_ptr = a.data;
         }
-        uint8_t *reordered = NULL;
+        void *reordered = NULL;
         if (which == SPARQ_ARRAY_VALUES && m->format.structure == SPARQ_STRUCTURE_DENSE &&
             m->format.quant.encoding == SPARQ_ENCODING_I4) {
             if (a.count != m->rows * ((m->cols + 1) / 2))
@@ -148,6 +149,12 @@ static sparq_status upload_packed(sparq_matrix *m, const sparq_packed *packed)
             reordered = dense_i4_step_order(a.data, m->rows, m->cols);
             if (!reordered)
                 return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "matrix_create: out of memory");
+            a.data = reordered;
+        }
+        if ((which == SPARQ_ARRAY_VALUES || which == SPARQ_ARRAY_NM_META) &&
+            m->format.structure == SPARQ_STRUCTURE_NM) {
+            if ((st = sparq_nm_slab_layout(m, &a, &reordered, &a.count)) != SPARQ_OK)
+                return st;
             a.data = reordered;
         }
         st = upload(m, (sparq_matrix_array)which, a.dtype, a.count, a.data);
@@ -392,8 +399,8 @@ void sparq_matrix_build_options(const sparq_matrix *m, const sparq_kernel_info *
         snprintf(options + used, size - used, " -DBSR_R=%u -DBSR_C=%u", m->format.block_rows,
                  m->format.block_cols);
     else if (m->format.structure == SPARQ_STRUCTURE_NM)
-        snprintf(options + used, size - used, " -DNM_N=%u -DNM_M=%u", m->format.nm_n,
-                 m->format.nm_m);
+        snprintf(options + used, size - used, " -DNM_N=%u -DNM_M=%u -DNM_SLAB=%u",
+                 m->format.nm_n, m->format.nm_m, SPARQ_NM_SLAB);
     sparq_kernel_options_append(k, p, options, size);
 }
 

@@ -10,8 +10,9 @@
 
 /* The device arrays of a matrix. The first six mirror the packed arrays of the same
  * names (see sparq.h), byte for byte except a dense i4 matrix's values, which are
- * uploaded in the kernels' step order (matrix.c, kernels/linear_dense_q.cl); the rest
- * are derived at upload. */
+ * uploaded in the kernels' step order (matrix.c, kernels/linear_dense_q.cl), and an
+ * N:M matrix's values and nm_meta, uploaded in slab layout (sparq_nm_slab_layout); the
+ * rest are derived at upload. */
 typedef enum sparq_matrix_array {
     SPARQ_ARRAY_ROW_PTR = 0,     /* u32 (CSR: per row; BSR: per block row)             */
     SPARQ_ARRAY_COL_IDX = 1,     /* u16 or u32                                          */
@@ -39,6 +40,18 @@ typedef struct sparq_plan {
 } sparq_plan;
 
 #define SPARQ_PLAN_SLOTS 8
+
+/* Rows per slab of the N:M device layout (kernels/spmm_nm.cl takes it as NM_SLAB). */
+#define SPARQ_NM_SLAB 8u
+
+/* An N:M matrix's packed values or nm_meta (a) re-laid for the device: rows in slabs of
+ * SPARQ_NM_SLAB, unit u (a value slot or a meta byte) of a slab's rows adjacent, row
+ * after row: element ((r / SLAB) * per_row + u) * SLAB + r % SLAB, per_row being the
+ * row's meta bytes or its slots padded to whole meta bytes (nm_slab_index and
+ * nm_slab_slots in the kernel); padding is zero. *out: a malloc'ed array of *count
+ * elements of a's dtype (i4: bytes). */
+sparq_status sparq_nm_slab_layout(const sparq_matrix *m, const sparq_packed_array *a,
+                                  void **out, size_t *count);
 
 struct sparq_matrix {
     sparq_context *ctx;

@@ -1,12 +1,59 @@
-/* spmm_nm.c - the N:M kernels of sparq_linear (kernels/spmm_nm.cl): when each can run
- * (rank) and how each is launched (enqueue). All take (rows, cols, batch, values,
- * nm_meta, scales, zero_points) then the common tail arguments; values are f32, f16,
- * i8 or i4 (scales and zero points are NULL buffers where the format has none).
+/* spmm_nm.c - the N:M kernels of sparq_linear (kernels/spmm_nm.cl): the slab layout
+ * their arrays are uploaded in, when each kernel can run (rank) and how each is
+ * launched (enqueue). All take (rows, cols, batch, values, nm_meta, scales,
+ * zero_points) then the common tail arguments; values are f32, f16, i8 or i4 (scales
+ * and zero points are NULL buffers where the format has none).
  */
 #include "matrix.h"
 #include "ops.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Element e of a stream of `bits`-bit elements (4: nibbles, low first) from src to
+ * element f of dst. */
+static void copy_element(const uint8_t *src, size_t e, uint8_t *dst, size_t f, unsigned bits)
+{
+    if (bits != 4) {
+        memcpy(dst + f * (bits / 8), src + e * (bits / 8), bits / 8);
+        return;
+    }
+    unsigned code = (src[e / 2] >> (4 * (e & 1))) & 0xfu, shift = 4 * (f & 1);
+    dst[f / 2] = (uint8_t)((dst[f / 2] & ~(0xfu << shift)) | (code << shift));
+}
+
+sparq_status sparq_nm_slab_layout(const sparq_matrix *m, const sparq_packed_array *a,
+                                  void **out, size_t *count)
+{
+    const size_t fields = 8 / (m->format.nm_m == 2 ? 1u : m->format.nm_m <= 4 ? 2u : 4u);
+    const size_t groups = (m->cols + m->format.nm_m - 1) / m->format.nm_m;
+    const size_t slots = groups * m->format.nm_n, meta_bytes = (slots + fields - 1) / fields;
+    const size_t slabs = (m->rows + SPARQ_NM_SLAB - 1) / SPARQ_NM_SLAB;
+    const bool meta = strcmp(a->name, "nm_meta") == 0;
+    const bool i4 = !meta && m->format.quant.encoding == SPARQ_ENCODING_I4;
+    const unsigned bits = i4 ? 4u : 8u * (unsigned)sparq_dtype_size(a->dtype);
+    /* per row: the units kept, the source's stride and the layout's, in elements */
+    const size_t used = meta ? meta_bytes : slots;
+    const size_t src_row = meta ? meta_bytes : i4 ? 2 * ((slots + 1) / 2) : slots;
+    const size_t per_row = meta ? meta_bytes : meta_bytes * fields;
+    const size_t elements = slabs * SPARQ_NM_SLAB * per_row;
+    if ((i4 ? (m->rows * src_row + 1) / 2 : m->rows * src_row) != a->count)
+        return sparq_fail(SPARQ_ERROR_INTERNAL, "matrix_create: %zu %s elements for %zu x %zu "
+                          "%u:%u", a->count, a->name, m->rows, m->cols, m->format.nm_n,
+                          m->format.nm_m);
+    *count = i4 ? elements / 2 : elements;
+    uint8_t *dst = calloc(*count ? *count : 1, bits / 8 ? bits / 8 : 1);
+    if (!dst)
+        return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "matrix_create: out of memory");
+    for (size_t r = 0; r < m->rows; r++)
+        for (size_t u = 0; u < used; u++)
+            copy_element(a->data, r * src_row + u, dst,
+                         ((r / SPARQ_NM_SLAB) * per_row + u) * SPARQ_NM_SLAB + r % SPARQ_NM_SLAB,
+                         bits);
+    *out = dst;
+    return SPARQ_OK;
+}
 
 static bool is_2_4(const sparq_matrix *m)
 {
@@ -58,7 +105,23 @@ sparq_status sparq_enqueue_nm_general(sparq_context *ctx, const sparq_kernel_inf
     return enqueue_nm(ctx, k, a, p, sparq_round_up(a->matrix->rows, wg), a->batch, wg);
 }
 
-/* ---- spmm_nm_gemv24 ---- */
+/* ---- spmm_nm_gemv24 and spmm_nm_gemv24_slab ---- */
+
+/* Whether a batch-1 2:4 kernel (name) runs m at this batch; why says what it lacks. */
+static bool gemv24_runs(const sparq_matrix *m, size_t batch, const char *name, char *why,
+                        size_t why_size)
+{
+    if (!is_2_4(m)) {
+        snprintf(why, why_size, "%s needs the 2:4 pattern, the matrix is %u:%u", name,
+                 m->format.nm_n, m->format.nm_m);
+        return false;
+    }
+    if (batch != 1) {
+        snprintf(why, why_size, "%s runs batch 1 only, not %zu", name, batch);
+        return false;
+    }
+    return true;
+}
 
 int sparq_rank_nm_gemv24(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
                          const sparq_kernel_params *p, char *why, size_t why_size)
@@ -70,19 +133,27 @@ int sparq_rank_nm_gemv24(const sparq_matrix *m, size_t batch, const sparq_device
         snprintf(why, why_size, "ROW_LANES=%u must divide WG=%u", lanes, wg);
         return 0;
     }
-    if (!is_2_4(m)) {
-        snprintf(why, why_size, "spmm_nm_gemv24 needs the 2:4 pattern, the matrix is %u:%u",
-                 m->format.nm_n, m->format.nm_m);
+    if (!gemv24_runs(m, batch, k->name, why, why_size))
         return 0;
-    }
-    if (batch != 1) {
-        snprintf(why, why_size, "spmm_nm_gemv24 runs batch 1 only, not %zu", batch);
-        return 0;
-    }
     snprintf(why, why_size,
-             "spmm_nm_gemv24 streams 2:4 rows at batch 1 (meta bytes decoded in registers, "
-             "vector loads of values and x)");
+             "spmm_nm_gemv24 streams 2:4 rows at batch 1, one row per work-item (meta bytes "
+             "decoded in registers, four x gathered per byte)");
     return 3;
+}
+
+int sparq_rank_nm_gemv24_slab(const sparq_matrix *m, size_t batch,
+                              const sparq_device_caps *caps, const sparq_kernel_params *p,
+                              char *why, size_t why_size)
+{
+    (void)p;
+    if (!gemv24_runs(m, batch, "spmm_nm_gemv24_slab", why, why_size))
+        return 0;
+    bool cpu = caps->type == SPARQ_DEVICE_TYPE_CPU;
+    snprintf(why, why_size,
+             "spmm_nm_gemv24_slab streams 2:4 rows at batch 1, a slab of %u rows per "
+             "work-item (x picked by selects, no gather)%s",
+             SPARQ_NM_SLAB, cpu ? "; preferred on CPUs" : "; few work-items for a GPU");
+    return cpu ? 4 : 2;
 }
 
 sparq_status sparq_enqueue_nm_gemv24(sparq_context *ctx, const sparq_kernel_info *k,
@@ -94,6 +165,18 @@ sparq_status sparq_enqueue_nm_gemv24(sparq_context *ctx, const sparq_kernel_info
         return st;
     size_t rows_per_group = wg / lanes;
     return enqueue_nm(ctx, k, a, p, sparq_round_up(a->matrix->rows, rows_per_group) * lanes, 1, wg);
+}
+
+sparq_status sparq_enqueue_nm_gemv24_slab(sparq_context *ctx, const sparq_kernel_info *k,
+                                          const sparq_linear_args *a,
+                                          const sparq_kernel_params *p)
+{
+    unsigned wg = sparq_kernel_param(k, p, "WG");
+    sparq_status st = check_param(k, "WG", wg, 0);
+    if (st != SPARQ_OK)
+        return st;
+    size_t slabs = (a->matrix->rows + SPARQ_NM_SLAB - 1) / SPARQ_NM_SLAB;
+    return enqueue_nm(ctx, k, a, p, sparq_round_up(slabs, wg), 1, wg);
 }
 
 /* ---- spmm_nm_tiled ---- */

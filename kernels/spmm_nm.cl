@@ -1,11 +1,11 @@
 /* spmm_nm.cl - N:M structured-sparse products Y = act(X W^T + bias) with W packed as
  * N:M (values: per row, per group of NM_M columns, NM_N slots; nm_meta: b-bit slot
- * positions, rows byte-aligned; see sparq.h). NM_N/NM_M and the value encoding come
- * by -D from the host. Values are f32, f16 (widened), or i8 / i4 codes dequantized in
- * registers with their scales and zero points (per tensor, row or group of G columns;
- * NULL pointers for f32/f16 and for symmetric zero points). Every kernel takes (rows,
- * cols, batch, values, nm_meta, scales, zero_points) and ends with the common tail
- * arguments (see matrix.h).
+ * positions; see sparq.h), in the device's slab layout (nm_slab_index). NM_N/NM_M,
+ * NM_SLAB and the value encoding come by -D from the host. Values are f32, f16
+ * (widened), or i8 / i4 codes dequantized in registers with their scales and zero
+ * points (per tensor, row or group of G columns; NULL pointers for f32/f16 and for
+ * symmetric zero points). Every kernel takes (rows, cols, batch, values, nm_meta,
+ * scales, zero_points) and ends with the common tail arguments (see matrix.h).
  */
 #include "common.clh"
 
@@ -17,6 +17,9 @@
 #endif
 #ifndef WG
 #define WG 64 /* work-items per group */
+#endif
+#ifndef NM_SLAB
+#define NM_SLAB 8 /* rows per slab of the device layout (-D from host/spmm_nm.c) */
 #endif
 #ifndef ROW_LANES
 #define ROW_LANES 1 /* spmm_nm_gemv24: work-items sharing one row (1 on CPUs) */
@@ -40,58 +43,65 @@ inline uint nm_meta_bytes(uint cols)
     return (nm_groups(cols) * NM_N * NM_BITS + 7) / 8;
 }
 
-/* Elements of values (bytes for i4, whose rows start at a byte) between row starts. */
-inline size_t nm_row_stride(uint slots)
+/* The device layout (host/spmm_nm.c re-packs at sparq_matrix_create): rows come in
+ * slabs of NM_SLAB, and within a slab unit u of its rows (a value slot, or a meta
+ * byte) lies adjacent, row after row, so NM_SLAB rows' unit u is one vector load.
+ * per_row: the units of a row (its meta bytes, or nm_slab_slots); padding rows and
+ * slots are zero. For values the index counts elements (i4: nibbles, low first). */
+inline size_t nm_slab_index(uint m, uint u, uint per_row)
 {
-#if SPARQ_ENCODING == SPARQ_ENCODING_I4
-    return ((size_t)slots + 1) / 2;
-#else
-    return slots;
-#endif
+    return ((size_t)(m / NM_SLAB) * per_row + u) * NM_SLAB + m % NM_SLAB;
+}
+
+/* Value slots per row in the device layout: the slots padded to whole meta bytes. */
+inline uint nm_slab_slots(uint cols)
+{
+    return nm_meta_bytes(cols) * NM_FIELDS;
 }
 
 #if SPARQ_ENCODING >= SPARQ_ENCODING_I8
-/* The four codes of 2:4 meta byte i (slots 4i .. 4i+3 of a row) minus the zero point z,
- * as floats (exact: small integers). i4: two bytes, low nibble first. */
-inline float4 nm_codes4(const global uchar *vals, uint i, int z)
+/* The four codes of one row's 2:4 meta byte (slots 4i .. 4i+3, from element e, the
+ * slab index of slot 4i) minus the zero point z, as floats (exact: small integers). */
+inline float4 nm_codes4(const global uchar *vals, size_t e, int z)
 {
 #if SPARQ_ENCODING == SPARQ_ENCODING_I4
-    const uchar2 b = vload2(i, vals);
-    const int4 v = (int4)((int)b.s0 | ((int)b.s1 << 8));
-    const int4 q = (v << (int4)(28, 24, 20, 16)) >> 28;
+    const global uchar *b = vals + e / 2; /* the four nibbles share e's half of a byte */
+    const int4 v = (int4)(b[0], b[NM_SLAB / 2], b[NM_SLAB], b[3 * NM_SLAB / 2]);
+    const int4 q = (v << (28 - 4 * (int)(e & 1))) >> 28;
 #else
-    const int4 q = convert_int4(as_char4(vload4(i, vals)));
+    const global char *c = (const global char *)vals + e;
+    const int4 q = (int4)(c[0], c[NM_SLAB], c[2 * NM_SLAB], c[3 * NM_SLAB]);
 #endif
     return convert_float4(q - z);
 }
 #else
-/* Four consecutive values from element offset i, widened to float. */
-inline float4 nm_load4(const global sparq_value_t *v, size_t i)
+/* The four values of one row's 2:4 meta byte, from element e (the slab index of slot
+ * 4i), widened to float. */
+inline float4 nm_load4(const global sparq_value_t *v, size_t e)
 {
-#if SPARQ_ENCODING == SPARQ_ENCODING_F16
-    return vload_half4(0, v + i);
-#else
-    return vload4(0, v + i);
-#endif
+    return (float4)(sparq_load_value(v, e), sparq_load_value(v, e + NM_SLAB),
+                    sparq_load_value(v, e + 2 * NM_SLAB), sparq_load_value(v, e + 3 * NM_SLAB));
 }
 #endif
 
-/* acc + sum over slots [j0, j1) of row m (meta, vals: the row's starts; j0 a multiple
- * of NM_FIELDS) of weight * x[col]; each meta byte is read once and decoded in
- * registers, slots whose column is past the last one (tail group) are skipped. Weights
- * as sparq_load_weight (dequantized per slot for i8/i4; gpr from sparq_groups_per_row). */
-inline float nm_dot_slots(const global uchar *meta, const global sparq_value_t *vals,
+/* acc + sum over slots [j0, j1) of row m (j0 a multiple of NM_FIELDS) of weight *
+ * x[col]; each meta byte is read once and decoded in registers, slots whose column is
+ * past the last one (tail group) are skipped. Weights as sparq_load_weight
+ * (dequantized per slot for i8/i4; gpr from sparq_groups_per_row). */
+inline float nm_dot_slots(const global uchar *nm_meta, const global sparq_value_t *values,
                           const global float *xb, uint m, uint cols, uint j0, uint j1,
                           const global float *scales, const global char *zero_points,
                           uint gpr, float acc)
 {
+    const uint bytes = nm_meta_bytes(cols), per_row = nm_slab_slots(cols);
     uint g = j0 / NM_N, s = j0 % NM_N;
     for (uint j = j0; j < j1;) {
-        const uint byte = meta[j / NM_FIELDS];
+        const uint byte = nm_meta[nm_slab_index(m, j / NM_FIELDS, bytes)];
         for (uint f = 0; f < NM_FIELDS && j < j1; f++, j++) {
             const uint col = g * NM_M + ((byte >> (f * NM_BITS)) & NM_MASK);
             if (col < cols)
-                acc = fma(sparq_load_weight(vals, j, m, col, scales, zero_points, gpr),
+                acc = fma(sparq_load_weight(values, nm_slab_index(m, j, per_row), m, col,
+                                            scales, zero_points, gpr),
                           xb[col], acc);
             if (++s == NM_N) {
                 s = 0;
@@ -116,11 +126,9 @@ void spmm_nm_general(const uint rows, const uint cols, const uint batch,
     const uint b = get_global_id(1);
     if (m >= rows || b >= batch)
         return;
-    const uint slots = nm_groups(cols) * NM_N;
-    const float acc = nm_dot_slots(nm_meta + (size_t)m * nm_meta_bytes(cols),
-                                   values + (size_t)m * nm_row_stride(slots),
-                                   x + x_off + (size_t)b * cols, m, cols, 0, slots, scales,
-                                   zero_points, sparq_groups_per_row(cols), 0.0f);
+    const float acc = nm_dot_slots(nm_meta, values, x + x_off + (size_t)b * cols, m, cols, 0,
+                                   nm_groups(cols) * NM_N, scales, zero_points,
+                                   sparq_groups_per_row(cols), 0.0f);
     y[y_off + (size_t)b * rows + m] = sparq_epilogue(acc, bias, bias_off, m, act);
 }
 
@@ -172,23 +180,25 @@ inline uint nm24_scale_span(uint whole)
 #endif
 }
 
-/* The dense weights (q - z) * scale of columns 8i .. 8i+7 of row m (2:4 meta byte i). */
-inline float8 nm24_dequant8(const global uchar *meta, const global uchar *vals, uint i,
-                            uint m, const global float *scales,
-                            const global char *zero_points, uint gpr)
+/* The dense weights (q - z) * scale of columns 8i .. 8i+7 of row m: its meta byte i and
+ * the codes from element e (the slab index of slot 4i). */
+inline float8 nm24_dequant8(uint byte, const global uchar *vals, size_t e, uint i, uint m,
+                            const global float *scales, const global char *zero_points,
+                            uint gpr)
 {
     const size_t s = sparq_scale_index(m, 8 * i, gpr);
-    const float4 v = nm_codes4(vals, i, sparq_load_zero_point(zero_points, s)) * scales[s];
-    return nm24_expand(meta[i], v);
+    const float4 v = nm_codes4(vals, e, sparq_load_zero_point(zero_points, s)) * scales[s];
+    return nm24_expand(byte, v);
 }
 #endif
 
-/* Batch 1, 2:4: each row is read as a stream of meta bytes (two groups each): four
- * values as one vector times the four x the byte names (nm24_gather4; expanding the
- * byte to eight lanes instead costs more vector ops than the four loads) while both
- * groups are whole; the last partial byte goes through the scalar path. ROW_LANES
- * work-items share a row (interleaved bytes, partials summed in lane order); WG /
- * ROW_LANES rows per group.
+/* Batch 1, 2:4, one row per work-item (or ROW_LANES per row): each row is read as a
+ * stream of meta bytes (two groups each): four values as one vector times the four x
+ * the byte names (nm24_gather4; expanding the byte to eight lanes instead costs more
+ * vector ops than the four loads) while both groups are whole; the last partial byte
+ * goes through the scalar path. ROW_LANES work-items share a row (interleaved bytes,
+ * partials summed in lane order); WG / ROW_LANES rows per group. Consecutive
+ * work-items read consecutive elements of the slab layout (GPUs).
  * i8/i4: the row runs in spans of meta bytes sharing one scale (a scale group, or the
  * whole row); each span sums (q - z) * x over the kept columns only (four x gathered
  * per byte, float4 fma) and is scaled once (lanes past the span's length idle:
@@ -207,9 +217,8 @@ void spmm_nm_gemv24(const uint rows, const uint cols, const uint batch,
     const bool live = m < rows && batch > 0;
     float acc = 0.0f;
     if (live) {
-        const uint slots = nm_groups(cols) * 2;
-        const global uchar *meta = nm_meta + (size_t)m * nm_meta_bytes(cols);
-        const global sparq_value_t *vals = values + (size_t)m * nm_row_stride(slots);
+        const global uchar *meta = nm_meta + nm_slab_index(m, 0, nm_meta_bytes(cols));
+        const size_t e0 = nm_slab_index(m, 0, nm_slab_slots(cols)); /* slot 0 of row m */
         const global float *xb = x + x_off;
         const uint whole = cols / 8; /* meta bytes whose two groups are whole */
         const uint gpr = sparq_groups_per_row(cols);
@@ -224,11 +233,14 @@ void spmm_nm_gemv24(const uint rows, const uint cols, const uint batch,
             uint i = i0 + lane;
             for (; i + ROW_LANES < i1; i += 2 * ROW_LANES) {
                 const uint i2 = i + ROW_LANES;
-                part0 = fma(nm_codes4(vals, i, z), nm24_gather4(meta[i], xb, i), part0);
-                part1 = fma(nm_codes4(vals, i2, z), nm24_gather4(meta[i2], xb, i2), part1);
+                part0 = fma(nm_codes4(values, e0 + 4 * NM_SLAB * (size_t)i, z),
+                            nm24_gather4(meta[NM_SLAB * i], xb, i), part0);
+                part1 = fma(nm_codes4(values, e0 + 4 * NM_SLAB * (size_t)i2, z),
+                            nm24_gather4(meta[NM_SLAB * i2], xb, i2), part1);
             }
             if (i < i1)
-                part0 = fma(nm_codes4(vals, i, z), nm24_gather4(meta[i], xb, i), part0);
+                part0 = fma(nm_codes4(values, e0 + 4 * NM_SLAB * (size_t)i, z),
+                            nm24_gather4(meta[NM_SLAB * i], xb, i), part0);
             acc4 = fma((float4)(scales[s]), part0 + part1, acc4);
         }
         acc = nm_sum4(acc4);
@@ -237,16 +249,19 @@ void spmm_nm_gemv24(const uint rows, const uint cols, const uint batch,
         uint i = lane;
         for (; i + ROW_LANES < whole; i += 2 * ROW_LANES) {
             const uint i1 = i + ROW_LANES;
-            acc0 = fma(nm_load4(vals, 4 * (size_t)i), nm24_gather4(meta[i], xb, i), acc0);
-            acc1 = fma(nm_load4(vals, 4 * (size_t)i1), nm24_gather4(meta[i1], xb, i1), acc1);
+            acc0 = fma(nm_load4(values, e0 + 4 * NM_SLAB * (size_t)i),
+                       nm24_gather4(meta[NM_SLAB * i], xb, i), acc0);
+            acc1 = fma(nm_load4(values, e0 + 4 * NM_SLAB * (size_t)i1),
+                       nm24_gather4(meta[NM_SLAB * i1], xb, i1), acc1);
         }
         if (i < whole)
-            acc0 = fma(nm_load4(vals, 4 * (size_t)i), nm24_gather4(meta[i], xb, i), acc0);
+            acc0 = fma(nm_load4(values, e0 + 4 * NM_SLAB * (size_t)i),
+                       nm24_gather4(meta[NM_SLAB * i], xb, i), acc0);
         acc = nm_sum4(acc0 + acc1);
 #endif
         if (lane == 0)
-            acc = nm_dot_slots(meta, vals, xb, m, cols, 4 * whole, slots, scales, zero_points,
-                               gpr, acc);
+            acc = nm_dot_slots(nm_meta, values, xb, m, cols, 4 * whole, nm_groups(cols) * 2,
+                               scales, zero_points, gpr, acc);
     }
 #if ROW_LANES > 1
     local float part[WG];
@@ -262,6 +277,138 @@ void spmm_nm_gemv24(const uint rows, const uint cols, const uint batch,
 #endif
     y[y_off + m] = sparq_epilogue(acc, bias, bias_off, m, act);
 }
+
+#if NM_SLAB == 8
+/* The slab kernel's vectors are one lane per row of a slab: float8. */
+
+/* Slot values (f32, f16) or codes minus their zero points z (i8, i4) of one slab's
+ * eight rows, from element e (a multiple of 8), as floats. */
+inline float8 nm_slab_load8(const global sparq_value_t *vals, size_t e, int8 z)
+{
+#if SPARQ_ENCODING == SPARQ_ENCODING_I4
+    const uchar4 b = vload4(0, vals + e / 2); /* row r in nibble r, low first */
+    const uint w = (uint)b.s0 | ((uint)b.s1 << 8) | ((uint)b.s2 << 16) | ((uint)b.s3 << 24);
+    const int8 q = as_int8((uint8)(w) << (uint8)(28, 24, 20, 16, 12, 8, 4, 0)) >> 28;
+    return convert_float8(q - z);
+#elif SPARQ_ENCODING == SPARQ_ENCODING_I8
+    return convert_float8(convert_int8(as_char8(vload8(0, vals + e))) - z);
+#elif SPARQ_ENCODING == SPARQ_ENCODING_F16
+    (void)z;
+    return vload_half8(0, vals + e);
+#else
+    (void)z;
+    return vload8(0, vals + e);
+#endif
+}
+
+/* x at one slot's kept column for eight rows: the 2-bit field at `shift` of each row's
+ * meta byte (m8) picks one of x4, by selects on its two bits moved to the sign bit (no
+ * gather: x4 is the same four x for every row). */
+inline float8 nm24_slab_pick(uint8 m8, uint shift, float4 x4)
+{
+    const int8 bit0 = as_int8(m8 << (31 - shift)), bit1 = as_int8(m8 << (30 - shift));
+    const float8 lo = select((float8)(x4.s0), (float8)(x4.s1), bit0);
+    const float8 hi = select((float8)(x4.s2), (float8)(x4.s3), bit0);
+    return select(lo, hi, bit1);
+}
+
+/* Eight rows' products with x8 (columns 8i .. 8i+7) for their meta byte m8 and the
+ * four slots from element e (slab index of slot 4i): slots 0 and 2 into *acc0, 1 and
+ * 3 into *acc1. */
+inline void nm24_slab_byte(const global sparq_value_t *vals, size_t e, uint8 m8, float8 x8,
+                           int8 z, float8 *acc0, float8 *acc1)
+{
+    *acc0 = fma(nm_slab_load8(vals, e, z), nm24_slab_pick(m8, 0, x8.lo), *acc0);
+    *acc1 = fma(nm_slab_load8(vals, e + 8, z), nm24_slab_pick(m8, 2, x8.lo), *acc1);
+    *acc0 = fma(nm_slab_load8(vals, e + 16, z), nm24_slab_pick(m8, 4, x8.hi), *acc0);
+    *acc1 = fma(nm_slab_load8(vals, e + 24, z), nm24_slab_pick(m8, 6, x8.hi), *acc1);
+}
+
+/* x of the partial last meta byte (columns 8 * (cols / 8) .. cols - 1), 0 past cols. */
+inline float8 nm24_slab_tail_x(const global float *xb, uint cols)
+{
+    float t[8];
+    for (uint k = 0; k < 8; k++)
+        t[k] = 8 * (cols / 8) + k < cols ? xb[8 * (cols / 8) + k] : 0.0f;
+    return vload8(0, t);
+}
+
+/* Scales and zero points of a slab's eight rows at column col (rows past the last
+ * one read the last row's). */
+inline float8 nm_slab_scales(const global float *scales, uint m0, uint rows, uint col,
+                             uint gpr)
+{
+    float s[8];
+    for (uint r = 0; r < 8; r++)
+        s[r] = scales[sparq_scale_index(min(m0 + r, rows - 1), col, gpr)];
+    return vload8(0, s);
+}
+inline int8 nm_slab_zero_points(const global char *zero_points, uint m0, uint rows,
+                                uint col, uint gpr)
+{
+    int z[8];
+    for (uint r = 0; r < 8; r++)
+        z[r] = sparq_load_zero_point(zero_points,
+                                     sparq_scale_index(min(m0 + r, rows - 1), col, gpr));
+    return vload8(0, z);
+}
+
+/* Batch 1, 2:4, one work-item per slab of eight rows (CPUs): each step loads the slab's
+ * eight meta bytes and four slot vectors (one lane per row) and multiplies them by x
+ * picked with selects from the eight x of those columns, which all rows share: no
+ * gather, unlike one row per work-item. The last partial byte (cols % 8 != 0) reads
+ * x past the last column as 0 (its slots there hold 0 or point past it, and the layout's
+ * padding slots point at column 4 of a group past the last one).
+ * i8/i4: spans of bytes sharing one scale per row (nm24_scale_span) sum (q - z) * x,
+ * then scale once per lane.
+ * Global size: ceil(rows / 8) rounded up to WG. */
+__kernel __attribute__((reqd_work_group_size(WG, 1, 1)))
+void spmm_nm_gemv24_slab(const uint rows, const uint cols, const uint batch,
+                         const global sparq_value_t *values, const global uchar *nm_meta,
+                         const global float *scales, const global char *zero_points,
+                         const global float *x, const ulong x_off,
+                         global float *y, const ulong y_off,
+                         const global float *bias, const ulong bias_off, const uint act)
+{
+    const uint m0 = get_global_id(0) * 8;
+    if (m0 >= rows || batch == 0)
+        return;
+    const uint bytes = nm_meta_bytes(cols), whole = cols / 8;
+    const global uchar *meta = nm_meta + nm_slab_index(m0, 0, bytes);
+    const size_t e0 = nm_slab_index(m0, 0, nm_slab_slots(cols));
+    const global float *xb = x + x_off;
+    float8 acc = (float8)(0.0f);
+#if SPARQ_ENCODING >= SPARQ_ENCODING_I8
+    const uint gpr = sparq_groups_per_row(cols), span = nm24_scale_span(bytes);
+    for (uint i0 = 0; i0 < bytes; i0 += span) {
+        const uint i1 = min(i0 + span, bytes);
+        const int8 z = nm_slab_zero_points(zero_points, m0, rows, 8 * i0, gpr);
+        float8 part0 = (float8)(0.0f), part1 = (float8)(0.0f);
+        for (uint i = i0; i < min(i1, whole); i++)
+            nm24_slab_byte(values, e0 + 32 * (size_t)i, convert_uint8(vload8(i, meta)),
+                           vload8(i, xb), z, &part0, &part1);
+        if (i1 > whole)
+            nm24_slab_byte(values, e0 + 32 * (size_t)whole, convert_uint8(vload8(whole, meta)),
+                           nm24_slab_tail_x(xb, cols), z, &part0, &part1);
+        acc = fma(nm_slab_scales(scales, m0, rows, 8 * i0, gpr), part0 + part1, acc);
+    }
+#else
+    const int8 z = (int8)(0);
+    float8 acc1 = (float8)(0.0f);
+    for (uint i = 0; i < whole; i++)
+        nm24_slab_byte(values, e0 + 32 * (size_t)i, convert_uint8(vload8(i, meta)),
+                       vload8(i, xb), z, &acc, &acc1);
+    if (bytes > whole)
+        nm24_slab_byte(values, e0 + 32 * (size_t)whole, convert_uint8(vload8(whole, meta)),
+                       nm24_slab_tail_x(xb, cols), z, &acc, &acc1);
+    acc += acc1;
+#endif
+    float out[8];
+    vstore8(acc, 0, out);
+    for (uint r = 0; r < 8 && m0 + r < rows; r++)
+        y[y_off + m0 + r] = sparq_epilogue(out[r], bias, bias_off, m0 + r, act);
+}
+#endif /* NM_SLAB == 8 */
 #endif /* 2:4 */
 
 /* Batch > 1: one work-item per row and tile of TB batch columns; each group's metadata
@@ -284,8 +431,8 @@ void spmm_nm_tiled(const uint rows, const uint cols, const uint batch,
         return;
     const uint slots = nm_groups(cols) * NM_N;
     const uint gpr = sparq_groups_per_row(cols);
-    const global uchar *meta = nm_meta + (size_t)m * nm_meta_bytes(cols);
-    const global sparq_value_t *vals = values + (size_t)m * nm_row_stride(slots);
+    const global uchar *meta = nm_meta + nm_slab_index(m, 0, nm_meta_bytes(cols));
+    const size_t e0 = nm_slab_index(m, 0, nm_slab_slots(cols)); /* slot 0 of row m */
     const global float *xt[TB];
     float acc[TB];
 #pragma unroll
@@ -302,10 +449,12 @@ void spmm_nm_tiled(const uint rows, const uint cols, const uint batch,
         for (uint t = 0; t < TB; t++)
             acc8[t] = (float8)(0.0f);
         for (uint i = 0; i < whole; i++) {
+            const size_t e = e0 + 4 * NM_SLAB * (size_t)i;
 #if SPARQ_ENCODING >= SPARQ_ENCODING_I8
-            const float8 w = nm24_dequant8(meta, vals, i, m, scales, zero_points, gpr);
+            const float8 w = nm24_dequant8(meta[NM_SLAB * i], values, e, i, m, scales,
+                                           zero_points, gpr);
 #else
-            const float8 w = nm24_expand(meta[i], nm_load4(vals, 4 * (size_t)i));
+            const float8 w = nm24_expand(meta[NM_SLAB * i], nm_load4(values, e));
 #endif
 #pragma unroll
             for (uint t = 0; t < TB; t++)
@@ -319,11 +468,12 @@ void spmm_nm_tiled(const uint rows, const uint cols, const uint batch,
 #endif
     uint g = j0 / NM_N, s = j0 % NM_N;
     for (uint j = j0; j < slots;) {
-        const uint byte = meta[j / NM_FIELDS];
+        const uint byte = meta[NM_SLAB * (j / NM_FIELDS)];
         for (uint f = 0; f < NM_FIELDS && j < slots; f++, j++) {
             const uint col = g * NM_M + ((byte >> (f * NM_BITS)) & NM_MASK);
             if (col < cols) {
-                const float v = sparq_load_weight(vals, j, m, col, scales, zero_points, gpr);
+                const float v = sparq_load_weight(values, e0 + NM_SLAB * (size_t)j, m, col,
+                                                  scales, zero_points, gpr);
 #pragma unroll
                 for (uint t = 0; t < TB; t++)
                     acc[t] = fma(v, xt[t][col], acc[t]);

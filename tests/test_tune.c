@@ -206,6 +206,70 @@ static void tuned_run_reaches_dispatch(void **state)
     sparq_context_free(ctx);
 }
 
+/* The kernel dispatch runs for a 64 x 256 2:4 matrix at batch 1 when the user database
+ * holds only a measured choice naming spmm_nm_gemv24 with this source hash. */
+static const char *kernel_after_choice(const char *hash)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/choice.json", testing_tmpdir("tune_choice"));
+    remove(path);
+    setenv("SPARQ_TUNE_DB", path, 1);
+    sparq_context *ctx = testing_context(NULL);
+    float w[64 * 256];
+    testing_fill_uniform(w, 64 * 256, 9, -1, 1);
+    assert_int_equal(sparq_prune_nm(w, 64, 256, 2, 4, NULL, NULL, 1), SPARQ_OK);
+    sparq_pack_options f = {.structure = SPARQ_STRUCTURE_NM, .nm_n = 2, .nm_m = 4};
+    sparq_packed *packed = NULL;
+    assert_int_equal(sparq_packed_create(&f, 64, 256, w, &packed), SPARQ_OK);
+    sparq_matrix_options mo = {.path = SPARQ_PATH_SPARSE};
+    sparq_matrix *m = NULL;
+    assert_int_equal(sparq_matrix_create(ctx, packed, &mo, &m), SPARQ_OK);
+
+    sparq_tune_choice_entry c = {.structure = SPARQ_STRUCTURE_NM, .encoding = SPARQ_ENCODING_F32,
+                                 .kernel = "spmm_nm_gemv24", .sparse_us = 10,
+                                 .dense_name = "linear_dense_rowdot", .dense_us = 20,
+                                 .sparq_version = "0.1.0"};
+    sparq_matrix_shape_class(m, 1, c.shape_class, sizeof c.shape_class);
+    snprintf(c.source_hash, sizeof c.source_hash, "%s", hash);
+    sparq_tune_device device;
+    sparq_tune_device_from_caps(&ctx->caps, &device);
+    char key[512];
+    sparq_tunedb_device_key(&device, key, sizeof key);
+    sparq_tunedb *db = NULL;
+    assert_int_equal(sparq_tunedb_create(&db), SPARQ_OK);
+    assert_int_equal(sparq_tunedb_put_choice(db, &device, key, &c), SPARQ_OK);
+    assert_int_equal(sparq_tunedb_merge_into_file(db, path), SPARQ_OK);
+    sparq_tunedb_free(db);
+    sparq_matrix_free(m);
+    sparq_context_free(ctx);
+
+    ctx = testing_context(NULL); /* reads the file at first use */
+    assert_int_equal(sparq_matrix_create(ctx, packed, &mo, &m), SPARQ_OK);
+    char text[2048];
+    assert_int_equal(sparq_plan_explain(m, 1, text, sizeof text), SPARQ_OK);
+    static char kernel[64];
+    const sparq_kernel_info *k = m->plans[1 % SPARQ_PLAN_SLOTS].k; /* batch 1's plan */
+    snprintf(kernel, sizeof kernel, "%s", k ? k->name : "(none)");
+    sparq_matrix_free(m);
+    sparq_packed_free(packed);
+    sparq_context_free(ctx);
+    unsetenv("SPARQ_TUNE_DB");
+    return kernel;
+}
+
+/* A measured choice names the fastest sparse kernel; dispatch follows it while the
+ * kernel file is the one measured, and goes by rank once the file changed. */
+static void stale_choice_kernel_not_followed(void **state)
+{
+    (void)state;
+    sparq_context *ctx = testing_context(NULL);
+    char hash[17];
+    sparq_source_hash_get(ctx, "spmm_nm.cl", hash);
+    sparq_context_free(ctx);
+    assert_string_equal(kernel_after_choice(hash), "spmm_nm_gemv24");
+    assert_string_equal(kernel_after_choice("0123456789abcdef"), "spmm_nm_gemv24_slab");
+}
+
 static void bad_options_refused(void **state)
 {
     (void)state;
@@ -271,6 +335,7 @@ int main(void)
         cmocka_unit_test(wrong_candidate_never_chosen),
         cmocka_unit_test(anneal_deterministic_and_near_exhaustive),
         cmocka_unit_test(tuned_run_reaches_dispatch),
+        cmocka_unit_test(stale_choice_kernel_not_followed),
         cmocka_unit_test(bad_options_refused),
         cmocka_unit_test(case_specs),
     };
