@@ -118,6 +118,10 @@ const sparq_kernel_info sparq_kernels[] = {
      "N:M at batch >= 2: one work-item per row and tile of TB batch columns",
      {{"WG", 16, 64, {8, 16, 32, 64, 128, 0}}, {"TB", 8, 8, {2, 4, 8, 16, 0}}},
      sparq_rank_nm_tiled, sparq_enqueue_nm_tiled, SPARQ_NM_ENCODINGS, false},
+    {"spmm_nm_tiled24_slab", "spmm_nm.cl", 0, SPARQ_STRUCTURE_NM,
+     "2:4 at batch >= 2: one work-item per slab of 8 rows and tile of TB batch rows",
+     {{"WG", 8, 64, {1, 2, 4, 8, 16, 32, 0}}, {"TB", 8, 4, {2, 4, 8, 0}}},
+     sparq_rank_nm_tiled24_slab, sparq_enqueue_nm_tiled24_slab, SPARQ_NM_ENCODINGS, false},
     /* ---- end of N:M rows ---- */
 };
 

@@ -15,12 +15,21 @@
  * element f of dst. */
 static void copy_element(const uint8_t *src, size_t e, uint8_t *dst, size_t f, unsigned bits)
 {
-    if (bits != 4) {
-        memcpy(dst + f * (bits / 8), src + e * (bits / 8), bits / 8);
-        return;
+    switch (bits) { /* constant sizes, so memcpy compiles to one move */
+    case 32:
+        memcpy(dst + 4 * f, src + 4 * e, 4);
+        break;
+    case 16:
+        memcpy(dst + 2 * f, src + 2 * e, 2);
+        break;
+    case 8:
+        dst[f] = src[e];
+        break;
+    default: { /* 4 */
+        unsigned code = (src[e / 2] >> (4 * (e & 1))) & 0xfu, shift = 4 * (f & 1);
+        dst[f / 2] = (uint8_t)((dst[f / 2] & ~(0xfu << shift)) | (code << shift));
     }
-    unsigned code = (src[e / 2] >> (4 * (e & 1))) & 0xfu, shift = 4 * (f & 1);
-    dst[f / 2] = (uint8_t)((dst[f / 2] & ~(0xfu << shift)) | (code << shift));
+    }
 }
 
 sparq_status sparq_nm_slab_layout(const sparq_matrix *m, const sparq_packed_array *a,
@@ -205,4 +214,40 @@ sparq_status sparq_enqueue_nm_tiled(sparq_context *ctx, const sparq_kernel_info 
         return st;
     return enqueue_nm(ctx, k, a, p, sparq_round_up(a->matrix->rows, wg), (a->batch + tb - 1) / tb,
                       wg);
+}
+
+/* ---- spmm_nm_tiled24_slab ---- */
+
+int sparq_rank_nm_tiled24_slab(const sparq_matrix *m, size_t batch,
+                               const sparq_device_caps *caps, const sparq_kernel_params *p,
+                               char *why, size_t why_size)
+{
+    (void)p;
+    if (!is_2_4(m)) {
+        snprintf(why, why_size, "spmm_nm_tiled24_slab needs the 2:4 pattern, the matrix is %u:%u",
+                 m->format.nm_n, m->format.nm_m);
+        return 0;
+    }
+    if (batch < 2) {
+        snprintf(why, why_size, "spmm_nm_tiled24_slab is for batch >= 2, not %zu", batch);
+        return 0;
+    }
+    bool cpu = caps->type == SPARQ_DEVICE_TYPE_CPU;
+    snprintf(why, why_size,
+             "spmm_nm_tiled24_slab decodes a slab of %u 2:4 rows once for a tile of batch rows "
+             "(batch %zu >= 2)%s",
+             SPARQ_NM_SLAB, batch, cpu ? "; preferred on CPUs" : "; few work-items for a GPU");
+    return cpu ? 3 : 1;
+}
+
+sparq_status sparq_enqueue_nm_tiled24_slab(sparq_context *ctx, const sparq_kernel_info *k,
+                                           const sparq_linear_args *a,
+                                           const sparq_kernel_params *p)
+{
+    unsigned wg = sparq_kernel_param(k, p, "WG"), tb = sparq_kernel_param(k, p, "TB");
+    sparq_status st;
+    if ((st = check_param(k, "WG", wg, 0)) || (st = check_param(k, "TB", tb, 0)))
+        return st;
+    size_t slabs = (a->matrix->rows + SPARQ_NM_SLAB - 1) / SPARQ_NM_SLAB;
+    return enqueue_nm(ctx, k, a, p, sparq_round_up(slabs, wg), (a->batch + tb - 1) / tb, wg);
 }

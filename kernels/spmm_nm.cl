@@ -286,8 +286,10 @@ void spmm_nm_gemv24(const uint rows, const uint cols, const uint batch,
 inline float8 nm_slab_load8(const global sparq_value_t *vals, size_t e, int8 z)
 {
 #if SPARQ_ENCODING == SPARQ_ENCODING_I4
-    const uchar4 b = vload4(0, vals + e / 2); /* row r in nibble r, low first */
-    const uint w = (uint)b.s0 | ((uint)b.s1 << 8) | ((uint)b.s2 << 16) | ((uint)b.s3 << 24);
+    /* row r in nibble r (low first) of one 32-bit word: one load on a little-endian
+     * device (every OpenCL CPU and GPU sparq targets; the packed format is
+     * little-endian too) */
+    const uint w = as_uint(vload4(0, vals + e / 2));
     const int8 q = as_int8((uint8)(w) << (uint8)(28, 24, 20, 16, 12, 8, 4, 0)) >> 28;
     return convert_float8(q - z);
 #elif SPARQ_ENCODING == SPARQ_ENCODING_I8
@@ -312,25 +314,35 @@ inline float8 nm24_slab_pick(uint8 m8, uint shift, float4 x4)
     return select(lo, hi, bit1);
 }
 
-/* Eight rows' products with x8 (columns 8i .. 8i+7) for their meta byte m8 and the
- * four slots from element e (slab index of slot 4i): slots 0 and 2 into *acc0, 1 and
- * 3 into *acc1. */
-inline void nm24_slab_byte(const global sparq_value_t *vals, size_t e, uint8 m8, float8 x8,
-                           int8 z, float8 *acc0, float8 *acc1)
+/* The four slot vectors of one slab step (meta byte i: slots 4i .. 4i+3 from element
+ * e, the slab index of slot 4i) into v, as nm_slab_load8. */
+inline void nm24_slab_slots(const global sparq_value_t *vals, size_t e, int8 z, float8 *v)
 {
-    *acc0 = fma(nm_slab_load8(vals, e, z), nm24_slab_pick(m8, 0, x8.lo), *acc0);
-    *acc1 = fma(nm_slab_load8(vals, e + 8, z), nm24_slab_pick(m8, 2, x8.lo), *acc1);
-    *acc0 = fma(nm_slab_load8(vals, e + 16, z), nm24_slab_pick(m8, 4, x8.hi), *acc0);
-    *acc1 = fma(nm_slab_load8(vals, e + 24, z), nm24_slab_pick(m8, 6, x8.hi), *acc1);
+#pragma unroll
+    for (uint k = 0; k < 4; k++)
+        v[k] = nm_slab_load8(vals, e + 8 * k, z);
 }
 
-/* x of the partial last meta byte (columns 8 * (cols / 8) .. cols - 1), 0 past cols. */
-inline float8 nm24_slab_tail_x(const global float *xb, uint cols)
+/* acc + the eight rows' products of one slab step: slot vectors v times the x that each
+ * row's meta byte (m8) names among xlo, xhi (columns 8i .. 8i+3, 8i+4 .. 8i+7). */
+inline float8 nm24_slab_dot(uint8 m8, const float8 *v, float4 xlo, float4 xhi, float8 acc)
 {
-    float t[8];
-    for (uint k = 0; k < 8; k++)
-        t[k] = 8 * (cols / 8) + k < cols ? xb[8 * (cols / 8) + k] : 0.0f;
-    return vload8(0, t);
+    acc = fma(v[0], nm24_slab_pick(m8, 0, xlo), acc);
+    acc = fma(v[1], nm24_slab_pick(m8, 2, xlo), acc);
+    acc = fma(v[2], nm24_slab_pick(m8, 4, xhi), acc);
+    return fma(v[3], nm24_slab_pick(m8, 6, xhi), acc);
+}
+
+/* x[col .. col + 3] (col a multiple of 4); inside: all four are columns, else those
+ * past the last column read as 0 (the partial last meta byte). */
+inline float4 nm24_slab_x4(const global float *xb, uint col, uint cols, bool inside)
+{
+    if (inside)
+        return vload4(0, xb + col);
+    float t[4];
+    for (uint k = 0; k < 4; k++)
+        t[k] = col + k < cols ? xb[col + k] : 0.0f;
+    return vload4(0, t);
 }
 
 /* Scales and zero points of a slab's eight rows at column col (rows past the last
@@ -377,36 +389,141 @@ void spmm_nm_gemv24_slab(const uint rows, const uint cols, const uint batch,
     const global uchar *meta = nm_meta + nm_slab_index(m0, 0, bytes);
     const size_t e0 = nm_slab_index(m0, 0, nm_slab_slots(cols));
     const global float *xb = x + x_off;
-    float8 acc = (float8)(0.0f);
+    float8 acc = (float8)(0.0f), v[4];
 #if SPARQ_ENCODING >= SPARQ_ENCODING_I8
     const uint gpr = sparq_groups_per_row(cols), span = nm24_scale_span(bytes);
+#else
+    const uint span = bytes;
+#endif
     for (uint i0 = 0; i0 < bytes; i0 += span) {
         const uint i1 = min(i0 + span, bytes);
+#if SPARQ_ENCODING >= SPARQ_ENCODING_I8
         const int8 z = nm_slab_zero_points(zero_points, m0, rows, 8 * i0, gpr);
-        float8 part0 = (float8)(0.0f), part1 = (float8)(0.0f);
-        for (uint i = i0; i < min(i1, whole); i++)
-            nm24_slab_byte(values, e0 + 32 * (size_t)i, convert_uint8(vload8(i, meta)),
-                           vload8(i, xb), z, &part0, &part1);
-        if (i1 > whole)
-            nm24_slab_byte(values, e0 + 32 * (size_t)whole, convert_uint8(vload8(whole, meta)),
-                           nm24_slab_tail_x(xb, cols), z, &part0, &part1);
-        acc = fma(nm_slab_scales(scales, m0, rows, 8 * i0, gpr), part0 + part1, acc);
-    }
 #else
-    const int8 z = (int8)(0);
-    float8 acc1 = (float8)(0.0f);
-    for (uint i = 0; i < whole; i++)
-        nm24_slab_byte(values, e0 + 32 * (size_t)i, convert_uint8(vload8(i, meta)),
-                       vload8(i, xb), z, &acc, &acc1);
-    if (bytes > whole)
-        nm24_slab_byte(values, e0 + 32 * (size_t)whole, convert_uint8(vload8(whole, meta)),
-                       nm24_slab_tail_x(xb, cols), z, &acc, &acc1);
-    acc += acc1;
+        const int8 z = (int8)(0);
 #endif
+        float8 part = (float8)(0.0f);
+        for (uint i = i0; i < min(i1, whole); i++) {
+            nm24_slab_slots(values, e0 + 32 * (size_t)i, z, v);
+            part = nm24_slab_dot(convert_uint8(vload8(i, meta)), v, vload4(2 * i, xb),
+                                 vload4(2 * i + 1, xb), part);
+        }
+        if (i1 > whole) {
+            nm24_slab_slots(values, e0 + 32 * (size_t)whole, z, v);
+            part = nm24_slab_dot(convert_uint8(vload8(whole, meta)), v,
+                                 nm24_slab_x4(xb, 8 * whole, cols, false),
+                                 nm24_slab_x4(xb, 8 * whole + 4, cols, false), part);
+        }
+#if SPARQ_ENCODING >= SPARQ_ENCODING_I8
+        acc = fma(nm_slab_scales(scales, m0, rows, 8 * i0, gpr), part, acc);
+#else
+        acc += part;
+#endif
+    }
     float out[8];
     vstore8(acc, 0, out);
     for (uint r = 0; r < 8 && m0 + r < rows; r++)
         y[y_off + m0 + r] = sparq_epilogue(out[r], bias, bias_off, m0 + r, act);
+}
+
+/* One slab step's dense 8 x 8 weights as column vectors: w[c] (lanes = rows) holds the
+ * weights of column 8i + c, from each row's meta byte m8 and the slot vectors v (a
+ * column holds the slot that names it, else 0). */
+inline void nm24_slab_columns(uint8 m8, const float8 *v, float8 *w)
+{
+#pragma unroll
+    for (uint h = 0; h < 2; h++) {
+        const uint8 p0 = (m8 >> (4 * h)) & 3, p1 = (m8 >> (4 * h + 2)) & 3;
+#pragma unroll
+        for (uint c = 0; c < 4; c++)
+            w[4 * h + c] = select((float8)(0.0f), v[2 * h], p0 == c) +
+                           select((float8)(0.0f), v[2 * h + 1], p1 == c);
+    }
+}
+
+/* acc + the column vectors w times x8[c] each, for the n < 8 columns that exist. */
+inline float8 nm24_slab_columns_dot(const float8 *w, const global float *x8, uint n, float8 acc)
+{
+#pragma unroll
+    for (uint c = 0; c < 8; c++)
+        if (c < n)
+            acc = fma(w[c], (float8)(x8[c]), acc);
+    return acc;
+}
+
+/* Batch > 1, 2:4, one work-item per slab of eight rows and tile of TB batch rows (CPUs):
+ * each step's meta bytes and slot vectors (i8/i4: dequantized, scales folded in) are
+ * expanded once into the dense 8 x 8 weights of its columns (nm24_slab_columns), which
+ * every batch row of the tile then multiplies by its eight x (broadcast, one fma per
+ * column). Batch rows of a partial last tile read the last batch row again and are not
+ * written.
+ * Global size: ceil(rows / 8) rounded up to WG, times ceil(batch / TB). */
+__kernel __attribute__((reqd_work_group_size(WG, 1, 1)))
+void spmm_nm_tiled24_slab(const uint rows, const uint cols, const uint batch,
+                          const global sparq_value_t *values, const global uchar *nm_meta,
+                          const global float *scales, const global char *zero_points,
+                          const global float *x, const ulong x_off,
+                          global float *y, const ulong y_off,
+                          const global float *bias, const ulong bias_off, const uint act)
+{
+    const uint m0 = get_global_id(0) * 8, b0 = get_global_id(1) * TB;
+    if (m0 >= rows || b0 >= batch)
+        return;
+    const uint bytes = nm_meta_bytes(cols), whole = cols / 8;
+    const global uchar *meta = nm_meta + nm_slab_index(m0, 0, bytes);
+    const size_t e0 = nm_slab_index(m0, 0, nm_slab_slots(cols));
+    const global float *xt[TB];
+    float8 acc[TB], v[4];
+#pragma unroll
+    for (uint t = 0; t < TB; t++) {
+        xt[t] = x + x_off + (size_t)min(b0 + t, batch - 1) * cols;
+        acc[t] = (float8)(0.0f);
+    }
+#if SPARQ_ENCODING >= SPARQ_ENCODING_I8
+    const uint gpr = sparq_groups_per_row(cols), span = nm24_scale_span(bytes);
+#else
+    const uint span = bytes;
+#endif
+    for (uint i0 = 0; i0 < bytes; i0 += span) {
+#if SPARQ_ENCODING >= SPARQ_ENCODING_I8
+        const int8 z = nm_slab_zero_points(zero_points, m0, rows, 8 * i0, gpr);
+        const float8 s = nm_slab_scales(scales, m0, rows, 8 * i0, gpr);
+#else
+        const int8 z = (int8)(0);
+#endif
+        const uint i1 = min(i0 + span, bytes);
+        for (uint i = i0; i < i1; i++) {
+            nm24_slab_slots(values, e0 + 32 * (size_t)i, z, v);
+#if SPARQ_ENCODING >= SPARQ_ENCODING_I8
+#pragma unroll
+            for (uint k = 0; k < 4; k++)
+                v[k] *= s;
+#endif
+            float8 w[8];
+            nm24_slab_columns(convert_uint8(vload8(i, meta)), v, w);
+            if (i < whole) {
+#pragma unroll
+                for (uint t = 0; t < TB; t++)
+                    acc[t] = nm24_slab_columns_dot(w, xt[t] + 8 * i, 8, acc[t]);
+            } else {
+#pragma unroll
+                for (uint t = 0; t < TB; t++)
+                    acc[t] = nm24_slab_columns_dot(w, xt[t] + 8 * i, cols - 8 * i, acc[t]);
+            }
+        }
+    }
+    for (uint r = 0; r < 8 && m0 + r < rows; r++) {
+        float out[TB];
+#pragma unroll
+        for (uint t = 0; t < TB; t++) {
+            float a[8];
+            vstore8(acc[t], 0, a);
+            out[t] = a[r];
+        }
+        for (uint t = 0; t < TB && b0 + t < batch; t++)
+            y[y_off + (size_t)(b0 + t) * rows + m0 + r] =
+                sparq_epilogue(out[t], bias, bias_off, m0 + r, act);
+    }
 }
 #endif /* NM_SLAB == 8 */
 #endif /* 2:4 */
