@@ -333,12 +333,9 @@ inline float8 nm24_slab_dot(uint8 m8, const float8 *v, float4 xlo, float4 xhi, f
     return fma(v[3], nm24_slab_pick(m8, 6, xhi), acc);
 }
 
-/* x[col .. col + 3] (col a multiple of 4); inside: all four are columns, else those
- * past the last column read as 0 (the partial last meta byte). */
-inline float4 nm24_slab_x4(const global float *xb, uint col, uint cols, bool inside)
+/* x[col .. col + 3] of the partial last meta byte, 0 past the last column. */
+inline float4 nm24_slab_tail_x4(const global float *xb, uint col, uint cols)
 {
-    if (inside)
-        return vload4(0, xb + col);
     float t[4];
     for (uint k = 0; k < 4; k++)
         t[k] = col + k < cols ? xb[col + k] : 0.0f;
@@ -411,8 +408,8 @@ void spmm_nm_gemv24_slab(const uint rows, const uint cols, const uint batch,
         if (i1 > whole) {
             nm24_slab_slots(values, e0 + 32 * (size_t)whole, z, v);
             part = nm24_slab_dot(convert_uint8(vload8(whole, meta)), v,
-                                 nm24_slab_x4(xb, 8 * whole, cols, false),
-                                 nm24_slab_x4(xb, 8 * whole + 4, cols, false), part);
+                                 nm24_slab_tail_x4(xb, 8 * whole, cols),
+                                 nm24_slab_tail_x4(xb, 8 * whole + 4, cols), part);
         }
 #if SPARQ_ENCODING >= SPARQ_ENCODING_I8
         acc = fma(nm_slab_scales(scales, m0, rows, 8 * i0, gpr), part, acc);
