@@ -116,15 +116,21 @@ sparq_status sparq_enqueue_nm_general(sparq_context *ctx, const sparq_kernel_inf
 
 /* ---- spmm_nm_gemv24 and spmm_nm_gemv24_slab ---- */
 
+/* Whether m has the 2:4 pattern that kernel `name` needs; why says so when not. */
+static bool runs_2_4(const sparq_matrix *m, const char *name, char *why, size_t why_size)
+{
+    if (!is_2_4(m))
+        snprintf(why, why_size, "%s needs the 2:4 pattern, the matrix is %u:%u", name,
+                 m->format.nm_n, m->format.nm_m);
+    return is_2_4(m);
+}
+
 /* Whether a batch-1 2:4 kernel (name) runs m at this batch; why says what it lacks. */
 static bool gemv24_runs(const sparq_matrix *m, size_t batch, const char *name, char *why,
                         size_t why_size)
 {
-    if (!is_2_4(m)) {
-        snprintf(why, why_size, "%s needs the 2:4 pattern, the matrix is %u:%u", name,
-                 m->format.nm_n, m->format.nm_m);
+    if (!runs_2_4(m, name, why, why_size))
         return false;
-    }
     if (batch != 1) {
         snprintf(why, why_size, "%s runs batch 1 only, not %zu", name, batch);
         return false;
@@ -176,16 +182,25 @@ sparq_status sparq_enqueue_nm_gemv24(sparq_context *ctx, const sparq_kernel_info
     return enqueue_nm(ctx, k, a, p, sparq_round_up(a->matrix->rows, rows_per_group) * lanes, 1, wg);
 }
 
+/* The slab kernels: one work-item per slab of rows (their count rounded up to WG) and
+ * tile of tb batch rows. */
+static sparq_status enqueue_slabs(sparq_context *ctx, const sparq_kernel_info *k,
+                                  const sparq_linear_args *a, const sparq_kernel_params *p,
+                                  unsigned tb)
+{
+    unsigned wg = sparq_kernel_param(k, p, "WG");
+    sparq_status st;
+    if ((st = check_param(k, "WG", wg, 0)) || (st = check_param(k, "TB", tb, 0)))
+        return st;
+    size_t slabs = (a->matrix->rows + SPARQ_NM_SLAB - 1) / SPARQ_NM_SLAB;
+    return enqueue_nm(ctx, k, a, p, sparq_round_up(slabs, wg), (a->batch + tb - 1) / tb, wg);
+}
+
 sparq_status sparq_enqueue_nm_gemv24_slab(sparq_context *ctx, const sparq_kernel_info *k,
                                           const sparq_linear_args *a,
                                           const sparq_kernel_params *p)
 {
-    unsigned wg = sparq_kernel_param(k, p, "WG");
-    sparq_status st = check_param(k, "WG", wg, 0);
-    if (st != SPARQ_OK)
-        return st;
-    size_t slabs = (a->matrix->rows + SPARQ_NM_SLAB - 1) / SPARQ_NM_SLAB;
-    return enqueue_nm(ctx, k, a, p, sparq_round_up(slabs, wg), 1, wg);
+    return enqueue_slabs(ctx, k, a, p, 1);
 }
 
 /* ---- spmm_nm_tiled ---- */
@@ -223,11 +238,8 @@ int sparq_rank_nm_tiled24_slab(const sparq_matrix *m, size_t batch,
                                char *why, size_t why_size)
 {
     (void)p;
-    if (!is_2_4(m)) {
-        snprintf(why, why_size, "spmm_nm_tiled24_slab needs the 2:4 pattern, the matrix is %u:%u",
-                 m->format.nm_n, m->format.nm_m);
+    if (!runs_2_4(m, "spmm_nm_tiled24_slab", why, why_size))
         return 0;
-    }
     if (batch < 2) {
         snprintf(why, why_size, "spmm_nm_tiled24_slab is for batch >= 2, not %zu", batch);
         return 0;
@@ -244,10 +256,5 @@ sparq_status sparq_enqueue_nm_tiled24_slab(sparq_context *ctx, const sparq_kerne
                                            const sparq_linear_args *a,
                                            const sparq_kernel_params *p)
 {
-    unsigned wg = sparq_kernel_param(k, p, "WG"), tb = sparq_kernel_param(k, p, "TB");
-    sparq_status st;
-    if ((st = check_param(k, "WG", wg, 0)) || (st = check_param(k, "TB", tb, 0)))
-        return st;
-    size_t slabs = (a->matrix->rows + SPARQ_NM_SLAB - 1) / SPARQ_NM_SLAB;
-    return enqueue_nm(ctx, k, a, p, sparq_round_up(slabs, wg), (a->batch + tb - 1) / tb, wg);
+    return enqueue_slabs(ctx, k, a, p, sparq_kernel_param(k, p, "TB"));
 }
