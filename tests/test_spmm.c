@@ -58,6 +58,8 @@ static format_case formats[] = {
     {"nm2:4 f32", {.structure = SPARQ_STRUCTURE_NM, .nm_n = 2, .nm_m = 4}},
     {"nm2:4 f16", {.structure = SPARQ_STRUCTURE_NM, .nm_n = 2, .nm_m = 4,
                    .quant = {.encoding = SPARQ_ENCODING_F16}}},
+    /* other N:M patterns (4-bit and 1-bit position fields) through the general kernels */
+    {"nm4:8 f32", {.structure = SPARQ_STRUCTURE_NM, .nm_n = 4, .nm_m = 8}},
     /* pruned and quantized together */
     {"csr i8 row", {.structure = SPARQ_STRUCTURE_CSR,
                     .quant = {.encoding = SPARQ_ENCODING_I8, .granularity = SPARQ_SCALE_ROW}}},
@@ -77,6 +79,9 @@ static format_case formats[] = {
                                      .asymmetric = 1}}},
     {"nm2:4 i4 row", {.structure = SPARQ_STRUCTURE_NM, .nm_n = 2, .nm_m = 4,
                       .quant = {.encoding = SPARQ_ENCODING_I4, .granularity = SPARQ_SCALE_ROW}}},
+    {"nm1:2 i4 g32", {.structure = SPARQ_STRUCTURE_NM, .nm_n = 1, .nm_m = 2,
+                      .quant = {.encoding = SPARQ_ENCODING_I4,
+                                .granularity = SPARQ_SCALE_GROUP, .group_size = 32}}},
 };
 
 /* Bits per weight of the last matrix make_matrix packed. */
