@@ -343,7 +343,7 @@ inline float4 nm24_slab_tail_x4(const global float *xb, uint col, uint cols)
 }
 
 /* Scales and zero points of a slab's eight rows at column col (rows past the last
- * one read the last row's). */
+ * one read the last row's; symmetric: zero points 0, known to the compiler). */
 inline float8 nm_slab_scales(const global float *scales, uint m0, uint rows, uint col,
                              uint gpr)
 {
@@ -355,11 +355,16 @@ inline float8 nm_slab_scales(const global float *scales, uint m0, uint rows, uin
 inline int8 nm_slab_zero_points(const global char *zero_points, uint m0, uint rows,
                                 uint col, uint gpr)
 {
+#if SPARQ_ASYMMETRIC
     int z[8];
     for (uint r = 0; r < 8; r++)
         z[r] = sparq_load_zero_point(zero_points,
                                      sparq_scale_index(min(m0 + r, rows - 1), col, gpr));
     return vload8(0, z);
+#else
+    (void)zero_points, (void)m0, (void)rows, (void)col, (void)gpr;
+    return (int8)(0);
+#endif
 }
 
 /* Batch 1, 2:4, one work-item per slab of eight rows (CPUs): each step loads the slab's
