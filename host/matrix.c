@@ -5,6 +5,7 @@
  * build and bind its kernels.
  */
 #include "matrix.h"
+#include "packed.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -106,11 +107,9 @@ static uint8_t *dense_i4_step_order(const uint8_t *codes, size_t rows, size_t co
     for (size_t r = 0; r < rows; r++) {
         const uint8_t *src = codes + r * row_bytes;
         uint8_t *dst = out + r * row_bytes;
-        for (size_t k = 0; k < blocked; k++) {
-            size_t slot = (k & ~(size_t)63) + 8 * (k & 7) + (k & 63) / 8;
-            unsigned code = (src[k / 2] >> (4 * (k & 1))) & 0xfu, shift = 4 * (slot & 1);
-            dst[slot / 2] = (uint8_t)((dst[slot / 2] & ~(0xfu << shift)) | (code << shift));
-        }
+        for (size_t k = 0; k < blocked; k++)
+            sparq_i4_set(dst, (k & ~(size_t)63) + 8 * (k & 7) + (k & 63) / 8,
+                         sparq_i4_get(src, k));
     }
     return out;
 }
@@ -153,7 +152,7 @@ static sparq_status upload_packed(sparq_matrix *m, const sparq_packed *packed)
         }
         if ((which == SPARQ_ARRAY_VALUES || which == SPARQ_ARRAY_NM_META) &&
             m->format.structure == SPARQ_STRUCTURE_NM) {
-            if ((st = sparq_nm_slab_layout(m, &a, &reordered, &a.count)) != SPARQ_OK)
+            if ((st = sparq_nm_slab_layout(packed, &a, &reordered, &a.count)) != SPARQ_OK)
                 return st;
             a.data = reordered;
         }

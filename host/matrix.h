@@ -44,13 +44,13 @@ typedef struct sparq_plan {
 /* Rows per slab of the N:M device layout (kernels/spmm_nm.cl takes it as NM_SLAB). */
 #define SPARQ_NM_SLAB 8u
 
-/* An N:M matrix's packed values or nm_meta (a) re-laid for the device: rows in slabs of
+/* An N:M packed matrix's values or nm_meta (a) re-laid for the device: rows in slabs of
  * SPARQ_NM_SLAB, unit u (a value slot or a meta byte) of a slab's rows adjacent, row
  * after row: element ((r / SLAB) * per_row + u) * SLAB + r % SLAB, per_row being the
  * row's meta bytes or its slots padded to whole meta bytes (nm_slab_index and
  * nm_slab_slots in the kernel); padding is zero. *out: a malloc'ed array of *count
  * elements of a's dtype (i4: bytes). */
-sparq_status sparq_nm_slab_layout(const sparq_matrix *m, const sparq_packed_array *a,
+sparq_status sparq_nm_slab_layout(const sparq_packed *packed, const sparq_packed_array *a,
                                   void **out, size_t *count);
 
 struct sparq_matrix {

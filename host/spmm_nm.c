@@ -6,60 +6,41 @@
  */
 #include "matrix.h"
 #include "ops.h"
+#include "packed.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Element e of a stream of `bits`-bit elements (4: nibbles, low first) from src to
- * element f of dst. */
-static void copy_element(const uint8_t *src, size_t e, uint8_t *dst, size_t f, unsigned bits)
-{
-    switch (bits) { /* constant sizes, so memcpy compiles to one move */
-    case 32:
-        memcpy(dst + 4 * f, src + 4 * e, 4);
-        break;
-    case 16:
-        memcpy(dst + 2 * f, src + 2 * e, 2);
-        break;
-    case 8:
-        dst[f] = src[e];
-        break;
-    default: { /* 4 */
-        unsigned code = (src[e / 2] >> (4 * (e & 1))) & 0xfu, shift = 4 * (f & 1);
-        dst[f / 2] = (uint8_t)((dst[f / 2] & ~(0xfu << shift)) | (code << shift));
-    }
-    }
-}
-
-sparq_status sparq_nm_slab_layout(const sparq_matrix *m, const sparq_packed_array *a,
+sparq_status sparq_nm_slab_layout(const sparq_packed *packed, const sparq_packed_array *a,
                                   void **out, size_t *count)
 {
-    const size_t fields = 8 / (m->format.nm_m == 2 ? 1u : m->format.nm_m <= 4 ? 2u : 4u);
-    const size_t groups = (m->cols + m->format.nm_m - 1) / m->format.nm_m;
-    const size_t slots = groups * m->format.nm_n, meta_bytes = (slots + fields - 1) / fields;
-    const size_t slabs = (m->rows + SPARQ_NM_SLAB - 1) / SPARQ_NM_SLAB;
     const bool meta = strcmp(a->name, "nm_meta") == 0;
-    const bool i4 = !meta && m->format.quant.encoding == SPARQ_ENCODING_I4;
-    const unsigned bits = i4 ? 4u : 8u * (unsigned)sparq_dtype_size(a->dtype);
-    /* per row: the units kept, the source's stride and the layout's, in elements */
-    const size_t used = meta ? meta_bytes : slots;
-    const size_t src_row = meta ? meta_bytes : i4 ? 2 * ((slots + 1) / 2) : slots;
-    const size_t per_row = meta ? meta_bytes : meta_bytes * fields;
-    const size_t elements = slabs * SPARQ_NM_SLAB * per_row;
-    if ((i4 ? (m->rows * src_row + 1) / 2 : m->rows * src_row) != a->count)
-        return sparq_fail(SPARQ_ERROR_INTERNAL, "matrix_create: %zu %s elements for %zu x %zu "
-                          "%u:%u", a->count, a->name, m->rows, m->cols, m->format.nm_n,
-                          m->format.nm_m);
+    const bool i4 = !meta && packed->format.quant.encoding == SPARQ_ENCODING_I4;
+    const size_t size = sparq_dtype_size(a->dtype); /* i4: bytes of two codes */
+    /* per row, in elements: the units kept, the packed stride and the layout's */
+    const size_t used = meta ? packed->nm_meta_row_bytes : packed->values_per_row;
+    const size_t src_row = meta ? packed->nm_meta_row_bytes : packed->value_row_slots;
+    const size_t per_row = meta ? used : packed->nm_meta_row_bytes * (8 / packed->nm_bits);
+    const size_t elements = sparq_round_up(packed->rows, SPARQ_NM_SLAB) * per_row;
     *count = i4 ? elements / 2 : elements;
-    uint8_t *dst = calloc(*count ? *count : 1, bits / 8 ? bits / 8 : 1);
+    uint8_t *dst = calloc(*count ? *count : 1, size);
     if (!dst)
         return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "matrix_create: out of memory");
-    for (size_t r = 0; r < m->rows; r++)
-        for (size_t u = 0; u < used; u++)
-            copy_element(a->data, r * src_row + u, dst,
-                         ((r / SPARQ_NM_SLAB) * per_row + u) * SPARQ_NM_SLAB + r % SPARQ_NM_SLAB,
-                         bits);
+    const uint8_t *src = a->data;
+    for (size_t r = 0; r < packed->rows; r++)
+        for (size_t u = 0; u < used; u++) {
+            size_t e = r * src_row + u;
+            size_t f = ((r / SPARQ_NM_SLAB) * per_row + u) * SPARQ_NM_SLAB + r % SPARQ_NM_SLAB;
+            if (i4)
+                sparq_i4_set(dst, f, sparq_i4_get(src, e));
+            else if (size == 4) /* constant sizes: memcpy becomes one move */
+                memcpy(dst + 4 * f, src + 4 * e, 4);
+            else if (size == 2)
+                memcpy(dst + 2 * f, src + 2 * e, 2);
+            else
+                dst[f] = src[e];
+        }
     *out = dst;
     return SPARQ_OK;
 }
