@@ -237,9 +237,10 @@ static sparq_status enqueue_product(sparq_context *ctx, const sparq_kernel_info 
         clReleaseKernel(kernel);
         return st;
     }
-    size_t wg = sparq_kernel_param(k, p, "W8A8_WG"), r = sparq_kernel_param(k, p, "W8A8_R");
+    size_t wg = sparq_kernel_param(k, p, "W8A8_WG"), s = sparq_kernel_param(k, p, "W8A8_S");
     size_t tb = sparq_kernel_param(k, p, "W8A8_TB");
-    return launch(ctx, k, a, kernel, sparq_round_up(ceil_div(a->matrix->rows, r), wg),
+    size_t slabs = ceil_div(a->matrix->rows, SPARQ_SLAB_ROWS);
+    return launch(ctx, k, a, kernel, sparq_round_up(ceil_div(slabs, s), wg),
                   ceil_div(a->batch, tb), wg);
 }
 
@@ -261,9 +262,10 @@ int sparq_rank_dense_w8a8(const sparq_matrix *m, size_t batch, const sparq_devic
         !fits_device(caps, default_param("quantize_dense_rows", "QROWS_WG", caps), why, why_size))
         return 0;
     snprintf(why, why_size, "W8A8: the %zu x %zu batch of X quantized per row to %s, then "
-             "int8 x i8 weights (%s scales) with exact int32 sums, %u rows x %u batch rows per "
-             "work-item", batch, m->cols, m->quantize_activations == 2 ? "uint8" : "int8",
-             granularity_words(m), sparq_kernel_param(k, p, "W8A8_R"),
+             "int8 x i8 weights (%s scales) with exact int32 sums, outer products of %u x %u "
+             "rows x %u batch rows per work-item", batch, m->cols,
+             m->quantize_activations == 2 ? "uint8" : "int8", granularity_words(m),
+             sparq_kernel_param(k, p, "W8A8_S"), SPARQ_SLAB_ROWS,
              sparq_kernel_param(k, p, "W8A8_TB"));
     return 30;
 }

@@ -1,6 +1,6 @@
 /* matrix.c - device matrices: sparq_matrix_create uploads a packed host matrix (its
- * arrays, dense i4 codes in step order, N:M arrays in slab layout, a row order by
- * length, or dense f32 weights for the dense path), measures row-length statistics for
+ * arrays, dense i4 codes in step order, N:M arrays and W8A8 codes in slab layout, a
+ * row order by length, or dense f32 weights for the dense path), measures row-length statistics for
  * dispatch, and resolves sparse vs dense; plus the helpers every kernel file uses to
  * build and bind its kernels.
  */
@@ -114,6 +114,34 @@ static uint8_t *dense_i4_step_order(const uint8_t *codes, size_t rows, size_t co
     return out;
 }
 
+sparq_status sparq_slab_layout(const void *src, size_t rows, size_t used, size_t src_row,
+                               size_t per_row, size_t size, bool i4, void **out,
+                               size_t *count)
+{
+    const size_t elements = sparq_round_up(rows, SPARQ_SLAB_ROWS) * per_row;
+    *count = i4 ? (elements + 1) / 2 : elements;
+    uint8_t *dst = calloc(*count ? *count : 1, size);
+    if (!dst)
+        return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "matrix_create: out of memory");
+    const uint8_t *s = src;
+    for (size_t r = 0; r < rows; r++)
+        for (size_t u = 0; u < used; u++) {
+            size_t e = r * src_row + u;
+            size_t f = ((r / SPARQ_SLAB_ROWS) * per_row + u) * SPARQ_SLAB_ROWS +
+                       r % SPARQ_SLAB_ROWS;
+            if (i4)
+                sparq_i4_set(dst, f, sparq_i4_get(s, e));
+            else if (size == 4) /* constant sizes: memcpy becomes one move */
+                memcpy(dst + 4 * f, s + 4 * e, 4);
+            else if (size == 2)
+                memcpy(dst + 2 * f, s + 2 * e, 2);
+            else
+                dst[f] = s[e];
+        }
+    *out = dst;
+    return SPARQ_OK;
+}
+
 static sparq_status upload_packed(sparq_matrix *m, const sparq_packed *packed)
 {
     size_t n = sparq_packed_array_count(packed);
@@ -153,6 +181,13 @@ static sparq_status upload_packed(sparq_matrix *m, const sparq_packed *packed)
         if ((which == SPARQ_ARRAY_VALUES || which == SPARQ_ARRAY_NM_META) &&
             m->format.structure == SPARQ_STRUCTURE_NM) {
             if ((st = sparq_nm_slab_layout(packed, &a, &reordered, &a.count)) != SPARQ_OK)
+                return st;
+            a.data = reordered;
+        }
+        if (which == SPARQ_ARRAY_VALUES && m->quantize_activations) {
+            /* W8A8: dense i8 rows in slabs (kernels/linear_dense_q.cl) */
+            if ((st = sparq_slab_layout(a.data, m->rows, m->cols, m->cols, m->cols, 1, false,
+                                        &reordered, &a.count)) != SPARQ_OK)
                 return st;
             a.data = reordered;
         }
@@ -399,7 +434,7 @@ void sparq_matrix_build_options(const sparq_matrix *m, const sparq_kernel_info *
                  m->format.block_cols);
     else if (m->format.structure == SPARQ_STRUCTURE_NM)
         snprintf(options + used, size - used, " -DNM_N=%u -DNM_M=%u -DNM_SLAB=%u",
-                 m->format.nm_n, m->format.nm_m, SPARQ_NM_SLAB);
+                 m->format.nm_n, m->format.nm_m, SPARQ_SLAB_ROWS);
     sparq_kernel_options_append(k, p, options, size);
 }
 

@@ -10,9 +10,9 @@
 
 /* The device arrays of a matrix. The first six mirror the packed arrays of the same
  * names (see sparq.h), byte for byte except a dense i4 matrix's values, which are
- * uploaded in the kernels' step order (matrix.c, kernels/linear_dense_q.cl), and an
- * N:M matrix's values and nm_meta, uploaded in slab layout (sparq_nm_slab_layout); the
- * rest are derived at upload. */
+ * uploaded in the kernels' step order (matrix.c, kernels/linear_dense_q.cl), an
+ * N:M matrix's values and nm_meta and a W8A8 matrix's codes, uploaded in the slab layout
+ * (sparq_slab_layout); the rest are derived at upload. */
 typedef enum sparq_matrix_array {
     SPARQ_ARRAY_ROW_PTR = 0,     /* u32 (CSR: per row; BSR: per block row)             */
     SPARQ_ARRAY_COL_IDX = 1,     /* u16 or u32                                          */
@@ -41,15 +41,22 @@ typedef struct sparq_plan {
 
 #define SPARQ_PLAN_SLOTS 8
 
-/* Rows per slab of the N:M device layout (kernels/spmm_nm.cl takes it as NM_SLAB). */
-#define SPARQ_NM_SLAB 8u
+/* Rows per slab of the slab device layouts: N:M values and meta (kernels/spmm_nm.cl
+ * takes it as NM_SLAB) and W8A8 codes (kernels/linear_dense_q.cl: float8 lanes). */
+#define SPARQ_SLAB_ROWS 8u
 
-/* An N:M packed matrix's values or nm_meta (a) re-laid for the device: rows in slabs of
- * SPARQ_NM_SLAB, unit u (a value slot or a meta byte) of a slab's rows adjacent, row
- * after row: element ((r / SLAB) * per_row + u) * SLAB + r % SLAB, per_row being the
- * row's meta bytes or its slots padded to whole meta bytes (nm_slab_index and
- * nm_slab_slots in the kernel); padding is zero. *out: a malloc'ed array of *count
- * elements of a's dtype (i4: bytes). */
+/* An array of rows x src_row elements of size bytes (i4: nibbles, size 1) re-laid in
+ * slabs of SPARQ_SLAB_ROWS rows: element u < used of row r goes to
+ * ((r / SLAB) * per_row + u) * SLAB + r % SLAB, so unit u of a slab's rows is adjacent,
+ * row after row; padding rows and units (per_row >= used) are zero. *out: a malloc'ed
+ * array of *count elements (i4: bytes). */
+sparq_status sparq_slab_layout(const void *src, size_t rows, size_t used, size_t src_row,
+                               size_t per_row, size_t size, bool i4, void **out,
+                               size_t *count);
+
+/* An N:M packed matrix's values or nm_meta (a) in the slab layout: a unit is a value
+ * slot or a meta byte, per_row the row's meta bytes or its slots padded to whole meta
+ * bytes (nm_slab_index and nm_slab_slots in the kernel). */
 sparq_status sparq_nm_slab_layout(const sparq_packed *packed, const sparq_packed_array *a,
                                   void **out, size_t *count);
 

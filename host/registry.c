@@ -44,10 +44,10 @@ const sparq_kernel_info sparq_kernels[] = {
      "W8A8 step 1: X quantized per row (per token) to 8-bit codes and (scale, zero point)",
      {{"QROWS_WG", 8, 64, {8, 0}}}, NULL, NULL, 1u << SPARQ_ENCODING_I8, true},
     {"linear_dense_w8a8", "linear_dense_q.cl", 0, SPARQ_STRUCTURE_DENSE,
-     "W8A8 step 2: int8 x int8 with exact int32 sums, W8A8_R rows x W8A8_TB batch rows per "
-     "work-item, then scaled by x_scale * w_scale",
-     {{"W8A8_WG", 16, 64, {8, 16, 32, 64, 0}}, {"W8A8_R", 2, 1, {1, 2, 4, 0}},
-      {"W8A8_TB", 4, 4, {1, 2, 4, 8, 0}}},
+     "W8A8 step 2: int8 x int8 with exact int32 sums, outer products of W8A8_S slabs of 8 "
+     "weight rows x W8A8_TB batch rows per work-item, then scaled by x_scale * w_scale",
+     {{"W8A8_WG", 8, 64, {8, 16, 32, 64, 0}}, {"W8A8_S", 2, 1, {1, 2, 0}},
+      {"W8A8_TB", 6, 4, {1, 2, 4, 6, 8, 0}}},
      sparq_rank_dense_w8a8, sparq_enqueue_dense_w8a8, 1u << SPARQ_ENCODING_I8, true},
     /* ---- end of dense quantized rows ---- */
     /* ---- CSR (host/spmm_csr.c) ---- */

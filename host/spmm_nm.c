@@ -17,32 +17,12 @@ sparq_status sparq_nm_slab_layout(const sparq_packed *packed, const sparq_packed
 {
     const bool meta = strcmp(a->name, "nm_meta") == 0;
     const bool i4 = !meta && packed->format.quant.encoding == SPARQ_ENCODING_I4;
-    const size_t size = sparq_dtype_size(a->dtype); /* i4: bytes of two codes */
     /* per row, in elements: the units kept, the packed stride and the layout's */
     const size_t used = meta ? packed->nm_meta_row_bytes : packed->values_per_row;
     const size_t src_row = meta ? packed->nm_meta_row_bytes : packed->value_row_slots;
     const size_t per_row = meta ? used : packed->nm_meta_row_bytes * (8 / packed->nm_bits);
-    const size_t elements = sparq_round_up(packed->rows, SPARQ_NM_SLAB) * per_row;
-    *count = i4 ? elements / 2 : elements;
-    uint8_t *dst = calloc(*count ? *count : 1, size);
-    if (!dst)
-        return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "matrix_create: out of memory");
-    const uint8_t *src = a->data;
-    for (size_t r = 0; r < packed->rows; r++)
-        for (size_t u = 0; u < used; u++) {
-            size_t e = r * src_row + u;
-            size_t f = ((r / SPARQ_NM_SLAB) * per_row + u) * SPARQ_NM_SLAB + r % SPARQ_NM_SLAB;
-            if (i4)
-                sparq_i4_set(dst, f, sparq_i4_get(src, e));
-            else if (size == 4) /* constant sizes: memcpy becomes one move */
-                memcpy(dst + 4 * f, src + 4 * e, 4);
-            else if (size == 2)
-                memcpy(dst + 2 * f, src + 2 * e, 2);
-            else
-                dst[f] = src[e];
-        }
-    *out = dst;
-    return SPARQ_OK;
+    return sparq_slab_layout(a->data, packed->rows, used, src_row, per_row,
+                             sparq_dtype_size(a->dtype), i4, out, count);
 }
 
 static bool is_2_4(const sparq_matrix *m)
@@ -148,7 +128,7 @@ int sparq_rank_nm_gemv24_slab(const sparq_matrix *m, size_t batch,
     snprintf(why, why_size,
              "spmm_nm_gemv24_slab streams 2:4 rows at batch 1, a slab of %u rows per "
              "work-item (x picked by selects, no gather)%s",
-             SPARQ_NM_SLAB, cpu ? "; preferred on CPUs" : "; few work-items for a GPU");
+             SPARQ_SLAB_ROWS, cpu ? "; preferred on CPUs" : "; few work-items for a GPU");
     return cpu ? 4 : 2;
 }
 
@@ -173,7 +153,7 @@ static sparq_status enqueue_slabs(sparq_context *ctx, const sparq_kernel_info *k
     sparq_status st;
     if ((st = check_param(k, "WG", wg, 0)) || (st = check_param(k, "TB", tb, 0)))
         return st;
-    size_t slabs = (a->matrix->rows + SPARQ_NM_SLAB - 1) / SPARQ_NM_SLAB;
+    size_t slabs = (a->matrix->rows + SPARQ_SLAB_ROWS - 1) / SPARQ_SLAB_ROWS;
     return enqueue_nm(ctx, k, a, p, sparq_round_up(slabs, wg), (a->batch + tb - 1) / tb, wg);
 }
 
@@ -229,7 +209,7 @@ int sparq_rank_nm_tiled24_slab(const sparq_matrix *m, size_t batch,
     snprintf(why, why_size,
              "spmm_nm_tiled24_slab decodes a slab of %u 2:4 rows once for a tile of batch rows "
              "(batch %zu >= 2)%s",
-             SPARQ_NM_SLAB, batch, cpu ? "; preferred on CPUs" : "; few work-items for a GPU");
+             SPARQ_SLAB_ROWS, batch, cpu ? "; preferred on CPUs" : "; few work-items for a GPU");
     return cpu ? 3 : 1;
 }
 

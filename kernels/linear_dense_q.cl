@@ -21,11 +21,11 @@
 #ifndef W8A8_WG
 #define W8A8_WG 16 /* linear_dense_w8a8: work-items per group */
 #endif
-#ifndef W8A8_R
-#define W8A8_R 2 /* linear_dense_w8a8: weight rows per work-item: 1, 2 or 4 */
+#ifndef W8A8_S
+#define W8A8_S 2 /* linear_dense_w8a8: slabs of 8 weight rows per work-item: 1 or 2 */
 #endif
 #ifndef W8A8_TB
-#define W8A8_TB 4 /* linear_dense_w8a8: batch rows per work-item: 1, 2, 4 or 8 */
+#define W8A8_TB 4 /* linear_dense_w8a8: batch rows per work-item: 1 to 8 */
 #endif
 #ifndef QROWS_WG
 #define QROWS_WG 8 /* quantize_dense_rows: work-items (activation rows) per group */
@@ -36,12 +36,6 @@
 #ifndef W8A8_X_ASYM
 #define W8A8_X_ASYM 0
 #endif
-
-/* W8A8 sums a run of at most W8A8_SEG columns in float before moving it to int32: each
- * float8 lane then adds at most 256 products of at most 255 * 255, so every partial is
- * an integer below 2^24 and the float arithmetic is exact. Per-group scales use runs
- * of G (<= 256) columns. */
-#define W8A8_SEG 2048
 
 /* Columns per scale segment: one group, or the whole row. */
 #if SPARQ_GRANULARITY == SPARQ_SCALE_GROUP
@@ -495,16 +489,25 @@ void quantize_dense_rows(const uint batch, const uint cols,
 }
 
 /* ---- linear_dense_w8a8: W8A8 step 2, int8 x int8 with int32 accumulation -------------
- * A work-item computes W8A8_R rows x W8A8_TB batch rows. Eight weight codes of each row
- * are converted once (minus their zero point) and multiplied in float8 lanes with the
- * activation codes, which quantize_dense_rows stored centred and as floats: the
- * products and partial sums are integers below 2^24 (see W8A8_SEG), so they are exact,
- * and each run's lanes move to int32 (the integer result is the same bits as any int32
- * order).
+ * A W8A8 matrix's codes are uploaded in slabs of 8 rows (sparq_slab_layout, the layout of
+ * the N:M kernels): column k of slab s is the 8 bytes at (s * cols + k) * 8, byte r for
+ * row 8 s + r, and rows past the last are zero codes. A work-item computes W8A8_S slabs
+ * x W8A8_TB batch rows as outer products: per column, each slab's 8 codes are converted
+ * once (minus their zero points) to a float8 whose lanes are its rows, and every batch
+ * row adds that times its activation code, one broadcast float shared by all 8 W8A8_S
+ * rows: one fma per slab and batch row, no horizontal sums. The activation codes come
+ * centred and as floats from quantize_dense_rows. Every product is an integer of
+ * magnitude at most 255 * 255 < 2^16, so a run of W8A8_SEG = 256 columns sums below 2^24
+ * in each float lane, exactly; each run then moves to int32 (with per-group scales, a
+ * run is a group: G <= 256). The integer result is the same bits as any int32 order.
  * Then y = (float)acc * (x_scale * w_scale) with per-tensor/row weight scales; with
- * per-group scales y = x_scale * (sum over groups, in order, of (float)acc_g * w_scale_g).
+ * per-group scales y = x_scale * (sum over groups, in order, of (float)acc_g * w_scale_g),
+ * where (float)acc_g is the exact float lane itself.
  * xq / xparams as quantize_dense_rows writes them (offsets in floats).
- * Global size: ceil(rows / W8A8_R) rounded up to W8A8_WG, times ceil(batch / W8A8_TB). */
+ * Global size: ceil(rows / (8 W8A8_S)) rounded up to W8A8_WG, times
+ * ceil(batch / W8A8_TB). */
+#define W8A8_SEG 256
+
 __kernel __attribute__((reqd_work_group_size(W8A8_WG, 1, 1)))
 void linear_dense_w8a8(const uint rows, const uint cols, const uint batch,
                        const global uchar *values, const global float *scales,
@@ -516,98 +519,99 @@ void linear_dense_w8a8(const uint rows, const uint cols, const uint batch,
                        const global float *bias, const ulong bias_off, const uint act)
 {
     (void)x, (void)x_off; /* X arrives quantized, in xq */
-    const uint m0 = get_global_id(0) * W8A8_R;
+    const uint slab0 = get_global_id(0) * W8A8_S;
     const uint b0 = get_global_id(1) * W8A8_TB;
-    if (m0 >= rows || b0 >= batch)
+    const uint slabs = (rows + 7) / 8;
+    if (slab0 >= slabs || b0 >= batch)
         return;
     const uint gpr = sparq_groups_per_row(cols);
 #if SPARQ_GRANULARITY == SPARQ_SCALE_GROUP
     const uint seg = SPARQ_GROUP_SIZE;
-    float yacc[W8A8_R][W8A8_TB];
+    float8 yacc[W8A8_S][W8A8_TB];
 #else
     const uint seg = W8A8_SEG;
-    int iacc[W8A8_R][W8A8_TB];
+    int8 iacc[W8A8_S][W8A8_TB];
 #endif
-    const global uchar *wr[W8A8_R];
+    const global uchar *ws[W8A8_S]; /* slabs past the last read the last one */
+    uint m0[W8A8_S];
     const global float *xr[W8A8_TB];
 #pragma unroll
-    for (uint r = 0; r < W8A8_R; r++)
-        wr[r] = values + (size_t)min(m0 + r, rows - 1) * cols;
-#pragma unroll
-    for (uint t = 0; t < W8A8_TB; t++) {
-        const uint bt = min(b0 + t, batch - 1);
-        xr[t] = xq + xq_off + (size_t)bt * cols;
+    for (uint j = 0; j < W8A8_S; j++) {
+        const uint slab = min(slab0 + j, slabs - 1);
+        ws[j] = values + (size_t)slab * cols * 8;
+        m0[j] = 8 * slab;
     }
 #pragma unroll
-    for (uint r = 0; r < W8A8_R; r++)
+    for (uint t = 0; t < W8A8_TB; t++)
+        xr[t] = xq + xq_off + (size_t)min(b0 + t, batch - 1) * cols;
+#pragma unroll
+    for (uint j = 0; j < W8A8_S; j++)
 #pragma unroll
         for (uint t = 0; t < W8A8_TB; t++) {
 #if SPARQ_GRANULARITY == SPARQ_SCALE_GROUP
-            yacc[r][t] = 0.0f;
+            yacc[j][t] = (float8)(0.0f);
 #else
-            iacc[r][t] = 0;
+            iacc[j][t] = (int8)(0);
 #endif
         }
     for (uint k0 = 0; k0 < cols; k0 += seg) {
         const uint k1 = q_segment_end(k0, seg, cols);
-        float zw[W8A8_R];
+        float8 zw[W8A8_S], facc[W8A8_S][W8A8_TB];
 #pragma unroll
-        for (uint r = 0; r < W8A8_R; r++)
-            zw[r] = (float)sparq_load_zero_point(zero_points,
-                                                 sparq_scale_index(min(m0 + r, rows - 1), k0, gpr));
-        float8 facc[W8A8_R][W8A8_TB];
-#pragma unroll
-        for (uint r = 0; r < W8A8_R; r++)
+        for (uint j = 0; j < W8A8_S; j++) {
+            zw[j] = convert_float8(sparq_slab8_zero_points(zero_points, m0[j], rows, k0, gpr));
 #pragma unroll
             for (uint t = 0; t < W8A8_TB; t++)
-                facc[r][t] = (float8)(0.0f);
-        uint k = k0;
-        for (; k + 8 <= k1; k += 8) {
-            float8 w[W8A8_R];
+                facc[j][t] = (float8)(0.0f);
+        }
+        for (uint k = k0; k < k1; k++) {
+            float8 w[W8A8_S];
 #pragma unroll
-            for (uint r = 0; r < W8A8_R; r++)
-                w[r] = q_minus_zero8(convert_float8(as_char8(vload8(0, wr[r] + k))), zw[r]);
+            for (uint j = 0; j < W8A8_S; j++)
+                w[j] = convert_float8(as_char8(vload8(k, ws[j]))) - zw[j];
 #pragma unroll
             for (uint t = 0; t < W8A8_TB; t++) {
-                const float8 xv = vload8(0, xr[t] + k);
+                const float8 xv = (float8)(xr[t][k]);
 #pragma unroll
-                for (uint r = 0; r < W8A8_R; r++)
-                    facc[r][t] = fma(w[r], xv, facc[r][t]);
+                for (uint j = 0; j < W8A8_S; j++)
+                    facc[j][t] = fma(w[j], xv, facc[j][t]);
             }
         }
 #pragma unroll
-        for (uint r = 0; r < W8A8_R; r++)
-#pragma unroll
-            for (uint t = 0; t < W8A8_TB; t++) {
-                const int8 v = convert_int8(facc[r][t]);
-                const int4 v4 = v.lo + v.hi;
-                int run = v4.s0 + v4.s1 + v4.s2 + v4.s3;
-                for (uint kk = k; kk < k1; kk++)
-                    run += (as_char(wr[r][kk]) - (int)zw[r]) * (int)xr[t][kk];
+        for (uint j = 0; j < W8A8_S; j++) {
 #if SPARQ_GRANULARITY == SPARQ_SCALE_GROUP
-                yacc[r][t] +=
-                    (float)run * scales[sparq_scale_index(min(m0 + r, rows - 1), k0, gpr)];
+            const float8 sw = sparq_slab8_scales(scales, m0[j], rows, k0, gpr);
+#pragma unroll
+            for (uint t = 0; t < W8A8_TB; t++)
+                yacc[j][t] += facc[j][t] * sw;
 #else
-                iacc[r][t] += run;
+#pragma unroll
+            for (uint t = 0; t < W8A8_TB; t++)
+                iacc[j][t] += convert_int8(facc[j][t]);
 #endif
-            }
+        }
     }
 #pragma unroll
-    for (uint r = 0; r < W8A8_R; r++) {
-        const uint m = m0 + r;
-        if (m >= rows)
+    for (uint j = 0; j < W8A8_S; j++) {
+        if (slab0 + j >= slabs)
             break;
+#if SPARQ_GRANULARITY != SPARQ_SCALE_GROUP
+        const float8 sw = sparq_slab8_scales(scales, m0[j], rows, 0, gpr);
+#endif
 #pragma unroll
         for (uint t = 0; t < W8A8_TB; t++) {
             if (b0 + t >= batch)
                 break;
             const float sx = xparams[xparams_off + 2 * (size_t)(b0 + t)];
+            float v[8];
 #if SPARQ_GRANULARITY == SPARQ_SCALE_GROUP
-            const float v = sx * yacc[r][t];
+            vstore8(sx * yacc[j][t], 0, v);
 #else
-            const float v = (float)iacc[r][t] * (sx * scales[sparq_scale_index(m, 0, gpr)]);
+            vstore8(convert_float8(iacc[j][t]) * (sx * sw), 0, v);
 #endif
-            y[y_off + (size_t)(b0 + t) * rows + m] = sparq_epilogue(v, bias, bias_off, m, act);
+            global float *yb = y + y_off + (size_t)(b0 + t) * rows;
+            for (uint r = 0; r < 8 && m0[j] + r < rows; r++)
+                yb[m0[j] + r] = sparq_epilogue(v[r], bias, bias_off, m0[j] + r, act);
         }
     }
 }

@@ -342,31 +342,6 @@ inline float4 nm24_slab_tail_x4(const global float *xb, uint col, uint cols)
     return vload4(0, t);
 }
 
-/* Scales and zero points of a slab's eight rows at column col (rows past the last
- * one read the last row's; symmetric: zero points 0, known to the compiler). */
-inline float8 nm_slab_scales(const global float *scales, uint m0, uint rows, uint col,
-                             uint gpr)
-{
-    float s[8];
-    for (uint r = 0; r < 8; r++)
-        s[r] = scales[sparq_scale_index(min(m0 + r, rows - 1), col, gpr)];
-    return vload8(0, s);
-}
-inline int8 nm_slab_zero_points(const global char *zero_points, uint m0, uint rows,
-                                uint col, uint gpr)
-{
-#if SPARQ_ASYMMETRIC
-    int z[8];
-    for (uint r = 0; r < 8; r++)
-        z[r] = sparq_load_zero_point(zero_points,
-                                     sparq_scale_index(min(m0 + r, rows - 1), col, gpr));
-    return vload8(0, z);
-#else
-    (void)zero_points, (void)m0, (void)rows, (void)col, (void)gpr;
-    return (int8)(0);
-#endif
-}
-
 /* Batch 1, 2:4, one work-item per slab of eight rows (CPUs): each step loads the slab's
  * eight meta bytes and four slot vectors (one lane per row) and multiplies them by x
  * picked with selects from the eight x of those columns, which all rows share: no
@@ -400,7 +375,7 @@ void spmm_nm_gemv24_slab(const uint rows, const uint cols, const uint batch,
     for (uint i0 = 0; i0 < bytes; i0 += span) {
         const uint i1 = min(i0 + span, bytes);
 #if SPARQ_ENCODING >= SPARQ_ENCODING_I8
-        const int8 z = nm_slab_zero_points(zero_points, m0, rows, 8 * i0, gpr);
+        const int8 z = sparq_slab8_zero_points(zero_points, m0, rows, 8 * i0, gpr);
 #else
         const int8 z = (int8)(0);
 #endif
@@ -417,7 +392,7 @@ void spmm_nm_gemv24_slab(const uint rows, const uint cols, const uint batch,
                                  nm24_slab_tail_x4(xb, 8 * whole + 4, cols), part);
         }
 #if SPARQ_ENCODING >= SPARQ_ENCODING_I8
-        acc = fma(nm_slab_scales(scales, m0, rows, 8 * i0, gpr), part, acc);
+        acc = fma(sparq_slab8_scales(scales, m0, rows, 8 * i0, gpr), part, acc);
 #else
         acc += part;
 #endif
@@ -488,8 +463,8 @@ void spmm_nm_tiled24_slab(const uint rows, const uint cols, const uint batch,
 #endif
     for (uint i0 = 0; i0 < bytes; i0 += span) {
 #if SPARQ_ENCODING >= SPARQ_ENCODING_I8
-        const int8 z = nm_slab_zero_points(zero_points, m0, rows, 8 * i0, gpr);
-        const float8 s = nm_slab_scales(scales, m0, rows, 8 * i0, gpr);
+        const int8 z = sparq_slab8_zero_points(zero_points, m0, rows, 8 * i0, gpr);
+        const float8 s = sparq_slab8_scales(scales, m0, rows, 8 * i0, gpr);
 #else
         const int8 z = (int8)(0);
 #endif

@@ -446,7 +446,7 @@ static void w8a8_same_bits(void **state)
 
 /* Scales that are powers of two and sums below 2^24 make the float part exact, so
  * y * 2^9 read back is the int32 accumulator itself: compared with the integer
- * reference, with the extremes of the code ranges and K = 2053 (a run of 2048 + 5). */
+ * reference, with the extremes of the code ranges and K = 2053 (eight runs of 256 + 5). */
 static void w8a8_integer_sums_exact(void **state)
 {
     (void)state;
