@@ -4,6 +4,7 @@
  * activation, and sparq_plan_explain.
  */
 #include "matrix.h"
+#include "ops.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -205,9 +206,8 @@ static sparq_status run_dense_tiled(const sparq_linear_args *a, const sparq_kern
         clReleaseKernel(kernel);
         return st;
     }
-    size_t wg = sparq_kernel_param(k, p, "QTILE_WG"), tb = sparq_kernel_param(k, p, "QTILE_TB");
-    size_t local[2] = {wg, 1};
-    size_t global[2] = {sparq_round_up(m->rows, wg), (a->batch + tb - 1) / tb};
+    size_t global[2], local[2];
+    sparq_dense_q_tiled_range(k, p, m->rows, a->batch, global, local);
     return sparq_linear_enqueue(m->ctx, k, a, kernel, global, local);
 }
 

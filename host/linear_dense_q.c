@@ -127,10 +127,19 @@ int sparq_rank_dense_q_tiled(const sparq_matrix *m, size_t batch, const sparq_de
         return 10;
     }
     snprintf(why, why_size, "batch %zu: each %s weight is dequantized once (%s scales) and "
-             "used for a tile of %u batch rows", batch,
+             "used for a tile of %u batch rows, each x for %u rows", batch,
              sparq_encoding_name(m->format.quant.encoding), granularity_words(m),
-             sparq_kernel_param(k, p, "QTILE_TB"));
+             sparq_kernel_param(k, p, "QTILE_TB"), sparq_kernel_param(k, p, "QTILE_R"));
     return 30;
+}
+
+void sparq_dense_q_tiled_range(const sparq_kernel_info *k, const sparq_kernel_params *p,
+                               size_t rows, size_t batch, size_t global[2], size_t local[2])
+{
+    size_t wg = sparq_kernel_param(k, p, "QTILE_WG");
+    local[0] = wg, local[1] = 1;
+    global[0] = sparq_round_up(ceil_div(rows, sparq_kernel_param(k, p, "QTILE_R")), wg);
+    global[1] = ceil_div(batch, sparq_kernel_param(k, p, "QTILE_TB"));
 }
 
 sparq_status sparq_enqueue_dense_q_tiled(sparq_context *ctx, const sparq_kernel_info *k,
@@ -141,9 +150,9 @@ sparq_status sparq_enqueue_dense_q_tiled(sparq_context *ctx, const sparq_kernel_
     sparq_status st = sparq_linear_kernel(k, a, p, q_arrays, 3, 0, &kernel);
     if (st != SPARQ_OK)
         return st;
-    size_t wg = sparq_kernel_param(k, p, "QTILE_WG"), tb = sparq_kernel_param(k, p, "QTILE_TB");
-    return launch(ctx, k, a, kernel, sparq_round_up(a->matrix->rows, wg),
-                  ceil_div(a->batch, tb), wg);
+    size_t global[2], local[2];
+    sparq_dense_q_tiled_range(k, p, a->matrix->rows, a->batch, global, local);
+    return sparq_linear_enqueue(ctx, k, a, kernel, global, local);
 }
 
 /* ---- W8A8: quantize_dense_rows, then linear_dense_w8a8 ------------------------------ */

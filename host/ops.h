@@ -47,6 +47,10 @@ sparq_status sparq_enqueue_dense_q_gemv(sparq_context *ctx, const sparq_kernel_i
                                         const sparq_linear_args *a, const sparq_kernel_params *p);
 int sparq_rank_dense_q_tiled(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
                              const sparq_kernel_params *p, char *why, size_t why_size);
+/* The NDRange of linear_dense_q_tiled with parameters p (also run for f32 by the dense
+ * path, host/linear.c). */
+void sparq_dense_q_tiled_range(const sparq_kernel_info *k, const sparq_kernel_params *p,
+                               size_t rows, size_t batch, size_t global[2], size_t local[2]);
 sparq_status sparq_enqueue_dense_q_tiled(sparq_context *ctx, const sparq_kernel_info *k,
                                          const sparq_linear_args *a,
                                          const sparq_kernel_params *p);

@@ -13,10 +13,13 @@
 #define QGEMV_WG 16 /* linear_dense_q_gemv: work-items (rows) per group */
 #endif
 #ifndef QTILE_WG
-#define QTILE_WG 16 /* linear_dense_q_tiled: work-items (rows) per group */
+#define QTILE_WG 16 /* linear_dense_q_tiled: work-items per group */
+#endif
+#ifndef QTILE_R
+#define QTILE_R 2 /* linear_dense_q_tiled: weight rows per work-item: 1 to 4 */
 #endif
 #ifndef QTILE_TB
-#define QTILE_TB 4 /* linear_dense_q_tiled: batch rows per work-item: 1, 2, 4 or 8 */
+#define QTILE_TB 4 /* linear_dense_q_tiled: batch rows per work-item: 1 to 8 */
 #endif
 #ifndef W8A8_WG
 #define W8A8_WG 16 /* linear_dense_w8a8: work-items per group */
@@ -341,12 +344,56 @@ void linear_dense_q_gemv(const uint rows, const uint cols, const uint batch,
     }
 }
 
-/* ---- linear_dense_q_tiled: batch > 1, a work-item per row and QTILE_TB batch rows -----
- * Eight codes at a time are dequantized once ((q - z) * scale, in registers) and used
- * for QTILE_TB batch rows, so each weight is read once per tile of batch rows; the
- * work-items of a group share the same X rows through the cache. Batch rows past the
- * end read the last row and are not written. Global size: rows rounded up to QTILE_WG,
+/* ---- linear_dense_q_tiled: batch > 1, QTILE_R rows x QTILE_TB batch rows a work-item --
+ * Eight weights of each of the work-item's rows are loaded once (f32, f16 widened, or
+ * i8/i4 codes dequantized in registers: (q - z) * scale) and used for QTILE_TB batch
+ * rows; each eight x of a batch row are loaded once for the QTILE_R rows. So a weight
+ * is read once per tile of batch rows and x once per tile of rows: R x TB fmas per
+ * R + TB vector loads (x is read from the cache, and with R = 1 its traffic was the
+ * bound). Rows past the end read the last row, batch rows past the end the last batch
+ * row; neither is written. Global size: ceil(rows / QTILE_R) rounded up to QTILE_WG,
  * times ceil(batch / QTILE_TB). */
+
+/* Bytes of one stored row of this build's weights. */
+inline size_t qtile_row_bytes(uint cols)
+{
+#if SPARQ_ENCODING == SPARQ_ENCODING_F32
+    return (size_t)cols * 4;
+#elif SPARQ_ENCODING == SPARQ_ENCODING_F16
+    return (size_t)cols * 2;
+#else
+    return sparq_dense_row_bytes(cols);
+#endif
+}
+
+/* Eight weights of a stored row from column k (a multiple of 8), as floats. */
+inline float8 qtile_weights8(const global uchar *row, uint k, uint cols, float z, float scale)
+{
+#if SPARQ_ENCODING == SPARQ_ENCODING_F32
+    (void)cols, (void)z, (void)scale;
+    return vload8(0, (const global float *)row + k);
+#elif SPARQ_ENCODING == SPARQ_ENCODING_F16
+    (void)cols, (void)z, (void)scale;
+    return vload_half8(0, (const global half *)row + k);
+#else
+    return q_minus_zero8(q_dense_codes8(row, k, cols), z) * scale;
+#endif
+}
+
+/* The weight of a stored row at column k. */
+inline float qtile_weight(const global uchar *row, uint k, uint cols, float z, float scale)
+{
+#if SPARQ_ENCODING == SPARQ_ENCODING_F32
+    (void)cols, (void)z, (void)scale;
+    return ((const global float *)row)[k];
+#elif SPARQ_ENCODING == SPARQ_ENCODING_F16
+    (void)cols, (void)z, (void)scale;
+    return vload_half(k, (const global half *)row);
+#else
+    return ((float)q_dense_code(row, k, cols) - z) * scale;
+#endif
+}
+
 __kernel __attribute__((reqd_work_group_size(QTILE_WG, 1, 1)))
 void linear_dense_q_tiled(const uint rows, const uint cols, const uint batch,
                           const global uchar *values, const global float *scales,
@@ -355,73 +402,104 @@ void linear_dense_q_tiled(const uint rows, const uint cols, const uint batch,
                           global float *y, const ulong y_off,
                           const global float *bias, const ulong bias_off, const uint act)
 {
-    const uint m = get_global_id(0);
+    const uint m0 = get_global_id(0) * QTILE_R;
     const uint b0 = get_global_id(1) * QTILE_TB;
-    if (m >= rows || b0 >= batch)
+    if (m0 >= rows || b0 >= batch)
         return;
+    const global uchar *wr[QTILE_R];
     const global float *xr[QTILE_TB];
-    float8 acc[QTILE_TB];
-    float tail[QTILE_TB];
+    float8 acc[QTILE_R][QTILE_TB];
+    float tail[QTILE_R][QTILE_TB];
 #pragma unroll
-    for (uint t = 0; t < QTILE_TB; t++) {
-        xr[t] = x + x_off + (size_t)min(b0 + t, batch - 1) * cols;
-        acc[t] = (float8)(0.0f);
-        tail[t] = 0.0f;
-    }
-#if SPARQ_ENCODING == SPARQ_ENCODING_F16 || SPARQ_ENCODING == SPARQ_ENCODING_F32
-    /* f32, or f16 storage widened in registers; no scales */
-    (void)scales, (void)zero_points;
-#if SPARQ_ENCODING == SPARQ_ENCODING_F16
-    const global half *wrow = (const global half *)values + (size_t)m * cols;
-#define dense_load8(k) vload_half8(0, wrow + (k))
-#define dense_load1(k) vload_half((k), wrow)
-#else
-    const global float *wrow = (const global float *)values + (size_t)m * cols;
-#define dense_load8(k) vload8(0, wrow + (k))
-#define dense_load1(k) wrow[k]
-#endif
-    uint k = 0;
-    for (; k + 8 <= cols; k += 8) {
-        const float8 w = dense_load8(k);
-#pragma unroll
-        for (uint t = 0; t < QTILE_TB; t++)
-            acc[t] = fma(w, vload8(0, xr[t] + k), acc[t]);
-    }
-    for (; k < cols; k++) {
-        const float w = dense_load1(k);
-#pragma unroll
-        for (uint t = 0; t < QTILE_TB; t++)
-            tail[t] = fma(w, xr[t][k], tail[t]);
-    }
-#else
-    const global uchar *row = values + (size_t)m * sparq_dense_row_bytes(cols);
-    const uint gpr = sparq_groups_per_row(cols);
-    const uint seg = Q_SEGMENT(cols);
-    for (uint k0 = 0; k0 < cols; k0 += seg) {
-        const size_t s = sparq_scale_index(m, k0, gpr);
-        const float scale = scales[s];
-        const int z = sparq_load_zero_point(zero_points, s);
-        const uint k1 = q_segment_end(k0, seg, cols);
-        uint k = k0;
-        for (; k + 8 <= k1; k += 8) {
-            const float8 w = q_minus_zero8(q_dense_codes8(row, k, cols), (float)z) * scale;
-#pragma unroll
-            for (uint t = 0; t < QTILE_TB; t++)
-                acc[t] = fma(w, vload8(0, xr[t] + k), acc[t]);
-        }
-        for (; k < k1; k++) {
-            const float w = sparq_dequantize(q_dense_code(row, k, cols), z, scale);
-#pragma unroll
-            for (uint t = 0; t < QTILE_TB; t++)
-                tail[t] = fma(w, xr[t][k], tail[t]);
-        }
-    }
-#endif
+    for (uint r = 0; r < QTILE_R; r++)
+        wr[r] = values + (size_t)min(m0 + r, rows - 1) * qtile_row_bytes(cols);
 #pragma unroll
     for (uint t = 0; t < QTILE_TB; t++)
-        if (b0 + t < batch)
-            y[y_off + (size_t)(b0 + t) * rows + m] =
-                sparq_epilogue(q_sum8(acc[t]) + tail[t], bias, bias_off, m, act);
+        xr[t] = x + x_off + (size_t)min(b0 + t, batch - 1) * cols;
+#pragma unroll
+    for (uint r = 0; r < QTILE_R; r++)
+#pragma unroll
+        for (uint t = 0; t < QTILE_TB; t++) {
+            acc[r][t] = (float8)(0.0f);
+            tail[r][t] = 0.0f;
+        }
+#if SPARQ_ENCODING == SPARQ_ENCODING_F32 || SPARQ_ENCODING == SPARQ_ENCODING_F16
+    (void)scales, (void)zero_points; /* no scales: one segment, the whole row */
+    const uint seg = cols;
+#else
+    const uint gpr = sparq_groups_per_row(cols);
+    const uint seg = Q_SEGMENT(cols);
+#endif
+    for (uint k0 = 0; k0 < cols; k0 += seg) {
+        float scale[QTILE_R], z[QTILE_R];
+#pragma unroll
+        for (uint r = 0; r < QTILE_R; r++) {
+#if SPARQ_ENCODING == SPARQ_ENCODING_F32 || SPARQ_ENCODING == SPARQ_ENCODING_F16
+            scale[r] = 1.0f, z[r] = 0.0f;
+#else
+            const size_t s = sparq_scale_index(min(m0 + r, rows - 1), k0, gpr);
+            scale[r] = scales[s];
+            z[r] = (float)sparq_load_zero_point(zero_points, s);
+#endif
+        }
+        const uint k1 = q_segment_end(k0, seg, cols);
+        uint k = k0;
+#if SPARQ_ENCODING == SPARQ_ENCODING_I4
+        /* whole 32-column halves of 64-column blocks (segments start at multiples of
+         * 32): the half's four nibbles moved to the low 16 bits of each lane once, then
+         * decoded with constant shifts */
+        for (; k + 32 <= min(k1, cols / 64 * 64); k += 32) {
+            uint8 lanes[QTILE_R];
+#pragma unroll
+            for (uint r = 0; r < QTILE_R; r++)
+                lanes[r] = q_i4_lanes(wr[r] + (k & ~63u) / 2) >> ((k & 32u) / 2);
+#pragma unroll
+            for (uint j = 0; j < 4; j++) {
+                float8 w[QTILE_R];
+#pragma unroll
+                for (uint r = 0; r < QTILE_R; r++)
+                    w[r] = q_minus_zero8(convert_float8(as_int8(lanes[r] << (28 - 4 * j)) >> 28),
+                                         z[r]) *
+                           scale[r];
+#pragma unroll
+                for (uint t = 0; t < QTILE_TB; t++) {
+                    const float8 xv = vload8(0, xr[t] + k + 8 * j);
+#pragma unroll
+                    for (uint r = 0; r < QTILE_R; r++)
+                        acc[r][t] = fma(w[r], xv, acc[r][t]);
+                }
+            }
+        }
+#endif
+        for (; k + 8 <= k1; k += 8) {
+            float8 w[QTILE_R];
+#pragma unroll
+            for (uint r = 0; r < QTILE_R; r++)
+                w[r] = qtile_weights8(wr[r], k, cols, z[r], scale[r]);
+#pragma unroll
+            for (uint t = 0; t < QTILE_TB; t++) {
+                const float8 xv = vload8(0, xr[t] + k);
+#pragma unroll
+                for (uint r = 0; r < QTILE_R; r++)
+                    acc[r][t] = fma(w[r], xv, acc[r][t]);
+            }
+        }
+        for (; k < k1; k++)
+#pragma unroll
+            for (uint r = 0; r < QTILE_R; r++) {
+                const float w = qtile_weight(wr[r], k, cols, z[r], scale[r]);
+#pragma unroll
+                for (uint t = 0; t < QTILE_TB; t++)
+                    tail[r][t] = fma(w, xr[t][k], tail[r][t]);
+            }
+    }
+#pragma unroll
+    for (uint r = 0; r < QTILE_R; r++)
+#pragma unroll
+        for (uint t = 0; t < QTILE_TB; t++)
+            if (m0 + r < rows && b0 + t < batch)
+                y[y_off + (size_t)(b0 + t) * rows + m0 + r] =
+                    sparq_epilogue(q_sum8(acc[r][t]) + tail[r][t], bias, bias_off, m0 + r, act);
 }
 
 /* ---- quantize_dense_rows: W8A8 step 1, X quantized per row (per token) ----------------

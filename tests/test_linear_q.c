@@ -119,6 +119,9 @@ static sparq_matrix *make_matrix(sparq_context *ctx, const sparq_quant_options *
     return m;
 }
 
+/* Parameters run_kernel gives kernel k instead of its defaults (NULL: the defaults). */
+static const sparq_kernel_params *forced_params;
+
 /* Runs registered kernel k (dispatch when NULL) on x; y gets the result. */
 static sparq_status run_kernel(sparq_context *ctx, sparq_matrix *m, const sparq_kernel_info *k,
                                size_t batch, cl_mem dx, cl_mem dy, cl_mem bias, int act,
@@ -131,6 +134,8 @@ static sparq_status run_kernel(sparq_context *ctx, sparq_matrix *m, const sparq_
     }
     sparq_kernel_params p;
     sparq_kernel_default_params(k, &ctx->caps, &p);
+    if (forced_params)
+        p = *forced_params;
     sparq_linear_args a = {.matrix = m, .queue = q, .batch = batch, .x = dx, .y = dy,
                            .bias = bias, .activation = (cl_uint)act, .event = ev};
     return sparq_linear_run(k, &p, &a);
@@ -229,6 +234,36 @@ static void weight_only_same_bits(void **state)
             check_weight_only(ctx, m, w, k, 5, 0, formats[f].label, first);
             check_weight_only(ctx, m, w, k, 5, 0, formats[f].label, second);
             assert_memory_equal(first, second, sizeof first);
+        }
+        sparq_matrix_free(m);
+        free(w);
+    }
+    sparq_context_free(ctx);
+}
+
+/* Register tiles other than the defaults, on row and batch counts they don't divide:
+ * linear_dense_q_tiled with 3 rows x 6 batch rows a work-item (and 4 x 1) for every
+ * format. */
+static void tiled_other_tiles(void **state)
+{
+    (void)state;
+    sparq_context *ctx = testing_context(NULL);
+    const sparq_kernel_info *k = sparq_kernel_find("linear_dense_q_tiled");
+    assert_non_null(k);
+    assert_string_equal(k->tunables[1].name, "QTILE_R");
+    assert_string_equal(k->tunables[2].name, "QTILE_TB");
+    const shape sh = {17, 257};
+    const unsigned tiles[][2] = {{3, 6}, {4, 1}};
+    for (size_t f = 0; f < sizeof formats / sizeof formats[0]; f++) {
+        float *w = NULL;
+        sparq_matrix *m = make_matrix(ctx, &formats[f].quant, &sh, 60 + f, 0, &w, NULL);
+        for (size_t t = 0; t < sizeof tiles / sizeof tiles[0]; t++) {
+            sparq_kernel_params p;
+            sparq_kernel_default_params(k, &ctx->caps, &p);
+            p.value[1] = tiles[t][0], p.value[2] = tiles[t][1];
+            forced_params = &p;
+            check_weight_only(ctx, m, w, k, 17, 1, formats[f].label, NULL);
+            forced_params = NULL;
         }
         sparq_matrix_free(m);
         free(w);
@@ -339,6 +374,8 @@ static void check_w8a8(sparq_context *ctx, sparq_matrix *m, const sparq_packed *
     if (asym_x && m->quantize_activations != 2) { /* the product step on its own */
         sparq_kernel_params p;
         sparq_kernel_default_params(k, &ctx->caps, &p);
+        if (forced_params)
+            p = *forced_params;
         sparq_linear_args a = {.matrix = m, .queue = sparq_context_queue(ctx), .batch = batch,
                                .y = dy, .bias = with_bias ? db : NULL,
                                .activation = (cl_uint)act, .event = &ev};
@@ -441,6 +478,38 @@ static void w8a8_same_bits(void **state)
     sparq_packed_free(packed);
     sparq_matrix_free(m);
     free(w);
+    sparq_context_free(ctx);
+}
+
+/* linear_dense_w8a8 with 1 slab x 8 batch rows and 2 slabs x 1 batch row a work-item, on
+ * row and batch counts they don't divide, bit for bit. */
+static void w8a8_other_tiles(void **state)
+{
+    (void)state;
+    sparq_context *ctx = testing_context(NULL);
+    const sparq_kernel_info *k = sparq_kernel_find("linear_dense_w8a8");
+    assert_non_null(k);
+    assert_string_equal(k->tunables[1].name, "W8A8_S");
+    assert_string_equal(k->tunables[2].name, "W8A8_TB");
+    const shape sh = {17, 257};
+    const unsigned tiles[][2] = {{1, 8}, {2, 1}};
+    for (size_t f = 0; f < sizeof w8a8_formats / sizeof w8a8_formats[0]; f++) {
+        float *w = NULL;
+        sparq_packed *packed = NULL;
+        sparq_matrix *m = make_matrix(ctx, &w8a8_formats[f].quant, &sh, 70 + f, 1, &w, &packed);
+        for (size_t t = 0; t < sizeof tiles / sizeof tiles[0]; t++) {
+            sparq_kernel_params p;
+            sparq_kernel_default_params(k, &ctx->caps, &p);
+            p.value[1] = tiles[t][0], p.value[2] = tiles[t][1];
+            forced_params = &p;
+            check_w8a8(ctx, m, packed, k, 17, false, 1, w8a8_formats[f].label, NULL);
+            check_w8a8(ctx, m, packed, k, 17, true, 0, w8a8_formats[f].label, NULL);
+            forced_params = NULL;
+        }
+        sparq_packed_free(packed);
+        sparq_matrix_free(m);
+        free(w);
+    }
     sparq_context_free(ctx);
 }
 
@@ -719,6 +788,7 @@ int main(void)
     testing_filter_from_env();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(weight_only_every_kernel), cmocka_unit_test(weight_only_same_bits),
+        cmocka_unit_test(tiled_other_tiles),        cmocka_unit_test(w8a8_other_tiles),
         cmocka_unit_test(w8a8_every_kernel),        cmocka_unit_test(w8a8_same_bits),
         cmocka_unit_test(w8a8_integer_sums_exact),  cmocka_unit_test(w8a8_events_chain),
         cmocka_unit_test(onnx_conformance),         cmocka_unit_test(dispatch_and_explain),
