@@ -430,7 +430,44 @@ void linear_dense_q_tiled(const uint rows, const uint cols, const uint batch,
     const uint gpr = sparq_groups_per_row(cols);
     const uint seg = Q_SEGMENT(cols);
 #endif
-    for (uint k0 = 0; k0 < cols; k0 += seg) {
+#if SPARQ_ENCODING == SPARQ_ENCODING_I4
+    /* The whole 64-column blocks (step order) in 32-column halves, each inside one scale
+     * group (G >= 32) whose scale it loads: per half, the four nibbles of each lane
+     * moved to its low 16 bits once, then decoded with constant shifts. The columns
+     * after the last block (< 64, from a multiple of 64: inside one group, or G = 32
+     * aligned) take the segment loop below. */
+    const uint k_rest = cols / 64 * 64;
+    for (uint k = 0; k < k_rest; k += 32) {
+        float scale[QTILE_R], z[QTILE_R];
+        uint8 lanes[QTILE_R];
+#pragma unroll
+        for (uint r = 0; r < QTILE_R; r++) {
+            const size_t s = sparq_scale_index(min(m0 + r, rows - 1), k, gpr);
+            scale[r] = scales[s];
+            z[r] = (float)sparq_load_zero_point(zero_points, s);
+            lanes[r] = q_i4_lanes(wr[r] + (k & ~63u) / 2) >> ((k & 32u) / 2);
+        }
+#pragma unroll
+        for (uint j = 0; j < 4; j++) {
+            float8 w[QTILE_R];
+#pragma unroll
+            for (uint r = 0; r < QTILE_R; r++)
+                w[r] = q_minus_zero8(convert_float8(as_int8(lanes[r] << (28 - 4 * j)) >> 28),
+                                     z[r]) *
+                       scale[r];
+#pragma unroll
+            for (uint t = 0; t < QTILE_TB; t++) {
+                const float8 xv = vload8(0, xr[t] + k + 8 * j);
+#pragma unroll
+                for (uint r = 0; r < QTILE_R; r++)
+                    acc[r][t] = fma(w[r], xv, acc[r][t]);
+            }
+        }
+    }
+#else
+    const uint k_rest = 0;
+#endif
+    for (uint k0 = k_rest; k0 < cols; k0 += seg) {
         float scale[QTILE_R], z[QTILE_R];
 #pragma unroll
         for (uint r = 0; r < QTILE_R; r++) {
@@ -444,33 +481,6 @@ void linear_dense_q_tiled(const uint rows, const uint cols, const uint batch,
         }
         const uint k1 = q_segment_end(k0, seg, cols);
         uint k = k0;
-#if SPARQ_ENCODING == SPARQ_ENCODING_I4
-        /* whole 32-column halves of 64-column blocks (segments start at multiples of
-         * 32): the half's four nibbles moved to the low 16 bits of each lane once, then
-         * decoded with constant shifts */
-        for (; k + 32 <= min(k1, cols / 64 * 64); k += 32) {
-            uint8 lanes[QTILE_R];
-#pragma unroll
-            for (uint r = 0; r < QTILE_R; r++)
-                lanes[r] = q_i4_lanes(wr[r] + (k & ~63u) / 2) >> ((k & 32u) / 2);
-#pragma unroll
-            for (uint j = 0; j < 4; j++) {
-                float8 w[QTILE_R];
-#pragma unroll
-                for (uint r = 0; r < QTILE_R; r++)
-                    w[r] = q_minus_zero8(convert_float8(as_int8(lanes[r] << (28 - 4 * j)) >> 28),
-                                         z[r]) *
-                           scale[r];
-#pragma unroll
-                for (uint t = 0; t < QTILE_TB; t++) {
-                    const float8 xv = vload8(0, xr[t] + k + 8 * j);
-#pragma unroll
-                    for (uint r = 0; r < QTILE_R; r++)
-                        acc[r][t] = fma(w[r], xv, acc[r][t]);
-                }
-            }
-        }
-#endif
         for (; k + 8 <= k1; k += 8) {
             float8 w[QTILE_R];
 #pragma unroll
@@ -669,17 +679,11 @@ void linear_dense_w8a8(const uint rows, const uint cols, const uint batch,
 #endif
         }
     }
-#pragma unroll
-    for (uint j = 0; j < W8A8_S; j++) {
-        if (slab0 + j >= slabs)
-            break;
+    for (uint j = 0; j < W8A8_S && slab0 + j < slabs; j++) {
 #if SPARQ_GRANULARITY != SPARQ_SCALE_GROUP
         const float8 sw = sparq_slab8_scales(scales, m0[j], rows, 0, gpr);
 #endif
-#pragma unroll
-        for (uint t = 0; t < W8A8_TB; t++) {
-            if (b0 + t >= batch)
-                break;
+        for (uint t = 0; t < W8A8_TB && b0 + t < batch; t++) {
             const float sx = xparams[xparams_off + 2 * (size_t)(b0 + t)];
             float v[8];
 #if SPARQ_GRANULARITY == SPARQ_SCALE_GROUP
