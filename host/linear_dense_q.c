@@ -139,7 +139,8 @@ void sparq_dense_q_tiled_range(const sparq_kernel_info *k, const sparq_kernel_pa
     size_t wg = sparq_kernel_param(k, p, "QTILE_WG");
     local[0] = wg, local[1] = 1;
     global[0] = sparq_round_up(ceil_div(rows, sparq_kernel_param(k, p, "QTILE_R")), wg);
-    global[1] = ceil_div(batch, sparq_kernel_param(k, p, "QTILE_TB"));
+    global[1] = ceil_div(batch, (size_t)sparq_kernel_param(k, p, "QTILE_NT") *
+                                    sparq_kernel_param(k, p, "QTILE_TB"));
 }
 
 sparq_status sparq_enqueue_dense_q_tiled(sparq_context *ctx, const sparq_kernel_info *k,

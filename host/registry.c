@@ -35,10 +35,11 @@ const sparq_kernel_info sparq_kernels[] = {
      sparq_enqueue_dense_q_gemv, (1u << SPARQ_ENCODING_I8) | (1u << SPARQ_ENCODING_I4), false},
     /* also built for f32 by the dense path above batch 1 (host/linear.c) */
     {"linear_dense_q_tiled", "linear_dense_q.cl", 0, SPARQ_STRUCTURE_DENSE,
-     "dense f16/i8/i4 weights, any batch: QTILE_R rows x QTILE_TB batch rows a work-item, "
-     "each weight dequantized once in registers, each x loaded once for the rows",
+     "dense f16/i8/i4 weights, any batch: tiles of QTILE_R rows x QTILE_TB batch rows, "
+     "QTILE_NT of them along the batch a work-item, each weight dequantized once in "
+     "registers per tile, each x loaded once for the rows",
      {{"QTILE_WG", 16, 64, {8, 16, 32, 64, 0}}, {"QTILE_R", 2, 1, {1, 2, 3, 4, 0}},
-      {"QTILE_TB", 4, 4, {1, 2, 4, 6, 8, 0}}},
+      {"QTILE_TB", 4, 4, {1, 2, 4, 6, 8, 0}}, {"QTILE_NT", 4, 1, {1, 2, 4, 8, 0}}},
      sparq_rank_dense_q_tiled, sparq_enqueue_dense_q_tiled,
      (1u << SPARQ_ENCODING_F16) | (1u << SPARQ_ENCODING_I8) | (1u << SPARQ_ENCODING_I4), false},
     {"quantize_dense_rows", "linear_dense_q.cl", 0, SPARQ_STRUCTURE_DENSE,

@@ -19,7 +19,10 @@
 #define QTILE_R 2 /* linear_dense_q_tiled: weight rows per work-item: 1 to 4 */
 #endif
 #ifndef QTILE_TB
-#define QTILE_TB 4 /* linear_dense_q_tiled: batch rows per work-item: 1 to 8 */
+#define QTILE_TB 4 /* linear_dense_q_tiled: batch rows per tile: 1 to 8 */
+#endif
+#ifndef QTILE_NT
+#define QTILE_NT 1 /* linear_dense_q_tiled: tiles along the batch per work-item */
 #endif
 #ifndef W8A8_WG
 #define W8A8_WG 16 /* linear_dense_w8a8: work-items per group */
@@ -350,9 +353,11 @@ void linear_dense_q_gemv(const uint rows, const uint cols, const uint batch,
  * rows; each eight x of a batch row are loaded once for the QTILE_R rows. So a weight
  * is read once per tile of batch rows and x once per tile of rows: R x TB fmas per
  * R + TB vector loads (x is read from the cache, and with R = 1 its traffic was the
- * bound). Rows past the end read the last row, batch rows past the end the last batch
- * row; neither is written. Global size: ceil(rows / QTILE_R) rounded up to QTILE_WG,
- * times ceil(batch / QTILE_TB). */
+ * bound). A work-item takes QTILE_NT such tiles along the batch in turn, its rows then
+ * coming from its cache: a large W is streamed from memory once per QTILE_NT tiles, not
+ * once per tile. Rows past the end read the last row, batch rows past the end the last
+ * batch row; neither is written. Global size: ceil(rows / QTILE_R) rounded up to
+ * QTILE_WG, times ceil(batch / (QTILE_NT QTILE_TB)). */
 
 /* Bytes of one stored row of this build's weights. */
 inline size_t qtile_row_bytes(uint cols)
@@ -394,18 +399,13 @@ inline float qtile_weight(const global uchar *row, uint k, uint cols, float z, f
 #endif
 }
 
-__kernel __attribute__((reqd_work_group_size(QTILE_WG, 1, 1)))
-void linear_dense_q_tiled(const uint rows, const uint cols, const uint batch,
-                          const global uchar *values, const global float *scales,
-                          const global char *zero_points,
-                          const global float *x, const ulong x_off,
-                          global float *y, const ulong y_off,
-                          const global float *bias, const ulong bias_off, const uint act)
+/* One tile: rows m0 .. m0 + QTILE_R - 1 times batch rows b0 .. b0 + QTILE_TB - 1. */
+__attribute__((always_inline)) inline void
+qtile_tile(const uint rows, const uint cols, const uint batch, const global uchar *values,
+           const global float *scales, const global char *zero_points, const global float *x,
+           const ulong x_off, global float *y, const ulong y_off, const global float *bias,
+           const ulong bias_off, const uint act, const uint m0, const uint b0)
 {
-    const uint m0 = get_global_id(0) * QTILE_R;
-    const uint b0 = get_global_id(1) * QTILE_TB;
-    if (m0 >= rows || b0 >= batch)
-        return;
     const global uchar *wr[QTILE_R];
     const global float *xr[QTILE_TB];
     float8 acc[QTILE_R][QTILE_TB];
@@ -512,6 +512,23 @@ void linear_dense_q_tiled(const uint rows, const uint cols, const uint batch,
                     sparq_epilogue(q_sum8(acc[r][t]) + tail[r][t], bias, bias_off, m0 + r, act);
 }
 
+__kernel __attribute__((reqd_work_group_size(QTILE_WG, 1, 1)))
+void linear_dense_q_tiled(const uint rows, const uint cols, const uint batch,
+                          const global uchar *values, const global float *scales,
+                          const global char *zero_points,
+                          const global float *x, const ulong x_off,
+                          global float *y, const ulong y_off,
+                          const global float *bias, const ulong bias_off, const uint act)
+{
+    const uint m0 = get_global_id(0) * QTILE_R;
+    const uint b_first = get_global_id(1) * QTILE_NT * QTILE_TB;
+    if (m0 >= rows)
+        return;
+    for (uint b0 = b_first; b0 < batch && b0 < b_first + QTILE_NT * QTILE_TB; b0 += QTILE_TB)
+        qtile_tile(rows, cols, batch, values, scales, zero_points, x, x_off, y, y_off, bias,
+                   bias_off, act, m0, b0);
+}
+
 /* ---- quantize_dense_rows: W8A8 step 1, X quantized per row (per token) ----------------
  * One work-item per row of X: its range in one pass (float8 min/max from 0, so the range
  * contains 0), then its codes q, to xq as q - zero point in floats (row stride cols), and
@@ -595,6 +612,7 @@ void quantize_dense_rows(const uint batch, const uint cols,
  * Global size: ceil(rows / (8 W8A8_S)) rounded up to W8A8_WG, times
  * ceil(batch / W8A8_TB). */
 #define W8A8_SEG 256
+
 
 __kernel __attribute__((reqd_work_group_size(W8A8_WG, 1, 1)))
 void linear_dense_w8a8(const uint rows, const uint cols, const uint batch,

@@ -242,8 +242,8 @@ static void weight_only_same_bits(void **state)
 }
 
 /* Register tiles other than the defaults, on row and batch counts they don't divide:
- * linear_dense_q_tiled with 3 rows x 6 batch rows a work-item (and 4 x 1) for every
- * format. */
+ * linear_dense_q_tiled with tiles of 3 rows x 6 batch rows, two of them along the batch
+ * a work-item (and 4 x 1, one), for every format. */
 static void tiled_other_tiles(void **state)
 {
     (void)state;
@@ -252,15 +252,16 @@ static void tiled_other_tiles(void **state)
     assert_non_null(k);
     assert_string_equal(k->tunables[1].name, "QTILE_R");
     assert_string_equal(k->tunables[2].name, "QTILE_TB");
+    assert_string_equal(k->tunables[3].name, "QTILE_NT");
     const shape sh = {17, 257};
-    const unsigned tiles[][2] = {{3, 6}, {4, 1}};
+    const unsigned tiles[][3] = {{3, 6, 2}, {4, 1, 1}};
     for (size_t f = 0; f < sizeof formats / sizeof formats[0]; f++) {
         float *w = NULL;
         sparq_matrix *m = make_matrix(ctx, &formats[f].quant, &sh, 60 + f, 0, &w, NULL);
         for (size_t t = 0; t < sizeof tiles / sizeof tiles[0]; t++) {
             sparq_kernel_params p;
             sparq_kernel_default_params(k, &ctx->caps, &p);
-            p.value[1] = tiles[t][0], p.value[2] = tiles[t][1];
+            p.value[1] = tiles[t][0], p.value[2] = tiles[t][1], p.value[3] = tiles[t][2];
             forced_params = &p;
             check_weight_only(ctx, m, w, k, 17, 1, formats[f].label, NULL);
             forced_params = NULL;
