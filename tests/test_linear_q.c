@@ -241,6 +241,23 @@ static void weight_only_same_bits(void **state)
     sparq_context_free(ctx);
 }
 
+/* The defaults of registered kernel name with its tunables 1 .. n (after the work-group
+ * size), checked to be names[0 .. n), set to values[0 .. n). */
+static sparq_kernel_params tile_params(sparq_context *ctx, const char *name,
+                                       const char *const *names, const unsigned *values,
+                                       size_t n)
+{
+    const sparq_kernel_info *k = sparq_kernel_find(name);
+    assert_non_null(k);
+    sparq_kernel_params p;
+    sparq_kernel_default_params(k, &ctx->caps, &p);
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(k->tunables[1 + i].name, names[i]);
+        p.value[1 + i] = values[i];
+    }
+    return p;
+}
+
 /* Register tiles other than the defaults, on row and batch counts they don't divide:
  * linear_dense_q_tiled with tiles of 3 rows x 6 batch rows, two of them along the batch
  * a work-item (and 4 x 1, one), for every format. */
@@ -249,19 +266,14 @@ static void tiled_other_tiles(void **state)
     (void)state;
     sparq_context *ctx = testing_context(NULL);
     const sparq_kernel_info *k = sparq_kernel_find("linear_dense_q_tiled");
-    assert_non_null(k);
-    assert_string_equal(k->tunables[1].name, "QTILE_R");
-    assert_string_equal(k->tunables[2].name, "QTILE_TB");
-    assert_string_equal(k->tunables[3].name, "QTILE_NT");
+    const char *const names[] = {"QTILE_R", "QTILE_TB", "QTILE_NT"};
     const shape sh = {17, 257};
     const unsigned tiles[][3] = {{3, 6, 2}, {4, 1, 1}};
     for (size_t f = 0; f < sizeof formats / sizeof formats[0]; f++) {
         float *w = NULL;
         sparq_matrix *m = make_matrix(ctx, &formats[f].quant, &sh, 60 + f, 0, &w, NULL);
         for (size_t t = 0; t < sizeof tiles / sizeof tiles[0]; t++) {
-            sparq_kernel_params p;
-            sparq_kernel_default_params(k, &ctx->caps, &p);
-            p.value[1] = tiles[t][0], p.value[2] = tiles[t][1], p.value[3] = tiles[t][2];
+            sparq_kernel_params p = tile_params(ctx, "linear_dense_q_tiled", names, tiles[t], 3);
             forced_params = &p;
             check_weight_only(ctx, m, w, k, 17, 1, formats[f].label, NULL);
             forced_params = NULL;
@@ -489,9 +501,7 @@ static void w8a8_other_tiles(void **state)
     (void)state;
     sparq_context *ctx = testing_context(NULL);
     const sparq_kernel_info *k = sparq_kernel_find("linear_dense_w8a8");
-    assert_non_null(k);
-    assert_string_equal(k->tunables[1].name, "W8A8_S");
-    assert_string_equal(k->tunables[2].name, "W8A8_TB");
+    const char *const names[] = {"W8A8_S", "W8A8_TB"};
     const shape sh = {17, 257};
     const unsigned tiles[][2] = {{1, 8}, {2, 1}};
     for (size_t f = 0; f < sizeof w8a8_formats / sizeof w8a8_formats[0]; f++) {
@@ -499,9 +509,7 @@ static void w8a8_other_tiles(void **state)
         sparq_packed *packed = NULL;
         sparq_matrix *m = make_matrix(ctx, &w8a8_formats[f].quant, &sh, 70 + f, 1, &w, &packed);
         for (size_t t = 0; t < sizeof tiles / sizeof tiles[0]; t++) {
-            sparq_kernel_params p;
-            sparq_kernel_default_params(k, &ctx->caps, &p);
-            p.value[1] = tiles[t][0], p.value[2] = tiles[t][1];
+            sparq_kernel_params p = tile_params(ctx, "linear_dense_w8a8", names, tiles[t], 2);
             forced_params = &p;
             check_w8a8(ctx, m, packed, k, 17, false, 1, w8a8_formats[f].label, NULL);
             check_w8a8(ctx, m, packed, k, 17, true, 0, w8a8_formats[f].label, NULL);
@@ -562,7 +570,8 @@ static void w8a8_integer_sums_exact(void **state)
         assert_true(llabs(acc[i]) < (1ll << 24));
         int64_t dev = (int64_t)(y[i] * 512.0f);
         if (dev != acc[i] || (float)dev != y[i] * 512.0f)
-            fail_msg("y[%zu] * 2^9 = %.9g, integer reference %lld", i, y[i] * 512.0, (long long)acc[i]);
+            fail_msg("y[%zu] * 2^9 = %.9g, integer reference %lld", i, y[i] * 512.0,
+                     (long long)acc[i]);
     }
     clReleaseMemObject(dx), clReleaseMemObject(dy);
     sparq_matrix_free(m);
