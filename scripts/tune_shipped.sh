@@ -3,7 +3,8 @@
 # PoCL's CPU device: `sparq tune --full` (the quick cases at 768 x 3072, every kernel)
 # plus the same formats at 4096 x 4096 and batches 8 and 128 where the dense/sparse
 # break-even moves with the batch. Stored as this device's entries and as the CPU type
-# default. About 10 minutes on 2 cores with a warm kernel cache; run on a quiet machine,
+# default. About 45 minutes on 2 cores with a warm kernel cache (the dense tiled kernel
+# alone has 320 candidates per case); run on a quiet machine,
 # then rebuild so the new file is embedded.
 set -euo pipefail
 cd "$(dirname "$0")/.."
