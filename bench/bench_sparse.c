@@ -779,11 +779,14 @@ static double pick_median(const timing *t) { return t->median; }
 static double pick_min(const timing *t) { return t->min; }
 static double pick_max(const timing *t) { return t->max; }
 
-/* "csr_scalar", "dense/rowdot", "dense/CLBlast": the kernel named by sparq_plan_explain. */
+/* "csr_scalar", "dense/rowdot", "dense/tiled", "dense/CLBlast": the kernel named by
+ * sparq_plan_explain. */
 static void abbreviate_plan(const char *plan, char *out, size_t size)
 {
     if (strncmp(plan, "dense path", 10) == 0) {
-        snprintf(out, size, "dense/%s", strstr(plan, "CLBlast") ? "CLBlast" : "rowdot");
+        snprintf(out, size, "dense/%s", strstr(plan, "CLBlast")               ? "CLBlast"
+                                        : strstr(plan, "linear_dense_q_tiled") ? "tiled"
+                                                                               : "rowdot");
         return;
     }
     const char *k = strstr(plan, "kernel ");
