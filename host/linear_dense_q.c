@@ -249,7 +249,7 @@ static sparq_status enqueue_product(sparq_context *ctx, const sparq_kernel_info 
     }
     size_t wg = sparq_kernel_param(k, p, "W8A8_WG"), s = sparq_kernel_param(k, p, "W8A8_S");
     size_t tb = sparq_kernel_param(k, p, "W8A8_TB");
-    size_t slabs = ceil_div(a->matrix->rows, SPARQ_SLAB_ROWS);
+    size_t slabs = sparq_slab_count(a->matrix->rows);
     return launch(ctx, k, a, kernel, sparq_round_up(ceil_div(slabs, s), wg),
                   ceil_div(a->batch, tb), wg);
 }

@@ -118,7 +118,7 @@ sparq_status sparq_slab_layout(const void *src, size_t rows, size_t used, size_t
                                size_t per_row, size_t size, bool i4, void **out,
                                size_t *count)
 {
-    const size_t elements = sparq_round_up(rows, SPARQ_SLAB_ROWS) * per_row;
+    const size_t elements = sparq_slab_count(rows) * SPARQ_SLAB_ROWS * per_row;
     *count = i4 ? (elements + 1) / 2 : elements;
     uint8_t *dst = calloc(*count ? *count : 1, size);
     if (!dst)

@@ -45,6 +45,12 @@ typedef struct sparq_plan {
  * takes it as NM_SLAB) and W8A8 codes (kernels/linear_dense_q.cl: float8 lanes). */
 #define SPARQ_SLAB_ROWS 8u
 
+/* Slabs of a matrix of rows rows (the last one padded). */
+static inline size_t sparq_slab_count(size_t rows)
+{
+    return (rows + SPARQ_SLAB_ROWS - 1) / SPARQ_SLAB_ROWS;
+}
+
 /* An array of rows x src_row elements of size bytes (i4: nibbles, size 1) re-laid in
  * slabs of SPARQ_SLAB_ROWS rows: element u < used of row r goes to
  * ((r / SLAB) * per_row + u) * SLAB + r % SLAB, so unit u of a slab's rows is adjacent,

@@ -153,7 +153,7 @@ static sparq_status enqueue_slabs(sparq_context *ctx, const sparq_kernel_info *k
     sparq_status st;
     if ((st = check_param(k, "WG", wg, 0)) || (st = check_param(k, "TB", tb, 0)))
         return st;
-    size_t slabs = (a->matrix->rows + SPARQ_SLAB_ROWS - 1) / SPARQ_SLAB_ROWS;
+    size_t slabs = sparq_slab_count(a->matrix->rows);
     return enqueue_nm(ctx, k, a, p, sparq_round_up(slabs, wg), (a->batch + tb - 1) / tb, wg);
 }
 
