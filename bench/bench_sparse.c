@@ -1,8 +1,10 @@
 /* bench_sparse.c - benchmark of sparq_linear on pruned weights (CSR, 2:4, BSR 4x4 and
  * 16x16) against the dense path it could fall back to, CLBlast on the same device and,
- * on a CPU device, OpenBLAS; with the measured bandwidth roof, in one run. Prints a table
- * (median/min/max, effective GB/s, roof fraction, ratios); --csv/--json write the rows.
+ * on a CPU device, OpenBLAS and the native ceiling (native.c); with the measured
+ * bandwidth roof, in one run. Prints a table (median/min/max, effective GB/s, roof
+ * fraction, ratios); --csv/--json write the rows.
  */
+#include "native.h"
 #include "sparq.h"
 
 #ifdef SPARQ_BENCH_HAVE_OPENBLAS
@@ -18,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define WARMUP 2           /* untimed rounds before the timed ones                  */
 #define MAX_LIST 16        /* entries per option list                               */
@@ -312,52 +315,74 @@ typedef struct call {
     sparq_matrix **m; /* sparq_linear: one matrix per copy                           */
     cl_mem *w;        /* CLBlast: one dense f32 buffer per copy                      */
     float **hw;       /* OpenBLAS: one host array per copy                           */
+    native_gemv **ng; /* native ceiling: one copy per copy                           */
 } call;
 
-typedef sparq_status (*call_fn)(const call *c, size_t copy, cl_event *event);
+/* n calls on copies first, first + 1, ... (mod copies), enqueued (or run) back to back;
+ * *event: the last call's event, or NULL when the calls ran on the host. */
+typedef sparq_status (*call_fn)(const call *c, size_t first, int n, size_t copies,
+                                cl_event *event);
 
-static sparq_status call_linear(const call *c, size_t copy, cl_event *event)
+static sparq_status call_linear(const call *c, size_t first, int n, size_t copies,
+                                cl_event *event)
 {
-    return sparq_linear(c->m[copy], c->b->q, c->b->x, 0, c->b->y, 0, c->batch, NULL, 0, NULL,
-                        event);
+    sparq_status st = SPARQ_OK;
+    for (int i = 0; i < n && st == SPARQ_OK; i++)
+        st = sparq_linear(c->m[(first + (size_t)i) % copies], c->b->q, c->b->x, 0, c->b->y, 0,
+                          c->batch, NULL, 0, NULL, i == n - 1 ? event : NULL);
+    return st;
 }
 
-static sparq_status call_clblast(const call *c, size_t copy, cl_event *event)
+static sparq_status call_clblast(const call *c, size_t first, int n, size_t copies,
+                                 cl_event *event)
 {
-    return sparq_linear_dense(c->b->ctx, c->b->q, SPARQ_DENSE_BACKEND_CLBLAST, c->batch,
-                              c->rows, c->cols, c->b->x, 0, c->w[copy], 0, NULL, 0, c->b->y, 0,
-                              0, NULL, event);
+    sparq_status st = SPARQ_OK;
+    for (int i = 0; i < n && st == SPARQ_OK; i++)
+        st = sparq_linear_dense(c->b->ctx, c->b->q, SPARQ_DENSE_BACKEND_CLBLAST, c->batch,
+                                c->rows, c->cols, c->b->x, 0, c->w[(first + (size_t)i) % copies],
+                                0, NULL, 0, c->b->y, 0, 0, NULL, i == n - 1 ? event : NULL);
+    return st;
 }
 
 #ifdef SPARQ_BENCH_HAVE_OPENBLAS
 /* Y = X W^T natively: SGEMV at batch 1, SGEMM (X times W transposed) above. */
-static sparq_status call_openblas(const call *c, size_t copy, cl_event *event)
+static sparq_status call_openblas(const call *c, size_t first, int n, size_t copies,
+                                  cl_event *event)
 {
-    if (event)
-        *event = NULL;
+    *event = NULL;
     int rows = (int)c->rows, cols = (int)c->cols, batch = (int)c->batch;
-    if (batch == 1)
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, rows, cols, 1.0f, c->hw[copy], cols, c->b->hx,
-                    1, 0.0f, c->b->hy, 1);
-    else
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, batch, rows, cols, 1.0f, c->b->hx,
-                    cols, c->hw[copy], cols, 0.0f, c->b->hy, rows);
+    for (int i = 0; i < n; i++) {
+        const float *w = c->hw[(first + (size_t)i) % copies];
+        if (batch == 1)
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, rows, cols, 1.0f, w, cols, c->b->hx, 1,
+                        0.0f, c->b->hy, 1);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, batch, rows, cols, 1.0f,
+                        c->b->hx, cols, w, cols, 0.0f, c->b->hy, rows);
+    }
     return SPARQ_OK;
 }
 #endif
 
-/* One timed sample: `chain` calls on consecutive copies from `first` (of `copies`),
- * enqueued back to back; wall time from before the first enqueue to the end of
- * clWaitForEvents on the last call's event, divided by `chain`. The queue is in order,
- * so the last call's completion is the chain's. */
+/* y = W x natively on the host with sparq's algorithm (batch 1 only), the n calls in one
+ * parallel region. */
+static sparq_status call_native(const call *c, size_t first, int n, size_t copies,
+                                cl_event *event)
+{
+    *event = NULL;
+    native_gemv_run(c->ng, copies, first, (size_t)n, c->b->hx, c->b->hy);
+    return SPARQ_OK;
+}
+
+/* One timed sample: `chain` calls on consecutive copies from `first` (of `copies`); wall
+ * time from before the first call to the end of clWaitForEvents on the last call's event
+ * (the queue is in order, so its completion is the chain's), divided by `chain`. */
 static sparq_status run_chain(call_fn fn, const call *c, size_t first, size_t copies,
                               int chain, double *seconds)
 {
     cl_event ev = NULL;
-    sparq_status st = SPARQ_OK;
     double t0 = now_seconds();
-    for (int i = 0; i < chain && st == SPARQ_OK; i++)
-        st = fn(c, (first + (size_t)i) % copies, i == chain - 1 ? &ev : NULL);
+    sparq_status st = fn(c, first, chain, copies, &ev);
     if (st == SPARQ_OK && ev) {
         cl_int err = clWaitForEvents(1, &ev);
         if (err != CL_SUCCESS)
@@ -817,6 +842,7 @@ typedef struct case_row {
     double sparsity, density, bits;
     uint64_t packed_bytes;
     timing t_auto, t_sparse;
+    timing t_native;         /* the native ceiling on the same packed bytes (batch 1)  */
     int auto_dense;          /* AUTO resolved to the dense path                      */
     double auto_rotation_mib, sparse_rotation_mib;
     char plan[1024];         /* sparq_plan_explain of the AUTO matrix                */
@@ -830,15 +856,15 @@ static double ratio(const timing *num, const timing *den)
 
 static void print_header(const bench *b)
 {
-    printf("\n%-10s %-5s %5s %5s %6s %8s %8s %8s %7s %5s %9s %9s %6s %6s %7s  %s\n", "shape",
-           "str", "spars", "batch", "bits/w", "med ms", "min ms", "max ms", "GB/s", "roof",
-           "sparse ms", "dense ms", "xCLB", "xOBLAS", "/dense", "kernel");
+    printf("\n%-10s %-5s %5s %5s %6s %8s %8s %8s %7s %5s %9s %9s %6s %6s %6s %7s  %s\n",
+           "shape", "str", "spars", "batch", "bits/w", "med ms", "min ms", "max ms", "GB/s",
+           "roof", "sparse ms", "dense ms", "xCLB", "xOBLAS", "xNat", "/dense", "kernel");
     if (b->csv)
         fprintf(b->csv,
                 "device,rows,cols,structure,encoding,sparsity,density,batch,bits_per_weight,"
                 "packed_bytes,moved_bytes,median_ms,min_ms,max_ms,gbs,roof_gbs,roof_fraction,"
                 "sparse_median_ms,dense_median_ms,clblast_median_ms,openblas_median_ms,"
-                "ratio_clblast,ratio_openblas,ratio_dense,flag,auto_dense_but_sparse_faster,"
+                "native_median_ms,ratio_clblast,ratio_openblas,ratio_native,ratio_dense,flag,auto_dense_but_sparse_faster,"
                 "kernel,rotation_mib,note\n");
 }
 
@@ -876,6 +902,7 @@ static void emit_row(bench *b, const case_row *r, const dense_peers *p)
     double frac = gbs / b->roof_gbs;
     double x_clblast = ratio(&p->clblast, &r->t_auto);
     double x_openblas = ratio(&p->openblas, &r->t_auto);
+    double x_native = ratio(&r->t_native, &r->t_auto);
     /* the best dense alternative on this device: the dense path or CLBlast */
     const timing *best_dense = &p->dense;
     if (p->clblast.ok && (!p->dense.ok || p->clblast.median < p->dense.median))
@@ -904,6 +931,7 @@ static void emit_row(bench *b, const case_row *r, const dense_peers *p)
     print_opt(p->dense.ok ? 1e3 * p->dense.median : NAN, " %9.3f", 9);
     print_opt(x_clblast, " %6.2f", 6);
     print_opt(x_openblas, " %6.2f", 6);
+    print_opt(x_native, " %6.2f", 6);
     print_opt(vs_dense, " %6.2f", 6);
     printf("%s %s%s%s%s\n", flag ? "!" : " ", kernel, misrouted ? " (SPARSE faster)" : "",
            r->note[0] ? "  " : "", r->note);
@@ -925,8 +953,10 @@ static void emit_row(bench *b, const case_row *r, const dense_peers *p)
         csv_opt(f, p->dense.ok ? 1e3 * p->dense.median : NAN);
         csv_opt(f, p->clblast.ok ? 1e3 * p->clblast.median : NAN);
         csv_opt(f, p->openblas.ok ? 1e3 * p->openblas.median : NAN);
+        csv_opt(f, r->t_native.ok ? 1e3 * r->t_native.median : NAN);
         csv_opt(f, x_clblast);
         csv_opt(f, x_openblas);
+        csv_opt(f, x_native);
         csv_opt(f, vs_dense);
         fprintf(f, ",%d,%d,%s,%.1f,\"", flag, misrouted, kernel, r->auto_rotation_mib);
         for (const char *s = r->note; *s; s++) /* CSV doubles its quotes */
@@ -956,10 +986,12 @@ static void emit_row(bench *b, const case_row *r, const dense_peers *p)
         json_string(f, p->dense_kernel);
         json_ms(f, "clblast_median_ms", &p->clblast, pick_median);
         json_ms(f, "openblas_median_ms", &p->openblas, pick_median);
+        json_ms(f, "native_median_ms", &r->t_native, pick_median);
         json_opt(f, "gbs", gbs);
         json_opt(f, "roof_fraction", frac);
         json_opt(f, "ratio_clblast", x_clblast);
         json_opt(f, "ratio_openblas", x_openblas);
+        json_opt(f, "ratio_native", x_native);
         json_opt(f, "ratio_dense", vs_dense);
         fprintf(f, ", \"auto_dense_but_sparse_faster\": %s", misrouted ? "true" : "false");
         fprintf(f, ", \"flag\": %s, \"auto_rotation_mib\": %.1f, \"sparse_rotation_mib\": %.1f",
@@ -1042,6 +1074,78 @@ static sparq_status peer_sets_create(bench *b, const float *w, size_t rows, size
     return SPARQ_OK;
 }
 
+/* Native copies of one packed matrix (the batch-1 ceiling on a CPU device). */
+typedef struct native_set {
+    native_gemv **g;
+    size_t count;
+    rotation rot;
+} native_set;
+
+static void native_set_free(native_set *s)
+{
+    for (size_t i = 0; s->g && i < s->count; i++)
+        native_gemv_free(s->g[i]);
+    free(s->g);
+    memset(s, 0, sizeof *s);
+}
+
+/* Whether the native copy g computes W x (W: packed, dequantized) for the host X's first
+ * row, each output within 1e-4 of the sum of |w x| of its row. */
+static sparq_status native_check(bench *b, native_gemv *g, const sparq_packed *packed)
+{
+    size_t rows = sparq_packed_rows(packed), cols = sparq_packed_cols(packed);
+    float *w = malloc(rows * cols * sizeof *w);
+    if (!w)
+        return SPARQ_ERROR_OUT_OF_MEMORY;
+    sparq_status st = sparq_packed_unpack(packed, w);
+    if (st == SPARQ_OK)
+        native_gemv_run(&g, 1, 0, 1, b->hx, b->hy);
+    for (size_t m = 0; m < rows && st == SPARQ_OK; m++) {
+        double sum = 0.0, mag = 0.0;
+        for (size_t k = 0; k < cols; k++) {
+            sum += (double)w[m * cols + k] * b->hx[k];
+            mag += fabs((double)w[m * cols + k] * b->hx[k]);
+        }
+        if (fabs(b->hy[m] - sum) > 1e-4 * mag + 1e-6) {
+            fprintf(stderr, "bench_sparse: the native kernel gives %.6g at row %zu, the "
+                            "reference %.6g\n", b->hy[m], m, sum);
+            st = SPARQ_ERROR_INTERNAL;
+        }
+    }
+    free(w);
+    return st;
+}
+
+/* The native rotation set of packed, checked once against the reference; an empty set
+ * (and the reason on stderr) where native.c has no kernel for it. */
+static sparq_status native_set_create(bench *b, const sparq_packed *packed, native_set *s)
+{
+    memset(s, 0, sizeof *s);
+    char why[256] = "";
+    native_gemv *first = native_gemv_create(packed, why, sizeof why);
+    if (!first) {
+        fprintf(stderr, "  native: %s\n", why);
+        return SPARQ_OK;
+    }
+    sparq_status st = native_check(b, first, packed);
+    size_t n = copies_for(b, sparq_packed_bytes(packed), b->host_budget);
+    s->g = st == SPARQ_OK ? calloc(n, sizeof *s->g) : NULL;
+    if (!s->g) {
+        native_gemv_free(first);
+        return report("native copies", st == SPARQ_OK ? SPARQ_ERROR_OUT_OF_MEMORY : st);
+    }
+    s->g[s->count++] = first;
+    while (s->count < n && (s->g[s->count] = native_gemv_create(packed, why, sizeof why)))
+        s->count++;
+    if (s->count < n) {
+        native_set_free(s);
+        fprintf(stderr, "bench_sparse: %s\n", why);
+        return SPARQ_ERROR_OUT_OF_MEMORY;
+    }
+    fprintf(stderr, "  native: %zu copies (checked against the reference)\n", s->count);
+    return SPARQ_OK;
+}
+
 /* A rotation set of sparq_linear matrices for `path`, or an empty set and the reason in
  * every row's note when the library does not support the case yet. */
 static sparq_status path_set_create(bench *b, const sparq_packed *packed, sparq_path path,
@@ -1070,9 +1174,10 @@ static sparq_status path_set_create(bench *b, const sparq_packed *packed, sparq_
     return SPARQ_OK;
 }
 
-/* One row: AUTO, SPARSE and the dense alternatives timed in turns at batch r->batch. */
+/* One row: AUTO, SPARSE, the dense alternatives and (batch 1) the native ceiling timed
+ * in turns at batch r->batch. */
 static sparq_status measure_row(bench *b, matrix_set *aset, matrix_set *sset, peer_sets *ps,
-                                case_row *r, dense_peers *p)
+                                native_set *ns, case_row *r, dense_peers *p)
 {
     memset(p, 0, sizeof *p);
     call c = {.b = b, .rows = r->rows, .cols = r->cols, .batch = r->batch};
@@ -1087,7 +1192,7 @@ static sparq_status measure_row(bench *b, matrix_set *aset, matrix_set *sset, pe
         if ((st = tolerate_unsupported(st, "AUTO", r->note, sizeof r->note)) != SPARQ_OK)
             return report("sparq_plan_explain", st);
     }
-    timer tm[5];
+    timer tm[6];
     size_t n = 0;
     if (aset->count) {
         c.m = aset->m;
@@ -1115,6 +1220,11 @@ static sparq_status measure_row(bench *b, matrix_set *aset, matrix_set *sset, pe
                    NULL, 0);
     }
 #endif
+    if (ns->count && r->batch == 1) {
+        c.ng = ns->g;
+        add_stream(tm, &n, call_native, c, ns->count, &ns->rot, &r->t_native, "native", NULL,
+                   0);
+    }
     st = time_interleaved(tm, n, b->cfg.repeats, b->cfg.chain);
     if (st != SPARQ_OK)
         return report("timing", st);
@@ -1202,18 +1312,22 @@ static sparq_status run_case(bench *b, const float *w, size_t rows, size_t cols,
     }
     int w8a8 = structure == BS_W8A8;
     matrix_set aset = {0}, sset = {0};
+    native_set nset = {0};
     st = path_set_create(b, packed, SPARQ_PATH_AUTO, w8a8, crow, &aset);
     if (st == SPARQ_OK)
         st = path_set_create(b, packed, SPARQ_PATH_SPARSE, w8a8, crow, &sset);
+    if (st == SPARQ_OK && b->cpu_device && !w8a8 && cfg->batches[0] == 1)
+        st = native_set_create(b, packed, &nset);
     sparq_packed_free(packed);
     for (size_t i = 0; i < cfg->nbatches && st == SPARQ_OK; i++) {
         dense_peers p;
-        st = measure_row(b, &aset, &sset, peers, &crow[i], &p);
+        st = measure_row(b, &aset, &sset, peers, &nset, &crow[i], &p);
         if (st == SPARQ_OK)
             emit_row(b, &crow[i], &p);
     }
     matrix_set_free(&aset);
     matrix_set_free(&sset);
+    native_set_free(&nset);
     b->cases_done += cfg->nbatches;
     return st;
 }
@@ -1290,14 +1404,38 @@ static void print_setup(const bench *b)
            cfg->rotate_mib, MAX_COPIES, mib(b->set_budget));
     printf("GB/s: (packed weight bytes, or dense f32 bytes when AUTO runs the dense path) + "
            "X + Y bytes, over the median\n");
+    printf("idle threads of the host peers sleep: OMP_WAIT_POLICY=%s, "
+           "OPENBLAS_THREAD_TIMEOUT=%s (2^n cycles of spinning)\n",
+           getenv("OMP_WAIT_POLICY"), getenv("OPENBLAS_THREAD_TIMEOUT"));
+    if (b->cpu_device)
+        printf("xNat (batch 1): the native ceiling, hand-written AVX2 C on the same packed "
+               "bytes with sparq's algorithm and the OpenMP threads (bench/native.c), median "
+               "/ sparq_linear median (1: sparq as fast as native code)\n");
     printf("xCLB, xOBLAS: peer median / sparq_linear (AUTO) median (> 1: sparq faster); "
            "/dense: sparq_linear median / the faster of the dense path and CLBlast "
            "('!' when > %.2f)\n",
            FLAG_RATIO);
 }
 
+/* Idle peer threads must sleep, not spin: an OpenMP or OpenBLAS worker left spinning by
+ * one stream slows the next stream on the same cores (OpenBLAS spins ~2^28 cycles after
+ * each call by default, libgomp ~300000 pauses). Both libraries read their settings when
+ * they load, before main, so the program sets them (unless the caller did) and runs
+ * itself again, once. */
+static void sleep_idle_peer_threads(char **argv)
+{
+    if (getenv("OMP_WAIT_POLICY") && getenv("OPENBLAS_THREAD_TIMEOUT"))
+        return;
+    setenv("OMP_WAIT_POLICY", "passive", 0);
+    setenv("OPENBLAS_THREAD_TIMEOUT", "4", 0);
+    execv("/proc/self/exe", argv);
+    fprintf(stderr, "bench_sparse: could not run itself again with sleeping peer threads; "
+                    "the peers' idle threads may spin\n");
+}
+
 int main(int argc, char **argv)
 {
+    sleep_idle_peer_threads(argv);
     bench b;
     memset(&b, 0, sizeof b);
     if (!parse_options(argc, argv, &b.cfg)) {
