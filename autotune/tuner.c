@@ -182,6 +182,7 @@ typedef struct bench_case {
     float *out;                 /* read-back: outputs then guard words                 */
     size_t n_out;
     size_t index, total;        /* this case's place in the run (progress)             */
+    sparq_cache_flush flush;    /* enqueued before every timed call                    */
 } bench_case;
 
 static void case_free(bench_case *b)
@@ -193,6 +194,7 @@ static void case_free(bench_case *b)
     if (b->y)
         clReleaseMemObject(b->y);
     free(b->ref), free(b->scale), free(b->out);
+    sparq_cache_flush_free(&b->flush);
     memset(b, 0, sizeof *b);
 }
 
@@ -279,6 +281,8 @@ static sparq_status case_prepare(sparq_context *ctx, const sparq_tune_case *c, u
         if (e1 != CL_SUCCESS || e2 != CL_SUCCESS)
             st = sparq_fail_cl(e1 != CL_SUCCESS ? e1 : e2, "tune: clCreateBuffer");
     }
+    if (st == SPARQ_OK)
+        st = sparq_cache_flush_create(ctx, b->queue, &b->flush);
     sparq_packed_free(packed);
     free(w), free(wq), free(x);
     if (st != SPARQ_OK)
@@ -363,7 +367,10 @@ static sparq_status check_candidate(tune_run *t, const sparq_kernel_params *p,
 }
 
 /* The median time of k with p (after a warm-up run); a candidate CUT_FACTOR x slower
- * than the best so far stops after its first timed run. */
+ * than the best so far stops after its first timed run. Each run comes after a cache
+ * flush: its weights stream from memory, as when a model's layers run one after the
+ * other (timed alone, a matrix smaller than the last-level cache would be read from it,
+ * and the tuner would pick for that instead). */
 static sparq_status time_candidate(tune_run *t, const sparq_kernel_params *p,
                                    const char *params, double *us)
 {
@@ -376,7 +383,8 @@ static sparq_status time_candidate(tune_run *t, const sparq_kernel_params *p,
     for (int i = -1; i < (int)t->repeats; i++) {
         cl_event run = NULL;
         a.event = &run;
-        if ((st = sparq_linear_run(t->k, p, &a)) != SPARQ_OK)
+        if ((st = sparq_cache_flush_enqueue(b->ctx, b->queue, &b->flush)) != SPARQ_OK ||
+            (st = sparq_linear_run(t->k, p, &a)) != SPARQ_OK)
             return st;
         clWaitForEvents(1, &run);
         double run_us = event_us(run);
@@ -725,7 +733,8 @@ static double span_us(cl_event start, cl_event end)
 
 /* Median time (us, profiling events) of repeats calls of each of count paths (at most
  * 3), run in turns — one call of each per round, after a warm-up round — so that a drift
- * in the machine's speed (large on shared machines) hits every path alike. Each call is
+ * in the machine's speed (large on shared machines) hits every path alike; each call
+ * after a cache flush, as in time_candidate. Each call is
  * timed from a marker before it to the end of its last kernel (span_us): every kernel of
  * a path counts, CLBlast's bias fill and padding included. A path from `optional` on
  * that fails (CLBlast not built in) gets INFINITY; any other failure is returned. */
@@ -742,9 +751,12 @@ static sparq_status time_paths(bench_case *b, const path_fn *fns, const void *co
             if (failed[i])
                 continue;
             cl_event start = NULL, e = NULL;
+            sparq_status st = sparq_cache_flush_enqueue(b->ctx, b->queue, &b->flush);
+            if (st != SPARQ_OK)
+                return st;
             if (clEnqueueMarkerWithWaitList(b->queue, 0, NULL, &start) != CL_SUCCESS)
                 start = NULL;
-            sparq_status st = fns[i](b, args[i], &e);
+            st = fns[i](b, args[i], &e);
             if (st == SPARQ_OK) {
                 clWaitForEvents(1, &e);
                 if (round > 0)

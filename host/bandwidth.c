@@ -1,7 +1,10 @@
 /* bandwidth.c - sparq_bandwidth_measure: the device's memory roof from a read-only
- * streaming kernel and a copy kernel, the denominator of every "fraction of roof".
+ * streaming kernel and a copy kernel, the denominator of every "fraction of roof"; and
+ * the cache flush that makes a measurement see its weights stream from memory.
  */
 #include "internal.h"
+
+#include <string.h>
 
 #define OP "bandwidth_measure"
 
@@ -121,4 +124,72 @@ sparq_status sparq_bandwidth_measure(sparq_context *ctx, cl_command_queue queue,
     if (dst)
         clReleaseMemObject(dst);
     return st;
+}
+
+/* ---- cache flush ----------------------------------------------------------------------- */
+
+void sparq_cache_flush_free(sparq_cache_flush *f)
+{
+    if (f->kernel)
+        clReleaseKernel(f->kernel);
+    if (f->buffer)
+        clReleaseMemObject(f->buffer);
+    memset(f, 0, sizeof *f);
+}
+
+sparq_status sparq_cache_flush_create(sparq_context *ctx, cl_command_queue queue,
+                                      sparq_cache_flush *f)
+{
+    memset(f, 0, sizeof *f);
+    cl_ulong cache = 0;
+    if (clGetDeviceInfo(ctx->device, CL_DEVICE_GLOBAL_MEM_CACHE_SIZE, sizeof cache, &cache,
+                        NULL) != CL_SUCCESS)
+        cache = 0;
+    size_t bytes = 2 * (size_t)cache;
+    if (bytes < ((size_t)16 << 20))
+        bytes = (size_t)16 << 20;
+    if (bytes > ctx->caps.max_alloc_bytes)
+        bytes = (size_t)ctx->caps.max_alloc_bytes;
+    bytes -= bytes % 16;
+    cl_int err = CL_SUCCESS;
+    f->buffer = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
+    if (err != CL_SUCCESS) {
+        f->buffer = NULL;
+        return sparq_fail_cl(err, "cache flush: clCreateBuffer");
+    }
+    /* written once, so that its pages are real memory (untouched pages may all map one
+     * zero page, which evicts nothing) */
+    const float one = 1.0f;
+    err = clEnqueueFillBuffer(queue, f->buffer, &one, sizeof one, 0, bytes, 0, NULL, NULL);
+    if (err == CL_SUCCESS)
+        err = clFinish(queue);
+    if (err != CL_SUCCESS) {
+        sparq_cache_flush_free(f);
+        return sparq_fail_cl(err, "cache flush: clEnqueueFillBuffer");
+    }
+    const float sentinel = -1.0f; /* a sum of ones is never negative */
+    const cl_ulong count4 = bytes / 16;
+    /* contiguous runs per work-item on CPUs, the grid stride GPUs coalesce */
+    const cl_uint span = ctx->caps.type == SPARQ_DEVICE_TYPE_CPU ? 4096 : 1;
+    sparq_status st = sparq_kernel_create(ctx, "stream_dense_read", "-DSTREAM_WG=64", &f->kernel);
+    if (st == SPARQ_OK && (st = sparq_set_arg(f->kernel, 0, sizeof f->buffer, &f->buffer)) == SPARQ_OK &&
+        (st = sparq_set_arg(f->kernel, 1, sizeof count4, &count4)) == SPARQ_OK &&
+        (st = sparq_set_arg(f->kernel, 2, sizeof span, &span)) == SPARQ_OK &&
+        (st = sparq_set_arg(f->kernel, 3, sizeof sentinel, &sentinel)) == SPARQ_OK)
+        st = sparq_set_arg(f->kernel, 4, sizeof f->buffer, &f->buffer);
+    if (st != SPARQ_OK) {
+        sparq_cache_flush_free(f);
+        return st;
+    }
+    f->bytes = bytes;
+    f->global = (size_t)ctx->caps.compute_units * 4 * 64;
+    return SPARQ_OK;
+}
+
+sparq_status sparq_cache_flush_enqueue(sparq_context *ctx, cl_command_queue queue,
+                                       const sparq_cache_flush *f)
+{
+    const size_t local = 64;
+    return sparq_kernel_enqueue(ctx, queue, f->kernel, "stream_dense_read", 1, &f->global,
+                                &local, 0, NULL, NULL);
 }

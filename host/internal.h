@@ -194,6 +194,24 @@ sparq_status sparq_kernel_enqueue(sparq_context *ctx, cl_command_queue queue,
 sparq_status sparq_check_buffer(const char *op, const char *what, cl_mem buffer,
                                 size_t offset, size_t count, size_t elem_size);
 
+/* A cache flush (host/bandwidth.c): a buffer of twice the device's global memory cache
+ * (at least 16 MiB, at most the largest buffer) read by stream_dense_read, so that the
+ * kernel enqueued after it finds no earlier data in the caches: measurements that must
+ * see weights stream from memory, as in serving a model layer after layer (the tuner). */
+typedef struct sparq_cache_flush {
+    cl_mem buffer;
+    cl_kernel kernel;
+    size_t bytes, global;
+} sparq_cache_flush;
+
+sparq_status sparq_cache_flush_create(sparq_context *ctx, cl_command_queue queue,
+                                      sparq_cache_flush *f);
+/* Enqueues one flush on queue (no event: an in-order queue runs it before what follows). */
+sparq_status sparq_cache_flush_enqueue(sparq_context *ctx, cl_command_queue queue,
+                                       const sparq_cache_flush *f);
+/* Releases it; safe on a zeroed or freed flush. */
+void sparq_cache_flush_free(sparq_cache_flush *f);
+
 /* y[i] = act(y[i]) for i < count, after the wait event (host/linear_dense.c). */
 sparq_status sparq_activate_dense(sparq_context *ctx, cl_command_queue queue, size_t count,
                                   cl_uint activation, cl_mem y, size_t y_offset,
