@@ -1076,7 +1076,10 @@ SPARQ_API sparq_status sparq_packed_load(const sparq_safetensors *file, const ch
  * every candidate is built, run once and checked against a C reference (with guard
  * words after the output) before it is timed; a wrong candidate is rejected, logged
  * and never chosen. Timing uses profiling events: one warm-up, then the median of
- * `repeats` runs; a candidate 3x slower than the best so far is cut short after one.
+ * `repeats` runs, each after a cache flush (a buffer of twice the device's global
+ * memory cache read through), so that the weights stream from memory as when a model's
+ * layers run one after another; a candidate 3x slower than the best so far is cut
+ * short after one.
  * The default and the best are then timed again side by side (3 rounds each) for the
  * reported speedup; the default stays if it is not slower. It also times the dense path
  * (sparq's dense kernels and CLBlast) on the same weights and records the faster path
