@@ -1390,13 +1390,15 @@ static void print_setup(const bench *b)
     if (cfg->chain == 1)
         printf("values: %s; timing: median [min, max] of %d calls after %d warm-up rounds, "
                "wall time around each call + clWaitForEvents (latency); per row, AUTO, SPARSE, "
-               "the dense path, CLBlast and OpenBLAS called in turns, one call each per round\n",
+               "the dense path, CLBlast, OpenBLAS and (batch 1) the native ceiling called in turns, "
+               "one call each per round\n",
                cfg->f16 ? "f16" : "f32", cfg->repeats, WARMUP);
     else
         printf("values: %s; timing: median [min, max] of %d samples after %d warm-up rounds, "
                "each %d calls on consecutive copies enqueued back to back, wall time to the "
                "last one's clWaitForEvents / %d (steady state); per row, AUTO, SPARSE, the "
-               "dense path, CLBlast and OpenBLAS sampled in turns, one sample each per round\n",
+               "dense path, CLBlast, OpenBLAS and (batch 1) the native ceiling sampled in turns, "
+               "one sample each per round\n",
                cfg->f16 ? "f16" : "f32", cfg->repeats, WARMUP, cfg->chain, cfg->chain);
     printf("rotation: >= %zu MiB of weights per measured set (separate sparq_matrix objects / "
            "buffers), at most %d copies and %.0f MiB per set (a quarter of the device's "
