@@ -35,21 +35,22 @@
  * (768 x 3072, the BERT-base FFN) at batch 1 and 32. */
 static const sparq_tune_case quick_cases[] = {
     /* the dense path first: the break-even of the sparse cases measures it tuned */
-    {FMT_DENSE(SPARQ_ENCODING_F32, 0, 0), 0, 768, 3072, 32},
-    {FMT_CSR(SPARQ_ENCODING_F32, 0, 0), 0.9, 768, 3072, 1},
-    {FMT_CSR(SPARQ_ENCODING_F32, 0, 0), 0.9, 768, 3072, 32},
-    {FMT_CSR(SPARQ_ENCODING_F32, 0, 0), 0.5, 768, 3072, 1},
-    {FMT_CSR(SPARQ_ENCODING_F32, 0, 0), 0.5, 768, 3072, 32},
-    {FMT_CSR(SPARQ_ENCODING_I8, SPARQ_SCALE_ROW, 0), 0.9, 768, 3072, 1},
-    {FMT_CSR(SPARQ_ENCODING_I8, SPARQ_SCALE_ROW, 0), 0.9, 768, 3072, 32},
-    {FMT_BSR16, 0.9, 768, 3072, 1},
-    {FMT_BSR16, 0.9, 768, 3072, 32},
-    {FMT_24(SPARQ_ENCODING_F32, 0, 0), 0.5, 768, 3072, 1},
-    {FMT_24(SPARQ_ENCODING_F32, 0, 0), 0.5, 768, 3072, 32},
-    {FMT_DENSE(SPARQ_ENCODING_I8, SPARQ_SCALE_ROW, 0), 0, 768, 3072, 1},
-    {FMT_DENSE(SPARQ_ENCODING_I8, SPARQ_SCALE_ROW, 0), 0, 768, 3072, 32},
-    {FMT_DENSE(SPARQ_ENCODING_I4, SPARQ_SCALE_GROUP, 128), 0, 768, 3072, 1},
-    {FMT_DENSE(SPARQ_ENCODING_I4, SPARQ_SCALE_GROUP, 128), 0, 768, 3072, 32},
+    {FMT_DENSE(SPARQ_ENCODING_F32, 0, 0), 0, 768, 3072, 32, 0},
+    {FMT_CSR(SPARQ_ENCODING_F32, 0, 0), 0.9, 768, 3072, 1, 0},
+    {FMT_CSR(SPARQ_ENCODING_F32, 0, 0), 0.9, 768, 3072, 32, 0},
+    {FMT_CSR(SPARQ_ENCODING_F32, 0, 0), 0.5, 768, 3072, 1, 0},
+    {FMT_CSR(SPARQ_ENCODING_F32, 0, 0), 0.5, 768, 3072, 32, 0},
+    {FMT_CSR(SPARQ_ENCODING_I8, SPARQ_SCALE_ROW, 0), 0.9, 768, 3072, 1, 0},
+    {FMT_CSR(SPARQ_ENCODING_I8, SPARQ_SCALE_ROW, 0), 0.9, 768, 3072, 32, 0},
+    {FMT_BSR16, 0.9, 768, 3072, 1, 0},
+    {FMT_BSR16, 0.9, 768, 3072, 32, 0},
+    {FMT_24(SPARQ_ENCODING_F32, 0, 0), 0.5, 768, 3072, 1, 0},
+    {FMT_24(SPARQ_ENCODING_F32, 0, 0), 0.5, 768, 3072, 32, 0},
+    {FMT_DENSE(SPARQ_ENCODING_I8, SPARQ_SCALE_ROW, 0), 0, 768, 3072, 1, 0},
+    {FMT_DENSE(SPARQ_ENCODING_I8, SPARQ_SCALE_ROW, 0), 0, 768, 3072, 32, 0},
+    {FMT_DENSE(SPARQ_ENCODING_I4, SPARQ_SCALE_GROUP, 128), 0, 768, 3072, 1, 0},
+    {FMT_DENSE(SPARQ_ENCODING_I4, SPARQ_SCALE_GROUP, 128), 0, 768, 3072, 32, 0},
+    {FMT_DENSE(SPARQ_ENCODING_I8, SPARQ_SCALE_ROW, 0), 0, 768, 3072, 32, 1}, /* W8A8 */
 };
 
 void sparq_tune_quick_cases(const sparq_tune_case **cases, size_t *count)
@@ -85,19 +86,21 @@ static const struct {
     sparq_encoding encoding;
     sparq_scale_granularity granularity;
     size_t group;
+    int quantize_activations;
 } case_formats[] = {
-    {"csr", SPARQ_STRUCTURE_CSR, SPARQ_ENCODING_F32, 0, 0},
-    {"csr-f16", SPARQ_STRUCTURE_CSR, SPARQ_ENCODING_F16, 0, 0},
-    {"csr-i8", SPARQ_STRUCTURE_CSR, SPARQ_ENCODING_I8, SPARQ_SCALE_ROW, 0},
-    {"csr-i4", SPARQ_STRUCTURE_CSR, SPARQ_ENCODING_I4, SPARQ_SCALE_GROUP, 128},
-    {"bsr16", SPARQ_STRUCTURE_BSR, SPARQ_ENCODING_F32, 0, 0},
-    {"bsr16-i8", SPARQ_STRUCTURE_BSR, SPARQ_ENCODING_I8, SPARQ_SCALE_ROW, 0},
-    {"2:4", SPARQ_STRUCTURE_NM, SPARQ_ENCODING_F32, 0, 0},
-    {"2:4-i4", SPARQ_STRUCTURE_NM, SPARQ_ENCODING_I4, SPARQ_SCALE_GROUP, 128},
-    {"dense", SPARQ_STRUCTURE_DENSE, SPARQ_ENCODING_F32, 0, 0},
-    {"dense-f16", SPARQ_STRUCTURE_DENSE, SPARQ_ENCODING_F16, 0, 0},
-    {"dense-i8", SPARQ_STRUCTURE_DENSE, SPARQ_ENCODING_I8, SPARQ_SCALE_ROW, 0},
-    {"dense-i4", SPARQ_STRUCTURE_DENSE, SPARQ_ENCODING_I4, SPARQ_SCALE_GROUP, 128},
+    {"csr", SPARQ_STRUCTURE_CSR, SPARQ_ENCODING_F32, 0, 0, 0},
+    {"csr-f16", SPARQ_STRUCTURE_CSR, SPARQ_ENCODING_F16, 0, 0, 0},
+    {"csr-i8", SPARQ_STRUCTURE_CSR, SPARQ_ENCODING_I8, SPARQ_SCALE_ROW, 0, 0},
+    {"csr-i4", SPARQ_STRUCTURE_CSR, SPARQ_ENCODING_I4, SPARQ_SCALE_GROUP, 128, 0},
+    {"bsr16", SPARQ_STRUCTURE_BSR, SPARQ_ENCODING_F32, 0, 0, 0},
+    {"bsr16-i8", SPARQ_STRUCTURE_BSR, SPARQ_ENCODING_I8, SPARQ_SCALE_ROW, 0, 0},
+    {"2:4", SPARQ_STRUCTURE_NM, SPARQ_ENCODING_F32, 0, 0, 0},
+    {"2:4-i4", SPARQ_STRUCTURE_NM, SPARQ_ENCODING_I4, SPARQ_SCALE_GROUP, 128, 0},
+    {"dense", SPARQ_STRUCTURE_DENSE, SPARQ_ENCODING_F32, 0, 0, 0},
+    {"dense-f16", SPARQ_STRUCTURE_DENSE, SPARQ_ENCODING_F16, 0, 0, 0},
+    {"dense-i8", SPARQ_STRUCTURE_DENSE, SPARQ_ENCODING_I8, SPARQ_SCALE_ROW, 0, 0},
+    {"dense-i4", SPARQ_STRUCTURE_DENSE, SPARQ_ENCODING_I4, SPARQ_SCALE_GROUP, 128, 0},
+    {"w8a8", SPARQ_STRUCTURE_DENSE, SPARQ_ENCODING_I8, SPARQ_SCALE_ROW, 0, 1},
 };
 
 sparq_status sparq_tune_case_parse(const char *spec, sparq_tune_case *c)
@@ -120,7 +123,8 @@ sparq_status sparq_tune_case_parse(const char *spec, sparq_tune_case *c)
     if (f == SIZE_MAX)
         return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
                           "tune: case \"%s\": unknown format (csr, csr-f16, csr-i8, csr-i4, "
-                          "bsr16, bsr16-i8, 2:4, 2:4-i4, dense, dense-f16, dense-i8, dense-i4)",
+                          "bsr16, bsr16-i8, 2:4, 2:4-i4, dense, dense-f16, dense-i8, dense-i4, "
+                          "w8a8)",
                           spec);
     const char *rest = spec + length;
     bool ok = sscanf(rest, ":%zux%zu:b%zu%n", &rows, &cols, &batch, &used) == 3;
@@ -141,6 +145,7 @@ sparq_status sparq_tune_case_parse(const char *spec, sparq_tune_case *c)
     c->format.quant.encoding = case_formats[f].encoding;
     c->format.quant.granularity = case_formats[f].granularity;
     c->format.quant.group_size = case_formats[f].group;
+    c->quantize_activations = case_formats[f].quantize_activations;
     if (c->format.structure == SPARQ_STRUCTURE_BSR)
         c->format.block_rows = c->format.block_cols = 16;
     if (c->format.structure == SPARQ_STRUCTURE_NM) {
@@ -219,6 +224,27 @@ static sparq_status case_weights(const sparq_tune_case *c, uint64_t *rng, float 
     }
 }
 
+/* One row of X as a W8A8 matrix sees it: quantized per row, then dequantized. Mode 1:
+ * symmetric int8 (scale max|x| / 127); 2: uint8 with a zero point (ONNX
+ * DynamicQuantizeLinear). Rounds half to even; a code the device rounds the other way
+ * (x / scale computed differently) is far inside the check's tolerance. */
+static void quantized_activation_row(const float *x, size_t cols, int mode, float *out)
+{
+    float lo = 0.0f, hi = 0.0f;
+    for (size_t k = 0; k < cols; k++) {
+        lo = fminf(lo, x[k]);
+        hi = fmaxf(hi, x[k]);
+    }
+    const float scale = mode == 2 ? (hi - lo) / 255.0f : fmaxf(hi, -lo) / 127.0f;
+    const float zp = mode == 2 && scale > 0 ? fminf(fmaxf(rintf(-lo / scale), 0.0f), 255.0f)
+                                            : 0.0f;
+    const float qmin = mode == 2 ? 0.0f : -127.0f, qmax = mode == 2 ? 255.0f : 127.0f;
+    for (size_t k = 0; k < cols; k++) {
+        const float q = scale > 0 ? fminf(fmaxf(rintf(x[k] / scale) + zp, qmin), qmax) : zp;
+        out[k] = (q - zp) * scale;
+    }
+}
+
 static sparq_status case_prepare(sparq_context *ctx, const sparq_tune_case *c, uint64_t seed,
                                  bench_case *b)
 {
@@ -254,10 +280,17 @@ static sparq_status case_prepare(sparq_context *ctx, const sparq_tune_case *c, u
         st = sparq_packed_unpack(packed, wq);
     for (size_t i = 0; st == SPARQ_OK && i < nx; i++)
         x[i] = (float)(2.0 * random_unit(&rng) - 1.0);
+    /* W8A8 multiplies the activations as quantized: so does the reference */
+    float *xq = c->quantize_activations && st == SPARQ_OK ? malloc(nx * sizeof *xq) : NULL;
+    if (c->quantize_activations && st == SPARQ_OK && !xq)
+        st = sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "tune: out of memory");
+    for (size_t bi = 0; xq && bi < c->batch; bi++)
+        quantized_activation_row(x + bi * c->cols, c->cols, c->quantize_activations,
+                                 xq + bi * c->cols);
     for (size_t bi = 0; st == SPARQ_OK && bi < c->batch; bi++)
         for (size_t r = 0; r < c->rows; r++) {
             double sum = 0, mag = 0;
-            const float *xr = x + bi * c->cols, *wr = wq + r * c->cols;
+            const float *xr = (xq ? xq : x) + bi * c->cols, *wr = wq + r * c->cols;
             for (size_t k = 0; k < c->cols; k++) {
                 sum += (double)xr[k] * wr[k];
                 mag += fabs((double)xr[k] * wr[k]);
@@ -265,7 +298,9 @@ static sparq_status case_prepare(sparq_context *ctx, const sparq_tune_case *c, u
             b->ref[bi * c->rows + r] = (float)sum;
             b->scale[bi * c->rows + r] = (float)mag;
         }
-    sparq_matrix_options sparse = {.path = SPARQ_PATH_SPARSE};
+    free(xq);
+    sparq_matrix_options sparse = {.path = SPARQ_PATH_SPARSE,
+                                   .quantize_activations = c->quantize_activations};
     sparq_matrix_options dense = {.path = SPARQ_PATH_DENSE};
     if (st == SPARQ_OK)
         st = sparq_matrix_create(ctx, packed, &sparse, &b->matrix);
@@ -874,15 +909,16 @@ static sparq_status results_push(sparq_tune_result **rows, size_t *count, size_t
     return SPARQ_OK;
 }
 
-/* Whether k is tuned for this case: a sparq_linear kernel of its format; for dense f32
- * weights (the dense path) the dense tiled kernel above batch 1 (batch 1 runs
- * sparq_linear_dense's own kernel or CLBlast). */
+/* Whether k is tuned for this case: a sparq_linear kernel of its format (W8A8 kernels
+ * for W8A8 cases, the others otherwise); for dense f32 weights (the dense path) the
+ * dense tiled kernel above batch 1 (batch 1 runs sparq_linear_dense's own kernel or
+ * CLBlast). */
 static bool kernel_tunable(const sparq_tune_case *c, const sparq_kernel_info *k)
 {
     const sparq_pack_options *f = &c->format;
     if (f->structure == SPARQ_STRUCTURE_DENSE && f->quant.encoding == SPARQ_ENCODING_F32)
         return c->batch > 1 && strcmp(k->name, "linear_dense_q_tiled") == 0;
-    return k->rank && !k->w8a8 && sparq_kernel_runs_format(k, f, false);
+    return sparq_kernel_runs_format(k, f, c->quantize_activations != 0);
 }
 
 /* The rank dispatch gives k with default parameters for this case (0: can't run). */
@@ -1061,7 +1097,7 @@ sparq_status sparq_tune_describe(sparq_context *ctx, char **text)
     fprintf(out, "tunable kernels (candidates; default on this device first):\n");
     for (size_t i = 0; i < sparq_kernel_count; i++) {
         const sparq_kernel_info *k = &sparq_kernels[i];
-        if (!k->rank || k->w8a8)
+        if (!k->rank)
             continue;
         sparq_kernel_params def;
         sparq_kernel_default_params(k, &ctx->caps, &def);

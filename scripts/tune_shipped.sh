@@ -30,5 +30,7 @@ for shape in 768x3072 4096x4096; do
     cases+=(--case "csr:$shape:b$b:s0.9" --case "csr:$shape:b$b:s0.5" --case "2:4:$shape:b$b")
   done
 done
+# W8A8 (the quick cases hold 768 x 3072 at batch 32)
+cases+=(--case "w8a8:768x3072:b128" --case "w8a8:4096x4096:b32" --case "w8a8:4096x4096:b128")
 "$sparq" tune "${cases[@]}" --also-type-default --db "$new"
 mv "$new" "$db"

@@ -15,7 +15,8 @@
 
 /* A 64 x 256 CSR f32 case at 50 % and batch 1: small enough to build quickly. */
 static const sparq_tune_case small_case = {
-    {SPARQ_STRUCTURE_CSR, {0}, 0, 0, 0, 0}, 0.5, 64, 256, 1};
+    .format = {.structure = SPARQ_STRUCTURE_CSR}, .sparsity = 0.5, .rows = 64, .cols = 256,
+    .batch = 1};
 
 static unsigned param_value(const char *params, const char *name)
 {
@@ -131,7 +132,8 @@ static void anneal_deterministic_and_near_exhaustive(void **state)
 {
     (void)state;
     sparq_context *ctx = testing_context(NULL);
-    sparq_tune_case c = {{SPARQ_STRUCTURE_NM, {0}, 0, 0, 2, 4}, 0, 64, 256, 8};
+    sparq_tune_case c = {.format = {.structure = SPARQ_STRUCTURE_NM, .nm_n = 2, .nm_m = 4},
+                         .rows = 64, .cols = 256, .batch = 8};
     int calls = 0;
     sparq_tune_options o = {.kernels = "spmm_nm_tiled", .strategy = SPARQ_TUNE_EXHAUSTIVE,
                             .db_path = "", .fake_time_us = fake_bowl, .user = &calls,
@@ -204,6 +206,57 @@ static void tuned_run_reaches_dispatch(void **state)
     sparq_matrix_free(m);
     sparq_packed_free(packed);
     sparq_context_free(ctx);
+}
+
+/* W8A8 cases tune the W8A8 product (and only it): every candidate passes the check
+ * against a reference that multiplies the activations as quantized, and the pick
+ * reaches dispatch. */
+static void w8a8_case_tunes_its_kernel(void **state)
+{
+    (void)state;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tune.json", testing_tmpdir("tune_w8a8"));
+    remove(path);
+    setenv("SPARQ_TUNE_DB", path, 1);
+    sparq_context *ctx = testing_context(NULL);
+    sparq_tune_case c;
+    assert_int_equal(sparq_tune_case_parse("w8a8:40x300:b3", &c), SPARQ_OK);
+    assert_int_equal(c.quantize_activations, 1);
+    assert_int_equal(c.format.quant.encoding, SPARQ_ENCODING_I8);
+    sparq_tune_options o = {.strategy = SPARQ_TUNE_RANDOM, .max_evaluations = 4, .repeats = 2,
+                            .seed = 5};
+    sparq_tune_result *r = NULL;
+    size_t n = 0;
+    assert_int_equal(sparq_tune_run(ctx, &c, 1, &o, &r, &n), SPARQ_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(r[0].kernel, "linear_dense_w8a8");
+    assert_int_equal(r[0].rejected, 0);
+    assert_int_equal(r[0].evaluations, 4);
+    assert_true(r[0].best_us > 0);
+    char best[256];
+    snprintf(best, sizeof best, "%s", r[0].best_params);
+    free(r);
+    sparq_context_free(ctx);
+
+    ctx = testing_context(NULL); /* reads the file at first use */
+    float w[40 * 300];
+    testing_fill_uniform(w, 40 * 300, 7, -1, 1);
+    sparq_pack_options f = {.quant = {.encoding = SPARQ_ENCODING_I8,
+                                      .granularity = SPARQ_SCALE_ROW}};
+    sparq_packed *packed = NULL;
+    assert_int_equal(sparq_packed_create(&f, 40, 300, w, &packed), SPARQ_OK);
+    sparq_matrix_options mo = {.quantize_activations = 1};
+    sparq_matrix *m = NULL;
+    assert_int_equal(sparq_matrix_create(ctx, packed, &mo, &m), SPARQ_OK);
+    char text[2048];
+    assert_int_equal(sparq_plan_explain(m, 3, text, sizeof text), SPARQ_OK);
+    assert_non_null(strstr(text, "linear_dense_w8a8"));
+    assert_non_null(strstr(text, best));
+    assert_non_null(strstr(text, "user tuning"));
+    sparq_matrix_free(m);
+    sparq_packed_free(packed);
+    sparq_context_free(ctx);
+    unsetenv("SPARQ_TUNE_DB");
 }
 
 /* The kernel dispatch runs for a 64 x 256 2:4 matrix at batch 1 when the user database
@@ -347,6 +400,7 @@ int main(void)
         cmocka_unit_test(wrong_candidate_never_chosen),
         cmocka_unit_test(anneal_deterministic_and_near_exhaustive),
         cmocka_unit_test(tuned_run_reaches_dispatch),
+        cmocka_unit_test(w8a8_case_tunes_its_kernel),
         cmocka_unit_test(stale_choice_kernel_not_followed),
         cmocka_unit_test(bad_options_refused),
         cmocka_unit_test(case_specs),
