@@ -23,6 +23,10 @@
 #define POLISH_FROM 0.75
 /* Rounds of side-by-side timing of the default and the best before they are reported. */
 #define CONFIRM_ROUNDS 3
+/* A break-even closer than this (slower / faster path) is timed again with
+ * NEAR_TIE_ROUNDS times the rounds before it is decided. */
+#define NEAR_TIE 1.15
+#define NEAR_TIE_ROUNDS 3
 
 /* ---- cases ------------------------------------------------------------------------ */
 
@@ -850,6 +854,12 @@ static sparq_status break_even(const sparq_tune_options *o, bench_case *b,
     double us[3];
     sparq_status st = time_paths(b, fns, args, 3, 2, repeats, us);
     if (st != SPARQ_OK)
+        return st;
+    /* a near tie is decided by the run-to-run noise of a few rounds: time it again, longer */
+    double dense_best = us[2] < us[1] ? us[2] : us[1];
+    double near = us[0] > dense_best ? us[0] / dense_best : dense_best / us[0];
+    if (near < NEAR_TIE && (st = time_paths(b, fns, args, 3, 2, NEAR_TIE_ROUNDS * repeats,
+                                             us)) != SPARQ_OK)
         return st;
     double sparse_us = us[0], own_us = us[1], clblast_us = us[2];
     memset(choice, 0, sizeof *choice);
