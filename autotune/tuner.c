@@ -228,27 +228,6 @@ static sparq_status case_weights(const sparq_tune_case *c, uint64_t *rng, float 
     }
 }
 
-/* One row of X as a W8A8 matrix sees it: quantized per row, then dequantized. Mode 1:
- * symmetric int8 (scale max|x| / 127); 2: uint8 with a zero point (ONNX
- * DynamicQuantizeLinear). Rounds half to even; a code the device rounds the other way
- * (x / scale computed differently) is far inside the check's tolerance. */
-static void quantized_activation_row(const float *x, size_t cols, int mode, float *out)
-{
-    float lo = 0.0f, hi = 0.0f;
-    for (size_t k = 0; k < cols; k++) {
-        lo = fminf(lo, x[k]);
-        hi = fmaxf(hi, x[k]);
-    }
-    const float scale = mode == 2 ? (hi - lo) / 255.0f : fmaxf(hi, -lo) / 127.0f;
-    const float zp = mode == 2 && scale > 0 ? fminf(fmaxf(rintf(-lo / scale), 0.0f), 255.0f)
-                                            : 0.0f;
-    const float qmin = mode == 2 ? 0.0f : -127.0f, qmax = mode == 2 ? 255.0f : 127.0f;
-    for (size_t k = 0; k < cols; k++) {
-        const float q = scale > 0 ? fminf(fmaxf(rintf(x[k] / scale) + zp, qmin), qmax) : zp;
-        out[k] = (q - zp) * scale;
-    }
-}
-
 static sparq_status case_prepare(sparq_context *ctx, const sparq_tune_case *c, uint64_t seed,
                                  bench_case *b)
 {
@@ -284,13 +263,19 @@ static sparq_status case_prepare(sparq_context *ctx, const sparq_tune_case *c, u
         st = sparq_packed_unpack(packed, wq);
     for (size_t i = 0; st == SPARQ_OK && i < nx; i++)
         x[i] = (float)(2.0 * random_unit(&rng) - 1.0);
-    /* W8A8 multiplies the activations as quantized: so does the reference */
+    /* W8A8 multiplies the activations as quantized, so does the reference: per row, int8
+     * (mode 1: symmetric; 2: with a zero point, the grid of ONNX's uint8 shifted by 128),
+     * quantized and dequantized by the library's own rules. A code the device rounds the
+     * other way (x / scale in float) is far inside the check's tolerance. */
     float *xq = c->quantize_activations && st == SPARQ_OK ? malloc(nx * sizeof *xq) : NULL;
     if (c->quantize_activations && st == SPARQ_OK && !xq)
         st = sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "tune: out of memory");
-    for (size_t bi = 0; xq && bi < c->batch; bi++)
-        quantized_activation_row(x + bi * c->cols, c->cols, c->quantize_activations,
-                                 xq + bi * c->cols);
+    if (xq) {
+        const sparq_quant_options per_row = {.encoding = SPARQ_ENCODING_I8,
+                                             .granularity = SPARQ_SCALE_ROW,
+                                             .asymmetric = c->quantize_activations == 2};
+        st = sparq_fake_quantize(&per_row, c->batch, c->cols, x, xq, NULL);
+    }
     for (size_t bi = 0; st == SPARQ_OK && bi < c->batch; bi++)
         for (size_t r = 0; r < c->rows; r++) {
             double sum = 0, mag = 0;

@@ -864,7 +864,8 @@ static void print_header(const bench *b)
                 "device,rows,cols,structure,encoding,sparsity,density,batch,bits_per_weight,"
                 "packed_bytes,moved_bytes,median_ms,min_ms,max_ms,gbs,roof_gbs,roof_fraction,"
                 "sparse_median_ms,dense_median_ms,clblast_median_ms,openblas_median_ms,"
-                "native_median_ms,ratio_clblast,ratio_openblas,ratio_native,ratio_dense,flag,auto_dense_but_sparse_faster,"
+                "native_median_ms,ratio_clblast,ratio_openblas,ratio_native,ratio_dense,flag,"
+                "auto_dense_but_sparse_faster,"
                 "kernel,rotation_mib,note\n");
 }
 
@@ -1390,8 +1391,8 @@ static void print_setup(const bench *b)
     if (cfg->chain == 1)
         printf("values: %s; timing: median [min, max] of %d calls after %d warm-up rounds, "
                "wall time around each call + clWaitForEvents (latency); per row, AUTO, SPARSE, "
-               "the dense path, CLBlast, OpenBLAS and (batch 1) the native ceiling called in turns, "
-               "one call each per round\n",
+               "the dense path, CLBlast, OpenBLAS and (batch 1) the native ceiling called in "
+               "turns, one call each per round\n",
                cfg->f16 ? "f16" : "f32", cfg->repeats, WARMUP);
     else
         printf("values: %s; timing: median [min, max] of %d samples after %d warm-up rounds, "

@@ -17,7 +17,12 @@
 #define AVX2 __attribute__((target("avx2,fma")))
 #endif
 
-typedef enum native_kind { NATIVE_CSR_F32, NATIVE_CSR_I8, NATIVE_DENSE_I8, NATIVE_DENSE_I4 } native_kind;
+typedef enum native_kind {
+    NATIVE_CSR_F32,
+    NATIVE_CSR_I8,
+    NATIVE_DENSE_I8,
+    NATIVE_DENSE_I4
+} native_kind;
 
 struct native_gemv {
     native_kind kind;
@@ -161,9 +166,10 @@ AVX2 static float dense_i4_row(const native_gemv *g, size_t r, const float *x)
                                      _mm256_loadu_ps(xk + 24), a3);
             }
         }
-        const __m256 sum = _mm256_add_ps(
-            _mm256_fmadd_ps(a1, _mm256_set1_ps(0.0625f), a0),
-            _mm256_fmadd_ps(a3, _mm256_set1_ps(1.0f / 4096), _mm256_mul_ps(a2, _mm256_set1_ps(1.0f / 256))));
+        const __m256 lo = _mm256_fmadd_ps(a1, _mm256_set1_ps(0.0625f), a0);
+        const __m256 hi = _mm256_fmadd_ps(a3, _mm256_set1_ps(1.0f / 4096),
+                                          _mm256_mul_ps(a2, _mm256_set1_ps(1.0f / 256)));
+        const __m256 sum = _mm256_add_ps(lo, hi);
         const size_t si = r * gpr + gi;
         const float scale = g->scales[si], z = g->zeros ? g->zeros[si] : 0.0f;
         total = _mm256_fmadd_ps(sum, _mm256_set1_ps(scale), total);

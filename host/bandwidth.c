@@ -45,6 +45,36 @@ static sparq_status best_time(sparq_context *ctx, cl_command_queue queue, cl_ker
     return SPARQ_OK;
 }
 
+/* Work-items of a streaming kernel: enough work-groups to fill any device; spans make
+ * each item stream many float4s. */
+static size_t stream_global(const sparq_context *ctx)
+{
+    return (size_t)ctx->caps.compute_units * 4 * 64;
+}
+
+/* Enqueues filling bytes of buf with 1.0f (no wait): real pages, and sums that are never
+ * negative. */
+static cl_int fill_ones(cl_command_queue queue, cl_mem buf, size_t bytes)
+{
+    const float one = 1.0f;
+    return clEnqueueFillBuffer(queue, buf, &one, sizeof one, 0, bytes, 0, NULL, NULL);
+}
+
+/* stream_dense_read over the bytes of src (all arguments but the span, argument 2). Its
+ * sum is stored to sink only if it equals -1, which a sum of ones never does. */
+static sparq_status stream_read_kernel(sparq_context *ctx, cl_mem src, size_t bytes,
+                                       cl_mem sink, cl_kernel *kernel)
+{
+    const float sentinel = -1.0f;
+    const cl_ulong count4 = bytes / 16;
+    sparq_status st = sparq_kernel_create(ctx, "stream_dense_read", "-DSTREAM_WG=64", kernel);
+    if (st == SPARQ_OK && (st = sparq_set_arg(*kernel, 0, sizeof src, &src)) == SPARQ_OK &&
+        (st = sparq_set_arg(*kernel, 1, sizeof count4, &count4)) == SPARQ_OK &&
+        (st = sparq_set_arg(*kernel, 3, sizeof sentinel, &sentinel)) == SPARQ_OK)
+        st = sparq_set_arg(*kernel, 4, sizeof sink, &sink);
+    return st;
+}
+
 sparq_status sparq_bandwidth_measure(sparq_context *ctx, cl_command_queue queue, size_t bytes,
                                      unsigned repeats, sparq_bandwidth *result)
 {
@@ -67,25 +97,18 @@ sparq_status sparq_bandwidth_measure(sparq_context *ctx, cl_command_queue queue,
     sparq_status st = err != CL_SUCCESS    ? sparq_fail_cl(err, OP ": clCreateBuffer")
                       : err2 != CL_SUCCESS ? sparq_fail_cl(err2, OP ": clCreateBuffer")
                                            : SPARQ_OK;
-    float one = 1.0f, sentinel = -1.0f; /* a sum of ones is never negative */
     cl_ulong count4 = bytes / 16;
-    /* enough work-groups to fill any device; spans make each item stream many float4s */
-    size_t global = (size_t)ctx->caps.compute_units * 4 * 64;
+    size_t global = stream_global(ctx);
     if (st == SPARQ_OK) {
-        err = clEnqueueFillBuffer(queue, src, &one, sizeof one, 0, bytes, 0, NULL, NULL);
+        err = fill_ones(queue, src, bytes);
         if (err == CL_SUCCESS)
-            err = clEnqueueFillBuffer(queue, dst, &one, sizeof one, 0, bytes, 0, NULL, NULL);
+            err = fill_ones(queue, dst, bytes);
         if (err == CL_SUCCESS)
             err = clFinish(queue);
         if (err != CL_SUCCESS)
             st = sparq_fail_cl(err, OP ": clEnqueueFillBuffer");
     }
-    if (st == SPARQ_OK && (st = sparq_kernel_create(ctx, "stream_dense_read", "-DSTREAM_WG=64",
-                                                    &kr)) == SPARQ_OK &&
-        (st = sparq_set_arg(kr, 0, sizeof src, &src)) == SPARQ_OK &&
-        (st = sparq_set_arg(kr, 1, sizeof count4, &count4)) == SPARQ_OK &&
-        (st = sparq_set_arg(kr, 3, sizeof sentinel, &sentinel)) == SPARQ_OK &&
-        (st = sparq_set_arg(kr, 4, sizeof dst, &dst)) == SPARQ_OK &&
+    if (st == SPARQ_OK && (st = stream_read_kernel(ctx, src, bytes, dst, &kr)) == SPARQ_OK &&
         (st = sparq_kernel_create(ctx, "stream_dense_copy", "-DSTREAM_WG=64", &kc)) ==
             SPARQ_OK &&
         (st = sparq_set_arg(kc, 0, sizeof src, &src)) == SPARQ_OK &&
@@ -159,30 +182,23 @@ sparq_status sparq_cache_flush_create(sparq_context *ctx, cl_command_queue queue
     }
     /* written once, so that its pages are real memory (untouched pages may all map one
      * zero page, which evicts nothing) */
-    const float one = 1.0f;
-    err = clEnqueueFillBuffer(queue, f->buffer, &one, sizeof one, 0, bytes, 0, NULL, NULL);
+    err = fill_ones(queue, f->buffer, bytes);
     if (err == CL_SUCCESS)
         err = clFinish(queue);
     if (err != CL_SUCCESS) {
         sparq_cache_flush_free(f);
         return sparq_fail_cl(err, "cache flush: clEnqueueFillBuffer");
     }
-    const float sentinel = -1.0f; /* a sum of ones is never negative */
-    const cl_ulong count4 = bytes / 16;
     /* contiguous runs per work-item on CPUs, the grid stride GPUs coalesce */
     const cl_uint span = ctx->caps.type == SPARQ_DEVICE_TYPE_CPU ? 4096 : 1;
-    sparq_status st = sparq_kernel_create(ctx, "stream_dense_read", "-DSTREAM_WG=64", &f->kernel);
-    if (st == SPARQ_OK && (st = sparq_set_arg(f->kernel, 0, sizeof f->buffer, &f->buffer)) == SPARQ_OK &&
-        (st = sparq_set_arg(f->kernel, 1, sizeof count4, &count4)) == SPARQ_OK &&
-        (st = sparq_set_arg(f->kernel, 2, sizeof span, &span)) == SPARQ_OK &&
-        (st = sparq_set_arg(f->kernel, 3, sizeof sentinel, &sentinel)) == SPARQ_OK)
-        st = sparq_set_arg(f->kernel, 4, sizeof f->buffer, &f->buffer);
+    sparq_status st = stream_read_kernel(ctx, f->buffer, bytes, f->buffer, &f->kernel);
+    if (st == SPARQ_OK)
+        st = sparq_set_arg(f->kernel, 2, sizeof span, &span);
     if (st != SPARQ_OK) {
         sparq_cache_flush_free(f);
         return st;
     }
-    f->bytes = bytes;
-    f->global = (size_t)ctx->caps.compute_units * 4 * 64;
+    f->global = stream_global(ctx);
     return SPARQ_OK;
 }
 

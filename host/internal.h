@@ -201,7 +201,7 @@ sparq_status sparq_check_buffer(const char *op, const char *what, cl_mem buffer,
 typedef struct sparq_cache_flush {
     cl_mem buffer;
     cl_kernel kernel;
-    size_t bytes, global;
+    size_t global; /* work-items of the read */
 } sparq_cache_flush;
 
 sparq_status sparq_cache_flush_create(sparq_context *ctx, cl_command_queue queue,

@@ -613,7 +613,6 @@ void quantize_dense_rows(const uint batch, const uint cols,
  * ceil(batch / W8A8_TB). */
 #define W8A8_SEG 256
 
-
 __kernel __attribute__((reqd_work_group_size(W8A8_WG, 1, 1)))
 void linear_dense_w8a8(const uint rows, const uint cols, const uint batch,
                        const global uchar *values, const global float *scales,
