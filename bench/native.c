@@ -63,12 +63,16 @@ AVX2 static float hsum8(__m256 a)
     return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
 }
 
-/* x at eight column indices: scalar loads and inserts (faster than vgatherdps on Zen 3,
- * and what PoCL emits for sparq's kernel). */
-AVX2 static __m256 gather8(const float *x, const uint16_t *c)
+/* x at eight column indices: the indices as two 64-bit words split by shifts, then
+ * scalar loads and inserts (faster than vgatherdps on Zen 3; what PoCL emits for
+ * sparq's kernel). */
+AVX2 static inline __attribute__((always_inline)) __m256 gather8(const float *x, const uint16_t *c)
 {
-    return _mm256_setr_ps(x[c[0]], x[c[1]], x[c[2]], x[c[3]], x[c[4]], x[c[5]], x[c[6]],
-                          x[c[7]]);
+    uint64_t w[2];
+    memcpy(w, c, sizeof w);
+    return _mm256_setr_ps(x[w[0] & 0xffff], x[(w[0] >> 16) & 0xffff], x[(w[0] >> 32) & 0xffff],
+                          x[w[0] >> 48], x[w[1] & 0xffff], x[(w[1] >> 16) & 0xffff],
+                          x[(w[1] >> 32) & 0xffff], x[w[1] >> 48]);
 }
 
 /* Eight i8 codes minus z as floats. */
