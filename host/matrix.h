@@ -135,6 +135,12 @@ sparq_status sparq_linear_enqueue(sparq_context *ctx, const sparq_kernel_info *k
                                   const sparq_linear_args *a, cl_kernel kernel,
                                   const size_t global[2], const size_t local[2]);
 
+/* Whether a batch-tile kernel fits the device: groups of wg work-items and X staged
+ * transposed in local memory, kt columns x tb batch rows of floats (sparq_stage_xt in
+ * kernels/common.clh). When not, why says what the device lacks. */
+bool sparq_batchtile_fits(const sparq_device_caps *caps, unsigned wg, unsigned kt, unsigned tb,
+                          char *why, size_t why_size);
+
 /* The plan for m at this batch: the path (a tuned dense/sparse choice where the matrix
  * holds both, else its own path), the kernel (the tuned choice if it can run, else the
  * highest rank) and its parameters (tuned for this device and shape class when the

@@ -101,6 +101,12 @@ int sparq_rank_nm_tiled24_slab(const sparq_matrix *m, size_t batch,
 sparq_status sparq_enqueue_nm_tiled24_slab(sparq_context *ctx, const sparq_kernel_info *k,
                                            const sparq_linear_args *a,
                                            const sparq_kernel_params *p);
+int sparq_rank_nm_batchtile24(const sparq_matrix *m, size_t batch,
+                              const sparq_device_caps *caps, const sparq_kernel_params *p,
+                              char *why, size_t why_size);
+sparq_status sparq_enqueue_nm_batchtile24(sparq_context *ctx, const sparq_kernel_info *k,
+                                          const sparq_linear_args *a,
+                                          const sparq_kernel_params *p);
 int sparq_rank_nm_tiled(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
                         const sparq_kernel_params *p, char *why, size_t why_size);
 sparq_status sparq_enqueue_nm_tiled(sparq_context *ctx, const sparq_kernel_info *k,

@@ -124,6 +124,13 @@ const sparq_kernel_info sparq_kernels[] = {
      "2:4 at batch >= 2: one work-item per slab of 8 rows and tile of TB batch rows",
      {{"WG", 8, 64, {1, 2, 4, 8, 16, 32, 0}}, {"TB", 8, 4, {2, 4, 8, 0}}},
      sparq_rank_nm_tiled24_slab, sparq_enqueue_nm_tiled24_slab, SPARQ_NM_ENCODINGS, false},
+    {"spmm_nm_batchtile24", "spmm_nm.cl", 0, SPARQ_STRUCTURE_NM,
+     "2:4 at batch >= 2: a work-item per row and TB batch rows (the lanes), X staged "
+     "transposed in local memory, only the kept weights multiplied",
+     {{"BATCHTILE_WG", 256, 64, {32, 64, 128, 256, 512, 0}},
+      {"BATCHTILE_TB", 16, 8, {8, 16, 0}},
+      {"BATCHTILE_KT", 256, 256, {64, 128, 256, 512, 1024, 0}}},
+     sparq_rank_nm_batchtile24, sparq_enqueue_nm_batchtile24, SPARQ_NM_ENCODINGS, false},
     /* ---- end of N:M rows ---- */
 };
 

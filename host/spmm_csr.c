@@ -169,28 +169,22 @@ sparq_status sparq_enqueue_csr_vector(sparq_context *ctx, const sparq_kernel_inf
 
 /* ---- spmm_csr_batchtile ------------------------------------------------------------- */
 
-/* Local memory of the batch-tiled kernel with these parameters: the staged X tile. */
-static size_t batchtile_local_bytes(const sparq_kernel_info *k, const sparq_kernel_params *p)
+/* Whether spmm_csr_batchtile with parameters p fits the device (why: if not, why). */
+static bool batchtile_fits(const sparq_device_caps *caps, const sparq_kernel_params *p, char *why,
+                           size_t why_size)
 {
-    return (size_t)sparq_kernel_param(k, p, "TILE_KT") * sparq_kernel_param(k, p, "TILE_TB") *
-           sizeof(float);
+    const sparq_kernel_info *k = sparq_kernel_find("spmm_csr_batchtile");
+    return sparq_batchtile_fits(caps, sparq_kernel_param(k, p, "TILE_WG"),
+                                sparq_kernel_param(k, p, "TILE_KT"),
+                                sparq_kernel_param(k, p, "TILE_TB"), why, why_size);
 }
 
 int sparq_rank_csr_batchtile(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
                              const sparq_kernel_params *p, char *why, size_t why_size)
 {
     const sparq_kernel_info *k = sparq_kernel_find("spmm_csr_batchtile");
-    size_t need = batchtile_local_bytes(k, p);
-    if (caps->max_work_group_size < sparq_kernel_param(k, p, "TILE_WG")) {
-        snprintf(why, why_size, "work-groups of %u work-items needed, the device allows %zu",
-                 sparq_kernel_param(k, p, "TILE_WG"), caps->max_work_group_size);
+    if (!batchtile_fits(caps, p, why, why_size))
         return 0;
-    }
-    if (need > caps->local_mem_bytes) {
-        snprintf(why, why_size, "needs %zu bytes of local memory, the device has %llu", need,
-                 (unsigned long long)caps->local_mem_bytes);
-        return 0;
-    }
     if (batch < 2) {
         snprintf(why, why_size, "batch 1 has no batch columns to tile");
         return 0;
@@ -206,9 +200,9 @@ sparq_status sparq_enqueue_csr_batchtile(sparq_context *ctx, const sparq_kernel_
                                          const sparq_linear_args *a,
                                          const sparq_kernel_params *p)
 {
-    if (batchtile_local_bytes(k, p) > ctx->caps.local_mem_bytes)
-        return sparq_fail(SPARQ_ERROR_UNSUPPORTED, "linear: %s needs %zu bytes of local "
-                          "memory with these parameters", k->name, batchtile_local_bytes(k, p));
+    char why[160];
+    if (!batchtile_fits(&ctx->caps, p, why, sizeof why))
+        return sparq_fail(SPARQ_ERROR_UNSUPPORTED, "linear: %s: %s", k->name, why);
     cl_kernel kernel = NULL;
     sparq_status st = csr_kernel(k, a, p, 0, &kernel);
     if (st != SPARQ_OK)

@@ -219,3 +219,55 @@ sparq_status sparq_enqueue_nm_tiled24_slab(sparq_context *ctx, const sparq_kerne
 {
     return enqueue_slabs(ctx, k, a, p, sparq_kernel_param(k, p, "TB"));
 }
+
+/* ---- spmm_nm_batchtile24 ---- */
+
+/* Whether spmm_nm_batchtile24's parameters p are valid and fit the device; why says
+ * what is wrong when not. */
+static bool batchtile24_fits(const sparq_device_caps *caps, const sparq_kernel_params *p,
+                             char *why, size_t why_size)
+{
+    const sparq_kernel_info *k = sparq_kernel_find("spmm_nm_batchtile24");
+    unsigned wg = sparq_kernel_param(k, p, "BATCHTILE_WG");
+    unsigned tb = sparq_kernel_param(k, p, "BATCHTILE_TB");
+    unsigned kt = sparq_kernel_param(k, p, "BATCHTILE_KT");
+    if (wg == 0 || (tb != 8 && tb != 16) || kt == 0 || kt % 8 != 0) {
+        snprintf(why, why_size, "BATCHTILE_WG=%u must be positive, BATCHTILE_TB=%u 8 or 16 and "
+                 "BATCHTILE_KT=%u a positive multiple of 8", wg, tb, kt);
+        return false;
+    }
+    return sparq_batchtile_fits(caps, wg, kt, tb, why, why_size);
+}
+
+int sparq_rank_nm_batchtile24(const sparq_matrix *m, size_t batch,
+                              const sparq_device_caps *caps, const sparq_kernel_params *p,
+                              char *why, size_t why_size)
+{
+    if (!runs_2_4(m, "spmm_nm_batchtile24", why, why_size) ||
+        !batchtile24_fits(caps, p, why, why_size))
+        return 0;
+    if (batch < 2) {
+        snprintf(why, why_size, "spmm_nm_batchtile24 is for batch >= 2, not %zu", batch);
+        return 0;
+    }
+    const sparq_kernel_info *k = sparq_kernel_find("spmm_nm_batchtile24");
+    unsigned tb = sparq_kernel_param(k, p, "BATCHTILE_TB");
+    snprintf(why, why_size,
+             "spmm_nm_batchtile24 multiplies only the kept half of the 2:4 weights, X staged "
+             "transposed in local memory, %u batch rows a work-item (batch %zu%s)", tb, batch,
+             batch < tb ? ": lanes idle, ranked below spmm_nm_tiled24_slab" : "");
+    return batch < tb ? 2 : 4;
+}
+
+sparq_status sparq_enqueue_nm_batchtile24(sparq_context *ctx, const sparq_kernel_info *k,
+                                          const sparq_linear_args *a,
+                                          const sparq_kernel_params *p)
+{
+    char why[200];
+    if (!batchtile24_fits(&ctx->caps, p, why, sizeof why))
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "linear: %s: %s", k->name, why);
+    unsigned wg = sparq_kernel_param(k, p, "BATCHTILE_WG");
+    unsigned tb = sparq_kernel_param(k, p, "BATCHTILE_TB");
+    return enqueue_nm(ctx, k, a, p, sparq_round_up(a->matrix->rows, wg), (a->batch + tb - 1) / tb,
+                      wg);
+}

@@ -444,15 +444,8 @@ void spmm_csr_batchtile(const uint rows, const uint cols, const uint batch,
     for (uint k0 = 0; k0 < cols; k0 += TILE_KT) {
         const uint kt = min((uint)TILE_KT, cols - k0);
         barrier(CLK_LOCAL_MEM_FENCE); /* the previous tile is consumed */
-        /* work-item i stages columns i, i + WG, ...: consecutive work-items read
-         * consecutive columns of each X row, and each writes whole TB-vectors */
-        for (uint kk = lid; kk < TILE_KT; kk += TILE_WG) {
-            float column[TILE_TB];
-            for (uint bb = 0; bb < TILE_TB; bb++)
-                column[bb] = (b0 + bb < batch && kk < kt)
-                                 ? x[x_off + (size_t)(b0 + bb) * cols + k0 + kk] : 0.0f;
-            xt[kk] = CSR_CAT(vload, TILE_TB)(0, column);
-        }
+        sparq_stage_xt((local float *)xt, x, x_off, cols, batch, b0, TILE_TB, k0, TILE_KT, lid,
+                       TILE_WG);
         barrier(CLK_LOCAL_MEM_FENCE);
         /* nonzeros in pairs into two accumulators (two fma chains), added at the end */
         const uint k_end = k0 + kt;

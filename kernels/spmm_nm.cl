@@ -27,6 +27,18 @@
 #ifndef TB
 #define TB 8 /* spmm_nm_tiled: batch columns per work-item */
 #endif
+#ifndef BATCHTILE_WG
+#define BATCHTILE_WG 256 /* spmm_nm_batchtile24: work-items (rows) per group */
+#endif
+#ifndef BATCHTILE_TB
+#define BATCHTILE_TB 16 /* spmm_nm_batchtile24: batch rows per work-item (lanes): 8 or 16 */
+#endif
+#ifndef BATCHTILE_KT
+#define BATCHTILE_KT 256 /* spmm_nm_batchtile24: columns of X staged at a time (8 | KT) */
+#endif
+
+#define NM_CAT_(a, b) a##b
+#define NM_CAT(a, b) NM_CAT_(a, b)
 
 /* Bits per position field: 1 for M = 2, 2 for M <= 4, 4 for M <= 16. */
 #define NM_BITS (NM_M == 2 ? 1 : NM_M <= 4 ? 2 : 4)
@@ -503,6 +515,100 @@ void spmm_nm_tiled24_slab(const uint rows, const uint cols, const uint batch,
     }
 }
 #endif /* NM_SLAB == 8 */
+
+/* ---- spmm_nm_batchtile24: batch >= 2, 2:4, X staged transposed -----------------------
+ * One work-item per row and BATCHTILE_TB batch rows, which are the vector lanes. X is
+ * staged in local memory BATCHTILE_KT columns at a time, one TB-wide vector per column
+ * (sparq_stage_xt), so a kept weight costs one vector fma for all TB batch rows and the
+ * pruned half costs nothing: half the fmas of the dense path, where
+ * spmm_nm_tiled24_slab expands each group to dense weights and does as many. A meta
+ * byte's four slots feed four accumulators (four fma chains). i8/i4: (q - z) x summed
+ * over spans of one scale (nm24_scale_span), scaled once per span; f32/f16 take spans
+ * of the whole tile with scale 1. The partial last byte (cols % 8) needs no care: X is
+ * staged as 0 past the last column, where its slots hold 0 or point. Batch rows past the
+ * end are staged as 0 and not written. Global size: rows rounded up to BATCHTILE_WG,
+ * times ceil(batch / BATCHTILE_TB). */
+typedef NM_CAT(float, BATCHTILE_TB) batchtile_float;
+
+/* The scale that a span of meta bytes from column col shares: 1 for f32/f16. */
+inline float nm24_span_scale(const global float *scales, uint m, uint col, uint gpr)
+{
+#if SPARQ_ENCODING >= SPARQ_ENCODING_I8
+    return scales[sparq_scale_index(m, col, gpr)];
+#else
+    (void)scales, (void)m, (void)col, (void)gpr;
+    return 1.0f;
+#endif
+}
+
+/* The four slots of row m's meta byte from element e as floats: values (f32, f16) or
+ * codes minus z (i8, i4). */
+inline float4 nm24_slots4(const global sparq_value_t *values, size_t e, int z)
+{
+#if SPARQ_ENCODING >= SPARQ_ENCODING_I8
+    return nm_codes4(values, e, z);
+#else
+    (void)z;
+    return nm_load4(values, e);
+#endif
+}
+
+__kernel __attribute__((reqd_work_group_size(BATCHTILE_WG, 1, 1)))
+void spmm_nm_batchtile24(const uint rows, const uint cols, const uint batch,
+                         const global sparq_value_t *values, const global uchar *nm_meta,
+                         const global float *scales, const global char *zero_points,
+                         const global float *x, const ulong x_off,
+                         global float *y, const ulong y_off,
+                         const global float *bias, const ulong bias_off, const uint act)
+{
+    local batchtile_float xt[BATCHTILE_KT];
+    const uint lid = get_local_id(0);
+    const uint m = get_global_id(0);
+    const uint b0 = get_group_id(1) * BATCHTILE_TB;
+    const bool valid = m < rows;
+    const uint bytes = nm_meta_bytes(cols), gpr = sparq_groups_per_row(cols);
+#if SPARQ_ENCODING >= SPARQ_ENCODING_I8
+    const uint span = nm24_scale_span(bytes);
+#else
+    const uint span = bytes;
+#endif
+    const global uchar *meta = nm_meta + nm_slab_index(valid ? m : 0, 0, bytes);
+    const size_t e0 = nm_slab_index(valid ? m : 0, 0, nm_slab_slots(cols));
+    batchtile_float acc = (batchtile_float)(0.0f);
+    for (uint k0 = 0; k0 < cols; k0 += BATCHTILE_KT) {
+        barrier(CLK_LOCAL_MEM_FENCE); /* the previous tile is consumed */
+        sparq_stage_xt((local float *)xt, x, x_off, cols, batch, b0, BATCHTILE_TB, k0,
+                       BATCHTILE_KT, lid, BATCHTILE_WG);
+        barrier(CLK_LOCAL_MEM_FENCE);
+        const uint i_end = valid ? min((k0 + BATCHTILE_KT) / 8, bytes) : 0;
+        for (uint i = k0 / 8; i < i_end;) {
+            const uint i_stop = min(i_end, (i / span + 1) * span);
+#if SPARQ_ENCODING >= SPARQ_ENCODING_I8
+            const int z = sparq_load_zero_point(zero_points, sparq_scale_index(m, 8 * i, gpr));
+#else
+            const int z = 0;
+#endif
+            const float scale = nm24_span_scale(scales, m, 8 * i, gpr);
+            batchtile_float p0 = (batchtile_float)(0.0f), p1 = p0, p2 = p0, p3 = p0;
+            for (; i < i_stop; i++) {
+                const uint byte = meta[NM_SLAB * i];
+                const float4 v = nm24_slots4(values, e0 + 4 * NM_SLAB * (size_t)i, z);
+                const local batchtile_float *x8 = xt + (8 * i - k0);
+                p0 = fma((batchtile_float)(v.s0), x8[byte & 3], p0);
+                p1 = fma((batchtile_float)(v.s1), x8[(byte >> 2) & 3], p1);
+                p2 = fma((batchtile_float)(v.s2), x8[4 + ((byte >> 4) & 3)], p2);
+                p3 = fma((batchtile_float)(v.s3), x8[4 + (byte >> 6)], p3);
+            }
+            acc = fma((batchtile_float)(scale), (p0 + p1) + (p2 + p3), acc);
+        }
+    }
+    if (!valid)
+        return;
+    float out[BATCHTILE_TB];
+    NM_CAT(vstore, BATCHTILE_TB)(acc, 0, out);
+    for (uint bb = 0; bb < BATCHTILE_TB && b0 + bb < batch; bb++)
+        y[y_off + (size_t)(b0 + bb) * rows + m] = sparq_epilogue(out[bb], bias, bias_off, m, act);
+}
 #endif /* 2:4 */
 
 /* Batch > 1: one work-item per row and tile of TB batch columns; each group's metadata
