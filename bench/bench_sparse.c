@@ -1,8 +1,9 @@
 /* bench_sparse.c - benchmark of sparq_linear on pruned weights (CSR, 2:4, BSR 4x4 and
  * 16x16) against the dense path it could fall back to, CLBlast on the same device and,
  * on a CPU device, OpenBLAS and the native ceiling (native.c); with the measured
- * bandwidth roof, in one run. Prints a table (median/min/max, effective GB/s, roof
- * fraction, ratios); --csv/--json write the rows.
+ * bandwidth roof, in one run (on a CPU, also a C read loop timed in turns with each
+ * row). Prints a table (median/min/max, effective GB/s, roof fractions, ratios);
+ * --csv/--json write the rows.
  */
 #include "native.h"
 #include "sparq.h"
@@ -26,6 +27,8 @@
 #define MAX_LIST 16        /* entries per option list                               */
 #define MAX_COPIES 4096    /* most weight copies in one rotation                    */
 #define FLAG_RATIO 1.10    /* rows where sparq_linear is this much slower are flagged */
+#define READ_SLICES 8      /* the read stream's slices of the roof buffer (64 MiB each
+                            * at the default 512 MiB roof)                           */
 
 /* ---------------------------------------------------------------------------------- */
 /* Small helpers                                                                      */
@@ -291,6 +294,13 @@ typedef struct timing {
     double median, min, max; /* seconds */
 } timing;
 
+/* Where a rotation set stands: kept with the set, so it carries over from one batch to
+ * the next. */
+typedef struct rotation {
+    size_t next; /* the copy the next timed call uses */
+    int primed;  /* every copy has been called once   */
+} rotation;
+
 typedef struct bench {
     config cfg;
     sparq_context *ctx;
@@ -300,6 +310,10 @@ typedef struct bench {
     cl_mem x, y;          /* activations, sized for the largest batch and shape       */
     float *hx, *hy;       /* the same X on the host, for OpenBLAS                     */
     double roof_gbs;
+    float *read_buf;      /* CPU device: the C read loop's buffer (roof_mib), kept for
+                           * the read stream timed in turns with every row             */
+    size_t read_blocks;   /* its blocks of 16 floats                                    */
+    rotation read_rot;    /* which slice of it the read stream reads next               */
     uint64_t set_budget;  /* device bytes one rotation set may take                   */
     uint64_t host_budget; /* host bytes of the OpenBLAS rotation                        */
     FILE *csv, *json;
@@ -394,13 +408,6 @@ static sparq_status run_chain(call_fn fn, const call *c, size_t first, size_t co
     *seconds = (t1 - t0) / chain;
     return st;
 }
-
-/* Where a rotation set stands: kept with the set, so it carries over from one batch to
- * the next. */
-typedef struct rotation {
-    size_t next; /* the copy the next timed call uses */
-    int primed;  /* every copy has been called once   */
-} rotation;
 
 /* One stream of timed calls: a call function with its operands, rotating over `copies`
  * copies (each call reads weights that the other copies, >= the rotation target, have
@@ -678,52 +685,84 @@ static float sum_blocks(const float *a, size_t blocks, int avx2)
     return sum_blocks_base(a, blocks);
 }
 
-/* A plain C read loop over `bytes` on the host, best of `repeats` runs after a warm-up:
- * OpenMP threads, each summing its contiguous part (first touched by the same thread).
- * Returns GB/s, or 0 on allocation failure. */
-static double c_read_gbs(size_t bytes, int repeats, int *threads)
+/* The C read loop's buffer: `bytes` of floats (whole blocks of 16), each thread's part
+ * first touched by that thread. NULL on allocation failure. */
+static float *read_buffer_create(size_t bytes, size_t *blocks)
 {
     size_t n = bytes / sizeof(float);
     n -= n % 16;
     float *a = malloc(n * sizeof *a);
     if (!a)
-        return 0.0;
+        return NULL;
     int nt = 1;
 #ifdef _OPENMP
     nt = omp_get_max_threads();
 #endif
-    *threads = nt;
-    int avx2 = use_avx2();
-    size_t blocks = n / 16;
+    *blocks = n / 16;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static)
 #endif
     for (int part = 0; part < nt; part++) {
-        size_t b0 = blocks * (size_t)part / (size_t)nt, b1 = blocks * (size_t)(part + 1) / (size_t)nt;
+        size_t b0 = *blocks * (size_t)part / (size_t)nt;
+        size_t b1 = *blocks * (size_t)(part + 1) / (size_t)nt;
         for (size_t i = b0 * 16; i < b1 * 16; i++)
             a[i] = 1.0f;
     }
-    double best = 1e30;
-    volatile float sink = 0.0f;
-    for (int r = 0; r <= repeats; r++) {
-        double t0 = now_seconds();
-        float total = 0.0f;
+    return a;
+}
+
+/* One pass of the C read loop over blocks [first, first + count) of a, each OpenMP
+ * thread summing its contiguous part; returns the seconds it took. */
+static double read_pass(const float *a, size_t first, size_t count, int avx2)
+{
+    int nt = 1;
+#ifdef _OPENMP
+    nt = omp_get_max_threads();
+#endif
+    static volatile float sink;
+    float total = 0.0f;
+    double t0 = now_seconds();
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) reduction(+ : total)
 #endif
-        for (int part = 0; part < nt; part++) {
-            size_t b0 = blocks * (size_t)part / (size_t)nt;
-            size_t b1 = blocks * (size_t)(part + 1) / (size_t)nt;
-            total += sum_blocks(a + b0 * 16, b1 - b0, avx2);
-        }
-        double t = now_seconds() - t0;
-        sink = sink + total;
-        if (r > 0 && t < best) /* the first run is a warm-up */
+    for (int part = 0; part < nt; part++) {
+        size_t b0 = first + count * (size_t)part / (size_t)nt;
+        size_t b1 = first + count * (size_t)(part + 1) / (size_t)nt;
+        total += sum_blocks(a + b0 * 16, b1 - b0, avx2);
+    }
+    double t = now_seconds() - t0;
+    sink = sink + total;
+    return t;
+}
+
+/* The C read loop over the whole buffer: GB/s of the best of `repeats` passes after a
+ * warm-up pass. */
+static double c_read_gbs(const float *a, size_t blocks, int repeats)
+{
+    int avx2 = use_avx2();
+    double best = 1e30;
+    for (int r = 0; r <= repeats; r++) {
+        double t = read_pass(a, 0, blocks, avx2);
+        if (r > 0 && t < best) /* the first pass is a warm-up */
             best = t;
     }
-    (void)sink;
-    free(a);
     return (double)(blocks * 16 * sizeof(float)) / best * 1e-9;
+}
+
+/* The read stream: n passes of the C read loop, pass i over slice (first + i) mod copies
+ * of the roof buffer (READ_SLICES slices, each larger than any last-level cache), timed
+ * in turns with the row's calls so that each row's fraction of the roof can also be
+ * taken against the bandwidth the machine gave in those same rounds. */
+static sparq_status call_read(const call *c, size_t first, int n, size_t copies,
+                              cl_event *event)
+{
+    *event = NULL;
+    const bench *b = c->b;
+    size_t slice = b->read_blocks / copies;
+    int avx2 = use_avx2();
+    for (int i = 0; i < n; i++)
+        read_pass(b->read_buf, (first + (size_t)i) % copies * slice, slice, avx2);
+    return SPARQ_OK;
 }
 
 /* The roof: sparq_bandwidth_measure (best of its read and copy kernels) and, on a CPU
@@ -734,13 +773,17 @@ static sparq_status measure_roof(bench *b)
     size_t bytes = b->cfg.roof_mib << 20;
     double c_gbs = 0.0;
     int threads = 1;
+#ifdef _OPENMP
+    threads = omp_get_max_threads();
+#endif
     if (b->cpu_device) {
-        c_gbs = c_read_gbs(bytes, 5, &threads);
-        if (c_gbs <= 0.0) {
+        b->read_buf = read_buffer_create(bytes, &b->read_blocks);
+        if (!b->read_buf) {
             fprintf(stderr, "bench_sparse: cannot allocate %zu MiB for the C read loop\n",
                     b->cfg.roof_mib);
             return SPARQ_ERROR_OUT_OF_MEMORY;
         }
+        c_gbs = c_read_gbs(b->read_buf, b->read_blocks, 5);
     }
     size_t dev_bytes = bytes;
     if (dev_bytes > b->caps->max_alloc_bytes)
@@ -843,6 +886,7 @@ typedef struct case_row {
     uint64_t packed_bytes;
     timing t_auto, t_sparse;
     timing t_native;         /* the native ceiling on the same packed bytes (batch 1)  */
+    timing t_read;           /* CPU device: the C read loop over one slice, in turns   */
     int auto_dense;          /* AUTO resolved to the dense path                      */
     double auto_rotation_mib, sparse_rotation_mib;
     char plan[1024];         /* sparq_plan_explain of the AUTO matrix                */
@@ -856,13 +900,15 @@ static double ratio(const timing *num, const timing *den)
 
 static void print_header(const bench *b)
 {
-    printf("\n%-10s %-5s %5s %5s %6s %8s %8s %8s %7s %5s %9s %9s %6s %6s %6s %7s  %s\n",
+    printf("\n%-10s %-5s %5s %5s %6s %8s %8s %8s %7s %5s %5s %9s %9s %6s %6s %6s %7s  %s\n",
            "shape", "str", "spars", "batch", "bits/w", "med ms", "min ms", "max ms", "GB/s",
-           "roof", "sparse ms", "dense ms", "xCLB", "xOBLAS", "xNat", "/dense", "kernel");
+           "roof", "roofT", "sparse ms", "dense ms", "xCLB", "xOBLAS", "xNat", "/dense",
+           "kernel");
     if (b->csv)
         fprintf(b->csv,
                 "device,rows,cols,structure,encoding,sparsity,density,batch,bits_per_weight,"
                 "packed_bytes,moved_bytes,median_ms,min_ms,max_ms,gbs,roof_gbs,roof_fraction,"
+                "read_turns_gbs,read_turns_fraction,"
                 "sparse_median_ms,dense_median_ms,clblast_median_ms,openblas_median_ms,"
                 "native_median_ms,ratio_clblast,ratio_openblas,ratio_native,ratio_dense,flag,"
                 "auto_dense_but_sparse_faster,"
@@ -901,6 +947,10 @@ static void emit_row(bench *b, const case_row *r, const dense_peers *p)
                    4.0 * (double)r->batch * (double)(r->rows + r->cols);
     double gbs = r->t_auto.ok ? moved / r->t_auto.median * 1e-9 : NAN;
     double frac = gbs / b->roof_gbs;
+    /* the C read loop's GB/s in the same rounds, and the row's fraction of it */
+    double slice_bytes = (double)(b->read_blocks / READ_SLICES) * 16.0 * sizeof(float);
+    double read_gbs = r->t_read.ok ? slice_bytes / r->t_read.median * 1e-9 : NAN;
+    double frac_turns = gbs / read_gbs;
     double x_clblast = ratio(&p->clblast, &r->t_auto);
     double x_openblas = ratio(&p->openblas, &r->t_auto);
     double x_native = ratio(&r->t_native, &r->t_auto);
@@ -928,6 +978,10 @@ static void emit_row(bench *b, const case_row *r, const dense_peers *p)
                1e3 * r->t_auto.max, gbs, 100.0 * frac);
     else
         printf(" %8s %8s %8s %7s %5s", "n/a", "-", "-", "-", "-");
+    if (isnan(frac_turns))
+        printf(" %5s", "-");
+    else
+        printf(" %4.0f%%", 100.0 * frac_turns);
     print_opt(r->t_sparse.ok ? 1e3 * r->t_sparse.median : NAN, " %9.3f", 9);
     print_opt(p->dense.ok ? 1e3 * p->dense.median : NAN, " %9.3f", 9);
     print_opt(x_clblast, " %6.2f", 6);
@@ -950,6 +1004,8 @@ static void emit_row(bench *b, const case_row *r, const dense_peers *p)
         csv_opt(f, gbs);
         csv_opt(f, b->roof_gbs);
         csv_opt(f, frac);
+        csv_opt(f, read_gbs);
+        csv_opt(f, frac_turns);
         csv_opt(f, r->t_sparse.ok ? 1e3 * r->t_sparse.median : NAN);
         csv_opt(f, p->dense.ok ? 1e3 * p->dense.median : NAN);
         csv_opt(f, p->clblast.ok ? 1e3 * p->clblast.median : NAN);
@@ -990,6 +1046,8 @@ static void emit_row(bench *b, const case_row *r, const dense_peers *p)
         json_ms(f, "native_median_ms", &r->t_native, pick_median);
         json_opt(f, "gbs", gbs);
         json_opt(f, "roof_fraction", frac);
+        json_opt(f, "read_turns_gbs", read_gbs);
+        json_opt(f, "read_turns_fraction", frac_turns);
         json_opt(f, "ratio_clblast", x_clblast);
         json_opt(f, "ratio_openblas", x_openblas);
         json_opt(f, "ratio_native", x_native);
@@ -1193,7 +1251,7 @@ static sparq_status measure_row(bench *b, matrix_set *aset, matrix_set *sset, pe
         if ((st = tolerate_unsupported(st, "AUTO", r->note, sizeof r->note)) != SPARQ_OK)
             return report("sparq_plan_explain", st);
     }
-    timer tm[6];
+    timer tm[7];
     size_t n = 0;
     if (aset->count) {
         c.m = aset->m;
@@ -1225,6 +1283,10 @@ static sparq_status measure_row(bench *b, matrix_set *aset, matrix_set *sset, pe
         c.ng = ns->g;
         add_stream(tm, &n, call_native, c, ns->count, &ns->rot, &r->t_native, "native", NULL,
                    0);
+    }
+    if (b->read_buf) {
+        add_stream(tm, &n, call_read, c, READ_SLICES, &b->read_rot, &r->t_read, "read loop",
+                   NULL, 0);
     }
     st = time_interleaved(tm, n, b->cfg.repeats, b->cfg.chain);
     if (st != SPARQ_OK)
@@ -1414,6 +1476,12 @@ static void print_setup(const bench *b)
         printf("xNat (batch 1): the native ceiling, hand-written AVX2 C on the same packed "
                "bytes with sparq's algorithm and the OpenMP threads (bench/native.c), median "
                "/ sparq_linear median (1: sparq as fast as native code)\n");
+    if (b->cpu_device)
+        printf("roofT: GB/s over the C read loop's median GB/s in the same rounds (one pass "
+               "over a %zu MiB slice of its buffer per call, timed in turns with the row's "
+               "calls), so that a machine whose bandwidth drifts compares like with like; "
+               "roof: over the best roof measured once at the start\n",
+               b->cfg.roof_mib / READ_SLICES);
     printf("xCLB, xOBLAS: peer median / sparq_linear (AUTO) median (> 1: sparq faster); "
            "/dense: sparq_linear median / the faster of the dense path and CLBlast "
            "('!' when > %.2f)\n",
@@ -1535,6 +1603,7 @@ int main(int argc, char **argv)
         clReleaseMemObject(b.y);
     free(b.hx);
     free(b.hy);
+    free(b.read_buf);
     sparq_context_free(b.ctx);
     return st == SPARQ_OK ? 0 : 1;
 }
