@@ -947,9 +947,9 @@ static void emit_row(bench *b, const case_row *r, const dense_peers *p)
                    4.0 * (double)r->batch * (double)(r->rows + r->cols);
     double gbs = r->t_auto.ok ? moved / r->t_auto.median * 1e-9 : NAN;
     double frac = gbs / b->roof_gbs;
-    /* the C read loop's GB/s in the same rounds, and the row's fraction of it */
+    /* the C read loop's best GB/s in the same rounds, and the row's fraction of it */
     double slice_bytes = (double)(b->read_blocks / READ_SLICES) * 16.0 * sizeof(float);
-    double read_gbs = r->t_read.ok ? slice_bytes / r->t_read.median * 1e-9 : NAN;
+    double read_gbs = r->t_read.ok ? slice_bytes / r->t_read.min * 1e-9 : NAN;
     double frac_turns = gbs / read_gbs;
     double x_clblast = ratio(&p->clblast, &r->t_auto);
     double x_openblas = ratio(&p->openblas, &r->t_auto);
@@ -1477,7 +1477,7 @@ static void print_setup(const bench *b)
                "bytes with sparq's algorithm and the OpenMP threads (bench/native.c), median "
                "/ sparq_linear median (1: sparq as fast as native code)\n");
     if (b->cpu_device)
-        printf("roofT: GB/s over the C read loop's median GB/s in the same rounds (one pass "
+        printf("roofT: GB/s over the C read loop's best GB/s in the same rounds (one pass "
                "over a %zu MiB slice of its buffer per call, timed in turns with the row's "
                "calls), so that a machine whose bandwidth drifts compares like with like; "
                "roof: over the best roof measured once at the start\n",
