@@ -703,10 +703,14 @@ static bool decisive(const sparq_tune_choice_entry *c)
     return fast > 0 && slow >= CHOICE_BORROW_MARGIN * fast;
 }
 
-/* The entry under device_key nearest to the query's class (ties: the first key in
- * order) into *out, its class into found; false when there is none. */
+/* The entry under device_key nearest to the query's class, at most max_distance away
+ * (0: the class itself; ties: the first key in order), into *out, its class into
+ * found; false when there is none, or when it is a dense/sparse choice of another class
+ * that is not decisive (a near tie at the nearest class is not overruled by a clear
+ * win further away: 2:4 at 11008 x 4096 batch 32 took a 3072 x 768 batch-8 win over
+ * the 4096 x 4096 batch-32 tie, and ran 1.47x slower than dense). */
 static bool nearest_entry(const sparq_tunedb *db, const char *device_key, const lookup_query *q,
-                          any_entry *out, char *found, size_t found_size)
+                          unsigned max_distance, any_entry *out, char *found, size_t found_size)
 {
     json_t *section = json_object_get(json_object_get(db->devices, device_key), q->kind->section);
     const char *key, *best_key = NULL;
@@ -722,26 +726,30 @@ static bool nearest_entry(const sparq_tunedb *db, const char *device_key, const 
         for (int i = 0; i < 4; i++)
             distance += exponent[i] > q->target[i] ? exponent[i] - q->target[i]
                                                    : q->target[i] - exponent[i];
-        if (distance > best || (distance == best && strcmp(key, best_key) > 0))
+        if (distance > max_distance || distance > best ||
+            (distance == best && strcmp(key, best_key) > 0))
             continue;
         any_entry entry;
         if (!q->kind->from_json(key, value, &entry, why, sizeof why) ||
             (q->kind == &params_kind && q->hash && q->hash[0] &&
              strcmp(entry.params.source_hash, q->hash) != 0))
             continue; /* a kernel changed since this entry was tuned */
-        if (q->kind == &choices_kind && distance > 0 && !decisive(&entry.choice))
-            continue; /* a near tie on another shape decides nothing here */
         *out = entry;
         best = distance;
         best_key = key;
     }
-    if (best_key)
-        snprintf(found, found_size, "%s", best_key + prefix_length);
-    return best_key != NULL;
+    if (!best_key || (q->kind == &choices_kind && best > 0 && !decisive(&out->choice)))
+        return false;
+    snprintf(found, found_size, "%s", best_key + prefix_length);
+    return true;
 }
 
-/* Walks the chain's levels for the entries of kind under "<first>/<encoding>/"; BUILTIN
- * when none has one (or the query is malformed). */
+/* Walks the chain's levels for the entries of kind under "<first>/<encoding>/": first
+ * for the class itself at every level, then for the nearest class at every level (an
+ * entry measured at this very shape on a sibling device predicts better than one
+ * borrowed from another shape on this device: on PoCL a 2:4 4096 x 4096 batch-32 plan
+ * borrowed from 3072 x 768 batch 8 ran at 1.4x the dense path, the type default's own
+ * class at 0.9-1.1x). BUILTIN when none has one (or the query is malformed). */
 static sparq_tune_source chain_lookup(const sparq_tune_chain *chain,
                                       const sparq_tune_device *device, const entry_kind *kind,
                                       const char *first, sparq_encoding encoding,
@@ -763,11 +771,13 @@ static sparq_tune_source chain_lookup(const sparq_tune_chain *chain,
                    {ok ? chain->shipped : NULL, sparq_tunedb_type_key,
                     SPARQ_TUNE_SOURCE_TYPE_DEFAULT}};
     char key[MAX_KEY], found[64];
-    for (int i = 0; i < 4; i++) {
+    for (int pass = 0; pass < 2 * 4; pass++) {
+        int i = pass % 4;
         if (!levels[i].db)
             continue;
         levels[i].key(device, key, sizeof key);
-        if (!nearest_entry(levels[i].db, key, &q, out, found, sizeof found))
+        if (!nearest_entry(levels[i].db, key, &q, pass < 4 ? 0 : UINT_MAX, out, found,
+                           sizeof found))
             continue;
         const char *name = sparq_tune_source_name(levels[i].source);
         if (detail && detail_size && strcmp(found, shape_class) == 0)

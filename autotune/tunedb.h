@@ -164,10 +164,11 @@ typedef struct sparq_tune_chain {
 } sparq_tune_chain;
 
 /* Parameters for kernel k with this encoding and shape class. Levels in order: user db
- * (device key), shipped db (device key), shipped db (vendor key, then type key); in each
- * the exact shape class first, then the nearest tuned class of the same kernel and
- * encoding (least sum of |log2| differences of m, k, b, z; ties: the first in key
- * order) within the same batch regime (batch 1, or batch > 1). Entries whose
+ * (device key), shipped db (device key), shipped db (vendor key, then type key). The
+ * exact shape class is looked for at every level first; only when no level has it, the
+ * nearest tuned class of the same kernel and encoding (least sum of |log2| differences
+ * of m, k, b, z; ties: the first in key order) within the same batch regime (batch 1,
+ * or batch > 1), again level by level. Entries whose
  * source_hash differs from source_hash (the current kernel's) are skipped (source_hash
  * NULL or "": no check). When no level has one: the registry
  * defaults (BUILTIN). Never fails. detail (may be NULL) gets e.g. "user tuning, class
@@ -183,9 +184,9 @@ sparq_tune_source sparq_tune_lookup_params(const sparq_tune_chain *chain,
 /* The measured dense/sparse choice for this structure, encoding and shape class, with
  * the same levels and nearest-class rule, further limited to classes of the same density
  * (log2 k - log2 z equal) and, for another class than the exact one, to choices the
- * loser lost by at least 1.25x (no hash check: the choice is a path; dispatch follows
- * its kernel only while that kernel's file hash matches). Returns false when no level
- * has one. */
+ * loser lost by at least 1.25x; when a level's nearest class is a closer call, that
+ * level lends nothing. No hash check: the choice is a path; dispatch follows its kernel
+ * only while that kernel's file hash matches. Returns false when no level has one. */
 bool sparq_tune_lookup_choice(const sparq_tune_chain *chain, const sparq_tune_device *device,
                               sparq_structure structure, sparq_encoding encoding,
                               const char *shape_class, sparq_tune_choice_entry *choice,

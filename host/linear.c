@@ -148,6 +148,11 @@ static sparq_status plan_build(sparq_matrix *m, size_t batch, sparq_plan *plan)
                  choice.dense ? "sparse" : "dense",
                  choice.dense ? choice.sparse_us / choice.dense_us
                               : choice.dense_us / choice.sparse_us);
+    } else if (m->dense_copy && m->rule_dense) {
+        plan->dense = true;
+        snprintf(plan->choice, sizeof plan->choice,
+                 "dense path (no tuned class at batch %zu: the built-in rule, the packed "
+                 "matrix moves at least the bytes of dense f32); %s", batch, m->path_reason);
     } else {
         snprintf(plan->choice, sizeof plan->choice, "sparse path: %s", m->path_reason);
     }

@@ -230,27 +230,31 @@ static sparq_status upload_dense(sparq_matrix *m, const sparq_packed *packed)
 }
 
 /* The AUTO path from the tuned dense/sparse choices of this device at batch 1, 8, 32 and
- * 128 (each the nearest tuned class of its batch regime): dense or sparse when they
- * agree; both (the dense f32 copy kept next to the packed arrays, each call following
- * its batch's choice) when they differ. False when nothing is tuned. */
+ * 128 (each the nearest tuned class of its batch regime; a batch no tuned class covers
+ * takes the built-in rule, m->rule_dense): dense or sparse when they agree; both (the
+ * dense f32 copy kept next to the packed arrays, each call following its batch's
+ * choice) when they differ. False when nothing is tuned. */
 static bool tuned_path(sparq_matrix *m)
 {
     static const size_t batches[] = {1, 8, 32, 128};
     enum { BATCHES = sizeof batches / sizeof batches[0] };
     sparq_tune_choice_entry choice[BATCHES];
     char detail[BATCHES][192];
-    size_t batch_of[BATCHES];
-    int found = 0, dense = 0;
+    size_t batch_of[BATCHES], untuned[BATCHES];
+    int found = 0, dense = 0, rule = 0;
     for (int i = 0; i < BATCHES; i++)
         if (sparq_matrix_tuned_choice(m, batches[i], &choice[found], detail[found],
                                       sizeof detail[found])) {
             batch_of[found] = batches[i];
             dense += choice[found++].dense;
+        } else {
+            untuned[rule++] = batches[i];
         }
     if (found == 0)
         return false;
-    m->path = dense == found ? SPARQ_PATH_DENSE : SPARQ_PATH_SPARSE;
-    m->dense_copy = dense > 0 && dense < found;
+    int dense_votes = dense + (m->rule_dense ? rule : 0);
+    m->path = dense_votes == BATCHES ? SPARQ_PATH_DENSE : SPARQ_PATH_SPARSE;
+    m->dense_copy = dense_votes > 0 && dense_votes < BATCHES;
     int used = snprintf(m->path_reason, sizeof m->path_reason, "tuned break-even: %s",
                         m->dense_copy ? "dense and sparse each win at some batch, both kept; "
                                       : "");
@@ -275,6 +279,15 @@ static bool tuned_path(sparq_matrix *m)
             used += snprintf(m->path_reason + used, sizeof m->path_reason - (size_t)used,
                              " (%.*s, class %s)", (int)strcspn(detail[i], ","), detail[i],
                              choice[i].shape_class);
+    }
+    for (int i = 0; i < rule && used > 0 && (size_t)used < sizeof m->path_reason; i++) {
+        if (i == 0)
+            used += snprintf(m->path_reason + used, sizeof m->path_reason - (size_t)used,
+                             "; no tuned class, built-in rule (%s) at batch %zu",
+                             m->rule_dense ? "dense" : "sparse", untuned[0]);
+        else
+            used += snprintf(m->path_reason + used, sizeof m->path_reason - (size_t)used,
+                             ", %zu", untuned[i]);
     }
     return true;
 }
@@ -334,6 +347,12 @@ sparq_status sparq_matrix_create(sparq_context *ctx, const sparq_packed *packed,
     m->quantize_activations = opt.quantize_activations;
     uint64_t packed_bytes = sparq_packed_bytes(packed);
     double dense_bytes = 4.0 * (double)rows * (double)cols;
+    /* The built-in rule, where no tuned break-even covers a batch: sparse kernels stream
+     * their packed bytes, the dense path 4 bytes per weight. bench_sparse on PoCL puts
+     * the batch-1 break-even where the two meet (CSR f32 ties at 70 % density, 6 bytes
+     * per nonzero), and at larger batches the sparse kernels mostly win wherever they
+     * move fewer bytes. A tuned device uses its measured break-even (tuned_path). */
+    m->rule_dense = (double)packed_bytes >= dense_bytes;
     if (dense_f32) {
         m->path = SPARQ_PATH_DENSE;
         snprintf(m->path_reason, sizeof m->path_reason, "the matrix is dense f32");
@@ -354,12 +373,7 @@ sparq_status sparq_matrix_create(sparq_context *ctx, const sparq_packed *packed,
                  m->path == SPARQ_PATH_DENSE ? "at or above" : "below",
                  opt.dense_fallback_density);
     } else if (!tuned_path(m)) {
-        /* Sparse kernels stream their packed bytes; the dense path streams 4 bytes per
-         * weight. bench_sparse on PoCL puts the batch-1 break-even where the two meet
-         * (CSR f32 ties at 70 % density, 6 bytes per nonzero), and at larger batches
-         * the sparse kernels win wherever they move fewer bytes. A tuned device uses
-         * its measured break-even instead (tuned_path). */
-        m->path = (double)packed_bytes >= dense_bytes ? SPARQ_PATH_DENSE : SPARQ_PATH_SPARSE;
+        m->path = m->rule_dense ? SPARQ_PATH_DENSE : SPARQ_PATH_SPARSE;
         snprintf(m->path_reason, sizeof m->path_reason,
                  "the packed %s matrix moves %.2f bits per weight, %s the 32 of dense f32 "
                  "(density %.3f; built-in rule, no tuned break-even for this device)",

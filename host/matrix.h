@@ -83,6 +83,8 @@ struct sparq_matrix {
     /* the dense f32 copy is kept next to the packed arrays when tuned choices differ
      * between batch sizes (some dense, some sparse); each call then follows its own */
     bool dense_copy;
+    bool rule_dense;             /* the built-in rule's path, for batches no tuned
+                                  * break-even covers: the packed bytes >= dense f32's */
     pthread_mutex_t plan_lock;     /* guards plans[]                                    */
     bool plan_lock_ready;
     sparq_plan plans[SPARQ_PLAN_SLOTS];

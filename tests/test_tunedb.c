@@ -293,9 +293,13 @@ static void nearest_class(void **state)
     put(shipped, exact, batchtile(CLASS, 256, 4, 256));
     sparq_kernel_params p;
     char detail[256];
-    /* b16 and b64 are both one step away: the first in key order wins, and the user's
-     * nearest beats the shipped exact class */
-    assert_int_equal(lookup(user, shipped, &cpu, CLASS, HASH, &p, detail), SPARQ_TUNE_SOURCE_USER);
+    /* the exact class at any level beats a nearest class at an earlier one */
+    assert_int_equal(lookup(user, shipped, &cpu, CLASS, HASH, &p, detail),
+                     SPARQ_TUNE_SOURCE_SHIPPED);
+    assert_int_equal(p.value[0], 256);
+    assert_string_equal(detail, "shipped tuning, class " CLASS);
+    /* without it, b16 and b64 are both one step away: the first in key order wins */
+    assert_int_equal(lookup(user, NULL, &cpu, CLASS, HASH, &p, detail), SPARQ_TUNE_SOURCE_USER);
     assert_int_equal(p.value[0], 32);
     assert_string_equal(detail, "user tuning, nearest class m4096.k4096.b16.z512 to " CLASS);
     assert_int_equal(lookup(user, shipped, &cpu, "m128.k64.b32.z512", HASH, &p, detail),
@@ -311,7 +315,7 @@ static void nearest_class(void **state)
     sparq_tune_params_entry stale = batchtile("m4096.k4096.b16.z512", 512, 4, 256);
     strcpy(stale.source_hash, "00000000deadbeef");
     put(user, exact, stale);
-    assert_int_equal(lookup(user, shipped, &cpu, CLASS, HASH, &p, detail), SPARQ_TUNE_SOURCE_USER);
+    assert_int_equal(lookup(user, NULL, &cpu, CLASS, HASH, &p, detail), SPARQ_TUNE_SOURCE_USER);
     assert_int_equal(p.value[0], 64);
     sparq_tunedb_free(user);
     sparq_tunedb_free(shipped);
@@ -649,6 +653,17 @@ static void choices_chain(void **state)
     assert_false(sparq_tune_lookup_choice(&chain, &new_driver, SPARQ_STRUCTURE_CSR,
                                           SPARQ_ENCODING_F32, "m2048.k1024.b1.z256", &got,
                                           &source, detail, sizeof detail));
+    /* ... and a clear win further away does not overrule it */
+    sparq_tune_choice_entry far = choice("m8192.k1024.b1.z256", false, 1000.0);
+    assert_int_equal(sparq_tunedb_put_choice(shipped, &cpu, key_of(sparq_tunedb_vendor_key, &cpu),
+                                             &far), SPARQ_OK);
+    assert_false(sparq_tune_lookup_choice(&chain, &new_driver, SPARQ_STRUCTURE_CSR,
+                                          SPARQ_ENCODING_F32, "m2048.k1024.b1.z256", &got,
+                                          &source, detail, sizeof detail));
+    assert_true(sparq_tune_lookup_choice(&chain, &new_driver, SPARQ_STRUCTURE_CSR,
+                                         SPARQ_ENCODING_F32, "m16384.k1024.b1.z256", &got,
+                                         &source, detail, sizeof detail));
+    assert_true(got.sparse_us == 1000.0);
     /* no level has one: false, BUILTIN */
     assert_false(sparq_tune_lookup_choice(&chain, &cpu, SPARQ_STRUCTURE_BSR, SPARQ_ENCODING_F32,
                                           CLASS, &got, &source, detail, sizeof detail));
