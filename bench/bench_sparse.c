@@ -27,6 +27,7 @@
 #define MAX_LIST 16        /* entries per option list                               */
 #define MAX_COPIES 4096    /* most weight copies in one rotation                    */
 #define FLAG_RATIO 1.10    /* rows where sparq_linear is this much slower are flagged */
+#define MAX_STREAMS 7      /* streams timed in turns in one row                     */
 #define READ_SLICES 8      /* the read stream's slices of the roof buffer (64 MiB each
                             * at the default 512 MiB roof)                           */
 
@@ -445,8 +446,21 @@ static int stream_unsupported(timer *x, sparq_status st)
     return 1;
 }
 
+/* Puts order[0..n) in a random order (Fisher-Yates on a xorshift32 state). */
+static void shuffle(size_t *order, size_t n, uint32_t *state)
+{
+    for (size_t i = n; i > 1; i--) {
+        *state ^= *state << 13;
+        *state ^= *state >> 17;
+        *state ^= *state << 5;
+        size_t j = *state % i, t = order[i - 1];
+        order[i - 1] = order[j];
+        order[j] = t;
+    }
+}
+
 /* Times n streams in turns: WARMUP rounds, then `repeats` rounds of one call of each
- * stream (the order rotating by one each round), so drift on a shared machine hits
+ * stream (in a new random order each round), so drift on a shared machine hits
  * every stream alike and the ratios between them hold even when the absolute times
  * move. First every copy of a not yet primed set is called once (lazy allocations,
  * first-use migrations), oldest first. A stream whose call is unsupported stops with a
@@ -469,9 +483,14 @@ static sparq_status time_interleaved(timer *tm, size_t n, int repeats, int chain
         else
             tm[i].rot->primed = st == SPARQ_OK;
     }
+    size_t order[MAX_STREAMS];
+    uint32_t seed = 0x9e3779b9u;
+    for (size_t i = 0; i < n; i++)
+        order[i] = i;
     for (int r = -WARMUP; r < repeats && st == SPARQ_OK; r++) {
+        shuffle(order, n, &seed);
         for (size_t j = 0; j < n && st == SPARQ_OK; j++) {
-            timer *x = &tm[(j + (size_t)(r + WARMUP)) % n];
+            timer *x = &tm[order[j]];
             if (x->off)
                 continue;
             st = run_chain(x->fn, &x->c, x->rot->next, x->copies, chain, &sec);
@@ -1251,7 +1270,7 @@ static sparq_status measure_row(bench *b, matrix_set *aset, matrix_set *sset, pe
         if ((st = tolerate_unsupported(st, "AUTO", r->note, sizeof r->note)) != SPARQ_OK)
             return report("sparq_plan_explain", st);
     }
-    timer tm[7];
+    timer tm[MAX_STREAMS];
     size_t n = 0;
     if (aset->count) {
         c.m = aset->m;
