@@ -703,14 +703,19 @@ static bool decisive(const sparq_tune_choice_entry *c)
     return fast > 0 && slow >= CHOICE_BORROW_MARGIN * fast;
 }
 
+/* What nearest_entry found. */
+typedef enum nearest_kind {
+    NEAREST_NONE,  /* no entry in reach                                                 */
+    NEAREST_FOUND, /* the class itself, or a nearest one that may serve it              */
+    NEAREST_TIE    /* a dense/sparse choice of another class that is not decisive       */
+} nearest_kind;
+
 /* The entry under device_key nearest to the query's class, at most max_distance away
  * (0: the class itself; ties: the first key in order), into *out, its class into
- * found; false when there is none, or when it is a dense/sparse choice of another class
- * that is not decisive (a near tie at the nearest class is not overruled by a clear
- * win further away: 2:4 at 11008 x 4096 batch 32 took a 3072 x 768 batch-8 win over
- * the 4096 x 4096 batch-32 tie, and ran 1.47x slower than dense). */
-static bool nearest_entry(const sparq_tunedb *db, const char *device_key, const lookup_query *q,
-                          unsigned max_distance, any_entry *out, char *found, size_t found_size)
+ * found. */
+static nearest_kind nearest_entry(const sparq_tunedb *db, const char *device_key,
+                                  const lookup_query *q, unsigned max_distance,
+                                  any_entry *out, char *found, size_t found_size)
 {
     json_t *section = json_object_get(json_object_get(db->devices, device_key), q->kind->section);
     const char *key, *best_key = NULL;
@@ -738,10 +743,11 @@ static bool nearest_entry(const sparq_tunedb *db, const char *device_key, const 
         best = distance;
         best_key = key;
     }
-    if (!best_key || (q->kind == &choices_kind && best > 0 && !decisive(&out->choice)))
-        return false;
+    if (!best_key)
+        return NEAREST_NONE;
     snprintf(found, found_size, "%s", best_key + prefix_length);
-    return true;
+    return q->kind == &choices_kind && best > 0 && !decisive(&out->choice) ? NEAREST_TIE
+                                                                            : NEAREST_FOUND;
 }
 
 /* Walks the chain's levels for the entries of kind under "<first>/<encoding>/": first
@@ -749,7 +755,15 @@ static bool nearest_entry(const sparq_tunedb *db, const char *device_key, const 
  * entry measured at this very shape on a sibling device predicts better than one
  * borrowed from another shape on this device: on PoCL a 2:4 4096 x 4096 batch-32 plan
  * borrowed from 3072 x 768 batch 8 ran at 1.4x the dense path, the type default's own
- * class at 0.9-1.1x). BUILTIN when none has one (or the query is malformed). */
+ * class at 0.9-1.1x). A dense/sparse choice borrowed from another class must be
+ * decisive; a near tie at the nearest class of a level is not overruled by a clear win
+ * further away at that level (2:4 at 11008 x 4096 batch 32 took a 3072 x 768 batch-8 win
+ * over the 4096 x 4096 batch-32 tie, and ran 1.47x slower than dense), and when no level
+ * has anything better it still serves, as the last resort before the built-in rule: a
+ * measured near tie predicts the winner better than the byte count does above batch 1
+ * (CSR 50 % at 11008 x 4096 batch 128 took the built-in rule's sparse path next to a
+ * 4096 x 4096 tie for dense, and ran 1.29x slower than dense). BUILTIN when none has
+ * one (or the query is malformed). */
 static sparq_tune_source chain_lookup(const sparq_tune_chain *chain,
                                       const sparq_tune_device *device, const entry_kind *kind,
                                       const char *first, sparq_encoding encoding,
@@ -770,14 +784,22 @@ static sparq_tune_source chain_lookup(const sparq_tune_chain *chain,
                     SPARQ_TUNE_SOURCE_TYPE_DEFAULT},
                    {ok ? chain->shipped : NULL, sparq_tunedb_type_key,
                     SPARQ_TUNE_SOURCE_TYPE_DEFAULT}};
-    char key[MAX_KEY], found[64];
+    char key[MAX_KEY], found[64], tie_found[64];
+    any_entry tie;
+    int tie_level = -1; /* the first level whose nearest class was a near tie */
     for (int pass = 0; pass < 2 * 4; pass++) {
         int i = pass % 4;
         if (!levels[i].db)
             continue;
         levels[i].key(device, key, sizeof key);
-        if (!nearest_entry(levels[i].db, key, &q, pass < 4 ? 0 : UINT_MAX, out, found,
-                           sizeof found))
+        nearest_kind got = nearest_entry(levels[i].db, key, &q, pass < 4 ? 0 : UINT_MAX, out,
+                                         found, sizeof found);
+        if (got == NEAREST_TIE && tie_level < 0) {
+            tie = *out;
+            tie_level = i;
+            snprintf(tie_found, sizeof tie_found, "%s", found);
+        }
+        if (got != NEAREST_FOUND)
             continue;
         const char *name = sparq_tune_source_name(levels[i].source);
         if (detail && detail_size && strcmp(found, shape_class) == 0)
@@ -785,6 +807,14 @@ static sparq_tune_source chain_lookup(const sparq_tune_chain *chain,
         else if (detail && detail_size)
             snprintf(detail, detail_size, "%s, nearest class %s to %s", name, found, shape_class);
         return levels[i].source;
+    }
+    if (tie_level >= 0) {
+        *out = tie;
+        if (detail && detail_size)
+            snprintf(detail, detail_size, "%s, nearest class %s to %s (a near tie, no clear "
+                     "choice nearer)", sparq_tune_source_name(levels[tie_level].source),
+                     tie_found, shape_class);
+        return levels[tie_level].source;
     }
     if (detail && detail_size)
         snprintf(detail, detail_size, "%s", sparq_tune_source_name(SPARQ_TUNE_SOURCE_BUILTIN));

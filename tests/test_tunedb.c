@@ -650,20 +650,36 @@ static void choices_chain(void **state)
                                          SPARQ_ENCODING_F32, "m1024.k1024.b1.z256", &got,
                                          &source, detail, sizeof detail));
     assert_true(got.sparse_us == 3900.0);
-    assert_false(sparq_tune_lookup_choice(&chain, &new_driver, SPARQ_STRUCTURE_CSR,
-                                          SPARQ_ENCODING_F32, "m2048.k1024.b1.z256", &got,
-                                          &source, detail, sizeof detail));
-    /* ... and a clear win further away does not overrule it */
+    /* ... other classes only as the last resort, when no level has a decisive one */
+    assert_true(sparq_tune_lookup_choice(&chain, &new_driver, SPARQ_STRUCTURE_CSR,
+                                         SPARQ_ENCODING_F32, "m2048.k1024.b1.z256", &got,
+                                         &source, detail, sizeof detail));
+    assert_true(got.sparse_us == 3900.0);
+    assert_int_equal(source, SPARQ_TUNE_SOURCE_TYPE_DEFAULT);
+    assert_string_equal(detail, "vendor/type default, nearest class m1024.k1024.b1.z256 to "
+                                "m2048.k1024.b1.z256 (a near tie, no clear choice nearer)");
+    /* ... a clear win further away does not overrule it */
     sparq_tune_choice_entry far = choice("m8192.k1024.b1.z256", false, 1000.0);
     assert_int_equal(sparq_tunedb_put_choice(shipped, &cpu, key_of(sparq_tunedb_vendor_key, &cpu),
                                              &far), SPARQ_OK);
-    assert_false(sparq_tune_lookup_choice(&chain, &new_driver, SPARQ_STRUCTURE_CSR,
-                                          SPARQ_ENCODING_F32, "m2048.k1024.b1.z256", &got,
-                                          &source, detail, sizeof detail));
+    assert_true(sparq_tune_lookup_choice(&chain, &new_driver, SPARQ_STRUCTURE_CSR,
+                                         SPARQ_ENCODING_F32, "m2048.k1024.b1.z256", &got,
+                                         &source, detail, sizeof detail));
+    assert_true(got.sparse_us == 3900.0);
     assert_true(sparq_tune_lookup_choice(&chain, &new_driver, SPARQ_STRUCTURE_CSR,
                                          SPARQ_ENCODING_F32, "m16384.k1024.b1.z256", &got,
                                          &source, detail, sizeof detail));
     assert_true(got.sparse_us == 1000.0);
+    /* ... but a decisive one at a later level does (the tie is the vendor's) */
+    sparq_tune_choice_entry sibling = choice("m4096.k1024.b1.z256", true, 9000.0);
+    assert_int_equal(sparq_tunedb_put_choice(shipped, &cpu, key_of(sparq_tunedb_type_key, &cpu),
+                                             &sibling), SPARQ_OK);
+    assert_true(sparq_tune_lookup_choice(&chain, &new_driver, SPARQ_STRUCTURE_CSR,
+                                         SPARQ_ENCODING_F32, "m2048.k1024.b1.z256", &got,
+                                         &source, detail, sizeof detail));
+    assert_true(got.sparse_us == 9000.0 && got.dense);
+    assert_string_equal(detail, "vendor/type default, nearest class m4096.k1024.b1.z256 to "
+                                "m2048.k1024.b1.z256");
     /* no level has one: false, BUILTIN */
     assert_false(sparq_tune_lookup_choice(&chain, &cpu, SPARQ_STRUCTURE_BSR, SPARQ_ENCODING_F32,
                                           CLASS, &got, &source, detail, sizeof detail));
