@@ -3,7 +3,9 @@
  * chain, and the shipped databases of autotune/db/. Files live in tunedb_file.c.
  */
 #include "tunedb_internal.h"
+#include "checks.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
@@ -118,6 +120,63 @@ static bool parse_class(const char *s, unsigned exponent[4])
     return *p == '\0';
 }
 
+/* The <structure> word of a choice key: sparq_structure_name(), BSR with its block
+ * ("bsr16x16"); false when it does not fit. */
+static bool structure_key_word(sparq_structure structure, unsigned block_rows,
+                               unsigned block_cols, char *out, size_t size)
+{
+    int n = structure == SPARQ_STRUCTURE_BSR
+                ? snprintf(out, size, "%s%ux%u", sparq_structure_name(structure), block_rows,
+                           block_cols)
+                : snprintf(out, size, "%s", sparq_structure_name(structure));
+    return n > 0 && (size_t)n < size;
+}
+
+/* A block shape "<rows>x<cols>" (decimal, each at most 32; checked further by
+ * sparq_block_side_ok where the entry is validated); false when p is not one. */
+static bool parse_block(const char *p, unsigned *block_rows, unsigned *block_cols)
+{
+    char *end = NULL;
+    if (!isdigit((unsigned char)p[0]))
+        return false;
+    unsigned long r = strtoul(p, &end, 10);
+    if (end[0] != 'x' || !isdigit((unsigned char)end[1]) || r > 32)
+        return false;
+    unsigned long c = strtoul(end + 1, &end, 10);
+    if (*end != '\0' || c > 32)
+        return false;
+    *block_rows = (unsigned)r;
+    *block_cols = (unsigned)c;
+    return true;
+}
+
+/* The structure and BSR block shape of a choice key's <structure> word ("csr",
+ * "bsr16x16"); false when it is none (a BSR word without its block included). */
+static bool parse_structure_key_word(const char *word, sparq_structure *structure,
+                                     unsigned *block_rows, unsigned *block_cols)
+{
+    const char *bsr = sparq_structure_name(SPARQ_STRUCTURE_BSR);
+    size_t n = strlen(bsr);
+    *block_rows = *block_cols = 0;
+    if (strncmp(word, bsr, n) == 0) {
+        *structure = SPARQ_STRUCTURE_BSR;
+        return parse_block(word + n, block_rows, block_cols);
+    }
+    int s = index_of_name(structure_word, word);
+    *structure = (sparq_structure)s;
+    return s >= 0;
+}
+
+/* The <kernel> word of a params key: the kernel's name, a BSR kernel's with its block
+ * ("spmm_bsr_tile@16x16"); false when it does not fit. */
+static bool kernel_key_word(const char *kernel, unsigned block_rows, unsigned block_cols,
+                            char *out, size_t size)
+{
+    int n = block_rows ? snprintf(out, size, "%s@%ux%u", kernel, block_rows, block_cols)
+                       : snprintf(out, size, "%s", kernel);
+    return n > 0 && (size_t)n < size;
+}
+
 /* "<first>/<encoding>/<class>"; false when it does not fit. */
 static bool entry_key(const char *first, sparq_encoding encoding, const char *shape_class,
                       char *out, size_t size)
@@ -199,6 +258,11 @@ static bool params_valid(const void *entry, char *why, size_t size)
         return refuse(why, size, "a text field is not NUL-terminated");
     if (!(k = sparq_kernel_find(e->kernel)))
         return refuse(why, size, "kernel \"%s\" is not in the registry", e->kernel);
+    if (k->structure == SPARQ_STRUCTURE_BSR
+            ? !sparq_block_side_ok(e->block_rows) || !sparq_block_side_ok(e->block_cols)
+            : e->block_rows || e->block_cols)
+        return refuse(why, size, "%s: block %ux%u (a BSR kernel's entry names its block, "
+                      "no other does)", e->kernel, e->block_rows, e->block_cols);
     if (strcmp(sparq_encoding_name(e->encoding), "?") == 0 ||
         !parse_class(e->shape_class, exponent) || !hash_ok(e->source_hash) ||
         !time_ok(e->time_us) || !time_ok(e->default_us))
@@ -219,13 +283,17 @@ static bool choice_valid(const void *entry, char *why, size_t size)
     if (!TEXT_OK(e->shape_class) || !TEXT_OK(e->kernel) || !TEXT_OK(e->dense_name) ||
         !TEXT_OK(e->source_hash) || !TEXT_OK(e->sparq_version))
         return refuse(why, size, "a text field is not NUL-terminated");
+    bool bsr = e->structure == SPARQ_STRUCTURE_BSR;
     if (strcmp(sparq_structure_name(e->structure), "?") == 0 ||
+        (bsr ? !sparq_block_side_ok(e->block_rows) || !sparq_block_side_ok(e->block_cols)
+             : (e->block_rows || e->block_cols)) ||
         strcmp(sparq_encoding_name(e->encoding), "?") == 0 ||
         !parse_class(e->shape_class, exponent) || (e->source_hash[0] && !hash_ok(e->source_hash)) ||
         !time_ok(e->sparse_us) || !time_ok(e->dense_us))
-        return refuse(why, size, "choice: bad structure %d, encoding %d, shape class \"%s\", "
-                      "source_hash \"%s\" (not 16 hex digits) or time (negative, not finite)",
-                      (int)e->structure, (int)e->encoding, e->shape_class, e->source_hash);
+        return refuse(why, size, "choice: bad structure %d (block %ux%u), encoding %d, shape "
+                      "class \"%s\", source_hash \"%s\" (not 16 hex digits) or time "
+                      "(negative, not finite)", (int)e->structure, e->block_rows,
+                      e->block_cols, (int)e->encoding, e->shape_class, e->source_hash);
     return true;
 }
 
@@ -303,9 +371,14 @@ static bool params_from_json(const char *key, json_t *obj, void *entry, char *wh
     uint64_t evaluations = 0;
     json_t *values = json_object_get(obj, "values");
     const sparq_kernel_info *k = NULL;
+    char *at = NULL;
     if (!split_key(key, e->kernel, sizeof e->kernel, &e->encoding, e->shape_class,
-                   sizeof e->shape_class))
-        return refuse(why, size, "the key is not <kernel>/<encoding>/<shape class>");
+                   sizeof e->shape_class) ||
+        ((at = strchr(e->kernel, '@')) && !parse_block(at + 1, &e->block_rows, &e->block_cols)))
+        return refuse(why, size, "the key is not <kernel>/<encoding>/<shape class> (a BSR "
+                                 "kernel with its block: spmm_bsr_tile@16x16)");
+    if (at)
+        *at = '\0';
     if (!(k = sparq_kernel_find(e->kernel)))
         return refuse(why, size, "kernel \"%s\" is not in the registry", e->kernel);
     if (!json_is_object(values) || json_object_size(values) != (size_t)tunable_count(k))
@@ -347,12 +420,11 @@ static bool choice_from_json(const char *key, json_t *obj, void *entry, char *wh
     memset(e, 0, sizeof *e);
     char structure[16];
     const char *path = json_string_value(json_object_get(obj, "path"));
-    int s = -1;
     if (!split_key(key, structure, sizeof structure, &e->encoding, e->shape_class,
                    sizeof e->shape_class) ||
-        (s = index_of_name(structure_word, structure)) < 0)
-        return refuse(why, size, "the key is not <structure>/<encoding>/<shape class>");
-    e->structure = (sparq_structure)s;
+        !parse_structure_key_word(structure, &e->structure, &e->block_rows, &e->block_cols))
+        return refuse(why, size, "the key is not <structure>/<encoding>/<shape class> (BSR "
+                                 "with its block: bsr16x16)");
     if (!path || (strcmp(path, "dense") != 0 && strcmp(path, "sparse") != 0))
         return refuse(why, size, "\"path\" is not \"sparse\" or \"dense\"");
     e->dense = strcmp(path, "dense") == 0;
@@ -377,13 +449,17 @@ typedef struct entry_kind {
 static bool params_key(const void *entry, char *out, size_t size)
 {
     const sparq_tune_params_entry *e = entry;
-    return entry_key(e->kernel, e->encoding, e->shape_class, out, size);
+    char word[80];
+    return kernel_key_word(e->kernel, e->block_rows, e->block_cols, word, sizeof word) &&
+           entry_key(word, e->encoding, e->shape_class, out, size);
 }
 
 static bool choice_key(const void *entry, char *out, size_t size)
 {
     const sparq_tune_choice_entry *e = entry;
-    return entry_key(sparq_structure_name(e->structure), e->encoding, e->shape_class, out, size);
+    char word[16];
+    return structure_key_word(e->structure, e->block_rows, e->block_cols, word, sizeof word) &&
+           entry_key(word, e->encoding, e->shape_class, out, size);
 }
 
 static const entry_kind params_kind = {"params", params_valid, params_key, params_from_json,
@@ -824,13 +900,16 @@ static sparq_tune_source chain_lookup(const sparq_tune_chain *chain,
 sparq_tune_source sparq_tune_lookup_params(const sparq_tune_chain *chain,
                                            const sparq_tune_device *device,
                                            const sparq_kernel_info *k, sparq_encoding encoding,
+                                           unsigned block_rows, unsigned block_cols,
                                            const char *shape_class, const char *source_hash,
                                            sparq_kernel_params *params, char *detail,
                                            size_t detail_size)
 {
     any_entry entry;
+    char word[80];
+    bool ok = k && kernel_key_word(k->name, block_rows, block_cols, word, sizeof word);
     sparq_tune_source source =
-        chain_lookup(k ? chain : NULL, device, &params_kind, k ? k->name : "", encoding,
+        chain_lookup(ok ? chain : NULL, device, &params_kind, ok ? word : "", encoding,
                      shape_class, source_hash, &entry, detail, detail_size);
     if (params && source != SPARQ_TUNE_SOURCE_BUILTIN) {
         *params = entry.params.params;
@@ -846,14 +925,18 @@ sparq_tune_source sparq_tune_lookup_params(const sparq_tune_chain *chain,
 }
 
 bool sparq_tune_lookup_choice(const sparq_tune_chain *chain, const sparq_tune_device *device,
-                              sparq_structure structure, sparq_encoding encoding,
+                              const sparq_pack_options *format,
                               const char *shape_class, sparq_tune_choice_entry *choice,
                               sparq_tune_source *source, char *detail, size_t detail_size)
 {
     any_entry entry;
+    char word[16];
+    bool ok = format && structure_key_word(format->structure, format->block_rows,
+                                           format->block_cols, word, sizeof word);
     sparq_tune_source found =
-        chain_lookup(chain, device, &choices_kind, sparq_structure_name(structure), encoding,
-                     shape_class, NULL, &entry, detail, detail_size);
+        chain_lookup(ok ? chain : NULL, device, &choices_kind, ok ? word : "",
+                     format ? format->quant.encoding : SPARQ_ENCODING_F32, shape_class, NULL,
+                     &entry, detail, detail_size);
     if (source)
         *source = found;
     if (found != SPARQ_TUNE_SOURCE_BUILTIN && choice)

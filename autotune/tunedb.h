@@ -16,7 +16,8 @@
  *     "<vendor>|<name>|<driver>": {               exact device (tuned on it)
  *       "vendor": "...", "name": "...", "driver": "...", "type": "cpu|gpu|accelerator|other",
  *       "params": {
- *         "<kernel>/<encoding>/<shape class>": {
+ *         "<kernel>/<encoding>/<shape class>": {   BSR kernels with their block:
+ *                                                  "spmm_bsr_tile@16x16/f32/..."
  *           "values": {"<TUNABLE>": 64, ...},     every tunable of the kernel
  *           "time_us": 812.5, "default_us": 1040.0,
  *           "source_hash": "<16 hex digits>",      XXH64 of the kernel's source text
@@ -42,7 +43,9 @@
  * }
  *
  * <encoding> is sparq_encoding_name() ("f32", "f16", "i8", "i4"); <structure> is
- * sparq_structure_name(). A shape class is what sparq_tune_shape_class() writes.
+ * sparq_structure_name(), for BSR with its block shape ("bsr16x16", "bsr4x4": the
+ * break-even moves with the block, on PoCL 4x4 blocks at 50 % beat the dense path where
+ * 16x16 ones lose to it). A shape class is what sparq_tune_shape_class() writes.
  */
 
 #define SPARQ_TUNEDB_SCHEMA 1
@@ -67,6 +70,7 @@ void sparq_tune_shape_class(size_t rows, size_t cols, size_t batch, double nnz_p
 /* One tuned kernel (a "params" entry). */
 typedef struct sparq_tune_params_entry {
     char kernel[64];
+    unsigned block_rows, block_cols; /* a BSR kernel's block shape; 0 for the others      */
     sparq_encoding encoding;
     char shape_class[64];
     sparq_kernel_params params; /* in the order of the kernel's tunables              */
@@ -81,6 +85,7 @@ typedef struct sparq_tune_params_entry {
 /* One measured dense/sparse choice (a "choices" entry). */
 typedef struct sparq_tune_choice_entry {
     sparq_structure structure;
+    unsigned block_rows, block_cols; /* BSR: the block shape; 0 otherwise              */
     sparq_encoding encoding;
     char shape_class[64];
     bool dense;             /* "path": "dense"                                     */
@@ -163,7 +168,8 @@ typedef struct sparq_tune_chain {
     const sparq_tunedb *shipped;
 } sparq_tune_chain;
 
-/* Parameters for kernel k with this encoding and shape class. Levels in order: user db
+/* Parameters for kernel k with this encoding, BSR block shape (block_rows x block_cols;
+ * 0 x 0 for kernels of other structures) and shape class. Levels in order: user db
  * (device key), shipped db (device key), shipped db (vendor key, then type key). The
  * exact shape class is looked for at every level first; only when no level has it, the
  * nearest tuned class of the same kernel and encoding (least sum of |log2| differences
@@ -177,18 +183,21 @@ typedef struct sparq_tune_chain {
 sparq_tune_source sparq_tune_lookup_params(const sparq_tune_chain *chain,
                                            const sparq_tune_device *device,
                                            const sparq_kernel_info *k, sparq_encoding encoding,
+                                           unsigned block_rows, unsigned block_cols,
                                            const char *shape_class, const char *source_hash,
                                            sparq_kernel_params *params, char *detail,
                                            size_t detail_size);
 
-/* The measured dense/sparse choice for this structure, encoding and shape class, with
- * the same levels and nearest-class rule, further limited to classes of the same density
- * (log2 k - log2 z equal) and, for another class than the exact one, to choices the
- * loser lost by at least 1.25x; when a level's nearest class is a closer call, that
- * level lends nothing. No hash check: the choice is a path; dispatch follows its kernel
- * only while that kernel's file hash matches. Returns false when no level has one. */
+/* The measured dense/sparse choice for this format (structure, BSR block shape,
+ * encoding) and shape class, with the same levels and nearest-class rule, further
+ * limited to classes of the same density (log2 k - log2 z equal) and, for another class
+ * than the exact one, to choices the loser lost by at least 1.25x; a closer call at a
+ * level's nearest class keeps that level from lending a clear win further away, and
+ * serves itself only when no level has a clear one (the first such level's). No hash
+ * check: the choice is a path; dispatch follows its kernel only while that kernel's
+ * file hash matches. Returns false when no level has one. */
 bool sparq_tune_lookup_choice(const sparq_tune_chain *chain, const sparq_tune_device *device,
-                              sparq_structure structure, sparq_encoding encoding,
+                              const sparq_pack_options *format,
                               const char *shape_class, sparq_tune_choice_entry *choice,
                               sparq_tune_source *source, char *detail, size_t detail_size);
 

@@ -87,24 +87,26 @@ sparq_status sparq_tune_strategy_parse(const char *name, sparq_tune_strategy *st
 static const struct {
     const char *name;
     sparq_structure structure;
+    unsigned block; /* BSR: the square block's side */
     sparq_encoding encoding;
     sparq_scale_granularity granularity;
     size_t group;
     int quantize_activations;
 } case_formats[] = {
-    {"csr", SPARQ_STRUCTURE_CSR, SPARQ_ENCODING_F32, 0, 0, 0},
-    {"csr-f16", SPARQ_STRUCTURE_CSR, SPARQ_ENCODING_F16, 0, 0, 0},
-    {"csr-i8", SPARQ_STRUCTURE_CSR, SPARQ_ENCODING_I8, SPARQ_SCALE_ROW, 0, 0},
-    {"csr-i4", SPARQ_STRUCTURE_CSR, SPARQ_ENCODING_I4, SPARQ_SCALE_GROUP, 128, 0},
-    {"bsr16", SPARQ_STRUCTURE_BSR, SPARQ_ENCODING_F32, 0, 0, 0},
-    {"bsr16-i8", SPARQ_STRUCTURE_BSR, SPARQ_ENCODING_I8, SPARQ_SCALE_ROW, 0, 0},
-    {"2:4", SPARQ_STRUCTURE_NM, SPARQ_ENCODING_F32, 0, 0, 0},
-    {"2:4-i4", SPARQ_STRUCTURE_NM, SPARQ_ENCODING_I4, SPARQ_SCALE_GROUP, 128, 0},
-    {"dense", SPARQ_STRUCTURE_DENSE, SPARQ_ENCODING_F32, 0, 0, 0},
-    {"dense-f16", SPARQ_STRUCTURE_DENSE, SPARQ_ENCODING_F16, 0, 0, 0},
-    {"dense-i8", SPARQ_STRUCTURE_DENSE, SPARQ_ENCODING_I8, SPARQ_SCALE_ROW, 0, 0},
-    {"dense-i4", SPARQ_STRUCTURE_DENSE, SPARQ_ENCODING_I4, SPARQ_SCALE_GROUP, 128, 0},
-    {"w8a8", SPARQ_STRUCTURE_DENSE, SPARQ_ENCODING_I8, SPARQ_SCALE_ROW, 0, 1},
+    {"csr", SPARQ_STRUCTURE_CSR, 0, SPARQ_ENCODING_F32, 0, 0, 0},
+    {"csr-f16", SPARQ_STRUCTURE_CSR, 0, SPARQ_ENCODING_F16, 0, 0, 0},
+    {"csr-i8", SPARQ_STRUCTURE_CSR, 0, SPARQ_ENCODING_I8, SPARQ_SCALE_ROW, 0, 0},
+    {"csr-i4", SPARQ_STRUCTURE_CSR, 0, SPARQ_ENCODING_I4, SPARQ_SCALE_GROUP, 128, 0},
+    {"bsr4", SPARQ_STRUCTURE_BSR, 4, SPARQ_ENCODING_F32, 0, 0, 0},
+    {"bsr16", SPARQ_STRUCTURE_BSR, 16, SPARQ_ENCODING_F32, 0, 0, 0},
+    {"bsr16-i8", SPARQ_STRUCTURE_BSR, 16, SPARQ_ENCODING_I8, SPARQ_SCALE_ROW, 0, 0},
+    {"2:4", SPARQ_STRUCTURE_NM, 0, SPARQ_ENCODING_F32, 0, 0, 0},
+    {"2:4-i4", SPARQ_STRUCTURE_NM, 0, SPARQ_ENCODING_I4, SPARQ_SCALE_GROUP, 128, 0},
+    {"dense", SPARQ_STRUCTURE_DENSE, 0, SPARQ_ENCODING_F32, 0, 0, 0},
+    {"dense-f16", SPARQ_STRUCTURE_DENSE, 0, SPARQ_ENCODING_F16, 0, 0, 0},
+    {"dense-i8", SPARQ_STRUCTURE_DENSE, 0, SPARQ_ENCODING_I8, SPARQ_SCALE_ROW, 0, 0},
+    {"dense-i4", SPARQ_STRUCTURE_DENSE, 0, SPARQ_ENCODING_I4, SPARQ_SCALE_GROUP, 128, 0},
+    {"w8a8", SPARQ_STRUCTURE_DENSE, 0, SPARQ_ENCODING_I8, SPARQ_SCALE_ROW, 0, 1},
 };
 
 sparq_status sparq_tune_case_parse(const char *spec, sparq_tune_case *c)
@@ -127,8 +129,8 @@ sparq_status sparq_tune_case_parse(const char *spec, sparq_tune_case *c)
     if (f == SIZE_MAX)
         return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
                           "tune: case \"%s\": unknown format (csr, csr-f16, csr-i8, csr-i4, "
-                          "bsr16, bsr16-i8, 2:4, 2:4-i4, dense, dense-f16, dense-i8, dense-i4, "
-                          "w8a8)",
+                          "bsr4, bsr16, bsr16-i8, 2:4, 2:4-i4, dense, dense-f16, dense-i8, "
+                          "dense-i4, w8a8)",
                           spec);
     const char *rest = spec + length;
     bool ok = sscanf(rest, ":%zux%zu:b%zu%n", &rows, &cols, &batch, &used) == 3;
@@ -150,8 +152,7 @@ sparq_status sparq_tune_case_parse(const char *spec, sparq_tune_case *c)
     c->format.quant.granularity = case_formats[f].granularity;
     c->format.quant.group_size = case_formats[f].group;
     c->quantize_activations = case_formats[f].quantize_activations;
-    if (c->format.structure == SPARQ_STRUCTURE_BSR)
-        c->format.block_rows = c->format.block_cols = 16;
+    c->format.block_rows = c->format.block_cols = case_formats[f].block;
     if (c->format.structure == SPARQ_STRUCTURE_NM) {
         c->format.nm_n = 2;
         c->format.nm_m = 4;
@@ -849,6 +850,8 @@ static sparq_status break_even(const sparq_tune_options *o, bench_case *b,
     double sparse_us = us[0], own_us = us[1], clblast_us = us[2];
     memset(choice, 0, sizeof *choice);
     choice->structure = b->c->format.structure;
+    choice->block_rows = b->c->format.block_rows;
+    choice->block_cols = b->c->format.block_cols;
     choice->encoding = b->c->format.quant.encoding;
     sparq_matrix_shape_class(b->matrix, b->c->batch, choice->shape_class,
                              sizeof choice->shape_class);
@@ -972,6 +975,10 @@ static sparq_status tune_case(const sparq_tune_options *o, bench_case *b, uint64
         if (isfinite(r.best_us)) {
             sparq_tune_params_entry e = {0};
             snprintf(e.kernel, sizeof e.kernel, "%s", k->name);
+            if (k->structure == SPARQ_STRUCTURE_BSR) {
+                e.block_rows = b->c->format.block_rows;
+                e.block_cols = b->c->format.block_cols;
+            }
             e.encoding = b->c->format.quant.encoding;
             snprintf(e.shape_class, sizeof e.shape_class, "%s", shape);
             e.params = p;
@@ -1140,17 +1147,19 @@ sparq_status sparq_tune_describe(sparq_context *ctx, char **text)
             char hash[17], params[128] = "";
             sparq_kernel_params p;
             sparq_source_hash_get(ctx, k->source, hash);
-            sparq_tune_lookup_params(&chain, &device, k, c->format.quant.encoding, shape, hash,
-                                     &p, detail, sizeof detail);
+            bool bsr = k->structure == SPARQ_STRUCTURE_BSR;
+            sparq_tune_lookup_params(&chain, &device, k, c->format.quant.encoding,
+                                     bsr ? c->format.block_rows : 0,
+                                     bsr ? c->format.block_cols : 0, shape, hash, &p, detail,
+                                     sizeof detail);
             sparq_kernel_options_append(k, &p, params, sizeof params);
             fprintf(out, "    %-22s %-40s %s\n", k->name, params, detail);
         }
         sparq_tune_choice_entry choice;
         sparq_tune_source source;
         if (c->format.structure != SPARQ_STRUCTURE_DENSE &&
-            sparq_tune_lookup_choice(&chain, &device, c->format.structure,
-                                     c->format.quant.encoding, shape, &choice, &source, detail,
-                                     sizeof detail))
+            sparq_tune_lookup_choice(&chain, &device, &c->format, shape, &choice, &source,
+                                     detail, sizeof detail))
             fprintf(out, "    break-even: %s (sparse %s %.1f us, dense %s %.1f us; %s)\n",
                     choice.dense ? "dense" : "sparse", choice.kernel, choice.sparse_us,
                     choice.dense_name, choice.dense_us, detail);

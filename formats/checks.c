@@ -36,3 +36,8 @@ sparq_status sparq_check_finite(const float *w, size_t rows, size_t cols, const 
     }
     return SPARQ_OK;
 }
+
+bool sparq_block_side_ok(size_t side)
+{
+    return side == 1 || side == 2 || side == 4 || side == 8 || side == 16 || side == 32;
+}

@@ -7,6 +7,8 @@
 
 #include "sparq.h"
 
+#include <stdbool.h>
+
 /* rows, cols >= 1 and rows * cols floats fit in size_t:
  * "what: the matrix is 0 x 4; both sizes must be at least 1". */
 sparq_status sparq_check_shape(size_t rows, size_t cols, const char *what);
@@ -16,5 +18,8 @@ sparq_status sparq_check_matrix(const float *w, size_t rows, size_t cols, const 
 
 /* The first NaN/Inf in row-major order: "what: W[3, 17] is NaN" (or +Inf, -Inf). */
 sparq_status sparq_check_finite(const float *w, size_t rows, size_t cols, const char *what);
+
+/* A BSR block side sparq prunes, packs and tunes: 1, 2, 4, 8, 16 or 32. */
+bool sparq_block_side_ok(size_t side);
 
 #endif

@@ -89,11 +89,6 @@ void sparq_index_set(void *data, sparq_dtype dtype, size_t i, uint64_t v)
     }
 }
 
-static int is_block_dim(unsigned d)
-{
-    return d == 1 || d == 2 || d == 4 || d == 8 || d == 16 || d == 32;
-}
-
 sparq_status sparq_pack_normalise(const sparq_pack_options *options,
                                   sparq_pack_options *normalised, const char *what)
 {
@@ -108,11 +103,11 @@ sparq_status sparq_pack_normalise(const sparq_pack_options *options,
     if (st != SPARQ_OK)
         return st;
     if (o.structure == SPARQ_STRUCTURE_BSR) {
-        if (!is_block_dim(o.block_rows) || !is_block_dim(o.block_cols))
+        if (!sparq_block_side_ok(o.block_rows) || !sparq_block_side_ok(o.block_cols))
             return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
                               "%s: block_%s %u is not one of 1, 2, 4, 8, 16, 32", what,
-                              is_block_dim(o.block_rows) ? "cols" : "rows",
-                              is_block_dim(o.block_rows) ? o.block_cols : o.block_rows);
+                              sparq_block_side_ok(o.block_rows) ? "cols" : "rows",
+                              sparq_block_side_ok(o.block_rows) ? o.block_cols : o.block_rows);
     } else {
         o.block_rows = o.block_cols = 0;
     }

@@ -178,11 +178,6 @@ sparq_status sparq_prune_magnitude(float *weights, size_t rows, size_t cols, dou
 
 /* ---- blocks --------------------------------------------------------------------------- */
 
-static int block_size_allowed(size_t size)
-{
-    return size == 1 || size == 2 || size == 4 || size == 8 || size == 16 || size == 32;
-}
-
 /* Key of a block from its score (a non-negative finite double): the bit pattern plus one,
  * or 0 when every element of the block was pruned by the previous mask. */
 static uint64_t block_key(double score, size_t live_elements)
@@ -204,7 +199,7 @@ sparq_status sparq_prune_blocks(float *weights, size_t rows, size_t cols, size_t
         st = check_outputs(func, mask, zero_pruned);
     if (st == SPARQ_OK)
         st = check_sparsity(func, sparsity);
-    if (st == SPARQ_OK && (!block_size_allowed(block_rows) || !block_size_allowed(block_cols)))
+    if (st == SPARQ_OK && (!sparq_block_side_ok(block_rows) || !sparq_block_side_ok(block_cols)))
         st = sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
                         "%s: block %zu x %zu is not allowed; each side must be 1, 2, 4, 8, 16 "
                         "or 32", func, block_rows, block_cols);

@@ -37,7 +37,10 @@ sparq_tune_source sparq_matrix_tuned_params(const sparq_matrix *m, const sparq_k
         sparq_tune_shape_class(m->rows, m->cols, batch, (double)m->cols, shape, sizeof shape);
     else
         sparq_matrix_shape_class(m, batch, shape, sizeof shape);
-    return sparq_tune_lookup_params(&chain, &device, k, encoding, shape, hash, p, detail,
+    bool bsr = k->structure == SPARQ_STRUCTURE_BSR;
+    return sparq_tune_lookup_params(&chain, &device, k, encoding,
+                                    bsr ? m->format.block_rows : 0,
+                                    bsr ? m->format.block_cols : 0, shape, hash, p, detail,
                                     detail_size);
 }
 
@@ -121,8 +124,7 @@ bool sparq_matrix_tuned_choice(const sparq_matrix *m, size_t batch,
     char shape[64];
     sparq_matrix_shape_class(m, batch, shape, sizeof shape);
     sparq_tune_source source;
-    return sparq_tune_lookup_choice(&chain, &device, m->format.structure,
-                                    m->format.quant.encoding, shape, choice, &source, detail,
+    return sparq_tune_lookup_choice(&chain, &device, &m->format, shape, choice, &source, detail,
                                     detail_size);
 }
 

@@ -54,7 +54,7 @@ static sparq_tune_source lookup_scalar(sparq_context *ctx, const char *path,
     char shape[64], hash[17];
     sparq_tune_shape_class(64, 256, 1, 128, shape, sizeof shape);
     sparq_source_hash_get(ctx, k->source, hash);
-    sparq_tune_source src = sparq_tune_lookup_params(&chain, &device, k, SPARQ_ENCODING_F32,
+    sparq_tune_source src = sparq_tune_lookup_params(&chain, &device, k, SPARQ_ENCODING_F32, 0, 0,
                                                      shape, hash, p, NULL, 0);
     sparq_tunedb_free(db);
     return src;
@@ -381,6 +381,9 @@ static void case_specs(void **state)
     assert_int_equal(sparq_tune_case_parse("bsr16:32x32:b8", &c), SPARQ_OK);
     assert_int_equal(c.format.block_rows, 16);
     assert_true(c.sparsity == 0.9);
+    assert_int_equal(sparq_tune_case_parse("bsr4:32x32:b1:s0.5", &c), SPARQ_OK);
+    assert_true(c.format.structure == SPARQ_STRUCTURE_BSR && c.format.block_rows == 4 &&
+                c.format.block_cols == 4);
     static const char *const bad[] = {"", "csr", "csr:", "coo:4x4:b1", "csr:4x4",
                                       "csr:0x4:b1", "csr:4x4:b0", "csr:4x4:b1:s1.5",
                                       "csr:4x4:b1:s0.5x", "csr:4x4:b1:", "csr:4x4:b1junk",

@@ -17,6 +17,11 @@
 #define CLASS "m4096.k4096.b32.z512"
 
 static const sparq_tune_device cpu = {"Acme", "Rocket CPU", "4.0", SPARQ_DEVICE_TYPE_CPU};
+static const sparq_pack_options csr_f32 = {.structure = SPARQ_STRUCTURE_CSR};
+static const sparq_pack_options bsr16_f32 = {.structure = SPARQ_STRUCTURE_BSR,
+                                             .block_rows = 16, .block_cols = 16};
+static const sparq_pack_options bsr4_f32 = {.structure = SPARQ_STRUCTURE_BSR,
+                                            .block_rows = 4, .block_cols = 4};
 
 static char *key_of(void (*make)(const sparq_tune_device *, char *, size_t),
                     const sparq_tune_device *device)
@@ -104,7 +109,7 @@ static sparq_tune_source lookup(const sparq_tunedb *user, const sparq_tunedb *sh
                                 const char *hash, sparq_kernel_params *p, char *detail)
 {
     sparq_tune_chain chain = {user, shipped};
-    return sparq_tune_lookup_params(&chain, d, batchtile_kernel(), SPARQ_ENCODING_I8,
+    return sparq_tune_lookup_params(&chain, d, batchtile_kernel(), SPARQ_ENCODING_I8, 0, 0,
                                     shape_class, hash, p, detail, 256);
 }
 
@@ -151,13 +156,16 @@ static void round_trip(void **state)
     put(db, exact, big_seed);
     sparq_tune_choice_entry c = choice(CLASS, true, 640.0);
     assert_int_equal(sparq_tunedb_put_choice(db, &cpu, exact, &c), SPARQ_OK);
-    assert_int_equal(sparq_tunedb_count(db), 5);
+    c.structure = SPARQ_STRUCTURE_BSR, c.block_rows = 4, c.block_cols = 16;
+    assert_int_equal(sparq_tunedb_put_choice(db, &cpu, exact, &c), SPARQ_OK);
+    assert_int_equal(sparq_tunedb_count(db), 6);
 
     char *text = NULL;
     assert_int_equal(sparq_tunedb_to_text(db, &text), SPARQ_OK);
     assert_non_null(strstr(text, "\"schema\": 1"));
     assert_non_null(strstr(text, "\"spmm_csr_batchtile/i8/" CLASS "\""));
     assert_non_null(strstr(text, "\"csr/f32/" CLASS "\""));
+    assert_non_null(strstr(text, "\"bsr4x16/f32/" CLASS "\""));
     assert_non_null(strstr(text, "\"seed\": \"18446744073709551615\""));
     /* sorted keys: at the top, inside a device, inside an entry */
     assert_true(strstr(text, "\"devices\"") < strstr(text, "\"schema\""));
@@ -170,7 +178,7 @@ static void round_trip(void **state)
     sparq_tunedb *back = from_text(text);
     assert_string_equal(sparq_tunedb_warning(back), "");
     assert_int_equal(sparq_tunedb_skipped(back), 0);
-    assert_int_equal(sparq_tunedb_count(back), 5);
+    assert_int_equal(sparq_tunedb_count(back), 6);
     char *again = NULL;
     assert_int_equal(sparq_tunedb_to_text(back, &again), SPARQ_OK);
     assert_string_equal(text, again);
@@ -188,8 +196,9 @@ static void round_trip(void **state)
     sparq_tune_chain chain = {back, NULL};
     sparq_tune_choice_entry got;
     sparq_tune_source source;
-    assert_true(sparq_tune_lookup_choice(&chain, &cpu, SPARQ_STRUCTURE_CSR, SPARQ_ENCODING_F32,
-                                         CLASS, &got, &source, NULL, 0));
+    const sparq_pack_options bsr4x16 = {.structure = SPARQ_STRUCTURE_BSR, .block_rows = 4,
+                                        .block_cols = 16};
+    assert_true(sparq_tune_lookup_choice(&chain, &cpu, &bsr4x16, CLASS, &got, &source, NULL, 0));
     assert_memory_equal(&got, &c, sizeof c);
     free(text);
     free(again);
@@ -256,13 +265,13 @@ static void chain_falls_back_at_each_level(void **state)
     assert_string_equal(detail, "built-in default");
     assert_int_equal(lookup(NULL, NULL, &cpu, CLASS, HASH, &p, detail), SPARQ_TUNE_SOURCE_BUILTIN);
     assert_memory_equal(&p, &defaults_cpu, sizeof p);
-    assert_int_equal(sparq_tune_lookup_params(NULL, NULL, batchtile_kernel(), SPARQ_ENCODING_I8,
-                                              CLASS, HASH, &p, NULL, 0),
+    assert_int_equal(sparq_tune_lookup_params(NULL, NULL, batchtile_kernel(), SPARQ_ENCODING_I8, 0,
+                                              0, CLASS, HASH, &p, NULL, 0),
                      SPARQ_TUNE_SOURCE_BUILTIN);
     /* another encoding or a malformed class is not found */
     sparq_tune_chain chain = {user, shipped};
     assert_int_equal(sparq_tune_lookup_params(&chain, &cpu, batchtile_kernel(), SPARQ_ENCODING_F16,
-                                              CLASS, HASH, &p, NULL, 0),
+                                              0, 0, CLASS, HASH, &p, NULL, 0),
                      SPARQ_TUNE_SOURCE_BUILTIN);
     assert_int_equal(lookup(user, shipped, &cpu, "m4096", HASH, &p, NULL),
                      SPARQ_TUNE_SOURCE_BUILTIN);
@@ -280,6 +289,64 @@ static void chain_falls_back_at_each_level(void **state)
     sparq_tunedb_free(shipped);
     sparq_tunedb_free(defaults);
     sparq_tunedb_free(type_only);
+}
+
+/* A BSR kernel's parameters are tuned per block shape: its key names the block
+ * ("spmm_bsr_tile@16x16/f32/..."), and a lookup for another block finds none. */
+static void bsr_params_per_block(void **state)
+{
+    (void)state;
+    const sparq_kernel_info *k = sparq_kernel_find("spmm_bsr_tile");
+    assert_non_null(k);
+    sparq_tunedb *db = empty_db();
+    const char *exact = key_of(sparq_tunedb_device_key, &cpu);
+    sparq_tune_params_entry e = batchtile(CLASS, 64, 4, 256);
+    strcpy(e.kernel, "spmm_bsr_tile");
+    e.encoding = SPARQ_ENCODING_F32;
+    e.params.value[0] = 4, e.params.value[1] = 6, e.params.value[2] = 8, e.params.value[3] = 4;
+    assert_int_equal(sparq_tunedb_put_params(db, &cpu, exact, &e), SPARQ_ERROR_INVALID_ARGUMENT);
+    e.block_rows = e.block_cols = 16;
+    assert_int_equal(sparq_tunedb_put_params(db, &cpu, exact, &e), SPARQ_OK);
+    sparq_tune_params_entry csr = batchtile(CLASS, 64, 4, 256);
+    csr.block_rows = csr.block_cols = 16; /* a block on a CSR kernel */
+    assert_int_equal(sparq_tunedb_put_params(db, &cpu, exact, &csr), SPARQ_ERROR_INVALID_ARGUMENT);
+
+    char *text = NULL;
+    assert_int_equal(sparq_tunedb_to_text(db, &text), SPARQ_OK);
+    assert_non_null(strstr(text, "\"spmm_bsr_tile@16x16/f32/" CLASS "\""));
+    sparq_tunedb *back = from_text(text);
+    assert_int_equal(sparq_tunedb_skipped(back), 0);
+    sparq_tune_chain chain = {back, NULL};
+    sparq_kernel_params p;
+    assert_int_equal(sparq_tune_lookup_params(&chain, &cpu, k, SPARQ_ENCODING_F32, 16, 16, CLASS,
+                                              HASH, &p, NULL, 0),
+                     SPARQ_TUNE_SOURCE_USER);
+    assert_true(p.value[0] == 4 && p.value[1] == 6 && p.value[2] == 8 && p.value[3] == 4);
+    assert_int_equal(sparq_tune_lookup_params(&chain, &cpu, k, SPARQ_ENCODING_F32, 4, 4, CLASS,
+                                              HASH, &p, NULL, 0),
+                     SPARQ_TUNE_SOURCE_BUILTIN);
+    assert_int_equal(sparq_tune_lookup_params(&chain, &cpu, k, SPARQ_ENCODING_F32, 0, 0, CLASS,
+                                              HASH, &p, NULL, 0),
+                     SPARQ_TUNE_SOURCE_BUILTIN);
+    free(text);
+    sparq_tunedb_free(back);
+    sparq_tunedb_free(db);
+
+    /* in a file: BSR kernel keys without a block, or with a malformed one, are skipped */
+    const char *bad =
+        "{\"schema\": 1, \"devices\": {\"type:cpu\": {\"type\": \"cpu\", \"params\": {"
+        "\"spmm_bsr_tile/f32/" CLASS "\": {\"values\": {\"TSR\": 4, \"TB\": 6, \"WGB\": 8, "
+        "\"RPG\": 4}, \"source_hash\": \"" HASH "\"},"
+        "\"spmm_bsr_tile@16/f32/" CLASS "\": {\"values\": {\"TSR\": 4, \"TB\": 6, \"WGB\": 8, "
+        "\"RPG\": 4}, \"source_hash\": \"" HASH "\"},"
+        "\"spmm_bsr_tile@3x4/f32/" CLASS "\": {\"values\": {\"TSR\": 4, \"TB\": 6, \"WGB\": 8, "
+        "\"RPG\": 4}, \"source_hash\": \"" HASH "\"},"
+        "\"spmm_bsr_tile@4x4/f32/" CLASS "\": {\"values\": {\"TSR\": 4, \"TB\": 6, \"WGB\": 8, "
+        "\"RPG\": 4}, \"source_hash\": \"" HASH "\"}}}}}";
+    db = from_text(bad);
+    assert_int_equal(sparq_tunedb_count(db), 1);
+    assert_int_equal(sparq_tunedb_skipped(db), 3);
+    sparq_tunedb_free(db);
 }
 
 static void nearest_class(void **state)
@@ -339,6 +406,13 @@ static void invalid_values_refused_and_skipped(void **state)
     assert_int_equal(sparq_tunedb_put_params(db, &cpu, exact, &e), SPARQ_ERROR_INVALID_ARGUMENT);
     sparq_tune_choice_entry c = choice(CLASS, false, -1.0);
     assert_int_equal(sparq_tunedb_put_choice(db, &cpu, exact, &c), SPARQ_ERROR_INVALID_ARGUMENT);
+    c = choice(CLASS, false, 100.0);
+    c.structure = SPARQ_STRUCTURE_BSR; /* a BSR choice without its block */
+    assert_int_equal(sparq_tunedb_put_choice(db, &cpu, exact, &c), SPARQ_ERROR_INVALID_ARGUMENT);
+    c.block_rows = 3, c.block_cols = 4;
+    assert_int_equal(sparq_tunedb_put_choice(db, &cpu, exact, &c), SPARQ_ERROR_INVALID_ARGUMENT);
+    c.structure = SPARQ_STRUCTURE_CSR, c.block_rows = 4; /* a block on CSR */
+    assert_int_equal(sparq_tunedb_put_choice(db, &cpu, exact, &c), SPARQ_ERROR_INVALID_ARGUMENT);
     assert_int_equal(sparq_tunedb_count(db), 0);
     sparq_tunedb_free(db);
 
@@ -368,12 +442,15 @@ static void invalid_values_refused_and_skipped(void **state)
         "\"spmm_csr_batchtile\": 7},"
         "\"choices\": {\"csr/f32/" CLASS "\": {\"path\": \"sideways\"}, \"coo/f32/" CLASS
         "\": {\"path\": \"dense\"}, \"csr/f32/m1.k1.b1.z1\": {\"path\": \"dense\", "
-        "\"dense_us\": \"fast\"}}},"
+        "\"dense_us\": \"fast\"}, \"bsr/f32/" CLASS "\": {\"path\": \"dense\"}, \"bsr16x/f32/"
+        CLASS "\": {\"path\": \"dense\"}, \"bsr 4x4/f32/" CLASS "\": {\"path\": \"dense\"}, "
+        "\"bsr64x4/f32/" CLASS "\": {\"path\": \"dense\"}, \"bsr4x4z/f32/" CLASS "\": {\"path\": "
+        "\"dense\"}, \"bsr4x4/f32/" CLASS "\": {\"path\": \"dense\"}}},"
         "\"type:gpu\": [1, 2], \"type:other\": {\"type\": \"toaster\"}}}";
     db = from_text(text);
     assert_string_equal(sparq_tunedb_warning(db), "");
-    assert_int_equal(sparq_tunedb_count(db), 1);
-    assert_int_equal(sparq_tunedb_skipped(db), 16); /* 11 params, 3 choices, 2 devices */
+    assert_int_equal(sparq_tunedb_count(db), 2);
+    assert_int_equal(sparq_tunedb_skipped(db), 21); /* 11 params, 8 choices, 2 devices */
     sparq_kernel_params p;
     assert_int_equal(lookup(NULL, db, &cpu, "m1.k1.b2.z1", HASH, &p, NULL),
                      SPARQ_TUNE_SOURCE_TYPE_DEFAULT);
@@ -610,7 +687,7 @@ static void choices_chain(void **state)
     sparq_tune_choice_entry got;
     sparq_tune_source source;
     char detail[256];
-    assert_true(sparq_tune_lookup_choice(&chain, &cpu, SPARQ_STRUCTURE_CSR, SPARQ_ENCODING_F32,
+    assert_true(sparq_tune_lookup_choice(&chain, &cpu, &csr_f32,
                                          CLASS, &got, &source, detail, sizeof detail));
     assert_int_equal(source, SPARQ_TUNE_SOURCE_USER);
     assert_true(got.dense);
@@ -621,9 +698,8 @@ static void choices_chain(void **state)
     /* a new driver: the vendor default, at its nearest class */
     sparq_tune_device new_driver = cpu;
     strcpy(new_driver.driver, "5.0");
-    assert_true(sparq_tune_lookup_choice(&chain, &new_driver, SPARQ_STRUCTURE_CSR,
-                                         SPARQ_ENCODING_F32, CLASS, &got, &source, detail,
-                                         sizeof detail));
+    assert_true(sparq_tune_lookup_choice(&chain, &new_driver, &csr_f32, CLASS, &got, &source,
+                                         detail, sizeof detail));
     assert_int_equal(source, SPARQ_TUNE_SOURCE_TYPE_DEFAULT);
     assert_false(got.dense);
     assert_string_equal(detail,
@@ -632,27 +708,22 @@ static void choices_chain(void **state)
     sparq_tune_choice_entry single = choice("m4096.k4096.b1.z512", true, 300.0);
     assert_int_equal(sparq_tunedb_put_choice(shipped, &cpu, key_of(sparq_tunedb_vendor_key, &cpu),
                                              &single), SPARQ_OK);
-    assert_true(sparq_tune_lookup_choice(&chain, &new_driver, SPARQ_STRUCTURE_CSR,
-                                         SPARQ_ENCODING_F32, "m2048.k4096.b1.z512", &got, &source,
-                                         detail, sizeof detail));
+    assert_true(sparq_tune_lookup_choice(&chain, &new_driver, &csr_f32, "m2048.k4096.b1.z512", &got,
+                                         &source, detail, sizeof detail));
     assert_true(got.dense);
-    assert_false(sparq_tune_lookup_choice(&chain, &new_driver, SPARQ_STRUCTURE_CSR,
-                                          SPARQ_ENCODING_F32, "m4096.k4096.b1.z4096", &got,
-                                          &source, detail, sizeof detail));
-    assert_false(sparq_tune_lookup_choice(&chain, &new_driver, SPARQ_STRUCTURE_CSR,
-                                          SPARQ_ENCODING_F32, "m4096.k4096.b1.z256", &got,
-                                          &source, detail, sizeof detail));
-    /* a near tie (4100 vs 3900 us) serves its own class only */
+    assert_false(sparq_tune_lookup_choice(&chain, &new_driver, &csr_f32, "m4096.k4096.b1.z4096",
+                                          &got, &source, detail, sizeof detail));
+    assert_false(sparq_tune_lookup_choice(&chain, &new_driver, &csr_f32, "m4096.k4096.b1.z256",
+                                          &got, &source, detail, sizeof detail));
+    /* a near tie (4100 vs 3900 us) serves its own class ... */
     sparq_tune_choice_entry tie = choice("m1024.k1024.b1.z256", false, 3900.0);
     assert_int_equal(sparq_tunedb_put_choice(shipped, &cpu, key_of(sparq_tunedb_vendor_key, &cpu),
                                              &tie), SPARQ_OK);
-    assert_true(sparq_tune_lookup_choice(&chain, &new_driver, SPARQ_STRUCTURE_CSR,
-                                         SPARQ_ENCODING_F32, "m1024.k1024.b1.z256", &got,
+    assert_true(sparq_tune_lookup_choice(&chain, &new_driver, &csr_f32, "m1024.k1024.b1.z256", &got,
                                          &source, detail, sizeof detail));
     assert_true(got.sparse_us == 3900.0);
     /* ... other classes only as the last resort, when no level has a decisive one */
-    assert_true(sparq_tune_lookup_choice(&chain, &new_driver, SPARQ_STRUCTURE_CSR,
-                                         SPARQ_ENCODING_F32, "m2048.k1024.b1.z256", &got,
+    assert_true(sparq_tune_lookup_choice(&chain, &new_driver, &csr_f32, "m2048.k1024.b1.z256", &got,
                                          &source, detail, sizeof detail));
     assert_true(got.sparse_us == 3900.0);
     assert_int_equal(source, SPARQ_TUNE_SOURCE_TYPE_DEFAULT);
@@ -662,29 +733,34 @@ static void choices_chain(void **state)
     sparq_tune_choice_entry far = choice("m8192.k1024.b1.z256", false, 1000.0);
     assert_int_equal(sparq_tunedb_put_choice(shipped, &cpu, key_of(sparq_tunedb_vendor_key, &cpu),
                                              &far), SPARQ_OK);
-    assert_true(sparq_tune_lookup_choice(&chain, &new_driver, SPARQ_STRUCTURE_CSR,
-                                         SPARQ_ENCODING_F32, "m2048.k1024.b1.z256", &got,
+    assert_true(sparq_tune_lookup_choice(&chain, &new_driver, &csr_f32, "m2048.k1024.b1.z256", &got,
                                          &source, detail, sizeof detail));
     assert_true(got.sparse_us == 3900.0);
-    assert_true(sparq_tune_lookup_choice(&chain, &new_driver, SPARQ_STRUCTURE_CSR,
-                                         SPARQ_ENCODING_F32, "m16384.k1024.b1.z256", &got,
-                                         &source, detail, sizeof detail));
+    assert_true(sparq_tune_lookup_choice(&chain, &new_driver, &csr_f32, "m16384.k1024.b1.z256",
+                                         &got, &source, detail, sizeof detail));
     assert_true(got.sparse_us == 1000.0);
     /* ... but a decisive one at a later level does (the tie is the vendor's) */
     sparq_tune_choice_entry sibling = choice("m4096.k1024.b1.z256", true, 9000.0);
     assert_int_equal(sparq_tunedb_put_choice(shipped, &cpu, key_of(sparq_tunedb_type_key, &cpu),
                                              &sibling), SPARQ_OK);
-    assert_true(sparq_tune_lookup_choice(&chain, &new_driver, SPARQ_STRUCTURE_CSR,
-                                         SPARQ_ENCODING_F32, "m2048.k1024.b1.z256", &got,
+    assert_true(sparq_tune_lookup_choice(&chain, &new_driver, &csr_f32, "m2048.k1024.b1.z256", &got,
                                          &source, detail, sizeof detail));
     assert_true(got.sparse_us == 9000.0 && got.dense);
     assert_string_equal(detail, "vendor/type default, nearest class m4096.k1024.b1.z256 to "
                                 "m2048.k1024.b1.z256");
+    /* a BSR choice serves its own block shape only */
+    sparq_tune_choice_entry blocks = choice(CLASS, true, 9000.0);
+    blocks.structure = SPARQ_STRUCTURE_BSR, blocks.block_rows = blocks.block_cols = 16;
+    assert_int_equal(sparq_tunedb_put_choice(user, &cpu, key_of(sparq_tunedb_device_key, &cpu),
+                                             &blocks), SPARQ_OK);
+    assert_true(sparq_tune_lookup_choice(&chain, &cpu, &bsr16_f32, CLASS, &got, &source, detail,
+                                         sizeof detail));
+    assert_true(got.dense && got.block_rows == 16 && got.block_cols == 16);
     /* no level has one: false, BUILTIN */
-    assert_false(sparq_tune_lookup_choice(&chain, &cpu, SPARQ_STRUCTURE_BSR, SPARQ_ENCODING_F32,
+    assert_false(sparq_tune_lookup_choice(&chain, &cpu, &bsr4_f32,
                                           CLASS, &got, &source, detail, sizeof detail));
     assert_int_equal(source, SPARQ_TUNE_SOURCE_BUILTIN);
-    assert_false(sparq_tune_lookup_choice(NULL, NULL, SPARQ_STRUCTURE_CSR, SPARQ_ENCODING_F32,
+    assert_false(sparq_tune_lookup_choice(NULL, NULL, &csr_f32,
                                           CLASS, NULL, NULL, NULL, 0));
     sparq_tunedb_free(user);
     sparq_tunedb_free(shipped);
@@ -737,6 +813,7 @@ int main(void)
         cmocka_unit_test(round_trip),
         cmocka_unit_test(chain_falls_back_at_each_level),
         cmocka_unit_test(nearest_class),
+        cmocka_unit_test(bsr_params_per_block),
         cmocka_unit_test(invalid_values_refused_and_skipped),
         cmocka_unit_test(corrupt_truncated_foreign_files),
         cmocka_unit_test(merge_creates_folders_and_replaces),
