@@ -787,11 +787,12 @@ typedef enum nearest_kind {
 } nearest_kind;
 
 /* The entry under device_key nearest to the query's class, at most max_distance away
- * (0: the class itself; ties: the first key in order), into *out, its class into
- * found. */
+ * (0: the class itself; ties: the first key in order), into *out, its class into found
+ * and its distance into *distance. */
 static nearest_kind nearest_entry(const sparq_tunedb *db, const char *device_key,
                                   const lookup_query *q, unsigned max_distance,
-                                  any_entry *out, char *found, size_t found_size)
+                                  any_entry *out, char *found, size_t found_size,
+                                  unsigned *distance_found)
 {
     json_t *section = json_object_get(json_object_get(db->devices, device_key), q->kind->section);
     const char *key, *best_key = NULL;
@@ -822,6 +823,7 @@ static nearest_kind nearest_entry(const sparq_tunedb *db, const char *device_key
     if (!best_key)
         return NEAREST_NONE;
     snprintf(found, found_size, "%s", best_key + prefix_length);
+    *distance_found = best;
     return q->kind == &choices_kind && best > 0 && !decisive(&out->choice) ? NEAREST_TIE
                                                                             : NEAREST_FOUND;
 }
@@ -834,8 +836,11 @@ static nearest_kind nearest_entry(const sparq_tunedb *db, const char *device_key
  * class at 0.9-1.1x). A dense/sparse choice borrowed from another class must be
  * decisive; a near tie at the nearest class of a level is not overruled by a clear win
  * further away at that level (2:4 at 11008 x 4096 batch 32 took a 3072 x 768 batch-8 win
- * over the 4096 x 4096 batch-32 tie, and ran 1.47x slower than dense), and when no level
- * has anything better it still serves, as the last resort before the built-in rule: a
+ * over the 4096 x 4096 batch-32 tie, and ran 1.47x slower than dense), nor by one no
+ * nearer at a later level (a sibling device's clear win at the very class this device
+ * measured as a tie: the same 2:4 case ran the Zen 3 type default's sparse choice 1.15x
+ * slower than dense on Zen 4), and when none nearer is found it serves itself, before
+ * the built-in rule: a
  * measured near tie predicts the winner better than the byte count does above batch 1
  * (CSR 50 % at 11008 x 4096 batch 128 took the built-in rule's sparse path next to a
  * 4096 x 4096 tie for dense, and ran 1.29x slower than dense). BUILTIN when none has
@@ -863,16 +868,20 @@ static sparq_tune_source chain_lookup(const sparq_tune_chain *chain,
     char key[MAX_KEY], found[64], tie_found[64];
     any_entry tie;
     int tie_level = -1; /* the first level whose nearest class was a near tie */
+    unsigned distance = 0, tie_distance = 0;
     for (int pass = 0; pass < 2 * 4; pass++) {
         int i = pass % 4;
         if (!levels[i].db)
             continue;
         levels[i].key(device, key, sizeof key);
-        nearest_kind got = nearest_entry(levels[i].db, key, &q, pass < 4 ? 0 : UINT_MAX, out,
-                                         found, sizeof found);
+        /* after a near tie, later levels lend only from nearer classes */
+        unsigned reach = pass < 4 ? 0 : tie_level >= 0 ? tie_distance - 1 : UINT_MAX;
+        nearest_kind got =
+            nearest_entry(levels[i].db, key, &q, reach, out, found, sizeof found, &distance);
         if (got == NEAREST_TIE && tie_level < 0) {
             tie = *out;
             tie_level = i;
+            tie_distance = distance;
             snprintf(tie_found, sizeof tie_found, "%s", found);
         }
         if (got != NEAREST_FOUND)

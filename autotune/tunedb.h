@@ -192,8 +192,8 @@ sparq_tune_source sparq_tune_lookup_params(const sparq_tune_chain *chain,
  * encoding) and shape class, with the same levels and nearest-class rule, further
  * limited to classes of the same density (log2 k - log2 z equal) and, for another class
  * than the exact one, to choices the loser lost by at least 1.25x; a closer call at a
- * level's nearest class keeps that level from lending a clear win further away, and
- * serves itself only when no level has a clear one (the first such level's). No hash
+ * level's nearest class keeps that level and the later ones from lending a clear win no
+ * nearer, and then serves itself (the first such level's). No hash
  * check: the choice is a path; dispatch follows its kernel only while that kernel's
  * file hash matches. Returns false when no level has one. */
 bool sparq_tune_lookup_choice(const sparq_tune_chain *chain, const sparq_tune_device *device,

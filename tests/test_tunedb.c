@@ -739,15 +739,22 @@ static void choices_chain(void **state)
     assert_true(sparq_tune_lookup_choice(&chain, &new_driver, &csr_f32, "m16384.k1024.b1.z256",
                                          &got, &source, detail, sizeof detail));
     assert_true(got.sparse_us == 1000.0);
-    /* ... but a decisive one at a later level does (the tie is the vendor's) */
+    /* ... nor one as near at a later level (the tie is the vendor's, this is the type's) */
     sparq_tune_choice_entry sibling = choice("m4096.k1024.b1.z256", true, 9000.0);
     assert_int_equal(sparq_tunedb_put_choice(shipped, &cpu, key_of(sparq_tunedb_type_key, &cpu),
                                              &sibling), SPARQ_OK);
-    assert_true(sparq_tune_lookup_choice(&chain, &new_driver, &csr_f32, "m2048.k1024.b1.z256", &got,
-                                         &source, detail, sizeof detail));
-    assert_true(got.sparse_us == 9000.0 && got.dense);
-    assert_string_equal(detail, "vendor/type default, nearest class m4096.k1024.b1.z256 to "
-                                "m2048.k1024.b1.z256");
+    assert_true(sparq_tune_lookup_choice(&chain, &new_driver, &csr_f32, "m2048.k1024.b1.z256",
+                                         &got, &source, detail, sizeof detail));
+    assert_true(got.sparse_us == 3900.0);
+    /* ... but a nearer one at a later level does */
+    sparq_tune_choice_entry nearer = choice("m512.k1024.b1.z256", true, 8000.0);
+    assert_int_equal(sparq_tunedb_put_choice(shipped, &cpu, key_of(sparq_tunedb_type_key, &cpu),
+                                             &nearer), SPARQ_OK);
+    assert_true(sparq_tune_lookup_choice(&chain, &new_driver, &csr_f32, "m256.k1024.b1.z256",
+                                         &got, &source, detail, sizeof detail));
+    assert_true(got.sparse_us == 8000.0 && got.dense);
+    assert_string_equal(detail, "vendor/type default, nearest class m512.k1024.b1.z256 to "
+                                "m256.k1024.b1.z256");
     /* a BSR choice serves its own block shape only */
     sparq_tune_choice_entry blocks = choice(CLASS, true, 9000.0);
     blocks.structure = SPARQ_STRUCTURE_BSR, blocks.block_rows = blocks.block_cols = 16;
