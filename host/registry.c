@@ -92,12 +92,12 @@ const sparq_kernel_info sparq_kernels[] = {
     {"spmm_bsr_tile", "spmm_bsr.cl", 0, SPARQ_STRUCTURE_BSR,
      "BSR micro-tiles: a work-item computes TSR float8 segment rows x TB batch rows; "
      "i8/i4 codes dequantized in registers",
-     {{"TSR", 2, 1, {1, 2, 4, 0}}, {"TB", 4, 2, {1, 2, 3, 4, 6, 0}},
+     {{"TSR", 2, 1, {1, 2, 4, 8, 16, 0}}, {"TB", 4, 2, {1, 2, 3, 4, 6, 0}},
       {"WGB", 16, 8, {4, 8, 16, 32, 0}}, {"RPG", 1, 4, {1, 2, 4, 8, 0}}},
      sparq_rank_bsr_tile, sparq_enqueue_bsr_tile, SPARQ_BSR_ENCODINGS, false},
     {"spmm_bsr_gemv", "spmm_bsr.cl", 0, SPARQ_STRUCTURE_BSR,
      "BSR batch 1: the micro-tile kernel with one batch row per work-item",
-     {{"TSR", 4, 1, {1, 2, 4, 0}}, {"TB", 1, 1, {1, 0}}, {"WGB", 1, 1, {1, 0}},
+     {{"TSR", 16, 1, {1, 2, 4, 8, 16, 0}}, {"TB", 1, 1, {1, 0}}, {"WGB", 1, 1, {1, 0}},
       {"RPG", 4, 16, {1, 4, 16, 0}}},
      sparq_rank_bsr_gemv, sparq_enqueue_bsr_tile, SPARQ_BSR_ENCODINGS, false},
 #undef SPARQ_BSR_ENCODINGS

@@ -42,7 +42,8 @@ done
 cases+=(--case "2:4:3072x768:b32")
 # BSR with 4x4 blocks (tuned apart from 16x16: at 3072 x 768, 50 %, 4x4 blocks beat the
 # dense path 1.9x where 16x16 ones lose to it)
-cases+=(--case "bsr16:768x3072:b1:s0.5" --case "bsr16:3072x768:b1:s0.5")
+cases+=(--case "bsr16:768x3072:b1:s0.5" --case "bsr16:3072x768:b1:s0.5"
+        --case "bsr16:4096x4096:b8:s0.9")
 cases+=(--case "bsr4:3072x768:b1:s0.5" --case "bsr4:4096x4096:b1:s0.5"
         --case "bsr4:4096x4096:b1:s0.9" --case "bsr4:4096x4096:b32:s0.9")
 # W8A8 (the quick cases hold 768 x 3072 at batch 32)
