@@ -167,6 +167,14 @@ static bool parse_structure_key_word(const char *word, sparq_structure *structur
     return s >= 0;
 }
 
+/* Whether an entry's block fits its structure: a BSR entry names a block sparq packs, no
+ * other entry names one. */
+static bool block_fits(bool bsr, unsigned block_rows, unsigned block_cols)
+{
+    return bsr ? sparq_block_side_ok(block_rows) && sparq_block_side_ok(block_cols)
+               : block_rows == 0 && block_cols == 0;
+}
+
 /* The <kernel> word of a params key: the kernel's name, a BSR kernel's with its block
  * ("spmm_bsr_tile@16x16"); false when it does not fit. */
 static bool kernel_key_word(const char *kernel, unsigned block_rows, unsigned block_cols,
@@ -258,9 +266,7 @@ static bool params_valid(const void *entry, char *why, size_t size)
         return refuse(why, size, "a text field is not NUL-terminated");
     if (!(k = sparq_kernel_find(e->kernel)))
         return refuse(why, size, "kernel \"%s\" is not in the registry", e->kernel);
-    if (k->structure == SPARQ_STRUCTURE_BSR
-            ? !sparq_block_side_ok(e->block_rows) || !sparq_block_side_ok(e->block_cols)
-            : e->block_rows || e->block_cols)
+    if (!block_fits(k->structure == SPARQ_STRUCTURE_BSR, e->block_rows, e->block_cols))
         return refuse(why, size, "%s: block %ux%u (a BSR kernel's entry names its block, "
                       "no other does)", e->kernel, e->block_rows, e->block_cols);
     if (strcmp(sparq_encoding_name(e->encoding), "?") == 0 ||
@@ -283,10 +289,8 @@ static bool choice_valid(const void *entry, char *why, size_t size)
     if (!TEXT_OK(e->shape_class) || !TEXT_OK(e->kernel) || !TEXT_OK(e->dense_name) ||
         !TEXT_OK(e->source_hash) || !TEXT_OK(e->sparq_version))
         return refuse(why, size, "a text field is not NUL-terminated");
-    bool bsr = e->structure == SPARQ_STRUCTURE_BSR;
     if (strcmp(sparq_structure_name(e->structure), "?") == 0 ||
-        (bsr ? !sparq_block_side_ok(e->block_rows) || !sparq_block_side_ok(e->block_cols)
-             : (e->block_rows || e->block_cols)) ||
+        !block_fits(e->structure == SPARQ_STRUCTURE_BSR, e->block_rows, e->block_cols) ||
         strcmp(sparq_encoding_name(e->encoding), "?") == 0 ||
         !parse_class(e->shape_class, exponent) || (e->source_hash[0] && !hash_ok(e->source_hash)) ||
         !time_ok(e->sparse_us) || !time_ok(e->dense_us))
@@ -840,11 +844,10 @@ static nearest_kind nearest_entry(const sparq_tunedb *db, const char *device_key
  * nearer at a later level (a sibling device's clear win at the very class this device
  * measured as a tie: the same 2:4 case ran the Zen 3 type default's sparse choice 1.15x
  * slower than dense on Zen 4), and when none nearer is found it serves itself, before
- * the built-in rule: a
- * measured near tie predicts the winner better than the byte count does above batch 1
- * (CSR 50 % at 11008 x 4096 batch 128 took the built-in rule's sparse path next to a
- * 4096 x 4096 tie for dense, and ran 1.29x slower than dense). BUILTIN when none has
- * one (or the query is malformed). */
+ * the built-in rule: a measured near tie predicts the winner better than the byte count
+ * does above batch 1 (CSR 50 % at 11008 x 4096 batch 128 took the built-in rule's sparse
+ * path next to a 4096 x 4096 tie for dense, and ran 1.29x slower than dense). BUILTIN
+ * when none has one (or the query is malformed). */
 static sparq_tune_source chain_lookup(const sparq_tune_chain *chain,
                                       const sparq_tune_device *device, const entry_kind *kind,
                                       const char *first, sparq_encoding encoding,
@@ -916,7 +919,9 @@ sparq_tune_source sparq_tune_lookup_params(const sparq_tune_chain *chain,
 {
     any_entry entry;
     char word[80];
-    bool ok = k && kernel_key_word(k->name, block_rows, block_cols, word, sizeof word);
+    bool bsr = k && k->structure == SPARQ_STRUCTURE_BSR;
+    bool ok = k && kernel_key_word(k->name, bsr ? block_rows : 0, bsr ? block_cols : 0, word,
+                                   sizeof word);
     sparq_tune_source source =
         chain_lookup(ok ? chain : NULL, device, &params_kind, ok ? word : "", encoding,
                      shape_class, source_hash, &entry, detail, detail_size);

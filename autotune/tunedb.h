@@ -168,9 +168,9 @@ typedef struct sparq_tune_chain {
     const sparq_tunedb *shipped;
 } sparq_tune_chain;
 
-/* Parameters for kernel k with this encoding, BSR block shape (block_rows x block_cols;
- * 0 x 0 for kernels of other structures) and shape class. Levels in order: user db
- * (device key), shipped db (device key), shipped db (vendor key, then type key). The
+/* Parameters for kernel k with this encoding, BSR block shape (block_rows x block_cols,
+ * the matrix's; ignored for kernels of other structures) and shape class. Levels in
+ * order: user db (device key), shipped db (device key), shipped db (vendor key, then type key). The
  * exact shape class is looked for at every level first; only when no level has it, the
  * nearest tuned class of the same kernel and encoding (least sum of |log2| differences
  * of m, k, b, z; ties: the first in key order) within the same batch regime (batch 1,

@@ -1147,11 +1147,9 @@ sparq_status sparq_tune_describe(sparq_context *ctx, char **text)
             char hash[17], params[128] = "";
             sparq_kernel_params p;
             sparq_source_hash_get(ctx, k->source, hash);
-            bool bsr = k->structure == SPARQ_STRUCTURE_BSR;
             sparq_tune_lookup_params(&chain, &device, k, c->format.quant.encoding,
-                                     bsr ? c->format.block_rows : 0,
-                                     bsr ? c->format.block_cols : 0, shape, hash, &p, detail,
-                                     sizeof detail);
+                                     c->format.block_rows, c->format.block_cols, shape, hash,
+                                     &p, detail, sizeof detail);
             sparq_kernel_options_append(k, &p, params, sizeof params);
             fprintf(out, "    %-22s %-40s %s\n", k->name, params, detail);
         }

@@ -37,11 +37,8 @@ sparq_tune_source sparq_matrix_tuned_params(const sparq_matrix *m, const sparq_k
         sparq_tune_shape_class(m->rows, m->cols, batch, (double)m->cols, shape, sizeof shape);
     else
         sparq_matrix_shape_class(m, batch, shape, sizeof shape);
-    bool bsr = k->structure == SPARQ_STRUCTURE_BSR;
-    return sparq_tune_lookup_params(&chain, &device, k, encoding,
-                                    bsr ? m->format.block_rows : 0,
-                                    bsr ? m->format.block_cols : 0, shape, hash, p, detail,
-                                    detail_size);
+    return sparq_tune_lookup_params(&chain, &device, k, encoding, m->format.block_rows,
+                                    m->format.block_cols, shape, hash, p, detail, detail_size);
 }
 
 /* Whether the tuned choice names kernel c as it is now: measured on the same kernel

@@ -310,6 +310,8 @@ static void bsr_params_per_block(void **state)
     sparq_tune_params_entry csr = batchtile(CLASS, 64, 4, 256);
     csr.block_rows = csr.block_cols = 16; /* a block on a CSR kernel */
     assert_int_equal(sparq_tunedb_put_params(db, &cpu, exact, &csr), SPARQ_ERROR_INVALID_ARGUMENT);
+    csr.block_rows = csr.block_cols = 0;
+    assert_int_equal(sparq_tunedb_put_params(db, &cpu, exact, &csr), SPARQ_OK);
 
     char *text = NULL;
     assert_int_equal(sparq_tunedb_to_text(db, &text), SPARQ_OK);
@@ -328,6 +330,10 @@ static void bsr_params_per_block(void **state)
     assert_int_equal(sparq_tune_lookup_params(&chain, &cpu, k, SPARQ_ENCODING_F32, 0, 0, CLASS,
                                               HASH, &p, NULL, 0),
                      SPARQ_TUNE_SOURCE_BUILTIN);
+    /* a kernel of another structure ignores the block (a BSR matrix's dense path) */
+    assert_int_equal(sparq_tune_lookup_params(&chain, &cpu, batchtile_kernel(), SPARQ_ENCODING_I8,
+                                              16, 16, CLASS, HASH, &p, NULL, 0),
+                     SPARQ_TUNE_SOURCE_USER);
     free(text);
     sparq_tunedb_free(back);
     sparq_tunedb_free(db);
