@@ -50,6 +50,7 @@ size_t sparq_dtype_size(sparq_dtype dtype)
     case SPARQ_DTYPE_BF16: return 2;
     case SPARQ_DTYPE_I32: return 4;
     case SPARQ_DTYPE_I64: return 8;
+    case SPARQ_DTYPE_F64: return 8;
     }
     return 0;
 }
@@ -67,6 +68,7 @@ const char *sparq_dtype_name(sparq_dtype dtype)
     case SPARQ_DTYPE_BF16: return "BF16";
     case SPARQ_DTYPE_I32: return "I32";
     case SPARQ_DTYPE_I64: return "I64";
+    case SPARQ_DTYPE_F64: return "F64";
     }
     return "?";
 }

@@ -24,7 +24,7 @@
 /* Returns 1 and sets *dtype when name is one of the supported dtype names. */
 static int dtype_from_name(const char *name, sparq_dtype *dtype)
 {
-    for (int d = 0; d <= (int)SPARQ_DTYPE_I64; d++) {
+    for (int d = 0; d <= (int)SPARQ_DTYPE_F64; d++) {
         if (strcmp(name, sparq_dtype_name((sparq_dtype)d)) == 0) {
             *dtype = (sparq_dtype)d;
             return 1;
@@ -176,7 +176,7 @@ static sparq_status parse_tensor(const char *what, const char *name, json_t *ent
     if (!dtype_from_name(json_string_value(dtype), &t->dtype)) {
         return sparq_fail(SPARQ_ERROR_INVALID_FORMAT,
                           "safetensors %s: tensor '%s': unknown dtype \"%s\" (supported: F32, "
-                          "F16, BF16, I8, U8, U16, I32, U32, I64, U64)",
+                          "F16, BF16, F64, I8, U8, U16, I32, U32, I64, U64)",
                           what, name, json_string_value(dtype));
     }
     if (!json_is_array(shape)) {
@@ -559,6 +559,13 @@ static float bits_to_float(uint32_t bits)
     return f;
 }
 
+static double bits_to_double(uint64_t bits)
+{
+    double d;
+    memcpy(&d, &bits, sizeof d);
+    return d;
+}
+
 /* IEEE binary16 -> binary32, exact for every input (NaN payloads kept). */
 static float half_to_float(uint16_t h)
 {
@@ -631,6 +638,7 @@ sparq_status sparq_safetensors_to_f32(const sparq_safetensors_tensor_info *info,
         case SPARQ_DTYPE_U8: out[i] = (float)e[0]; break;
         case SPARQ_DTYPE_I32: out[i] = (float)(int32_t)load_u32(e); break;
         case SPARQ_DTYPE_I64: out[i] = (float)(int64_t)load_u64(e); break;
+        case SPARQ_DTYPE_F64: out[i] = (float)bits_to_double(load_u64(e)); break;
         case SPARQ_DTYPE_U16: out[i] = (float)load_u16(e); break;
         case SPARQ_DTYPE_U32: out[i] = (float)load_u32(e); break;
         case SPARQ_DTYPE_U64: out[i] = (float)load_u64(e); break;

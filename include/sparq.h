@@ -818,13 +818,14 @@ typedef enum sparq_dtype {
     /* dtypes only files carry (real model weights and ids), never packed arrays: */
     SPARQ_DTYPE_BF16 = 7, /* bfloat16: the top 16 bits of a binary32                    */
     SPARQ_DTYPE_I32 = 8,
-    SPARQ_DTYPE_I64 = 9
+    SPARQ_DTYPE_I64 = 9,
+    SPARQ_DTYPE_F64 = 10  /* double: calibration statistics (sparq_calib) and models     */
 } sparq_dtype;
 
-/* Bytes per element (1, 1, 2, 4, 8, 2, 4, 2, 4, 8); 0 for an unknown value. */
+/* Bytes per element (1, 1, 2, 4, 8, 2, 4, 2, 4, 8, 8); 0 for an unknown value. */
 SPARQ_API size_t sparq_dtype_size(sparq_dtype dtype);
 /* The safetensors spelling: "U8", "I8", "U16", "U32", "U64", "F16", "F32", "BF16", "I32",
- * "I64"; "?" if unknown. */
+ * "I64", "F64"; "?" if unknown. */
 SPARQ_API const char *sparq_dtype_name(sparq_dtype dtype);
 
 /* One array of a packed matrix, as listed by sparq_packed_get_array(). */
@@ -897,8 +898,8 @@ SPARQ_API sparq_status sparq_packed_unpack(const sparq_packed *packed, float *ou
  * ================================================================================== */
 
 /* Element types of safetensors tensors are sparq_dtype (declared with packed arrays
- * above), named in files by their suffixes ("F32", "BF16", ...); other dtypes of the
- * format (F64, BOOL, I16, F8_*, ...) are refused with SPARQ_ERROR_INVALID_FORMAT naming
+ * above), named in files by their suffixes ("F32", "BF16", "F64", ...); other dtypes of the
+ * format (BOOL, I16, F8_*, ...) are refused with SPARQ_ERROR_INVALID_FORMAT naming
  * the dtype. */
 
 /* Largest header (JSON) a file may declare; larger ones are refused before reading. */
@@ -977,8 +978,9 @@ SPARQ_API sparq_status sparq_safetensors_metadata_entry(const sparq_safetensors 
                                                         const char **value);
 
 /* Converts a tensor's elements to float: F32 copied, F16 and BF16 widened exactly
- * (subnormals, infinities and NaN kept), integers (every integer dtype) rounded to the
- * nearest float.
+ * (subnormals, infinities and NaN kept), F64 rounded to the nearest float (values past
+ * float's range become +-Inf), integers (every integer dtype) rounded to the nearest
+ * float.
  * count must equal info->count (else SPARQ_ERROR_INVALID_ARGUMENT); out holds count
  * floats. Works on any info from sparq_safetensors_tensor()/find(). */
 SPARQ_API sparq_status sparq_safetensors_to_f32(const sparq_safetensors_tensor_info *info,
@@ -1187,9 +1189,139 @@ SPARQ_API sparq_status sparq_tune_describe(sparq_context *context, char **text);
 #endif /* SPARQ_NO_OPENCL (autotuning) */
 
 /* ====================================================================================
+ * Calibration statistics (pure host C, no device). Implemented in formats/calib.c.
+ *
+ * Activation-aware compression (GPTQ, SparseGPT, Wanda, the output gate) looks at what a
+ * layer's weights are multiplied by. A sparq_calib holds, for one layer with cols = K
+ * inputs, what it needs of the layer's input rows X (tokens x K, as sparq_linear takes
+ * them), accumulated in double:
+ *   gram   H = X^T X, K x K, row-major and symmetric (8 K^2 bytes; optional: Wanda
+ *          needs only the sums of squares, GPTQ, SparseGPT and the output gate need H);
+ *   sumsq  s_j = sum over rows of X[t, j]^2, K values (the diagonal of H);
+ *   rows   how many input rows were accumulated.
+ * Any engine or script that sees a layer's inputs can produce these (scripts/calibrate.py
+ * does it with numpy for a model it runs).
+ *
+ * Files. Statistics are stored in a safetensors file, one entry per layer, named after
+ * the layer's weight tensor NAME in the model (e.g. "encoder.layer.0.attention.self.
+ * query.weight"):
+ *   tensor   NAME.calib_sumsq   F64 [K]
+ *   tensor   NAME.calib_gram    F64 [K, K]   (only when the statistics have H)
+ *   metadata NAME.calib_rows    decimal count of rows accumulated (>= 1)
+ *   metadata sparq_calib        "1" (the version of this layout)
+ * ---------------------------------------------------------------------------------- */
+
+typedef struct sparq_calib sparq_calib;
+
+/* Empty statistics for a layer of cols inputs; with_gram 1 also accumulates H. Errors:
+ * SPARQ_ERROR_INVALID_ARGUMENT for cols 0 or NULL calib, SPARQ_ERROR_OUT_OF_MEMORY
+ * (8 cols^2 bytes with H). Free with sparq_calib_free(). */
+SPARQ_API sparq_status sparq_calib_create(size_t cols, int with_gram, sparq_calib **calib);
+/* sparq_calib_free(NULL) is a no-op. */
+SPARQ_API void sparq_calib_free(sparq_calib *calib);
+
+/* Adds rows input rows x (rows x cols float32, row-major). A NaN or infinite input is
+ * SPARQ_ERROR_INVALID_DATA naming it ("calib_accumulate: x[3, 17] is NaN") and nothing
+ * is added. One object is not to be accumulated into from two threads at once: give each
+ * thread its own and merge them. */
+SPARQ_API sparq_status sparq_calib_accumulate(sparq_calib *calib, const float *x, size_t rows);
+
+/* dst += src (rows, sums of squares and H). Thread-safe on dst: several threads may merge
+ * into one dst at once (dst is locked), while src is not changed by anyone.
+ * SPARQ_ERROR_INVALID_ARGUMENT when cols differ, or dst has H and src has not. */
+SPARQ_API sparq_status sparq_calib_merge(sparq_calib *dst, const sparq_calib *src);
+
+/* Statistics from arrays the caller computed (copied): gram may be NULL (no H); sumsq
+ * must not be. Validated as sparq_calib_load() validates a file. */
+SPARQ_API sparq_status sparq_calib_from_arrays(size_t cols, uint64_t rows, const double *gram,
+                                               const double *sumsq, sparq_calib **calib);
+
+/* Accessors (calib not NULL). gram: NULL without H; else cols*cols doubles. */
+SPARQ_API size_t sparq_calib_cols(const sparq_calib *calib);
+SPARQ_API uint64_t sparq_calib_rows(const sparq_calib *calib);
+SPARQ_API const double *sparq_calib_gram(const sparq_calib *calib);
+SPARQ_API const double *sparq_calib_sumsq(const sparq_calib *calib);
+
+/* Adds calib to writer under the layer name (tensors and metadata as above; the writer's
+ * "sparq_calib" entry is set too). Fails with SPARQ_ERROR_INVALID_ARGUMENT for an empty
+ * name, statistics with no rows, or a name already in the writer. */
+SPARQ_API sparq_status sparq_calib_save(sparq_safetensors_writer *writer, const char *name,
+                                        const sparq_calib *calib);
+
+/* Reads the statistics of layer name from file. Everything is validated: the
+ * "sparq_calib" version, NAME.calib_sumsq present, 1-d F64; NAME.calib_gram absent or
+ * 2-d F64 [K, K] with the same K; NAME.calib_rows a decimal >= 1; every value finite;
+ * sums of squares >= 0; H symmetric (|H_ij - H_ji| <= 1e-6 sqrt(H_ii H_jj) + 1e-300) with
+ * its diagonal equal to sumsq (within 1e-6 relative) and |H_ij| <= sqrt(H_ii H_jj)
+ * (1 + 1e-6) (Cauchy-Schwarz, as any X^T X). A layer with no entry is
+ * SPARQ_ERROR_INVALID_ARGUMENT ("no calibration statistics for 'NAME'"); anything
+ * malformed SPARQ_ERROR_INVALID_FORMAT, non-finite or inconsistent values
+ * SPARQ_ERROR_INVALID_DATA, each with a sentence naming the tensor. */
+SPARQ_API sparq_status sparq_calib_load(const sparq_safetensors *file, const char *name,
+                                        sparq_calib **calib);
+
+/* The output error of replacing weights w by approx (both rows x cols) on the inputs
+ * calib saw, relative to the output itself, without the inputs:
+ *   NMSE_out = tr(dW H dW^T) / tr(W H W^T),  dW = approx - w,
+ * which equals sum over the calibration rows of |X dW^T|^2 / |X W^T|^2. Needs H (else
+ * SPARQ_ERROR_INVALID_ARGUMENT); cols must equal the statistics' cols. 0 when both are 0,
+ * +inf when only the numerator is. Uses CBLAS (OpenBLAS). */
+SPARQ_API sparq_status sparq_output_nmse(const float *w, const float *approx, size_t rows,
+                                         size_t cols, const sparq_calib *calib, double *nmse);
+
+/* ---- end of calibration statistics ---- */
+
+/* ====================================================================================
  * Layer conversion with a quality gate (pure host C, no device).
- * Implemented in formats/convert.c; `sparq convert` and `sparq demo` are built on it.
+ * Implemented in formats/convert.c (the ladder) and formats/compress.c (the methods);
+ * `sparq convert` and `sparq demo` are built on it.
+ *
+ * Methods. How a layer is pruned and quantized:
+ *   RTN        magnitude pruning (CSR: smallest |w| over the whole matrix; BSR: blocks
+ *              by L2 norm; N:M: N largest |w| of every M), then each kept weight rounded
+ *              to its nearest code. Looks at the weights alone; needs no statistics.
+ *   WANDA      (Sun et al. 2023) pruning by |W_ij| * ||X_j|| (||X_j|| = sqrt(sumsq_j)):
+ *              CSR per output row (round(s * cols) in every row), BSR blocks by the sum of
+ *              squared scores, N:M within each group; then round to nearest; no weight
+ *              update. Needs sums of squares.
+ *   GPTQ       (Frantar et al. 2022) the RTN mask, then quantization column by column
+ *              with each column's rounding error fed back into the columns not yet
+ *              quantized through the inverse Hessian (H + damp I)^-1, in panels of
+ *              block_size columns with lazy updates of the rest. Group scales are chosen
+ *              when the sweep reaches a group, from the weights as updated so far (or
+ *              all up front from the original weights with act_order, which sweeps the
+ *              columns in order of decreasing H_jj: groups stay the packed format's
+ *              static groups of consecutive columns). Row and tensor scales come from
+ *              the original weights. Needs H.
+ *   SPARSEGPT  (Frantar and Alistarh 2023) the same sweep, choosing the mask as it
+ *              goes: in each panel the weights with the least w^2 / [(H+damp I)^-1]_jj^2
+ *              are pruned (CSR: round(s * n) of the panel's n weights; BSR: whole blocks
+ *              by the sum of those scores; N:M: N kept of every M), and the pruned
+ *              weights' errors are fed back like rounding errors; with an i8/i4/f16
+ *              encoding it quantizes jointly (as GPTQ) in the same sweep. Needs H.
+ * Every method produces the packed format asked for, with the same kernels. With F32
+ * weights GPTQ is RTN (nothing to round) but the pruning of a sparse structure still
+ * gets its error fed back.
  * ================================================================================== */
+
+typedef enum sparq_method {
+    SPARQ_METHOD_RTN = 0,
+    SPARQ_METHOD_WANDA = 1,
+    SPARQ_METHOD_GPTQ = 2,
+    SPARQ_METHOD_SPARSEGPT = 3
+} sparq_method;
+
+/* "rtn", "wanda", "gptq", "sparsegpt"; "?" for a value outside the enum. parse:
+ * SPARQ_ERROR_INVALID_ARGUMENT for an unknown name. */
+SPARQ_API const char *sparq_method_name(sparq_method method);
+SPARQ_API sparq_status sparq_method_parse(const char *name, sparq_method *method);
+
+/* Which error the gate (max_nmse) compares. */
+typedef enum sparq_gate_metric {
+    SPARQ_GATE_AUTO = 0,    /* outputs when calib has H, else weights                */
+    SPARQ_GATE_WEIGHTS = 1, /* NMSE of the weights                                   */
+    SPARQ_GATE_OUTPUTS = 2  /* NMSE_out (sparq_output_nmse), needs calib with H      */
+} sparq_gate_metric;
 
 /* What to make of one weight matrix, and the gate it must pass. */
 typedef struct sparq_convert_options {
@@ -1197,10 +1329,19 @@ typedef struct sparq_convert_options {
                                 * global; BSR prunes whole blocks); ignored for NM
                                 * (which prunes N of M) and DENSE                     */
     sparq_pack_options format; /* structure, encoding, scales, block shape, N:M       */
-    double max_nmse;           /* gate: NMSE of the result vs the original must be
+    double max_nmse;           /* gate: the NMSE that gate_metric names must be
                                 * <= this; 0 = no NMSE gate                           */
-    double min_sqnr_db;        /* gate: SQNR must be >= this; 0 = no SQNR gate        */
+    double min_sqnr_db;        /* gate: SQNR of the weights must be >= this; 0 = none */
     int no_rollback;           /* 1: a layer failing the gate is an error instead     */
+    sparq_method method;       /* RTN (0, default), WANDA, GPTQ, SPARSEGPT            */
+    const sparq_calib *calib;  /* the layer's input statistics (cols must match), or
+                                * NULL; WANDA needs them, GPTQ/SPARSEGPT with H       */
+    sparq_gate_metric gate_metric; /* AUTO (default): outputs when calib has H       */
+    double damp;               /* GPTQ/SPARSEGPT: damp * mean(H_jj) is added to H's
+                                * diagonal (doubled until H is positive definite,
+                                * at most 6 times); 0 = 0.01                           */
+    size_t block_size;         /* GPTQ/SPARSEGPT panel width in columns; 0 = 128     */
+    int act_order;             /* GPTQ only: columns by decreasing H_jj, static groups */
 } sparq_convert_options;
 
 /* What was made, after any rollbacks. */
@@ -1208,28 +1349,39 @@ typedef struct sparq_convert_result {
     sparq_pack_options format;  /* the format written (may differ from the request)   */
     double sparsity;            /* fraction of weights that are zero in the result    */
     double bits_per_weight;
-    sparq_error_metrics error;  /* the result (dequantized) vs the original           */
+    sparq_error_metrics error;  /* the result (dequantized) vs the original weights   */
+    double output_nmse;         /* NMSE_out of the result with calib's H; NAN without */
     uint64_t bytes_before;      /* rows * cols * 4 (f32)                              */
     uint64_t bytes_after;       /* sparq_packed_bytes of the result                   */
     unsigned rollbacks;         /* settings tried and refused before the one kept     */
+    int last_rung;              /* 1: nothing passed before the last rung (dense f32,
+                                 * or the request itself with no_rollback)            */
+    double seconds;             /* wall time of the whole conversion of this layer    */
     char trail[512];            /* each refused step and why, "; "-separated, e.g.
-                                 * "csr s=0.90 i4-g128: NMSE 0.31 > 0.05; ..."        */
+                                 * "csr s=0.90 i4-g128: NMSE_out 0.31 > 0.05; ..."    */
 } sparq_convert_result;
 
-/* Prunes and quantizes weights (rows x cols, not modified) as options says, measures
- * the result against the original, and, when the gate fails, rolls back step by step to
- * safer settings until one passes. The ladder (formats/convert.c says why):
- *   1. the request as given (kept if it passes, whatever its size);
- *   2. CSR/BSR: the same structure and encoding at sparsity 0.75 s, 0.5 s, 0.25 s; a
- *      rung here that passes but is not smaller than the dense matrix in the same
- *      encoding is refused too, and the ladder goes on at step 3;
+/* Prunes and quantizes weights (rows x cols, not modified) by options->method into the
+ * requested format, measures the result against the original, and, when the gate fails,
+ * rolls back to safer settings until one passes. The ladder (formats/convert.c says why):
+ *   1. the request as given;
+ *   2. CSR/BSR: the same structure and encoding at sparsity 0.75 s, 0.5 s, 0.25 s;
  *   3. no pruning: dense, the requested encoding (N:M's first rollback);
  *   4. more bits, dense: i4 -> i8 (same scales) -> f16 -> f32, which always passes.
- * A rung the encoding cannot hold (f16 overflow) is refused like a gate failure. Each
- * refused rung is counted in result->rollbacks and named in result->trail. *packed gets
- * the matrix that passed, *result (may be NULL) what it is. With no_rollback a failing
- * first step gives SPARQ_ERROR_INVALID_DATA ("gate failed: NMSE 0.31 > 0.05 (csr s=0.90
- * i4-g128)"), *packed NULL and *result the failed step. Errors as sparq_packed_create /
+ * Rungs are tried in increasing order of bytes (the sizes are known before any work).
+ * A rung whose packed bytes are not below those of the dense rung in its own encoding
+ * is refused before any error is computed ("no smaller than dense": CSR 50 % + i8 row
+ * is larger than dense i8), the request included; a rung the encoding cannot hold (f16
+ * overflow) is refused like a gate failure. So the result is always the smallest rung
+ * that passes. Each refused rung is counted in result->rollbacks and named in
+ * result->trail. The gate compares max_nmse with the output NMSE when gate_metric
+ * says so (AUTO: whenever calib has H), else with the weights' NMSE; min_sqnr_db always
+ * with the weights' SQNR. *packed gets the matrix that passed, *result (may be NULL)
+ * what it is. With no_rollback a failing request gives SPARQ_ERROR_INVALID_DATA ("gate
+ * failed: NMSE_out 0.31 > 0.05 (csr s=0.90 i4-g128)"), *packed NULL and *result the
+ * failed step. A method that needs statistics it was not given, or statistics whose
+ * cols differ from the weights', is SPARQ_ERROR_INVALID_ARGUMENT; a Hessian that stays
+ * singular after dampening SPARQ_ERROR_INVALID_DATA. Errors as sparq_packed_create /
  * sparq_prune_* for bad options or NaN/Inf weights; *packed is NULL on any failure. */
 SPARQ_API sparq_status sparq_layer_convert(const float *weights, size_t rows, size_t cols,
                                            const sparq_convert_options *options,

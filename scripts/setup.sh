@@ -11,9 +11,11 @@ PACKAGES=(
   ocl-icd-libopencl1 ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clinfo
   # libraries sparq uses
   libclblast-dev libjansson-dev libxxhash-dev zlib1g-dev libfp16-dev
+  # linear algebra of GPTQ / SparseGPT (Cholesky through LAPACKE, products through CBLAS)
+  liblapacke-dev libopenblas-dev
   # peers measured in the benchmarks, and oclgrind to check kernels for races and
   # out-of-bounds accesses
-  libopenblas-dev oclgrind
+  oclgrind
   # plots of `sparq demo` (PNG through gnuplot)
   gnuplot-nox
   # tests

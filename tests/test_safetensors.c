@@ -390,8 +390,8 @@ static void hostile_entries(void **state)
                    "tensor 'a': missing field \"data_offsets\"");
     expect_refused("{\"a\":{\"dtype\":7,\"shape\":[1],\"data_offsets\":[0,4]}}", 4,
                    "dtype is not a string");
-    expect_refused("{\"a\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8]}}", 8,
-                   "tensor 'a': unknown dtype \"F64\"");
+    expect_refused("{\"a\":{\"dtype\":\"BOOL\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1,
+                   "tensor 'a': unknown dtype \"BOOL\"");
     expect_refused("{\"a\":{\"dtype\":\"f32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4,
                    "unknown dtype \"f32\"");
     expect_refused("{\"a\":{\"dtype\":\"F32\",\"shape\":4,\"data_offsets\":[0,16]}}", 16,
