@@ -1,30 +1,35 @@
-/* convert.c - sparq_layer_convert: prunes and quantizes one weight matrix, measures the
- * result against the original, and walks a fixed rollback ladder to safer settings until
- * the quality gate passes (dense f32, the last rung, always passes).
+/* convert.c - sparq_layer_convert: the rollback ladder around one layer's compression
+ * (formats/compress.c does each rung by the method asked for): rungs in increasing order
+ * of bytes, rungs no smaller than dense refused before any work, the gate on the weights'
+ * or the outputs' error, and the first rung that passes kept, so the result is the
+ * smallest that passes (dense f32, the last rung, always does).
  *
- * The ladder, tried top to bottom; a rung identical to the one before it is skipped:
- *   1. the requested setting: structure S, sparsity s, encoding E (kept if it passes,
- *      whatever its size: it is what was asked for);
+ * The rungs; a rung identical to the one before it is skipped:
+ *   1. the requested setting: structure S, sparsity s, encoding E;
  *   2. CSR and BSR only: the same S and E at sparsity 0.75 s, 0.5 s, 0.25 s (less
  *      pruning, same storage: most of the size win of sparsity is kept when only the
- *      last part of the pruning was too much). A rung here that passes the gate but is
- *      not smaller than the dense matrix in E is refused too ("no smaller than dense"),
- *      and the ladder jumps to rung 3: below ~50-70% sparsity the indices cost more
- *      than the zeros save, and the dense rung has less error (nothing pruned);
- *   3. no pruning: DENSE structure with E (for N:M this is the first rollback, as N:M has
- *      no knob between N of M and nothing; a dense layout is the smallest and fastest
- *      for an unpruned matrix, since sparse layouts pay for indices);
+ *      last part of the pruning was too much);
+ *   3. no pruning: DENSE structure with E (for N:M the first rollback, as N:M has no
+ *      knob between N of M and nothing; a dense layout is the smallest and fastest for
+ *      an unpruned matrix, since sparse layouts pay for indices);
  *   4. more bits, still dense: I4 -> I8 -> F16 -> F32; I8 keeps the requested scale
  *      granularity, group size, asymmetry and calibration (F16/F32 need none);
  *   5. dense F32 (the last rung of 4): bit-exact, NMSE 0, SQNR +inf, always passes.
- * Sparsity is given up before bits because the issue asks for that order and because
- * pruning is usually the larger error: 4-bit quantization of a Gaussian layer costs
- * NMSE ~0.01, pruning 50% of it ~0.03 and 90% ~0.4. A rung whose values the encoding
- * cannot hold (f16 overflow) is refused like a gate failure. Every rung refused is
- * recorded in the result's trail ("csr s=0.90 i4-g128: NMSE 0.31 > 0.05").
+ * Sizes first: a sparse rung whose bytes (known from the shape, the sparsity and the
+ * format before any work) are not below the dense rung's in its encoding is refused:
+ * below ~50-70 % sparsity CSR's indices cost more than its zeros save (CSR 50 % + i8 row
+ * is 12 bits a weight, dense i8 8), and the dense rung loses nothing to pruning. The
+ * request itself is refused so (named in the trail), unless no_rollback asks for it as
+ * it is; larger rollback rungs are dropped. The rest are tried by increasing bytes, so
+ * pruning is given up before bits only where that is also smaller. A rung whose values
+ * the encoding cannot hold (f16 overflow) is refused like a gate failure. Every rung
+ * refused is recorded in the result's trail ("csr s=0.90 i4-g128: NMSE_out 0.31 > 0.05").
  */
 #include "sparq.h"
 #include "checks.h"
+#include "compress.h"
+#include "packed.h"
+#include "quantize.h"
 #include "status.h"
 
 #include <math.h>
@@ -32,11 +37,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* One rung of the ladder. */
 typedef struct convert_step {
     sparq_pack_options format;
     double sparsity; /* what pruning is asked for (0 for DENSE; unused for NM) */
+    uint64_t bytes;  /* packed bytes, known before any work                    */
 } convert_step;
 
 /* The most rungs a ladder can have: 1 + 3 + 1 + 3. */
@@ -96,7 +103,7 @@ static void push_step(convert_step *steps, size_t *count, const convert_step *st
 static size_t build_ladder(const sparq_convert_options *options, convert_step *steps)
 {
     size_t count = 0;
-    convert_step step = { options->format, 0.0 };
+    convert_step step = { options->format, 0.0, 0 };
     sparq_structure structure = options->format.structure;
     int prunes = structure == SPARQ_STRUCTURE_CSR || structure == SPARQ_STRUCTURE_BSR;
     if (prunes)
@@ -133,25 +140,6 @@ static size_t build_ladder(const sparq_convert_options *options, convert_step *s
     return count;
 }
 
-/* Prunes work (a copy of the weights) as the step says. */
-static sparq_status prune_step(const convert_step *step, float *work, size_t rows, size_t cols)
-{
-    const sparq_pack_options *f = &step->format;
-    switch (f->structure) {
-    case SPARQ_STRUCTURE_CSR:
-        return sparq_prune_magnitude(work, rows, cols, step->sparsity,
-                                     SPARQ_PRUNE_SCOPE_GLOBAL, NULL, NULL, 1);
-    case SPARQ_STRUCTURE_BSR:
-        /* L2: a block's sum of squares is exactly the squared error its pruning adds. */
-        return sparq_prune_blocks(work, rows, cols, f->block_rows, f->block_cols,
-                                  SPARQ_BLOCK_NORM_L2, step->sparsity, NULL, NULL, 1);
-    case SPARQ_STRUCTURE_NM:
-        return sparq_prune_nm(work, rows, cols, f->nm_n, f->nm_m, NULL, NULL, 1);
-    default:
-        return SPARQ_OK;
-    }
-}
-
 /* Appends "; text" (or text when empty) to the trail, truncating with "..." when full. */
 static void trail_append(char *trail, size_t size, const char *fmt, ...) SPARQ_PRINTF(3, 4);
 static void trail_append(char *trail, size_t size, const char *fmt, ...)
@@ -171,16 +159,28 @@ static void trail_append(char *trail, size_t size, const char *fmt, ...)
         memcpy(trail + size - 4, "...", 4);
 }
 
-/* Why a result fails the gate ("NMSE 0.31 > 0.05"), or 0 when it passes. */
-static int gate_fails(const sparq_convert_options *options, const sparq_error_metrics *e,
+/* Whether the gate compares the outputs' error (else the weights'). */
+static int gate_on_outputs(const sparq_convert_options *o)
+{
+    if (o->gate_metric == SPARQ_GATE_OUTPUTS)
+        return 1;
+    return o->gate_metric == SPARQ_GATE_AUTO && o->calib != NULL &&
+           sparq_calib_gram(o->calib) != NULL;
+}
+
+/* Why a result fails the gate ("NMSE_out 0.31 > 0.05"), or 0 when it passes. */
+static int gate_fails(const sparq_convert_options *options, const sparq_convert_result *r,
                       char *why, size_t size)
 {
-    if (options->max_nmse > 0.0 && !(e->nmse <= options->max_nmse)) {
-        snprintf(why, size, "NMSE %.3g > %.3g", e->nmse, options->max_nmse);
+    int outputs = gate_on_outputs(options);
+    double nmse = outputs ? r->output_nmse : r->error.nmse;
+    if (options->max_nmse > 0.0 && !(nmse <= options->max_nmse)) {
+        snprintf(why, size, "%s %.3g > %.3g", outputs ? "NMSE_out" : "NMSE", nmse,
+                 options->max_nmse);
         return 1;
     }
-    if (options->min_sqnr_db != 0.0 && !(e->sqnr_db >= options->min_sqnr_db)) {
-        snprintf(why, size, "SQNR %.1f dB < %.1f dB", e->sqnr_db, options->min_sqnr_db);
+    if (options->min_sqnr_db != 0.0 && !(r->error.sqnr_db >= options->min_sqnr_db)) {
+        snprintf(why, size, "SQNR %.1f dB < %.1f dB", r->error.sqnr_db, options->min_sqnr_db);
         return 1;
     }
     return 0;
@@ -204,36 +204,109 @@ static sparq_status check_options(const sparq_convert_options *options)
     if (!isfinite(options->min_sqnr_db))
         return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "%s: min_sqnr_db %g is not finite",
                           func, options->min_sqnr_db);
+    if ((unsigned)options->gate_metric > SPARQ_GATE_OUTPUTS)
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "%s: unknown gate_metric %d", func,
+                          (int)options->gate_metric);
+    if (options->gate_metric == SPARQ_GATE_OUTPUTS &&
+        (options->calib == NULL || sparq_calib_gram(options->calib) == NULL))
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
+                          "%s: the output gate needs calibration statistics with H", func);
     return SPARQ_OK;
 }
 
-/* Bytes of the dense matrix in the step's encoding (values, scales, zero points). */
-static uint64_t dense_bytes(const convert_step *step, size_t rows, size_t cols)
+/* Packed bytes of a rung, from its shape, sparsity and format alone (CSR/BSR keep
+ * round((1 - s) n) of n elements or blocks); UINT64_MAX for bad options, which the
+ * first rung then reports. */
+static uint64_t step_bytes(const convert_step *step, size_t rows, size_t cols)
 {
-    size_t values = 0, scales = 0, zero_points = 0;
-    if (sparq_quant_sizes(&step->format.quant, rows, cols, &values, &scales, &zero_points) !=
-        SPARQ_OK)
-        return UINT64_MAX; /* bad options: the first rung has reported them already */
-    return (uint64_t)values + (uint64_t)scales * sizeof(float) + zero_points;
+    sparq_pack_options f;
+    sparq_packed *shell = NULL;
+    size_t scales = 0, zero_points = 0;
+    if (sparq_pack_normalise(&step->format, &f, "layer_convert") != SPARQ_OK ||
+        sparq_quant_sizes(&f.quant, rows, cols, NULL, &scales, &zero_points) != SPARQ_OK ||
+        sparq_packed_alloc_shell(&f, rows, cols, &shell) != SPARQ_OK)
+        return UINT64_MAX;
+    sparq_encoding enc = f.quant.encoding;
+    uint64_t bytes = (uint64_t)scales * sizeof(float) + zero_points;
+    if (f.structure == SPARQ_STRUCTURE_CSR || f.structure == SPARQ_STRUCTURE_BSR) {
+        uint64_t units = (uint64_t)shell->grid_rows * shell->grid_cols;
+        uint64_t kept = units - (uint64_t)floor(step->sparsity * (double)units + 0.5);
+        bytes += (uint64_t)(shell->grid_rows + 1) * (kept >= (1ull << 32) ? 8 : 4);
+        bytes += kept * (shell->grid_cols <= 65536 ? 2 : 4);
+        bytes += sparq_values_bytes(enc, kept * shell->block_rows * shell->block_cols);
+    } else {
+        bytes += sparq_values_bytes(enc, rows * shell->value_row_slots);
+        bytes += (uint64_t)rows * shell->nm_meta_row_bytes;
+    }
+    sparq_packed_free(shell);
+    return bytes;
 }
 
-/* Tries one rung: prune a copy, pack, unpack, measure. On success *packed holds the
- * candidate and *result describes it. */
-static sparq_status try_step(const float *weights, size_t rows, size_t cols,
+/* The dense rung of a rung's encoding: its bytes. */
+static uint64_t dense_bytes_of(const convert_step *step, size_t rows, size_t cols)
+{
+    convert_step dense = *step;
+    memset(&dense.format, 0, sizeof dense.format);
+    dense.format.quant = step->format.quant;
+    return step_bytes(&dense, rows, cols);
+}
+
+static int by_bytes(const void *a, const void *b)
+{
+    const convert_step *x = a, *y = b;
+    return x->bytes < y->bytes ? -1 : x->bytes > y->bytes;
+}
+
+/* Orders the ladder (see the top of this file): fills each rung's bytes, drops rollback
+ * rungs no smaller than dense, and sorts the rest (after the request) by bytes. When
+ * the request itself is no smaller than dense (and rollback is allowed), *refused names
+ * why and the request is dropped. Returns the new rung count. */
+static size_t order_ladder(const sparq_convert_options *options, convert_step *steps,
+                           size_t count, size_t rows, size_t cols, char *refused, size_t size)
+{
+    size_t kept = 0;
+    refused[0] = '\0';
+    for (size_t i = 0; i < count; i++) {
+        convert_step *s = &steps[i];
+        s->bytes = step_bytes(s, rows, cols);
+        int sparse = s->format.structure != SPARQ_STRUCTURE_DENSE;
+        uint64_t dense = dense_bytes_of(s, rows, cols);
+        if (sparse && s->bytes >= dense && !options->no_rollback && s->bytes != UINT64_MAX) {
+            if (i == 0) {
+                char name[96];
+                step_name(s, name, sizeof name);
+                snprintf(refused, size, "%s: %.2f bits/weight, no smaller than dense (%.2f)",
+                         name, (double)s->bytes * 8.0 / ((double)rows * (double)cols),
+                         (double)dense * 8.0 / ((double)rows * (double)cols));
+            }
+            continue;
+        }
+        steps[kept++] = *s;
+    }
+    /* The request stays first (unless refused): it is what was asked for, and it is the
+     * smallest rung of the ladder whenever it is no larger than dense. */
+    size_t first = refused[0] == '\0' && kept > 0 ? 1 : 0;
+    qsort(steps + first, kept - first, sizeof *steps, by_bytes);
+    return kept;
+}
+
+/* Tries one rung: compress, unpack, measure. On success *packed holds the candidate and
+ * *result describes it. */
+static sparq_status try_step(sparq_compressor *compressor, const float *weights, size_t rows,
+                             size_t cols, const sparq_convert_options *options,
                              const convert_step *step, float *work, sparq_packed **packed,
                              sparq_convert_result *result)
 {
     size_t n = rows * cols;
-    memcpy(work, weights, n * sizeof(float));
-    sparq_status st = prune_step(step, work, rows, cols);
-    if (st != SPARQ_OK)
-        return st;
-    st = sparq_packed_create(&step->format, rows, cols, work, packed);
+    sparq_status st = sparq_compressor_run(compressor, &step->format, step->sparsity, packed);
     if (st != SPARQ_OK)
         return st;
     st = sparq_packed_unpack(*packed, work);
     if (st == SPARQ_OK)
         st = sparq_error_metrics_compute(weights, work, n, &result->error);
+    result->output_nmse = NAN;
+    if (st == SPARQ_OK && options->calib != NULL && sparq_calib_gram(options->calib) != NULL)
+        st = sparq_output_nmse(weights, work, rows, cols, options->calib, &result->output_nmse);
     if (st != SPARQ_OK) {
         sparq_packed_free(*packed);
         *packed = NULL;
@@ -250,11 +323,69 @@ static sparq_status try_step(const float *weights, size_t rows, size_t cols,
     return SPARQ_OK;
 }
 
+/* Walks the ordered ladder; *packed gets the first rung that passes. */
+static sparq_status walk_ladder(sparq_compressor *compressor, const float *weights, size_t rows,
+                                size_t cols, const sparq_convert_options *options,
+                                const convert_step *steps, size_t step_count, float *work,
+                                sparq_packed **packed, sparq_convert_result *current)
+{
+    const char *func = "layer_convert";
+    sparq_status st = SPARQ_OK;
+    for (size_t i = 0; i < step_count; i++) {
+        char name[96], why[128];
+        step_name(&steps[i], name, sizeof name);
+        sparq_packed *candidate = NULL;
+        st = try_step(compressor, weights, rows, cols, options, &steps[i], work, &candidate,
+                      current);
+        if (st != SPARQ_OK) {
+            /* A rung that cannot hold the values (f16 overflow: INVALID_DATA; NaN/Inf
+             * were refused before) is refused like a gate failure, unless there is no
+             * rung to fall back to. Anything else is the caller's error (bad options,
+             * missing statistics) or out of memory. */
+            if (st != SPARQ_ERROR_INVALID_DATA || i + 1 == step_count ||
+                options->no_rollback)
+                return st;
+            trail_append(current->trail, sizeof current->trail, "%s: %s", name,
+                         sparq_last_error());
+            current->rollbacks++;
+            continue;
+        }
+        int fails = gate_fails(options, current, why, sizeof why);
+        int sparse = steps[i].format.structure != SPARQ_STRUCTURE_DENSE;
+        uint64_t dense = dense_bytes_of(&steps[i], rows, cols);
+        if (!fails && sparse && !options->no_rollback && current->bytes_after >= dense) {
+            snprintf(why, sizeof why, "%.2f bits/weight, no smaller than dense",
+                     current->bits_per_weight);
+            fails = 1;
+        }
+        if (!fails) {
+            current->last_rung = current->rollbacks > 0 && i + 1 == step_count;
+            *packed = candidate;
+            return SPARQ_OK;
+        }
+        sparq_packed_free(candidate);
+        if (options->no_rollback)
+            return sparq_fail(SPARQ_ERROR_INVALID_DATA, "%s: gate failed: %s (%s)", func, why,
+                              name);
+        trail_append(current->trail, sizeof current->trail, "%s: %s", name, why);
+        current->rollbacks++;
+    }
+    return sparq_fail(SPARQ_ERROR_INTERNAL, "%s: no rung of the ladder passed", func);
+}
+
+static double now_seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
 sparq_status sparq_layer_convert(const float *weights, size_t rows, size_t cols,
                                  const sparq_convert_options *options, sparq_packed **packed,
                                  sparq_convert_result *result)
 {
     const char *func = "layer_convert";
+    double started = now_seconds();
     if (!options || !packed)
         return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "%s: %s is NULL", func,
                           !options ? "options" : "packed");
@@ -264,67 +395,34 @@ sparq_status sparq_layer_convert(const float *weights, size_t rows, size_t cols,
         st = check_options(options);
     if (st == SPARQ_OK)
         st = sparq_check_finite(weights, rows, cols, func);
+    sparq_compressor *compressor = NULL;
+    if (st == SPARQ_OK)
+        st = sparq_compressor_create(weights, rows, cols, options, &compressor);
     if (st != SPARQ_OK)
         return st;
 
     convert_step steps[CONVERT_MAX_STEPS];
+    char refused[256];
     size_t step_count = build_ladder(options, steps);
+    step_count = order_ladder(options, steps, step_count, rows, cols, refused, sizeof refused);
     float *work = malloc(rows * cols * sizeof(float));
-    if (!work)
+    if (!work) {
+        sparq_compressor_free(compressor);
         return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "%s: no memory for a %zu x %zu copy",
                           func, rows, cols);
-
+    }
     sparq_convert_result current;
     memset(&current, 0, sizeof current);
-    for (size_t i = 0; i < step_count; i++) {
-        char name[96], why[96];
-        step_name(&steps[i], name, sizeof name);
-        sparq_packed *candidate = NULL;
-        st = try_step(weights, rows, cols, &steps[i], work, &candidate, &current);
-        if (st != SPARQ_OK) {
-            /* A rung that cannot hold the values (f16 overflow: INVALID_DATA; NaN/Inf
-             * were refused above) is refused like a gate failure, unless there is no
-             * rung to fall back to. Anything else is the caller's error (bad options)
-             * or out of memory. */
-            if (st != SPARQ_ERROR_INVALID_DATA || i + 1 == step_count)
-                break;
-            trail_append(current.trail, sizeof current.trail, "%s: %s", name,
-                         sparq_last_error());
-            current.rollbacks++;
-            continue;
-        }
-        int fails = gate_fails(options, &current.error, why, sizeof why);
-        int sparse_rollback = i > 0 && (steps[i].format.structure == SPARQ_STRUCTURE_CSR ||
-                                        steps[i].format.structure == SPARQ_STRUCTURE_BSR);
-        if (!fails && sparse_rollback &&
-            current.bytes_after >= dense_bytes(&steps[i], rows, cols)) {
-            snprintf(why, sizeof why, "%.2f bits/weight, no smaller than dense",
-                     current.bits_per_weight);
-            fails = 1;
-            /* Less pruning only grows it: go on at the first dense rung. */
-            while (i + 1 < step_count && steps[i + 1].format.structure != SPARQ_STRUCTURE_DENSE)
-                i++;
-        }
-        if (!fails) {
-            free(work);
-            *packed = candidate;
-            if (result)
-                *result = current;
-            return SPARQ_OK;
-        }
-        sparq_packed_free(candidate);
-        if (options->no_rollback) {
-            if (result)
-                *result = current;
-            st = sparq_fail(SPARQ_ERROR_INVALID_DATA, "%s: gate failed: %s (%s)", func, why,
-                            name);
-            break;
-        }
-        trail_append(current.trail, sizeof current.trail, "%s: %s", name, why);
+    if (refused[0] != '\0') {
+        trail_append(current.trail, sizeof current.trail, "%s", refused);
         current.rollbacks++;
     }
+    st = walk_ladder(compressor, weights, rows, cols, options, steps, step_count, work, packed,
+                     &current);
     free(work);
-    if (st == SPARQ_OK)
-        st = sparq_fail(SPARQ_ERROR_INTERNAL, "%s: no rung of the ladder passed", func);
+    sparq_compressor_free(compressor);
+    current.seconds = now_seconds() - started;
+    if (result && (st == SPARQ_OK || st == SPARQ_ERROR_INVALID_DATA))
+        *result = current;
     return st;
 }

@@ -275,8 +275,11 @@ static sparq_status pack_dense(sparq_packed *p, const sparq_qparams *q, const fl
     return st;
 }
 
-sparq_status sparq_packed_create(const sparq_pack_options *options, size_t rows,
-                                 size_t cols, const float *w, sparq_packed **packed)
+/* sparq_packed_create, with the scales and zero points given (scales NULL: calibrated
+ * from w by the options' rules). */
+static sparq_status packed_create(const sparq_pack_options *options, size_t rows, size_t cols,
+                                  const float *w, const float *scales,
+                                  const int8_t *zero_points, sparq_packed **packed)
 {
     const char *what = "packed_create";
     sparq_pack_options format;
@@ -298,9 +301,17 @@ sparq_status sparq_packed_create(const sparq_pack_options *options, size_t rows,
     st = alloc_scales(p);
     sparq_qparams q;
     sparq_packed_qparams(p, &q);
-    if (st == SPARQ_OK)
-        st = sparq_qparams_calibrate(&q, w, p->arrays[SPARQ_PACKED_SCALES].data,
-                                     p->arrays[SPARQ_PACKED_ZERO_POINTS].data, what);
+    float *own_scales = p->arrays[SPARQ_PACKED_SCALES].data;
+    int8_t *own_zero_points = p->arrays[SPARQ_PACKED_ZERO_POINTS].data;
+    if (st == SPARQ_OK && scales == NULL) {
+        st = sparq_qparams_calibrate(&q, w, own_scales, own_zero_points, what);
+    } else if (st == SPARQ_OK && p->scale_count > 0) {
+        memcpy(own_scales, scales, p->scale_count * sizeof *scales);
+        if (own_zero_points != NULL)
+            memcpy(own_zero_points, zero_points, p->scale_count);
+        sparq_packed_qparams(p, &q);
+        st = sparq_qparams_check(&q, what);
+    }
     if (st == SPARQ_OK) {
         switch (format.structure) {
         case SPARQ_STRUCTURE_DENSE:
@@ -321,6 +332,21 @@ sparq_status sparq_packed_create(const sparq_pack_options *options, size_t rows,
     }
     *packed = p;
     return SPARQ_OK;
+}
+
+sparq_status sparq_packed_create(const sparq_pack_options *options, size_t rows,
+                                 size_t cols, const float *w, sparq_packed **packed)
+{
+    return packed_create(options, rows, cols, w, NULL, NULL, packed);
+}
+
+sparq_status sparq_packed_create_scaled(const sparq_pack_options *options, size_t rows,
+                                        size_t cols, const float *w, const float *scales,
+                                        const int8_t *zero_points, sparq_packed **packed)
+{
+    if (scales == NULL)
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "packed_create: NULL scales");
+    return packed_create(options, rows, cols, w, scales, zero_points, packed);
 }
 
 /* ---- create from arrays ------------------------------------------------------------- */

@@ -61,6 +61,14 @@ sparq_status sparq_pack_normalise(const sparq_pack_options *options,
 sparq_status sparq_packed_alloc_shell(const sparq_pack_options *format, size_t rows,
                                       size_t cols, sparq_packed **packed);
 
+/* sparq_packed_create with the scales (and zero points, when asymmetric) given instead of
+ * calibrated: scale_count of each, in the packed layout's order, checked. Values are
+ * stored with these parameters, so values that are already dequantized codes (GPTQ's
+ * output) keep exactly their codes. */
+sparq_status sparq_packed_create_scaled(const sparq_pack_options *options, size_t rows,
+                                        size_t cols, const float *w, const float *scales,
+                                        const int8_t *zero_points, sparq_packed **packed);
+
 /* The quantizer of a packed matrix: its format's options, pointed at its scales and
  * zero points (when present). */
 void sparq_packed_qparams(const sparq_packed *packed, sparq_qparams *q);

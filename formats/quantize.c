@@ -233,6 +233,22 @@ int sparq_value_store(const sparq_qparams *p, void *values, size_t i, float x, s
     return 0;
 }
 
+float sparq_value_fake(const sparq_qparams *p, float x, size_t r, size_t c)
+{
+    float scale;
+    int z, clamped;
+    switch (p->opt.encoding) {
+    case SPARQ_ENCODING_F16:
+        return sparq_f16_value(sparq_f16_bits(x));
+    case SPARQ_ENCODING_I8:
+    case SPARQ_ENCODING_I4:
+        params_at(p, r, c, &scale, &z);
+        return dequant_code(quant_code(x, scale, z, p->qmin, p->qmax, &clamped), scale, z);
+    default:
+        return x;
+    }
+}
+
 float sparq_value_load(const sparq_qparams *p, const void *values, size_t i, size_t r,
                        size_t c)
 {
@@ -364,8 +380,8 @@ static double group_sse(const sparq_qparams *p, const float *v, size_t n, float 
     return sse;
 }
 
-/* Calibrates one group from its nonzero values v[0..n) (reordered). */
-static void calibrate_group(const sparq_qparams *p, float *v, size_t n, float *scale, int *z)
+void sparq_qparams_calibrate_group(const sparq_qparams *p, float *v, size_t n, float *scale,
+                                   int *z)
 {
     double lo = 0.0, hi = 0.0;
     *scale = 0.0f;
@@ -454,7 +470,7 @@ sparq_status sparq_qparams_calibrate(sparq_qparams *p, const float *w, float *sc
                     v[n++] = w[r * cols + c];
         float scale;
         int z;
-        calibrate_group(p, v, n, &scale, &z);
+        sparq_qparams_calibrate_group(p, v, n, &scale, &z);
         scales[k] = scale;
         if (zero_points != NULL)
             zero_points[k] = (int8_t)z;

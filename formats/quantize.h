@@ -35,6 +35,11 @@ size_t sparq_qparams_index(const sparq_qparams *p, size_t r, size_t c);
 sparq_status sparq_qparams_calibrate(sparq_qparams *p, const float *w, float *scales,
                                      int8_t *zero_points, const char *what);
 
+/* Calibrates one group from its nonzero values v[0..n) (reordered; F32/F16 never get
+ * here) into *scale and *z with the options' rules (n = 0: scale 0, z 0). */
+void sparq_qparams_calibrate_group(const sparq_qparams *p, float *v, size_t n, float *scale,
+                                   int *z);
+
 /* Codes per row of a dense values array: cols, or 2*ceil(cols/2) for I4 (rows start
  * at a byte). Dense slot of W[r, c]: r * sparq_dense_row_slots() + c. */
 size_t sparq_dense_row_slots(sparq_encoding encoding, size_t cols);
@@ -57,6 +62,10 @@ int sparq_value_store(const sparq_qparams *p, void *values, size_t i, float x, s
 /* The dequantized value of slot i with the parameters of W[r, c] (clamped likewise). */
 float sparq_value_load(const sparq_qparams *p, const void *values, size_t i, size_t r,
                        size_t c);
+
+/* x quantized with the parameters of W[r, c] and dequantized again (F16: rounded to
+ * half; F32: x itself). */
+float sparq_value_fake(const sparq_qparams *p, float x, size_t r, size_t c);
 
 /* Checks scales (finite, >= 0) and zero points (in [qmin, qmax]) of p. */
 sparq_status sparq_qparams_check(const sparq_qparams *p, const char *what);

@@ -48,7 +48,23 @@ static void usage(FILE *out)
         "  --max-nmse X      gate: NMSE vs the original <= X (0: no NMSE gate)\n"
         "  --min-sqnr DB     gate: SQNR vs the original >= DB (0: no SQNR gate)\n"
         "                    (default gate, when neither is given: --max-nmse %g)\n"
-        "  --no-rollback     a layer failing the gate is an error (nothing is written)\n"
+        "  --no-rollback     a layer failing the gate is an error (nothing is written);\n"
+        "                    the requested format is made even when it is no smaller than\n"
+        "                    dense (which the ladder otherwise refuses)\n"
+        "  --method M        rtn | wanda | gptq | sparsegpt            (default rtn)\n"
+        "                    rtn: magnitude pruning, round to nearest; wanda: prune by\n"
+        "                    |w| * ||x||; gptq: rounding with error feedback through the\n"
+        "                    inverse Hessian of the inputs; sparsegpt: masks chosen and\n"
+        "                    pruned with error feedback, quantized jointly. All but rtn need\n"
+        "                    --stats (sparq.h, \"Calibration statistics\")\n"
+        "  --stats FILE      calibration statistics of the layers' inputs (a safetensors\n"
+        "                    file, e.g. from tools/eval/calibrate.py): with H, the gate\n"
+        "                    compares the layers' output error (NMSE_out)\n"
+        "  --gate G          auto | weights | outputs: which NMSE --max-nmse compares\n"
+        "                    (default auto: outputs for layers with statistics)\n"
+        "  --damp X          gptq/sparsegpt dampening, a fraction of mean(H_jj) (0.01)\n"
+        "  --block-size N    gptq/sparsegpt panel width in columns (128)\n"
+        "  --act-order       gptq: columns by decreasing H_jj (scales fixed up front)\n"
         "  --help            this text\n",
         DEFAULT_MAX_NMSE);
 }
@@ -57,7 +73,7 @@ static void usage(FILE *out)
 typedef struct convert_args {
     const char *in, *out;
     sparq_convert_options layer;
-    const char *structure_text, *quant_text, *calib_text;
+    const char *structure_text, *quant_text, *calib_text, *stats, *gate_text;
     const char *include, *exclude;
     regex_t include_re, exclude_re, default_re;
     bool have_include, have_exclude, have_default;
@@ -176,6 +192,18 @@ static bool parse_calib(const char *text, sparq_quant_options *q)
     return true;
 }
 
+static bool parse_gate(const char *text, sparq_gate_metric *gate)
+{
+    static const char *const names[] = { "auto", "weights", "outputs" };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (strcmp(text, names[i]) == 0) {
+            *gate = (sparq_gate_metric)i;
+            return true;
+        }
+    }
+    return false;
+}
+
 static int compile_regex(regex_t *re, const char *pattern, int flags, const char *option)
 {
     int rc = regcomp(re, pattern, REG_EXTENDED | REG_NOSUB | flags);
@@ -202,7 +230,8 @@ static void free_args(convert_args *a)
 static int parse_args(int argc, char **argv, convert_args *a)
 {
     enum { OPT_SPARSITY = 256, OPT_STRUCTURE, OPT_QUANT, OPT_ASYM, OPT_CALIB, OPT_PERCENTILE,
-           OPT_INCLUDE, OPT_EXCLUDE, OPT_MAX_NMSE, OPT_MIN_SQNR, OPT_NO_ROLLBACK, OPT_HELP };
+           OPT_INCLUDE, OPT_EXCLUDE, OPT_MAX_NMSE, OPT_MIN_SQNR, OPT_NO_ROLLBACK, OPT_METHOD,
+           OPT_STATS, OPT_GATE, OPT_DAMP, OPT_BLOCK_SIZE, OPT_ACT_ORDER, OPT_HELP };
     static const struct option longs[] = {
         { "sparsity", required_argument, NULL, OPT_SPARSITY },
         { "structure", required_argument, NULL, OPT_STRUCTURE },
@@ -215,6 +244,12 @@ static int parse_args(int argc, char **argv, convert_args *a)
         { "max-nmse", required_argument, NULL, OPT_MAX_NMSE },
         { "min-sqnr", required_argument, NULL, OPT_MIN_SQNR },
         { "no-rollback", no_argument, NULL, OPT_NO_ROLLBACK },
+        { "method", required_argument, NULL, OPT_METHOD },
+        { "stats", required_argument, NULL, OPT_STATS },
+        { "gate", required_argument, NULL, OPT_GATE },
+        { "damp", required_argument, NULL, OPT_DAMP },
+        { "block-size", required_argument, NULL, OPT_BLOCK_SIZE },
+        { "act-order", no_argument, NULL, OPT_ACT_ORDER },
         { "help", no_argument, NULL, OPT_HELP },
         { NULL, 0, NULL, 0 },
     };
@@ -223,6 +258,7 @@ static int parse_args(int argc, char **argv, convert_args *a)
     a->structure_text = "csr";
     a->quant_text = "i8-row";
     a->calib_text = "minmax";
+    a->gate_text = "auto";
     bool have_gate = false;
     double v;
     optind = 1;
@@ -273,6 +309,32 @@ static int parse_args(int argc, char **argv, convert_args *a)
         case OPT_NO_ROLLBACK:
             a->layer.no_rollback = 1;
             break;
+        case OPT_METHOD:
+            if (sparq_method_parse(optarg, &a->layer.method) != SPARQ_OK)
+                return usage_error("--method '%s' is not rtn, wanda, gptq or sparsegpt", optarg);
+            break;
+        case OPT_STATS:
+            a->stats = optarg;
+            break;
+        case OPT_GATE:
+            a->gate_text = optarg;
+            if (!parse_gate(optarg, &a->layer.gate_metric))
+                return usage_error("--gate '%s' is not auto, weights or outputs", optarg);
+            break;
+        case OPT_DAMP:
+            if (!cli_parse_double(optarg, &v) || v <= 0.0 || v > 10.0)
+                return usage_error("--damp '%s' is not a number in (0, 10]", optarg);
+            a->layer.damp = v;
+            break;
+        case OPT_BLOCK_SIZE:
+            if (!cli_parse_double(optarg, &v) || v < 1.0 || v > 65536.0 || v != floor(v))
+                return usage_error("--block-size '%s' is not a whole number in [1, 65536]",
+                                   optarg);
+            a->layer.block_size = (size_t)v;
+            break;
+        case OPT_ACT_ORDER:
+            a->layer.act_order = 1;
+            break;
         case OPT_HELP:
         case 'h':
             usage(stdout);
@@ -293,6 +355,14 @@ static int parse_args(int argc, char **argv, convert_args *a)
                            "i4-tensor, i4-row or i4-gG (G in 32, 64, 128, 256)", a->quant_text);
     if (!parse_calib(a->calib_text, &a->layer.format.quant))
         return usage_error("--calib '%s' is not minmax, percentile or mse", a->calib_text);
+    if (a->layer.method != SPARQ_METHOD_RTN && !a->stats)
+        return usage_error("--method %s needs --stats FILE (calibration statistics)",
+                           sparq_method_name(a->layer.method));
+    if (a->layer.act_order && a->layer.method != SPARQ_METHOD_GPTQ)
+        return usage_error("--act-order is for --method gptq, not %s",
+                           sparq_method_name(a->layer.method));
+    if (a->layer.gate_metric == SPARQ_GATE_OUTPUTS && !a->stats)
+        return usage_error("--gate %s needs --stats FILE", a->gate_text);
     if (argc - optind != 2) {
         fprintf(stderr, "sparq: convert: expected IN.safetensors OUT.safetensors, got %d "
                         "argument%s\n", argc - optind, argc - optind == 1 ? "" : "s");
@@ -378,11 +448,12 @@ static void print_table(const layer_row *rows, size_t count)
     for (size_t i = 0; i < count; i++)
         if ((int)strlen(rows[i].name) > width)
             width = (int)strlen(rows[i].name);
-    printf("%-*s  %-11s  %-18s  %8s  %6s  %10s  %9s  %10s  %10s  %s\n", width, "layer", "shape",
-           "format", "sparsity", "bits/w", "NMSE", "SQNR dB", "before", "after", "rolled back");
+    printf("%-*s  %-11s  %-18s  %8s  %6s  %10s  %10s  %9s  %10s  %10s  %7s  %s\n", width, "layer",
+           "shape", "format", "sparsity", "bits/w", "NMSE", "NMSE_out", "SQNR dB", "before",
+           "after", "seconds", "rolled back");
     for (size_t i = 0; i < count; i++) {
         const layer_row *r = &rows[i];
-        char shape[32], format[64], before[24], after[24], rolled[24];
+        char shape[32], format[64], before[24], after[24], rolled[24], out_nmse[24];
         snprintf(shape, sizeof shape, "%zux%zu", r->rows, r->cols);
         format_name(&r->result.format, format, sizeof format);
         human_bytes(r->bytes_in, before, sizeof before);
@@ -392,9 +463,14 @@ static void print_table(const layer_row *rows, size_t count)
                      r->result.rollbacks == 1 ? "" : "s");
         else
             snprintf(rolled, sizeof rolled, "no");
-        printf("%-*s  %-11s  %-18s  %8.3f  %6.2f  %10.3g  %9.2f  %10s  %10s  %s\n", width,
-               r->name, shape, format, r->result.sparsity, r->result.bits_per_weight,
-               r->result.error.nmse, r->result.error.sqnr_db, before, after, rolled);
+        if (isnan(r->result.output_nmse))
+            snprintf(out_nmse, sizeof out_nmse, "-");
+        else
+            snprintf(out_nmse, sizeof out_nmse, "%.3g", r->result.output_nmse);
+        printf("%-*s  %-11s  %-18s  %8.3f  %6.2f  %10.3g  %10s  %9.2f  %10s  %10s  %7.2f  %s\n",
+               width, r->name, shape, format, r->result.sparsity, r->result.bits_per_weight,
+               r->result.error.nmse, out_nmse, r->result.error.sqnr_db, before, after,
+               r->result.seconds, rolled);
     }
     for (size_t i = 0; i < count; i++)
         if (rows[i].result.rollbacks)
@@ -437,7 +513,7 @@ static json_t *shape_json(size_t ndim, const size_t *shape)
 /* Totals of one run. */
 typedef struct convert_totals {
     uint64_t bytes_before, bytes_after;
-    size_t converted, rolled_back, copied;
+    size_t converted, rolled_back, last_rung, copied;
     double seconds;
 } convert_totals;
 
@@ -459,6 +535,14 @@ static json_t *report_json(const convert_args *a, const layer_row *rows, size_t 
     json_object_set_new(opt, "max_nmse", json_real(a->layer.max_nmse));
     json_object_set_new(opt, "min_sqnr_db", json_real(a->layer.min_sqnr_db));
     json_object_set_new(opt, "no_rollback", json_boolean(a->layer.no_rollback));
+    json_object_set_new(opt, "method", json_string(sparq_method_name(a->layer.method)));
+    json_object_set_new(opt, "stats", a->stats ? json_string(a->stats) : json_null());
+    json_object_set_new(opt, "gate", json_string(a->gate_text));
+    json_object_set_new(opt, "damp", json_real(a->layer.damp > 0.0 ? a->layer.damp : 0.01));
+    json_object_set_new(opt, "block_size",
+                        json_integer((json_int_t)(a->layer.block_size ? a->layer.block_size
+                                                                      : 128)));
+    json_object_set_new(opt, "act_order", json_boolean(a->layer.act_order));
     json_object_set_new(root, "options", opt);
     json_t *layers = json_array();
     for (size_t i = 0; i < count; i++) {
@@ -473,6 +557,9 @@ static json_t *report_json(const convert_args *a, const layer_row *rows, size_t 
         json_object_set_new(l, "sparsity", json_number(res->sparsity));
         json_object_set_new(l, "bits_per_weight", json_number(res->bits_per_weight));
         json_object_set_new(l, "nmse", json_number(res->error.nmse));
+        json_object_set_new(l, "output_nmse", json_number(res->output_nmse));
+        json_object_set_new(l, "seconds", json_number(res->seconds));
+        json_object_set_new(l, "last_rung", json_boolean(res->last_rung));
         json_object_set_new(l, "sqnr_db", json_number(res->error.sqnr_db));
         json_object_set_new(l, "max_abs_error", json_number(res->error.max_abs_error));
         json_object_set_new(l, "cosine", json_number(res->error.cosine));
@@ -493,6 +580,7 @@ static json_t *report_json(const convert_args *a, const layer_row *rows, size_t 
                                                          (double)t->bytes_after : 0.0));
     json_object_set_new(tot, "layers_converted", json_integer((json_int_t)t->converted));
     json_object_set_new(tot, "layers_rolled_back", json_integer((json_int_t)t->rolled_back));
+    json_object_set_new(tot, "layers_at_last_rung", json_integer((json_int_t)t->last_rung));
     json_object_set_new(tot, "tensors_copied", json_integer((json_int_t)t->copied));
     json_object_set_new(tot, "seconds", json_number(t->seconds));
     json_object_set_new(root, "totals", tot);
@@ -546,7 +634,28 @@ static int write_temp(const char *path, const char *text, char **tmp_path)
 
 /* Converts or copies every tensor of in into writer; fills rows (count of them in
  * *row_count), copied and totals. Returns 0 or the exit code after printing why. */
+/* The statistics of layer name in stats (NULL file: none) into *calib (NULL when the file
+ * has none and the method does without). Returns 0 or the exit code after printing why. */
+static int layer_stats(const convert_args *a, const sparq_safetensors *stats, const char *name,
+                       sparq_calib **calib)
+{
+    *calib = NULL;
+    if (stats == NULL)
+        return 0;
+    sparq_status st = sparq_calib_load(stats, name, calib);
+    if (st == SPARQ_ERROR_INVALID_ARGUMENT && a->layer.method == SPARQ_METHOD_RTN &&
+        a->layer.gate_metric != SPARQ_GATE_OUTPUTS)
+        return 0; /* no entry: this layer is gated on its weights */
+    if (st == SPARQ_OK)
+        return 0;
+    char what[512];
+    snprintf(what, sizeof what, "reading the statistics of %s from %s (calibrate the layer "
+                                "or leave it out with --exclude)", name, a->stats);
+    return cli_fail(what, st);
+}
+
 static int convert_tensors(const convert_args *a, const sparq_safetensors *in,
+                           const sparq_safetensors *stats,
                            sparq_safetensors_writer *writer, layer_row *rows,
                            size_t *row_count, json_t *copied, convert_totals *totals)
 {
@@ -593,11 +702,20 @@ static int convert_tensors(const convert_args *a, const sparq_safetensors *in,
                     r->rows, r->cols);
             return 1;
         }
+        sparq_calib *calib = NULL;
+        if (layer_stats(a, stats, info.name, &calib) != 0) {
+            cli_progress_done(&progress);
+            free(w);
+            return 1;
+        }
+        sparq_convert_options layer = a->layer;
+        layer.calib = calib;
         sparq_packed *packed = NULL;
         st = sparq_safetensors_to_f32(&info, w, info.count);
         if (st == SPARQ_OK)
-            st = sparq_layer_convert(w, r->rows, r->cols, &a->layer, &packed, &r->result);
+            st = sparq_layer_convert(w, r->rows, r->cols, &layer, &packed, &r->result);
         free(w);
+        sparq_calib_free(calib);
         if (st == SPARQ_OK)
             st = sparq_packed_save(writer, info.name, packed);
         sparq_packed_free(packed);
@@ -609,6 +727,7 @@ static int convert_tensors(const convert_args *a, const sparq_safetensors *in,
         totals->bytes_after += r->result.bytes_after;
         totals->converted++;
         totals->rolled_back += r->result.rollbacks > 0;
+        totals->last_rung += r->result.last_rung;
         cli_progress_step(&progress, *row_count, info.name);
     }
     cli_progress_done(&progress);
@@ -648,6 +767,13 @@ static int run(const convert_args *a)
         snprintf(what, sizeof what, "reading %s", a->in);
         return cli_fail(what, st);
     }
+    sparq_safetensors *stats = NULL;
+    if (a->stats && (st = sparq_safetensors_open(a->stats, &stats)) != SPARQ_OK) {
+        char what[4200];
+        snprintf(what, sizeof what, "reading the statistics %s", a->stats);
+        sparq_safetensors_close(in);
+        return cli_fail(what, st);
+    }
     sparq_safetensors_writer *writer = NULL;
     layer_row *rows = calloc(sparq_safetensors_count(in) + 1, sizeof *rows);
     json_t *copied = json_array();
@@ -675,7 +801,7 @@ static int run(const convert_args *a)
             goto done;
         }
     }
-    rc = convert_tensors(a, in, writer, rows, &row_count, copied, &totals);
+    rc = convert_tensors(a, in, stats, writer, rows, &row_count, copied, &totals);
     if (rc != 0)
         goto done;
     rc = 1;
@@ -724,6 +850,11 @@ static int run(const convert_args *a)
            totals.bytes_after ? (double)totals.bytes_before / (double)totals.bytes_after : 0.0,
            totals.seconds);
     printf("wrote %s and %s\n", a->out, report_path);
+    if (totals.converted > 0 && totals.last_rung == totals.converted)
+        fprintf(stderr, "sparq: convert: warning: every layer failed the gate down to dense f32: "
+                        "the recipe (%s %s, method %s) is unsuitable for this model; the "
+                        "output is uncompressed (see the refusals above)\n",
+                a->structure_text, a->quant_text, sparq_method_name(a->layer.method));
     rc = 0;
 done:
     if (report_tmp) {
@@ -736,6 +867,7 @@ done:
     json_decref(copied);
     sparq_safetensors_writer_free(writer);
     free(rows);
+    sparq_safetensors_close(stats);
     sparq_safetensors_close(in);
     return rc;
 }

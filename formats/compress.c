@@ -1,0 +1,583 @@
+/* compress.c - how one rung of sparq_layer_convert prunes and quantizes a layer: magnitude
+ * (RTN) and Wanda masks, and the GPTQ / SparseGPT column sweep, which rounds or prunes
+ * one column at a time and feeds each column's error into the columns not yet done
+ * through the Cholesky factor of the damped inverse Hessian (LAPACKE), in panels with
+ * lazy updates of the rest (CBLAS).
+ */
+#include "compress.h"
+#include "checks.h"
+#include "packed.h"
+#include "quantize.h"
+#include "status.h"
+
+#include <cblas.h>
+#include <lapacke.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_DAMP 0.01
+#define DEFAULT_BLOCK 128
+#define DAMP_RETRIES 6 /* damping doubled at most this often until H is positive definite */
+
+struct sparq_compressor {
+    const float *w;
+    size_t rows, cols;
+    sparq_convert_options opt;
+    double *u;        /* cols x cols: upper Cholesky factor of (H + damp I)^-1, in sweep
+                       * order; NULL until a rung needs it                              */
+    size_t *perm;     /* act_order: sweep position -> column; else NULL                */
+    uint8_t *dead;    /* columns the statistics never saw (H_jj = 0)                   */
+};
+
+/* ---- names ------------------------------------------------------------------------- */
+
+static const char *const method_names[] = { "rtn", "wanda", "gptq", "sparsegpt" };
+
+const char *sparq_method_name(sparq_method method)
+{
+    if ((unsigned)method >= sizeof method_names / sizeof method_names[0])
+        return "?";
+    return method_names[method];
+}
+
+sparq_status sparq_method_parse(const char *name, sparq_method *method)
+{
+    if (name == NULL || method == NULL)
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "method_parse: NULL %s",
+                          name == NULL ? "name" : "method");
+    for (size_t i = 0; i < sizeof method_names / sizeof method_names[0]; i++) {
+        if (strcmp(name, method_names[i]) == 0) {
+            *method = (sparq_method)i;
+            return SPARQ_OK;
+        }
+    }
+    return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
+                      "method_parse: '%s' is not rtn, wanda, gptq or sparsegpt", name);
+}
+
+/* ---- the compressor ---------------------------------------------------------------- */
+
+static sparq_status check_method(const sparq_convert_options *o, size_t cols)
+{
+    const char *what = "layer_convert";
+    sparq_method m = o->method;
+    if ((unsigned)m > SPARQ_METHOD_SPARSEGPT)
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "%s: unknown method %d", what, (int)m);
+    if (o->calib != NULL && sparq_calib_cols(o->calib) != cols)
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
+                          "%s: the statistics are of %zu inputs, the weights have %zu cols",
+                          what, sparq_calib_cols(o->calib), cols);
+    int needs_gram = m == SPARQ_METHOD_GPTQ || m == SPARQ_METHOD_SPARSEGPT;
+    if (m != SPARQ_METHOD_RTN && o->calib == NULL)
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
+                          "%s: method %s needs calibration statistics (calib)", what,
+                          sparq_method_name(m));
+    if (needs_gram && sparq_calib_gram(o->calib) == NULL)
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
+                          "%s: method %s needs statistics with H = X^T X (with_gram)", what,
+                          sparq_method_name(m));
+    if (o->act_order && m != SPARQ_METHOD_GPTQ)
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "%s: act_order is for gptq only",
+                          what);
+    if (!(o->damp >= 0.0) || isinf(o->damp))
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
+                          "%s: damp %g is not a finite number >= 0", what, o->damp);
+    return SPARQ_OK;
+}
+
+sparq_status sparq_compressor_create(const float *w, size_t rows, size_t cols,
+                                     const sparq_convert_options *options,
+                                     sparq_compressor **compressor)
+{
+    *compressor = NULL;
+    sparq_status st = check_method(options, cols);
+    if (st != SPARQ_OK)
+        return st;
+    sparq_compressor *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "layer_convert: no memory");
+    c->w = w;
+    c->rows = rows;
+    c->cols = cols;
+    c->opt = *options;
+    if (c->opt.damp == 0.0)
+        c->opt.damp = DEFAULT_DAMP;
+    if (c->opt.block_size == 0)
+        c->opt.block_size = DEFAULT_BLOCK;
+    *compressor = c;
+    return SPARQ_OK;
+}
+
+void sparq_compressor_free(sparq_compressor *compressor)
+{
+    if (compressor == NULL)
+        return;
+    free(compressor->u);
+    free(compressor->perm);
+    free(compressor->dead);
+    free(compressor);
+}
+
+/* ---- masks ------------------------------------------------------------------------- */
+
+/* The mask (1 kept) that scores (rows x cols, finite, >= 0; not modified in effect)
+ * leave when pruned as the format says: CSR by scope, BSR blocks by norm, N:M. */
+static sparq_status mask_from_scores(const sparq_pack_options *f, double sparsity,
+                                     sparq_prune_scope scope, sparq_block_norm norm,
+                                     float *scores, size_t rows, size_t cols, uint8_t *mask)
+{
+    switch (f->structure) {
+    case SPARQ_STRUCTURE_CSR:
+        return sparq_prune_magnitude(scores, rows, cols, sparsity, scope, NULL, mask, 0);
+    case SPARQ_STRUCTURE_BSR:
+        return sparq_prune_blocks(scores, rows, cols, f->block_rows, f->block_cols, norm,
+                                  sparsity, NULL, mask, 0);
+    case SPARQ_STRUCTURE_NM:
+        return sparq_prune_nm(scores, rows, cols, f->nm_n, f->nm_m, NULL, mask, 0);
+    default:
+        memset(mask, 1, rows * cols);
+        return SPARQ_OK;
+    }
+}
+
+/* The whole-matrix mask of RTN (magnitude: CSR over the whole matrix, BSR blocks by L2,
+ * whose sum of squares is the error pruning a block adds) or Wanda (|W_ij| ||X_j||: CSR
+ * per row, BSR blocks by the sum of squared scores, N:M per group). */
+static sparq_status whole_mask(const sparq_compressor *c, const sparq_pack_options *f,
+                               double sparsity, uint8_t *mask)
+{
+    size_t rows = c->rows, cols = c->cols;
+    float *scores = malloc(rows * cols * sizeof *scores);
+    if (scores == NULL)
+        return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "layer_convert: no memory for scores");
+    sparq_prune_scope scope = SPARQ_PRUNE_SCOPE_GLOBAL;
+    if (c->opt.method == SPARQ_METHOD_WANDA) {
+        const double *sumsq = sparq_calib_sumsq(c->opt.calib);
+        for (size_t r = 0; r < rows; r++)
+            for (size_t k = 0; k < cols; k++)
+                scores[r * cols + k] = (float)(fabs((double)c->w[r * cols + k]) * sqrt(sumsq[k]));
+        scope = SPARQ_PRUNE_SCOPE_ROW;
+    } else {
+        memcpy(scores, c->w, rows * cols * sizeof *scores);
+    }
+    sparq_status st = SPARQ_OK;
+    for (size_t i = 0; i < rows * cols && st == SPARQ_OK; i++)
+        if (!isfinite(scores[i]))
+            st = sparq_fail(SPARQ_ERROR_INVALID_DATA,
+                            "layer_convert: the pruning score of W[%zu, %zu] overflows",
+                            i / cols, i % cols);
+    if (st == SPARQ_OK)
+        st = mask_from_scores(f, sparsity, scope, SPARQ_BLOCK_NORM_L2, scores, rows, cols, mask);
+    free(scores);
+    return st;
+}
+
+/* ---- the inverse Hessian ----------------------------------------------------------- */
+
+/* Lower triangle -> upper (or back), so that a is symmetric. */
+static void symmetrise_from_lower(double *a, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = i + 1; j < n; j++)
+            a[i * n + j] = a[j * n + i];
+}
+
+/* a (n x n) = H + damp * mean(diag H) * I in sweep order, dead columns' diagonal 1. */
+static double damped_hessian(const sparq_compressor *c, double damp, double *a)
+{
+    size_t n = c->cols;
+    const double *h = sparq_calib_gram(c->opt.calib);
+    double mean = 0.0;
+    for (size_t j = 0; j < n; j++)
+        mean += h[j * n + j];
+    mean /= (double)n;
+    for (size_t i = 0; i < n; i++) {
+        size_t pi = c->perm ? c->perm[i] : i;
+        for (size_t j = 0; j < n; j++)
+            a[i * n + j] = h[pi * n + (c->perm ? c->perm[j] : j)];
+        if (c->dead[pi])
+            a[i * n + i] = 1.0;
+        a[i * n + i] += damp * mean;
+    }
+    return mean;
+}
+
+/* act_order: a column and its H_jj, sorted by decreasing H_jj (ties: lower column
+ * first). */
+typedef struct diag_entry {
+    double h;
+    size_t col;
+} diag_entry;
+
+static int cmp_diag_desc(const void *a, const void *b)
+{
+    const diag_entry *x = a, *y = b;
+    if (x->h != y->h)
+        return x->h > y->h ? -1 : 1;
+    return x->col < y->col ? -1 : (x->col > y->col);
+}
+
+/* Computes c->u: the upper Cholesky factor U of (H + damp I)^-1 = U^T U, doubling the
+ * damping until H + damp I is positive definite. */
+static sparq_status factor_hessian(sparq_compressor *c)
+{
+    size_t n = c->cols;
+    const double *h = sparq_calib_gram(c->opt.calib);
+    c->dead = calloc(n, 1);
+    c->u = malloc(n * n * sizeof *c->u);
+    if (c->opt.act_order)
+        c->perm = malloc(n * sizeof *c->perm);
+    diag_entry *diag = malloc(n * sizeof *diag);
+    if (!c->dead || !c->u || !diag || (c->opt.act_order && !c->perm)) {
+        free(diag);
+        return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY,
+                          "layer_convert: no memory for a %zu x %zu Hessian", n, n);
+    }
+    for (size_t j = 0; j < n; j++) {
+        diag[j] = (diag_entry){ h[j * n + j], j };
+        c->dead[j] = diag[j].h == 0.0;
+    }
+    if (c->perm) {
+        qsort(diag, n, sizeof *diag, cmp_diag_desc);
+        for (size_t j = 0; j < n; j++)
+            c->perm[j] = diag[j].col;
+    }
+    free(diag);
+    double damp = c->opt.damp;
+    for (int attempt = 0; attempt <= DAMP_RETRIES; attempt++, damp *= 2.0) {
+        double mean = damped_hessian(c, damp, c->u);
+        if (!(mean > 0.0))
+            return sparq_fail(SPARQ_ERROR_INVALID_DATA,
+                              "layer_convert: the statistics' H is zero (no input seen)");
+        lapack_int n_ = (lapack_int)n;
+        if (LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'L', n_, c->u, n_) != 0)
+            continue;
+        if (LAPACKE_dpotri(LAPACK_ROW_MAJOR, 'L', n_, c->u, n_) != 0)
+            continue;
+        symmetrise_from_lower(c->u, n);
+        if (LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'U', n_, c->u, n_) != 0)
+            continue;
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < i; j++)
+                c->u[i * n + j] = 0.0;
+        return SPARQ_OK;
+    }
+    return sparq_fail(SPARQ_ERROR_INVALID_DATA,
+                      "layer_convert: H + damp I is not positive definite even with damp %g",
+                      damp / 2.0);
+}
+
+/* factor_hessian, leaving c->u NULL when it fails (a later rung tries again). */
+static sparq_status prepare_hessian(sparq_compressor *c)
+{
+    sparq_status st = factor_hessian(c);
+    if (st != SPARQ_OK) {
+        free(c->u);
+        free(c->perm);
+        free(c->dead);
+        c->u = NULL;
+        c->perm = NULL;
+        c->dead = NULL;
+    }
+    return st;
+}
+
+/* ---- the sweep --------------------------------------------------------------------- */
+
+/* One sweep's state: weights in sweep order (double), the mask and quantizer in the
+ * matrix's own column order. */
+typedef struct sweep {
+    const sparq_compressor *c;
+    const sparq_pack_options *f;
+    double sparsity;
+    int choose_mask;   /* SparseGPT: masks chosen as the sweep goes                   */
+    int lazy_groups;   /* group scales chosen when the sweep reaches a group          */
+    double *w;         /* rows x cols, sweep order                                    */
+    uint8_t *mask;     /* rows x cols, column order                                   */
+    sparq_qparams q;   /* scales / zero points: column order                          */
+    size_t nm_done;    /* SparseGPT N:M: columns whose groups are decided             */
+    float *scratch;    /* rows x max(panel, group) floats                             */
+} sweep;
+
+static size_t col_of(const sweep *s, size_t i)
+{
+    return s->c->perm ? s->c->perm[i] : i;
+}
+
+static size_t gcd(size_t a, size_t b)
+{
+    while (b) {
+        size_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+/* Panel width: the block size rounded up to a multiple of every unit that must not
+ * straddle panels (scale groups chosen lazily, N:M groups, BSR block columns). */
+static size_t panel_width(const sweep *s)
+{
+    size_t unit = 1;
+    if (s->lazy_groups)
+        unit = s->q.opt.group_size;
+    size_t other = s->f->structure == SPARQ_STRUCTURE_NM ? s->f->nm_m
+                   : s->f->structure == SPARQ_STRUCTURE_BSR ? s->f->block_cols : 1;
+    unit = unit / gcd(unit, other) * other;
+    size_t b = s->c->opt.block_size;
+    return (b + unit - 1) / unit * unit;
+}
+
+/* SparseGPT: scores w^2 / U_jj^2 of columns [c0, c1) (natural order) into scratch. */
+static void panel_scores(const sweep *s, size_t c0, size_t c1)
+{
+    size_t n = s->c->cols, width = c1 - c0;
+    for (size_t r = 0; r < s->c->rows; r++)
+        for (size_t j = c0; j < c1; j++) {
+            double d = s->c->u[j * n + j], v = s->w[r * n + j];
+            double score = v * v / (d * d);
+            s->scratch[r * width + (j - c0)] = (float)(score < 3e38 ? score : 3e38);
+        }
+}
+
+/* SparseGPT: decides the mask of columns [c0, c1) from the current weights. */
+static sparq_status choose_mask(sweep *s, size_t c0, size_t c1)
+{
+    size_t rows = s->c->rows, n = s->c->cols, width = c1 - c0;
+    panel_scores(s, c0, c1);
+    uint8_t *m = malloc(rows * width);
+    if (m == NULL)
+        return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "layer_convert: no memory for a mask");
+    sparq_status st = mask_from_scores(s->f, s->sparsity, SPARQ_PRUNE_SCOPE_GLOBAL,
+                                       SPARQ_BLOCK_NORM_L1, s->scratch, rows, width, m);
+    for (size_t r = 0; r < rows && st == SPARQ_OK; r++)
+        memcpy(s->mask + r * n + c0, m + r * width, width);
+    free(m);
+    return st;
+}
+
+/* SparseGPT N:M: decides every N:M group that starts before column end. */
+static sparq_status decide_nm_until(sweep *s, size_t end)
+{
+    size_t m = s->f->nm_m, n = s->c->cols;
+    while (s->nm_done < end && s->nm_done < n) {
+        size_t c1 = s->nm_done + m < n ? s->nm_done + m : n;
+        sparq_status st = choose_mask(s, s->nm_done, c1);
+        if (st != SPARQ_OK)
+            return st;
+        s->nm_done = c1;
+    }
+    return SPARQ_OK;
+}
+
+/* Lazy groups: the scales of the group starting at column c0, for every row, from the
+ * kept current weights of the group. */
+static void calibrate_group_at(sweep *s, size_t c0)
+{
+    size_t n = s->c->cols, g = s->q.opt.group_size;
+    size_t c1 = c0 + g < n ? c0 + g : n;
+    float *scales = (float *)s->q.scales;
+    int8_t *zero_points = (int8_t *)s->q.zero_points;
+    for (size_t r = 0; r < s->c->rows; r++) {
+        size_t count = 0;
+        for (size_t j = c0; j < c1; j++) {
+            float v = (float)s->w[r * n + j];
+            if (s->mask[r * n + j] && v != 0.0f)
+                s->scratch[count++] = v;
+        }
+        float scale;
+        int z;
+        sparq_qparams_calibrate_group(&s->q, s->scratch, count, &scale, &z);
+        size_t k = sparq_qparams_index(&s->q, r, c0);
+        scales[k] = scale;
+        if (zero_points != NULL)
+            zero_points[k] = (int8_t)z;
+    }
+}
+
+/* Rounds (or prunes) sweep column i of every row, feeds the error into the panel's later
+ * columns [i+1, i2) and records it in err (rows x width, column i - i1). */
+static void sweep_column(sweep *s, size_t i, size_t i1, size_t i2, double *err)
+{
+    const double *u = s->c->u;
+    size_t n = s->c->cols, width = i2 - i1, col = col_of(s, i);
+    double d = u[i * n + i];
+    for (size_t r = 0; r < s->c->rows; r++) {
+        double *row = s->w + r * n;
+        double v = row[i];
+        double q = s->mask[r * n + col] ? (double)sparq_value_fake(&s->q, (float)v, r, col) : 0.0;
+        double e = (v - q) / d;
+        row[i] = q;
+        err[r * width + (i - i1)] = e;
+        const double *urow = u + i * n;
+        for (size_t j = i + 1; j < i2; j++)
+            row[j] -= e * urow[j];
+    }
+}
+
+/* One panel [i1, i2): masks, group scales, columns, then the lazy update of the rest. */
+static sparq_status sweep_panel(sweep *s, size_t i1, size_t i2, double *err)
+{
+    size_t n = s->c->cols, rows = s->c->rows, width = i2 - i1;
+    sparq_status st = SPARQ_OK;
+    int nm = s->choose_mask && s->f->structure == SPARQ_STRUCTURE_NM;
+    if (s->choose_mask && !nm)
+        st = choose_mask(s, i1, i2);
+    for (size_t i = i1; i < i2 && st == SPARQ_OK; i++) {
+        size_t col = col_of(s, i);
+        int group_start = s->lazy_groups && col % s->q.opt.group_size == 0;
+        if (nm) {
+            size_t end = group_start ? col + s->q.opt.group_size : col + 1;
+            st = decide_nm_until(s, end < i2 ? end : i2);
+            if (st != SPARQ_OK)
+                break;
+        }
+        if (group_start)
+            calibrate_group_at(s, col);
+        sweep_column(s, i, i1, i2, err);
+    }
+    if (st == SPARQ_OK && i2 < n)
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)(n - i2),
+                    (int)width, -1.0, err, (int)width, s->c->u + i1 * n + i2, (int)n, 1.0,
+                    s->w + i2, (int)n);
+    return st;
+}
+
+/* Scales that do not wait for the sweep: tensor and row scales, and every group's with
+ * act_order, from the original weights (masked when the mask is known). */
+static sparq_status calibrate_up_front(sweep *s, float *scales, int8_t *zero_points)
+{
+    size_t rows = s->c->rows, n = s->c->cols;
+    float *masked = malloc(rows * n * sizeof *masked);
+    if (masked == NULL)
+        return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "layer_convert: no memory");
+    for (size_t i = 0; i < rows * n; i++)
+        masked[i] = s->mask[i] && !s->c->dead[i % n] ? s->c->w[i] : 0.0f;
+    sparq_status st = sparq_qparams_calibrate(&s->q, masked, scales, zero_points,
+                                              "layer_convert");
+    free(masked);
+    return st;
+}
+
+/* Sets up a sweep of panels width wide: weights in sweep order with dead columns zeroed,
+ * the mask (given, or all kept until SparseGPT chooses), the quantizer and its scales. */
+static sparq_status sweep_init(sweep *s, size_t width, const uint8_t *mask, float *scales,
+                               int8_t *zero_points)
+{
+    const sparq_compressor *c = s->c;
+    size_t rows = c->rows, n = c->cols;
+    size_t group = s->q.opt.granularity == SPARQ_SCALE_GROUP ? s->q.opt.group_size : 0;
+    s->w = malloc(rows * n * sizeof *s->w);
+    s->mask = malloc(rows * n);
+    s->scratch = malloc(rows * (width > group ? width : group) * sizeof *s->scratch);
+    if (!s->w || !s->mask || !s->scratch)
+        return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY,
+                          "layer_convert: no memory to sweep a %zu x %zu layer", rows, n);
+    for (size_t r = 0; r < rows; r++)
+        for (size_t i = 0; i < n; i++) {
+            size_t col = col_of(s, i);
+            s->w[r * n + i] = c->dead[col] ? 0.0 : (double)c->w[r * n + col];
+        }
+    if (mask)
+        memcpy(s->mask, mask, rows * n);
+    else
+        memset(s->mask, 1, rows * n);
+    s->q.scales = scales;
+    s->q.zero_points = s->q.opt.asymmetric ? zero_points : NULL;
+    if (s->q.scale_count == 0 || s->lazy_groups)
+        return SPARQ_OK;
+    return calibrate_up_front(s, scales, zero_points);
+}
+
+/* The values the sweep left (dequantized codes, zeros where pruned), in column order. */
+static void sweep_result(const sweep *s, float *out)
+{
+    size_t n = s->c->cols;
+    for (size_t r = 0; r < s->c->rows; r++)
+        for (size_t i = 0; i < n; i++)
+            out[r * n + col_of(s, i)] = (float)s->w[r * n + i];
+}
+
+/* GPTQ / SparseGPT: mask is the fixed mask (GPTQ) or NULL (SparseGPT chooses). */
+static sparq_status run_sweep(sparq_compressor *c, const sparq_pack_options *f, double sparsity,
+                              const uint8_t *mask, sparq_packed **packed)
+{
+    size_t rows = c->rows, n = c->cols;
+    sparq_status st = c->u ? SPARQ_OK : prepare_hessian(c);
+    if (st != SPARQ_OK)
+        return st;
+    sweep s = { .c = c, .f = f, .sparsity = sparsity };
+    s.choose_mask = mask == NULL && f->structure != SPARQ_STRUCTURE_DENSE;
+    sparq_qparams_init(&s.q, &f->quant, rows, n);
+    s.lazy_groups = s.q.opt.granularity == SPARQ_SCALE_GROUP && s.q.scale_count > 0 &&
+                    !c->opt.act_order;
+    size_t count = s.q.scale_count;
+    float *scales = calloc(count + 1, sizeof *scales);
+    int8_t *zero_points = calloc(count + 1, 1);
+    float *out = malloc(rows * n * sizeof *out);
+    size_t width = panel_width(&s);
+    double *err = malloc(rows * width * sizeof *err);
+    if (!scales || !zero_points || !out || !err)
+        st = sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "layer_convert: no memory");
+    if (st == SPARQ_OK)
+        st = sweep_init(&s, width, mask, scales, zero_points);
+    for (size_t i1 = 0; i1 < n && st == SPARQ_OK; i1 += width)
+        st = sweep_panel(&s, i1, i1 + width < n ? i1 + width : n, err);
+    if (st == SPARQ_OK) {
+        sweep_result(&s, out);
+        if (count > 0)
+            st = sparq_packed_create_scaled(f, rows, n, out, scales, zero_points, packed);
+        else
+            st = sparq_packed_create(f, rows, n, out, packed);
+    }
+    free(s.w);
+    free(s.mask);
+    free(s.scratch);
+    free(scales);
+    free(zero_points);
+    free(out);
+    free(err);
+    return st;
+}
+
+/* ---- one rung ---------------------------------------------------------------------- */
+
+/* RTN and Wanda: the mask, then each kept weight rounded to its nearest code. */
+static sparq_status run_rounding(sparq_compressor *c, const sparq_pack_options *f,
+                                 const uint8_t *mask, sparq_packed **packed)
+{
+    size_t n = c->rows * c->cols;
+    float *work = malloc(n * sizeof *work);
+    if (work == NULL)
+        return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "layer_convert: no memory");
+    for (size_t i = 0; i < n; i++)
+        work[i] = mask == NULL || mask[i] ? c->w[i] : 0.0f;
+    sparq_status st = sparq_packed_create(f, c->rows, c->cols, work, packed);
+    free(work);
+    return st;
+}
+
+sparq_status sparq_compressor_run(sparq_compressor *c, const sparq_pack_options *format,
+                                  double sparsity, sparq_packed **packed)
+{
+    *packed = NULL;
+    sparq_method m = c->opt.method;
+    int prunes = format->structure != SPARQ_STRUCTURE_DENSE;
+    int rounds = format->quant.encoding == SPARQ_ENCODING_I8 ||
+                 format->quant.encoding == SPARQ_ENCODING_I4;
+    int sweeps = (m == SPARQ_METHOD_GPTQ || m == SPARQ_METHOD_SPARSEGPT) && (prunes || rounds);
+    uint8_t *mask = NULL;
+    sparq_status st = SPARQ_OK;
+    if (prunes && !(sweeps && m == SPARQ_METHOD_SPARSEGPT)) {
+        mask = malloc(c->rows * c->cols);
+        if (mask == NULL)
+            return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "layer_convert: no memory");
+        st = whole_mask(c, format, sparsity, mask);
+    }
+    if (st == SPARQ_OK)
+        st = sweeps ? run_sweep(c, format, sparsity, mask, packed)
+                    : run_rounding(c, format, mask, packed);
+    free(mask);
+    return st;
+}
