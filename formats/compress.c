@@ -19,6 +19,7 @@
 #define DEFAULT_DAMP 0.01
 #define DEFAULT_BLOCK 128
 #define DAMP_RETRIES 6 /* damping doubled at most this often until H is positive definite */
+#define SUB_BLOCK 32   /* columns whose rank-one updates stay inside a panel's sub-block  */
 
 struct sparq_compressor {
     const float *w;
@@ -175,11 +176,11 @@ static sparq_status whole_mask(const sparq_compressor *c, const sparq_pack_optio
 
 /* ---- the inverse Hessian ----------------------------------------------------------- */
 
-/* Lower triangle -> upper (or back), so that a is symmetric. */
-static void symmetrise_from_lower(double *a, size_t n)
+/* Row-major upper triangle -> lower, so that a is symmetric. */
+static void symmetrise_from_upper(double *a, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        for (size_t j = i + 1; j < n; j++)
+        for (size_t j = 0; j < i; j++)
             a[i * n + j] = a[j * n + i];
 }
 
@@ -250,13 +251,16 @@ static sparq_status factor_hessian(sparq_compressor *c)
         if (!(mean > 0.0))
             return sparq_fail(SPARQ_ERROR_INVALID_DATA,
                               "layer_convert: the statistics' H is zero (no input seen)");
+        /* H is symmetric, so its row-major array is also its column-major one: the
+         * column-major calls need no transposed copies. Column-major lower is row-major
+         * upper, so after the last factorisation the row-major upper triangle is U. */
         lapack_int n_ = (lapack_int)n;
-        if (LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'L', n_, c->u, n_) != 0)
+        if (LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', n_, c->u, n_) != 0)
             continue;
-        if (LAPACKE_dpotri(LAPACK_ROW_MAJOR, 'L', n_, c->u, n_) != 0)
+        if (LAPACKE_dpotri(LAPACK_COL_MAJOR, 'L', n_, c->u, n_) != 0)
             continue;
-        symmetrise_from_lower(c->u, n);
-        if (LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'U', n_, c->u, n_) != 0)
+        symmetrise_from_upper(c->u, n);
+        if (LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', n_, c->u, n_) != 0)
             continue;
         for (size_t i = 0; i < n; i++)
             for (size_t j = 0; j < i; j++)
@@ -396,13 +400,15 @@ static void calibrate_group_at(sweep *s, size_t c0)
     }
 }
 
-/* Rounds (or prunes) sweep column i of every row, feeds the error into the panel's later
- * columns [i+1, i2) and records it in err (rows x width, column i - i1). */
-static void sweep_column(sweep *s, size_t i, size_t i1, size_t i2, double *err)
+/* Rounds (or prunes) sweep column i of every row, feeds the error into the later columns
+ * of its sub-block [i+1, end) and records it in err (rows x panel width, column i - i1). */
+static void sweep_column(sweep *s, size_t i, size_t i1, size_t end, double *err,
+                         size_t width)
 {
     const double *u = s->c->u;
-    size_t n = s->c->cols, width = i2 - i1, col = col_of(s, i);
+    size_t n = s->c->cols, col = col_of(s, i);
     double d = u[i * n + i];
+    const double *urow = u + i * n;
     for (size_t r = 0; r < s->c->rows; r++) {
         double *row = s->w + r * n;
         double v = row[i];
@@ -410,37 +416,72 @@ static void sweep_column(sweep *s, size_t i, size_t i1, size_t i2, double *err)
         double e = (v - q) / d;
         row[i] = q;
         err[r * width + (i - i1)] = e;
-        const double *urow = u + i * n;
-        for (size_t j = i + 1; j < i2; j++)
+        for (size_t j = i + 1; j < end; j++)
             row[j] -= e * urow[j];
     }
 }
 
-/* One panel [i1, i2): masks, group scales, columns, then the lazy update of the rest. */
+/* Feeds the errors of sweep columns [a, b) of the panel starting at i1 into columns
+ * [c0, c1): W[:, c0:c1] -= err[:, a:b] U[a:b, c0:c1] (one product, many threads). */
+static void feed_errors(sweep *s, const double *err, size_t width, size_t i1, size_t a,
+                        size_t b, size_t c0, size_t c1)
+{
+    size_t n = s->c->cols;
+    if (a >= b || c0 >= c1)
+        return;
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)s->c->rows, (int)(c1 - c0),
+                (int)(b - a), -1.0, err + (a - i1), (int)width, s->c->u + a * n + c0, (int)n,
+                1.0, s->w + c0, (int)n);
+}
+
+/* The end of what column col reads ahead before it is swept: a scale group starting
+ * there, and the N:M groups SparseGPT decides there; col + 1 when nothing. */
+static size_t read_ahead(const sweep *s, size_t col, int nm)
+{
+    size_t end = col + 1;
+    if (s->lazy_groups && col % s->q.opt.group_size == 0)
+        end = col + s->q.opt.group_size;
+    if (nm) {
+        size_t m = s->f->nm_m;
+        end = (end + m - 1) / m * m;
+    }
+    return end < s->c->cols ? end : s->c->cols;
+}
+
+/* One panel [i1, i2): masks, group scales and columns, in sub-blocks of SUB_BLOCK
+ * columns whose rank-one updates stay inside the sub-block; each sub-block's errors
+ * reach the rest of the panel in one product when it ends (or sooner, when a column
+ * reads ahead past it), and the whole panel's reach the rest of the matrix lazily. */
 static sparq_status sweep_panel(sweep *s, size_t i1, size_t i2, double *err)
 {
-    size_t n = s->c->cols, rows = s->c->rows, width = i2 - i1;
+    size_t n = s->c->cols, width = i2 - i1;
     sparq_status st = SPARQ_OK;
     int nm = s->choose_mask && s->f->structure == SPARQ_STRUCTURE_NM;
     if (s->choose_mask && !nm)
         st = choose_mask(s, i1, i2);
-    for (size_t i = i1; i < i2 && st == SPARQ_OK; i++) {
-        size_t col = col_of(s, i);
-        int group_start = s->lazy_groups && col % s->q.opt.group_size == 0;
-        if (nm) {
-            size_t end = group_start ? col + s->q.opt.group_size : col + 1;
-            st = decide_nm_until(s, end < i2 ? end : i2);
+    for (size_t s1 = i1; s1 < i2 && st == SPARQ_OK; s1 += SUB_BLOCK) {
+        size_t s2 = s1 + SUB_BLOCK < i2 ? s1 + SUB_BLOCK : i2;
+        size_t fed = s1; /* errors of [s1, fed) have reached [s2, i2) already */
+        for (size_t i = s1; i < s2 && st == SPARQ_OK; i++) {
+            size_t col = col_of(s, i);
+            size_t ahead = s->c->perm ? i + 1 : read_ahead(s, col, nm);
+            if (ahead > s2) {
+                feed_errors(s, err, width, i1, fed, i, s2, i2);
+                fed = i;
+            }
+            int group_start = s->lazy_groups && col % s->q.opt.group_size == 0;
+            if (nm)
+                st = decide_nm_until(s, ahead);
             if (st != SPARQ_OK)
                 break;
+            if (group_start)
+                calibrate_group_at(s, col);
+            sweep_column(s, i, i1, s2, err, width);
         }
-        if (group_start)
-            calibrate_group_at(s, col);
-        sweep_column(s, i, i1, i2, err);
+        feed_errors(s, err, width, i1, fed, s2, s2, i2);
     }
-    if (st == SPARQ_OK && i2 < n)
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)(n - i2),
-                    (int)width, -1.0, err, (int)width, s->c->u + i1 * n + i2, (int)n, 1.0,
-                    s->w + i2, (int)n);
+    if (st == SPARQ_OK)
+        feed_errors(s, err, width, i1, i1, i2, i2, n);
     return st;
 }
 

@@ -204,6 +204,14 @@ static sparq_status check_options(const sparq_convert_options *options)
     if (!isfinite(options->min_sqnr_db))
         return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "%s: min_sqnr_db %g is not finite",
                           func, options->min_sqnr_db);
+    sparq_pack_options f;
+    sparq_status st = sparq_pack_normalise(&options->format, &f, func);
+    if (st != SPARQ_OK)
+        return st;
+    if (s == SPARQ_STRUCTURE_NM && f.nm_n >= f.nm_m)
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
+                          "%s: N:M %u:%u prunes nothing (N must be below M)", func, f.nm_n,
+                          f.nm_m);
     if ((unsigned)options->gate_metric > SPARQ_GATE_OUTPUTS)
         return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "%s: unknown gate_metric %d", func,
                           (int)options->gate_metric);

@@ -673,7 +673,9 @@ static void format_names(void **state)
     assert_string_equal(sparq_scale_granularity_name(SPARQ_SCALE_GROUP), "group");
     assert_string_equal(sparq_dtype_name(SPARQ_DTYPE_BF16), "BF16");
     assert_int_equal(sparq_dtype_size(SPARQ_DTYPE_I64), 8);
-    assert_int_equal(sparq_dtype_size((sparq_dtype)10), 0);
+    assert_int_equal(sparq_dtype_size(SPARQ_DTYPE_F64), 8);
+    assert_string_equal(sparq_dtype_name(SPARQ_DTYPE_F64), "F64");
+    assert_int_equal(sparq_dtype_size((sparq_dtype)11), 0);
 }
 
 int main(void)
