@@ -29,6 +29,8 @@ struct sparq_compressor {
                        * order; NULL until a rung needs it                              */
     size_t *perm;     /* act_order: sweep position -> column; else NULL                */
     uint8_t *dead;    /* columns the statistics never saw (H_jj = 0)                   */
+    float *importance; /* H_jj / max H_jj per column: the weights of the sweep's
+                        * clipping search (sparq_qparams_calibrate_weighted)            */
 };
 
 /* ---- names ------------------------------------------------------------------------- */
@@ -117,6 +119,7 @@ void sparq_compressor_free(sparq_compressor *compressor)
     free(compressor->u);
     free(compressor->perm);
     free(compressor->dead);
+    free(compressor->importance);
     free(compressor);
 }
 
@@ -275,6 +278,17 @@ static sparq_status factor_hessian(sparq_compressor *c)
 /* factor_hessian, leaving c->u NULL when it fails (a later rung tries again). */
 static sparq_status prepare_hessian(sparq_compressor *c)
 {
+    size_t n = c->cols;
+    const double *h = sparq_calib_gram(c->opt.calib);
+    double top = 0.0;
+    free(c->importance);
+    c->importance = malloc(n * sizeof *c->importance);
+    if (c->importance == NULL)
+        return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "layer_convert: no memory");
+    for (size_t j = 0; j < n; j++)
+        top = h[j * n + j] > top ? h[j * n + j] : top;
+    for (size_t j = 0; j < n; j++)
+        c->importance[j] = top > 0.0 ? (float)(h[j * n + j] / top) : 1.0f;
     sparq_status st = factor_hessian(c);
     if (st != SPARQ_OK) {
         free(c->u);
@@ -376,23 +390,26 @@ static sparq_status decide_nm_until(sweep *s, size_t end)
 }
 
 /* Lazy groups: the scales of the group starting at column c0, for every row, from the
- * kept current weights of the group. */
+ * kept current weights of the group, weighted by their inputs' importance. */
 static void calibrate_group_at(sweep *s, size_t c0)
 {
     size_t n = s->c->cols, g = s->q.opt.group_size;
     size_t c1 = c0 + g < n ? c0 + g : n;
     float *scales = (float *)s->q.scales;
     int8_t *zero_points = (int8_t *)s->q.zero_points;
+    float *h = s->scratch + g;
     for (size_t r = 0; r < s->c->rows; r++) {
         size_t count = 0;
         for (size_t j = c0; j < c1; j++) {
             float v = (float)s->w[r * n + j];
-            if (s->mask[r * n + j] && v != 0.0f)
+            if (s->mask[r * n + j] && v != 0.0f) {
+                h[count] = s->c->importance[j];
                 s->scratch[count++] = v;
+            }
         }
         float scale;
         int z;
-        sparq_qparams_calibrate_group(&s->q, s->scratch, count, &scale, &z);
+        sparq_qparams_calibrate_weighted(&s->q, s->scratch, h, count, &scale, &z);
         size_t k = sparq_qparams_index(&s->q, r, c0);
         scales[k] = scale;
         if (zero_points != NULL)
@@ -495,8 +512,8 @@ static sparq_status calibrate_up_front(sweep *s, float *scales, int8_t *zero_poi
         return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "layer_convert: no memory");
     for (size_t i = 0; i < rows * n; i++)
         masked[i] = s->mask[i] && !s->c->dead[i % n] ? s->c->w[i] : 0.0f;
-    sparq_status st = sparq_qparams_calibrate(&s->q, masked, scales, zero_points,
-                                              "layer_convert");
+    sparq_status st = sparq_qparams_calibrate_importance(&s->q, masked, s->c->importance,
+                                                         scales, zero_points, "layer_convert");
     free(masked);
     return st;
 }
@@ -511,7 +528,7 @@ static sparq_status sweep_init(sweep *s, size_t width, const uint8_t *mask, floa
     size_t group = s->q.opt.granularity == SPARQ_SCALE_GROUP ? s->q.opt.group_size : 0;
     s->w = malloc(rows * n * sizeof *s->w);
     s->mask = malloc(rows * n);
-    s->scratch = malloc(rows * (width > group ? width : group) * sizeof *s->scratch);
+    s->scratch = malloc(rows * (width > 2 * group ? width : 2 * group) * sizeof *s->scratch);
     if (!s->w || !s->mask || !s->scratch)
         return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY,
                           "layer_convert: no memory to sweep a %zu x %zu layer", rows, n);

@@ -431,8 +431,79 @@ void sparq_qparams_calibrate_group(const sparq_qparams *p, float *v, size_t n, f
     }
 }
 
-sparq_status sparq_qparams_calibrate(sparq_qparams *p, const float *w, float *scales,
-                                     int8_t *zero_points, const char *what)
+/* sum h_i (v_i - v'_i)^2 over one group quantized with (scale, z). */
+static double weighted_sse(const sparq_qparams *p, const float *v, const float *h, size_t n,
+                           float scale, int z)
+{
+    double sse = 0.0;
+    int clamped;
+    for (size_t i = 0; i < n; i++) {
+        int q = quant_code(v[i], scale, z, p->qmin, p->qmax, &clamped);
+        double d = (double)v[i] - (double)dequant_code(q, scale, z);
+        sse += (double)h[i] * d * d;
+    }
+    return sse;
+}
+
+/* The range of v without its `drop` largest |v| (drop < n); *lo <= 0 <= *hi not
+ * required (range_params widens). */
+static void range_without_largest(const float *v, size_t n, size_t drop, double *lo,
+                                  double *hi)
+{
+    float cut = INFINITY; /* values with |v| >= cut, the drop largest, are left out */
+    for (size_t d = 0; d < drop; d++) {
+        float next = -1.0f;
+        for (size_t i = 0; i < n; i++)
+            if (fabsf(v[i]) < cut && fabsf(v[i]) > next)
+                next = fabsf(v[i]);
+        cut = next;
+    }
+    *lo = 0.0;
+    *hi = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        if (drop > 0 && fabsf(v[i]) >= cut)
+            continue;
+        if (v[i] < *lo)
+            *lo = v[i];
+        if (v[i] > *hi)
+            *hi = v[i];
+    }
+}
+
+void sparq_qparams_calibrate_weighted(const sparq_qparams *p, float *v, const float *h,
+                                      size_t n, float *scale, int *z)
+{
+    static const size_t drops[] = { 0, 1, 2, 3, 5, 7 };
+    static const double ratios[] = { 1.0, 0.9, 0.8 };
+    if (p->opt.calibration == SPARQ_CALIBRATION_PERCENTILE || n == 0) {
+        sparq_qparams_calibrate_group(p, v, n, scale, z);
+        return;
+    }
+    double best = INFINITY;
+    for (size_t d = 0; d < sizeof drops / sizeof drops[0] && drops[d] < n; d++) {
+        double lo, hi;
+        range_without_largest(v, n, drops[d], &lo, &hi);
+        if (!p->opt.asymmetric) {
+            hi = fabs(lo) > fabs(hi) ? fabs(lo) : fabs(hi);
+            lo = -hi;
+        }
+        for (size_t r = 0; r < sizeof ratios / sizeof ratios[0]; r++) {
+            float s;
+            int zz;
+            range_params(p, lo * ratios[r], hi * ratios[r], &s, &zz);
+            double e = weighted_sse(p, v, h, n, s, zz);
+            if (e < best) {
+                best = e;
+                *scale = s;
+                *z = zz;
+            }
+        }
+    }
+}
+
+/* sparq_qparams_calibrate, each value weighted by importance[column] when given. */
+static sparq_status calibrate_all(sparq_qparams *p, const float *w, const float *importance,
+                                  float *scales, int8_t *zero_points, const char *what)
 {
     size_t rows = p->rows, cols = p->cols;
     if (p->opt.encoding == SPARQ_ENCODING_F32)
@@ -449,9 +520,13 @@ sparq_status sparq_qparams_calibrate(sparq_qparams *p, const float *w, float *sc
                     : p->opt.granularity == SPARQ_SCALE_ROW  ? cols
                                                              : p->opt.group_size;
     float *v = malloc(extent * sizeof *v);
-    if (v == NULL)
+    float *h = importance ? malloc(extent * sizeof *h) : NULL;
+    if (v == NULL || (importance && h == NULL)) {
+        free(v);
+        free(h);
         return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "%s: no memory for %zu calibration values",
                           what, extent);
+    }
     for (size_t k = 0; k < p->scale_count; k++) {
         size_t r0 = 0, r1 = rows, c0 = 0, c1 = cols;
         if (p->opt.granularity == SPARQ_SCALE_ROW) {
@@ -466,19 +541,39 @@ sparq_status sparq_qparams_calibrate(sparq_qparams *p, const float *w, float *sc
         size_t n = 0;
         for (size_t r = r0; r < r1; r++)
             for (size_t c = c0; c < c1; c++)
-                if (w[r * cols + c] != 0.0f)
+                if (w[r * cols + c] != 0.0f) {
+                    if (h)
+                        h[n] = importance[c];
                     v[n++] = w[r * cols + c];
+                }
         float scale;
         int z;
-        sparq_qparams_calibrate_group(p, v, n, &scale, &z);
+        if (h)
+            sparq_qparams_calibrate_weighted(p, v, h, n, &scale, &z);
+        else
+            sparq_qparams_calibrate_group(p, v, n, &scale, &z);
         scales[k] = scale;
         if (zero_points != NULL)
             zero_points[k] = (int8_t)z;
     }
     free(v);
+    free(h);
     p->scales = scales;
     p->zero_points = p->opt.asymmetric ? zero_points : NULL;
     return SPARQ_OK;
+}
+
+sparq_status sparq_qparams_calibrate(sparq_qparams *p, const float *w, float *scales,
+                                     int8_t *zero_points, const char *what)
+{
+    return calibrate_all(p, w, NULL, scales, zero_points, what);
+}
+
+sparq_status sparq_qparams_calibrate_importance(sparq_qparams *p, const float *w,
+                                                const float *importance, float *scales,
+                                                int8_t *zero_points, const char *what)
+{
+    return calibrate_all(p, w, importance, scales, zero_points, what);
 }
 
 /* ---- dense layout ------------------------------------------------------------------ */

@@ -40,6 +40,22 @@ sparq_status sparq_qparams_calibrate(sparq_qparams *p, const float *w, float *sc
 void sparq_qparams_calibrate_group(const sparq_qparams *p, float *v, size_t n, float *scale,
                                    int *z);
 
+/* Importance-weighted clipping (GPTQ/SparseGPT with statistics, as llama.cpp's importance
+ * matrix): the clipping range of one group of nonzero values v[0..n), each weighted by
+ * h[i] (the H_jj of its input), that minimises sum h_i (v_i - v'_i)^2 among the min-max
+ * range and the ranges left without the 1, 2, 3, 5 or 7 largest |v|, each times 1.0, 0.9
+ * and 0.8 (ties keep the earlier: never worse than min-max by this measure). An input
+ * channel with tiny activations then cannot stretch the scale of its whole group.
+ * PERCENTILE calibration is kept as asked (unweighted). */
+void sparq_qparams_calibrate_weighted(const sparq_qparams *p, float *v, const float *h,
+                                      size_t n, float *scale, int *z);
+
+/* sparq_qparams_calibrate with each value of column c weighted by importance[c]
+ * (sparq_qparams_calibrate_weighted per group). */
+sparq_status sparq_qparams_calibrate_importance(sparq_qparams *p, const float *w,
+                                                const float *importance, float *scales,
+                                                int8_t *zero_points, const char *what);
+
 /* Codes per row of a dense values array: cols, or 2*ceil(cols/2) for I4 (rows start
  * at a byte). Dense slot of W[r, c]: r * sparq_dense_row_slots() + c. */
 size_t sparq_dense_row_slots(sparq_encoding encoding, size_t cols);
