@@ -3,6 +3,7 @@
  * (Student-t, 3 dof) weights, and bits per weight of every structure x encoding at
  * 50 %, 90 %, 2:4 and block sparsity. Uses only the public header; prints Markdown.
  */
+#include "common.h"
 #include "sparq.h"
 
 #include <math.h>
@@ -10,31 +11,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* splitmix64 -> uniform (0, 1) */
-static double uniform(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    return ((double)(z >> 11) + 0.5) / 9007199254740992.0;
-}
-
-static double gaussian(uint64_t *s) /* Box-Muller */
-{
-    return sqrt(-2.0 * log(uniform(s))) * cos(6.283185307179586 * uniform(s));
-}
-
 /* Weights of standard deviation sigma: Gaussian, or Student-t with 3 degrees of freedom
  * (heavy tails; variance 3, rescaled to sigma). */
 static void fill(float *w, size_t n, int heavy, uint64_t seed, float sigma)
 {
     for (size_t i = 0; i < n; i++) {
-        double v = gaussian(&seed);
+        double v = bench_gaussian(&seed);
         if (heavy) {
             double chi2 = 0;
             for (int k = 0; k < 3; k++) {
-                double g = gaussian(&seed);
+                double g = bench_gaussian(&seed);
                 chi2 += g * g;
             }
             v = v / sqrt(chi2 / 3.0) / sqrt(3.0);

@@ -3,19 +3,13 @@
  * Reports median/min/max, effective GB/s, fraction of roof and the ratio to CLBlast,
  * as a table plus optional CSV. Uses only the public header.
  */
+#include "common.h"
 #include "sparq.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static int compare_doubles(const void *a, const void *b)
 {
@@ -47,14 +41,14 @@ static sparq_status time_backend(sparq_context *ctx, cl_command_queue q,
     sparq_status st = SPARQ_OK;
     for (int r = -2; r < repeats && st == SPARQ_OK; r++) { /* two warm-up runs */
         cl_event ev = NULL;
-        double t0 = now_seconds();
+        double t0 = bench_now_seconds();
         st = sparq_linear_dense(ctx, q, backend, batch, rows, cols, x, 0,
                                 w[(size_t)(r + 2) % copies], 0, bias, 0, y, 0, 0, NULL, &ev);
         if (st == SPARQ_OK) {
             clWaitForEvents(1, &ev);
             clReleaseEvent(ev);
             if (r >= 0)
-                t[r] = now_seconds() - t0;
+                t[r] = bench_now_seconds() - t0;
         }
     }
     if (st == SPARQ_OK) {
