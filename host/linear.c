@@ -153,7 +153,18 @@ static sparq_status plan_build(sparq_matrix *m, size_t batch, sparq_plan *plan)
                  "dense path (no tuned class at batch %zu: the built-in rule, the packed "
                  "matrix moves at least the bytes of dense f32); %s", batch, m->path_reason);
     } else {
-        snprintf(plan->choice, sizeof plan->choice, "sparse path: %s", m->path_reason);
+        /* AUTO without allow_dense_copy: where dense would win, say so and by how much */
+        if (m->copy_declined && tuned && choice.dense)
+            snprintf(plan->declined, sizeof plan->declined,
+                     "dense path measured %.2fx faster; not held: set allow_dense_copy",
+                     choice.sparse_us / choice.dense_us);
+        else if (m->copy_declined && !tuned && m->rule_dense)
+            snprintf(plan->declined, sizeof plan->declined,
+                     "the built-in rule prefers the dense path at batch %zu; not held: set "
+                     "allow_dense_copy", batch);
+        snprintf(plan->choice, sizeof plan->choice, "sparse path%s%s%s: %s",
+                 plan->declined[0] ? " (" : "", plan->declined, plan->declined[0] ? ")" : "",
+                 m->path_reason);
     }
     if (plan->dense) {
         const sparq_kernel_info *k = sparq_kernel_find(batch > 1 ? "linear_dense_q_tiled"
@@ -298,6 +309,42 @@ sparq_status sparq_linear(sparq_matrix *m, cl_command_queue queue, cl_mem x, siz
     return plan.dense ? run_dense(&a, &plan) : plan.k->enqueue(m->ctx, plan.k, &a, &plan.p);
 }
 
+/* Bytes in words: "812 B", "6.1 kB", "1.8 MB", "4.29 GB" (powers of 1000). */
+static void bytes_text(uint64_t bytes, char *out, size_t size)
+{
+    double b = (double)bytes;
+    if (b < 1e3)
+        snprintf(out, size, "%llu B", (unsigned long long)bytes);
+    else if (b < 1e6)
+        snprintf(out, size, "%.1f kB", b / 1e3);
+    else if (b < 1e9)
+        snprintf(out, size, "%.1f MB", b / 1e6);
+    else
+        snprintf(out, size, "%.2f GB", b / 1e9);
+}
+
+/* What m holds on the device: "holds: packed arrays 1.8 MB", "holds: packed arrays
+ * 1.8 MB + dense f32 copy 2.4 MB", "holds: dense f32 weights 2.4 MB". */
+static void holds_text(const sparq_matrix *m, char *out, size_t size)
+{
+    char packed[32], dense[32];
+    uint64_t packed_held = m->device_bytes - m->dense_bytes_held;
+    bytes_text(packed_held, packed, sizeof packed);
+    bytes_text(m->dense_bytes_held, dense, sizeof dense);
+    if (m->dense_bytes_held == 0) {
+        snprintf(out, size, "holds: packed arrays %s", packed);
+    } else if (packed_held > 0) {
+        snprintf(out, size, "holds: packed arrays %s + dense f32 copy %s", packed, dense);
+    } else if (m->format.structure == SPARQ_STRUCTURE_DENSE &&
+               m->format.quant.encoding == SPARQ_ENCODING_F32) {
+        snprintf(out, size, "holds: dense f32 weights %s", dense);
+    } else {
+        bytes_text(m->packed_bytes, packed, sizeof packed);
+        snprintf(out, size, "holds: dense f32 weights %s (instead of the packed arrays, %s)",
+                 dense, packed);
+    }
+}
+
 sparq_status sparq_plan_explain(const sparq_matrix *m, size_t batch, char *text, size_t size)
 {
     if (!m || !text || size == 0)
@@ -314,17 +361,19 @@ sparq_status sparq_plan_explain(const sparq_matrix *m, size_t batch, char *text,
     char params[256] = "";
     sparq_kernel_options_append(plan.k, &plan.p, params, sizeof params);
     const char *tuned = plan.source == SPARQ_TUNE_SOURCE_BUILTIN ? "default" : "tuned";
+    char holds[160];
+    holds_text(m, holds, sizeof holds);
     if (plan.dense)
-        snprintf(text, size, "%s; weights held as dense f32; at batch %zu %s with %s (%s: %s)",
-                 plan.choice, batch,
+        snprintf(text, size, "%s; %s; at batch %zu %s with %s (%s: %s)", plan.choice, holds,
+                 batch,
                  plan.dense_backend == SPARQ_DENSE_BACKEND_CLBLAST ? "CLBlast"
                  : batch == 1 ? "linear_dense_rowdot (one pass over the rows)"
                               : "linear_dense_q_tiled built for f32 (each weight used for a "
                                 "tile of batch rows)",
                  params, tuned, plan.detail);
     else
-        snprintf(text, size, "%s; kernel %s with %s (%s: %s); chosen because %s", plan.choice,
-                 plan.k->name, params[0] ? params : "no parameters", tuned, plan.detail,
-                 plan.why);
+        snprintf(text, size, "%s; %s; kernel %s with %s (%s: %s); chosen because %s",
+                 plan.choice, holds, plan.k->name, params[0] ? params : "no parameters", tuned,
+                 plan.detail, plan.why);
     return SPARQ_OK;
 }

@@ -48,6 +48,8 @@ static sparq_status upload(sparq_matrix *m, sparq_matrix_array which, sparq_dtyp
     m->dtype[which] = dtype;
     m->count[which] = count;
     m->device_bytes += empty ? sizeof zeros : bytes;
+    if (which == SPARQ_ARRAY_DENSE)
+        m->dense_bytes_held += empty ? sizeof zeros : bytes;
     return SPARQ_OK;
 }
 
@@ -231,10 +233,13 @@ static sparq_status upload_dense(sparq_matrix *m, const sparq_packed *packed)
 
 /* The AUTO path from the tuned dense/sparse choices of this device at batch 1, 8, 32 and
  * 128 (each the nearest tuned class of its batch regime; a batch no tuned class covers
- * takes the built-in rule, m->rule_dense): dense or sparse when they agree; both (the
- * dense f32 copy kept next to the packed arrays, each call following its batch's
- * choice) when they differ. False when nothing is tuned. */
-static bool tuned_path(sparq_matrix *m)
+ * takes the built-in rule, m->rule_dense): sparse when they all say so. Where some say
+ * dense: with allow_copy, dense when all do, else both (the dense f32 copy kept next to
+ * the packed arrays, each call following its batch's choice); without it, the matrix
+ * holds one set of weights no larger than the packed arrays: dense f32 when all say
+ * dense and it takes no more bytes (m->rule_dense), else the packed arrays, their
+ * kernels running at every batch. False when nothing is tuned. */
+static bool tuned_path(sparq_matrix *m, bool allow_copy)
 {
     static const size_t batches[] = {1, 8, 32, 128};
     enum { BATCHES = sizeof batches / sizeof batches[0] };
@@ -253,11 +258,17 @@ static bool tuned_path(sparq_matrix *m)
     if (found == 0)
         return false;
     int dense_votes = dense + (m->rule_dense ? rule : 0);
-    m->path = dense_votes == BATCHES ? SPARQ_PATH_DENSE : SPARQ_PATH_SPARSE;
-    m->dense_copy = dense_votes > 0 && dense_votes < BATCHES;
-    int used = snprintf(m->path_reason, sizeof m->path_reason, "tuned break-even: %s",
-                        m->dense_copy ? "dense and sparse each win at some batch, both kept; "
-                                      : "");
+    bool all_dense = dense_votes == BATCHES, some_dense = dense_votes > 0;
+    m->path = all_dense && (allow_copy || m->rule_dense) ? SPARQ_PATH_DENSE : SPARQ_PATH_SPARSE;
+    m->dense_copy = allow_copy && some_dense && !all_dense;
+    const char *held =
+        m->dense_copy ? "dense and sparse each win at some batch, both kept; "
+        : !some_dense || m->path == SPARQ_PATH_DENSE ? ""
+        : all_dense ? "dense wins at every batch, but dense f32 takes more bytes than the "
+                      "packed arrays, which alone are held (allow_dense_copy is 0); "
+                    : "dense and sparse each win at some batch, the packed arrays alone "
+                      "held (allow_dense_copy is 0); ";
+    int used = snprintf(m->path_reason, sizeof m->path_reason, "tuned break-even: %s", held);
     /* one clause per database entry, with the batches it decides; detail starts with
      * where it came from ("shipped tuning, nearest class ...") */
     for (int i = 0; i < found && used > 0 && (size_t)used < sizeof m->path_reason; i++) {
@@ -306,6 +317,10 @@ sparq_status sparq_matrix_create(sparq_context *ctx, const sparq_packed *packed,
         opt.path != SPARQ_PATH_DENSE)
         return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "matrix_create: unknown path %d",
                           (int)opt.path);
+    if (opt.allow_dense_copy != 0 && opt.allow_dense_copy != 1)
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
+                          "matrix_create: allow_dense_copy %d is not 0 or 1",
+                          opt.allow_dense_copy);
     if (!(opt.dense_fallback_density >= 0.0)) /* also refuses NaN */
         return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
                           "matrix_create: dense_fallback_density %g is negative",
@@ -346,6 +361,7 @@ sparq_status sparq_matrix_create(sparq_context *ctx, const sparq_packed *packed,
 
     m->quantize_activations = opt.quantize_activations;
     uint64_t packed_bytes = sparq_packed_bytes(packed);
+    m->packed_bytes = packed_bytes;
     double dense_bytes = 4.0 * (double)rows * (double)cols;
     /* The built-in rule, where no tuned break-even covers a batch: sparse kernels stream
      * their packed bytes, the dense path 4 bytes per weight. bench_sparse on PoCL puts
@@ -372,7 +388,7 @@ sparq_status sparq_matrix_create(sparq_context *ctx, const sparq_packed *packed,
                  "density %.3f is %s the fallback threshold %.3f from the options", m->density,
                  m->path == SPARQ_PATH_DENSE ? "at or above" : "below",
                  opt.dense_fallback_density);
-    } else if (!tuned_path(m)) {
+    } else if (!tuned_path(m, opt.allow_dense_copy != 0)) {
         m->path = m->rule_dense ? SPARQ_PATH_DENSE : SPARQ_PATH_SPARSE;
         snprintf(m->path_reason, sizeof m->path_reason,
                  "the packed %s matrix moves %.2f bits per weight, %s the 32 of dense f32 "
@@ -380,6 +396,11 @@ sparq_status sparq_matrix_create(sparq_context *ctx, const sparq_packed *packed,
                  sparq_structure_name(fmt->structure), 32.0 * (double)packed_bytes / dense_bytes,
                  m->path == SPARQ_PATH_DENSE ? "at or above" : "below", m->density);
     }
+    /* AUTO holding the packed arrays alone: batches where the break-even prefers dense
+     * say so in their plans (linear.c) */
+    m->copy_declined = sparse_structure && opt.path == SPARQ_PATH_AUTO &&
+                       opt.dense_fallback_density == 0 && !opt.allow_dense_copy &&
+                       m->path == SPARQ_PATH_SPARSE;
     if (pthread_mutex_init(&m->plan_lock, NULL) != 0) {
         free(m);
         return sparq_fail(SPARQ_ERROR_INTERNAL, "matrix_create: pthread_mutex_init failed");

@@ -36,7 +36,9 @@ typedef struct sparq_plan {
     sparq_tune_source source;      /* where p came from                                 */
     char detail[192];              /* ... in words (class, nearest class)               */
     char why[768];                 /* why this kernel (ranks, refusals)                 */
-    char choice[640];              /* dense or sparse, and why (tuned or default)       */
+    char choice[768];              /* dense or sparse, and why (tuned or default)       */
+    char declined[160];            /* the dense path would win here but isn't held (in
+                                    * choice too)                                       */
 } sparq_plan;
 
 #define SPARQ_PLAN_SLOTS 8
@@ -81,8 +83,14 @@ struct sparq_matrix {
     size_t len_max, len_min;
     double len_mean, len_cv;     /* coefficient of variation: skew                     */
     /* the dense f32 copy is kept next to the packed arrays when tuned choices differ
-     * between batch sizes (some dense, some sparse); each call then follows its own */
+     * between batch sizes (some dense, some sparse) and the options allow it
+     * (allow_dense_copy); each call then follows its own */
     bool dense_copy;
+    /* AUTO without allow_dense_copy holding the packed arrays only: batches where the
+     * break-even prefers dense run the packed kernels, and their plans say so */
+    bool copy_declined;
+    uint64_t packed_bytes;       /* sparq_packed_bytes of the packed matrix            */
+    uint64_t dense_bytes_held;   /* of device_bytes, the dense f32 weights' (0: none)  */
     bool rule_dense;             /* the built-in rule's path, for batches no tuned
                                   * break-even covers: the packed bytes >= dense f32's */
     pthread_mutex_t plan_lock;     /* guards plans[]                                    */

@@ -362,32 +362,56 @@ typedef struct sparq_epilogue {
     sparq_activation activation;
 } sparq_epilogue;
 
-/* Which path a matrix runs. */
+/* Which path a matrix runs, and so which weights it holds on the device. */
 typedef enum sparq_path {
     SPARQ_PATH_AUTO = 0,   /* sparse matrices: with dense_fallback_density set, the
-                            * dense path at or above that density; else the measured
+                            * dense path at or above that density (dense f32 weights
+                            * held instead of the packed arrays); else the measured
                             * break-even of the tuning databases for this device and
-                            * shape class, per batch (when batches disagree both the
-                            * packed arrays and a dense f32 copy are kept); else the
+                            * shape class, per batch, else the built-in rule: the
                             * packed format's kernels unless they would move at least
-                            * the bytes of dense f32. Dense matrices: their own kernels */
+                            * the bytes of dense f32. What AUTO may hold for that is
+                            * allow_dense_copy's: by default only the packed arrays
+                            * (the packed kernels run even where dense would win,
+                            * unless dense f32 takes no more bytes and wins at every
+                            * batch: then it replaces them); with allow_dense_copy a
+                            * dense f32 copy too where batches disagree. Dense
+                            * matrices: their own kernels on their own weights        */
     SPARQ_PATH_SPARSE = 1, /* always the kernels of the packed format (its structure
-                            * and encoding; for dense quantized matrices too)        */
-    SPARQ_PATH_DENSE = 2   /* always the dense path (weights unpacked to dense f32)   */
+                            * and encoding; for dense quantized matrices too): holds
+                            * the packed arrays only                                 */
+    SPARQ_PATH_DENSE = 2   /* always the dense path: holds the weights unpacked to
+                            * dense f32 (rows * cols * 4 bytes) instead of the packed
+                            * arrays, whatever allow_dense_copy says (an explicit
+                            * request for the dense path)                            */
 } sparq_path;
 
 /* All zero (or NULL options) means defaults. */
 typedef struct sparq_matrix_options {
     sparq_path path;
     /* AUTO only: density (stored values / (rows * cols)) at or above which the dense
-     * path runs instead. 0 means the built-in rule: dense when the packed bytes reach
-     * those of dense f32 weights. */
+     * path runs instead. 0 means the break-even (tuned, else the built-in rule: dense
+     * when the packed bytes reach those of dense f32 weights), as allow_dense_copy
+     * lets it. Set, it is an explicit request for the dense path: at or above that
+     * density the matrix holds dense f32 weights (rows * cols * 4 bytes) instead of
+     * its packed arrays, whatever allow_dense_copy says, even where that is more. */
     double dense_fallback_density;
     /* W8A8: each sparq_linear quantizes X per row (per token) on the device, multiplies
      * int8 weights by the 8-bit activations with int32 accumulation, then scales.
      * 0: off; 1: symmetric int8 activations (scale = max|x| / 127); 2: asymmetric uint8
      * activations with a zero point (ONNX DynamicQuantizeLinear). Needs I8 weights. */
     int quantize_activations;
+    /* AUTO only (without dense_fallback_density), sparse matrices. 0 (default): the
+     * matrix never holds more than its packed arrays: it holds them and runs the packed
+     * format's kernels, even at batches where the tuned break-even says the dense path
+     * would be faster (sparq_plan_explain then says so, by how much, and names this
+     * option). The one exception costs no memory: where dense f32 takes no more bytes
+     * than the packed arrays (e.g. CSR f32 above about 2/3 density) and wins at every
+     * batch, it is held instead of them. 1: AUTO may also hold a dense f32 copy
+     * (rows * cols * 4 bytes) next to the packed arrays and run the dense path at the
+     * batches where the break-even (or the built-in byte rule) says dense; where
+     * dense wins at every batch it holds the dense f32 weights alone. */
+    int allow_dense_copy;
 } sparq_matrix_options;
 
 typedef struct sparq_matrix sparq_matrix;
@@ -403,7 +427,13 @@ SPARQ_API sparq_status sparq_matrix_create(sparq_context *context, const sparq_p
 SPARQ_API void sparq_matrix_free(sparq_matrix *matrix);
 SPARQ_API size_t sparq_matrix_rows(const sparq_matrix *matrix);
 SPARQ_API size_t sparq_matrix_cols(const sparq_matrix *matrix);
-/* Bytes of device memory the matrix holds (all its buffers). */
+/* Bytes of device memory the matrix holds (all its buffers). Holding the packed
+ * arrays, that is sparq_packed_bytes (N:M and W8A8 arrays padded to whole slabs of 8
+ * rows) plus a row order of 4 bytes per row (CSR) or block row (BSR), plus 64 bytes
+ * for each empty array; AUTO without allow_dense_copy holds no more than that. Dense
+ * f32 weights are rows * cols * 4 bytes, instead of the packed arrays (the dense path)
+ * or next to them (a dense copy, only with allow_dense_copy). sparq_plan_explain
+ * says which the matrix holds. */
 SPARQ_API uint64_t sparq_matrix_device_bytes(const sparq_matrix *matrix);
 
 /* Y = act(X W^T + bias) for batch rows of X; see above. */
@@ -414,8 +444,12 @@ SPARQ_API sparq_status sparq_linear(sparq_matrix *matrix, cl_command_queue queue
                                     cl_event *event);
 
 /* Writes into text (always NUL-terminated) what sparq_linear would run for this batch:
- * the kernel, its parameters and where they came from, and why this kernel and path
- * were chosen over the others. */
+ * the path and why, what the matrix holds on the device ("holds: packed arrays 1.8 MB",
+ * "... + dense f32 copy 2.4 MB", "holds: dense f32 weights 2.4 MB"), the kernel, its
+ * parameters and where they came from, and why this kernel was chosen over the others.
+ * Where the break-even prefers the dense path at this batch but AUTO holds no dense
+ * copy (allow_dense_copy 0), it says by how much: "(dense path measured 1.30x faster;
+ * not held: set allow_dense_copy)". */
 SPARQ_API sparq_status sparq_plan_explain(const sparq_matrix *matrix, size_t batch, char *text,
                                           size_t text_size);
 

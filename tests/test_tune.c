@@ -2,10 +2,12 @@
  * expected candidate and writes it; wrong candidates are rejected and never enter the
  * database; search is deterministic given the seed, and annealing finds the
  * exhaustive best on a smooth landscape with fewer evaluations; dispatch then runs
- * the tuned parameters and says so; real timing and the break-even run end to end.
+ * the tuned parameters and says so; real timing and the break-even run end to end;
+ * AUTO holds a dense f32 copy only where allow_dense_copy lets it.
  */
 #include "testing.h"
 #include "matrix.h"
+#include "ref/linear_ref.h"
 #include "tunedb.h"
 
 #include <math.h>
@@ -335,6 +337,162 @@ static void stale_choice_kernel_not_followed(void **state)
     assert_string_equal(kernel_after_choice(second, "0123456789abcdef"), ranked);
 }
 
+/* Writes a user database at path holding, for m's shape class at batch 1, 8, 32 and 128
+ * (bit 0 to 3 of dense_mask), a measured choice on this device: dense 2.6x faster where
+ * the bit is set, else sparse 2.6x faster. */
+static void write_choices(const sparq_matrix *m, const char *path, unsigned dense_mask)
+{
+    static const size_t choice_batches[] = {1, 8, 32, 128};
+    sparq_tune_device device;
+    sparq_tune_device_from_caps(&m->ctx->caps, &device);
+    char key[512];
+    sparq_tunedb_device_key(&device, key, sizeof key);
+    sparq_tunedb *db = NULL;
+    assert_int_equal(sparq_tunedb_create(&db), SPARQ_OK);
+    for (int i = 0; i < 4; i++) {
+        bool dense = (dense_mask >> i) & 1u;
+        sparq_tune_choice_entry c = {.structure = SPARQ_STRUCTURE_CSR,
+                                     .encoding = SPARQ_ENCODING_F32, .dense = dense,
+                                     .sparse_us = dense ? 26 : 10,
+                                     .dense_name = "linear_dense_rowdot",
+                                     .dense_us = dense ? 10 : 26, .sparq_version = "0.1.0"};
+        sparq_matrix_shape_class(m, choice_batches[i], c.shape_class, sizeof c.shape_class);
+        assert_int_equal(sparq_tunedb_put_choice(db, &device, key, &c), SPARQ_OK);
+    }
+    remove(path);
+    assert_int_equal(sparq_tunedb_merge_into_file(db, path), SPARQ_OK);
+    sparq_tunedb_free(db);
+}
+
+/* sparq_linear on m at this batch (no bias, no activation) against the C reference. */
+static void check_linear(sparq_context *ctx, sparq_matrix *m, const float *w, size_t batch)
+{
+    size_t rows = m->rows, cols = m->cols;
+    float *x = malloc(batch * cols * sizeof *x), *y = malloc(batch * rows * sizeof *y);
+    float *ref = malloc(batch * rows * sizeof *ref);
+    assert_non_null(x), assert_non_null(y), assert_non_null(ref);
+    testing_fill_uniform(x, batch * cols, 31 + batch, -1, 1);
+    ref_linear_act(batch, rows, cols, x, w, NULL, 0, ref);
+    cl_mem dx = testing_buffer(ctx, x, batch * cols), dy = testing_buffer(ctx, NULL, batch * rows);
+    cl_event ev = NULL;
+    assert_int_equal(sparq_linear(m, sparq_context_queue(ctx), dx, 0, dy, 0, batch, NULL, 0,
+                                  NULL, &ev),
+                     SPARQ_OK);
+    testing_read(ctx, dy, y, batch * rows, ev);
+    clReleaseEvent(ev);
+    double err = ref_max_rel_error(y, ref, batch * rows);
+    if (!(err <= 1e-4))
+        fail_msg("batch %zu: max rel error %g", batch, err);
+    clReleaseMemObject(dx), clReleaseMemObject(dy);
+    free(x), free(y), free(ref);
+}
+
+/* A CSR 50 % f32 layer of 1536 x 384 (dense f32 2.4 MB, packed 1.8 MB) on a device whose
+ * measured break-even says dense at batch 1 and sparse above, then dense at every batch.
+ * By default (AUTO) the matrix holds only its packed arrays (device bytes: the packed
+ * bytes and a row order), runs their kernels at every batch and says by how much the
+ * dense path would have won; with allow_dense_copy it holds the dense f32 copy next to
+ * them (mixed choices) or instead of them (dense everywhere). An explicit request for the
+ * dense path (dense_fallback_density) holds dense f32 whatever allow_dense_copy says.
+ * Every configuration computes the reference's result. */
+static void auto_holds_packed_unless_copy_allowed(void **state)
+{
+    (void)state;
+    enum { ROWS = 1536, COLS = 384 };
+    char path[1024];
+    snprintf(path, sizeof path, "%s/choices.json", testing_tmpdir("tune_dense_copy"));
+    setenv("SPARQ_TUNE_DB", path, 1);
+    float *w = malloc((size_t)ROWS * COLS * sizeof *w);
+    assert_non_null(w);
+    testing_fill_uniform(w, (size_t)ROWS * COLS, 21, -1, 1);
+    assert_int_equal(sparq_prune_magnitude(w, ROWS, COLS, 0.5, SPARQ_PRUNE_SCOPE_GLOBAL, NULL,
+                                           NULL, 1), SPARQ_OK);
+    sparq_pack_options f = {.structure = SPARQ_STRUCTURE_CSR};
+    sparq_packed *packed = NULL;
+    assert_int_equal(sparq_packed_create(&f, ROWS, COLS, w, &packed), SPARQ_OK);
+    const uint64_t packed_bytes = sparq_packed_bytes(packed);
+    const uint64_t dense_bytes = 4ull * ROWS * COLS;
+    /* the packed arrays on the device: their bytes and a row order of 4 bytes a row */
+    const uint64_t packed_limit = packed_bytes + 4 * ROWS + 256;
+    assert_true(dense_bytes > packed_bytes);
+    char text[4096];
+    for (int all_dense = 0; all_dense < 2; all_dense++) {
+        sparq_context *ctx = testing_context(NULL);
+        sparq_matrix_options forced = {.path = SPARQ_PATH_SPARSE};
+        sparq_matrix *m = NULL;
+        assert_int_equal(sparq_matrix_create(ctx, packed, &forced, &m), SPARQ_OK);
+        write_choices(m, path, all_dense ? 0xfu : 0x1u);
+        sparq_matrix_free(m);
+        sparq_context_free(ctx);
+        ctx = testing_context(NULL); /* reads the file at first use */
+
+        /* default options: the packed arrays alone */
+        assert_int_equal(sparq_matrix_create(ctx, packed, NULL, &m), SPARQ_OK);
+        uint64_t held = sparq_matrix_device_bytes(m);
+        assert_true(held >= packed_bytes && held <= packed_limit);
+        assert_int_equal(m->path, SPARQ_PATH_SPARSE);
+        assert_false(m->dense_copy);
+        assert_non_null(strstr(m->path_reason, "tuned break-even"));
+        assert_non_null(strstr(m->path_reason, "allow_dense_copy is 0"));
+        assert_int_equal(sparq_plan_explain(m, 1, text, sizeof text), SPARQ_OK);
+        assert_non_null(strstr(text, "sparse path (dense path measured 2.60x faster; not held: "
+                                     "set allow_dense_copy)"));
+        assert_non_null(strstr(text, "holds: packed arrays 1.8 MB; kernel spmm_csr_"));
+        assert_null(strstr(text, "dense f32 copy"));
+        if (all_dense) /* dense f32 would be more bytes than the packed arrays */
+            assert_non_null(strstr(m->path_reason, "dense wins at every batch"));
+        assert_int_equal(sparq_plan_explain(m, 8, text, sizeof text), SPARQ_OK);
+        assert_int_equal(strncmp(text, "sparse path", 11), 0);
+        assert_true((strstr(text, "not held") != NULL) == (all_dense == 1));
+        check_linear(ctx, m, w, 1);
+        check_linear(ctx, m, w, 8);
+        sparq_matrix_free(m);
+
+        /* allow_dense_copy: a dense f32 copy where the batches disagree, dense f32 alone
+         * where dense wins at every batch */
+        sparq_matrix_options copy = {.allow_dense_copy = 1};
+        assert_int_equal(sparq_matrix_create(ctx, packed, &copy, &m), SPARQ_OK);
+        assert_int_equal(sparq_plan_explain(m, 1, text, sizeof text), SPARQ_OK);
+        assert_int_equal(strncmp(text, "dense path", 10), 0);
+        assert_null(strstr(text, "not held"));
+        if (all_dense) {
+            assert_int_equal(m->path, SPARQ_PATH_DENSE);
+            assert_int_equal(sparq_matrix_device_bytes(m), dense_bytes);
+            assert_non_null(strstr(text, "holds: dense f32 weights 2.4 MB (instead of the "
+                                         "packed arrays, 1.8 MB)"));
+        } else {
+            assert_true(m->dense_copy);
+            assert_int_equal(sparq_matrix_device_bytes(m), held + dense_bytes);
+            assert_non_null(strstr(text, "holds: packed arrays 1.8 MB + dense f32 copy 2.4 MB"));
+            assert_int_equal(sparq_plan_explain(m, 8, text, sizeof text), SPARQ_OK);
+            assert_int_equal(strncmp(text, "sparse path", 11), 0);
+            assert_non_null(strstr(text, "+ dense f32 copy"));
+        }
+        check_linear(ctx, m, w, 1);
+        check_linear(ctx, m, w, 8);
+        sparq_matrix_free(m);
+        sparq_context_free(ctx);
+    }
+
+    /* dense_fallback_density asks for the dense path: dense f32 held without the option */
+    sparq_context *ctx = testing_context(NULL);
+    sparq_matrix_options fallback = {.dense_fallback_density = 0.4};
+    sparq_matrix *m = NULL;
+    assert_int_equal(sparq_matrix_create(ctx, packed, &fallback, &m), SPARQ_OK);
+    assert_int_equal(m->path, SPARQ_PATH_DENSE);
+    assert_int_equal(sparq_matrix_device_bytes(m), dense_bytes);
+    check_linear(ctx, m, w, 1);
+    sparq_matrix_free(m);
+    sparq_matrix_options bad = {.allow_dense_copy = 2};
+    assert_int_equal(sparq_matrix_create(ctx, packed, &bad, &m), SPARQ_ERROR_INVALID_ARGUMENT);
+    assert_non_null(strstr(sparq_last_error(), "allow_dense_copy 2"));
+    assert_null(m);
+    sparq_context_free(ctx);
+    unsetenv("SPARQ_TUNE_DB");
+    sparq_packed_free(packed);
+    free(w);
+}
+
 static void bad_options_refused(void **state)
 {
     (void)state;
@@ -405,6 +563,7 @@ int main(void)
         cmocka_unit_test(tuned_run_reaches_dispatch),
         cmocka_unit_test(w8a8_case_tunes_its_kernel),
         cmocka_unit_test(stale_choice_kernel_not_followed),
+        cmocka_unit_test(auto_holds_packed_unless_copy_allowed),
         cmocka_unit_test(bad_options_refused),
         cmocka_unit_test(case_specs),
     };
