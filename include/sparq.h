@@ -1233,8 +1233,8 @@ SPARQ_API sparq_status sparq_tune_describe(sparq_context *context, char **text);
  *          needs only the sums of squares, GPTQ, SparseGPT and the output gate need H);
  *   sumsq  s_j = sum over rows of X[t, j]^2, K values (the diagonal of H);
  *   rows   how many input rows were accumulated.
- * Any engine or script that sees a layer's inputs can produce these (scripts/calibrate.py
- * does it with numpy for a model it runs).
+ * Any engine or script that sees a layer's inputs can produce these
+ * (tools/eval/calibrate.py does it with numpy for a model it runs).
  *
  * Files. Statistics are stored in a safetensors file, one entry per layer, named after
  * the layer's weight tensor NAME in the model (e.g. "encoder.layer.0.attention.self.

@@ -133,6 +133,77 @@ expect "bsr and an SQNR gate" 0 "bsr4x4" -- \
   "$sparq" convert --structure bsr4x4 --quant f16 --min-sqnr 10 "$model" "$work/bsr.safetensors"
 
 # Hostile inputs: a clear sentence, a non-zero exit, and nothing left behind.
+# Activation-aware methods with calibration statistics of the three converted layers
+# (written here with numpy in sparq's layout, sparq.h "Calibration statistics").
+stats="$work/stats.safetensors"
+"$python" - "$model" "$stats" "$here" <<'PY' || { echo "FAIL: statistics fixture"; failures=$((failures + 1)); }
+import json, struct, sys
+import numpy as np
+sys.path.insert(0, sys.argv[3])
+from read_safetensors import load
+_, tensors = load(sys.argv[1])
+rng = np.random.default_rng(11)
+out, meta = {}, {"sparq_calib": "1"}
+for name in ("layers.0.mlp.up.weight", "layers.0.mlp.down.weight", "layers.0.attn.q.weight"):
+    k = tensors[name][1][1]
+    x = rng.standard_normal((4 * k, k)) @ (np.eye(k) + 0.3 * rng.standard_normal((k, k)))
+    x[:, :3] *= 8.0  # a few outlier channels
+    g = x.T @ x
+    g = (g + g.T) / 2
+    out[name + ".calib_gram"] = g
+    out[name + ".calib_sumsq"] = np.diag(g).copy()
+    meta[name + ".calib_rows"] = str(4 * k)
+header, blobs, pos = {"__metadata__": meta}, [], 0
+for name in sorted(out):
+    b = out[name].astype("<f8").tobytes()
+    header[name] = {"dtype": "F64", "shape": list(out[name].shape), "data_offsets": [pos, pos + len(b)]}
+    blobs.append(b)
+    pos += len(b)
+text = json.dumps(header).encode()
+text += b" " * (-len(text) % 8)
+open(sys.argv[2], "wb").write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+PY
+for method in wanda gptq sparsegpt; do
+  expect "--method $method converts with statistics" 0 "total: .* compression" -- \
+    "$sparq" convert --method "$method" --stats "$stats" --structure 2:4 --quant i4-g32 \
+    --max-nmse 0.5 "$model" "$work/m.safetensors"
+done
+"$sparq" convert --method gptq --stats "$stats" --structure dense --quant i4-g32 \
+  --max-nmse 0.5 "$model" "$work/m.safetensors" >"$work/m.txt" 2>&1
+expect "the table shows the output error" 0 "NMSE_out" -- cat "$work/m.txt"
+expect "gptq beats rtn on the outputs" 0 "^better$" -- "$python" - "$sparq" "$model" "$stats" "$work" <<'PY'
+import json, subprocess, sys
+sparq, model, stats, work = sys.argv[1:5]
+err = {}
+for m in ("rtn", "gptq"):
+    subprocess.run([sparq, "convert", "--method", m, "--stats", stats, "--structure", "dense",
+                    "--quant", "i4-g32", "--max-nmse", "0", model, work + "/g.safetensors"],
+                   check=True, capture_output=True)
+    r = json.load(open(work + "/g.safetensors.report.json"))
+    assert r["options"]["method"] == m and r["options"]["gate"] == "auto"
+    err[m] = {l["name"]: l["output_nmse"] for l in r["layers"]}
+    assert all(l["nmse"] > 0 and l["seconds"] >= 0 for l in r["layers"])
+assert all(err["gptq"][n] < err["rtn"][n] for n in err["rtn"]), err
+print("better")
+PY
+expect "a recipe no layer passes ends with a warning" 0 "unsuitable for this model" -- \
+  "$sparq" convert --method gptq --stats "$stats" --structure 2:4 --quant i4-g32 \
+  --max-nmse 1e-12 --include up "$model" "$work/m.safetensors"
+expect "gptq without statistics" 2 "--method gptq needs --stats" -- \
+  "$sparq" convert --method gptq "$model" "$work/m.safetensors"
+expect "an unknown method" 2 "--method 'obs' is not" -- \
+  "$sparq" convert --method obs --stats "$stats" "$model" "$work/m.safetensors"
+expect "act-order is gptq's" 2 "--act-order is for --method gptq" -- \
+  "$sparq" convert --method sparsegpt --act-order --stats "$stats" "$model" "$work/m.safetensors"
+expect "a layer without statistics" 1 "no calibration statistics for 'model.embed_tokens.weight'" -- \
+  "$sparq" convert --method gptq --stats "$stats" --include embed "$model" "$work/ns.safetensors"
+absent "a layer without statistics" "$work/ns.safetensors"
+expect "statistics that are not a file" 1 "reading the statistics" -- \
+  "$sparq" convert --method gptq --stats "$work/none.safetensors" "$model" "$work/ns.safetensors"
+expect "statistics of another model" 1 "SPARQ_ERROR_INVALID_FORMAT" -- \
+  "$sparq" convert --method gptq --stats "$model" "$model" "$work/ns.safetensors"
+absent "bad statistics" "$work/ns.safetensors"
+
 bad="$work/bad.safetensors"
 expect "missing input" 1 "cannot open: No such file" -- "$sparq" convert "$work/none.safetensors" "$bad"
 absent "missing input" "$bad"
