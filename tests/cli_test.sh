@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # cli_test.sh SPARQ - the command line as a user meets it: `info` shows devices, caps and
 # the choice; `check` passes; no OpenCL platform gives a non-zero exit naming the
-# package to install; unknown commands are refused; `demo` (accuracy part) and
-# `tune --list` run.
+# package to install; unknown commands are refused; `demo` (accuracy part, with the
+# calibrated SparseGPT line) and `tune --list` run.
 set -uo pipefail
 sparq="$1"
 failures=0
@@ -29,6 +29,9 @@ expect "bad SPARQ_DEVICE is explained" 1 "matches no device" -- \
   env SPARQ_DEVICE=no-such-device "$sparq" check
 expect "unknown command refused" 2 "unknown command" -- "$sparq" frobnicate
 expect "demo reports accuracy through sparq" 0 "same predictions as the script" -- \
+  "$sparq" demo --no-speed
+expect "demo compares SparseGPT with magnitude pruning" 0 \
+  "csr 90%: magnitude [0-9.]+ % \\([-+][0-9.]+ points\\), .*sparsegpt [0-9.]+ %" -- \
   "$sparq" demo --no-speed
 expect "demo on a missing model is refused" 1 "nonexistent" -- \
   "$sparq" demo --no-speed --model /nonexistent/model.safetensors

@@ -1,10 +1,12 @@
 /* test_demo_model.c - the model of `sparq demo` (tools/demo/digits_mlp.safetensors):
  * a C reference forward pass and sparq's dense f32 path on the device both give exactly
  * the training script's predictions and accuracy; int8 per-row weights keep the accuracy
- * within one point.
+ * within one point; the calibration inputs calib.x are there, and SparseGPT at 90 %
+ * (calibrated on them, on the host) loses less than half of what magnitude pruning loses.
  */
 #include "testing.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,9 +110,10 @@ static size_t count_equal(const int *a, const int *b, size_t n)
     return same;
 }
 
-/* The C reference, as the training script computes: the float32 weights and inputs,
- * everything else in double, ReLU between layers, argmax of the logits. */
-static void reference_predict(const demo_mlp *m, int *pred)
+/* The C reference, as the training script computes: the float32 weights w (the model's
+ * own, or as converted) and inputs, everything else in double, ReLU between layers,
+ * argmax of the logits. */
+static void reference_predict_with(const demo_mlp *m, float *const *w, int *pred)
 {
     size_t widest = m->cols[0];
     for (int i = 0; i < LAYERS; i++)
@@ -125,7 +128,7 @@ static void reference_predict(const demo_mlp *m, int *pred)
             for (size_t r = 0; r < m->rows[i]; r++) {
                 double acc = 0.0;
                 for (size_t k = 0; k < m->cols[i]; k++)
-                    acc += (double)m->w[i][r * m->cols[i] + k] * a[k];
+                    acc += (double)w[i][r * m->cols[i] + k] * a[k];
                 acc += m->bias[i][r];
                 b[r] = i + 1 < LAYERS && acc < 0 ? 0.0 : acc;
             }
@@ -137,6 +140,11 @@ static void reference_predict(const demo_mlp *m, int *pred)
         pred[s] = (int)argmax(logits, m->rows[LAYERS - 1]);
     }
     free(a), free(b), free(logits);
+}
+
+static void reference_predict(const demo_mlp *m, int *pred)
+{
+    reference_predict_with(m, m->w, pred);
 }
 
 /* The whole test split through sparq_linear (bias + ReLU fused) on matrices packed as
@@ -248,6 +256,108 @@ static void i8_row_keeps_accuracy(void **state)
     mlp_free(&m);
 }
 
+/* calib.x: the training split's inputs, [n, 64], described in the metadata. */
+static float *read_calib(const demo_mlp *m, size_t *n)
+{
+    sparq_safetensors_tensor_info info;
+    float *x = read_tensor(m->file, "calib.x", NULL, &info);
+    assert_int_equal(info.dtype, SPARQ_DTYPE_F32);
+    assert_int_equal(info.ndim, 2);
+    assert_int_equal(info.shape[1], 64);
+    assert_int_equal(info.shape[1], m->cols[0]);
+    assert_int_equal(info.shape[0], 1347); /* all of the 75 % training split */
+    assert_non_null(sparq_safetensors_metadata(m->file, "calib.x"));
+    *n = info.shape[0];
+    return x;
+}
+
+/* Every layer converted to CSR at 90 % (no gate) by method into w[] (dense, unpacked);
+ * a calibrated method gets each layer's statistics over the inputs it sees when calib.x
+ * (n rows) runs through the layers already converted, as `sparq demo` does. */
+static void convert_csr90(const demo_mlp *m, sparq_method method, const float *calib_x,
+                          size_t n, float **w)
+{
+    size_t widest = m->cols[0];
+    for (int i = 0; i < LAYERS; i++)
+        widest = m->rows[i] > widest ? m->rows[i] : widest;
+    float *act = malloc(n * widest * sizeof *act), *next = malloc(n * widest * sizeof *next);
+    assert_true(act && next);
+    memcpy(act, calib_x, n * m->cols[0] * sizeof *act);
+    sparq_convert_options opt = {.sparsity = 0.9,
+                                 .format = {.structure = SPARQ_STRUCTURE_CSR},
+                                 .method = method};
+    for (int i = 0; i < LAYERS; i++) {
+        size_t rows = m->rows[i], cols = m->cols[i];
+        sparq_calib *calib = NULL;
+        if (method != SPARQ_METHOD_RTN) {
+            assert_int_equal(sparq_calib_create(cols, 1, &calib), SPARQ_OK);
+            assert_int_equal(sparq_calib_accumulate(calib, act, n), SPARQ_OK);
+        }
+        opt.calib = calib;
+        sparq_packed *packed = NULL;
+        sparq_convert_result res;
+        assert_int_equal(sparq_layer_convert(m->w[i], rows, cols, &opt, &packed, &res),
+                         SPARQ_OK);
+        assert_int_equal(res.format.structure, SPARQ_STRUCTURE_CSR);
+        assert_true(fabs(res.sparsity - 0.9) < 0.01);
+        w[i] = malloc(rows * cols * sizeof *w[i]);
+        assert_non_null(w[i]);
+        assert_int_equal(sparq_packed_unpack(packed, w[i]), SPARQ_OK);
+        sparq_packed_free(packed);
+        sparq_calib_free(calib);
+        for (size_t t = 0; calib && i + 1 < LAYERS && t < n; t++)
+            for (size_t r = 0; r < rows; r++) {
+                double acc = m->bias[i][r];
+                for (size_t k = 0; k < cols; k++)
+                    acc += (double)w[i][r * cols + k] * act[t * cols + k];
+                next[t * rows + r] = (float)(acc < 0 ? 0.0 : acc);
+            }
+        float *tmp = act;
+        act = next, next = tmp;
+    }
+    free(act), free(next);
+}
+
+static size_t csr90_correct(const demo_mlp *m, sparq_method method, const float *calib_x,
+                            size_t n)
+{
+    float *w[LAYERS];
+    int *pred = malloc(m->n * sizeof *pred);
+    assert_non_null(pred);
+    convert_csr90(m, method, calib_x, n, w);
+    reference_predict_with(m, w, pred);
+    size_t correct = count_equal(pred, m->y, m->n);
+    for (int i = 0; i < LAYERS; i++)
+        free(w[i]);
+    free(pred);
+    return correct;
+}
+
+/* The issue's goal, on the host (no device): pruned 90 % one-shot, SparseGPT loses less
+ * than half of what magnitude pruning loses on the held-out split. Measured when this
+ * was written: magnitude 151/450 (33.6 %, as `sparq demo` shows on the device),
+ * SparseGPT 384/450 (85.3 %), the f32 model 440/450. */
+static void sparsegpt_90_loses_less_than_half_of_magnitude(void **state)
+{
+    (void)state;
+    demo_mlp m;
+    mlp_load(&m);
+    size_t n = 0;
+    float *calib_x = read_calib(&m, &n);
+    size_t magnitude = csr90_correct(&m, SPARQ_METHOD_RTN, calib_x, n);
+    size_t sparsegpt = csr90_correct(&m, SPARQ_METHOD_SPARSEGPT, calib_x, n);
+    print_message("csr 90%%: f32 %zu/%zu, magnitude %zu, sparsegpt %zu\n", m.correct, m.n,
+                  magnitude, sparsegpt);
+    assert_int_equal(magnitude, 151); /* magnitude pruning has no floating-point choices */
+    /* SparseGPT goes through LAPACK and BLAS, whose sums may differ by machine: a few
+     * digits either way */
+    assert_true(sparsegpt + 5 >= 384 && sparsegpt <= 384 + 5);
+    assert_true(sparsegpt > magnitude);
+    assert_true(2 * (m.correct - sparsegpt) < m.correct - magnitude);
+    free(calib_x);
+    mlp_free(&m);
+}
+
 int main(void)
 {
     testing_filter_from_env();
@@ -255,6 +365,7 @@ int main(void)
         cmocka_unit_test(reference_matches_script),
         cmocka_unit_test(dense_f32_on_device_matches_script),
         cmocka_unit_test(i8_row_keeps_accuracy),
+        cmocka_unit_test(sparsegpt_90_loses_less_than_half_of_magnitude),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

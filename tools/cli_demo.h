@@ -12,9 +12,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* One format the demo compares: what sparq_layer_convert is asked to make. */
+/* One format the demo compares: what sparq_layer_convert is asked to make, and how. */
 typedef struct demo_recipe {
-    const char *name;                    /* "csr 90% + i8-row"                        */
+    const char *name;                    /* "csr 90% + i8-row" (the format)           */
+    sparq_method method;                 /* RTN (magnitude pruning, round to nearest)
+                                          * or a calibrated one (WANDA, GPTQ,
+                                          * SPARSEGPT: only with the model's calib.x)  */
     sparq_structure structure;           /* NM means 2:4                              */
     sparq_encoding encoding;
     sparq_scale_granularity granularity; /* I8/I4 only                                */
@@ -26,7 +29,8 @@ typedef struct demo_recipe {
 extern const demo_recipe demo_recipes[];
 extern const size_t demo_recipe_count;
 
-/* The conversion options of a recipe with the gate max_nmse (0: no gate). */
+/* The conversion options of a recipe with the gate max_nmse (0: no gate); a calibrated
+ * method's statistics (options.calib) are the caller's to set. */
 sparq_convert_options demo_convert_options(const demo_recipe *recipe, double max_nmse);
 
 /* "csr s=0.45 f32", "2:4 i8-row", "dense i4-g128": what a conversion made. */
