@@ -361,15 +361,13 @@ static size_t count_equal(const int *a, const int *b, size_t n)
  * from the earlier layers as already compressed by the same recipe (and gate), as the
  * GPTQ and SparseGPT reference code runs layer by layer: the statistics then include the
  * error the earlier layers made, which L's own sweep compensates. Measured on the digits
- * MLP (held-out accuracy, no gate; CALIB_FROM_COMPRESSED 0 takes the original model's
- * activations instead): csr 90% sparsegpt 85.3 % from compressed vs 74.4 % from original
- * activations, csr 90% + i8-row sparsegpt 59.8 vs 40.2, 2:4 sparsegpt 96.9 vs 97.3,
+ * MLP (held-out accuracy, no gate, against the original model's activations): csr 90%
+ * sparsegpt 85.3 % from compressed vs 74.4 % from original activations, csr 90% + i8-row
+ * sparsegpt 59.8 vs 40.2 (before its row scales were chosen after the sweep), 2:4
+ * sparsegpt 96.9 vs 97.3,
  * csr 90% wanda 22.4 vs 41.1 (Wanda updates no weight, so it gains nothing from seeing the
  * earlier layers' error), i4-g128 gptq 97.8 both. The compressed activations win where
  * it matters most (SparseGPT at 90 %), so they are used for every method. */
-#ifndef CALIB_FROM_COMPRESSED
-#define CALIB_FROM_COMPRESSED 1
-#endif
 
 static bool recipe_calibrated(const demo_recipe *r)
 {
@@ -455,14 +453,10 @@ static sparq_status calib_pass_advance(const demo_model *m, size_t i,
                                        const sparq_packed *packed, calib_pass *p)
 {
     const model_layer *l = &m->layers[i];
-    const float *w = l->w;
-    if (CALIB_FROM_COMPRESSED) {
-        sparq_status st = sparq_packed_unpack(packed, p->w);
-        if (st != SPARQ_OK)
-            return st;
-        w = p->w;
-    }
-    host_layer(l, w, p->act, m->ncalib, true, p->next);
+    sparq_status st = sparq_packed_unpack(packed, p->w);
+    if (st != SPARQ_OK)
+        return st;
+    host_layer(l, p->w, p->act, m->ncalib, true, p->next);
     float *t = p->act;
     p->act = p->next, p->next = t;
     return SPARQ_OK;
@@ -576,8 +570,8 @@ static void print_methods(const demo_model *m, const outcome *plain)
     double n = (double)m->ntest, base = 100.0 * (double)plain[0].correct / n;
     printf("\nwithout and with calibration (no gate): wanda, gptq and sparsegpt see calib.x,"
            " %zu\ntraining digits (never the test split); each layer's X^T X is over the"
-           " inputs it gets\nfrom the earlier layers %s:\n",
-           m->ncalib, CALIB_FROM_COMPRESSED ? "as compressed" : "of the original model");
+           " inputs it gets\nfrom the earlier layers as compressed:\n",
+           m->ncalib);
     for (size_t r = 0; r < demo_recipe_count; r++) {
         const demo_recipe *d = &demo_recipes[r];
         if (recipe_calibrated(d))
