@@ -603,11 +603,12 @@ static int scales_up_front(const sparq_compressor *c, const sparq_pack_options *
 }
 
 /* GPTQ / SparseGPT into *packed: mask is the fixed mask (GPTQ) or NULL (SparseGPT
- * chooses). SparseGPT with scales fixed up front sweeps twice: once unquantized, for the
- * mask and the weights its updates lead to, whose range the scales are then chosen for
- * (its updates grow the kept weights: on the demo MLP's fc1 at 90 %, 224 of 256 rows
- * end above their original largest weight, up to 3.9x, and row scales chosen from the
- * original weights clip them); then jointly, with that mask and those scales. */
+ * chooses). A pruning sweep with scales fixed up front runs twice: once unquantized, for
+ * the mask and the weights the pruning's error feedback leads to, whose range the scales
+ * are then chosen for (the updates grow the kept weights: on the demo MLP's fc1 at 90 %,
+ * 224 of 256 rows end above their original largest weight, up to 3.9x, and row scales
+ * chosen from the original weights clip them); then jointly, with that mask and those
+ * scales. */
 static sparq_status run_sweep(sparq_compressor *c, const sparq_pack_options *f, double sparsity,
                               const uint8_t *mask, sparq_packed **packed)
 {
@@ -618,7 +619,7 @@ static sparq_status run_sweep(sparq_compressor *c, const sparq_pack_options *f, 
     sparq_qparams q;
     sparq_qparams_init(&q, &f->quant, rows, n);
     size_t count = q.scale_count;
-    int two_pass = mask == NULL && f->structure != SPARQ_STRUCTURE_DENSE && scales_up_front(c, f);
+    int two_pass = f->structure != SPARQ_STRUCTURE_DENSE && scales_up_front(c, f);
     float *scales = calloc(count + 1, sizeof *scales);
     int8_t *zero_points = calloc(count + 1, 1);
     float *out = malloc(rows * n * sizeof *out);
@@ -629,7 +630,7 @@ static sparq_status run_sweep(sparq_compressor *c, const sparq_pack_options *f, 
     if (st == SPARQ_OK && two_pass) {
         sparq_pack_options unquantized = *f;
         memset(&unquantized.quant, 0, sizeof unquantized.quant);
-        st = sweep_values(c, &unquantized, sparsity, NULL, NULL, first, chosen, NULL, NULL);
+        st = sweep_values(c, &unquantized, sparsity, mask, NULL, first, chosen, NULL, NULL);
         if (st == SPARQ_OK)
             st = sweep_values(c, f, sparsity, chosen, first, out, NULL, scales, zero_points);
     } else if (st == SPARQ_OK) {
