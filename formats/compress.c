@@ -165,6 +165,15 @@ static sparq_status whole_mask(const sparq_compressor *c, const sparq_pack_optio
     } else {
         memcpy(scores, c->w, rows * cols * sizeof *scores);
     }
+    if (c->opt.method == SPARQ_METHOD_GPTQ) {
+        /* The sweep zeroes inputs the statistics never saw: their weights must not take
+         * the places the mask keeps. */
+        const double *sumsq = sparq_calib_sumsq(c->opt.calib);
+        for (size_t r = 0; r < rows; r++)
+            for (size_t k = 0; k < cols; k++)
+                if (sumsq[k] == 0.0)
+                    scores[r * cols + k] = 0.0f;
+    }
     sparq_status st = SPARQ_OK;
     for (size_t i = 0; i < rows * cols && st == SPARQ_OK; i++)
         if (!isfinite(scores[i]))
@@ -669,13 +678,17 @@ sparq_status sparq_compressor_run(sparq_compressor *c, const sparq_pack_options 
                                   double sparsity, sparq_packed **packed)
 {
     *packed = NULL;
+    sparq_pack_options f; /* normalised: a percentile of 0 reads 99.99, as documented */
+    sparq_status st = sparq_pack_normalise(format, &f, "layer_convert");
+    if (st != SPARQ_OK)
+        return st;
+    format = &f;
     sparq_method m = c->opt.method;
     int prunes = format->structure != SPARQ_STRUCTURE_DENSE;
     int rounds = format->quant.encoding == SPARQ_ENCODING_I8 ||
                  format->quant.encoding == SPARQ_ENCODING_I4;
     int sweeps = (m == SPARQ_METHOD_GPTQ || m == SPARQ_METHOD_SPARSEGPT) && (prunes || rounds);
     uint8_t *mask = NULL;
-    sparq_status st = SPARQ_OK;
     if (prunes && !(sweeps && m == SPARQ_METHOD_SPARSEGPT)) {
         mask = malloc(c->rows * c->cols);
         if (mask == NULL)

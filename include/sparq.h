@@ -1318,24 +1318,34 @@ SPARQ_API sparq_status sparq_output_nmse(const float *w, const float *approx, si
  *              CSR per output row (round(s * cols) in every row), BSR blocks by the sum of
  *              squared scores, N:M within each group; then round to nearest; no weight
  *              update. Needs sums of squares.
- *   GPTQ       (Frantar et al. 2022) the RTN mask, then quantization column by column
- *              with each column's rounding error fed back into the columns not yet
- *              quantized through the inverse Hessian (H + damp I)^-1, in panels of
- *              block_size columns with lazy updates of the rest. Group scales are chosen
- *              when the sweep reaches a group, from the weights as updated so far (or
- *              all up front from the original weights with act_order, which sweeps the
- *              columns in order of decreasing H_jj: groups stay the packed format's
- *              static groups of consecutive columns). Row and tensor scales come from
- *              the original weights. Needs H.
+ *   GPTQ       (Frantar et al. 2022) the RTN mask (inputs the statistics never saw,
+ *              H_jj = 0, count as zero weights), then quantization column by column with
+ *              each column's rounding (and pruning) error fed back into the columns not
+ *              yet done through U, the upper Cholesky factor of (H + damp I)^-1, in
+ *              panels of block_size columns with lazy updates of the rest. Group scales
+ *              are chosen when the sweep reaches a group, from the weights as updated so
+ *              far; with act_order (columns by decreasing H_jj) every group's scales are
+ *              chosen up front from the original weights, so groups stay the packed
+ *              format's static groups of consecutive columns. Row and tensor scales are
+ *              chosen up front, from the original weights, or, when the format prunes,
+ *              from the weights an unquantized first sweep with the same mask leads to
+ *              (the error feedback grows kept weights past the original range). Every
+ *              scale is chosen by importance-weighted clipping: the clipping range among
+ *              min-max and the ranges without the 1, 2, 3, 5 or 7 largest |w|, times 1.0,
+ *              0.9 or 0.8, with the least sum of H_jj (w - w')^2 (percentile calibration
+ *              is kept as asked). Inputs never seen get weight 0. Needs H.
  *   SPARSEGPT  (Frantar and Alistarh 2023) the same sweep, choosing the mask as it
- *              goes: in each panel the weights with the least w^2 / [(H+damp I)^-1]_jj^2
- *              are pruned (CSR: round(s * n) of the panel's n weights; BSR: whole blocks
- *              by the sum of those scores; N:M: N kept of every M), and the pruned
- *              weights' errors are fed back like rounding errors; with an i8/i4/f16
- *              encoding it quantizes jointly (as GPTQ) in the same sweep. Needs H.
- * Every method produces the packed format asked for, with the same kernels. With F32
- * weights GPTQ is RTN (nothing to round) but the pruning of a sparse structure still
- * gets its error fed back.
+ *              goes: at each panel's start the weights with the least w^2 / U_jj^2 are
+ *              pruned (CSR: round(s * n) of the panel's n weights; BSR: whole blocks by
+ *              the sum of those scores), N:M groups when the sweep reaches them; the
+ *              pruned weights' errors are fed back like rounding errors. With an i8/i4
+ *              encoding it quantizes jointly in the same sweep (group scales as GPTQ);
+ *              with row or tensor scales it first sweeps unquantized for the mask and the
+ *              range, then jointly with that mask. Needs H.
+ * Every method produces the packed format asked for, with the same kernels. Dense f32
+ * and f16 rungs are rounded to nearest by every method (GPTQ has nothing to round in
+ * f32, and f16's rounding error is far below any gate); a sparse f32 rung still gets its
+ * pruning error fed back.
  * ================================================================================== */
 
 typedef enum sparq_method {

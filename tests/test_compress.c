@@ -515,10 +515,8 @@ static const ref_case ref_cases[] = {
     {"sgpt_csr50_i4_g32_odd",       SGPT,  CSR, I4,  GROUP,  0, MINMAX, 0.5, 40, 0, "odd"},
     {"wanda_2_4_i4_g32_odd",        WANDA, NM,  I4,  GROUP,  0, MINMAX, 0.0, 0,  0, "odd"},
     {"wanda_bsr4x4_50_i8_row_odd",  WANDA, BSR, I8,  ROW,    0, MINMAX, 0.5, 0,  0, "odd"},
-    /* Not enabled yet: with percentile 0 (documented as 99.99) the sweep's quantizer is
-     * built from the options as given (compress.c, sweep_values: sparq_qparams_init(&s.q,
-     * &f->quant, ...)), so it clips every row at its 0th percentile, min |w|:
-     * {"gptq_i8_row_percentile_default", GPTQ, D, I8, ROW, 0, PCT, 0.0, 32, 0, ""}, */
+    /* percentile 0 reads 99.99 (the sweep once took it as the 0th percentile, min |w|) */
+    {"gptq_i8_row_percentile_default", GPTQ, D, I8, ROW, 0, PCT, 0.0, 32, 0, ""},
 };
 #define REF_CASES (sizeof ref_cases / sizeof ref_cases[0])
 

@@ -404,6 +404,8 @@ def whole_mask(o, W, sumsq):
     if o.method == "wanda":
         scores = (np.abs(W.astype(F64)) * np.sqrt(sumsq)[None, :]).astype(F32)
         return mask_from_scores(o, scores, True, "l2")
+    if o.method == "gptq":  # inputs never seen are zeroed by the sweep: no kept places
+        W = np.where((sumsq == 0.0)[None, :], F32(0.0), W).astype(F32)
     return mask_from_scores(o, W, False, "l2")
 
 
