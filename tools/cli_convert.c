@@ -1,9 +1,10 @@
 /* cli_convert.c - `sparq convert IN OUT`: prunes and quantizes the selected 2-D weights
  * of a safetensors model through sparq_layer_convert (quality gate with rollback), copies
- * every other tensor and the metadata through unchanged, prints a table and totals, and
- * writes OUT and OUT.report.json, each atomically; on any failure neither is left behind.
+ * every other tensor and the metadata through unchanged, and writes OUT and
+ * OUT.report.json, each atomically; on any failure neither is left behind. The table and
+ * the report are made in cli_convert_report.c.
  */
-#include "cli.h"
+#include "cli_convert.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -68,25 +69,6 @@ static void usage(FILE *out)
         "  --help            this text\n",
         DEFAULT_MAX_NMSE);
 }
-
-/* What the command line asked for. */
-typedef struct convert_args {
-    const char *in, *out;
-    sparq_convert_options layer;
-    const char *structure_text, *quant_text, *calib_text, *stats, *gate_text;
-    const char *include, *exclude;
-    regex_t include_re, exclude_re, default_re;
-    bool have_include, have_exclude, have_default;
-} convert_args;
-
-/* One converted layer, for the table and the report. */
-typedef struct layer_row {
-    const char *name;
-    size_t rows, cols;
-    sparq_dtype dtype;
-    size_t bytes_in;
-    sparq_convert_result result;
-} layer_row;
 
 static int usage_error(const char *fmt, const char *value)
 {
@@ -404,234 +386,6 @@ static bool selected(const convert_args *a, const sparq_safetensors_tensor_info 
            regexec(&a->default_re, t->name, 0, NULL, 0) != 0;
 }
 
-/* "csr i8-row", "bsr4x4 i4-g128-asym", "2:4 f16", "dense f32". */
-static void format_name(const sparq_pack_options *f, char *out, size_t size)
-{
-    char structure[32];
-    if (f->structure == SPARQ_STRUCTURE_BSR)
-        snprintf(structure, sizeof structure, "bsr%ux%u", f->block_rows, f->block_cols);
-    else if (f->structure == SPARQ_STRUCTURE_NM)
-        snprintf(structure, sizeof structure, "%u:%u", f->nm_n, f->nm_m);
-    else
-        snprintf(structure, sizeof structure, "%s", sparq_structure_name(f->structure));
-    const sparq_quant_options *q = &f->quant;
-    const char *enc = sparq_encoding_name(q->encoding);
-    if (q->encoding == SPARQ_ENCODING_F32 || q->encoding == SPARQ_ENCODING_F16)
-        snprintf(out, size, "%s %s", structure, enc);
-    else if (q->granularity == SPARQ_SCALE_GROUP)
-        snprintf(out, size, "%s %s-g%zu%s", structure, enc, q->group_size,
-                 q->asymmetric ? "-asym" : "");
-    else
-        snprintf(out, size, "%s %s-%s%s", structure, enc,
-                 sparq_scale_granularity_name(q->granularity), q->asymmetric ? "-asym" : "");
-}
-
-/* "12.3 MiB" */
-static void human_bytes(uint64_t bytes, char *out, size_t size)
-{
-    static const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-    double v = (double)bytes;
-    size_t u = 0;
-    while (v >= 1024.0 && u + 1 < sizeof units / sizeof units[0]) {
-        v /= 1024.0;
-        u++;
-    }
-    if (u == 0)
-        snprintf(out, size, "%llu B", (unsigned long long)bytes);
-    else
-        snprintf(out, size, "%.1f %s", v, units[u]);
-}
-
-static void print_table(const layer_row *rows, size_t count)
-{
-    int width = 5;
-    for (size_t i = 0; i < count; i++)
-        if ((int)strlen(rows[i].name) > width)
-            width = (int)strlen(rows[i].name);
-    printf("%-*s  %-11s  %-18s  %8s  %6s  %10s  %10s  %9s  %10s  %10s  %7s  %s\n", width, "layer",
-           "shape", "format", "sparsity", "bits/w", "NMSE", "NMSE_out", "SQNR dB", "before",
-           "after", "seconds", "rolled back");
-    for (size_t i = 0; i < count; i++) {
-        const layer_row *r = &rows[i];
-        char shape[32], format[64], before[24], after[24], rolled[24], out_nmse[24];
-        snprintf(shape, sizeof shape, "%zux%zu", r->rows, r->cols);
-        format_name(&r->result.format, format, sizeof format);
-        human_bytes(r->bytes_in, before, sizeof before);
-        human_bytes(r->result.bytes_after, after, sizeof after);
-        if (r->result.rollbacks)
-            snprintf(rolled, sizeof rolled, "yes (%u step%s)", r->result.rollbacks,
-                     r->result.rollbacks == 1 ? "" : "s");
-        else
-            snprintf(rolled, sizeof rolled, "no");
-        if (isnan(r->result.output_nmse))
-            snprintf(out_nmse, sizeof out_nmse, "-");
-        else
-            snprintf(out_nmse, sizeof out_nmse, "%.3g", r->result.output_nmse);
-        printf("%-*s  %-11s  %-18s  %8.3f  %6.2f  %10.3g  %10s  %9.2f  %10s  %10s  %7.2f  %s\n",
-               width, r->name, shape, format, r->result.sparsity, r->result.bits_per_weight,
-               r->result.error.nmse, out_nmse, r->result.error.sqnr_db, before, after,
-               r->result.seconds, rolled);
-    }
-    for (size_t i = 0; i < count; i++)
-        if (rows[i].result.rollbacks)
-            printf("  %s refused: %s\n", rows[i].name, rows[i].result.trail);
-}
-
-/* A JSON number, or null for inf/NaN (JSON has neither). */
-static json_t *json_number(double v)
-{
-    return isfinite(v) ? json_real(v) : json_null();
-}
-
-static json_t *format_json(const sparq_pack_options *f)
-{
-    char name[64];
-    format_name(f, name, sizeof name);
-    json_t *o = json_object();
-    json_object_set_new(o, "name", json_string(name));
-    json_object_set_new(o, "structure", json_string(sparq_structure_name(f->structure)));
-    json_object_set_new(o, "encoding", json_string(sparq_encoding_name(f->quant.encoding)));
-    json_object_set_new(o, "scale_granularity",
-                        json_string(sparq_scale_granularity_name(f->quant.granularity)));
-    json_object_set_new(o, "group_size", json_integer((json_int_t)f->quant.group_size));
-    json_object_set_new(o, "asymmetric", json_boolean(f->quant.asymmetric));
-    json_object_set_new(o, "block_rows", json_integer(f->block_rows));
-    json_object_set_new(o, "block_cols", json_integer(f->block_cols));
-    json_object_set_new(o, "nm_n", json_integer(f->nm_n));
-    json_object_set_new(o, "nm_m", json_integer(f->nm_m));
-    return o;
-}
-
-static json_t *shape_json(size_t ndim, const size_t *shape)
-{
-    json_t *a = json_array();
-    for (size_t i = 0; i < ndim; i++)
-        json_array_append_new(a, json_integer((json_int_t)shape[i]));
-    return a;
-}
-
-/* Totals of one run. */
-typedef struct convert_totals {
-    uint64_t bytes_before, bytes_after;
-    size_t converted, rolled_back, last_rung, copied;
-    double seconds;
-} convert_totals;
-
-static json_t *report_json(const convert_args *a, const layer_row *rows, size_t count,
-                           json_t *copied, const convert_totals *t)
-{
-    json_t *root = json_object();
-    json_object_set_new(root, "sparq_version", json_string(sparq_version_string()));
-    json_object_set_new(root, "input", json_string(a->in));
-    json_object_set_new(root, "output", json_string(a->out));
-    json_t *opt = json_object();
-    json_object_set_new(opt, "sparsity", json_real(a->layer.sparsity));
-    json_object_set_new(opt, "structure", json_string(a->structure_text));
-    json_object_set_new(opt, "quant", json_string(a->quant_text));
-    json_object_set_new(opt, "asymmetric", json_boolean(a->layer.format.quant.asymmetric));
-    json_object_set_new(opt, "calib", json_string(a->calib_text));
-    json_object_set_new(opt, "include", a->include ? json_string(a->include) : json_null());
-    json_object_set_new(opt, "exclude", a->exclude ? json_string(a->exclude) : json_null());
-    json_object_set_new(opt, "max_nmse", json_real(a->layer.max_nmse));
-    json_object_set_new(opt, "min_sqnr_db", json_real(a->layer.min_sqnr_db));
-    json_object_set_new(opt, "no_rollback", json_boolean(a->layer.no_rollback));
-    json_object_set_new(opt, "method", json_string(sparq_method_name(a->layer.method)));
-    json_object_set_new(opt, "stats", a->stats ? json_string(a->stats) : json_null());
-    json_object_set_new(opt, "gate", json_string(a->gate_text));
-    json_object_set_new(opt, "damp", json_real(a->layer.damp > 0.0 ? a->layer.damp : 0.01));
-    json_object_set_new(opt, "block_size",
-                        json_integer((json_int_t)(a->layer.block_size ? a->layer.block_size
-                                                                      : 128)));
-    json_object_set_new(opt, "act_order", json_boolean(a->layer.act_order));
-    json_object_set_new(root, "options", opt);
-    json_t *layers = json_array();
-    for (size_t i = 0; i < count; i++) {
-        const layer_row *r = &rows[i];
-        const sparq_convert_result *res = &r->result;
-        size_t shape[2] = { r->rows, r->cols };
-        json_t *l = json_object();
-        json_object_set_new(l, "name", json_string(r->name));
-        json_object_set_new(l, "shape", shape_json(2, shape));
-        json_object_set_new(l, "dtype", json_string(sparq_dtype_name(r->dtype)));
-        json_object_set_new(l, "format", format_json(&res->format));
-        json_object_set_new(l, "sparsity", json_number(res->sparsity));
-        json_object_set_new(l, "bits_per_weight", json_number(res->bits_per_weight));
-        json_object_set_new(l, "nmse", json_number(res->error.nmse));
-        json_object_set_new(l, "output_nmse", json_number(res->output_nmse));
-        json_object_set_new(l, "seconds", json_number(res->seconds));
-        json_object_set_new(l, "last_rung", json_boolean(res->last_rung));
-        json_object_set_new(l, "sqnr_db", json_number(res->error.sqnr_db));
-        json_object_set_new(l, "max_abs_error", json_number(res->error.max_abs_error));
-        json_object_set_new(l, "cosine", json_number(res->error.cosine));
-        json_object_set_new(l, "bytes_before", json_integer((json_int_t)r->bytes_in));
-        json_object_set_new(l, "bytes_after", json_integer((json_int_t)res->bytes_after));
-        json_object_set_new(l, "rolled_back", json_boolean(res->rollbacks > 0));
-        json_object_set_new(l, "rollbacks", json_integer(res->rollbacks));
-        json_object_set_new(l, "trail", json_string(res->trail));
-        json_array_append_new(layers, l);
-    }
-    json_object_set_new(root, "layers", layers);
-    json_object_set(root, "copied", copied);
-    json_t *tot = json_object();
-    json_object_set_new(tot, "bytes_before", json_integer((json_int_t)t->bytes_before));
-    json_object_set_new(tot, "bytes_after", json_integer((json_int_t)t->bytes_after));
-    json_object_set_new(tot, "compression_ratio",
-                        json_number(t->bytes_after ? (double)t->bytes_before /
-                                                         (double)t->bytes_after : 0.0));
-    json_object_set_new(tot, "layers_converted", json_integer((json_int_t)t->converted));
-    json_object_set_new(tot, "layers_rolled_back", json_integer((json_int_t)t->rolled_back));
-    json_object_set_new(tot, "layers_at_last_rung", json_integer((json_int_t)t->last_rung));
-    json_object_set_new(tot, "tensors_copied", json_integer((json_int_t)t->copied));
-    json_object_set_new(tot, "seconds", json_number(t->seconds));
-    json_object_set_new(root, "totals", tot);
-    return root;
-}
-
-/* Writes text to a new temporary file beside path (path + ".XXXXXX"), flushed to disk;
- * *tmp_path (malloc'ed) names it. Returns 0, or 1 after printing why. */
-static int write_temp(const char *path, const char *text, char **tmp_path)
-{
-    size_t n = strlen(path);
-    char *tmp = malloc(n + 8);
-    if (!tmp) {
-        fprintf(stderr, "sparq: convert: out of memory\n");
-        return 1;
-    }
-    memcpy(tmp, path, n);
-    memcpy(tmp + n, ".XXXXXX", 8);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        fprintf(stderr, "sparq: convert: cannot create %s: %s\n", tmp, strerror(errno));
-        free(tmp);
-        return 1;
-    }
-    size_t len = strlen(text), done = 0;
-    int err = 0;
-    while (done < len && !err) {
-        ssize_t w = write(fd, text + done, len - done);
-        if (w < 0 && errno != EINTR)
-            err = errno;
-        else if (w > 0)
-            done += (size_t)w;
-    }
-    mode_t mask = umask(0); /* the mode any new file gets, as for the model file */
-    umask(mask);
-    if (!err && fchmod(fd, 0666 & ~mask) != 0)
-        err = errno;
-    if (!err && fsync(fd) != 0)
-        err = errno;
-    if (close(fd) != 0 && !err)
-        err = errno;
-    if (err) {
-        fprintf(stderr, "sparq: convert: cannot write %s: %s\n", tmp, strerror(err));
-        unlink(tmp);
-        free(tmp);
-        return 1;
-    }
-    *tmp_path = tmp;
-    return 0;
-}
-
 /* Converts or copies every tensor of in into writer; fills rows (count of them in
  * *row_count), copied and totals. Returns 0 or the exit code after printing why. */
 /* The statistics of layer name in stats (NULL file: none) into *calib (NULL when the file
@@ -683,7 +437,7 @@ static int convert_tensors(const convert_args *a, const sparq_safetensors *in,
             json_t *c = json_object();
             json_object_set_new(c, "name", json_string(info.name));
             json_object_set_new(c, "dtype", json_string(sparq_dtype_name(info.dtype)));
-            json_object_set_new(c, "shape", shape_json(info.ndim, info.shape));
+            json_object_set_new(c, "shape", cli_convert_shape_json(info.ndim, info.shape));
             json_object_set_new(c, "bytes", json_integer((json_int_t)info.bytes));
             json_array_append_new(copied, c);
             totals->bytes_after += info.bytes;
@@ -808,7 +562,7 @@ static int run(const convert_args *a)
     totals.seconds = cli_now_seconds() - started;
 
     /* The report goes to a temporary file first: if it cannot be written, nothing is. */
-    report = report_json(a, rows, row_count, copied, &totals);
+    report = cli_convert_report_json(a, rows, row_count, copied, &totals);
     size_t flags = JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10);
     text = report ? json_dumps(report, flags) : NULL;
     size_t n = strlen(a->out);
@@ -819,7 +573,7 @@ static int run(const convert_args *a)
     }
     memcpy(report_path, a->out, n);
     memcpy(report_path + n, ".report.json", sizeof ".report.json");
-    if (write_temp(report_path, text, &report_tmp) != 0)
+    if (cli_convert_write_temp(report_path, text, &report_tmp) != 0)
         goto done;
     if ((st = sparq_safetensors_writer_write(writer, a->out)) != SPARQ_OK) {
         char what[4200];
@@ -839,10 +593,10 @@ static int run(const convert_args *a)
     if (row_count == 0)
         fprintf(stderr, "sparq: convert: note: no tensor was selected for conversion; the "
                         "output is a copy (see --include in sparq convert --help)\n");
-    print_table(rows, row_count);
+    cli_convert_print_table(rows, row_count);
     char before[24], after[24];
-    human_bytes(totals.bytes_before, before, sizeof before);
-    human_bytes(totals.bytes_after, after, sizeof after);
+    cli_convert_human_bytes(totals.bytes_before, before, sizeof before);
+    cli_convert_human_bytes(totals.bytes_after, after, sizeof after);
     printf("\n%zu layers converted (%zu rolled back), %zu tensors copied unchanged\n",
            totals.converted, totals.rolled_back, totals.copied);
     printf("total: %s -> %s (%llu -> %llu bytes), compression %.2fx, %.1f s\n", before, after,

@@ -99,4 +99,35 @@ int demo_plot_prepare(const char *dir);
  * plot. Returns 0, or 1 on a failure (a missing gnuplot is not one: it says so). */
 int demo_plot_write(demo_device *dev, const char *dir, size_t rows, size_t cols);
 
+/* The model of `sparq demo` (cli_demo_model.c): the embedded digits MLP or --model FILE,
+ * its layers as float matrices, its test split and its calibration inputs. */
+#define MAX_MLP_LAYERS 16 /* fc1 .. fc16 at most */
+
+typedef struct model_layer {
+    char name[128];
+    size_t rows, cols;
+    float *w;    /* rows x cols                                                    */
+    float *bias; /* rows floats (MLP), else NULL                                   */
+} model_layer;
+
+typedef struct demo_model {
+    sparq_safetensors *file;
+    model_layer *layers;
+    size_t nlayers;
+    bool mlp;          /* fc1..fcN.weight/bias and a test split: accuracy is computed */
+    float *test_x;     /* ntest x layers[0].cols                                     */
+    int *test_y;
+    int *test_pred;    /* the training script's predictions; NULL if not stored     */
+    size_t ntest;
+    float *calib_x;    /* ncalib x layers[0].cols: calibration inputs (the training
+                        * split's, never the test split's); NULL when the file has none */
+    size_t ncalib;
+    char why[256];     /* what is wrong with the file, when the library found no fault */
+} demo_model;
+
+/* Opens path (NULL: the embedded digits MLP) into *m; returns 0, or 1 after printing
+ * why. */
+int demo_model_open(const char *path, demo_model *m);
+void demo_model_free(demo_model *m);
+
 #endif /* SPARQ_CLI_DEMO_H */
