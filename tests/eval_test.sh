@@ -6,7 +6,8 @@
 # directly (plus layer 0's query input rebuilt from the embeddings by hand, the header
 # layout, and sparq's own reader, sparq_calib_load, when LIBSPARQ has it); finally
 # eval_compression.py runs `sparq convert` on the tiny model end to end (rtn, and gptq when
-# convert has --method). Needs numpy only. Exit 0 on success.
+# convert has --method), and with --sequential layer, whose per-step statistics are checked
+# against inputs captured from the compressed model. Needs numpy only. Exit 0 on success.
 set -uo pipefail
 sparq="$1"
 lib="$2"
@@ -164,6 +165,53 @@ for x in r:
 EOF
 else
   cat "$work/eval.log" | tail -20; fail "eval_compression.py"
+fi
+
+# Sequential calibration (--sequential layer, the references' "true sequential"): each
+# step's statistics are X^T X of the inputs that the already compressed layers produce. The
+# kept per-step statistics are checked against inputs captured here from the final model
+# read back through libsparq: block 1's q/k/v (step 5) and output dense (step 8) inputs do
+# not depend on the layers they feed, so the final model reproduces them; step 1 (block 0's
+# q/k/v) equals the f32 model's statistics, step 5 does not.
+if [ "$methods" = "rtn,gptq" ]; then
+  if "$python" "$evaldir/eval_compression.py" --sparq "$sparq" --lib "$lib" --model "$work/tiny" \
+       --work "$work/seq" --text "$work/text.txt" --held-out 3 --recipes i8-row \
+       --methods gptq --sequential layer --keep --json "$work/seq.json" \
+       >"$work/seq.md" 2>"$work/seq.log"; then
+    if "$python" - "$evaldir" "$work" "$lib" <<'EOF'; then echo "ok: --sequential layer statistics"; else fail "--sequential layer statistics"; fi
+import json, os, sys
+import numpy as np
+evaldir, work, lib = sys.argv[1:4]
+sys.path.insert(0, evaldir)
+import bert_numpy as b
+import eval_compression as ec
+r = json.load(open(os.path.join(work, "seq.json")))["results"][0]
+assert not r.get("error") and r["sequential"] == "layer" and len(r["commands"]) == 8, r
+assert r["layers"] == 12 and r["cos_mean"] > 0.999, r
+config, w, tok = b.load_model(os.path.join(work, "tiny"))
+out = os.path.join(work, "seq", "i8-row-gptq.safetensors")
+names = b.linear_weight_names(w, config)
+final = dict(w)
+final.update(ec.Sparq(lib).unpack_all(out, names))
+assert all(not np.array_equal(final[n], w[n]) for n in names)
+calib, _ = b.split_sentences(os.path.join(work, "text.txt"), 3)
+X = {}
+enc = b.BertEncoder(config, final, capture=lambda n, x: X.setdefault(n, np.asarray(x, np.float64)))
+enc.embed([tok.encode(s) for s in calib])
+def gram(step, name):
+    return b.SafeTensors(f"{out}.step{step}.stats.safetensors").raw(name + ".calib_gram")
+f32 = b.SafeTensors(os.path.join(work, "seq", "calib.safetensors"))
+q0, q1, o1 = names[0], names[6], names[11]
+assert np.allclose(gram(1, q0), f32.raw(q0 + ".calib_gram"), rtol=1e-9, atol=1e-9)
+for step, name in ((5, q1), (8, o1)):
+    G, Gd = gram(step, name), X[name].T @ X[name]
+    assert np.abs(G - Gd).max() <= 1e-6 * np.abs(Gd).max(), (step, name, np.abs(G - Gd).max())
+d = np.abs(gram(5, q1) - f32.raw(q1 + ".calib_gram")).max()
+assert d > 1e-6 * np.abs(gram(5, q1)).max(), d  # block 1 saw compressed block 0's outputs
+EOF
+  else
+    tail -20 "$work/seq.log"; fail "eval_compression.py --sequential layer"
+  fi
 fi
 
 if [ "$failures" -ne 0 ]; then

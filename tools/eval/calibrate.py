@@ -15,10 +15,15 @@ NAME is the weight tensor's name in the model (e.g. encoder.layer.0.attention.se
 Run:
   /usr/bin/python3 tools/eval/calibrate.py MODEL_DIR_OR_SAFETENSORS TEXT OUT.safetensors
       [--held-out 40] [--batch 32] [--max-sentences N] [--no-gram]
+      [--sequences sentences|packed|both] [--pack-tokens 128]
 TEXT: one sentence a line, '#' lines skipped; the last --held-out sentences (default 40) are
 held out and NOT used; all sentences before them are the calibration set (for
-tools/eval/calib_text.txt: 135 sentences). The model directory needs model.safetensors,
-config.json and tokenizer.json (scripts/fetch_minilm.sh).
+tools/eval/calib_text.txt: 867 sentences). --sequences says what one forward sequence is:
+"sentences" (default) each sentence alone, [CLS] sentence [SEP]; "packed" consecutive
+sentences joined into paragraphs of at most --pack-tokens tokens (as the GPTQ/SparseGPT
+references calibrate on long sequences; longer contexts and later positions); "both" the
+union of the two. The model directory needs model.safetensors, config.json and
+tokenizer.json (scripts/fetch_minilm.sh).
 """
 import argparse
 import os
@@ -64,14 +69,49 @@ class Accumulator:
         return tensors, meta
 
 
-def calibrate(model, sentences, out_path, batch=32, with_gram=True, quiet=False):
-    """Runs the forward over sentences, writes out_path; returns the Accumulator."""
+SEQUENCES = ("sentences", "packed", "both")
+
+
+def pack_sentences(tok, sentences, max_tokens=128):
+    """Token ids of paragraphs: consecutive sentences joined with spaces while
+    [CLS] paragraph [SEP] stays within max_tokens (a sentence longer than that alone is
+    truncated by the tokenizer)."""
+    out, cur, cur_len = [], [], 2
+    for s in sentences:
+        n = len(tok.encode(s)) - 2
+        if cur and cur_len + n > max_tokens:
+            out.append(tok.encode(" ".join(cur)))
+            cur, cur_len = [], 2
+        cur.append(s)
+        cur_len += n
+    if cur:
+        out.append(tok.encode(" ".join(cur)))
+    return out
+
+
+def calibration_sequences(tok, sentences, mode="sentences", pack_tokens=128):
+    """Token-id sequences of the calibration forward (see --sequences)."""
+    if mode not in SEQUENCES:
+        raise ValueError(f"sequences {mode!r}: expected one of {', '.join(SEQUENCES)}")
+    seqs = []
+    if mode in ("sentences", "both"):
+        seqs += [tok.encode(t) for t in sentences]
+    if mode in ("packed", "both"):
+        seqs += pack_sentences(tok, sentences, pack_tokens)
+    return seqs
+
+
+def calibrate(model, sentences, out_path, batch=32, with_gram=True, quiet=False,
+              sequences="sentences", pack_tokens=128):
+    """Runs the forward over the calibration sequences of sentences (see
+    calibration_sequences), writes out_path; returns the Accumulator."""
     config, weights, tok = bert_numpy.load_model(model)
     acc = Accumulator(with_gram)
     enc = bert_numpy.BertEncoder(config, weights, capture=acc)
+    seqs = calibration_sequences(tok, sentences, sequences, pack_tokens)
     t0 = time.time()
-    for s in range(0, len(sentences), batch):
-        enc.embed([tok.encode(t) for t in sentences[s:s + batch]])
+    for s in range(0, len(seqs), batch):
+        enc.embed(seqs[s:s + batch])
     t1 = time.time()
     expected = set(bert_numpy.linear_weight_names(weights, config))
     if set(acc.rows) != expected:
@@ -80,7 +120,8 @@ def calibrate(model, sentences, out_path, batch=32, with_gram=True, quiet=False)
     bert_numpy.write_safetensors(out_path, tensors, meta)
     if not quiet:
         rows = next(iter(acc.rows.values()))
-        print(f"calibrate: {len(sentences)} sentences, {rows} token rows, {len(acc.rows)} layers; "
+        print(f"calibrate: {len(sentences)} sentences as {len(seqs)} {sequences} sequences, "
+              f"{rows} token rows, {len(acc.rows)} layers; "
               f"forward + statistics {t1 - t0:.2f} s, written {time.time() - t1:.2f} s -> {out_path}")
     return acc
 
@@ -99,11 +140,17 @@ def main(argv=None):
     ap.add_argument("--batch", type=int, default=32, help="sentences per forward (default 32)")
     ap.add_argument("--no-gram", action="store_true",
                     help="sums of squares only (enough for Wanda; GPTQ/SparseGPT need the Gram)")
+    ap.add_argument("--sequences", choices=SEQUENCES, default="sentences",
+                    help="one sentence a sequence, paragraphs packed up to --pack-tokens, or "
+                         "both (default %(default)s)")
+    ap.add_argument("--pack-tokens", type=int, default=128,
+                    help="tokens per packed sequence, [CLS] and [SEP] included (default 128)")
     a = ap.parse_args(argv)
     calib, _ = bert_numpy.split_sentences(a.text, a.held_out)
     if a.max_sentences > 0:
         calib = calib[:a.max_sentences]
-    calibrate(a.model, calib, a.out, batch=a.batch, with_gram=not a.no_gram)
+    calibrate(a.model, calib, a.out, batch=a.batch, with_gram=not a.no_gram,
+              sequences=a.sequences, pack_tokens=a.pack_tokens)
     return 0
 
 
