@@ -1,6 +1,7 @@
 /* fuzz_safetensors.c - libFuzzer target: parses the input as a safetensors file from
  * memory, walks every tensor (converted to float into a bounded buffer) and metadata
- * entry, and loads every packed matrix whose NAME.structure entry it finds.
+ * entry, loads every packed matrix whose NAME.structure entry it finds, and the
+ * calibration statistics of every NAME.calib_rows entry.
  */
 #include "sparq.h"
 
@@ -47,6 +48,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             __builtin_trap();
         }
         size_t len = strlen(key);
+        const char *calib_suffix = ".calib_rows";
+        size_t clen = strlen(calib_suffix);
+        if (len > clen && len - clen < sizeof name && strcmp(key + len - clen, calib_suffix) == 0) {
+            memcpy(name, key, len - clen);
+            name[len - clen] = '\0';
+            sparq_calib *calib = NULL;
+            if (sparq_calib_load(file, name, &calib) == SPARQ_OK) {
+                sink += (float)sparq_calib_sumsq(calib)[sparq_calib_cols(calib) - 1];
+                sparq_calib_free(calib);
+            }
+        }
         const char *suffix = ".structure";
         size_t slen = strlen(suffix);
         if (len > slen && len - slen < sizeof name && strcmp(key + len - slen, suffix) == 0) {

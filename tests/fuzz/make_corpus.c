@@ -1,5 +1,6 @@
 /* make_corpus.c - writes the seed corpus of fuzz_safetensors (tiny valid files: every
- * dtype with metadata, an empty file, one packed matrix per structure) into a folder.
+ * dtype with metadata, an empty file, one packed matrix per structure, calibration
+ * statistics with and without H) into a folder.
  * Usage: fuzz_make_corpus tests/fuzz/corpus
  */
 #include "sparq.h"
@@ -102,6 +103,23 @@ static int write_packed(const char *path, int s)
     return bad;
 }
 
+/* Statistics of two layers: "a" with H, "b" with sums of squares only. */
+static int write_calib(const char *path)
+{
+    const float x[12] = {1.0f, -2.0f, 0.5f, 3.0f, 0.0f, 1.5f, -1.0f, 2.0f, 0.25f, 4.0f, -0.5f, 1.0f};
+    sparq_calib *a = NULL, *b = NULL;
+    sparq_safetensors_writer *w = NULL;
+    int bad = failed(sparq_calib_create(4, 1, &a)) || failed(sparq_calib_create(4, 0, &b)) ||
+              failed(sparq_calib_accumulate(a, x, 3)) || failed(sparq_calib_accumulate(b, x, 3)) ||
+              failed(sparq_safetensors_writer_create(&w)) || failed(sparq_calib_save(w, "a", a)) ||
+              failed(sparq_calib_save(w, "b", b)) ||
+              failed(sparq_safetensors_writer_write(w, path));
+    sparq_safetensors_writer_free(w);
+    sparq_calib_free(a);
+    sparq_calib_free(b);
+    return bad;
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -118,5 +136,7 @@ int main(int argc, char **argv)
         snprintf(path, sizeof path, "%s/packed_%s.safetensors", argv[1], structures[s]);
         bad = write_packed(path, s);
     }
+    snprintf(path, sizeof path, "%s/calib.safetensors", argv[1]);
+    bad = bad || write_calib(path);
     return bad ? 1 : 0;
 }
