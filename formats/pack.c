@@ -275,6 +275,24 @@ static sparq_status pack_dense(sparq_packed *p, const sparq_qparams *q, const fl
     return st;
 }
 
+/* The given scales (and zero points, when the format has them) into p's arrays, checked;
+ * *q then points at them. */
+static sparq_status copy_scales(sparq_packed *p, const float *scales, const int8_t *zero_points,
+                                sparq_qparams *q, const char *what)
+{
+    float *own_scales = p->arrays[SPARQ_PACKED_SCALES].data;
+    int8_t *own_zero_points = p->arrays[SPARQ_PACKED_ZERO_POINTS].data;
+    if (p->scale_count == 0)
+        return SPARQ_OK;
+    if (own_zero_points != NULL && zero_points == NULL)
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "%s: NULL zero_points", what);
+    memcpy(own_scales, scales, p->scale_count * sizeof *scales);
+    if (own_zero_points != NULL)
+        memcpy(own_zero_points, zero_points, p->scale_count);
+    sparq_packed_qparams(p, q);
+    return sparq_qparams_check(q, what);
+}
+
 /* sparq_packed_create, with the scales and zero points given (scales NULL: calibrated
  * from w by the options' rules). */
 static sparq_status packed_create(const sparq_pack_options *options, size_t rows, size_t cols,
@@ -303,15 +321,9 @@ static sparq_status packed_create(const sparq_pack_options *options, size_t rows
     sparq_packed_qparams(p, &q);
     float *own_scales = p->arrays[SPARQ_PACKED_SCALES].data;
     int8_t *own_zero_points = p->arrays[SPARQ_PACKED_ZERO_POINTS].data;
-    if (st == SPARQ_OK && scales == NULL) {
-        st = sparq_qparams_calibrate(&q, w, own_scales, own_zero_points, what);
-    } else if (st == SPARQ_OK && p->scale_count > 0) {
-        memcpy(own_scales, scales, p->scale_count * sizeof *scales);
-        if (own_zero_points != NULL)
-            memcpy(own_zero_points, zero_points, p->scale_count);
-        sparq_packed_qparams(p, &q);
-        st = sparq_qparams_check(&q, what);
-    }
+    if (st == SPARQ_OK)
+        st = scales == NULL ? sparq_qparams_calibrate(&q, w, own_scales, own_zero_points, what)
+                            : copy_scales(p, scales, zero_points, &q, what);
     if (st == SPARQ_OK) {
         switch (format.structure) {
         case SPARQ_STRUCTURE_DENSE:
