@@ -156,11 +156,16 @@ static sparq_status whole_mask(const sparq_compressor *c, const sparq_pack_optio
     if (scores == NULL)
         return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "layer_convert: no memory for scores");
     sparq_prune_scope scope = SPARQ_PRUNE_SCOPE_GLOBAL;
+    sparq_status st = SPARQ_OK;
     if (c->opt.method == SPARQ_METHOD_WANDA) {
         const double *sumsq = sparq_calib_sumsq(c->opt.calib);
-        for (size_t r = 0; r < rows; r++)
-            for (size_t k = 0; k < cols; k++)
-                scores[r * cols + k] = (float)(fabs((double)c->w[r * cols + k]) * sqrt(sumsq[k]));
+        for (size_t i = 0; i < rows * cols && st == SPARQ_OK; i++) {
+            scores[i] = (float)(fabs((double)c->w[i]) * sqrt(sumsq[i % cols]));
+            if (!isfinite(scores[i]))
+                st = sparq_fail(SPARQ_ERROR_INVALID_DATA,
+                                "layer_convert: the Wanda score of W[%zu, %zu] overflows",
+                                i / cols, i % cols);
+        }
         scope = SPARQ_PRUNE_SCOPE_ROW;
     } else {
         memcpy(scores, c->w, rows * cols * sizeof *scores);
@@ -169,17 +174,10 @@ static sparq_status whole_mask(const sparq_compressor *c, const sparq_pack_optio
         /* The sweep zeroes inputs the statistics never saw: their weights must not take
          * the places the mask keeps. */
         const double *sumsq = sparq_calib_sumsq(c->opt.calib);
-        for (size_t r = 0; r < rows; r++)
-            for (size_t k = 0; k < cols; k++)
-                if (sumsq[k] == 0.0)
-                    scores[r * cols + k] = 0.0f;
+        for (size_t i = 0; i < rows * cols; i++)
+            if (sumsq[i % cols] == 0.0)
+                scores[i] = 0.0f;
     }
-    sparq_status st = SPARQ_OK;
-    for (size_t i = 0; i < rows * cols && st == SPARQ_OK; i++)
-        if (!isfinite(scores[i]))
-            st = sparq_fail(SPARQ_ERROR_INVALID_DATA,
-                            "layer_convert: the pruning score of W[%zu, %zu] overflows",
-                            i / cols, i % cols);
     if (st == SPARQ_OK)
         st = mask_from_scores(f, sparsity, scope, SPARQ_BLOCK_NORM_L2, scores, rows, cols, mask);
     free(scores);
@@ -540,7 +538,9 @@ static sparq_status sweep_init(sweep *s, size_t width, const uint8_t *mask,
     size_t group = s->q.opt.granularity == SPARQ_SCALE_GROUP ? s->q.opt.group_size : 0;
     s->w = malloc(rows * n * sizeof *s->w);
     s->mask = malloc(rows * n);
-    s->scratch = malloc(rows * (width > 2 * group ? width : 2 * group) * sizeof *s->scratch);
+    /* SparseGPT's panel scores (rows x width), or one scale group's values and weights */
+    s->scratch = malloc((rows * width > 2 * group ? rows * width : 2 * group) *
+                        sizeof *s->scratch);
     if (!s->w || !s->mask || !s->scratch)
         return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY,
                           "layer_convert: no memory to sweep a %zu x %zu layer", rows, n);

@@ -223,8 +223,9 @@ static sparq_status check_options(const sparq_convert_options *options)
 }
 
 /* Packed bytes of a rung, from its shape, sparsity and format alone (CSR/BSR keep
- * round((1 - s) n) of n elements or blocks); UINT64_MAX for bad options, which the
- * first rung then reports. */
+ * round((1 - s) n) of n elements or blocks; per-row or per-panel rounding may keep a few
+ * more, which the measured size after packing catches); UINT64_MAX when no shell can be
+ * made for the shape (out of memory), which trying the rung then reports. */
 static uint64_t step_bytes(const convert_step *step, size_t rows, size_t cols)
 {
     sparq_pack_options f;

@@ -368,14 +368,16 @@ static void range_params(const sparq_qparams *p, double lo, double hi, float *sc
     *z = (int)zz;
 }
 
-static double group_sse(const sparq_qparams *p, const float *v, size_t n, float scale, int z)
+/* sum h_i (v_i - v'_i)^2 over one group quantized with (scale, z); h NULL: every h_i 1. */
+static double group_sse(const sparq_qparams *p, const float *v, const float *h, size_t n,
+                        float scale, int z)
 {
     double sse = 0.0;
     int clamped;
     for (size_t i = 0; i < n; i++) {
         int q = quant_code(v[i], scale, z, p->qmin, p->qmax, &clamped);
         double d = (double)v[i] - (double)dequant_code(q, scale, z);
-        sse += d * d;
+        sse += h ? (double)h[i] * d * d : d * d;
     }
     return sse;
 }
@@ -416,13 +418,13 @@ void sparq_qparams_calibrate_group(const sparq_qparams *p, float *v, size_t n, f
     if (p->opt.calibration != SPARQ_CALIBRATION_MSE)
         return;
     /* ratios t_i = 0.5 + (i + 1) / 200: try 1.0 first, so ties keep the larger ratio */
-    double best = group_sse(p, v, n, *scale, *z);
+    double best = group_sse(p, v, NULL, n, *scale, *z);
     for (int i = 98; i >= 0; i--) {
         double t = 0.5 + (double)(i + 1) / 200.0;
         float s;
         int zz;
         range_params(p, lo * t, hi * t, &s, &zz);
-        double e = group_sse(p, v, n, s, zz);
+        double e = group_sse(p, v, NULL, n, s, zz);
         if (e < best) {
             best = e;
             *scale = s;
@@ -431,22 +433,8 @@ void sparq_qparams_calibrate_group(const sparq_qparams *p, float *v, size_t n, f
     }
 }
 
-/* sum h_i (v_i - v'_i)^2 over one group quantized with (scale, z). */
-static double weighted_sse(const sparq_qparams *p, const float *v, const float *h, size_t n,
-                           float scale, int z)
-{
-    double sse = 0.0;
-    int clamped;
-    for (size_t i = 0; i < n; i++) {
-        int q = quant_code(v[i], scale, z, p->qmin, p->qmax, &clamped);
-        double d = (double)v[i] - (double)dequant_code(q, scale, z);
-        sse += (double)h[i] * d * d;
-    }
-    return sse;
-}
-
-/* The range of v without its `drop` largest |v| (drop < n); *lo <= 0 <= *hi not
- * required (range_params widens). */
+/* The range [*lo, *hi] of v without its `drop` largest |v| (drop < n; ties at the cut
+ * leave out all of them), widened to contain 0. */
 static void range_without_largest(const float *v, size_t n, size_t drop, double *lo,
                                   double *hi)
 {
@@ -491,7 +479,7 @@ void sparq_qparams_calibrate_weighted(const sparq_qparams *p, float *v, const fl
             float s;
             int zz;
             range_params(p, lo * ratios[r], hi * ratios[r], &s, &zz);
-            double e = weighted_sse(p, v, h, n, s, zz);
+            double e = group_sse(p, v, h, n, s, zz);
             if (e < best) {
                 best = e;
                 *scale = s;

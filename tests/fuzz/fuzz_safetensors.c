@@ -16,6 +16,18 @@ static char name[4096];
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* Whether metadata key is NAME + suffix (NAME non-empty, fits name): NAME into name. */
+static int layer_of(const char *key, const char *suffix)
+{
+    size_t len = strlen(key), slen = strlen(suffix);
+    if (len <= slen || len - slen >= sizeof name || strcmp(key + len - slen, suffix) != 0) {
+        return 0;
+    }
+    memcpy(name, key, len - slen);
+    name[len - slen] = '\0';
+    return 1;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     sparq_safetensors *file = NULL;
@@ -47,23 +59,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             sparq_safetensors_metadata(file, key) != value) {
             __builtin_trap();
         }
-        size_t len = strlen(key);
-        const char *calib_suffix = ".calib_rows";
-        size_t clen = strlen(calib_suffix);
-        if (len > clen && len - clen < sizeof name && strcmp(key + len - clen, calib_suffix) == 0) {
-            memcpy(name, key, len - clen);
-            name[len - clen] = '\0';
+        if (layer_of(key, ".calib_rows")) {
             sparq_calib *calib = NULL;
             if (sparq_calib_load(file, name, &calib) == SPARQ_OK) {
                 sink += (float)sparq_calib_sumsq(calib)[sparq_calib_cols(calib) - 1];
                 sparq_calib_free(calib);
             }
         }
-        const char *suffix = ".structure";
-        size_t slen = strlen(suffix);
-        if (len > slen && len - slen < sizeof name && strcmp(key + len - slen, suffix) == 0) {
-            memcpy(name, key, len - slen);
-            name[len - slen] = '\0';
+        if (layer_of(key, ".structure")) {
             sparq_packed *packed = NULL;
             if (sparq_packed_load(file, name, &packed) == SPARQ_OK) {
                 size_t rows = sparq_packed_rows(packed), cols = sparq_packed_cols(packed);
