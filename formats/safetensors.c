@@ -1,16 +1,15 @@
-/* safetensors.c - reading (validated, memory-mapped) and writing (atomic, deterministic)
- * safetensors files, and conversion of their tensors to float.
- * Packed matrices stored as tensor sets live in packed_io.c.
+/* safetensors.c - reading safetensors files (validated, memory-mapped, or a borrowed
+ * buffer) and conversion of their tensors to float (F16 through formats/f16.c).
+ * Writing lives in safetensors_write.c; packed matrices stored as tensor sets in packed_io.c.
  */
 #include "sparq.h"
-#include "files.h"
+#include "quantize.h"
 #include "status.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -152,33 +151,10 @@ static sparq_status parse_metadata(sparq_safetensors *file, const char *what, js
     return SPARQ_OK;
 }
 
-/* Validates one header entry into *t. */
-static sparq_status parse_tensor(const char *what, const char *name, json_t *entry,
-                                 size_t data_size, st_tensor *t)
+/* Validates a tensor's shape array into t->ndim, t->shape and t->count. */
+static sparq_status parse_shape(const char *what, json_t *shape, st_tensor *t)
 {
-    t->name = name;
-    if (!json_is_object(entry)) {
-        return sparq_fail(SPARQ_ERROR_INVALID_FORMAT,
-                          "safetensors %s: tensor '%s': entry is not an object", what, name);
-    }
-    json_t *dtype = json_object_get(entry, "dtype");
-    json_t *shape = json_object_get(entry, "shape");
-    json_t *offsets = json_object_get(entry, "data_offsets");
-    if (!dtype || !shape || !offsets) {
-        return sparq_fail(SPARQ_ERROR_INVALID_FORMAT,
-                          "safetensors %s: tensor '%s': missing field \"%s\"", what, name,
-                          !dtype ? "dtype" : !shape ? "shape" : "data_offsets");
-    }
-    if (!json_is_string(dtype)) {
-        return sparq_fail(SPARQ_ERROR_INVALID_FORMAT,
-                          "safetensors %s: tensor '%s': dtype is not a string", what, name);
-    }
-    if (!dtype_from_name(json_string_value(dtype), &t->dtype)) {
-        return sparq_fail(SPARQ_ERROR_INVALID_FORMAT,
-                          "safetensors %s: tensor '%s': unknown dtype \"%s\" (supported: F32, "
-                          "F16, BF16, F64, I8, U8, U16, I32, U32, I64, U64)",
-                          what, name, json_string_value(dtype));
-    }
+    const char *name = t->name;
     if (!json_is_array(shape)) {
         return sparq_fail(SPARQ_ERROR_INVALID_FORMAT,
                           "safetensors %s: tensor '%s': shape is not an array", what, name);
@@ -224,14 +200,23 @@ static sparq_status parse_tensor(const char *what, const char *name, json_t *ent
                           what, name);
     }
     t->count = count;
+    return SPARQ_OK;
+}
+
+/* Validates a tensor's data_offsets into t->begin and t->end: in order, inside the data
+ * section of data_size bytes, and exactly the bytes of t->count elements of t->dtype. */
+static sparq_status parse_offsets(const char *what, json_t *offsets, size_t data_size,
+                                  st_tensor *t)
+{
+    const char *name = t->name;
     size_t elem = sparq_dtype_size(t->dtype);
-    if (count > SIZE_MAX / elem) {
+    if (t->count > SIZE_MAX / elem) {
         return sparq_fail(SPARQ_ERROR_INVALID_FORMAT,
                           "safetensors %s: tensor '%s': %zu elements of %s overflow size_t "
                           "bytes",
-                          what, name, count, sparq_dtype_name(t->dtype));
+                          what, name, t->count, sparq_dtype_name(t->dtype));
     }
-    size_t need = count * elem;
+    size_t need = t->count * elem;
     if (!json_is_array(offsets) || json_array_size(offsets) != 2) {
         return sparq_fail(SPARQ_ERROR_INVALID_FORMAT,
                           "safetensors %s: tensor '%s': data_offsets is not an array of two "
@@ -261,10 +246,44 @@ static sparq_status parse_tensor(const char *what, const char *name, json_t *ent
         return sparq_fail(SPARQ_ERROR_INVALID_FORMAT,
                           "safetensors %s: tensor '%s': data_offsets give %zu bytes but %zu "
                           "elements of %s need %zu",
-                          what, name, t->end - t->begin, count, sparq_dtype_name(t->dtype),
+                          what, name, t->end - t->begin, t->count, sparq_dtype_name(t->dtype),
                           need);
     }
     return SPARQ_OK;
+}
+
+/* Validates one header entry into *t. */
+static sparq_status parse_tensor(const char *what, const char *name, json_t *entry,
+                                 size_t data_size, st_tensor *t)
+{
+    t->name = name;
+    if (!json_is_object(entry)) {
+        return sparq_fail(SPARQ_ERROR_INVALID_FORMAT,
+                          "safetensors %s: tensor '%s': entry is not an object", what, name);
+    }
+    json_t *dtype = json_object_get(entry, "dtype");
+    json_t *shape = json_object_get(entry, "shape");
+    json_t *offsets = json_object_get(entry, "data_offsets");
+    if (!dtype || !shape || !offsets) {
+        return sparq_fail(SPARQ_ERROR_INVALID_FORMAT,
+                          "safetensors %s: tensor '%s': missing field \"%s\"", what, name,
+                          !dtype ? "dtype" : !shape ? "shape" : "data_offsets");
+    }
+    if (!json_is_string(dtype)) {
+        return sparq_fail(SPARQ_ERROR_INVALID_FORMAT,
+                          "safetensors %s: tensor '%s': dtype is not a string", what, name);
+    }
+    if (!dtype_from_name(json_string_value(dtype), &t->dtype)) {
+        return sparq_fail(SPARQ_ERROR_INVALID_FORMAT,
+                          "safetensors %s: tensor '%s': unknown dtype \"%s\" (supported: F32, "
+                          "F16, BF16, F64, I8, U8, U16, I32, U32, I64, U64)",
+                          what, name, json_string_value(dtype));
+    }
+    sparq_status st = parse_shape(what, shape, t);
+    if (st != SPARQ_OK) {
+        return st;
+    }
+    return parse_offsets(what, offsets, data_size, t);
 }
 
 static sparq_status check_overlaps(const sparq_safetensors *file, const char *what)
@@ -566,26 +585,6 @@ static double bits_to_double(uint64_t bits)
     return d;
 }
 
-/* IEEE binary16 -> binary32, exact for every input (NaN payloads kept). */
-static float half_to_float(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-    uint32_t exponent = (h >> 10) & 0x1Fu;
-    uint32_t mantissa = h & 0x3FFu;
-    if (exponent == 0x1F) { /* infinity or NaN */
-        return bits_to_float(sign | 0x7F800000u | (mantissa << 13));
-    }
-    if (exponent == 0) {
-        if (mantissa == 0) {
-            return bits_to_float(sign);
-        }
-        /* subnormal: mantissa * 2^-24, exact in float */
-        float magnitude = (float)mantissa * 0x1p-24f;
-        return sign ? -magnitude : magnitude;
-    }
-    return bits_to_float(sign | ((exponent + 112u) << 23) | (mantissa << 13));
-}
-
 static uint16_t load_u16(const unsigned char *p)
 {
     return (uint16_t)(p[0] | (p[1] << 8));
@@ -632,7 +631,7 @@ sparq_status sparq_safetensors_to_f32(const sparq_safetensors_tensor_info *info,
         const unsigned char *e = p + i * elem;
         switch ((int)info->dtype) {
         case SPARQ_DTYPE_F32: out[i] = bits_to_float(load_u32(e)); break;
-        case SPARQ_DTYPE_F16: out[i] = half_to_float(load_u16(e)); break;
+        case SPARQ_DTYPE_F16: out[i] = sparq_f16_value(load_u16(e)); break;
         case SPARQ_DTYPE_BF16: out[i] = bits_to_float((uint32_t)load_u16(e) << 16); break;
         case SPARQ_DTYPE_I8: out[i] = (float)(int8_t)e[0]; break;
         case SPARQ_DTYPE_U8: out[i] = (float)e[0]; break;
@@ -645,353 +644,4 @@ sparq_status sparq_safetensors_to_f32(const sparq_safetensors_tensor_info *info,
         }
     }
     return SPARQ_OK;
-}
-
-/* ------------------------------------------------------------------------------------
- * Writing
- * ---------------------------------------------------------------------------------- */
-
-typedef struct st_wtensor {
-    char *name;
-    sparq_dtype dtype;
-    size_t ndim;
-    size_t *shape;      /* NULL when ndim is 0                                         */
-    void *data;         /* a copy; NULL when bytes is 0                                */
-    size_t bytes;
-} st_wtensor;
-
-struct sparq_safetensors_writer {
-    st_wtensor *tensors;
-    size_t count;
-    size_t capacity;
-    json_t *names;      /* name -> index: the uniqueness check, O(1)                   */
-    json_t *meta;       /* key -> string                                              */
-};
-
-sparq_status sparq_safetensors_writer_create(sparq_safetensors_writer **writer)
-{
-    if (!writer) {
-        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "safetensors_writer_create: writer is NULL");
-    }
-    *writer = NULL;
-    sparq_safetensors_writer *w = calloc(1, sizeof *w);
-    if (!w) {
-        return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "safetensors_writer_create: no memory");
-    }
-    w->names = json_object();
-    w->meta = json_object();
-    if (!w->names || !w->meta) {
-        sparq_safetensors_writer_free(w);
-        return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "safetensors_writer_create: no memory");
-    }
-    *writer = w;
-    return SPARQ_OK;
-}
-
-void sparq_safetensors_writer_free(sparq_safetensors_writer *writer)
-{
-    if (!writer) {
-        return;
-    }
-    for (size_t i = 0; i < writer->count; i++) {
-        free(writer->tensors[i].name);
-        free(writer->tensors[i].shape);
-        free(writer->tensors[i].data);
-    }
-    free(writer->tensors);
-    if (writer->names) {
-        json_decref(writer->names);
-    }
-    if (writer->meta) {
-        json_decref(writer->meta);
-    }
-    free(writer);
-}
-
-/* Returns 1 when the NUL-terminated s is valid UTF-8 (no overlongs, no surrogates). */
-static int is_utf8(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        unsigned c = *p;
-        size_t extra;
-        unsigned min;
-        if (c < 0x80) {
-            p++;
-            continue;
-        } else if ((c & 0xE0) == 0xC0) {
-            extra = 1, min = 0x80, c &= 0x1F;
-        } else if ((c & 0xF0) == 0xE0) {
-            extra = 2, min = 0x800, c &= 0x0F;
-        } else if ((c & 0xF8) == 0xF0) {
-            extra = 3, min = 0x10000, c &= 0x07;
-        } else {
-            return 0;
-        }
-        for (size_t i = 1; i <= extra; i++) {
-            if ((p[i] & 0xC0) != 0x80) {
-                return 0; /* also stops at the terminating NUL */
-            }
-            c = (c << 6) | (p[i] & 0x3F);
-        }
-        if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) {
-            return 0;
-        }
-        p += extra + 1;
-    }
-    return 1;
-}
-
-sparq_status sparq_safetensors_writer_add(sparq_safetensors_writer *writer, const char *name,
-                                          sparq_dtype dtype, size_t ndim, const size_t *shape,
-                                          const void *data, size_t bytes)
-{
-    if (!writer || !name) {
-        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "safetensors_writer_add: %s is NULL",
-                          !writer ? "writer" : "name");
-    }
-    if (name[0] == '\0' || strcmp(name, "__metadata__") == 0 || !is_utf8(name)) {
-        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
-                          "safetensors_writer_add: tensor name '%s' is not allowed (empty, "
-                          "\"__metadata__\" or not UTF-8)",
-                          name);
-    }
-    if (json_object_get(writer->names, name)) {
-        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
-                          "safetensors_writer_add: duplicate name '%s'", name);
-    }
-    size_t elem = sparq_dtype_size(dtype);
-    if (elem == 0) {
-        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
-                          "safetensors_writer_add: tensor '%s': dtype value %d is not a "
-                          "sparq_dtype",
-                          name, (int)dtype);
-    }
-    if (ndim > 0 && !shape) {
-        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
-                          "safetensors_writer_add: tensor '%s': shape is NULL with ndim %zu",
-                          name, ndim);
-    }
-    size_t count = 1;
-    int overflow = 0;
-    for (size_t d = 0; d < ndim; d++) {
-        if ((unsigned long long)shape[d] > (unsigned long long)INT64_MAX) {
-            return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
-                              "safetensors_writer_add: tensor '%s': shape[%zu] = %zu is too "
-                              "large",
-                              name, d, shape[d]);
-        }
-        if (shape[d] != 0 && count > SIZE_MAX / shape[d]) {
-            overflow = 1;
-        }
-        count *= shape[d];
-    }
-    if (overflow || count > SIZE_MAX / elem) {
-        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
-                          "safetensors_writer_add: tensor '%s': the shape's byte size "
-                          "overflows size_t",
-                          name);
-    }
-    if (count * elem != bytes) {
-        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
-                          "safetensors_writer_add: tensor '%s': %zu elements of %s need %zu "
-                          "bytes, got %zu",
-                          name, count, sparq_dtype_name(dtype), count * elem, bytes);
-    }
-    if (bytes > 0 && !data) {
-        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
-                          "safetensors_writer_add: tensor '%s': data is NULL", name);
-    }
-    if (writer->count == writer->capacity) {
-        size_t cap = writer->capacity ? writer->capacity : 8;
-        if (writer->capacity > 0) {
-            if (cap > SIZE_MAX / 2 / sizeof *writer->tensors) {
-                return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY,
-                                  "safetensors_writer_add: too many tensors");
-            }
-            cap *= 2;
-        }
-        st_wtensor *grown = realloc(writer->tensors, cap * sizeof *grown);
-        if (!grown) {
-            return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY,
-                              "safetensors_writer_add: no memory for %zu tensors", cap);
-        }
-        writer->tensors = grown;
-        writer->capacity = cap;
-    }
-    st_wtensor t = {0};
-    t.dtype = dtype;
-    t.ndim = ndim;
-    t.bytes = bytes;
-    t.name = strdup(name);
-    if (ndim > 0) {
-        t.shape = malloc(ndim * sizeof *t.shape); /* ndim * 8 cannot overflow: shape exists */
-    }
-    if (bytes > 0) {
-        t.data = malloc(bytes);
-    }
-    json_t *index = json_integer((json_int_t)writer->count);
-    if (!t.name || (ndim > 0 && !t.shape) || (bytes > 0 && !t.data) || !index ||
-        json_object_set_new(writer->names, name, index) != 0) {
-        free(t.name);
-        free(t.shape);
-        free(t.data);
-        return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY,
-                          "safetensors_writer_add: no memory to copy tensor '%s' (%zu bytes)",
-                          name, bytes);
-    }
-    if (ndim > 0) {
-        memcpy(t.shape, shape, ndim * sizeof *t.shape);
-    }
-    if (bytes > 0) {
-        memcpy(t.data, data, bytes);
-    }
-    writer->tensors[writer->count++] = t;
-    return SPARQ_OK;
-}
-
-sparq_status sparq_safetensors_writer_set_metadata(sparq_safetensors_writer *writer,
-                                                   const char *key, const char *value)
-{
-    if (!writer || !key || !value) {
-        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
-                          "safetensors_writer_set_metadata: %s is NULL",
-                          !writer ? "writer" : !key ? "key" : "value");
-    }
-    if (!is_utf8(key) || !is_utf8(value)) {
-        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
-                          "safetensors_writer_set_metadata: key or value of '%s' is not UTF-8",
-                          key);
-    }
-    json_t *s = json_string(value);
-    if (!s || json_object_set_new(writer->meta, key, s) != 0) {
-        return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY,
-                          "safetensors_writer_set_metadata: no memory for '%s'", key);
-    }
-    return SPARQ_OK;
-}
-
-/* Data order: larger elements first (so each tensor is aligned to its element size when
- * the data section starts 8-aligned), then by name. */
-static int compare_write_order(const void *a, const void *b)
-{
-    const st_wtensor *x = *(const st_wtensor *const *)a;
-    const st_wtensor *y = *(const st_wtensor *const *)b;
-    size_t sx = sparq_dtype_size(x->dtype);
-    size_t sy = sparq_dtype_size(y->dtype);
-    if (sx != sy) {
-        return sx > sy ? -1 : 1;
-    }
-    return strcmp(x->name, y->name);
-}
-
-/* Builds the JSON header for tensors in the given data order. *text is malloc'ed. */
-static sparq_status build_header(const sparq_safetensors_writer *w, st_wtensor **order,
-                                 char **text)
-{
-    *text = NULL;
-    json_t *root = json_object();
-    if (!root) {
-        return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "safetensors_writer_write: no memory");
-    }
-    size_t offset = 0;
-    for (size_t i = 0; i < w->count; i++) {
-        const st_wtensor *t = order[i];
-        if (t->bytes > SIZE_MAX - offset || offset + t->bytes > (size_t)INT64_MAX) {
-            json_decref(root);
-            return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
-                              "safetensors_writer_write: the data section exceeds 2^63 bytes");
-        }
-        json_t *entry = json_object();
-        json_t *shape = json_array();
-        json_t *offsets = json_array();
-        int bad = !entry || !shape || !offsets;
-        for (size_t d = 0; !bad && d < t->ndim; d++) {
-            bad = json_array_append_new(shape, json_integer((json_int_t)t->shape[d])) != 0;
-        }
-        if (!bad) {
-            bad = json_array_append_new(offsets, json_integer((json_int_t)offset)) != 0 ||
-                  json_array_append_new(offsets, json_integer((json_int_t)(offset + t->bytes))) != 0 ||
-                  json_object_set_new(entry, "dtype", json_string(sparq_dtype_name(t->dtype))) != 0;
-        }
-        /* the _new setters take the reference even when they fail */
-        if (!bad) {
-            bad = json_object_set_new(entry, "shape", shape) != 0;
-            shape = NULL;
-        }
-        if (!bad) {
-            bad = json_object_set_new(entry, "data_offsets", offsets) != 0;
-            offsets = NULL;
-        }
-        if (!bad) {
-            bad = json_object_set_new(root, t->name, entry) != 0;
-            entry = NULL;
-        }
-        if (bad) {
-            json_decref(shape);
-            json_decref(offsets);
-            json_decref(entry);
-            json_decref(root);
-            return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "safetensors_writer_write: no memory");
-        }
-        offset += t->bytes;
-    }
-    if (json_object_size(w->meta) > 0 && json_object_set(root, "__metadata__", w->meta) != 0) {
-        json_decref(root);
-        return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "safetensors_writer_write: no memory");
-    }
-    *text = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
-    json_decref(root);
-    if (!*text) {
-        return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "safetensors_writer_write: no memory");
-    }
-    return SPARQ_OK;
-}
-
-sparq_status sparq_safetensors_writer_write(const sparq_safetensors_writer *writer,
-                                            const char *path)
-{
-    if (!writer || !path || !path[0]) {
-        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "safetensors_writer_write: %s",
-                          !writer ? "writer is NULL" : "path is NULL or empty");
-    }
-    /* the file as pieces: size prefix, header, padding, then each tensor's bytes in
-     * order (written straight from the writer's copies, never gathered in one buffer) */
-    size_t count = writer->count;
-    st_wtensor **order = malloc((count ? count : 1) * sizeof *order);
-    sparq_file_piece *pieces = count < SIZE_MAX / sizeof *pieces - 3
-                                   ? malloc((count + 3) * sizeof *pieces)
-                                   : NULL;
-    if (!order || !pieces) {
-        free(order);
-        free(pieces);
-        return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "safetensors_writer_write: no memory");
-    }
-    for (size_t i = 0; i < count; i++) {
-        order[i] = &writer->tensors[i];
-    }
-    qsort(order, count, sizeof *order, compare_write_order);
-
-    char *header = NULL;
-    sparq_status st = build_header(writer, order, &header);
-    if (st == SPARQ_OK) {
-        size_t len = strlen(header);
-        size_t padded = len + (8 - len % 8) % 8; /* len < 2^63: no overflow */
-        unsigned char prefix[8];
-        for (int i = 0; i < 8; i++) {
-            prefix[i] = (unsigned char)(((uint64_t)padded >> (8 * i)) & 0xFF);
-        }
-        static const char spaces[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
-        pieces[0] = (sparq_file_piece){prefix, 8};
-        pieces[1] = (sparq_file_piece){header, len};
-        pieces[2] = (sparq_file_piece){spaces, padded - len};
-        for (size_t i = 0; i < count; i++) {
-            pieces[3 + i] = (sparq_file_piece){order[i]->data, order[i]->bytes};
-        }
-        st = sparq_file_write_pieces(path, pieces, count + 3, "safetensors");
-    }
-    free(header);
-    free(pieces);
-    free(order);
-    return st;
 }
