@@ -38,12 +38,12 @@ typedef struct calib_labels {
     const char *sumsq;
 } calib_labels;
 
-static const char *sparq_nonfinite_name(double v)
+static const char *nonfinite_name(double v)
 {
     return isnan(v) ? "NaN" : (v > 0 ? "+Inf" : "-Inf");
 }
 
-static size_t sparq_size_min(size_t a, size_t b)
+static size_t size_min(size_t a, size_t b)
 {
     return a < b ? a : b;
 }
@@ -126,12 +126,12 @@ const double *sparq_calib_sumsq(const sparq_calib *calib)
 /* ---- accumulating ------------------------------------------------------------------- */
 
 /* h[j][i] = h[i][j] for every j > i (dsyrk fills the upper triangle), tile by tile. */
-static void sparq_calib_mirror(double *h, size_t k)
+static void mirror(double *h, size_t k)
 {
     for (size_t ib = 0; ib < k; ib += CALIB_TILE) {
-        size_t ie = sparq_size_min(ib + CALIB_TILE, k);
+        size_t ie = size_min(ib + CALIB_TILE, k);
         for (size_t jb = ib; jb < k; jb += CALIB_TILE) {
-            size_t je = sparq_size_min(jb + CALIB_TILE, k);
+            size_t je = size_min(jb + CALIB_TILE, k);
             for (size_t i = ib; i < ie; i++) {
                 for (size_t j = jb > i + 1 ? jb : i + 1; j < je; j++) {
                     h[j * k + i] = h[i * k + j];
@@ -142,8 +142,7 @@ static void sparq_calib_mirror(double *h, size_t k)
 }
 
 /* Checks everything about an accumulate call before anything is added. */
-static sparq_status sparq_calib_check_input(const sparq_calib *calib, const float *x,
-                                            size_t rows)
+static sparq_status check_input(const sparq_calib *calib, const float *x, size_t rows)
 {
     if (!calib || !x) {
         return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "calib_accumulate: %s is NULL",
@@ -161,7 +160,7 @@ static sparq_status sparq_calib_check_input(const sparq_calib *calib, const floa
     for (size_t i = 0; i < n; i++) {
         if (!isfinite(x[i])) {
             return sparq_fail(SPARQ_ERROR_INVALID_DATA, "calib_accumulate: x[%zu, %zu] is %s",
-                              i / cols, i % cols, sparq_nonfinite_name(x[i]));
+                              i / cols, i % cols, nonfinite_name(x[i]));
         }
     }
     return SPARQ_OK;
@@ -169,7 +168,7 @@ static sparq_status sparq_calib_check_input(const sparq_calib *calib, const floa
 
 /* Adds n rows (already converted to double in xd) to the sums of squares and to the upper
  * triangle of H. */
-static void sparq_calib_add_chunk(sparq_calib *calib, const double *xd, size_t n)
+static void add_chunk(sparq_calib *calib, const double *xd, size_t n)
 {
     size_t k = calib->cols;
     for (size_t r = 0; r < n; r++) {
@@ -186,12 +185,12 @@ static void sparq_calib_add_chunk(sparq_calib *calib, const double *xd, size_t n
 
 sparq_status sparq_calib_accumulate(sparq_calib *calib, const float *x, size_t rows)
 {
-    sparq_status st = sparq_calib_check_input(calib, x, rows);
+    sparq_status st = check_input(calib, x, rows);
     if (st != SPARQ_OK) {
         return st;
     }
     size_t k = calib->cols;
-    size_t chunk = sparq_size_min(rows, CALIB_CHUNK_ROWS);
+    size_t chunk = size_min(rows, CALIB_CHUNK_ROWS);
     if (chunk > SIZE_MAX / sizeof(double) / k) {
         return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "calib_accumulate: chunk overflows size_t");
     }
@@ -210,15 +209,15 @@ sparq_status sparq_calib_accumulate(sparq_calib *calib, const float *x, size_t r
                           rows, have);
     }
     for (size_t r0 = 0; r0 < rows; r0 += chunk) {
-        size_t n = sparq_size_min(chunk, rows - r0);
+        size_t n = size_min(chunk, rows - r0);
         const float *src = x + r0 * k;
         for (size_t i = 0; i < n * k; i++) {
             xd[i] = src[i];
         }
-        sparq_calib_add_chunk(calib, xd, n);
+        add_chunk(calib, xd, n);
     }
     if (calib->gram) {
-        sparq_calib_mirror(calib->gram, k);
+        mirror(calib->gram, k);
     }
     calib->rows += rows;
     pthread_mutex_unlock(&calib->lock);
@@ -269,14 +268,14 @@ sparq_status sparq_calib_merge(sparq_calib *dst, const sparq_calib *src)
 /* ---- validation (from_arrays and load) ---------------------------------------------- */
 
 /* Every value finite, sums of squares >= 0, diagonal of H equal to them (1e-6 relative). */
-static sparq_status sparq_calib_check_entries(const sparq_calib *c, const calib_labels *l)
+static sparq_status check_entries(const sparq_calib *c, const calib_labels *l)
 {
     size_t k = c->cols;
     for (size_t j = 0; j < k; j++) {
         double s = c->sumsq[j];
         if (!isfinite(s)) {
             return sparq_fail(SPARQ_ERROR_INVALID_DATA, "%s: %s[%zu] is %s", l->func, l->sumsq,
-                              j, sparq_nonfinite_name(s));
+                              j, nonfinite_name(s));
         }
         if (s < 0) {
             return sparq_fail(SPARQ_ERROR_INVALID_DATA,
@@ -290,7 +289,7 @@ static sparq_status sparq_calib_check_entries(const sparq_calib *c, const calib_
     for (size_t i = 0; i < k * k; i++) {
         if (!isfinite(c->gram[i])) {
             return sparq_fail(SPARQ_ERROR_INVALID_DATA, "%s: %s[%zu, %zu] is %s", l->func,
-                              l->gram, i / k, i % k, sparq_nonfinite_name(c->gram[i]));
+                              l->gram, i / k, i % k, nonfinite_name(c->gram[i]));
         }
     }
     for (size_t j = 0; j < k; j++) {
@@ -307,8 +306,7 @@ static sparq_status sparq_calib_check_entries(const sparq_calib *c, const calib_
 
 /* The pair (i, j), i < j, of H: symmetric and within Cauchy-Schwarz. The diagonal is
  * known to be >= 0 by now (it equals the non-negative sums of squares). */
-static sparq_status sparq_calib_check_pair(const sparq_calib *c, const calib_labels *l,
-                                           size_t i, size_t j)
+static sparq_status check_pair(const sparq_calib *c, const calib_labels *l, size_t i, size_t j)
 {
     size_t k = c->cols;
     double a = c->gram[i * k + j], b = c->gram[j * k + i];
@@ -329,17 +327,17 @@ static sparq_status sparq_calib_check_pair(const sparq_calib *c, const calib_lab
 }
 
 /* Everything sparq_calib_load() promises about the values, tile by tile over H. */
-static sparq_status sparq_calib_check_values(const sparq_calib *c, const calib_labels *l)
+static sparq_status check_values(const sparq_calib *c, const calib_labels *l)
 {
-    sparq_status st = sparq_calib_check_entries(c, l);
+    sparq_status st = check_entries(c, l);
     size_t k = c->cols;
     for (size_t ib = 0; st == SPARQ_OK && c->gram && ib < k; ib += CALIB_TILE) {
-        size_t ie = sparq_size_min(ib + CALIB_TILE, k);
+        size_t ie = size_min(ib + CALIB_TILE, k);
         for (size_t jb = ib; st == SPARQ_OK && jb < k; jb += CALIB_TILE) {
-            size_t je = sparq_size_min(jb + CALIB_TILE, k);
+            size_t je = size_min(jb + CALIB_TILE, k);
             for (size_t i = ib; st == SPARQ_OK && i < ie; i++) {
                 for (size_t j = jb > i + 1 ? jb : i + 1; st == SPARQ_OK && j < je; j++) {
-                    st = sparq_calib_check_pair(c, l, i, j);
+                    st = check_pair(c, l, i, j);
                 }
             }
         }
@@ -371,7 +369,7 @@ sparq_status sparq_calib_from_arrays(size_t cols, uint64_t rows, const double *g
     }
     c->rows = rows;
     const calib_labels labels = {"calib_from_arrays", "gram", "sumsq"};
-    st = sparq_calib_check_values(c, &labels);
+    st = check_values(c, &labels);
     if (st != SPARQ_OK) {
         sparq_calib_free(c);
         return st;
@@ -392,7 +390,7 @@ typedef struct calib_keys {
     char *rows_label;
 } calib_keys;
 
-static void sparq_calib_keys_free(calib_keys *keys)
+static void keys_free(calib_keys *keys)
 {
     free(keys->sumsq);
     free(keys->gram);
@@ -402,7 +400,7 @@ static void sparq_calib_keys_free(calib_keys *keys)
     free(keys->rows_label);
 }
 
-static char *sparq_calib_key_make(const char *format, const char *name, const char *suffix)
+static char *key_make(const char *format, const char *name, const char *suffix)
 {
     size_t size = strlen(name) + strlen(suffix) + 8;
     char *key = malloc(size);
@@ -412,30 +410,29 @@ static char *sparq_calib_key_make(const char *format, const char *name, const ch
     return key;
 }
 
-static sparq_status sparq_calib_keys_make(const char *name, const char *func, calib_keys *keys)
+static sparq_status keys_make(const char *name, const char *func, calib_keys *keys)
 {
     memset(keys, 0, sizeof *keys);
     if (strlen(name) > SIZE_MAX / 2) {
         return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "%s: name too long", func);
     }
-    keys->sumsq = sparq_calib_key_make("%s.%s", name, "calib_sumsq");
-    keys->gram = sparq_calib_key_make("%s.%s", name, "calib_gram");
-    keys->rows = sparq_calib_key_make("%s.%s", name, "calib_rows");
-    keys->sumsq_label = sparq_calib_key_make("'%s.%s'", name, "calib_sumsq");
-    keys->gram_label = sparq_calib_key_make("'%s.%s'", name, "calib_gram");
-    keys->rows_label = sparq_calib_key_make("'%s.%s'", name, "calib_rows");
+    keys->sumsq = key_make("%s.%s", name, "calib_sumsq");
+    keys->gram = key_make("%s.%s", name, "calib_gram");
+    keys->rows = key_make("%s.%s", name, "calib_rows");
+    keys->sumsq_label = key_make("'%s.%s'", name, "calib_sumsq");
+    keys->gram_label = key_make("'%s.%s'", name, "calib_gram");
+    keys->rows_label = key_make("'%s.%s'", name, "calib_rows");
     if (!keys->sumsq || !keys->gram || !keys->rows || !keys->sumsq_label ||
         !keys->gram_label || !keys->rows_label) {
-        sparq_calib_keys_free(keys);
+        keys_free(keys);
         return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "%s: no memory", func);
     }
     return SPARQ_OK;
 }
 
 /* Adds one tensor, saying which layer a refusal was for. */
-static sparq_status sparq_calib_save_tensor(sparq_safetensors_writer *writer, const char *key,
-                                            size_t ndim, const size_t *shape,
-                                            const double *data, size_t count)
+static sparq_status save_tensor(sparq_safetensors_writer *writer, const char *key, size_t ndim,
+                                const size_t *shape, const double *data, size_t count)
 {
     sparq_status st = sparq_safetensors_writer_add(writer, key, SPARQ_DTYPE_F64, ndim, shape,
                                                    data, count * sizeof(double));
@@ -464,15 +461,15 @@ sparq_status sparq_calib_save(sparq_safetensors_writer *writer, const char *name
                           "calib_save: the statistics for '%s' have no rows", name);
     }
     calib_keys keys;
-    sparq_status st = sparq_calib_keys_make(name, "calib_save", &keys);
+    sparq_status st = keys_make(name, "calib_save", &keys);
     if (st != SPARQ_OK) {
         return st;
     }
     size_t k = calib->cols;
     size_t shape[2] = {k, k};
-    st = sparq_calib_save_tensor(writer, keys.sumsq, 1, shape, calib->sumsq, k);
+    st = save_tensor(writer, keys.sumsq, 1, shape, calib->sumsq, k);
     if (st == SPARQ_OK && calib->gram) {
-        st = sparq_calib_save_tensor(writer, keys.gram, 2, shape, calib->gram, k * k);
+        st = save_tensor(writer, keys.gram, 2, shape, calib->gram, k * k);
     }
     char text[32];
     snprintf(text, sizeof text, "%" PRIu64, calib->rows);
@@ -482,13 +479,12 @@ sparq_status sparq_calib_save(sparq_safetensors_writer *writer, const char *name
     if (st == SPARQ_OK) {
         st = sparq_safetensors_writer_set_metadata(writer, "sparq_calib", "1");
     }
-    sparq_calib_keys_free(&keys);
+    keys_free(&keys);
     return st;
 }
 
 /* NAME.calib_rows: digits only, no sign or spaces, 1 <= value <= UINT64_MAX. */
-static sparq_status sparq_calib_parse_rows(const char *text, const calib_keys *keys,
-                                           uint64_t *rows)
+static sparq_status parse_rows(const char *text, const calib_keys *keys, uint64_t *rows)
 {
     uint64_t v = 0;
     int ok = text[0] != '\0';
@@ -510,8 +506,8 @@ static sparq_status sparq_calib_parse_rows(const char *text, const calib_keys *k
 }
 
 /* The "sparq_calib" version, and whether the layer has any entry at all. */
-static sparq_status sparq_calib_find_layer(const sparq_safetensors *file, const char *name,
-                                           const calib_keys *keys)
+static sparq_status find_layer(const sparq_safetensors *file, const char *name,
+                               const calib_keys *keys)
 {
     const char *version = sparq_safetensors_metadata(file, "sparq_calib");
     if (!version) {
@@ -536,9 +532,9 @@ static sparq_status sparq_calib_find_layer(const sparq_safetensors *file, const 
 }
 
 /* One tensor of the layer: F64 and ndim dimensions. */
-static sparq_status sparq_calib_find_tensor(const sparq_safetensors *file, const char *key,
-                                            const char *label, size_t ndim,
-                                            sparq_safetensors_tensor_info *info)
+static sparq_status find_tensor(const sparq_safetensors *file, const char *key,
+                                const char *label, size_t ndim,
+                                sparq_safetensors_tensor_info *info)
 {
     if (sparq_safetensors_find(file, key, info) != SPARQ_OK) {
         return sparq_fail(SPARQ_ERROR_INVALID_FORMAT, "calib_load: tensor %s is missing", label);
@@ -556,12 +552,11 @@ static sparq_status sparq_calib_find_tensor(const sparq_safetensors *file, const
 }
 
 /* The shapes and the row count; *gram->data is NULL when the layer has no H. */
-static sparq_status sparq_calib_read_layout(const sparq_safetensors *file,
-                                            const calib_keys *keys,
-                                            sparq_safetensors_tensor_info *sumsq,
-                                            sparq_safetensors_tensor_info *gram, uint64_t *rows)
+static sparq_status read_layout(const sparq_safetensors *file, const calib_keys *keys,
+                                sparq_safetensors_tensor_info *sumsq,
+                                sparq_safetensors_tensor_info *gram, uint64_t *rows)
 {
-    sparq_status st = sparq_calib_find_tensor(file, keys->sumsq, keys->sumsq_label, 1, sumsq);
+    sparq_status st = find_tensor(file, keys->sumsq, keys->sumsq_label, 1, sumsq);
     if (st != SPARQ_OK) {
         return st;
     }
@@ -573,7 +568,7 @@ static sparq_status sparq_calib_read_layout(const sparq_safetensors *file,
     memset(gram, 0, sizeof *gram);
     sparq_safetensors_tensor_info probe;
     if (sparq_safetensors_find(file, keys->gram, &probe) == SPARQ_OK) {
-        st = sparq_calib_find_tensor(file, keys->gram, keys->gram_label, 2, gram);
+        st = find_tensor(file, keys->gram, keys->gram_label, 2, gram);
         if (st != SPARQ_OK) {
             return st;
         }
@@ -594,18 +589,18 @@ static sparq_status sparq_calib_read_layout(const sparq_safetensors *file,
         return sparq_fail(SPARQ_ERROR_INVALID_FORMAT, "calib_load: metadata %s is missing",
                           keys->rows_label);
     }
-    return sparq_calib_parse_rows(text, keys, rows);
+    return parse_rows(text, keys, rows);
 }
 
 /* Reads and validates; the tensors' bytes may be unaligned, so they are memcpy'ed. */
-static sparq_status sparq_calib_read(const sparq_safetensors *file, const char *name,
-                                     const calib_keys *keys, sparq_calib **calib)
+static sparq_status read_calib(const sparq_safetensors *file, const char *name,
+                               const calib_keys *keys, sparq_calib **calib)
 {
-    sparq_status st = sparq_calib_find_layer(file, name, keys);
+    sparq_status st = find_layer(file, name, keys);
     sparq_safetensors_tensor_info sumsq, gram;
     uint64_t rows = 0;
     if (st == SPARQ_OK) {
-        st = sparq_calib_read_layout(file, keys, &sumsq, &gram, &rows);
+        st = read_layout(file, keys, &sumsq, &gram, &rows);
     }
     sparq_calib *c = NULL;
     if (st == SPARQ_OK) {
@@ -621,7 +616,7 @@ static sparq_status sparq_calib_read(const sparq_safetensors *file, const char *
     }
     c->rows = rows;
     const calib_labels labels = {"calib_load", keys->gram_label, keys->sumsq_label};
-    st = sparq_calib_check_values(c, &labels);
+    st = check_values(c, &labels);
     if (st != SPARQ_OK) {
         sparq_calib_free(c);
         return st;
@@ -642,10 +637,10 @@ sparq_status sparq_calib_load(const sparq_safetensors *file, const char *name,
         return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "calib_load: name is empty");
     }
     calib_keys keys;
-    sparq_status st = sparq_calib_keys_make(name, "calib_load", &keys);
+    sparq_status st = keys_make(name, "calib_load", &keys);
     if (st == SPARQ_OK) {
-        st = sparq_calib_read(file, name, &keys, calib);
-        sparq_calib_keys_free(&keys);
+        st = read_calib(file, name, &keys, calib);
+        keys_free(&keys);
     }
     return st;
 }
@@ -654,9 +649,9 @@ sparq_status sparq_calib_load(const sparq_safetensors *file, const char *name,
 
 /* The arguments of sparq_output_nmse, then NaN/Inf in w and approx; *amax receives the
  * largest magnitude of either. */
-static sparq_status sparq_output_nmse_check(const float *w, const float *approx, size_t rows,
-                                            size_t cols, const sparq_calib *calib,
-                                            const double *nmse, float *amax)
+static sparq_status output_nmse_check(const float *w, const float *approx, size_t rows,
+                                      size_t cols, const sparq_calib *calib, const double *nmse,
+                                      float *amax)
 {
     const char *func = "output_nmse";
     if (!w || !approx || !calib || !nmse) {
@@ -683,7 +678,7 @@ static sparq_status sparq_output_nmse_check(const float *w, const float *approx,
         if (!isfinite(a) || !isfinite(b)) {
             return sparq_fail(SPARQ_ERROR_INVALID_DATA, "%s: %s[%zu, %zu] is %s", func,
                               !isfinite(a) ? "w" : "approx", i / cols, i % cols,
-                              sparq_nonfinite_name(!isfinite(a) ? a : b));
+                              nonfinite_name(!isfinite(a) ? a : b));
         }
         big = fmaxf(big, fmaxf(fabsf(a), fabsf(b)));
     }
@@ -692,7 +687,7 @@ static sparq_status sparq_output_nmse_check(const float *w, const float *approx,
 }
 
 /* 2^-e for the binary exponent e of v > 0 (v * result lies in [0.5, 1)); 1 for v = 0. */
-static double sparq_power_scale(double v)
+static double power_scale(double v)
 {
     int e = 0;
     frexp(v, &e);
@@ -701,13 +696,13 @@ static double sparq_power_scale(double v)
 
 /* sum_ij G_ij H_ij for G symmetric with only its upper triangle filled (as ssyrk leaves
  * it), in double, tile by tile: G_ii H_ii + G_ij (H_ij + H_ji) for i < j. */
-static double sparq_output_nmse_dot(const float *g, const double *h, size_t k)
+static double output_nmse_dot(const float *g, const double *h, size_t k)
 {
     double sum = 0.0;
     for (size_t ib = 0; ib < k; ib += CALIB_TILE) {
-        size_t ie = sparq_size_min(ib + CALIB_TILE, k);
+        size_t ie = size_min(ib + CALIB_TILE, k);
         for (size_t jb = ib; jb < k; jb += CALIB_TILE) {
-            size_t je = sparq_size_min(jb + CALIB_TILE, k);
+            size_t je = size_min(jb + CALIB_TILE, k);
             for (size_t i = ib; i < ie; i++) {
                 size_t j = jb > i ? jb : i;
                 if (j == i) {
@@ -726,13 +721,13 @@ static double sparq_output_nmse_dot(const float *g, const double *h, size_t k)
 /* tr(A H A^T) = sum_ij (A^T A)_ij H_ij for A = dW (diff 1) or W (diff 0), both times
  * scale: G = A^T A accumulated by ssyrk over panels of the rows (the buffer panel holds
  * panel_rows of A as floats), then the dot with H in double. */
-static double sparq_output_nmse_form(const float *w, const float *approx, size_t rows,
-                                     size_t k, double scale, int diff, const double *h,
-                                     float *g, float *panel, size_t panel_rows)
+static double output_nmse_form(const float *w, const float *approx, size_t rows, size_t k,
+                               double scale, int diff, const double *h, float *g, float *panel,
+                               size_t panel_rows)
 {
     memset(g, 0, k * k * sizeof(float));
     for (size_t r0 = 0; r0 < rows; r0 += panel_rows) {
-        size_t n = sparq_size_min(panel_rows, rows - r0);
+        size_t n = size_min(panel_rows, rows - r0);
         const float *wp = w + r0 * k, *ap = approx + r0 * k;
         for (size_t i = 0; i < n * k; i++) {
             double v = diff ? (double)ap[i] - (double)wp[i] : (double)wp[i];
@@ -741,7 +736,7 @@ static double sparq_output_nmse_form(const float *w, const float *approx, size_t
         cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (blasint)k, (blasint)n, 1.0f, panel,
                     (blasint)k, 1.0f, g, (blasint)k);
     }
-    return sparq_output_nmse_dot(g, h, k);
+    return output_nmse_dot(g, h, k);
 }
 
 /* NMSE_out = sum_ij (dW^T dW)_ij H_ij / sum_ij (W^T W)_ij H_ij: half the products of
@@ -753,12 +748,12 @@ sparq_status sparq_output_nmse(const float *w, const float *approx, size_t rows,
                                const sparq_calib *calib, double *nmse)
 {
     float amax = 0.0f;
-    sparq_status st = sparq_output_nmse_check(w, approx, rows, cols, calib, nmse, &amax);
+    sparq_status st = output_nmse_check(w, approx, rows, cols, calib, nmse, &amax);
     if (st != SPARQ_OK) {
         return st;
     }
     size_t k = cols;
-    size_t panel_rows = sparq_size_min(rows, NMSE_PANEL_ROWS);
+    size_t panel_rows = size_min(rows, NMSE_PANEL_ROWS);
     float *g = malloc(k * k * sizeof(float));
     float *panel = malloc(panel_rows * k * sizeof(float));
     if (!g || !panel) {
@@ -768,11 +763,11 @@ sparq_status sparq_output_nmse(const float *w, const float *approx, size_t rows,
                           "output_nmse: no memory for %zu x %zu floats and a panel", k, k);
     }
     /* |dW| <= 2 amax: scaled below 1, so G's entries stay below rows. */
-    double scale = sparq_power_scale(2.0 * (double)amax);
-    double num = sparq_output_nmse_form(w, approx, rows, k, scale, 1, calib->gram, g, panel,
-                                        panel_rows);
-    double den = sparq_output_nmse_form(w, approx, rows, k, scale, 0, calib->gram, g, panel,
-                                        panel_rows);
+    double scale = power_scale(2.0 * (double)amax);
+    double num = output_nmse_form(w, approx, rows, k, scale, 1, calib->gram, g, panel,
+                                  panel_rows);
+    double den = output_nmse_form(w, approx, rows, k, scale, 0, calib->gram, g, panel,
+                                  panel_rows);
     free(g);
     free(panel);
     num = fmax(num, 0.0);
