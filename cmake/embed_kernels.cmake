@@ -1,7 +1,7 @@
 # embed_kernels.cmake - run as `cmake -DOUT=file.c -DSOURCES="a.cl|b.clh" -P embed_kernels.cmake`:
 # writes a C file holding each file as a NUL-terminated byte array plus a table of
 # sparq_embedded_source (host/internal.h). CMake alone, no Python step. Serves kernels/
-# (the defaults) and autotune/db/ (-DTABLE=... -DCOUNT=... -DFROM=autotune/db/).
+# (the defaults) and host/db/ (-DTABLE=... -DCOUNT=... -DFROM=host/db/).
 # SOURCES is separated by "|" (a ";" list would split on the command line); it may be empty.
 if(NOT TABLE)
   set(TABLE sparq_embedded_sources)

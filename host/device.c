@@ -8,6 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+sparq_status sparq_fail_cl(cl_int err, const char *what)
+{
+    return sparq_fail(err, "%s failed with %s (%d)", what, sparq_status_string(err), err);
+}
+
 static void info_string(cl_device_id dev, cl_device_info what, char *out, size_t size)
 {
     out[0] = '\0';

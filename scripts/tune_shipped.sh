@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tune_shipped.sh - remakes autotune/db/pocl-cpu.json, the tuning database shipped for
+# tune_shipped.sh - remakes host/db/pocl-cpu.json, the tuning database shipped for
 # PoCL's CPU device: `sparq tune --full` (the quick cases at 768 x 3072, every kernel)
 # plus the same formats at 4096 x 4096 and batches 8 and 128 where the dense/sparse
 # break-even moves with the batch, CSR at 70 %, 3072 x 768, BSR16 at 50 % and BSR4.
@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sparq="${SPARQ:-build/sparq}"
-db=autotune/db/pocl-cpu.json
+db=host/db/pocl-cpu.json
 # tuned into a new file that replaces the shipped one only when both runs succeed, so an
 # interrupted run leaves the old database in place
 new="$(mktemp -d)/pocl-cpu.json"

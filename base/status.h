@@ -1,5 +1,6 @@
-/* status.h - error and log helpers shared by host/ and formats/; free of OpenCL so
- * that formats/ can use them (it is compiled with SPARQ_NO_OPENCL).
+/* status.h - the bottom layer: error and log helpers and the clock that every layer
+ * above (formats/, host/, autotune/) uses; free of OpenCL so that formats/ can include
+ * it (formats/ is compiled with SPARQ_NO_OPENCL).
  */
 #ifndef SPARQ_STATUS_H
 #define SPARQ_STATUS_H

@@ -1,6 +1,6 @@
 /* tunedb.c - the tuning database of tunedb.h: entries validated against the kernel
  * registry and kept in memory as canonical JSON (jansson), text in and out, the lookup
- * chain, and the shipped databases of autotune/db/. Files live in tunedb_file.c.
+ * chain, and the shipped databases of host/db/. Files live in tunedb_file.c.
  */
 #include "tunedb_internal.h"
 #include "checks.h"
@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The JSON files of autotune/db/, embedded at build time (cmake/embed_kernels.cmake). */
+/* The JSON files of host/db/, embedded at build time (cmake/embed_kernels.cmake). */
 extern const sparq_embedded_source sparq_shipped_tunedbs[];
 extern const size_t sparq_shipped_tunedb_count;
 
@@ -724,7 +724,7 @@ static void shipped_load(void)
     for (size_t i = 0; i < sparq_shipped_tunedb_count; i++) {
         char origin[300];
         sparq_tunedb *one = NULL;
-        snprintf(origin, sizeof origin, "autotune/db/%s (shipped)", sparq_shipped_tunedbs[i].name);
+        snprintf(origin, sizeof origin, "host/db/%s (shipped)", sparq_shipped_tunedbs[i].name);
         if (sparq_tunedb_load_text(sparq_shipped_tunedbs[i].text, sparq_shipped_tunedbs[i].size,
                                    origin, &one) != SPARQ_OK)
             continue;

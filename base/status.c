@@ -1,7 +1,11 @@
-/* status.c - status names, the thread-local last-error sentence, opt-in logging
- * and the monotonic clock the rest of host/ times with.
+/* status.c - the bottom layer every other one uses: status names (OpenCL's codes by
+ * name too, from its header's constants), the thread-local last-error sentence, opt-in
+ * logging and the library's one monotonic clock.
  */
-#include "internal.h"
+#include "status.h"
+
+#include <CL/cl.h>
+#include <stdatomic.h>
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -30,11 +34,6 @@ sparq_status sparq_fail(sparq_status status, const char *fmt, ...)
     va_end(ap);
     sparq_log(SPARQ_LOG_DEBUG, "error %s: %s", sparq_status_string(status), last_error);
     return status;
-}
-
-sparq_status sparq_fail_cl(cl_int err, const char *what)
-{
-    return sparq_fail(err, "%s failed with %s (%d)", what, sparq_status_string(err), err);
 }
 
 const char *sparq_status_string(sparq_status status)
