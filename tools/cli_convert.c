@@ -208,12 +208,146 @@ static void free_args(convert_args *a)
         regfree(&a->default_re);
 }
 
+/* The long options' codes (above any character getopt_long returns for itself). */
+enum {
+    OPT_SPARSITY = 256, OPT_STRUCTURE, OPT_QUANT, OPT_ASYM, OPT_CALIB, OPT_PERCENTILE,
+    OPT_INCLUDE, OPT_EXCLUDE, OPT_MAX_NMSE, OPT_MIN_SQNR, OPT_NO_ROLLBACK, OPT_METHOD,
+    OPT_STATS, OPT_GATE, OPT_DAMP, OPT_BLOCK_SIZE, OPT_ACT_ORDER, OPT_HELP
+};
+
+/* One option (getopt_long's c, optarg) into *a; *have_gate is set by --max-nmse and
+ * --min-sqnr. Returns 0 to go on, or the exit code (2 usage, or -1 for --help). Texts
+ * that need the other options (--structure, --quant, --calib) are checked later. */
+static int apply_option(int c, char **argv, convert_args *a, bool *have_gate)
+{
+    double v;
+    switch (c) {
+    case OPT_SPARSITY:
+        if (!cli_parse_double(optarg, &v) || v < 0.0 || v > 1.0)
+            return usage_error("--sparsity '%s' is not a number in [0, 1]", optarg);
+        a->layer.sparsity = v;
+        break;
+    case OPT_STRUCTURE:
+        a->structure_text = optarg;
+        break;
+    case OPT_QUANT:
+        a->quant_text = optarg;
+        break;
+    case OPT_ASYM:
+        a->layer.format.quant.asymmetric = 1;
+        break;
+    case OPT_CALIB:
+        a->calib_text = optarg;
+        break;
+    case OPT_PERCENTILE:
+        if (!cli_parse_double(optarg, &v) || v < 50.0 || v > 100.0)
+            return usage_error("--percentile '%s' is not a number in [50, 100]", optarg);
+        a->layer.format.quant.percentile = v;
+        break;
+    case OPT_INCLUDE:
+        a->include = optarg;
+        break;
+    case OPT_EXCLUDE:
+        a->exclude = optarg;
+        break;
+    case OPT_MAX_NMSE:
+        if (!cli_parse_double(optarg, &v) || v < 0.0)
+            return usage_error("--max-nmse '%s' is not a number >= 0", optarg);
+        a->layer.max_nmse = v;
+        *have_gate = true;
+        break;
+    case OPT_MIN_SQNR:
+        if (!cli_parse_double(optarg, &v))
+            return usage_error("--min-sqnr '%s' is not a number (dB)", optarg);
+        a->layer.min_sqnr_db = v;
+        *have_gate = true;
+        break;
+    case OPT_NO_ROLLBACK:
+        a->layer.no_rollback = 1;
+        break;
+    case OPT_METHOD:
+        if (sparq_method_parse(optarg, &a->layer.method) != SPARQ_OK)
+            return usage_error("--method '%s' is not rtn, wanda, gptq or sparsegpt", optarg);
+        break;
+    case OPT_STATS:
+        a->stats = optarg;
+        break;
+    case OPT_GATE:
+        a->gate_text = optarg;
+        if (!parse_gate(optarg, &a->layer.gate_metric))
+            return usage_error("--gate '%s' is not auto, weights or outputs", optarg);
+        break;
+    case OPT_DAMP:
+        if (!cli_parse_double(optarg, &v) || v <= 0.0 || v > 10.0)
+            return usage_error("--damp '%s' is not a number in (0, 10]", optarg);
+        a->layer.damp = v;
+        break;
+    case OPT_BLOCK_SIZE:
+        if (!cli_parse_double(optarg, &v) || v < 1.0 || v > 65536.0 || v != floor(v))
+            return usage_error("--block-size '%s' is not a whole number in [1, 65536]",
+                               optarg);
+        a->layer.block_size = (size_t)v;
+        break;
+    case OPT_ACT_ORDER:
+        a->layer.act_order = 1;
+        break;
+    case OPT_HELP:
+    case 'h':
+        usage(stdout);
+        return -1;
+    default:
+        if (optopt >= OPT_SPARSITY)
+            return usage_error("%s needs a value", argv[optind - 1]);
+        return usage_error("unknown option '%s'", argv[optind - 1]);
+    }
+    return 0;
+}
+
+/* What can be checked only once every option is read: the texts of --structure, --quant
+ * and --calib, and what --method, --act-order and --gate need. Returns 0 or 2. */
+static int check_options(convert_args *a)
+{
+    if (!parse_structure(a->structure_text, &a->layer.format))
+        return usage_error("--structure '%s' is not dense, csr, bsrRxC (R, C in 1, 2, 4, 8, "
+                           "16, 32) or N:M (1 <= N < M <= 16)", a->structure_text);
+    if (!parse_quant(a->quant_text, &a->layer.format.quant))
+        return usage_error("--quant '%s' is not f32, f16, i8-tensor, i8-row, i8-gG, "
+                           "i4-tensor, i4-row or i4-gG (G in 32, 64, 128, 256)", a->quant_text);
+    if (!parse_calib(a->calib_text, &a->layer.format.quant))
+        return usage_error("--calib '%s' is not minmax, percentile or mse", a->calib_text);
+    if (a->layer.method != SPARQ_METHOD_RTN && !a->stats)
+        return usage_error("--method %s needs --stats FILE (calibration statistics)",
+                           sparq_method_name(a->layer.method));
+    if (a->layer.act_order && a->layer.method != SPARQ_METHOD_GPTQ)
+        return usage_error("--act-order is for --method gptq, not %s",
+                           sparq_method_name(a->layer.method));
+    if (a->layer.gate_metric == SPARQ_GATE_OUTPUTS && !a->stats)
+        return usage_error("--gate %s needs --stats FILE", a->gate_text);
+    return 0;
+}
+
+/* The selection's regular expressions: --include (or the default exclusion when there is
+ * none) and --exclude. Returns 0 or 2. */
+static int compile_selection(convert_args *a)
+{
+    int rc = 0;
+    if (a->include) {
+        rc = compile_regex(&a->include_re, a->include, 0, "--include");
+        a->have_include = rc == 0;
+    } else {
+        rc = compile_regex(&a->default_re, DEFAULT_EXCLUDE, REG_ICASE, "default");
+        a->have_default = rc == 0;
+    }
+    if (rc == 0 && a->exclude) {
+        rc = compile_regex(&a->exclude_re, a->exclude, 0, "--exclude");
+        a->have_exclude = rc == 0;
+    }
+    return rc;
+}
+
 /* Fills *a from argv; returns 0, or the exit code (2 usage, or -1 for --help). */
 static int parse_args(int argc, char **argv, convert_args *a)
 {
-    enum { OPT_SPARSITY = 256, OPT_STRUCTURE, OPT_QUANT, OPT_ASYM, OPT_CALIB, OPT_PERCENTILE,
-           OPT_INCLUDE, OPT_EXCLUDE, OPT_MAX_NMSE, OPT_MIN_SQNR, OPT_NO_ROLLBACK, OPT_METHOD,
-           OPT_STATS, OPT_GATE, OPT_DAMP, OPT_BLOCK_SIZE, OPT_ACT_ORDER, OPT_HELP };
     static const struct option longs[] = {
         { "sparsity", required_argument, NULL, OPT_SPARSITY },
         { "structure", required_argument, NULL, OPT_STRUCTURE },
@@ -242,109 +376,17 @@ static int parse_args(int argc, char **argv, convert_args *a)
     a->calib_text = "minmax";
     a->gate_text = "auto";
     bool have_gate = false;
-    double v;
     optind = 1;
     opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
-        switch (c) {
-        case OPT_SPARSITY:
-            if (!cli_parse_double(optarg, &v) || v < 0.0 || v > 1.0)
-                return usage_error("--sparsity '%s' is not a number in [0, 1]", optarg);
-            a->layer.sparsity = v;
-            break;
-        case OPT_STRUCTURE:
-            a->structure_text = optarg;
-            break;
-        case OPT_QUANT:
-            a->quant_text = optarg;
-            break;
-        case OPT_ASYM:
-            a->layer.format.quant.asymmetric = 1;
-            break;
-        case OPT_CALIB:
-            a->calib_text = optarg;
-            break;
-        case OPT_PERCENTILE:
-            if (!cli_parse_double(optarg, &v) || v < 50.0 || v > 100.0)
-                return usage_error("--percentile '%s' is not a number in [50, 100]", optarg);
-            a->layer.format.quant.percentile = v;
-            break;
-        case OPT_INCLUDE:
-            a->include = optarg;
-            break;
-        case OPT_EXCLUDE:
-            a->exclude = optarg;
-            break;
-        case OPT_MAX_NMSE:
-            if (!cli_parse_double(optarg, &v) || v < 0.0)
-                return usage_error("--max-nmse '%s' is not a number >= 0", optarg);
-            a->layer.max_nmse = v;
-            have_gate = true;
-            break;
-        case OPT_MIN_SQNR:
-            if (!cli_parse_double(optarg, &v))
-                return usage_error("--min-sqnr '%s' is not a number (dB)", optarg);
-            a->layer.min_sqnr_db = v;
-            have_gate = true;
-            break;
-        case OPT_NO_ROLLBACK:
-            a->layer.no_rollback = 1;
-            break;
-        case OPT_METHOD:
-            if (sparq_method_parse(optarg, &a->layer.method) != SPARQ_OK)
-                return usage_error("--method '%s' is not rtn, wanda, gptq or sparsegpt", optarg);
-            break;
-        case OPT_STATS:
-            a->stats = optarg;
-            break;
-        case OPT_GATE:
-            a->gate_text = optarg;
-            if (!parse_gate(optarg, &a->layer.gate_metric))
-                return usage_error("--gate '%s' is not auto, weights or outputs", optarg);
-            break;
-        case OPT_DAMP:
-            if (!cli_parse_double(optarg, &v) || v <= 0.0 || v > 10.0)
-                return usage_error("--damp '%s' is not a number in (0, 10]", optarg);
-            a->layer.damp = v;
-            break;
-        case OPT_BLOCK_SIZE:
-            if (!cli_parse_double(optarg, &v) || v < 1.0 || v > 65536.0 || v != floor(v))
-                return usage_error("--block-size '%s' is not a whole number in [1, 65536]",
-                                   optarg);
-            a->layer.block_size = (size_t)v;
-            break;
-        case OPT_ACT_ORDER:
-            a->layer.act_order = 1;
-            break;
-        case OPT_HELP:
-        case 'h':
-            usage(stdout);
-            return -1;
-        default:
-            if (optopt >= OPT_SPARSITY)
-                return usage_error("%s needs a value", argv[optind - 1]);
-            return usage_error("unknown option '%s'", argv[optind - 1]);
-        }
-    }
+    int c, rc = 0;
+    while (rc == 0 && (c = getopt_long(argc, argv, "h", longs, NULL)) != -1)
+        rc = apply_option(c, argv, a, &have_gate);
+    if (rc != 0)
+        return rc;
     if (!have_gate)
         a->layer.max_nmse = DEFAULT_MAX_NMSE;
-    if (!parse_structure(a->structure_text, &a->layer.format))
-        return usage_error("--structure '%s' is not dense, csr, bsrRxC (R, C in 1, 2, 4, 8, "
-                           "16, 32) or N:M (1 <= N < M <= 16)", a->structure_text);
-    if (!parse_quant(a->quant_text, &a->layer.format.quant))
-        return usage_error("--quant '%s' is not f32, f16, i8-tensor, i8-row, i8-gG, "
-                           "i4-tensor, i4-row or i4-gG (G in 32, 64, 128, 256)", a->quant_text);
-    if (!parse_calib(a->calib_text, &a->layer.format.quant))
-        return usage_error("--calib '%s' is not minmax, percentile or mse", a->calib_text);
-    if (a->layer.method != SPARQ_METHOD_RTN && !a->stats)
-        return usage_error("--method %s needs --stats FILE (calibration statistics)",
-                           sparq_method_name(a->layer.method));
-    if (a->layer.act_order && a->layer.method != SPARQ_METHOD_GPTQ)
-        return usage_error("--act-order is for --method gptq, not %s",
-                           sparq_method_name(a->layer.method));
-    if (a->layer.gate_metric == SPARQ_GATE_OUTPUTS && !a->stats)
-        return usage_error("--gate %s needs --stats FILE", a->gate_text);
+    if ((rc = check_options(a)) != 0)
+        return rc;
     if (argc - optind != 2) {
         fprintf(stderr, "sparq: convert: expected IN.safetensors OUT.safetensors, got %d "
                         "argument%s\n", argc - optind, argc - optind == 1 ? "" : "s");
@@ -353,19 +395,7 @@ static int parse_args(int argc, char **argv, convert_args *a)
     }
     a->in = argv[optind];
     a->out = argv[optind + 1];
-    int rc = 0;
-    if (a->include) {
-        rc = compile_regex(&a->include_re, a->include, 0, "--include");
-        a->have_include = rc == 0;
-    } else {
-        rc = compile_regex(&a->default_re, DEFAULT_EXCLUDE, REG_ICASE, "default");
-        a->have_default = rc == 0;
-    }
-    if (rc == 0 && a->exclude) {
-        rc = compile_regex(&a->exclude_re, a->exclude, 0, "--exclude");
-        a->have_exclude = rc == 0;
-    }
-    return rc;
+    return compile_selection(a);
 }
 
 static bool is_float(sparq_dtype d)
@@ -386,8 +416,6 @@ static bool selected(const convert_args *a, const sparq_safetensors_tensor_info 
            regexec(&a->default_re, t->name, 0, NULL, 0) != 0;
 }
 
-/* Converts or copies every tensor of in into writer; fills rows (count of them in
- * *row_count), copied and totals. Returns 0 or the exit code after printing why. */
 /* The statistics of layer name in stats (NULL file: none) into *calib (NULL when the file
  * has none and the method does without). Returns 0 or the exit code after printing why. */
 static int layer_stats(const convert_args *a, const sparq_safetensors *stats, const char *name,
@@ -408,6 +436,81 @@ static int layer_stats(const convert_args *a, const sparq_safetensors *stats, co
     return cli_fail(what, st);
 }
 
+/* A tensor that is not converted: added to writer as it is, listed in copied and
+ * counted. Returns 0, or the exit code after ending the progress line and printing why. */
+static int copy_tensor(const sparq_safetensors_tensor_info *info,
+                       sparq_safetensors_writer *writer, json_t *copied,
+                       convert_totals *totals, cli_progress *progress)
+{
+    sparq_status st = sparq_safetensors_writer_add(writer, info->name, info->dtype, info->ndim,
+                                                   info->shape, info->data, info->bytes);
+    if (st != SPARQ_OK) {
+        char what[512];
+        cli_progress_done(progress);
+        snprintf(what, sizeof what, "copying %s", info->name);
+        return cli_fail(what, st);
+    }
+    json_t *c = json_object();
+    json_object_set_new(c, "name", json_string(info->name));
+    json_object_set_new(c, "dtype", json_string(sparq_dtype_name(info->dtype)));
+    json_object_set_new(c, "shape", cli_convert_shape_json(info->ndim, info->shape));
+    json_object_set_new(c, "bytes", json_integer((json_int_t)info->bytes));
+    json_array_append_new(copied, c);
+    totals->bytes_after += info->bytes;
+    totals->copied++;
+    return 0;
+}
+
+/* A selected tensor: read as floats, converted by sparq_layer_convert with the options
+ * and its statistics, saved into writer, described in *r and counted. Returns 0, or the
+ * exit code after printing why. */
+static int convert_layer(const convert_args *a, const sparq_safetensors_tensor_info *info,
+                         const sparq_safetensors *stats, sparq_safetensors_writer *writer,
+                         layer_row *r, convert_totals *totals, cli_progress *progress)
+{
+    r->name = info->name;
+    r->rows = info->shape[0];
+    r->cols = info->shape[1];
+    r->dtype = info->dtype;
+    r->bytes_in = info->bytes;
+    float *w = malloc(info->count * sizeof(float));
+    if (!w) {
+        fprintf(stderr, "sparq: convert: out of memory for %s (%zu x %zu)\n", info->name,
+                r->rows, r->cols);
+        return 1;
+    }
+    sparq_calib *calib = NULL;
+    if (layer_stats(a, stats, info->name, &calib) != 0) {
+        cli_progress_done(progress);
+        free(w);
+        return 1;
+    }
+    sparq_convert_options layer = a->layer;
+    layer.calib = calib;
+    sparq_packed *packed = NULL;
+    sparq_status st = sparq_safetensors_to_f32(info, w, info->count);
+    if (st == SPARQ_OK)
+        st = sparq_layer_convert(w, r->rows, r->cols, &layer, &packed, &r->result);
+    free(w);
+    sparq_calib_free(calib);
+    if (st == SPARQ_OK)
+        st = sparq_packed_save(writer, info->name, packed);
+    sparq_packed_free(packed);
+    if (st != SPARQ_OK) {
+        char what[512];
+        cli_progress_done(progress);
+        snprintf(what, sizeof what, "converting %s", info->name);
+        return cli_fail(what, st);
+    }
+    totals->bytes_after += r->result.bytes_after;
+    totals->converted++;
+    totals->rolled_back += r->result.rollbacks > 0;
+    totals->last_rung += r->result.last_rung;
+    return 0;
+}
+
+/* Converts or copies every tensor of in into writer; fills rows (count of them in
+ * *row_count), copied and totals. Returns 0 or the exit code after printing why. */
 static int convert_tensors(const convert_args *a, const sparq_safetensors *in,
                            const sparq_safetensors *stats,
                            sparq_safetensors_writer *writer, layer_row *rows,
@@ -420,69 +523,22 @@ static int convert_tensors(const convert_args *a, const sparq_safetensors *in,
             todo++;
     cli_progress progress;
     cli_progress_start(&progress, todo);
-    sparq_status st;
-    char what[512];
     for (size_t i = 0; i < count; i++) {
-        if ((st = sparq_safetensors_tensor(in, i, &info)) != SPARQ_OK)
+        sparq_status st = sparq_safetensors_tensor(in, i, &info);
+        if (st != SPARQ_OK)
             return cli_fail("reading a tensor", st);
         totals->bytes_before += info.bytes;
+        int rc;
         if (!selected(a, &info)) {
-            st = sparq_safetensors_writer_add(writer, info.name, info.dtype, info.ndim,
-                                              info.shape, info.data, info.bytes);
-            if (st != SPARQ_OK) {
-                cli_progress_done(&progress);
-                snprintf(what, sizeof what, "copying %s", info.name);
-                return cli_fail(what, st);
-            }
-            json_t *c = json_object();
-            json_object_set_new(c, "name", json_string(info.name));
-            json_object_set_new(c, "dtype", json_string(sparq_dtype_name(info.dtype)));
-            json_object_set_new(c, "shape", cli_convert_shape_json(info.ndim, info.shape));
-            json_object_set_new(c, "bytes", json_integer((json_int_t)info.bytes));
-            json_array_append_new(copied, c);
-            totals->bytes_after += info.bytes;
-            totals->copied++;
-            continue;
+            rc = copy_tensor(&info, writer, copied, totals, &progress);
+        } else {
+            rc = convert_layer(a, &info, stats, writer, &rows[(*row_count)++], totals,
+                               &progress);
+            if (rc == 0)
+                cli_progress_step(&progress, *row_count, info.name);
         }
-        layer_row *r = &rows[(*row_count)++];
-        r->name = info.name;
-        r->rows = info.shape[0];
-        r->cols = info.shape[1];
-        r->dtype = info.dtype;
-        r->bytes_in = info.bytes;
-        float *w = malloc(info.count * sizeof(float));
-        if (!w) {
-            fprintf(stderr, "sparq: convert: out of memory for %s (%zu x %zu)\n", info.name,
-                    r->rows, r->cols);
-            return 1;
-        }
-        sparq_calib *calib = NULL;
-        if (layer_stats(a, stats, info.name, &calib) != 0) {
-            cli_progress_done(&progress);
-            free(w);
-            return 1;
-        }
-        sparq_convert_options layer = a->layer;
-        layer.calib = calib;
-        sparq_packed *packed = NULL;
-        st = sparq_safetensors_to_f32(&info, w, info.count);
-        if (st == SPARQ_OK)
-            st = sparq_layer_convert(w, r->rows, r->cols, &layer, &packed, &r->result);
-        free(w);
-        sparq_calib_free(calib);
-        if (st == SPARQ_OK)
-            st = sparq_packed_save(writer, info.name, packed);
-        sparq_packed_free(packed);
-        if (st != SPARQ_OK) {
-            cli_progress_done(&progress);
-            snprintf(what, sizeof what, "converting %s", info.name);
-            return cli_fail(what, st);
-        }
-        totals->bytes_after += r->result.bytes_after;
-        totals->converted++;
-        totals->rolled_back += r->result.rollbacks > 0;
-        totals->last_rung += r->result.last_rung;
-        cli_progress_step(&progress, *row_count, info.name);
+        if (rc != 0)
+            return rc;
     }
     cli_progress_done(&progress);
     return 0;
@@ -508,33 +564,124 @@ static int check_output_folder(const char *path)
     return 0;
 }
 
+/* Opens IN and, with --stats, the statistics; returns 0, or 1 after printing why. */
+static int open_inputs(const convert_args *a, sparq_safetensors **in,
+                       sparq_safetensors **stats)
+{
+    char what[4200];
+    sparq_status st = sparq_safetensors_open(a->in, in);
+    if (st != SPARQ_OK) {
+        snprintf(what, sizeof what, "reading %s", a->in);
+        return cli_fail(what, st);
+    }
+    if (a->stats && (st = sparq_safetensors_open(a->stats, stats)) != SPARQ_OK) {
+        snprintf(what, sizeof what, "reading the statistics %s", a->stats);
+        sparq_safetensors_close(*in);
+        *in = NULL;
+        return cli_fail(what, st);
+    }
+    return 0;
+}
+
+/* The input's metadata into writer, first, so that the entries of converted layers win.
+ * Returns 0, or 1 after printing why. */
+static int copy_metadata(const sparq_safetensors *in, sparq_safetensors_writer *writer)
+{
+    for (size_t i = 0; i < sparq_safetensors_metadata_count(in); i++) {
+        const char *key, *value;
+        sparq_status st = sparq_safetensors_metadata_entry(in, i, &key, &value);
+        if (st == SPARQ_OK)
+            st = sparq_safetensors_writer_set_metadata(writer, key, value);
+        if (st != SPARQ_OK)
+            return cli_fail("copying the metadata", st);
+    }
+    return 0;
+}
+
+/* OUT + ".report.json" (malloc'ed), or NULL when out of memory. */
+static char *report_path_of(const char *out)
+{
+    size_t n = strlen(out);
+    char *path = malloc(n + sizeof ".report.json");
+    if (path) {
+        memcpy(path, out, n);
+        memcpy(path + n, ".report.json", sizeof ".report.json");
+    }
+    return path;
+}
+
+/* Writes OUT and its report so that both are there or neither: the report goes to a
+ * temporary file first (if it cannot be written, nothing is), then OUT (atomically, by
+ * sparq_safetensors_writer_write), then the report is renamed into place (OUT removed
+ * again if that fails). Returns 0, or 1 after printing why. */
+static int write_outputs(const convert_args *a, const sparq_safetensors_writer *writer,
+                         const char *report_text, const char *report_path)
+{
+    char *report_tmp = NULL;
+    if (cli_convert_write_temp(report_path, report_text, &report_tmp) != 0)
+        return 1;
+    int rc = 0;
+    sparq_status st = sparq_safetensors_writer_write(writer, a->out);
+    if (st != SPARQ_OK) {
+        char what[4200];
+        snprintf(what, sizeof what, "writing %s", a->out);
+        rc = cli_fail(what, st);
+    } else if (rename(report_tmp, report_path) != 0) {
+        fprintf(stderr, "sparq: convert: cannot rename %s to %s: %s\n", report_tmp,
+                report_path, strerror(errno));
+        unlink(a->out);
+        rc = 1;
+    }
+    if (rc != 0)
+        unlink(report_tmp);
+    free(report_tmp);
+    return rc;
+}
+
+/* What a finished run says: the table, the totals, the files written, and a warning when
+ * every layer fell to the last rung of the ladder. */
+static void print_summary(const convert_args *a, const layer_row *rows, size_t row_count,
+                          const convert_totals *totals, const char *report_path)
+{
+    if (row_count == 0)
+        fprintf(stderr, "sparq: convert: note: no tensor was selected for conversion; the "
+                        "output is a copy (see --include in sparq convert --help)\n");
+    cli_convert_print_table(rows, row_count);
+    char before[24], after[24];
+    cli_convert_human_bytes(totals->bytes_before, before, sizeof before);
+    cli_convert_human_bytes(totals->bytes_after, after, sizeof after);
+    printf("\n%zu layers converted (%zu rolled back), %zu tensors copied unchanged\n",
+           totals->converted, totals->rolled_back, totals->copied);
+    printf("total: %s -> %s (%llu -> %llu bytes), compression %.2fx, %.1f s\n", before, after,
+           (unsigned long long)totals->bytes_before, (unsigned long long)totals->bytes_after,
+           totals->bytes_after ? (double)totals->bytes_before / (double)totals->bytes_after
+                               : 0.0,
+           totals->seconds);
+    printf("wrote %s and %s\n", a->out, report_path);
+    if (totals->converted > 0 && totals->last_rung == totals->converted)
+        fprintf(stderr, "sparq: convert: warning: every layer failed the gate down to dense f32: "
+                        "the recipe (%s %s, method %s) is unsuitable for this model; the "
+                        "output is uncompressed (see the refusals above)\n",
+                a->structure_text, a->quant_text, sparq_method_name(a->layer.method));
+}
+
 /* Opens, converts, and writes; returns the exit code. */
 static int run(const convert_args *a)
 {
     double started = cli_now_seconds();
     if (check_output_folder(a->out) != 0)
         return 1;
-    sparq_safetensors *in = NULL;
-    sparq_status st = sparq_safetensors_open(a->in, &in);
-    if (st != SPARQ_OK) {
-        char what[4200];
-        snprintf(what, sizeof what, "reading %s", a->in);
-        return cli_fail(what, st);
-    }
-    sparq_safetensors *stats = NULL;
-    if (a->stats && (st = sparq_safetensors_open(a->stats, &stats)) != SPARQ_OK) {
-        char what[4200];
-        snprintf(what, sizeof what, "reading the statistics %s", a->stats);
-        sparq_safetensors_close(in);
-        return cli_fail(what, st);
-    }
+    sparq_safetensors *in = NULL, *stats = NULL;
+    if (open_inputs(a, &in, &stats) != 0)
+        return 1;
     sparq_safetensors_writer *writer = NULL;
     layer_row *rows = calloc(sparq_safetensors_count(in) + 1, sizeof *rows);
     json_t *copied = json_array();
     json_t *report = NULL;
-    char *report_path = NULL, *report_tmp = NULL, *text = NULL;
+    char *report_path = NULL, *text = NULL;
     convert_totals totals = { 0 };
     size_t row_count = 0;
+    sparq_status st;
     int rc = 1;
     if (!rows || !copied) {
         fprintf(stderr, "sparq: convert: out of memory\n");
@@ -544,77 +691,26 @@ static int run(const convert_args *a)
         rc = cli_fail("creating the writer", st);
         goto done;
     }
-    /* The input's metadata first, so that the entries of converted layers win. */
-    for (size_t i = 0; i < sparq_safetensors_metadata_count(in); i++) {
-        const char *key, *value;
-        st = sparq_safetensors_metadata_entry(in, i, &key, &value);
-        if (st == SPARQ_OK)
-            st = sparq_safetensors_writer_set_metadata(writer, key, value);
-        if (st != SPARQ_OK) {
-            rc = cli_fail("copying the metadata", st);
-            goto done;
-        }
-    }
+    if (copy_metadata(in, writer) != 0)
+        goto done;
     rc = convert_tensors(a, in, stats, writer, rows, &row_count, copied, &totals);
     if (rc != 0)
         goto done;
     rc = 1;
     totals.seconds = cli_now_seconds() - started;
-
-    /* The report goes to a temporary file first: if it cannot be written, nothing is. */
     report = cli_convert_report_json(a, rows, row_count, copied, &totals);
     size_t flags = JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10);
     text = report ? json_dumps(report, flags) : NULL;
-    size_t n = strlen(a->out);
-    report_path = malloc(n + sizeof ".report.json");
+    report_path = report_path_of(a->out);
     if (!text || !report_path) {
         fprintf(stderr, "sparq: convert: out of memory for the report\n");
         goto done;
     }
-    memcpy(report_path, a->out, n);
-    memcpy(report_path + n, ".report.json", sizeof ".report.json");
-    if (cli_convert_write_temp(report_path, text, &report_tmp) != 0)
+    if (write_outputs(a, writer, text, report_path) != 0)
         goto done;
-    if ((st = sparq_safetensors_writer_write(writer, a->out)) != SPARQ_OK) {
-        char what[4200];
-        snprintf(what, sizeof what, "writing %s", a->out);
-        rc = cli_fail(what, st);
-        goto done;
-    }
-    if (rename(report_tmp, report_path) != 0) {
-        fprintf(stderr, "sparq: convert: cannot rename %s to %s: %s\n", report_tmp,
-                report_path, strerror(errno));
-        unlink(a->out);
-        goto done;
-    }
-    free(report_tmp);
-    report_tmp = NULL;
-
-    if (row_count == 0)
-        fprintf(stderr, "sparq: convert: note: no tensor was selected for conversion; the "
-                        "output is a copy (see --include in sparq convert --help)\n");
-    cli_convert_print_table(rows, row_count);
-    char before[24], after[24];
-    cli_convert_human_bytes(totals.bytes_before, before, sizeof before);
-    cli_convert_human_bytes(totals.bytes_after, after, sizeof after);
-    printf("\n%zu layers converted (%zu rolled back), %zu tensors copied unchanged\n",
-           totals.converted, totals.rolled_back, totals.copied);
-    printf("total: %s -> %s (%llu -> %llu bytes), compression %.2fx, %.1f s\n", before, after,
-           (unsigned long long)totals.bytes_before, (unsigned long long)totals.bytes_after,
-           totals.bytes_after ? (double)totals.bytes_before / (double)totals.bytes_after : 0.0,
-           totals.seconds);
-    printf("wrote %s and %s\n", a->out, report_path);
-    if (totals.converted > 0 && totals.last_rung == totals.converted)
-        fprintf(stderr, "sparq: convert: warning: every layer failed the gate down to dense f32: "
-                        "the recipe (%s %s, method %s) is unsuitable for this model; the "
-                        "output is uncompressed (see the refusals above)\n",
-                a->structure_text, a->quant_text, sparq_method_name(a->layer.method));
+    print_summary(a, rows, row_count, &totals, report_path);
     rc = 0;
 done:
-    if (report_tmp) {
-        unlink(report_tmp);
-        free(report_tmp);
-    }
     free(report_path);
     free(text);
     json_decref(report);

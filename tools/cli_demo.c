@@ -1,8 +1,7 @@
-/* cli_demo.c - `sparq demo`: options, the model (the embedded digits MLP, or --model FILE),
- * the conversion table (each recipe converted without and with the quality gate) with
- * held-out accuracy computed by sparq's kernels on the device, then the speed part
- * (cli_demo_speed.c) and the plots (cli_demo_plot.c).
- */
+/* cli_demo.c - `sparq demo`, the top of its files: options, the conversion table (each
+ * recipe converted without and with the quality gate) with held-out accuracy computed by
+ * sparq's kernels on the device, then the speed part and the plots. Uses cli_demo_model.c,
+ * cli_demo_plot.c, cli_demo_speed.c and cli_demo_common.c; none of them uses it. */
 #include "cli_demo.h"
 
 #include <errno.h>
@@ -12,100 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 #define DEFAULT_MAX_NMSE 0.05 /* the gate, as `sparq convert` defaults to               */
 #define DEFAULT_REPEATS 9     /* timed calls per measurement                            */
 #define MAX_SPEED_LAYERS 2    /* distinct shapes of a --model timed                      */
 #define WEIGHT_SEED 0x5a4bu   /* Gaussian layers of the speed part                        */
 #define WEIGHT_SIGMA 0.02f    /* their spread, as transformers initialise                */
-
-/* The calibrated rows (not RTN) sit next to the magnitude / round-to-nearest row of
- * their format; they run only when the model has calib.x, and are not timed (the same
- * formats, so the same speed). */
-#define M(x) SPARQ_METHOD_##x
-#define S(x) SPARQ_STRUCTURE_##x
-#define E(x) SPARQ_ENCODING_##x
-#define G(x) SPARQ_SCALE_##x
-const demo_recipe demo_recipes[] = {
-    {"dense f32", M(RTN), S(DENSE), E(F32), G(TENSOR), 0, 0.0, true},
-    {"f16", M(RTN), S(DENSE), E(F16), G(TENSOR), 0, 0.0, false},
-    {"i8-row", M(RTN), S(DENSE), E(I8), G(ROW), 0, 0.0, true},
-    {"i4-g128", M(RTN), S(DENSE), E(I4), G(GROUP), 128, 0.0, true},
-    {"i4-g128", M(GPTQ), S(DENSE), E(I4), G(GROUP), 128, 0.0, false},
-    {"csr 50%", M(RTN), S(CSR), E(F32), G(TENSOR), 0, 0.5, true},
-    {"csr 90%", M(RTN), S(CSR), E(F32), G(TENSOR), 0, 0.9, true},
-    {"csr 90%", M(WANDA), S(CSR), E(F32), G(TENSOR), 0, 0.9, false},
-    {"csr 90%", M(SPARSEGPT), S(CSR), E(F32), G(TENSOR), 0, 0.9, false},
-    {"2:4", M(RTN), S(NM), E(F32), G(TENSOR), 0, 0.0, true},
-    {"2:4", M(SPARSEGPT), S(NM), E(F32), G(TENSOR), 0, 0.0, false},
-    {"csr 90% + i8-row", M(RTN), S(CSR), E(I8), G(ROW), 0, 0.9, true},
-    {"csr 90% + i8-row", M(SPARSEGPT), S(CSR), E(I8), G(ROW), 0, 0.9, false},
-};
-#undef M
-#undef S
-#undef E
-#undef G
-const size_t demo_recipe_count = sizeof demo_recipes / sizeof demo_recipes[0];
-
-/* ---------------------------------------------------------------------------------- */
-/* Shared helpers (cli_demo.h)                                                        */
-/* ---------------------------------------------------------------------------------- */
-
-sparq_convert_options demo_convert_options(const demo_recipe *recipe, double max_nmse)
-{
-    sparq_convert_options o;
-    memset(&o, 0, sizeof o);
-    o.sparsity = recipe->sparsity;
-    o.method = recipe->method;
-    o.format.structure = recipe->structure;
-    o.format.quant.encoding = recipe->encoding;
-    o.format.quant.granularity = recipe->granularity;
-    o.format.quant.group_size = recipe->group_size;
-    if (recipe->structure == SPARQ_STRUCTURE_NM)
-        o.format.nm_n = 2, o.format.nm_m = 4;
-    o.max_nmse = max_nmse;
-    return o;
-}
-
-void demo_format_name(const sparq_pack_options *f, double sparsity, char *out, size_t size)
-{
-    char structure[48], encoding[32];
-    if (f->structure == SPARQ_STRUCTURE_CSR)
-        snprintf(structure, sizeof structure, "csr s=%.2f", sparsity);
-    else if (f->structure == SPARQ_STRUCTURE_BSR)
-        snprintf(structure, sizeof structure, "bsr%ux%u s=%.2f", f->block_rows,
-                 f->block_cols, sparsity);
-    else if (f->structure == SPARQ_STRUCTURE_NM)
-        snprintf(structure, sizeof structure, "%u:%u", f->nm_n, f->nm_m);
-    else
-        snprintf(structure, sizeof structure, "dense");
-    const sparq_quant_options *q = &f->quant;
-    if (q->encoding == SPARQ_ENCODING_F32 || q->encoding == SPARQ_ENCODING_F16)
-        snprintf(encoding, sizeof encoding, "%s", sparq_encoding_name(q->encoding));
-    else if (q->granularity == SPARQ_SCALE_GROUP)
-        snprintf(encoding, sizeof encoding, "%s-g%zu", sparq_encoding_name(q->encoding),
-                 q->group_size);
-    else
-        snprintf(encoding, sizeof encoding, "%s-%s", sparq_encoding_name(q->encoding),
-                 sparq_scale_granularity_name(q->granularity));
-    snprintf(out, size, "%s %s", structure, encoding);
-}
-
-void demo_fill_gaussian(float *out, size_t n, uint64_t seed, float sigma)
-{
-    uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
-    for (size_t i = 0; i < n; i += 2) {
-        double u[2];
-        for (int k = 0; k < 2; k++) { /* xorshift64*, 53 bits, in (0, 1] */
-            s ^= s >> 12, s ^= s << 25, s ^= s >> 27;
-            u[k] = ((double)((s * 0x2545F4914F6CDD1Dull) >> 11) + 1.0) / 9007199254740992.0;
-        }
-        double r = sqrt(-2.0 * log(u[0])), a = 6.283185307179586 * u[1];
-        out[i] = (float)(sigma * r * cos(a));
-        if (i + 1 < n)
-            out[i + 1] = (float)(sigma * r * sin(a));
-    }
-}
 
 /* ---------------------------------------------------------------------------------- */
 /* The MLP on the device                                                              */
@@ -345,6 +255,31 @@ static void print_outcome(const demo_model *m, const outcome *o)
            8.0 * (double)o->weight_bytes / (double)o->weights);
 }
 
+/* "csr s=0.45 f32", "2:4 i8-row", "dense i4-g128": what a conversion made. */
+static void format_name(const sparq_pack_options *f, double sparsity, char *out, size_t size)
+{
+    char structure[48], encoding[32];
+    if (f->structure == SPARQ_STRUCTURE_CSR)
+        snprintf(structure, sizeof structure, "csr s=%.2f", sparsity);
+    else if (f->structure == SPARQ_STRUCTURE_BSR)
+        snprintf(structure, sizeof structure, "bsr%ux%u s=%.2f", f->block_rows,
+                 f->block_cols, sparsity);
+    else if (f->structure == SPARQ_STRUCTURE_NM)
+        snprintf(structure, sizeof structure, "%u:%u", f->nm_n, f->nm_m);
+    else
+        snprintf(structure, sizeof structure, "dense");
+    const sparq_quant_options *q = &f->quant;
+    if (q->encoding == SPARQ_ENCODING_F32 || q->encoding == SPARQ_ENCODING_F16)
+        snprintf(encoding, sizeof encoding, "%s", sparq_encoding_name(q->encoding));
+    else if (q->granularity == SPARQ_SCALE_GROUP)
+        snprintf(encoding, sizeof encoding, "%s-g%zu", sparq_encoding_name(q->encoding),
+                 q->group_size);
+    else
+        snprintf(encoding, sizeof encoding, "%s-%s", sparq_encoding_name(q->encoding),
+                 sparq_scale_granularity_name(q->granularity));
+    snprintf(out, size, "%s %s", structure, encoding);
+}
+
 /* "csr 90%" for RTN, "csr 90% sparsegpt" for a calibrated method. */
 static void recipe_label(const demo_recipe *r, char *out, size_t size)
 {
@@ -367,7 +302,7 @@ static void print_rollbacks(const demo_model *m, const outcome *gated)
                 printf("\nrolled back by the gate (the layer kept, then each refused step):\n");
             any = true;
             char kept[96], label[64];
-            demo_format_name(&res->format, res->sparsity, kept, sizeof kept);
+            format_name(&res->format, res->sparsity, kept, sizeof kept);
             recipe_label(&demo_recipes[r], label, sizeof label);
             printf("  %-27s %-12s -> %s, NMSE %.2e; refused: %s\n", label, m->layers[i].name,
                    kept, recipe_calibrated(&demo_recipes[r]) ? res->output_nmse

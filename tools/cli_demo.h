@@ -1,8 +1,7 @@
-/* cli_demo.h - what the files of `sparq demo` share: the recipes it compares, a seeded
- * Gaussian generator, and timing on the device. cli_demo.c owns the options, the model,
- * conversion and accuracy; cli_demo_speed.c the timing and the speed table;
- * cli_demo_plot.c the PNG plots (through gnuplot).
- */
+/* cli_demo.h - what the files of `sparq demo` share, in one-way order (each uses only
+ * those below it): cli_demo.c (options, conversion and accuracy) -> cli_demo_plot.c (PNG
+ * plots) -> cli_demo_speed.c (timing, speed table) -> cli_demo_common.c (recipes, Gaussian
+ * values, buffers); cli_demo_model.c (the model) uses none of them, cli_demo.c uses it. */
 #ifndef SPARQ_CLI_DEMO_H
 #define SPARQ_CLI_DEMO_H
 
@@ -11,6 +10,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* ---- cli_demo_common.c ------------------------------------------------------------ */
 
 /* One format the demo compares: what sparq_layer_convert is asked to make, and how. */
 typedef struct demo_recipe {
@@ -33,10 +34,6 @@ extern const size_t demo_recipe_count;
  * method's statistics (options.calib) are the caller's to set. */
 sparq_convert_options demo_convert_options(const demo_recipe *recipe, double max_nmse);
 
-/* "csr s=0.45 f32", "2:4 i8-row", "dense i4-g128": what a conversion made. */
-void demo_format_name(const sparq_pack_options *format, double sparsity, char *out,
-                      size_t size);
-
 /* n floats drawn from N(0, sigma^2), the same for the same seed (xorshift + Box-Muller). */
 void demo_fill_gaussian(float *out, size_t n, uint64_t seed, float sigma);
 
@@ -51,6 +48,8 @@ typedef struct demo_device {
 /* A read-write buffer of count floats, copied from data (NULL: uninitialised); on a
  * failure *st gets the OpenCL error (unless it already holds one). */
 cl_mem demo_buffer(demo_device *dev, const float *data, size_t count, sparq_status *st);
+
+/* ---- cli_demo_speed.c ------------------------------------------------------------- */
 
 /* Median, min and max seconds of one measured operation. */
 typedef struct demo_timing {
@@ -90,6 +89,8 @@ typedef struct demo_layer {
 int demo_speed_report(demo_device *dev, const demo_layer *layers, size_t nlayers,
                       const size_t *batches, size_t nbatches);
 
+/* ---- cli_demo_plot.c -------------------------------------------------------------- */
+
 /* Checks that dir can hold the plots (a name gnuplot can quote) and creates it if
  * missing, before any measuring. Returns 0, 1 (cannot create) or 2 (a bad name). */
 int demo_plot_prepare(const char *dir);
@@ -98,6 +99,8 @@ int demo_plot_prepare(const char *dir);
  * (and their data as .dat files) into dir; rows x cols is the layer timed for the first
  * plot. Returns 0, or 1 on a failure (a missing gnuplot is not one: it says so). */
 int demo_plot_write(demo_device *dev, const char *dir, size_t rows, size_t cols);
+
+/* ---- cli_demo_model.c ------------------------------------------------------------- */
 
 /* The model of `sparq demo` (cli_demo_model.c): the embedded digits MLP or --model FILE,
  * its layers as float matrices, its test split and its calibration inputs. */

@@ -1,7 +1,7 @@
 /* cli_demo_speed.c - the speed part of `sparq demo`: timing helpers (activations, wall
  * time around each call and its event, median of repeats) and the table of sparq_linear
  * on each format against dense CLBlast and, on a CPU device, OpenBLAS, in the same run.
- */
+ * Builds on cli_demo_common.c only; cli_demo_plot.c and cli_demo.c use it. */
 #include "cli_demo.h"
 
 #ifdef SPARQ_CLI_HAVE_OPENBLAS
@@ -20,17 +20,6 @@
 /* ---------------------------------------------------------------------------------- */
 /* Activations and timing                                                             */
 /* ---------------------------------------------------------------------------------- */
-
-cl_mem demo_buffer(demo_device *dev, const float *data, size_t count, sparq_status *st)
-{
-    cl_int err = CL_SUCCESS;
-    cl_mem_flags flags = CL_MEM_READ_WRITE | (data ? CL_MEM_COPY_HOST_PTR : 0);
-    cl_mem buf = clCreateBuffer(sparq_context_cl_context(dev->ctx), flags,
-                                count * sizeof(float), (void *)data, &err);
-    if (err != CL_SUCCESS && *st == SPARQ_OK)
-        *st = err;
-    return buf;
-}
 
 sparq_status demo_io_create(demo_device *dev, size_t rows, size_t cols, size_t max_batch,
                             demo_io *io)

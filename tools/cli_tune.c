@@ -79,7 +79,62 @@ static void print_table(const sparq_tune_result *r, size_t n)
                count);
 }
 
-int cli_tune_main(int argc, char **argv)
+#define MAX_CASES 64 /* --case options at most */
+
+/* What the command line asked for. */
+typedef struct tune_args {
+    sparq_tune_options o;
+    sparq_tune_case cases[MAX_CASES];
+    size_t count; /* cases given with --case */
+    bool list, quick, full;
+} tune_args;
+
+/* One option (getopt_long's opt, optarg) into *a; 0 to go on, 2 on a usage error, -1
+ * after --help. */
+static int apply_option(int opt, tune_args *a)
+{
+    char *end = NULL;
+    switch (opt) {
+    case 'l': a->list = true; break;
+    case 'q': a->quick = true; break;
+    case 'f': a->full = true; break;
+    case 'c':
+        if (a->count == MAX_CASES) {
+            fprintf(stderr, "sparq tune: at most %d --case options\n", MAX_CASES);
+            return 2;
+        }
+        if (sparq_tune_case_parse(optarg, &a->cases[a->count]) != SPARQ_OK) {
+            fprintf(stderr, "sparq tune: %s (sparq tune --help)\n", sparq_last_error());
+            return 2;
+        }
+        a->count++;
+        break;
+    case 'k': a->o.kernels = optarg; break;
+    case 's':
+        if (sparq_tune_strategy_parse(optarg, &a->o.strategy) != SPARQ_OK) {
+            fprintf(stderr, "sparq tune: %s\n", sparq_last_error());
+            return 2;
+        }
+        break;
+    case 'b': a->o.budget_seconds = strtod(optarg, &end); break;
+    case 'm': a->o.max_evaluations = (unsigned)strtoul(optarg, &end, 10); break;
+    case 'S': a->o.seed = strtoull(optarg, &end, 10); break;
+    case 'r': a->o.repeats = (unsigned)strtoul(optarg, &end, 10); break;
+    case 'd': a->o.db_path = optarg; break;
+    case 'n': a->o.skip_break_even = 1; break;
+    case 't': a->o.also_type_default = 1; break;
+    case 'h': usage(stdout); return -1;
+    default: usage(stderr); return 2;
+    }
+    if (end && (*end || end == optarg)) {
+        fprintf(stderr, "sparq tune: \"%s\" is not a number\n", optarg);
+        return 2;
+    }
+    return 0;
+}
+
+/* Fills *a from argv; 0 to go on, 2 on a usage error, -1 after --help. */
+static int parse_args(int argc, char **argv, tune_args *a)
 {
     static const struct option long_options[] = {
         {"list", no_argument, NULL, 'l'},       {"quick", no_argument, NULL, 'q'},
@@ -92,65 +147,78 @@ int cli_tune_main(int argc, char **argv)
         {"db", required_argument, NULL, 'd'},   {"no-break-even", no_argument, NULL, 'n'},
         {"also-type-default", no_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0}};
-    sparq_tune_options o = {.strategy = SPARQ_TUNE_ANNEAL, .seed = 1};
-    sparq_tune_case cases[64];
-    size_t count = 0;
-    bool list = false, quick = false, full = false;
-    int opt;
+    memset(a, 0, sizeof *a);
+    a->o.strategy = SPARQ_TUNE_ANNEAL;
+    a->o.seed = 1;
+    int opt, rc = 0;
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
-        char *end = NULL;
-        switch (opt) {
-        case 'l': list = true; break;
-        case 'q': quick = true; break;
-        case 'f': full = true; break;
-        case 'c':
-            if (count == 64) {
-                fprintf(stderr, "sparq tune: at most 64 --case options\n");
-                return 2;
-            }
-            if (sparq_tune_case_parse(optarg, &cases[count]) != SPARQ_OK) {
-                fprintf(stderr, "sparq tune: %s (sparq tune --help)\n", sparq_last_error());
-                return 2;
-            }
-            count++;
-            break;
-        case 'k': o.kernels = optarg; break;
-        case 's':
-            if (sparq_tune_strategy_parse(optarg, &o.strategy) != SPARQ_OK) {
-                fprintf(stderr, "sparq tune: %s\n", sparq_last_error());
-                return 2;
-            }
-            break;
-        case 'b': o.budget_seconds = strtod(optarg, &end); break;
-        case 'm': o.max_evaluations = (unsigned)strtoul(optarg, &end, 10); break;
-        case 'S': o.seed = strtoull(optarg, &end, 10); break;
-        case 'r': o.repeats = (unsigned)strtoul(optarg, &end, 10); break;
-        case 'd': o.db_path = optarg; break;
-        case 'n': o.skip_break_even = 1; break;
-        case 't': o.also_type_default = 1; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
-        }
-        if (end && (*end || end == optarg)) {
-            fprintf(stderr, "sparq tune: \"%s\" is not a number\n", optarg);
-            return 2;
-        }
-    }
+    while (rc == 0 && (opt = getopt_long(argc, argv, "", long_options, NULL)) != -1)
+        rc = apply_option(opt, a);
+    if (rc != 0)
+        return rc;
     if (optind < argc) {
         fprintf(stderr, "sparq tune: unexpected argument \"%s\"\n", argv[optind]);
         return 2;
     }
-    if (!list && !quick && !full && count == 0) {
+    if (!a->list && !a->quick && !a->full && a->count == 0) {
         usage(stderr);
         return 2;
     }
+    return 0;
+}
+
+/* Tunes the cases asked for (--case, or the quick set for --quick and --full) and prints
+ * the table; returns the exit code. */
+static int run_tuning(sparq_context *ctx, tune_args *a)
+{
+    sparq_tune_options o = a->o;
+    const sparq_tune_case *run = a->cases;
+    size_t count = a->count;
+    if (a->full)
+        sparq_tune_quick_cases(&run, &count); /* every kernel, the strategy's budget */
+    if (a->quick && !a->full) {
+        /* a few minutes: the two kernels dispatch would pick between, 8 candidates
+         * each (unless asked otherwise) */
+        sparq_tune_quick_cases(&run, &count);
+        o.top_kernels = o.kernels ? 0 : 2;
+        o.max_evaluations = o.max_evaluations ? o.max_evaluations : 8;
+    }
+    printf("tuning %zu case%s on %s with %s search, seed %llu\n", count,
+           count == 1 ? "" : "s", sparq_context_caps(ctx)->name,
+           sparq_tune_strategy_name(o.strategy), (unsigned long long)o.seed);
+    fflush(stdout);
+    cli_progress progress;
+    cli_progress_start(&progress, count);
+    o.progress = on_progress;
+    o.user = &progress;
+    double t0 = cli_now_seconds();
+    sparq_tune_result *results = NULL;
+    size_t n = 0;
+    sparq_status st = sparq_tune_run(ctx, run, count, &o, &results, &n);
+    cli_progress_done(&progress);
+    int rc = 0;
+    if (st != SPARQ_OK) {
+        rc = cli_fail("tuning", st);
+    } else {
+        print_table(results, n);
+        printf("tuned in %.1f s; results %s\n", cli_now_seconds() - t0,
+               o.db_path && !*o.db_path ? "not saved (--db '')" : "merged into the database");
+    }
+    free(results);
+    return rc;
+}
+
+int cli_tune_main(int argc, char **argv)
+{
+    tune_args args;
+    int rc = parse_args(argc, argv, &args);
+    if (rc != 0)
+        return rc < 0 ? 0 : rc;
     sparq_context *ctx = NULL;
     sparq_status st = sparq_context_create(NULL, &ctx);
     if (st != SPARQ_OK)
         return cli_fail("creating a context", st);
-    int rc = 0;
-    if (list) {
+    if (args.list) {
         char *text = NULL;
         if ((st = sparq_tune_describe(ctx, &text)) != SPARQ_OK)
             rc = cli_fail("describing the tuning state", st);
@@ -158,39 +226,8 @@ int cli_tune_main(int argc, char **argv)
             fputs(text, stdout);
         free(text);
     }
-    if (rc == 0 && (quick || full || count)) {
-        const sparq_tune_case *run = cases;
-        if (full)
-            sparq_tune_quick_cases(&run, &count); /* every kernel, the strategy's budget */
-        if (quick && !full) {
-            /* a few minutes: the two kernels dispatch would pick between, 8 candidates
-             * each (unless asked otherwise) */
-            sparq_tune_quick_cases(&run, &count);
-            o.top_kernels = o.kernels ? 0 : 2;
-            o.max_evaluations = o.max_evaluations ? o.max_evaluations : 8;
-        }
-        printf("tuning %zu case%s on %s with %s search, seed %llu\n", count,
-               count == 1 ? "" : "s", sparq_context_caps(ctx)->name,
-               sparq_tune_strategy_name(o.strategy), (unsigned long long)o.seed);
-        fflush(stdout);
-        cli_progress progress;
-        cli_progress_start(&progress, count);
-        o.progress = on_progress;
-        o.user = &progress;
-        double t0 = cli_now_seconds();
-        sparq_tune_result *results = NULL;
-        size_t n = 0;
-        st = sparq_tune_run(ctx, run, count, &o, &results, &n);
-        cli_progress_done(&progress);
-        if (st != SPARQ_OK) {
-            rc = cli_fail("tuning", st);
-        } else {
-            print_table(results, n);
-            printf("tuned in %.1f s; results %s\n", cli_now_seconds() - t0,
-                   o.db_path && !*o.db_path ? "not saved (--db '')" : "merged into the database");
-        }
-        free(results);
-    }
+    if (rc == 0 && (args.quick || args.full || args.count))
+        rc = run_tuning(ctx, &args);
     sparq_context_free(ctx);
     return rc;
 }
