@@ -1,25 +1,11 @@
 /* test_analyze.c - sparsity analysis: hand-computed row statistics, histograms and
  * block fill (ragged edges included), all-zero and single-row/column shapes, errors.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-/* cmocka.h needs the four includes above first */
-#include <cmocka.h>
-
-#include "sparq.h"
-#include "status.h"
+#include "testing.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void assert_near(double got, double want)
-{
-    if (!(fabs(got - want) <= 1e-12 * (1.0 + fabs(want))))
-        fail_msg("got %.17g, want %.17g", got, want);
-}
 
 static void rows_hand(void **state)
 {
@@ -35,13 +21,13 @@ static void rows_hand(void **state)
     assert_int_equal(st.rows, 3);
     assert_int_equal(st.cols, 4);
     assert_int_equal(st.nnz, 5);
-    assert_near(st.sparsity, 7.0 / 12.0);
+    testing_assert_near(st.sparsity, 7.0 / 12.0);
     assert_int_equal(st.empty_rows, 1);
     assert_int_equal(st.nnz_min, 0);
     assert_int_equal(st.nnz_max, 3);
-    assert_near(st.nnz_mean, 5.0 / 3.0);
-    assert_near(st.nnz_stddev, sqrt(14.0) / 3.0);
-    assert_near(st.nnz_cv, sqrt(14.0) / 5.0);
+    testing_assert_near(st.nnz_mean, 5.0 / 3.0);
+    testing_assert_near(st.nnz_stddev, sqrt(14.0) / 3.0);
+    testing_assert_near(st.nnz_cv, sqrt(14.0) / 5.0);
     assert_true(row_sparsity[0] == 0.5 && row_sparsity[1] == 1.0 && row_sparsity[2] == 0.25);
     /* 4 bins: 0.5 -> bin 2, 1.0 -> last bin, 0.25 -> bin 1 */
     assert_memory_equal(hist4, ((const size_t[]){0, 1, 1, 1}), sizeof hist4);
@@ -71,8 +57,8 @@ static void rows_edge_shapes(void **state)
     assert_int_equal(sparq_analyze_rows(column, 5, 1, &st, NULL, hist, 5), SPARQ_OK);
     assert_int_equal(st.nnz, 3);
     assert_int_equal(st.empty_rows, 2);
-    assert_near(st.nnz_mean, 0.6);
-    assert_near(st.nnz_stddev, sqrt(0.24));
+    testing_assert_near(st.nnz_mean, 0.6);
+    testing_assert_near(st.nnz_stddev, sqrt(0.24));
     assert_memory_equal(hist, ((const size_t[]){3, 0, 0, 0, 2}), sizeof hist);
 
     /* all zero */
@@ -100,17 +86,17 @@ static void blocks_hand(void **state)
     assert_int_equal(st.blocks, 4);
     assert_int_equal(st.nonempty_blocks, 3);
     assert_int_equal(st.nnz, 6);
-    assert_near(st.nonempty_fraction, 0.75);
-    assert_near(st.mean_fill, (1.0 + 0.25 + 0.25) / 3.0);
+    testing_assert_near(st.nonempty_fraction, 0.75);
+    testing_assert_near(st.mean_fill, (1.0 + 0.25 + 0.25) / 3.0);
     /* 1x1 blocks: fill of non-empty blocks is 1 */
     assert_int_equal(sparq_analyze_blocks(w, 4, 4, 1, 1, &st), SPARQ_OK);
     assert_int_equal(st.nonempty_blocks, 6);
-    assert_near(st.mean_fill, 1.0);
-    assert_near(st.nonempty_fraction, 6.0 / 16.0);
+    testing_assert_near(st.mean_fill, 1.0);
+    testing_assert_near(st.nonempty_fraction, 6.0 / 16.0);
     /* one block larger than the matrix */
     assert_int_equal(sparq_analyze_blocks(w, 4, 4, 8, 5, &st), SPARQ_OK);
     assert_int_equal(st.blocks, 1);
-    assert_near(st.mean_fill, 6.0 / 16.0);
+    testing_assert_near(st.mean_fill, 6.0 / 16.0);
 
     /* ragged 3x3 with 2x2 blocks: in-range sizes 4, 2, 2, 1 */
     const float r[9] = {1, 0, 0,
@@ -119,12 +105,12 @@ static void blocks_hand(void **state)
     assert_int_equal(sparq_analyze_blocks(r, 3, 3, 2, 2, &st), SPARQ_OK);
     assert_int_equal(st.blocks, 4);
     assert_int_equal(st.nonempty_blocks, 2);
-    assert_near(st.nonempty_fraction, 0.5);
-    assert_near(st.mean_fill, (0.25 + 1.0) / 2.0);
+    testing_assert_near(st.nonempty_fraction, 0.5);
+    testing_assert_near(st.mean_fill, (0.25 + 1.0) / 2.0);
     /* 2 x 3 blocks: in-range sizes 6 and 3 (the bottom one ragged) */
     assert_int_equal(sparq_analyze_blocks(r, 3, 3, 2, 3, &st), SPARQ_OK);
     assert_int_equal(st.blocks, 2);
-    assert_near(st.mean_fill, (1.0 / 6.0 + 1.0 / 3.0) / 2.0);
+    testing_assert_near(st.mean_fill, (1.0 / 6.0 + 1.0 / 3.0) / 2.0);
 
     float zeros[10] = {0};
     assert_int_equal(sparq_analyze_blocks(zeros, 1, 10, 1, 4, &st), SPARQ_OK);
@@ -177,8 +163,8 @@ static void random_consistency(void **state)
         assert_true(w && rsp);
         size_t nnz = 0, hist_total = 0, hist[7];
         for (size_t i = 0; i < n; i++) {
-            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-            w[i] = (seed >> 60) < 6 ? (float)(seed >> 40) : 0.0f; /* about 37% nonzero */
+            uint64_t bits = testing_next_u64(&seed);
+            w[i] = (bits >> 60) < 6 ? (float)(bits >> 40) : 0.0f; /* about 37% nonzero */
             nnz += w[i] != 0.0f;
         }
         sparq_row_stats rs;
@@ -191,7 +177,7 @@ static void random_consistency(void **state)
             size_t row_nnz = 0;
             for (size_t c = 0; c < cols; c++)
                 row_nnz += w[r * cols + c] != 0.0f;
-            assert_near(rsp[r], (double)(cols - row_nnz) / (double)cols);
+            testing_assert_near(rsp[r], (double)(cols - row_nnz) / (double)cols);
             assert_true(row_nnz >= rs.nnz_min && row_nnz <= rs.nnz_max);
         }
         static const size_t sizes[] = {1, 2, 3, 4, 8, 32};

@@ -180,15 +180,6 @@ static sparq_convert_options request(sparq_method method, sparq_pack_options for
 
 /* ---- the reference ----------------------------------------------------------------------- */
 
-static int python_with_numpy(void)
-{
-    if (system(SPARQ_PYTHON " -c 'import numpy' >/dev/null 2>&1") == 0)
-        return 1;
-    if (getenv("CI"))
-        fail_msg("CI is set but " SPARQ_PYTHON " has no numpy (Debian: python3-numpy)");
-    return 0;
-}
-
 static const char *calibration_name(sparq_calibration c)
 {
     return c == SPARQ_CALIBRATION_PERCENTILE ? "percentile"
@@ -250,15 +241,8 @@ static void write_reference_input(const char *path, const float *w, size_t rows,
 
 static void run_reference(const char *in, const char *out)
 {
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, SPARQ_PYTHON " '%s/tests/ref/compress_ref.py' '%s' '%s' 2>&1",
-             SPARQ_SOURCE_DIR, in, out);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
     char text[8192];
-    size_t n = fread(text, 1, sizeof text - 1, p);
-    text[n] = '\0';
-    int rc = pclose(p);
+    int rc = testing_python("tests/ref/compress_ref.py", in, out, text, sizeof text);
     if (rc != 0)
         fail_msg("compress_ref.py exited with %d:\n%s", rc, text);
 }
@@ -395,21 +379,13 @@ static float *compare_with_reference(const char *name, const float *w, size_t ro
     return back;
 }
 
-static void skip_without_numpy(void)
-{
-    if (!python_with_numpy()) {
-        print_message("python3 with numpy not found, skipping\n");
-        skip();
-    }
-}
-
 /* One case of the table below against the reference, and the structure of its mask:
  * round(s n) pruned (SparseGPT: in every panel), N of every M kept (a tail group of t
  * keeps min(N, t)), dead inputs' columns 0. */
 static void matches_reference(void **state)
 {
     const ref_case *rc = *state;
-    skip_without_numpy();
+    testing_skip_without_numpy();
     int dead = strstr(rc->extra, "dead") != NULL, odd = strstr(rc->extra, "odd") != NULL;
     size_t rows = odd ? ODD_ROWS : ROWS, cols = odd ? ODD_COLS : COLS, n = rows * cols;
     const float *w = odd ? fx.w_odd : fx.w;
@@ -751,7 +727,7 @@ static void dead_columns(void **state)
 static void damping_doubles(void **state)
 {
     (void)state;
-    skip_without_numpy();
+    testing_skip_without_numpy();
     const double gram[9] = {1, 1, -1, 1, 1, 1, -1, 1, 1}, sumsq[3] = {1, 1, 1};
     sparq_calib *indefinite = NULL;
     assert_int_equal(sparq_calib_from_arrays(3, 10, gram, sumsq, &indefinite), SPARQ_OK);

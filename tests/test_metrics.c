@@ -1,24 +1,10 @@
 /* test_metrics.c - error metrics on hand-computed inputs: equal arrays, zero vectors,
  * opposite signs, a long array accumulated in double, and NaN / Inf / argument errors.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-/* cmocka.h needs the four includes above first */
-#include <cmocka.h>
-
-#include "sparq.h"
-#include "status.h"
+#include "testing.h"
 
 #include <math.h>
 #include <stdlib.h>
-
-static void assert_near(double got, double want)
-{
-    if (!(fabs(got - want) <= 1e-12 * (1.0 + fabs(want))))
-        fail_msg("got %.17g, want %.17g", got, want);
-}
 
 static void hand_computed(void **state)
 {
@@ -28,20 +14,20 @@ static void hand_computed(void **state)
     sparq_error_metrics m;
     assert_int_equal(sparq_error_metrics_compute(ref, approx, 4, &m), SPARQ_OK);
     assert_int_equal(m.count, 4);
-    assert_near(m.mse, 0.25);
-    assert_near(m.nmse, 1.0 / 30.0); /* 0.25 / (30 / 4) */
-    assert_near(m.sqnr_db, 10.0 * log10(30.0));
-    assert_near(m.max_abs_error, 1.0);
-    assert_near(m.cosine, 34.0 / sqrt(30.0 * 39.0));
+    testing_assert_near(m.mse, 0.25);
+    testing_assert_near(m.nmse, 1.0 / 30.0); /* 0.25 / (30 / 4) */
+    testing_assert_near(m.sqnr_db, 10.0 * log10(30.0));
+    testing_assert_near(m.max_abs_error, 1.0);
+    testing_assert_near(m.cosine, 34.0 / sqrt(30.0 * 39.0));
 
     const float a[3] = {0.5f, -1.5f, 2.0f};
     const float b[3] = {0.25f, -1.0f, 1.0f}; /* errors -0.25, 0.5, -1 */
     assert_int_equal(sparq_error_metrics_compute(a, b, 3, &m), SPARQ_OK);
-    assert_near(m.mse, (0.0625 + 0.25 + 1.0) / 3.0);
-    assert_near(m.nmse, 1.3125 / 6.5);
-    assert_near(m.sqnr_db, 10.0 * log10(6.5 / 1.3125));
-    assert_near(m.max_abs_error, 1.0);
-    assert_near(m.cosine, 3.625 / sqrt(6.5 * 2.0625));
+    testing_assert_near(m.mse, (0.0625 + 0.25 + 1.0) / 3.0);
+    testing_assert_near(m.nmse, 1.3125 / 6.5);
+    testing_assert_near(m.sqnr_db, 10.0 * log10(6.5 / 1.3125));
+    testing_assert_near(m.max_abs_error, 1.0);
+    testing_assert_near(m.cosine, 3.625 / sqrt(6.5 * 2.0625));
 }
 
 static void identical_and_opposite(void **state)
@@ -56,17 +42,17 @@ static void identical_and_opposite(void **state)
     assert_true(m.cosine == 1.0);
 
     assert_int_equal(sparq_error_metrics_compute(x, neg, 5, &m), SPARQ_OK);
-    assert_near(m.nmse, 4.0);
-    assert_near(m.sqnr_db, 10.0 * log10(0.25));
-    assert_near(m.max_abs_error, 6.5);
+    testing_assert_near(m.nmse, 4.0);
+    testing_assert_near(m.sqnr_db, 10.0 * log10(0.25));
+    testing_assert_near(m.max_abs_error, 6.5);
     assert_true(m.cosine == -1.0);
 
     /* 2x the reference: cosine exactly 1 (clamped), NMSE 1, SQNR 0 dB */
     const float twice[5] = {3.0f, -4.0f, 0.0f, 6.5f, -0.25f};
     assert_int_equal(sparq_error_metrics_compute(x, twice, 5, &m), SPARQ_OK);
-    assert_near(m.nmse, 1.0);
-    assert_near(m.sqnr_db, 0.0);
-    assert_near(m.cosine, 1.0);
+    testing_assert_near(m.nmse, 1.0);
+    testing_assert_near(m.sqnr_db, 0.0);
+    testing_assert_near(m.cosine, 1.0);
     assert_true(m.cosine <= 1.0);
 }
 
@@ -82,15 +68,15 @@ static void zero_vectors(void **state)
     assert_true(isinf(m.sqnr_db) && m.sqnr_db > 0.0);
     /* zero reference, nonzero approximation */
     assert_int_equal(sparq_error_metrics_compute(zero, some, 3, &m), SPARQ_OK);
-    assert_near(m.mse, 25.0 / 3.0);
+    testing_assert_near(m.mse, 25.0 / 3.0);
     assert_true(isinf(m.nmse) && m.nmse > 0.0);
     assert_true(isinf(m.sqnr_db) && m.sqnr_db < 0.0);
     assert_true(m.cosine == 0.0);
-    assert_near(m.max_abs_error, 4.0);
+    testing_assert_near(m.max_abs_error, 4.0);
     /* nonzero reference, zero approximation: everything lost */
     assert_int_equal(sparq_error_metrics_compute(some, zero, 3, &m), SPARQ_OK);
-    assert_near(m.nmse, 1.0);
-    assert_near(m.sqnr_db, 0.0);
+    testing_assert_near(m.nmse, 1.0);
+    testing_assert_near(m.sqnr_db, 0.0);
     assert_true(m.cosine == 0.0);
 }
 
@@ -110,10 +96,10 @@ static void long_array(void **state)
     double e = (double)(0.1f + delta) - (double)0.1f;
     sparq_error_metrics m;
     assert_int_equal(sparq_error_metrics_compute(ref, approx, n, &m), SPARQ_OK);
-    assert_near(m.mse, e * e);
-    assert_near(m.max_abs_error, e);
-    assert_near(m.nmse, e * e / ((double)0.1f * (double)0.1f));
-    assert_near(m.cosine, 1.0);
+    testing_assert_near(m.mse, e * e);
+    testing_assert_near(m.max_abs_error, e);
+    testing_assert_near(m.nmse, e * e / ((double)0.1f * (double)0.1f));
+    testing_assert_near(m.cosine, 1.0);
     free(ref);
     free(approx);
 }

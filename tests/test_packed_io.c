@@ -84,22 +84,6 @@ static void assert_same_packed(const sparq_packed *a, const sparq_packed *b)
     assert_memory_equal(ua, ub, sizeof ua);
 }
 
-static unsigned char *read_bytes(const char *path, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    assert_int_equal(fseek(f, 0, SEEK_END), 0);
-    long n = ftell(f);
-    assert_true(n > 0);
-    rewind(f);
-    unsigned char *buf = malloc((size_t)n);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *size = (size_t)n;
-    return buf;
-}
-
 static void every_structure_and_encoding_round_trips(void **state)
 {
     (void)state;
@@ -169,7 +153,8 @@ static void every_structure_and_encoding_round_trips(void **state)
 
     /* the same file read from memory */
     size_t size;
-    unsigned char *image = read_bytes(path, &size);
+    unsigned char *image = testing_read_file(path, &size);
+    assert_true(size > 0);
     assert_int_equal(sparq_safetensors_open_memory(image, size, &file), SPARQ_OK);
     assert_int_equal(sparq_packed_load(file, "layers.2.w3", &loaded), SPARQ_OK);
     sparq_packed_free(loaded);
@@ -297,7 +282,8 @@ static void corrupted_files_are_refused(void **state)
 
     /* a flipped bit in the data section: the CRC catches it */
     size_t size;
-    unsigned char *image = read_bytes(path, &size);
+    unsigned char *image = testing_read_file(path, &size);
+    assert_true(size > 0);
     sparq_safetensors *file = NULL;
     assert_int_equal(sparq_safetensors_open_memory(image, size, &file), SPARQ_OK);
     sparq_safetensors_tensor_info info;

@@ -2,15 +2,7 @@
  * randomized sweeps against the sort-based reference in ref/prune_ref.c, the gradual
  * schedule, monotone masks, and argument / NaN / Inf errors with their sentences.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-/* cmocka.h needs the four includes above first */
-#include <cmocka.h>
-
-#include "sparq.h"
-#include "status.h"
+#include "testing.h"
 #include "ref/prune_ref.h"
 
 #include <math.h>
@@ -19,14 +11,6 @@
 
 /* ---- helpers ------------------------------------------------------------------------- */
 
-static uint64_t splitmix64(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 /* Random weights in (-1, 1); kind 1 draws from 7 values to force many ties; every
  * third row of kind 2 is all zero. */
 static float *random_weights(size_t rows, size_t cols, uint64_t seed, int kind)
@@ -34,11 +18,10 @@ static float *random_weights(size_t rows, size_t cols, uint64_t seed, int kind)
     float *w = malloc(rows * cols * sizeof *w);
     assert_non_null(w);
     for (size_t i = 0; i < rows * cols; i++) {
-        uint64_t bits = splitmix64(&seed);
         if (kind == 1)
-            w[i] = (float)((int)(bits % 7) - 3) * 0.25f;
+            w[i] = (float)((int)(testing_next_u64(&seed) % 7) - 3) * 0.25f;
         else
-            w[i] = (float)((double)(bits >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+            w[i] = (float)(testing_next_uniform(&seed) * 2.0 - 1.0);
         if (kind == 2 && (i / cols) % 3 == 0)
             w[i] = 0.0f;
     }

@@ -1,9 +1,9 @@
-/* test_tunedb.c - the tuning database with no device: shape classes, text round trip,
- * the lookup chain at each level (nearest class, stale source hashes), refused values,
- * corrupt/truncated/foreign files, concurrent writers (processes and threads).
+/* test_tunedb.c - the tuning database with no device, as a store: shape classes and
+ * keys, the text round trip, refused values, corrupt/truncated/foreign files, merges,
+ * concurrent writers (processes and threads), the user path and the shipped database.
+ * The lookup chain is tested in test_tunedb_lookup.c.
  */
-#include "testing.h"
-#include "tunedb.h"
+#include "tunedb_fixtures.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -12,106 +12,6 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#define HASH "0123456789abcdef"
-#define CLASS "m4096.k4096.b32.z512"
-
-static const sparq_tune_device cpu = {"Acme", "Rocket CPU", "4.0", SPARQ_DEVICE_TYPE_CPU};
-static const sparq_pack_options csr_f32 = {.structure = SPARQ_STRUCTURE_CSR};
-static const sparq_pack_options bsr16_f32 = {.structure = SPARQ_STRUCTURE_BSR,
-                                             .block_rows = 16, .block_cols = 16};
-static const sparq_pack_options bsr4_f32 = {.structure = SPARQ_STRUCTURE_BSR,
-                                            .block_rows = 4, .block_cols = 4};
-
-static char *key_of(void (*make)(const sparq_tune_device *, char *, size_t),
-                    const sparq_tune_device *device)
-{
-    static char keys[4][1024];
-    static int next;
-    char *key = keys[next++ % 4];
-    make(device, key, 1024);
-    return key;
-}
-
-/* A valid spmm_csr_batchtile entry (tunables TILE_WG, TILE_TB, TILE_KT). */
-static sparq_tune_params_entry batchtile(const char *shape_class, unsigned wg, unsigned tb,
-                                         unsigned kt)
-{
-    sparq_tune_params_entry e;
-    memset(&e, 0, sizeof e);
-    strcpy(e.kernel, "spmm_csr_batchtile");
-    e.encoding = SPARQ_ENCODING_I8;
-    strcpy(e.shape_class, shape_class);
-    e.params.value[0] = wg;
-    e.params.value[1] = tb;
-    e.params.value[2] = kt;
-    e.time_us = 812.5;
-    e.default_us = 1040.0;
-    strcpy(e.source_hash, HASH);
-    strcpy(e.sparq_version, "0.1.0");
-    strcpy(e.strategy, "anneal");
-    e.evaluations = 14;
-    e.seed = 1;
-    return e;
-}
-
-static sparq_tune_choice_entry choice(const char *shape_class, bool dense, double sparse_us)
-{
-    sparq_tune_choice_entry c;
-    memset(&c, 0, sizeof c);
-    c.structure = SPARQ_STRUCTURE_CSR;
-    c.encoding = SPARQ_ENCODING_F32;
-    strcpy(c.shape_class, shape_class);
-    c.dense = dense;
-    strcpy(c.kernel, "spmm_csr_rowvec");
-    c.sparse_us = sparse_us;
-    strcpy(c.dense_name, "linear_dense_rowdot");
-    c.dense_us = 4100.0;
-    strcpy(c.source_hash, HASH);
-    strcpy(c.sparq_version, "0.1.0");
-    return c;
-}
-
-static sparq_tunedb *empty_db(void)
-{
-    sparq_tunedb *db = NULL;
-    assert_int_equal(sparq_tunedb_create(&db), SPARQ_OK);
-    return db;
-}
-
-static void put(sparq_tunedb *db, const char *key, sparq_tune_params_entry e)
-{
-    assert_int_equal(sparq_tunedb_put_params(db, &cpu, key, &e), SPARQ_OK);
-}
-
-static sparq_tunedb *from_text_n(const char *text, size_t size)
-{
-    sparq_tunedb *db = NULL;
-    assert_int_equal(sparq_tunedb_load_text(text, size, "test", &db), SPARQ_OK);
-    return db;
-}
-
-static sparq_tunedb *from_text(const char *text)
-{
-    return from_text_n(text, strlen(text));
-}
-
-static const sparq_kernel_info *batchtile_kernel(void)
-{
-    const sparq_kernel_info *k = sparq_kernel_find("spmm_csr_batchtile");
-    assert_non_null(k);
-    return k;
-}
-
-/* Looks up spmm_csr_batchtile i8 at class for device d; returns the source, values in p. */
-static sparq_tune_source lookup(const sparq_tunedb *user, const sparq_tunedb *shipped,
-                                const sparq_tune_device *d, const char *shape_class,
-                                const char *hash, sparq_kernel_params *p, char *detail)
-{
-    sparq_tune_chain chain = {user, shipped};
-    return sparq_tune_lookup_params(&chain, d, batchtile_kernel(), SPARQ_ENCODING_I8, 0, 0,
-                                    shape_class, hash, p, detail, 256);
-}
 
 static void shape_classes(void **state)
 {
@@ -132,11 +32,11 @@ static void shape_classes(void **state)
     assert_string_equal(c, "m4096.k");
 
     char key[1024];
-    sparq_tunedb_device_key(&cpu, key, sizeof key);
+    sparq_tunedb_device_key(&testing_cpu, key, sizeof key);
     assert_string_equal(key, "Acme|Rocket CPU|4.0");
-    sparq_tunedb_vendor_key(&cpu, key, sizeof key);
+    sparq_tunedb_vendor_key(&testing_cpu, key, sizeof key);
     assert_string_equal(key, "vendor:Acme|type:cpu");
-    sparq_tunedb_type_key(&cpu, key, sizeof key);
+    sparq_tunedb_type_key(&testing_cpu, key, sizeof key);
     assert_string_equal(key, "type:cpu");
     assert_string_equal(sparq_tune_source_name(SPARQ_TUNE_SOURCE_USER), "user tuning");
     assert_string_equal(sparq_tune_source_name(SPARQ_TUNE_SOURCE_BUILTIN), "built-in default");
@@ -145,19 +45,20 @@ static void shape_classes(void **state)
 static void round_trip(void **state)
 {
     (void)state;
-    sparq_tunedb *db = empty_db();
-    const char *exact = key_of(sparq_tunedb_device_key, &cpu);
-    put(db, exact, batchtile(CLASS, 64, 8, 512));
-    put(db, exact, batchtile("m1024.k1024.b8.z64", 256, 16, 4096));
-    put(db, key_of(sparq_tunedb_type_key, &cpu), batchtile(CLASS, 32, 4, 256));
-    sparq_tune_params_entry big_seed = batchtile("m1.k1.b1.z1", 32, 4, 256);
+    sparq_tunedb *db = testing_empty_db();
+    const char *exact = testing_key_of(sparq_tunedb_device_key, &testing_cpu);
+    testing_put(db, exact, testing_batchtile(CLASS, 64, 8, 512));
+    testing_put(db, exact, testing_batchtile("m1024.k1024.b8.z64", 256, 16, 4096));
+    testing_put(db, testing_key_of(sparq_tunedb_type_key, &testing_cpu),
+                testing_batchtile(CLASS, 32, 4, 256));
+    sparq_tune_params_entry big_seed = testing_batchtile("m1.k1.b1.z1", 32, 4, 256);
     big_seed.seed = UINT64_MAX;
     big_seed.time_us = 0.1; /* not exact in binary: must still come back bit for bit */
-    put(db, exact, big_seed);
-    sparq_tune_choice_entry c = choice(CLASS, true, 640.0);
-    assert_int_equal(sparq_tunedb_put_choice(db, &cpu, exact, &c), SPARQ_OK);
+    testing_put(db, exact, big_seed);
+    sparq_tune_choice_entry c = testing_choice(CLASS, true, 640.0);
+    assert_int_equal(sparq_tunedb_put_choice(db, &testing_cpu, exact, &c), SPARQ_OK);
     c.structure = SPARQ_STRUCTURE_BSR, c.block_rows = 4, c.block_cols = 16;
-    assert_int_equal(sparq_tunedb_put_choice(db, &cpu, exact, &c), SPARQ_OK);
+    assert_int_equal(sparq_tunedb_put_choice(db, &testing_cpu, exact, &c), SPARQ_OK);
     assert_int_equal(sparq_tunedb_count(db), 6);
 
     char *text = NULL;
@@ -175,7 +76,7 @@ static void round_trip(void **state)
     assert_true(strstr(text, "\"TILE_KT\"") < strstr(text, "\"TILE_TB\""));
     assert_true(strstr(text, "\"TILE_TB\"") < strstr(text, "\"TILE_WG\""));
 
-    sparq_tunedb *back = from_text(text);
+    sparq_tunedb *back = testing_db_from_text(text);
     assert_string_equal(sparq_tunedb_warning(back), "");
     assert_int_equal(sparq_tunedb_skipped(back), 0);
     assert_int_equal(sparq_tunedb_count(back), 6);
@@ -188,8 +89,8 @@ static void round_trip(void **state)
     for (int i = 0; i < 4; i++) {
         sparq_kernel_params a, b;
         char da[256], dbuf[256];
-        assert_int_equal(lookup(db, NULL, &cpu, classes[i], HASH, &a, da),
-                         lookup(back, NULL, &cpu, classes[i], HASH, &b, dbuf));
+        assert_int_equal(testing_lookup(db, NULL, &testing_cpu, classes[i], HASH, &a, da),
+                         testing_lookup(back, NULL, &testing_cpu, classes[i], HASH, &b, dbuf));
         assert_memory_equal(&a, &b, sizeof a);
         assert_string_equal(da, dbuf);
     }
@@ -198,7 +99,8 @@ static void round_trip(void **state)
     sparq_tune_source source;
     const sparq_pack_options bsr4x16 = {.structure = SPARQ_STRUCTURE_BSR, .block_rows = 4,
                                         .block_cols = 16};
-    assert_true(sparq_tune_lookup_choice(&chain, &cpu, &bsr4x16, CLASS, &got, &source, NULL, 0));
+    assert_true(
+        sparq_tune_lookup_choice(&chain, &testing_cpu, &bsr4x16, CLASS, &got, &source, NULL, 0));
     assert_memory_equal(&got, &c, sizeof c);
     free(text);
     free(again);
@@ -206,219 +108,39 @@ static void round_trip(void **state)
     sparq_tunedb_free(back);
 }
 
-static void chain_falls_back_at_each_level(void **state)
-{
-    (void)state;
-    const char *exact = key_of(sparq_tunedb_device_key, &cpu);
-    const char *vendor = key_of(sparq_tunedb_vendor_key, &cpu);
-    const char *type = key_of(sparq_tunedb_type_key, &cpu);
-    sparq_tunedb *user = empty_db(), *shipped = empty_db(), *defaults = empty_db(),
-                 *type_only = empty_db();
-    put(user, exact, batchtile(CLASS, 32, 4, 256));
-    put(shipped, exact, batchtile(CLASS, 64, 4, 256));
-    put(shipped, vendor, batchtile(CLASS, 128, 4, 256));
-    put(shipped, type, batchtile(CLASS, 256, 4, 256));
-    put(defaults, vendor, batchtile(CLASS, 128, 4, 256));
-    put(defaults, type, batchtile(CLASS, 256, 4, 256));
-    put(type_only, type, batchtile(CLASS, 256, 4, 256));
-
-    sparq_kernel_params p;
-    char detail[256];
-    assert_int_equal(lookup(user, shipped, &cpu, CLASS, HASH, &p, detail), SPARQ_TUNE_SOURCE_USER);
-    assert_int_equal(p.value[0], 32);
-    assert_string_equal(detail, "user tuning, class " CLASS);
-    assert_int_equal(lookup(NULL, shipped, &cpu, CLASS, HASH, &p, detail),
-                     SPARQ_TUNE_SOURCE_SHIPPED);
-    assert_int_equal(p.value[0], 64);
-    assert_string_equal(detail, "shipped tuning, class " CLASS);
-    assert_int_equal(lookup(NULL, defaults, &cpu, CLASS, HASH, &p, detail),
-                     SPARQ_TUNE_SOURCE_TYPE_DEFAULT);
-    assert_int_equal(p.value[0], 128);
-    assert_int_equal(lookup(NULL, type_only, &cpu, CLASS, HASH, &p, detail),
-                     SPARQ_TUNE_SOURCE_TYPE_DEFAULT);
-    assert_int_equal(p.value[0], 256);
-
-    /* a new driver misses the exact entries but keeps the vendor default */
-    sparq_tune_device new_driver = cpu;
-    strcpy(new_driver.driver, "5.0");
-    assert_int_equal(lookup(user, shipped, &new_driver, CLASS, HASH, &p, detail),
-                     SPARQ_TUNE_SOURCE_TYPE_DEFAULT);
-    assert_int_equal(p.value[0], 128);
-    /* another vendor's CPU gets the type default; a GPU nothing: built-in GPU defaults */
-    sparq_tune_device other = new_driver, gpu = cpu;
-    strcpy(other.vendor, "Other");
-    assert_int_equal(lookup(user, shipped, &other, CLASS, HASH, &p, NULL),
-                     SPARQ_TUNE_SOURCE_TYPE_DEFAULT);
-    assert_int_equal(p.value[0], 256);
-    strcpy(gpu.name, "Rocket GPU");
-    gpu.type = SPARQ_DEVICE_TYPE_GPU;
-    sparq_kernel_params defaults_gpu, defaults_cpu;
-    sparq_device_caps caps;
-    memset(&caps, 0, sizeof caps);
-    caps.type = SPARQ_DEVICE_TYPE_GPU;
-    sparq_kernel_default_params(batchtile_kernel(), &caps, &defaults_gpu);
-    caps.type = SPARQ_DEVICE_TYPE_CPU;
-    sparq_kernel_default_params(batchtile_kernel(), &caps, &defaults_cpu);
-    assert_int_equal(lookup(user, shipped, &gpu, CLASS, HASH, &p, detail),
-                     SPARQ_TUNE_SOURCE_BUILTIN);
-    assert_memory_equal(&p, &defaults_gpu, sizeof p);
-    assert_string_equal(detail, "built-in default");
-    assert_int_equal(lookup(NULL, NULL, &cpu, CLASS, HASH, &p, detail), SPARQ_TUNE_SOURCE_BUILTIN);
-    assert_memory_equal(&p, &defaults_cpu, sizeof p);
-    assert_int_equal(sparq_tune_lookup_params(NULL, NULL, batchtile_kernel(), SPARQ_ENCODING_I8, 0,
-                                              0, CLASS, HASH, &p, NULL, 0),
-                     SPARQ_TUNE_SOURCE_BUILTIN);
-    /* another encoding or a malformed class is not found */
-    sparq_tune_chain chain = {user, shipped};
-    assert_int_equal(sparq_tune_lookup_params(&chain, &cpu, batchtile_kernel(), SPARQ_ENCODING_F16,
-                                              0, 0, CLASS, HASH, &p, NULL, 0),
-                     SPARQ_TUNE_SOURCE_BUILTIN);
-    assert_int_equal(lookup(user, shipped, &cpu, "m4096", HASH, &p, NULL),
-                     SPARQ_TUNE_SOURCE_BUILTIN);
-
-    /* a changed kernel (another source hash) skips every entry, at every level */
-    assert_int_equal(lookup(user, shipped, &cpu, CLASS, "fedcba9876543210", &p, NULL),
-                     SPARQ_TUNE_SOURCE_BUILTIN);
-    sparq_tune_params_entry fresh = batchtile(CLASS, 512, 4, 256);
-    strcpy(fresh.source_hash, "fedcba9876543210");
-    put(shipped, type, fresh);
-    assert_int_equal(lookup(user, shipped, &cpu, CLASS, "fedcba9876543210", &p, NULL),
-                     SPARQ_TUNE_SOURCE_TYPE_DEFAULT);
-    assert_int_equal(p.value[0], 512);
-    sparq_tunedb_free(user);
-    sparq_tunedb_free(shipped);
-    sparq_tunedb_free(defaults);
-    sparq_tunedb_free(type_only);
-}
-
-/* A BSR kernel's parameters are tuned per block shape: its key names the block
- * ("spmm_bsr_tile@16x16/f32/..."), and a lookup for another block finds none. */
-static void bsr_params_per_block(void **state)
-{
-    (void)state;
-    const sparq_kernel_info *k = sparq_kernel_find("spmm_bsr_tile");
-    assert_non_null(k);
-    sparq_tunedb *db = empty_db();
-    const char *exact = key_of(sparq_tunedb_device_key, &cpu);
-    sparq_tune_params_entry e = batchtile(CLASS, 64, 4, 256);
-    strcpy(e.kernel, "spmm_bsr_tile");
-    e.encoding = SPARQ_ENCODING_F32;
-    e.params.value[0] = 4, e.params.value[1] = 6, e.params.value[2] = 8, e.params.value[3] = 4;
-    assert_int_equal(sparq_tunedb_put_params(db, &cpu, exact, &e), SPARQ_ERROR_INVALID_ARGUMENT);
-    e.block_rows = e.block_cols = 16;
-    assert_int_equal(sparq_tunedb_put_params(db, &cpu, exact, &e), SPARQ_OK);
-    sparq_tune_params_entry csr = batchtile(CLASS, 64, 4, 256);
-    csr.block_rows = csr.block_cols = 16; /* a block on a CSR kernel */
-    assert_int_equal(sparq_tunedb_put_params(db, &cpu, exact, &csr), SPARQ_ERROR_INVALID_ARGUMENT);
-    csr.block_rows = csr.block_cols = 0;
-    assert_int_equal(sparq_tunedb_put_params(db, &cpu, exact, &csr), SPARQ_OK);
-
-    char *text = NULL;
-    assert_int_equal(sparq_tunedb_to_text(db, &text), SPARQ_OK);
-    assert_non_null(strstr(text, "\"spmm_bsr_tile@16x16/f32/" CLASS "\""));
-    sparq_tunedb *back = from_text(text);
-    assert_int_equal(sparq_tunedb_skipped(back), 0);
-    sparq_tune_chain chain = {back, NULL};
-    sparq_kernel_params p;
-    assert_int_equal(sparq_tune_lookup_params(&chain, &cpu, k, SPARQ_ENCODING_F32, 16, 16, CLASS,
-                                              HASH, &p, NULL, 0),
-                     SPARQ_TUNE_SOURCE_USER);
-    assert_true(p.value[0] == 4 && p.value[1] == 6 && p.value[2] == 8 && p.value[3] == 4);
-    assert_int_equal(sparq_tune_lookup_params(&chain, &cpu, k, SPARQ_ENCODING_F32, 4, 4, CLASS,
-                                              HASH, &p, NULL, 0),
-                     SPARQ_TUNE_SOURCE_BUILTIN);
-    assert_int_equal(sparq_tune_lookup_params(&chain, &cpu, k, SPARQ_ENCODING_F32, 0, 0, CLASS,
-                                              HASH, &p, NULL, 0),
-                     SPARQ_TUNE_SOURCE_BUILTIN);
-    /* a kernel of another structure ignores the block (a BSR matrix's dense path) */
-    assert_int_equal(sparq_tune_lookup_params(&chain, &cpu, batchtile_kernel(), SPARQ_ENCODING_I8,
-                                              16, 16, CLASS, HASH, &p, NULL, 0),
-                     SPARQ_TUNE_SOURCE_USER);
-    free(text);
-    sparq_tunedb_free(back);
-    sparq_tunedb_free(db);
-
-    /* in a file: BSR kernel keys without a block, or with a malformed one, are skipped */
-    const char *bad =
-        "{\"schema\": 1, \"devices\": {\"type:cpu\": {\"type\": \"cpu\", \"params\": {"
-        "\"spmm_bsr_tile/f32/" CLASS "\": {\"values\": {\"TSR\": 4, \"TB\": 6, \"WGB\": 8, "
-        "\"RPG\": 4}, \"source_hash\": \"" HASH "\"},"
-        "\"spmm_bsr_tile@16/f32/" CLASS "\": {\"values\": {\"TSR\": 4, \"TB\": 6, \"WGB\": 8, "
-        "\"RPG\": 4}, \"source_hash\": \"" HASH "\"},"
-        "\"spmm_bsr_tile@3x4/f32/" CLASS "\": {\"values\": {\"TSR\": 4, \"TB\": 6, \"WGB\": 8, "
-        "\"RPG\": 4}, \"source_hash\": \"" HASH "\"},"
-        "\"spmm_bsr_tile@4x4/f32/" CLASS "\": {\"values\": {\"TSR\": 4, \"TB\": 6, \"WGB\": 8, "
-        "\"RPG\": 4}, \"source_hash\": \"" HASH "\"}}}}}";
-    db = from_text(bad);
-    assert_int_equal(sparq_tunedb_count(db), 1);
-    assert_int_equal(sparq_tunedb_skipped(db), 3);
-    sparq_tunedb_free(db);
-}
-
-static void nearest_class(void **state)
-{
-    (void)state;
-    const char *exact = key_of(sparq_tunedb_device_key, &cpu);
-    sparq_tunedb *user = empty_db(), *shipped = empty_db();
-    put(user, exact, batchtile("m4096.k4096.b64.z512", 64, 4, 256));
-    put(user, exact, batchtile("m4096.k4096.b16.z512", 32, 4, 256));
-    put(user, exact, batchtile("m64.k64.b32.z512", 128, 4, 256));
-    put(shipped, exact, batchtile(CLASS, 256, 4, 256));
-    sparq_kernel_params p;
-    char detail[256];
-    /* the exact class at any level beats a nearest class at an earlier one */
-    assert_int_equal(lookup(user, shipped, &cpu, CLASS, HASH, &p, detail),
-                     SPARQ_TUNE_SOURCE_SHIPPED);
-    assert_int_equal(p.value[0], 256);
-    assert_string_equal(detail, "shipped tuning, class " CLASS);
-    /* without it, b16 and b64 are both one step away: the first in key order wins */
-    assert_int_equal(lookup(user, NULL, &cpu, CLASS, HASH, &p, detail), SPARQ_TUNE_SOURCE_USER);
-    assert_int_equal(p.value[0], 32);
-    assert_string_equal(detail, "user tuning, nearest class m4096.k4096.b16.z512 to " CLASS);
-    assert_int_equal(lookup(user, shipped, &cpu, "m128.k64.b32.z512", HASH, &p, detail),
-                     SPARQ_TUNE_SOURCE_USER);
-    assert_int_equal(p.value[0], 128);
-    assert_int_equal(lookup(user, shipped, &cpu, "m4096.k4096.b64.z512", HASH, &p, detail),
-                     SPARQ_TUNE_SOURCE_USER);
-    assert_int_equal(p.value[0], 64);
-    /* batch 1 never borrows a batch > 1 entry (nor the reverse): built-in defaults */
-    assert_int_equal(lookup(user, shipped, &cpu, "m4096.k4096.b1.z512", HASH, &p, detail),
-                     SPARQ_TUNE_SOURCE_BUILTIN);
-    /* a stale nearer entry is passed over for a current farther one */
-    sparq_tune_params_entry stale = batchtile("m4096.k4096.b16.z512", 512, 4, 256);
-    strcpy(stale.source_hash, "00000000deadbeef");
-    put(user, exact, stale);
-    assert_int_equal(lookup(user, NULL, &cpu, CLASS, HASH, &p, detail), SPARQ_TUNE_SOURCE_USER);
-    assert_int_equal(p.value[0], 64);
-    sparq_tunedb_free(user);
-    sparq_tunedb_free(shipped);
-}
-
 static void invalid_values_refused_and_skipped(void **state)
 {
     (void)state;
-    sparq_tunedb *db = empty_db();
-    const char *exact = key_of(sparq_tunedb_device_key, &cpu);
-    sparq_tune_params_entry e = batchtile(CLASS, 48, 4, 256); /* 48: not a candidate */
-    assert_int_equal(sparq_tunedb_put_params(db, &cpu, exact, &e), SPARQ_ERROR_INVALID_ARGUMENT);
+    sparq_tunedb *db = testing_empty_db();
+    const char *exact = testing_key_of(sparq_tunedb_device_key, &testing_cpu);
+    sparq_tune_params_entry e = testing_batchtile(CLASS, 48, 4, 256); /* 48: not a candidate */
+    assert_int_equal(sparq_tunedb_put_params(db, &testing_cpu, exact, &e),
+                     SPARQ_ERROR_INVALID_ARGUMENT);
     assert_non_null(strstr(sparq_last_error(), "TILE_WG=48"));
-    e = batchtile(CLASS, 64, 4, 256);
+    e = testing_batchtile(CLASS, 64, 4, 256);
     strcpy(e.kernel, "spmm_csr_nonesuch");
-    assert_int_equal(sparq_tunedb_put_params(db, &cpu, exact, &e), SPARQ_ERROR_INVALID_ARGUMENT);
-    e = batchtile("m4000.k4096.b32.z512", 64, 4, 256);
-    assert_int_equal(sparq_tunedb_put_params(db, &cpu, exact, &e), SPARQ_ERROR_INVALID_ARGUMENT);
-    e = batchtile(CLASS, 64, 4, 256);
+    assert_int_equal(sparq_tunedb_put_params(db, &testing_cpu, exact, &e),
+                     SPARQ_ERROR_INVALID_ARGUMENT);
+    e = testing_batchtile("m4000.k4096.b32.z512", 64, 4, 256);
+    assert_int_equal(sparq_tunedb_put_params(db, &testing_cpu, exact, &e),
+                     SPARQ_ERROR_INVALID_ARGUMENT);
+    e = testing_batchtile(CLASS, 64, 4, 256);
     strcpy(e.source_hash, "xyz");
-    assert_int_equal(sparq_tunedb_put_params(db, &cpu, exact, &e), SPARQ_ERROR_INVALID_ARGUMENT);
-    sparq_tune_choice_entry c = choice(CLASS, false, -1.0);
-    assert_int_equal(sparq_tunedb_put_choice(db, &cpu, exact, &c), SPARQ_ERROR_INVALID_ARGUMENT);
-    c = choice(CLASS, false, 100.0);
+    assert_int_equal(sparq_tunedb_put_params(db, &testing_cpu, exact, &e),
+                     SPARQ_ERROR_INVALID_ARGUMENT);
+    sparq_tune_choice_entry c = testing_choice(CLASS, false, -1.0);
+    assert_int_equal(sparq_tunedb_put_choice(db, &testing_cpu, exact, &c),
+                     SPARQ_ERROR_INVALID_ARGUMENT);
+    c = testing_choice(CLASS, false, 100.0);
     c.structure = SPARQ_STRUCTURE_BSR; /* a BSR choice without its block */
-    assert_int_equal(sparq_tunedb_put_choice(db, &cpu, exact, &c), SPARQ_ERROR_INVALID_ARGUMENT);
+    assert_int_equal(sparq_tunedb_put_choice(db, &testing_cpu, exact, &c),
+                     SPARQ_ERROR_INVALID_ARGUMENT);
     c.block_rows = 3, c.block_cols = 4;
-    assert_int_equal(sparq_tunedb_put_choice(db, &cpu, exact, &c), SPARQ_ERROR_INVALID_ARGUMENT);
+    assert_int_equal(sparq_tunedb_put_choice(db, &testing_cpu, exact, &c),
+                     SPARQ_ERROR_INVALID_ARGUMENT);
     c.structure = SPARQ_STRUCTURE_CSR, c.block_rows = 4; /* a block on CSR */
-    assert_int_equal(sparq_tunedb_put_choice(db, &cpu, exact, &c), SPARQ_ERROR_INVALID_ARGUMENT);
+    assert_int_equal(sparq_tunedb_put_choice(db, &testing_cpu, exact, &c),
+                     SPARQ_ERROR_INVALID_ARGUMENT);
     assert_int_equal(sparq_tunedb_count(db), 0);
     sparq_tunedb_free(db);
 
@@ -453,12 +175,12 @@ static void invalid_values_refused_and_skipped(void **state)
         "\"bsr64x4/f32/" CLASS "\": {\"path\": \"dense\"}, \"bsr4x4z/f32/" CLASS "\": {\"path\": "
         "\"dense\"}, \"bsr4x4/f32/" CLASS "\": {\"path\": \"dense\"}}},"
         "\"type:gpu\": [1, 2], \"type:other\": {\"type\": \"toaster\"}}}";
-    db = from_text(text);
+    db = testing_db_from_text(text);
     assert_string_equal(sparq_tunedb_warning(db), "");
     assert_int_equal(sparq_tunedb_count(db), 2);
     assert_int_equal(sparq_tunedb_skipped(db), 21); /* 11 params, 8 choices, 2 devices */
     sparq_kernel_params p;
-    assert_int_equal(lookup(NULL, db, &cpu, "m1.k1.b2.z1", HASH, &p, NULL),
+    assert_int_equal(testing_lookup(NULL, db, &testing_cpu, "m1.k1.b2.z1", HASH, &p, NULL),
                      SPARQ_TUNE_SOURCE_TYPE_DEFAULT);
     assert_int_equal(p.value[0], 64); /* the one valid entry, never the 65536 */
     sparq_tunedb_free(db);
@@ -502,18 +224,15 @@ static void expect_ignored(const char *text, size_t size, const char *what)
 
     char path[1100];
     snprintf(path, sizeof path, "%s/tune.json", testing_tmpdir("tunedb_ignored"));
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(text, 1, size, f), size);
-    fclose(f);
+    testing_write_file(path, text, size);
     assert_int_equal(load_counting_log_lines(path, &db), 1);
     assert_int_equal(sparq_tunedb_count(db), 0);
     assert_non_null(strstr(sparq_tunedb_warning(db), path));
     assert_non_null(strstr(sparq_tunedb_warning(db), what));
     sparq_tunedb_free(db);
     /* a merge replaces the bad file with a good one */
-    sparq_tunedb *one = empty_db();
-    put(one, "type:cpu", batchtile(CLASS, 64, 4, 256));
+    sparq_tunedb *one = testing_empty_db();
+    testing_put(one, "type:cpu", testing_batchtile(CLASS, 64, 4, 256));
     assert_int_equal(sparq_tunedb_merge_into_file(one, path), SPARQ_OK);
     sparq_tunedb_free(one);
     assert_int_equal(sparq_tunedb_load_file(path, &db), SPARQ_OK);
@@ -529,13 +248,13 @@ static void corrupt_truncated_foreign_files(void **state)
     expect_ignored(garbage, sizeof garbage, "not valid JSON");
     expect_ignored("", 0, "not valid JSON");
 
-    sparq_tunedb *db = empty_db();
-    put(db, "type:cpu", batchtile(CLASS, 64, 4, 256));
-    put(db, "type:cpu", batchtile("m1.k1.b1.z1", 64, 4, 256));
+    sparq_tunedb *db = testing_empty_db();
+    testing_put(db, "type:cpu", testing_batchtile(CLASS, 64, 4, 256));
+    testing_put(db, "type:cpu", testing_batchtile("m1.k1.b1.z1", 64, 4, 256));
     char *text = NULL;
     assert_int_equal(sparq_tunedb_to_text(db, &text), SPARQ_OK);
     for (size_t cut = 0; cut < strlen(text) - 1; cut += 7) { /* every truncation */
-        sparq_tunedb *part = from_text_n(text, cut);
+        sparq_tunedb *part = testing_db_from_text_n(text, cut);
         assert_int_equal(sparq_tunedb_count(part), 0);
         assert_non_null(strstr(sparq_tunedb_warning(part), "not valid JSON"));
         sparq_tunedb_free(part);
@@ -569,19 +288,20 @@ static void merge_creates_folders_and_replaces(void **state)
     (void)state;
     char path[1100];
     snprintf(path, sizeof path, "%s/a/b/sparq/tune.json", testing_tmpdir("tunedb_merge"));
-    const char *exact = key_of(sparq_tunedb_device_key, &cpu);
-    sparq_tunedb *first = empty_db(), *second = empty_db(), *db = NULL;
-    put(first, exact, batchtile(CLASS, 64, 4, 256));
-    put(first, exact, batchtile("m1.k1.b1.z1", 64, 4, 256));
-    put(second, exact, batchtile(CLASS, 128, 8, 512)); /* replaces the first's */
-    sparq_tune_choice_entry c = choice(CLASS, false, 10.0);
+    const char *exact = testing_key_of(sparq_tunedb_device_key, &testing_cpu);
+    sparq_tunedb *first = testing_empty_db(), *second = testing_empty_db(), *db = NULL;
+    testing_put(first, exact, testing_batchtile(CLASS, 64, 4, 256));
+    testing_put(first, exact, testing_batchtile("m1.k1.b1.z1", 64, 4, 256));
+    testing_put(second, exact, testing_batchtile(CLASS, 128, 8, 512)); /* replaces the first's */
+    sparq_tune_choice_entry c = testing_choice(CLASS, false, 10.0);
     assert_int_equal(sparq_tunedb_put_choice(second, NULL, "type:cpu", &c), SPARQ_OK);
     assert_int_equal(sparq_tunedb_merge_into_file(first, path), SPARQ_OK);
     assert_int_equal(sparq_tunedb_merge_into_file(second, path), SPARQ_OK);
     assert_int_equal(sparq_tunedb_load_file(path, &db), SPARQ_OK);
     assert_int_equal(sparq_tunedb_count(db), 3);
     sparq_kernel_params p;
-    assert_int_equal(lookup(db, NULL, &cpu, CLASS, HASH, &p, NULL), SPARQ_TUNE_SOURCE_USER);
+    assert_int_equal(testing_lookup(db, NULL, &testing_cpu, CLASS, HASH, &p, NULL),
+                     SPARQ_TUNE_SOURCE_USER);
     assert_int_equal(p.value[0], 128);
     assert_int_equal(p.value[2], 512);
     char *text = NULL;
@@ -609,9 +329,9 @@ static int write_entries(const char *path, int w)
         char shape_class[64];
         sparq_tune_shape_class((size_t)1 << w, (size_t)1 << i, 1, 1.0, shape_class,
                                sizeof shape_class);
-        sparq_tune_params_entry e = batchtile(shape_class, 64, 4, 256);
+        sparq_tune_params_entry e = testing_batchtile(shape_class, 64, 4, 256);
         if (sparq_tunedb_create(&db) != SPARQ_OK ||
-            sparq_tunedb_put_params(db, &cpu, "type:cpu", &e) != SPARQ_OK ||
+            sparq_tunedb_put_params(db, &testing_cpu, "type:cpu", &e) != SPARQ_OK ||
             sparq_tunedb_merge_into_file(db, path) != SPARQ_OK)
             return 1;
         sparq_tunedb_free(db);
@@ -679,106 +399,6 @@ static void concurrent_threads(void **state)
     expect_all_entries(path);
 }
 
-static void choices_chain(void **state)
-{
-    (void)state;
-    sparq_tunedb *user = empty_db(), *shipped = empty_db();
-    sparq_tune_choice_entry mine = choice(CLASS, true, 900.0);
-    sparq_tune_choice_entry vendor = choice("m4096.k4096.b128.z512", false, 300.0);
-    assert_int_equal(sparq_tunedb_put_choice(user, &cpu, key_of(sparq_tunedb_device_key, &cpu),
-                                             &mine), SPARQ_OK);
-    assert_int_equal(sparq_tunedb_put_choice(shipped, &cpu, key_of(sparq_tunedb_vendor_key, &cpu),
-                                             &vendor), SPARQ_OK);
-    sparq_tune_chain chain = {user, shipped};
-    sparq_tune_choice_entry got;
-    sparq_tune_source source;
-    char detail[256];
-    assert_true(sparq_tune_lookup_choice(&chain, &cpu, &csr_f32,
-                                         CLASS, &got, &source, detail, sizeof detail));
-    assert_int_equal(source, SPARQ_TUNE_SOURCE_USER);
-    assert_true(got.dense);
-    assert_string_equal(got.kernel, "spmm_csr_rowvec");
-    assert_string_equal(got.dense_name, "linear_dense_rowdot");
-    assert_true(got.sparse_us == 900.0 && got.dense_us == 4100.0);
-    assert_string_equal(detail, "user tuning, class " CLASS);
-    /* a new driver: the vendor default, at its nearest class */
-    sparq_tune_device new_driver = cpu;
-    strcpy(new_driver.driver, "5.0");
-    assert_true(sparq_tune_lookup_choice(&chain, &new_driver, &csr_f32, CLASS, &got, &source,
-                                         detail, sizeof detail));
-    assert_int_equal(source, SPARQ_TUNE_SOURCE_TYPE_DEFAULT);
-    assert_false(got.dense);
-    assert_string_equal(detail,
-                        "vendor/type default, nearest class m4096.k4096.b128.z512 to " CLASS);
-    /* a choice is never borrowed across batch 1 and batch > 1, nor across densities */
-    sparq_tune_choice_entry single = choice("m4096.k4096.b1.z512", true, 300.0);
-    assert_int_equal(sparq_tunedb_put_choice(shipped, &cpu, key_of(sparq_tunedb_vendor_key, &cpu),
-                                             &single), SPARQ_OK);
-    assert_true(sparq_tune_lookup_choice(&chain, &new_driver, &csr_f32, "m2048.k4096.b1.z512", &got,
-                                         &source, detail, sizeof detail));
-    assert_true(got.dense);
-    assert_false(sparq_tune_lookup_choice(&chain, &new_driver, &csr_f32, "m4096.k4096.b1.z4096",
-                                          &got, &source, detail, sizeof detail));
-    assert_false(sparq_tune_lookup_choice(&chain, &new_driver, &csr_f32, "m4096.k4096.b1.z256",
-                                          &got, &source, detail, sizeof detail));
-    /* a near tie (4100 vs 3900 us) serves its own class ... */
-    sparq_tune_choice_entry tie = choice("m1024.k1024.b1.z256", false, 3900.0);
-    assert_int_equal(sparq_tunedb_put_choice(shipped, &cpu, key_of(sparq_tunedb_vendor_key, &cpu),
-                                             &tie), SPARQ_OK);
-    assert_true(sparq_tune_lookup_choice(&chain, &new_driver, &csr_f32, "m1024.k1024.b1.z256", &got,
-                                         &source, detail, sizeof detail));
-    assert_true(got.sparse_us == 3900.0);
-    /* ... other classes only as the last resort, when no level has a decisive one */
-    assert_true(sparq_tune_lookup_choice(&chain, &new_driver, &csr_f32, "m2048.k1024.b1.z256", &got,
-                                         &source, detail, sizeof detail));
-    assert_true(got.sparse_us == 3900.0);
-    assert_int_equal(source, SPARQ_TUNE_SOURCE_TYPE_DEFAULT);
-    assert_string_equal(detail, "vendor/type default, nearest class m1024.k1024.b1.z256 to "
-                                "m2048.k1024.b1.z256 (a near tie, no clear choice nearer)");
-    /* ... a clear win further away does not overrule it */
-    sparq_tune_choice_entry far = choice("m8192.k1024.b1.z256", false, 1000.0);
-    assert_int_equal(sparq_tunedb_put_choice(shipped, &cpu, key_of(sparq_tunedb_vendor_key, &cpu),
-                                             &far), SPARQ_OK);
-    assert_true(sparq_tune_lookup_choice(&chain, &new_driver, &csr_f32, "m2048.k1024.b1.z256", &got,
-                                         &source, detail, sizeof detail));
-    assert_true(got.sparse_us == 3900.0);
-    assert_true(sparq_tune_lookup_choice(&chain, &new_driver, &csr_f32, "m16384.k1024.b1.z256",
-                                         &got, &source, detail, sizeof detail));
-    assert_true(got.sparse_us == 1000.0);
-    /* ... nor one as near at a later level (the tie is the vendor's, this is the type's) */
-    sparq_tune_choice_entry sibling = choice("m4096.k1024.b1.z256", true, 9000.0);
-    assert_int_equal(sparq_tunedb_put_choice(shipped, &cpu, key_of(sparq_tunedb_type_key, &cpu),
-                                             &sibling), SPARQ_OK);
-    assert_true(sparq_tune_lookup_choice(&chain, &new_driver, &csr_f32, "m2048.k1024.b1.z256",
-                                         &got, &source, detail, sizeof detail));
-    assert_true(got.sparse_us == 3900.0);
-    /* ... but a nearer one at a later level does */
-    sparq_tune_choice_entry nearer = choice("m512.k1024.b1.z256", true, 8000.0);
-    assert_int_equal(sparq_tunedb_put_choice(shipped, &cpu, key_of(sparq_tunedb_type_key, &cpu),
-                                             &nearer), SPARQ_OK);
-    assert_true(sparq_tune_lookup_choice(&chain, &new_driver, &csr_f32, "m256.k1024.b1.z256",
-                                         &got, &source, detail, sizeof detail));
-    assert_true(got.sparse_us == 8000.0 && got.dense);
-    assert_string_equal(detail, "vendor/type default, nearest class m512.k1024.b1.z256 to "
-                                "m256.k1024.b1.z256");
-    /* a BSR choice serves its own block shape only */
-    sparq_tune_choice_entry blocks = choice(CLASS, true, 9000.0);
-    blocks.structure = SPARQ_STRUCTURE_BSR, blocks.block_rows = blocks.block_cols = 16;
-    assert_int_equal(sparq_tunedb_put_choice(user, &cpu, key_of(sparq_tunedb_device_key, &cpu),
-                                             &blocks), SPARQ_OK);
-    assert_true(sparq_tune_lookup_choice(&chain, &cpu, &bsr16_f32, CLASS, &got, &source, detail,
-                                         sizeof detail));
-    assert_true(got.dense && got.block_rows == 16 && got.block_cols == 16);
-    /* no level has one: false, BUILTIN */
-    assert_false(sparq_tune_lookup_choice(&chain, &cpu, &bsr4_f32,
-                                          CLASS, &got, &source, detail, sizeof detail));
-    assert_int_equal(source, SPARQ_TUNE_SOURCE_BUILTIN);
-    assert_false(sparq_tune_lookup_choice(NULL, NULL, &csr_f32,
-                                          CLASS, NULL, NULL, NULL, 0));
-    sparq_tunedb_free(user);
-    sparq_tunedb_free(shipped);
-}
-
 static void user_path_and_shipped(void **state)
 {
     (void)state;
@@ -824,15 +444,11 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(shape_classes),
         cmocka_unit_test(round_trip),
-        cmocka_unit_test(chain_falls_back_at_each_level),
-        cmocka_unit_test(nearest_class),
-        cmocka_unit_test(bsr_params_per_block),
         cmocka_unit_test(invalid_values_refused_and_skipped),
         cmocka_unit_test(corrupt_truncated_foreign_files),
         cmocka_unit_test(merge_creates_folders_and_replaces),
         cmocka_unit_test(concurrent_processes),
         cmocka_unit_test(concurrent_threads),
-        cmocka_unit_test(choices_chain),
         cmocka_unit_test(user_path_and_shipped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

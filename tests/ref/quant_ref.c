@@ -1,5 +1,6 @@
 /* quant_ref.c - plain-C quantization references (see quant_ref.h). */
 #include "ref/quant_ref.h"
+#include "testing.h"
 
 #include <math.h>
 #include <string.h>
@@ -125,18 +126,10 @@ double ref_nmse(const float *x, const float *y, size_t n)
     return e == 0.0 ? 0.0 : e / s;
 }
 
-static uint64_t splitmix64(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-/* Uniform in (0, 1). */
+/* Uniform in (0, 1): the tests' generator's 53 bits, offset by half a step. */
 static double uniform(uint64_t *state)
 {
-    return ((double)(splitmix64(state) >> 11) + 0.5) / 9007199254740992.0;
+    return ((double)(testing_next_u64(state) >> 11) + 0.5) / 9007199254740992.0;
 }
 
 static double normal(uint64_t *state)

@@ -23,7 +23,7 @@ double ref_sqnr_db(const float *x, const float *y, size_t n);
 /* sum (x - y)^2 / sum x^2; 0 when x is all zero and equal. */
 double ref_nmse(const float *x, const float *y, size_t n);
 
-/* Deterministic generators from a 64-bit seed (splitmix64). */
+/* Deterministic generators from a 64-bit seed (testing_next_u64, splitmix64). */
 void ref_fill_gaussian(float *out, size_t n, uint64_t seed, float sigma);
 void ref_fill_student_t3(float *out, size_t n, uint64_t seed, float scale);
 void ref_fill_laplace(float *out, size_t n, uint64_t seed, float b);

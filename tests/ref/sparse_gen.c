@@ -1,16 +1,9 @@
 /* sparse_gen.c - pruned test matrices (see sparse_gen.h). */
 #include "ref/sparse_gen.h"
+#include "testing.h"
 
 #include <math.h>
-
-static double next_uniform(uint64_t *state) /* splitmix64 -> [0, 1) */
-{
-    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    return (double)(z >> 11) / 9007199254740992.0;
-}
+#include <stdbool.h>
 
 void gen_sparse(float *w, size_t rows, size_t cols, double sparsity, gen_shape shape,
                 uint64_t seed)
@@ -25,8 +18,9 @@ void gen_sparse(float *w, size_t rows, size_t cols, double sparsity, gen_shape s
         else if (shape == GEN_POWER_LAW)
             keep = fmin(1.0, keep * 2.0 / pow(1.0 + (double)r / 4.0, 1.5));
         for (size_t c = 0; c < cols; c++) {
-            double v = 2.0 * next_uniform(&state) - 1.0;
-            w[r * cols + c] = next_uniform(&state) < keep && v != 0.0 ? (float)v : 0.0f;
+            double v = 2.0 * testing_next_uniform(&state) - 1.0;
+            bool kept = testing_next_uniform(&state) < keep && v != 0.0;
+            w[r * cols + c] = kept ? (float)v : 0.0f;
         }
     }
 }

@@ -1,6 +1,7 @@
 /* testing.c - shared test helpers (see testing.h). */
 #include "testing.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,15 +40,23 @@ void testing_read(sparq_context *ctx, cl_mem buf, float *out, size_t count, cl_e
     assert_int_equal(err, CL_SUCCESS);
 }
 
+uint64_t testing_next_u64(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+double testing_next_uniform(uint64_t *state)
+{
+    return (double)(testing_next_u64(state) >> 11) / 9007199254740992.0;
+}
+
 void testing_fill_uniform(float *out, size_t count, uint64_t seed, float lo, float hi)
 {
-    for (size_t i = 0; i < count; i++) {
-        uint64_t z = (seed += 0x9E3779B97F4A7C15ull);
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-        z ^= z >> 31;
-        out[i] = lo + (hi - lo) * (float)((double)(z >> 11) / 9007199254740992.0);
-    }
+    for (size_t i = 0; i < count; i++)
+        out[i] = lo + (hi - lo) * (float)testing_next_uniform(&seed);
 }
 
 const char *testing_tmpdir(const char *name)
@@ -59,6 +68,71 @@ const char *testing_tmpdir(const char *name)
     snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", path, path);
     assert_int_equal(system(cmd), 0);
     return path;
+}
+
+const char *testing_tmpfile(const char *test, const char *name)
+{
+    static char path[1100];
+    const char *dir = testing_tmpdir(test);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return path;
+}
+
+unsigned char *testing_read_file(const char *path, size_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, 0, SEEK_END), 0);
+    long n = ftell(f);
+    assert_true(n >= 0);
+    rewind(f);
+    unsigned char *buf = malloc((size_t)n + 1);
+    assert_non_null(buf);
+    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *size = (size_t)n;
+    return buf;
+}
+
+void testing_write_file(const char *path, const void *data, size_t size)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    if (size > 0)
+        assert_int_equal(fwrite(data, 1, size, f), size);
+    assert_int_equal(fclose(f), 0);
+}
+
+void testing_assert_near(double got, double want)
+{
+    if (!(fabs(got - want) <= 1e-12 * (1.0 + fabs(want))))
+        fail_msg("got %.17g, want %.17g", got, want);
+}
+
+void testing_skip_without_numpy(void)
+{
+    if (system(SPARQ_PYTHON " -c 'import numpy' >/dev/null 2>&1") == 0)
+        return;
+    if (getenv("CI"))
+        fail_msg("CI is set but " SPARQ_PYTHON " has no numpy (Debian: python3-numpy)");
+    print_message("python3 with numpy not found, skipping\n");
+    skip();
+}
+
+int testing_python(const char *script, const char *arg1, const char *arg2, char *out,
+                   size_t size)
+{
+    char cmd[4096];
+    int n = arg2 ? snprintf(cmd, sizeof cmd, SPARQ_PYTHON " '%s/%s' '%s' '%s' 2>&1",
+                            SPARQ_SOURCE_DIR, script, arg1, arg2)
+                 : snprintf(cmd, sizeof cmd, SPARQ_PYTHON " '%s/%s' '%s' 2>&1",
+                            SPARQ_SOURCE_DIR, script, arg1);
+    assert_true(n > 0 && (size_t)n < sizeof cmd);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t got = fread(out, 1, size - 1, p);
+    out[got] = '\0';
+    return pclose(p);
 }
 
 void testing_filter_from_env(void)
