@@ -37,12 +37,6 @@ static int fail(const char *what)
     return 1;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* Activations as transformers have them: per-channel spreads from a log-normal (a few
  * channels 10-30x the others), plus a rank-16 component shared by all channels. The
  * statistics of tokens rows of them, accumulated in chunks. */
@@ -138,11 +132,11 @@ static int bench_shape(size_t rows, size_t cols, unsigned repeats, uint64_t seed
             }
             if (rc)
                 break;
-            qsort(t, repeats, sizeof t[0], cmp_double);
+            bench_summary sum = bench_summarize(t, repeats);
             if (m == SPARQ_METHOD_RTN)
                 rtn_out = res.output_nmse;
             printf("| %s | %s | %.2f | %.2f | %.2f | %.4g | %.4g | %.3f |\n", recipes[r].name,
-                   sparq_method_name((sparq_method)m), t[repeats / 2], t[0], t[repeats - 1],
+                   sparq_method_name((sparq_method)m), sum.median, sum.min, sum.max,
                    res.output_nmse, res.error.nmse, res.output_nmse / rtn_out);
             fflush(stdout);
         }

@@ -6,19 +6,12 @@
  *
  * usage: bench_first_result [FORMAT] with FORMAT csr90 (default), bsr90, 2:4, i8
  */
+#include "common.h"
 #include "sparq.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static int fail(const char *what, sparq_status st)
 {
@@ -29,7 +22,7 @@ static int fail(const char *what, sparq_status st)
 
 int main(int argc, char **argv)
 {
-    double t0 = now();
+    double t0 = bench_now_seconds();
     const char *format = argc > 1 ? argv[1] : "csr90";
     const size_t rows = 768, cols = 3072, batch = 1;
     sparq_pack_options f = {0};
@@ -56,9 +49,8 @@ int main(int argc, char **argv)
     float *y = malloc(rows * sizeof *y);
     if (!w || !x || !y)
         return fail("allocating", SPARQ_ERROR_OUT_OF_MEMORY);
-    unsigned seed = 1;
-    for (size_t i = 0; i < rows * cols; i++)
-        w[i] = (float)((seed = seed * 1103515245u + 12345u) >> 8) / (1 << 24) - 0.5f;
+    uint64_t seed = 1;
+    bench_fill_uniform(w, rows * cols, -0.5f, 0.5f, &seed);
     for (size_t i = 0; i < cols; i++)
         x[i] = (float)i / (float)cols;
     sparq_status st = SPARQ_OK;
@@ -73,16 +65,16 @@ int main(int argc, char **argv)
     if (st != SPARQ_OK)
         return fail("pruning", st);
 
-    double t_ctx = now();
+    double t_ctx = bench_now_seconds();
     sparq_context *ctx = NULL;
     if ((st = sparq_context_create(NULL, &ctx)) != SPARQ_OK)
         return fail("creating a context", st);
     cl_command_queue q = sparq_context_queue(ctx);
-    double t_pack = now();
+    double t_pack = bench_now_seconds();
     sparq_packed *packed = NULL;
     if ((st = sparq_packed_create(&f, rows, cols, w, &packed)) != SPARQ_OK)
         return fail("packing", st);
-    double t_upload = now();
+    double t_upload = bench_now_seconds();
     sparq_matrix *m = NULL;
     if ((st = sparq_matrix_create(ctx, packed, NULL, &m)) != SPARQ_OK)
         return fail("uploading", st);
@@ -93,13 +85,13 @@ int main(int argc, char **argv)
                                rows * sizeof *y, NULL, &e2);
     if (e1 != CL_SUCCESS || e2 != CL_SUCCESS)
         return fail("allocating buffers", e1 != CL_SUCCESS ? e1 : e2);
-    double t_run = now();
+    double t_run = bench_now_seconds();
     cl_event done = NULL;
     if ((st = sparq_linear(m, q, dx, 0, dy, 0, batch, NULL, 0, NULL, &done)) != SPARQ_OK)
         return fail("running", st);
     if ((e1 = clEnqueueReadBuffer(q, dy, CL_TRUE, 0, rows * sizeof *y, y, 1, &done, NULL)))
         return fail("reading", e1);
-    double t_end = now();
+    double t_end = bench_now_seconds();
     clReleaseEvent(done);
 
     char plan[2048];

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common.h"
 #include "sparq.h"
 
 #define MAX_POINTS 4096
@@ -56,12 +57,6 @@ static size_t load_landscape(FILE *f, const char *spec, const char *kernel, land
     return l->count;
 }
 
-static int compare_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 typedef struct search_stats {
     double evals_median, gap_median, gap_worst; /* gap: found / best - 1              */
     unsigned within_5pct, runs;
@@ -90,11 +85,10 @@ static sparq_status replay_search(sparq_context *ctx, const sparq_tune_case *c,
         stats->runs++;
         free(r);
     }
-    qsort(evals, stats->runs, sizeof evals[0], compare_double);
-    qsort(gaps, stats->runs, sizeof gaps[0], compare_double);
-    stats->evals_median = evals[stats->runs / 2];
-    stats->gap_median = gaps[stats->runs / 2];
-    stats->gap_worst = gaps[stats->runs - 1];
+    bench_summary gap = bench_summarize(gaps, stats->runs);
+    stats->evals_median = bench_summarize(evals, stats->runs).median;
+    stats->gap_median = gap.median;
+    stats->gap_worst = gap.max;
     return SPARQ_OK;
 }
 
@@ -111,51 +105,134 @@ static void usage(FILE *to)
             "  instead of measuring (the spaces' candidates are still built and checked).\n");
 }
 
-int main(int argc, char **argv)
+typedef struct search_options {
+    const char *spaces[MAX_SPACES][2]; /* case, kernel */
+    size_t space_count;
+    unsigned seeds, repeats;
+    const char *csv_path, *record_path, *replay_path;
+} search_options;
+
+/* The options, the default spaces where none is given; -1 when the program goes on,
+ * else its exit code (after the usage). */
+static int parse_options(int argc, char **argv, search_options *o)
 {
-    const char *spaces[MAX_SPACES][2] = {{"csr:768x3072:b32:s0.9", "spmm_csr_batchtile"},
-                                         {"bsr16:768x3072:b32:s0.9", "spmm_bsr_tile"},
-                                         {"dense-i8:768x3072:b32", "linear_dense_q_tiled"},
-                                         {"2:4:768x3072:b1", "spmm_nm_gemv24"}};
-    size_t space_count = 4, given = 0;
-    unsigned seeds = 10, repeats = 9;
-    const char *csv_path = NULL, *record_path = NULL, *replay_path = NULL;
+    static const char *const defaults[4][2] = {{"csr:768x3072:b32:s0.9", "spmm_csr_batchtile"},
+                                               {"bsr16:768x3072:b32:s0.9", "spmm_bsr_tile"},
+                                               {"dense-i8:768x3072:b32", "linear_dense_q_tiled"},
+                                               {"2:4:768x3072:b1", "spmm_nm_gemv24"}};
+    memset(o, 0, sizeof *o);
+    for (size_t s = 0; s < 4; s++)
+        o->spaces[s][0] = defaults[s][0], o->spaces[s][1] = defaults[s][1];
+    size_t given = 0;
+    o->space_count = 4;
+    o->seeds = 10;
+    o->repeats = 9;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--space") == 0 && i + 2 < argc && given < MAX_SPACES) {
-            spaces[given][0] = argv[i + 1];
-            spaces[given][1] = argv[i + 2];
-            space_count = ++given;
+            o->spaces[given][0] = argv[i + 1];
+            o->spaces[given][1] = argv[i + 2];
+            o->space_count = ++given;
             i += 2;
         } else if (strcmp(argv[i], "--seeds") == 0 && i + 1 < argc) {
-            seeds = (unsigned)strtoul(argv[++i], NULL, 10);
+            o->seeds = (unsigned)strtoul(argv[++i], NULL, 10);
         } else if (strcmp(argv[i], "--repeats") == 0 && i + 1 < argc) {
-            repeats = (unsigned)strtoul(argv[++i], NULL, 10);
+            o->repeats = (unsigned)strtoul(argv[++i], NULL, 10);
         } else if (strcmp(argv[i], "--csv") == 0 && i + 1 < argc) {
-            csv_path = argv[++i];
-        } else if (strcmp(argv[i], "--record") == 0 && i + 1 < argc && !replay_path) {
-            record_path = argv[++i];
-        } else if (strcmp(argv[i], "--replay") == 0 && i + 1 < argc && !record_path) {
-            replay_path = argv[++i];
+            o->csv_path = argv[++i];
+        } else if (strcmp(argv[i], "--record") == 0 && i + 1 < argc && !o->replay_path) {
+            o->record_path = argv[++i];
+        } else if (strcmp(argv[i], "--replay") == 0 && i + 1 < argc && !o->record_path) {
+            o->replay_path = argv[++i];
         } else {
             usage(strcmp(argv[i], "--help") == 0 ? stdout : stderr);
             return strcmp(argv[i], "--help") == 0 ? 0 : 2;
         }
     }
-    if (seeds < 1 || seeds > 64 || repeats < 1) {
+    if (o->seeds < 1 || o->seeds > 64 || o->repeats < 1) {
         fprintf(stderr, "bench_tune_search: --seeds in 1..64, --repeats >= 1\n");
         return 2;
     }
+    return -1;
+}
+
+/* One space (spec, kernel): its landscape, measured exhaustively or replayed from
+ * `recorded` (and appended to it with --record), then annealing and random search
+ * replayed over it; prints its line and CSV rows. 0, or the program's exit code. */
+static int bench_space(sparq_context *ctx, const search_options *opt, const char *spec,
+                       const char *kernel, landscape *l, FILE *csv, FILE *recorded)
+{
+    sparq_tune_case c;
+    if (sparq_tune_case_parse(spec, &c) != SPARQ_OK) {
+        fprintf(stderr, "bench_tune_search: %s\n", sparq_last_error());
+        return 2;
+    }
+    l->count = 0;
+    if (opt->replay_path && load_landscape(recorded, spec, kernel, l) == 0) {
+        fprintf(stderr, "bench_tune_search: %s holds no %s %s\n", opt->replay_path, spec,
+                kernel);
+        return 1;
+    }
+    /* exhaustive: measured, or replayed from the file */
+    sparq_tune_options o = {.kernels = kernel, .strategy = SPARQ_TUNE_EXHAUSTIVE,
+                            .repeats = opt->repeats, .skip_break_even = 1, .db_path = "",
+                            .candidate = opt->replay_path ? NULL : record,
+                            .fake_time_us = opt->replay_path ? replay : NULL, .user = l};
+    sparq_tune_result *r = NULL;
+    size_t n = 0;
+    if (sparq_tune_run(ctx, &c, 1, &o, &r, &n) != SPARQ_OK || n == 0) {
+        fprintf(stderr, "bench_tune_search: %s: %s\n", spec, sparq_last_error());
+        return 1;
+    }
+    unsigned points = r[0].space;
+    free(r);
+    double best = INFINITY; /* the landscape's (the tuner re-times its pick) */
+    for (size_t i = 0; i < l->count; i++)
+        best = l->us[i] < best ? l->us[i] : best;
+    for (size_t i = 0; opt->record_path && i < l->count; i++)
+        fprintf(recorded, "%s\t%s\t%s\t%.3f\n", spec, kernel, l->params[i], l->us[i]);
+    search_stats anneal, random;
+    if (replay_search(ctx, &c, kernel, l, best, SPARQ_TUNE_ANNEAL, 0, opt->seeds, &anneal) !=
+            SPARQ_OK ||
+        replay_search(ctx, &c, kernel, l, best, SPARQ_TUNE_RANDOM,
+                      (unsigned)anneal.evals_median, opt->seeds, &random) != SPARQ_OK) {
+        fprintf(stderr, "bench_tune_search: %s\n", sparq_last_error());
+        return 1;
+    }
+    printf("%-24s %-20s %6u %10.1f | %-8s %6.0f %7.1f%% %7.1f%% %3u/%-3u | %-8s %7.1f%% "
+           "%7.1f%% %3u/%-3u\n",
+           spec, kernel, points, best, "anneal", anneal.evals_median, 100 * anneal.gap_median,
+           100 * anneal.gap_worst, anneal.within_5pct, anneal.runs, "same n",
+           100 * random.gap_median, 100 * random.gap_worst, random.within_5pct, random.runs);
+    for (int k = 0; csv && k < 2; k++) {
+        const search_stats *x = k ? &random : &anneal;
+        fprintf(csv, "%s,%s,%u,%.3f,%s,%.0f,%.4f,%.4f,%u,%u\n", spec, kernel, points, best,
+                k ? "random" : "anneal", x->evals_median, x->gap_median, x->gap_worst,
+                x->within_5pct, x->runs);
+    }
+    fflush(stdout);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    search_options opt;
+    int rc = parse_options(argc, argv, &opt);
+    if (rc >= 0)
+        return rc;
     sparq_context *ctx = NULL;
     if (sparq_context_create(NULL, &ctx) != SPARQ_OK) {
         fprintf(stderr, "bench_tune_search: %s\n", sparq_last_error());
         return 1;
     }
-    FILE *csv = csv_path ? fopen(csv_path, "w") : NULL;
-    FILE *recorded = record_path ? fopen(record_path, "w")
-                     : replay_path ? fopen(replay_path, "r") : NULL;
-    if ((csv_path && !csv) || ((record_path || replay_path) && !recorded)) {
+    FILE *csv = opt.csv_path ? fopen(opt.csv_path, "w") : NULL;
+    FILE *recorded = opt.record_path   ? fopen(opt.record_path, "w")
+                     : opt.replay_path ? fopen(opt.replay_path, "r")
+                                       : NULL;
+    if ((opt.csv_path && !csv) || ((opt.record_path || opt.replay_path) && !recorded)) {
         fprintf(stderr, "bench_tune_search: cannot open %s\n",
-                csv_path && !csv ? csv_path : record_path ? record_path : replay_path);
+                opt.csv_path && !csv ? opt.csv_path
+                : opt.record_path    ? opt.record_path
+                                     : opt.replay_path);
         if (csv)
             fclose(csv);
         if (recorded)
@@ -167,76 +244,21 @@ int main(int argc, char **argv)
         fprintf(csv, "case,kernel,points,best_us,strategy,evals_median,gap_median,gap_worst,"
                      "within_5pct,runs\n");
     printf("search strategies vs exhaustive, replayed over each space's measured landscape "
-           "(%u seeds)\n\n", seeds);
+           "(%u seeds)\n\n", opt.seeds);
     printf("%-24s %-20s %6s %10s | %-8s %6s %8s %8s %7s | %-8s %8s %8s %7s\n", "case",
            "kernel", "points", "best us", "strategy", "evals", "gap med", "gap max", "<=5%",
            "random", "gap med", "gap max", "<=5%");
     landscape *l = malloc(sizeof *l);
-    int rc = l ? 0 : 1;
-    for (size_t s = 0; s < space_count && rc == 0; s++) {
-        sparq_tune_case c;
-        if (sparq_tune_case_parse(spaces[s][0], &c) != SPARQ_OK) {
-            fprintf(stderr, "bench_tune_search: %s\n", sparq_last_error());
-            rc = 2;
-            break;
-        }
-        l->count = 0;
-        if (replay_path && load_landscape(recorded, spaces[s][0], spaces[s][1], l) == 0) {
-            fprintf(stderr, "bench_tune_search: %s holds no %s %s\n", replay_path,
-                    spaces[s][0], spaces[s][1]);
-            rc = 1;
-            break;
-        }
-        /* exhaustive: measured, or replayed from the file */
-        sparq_tune_options o = {.kernels = spaces[s][1], .strategy = SPARQ_TUNE_EXHAUSTIVE,
-                                .repeats = repeats, .skip_break_even = 1, .db_path = "",
-                                .candidate = replay_path ? NULL : record,
-                                .fake_time_us = replay_path ? replay : NULL, .user = l};
-        sparq_tune_result *r = NULL;
-        size_t n = 0;
-        if (sparq_tune_run(ctx, &c, 1, &o, &r, &n) != SPARQ_OK || n == 0) {
-            fprintf(stderr, "bench_tune_search: %s: %s\n", spaces[s][0], sparq_last_error());
-            rc = 1;
-            break;
-        }
-        unsigned points = r[0].space;
-        free(r);
-        double best = INFINITY; /* the landscape's (the tuner re-times its pick) */
-        for (size_t i = 0; i < l->count; i++)
-            best = l->us[i] < best ? l->us[i] : best;
-        for (size_t i = 0; record_path && i < l->count; i++)
-            fprintf(recorded, "%s\t%s\t%s\t%.3f\n", spaces[s][0], spaces[s][1], l->params[i],
-                    l->us[i]);
-        search_stats anneal, random;
-        if (replay_search(ctx, &c, spaces[s][1], l, best, SPARQ_TUNE_ANNEAL, 0, seeds,
-                          &anneal) != SPARQ_OK ||
-            replay_search(ctx, &c, spaces[s][1], l, best, SPARQ_TUNE_RANDOM,
-                          (unsigned)anneal.evals_median, seeds, &random) != SPARQ_OK) {
-            fprintf(stderr, "bench_tune_search: %s\n", sparq_last_error());
-            rc = 1;
-            break;
-        }
-        printf("%-24s %-20s %6u %10.1f | %-8s %6.0f %7.1f%% %7.1f%% %3u/%-3u | %-8s %7.1f%% "
-               "%7.1f%% %3u/%-3u\n",
-               spaces[s][0], spaces[s][1], points, best, "anneal", anneal.evals_median,
-               100 * anneal.gap_median, 100 * anneal.gap_worst, anneal.within_5pct,
-               anneal.runs, "same n", 100 * random.gap_median, 100 * random.gap_worst,
-               random.within_5pct, random.runs);
-        for (int k = 0; csv && k < 2; k++) {
-            const search_stats *x = k ? &random : &anneal;
-            fprintf(csv, "%s,%s,%u,%.3f,%s,%.0f,%.4f,%.4f,%u,%u\n", spaces[s][0],
-                    spaces[s][1], points, best, k ? "random" : "anneal", x->evals_median,
-                    x->gap_median, x->gap_worst, x->within_5pct, x->runs);
-        }
-        fflush(stdout);
-    }
+    rc = l ? 0 : 1;
+    for (size_t s = 0; s < opt.space_count && rc == 0; s++)
+        rc = bench_space(ctx, &opt, opt.spaces[s][0], opt.spaces[s][1], l, csv, recorded);
     printf("\ngap: (time of the candidate the search picked) / (exhaustive best) - 1, on the\n"
            "same recorded times; evals: candidates the search evaluated (median over seeds)\n");
     free(l);
     if (csv)
         fclose(csv);
-    if (recorded && fclose(recorded) != 0 && record_path) {
-        fprintf(stderr, "bench_tune_search: cannot write %s\n", record_path);
+    if (recorded && fclose(recorded) != 0 && opt.record_path) {
+        fprintf(stderr, "bench_tune_search: cannot write %s\n", opt.record_path);
         rc = 1;
     }
     sparq_context_free(ctx);

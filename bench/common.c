@@ -1,9 +1,10 @@
-/* common.c - the wall clock and random numbers every benchmark program shares
- * (common.h).
+/* common.c - the wall clock, the random numbers and the summary of repeated timings
+ * every benchmark program shares (common.h).
  */
 #include "common.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <time.h>
 
 double bench_now_seconds(void)
@@ -25,4 +26,23 @@ double bench_uniform(uint64_t *s)
 double bench_gaussian(uint64_t *s)
 {
     return sqrt(-2.0 * log(bench_uniform(s))) * cos(6.283185307179586 * bench_uniform(s));
+}
+
+void bench_fill_uniform(float *a, size_t n, float lo, float hi, uint64_t *s)
+{
+    for (size_t i = 0; i < n; i++)
+        a[i] = (float)(lo + (hi - (double)lo) * bench_uniform(s));
+}
+
+static int compare_doubles(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+bench_summary bench_summarize(double *t, size_t n)
+{
+    qsort(t, n, sizeof *t, compare_doubles);
+    bench_summary s = {.median = t[n / 2], .min = t[0], .max = t[n - 1]};
+    return s;
 }

@@ -1,9 +1,11 @@
-/* common.h - what every benchmark program shares: a wall clock and one seeded random
- * number generator (splitmix64), so that the programs' inputs are reproducible.
+/* common.h - what every benchmark program shares: a wall clock, one seeded random
+ * number generator (splitmix64), so that the programs' inputs are reproducible, and the
+ * median/min/max summary of repeated timings.
  */
 #ifndef SPARQ_BENCH_COMMON_H
 #define SPARQ_BENCH_COMMON_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* Monotonic wall-clock seconds. */
@@ -12,5 +14,17 @@ double bench_now_seconds(void);
 /* Uniform in (0, 1) and standard normal (Box-Muller) from the state *s (splitmix64). */
 double bench_uniform(uint64_t *s);
 double bench_gaussian(uint64_t *s);
+
+/* Fills a[0 .. n) with floats drawn uniformly between lo and hi from the state *s. */
+void bench_fill_uniform(float *a, size_t n, float lo, float hi, uint64_t *s);
+
+/* The median (element n / 2 once sorted: the upper middle one for even n), min and max
+ * of repeated measurements. */
+typedef struct bench_summary {
+    double median, min, max;
+} bench_summary;
+
+/* Sorts t[0 .. n) (n >= 1) in place, ascending, and summarizes it. */
+bench_summary bench_summarize(double *t, size_t n);
 
 #endif
