@@ -5,6 +5,7 @@
  * tuning database. Also the quick case list and sparq_tune_describe.
  */
 #include "matrix.h"
+#include "plan.h"
 #include "tunedb.h"
 
 #include <math.h>

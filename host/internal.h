@@ -75,8 +75,21 @@ typedef struct sparq_linear_args {
 
 typedef struct sparq_kernel_info sparq_kernel_info;
 
-/* 0: this kernel can't run this matrix and batch on this device; otherwise a
- * preference (dispatch takes the highest). Either way why gets the reason. */
+/* How well a kernel suits one case (matrix, batch, device): what its rank function
+ * returns. Dispatch takes the highest among the kernels that run the matrix's format
+ * (the first registry row among equals) unless a tuning database names a faster one
+ * (host/plan.c). Levels compare only among kernels of the same format. */
+typedef enum sparq_rank_level {
+    SPARQ_RANK_REFUSED = 0,    /* can't run the case here; why says what is missing   */
+    SPARQ_RANK_FALLBACK = 1,   /* runs it, shaped for neither the case nor the device:
+                                * the general kernels                                  */
+    SPARQ_RANK_OFF_REGIME = 2, /* runs it, shaped for another batch regime or device  */
+    SPARQ_RANK_SHAPED = 3,     /* shaped for this batch regime                        */
+    SPARQ_RANK_BEST = 4        /* shaped for this regime on this device type          */
+} sparq_rank_level;
+
+/* The kernel's sparq_rank_level for this matrix, batch, device and parameters; why
+ * gets the reason either way. */
 typedef int (*sparq_rank_fn)(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
                              const sparq_kernel_params *p, char *why, size_t why_size);
 /* Sets arguments and enqueues one sparq_linear with these parameters. */
@@ -103,6 +116,15 @@ struct sparq_kernel_info {
 extern const sparq_kernel_info sparq_kernels[];
 extern const size_t sparq_kernel_count;
 const sparq_kernel_info *sparq_kernel_find(const char *name);
+/* Whether kernel k is a sparq_linear kernel for this format: its structure, one of its
+ * encodings, and W8A8 or not. */
+bool sparq_kernel_runs_format(const sparq_kernel_info *k, const sparq_pack_options *fmt,
+                              bool quantize_activations);
+/* Whether some registered kernel runs this format. */
+bool sparq_format_has_kernels(const sparq_pack_options *fmt, bool quantize_activations);
+
+/* ---- a kernel's tunables (host/tunables.c) ---------------------------------------- */
+
 /* The defaults of k's tunables for this device type. */
 void sparq_kernel_default_params(const sparq_kernel_info *k, const sparq_device_caps *caps,
                                  sparq_kernel_params *p);

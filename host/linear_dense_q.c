@@ -80,22 +80,22 @@ int sparq_rank_dense_q_gemv(const sparq_matrix *m, size_t batch, const sparq_dev
 {
     const sparq_kernel_info *k = sparq_kernel_find("linear_dense_q_gemv");
     if (!fits_device(caps, sparq_kernel_param(k, p, "QGEMV_WG"), why, why_size))
-        return 0;
+        return SPARQ_RANK_REFUSED;
     if (gemv_local_bytes(m) > caps->local_mem_bytes) {
         snprintf(why, why_size, "x in local memory needs %zu bytes, the device has %llu",
                  gemv_local_bytes(m), (unsigned long long)caps->local_mem_bytes);
-        return 0;
+        return SPARQ_RANK_REFUSED;
     }
     if (batch > 1) {
         snprintf(why, why_size, "batch %zu: the GEMV rereads each row per batch row; "
                  "linear_dense_q_tiled uses each dequantized weight for a tile of batch rows",
                  batch);
-        return 5;
+        return SPARQ_RANK_OFF_REGIME;
     }
     snprintf(why, why_size, "batch 1: one pass over the %s codes, a work-item per row, "
              "%s scales factored out of the sums", sparq_encoding_name(m->format.quant.encoding),
              granularity_words(m));
-    return 30;
+    return SPARQ_RANK_BEST;
 }
 
 sparq_status sparq_enqueue_dense_q_gemv(sparq_context *ctx, const sparq_kernel_info *k,
@@ -120,17 +120,17 @@ int sparq_rank_dense_q_tiled(const sparq_matrix *m, size_t batch, const sparq_de
 {
     const sparq_kernel_info *k = sparq_kernel_find("linear_dense_q_tiled");
     if (!fits_device(caps, sparq_kernel_param(k, p, "QTILE_WG"), why, why_size))
-        return 0;
+        return SPARQ_RANK_REFUSED;
     if (batch == 1) {
         snprintf(why, why_size, "batch 1 has no batch rows to share a dequantized weight; "
                  "the GEMV streams the codes with the scales factored out");
-        return 10;
+        return SPARQ_RANK_OFF_REGIME;
     }
     snprintf(why, why_size, "batch %zu: each %s weight is dequantized once (%s scales) and "
              "used for a tile of %u batch rows, each x for %u rows", batch,
              sparq_encoding_name(m->format.quant.encoding), granularity_words(m),
              sparq_kernel_param(k, p, "QTILE_TB"), sparq_kernel_param(k, p, "QTILE_R"));
-    return 30;
+    return SPARQ_RANK_BEST;
 }
 
 void sparq_dense_q_tiled_range(const sparq_kernel_info *k, const sparq_kernel_params *p,
@@ -270,14 +270,14 @@ int sparq_rank_dense_w8a8(const sparq_matrix *m, size_t batch, const sparq_devic
     const sparq_kernel_info *k = sparq_kernel_find("linear_dense_w8a8");
     if (!fits_device(caps, sparq_kernel_param(k, p, "W8A8_WG"), why, why_size) ||
         !fits_device(caps, default_param("quantize_dense_rows", "QROWS_WG", caps), why, why_size))
-        return 0;
+        return SPARQ_RANK_REFUSED;
     snprintf(why, why_size, "W8A8: the %zu x %zu batch of X quantized per row to %s, then "
              "int8 x i8 weights (%s scales) with exact int32 sums, outer products of %u x %u "
              "rows x %u batch rows per work-item", batch, m->cols,
              m->quantize_activations == 2 ? "uint8" : "int8", granularity_words(m),
              sparq_kernel_param(k, p, "W8A8_S"), SPARQ_SLAB_ROWS,
              sparq_kernel_param(k, p, "W8A8_TB"));
-    return 30;
+    return SPARQ_RANK_BEST;
 }
 
 sparq_status sparq_enqueue_dense_w8a8(sparq_context *ctx, const sparq_kernel_info *k,

@@ -6,28 +6,12 @@
  */
 #include "matrix.h"
 #include "packed.h"
+#include "plan.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-bool sparq_kernel_runs_format(const sparq_kernel_info *k, const sparq_pack_options *fmt,
-                              bool quantize_activations)
-{
-    unsigned encodings = k->encodings ? k->encodings
-                                      : (1u << SPARQ_ENCODING_F32) | (1u << SPARQ_ENCODING_F16);
-    return k->rank && k->enqueue && k->structure == fmt->structure &&
-           (encodings & (1u << fmt->quant.encoding)) && k->w8a8 == quantize_activations;
-}
-
-bool sparq_format_has_kernels(const sparq_pack_options *fmt, bool quantize_activations)
-{
-    for (size_t i = 0; i < sparq_kernel_count; i++)
-        if (sparq_kernel_runs_format(&sparq_kernels[i], fmt, quantize_activations))
-            return true;
-    return false;
-}
 
 static sparq_status upload(sparq_matrix *m, sparq_matrix_array which, sparq_dtype dtype,
                            size_t count, const void *data)
@@ -144,6 +128,19 @@ sparq_status sparq_slab_layout(const void *src, size_t rows, size_t used, size_t
     return SPARQ_OK;
 }
 
+sparq_status sparq_nm_slab_layout(const sparq_packed *packed, const sparq_packed_array *a,
+                                  void **out, size_t *count)
+{
+    const bool meta = strcmp(a->name, "nm_meta") == 0;
+    const bool i4 = !meta && packed->format.quant.encoding == SPARQ_ENCODING_I4;
+    /* per row, in elements: the units kept, the packed stride and the layout's */
+    const size_t used = meta ? packed->nm_meta_row_bytes : packed->values_per_row;
+    const size_t src_row = meta ? packed->nm_meta_row_bytes : packed->value_row_slots;
+    const size_t per_row = meta ? used : packed->nm_meta_row_bytes * (8 / packed->nm_bits);
+    return sparq_slab_layout(a->data, packed->rows, used, src_row, per_row,
+                             sparq_dtype_size(a->dtype), i4, out, count);
+}
+
 static sparq_status upload_packed(sparq_matrix *m, const sparq_packed *packed)
 {
     size_t n = sparq_packed_array_count(packed);
@@ -231,78 +228,6 @@ static sparq_status upload_dense(sparq_matrix *m, const sparq_packed *packed)
     return st;
 }
 
-/* The AUTO path from the tuned dense/sparse choices of this device at batch 1, 8, 32 and
- * 128 (each the nearest tuned class of its batch regime; a batch no tuned class covers
- * takes the built-in rule, m->rule_dense): sparse when they all say so. Where some say
- * dense: with allow_copy, dense when all do, else both (the dense f32 copy kept next to
- * the packed arrays, each call following its batch's choice); without it, the matrix
- * holds one set of weights no larger than the packed arrays: dense f32 when all say
- * dense and it takes no more bytes (m->rule_dense), else the packed arrays, their
- * kernels running at every batch. False when nothing is tuned. */
-static bool tuned_path(sparq_matrix *m, bool allow_copy)
-{
-    static const size_t batches[] = {1, 8, 32, 128};
-    enum { BATCHES = sizeof batches / sizeof batches[0] };
-    sparq_tune_choice_entry choice[BATCHES];
-    char detail[BATCHES][192];
-    size_t batch_of[BATCHES], untuned[BATCHES];
-    int found = 0, dense = 0, rule = 0;
-    for (int i = 0; i < BATCHES; i++)
-        if (sparq_matrix_tuned_choice(m, batches[i], &choice[found], detail[found],
-                                      sizeof detail[found])) {
-            batch_of[found] = batches[i];
-            dense += choice[found++].dense;
-        } else {
-            untuned[rule++] = batches[i];
-        }
-    if (found == 0)
-        return false;
-    int dense_votes = dense + (m->rule_dense ? rule : 0);
-    bool all_dense = dense_votes == BATCHES, some_dense = dense_votes > 0;
-    m->path = all_dense && (allow_copy || m->rule_dense) ? SPARQ_PATH_DENSE : SPARQ_PATH_SPARSE;
-    m->dense_copy = allow_copy && some_dense && !all_dense;
-    const char *held =
-        m->dense_copy ? "dense and sparse each win at some batch, both kept; "
-        : !some_dense || m->path == SPARQ_PATH_DENSE ? ""
-        : all_dense ? "dense wins at every batch, but dense f32 takes more bytes than the "
-                      "packed arrays, which alone are held (allow_dense_copy is 0); "
-                    : "dense and sparse each win at some batch, the packed arrays alone "
-                      "held (allow_dense_copy is 0); ";
-    int used = snprintf(m->path_reason, sizeof m->path_reason, "tuned break-even: %s", held);
-    /* one clause per database entry, with the batches it decides; detail starts with
-     * where it came from ("shipped tuning, nearest class ...") */
-    for (int i = 0; i < found && used > 0 && (size_t)used < sizeof m->path_reason; i++) {
-        bool seen = false;
-        for (int j = 0; j < i; j++)
-            seen = seen || strcmp(choice[j].shape_class, choice[i].shape_class) == 0;
-        if (seen)
-            continue;
-        double ratio = choice[i].dense ? choice[i].sparse_us / choice[i].dense_us
-                                       : choice[i].dense_us / choice[i].sparse_us;
-        used += snprintf(m->path_reason + used, sizeof m->path_reason - (size_t)used,
-                         "%s%s %.2fx faster at batch %zu", i ? "; " : "",
-                         choice[i].dense ? "dense" : "sparse", ratio, batch_of[i]);
-        for (int j = i + 1; j < found && used > 0 && (size_t)used < sizeof m->path_reason; j++)
-            if (strcmp(choice[j].shape_class, choice[i].shape_class) == 0)
-                used += snprintf(m->path_reason + used, sizeof m->path_reason - (size_t)used,
-                                 ", %zu", batch_of[j]);
-        if (used > 0 && (size_t)used < sizeof m->path_reason)
-            used += snprintf(m->path_reason + used, sizeof m->path_reason - (size_t)used,
-                             " (%.*s, class %s)", (int)strcspn(detail[i], ","), detail[i],
-                             choice[i].shape_class);
-    }
-    for (int i = 0; i < rule && used > 0 && (size_t)used < sizeof m->path_reason; i++) {
-        if (i == 0)
-            used += snprintf(m->path_reason + used, sizeof m->path_reason - (size_t)used,
-                             "; no tuned class, built-in rule (%s) at batch %zu",
-                             m->rule_dense ? "dense" : "sparse", untuned[0]);
-        else
-            used += snprintf(m->path_reason + used, sizeof m->path_reason - (size_t)used,
-                             ", %zu", untuned[i]);
-    }
-    return true;
-}
-
 sparq_status sparq_matrix_create(sparq_context *ctx, const sparq_packed *packed,
                                  const sparq_matrix_options *options, sparq_matrix **matrix)
 {
@@ -360,47 +285,8 @@ sparq_status sparq_matrix_create(sparq_context *ctx, const sparq_packed *packed,
     m->density = (double)m->stored / ((double)rows * (double)cols);
 
     m->quantize_activations = opt.quantize_activations;
-    uint64_t packed_bytes = sparq_packed_bytes(packed);
-    m->packed_bytes = packed_bytes;
-    double dense_bytes = 4.0 * (double)rows * (double)cols;
-    /* The built-in rule, where no tuned break-even covers a batch: sparse kernels stream
-     * their packed bytes, the dense path 4 bytes per weight. bench_sparse on PoCL puts
-     * the batch-1 break-even where the two meet (CSR f32 ties at 70 % density, 6 bytes
-     * per nonzero), and at larger batches the sparse kernels mostly win wherever they
-     * move fewer bytes. A tuned device uses its measured break-even (tuned_path). */
-    m->rule_dense = (double)packed_bytes >= dense_bytes;
-    if (dense_f32) {
-        m->path = SPARQ_PATH_DENSE;
-        snprintf(m->path_reason, sizeof m->path_reason, "the matrix is dense f32");
-    } else if (!sparse_structure && opt.path != SPARQ_PATH_DENSE) {
-        m->path = SPARQ_PATH_SPARSE;
-        snprintf(m->path_reason, sizeof m->path_reason,
-                 "a dense %s matrix runs its own kernels (weights stay %s on the device)",
-                 sparq_encoding_name(fmt->quant.encoding),
-                 sparq_encoding_name(fmt->quant.encoding));
-    } else if (opt.path != SPARQ_PATH_AUTO) {
-        m->path = opt.path;
-        snprintf(m->path_reason, sizeof m->path_reason, "%s path forced by the options",
-                 opt.path == SPARQ_PATH_DENSE ? "dense" : "sparse");
-    } else if (opt.dense_fallback_density > 0) {
-        m->path = m->density >= opt.dense_fallback_density ? SPARQ_PATH_DENSE : SPARQ_PATH_SPARSE;
-        snprintf(m->path_reason, sizeof m->path_reason,
-                 "density %.3f is %s the fallback threshold %.3f from the options", m->density,
-                 m->path == SPARQ_PATH_DENSE ? "at or above" : "below",
-                 opt.dense_fallback_density);
-    } else if (!tuned_path(m, opt.allow_dense_copy != 0)) {
-        m->path = m->rule_dense ? SPARQ_PATH_DENSE : SPARQ_PATH_SPARSE;
-        snprintf(m->path_reason, sizeof m->path_reason,
-                 "the packed %s matrix moves %.2f bits per weight, %s the 32 of dense f32 "
-                 "(density %.3f; built-in rule, no tuned break-even for this device)",
-                 sparq_structure_name(fmt->structure), 32.0 * (double)packed_bytes / dense_bytes,
-                 m->path == SPARQ_PATH_DENSE ? "at or above" : "below", m->density);
-    }
-    /* AUTO holding the packed arrays alone: batches where the break-even prefers dense
-     * say so in their plans (linear.c) */
-    m->copy_declined = sparse_structure && opt.path == SPARQ_PATH_AUTO &&
-                       opt.dense_fallback_density == 0 && !opt.allow_dense_copy &&
-                       m->path == SPARQ_PATH_SPARSE;
+    m->packed_bytes = sparq_packed_bytes(packed);
+    sparq_plan_path(m, &opt);
     if (pthread_mutex_init(&m->plan_lock, NULL) != 0) {
         free(m);
         return sparq_fail(SPARQ_ERROR_INTERNAL, "matrix_create: pthread_mutex_init failed");

@@ -59,38 +59,38 @@ int sparq_rank_bsr_scalar(const sparq_matrix *m, size_t batch, const sparq_devic
 {
     (void)m, (void)batch, (void)caps, (void)p;
     snprintf(why, why_size, "spmm_bsr_scalar is the general BSR kernel (any block and batch)");
-    return 1;
+    return SPARQ_RANK_FALLBACK;
 }
 
 int sparq_rank_bsr_tile(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
                         const sparq_kernel_params *p, char *why, size_t why_size)
 {
     if (!tile_usable("spmm_bsr_tile", m, caps, p, why, why_size))
-        return 0;
+        return SPARQ_RANK_REFUSED;
     if (batch < 2) {
         snprintf(why, why_size, "spmm_bsr_tile can run batch 1 but spmm_bsr_gemv wastes no "
                                 "batch rows there");
-        return 2;
+        return SPARQ_RANK_OFF_REGIME;
     }
     snprintf(why, why_size, "spmm_bsr_tile computes float8 micro-tiles of %ux%u blocks, "
              "reading each block once per batch tile (batch %zu > 1)",
              m->format.block_rows, m->format.block_cols, batch);
-    return 3;
+    return SPARQ_RANK_SHAPED;
 }
 
 int sparq_rank_bsr_gemv(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
                         const sparq_kernel_params *p, char *why, size_t why_size)
 {
     if (!tile_usable("spmm_bsr_gemv", m, caps, p, why, why_size))
-        return 0;
+        return SPARQ_RANK_REFUSED;
     if (batch > 1) {
         snprintf(why, why_size, "spmm_bsr_gemv runs any batch, one row at a time; "
                                 "spmm_bsr_tile shares blocks across batch %zu", batch);
-        return 2;
+        return SPARQ_RANK_OFF_REGIME;
     }
     snprintf(why, why_size, "spmm_bsr_gemv streams the %ux%u blocks once at batch 1",
              m->format.block_rows, m->format.block_cols);
-    return 3;
+    return SPARQ_RANK_SHAPED;
 }
 
 /* Sets the arguments every BSR kernel takes and enqueues it with these sizes. Scales and

@@ -50,7 +50,7 @@ int sparq_rank_csr_scalar(const sparq_matrix *m, size_t batch, const sparq_devic
 {
     (void)m, (void)batch, (void)caps, (void)p;
     snprintf(why, why_size, "spmm_csr_scalar is the general CSR kernel (any shape and batch)");
-    return 1;
+    return SPARQ_RANK_FALLBACK;
 }
 
 sparq_status sparq_enqueue_csr_scalar(sparq_context *ctx, const sparq_kernel_info *k,
@@ -79,22 +79,22 @@ int sparq_rank_csr_rowvec(const sparq_matrix *m, size_t batch, const sparq_devic
         snprintf(why, why_size, "batch %zu > %d: a work-item per row passes over its row "
                  "once per %d batch columns; the batch-tiled kernel reads it once per tile",
                  batch, ROWVEC_MAX_BATCH, ROWVEC_MAX_BATCH);
-        return 2;
+        return SPARQ_RANK_OFF_REGIME;
     }
     if (is_gpu(caps)) {
         snprintf(why, why_size, "a work-item per row reads uncoalesced on a GPU; "
                  "spmm_csr_vector shares rows between work-items instead");
-        return 1;
+        return SPARQ_RANK_FALLBACK;
     }
     if (m->len_mean < 4) {
         snprintf(why, why_size, "rows average %.1f nonzeros, too few for vector steps",
                  m->len_mean);
-        return 1;
+        return SPARQ_RANK_FALLBACK;
     }
     snprintf(why, why_size, "batch %zu on a CPU and rows average %.1f nonzeros: a work-item "
              "per row with SIMD steps over its nonzeros%s", batch, m->len_mean,
              m->len_cv > ROWVEC_ORDER_CV ? ", longest rows first" : "");
-    return 30;
+    return SPARQ_RANK_BEST;
 }
 
 sparq_status sparq_enqueue_csr_rowvec(sparq_context *ctx, const sparq_kernel_info *k,
@@ -126,32 +126,32 @@ int sparq_rank_csr_vector(const sparq_matrix *m, size_t batch, const sparq_devic
     if (caps->max_work_group_size < wg) {
         snprintf(why, why_size, "work-groups of %u work-items needed, the device allows %zu",
                  wg, caps->max_work_group_size);
-        return 0;
+        return SPARQ_RANK_REFUSED;
     }
     if (vs == 0 || vs > wg || wg % vs != 0) {
         snprintf(why, why_size, "VECTOR_VS=%u must divide VECTOR_WG=%u", vs, wg);
-        return 0;
+        return SPARQ_RANK_REFUSED;
     }
     if (batch > VECTOR_MAX_BATCH) {
         snprintf(why, why_size, "batch %zu > %d: the batch-tiled kernel reads each nonzero "
                  "once per tile of batch columns, this one once per batch column", batch,
                  VECTOR_MAX_BATCH);
-        return 2;
+        return SPARQ_RANK_OFF_REGIME;
     }
     if (!is_gpu(caps)) {
         snprintf(why, why_size, "work-items sharing a row pay a local-memory reduction per "
                  "row on a CPU (10x slower than spmm_csr_scalar on rows of 3 nonzeros)");
-        return 1;
+        return SPARQ_RANK_FALLBACK;
     }
     if (m->len_mean < 8) {
         snprintf(why, why_size, "rows average %.1f nonzeros, too few to share between "
                  "work-items", m->len_mean);
-        return 2;
+        return SPARQ_RANK_OFF_REGIME;
     }
     snprintf(why, why_size, "batch %zu on a GPU and rows average %.1f nonzeros: work-items "
              "share each row (coalesced reads) and add up with a fixed tree", batch,
              m->len_mean);
-    return 30;
+    return SPARQ_RANK_BEST;
 }
 
 sparq_status sparq_enqueue_csr_vector(sparq_context *ctx, const sparq_kernel_info *k,
@@ -184,16 +184,16 @@ int sparq_rank_csr_batchtile(const sparq_matrix *m, size_t batch, const sparq_de
 {
     const sparq_kernel_info *k = sparq_kernel_find("spmm_csr_batchtile");
     if (!batchtile_fits(caps, p, why, why_size))
-        return 0;
+        return SPARQ_RANK_REFUSED;
     if (batch < 2) {
         snprintf(why, why_size, "batch 1 has no batch columns to tile");
-        return 0;
+        return SPARQ_RANK_REFUSED;
     }
     size_t small = is_gpu(caps) ? VECTOR_MAX_BATCH : ROWVEC_MAX_BATCH;
     snprintf(why, why_size, "batch %zu: X staged in local memory, each nonzero read once per "
              "tile of %u batch columns (rows average %.1f nonzeros)", batch,
              sparq_kernel_param(k, p, "TILE_TB"), m->len_mean);
-    return batch > small ? 30 : 20;
+    return batch > small ? SPARQ_RANK_BEST : SPARQ_RANK_SHAPED;
 }
 
 sparq_status sparq_enqueue_csr_batchtile(sparq_context *ctx, const sparq_kernel_info *k,

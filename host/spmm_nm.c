@@ -1,29 +1,15 @@
-/* spmm_nm.c - the N:M kernels of sparq_linear (kernels/spmm_nm.cl): the slab layout
- * their arrays are uploaded in, when each kernel can run (rank) and how each is
- * launched (enqueue). All take (rows, cols, batch, values, nm_meta, scales,
+/* spmm_nm.c - the N:M kernels of sparq_linear (kernels/spmm_nm.cl): when each kernel
+ * can run (rank) and how each is launched (enqueue); their arrays' slab layout is
+ * host/matrix.c's. All take (rows, cols, batch, values, nm_meta, scales,
  * zero_points) then the common tail arguments; values are f32, f16, i8 or i4 (scales
  * and zero points are NULL buffers where the format has none).
  */
 #include "matrix.h"
 #include "ops.h"
-#include "packed.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-sparq_status sparq_nm_slab_layout(const sparq_packed *packed, const sparq_packed_array *a,
-                                  void **out, size_t *count)
-{
-    const bool meta = strcmp(a->name, "nm_meta") == 0;
-    const bool i4 = !meta && packed->format.quant.encoding == SPARQ_ENCODING_I4;
-    /* per row, in elements: the units kept, the packed stride and the layout's */
-    const size_t used = meta ? packed->nm_meta_row_bytes : packed->values_per_row;
-    const size_t src_row = meta ? packed->nm_meta_row_bytes : packed->value_row_slots;
-    const size_t per_row = meta ? used : packed->nm_meta_row_bytes * (8 / packed->nm_bits);
-    return sparq_slab_layout(a->data, packed->rows, used, src_row, per_row,
-                             sparq_dtype_size(a->dtype), i4, out, count);
-}
 
 static bool is_2_4(const sparq_matrix *m)
 {
@@ -62,7 +48,7 @@ int sparq_rank_nm_general(const sparq_matrix *m, size_t batch, const sparq_devic
     (void)batch, (void)caps, (void)p;
     snprintf(why, why_size, "spmm_nm_general is the general N:M kernel (any %u:%u, any batch)",
              m->format.nm_n, m->format.nm_m);
-    return 1;
+    return SPARQ_RANK_FALLBACK;
 }
 
 sparq_status sparq_enqueue_nm_general(sparq_context *ctx, const sparq_kernel_info *k,
@@ -107,14 +93,14 @@ int sparq_rank_nm_gemv24(const sparq_matrix *m, size_t batch, const sparq_device
     unsigned wg = sparq_kernel_param(k, p, "WG"), lanes = sparq_kernel_param(k, p, "ROW_LANES");
     if (lanes == 0 || lanes > wg || wg % lanes != 0) {
         snprintf(why, why_size, "ROW_LANES=%u must divide WG=%u", lanes, wg);
-        return 0;
+        return SPARQ_RANK_REFUSED;
     }
     if (!gemv24_runs(m, batch, k->name, why, why_size))
-        return 0;
+        return SPARQ_RANK_REFUSED;
     snprintf(why, why_size,
              "spmm_nm_gemv24 streams 2:4 rows at batch 1, one row per work-item (meta bytes "
              "decoded in registers, four x gathered per byte)");
-    return 3;
+    return SPARQ_RANK_SHAPED;
 }
 
 int sparq_rank_nm_gemv24_slab(const sparq_matrix *m, size_t batch,
@@ -123,13 +109,13 @@ int sparq_rank_nm_gemv24_slab(const sparq_matrix *m, size_t batch,
 {
     (void)p;
     if (!gemv24_runs(m, batch, "spmm_nm_gemv24_slab", why, why_size))
-        return 0;
+        return SPARQ_RANK_REFUSED;
     bool cpu = caps->type == SPARQ_DEVICE_TYPE_CPU;
     snprintf(why, why_size,
              "spmm_nm_gemv24_slab streams 2:4 rows at batch 1, a slab of %u rows per "
              "work-item (x picked by selects, no gather)%s",
              SPARQ_SLAB_ROWS, cpu ? "; preferred on CPUs" : "; few work-items for a GPU");
-    return cpu ? 4 : 2;
+    return cpu ? SPARQ_RANK_BEST : SPARQ_RANK_OFF_REGIME;
 }
 
 sparq_status sparq_enqueue_nm_gemv24(sparq_context *ctx, const sparq_kernel_info *k,
@@ -172,13 +158,13 @@ int sparq_rank_nm_tiled(const sparq_matrix *m, size_t batch, const sparq_device_
     (void)caps, (void)p;
     if (batch < 2) {
         snprintf(why, why_size, "spmm_nm_tiled is for batch >= 2, not %zu", batch);
-        return 0;
+        return SPARQ_RANK_REFUSED;
     }
     snprintf(why, why_size,
              "spmm_nm_tiled decodes each %u:%u group once for a tile of batch columns "
              "(batch %zu >= 2)",
              m->format.nm_n, m->format.nm_m, batch);
-    return 2;
+    return SPARQ_RANK_OFF_REGIME;
 }
 
 sparq_status sparq_enqueue_nm_tiled(sparq_context *ctx, const sparq_kernel_info *k,
@@ -200,17 +186,17 @@ int sparq_rank_nm_tiled24_slab(const sparq_matrix *m, size_t batch,
 {
     (void)p;
     if (!runs_2_4(m, "spmm_nm_tiled24_slab", why, why_size))
-        return 0;
+        return SPARQ_RANK_REFUSED;
     if (batch < 2) {
         snprintf(why, why_size, "spmm_nm_tiled24_slab is for batch >= 2, not %zu", batch);
-        return 0;
+        return SPARQ_RANK_REFUSED;
     }
     bool cpu = caps->type == SPARQ_DEVICE_TYPE_CPU;
     snprintf(why, why_size,
              "spmm_nm_tiled24_slab decodes a slab of %u 2:4 rows once for a tile of batch rows "
              "(batch %zu >= 2)%s",
              SPARQ_SLAB_ROWS, batch, cpu ? "; preferred on CPUs" : "; few work-items for a GPU");
-    return cpu ? 3 : 1;
+    return cpu ? SPARQ_RANK_SHAPED : SPARQ_RANK_FALLBACK;
 }
 
 sparq_status sparq_enqueue_nm_tiled24_slab(sparq_context *ctx, const sparq_kernel_info *k,
@@ -245,10 +231,10 @@ int sparq_rank_nm_batchtile24(const sparq_matrix *m, size_t batch,
 {
     if (!runs_2_4(m, "spmm_nm_batchtile24", why, why_size) ||
         !batchtile24_fits(caps, p, why, why_size))
-        return 0;
+        return SPARQ_RANK_REFUSED;
     if (batch < 2) {
         snprintf(why, why_size, "spmm_nm_batchtile24 is for batch >= 2, not %zu", batch);
-        return 0;
+        return SPARQ_RANK_REFUSED;
     }
     const sparq_kernel_info *k = sparq_kernel_find("spmm_nm_batchtile24");
     unsigned tb = sparq_kernel_param(k, p, "BATCHTILE_TB");
@@ -256,7 +242,7 @@ int sparq_rank_nm_batchtile24(const sparq_matrix *m, size_t batch,
              "spmm_nm_batchtile24 multiplies only the kept half of the 2:4 weights, X staged "
              "transposed in local memory, %u batch rows a work-item (batch %zu%s)", tb, batch,
              batch < tb ? ": lanes idle, ranked below spmm_nm_tiled24_slab" : "");
-    return batch < tb ? 2 : 4;
+    return batch < tb ? SPARQ_RANK_OFF_REGIME : SPARQ_RANK_BEST;
 }
 
 sparq_status sparq_enqueue_nm_batchtile24(sparq_context *ctx, const sparq_kernel_info *k,

@@ -7,6 +7,7 @@
  */
 #include "testing.h"
 #include "matrix.h"
+#include "plan.h"
 #include "ref/linear_ref.h"
 #include "tunedb.h"
 
