@@ -242,6 +242,12 @@ cl_command_queue sparq_context_queue(sparq_context *ctx)
     return q;
 }
 
+uint64_t sparq_context_kernel_launches(const sparq_context *ctx, const char *kernel)
+{
+    size_t row = sparq_kernel_index(kernel);
+    return ctx && row != SIZE_MAX ? atomic_load(&ctx->row_launches[row]) : 0;
+}
+
 sparq_status sparq_context_get_stats(const sparq_context *ctx, sparq_context_stats *stats)
 {
     if (!ctx || !stats)

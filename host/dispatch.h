@@ -30,6 +30,7 @@ typedef enum sparq_matrix_array {
 typedef struct sparq_plan {
     size_t batch;                  /* 0: empty cache slot                               */
     bool dense;                    /* run the dense path                                */
+    bool tuned_path;               /* dense or sparse from a tuned choice               */
     sparq_dense_backend dense_backend; /* its backend at batch 1 (AUTO unless tuned)     */
     const sparq_kernel_info *k;    /* the sparse path's kernel                          */
     sparq_kernel_params p;
@@ -76,6 +77,7 @@ struct sparq_matrix {
     bool copy_declined;
     uint64_t packed_bytes;       /* sparq_packed_bytes of the packed matrix            */
     uint64_t dense_bytes_held;   /* of device_bytes, the dense f32 weights' (0: none)  */
+    bool path_tuned;             /* the path above came from the tuned break-even      */
     bool rule_dense;             /* the built-in rule's path, for batches no tuned
                                   * break-even covers: the packed bytes >= dense f32's */
     pthread_mutex_t plan_lock;     /* guards plans[]                                    */

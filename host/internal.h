@@ -39,8 +39,9 @@ enum {
     SPARQ_FEATURE_INT_DOT = 1u << 3
 };
 
-#define SPARQ_MAX_TUNABLES 4
 #define SPARQ_MAX_CANDIDATES 8
+/* Registry rows a context counts launches of (registry.c checks the table fits). */
+#define SPARQ_MAX_KERNELS 64
 
 /* One tuning knob of a kernel: a -D NAME=value build option. */
 typedef struct sparq_tunable {
@@ -116,6 +117,8 @@ struct sparq_kernel_info {
 extern const sparq_kernel_info sparq_kernels[];
 extern const size_t sparq_kernel_count;
 const sparq_kernel_info *sparq_kernel_find(const char *name);
+/* The row of kernel `name`; SIZE_MAX when the registry has none. */
+size_t sparq_kernel_index(const char *name);
 /* Whether kernel k is a sparq_linear kernel for this format: its structure, one of its
  * encodings, and W8A8 or not. */
 bool sparq_kernel_runs_format(const sparq_kernel_info *k, const sparq_pack_options *fmt,
@@ -171,6 +174,7 @@ struct sparq_context {
     sparq_program_entry *programs;
     size_t program_count, program_capacity;
     atomic_uint_fast64_t kernel_launches;
+    atomic_uint_fast64_t row_launches[SPARQ_MAX_KERNELS]; /* per registry row         */
     atomic_uint_fast64_t peer_calls;
     atomic_uint_fast64_t programs_built;
     atomic_uint_fast64_t program_memory_hits;

@@ -134,6 +134,7 @@ static sparq_status plan_build(sparq_matrix *m, size_t batch, sparq_plan *plan)
         plan->dense = true;
         snprintf(plan->choice, sizeof plan->choice, "dense path: %s", m->path_reason);
     } else if (tuned && m->dense_copy) {
+        plan->tuned_path = true;
         plan->dense = choice.dense;
         if (strcmp(choice.dense_name, "clblast") == 0)
             plan->dense_backend = SPARQ_DENSE_BACKEND_CLBLAST;
@@ -163,6 +164,7 @@ static sparq_status plan_build(sparq_matrix *m, size_t batch, sparq_plan *plan)
                  plan->declined[0] ? " (" : "", plan->declined, plan->declined[0] ? ")" : "",
                  m->path_reason);
     }
+    plan->tuned_path = plan->tuned_path || m->path_tuned;
     if (plan->dense) {
         const sparq_kernel_info *k = sparq_kernel_find(batch > 1 ? "linear_dense_q_tiled"
                                                                  : "linear_dense_rowdot");
@@ -200,6 +202,7 @@ static bool tuned_path(sparq_matrix *m, bool allow_copy)
         }
     if (found == 0)
         return false;
+    m->path_tuned = true;
     int dense_votes = dense + (m->rule_dense ? rule : 0);
     bool all_dense = dense_votes == BATCHES, some_dense = dense_votes > 0;
     m->path = all_dense && (allow_copy || m->rule_dense) ? SPARQ_PATH_DENSE : SPARQ_PATH_SPARSE;
@@ -376,5 +379,34 @@ sparq_status sparq_plan_explain(const sparq_matrix *m, size_t batch, char *text,
         snprintf(text, size, "%s; %s; kernel %s with %s (%s: %s); chosen because %s",
                  plan.choice, holds, plan.k->name, params[0] ? params : "no parameters", tuned,
                  plan.detail, plan.why);
+    return SPARQ_OK;
+}
+
+sparq_status sparq_plan_info_get(const sparq_matrix *m, size_t batch, sparq_plan_info *info)
+{
+    if (!m || !info)
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "plan_info_get: NULL %s",
+                          m ? "info" : "matrix");
+    memset(info, 0, sizeof *info);
+    if (batch == 0)
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "plan_info_get: batch must be positive");
+    sparq_plan plan;
+    /* the plan cache is the matrix's internal state, not what const protects */
+    sparq_status st = sparq_plan_get((sparq_matrix *)m, batch, &plan);
+    if (st != SPARQ_OK)
+        return st;
+    info->path = plan.dense ? SPARQ_PATH_DENSE : SPARQ_PATH_SPARSE;
+    info->kernel = plan.dense && plan.dense_backend == SPARQ_DENSE_BACKEND_CLBLAST ? "clblast"
+                                                                                    : plan.k->name;
+    info->tuned_path = plan.tuned_path;
+    info->dense_declined = plan.declined[0] != '\0';
+    for (int i = 0; i < SPARQ_MAX_TUNABLES && plan.k->tunables[i].name; i++) {
+        info->param_names[i] = plan.k->tunables[i].name;
+        info->param_values[i] = plan.p.value[i];
+        info->param_count++;
+    }
+    info->param_source = (sparq_param_source)plan.source;
+    info->dense_bytes_held = m->dense_bytes_held;
+    info->packed_bytes_held = m->device_bytes - m->dense_bytes_held;
     return SPARQ_OK;
 }

@@ -6,6 +6,7 @@
 #include "internal.h"
 #include "ops.h"
 
+#include <stdint.h>
 #include <string.h>
 
 const sparq_kernel_info sparq_kernels[] = {
@@ -134,13 +135,49 @@ const sparq_kernel_info sparq_kernels[] = {
 };
 
 const size_t sparq_kernel_count = sizeof sparq_kernels / sizeof sparq_kernels[0];
+_Static_assert(sizeof sparq_kernels / sizeof sparq_kernels[0] <= SPARQ_MAX_KERNELS,
+               "a context counts launches of at most SPARQ_MAX_KERNELS registry rows");
 
-const sparq_kernel_info *sparq_kernel_find(const char *name)
+size_t sparq_kernel_index(const char *name)
 {
     for (size_t i = 0; name && i < sparq_kernel_count; i++)
         if (strcmp(sparq_kernels[i].name, name) == 0)
-            return &sparq_kernels[i];
-    return NULL;
+            return i;
+    return SIZE_MAX;
+}
+
+const sparq_kernel_info *sparq_kernel_find(const char *name)
+{
+    size_t i = sparq_kernel_index(name);
+    return i == SIZE_MAX ? NULL : &sparq_kernels[i];
+}
+
+size_t sparq_kernel_registry_size(void)
+{
+    return sparq_kernel_count;
+}
+
+sparq_status sparq_kernel_describe(size_t index, sparq_kernel_desc *desc)
+{
+    if (!desc)
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "kernel_describe: NULL desc");
+    if (index >= sparq_kernel_count)
+        return sparq_fail(SPARQ_ERROR_OUT_OF_BOUNDS,
+                          "kernel_describe: row %zu of a registry of %zu", index,
+                          sparq_kernel_count);
+    const sparq_kernel_info *k = &sparq_kernels[index];
+    memset(desc, 0, sizeof *desc);
+    desc->name = k->name;
+    desc->source = k->source;
+    desc->summary = k->summary;
+    desc->structure = k->structure;
+    desc->encodings = k->encodings ? k->encodings
+                                   : (1u << SPARQ_ENCODING_F32) | (1u << SPARQ_ENCODING_F16);
+    desc->w8a8 = k->w8a8;
+    desc->dispatched = k->rank && k->enqueue;
+    for (int i = 0; i < SPARQ_MAX_TUNABLES && k->tunables[i].name; i++)
+        desc->tunables[desc->tunable_count++] = k->tunables[i].name;
+    return SPARQ_OK;
 }
 
 bool sparq_kernel_runs_format(const sparq_kernel_info *k, const sparq_pack_options *fmt,

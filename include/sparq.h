@@ -269,6 +269,39 @@ typedef struct sparq_context_stats {
 SPARQ_API sparq_status sparq_context_get_stats(const sparq_context *context,
                                                sparq_context_stats *stats);
 
+/* Launches of the registry kernel `kernel` (a sparq_kernel_desc name) in this context
+ * since it was created; 0 for a name the registry lacks. */
+SPARQ_API uint64_t sparq_context_kernel_launches(const sparq_context *context,
+                                                 const char *kernel);
+
+/* ------------------------------------------------------------------------------------
+ * The kernel registry
+ *
+ * Every kernel sparq has is one row of one table: what dispatch ranks, the tuner
+ * times, the tests walk and `sparq tune --list` prints.
+ * ---------------------------------------------------------------------------------- */
+
+#define SPARQ_MAX_TUNABLES 4
+
+typedef struct sparq_kernel_desc {
+    const char *name;          /* <op>_<structure>_<variant>: "spmm_csr_rowvec"       */
+    const char *source;        /* its file under kernels/: "spmm_csr.cl"              */
+    const char *summary;       /* one sentence: what it computes and how              */
+    sparq_structure structure; /* the matrices it runs (dense for helper kernels)     */
+    unsigned encodings;        /* bit (1u << sparq_encoding) for each it runs         */
+    int w8a8;                  /* 1: runs matrices created with quantize_activations  */
+    int dispatched;            /* 1: sparq_linear may choose it; 0: a helper the
+                                * library launches itself (fills, activations, the
+                                * bandwidth roof, W8A8's activation quantizer)        */
+    unsigned tunable_count;
+    const char *tunables[SPARQ_MAX_TUNABLES]; /* its -D tunables: "ROWVEC_WG", ...    */
+} sparq_kernel_desc;
+
+/* The number of registry rows; rows are 0 .. count - 1, in the registry's order. */
+SPARQ_API size_t sparq_kernel_registry_size(void);
+/* Row index of the registry; SPARQ_ERROR_OUT_OF_BOUNDS past the last. */
+SPARQ_API sparq_status sparq_kernel_describe(size_t index, sparq_kernel_desc *desc);
+
 /* ------------------------------------------------------------------------------------
  * Program cache
  *
@@ -452,6 +485,38 @@ SPARQ_API sparq_status sparq_linear(sparq_matrix *matrix, cl_command_queue queue
  * not held: set allow_dense_copy)". */
 SPARQ_API sparq_status sparq_plan_explain(const sparq_matrix *matrix, size_t batch, char *text,
                                           size_t text_size);
+
+/* Where a plan's kernel parameters came from, best last. */
+typedef enum sparq_param_source {
+    SPARQ_PARAM_SOURCE_DEFAULT = 0,      /* the registry's default for the device type  */
+    SPARQ_PARAM_SOURCE_TYPE_DEFAULT = 1, /* a shipped vendor/type default              */
+    SPARQ_PARAM_SOURCE_SHIPPED = 2,      /* the shipped database's entry for the device */
+    SPARQ_PARAM_SOURCE_USER = 3          /* the user's database, tuned on this device    */
+} sparq_param_source;
+
+/* What sparq_linear runs for one batch, as data (sparq_plan_explain says it in words).
+ * The strings are static (registry names), valid for the life of the program. */
+typedef struct sparq_plan_info {
+    sparq_path path;            /* SPARSE: the packed format's kernel; DENSE: dense f32 */
+    const char *kernel;         /* the registry kernel that runs ("spmm_csr_rowvec";
+                                 * dense path: "linear_dense_rowdot" at batch 1,
+                                 * "linear_dense_q_tiled" above), or "clblast" where
+                                 * the dense path calls CLBlast                         */
+    int tuned_path;             /* 1: the dense/sparse choice came from a database      */
+    int dense_declined;         /* 1: the break-even prefers the dense path at this
+                                 * batch, but the matrix holds no dense copy            */
+    unsigned param_count;       /* the kernel's tunables and their values               */
+    const char *param_names[SPARQ_MAX_TUNABLES];
+    unsigned param_values[SPARQ_MAX_TUNABLES];
+    sparq_param_source param_source;
+    uint64_t packed_bytes_held; /* device bytes of the packed arrays (0: none held)     */
+    uint64_t dense_bytes_held;  /* device bytes of dense f32 weights (0: none held)     */
+} sparq_plan_info;
+
+/* Fills *info with the plan of sparq_linear(matrix, ..., batch, ...) (the same plan
+ * sparq_plan_explain describes, from the same cache). */
+SPARQ_API sparq_status sparq_plan_info_get(const sparq_matrix *matrix, size_t batch,
+                                           sparq_plan_info *info);
 
 /* ------------------------------------------------------------------------------------
  * Memory bandwidth roof

@@ -1,0 +1,151 @@
+/* test_registry_rows.c - every row of the kernel registry runs. Each kernel sparq_linear
+ * may choose runs by itself on a case its rank accepts, checked against the C
+ * reference; each helper kernel through the call that launches it. The test fails when
+ * a row accepts none of its cases or never launched: a row made unreachable.
+ */
+#include "kernel_check.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { ROWS = 64, COLS = 128 };
+
+typedef struct row_format {
+    const char *label;
+    sparq_pack_options pack;
+    int w8a8;
+} row_format;
+
+/* One format per family of kernels; with batches 1 and 8 every row has a case it is
+ * shaped for (batch 1 kernels, batch-tiled ones). */
+static const row_format formats[] = {
+    {"dense i8-row", {.structure = SPARQ_STRUCTURE_DENSE,
+                      .quant = {.encoding = SPARQ_ENCODING_I8,
+                                .granularity = SPARQ_SCALE_ROW}}, 0},
+    {"dense i4-g32", {.structure = SPARQ_STRUCTURE_DENSE,
+                      .quant = {.encoding = SPARQ_ENCODING_I4,
+                                .granularity = SPARQ_SCALE_GROUP, .group_size = 32}}, 0},
+    {"dense f16", {.structure = SPARQ_STRUCTURE_DENSE,
+                   .quant = {.encoding = SPARQ_ENCODING_F16}}, 0},
+    {"dense i8-row w8a8", {.structure = SPARQ_STRUCTURE_DENSE,
+                           .quant = {.encoding = SPARQ_ENCODING_I8,
+                                     .granularity = SPARQ_SCALE_ROW}}, 1},
+    {"csr f32", {.structure = SPARQ_STRUCTURE_CSR}, 0},
+    {"bsr4x4 f32", {.structure = SPARQ_STRUCTURE_BSR, .block_rows = 4, .block_cols = 4}, 0},
+    {"2:4 f32", {.structure = SPARQ_STRUCTURE_NM, .nm_n = 2, .nm_m = 4}, 0},
+};
+static const size_t batches[] = {1, 8};
+
+/* Weights that every structure packs: uniform in [-1, 1), two of every four columns
+ * zero (2:4), and every third 4x4 block zero (so BSR and CSR skip some). */
+static void make_weights(float *w)
+{
+    testing_fill_uniform(w, (size_t)ROWS * COLS, 41, -1.0f, 1.0f);
+    for (size_t r = 0; r < ROWS; r++)
+        for (size_t c = 0; c < COLS; c++)
+            if (c % 4 == 1 || c % 4 == 3 || ((r / 4) * 7 + c / 4) % 3 == 0)
+                w[r * COLS + c] = 0.0f;
+}
+
+/* Runs every dispatched kernel of the registry on each format it runs; returns the
+ * checked runs of row i in runs[i]. */
+static void run_dispatched(sparq_context *ctx, const float *w, size_t *runs)
+{
+    float unpacked[ROWS * COLS];
+    for (size_t f = 0; f < sizeof formats / sizeof formats[0]; f++) {
+        sparq_matrix_options mo = {.path = SPARQ_PATH_SPARSE,
+                                   .quantize_activations = formats[f].w8a8};
+        sparq_matrix *m = testing_matrix(ctx, &formats[f].pack, ROWS, COLS, w, &mo,
+                                         formats[f].label, unpacked, NULL);
+        for (size_t i = 0; i < sparq_kernel_count; i++) {
+            const sparq_kernel_info *k = &sparq_kernels[i];
+            if (!sparq_kernel_runs_format(k, &m->format, formats[f].w8a8 != 0))
+                continue;
+            for (size_t b = 0; b < sizeof batches / sizeof batches[0]; b++) {
+                char label[128];
+                snprintf(label, sizeof label, "%s on %s at batch %zu", k->name,
+                         formats[f].label, batches[b]);
+                testing_linear_run run = {.kernel = k, .skip_refused = true,
+                                          .batch = batches[b], .activation = (int)b,
+                                          .seed = 7 + i, .tol = formats[f].w8a8 ? 2e-2 : 1e-4,
+                                          .label = label};
+                runs[i] += (size_t)testing_check_linear(ctx, m, unpacked, &run, NULL);
+            }
+        }
+        sparq_matrix_free(m);
+    }
+}
+
+/* The helper kernels, through the calls that launch them: the dense path with an
+ * activation (linear_dense_rowdot, activate_dense_inplace, and at batch 8
+ * linear_dense_q_tiled built for f32), CLBlast's GEMV with a bias (fill_dense_bias)
+ * and the bandwidth roof (stream_dense_read, stream_dense_copy). W8A8's activation
+ * quantizer ran with the W8A8 rows. False when the library has no CLBlast. */
+static bool run_helpers(sparq_context *ctx, const float *w)
+{
+    const sparq_pack_options dense = {.structure = SPARQ_STRUCTURE_DENSE};
+    sparq_matrix *m = testing_matrix(ctx, &dense, ROWS, COLS, w, NULL, "dense f32", NULL, NULL);
+    for (size_t b = 0; b < sizeof batches / sizeof batches[0]; b++) {
+        testing_linear_run run = {.batch = batches[b], .activation = SPARQ_ACTIVATION_RELU,
+                                  .seed = 3, .tol = 1e-4, .label = "dense f32 path"};
+        testing_check_linear(ctx, m, w, &run, NULL);
+    }
+    sparq_matrix_free(m);
+
+    cl_command_queue q = sparq_context_queue(ctx);
+    float x[COLS], y[ROWS], bias[ROWS];
+    testing_fill_uniform(x, COLS, 5, -1.0f, 1.0f);
+    testing_fill_uniform(bias, ROWS, 6, -0.5f, 0.5f);
+    cl_mem xb = testing_buffer(ctx, x, COLS), wb = testing_buffer(ctx, w, (size_t)ROWS * COLS);
+    cl_mem bb = testing_buffer(ctx, bias, ROWS), yb = testing_buffer(ctx, y, ROWS);
+    sparq_status st = sparq_linear_dense(ctx, q, SPARQ_DENSE_BACKEND_CLBLAST, 1, ROWS, COLS, xb,
+                                         0, wb, 0, bb, 0, yb, 0, 0, NULL, NULL);
+    assert_true(st == SPARQ_OK || st == SPARQ_ERROR_UNSUPPORTED); /* built without CLBlast */
+    clFinish(q);
+    clReleaseMemObject(xb), clReleaseMemObject(wb), clReleaseMemObject(bb);
+    clReleaseMemObject(yb);
+
+    sparq_bandwidth bw;
+    assert_int_equal(sparq_bandwidth_measure(ctx, q, 1 << 20, 1, &bw), SPARQ_OK);
+    return st == SPARQ_OK;
+}
+
+static void every_row_runs(void **state)
+{
+    (void)state;
+    setenv("SPARQ_TUNE", "off", 1); /* defaults: the rows as the registry declares them */
+    sparq_context *ctx = testing_context(NULL);
+    float *w = malloc(sizeof(float) * ROWS * COLS);
+    assert_non_null(w);
+    make_weights(w);
+    size_t runs[SPARQ_MAX_KERNELS] = {0};
+    run_dispatched(ctx, w, runs);
+    bool clblast = run_helpers(ctx, w);
+    free(w);
+
+    char missing[1024] = "";
+    for (size_t i = 0; i < sparq_kernel_count; i++) {
+        const sparq_kernel_info *k = &sparq_kernels[i];
+        uint64_t launches = sparq_context_kernel_launches(ctx, k->name);
+        bool dispatched = k->rank && k->enqueue;
+        if (launches > 0 && (!dispatched || runs[i] > 0))
+            continue;
+        if (!clblast && strcmp(k->name, "fill_dense_bias") == 0)
+            continue; /* only CLBlast's path fills a bias first */
+        size_t used = strlen(missing);
+        snprintf(missing + used, sizeof missing - used, "%s%s (%s)", used ? "; " : "",
+                 k->name, dispatched && runs[i] == 0 ? "its rank refused every case"
+                                                     : "never launched");
+    }
+    if (missing[0])
+        fail_msg("registry rows that did not run: %s", missing);
+    sparq_context_free(ctx);
+}
+
+int main(void)
+{
+    testing_filter_from_env();
+    const struct CMUnitTest tests[] = {cmocka_unit_test(every_row_runs)};
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
