@@ -103,6 +103,7 @@ typedef struct case_row {
     int auto_dense;          /* AUTO resolved to the dense path                      */
     double auto_rotation_mib, sparse_rotation_mib;
     char plan[1024];         /* sparq_plan_explain of the AUTO matrix                */
+    char kernel[64];         /* its kernel, short (plan_kernel_name; "-": no plan)   */
     char note[256];          /* why something was not measured                       */
 } case_row;
 
@@ -125,7 +126,9 @@ void read_slices(const bench *b, size_t first, size_t n, size_t slices);
  * the cases line, the JSON header and the table header; one row to the terminal, the CSV
  * and the JSON; the JSON footer and the summary line. */
 void print_setup(const bench *b);
-void abbreviate_plan(const char *plan, char *out, size_t size);
+/* "csr_rowvec", "linear_dense_q_gemv", "dense/rowdot", "dense/tiled", "dense/CLBlast":
+ * the kernel of m's plan at batch (sparq_plan_info_get). */
+sparq_status plan_kernel_name(const sparq_matrix *m, size_t batch, char *out, size_t size);
 void report_begin(bench *b, size_t per_shape);
 void emit_row(bench *b, const case_row *r, const dense_peers *p);
 void report_end(bench *b, sparq_status st);

@@ -1,6 +1,6 @@
 /* bench_sparse_report.c - bench_sparse's output: the setup lines, the table on the
  * terminal, the CSV and the JSON (one row per case and batch, the same figures in all
- * three), and the summary; abbreviate_plan names a plan's kernel (bench_sparse.h).
+ * three), and the summary; plan_kernel_name names a plan's kernel (bench_sparse.h).
  */
 #include "bench_sparse.h"
 
@@ -42,26 +42,21 @@ static double pick_median(const timing *t) { return t->median; }
 static double pick_min(const timing *t) { return t->min; }
 static double pick_max(const timing *t) { return t->max; }
 
-/* "csr_scalar", "dense/rowdot", "dense/tiled", "dense/CLBlast": the kernel named by
- * sparq_plan_explain. */
-void abbreviate_plan(const char *plan, char *out, size_t size)
+sparq_status plan_kernel_name(const sparq_matrix *m, size_t batch, char *out, size_t size)
 {
-    if (strncmp(plan, "dense path", 10) == 0) {
-        snprintf(out, size, "dense/%s", strstr(plan, "CLBlast")               ? "CLBlast"
-                                        : strstr(plan, "linear_dense_q_tiled") ? "tiled"
-                                                                               : "rowdot");
-        return;
-    }
-    const char *k = strstr(plan, "kernel ");
-    if (!k) {
-        snprintf(out, size, "?");
-        return;
-    }
-    k += strlen("kernel ");
-    if (strncmp(k, "spmm_", 5) == 0)
-        k += 5;
-    size_t n = strcspn(k, " ;,");
-    snprintf(out, size, "%.*s", (int)n, k);
+    sparq_plan_info info;
+    sparq_status st = sparq_plan_info_get(m, batch, &info);
+    if (st != SPARQ_OK)
+        return st;
+    if (info.path == SPARQ_PATH_DENSE)
+        snprintf(out, size, "dense/%s", strcmp(info.kernel, "clblast") == 0 ? "CLBlast"
+                                        : strcmp(info.kernel, "linear_dense_q_tiled") == 0
+                                            ? "tiled"
+                                            : "rowdot");
+    else
+        snprintf(out, size, "%s",
+                 strncmp(info.kernel, "spmm_", 5) == 0 ? info.kernel + 5 : info.kernel);
+    return SPARQ_OK;
 }
 
 static double ratio(const timing *num, const timing *den)
@@ -150,9 +145,7 @@ static void row_figures_compute(const bench *b, const case_row *r, const dense_p
     /* AUTO fell back to the dense path although the sparse kernels were faster */
     double vs_sparse = ratio(&r->t_auto, &r->t_sparse);
     x->misrouted = r->auto_dense && !isnan(vs_sparse) && vs_sparse > FLAG_RATIO;
-    snprintf(x->kernel, sizeof x->kernel, "-");
-    if (r->plan[0])
-        abbreviate_plan(r->plan, x->kernel, sizeof x->kernel);
+    snprintf(x->kernel, sizeof x->kernel, "%s", r->plan[0] ? r->kernel : "-");
 }
 
 /* One line of the terminal table. */

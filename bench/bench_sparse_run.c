@@ -530,14 +530,18 @@ static sparq_status measure_row(bench *b, matrix_set *aset, matrix_set *sset, pe
 {
     memset(p, 0, sizeof *p);
     call c = {.b = b, .rows = r->rows, .cols = r->cols, .batch = r->batch};
-    char plan[1024];
-    sparq_status st = sparq_plan_explain(ps->dense.m[0], r->batch, plan, sizeof plan);
+    sparq_status st = plan_kernel_name(ps->dense.m[0], r->batch, p->dense_kernel,
+                                       sizeof p->dense_kernel);
     if (st != SPARQ_OK)
-        return print_failure("sparq_plan_explain (dense path)", st);
-    abbreviate_plan(plan, p->dense_kernel, sizeof p->dense_kernel);
+        return print_failure("sparq_plan_info_get (dense path)", st);
     if (aset->count) {
+        sparq_plan_info info = {0};
         st = sparq_plan_explain(aset->m[0], r->batch, r->plan, sizeof r->plan);
-        r->auto_dense = st == SPARQ_OK && strncmp(r->plan, "dense path", 10) == 0;
+        if (st == SPARQ_OK)
+            st = sparq_plan_info_get(aset->m[0], r->batch, &info);
+        if (st == SPARQ_OK)
+            st = plan_kernel_name(aset->m[0], r->batch, r->kernel, sizeof r->kernel);
+        r->auto_dense = st == SPARQ_OK && info.path == SPARQ_PATH_DENSE;
         if ((st = tolerate_unsupported(st, "AUTO", r->note, sizeof r->note)) != SPARQ_OK)
             return print_failure("sparq_plan_explain", st);
     }
