@@ -28,6 +28,7 @@
 #include "sparq.h"
 #include "checks.h"
 #include "compress.h"
+#include "format.h"
 #include "packed.h"
 #include "quantize.h"
 #include "status.h"
@@ -53,34 +54,13 @@ typedef struct convert_step {
 static void step_name(const convert_step *step, char *out, size_t size)
 {
     const sparq_pack_options *f = &step->format;
-    char structure[48];
-    switch (f->structure) {
-    case SPARQ_STRUCTURE_CSR:
-        snprintf(structure, sizeof structure, "csr s=%.2f", step->sparsity);
-        break;
-    case SPARQ_STRUCTURE_BSR:
-        snprintf(structure, sizeof structure, "bsr%ux%u s=%.2f", f->block_rows,
-                 f->block_cols, step->sparsity);
-        break;
-    case SPARQ_STRUCTURE_NM:
-        snprintf(structure, sizeof structure, "%u:%u", f->nm_n, f->nm_m);
-        break;
-    default:
-        snprintf(structure, sizeof structure, "dense");
-        break;
-    }
-    const sparq_quant_options *q = &f->quant;
-    const char *bits = sparq_encoding_name(q->encoding);
-    const char *asym = q->asymmetric ? "-asym" : "";
-    char encoding[32];
-    if (q->encoding == SPARQ_ENCODING_F32 || q->encoding == SPARQ_ENCODING_F16)
-        snprintf(encoding, sizeof encoding, "%s", bits);
-    else if (q->granularity == SPARQ_SCALE_GROUP)
-        snprintf(encoding, sizeof encoding, "%s-g%zu%s", bits, q->group_size, asym);
+    char structure[32], encoding[32];
+    sparq_format_structure_text(f, structure, sizeof structure);
+    sparq_format_encoding_text(&f->quant, encoding, sizeof encoding);
+    if (sparq_structure_of(f->structure)->prunes)
+        snprintf(out, size, "%s s=%.2f %s", structure, step->sparsity, encoding);
     else
-        snprintf(encoding, sizeof encoding, "%s-%s%s", bits,
-                 sparq_scale_granularity_name(q->granularity), asym);
-    snprintf(out, size, "%s %s", structure, encoding);
+        snprintf(out, size, "%s %s", structure, encoding);
 }
 
 static int same_step(const convert_step *a, const convert_step *b)
@@ -105,7 +85,7 @@ static size_t build_ladder(const sparq_convert_options *options, convert_step *s
     size_t count = 0;
     convert_step step = { options->format, 0.0, 0 };
     sparq_structure structure = options->format.structure;
-    int prunes = structure == SPARQ_STRUCTURE_CSR || structure == SPARQ_STRUCTURE_BSR;
+    int prunes = sparq_structure_of(structure)->prunes;
     if (prunes)
         step.sparsity = options->sparsity;
     push_step(steps, &count, &step);

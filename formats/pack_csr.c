@@ -6,6 +6,7 @@
 #include "quantize.h"
 #include "status.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,6 +43,16 @@ static size_t mark_blocks(const sparq_packed *p, const float *w, size_t br, uint
     for (size_t bc = 0; bc < p->grid_cols; bc++)
         n += flags[bc];
     return n;
+}
+
+sparq_status sparq_shape_compressed(sparq_packed *p)
+{
+    bool bsr = p->format.structure == SPARQ_STRUCTURE_BSR;
+    p->block_rows = bsr ? p->format.block_rows : 1;
+    p->block_cols = bsr ? p->format.block_cols : 1;
+    p->grid_rows = (p->rows + p->block_rows - 1) / p->block_rows;
+    p->grid_cols = (p->cols + p->block_cols - 1) / p->block_cols;
+    return SPARQ_OK;
 }
 
 sparq_status sparq_pack_compressed(sparq_packed *p, const sparq_qparams *q, const float *w,

@@ -56,6 +56,21 @@ static void group_positions(const sparq_packed *p, const float *wr, size_t g,
             pos[k++] = i;
 }
 
+sparq_status sparq_shape_nm(sparq_packed *p)
+{
+    size_t m = p->format.nm_m, n = p->format.nm_n;
+    p->nm_groups = p->cols / m + (p->cols % m != 0);
+    p->nm_bits = m == 2 ? 1 : (m <= 4 ? 2 : 4);
+    p->values_per_row = p->nm_groups * n; /* <= cols + m */
+    p->value_row_slots = sparq_dense_row_slots(p->format.quant.encoding, p->values_per_row);
+    p->nm_meta_row_bytes = (p->values_per_row * p->nm_bits + 7) / 8;
+    if (p->rows > SIZE_MAX / 8 / p->value_row_slots)
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "packed: shape %zu x %zu is too large",
+                          p->rows, p->cols);
+    p->stored = p->rows * p->values_per_row;
+    return SPARQ_OK;
+}
+
 sparq_status sparq_pack_nm(sparq_packed *p, const sparq_qparams *q, const float *w,
                            const char *what)
 {

@@ -48,6 +48,11 @@ struct sparq_packed {
     sparq_packed_buffer arrays[SPARQ_PACKED_ROLE_COUNT];
 };
 
+/* Whether p's format has the array of this role (its structure's, or its scales). */
+int sparq_packed_needs_role(const sparq_packed *p, sparq_packed_role role);
+/* Scales (and zero points) arrays for the format, zero-filled. */
+sparq_status sparq_packed_alloc_scales(sparq_packed *p);
+
 /* "row_ptr", "col_idx", "values", "nm_meta", "scales", "zero_points". */
 const char *sparq_packed_role_name(sparq_packed_role role);
 
@@ -82,6 +87,15 @@ sparq_status sparq_packed_expect(const sparq_packed *packed, sparq_packed_role r
  * pack: fills the structure's arrays and stored/nnz from w, scales already calibrated
  * in q. unpack: writes the dense dequantized matrix (out zero-filled by the caller).
  * validate: checks dtypes, counts and index contents of the structure's arrays. */
+/* The rows of the format table (format.h): each structure's shape, pack, unpack and
+ * validate, in pack_dense.c, pack_csr.c (CSR and BSR) and pack_nm.c. */
+sparq_status sparq_shape_dense(sparq_packed *p);
+sparq_status sparq_pack_dense(sparq_packed *p, const sparq_qparams *q, const float *w,
+                             const char *what);
+void sparq_unpack_dense(const sparq_packed *p, const sparq_qparams *q, float *out);
+sparq_status sparq_validate_dense(sparq_packed *p, const sparq_qparams *q, const char *what);
+sparq_status sparq_shape_compressed(sparq_packed *p);
+sparq_status sparq_shape_nm(sparq_packed *p);
 sparq_status sparq_pack_compressed(sparq_packed *packed, const sparq_qparams *q,
                                    const float *w, const char *what);
 void sparq_unpack_compressed(const sparq_packed *packed, const sparq_qparams *q, float *out);

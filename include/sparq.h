@@ -905,6 +905,21 @@ typedef struct sparq_pack_options {
     unsigned nm_m;              /* ... of every M columns, 1 <= N <= M, 2 <= M <= 16   */
 } sparq_pack_options;
 
+/* The one spelling of a format, shared by the command line, the tuner, the benchmarks
+ * and the Python binding: <structure>+<encoding>.
+ *   structure: "dense", "csr", "bsr<R>x<C>" (R, C in 1, 2, 4, 8, 16, 32: "bsr16x16"),
+ *              "<N>:<M>" (1 <= N < M <= 16: "2:4");
+ *   encoding:  "f32", "f16", "i8-tensor", "i8-row", "i8-g<G>" (G in 32, 64, 128, 256),
+ *              the same for i4, with "-asym" for zero points ("i4-g128-asym").
+ * "+<encoding>" may be left out for f32. Examples: "csr+i8-row", "bsr16x16+f16",
+ * "2:4+i4-g128", "dense+f32". Parsing fills the structure and quantization fields
+ * (calibration fields zero); SPARQ_ERROR_INVALID_ARGUMENT with the sentence for text
+ * that is not a format. Naming writes the full spelling of a valid format (sizes that
+ * do not apply ignored); SPARQ_ERROR_OUT_OF_BOUNDS when text_size is too small. */
+SPARQ_API sparq_status sparq_format_parse(const char *text, sparq_pack_options *format);
+SPARQ_API sparq_status sparq_format_name(const sparq_pack_options *format, char *text,
+                                         size_t text_size);
+
 /* Element types of packed arrays (safetensors has the same names, upper case). */
 typedef enum sparq_dtype {
     SPARQ_DTYPE_U8 = 0,

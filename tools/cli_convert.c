@@ -75,90 +75,29 @@ static int usage_error(const char *fmt, const char *value)
     return cli_usage_error("convert", fmt, value);
 }
 
-static bool parse_unsigned(const char *text, char stop, unsigned *out, const char **rest)
+/* --structure and --quant as one format (sparq_format_parse, the spelling every sparq
+ * tool shares: "<structure>+<encoding>"); 1: the structure is not one, 2: the encoding.
+ * --asymmetric, given apart, stays. */
+static int parse_format(const convert_args *a, sparq_pack_options *f)
 {
-    char *end = NULL;
-    if (*text < '0' || *text > '9')
-        return false;
-    errno = 0;
-    unsigned long v = strtoul(text, &end, 10);
-    if (errno != 0 || *end != stop || v > 1024)
-        return false;
-    *out = (unsigned)v;
-    *rest = end;
-    return true;
-}
-
-static bool is_block_size(unsigned v)
-{
-    return v == 1 || v == 2 || v == 4 || v == 8 || v == 16 || v == 32;
-}
-
-/* "dense", "csr", "bsr4x4", "2:4". */
-static bool parse_structure(const char *text, sparq_pack_options *f)
-{
-    const char *rest;
-    if (strcmp(text, "dense") == 0) {
-        f->structure = SPARQ_STRUCTURE_DENSE;
-        return true;
-    }
-    if (strcmp(text, "csr") == 0) {
-        f->structure = SPARQ_STRUCTURE_CSR;
-        return true;
-    }
-    if (strncmp(text, "bsr", 3) == 0) {
-        unsigned r, c;
-        if (!parse_unsigned(text + 3, 'x', &r, &rest) || !parse_unsigned(rest + 1, '\0', &c, &rest))
-            return false;
-        if (!is_block_size(r) || !is_block_size(c))
-            return false;
-        f->structure = SPARQ_STRUCTURE_BSR;
-        f->block_rows = r;
-        f->block_cols = c;
-        return true;
-    }
-    unsigned n, m;
-    if (!parse_unsigned(text, ':', &n, &rest) || !parse_unsigned(rest + 1, '\0', &m, &rest))
-        return false;
-    if (n < 1 || n >= m || m > 16)
-        return false;
-    f->structure = SPARQ_STRUCTURE_NM;
-    f->nm_n = n;
-    f->nm_m = m;
-    return true;
-}
-
-/* "f32", "f16", "i8-row", "i4-g128", ... */
-static bool parse_quant(const char *text, sparq_quant_options *q)
-{
-    if (strcmp(text, "f32") == 0 || strcmp(text, "f16") == 0) {
-        q->encoding = text[1] == '3' ? SPARQ_ENCODING_F32 : SPARQ_ENCODING_F16;
-        return true;
-    }
-    if (strncmp(text, "i8-", 3) == 0)
-        q->encoding = SPARQ_ENCODING_I8;
-    else if (strncmp(text, "i4-", 3) == 0)
-        q->encoding = SPARQ_ENCODING_I4;
-    else
-        return false;
-    const char *scales = text + 3;
-    if (strcmp(scales, "tensor") == 0) {
-        q->granularity = SPARQ_SCALE_TENSOR;
-        return true;
-    }
-    if (strcmp(scales, "row") == 0) {
-        q->granularity = SPARQ_SCALE_ROW;
-        return true;
-    }
-    unsigned g;
-    const char *rest;
-    if (scales[0] != 'g' || !parse_unsigned(scales + 1, '\0', &g, &rest))
-        return false;
-    if (g != 32 && g != 64 && g != 128 && g != 256)
-        return false;
-    q->granularity = SPARQ_SCALE_GROUP;
-    q->group_size = g;
-    return true;
+    char text[160];
+    sparq_pack_options parsed;
+    if (strchr(a->structure_text, '+') || sparq_format_parse(a->structure_text, &parsed))
+        return 1;
+    snprintf(text, sizeof text, "%s+%s", a->structure_text, a->quant_text);
+    if (strchr(a->quant_text, '+') || sparq_format_parse(text, &parsed))
+        return 2;
+    int asymmetric = f->quant.asymmetric || parsed.quant.asymmetric;
+    f->structure = parsed.structure;
+    f->block_rows = parsed.block_rows;
+    f->block_cols = parsed.block_cols;
+    f->nm_n = parsed.nm_n;
+    f->nm_m = parsed.nm_m;
+    f->quant.encoding = parsed.quant.encoding;
+    f->quant.granularity = parsed.quant.granularity;
+    f->quant.group_size = parsed.quant.group_size;
+    f->quant.asymmetric = asymmetric;
+    return 0;
 }
 
 static bool parse_calib(const char *text, sparq_quant_options *q)
@@ -307,10 +246,11 @@ static int apply_option(int c, char **argv, convert_args *a, bool *have_gate)
  * and --calib, and what --method, --act-order and --gate need. Returns 0 or 2. */
 static int check_options(convert_args *a)
 {
-    if (!parse_structure(a->structure_text, &a->layer.format))
+    int bad = parse_format(a, &a->layer.format);
+    if (bad == 1)
         return usage_error("--structure '%s' is not dense, csr, bsrRxC (R, C in 1, 2, 4, 8, "
                            "16, 32) or N:M (1 <= N < M <= 16)", a->structure_text);
-    if (!parse_quant(a->quant_text, &a->layer.format.quant))
+    if (bad == 2)
         return usage_error("--quant '%s' is not f32, f16, i8-tensor, i8-row, i8-gG, "
                            "i4-tensor, i4-row or i4-gG (G in 32, 64, 128, 256)", a->quant_text);
     if (!parse_calib(a->calib_text, &a->layer.format.quant))
