@@ -34,7 +34,7 @@ typedef struct sparq_plan {
     sparq_dense_backend dense_backend; /* its backend at batch 1 (AUTO unless tuned)     */
     const sparq_kernel_info *k;    /* the sparse path's kernel                          */
     sparq_kernel_params p;
-    sparq_tune_source source;      /* where p came from                                 */
+    sparq_param_source source;     /* where p came from                                 */
     char detail[192];              /* ... in words (class, nearest class)               */
     char why[768];                 /* why this kernel (ranks, refusals)                 */
     char choice[768];              /* dense or sparse, and why (tuned or default)       */

@@ -16,9 +16,9 @@ void sparq_matrix_shape_class(const sparq_matrix *m, size_t batch, char *out, si
     sparq_tune_shape_class(m->rows, m->cols, batch, per_row, out, size);
 }
 
-sparq_tune_source sparq_matrix_tuned_params(const sparq_matrix *m, const sparq_kernel_info *k,
-                                            size_t batch, sparq_kernel_params *p,
-                                            char *detail, size_t detail_size)
+sparq_param_source sparq_matrix_tuned_params(const sparq_matrix *m, const sparq_kernel_info *k,
+                                             size_t batch, sparq_kernel_params *p,
+                                             char *detail, size_t detail_size)
 {
     sparq_tune_chain chain;
     sparq_context_tune_chain(m->ctx, &chain);
@@ -67,14 +67,14 @@ static sparq_status plan_kernel(const sparq_matrix *m, size_t batch,
             continue;
         sparq_kernel_params p;
         char detail[192];
-        sparq_tune_source source = sparq_matrix_tuned_params(m, c, batch, &p, detail,
-                                                             sizeof detail);
+        sparq_param_source source = sparq_matrix_tuned_params(m, c, batch, &p, detail,
+                                                              sizeof detail);
         reason[0] = '\0';
         int r = sparq_kernel_params_fit(c, &p, caps, reason, sizeof reason)
                     ? c->rank(m, batch, caps, &p, reason, sizeof reason)
                     : 0;
-        if (r == 0 && source != SPARQ_TUNE_SOURCE_BUILTIN) {
-            source = SPARQ_TUNE_SOURCE_BUILTIN;
+        if (r == 0 && source != SPARQ_PARAM_SOURCE_DEFAULT) {
+            source = SPARQ_PARAM_SOURCE_DEFAULT;
             snprintf(detail, sizeof detail, "built-in default (tuned values don't fit: %s)",
                      reason);
             sparq_kernel_default_params(c, caps, &p);
@@ -117,7 +117,7 @@ bool sparq_matrix_tuned_choice(const sparq_matrix *m, size_t batch,
     sparq_tune_device_from_caps(&m->ctx->caps, &device);
     char shape[64];
     sparq_matrix_shape_class(m, batch, shape, sizeof shape);
-    sparq_tune_source source;
+    sparq_param_source source;
     return sparq_tune_lookup_choice(&chain, &device, &m->format, shape, choice, &source, detail,
                                     detail_size);
 }
@@ -364,7 +364,7 @@ sparq_status sparq_plan_explain(const sparq_matrix *m, size_t batch, char *text,
         return st;
     char params[256] = "";
     sparq_kernel_options_append(plan.k, &plan.p, params, sizeof params);
-    const char *tuned = plan.source == SPARQ_TUNE_SOURCE_BUILTIN ? "default" : "tuned";
+    const char *tuned = plan.source == SPARQ_PARAM_SOURCE_DEFAULT ? "default" : "tuned";
     char holds[160];
     holds_text(m, holds, sizeof holds);
     if (plan.dense)
@@ -405,7 +405,7 @@ sparq_status sparq_plan_info_get(const sparq_matrix *m, size_t batch, sparq_plan
         info->param_values[i] = plan.p.value[i];
         info->param_count++;
     }
-    info->param_source = (sparq_param_source)plan.source;
+    info->param_source = plan.source;
     info->dense_bytes_held = m->dense_bytes_held;
     info->packed_bytes_held = m->device_bytes - m->dense_bytes_held;
     return SPARQ_OK;

@@ -33,8 +33,8 @@ void sparq_matrix_shape_class(const sparq_matrix *m, size_t batch, char *out, si
 
 /* Parameters for kernel k on m at this batch from the tuning chain (or defaults), with
  * where they came from. */
-sparq_tune_source sparq_matrix_tuned_params(const sparq_matrix *m, const sparq_kernel_info *k,
-                                            size_t batch, sparq_kernel_params *p,
-                                            char *detail, size_t detail_size);
+sparq_param_source sparq_matrix_tuned_params(const sparq_matrix *m, const sparq_kernel_info *k,
+                                             size_t batch, sparq_kernel_params *p,
+                                             char *detail, size_t detail_size);
 
 #endif

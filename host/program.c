@@ -369,41 +369,82 @@ static void save_binary(sparq_context *ctx, cl_program p, uint64_t lo, uint64_t 
     free(bin);
 }
 
-sparq_status sparq_program_get(sparq_context *ctx, const char *source, const char *options,
-                               unsigned required_features, cl_program *program)
+/* The options a program is built with: the OpenCL C version and, on CPUs, prefetching
+ * before the op's own. */
+static void full_options_of(const sparq_context *ctx, const char *options, char *out,
+                            size_t size)
 {
-    if (!ctx || !source || !program)
-        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "program_get: NULL argument");
-    const char *missing = NULL;
-    if (features_missing(&ctx->caps, required_features, &missing))
-        return sparq_fail(SPARQ_ERROR_UNSUPPORTED,
-                          "kernels/%s needs %s, which device \"%s\" does not have", source,
-                          missing, ctx->caps.name);
-    char full_options[1024];
-    snprintf(full_options, sizeof full_options, "%s%s%s",
+    snprintf(out, size, "%s%s%s",
              ctx->caps.opencl_c_major > 1 || ctx->caps.opencl_c_minor >= 2 ? "-cl-std=CL1.2 "
                                                                             : "",
              ctx->caps.type == SPARQ_DEVICE_TYPE_CPU ? "-DSPARQ_CPU_PREFETCH=1 " : "",
              options ? options : "");
+}
 
-    /* In memory, a program is found by what names it: the source file, the options and
-     * the folder sources come from (SPARQ_KERNEL_DIR, or the embedded copies), so a
-     * launch never reloads or hashes source text. */
-    const char *kernel_dir = getenv("SPARQ_KERNEL_DIR");
-    const char *name_parts[] = {source, full_options, kernel_dir ? kernel_dir : ""};
-    XXH128_hash_t name_key = hash_strings(name_parts, 3);
-    pthread_mutex_lock(&ctx->lock);
-    for (size_t i = 0; i < ctx->program_count; i++) {
-        if (ctx->programs[i].key_lo == name_key.low64 &&
-            ctx->programs[i].key_hi == name_key.high64) {
-            *program = ctx->programs[i].program;
-            pthread_mutex_unlock(&ctx->lock);
-            atomic_fetch_add(&ctx->program_memory_hits, 1);
-            return SPARQ_OK;
-        }
+/* The program kept in memory under key, or NULL; the caller holds ctx->lock. */
+static cl_program memory_find(const sparq_context *ctx, XXH128_hash_t key)
+{
+    for (size_t i = 0; i < ctx->program_count; i++)
+        if (ctx->programs[i].key_lo == key.low64 && ctx->programs[i].key_hi == key.high64)
+            return ctx->programs[i].program;
+    return NULL;
+}
+
+/* The program from the disk cache under key; NULL (counted and logged) when it holds none
+ * the driver accepts. t0: when the search began. */
+static cl_program disk_load(sparq_context *ctx, const char *source, const char *full_options,
+                            XXH128_hash_t key, double t0)
+{
+    size_t bin_size = 0;
+    bool corrupt = false;
+    cl_program p = NULL;
+    unsigned char *bin = cache_read(ctx, key.low64, key.high64, &bin_size, &corrupt);
+    if (bin)
+        p = build_from_binary(ctx, bin, bin_size, full_options);
+    free(bin);
+    if (p) {
+        atomic_fetch_add(&ctx->program_disk_hits, 1);
+        sparq_log(SPARQ_LOG_INFO, "program cache hit: %s [%s] loaded in %.1f ms", source,
+                  full_options, 1e3 * (sparq_now_seconds() - t0));
+    } else if (bin || corrupt) {
+        atomic_fetch_add(&ctx->program_disk_rejects, 1);
+        sparq_log(SPARQ_LOG_INFO, "program cache: entry for %s is corrupt, rebuilding", source);
+    } else {
+        sparq_log(SPARQ_LOG_INFO, "program cache miss: %s [%s]", source, full_options);
     }
-    pthread_mutex_unlock(&ctx->lock);
+    return p;
+}
 
+/* Builds the program from its source text, and saves its binary to the disk cache under
+ * key. t0: when the search began. */
+static sparq_status build_from_source(sparq_context *ctx, const char *source, const char *text,
+                                      size_t text_size, const char *full_options,
+                                      XXH128_hash_t key, double t0, cl_program *program)
+{
+    cl_int err = CL_SUCCESS;
+    cl_program p = clCreateProgramWithSource(ctx->cl_ctx, 1, &text, &text_size, &err);
+    if (err != CL_SUCCESS)
+        return sparq_fail_cl(err, "clCreateProgramWithSource");
+    err = clBuildProgram(p, 1, &ctx->device, full_options, NULL, NULL);
+    if (err != CL_SUCCESS) {
+        sparq_status st = build_failed(ctx, p, err, source);
+        clReleaseProgram(p);
+        return st;
+    }
+    atomic_fetch_add(&ctx->programs_built, 1);
+    sparq_log(SPARQ_LOG_INFO, "built %s [%s] in %.1f ms", source, full_options,
+              1e3 * (sparq_now_seconds() - t0));
+    if (ctx->disk_cache)
+        save_binary(ctx, p, key.low64, key.high64);
+    *program = p;
+    return SPARQ_OK;
+}
+
+/* A program not in memory: from the disk cache, else built from source (outside the
+ * lock, so other threads keep launching meanwhile). */
+static sparq_status program_load(sparq_context *ctx, const char *source,
+                                 const char *full_options, cl_program *program)
+{
     char *text = NULL;
     size_t text_size = 0;
     sparq_status st = sparq_source_load(source, &text, &text_size);
@@ -414,63 +455,29 @@ sparq_status sparq_program_get(sparq_context *ctx, const char *source, const cha
                            ctx->caps.driver_version, ctx->platform_version,
                            SPARQ_VERSION_STRING};
     XXH128_hash_t key = hash_strings(parts, sizeof parts / sizeof parts[0]);
-
-    /* Not in memory: the disk cache, else a build from source (outside the lock, so
-     * other threads keep launching meanwhile). */
     double t0 = sparq_now_seconds();
-    cl_program p = NULL;
-    if (ctx->disk_cache) {
-        size_t bin_size = 0;
-        bool corrupt = false;
-        unsigned char *bin = cache_read(ctx, key.low64, key.high64, &bin_size, &corrupt);
-        if (bin)
-            p = build_from_binary(ctx, bin, bin_size, full_options);
-        free(bin);
-        if (p) {
-            atomic_fetch_add(&ctx->program_disk_hits, 1);
-            sparq_log(SPARQ_LOG_INFO, "program cache hit: %s [%s] loaded in %.1f ms", source,
-                      full_options, 1e3 * (sparq_now_seconds() - t0));
-        } else if (bin || corrupt) {
-            atomic_fetch_add(&ctx->program_disk_rejects, 1);
-            sparq_log(SPARQ_LOG_INFO, "program cache: entry for %s is corrupt, rebuilding",
-                      source);
-        } else {
-            sparq_log(SPARQ_LOG_INFO, "program cache miss: %s [%s]", source, full_options);
-        }
-    }
-    if (!p) {
-        cl_int err = CL_SUCCESS;
-        const char *src = text;
-        p = clCreateProgramWithSource(ctx->cl_ctx, 1, &src, &text_size, &err);
-        if (err != CL_SUCCESS) {
-            free(text);
-            return sparq_fail_cl(err, "clCreateProgramWithSource");
-        }
-        err = clBuildProgram(p, 1, &ctx->device, full_options, NULL, NULL);
-        if (err != CL_SUCCESS) {
-            st = build_failed(ctx, p, err, source);
-            clReleaseProgram(p);
-            free(text);
-            return st;
-        }
-        atomic_fetch_add(&ctx->programs_built, 1);
-        sparq_log(SPARQ_LOG_INFO, "built %s [%s] in %.1f ms", source, full_options,
-                  1e3 * (sparq_now_seconds() - t0));
-        if (ctx->disk_cache)
-            save_binary(ctx, p, key.low64, key.high64);
-    }
+    cl_program p = ctx->disk_cache ? disk_load(ctx, source, full_options, key, t0) : NULL;
+    if (!p)
+        st = build_from_source(ctx, source, text, text_size, full_options, key, t0, &p);
     free(text);
+    if (st == SPARQ_OK)
+        *program = p;
+    return st;
+}
 
+/* Keeps p in memory under name_key, unless another thread kept one first: then that one
+ * (p released). */
+static sparq_status memory_keep(sparq_context *ctx, XXH128_hash_t name_key, cl_program p,
+                                cl_program *program)
+{
     pthread_mutex_lock(&ctx->lock);
-    for (size_t i = 0; i < ctx->program_count; i++) {
-        if (ctx->programs[i].key_lo == name_key.low64 &&
-            ctx->programs[i].key_hi == name_key.high64) {
-            /* another thread won the race: use its program */
-            clReleaseProgram(p);
-            *program = ctx->programs[i].program;
-            pthread_mutex_unlock(&ctx->lock);
-            return SPARQ_OK;
-        }
+    cl_program kept = memory_find(ctx, name_key);
+    if (kept) {
+        /* another thread won the race: use its program */
+        clReleaseProgram(p);
+        *program = kept;
+        pthread_mutex_unlock(&ctx->lock);
+        return SPARQ_OK;
     }
     if (ctx->program_count == ctx->program_capacity) {
         size_t cap = ctx->program_capacity ? 2 * ctx->program_capacity : 16;
@@ -489,6 +496,40 @@ sparq_status sparq_program_get(sparq_context *ctx, const char *source, const cha
     pthread_mutex_unlock(&ctx->lock);
     *program = p;
     return SPARQ_OK;
+}
+
+sparq_status sparq_program_get(sparq_context *ctx, const char *source, const char *options,
+                               unsigned required_features, cl_program *program)
+{
+    if (!ctx || !source || !program)
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "program_get: NULL argument");
+    const char *missing = NULL;
+    if (features_missing(&ctx->caps, required_features, &missing))
+        return sparq_fail(SPARQ_ERROR_UNSUPPORTED,
+                          "kernels/%s needs %s, which device \"%s\" does not have", source,
+                          missing, ctx->caps.name);
+    char full_options[1024];
+    full_options_of(ctx, options, full_options, sizeof full_options);
+
+    /* In memory, a program is found by what names it: the source file, the options and
+     * the folder sources come from (SPARQ_KERNEL_DIR, or the embedded copies), so a
+     * launch never reloads or hashes source text. */
+    const char *kernel_dir = getenv("SPARQ_KERNEL_DIR");
+    const char *name_parts[] = {source, full_options, kernel_dir ? kernel_dir : ""};
+    XXH128_hash_t name_key = hash_strings(name_parts, 3);
+    pthread_mutex_lock(&ctx->lock);
+    cl_program found = memory_find(ctx, name_key);
+    pthread_mutex_unlock(&ctx->lock);
+    if (found) {
+        *program = found;
+        atomic_fetch_add(&ctx->program_memory_hits, 1);
+        return SPARQ_OK;
+    }
+    cl_program p = NULL;
+    sparq_status st = program_load(ctx, source, full_options, &p);
+    if (st != SPARQ_OK)
+        return st;
+    return memory_keep(ctx, name_key, p, program);
 }
 
 /* ---- kernels --------------------------------------------------------------------- */

@@ -1,6 +1,7 @@
-/* tunedb.c - the tuning database of tunedb.h: entries validated against the kernel
- * registry and kept in memory as canonical JSON (jansson), text in and out, the lookup
- * chain, and the shipped databases of host/db/. Files live in tunedb_file.c.
+/* tunedb.c - the tuning database of tunedb.h as a store: entries validated against the
+ * kernel registry and kept in memory as canonical JSON (jansson), their keys, puts, text
+ * in and out, merges. The lookup chain and the shipped databases live in tunedb_lookup.c,
+ * files in tunedb_file.c.
  */
 #include "tunedb_internal.h"
 #include "checks.h"
@@ -14,10 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* The JSON files of host/db/, embedded at build time (cmake/embed_kernels.cmake). */
-extern const sparq_embedded_source sparq_shipped_tunedbs[];
-extern const size_t sparq_shipped_tunedb_count;
 
 /* ---- names and keys --------------------------------------------------------------- */
 
@@ -74,10 +71,6 @@ void sparq_tunedb_type_key(const sparq_tune_device *device, char *out, size_t si
 /* Classes stop at 2^40 (13 digits), so that every class fits 63 characters. */
 #define MAX_CLASS_EXPONENT 40
 
-/* A dense/sparse choice serves other classes than its own only when the loser was at least
- * this much slower. */
-#define CHOICE_BORROW_MARGIN 1.25
-
 /* The power-of-two exponent nearest to x in log space (0 for x < 1.5, NaN included). */
 static unsigned class_exponent(double x)
 {
@@ -97,9 +90,7 @@ void sparq_tune_shape_class(size_t rows, size_t cols, size_t batch, double nnz_p
              1ull << class_exponent(nnz_per_row));
 }
 
-/* The four exponents of a shape class; false unless s is exactly what
- * sparq_tune_shape_class writes (powers of two, no leading zeros). */
-static bool parse_class(const char *s, unsigned exponent[4])
+bool sparq_tune_class_parse(const char *s, unsigned exponent[4])
 {
     static const char letters[] = "mkbz";
     const char *p = s;
@@ -120,10 +111,8 @@ static bool parse_class(const char *s, unsigned exponent[4])
     return *p == '\0';
 }
 
-/* The <structure> word of a choice key: sparq_structure_name(), BSR with its block
- * ("bsr16x16"); false when it does not fit. */
-static bool structure_key_word(sparq_structure structure, unsigned block_rows,
-                               unsigned block_cols, char *out, size_t size)
+bool sparq_tunedb_structure_word(sparq_structure structure, unsigned block_rows,
+                                 unsigned block_cols, char *out, size_t size)
 {
     int n = structure == SPARQ_STRUCTURE_BSR
                 ? snprintf(out, size, "%s%ux%u", sparq_structure_name(structure), block_rows,
@@ -175,19 +164,16 @@ static bool block_fits(bool bsr, unsigned block_rows, unsigned block_cols)
                : block_rows == 0 && block_cols == 0;
 }
 
-/* The <kernel> word of a params key: the kernel's name, a BSR kernel's with its block
- * ("spmm_bsr_tile@16x16"); false when it does not fit. */
-static bool kernel_key_word(const char *kernel, unsigned block_rows, unsigned block_cols,
-                            char *out, size_t size)
+bool sparq_tunedb_kernel_word(const char *kernel, unsigned block_rows, unsigned block_cols,
+                              char *out, size_t size)
 {
     int n = block_rows ? snprintf(out, size, "%s@%ux%u", kernel, block_rows, block_cols)
                        : snprintf(out, size, "%s", kernel);
     return n > 0 && (size_t)n < size;
 }
 
-/* "<first>/<encoding>/<class>"; false when it does not fit. */
-static bool entry_key(const char *first, sparq_encoding encoding, const char *shape_class,
-                      char *out, size_t size)
+bool sparq_tunedb_entry_key(const char *first, sparq_encoding encoding,
+                            const char *shape_class, char *out, size_t size)
 {
     int n = snprintf(out, size, "%s/%s/%s", first, sparq_encoding_name(encoding), shape_class);
     return n > 0 && (size_t)n < size;
@@ -270,7 +256,7 @@ static bool params_valid(const void *entry, char *why, size_t size)
         return refuse(why, size, "%s: block %ux%u (a BSR kernel's entry names its block, "
                       "no other does)", e->kernel, e->block_rows, e->block_cols);
     if (strcmp(sparq_encoding_name(e->encoding), "?") == 0 ||
-        !parse_class(e->shape_class, exponent) || !hash_ok(e->source_hash) ||
+        !sparq_tune_class_parse(e->shape_class, exponent) || !hash_ok(e->source_hash) ||
         !time_ok(e->time_us) || !time_ok(e->default_us))
         return refuse(why, size, "%s: bad encoding %d, shape class \"%s\", source_hash \"%s\" "
                       "(not 16 hex digits) or time (negative, not finite)", e->kernel,
@@ -292,7 +278,8 @@ static bool choice_valid(const void *entry, char *why, size_t size)
     if (strcmp(sparq_structure_name(e->structure), "?") == 0 ||
         !block_fits(e->structure == SPARQ_STRUCTURE_BSR, e->block_rows, e->block_cols) ||
         strcmp(sparq_encoding_name(e->encoding), "?") == 0 ||
-        !parse_class(e->shape_class, exponent) || (e->source_hash[0] && !hash_ok(e->source_hash)) ||
+        !sparq_tune_class_parse(e->shape_class, exponent) ||
+        (e->source_hash[0] && !hash_ok(e->source_hash)) ||
         !time_ok(e->sparse_us) || !time_ok(e->dense_us))
         return refuse(why, size, "choice: bad structure %d (block %ux%u), encoding %d, shape "
                       "class \"%s\", source_hash \"%s\" (not 16 hex digits) or time "
@@ -441,41 +428,30 @@ static bool choice_from_json(const char *key, json_t *obj, void *entry, char *wh
            choice_valid(e, why, size);
 }
 
-/* What params and choices share: their section of a device, conversion and keys. */
-typedef struct entry_kind {
-    const char *section; /* "params" or "choices" */
-    bool (*valid)(const void *entry, char *why, size_t size);
-    bool (*key)(const void *entry, char *out, size_t size);
-    bool (*from_json)(const char *key, json_t *obj, void *entry, char *why, size_t size);
-    json_t *(*to_json)(const void *entry);
-} entry_kind;
-
 static bool params_key(const void *entry, char *out, size_t size)
 {
     const sparq_tune_params_entry *e = entry;
     char word[80];
-    return kernel_key_word(e->kernel, e->block_rows, e->block_cols, word, sizeof word) &&
-           entry_key(word, e->encoding, e->shape_class, out, size);
+    return sparq_tunedb_kernel_word(e->kernel, e->block_rows, e->block_cols, word,
+                                    sizeof word) &&
+           sparq_tunedb_entry_key(word, e->encoding, e->shape_class, out, size);
 }
 
 static bool choice_key(const void *entry, char *out, size_t size)
 {
     const sparq_tune_choice_entry *e = entry;
     char word[16];
-    return structure_key_word(e->structure, e->block_rows, e->block_cols, word, sizeof word) &&
-           entry_key(word, e->encoding, e->shape_class, out, size);
+    return sparq_tunedb_structure_word(e->structure, e->block_rows, e->block_cols, word,
+                                       sizeof word) &&
+           sparq_tunedb_entry_key(word, e->encoding, e->shape_class, out, size);
 }
 
-static const entry_kind params_kind = {"params", params_valid, params_key, params_from_json,
-                                       params_to_json};
-static const entry_kind choices_kind = {"choices", choice_valid, choice_key, choice_from_json,
-                                        choice_to_json};
-static const entry_kind *const kinds[] = {&params_kind, &choices_kind};
-
-typedef union any_entry {
-    sparq_tune_params_entry params;
-    sparq_tune_choice_entry choice;
-} any_entry;
+const sparq_tunedb_kind sparq_tunedb_params_kind = {"params", params_valid, params_key,
+                                                    params_from_json, params_to_json};
+const sparq_tunedb_kind sparq_tunedb_choices_kind = {"choices", choice_valid, choice_key,
+                                                     choice_from_json, choice_to_json};
+static const sparq_tunedb_kind *const kinds[] = {&sparq_tunedb_params_kind,
+                                                 &sparq_tunedb_choices_kind};
 
 /* ---- the database ----------------------------------------------------------------- */
 
@@ -549,7 +525,8 @@ static const char *const device_fields[] = {"vendor", "name", "driver", "type"};
 
 /* Validates an entry and stores it under device_key (with device's fields, if given). */
 static sparq_status put_entry(sparq_tunedb *db, const sparq_tune_device *device,
-                              const char *device_key, const entry_kind *kind, const void *entry)
+                              const char *device_key, const sparq_tunedb_kind *kind,
+                              const void *entry)
 {
     char why[256], key[MAX_KEY];
     if (!db || !device_key || !entry)
@@ -582,14 +559,14 @@ sparq_status sparq_tunedb_put_params(sparq_tunedb *db, const sparq_tune_device *
                                      const char *device_key,
                                      const sparq_tune_params_entry *entry)
 {
-    return put_entry(db, device, device_key, &params_kind, entry);
+    return put_entry(db, device, device_key, &sparq_tunedb_params_kind, entry);
 }
 
 sparq_status sparq_tunedb_put_choice(sparq_tunedb *db, const sparq_tune_device *device,
                                      const char *device_key,
                                      const sparq_tune_choice_entry *entry)
 {
-    return put_entry(db, device, device_key, &choices_kind, entry);
+    return put_entry(db, device, device_key, &sparq_tunedb_choices_kind, entry);
 }
 
 /* Copies the valid devices and entries of a parsed "devices" object into db. */
@@ -625,7 +602,7 @@ static void load_devices(sparq_tunedb *db, json_t *devices, const char *origin)
                           kinds[s]->section, device_key);
             }
             json_object_foreach(json_is_object(section) ? section : NULL, key, value) {
-                any_entry entry;
+                sparq_tunedb_entry entry;
                 json_t *json = kinds[s]->from_json(key, value, &entry, why, sizeof why)
                                    ? kinds[s]->to_json(&entry) : NULL;
                 if (!json || json_object_set_new(json_object_get(object, kinds[s]->section), key,
@@ -709,251 +686,4 @@ bool sparq_tunedb_merge_devices(json_t *dst, json_t *src)
         }
     }
     return true;
-}
-
-/* ---- shipped databases ------------------------------------------------------------ */
-
-static pthread_once_t shipped_once = PTHREAD_ONCE_INIT;
-static sparq_tunedb *shipped_db;
-static sparq_tunedb shipped_empty; /* when even an empty database can't be made */
-
-static void shipped_load(void)
-{
-    if (sparq_tunedb_create(&shipped_db) != SPARQ_OK)
-        return;
-    for (size_t i = 0; i < sparq_shipped_tunedb_count; i++) {
-        char origin[300];
-        sparq_tunedb *one = NULL;
-        snprintf(origin, sizeof origin, "host/db/%s (shipped)", sparq_shipped_tunedbs[i].name);
-        if (sparq_tunedb_load_text(sparq_shipped_tunedbs[i].text, sparq_shipped_tunedbs[i].size,
-                                   origin, &one) != SPARQ_OK)
-            continue;
-        if (!sparq_tunedb_merge_devices(shipped_db->devices, one->devices))
-            sparq_log(SPARQ_LOG_INFO, "%s: out of memory while merging; partly loaded", origin);
-        if (!shipped_db->warning[0])
-            memcpy(shipped_db->warning, one->warning, sizeof one->warning);
-        shipped_db->skipped += one->skipped;
-        sparq_tunedb_free(one);
-    }
-}
-
-const sparq_tunedb *sparq_tunedb_shipped(void)
-{
-    pthread_once(&shipped_once, shipped_load);
-    return shipped_db ? shipped_db : &shipped_empty;
-}
-
-/* ---- lookup chain ----------------------------------------------------------------- */
-
-const char *sparq_tune_source_name(sparq_tune_source source)
-{
-    switch (source) {
-    case SPARQ_TUNE_SOURCE_USER: return "user tuning";
-    case SPARQ_TUNE_SOURCE_SHIPPED: return "shipped tuning";
-    case SPARQ_TUNE_SOURCE_TYPE_DEFAULT: return "vendor/type default";
-    default: return "built-in default";
-    }
-}
-
-/* What one lookup searches for; hash NULL or "" skips the source_hash check. */
-typedef struct lookup_query {
-    const entry_kind *kind;
-    char prefix[MAX_KEY]; /* "<kernel or structure>/<encoding>/" */
-    unsigned target[4];   /* the wanted class's exponents */
-    const char *hash;
-} lookup_query;
-
-/* Whether a tuned class may stand in for the wanted one: never across batch 1 and batch
- * > 1 (different kernels win there), and for dense/sparse choices only at the same
- * density (log2 k - log2 z), which decides the break-even more than the size does. */
-static bool same_regime(const lookup_query *q, const unsigned exponent[4])
-{
-    if ((exponent[2] == 0) != (q->target[2] == 0))
-        return false;
-    return q->kind != &choices_kind ||
-           (int)exponent[1] - (int)exponent[3] == (int)q->target[1] - (int)q->target[3];
-}
-
-/* Whether a measured dense/sparse choice is clear enough to serve other shape classes:
- * the loser at least CHOICE_BORROW_MARGIN times slower. */
-static bool decisive(const sparq_tune_choice_entry *c)
-{
-    double slow = c->dense_us > c->sparse_us ? c->dense_us : c->sparse_us;
-    double fast = c->dense_us > c->sparse_us ? c->sparse_us : c->dense_us;
-    return fast > 0 && slow >= CHOICE_BORROW_MARGIN * fast;
-}
-
-/* What nearest_entry found. */
-typedef enum nearest_kind {
-    NEAREST_NONE,  /* no entry in reach                                                 */
-    NEAREST_FOUND, /* the class itself, or a nearest one that may serve it              */
-    NEAREST_TIE    /* a dense/sparse choice of another class that is not decisive       */
-} nearest_kind;
-
-/* The entry under device_key nearest to the query's class, at most max_distance away
- * (0: the class itself; ties: the first key in order), into *out, its class into found
- * and its distance into *distance. */
-static nearest_kind nearest_entry(const sparq_tunedb *db, const char *device_key,
-                                  const lookup_query *q, unsigned max_distance,
-                                  any_entry *out, char *found, size_t found_size,
-                                  unsigned *distance_found)
-{
-    json_t *section = json_object_get(json_object_get(db->devices, device_key), q->kind->section);
-    const char *key, *best_key = NULL;
-    json_t *value;
-    unsigned best = UINT_MAX, exponent[4];
-    size_t prefix_length = strlen(q->prefix);
-    char why[256];
-    json_object_foreach(section, key, value) {
-        if (strncmp(key, q->prefix, prefix_length) != 0 ||
-            !parse_class(key + prefix_length, exponent) || !same_regime(q, exponent))
-            continue;
-        unsigned distance = 0;
-        for (int i = 0; i < 4; i++)
-            distance += exponent[i] > q->target[i] ? exponent[i] - q->target[i]
-                                                   : q->target[i] - exponent[i];
-        if (distance > max_distance || distance > best ||
-            (distance == best && strcmp(key, best_key) > 0))
-            continue;
-        any_entry entry;
-        if (!q->kind->from_json(key, value, &entry, why, sizeof why) ||
-            (q->kind == &params_kind && q->hash && q->hash[0] &&
-             strcmp(entry.params.source_hash, q->hash) != 0))
-            continue; /* a kernel changed since this entry was tuned */
-        *out = entry;
-        best = distance;
-        best_key = key;
-    }
-    if (!best_key)
-        return NEAREST_NONE;
-    snprintf(found, found_size, "%s", best_key + prefix_length);
-    *distance_found = best;
-    return q->kind == &choices_kind && best > 0 && !decisive(&out->choice) ? NEAREST_TIE
-                                                                            : NEAREST_FOUND;
-}
-
-/* Walks the chain's levels for the entries of kind under "<first>/<encoding>/": first
- * for the class itself at every level, then for the nearest class at every level (an
- * entry measured at this very shape on a sibling device predicts better than one
- * borrowed from another shape on this device: on PoCL a 2:4 4096 x 4096 batch-32 plan
- * borrowed from 3072 x 768 batch 8 ran at 1.4x the dense path, the type default's own
- * class at 0.9-1.1x). A dense/sparse choice borrowed from another class must be
- * decisive; a near tie at the nearest class of a level is not overruled by a clear win
- * further away at that level (2:4 at 11008 x 4096 batch 32 took a 3072 x 768 batch-8 win
- * over the 4096 x 4096 batch-32 tie, and ran 1.47x slower than dense), nor by one no
- * nearer at a later level (a sibling device's clear win at the very class this device
- * measured as a tie: the same 2:4 case ran the Zen 3 type default's sparse choice 1.15x
- * slower than dense on Zen 4), and when none nearer is found it serves itself, before
- * the built-in rule: a measured near tie predicts the winner better than the byte count
- * does above batch 1 (CSR 50 % at 11008 x 4096 batch 128 took the built-in rule's sparse
- * path next to a 4096 x 4096 tie for dense, and ran 1.29x slower than dense). BUILTIN
- * when none has one (or the query is malformed). */
-static sparq_tune_source chain_lookup(const sparq_tune_chain *chain,
-                                      const sparq_tune_device *device, const entry_kind *kind,
-                                      const char *first, sparq_encoding encoding,
-                                      const char *shape_class, const char *hash, any_entry *out,
-                                      char *detail, size_t detail_size)
-{
-    lookup_query q = {kind, "", {0}, hash};
-    bool ok = chain && device && shape_class && parse_class(shape_class, q.target) &&
-              strcmp(sparq_encoding_name(encoding), "?") != 0 &&
-              entry_key(first, encoding, "", q.prefix, sizeof q.prefix);
-    struct {
-        const sparq_tunedb *db;
-        void (*key)(const sparq_tune_device *device, char *out, size_t size);
-        sparq_tune_source source;
-    } levels[4] = {{ok ? chain->user : NULL, sparq_tunedb_device_key, SPARQ_TUNE_SOURCE_USER},
-                   {ok ? chain->shipped : NULL, sparq_tunedb_device_key, SPARQ_TUNE_SOURCE_SHIPPED},
-                   {ok ? chain->shipped : NULL, sparq_tunedb_vendor_key,
-                    SPARQ_TUNE_SOURCE_TYPE_DEFAULT},
-                   {ok ? chain->shipped : NULL, sparq_tunedb_type_key,
-                    SPARQ_TUNE_SOURCE_TYPE_DEFAULT}};
-    char key[MAX_KEY], found[64], tie_found[64];
-    any_entry tie;
-    int tie_level = -1; /* the first level whose nearest class was a near tie */
-    unsigned distance = 0, tie_distance = 0;
-    for (int pass = 0; pass < 2 * 4; pass++) {
-        int i = pass % 4;
-        if (!levels[i].db)
-            continue;
-        levels[i].key(device, key, sizeof key);
-        /* after a near tie, later levels lend only from nearer classes */
-        unsigned reach = pass < 4 ? 0 : tie_level >= 0 ? tie_distance - 1 : UINT_MAX;
-        nearest_kind got =
-            nearest_entry(levels[i].db, key, &q, reach, out, found, sizeof found, &distance);
-        if (got == NEAREST_TIE && tie_level < 0) {
-            tie = *out;
-            tie_level = i;
-            tie_distance = distance;
-            snprintf(tie_found, sizeof tie_found, "%s", found);
-        }
-        if (got != NEAREST_FOUND)
-            continue;
-        const char *name = sparq_tune_source_name(levels[i].source);
-        if (detail && detail_size && strcmp(found, shape_class) == 0)
-            snprintf(detail, detail_size, "%s, class %s", name, found);
-        else if (detail && detail_size)
-            snprintf(detail, detail_size, "%s, nearest class %s to %s", name, found, shape_class);
-        return levels[i].source;
-    }
-    if (tie_level >= 0) {
-        *out = tie;
-        if (detail && detail_size)
-            snprintf(detail, detail_size, "%s, nearest class %s to %s (a near tie, no clear "
-                     "choice nearer)", sparq_tune_source_name(levels[tie_level].source),
-                     tie_found, shape_class);
-        return levels[tie_level].source;
-    }
-    if (detail && detail_size)
-        snprintf(detail, detail_size, "%s", sparq_tune_source_name(SPARQ_TUNE_SOURCE_BUILTIN));
-    return SPARQ_TUNE_SOURCE_BUILTIN;
-}
-
-sparq_tune_source sparq_tune_lookup_params(const sparq_tune_chain *chain,
-                                           const sparq_tune_device *device,
-                                           const sparq_kernel_info *k, sparq_encoding encoding,
-                                           unsigned block_rows, unsigned block_cols,
-                                           const char *shape_class, const char *source_hash,
-                                           sparq_kernel_params *params, char *detail,
-                                           size_t detail_size)
-{
-    any_entry entry;
-    char word[80];
-    bool bsr = k && k->structure == SPARQ_STRUCTURE_BSR;
-    bool ok = k && kernel_key_word(k->name, bsr ? block_rows : 0, bsr ? block_cols : 0, word,
-                                   sizeof word);
-    sparq_tune_source source =
-        chain_lookup(ok ? chain : NULL, device, &params_kind, ok ? word : "", encoding,
-                     shape_class, source_hash, &entry, detail, detail_size);
-    if (params && source != SPARQ_TUNE_SOURCE_BUILTIN) {
-        *params = entry.params.params;
-    } else if (params && k) {
-        sparq_device_caps caps;
-        memset(&caps, 0, sizeof caps);
-        caps.type = device ? device->type : SPARQ_DEVICE_TYPE_CPU;
-        sparq_kernel_default_params(k, &caps, params);
-    } else if (params) {
-        memset(params, 0, sizeof *params);
-    }
-    return source;
-}
-
-bool sparq_tune_lookup_choice(const sparq_tune_chain *chain, const sparq_tune_device *device,
-                              const sparq_pack_options *format,
-                              const char *shape_class, sparq_tune_choice_entry *choice,
-                              sparq_tune_source *source, char *detail, size_t detail_size)
-{
-    any_entry entry;
-    char word[16];
-    bool ok = format && structure_key_word(format->structure, format->block_rows,
-                                           format->block_cols, word, sizeof word);
-    sparq_tune_source found =
-        chain_lookup(ok ? chain : NULL, device, &choices_kind, ok ? word : "",
-                     format ? format->quant.encoding : SPARQ_ENCODING_F32, shape_class, NULL,
-                     &entry, detail, detail_size);
-    if (source)
-        *source = found;
-    if (found != SPARQ_TUNE_SOURCE_BUILTIN && choice)
-        *choice = entry.choice;
-    return found != SPARQ_TUNE_SOURCE_BUILTIN;
 }

@@ -151,16 +151,10 @@ size_t sparq_tunedb_count(const sparq_tunedb *db);
 
 /* ---- lookup chain ---------------------------------------------------------------- */
 
-/* Where a value came from, best first. */
-typedef enum sparq_tune_source {
-    SPARQ_TUNE_SOURCE_BUILTIN = 0,      /* the registry's default for the device type */
-    SPARQ_TUNE_SOURCE_TYPE_DEFAULT = 1, /* a shipped "vendor:..|type:.." or "type:.." */
-    SPARQ_TUNE_SOURCE_SHIPPED = 2,      /* the shipped db's entry for this device     */
-    SPARQ_TUNE_SOURCE_USER = 3          /* the user's db, tuned on this device         */
-} sparq_tune_source;
-
-/* "built-in default", "vendor/type default", "shipped tuning", "user tuning". */
-const char *sparq_tune_source_name(sparq_tune_source source);
+/* Where a value came from is sparq.h's sparq_param_source (a "vendor:..|type:.." or
+ * "type:.." entry of the shipped db is SPARQ_PARAM_SOURCE_TYPE_DEFAULT).
+ * "built-in default", "vendor/type default", "shipped tuning", "user tuning". */
+const char *sparq_tune_source_name(sparq_param_source source);
 
 /* The databases a lookup reads; either may be NULL. */
 typedef struct sparq_tune_chain {
@@ -180,13 +174,13 @@ typedef struct sparq_tune_chain {
  * defaults (BUILTIN). Never fails. detail (may be NULL) gets e.g. "user tuning, class
  * m4096.k4096.b32.z512" or "user tuning, nearest class m4096.k4096.b16.z512 to
  * m4096.k4096.b32.z512". */
-sparq_tune_source sparq_tune_lookup_params(const sparq_tune_chain *chain,
-                                           const sparq_tune_device *device,
-                                           const sparq_kernel_info *k, sparq_encoding encoding,
-                                           unsigned block_rows, unsigned block_cols,
-                                           const char *shape_class, const char *source_hash,
-                                           sparq_kernel_params *params, char *detail,
-                                           size_t detail_size);
+sparq_param_source sparq_tune_lookup_params(const sparq_tune_chain *chain,
+                                            const sparq_tune_device *device,
+                                            const sparq_kernel_info *k, sparq_encoding encoding,
+                                            unsigned block_rows, unsigned block_cols,
+                                            const char *shape_class, const char *source_hash,
+                                            sparq_kernel_params *params, char *detail,
+                                            size_t detail_size);
 
 /* The measured dense/sparse choice for this format (structure, BSR block shape,
  * encoding) and shape class, with the same levels and nearest-class rule, further
@@ -199,7 +193,7 @@ sparq_tune_source sparq_tune_lookup_params(const sparq_tune_chain *chain,
 bool sparq_tune_lookup_choice(const sparq_tune_chain *chain, const sparq_tune_device *device,
                               const sparq_pack_options *format,
                               const char *shape_class, sparq_tune_choice_entry *choice,
-                              sparq_tune_source *source, char *detail, size_t detail_size);
+                              sparq_param_source *source, char *detail, size_t detail_size);
 
 /* The shipped database: the JSON files of autotune/db/ embedded at build time, parsed once per
  * process (thread-safe); never NULL (empty if none ships). */
