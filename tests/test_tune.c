@@ -45,7 +45,7 @@ static int corrupt_wg128(void *user, const char *kernel, const char *params)
 }
 
 /* The tuned values the database at path holds for spmm_csr_scalar on this device. */
-static sparq_tune_source lookup_scalar(sparq_context *ctx, const char *path,
+static sparq_param_source lookup_scalar(sparq_context *ctx, const char *path,
                                        sparq_kernel_params *p)
 {
     sparq_tunedb *db = NULL;
@@ -57,7 +57,7 @@ static sparq_tune_source lookup_scalar(sparq_context *ctx, const char *path,
     char shape[64], hash[17];
     sparq_tune_shape_class(64, 256, 1, 128, shape, sizeof shape);
     sparq_source_hash_get(ctx, k->source, hash);
-    sparq_tune_source src = sparq_tune_lookup_params(&chain, &device, k, SPARQ_ENCODING_F32, 0, 0,
+    sparq_param_source src = sparq_tune_lookup_params(&chain, &device, k, SPARQ_ENCODING_F32, 0, 0,
                                                      shape, hash, p, NULL, 0);
     sparq_tunedb_free(db);
     return src;
@@ -83,7 +83,7 @@ static void fake_timer_picks_expected(void **state)
     assert_true(r[0].best_us < r[0].default_us);
     free(r);
     sparq_kernel_params p;
-    assert_int_equal(lookup_scalar(ctx, path, &p), SPARQ_TUNE_SOURCE_USER);
+    assert_int_equal(lookup_scalar(ctx, path, &p), SPARQ_PARAM_SOURCE_USER);
     assert_int_equal(p.value[0], 128);
     sparq_context_free(ctx);
 }
@@ -106,7 +106,7 @@ static void wrong_candidate_never_chosen(void **state)
     assert_string_equal(r[0].best_params, "-DWG=64"); /* the fastest correct one */
     free(r);
     sparq_kernel_params p;
-    assert_int_equal(lookup_scalar(ctx, path, &p), SPARQ_TUNE_SOURCE_USER);
+    assert_int_equal(lookup_scalar(ctx, path, &p), SPARQ_PARAM_SOURCE_USER);
     assert_int_equal(p.value[0], 64);
     /* the file never mentions the rejected value */
     FILE *f = fopen(path, "r");

@@ -38,8 +38,8 @@ static void shape_classes(void **state)
     assert_string_equal(key, "vendor:Acme|type:cpu");
     sparq_tunedb_type_key(&testing_cpu, key, sizeof key);
     assert_string_equal(key, "type:cpu");
-    assert_string_equal(sparq_tune_source_name(SPARQ_TUNE_SOURCE_USER), "user tuning");
-    assert_string_equal(sparq_tune_source_name(SPARQ_TUNE_SOURCE_BUILTIN), "built-in default");
+    assert_string_equal(sparq_tune_source_name(SPARQ_PARAM_SOURCE_USER), "user tuning");
+    assert_string_equal(sparq_tune_source_name(SPARQ_PARAM_SOURCE_DEFAULT), "built-in default");
 }
 
 static void round_trip(void **state)
@@ -56,9 +56,9 @@ static void round_trip(void **state)
     big_seed.time_us = 0.1; /* not exact in binary: must still come back bit for bit */
     testing_put(db, exact, big_seed);
     sparq_tune_choice_entry c = testing_choice(CLASS, true, 640.0);
-    assert_int_equal(sparq_tunedb_put_choice(db, &testing_cpu, exact, &c), SPARQ_OK);
+    testing_put_choice(db, exact, &c);
     c.structure = SPARQ_STRUCTURE_BSR, c.block_rows = 4, c.block_cols = 16;
-    assert_int_equal(sparq_tunedb_put_choice(db, &testing_cpu, exact, &c), SPARQ_OK);
+    testing_put_choice(db, exact, &c);
     assert_int_equal(sparq_tunedb_count(db), 6);
 
     char *text = NULL;
@@ -96,7 +96,7 @@ static void round_trip(void **state)
     }
     sparq_tune_chain chain = {back, NULL};
     sparq_tune_choice_entry got;
-    sparq_tune_source source;
+    sparq_param_source source;
     const sparq_pack_options bsr4x16 = {.structure = SPARQ_STRUCTURE_BSR, .block_rows = 4,
                                         .block_cols = 16};
     assert_true(
@@ -181,7 +181,7 @@ static void invalid_values_refused_and_skipped(void **state)
     assert_int_equal(sparq_tunedb_skipped(db), 21); /* 11 params, 8 choices, 2 devices */
     sparq_kernel_params p;
     assert_int_equal(testing_lookup(NULL, db, &testing_cpu, "m1.k1.b2.z1", HASH, &p, NULL),
-                     SPARQ_TUNE_SOURCE_TYPE_DEFAULT);
+                     SPARQ_PARAM_SOURCE_TYPE_DEFAULT);
     assert_int_equal(p.value[0], 64); /* the one valid entry, never the 65536 */
     sparq_tunedb_free(db);
 }
@@ -301,7 +301,7 @@ static void merge_creates_folders_and_replaces(void **state)
     assert_int_equal(sparq_tunedb_count(db), 3);
     sparq_kernel_params p;
     assert_int_equal(testing_lookup(db, NULL, &testing_cpu, CLASS, HASH, &p, NULL),
-                     SPARQ_TUNE_SOURCE_USER);
+                     SPARQ_PARAM_SOURCE_USER);
     assert_int_equal(p.value[0], 128);
     assert_int_equal(p.value[2], 512);
     char *text = NULL;

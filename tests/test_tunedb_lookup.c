@@ -31,31 +31,31 @@ static void chain_falls_back_at_each_level(void **state)
     sparq_kernel_params p;
     char detail[256];
     assert_int_equal(testing_lookup(user, shipped, &testing_cpu, CLASS, HASH, &p, detail),
-                     SPARQ_TUNE_SOURCE_USER);
+                     SPARQ_PARAM_SOURCE_USER);
     assert_int_equal(p.value[0], 32);
     assert_string_equal(detail, "user tuning, class " CLASS);
     assert_int_equal(testing_lookup(NULL, shipped, &testing_cpu, CLASS, HASH, &p, detail),
-                     SPARQ_TUNE_SOURCE_SHIPPED);
+                     SPARQ_PARAM_SOURCE_SHIPPED);
     assert_int_equal(p.value[0], 64);
     assert_string_equal(detail, "shipped tuning, class " CLASS);
     assert_int_equal(testing_lookup(NULL, defaults, &testing_cpu, CLASS, HASH, &p, detail),
-                     SPARQ_TUNE_SOURCE_TYPE_DEFAULT);
+                     SPARQ_PARAM_SOURCE_TYPE_DEFAULT);
     assert_int_equal(p.value[0], 128);
     assert_int_equal(testing_lookup(NULL, type_only, &testing_cpu, CLASS, HASH, &p, detail),
-                     SPARQ_TUNE_SOURCE_TYPE_DEFAULT);
+                     SPARQ_PARAM_SOURCE_TYPE_DEFAULT);
     assert_int_equal(p.value[0], 256);
 
     /* a new driver misses the exact entries but keeps the vendor default */
     sparq_tune_device new_driver = testing_cpu;
     strcpy(new_driver.driver, "5.0");
     assert_int_equal(testing_lookup(user, shipped, &new_driver, CLASS, HASH, &p, detail),
-                     SPARQ_TUNE_SOURCE_TYPE_DEFAULT);
+                     SPARQ_PARAM_SOURCE_TYPE_DEFAULT);
     assert_int_equal(p.value[0], 128);
     /* another vendor's CPU gets the type default; a GPU nothing: built-in GPU defaults */
     sparq_tune_device other = new_driver, gpu = testing_cpu;
     strcpy(other.vendor, "Other");
     assert_int_equal(testing_lookup(user, shipped, &other, CLASS, HASH, &p, NULL),
-                     SPARQ_TUNE_SOURCE_TYPE_DEFAULT);
+                     SPARQ_PARAM_SOURCE_TYPE_DEFAULT);
     assert_int_equal(p.value[0], 256);
     strcpy(gpu.name, "Rocket GPU");
     gpu.type = SPARQ_DEVICE_TYPE_GPU;
@@ -67,33 +67,33 @@ static void chain_falls_back_at_each_level(void **state)
     caps.type = SPARQ_DEVICE_TYPE_CPU;
     sparq_kernel_default_params(testing_batchtile_kernel(), &caps, &defaults_cpu);
     assert_int_equal(testing_lookup(user, shipped, &gpu, CLASS, HASH, &p, detail),
-                     SPARQ_TUNE_SOURCE_BUILTIN);
+                     SPARQ_PARAM_SOURCE_DEFAULT);
     assert_memory_equal(&p, &defaults_gpu, sizeof p);
     assert_string_equal(detail, "built-in default");
     assert_int_equal(testing_lookup(NULL, NULL, &testing_cpu, CLASS, HASH, &p, detail),
-                     SPARQ_TUNE_SOURCE_BUILTIN);
+                     SPARQ_PARAM_SOURCE_DEFAULT);
     assert_memory_equal(&p, &defaults_cpu, sizeof p);
     assert_int_equal(sparq_tune_lookup_params(NULL, NULL, testing_batchtile_kernel(),
                                               SPARQ_ENCODING_I8, 0, 0, CLASS, HASH, &p, NULL, 0),
-                     SPARQ_TUNE_SOURCE_BUILTIN);
+                     SPARQ_PARAM_SOURCE_DEFAULT);
     /* another encoding or a malformed class is not found */
     sparq_tune_chain chain = {user, shipped};
     assert_int_equal(sparq_tune_lookup_params(&chain, &testing_cpu, testing_batchtile_kernel(),
                                               SPARQ_ENCODING_F16, 0, 0, CLASS, HASH, &p, NULL, 0),
-                     SPARQ_TUNE_SOURCE_BUILTIN);
+                     SPARQ_PARAM_SOURCE_DEFAULT);
     assert_int_equal(testing_lookup(user, shipped, &testing_cpu, "m4096", HASH, &p, NULL),
-                     SPARQ_TUNE_SOURCE_BUILTIN);
+                     SPARQ_PARAM_SOURCE_DEFAULT);
 
     /* a changed kernel (another source hash) skips every entry, at every level */
     assert_int_equal(
         testing_lookup(user, shipped, &testing_cpu, CLASS, "fedcba9876543210", &p, NULL),
-        SPARQ_TUNE_SOURCE_BUILTIN);
+        SPARQ_PARAM_SOURCE_DEFAULT);
     sparq_tune_params_entry fresh = testing_batchtile(CLASS, 512, 4, 256);
     strcpy(fresh.source_hash, "fedcba9876543210");
     testing_put(shipped, type, fresh);
     assert_int_equal(
         testing_lookup(user, shipped, &testing_cpu, CLASS, "fedcba9876543210", &p, NULL),
-        SPARQ_TUNE_SOURCE_TYPE_DEFAULT);
+        SPARQ_PARAM_SOURCE_TYPE_DEFAULT);
     assert_int_equal(p.value[0], 512);
     sparq_tunedb_free(user);
     sparq_tunedb_free(shipped);
@@ -134,18 +134,18 @@ static void bsr_params_per_block(void **state)
     sparq_kernel_params p;
     assert_int_equal(sparq_tune_lookup_params(&chain, &testing_cpu, k, SPARQ_ENCODING_F32, 16, 16,
                                               CLASS, HASH, &p, NULL, 0),
-                     SPARQ_TUNE_SOURCE_USER);
+                     SPARQ_PARAM_SOURCE_USER);
     assert_true(p.value[0] == 4 && p.value[1] == 6 && p.value[2] == 8 && p.value[3] == 4);
     assert_int_equal(sparq_tune_lookup_params(&chain, &testing_cpu, k, SPARQ_ENCODING_F32, 4, 4,
                                               CLASS, HASH, &p, NULL, 0),
-                     SPARQ_TUNE_SOURCE_BUILTIN);
+                     SPARQ_PARAM_SOURCE_DEFAULT);
     assert_int_equal(sparq_tune_lookup_params(&chain, &testing_cpu, k, SPARQ_ENCODING_F32, 0, 0,
                                               CLASS, HASH, &p, NULL, 0),
-                     SPARQ_TUNE_SOURCE_BUILTIN);
+                     SPARQ_PARAM_SOURCE_DEFAULT);
     /* a kernel of another structure ignores the block (a BSR matrix's dense path) */
     assert_int_equal(sparq_tune_lookup_params(&chain, &testing_cpu, testing_batchtile_kernel(),
                                               SPARQ_ENCODING_I8, 16, 16, CLASS, HASH, &p, NULL, 0),
-                     SPARQ_TUNE_SOURCE_USER);
+                     SPARQ_PARAM_SOURCE_USER);
     free(text);
     sparq_tunedb_free(back);
     sparq_tunedb_free(db);
@@ -180,32 +180,32 @@ static void nearest_class(void **state)
     char detail[256];
     /* the exact class at any level beats a nearest class at an earlier one */
     assert_int_equal(testing_lookup(user, shipped, &testing_cpu, CLASS, HASH, &p, detail),
-                     SPARQ_TUNE_SOURCE_SHIPPED);
+                     SPARQ_PARAM_SOURCE_SHIPPED);
     assert_int_equal(p.value[0], 256);
     assert_string_equal(detail, "shipped tuning, class " CLASS);
     /* without it, b16 and b64 are both one step away: the first in key order wins */
     assert_int_equal(testing_lookup(user, NULL, &testing_cpu, CLASS, HASH, &p, detail),
-                     SPARQ_TUNE_SOURCE_USER);
+                     SPARQ_PARAM_SOURCE_USER);
     assert_int_equal(p.value[0], 32);
     assert_string_equal(detail, "user tuning, nearest class m4096.k4096.b16.z512 to " CLASS);
     assert_int_equal(
         testing_lookup(user, shipped, &testing_cpu, "m128.k64.b32.z512", HASH, &p, detail),
-        SPARQ_TUNE_SOURCE_USER);
+        SPARQ_PARAM_SOURCE_USER);
     assert_int_equal(p.value[0], 128);
     assert_int_equal(
         testing_lookup(user, shipped, &testing_cpu, "m4096.k4096.b64.z512", HASH, &p, detail),
-        SPARQ_TUNE_SOURCE_USER);
+        SPARQ_PARAM_SOURCE_USER);
     assert_int_equal(p.value[0], 64);
     /* batch 1 never borrows a batch > 1 entry (nor the reverse): built-in defaults */
     assert_int_equal(
         testing_lookup(user, shipped, &testing_cpu, "m4096.k4096.b1.z512", HASH, &p, detail),
-        SPARQ_TUNE_SOURCE_BUILTIN);
+        SPARQ_PARAM_SOURCE_DEFAULT);
     /* a stale nearer entry is passed over for a current farther one */
     sparq_tune_params_entry stale = testing_batchtile("m4096.k4096.b16.z512", 512, 4, 256);
     strcpy(stale.source_hash, "00000000deadbeef");
     testing_put(user, exact, stale);
     assert_int_equal(testing_lookup(user, NULL, &testing_cpu, CLASS, HASH, &p, detail),
-                     SPARQ_TUNE_SOURCE_USER);
+                     SPARQ_PARAM_SOURCE_USER);
     assert_int_equal(p.value[0], 64);
     sparq_tunedb_free(user);
     sparq_tunedb_free(shipped);
@@ -217,21 +217,15 @@ static void choices_chain(void **state)
     sparq_tunedb *user = testing_empty_db(), *shipped = testing_empty_db();
     sparq_tune_choice_entry mine = testing_choice(CLASS, true, 900.0);
     sparq_tune_choice_entry vendor = testing_choice("m4096.k4096.b128.z512", false, 300.0);
-    assert_int_equal(sparq_tunedb_put_choice(user, &testing_cpu,
-                                             testing_key_of(sparq_tunedb_device_key, &testing_cpu),
-                                             &mine),
-                     SPARQ_OK);
-    assert_int_equal(sparq_tunedb_put_choice(shipped, &testing_cpu,
-                                             testing_key_of(sparq_tunedb_vendor_key, &testing_cpu),
-                                             &vendor),
-                     SPARQ_OK);
+    testing_put_choice(user, testing_key_of(sparq_tunedb_device_key, &testing_cpu), &mine);
+    testing_put_choice(shipped, testing_key_of(sparq_tunedb_vendor_key, &testing_cpu), &vendor);
     sparq_tune_chain chain = {user, shipped};
     sparq_tune_choice_entry got;
-    sparq_tune_source source;
+    sparq_param_source source;
     char detail[256];
     assert_true(sparq_tune_lookup_choice(&chain, &testing_cpu, &csr_f32,
                                          CLASS, &got, &source, detail, sizeof detail));
-    assert_int_equal(source, SPARQ_TUNE_SOURCE_USER);
+    assert_int_equal(source, SPARQ_PARAM_SOURCE_USER);
     assert_true(got.dense);
     assert_string_equal(got.kernel, "spmm_csr_rowvec");
     assert_string_equal(got.dense_name, "linear_dense_rowdot");
@@ -242,16 +236,13 @@ static void choices_chain(void **state)
     strcpy(new_driver.driver, "5.0");
     assert_true(sparq_tune_lookup_choice(&chain, &new_driver, &csr_f32, CLASS, &got, &source,
                                          detail, sizeof detail));
-    assert_int_equal(source, SPARQ_TUNE_SOURCE_TYPE_DEFAULT);
+    assert_int_equal(source, SPARQ_PARAM_SOURCE_TYPE_DEFAULT);
     assert_false(got.dense);
     assert_string_equal(detail,
                         "vendor/type default, nearest class m4096.k4096.b128.z512 to " CLASS);
     /* a choice is never borrowed across batch 1 and batch > 1, nor across densities */
     sparq_tune_choice_entry single = testing_choice("m4096.k4096.b1.z512", true, 300.0);
-    assert_int_equal(sparq_tunedb_put_choice(shipped, &testing_cpu,
-                                             testing_key_of(sparq_tunedb_vendor_key, &testing_cpu),
-                                             &single),
-                     SPARQ_OK);
+    testing_put_choice(shipped, testing_key_of(sparq_tunedb_vendor_key, &testing_cpu), &single);
     assert_true(sparq_tune_lookup_choice(&chain, &new_driver, &csr_f32, "m2048.k4096.b1.z512", &got,
                                          &source, detail, sizeof detail));
     assert_true(got.dense);
@@ -261,10 +252,7 @@ static void choices_chain(void **state)
                                           &got, &source, detail, sizeof detail));
     /* a near tie (4100 vs 3900 us) serves its own class ... */
     sparq_tune_choice_entry tie = testing_choice("m1024.k1024.b1.z256", false, 3900.0);
-    assert_int_equal(sparq_tunedb_put_choice(shipped, &testing_cpu,
-                                             testing_key_of(sparq_tunedb_vendor_key, &testing_cpu),
-                                             &tie),
-                     SPARQ_OK);
+    testing_put_choice(shipped, testing_key_of(sparq_tunedb_vendor_key, &testing_cpu), &tie);
     assert_true(sparq_tune_lookup_choice(&chain, &new_driver, &csr_f32, "m1024.k1024.b1.z256", &got,
                                          &source, detail, sizeof detail));
     assert_true(got.sparse_us == 3900.0);
@@ -272,15 +260,12 @@ static void choices_chain(void **state)
     assert_true(sparq_tune_lookup_choice(&chain, &new_driver, &csr_f32, "m2048.k1024.b1.z256", &got,
                                          &source, detail, sizeof detail));
     assert_true(got.sparse_us == 3900.0);
-    assert_int_equal(source, SPARQ_TUNE_SOURCE_TYPE_DEFAULT);
+    assert_int_equal(source, SPARQ_PARAM_SOURCE_TYPE_DEFAULT);
     assert_string_equal(detail, "vendor/type default, nearest class m1024.k1024.b1.z256 to "
                                 "m2048.k1024.b1.z256 (a near tie, no clear choice nearer)");
     /* ... a clear win further away does not overrule it */
     sparq_tune_choice_entry far = testing_choice("m8192.k1024.b1.z256", false, 1000.0);
-    assert_int_equal(sparq_tunedb_put_choice(shipped, &testing_cpu,
-                                             testing_key_of(sparq_tunedb_vendor_key, &testing_cpu),
-                                             &far),
-                     SPARQ_OK);
+    testing_put_choice(shipped, testing_key_of(sparq_tunedb_vendor_key, &testing_cpu), &far);
     assert_true(sparq_tune_lookup_choice(&chain, &new_driver, &csr_f32, "m2048.k1024.b1.z256", &got,
                                          &source, detail, sizeof detail));
     assert_true(got.sparse_us == 3900.0);
@@ -289,19 +274,13 @@ static void choices_chain(void **state)
     assert_true(got.sparse_us == 1000.0);
     /* ... nor one as near at a later level (the tie is the vendor's, this is the type's) */
     sparq_tune_choice_entry sibling = testing_choice("m4096.k1024.b1.z256", true, 9000.0);
-    assert_int_equal(sparq_tunedb_put_choice(shipped, &testing_cpu,
-                                             testing_key_of(sparq_tunedb_type_key, &testing_cpu),
-                                             &sibling),
-                     SPARQ_OK);
+    testing_put_choice(shipped, testing_key_of(sparq_tunedb_type_key, &testing_cpu), &sibling);
     assert_true(sparq_tune_lookup_choice(&chain, &new_driver, &csr_f32, "m2048.k1024.b1.z256",
                                          &got, &source, detail, sizeof detail));
     assert_true(got.sparse_us == 3900.0);
     /* ... but a nearer one at a later level does */
     sparq_tune_choice_entry nearer = testing_choice("m512.k1024.b1.z256", true, 8000.0);
-    assert_int_equal(sparq_tunedb_put_choice(shipped, &testing_cpu,
-                                             testing_key_of(sparq_tunedb_type_key, &testing_cpu),
-                                             &nearer),
-                     SPARQ_OK);
+    testing_put_choice(shipped, testing_key_of(sparq_tunedb_type_key, &testing_cpu), &nearer);
     assert_true(sparq_tune_lookup_choice(&chain, &new_driver, &csr_f32, "m256.k1024.b1.z256",
                                          &got, &source, detail, sizeof detail));
     assert_true(got.sparse_us == 8000.0 && got.dense);
@@ -310,17 +289,14 @@ static void choices_chain(void **state)
     /* a BSR choice serves its own block shape only */
     sparq_tune_choice_entry blocks = testing_choice(CLASS, true, 9000.0);
     blocks.structure = SPARQ_STRUCTURE_BSR, blocks.block_rows = blocks.block_cols = 16;
-    assert_int_equal(sparq_tunedb_put_choice(user, &testing_cpu,
-                                             testing_key_of(sparq_tunedb_device_key, &testing_cpu),
-                                             &blocks),
-                     SPARQ_OK);
+    testing_put_choice(user, testing_key_of(sparq_tunedb_device_key, &testing_cpu), &blocks);
     assert_true(sparq_tune_lookup_choice(&chain, &testing_cpu, &bsr16_f32, CLASS, &got, &source,
                                          detail, sizeof detail));
     assert_true(got.dense && got.block_rows == 16 && got.block_cols == 16);
     /* no level has one: false, BUILTIN */
     assert_false(sparq_tune_lookup_choice(&chain, &testing_cpu, &bsr4_f32,
                                           CLASS, &got, &source, detail, sizeof detail));
-    assert_int_equal(source, SPARQ_TUNE_SOURCE_BUILTIN);
+    assert_int_equal(source, SPARQ_PARAM_SOURCE_DEFAULT);
     assert_false(sparq_tune_lookup_choice(NULL, NULL, &csr_f32,
                                           CLASS, NULL, NULL, NULL, 0));
     sparq_tunedb_free(user);

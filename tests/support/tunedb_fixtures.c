@@ -67,6 +67,11 @@ void testing_put(sparq_tunedb *db, const char *key, sparq_tune_params_entry e)
     assert_int_equal(sparq_tunedb_put_params(db, &testing_cpu, key, &e), SPARQ_OK);
 }
 
+void testing_put_choice(sparq_tunedb *db, const char *key, const sparq_tune_choice_entry *c)
+{
+    assert_int_equal(sparq_tunedb_put_choice(db, &testing_cpu, key, c), SPARQ_OK);
+}
+
 sparq_tunedb *testing_db_from_text_n(const char *text, size_t size)
 {
     sparq_tunedb *db = NULL;
@@ -86,7 +91,7 @@ const sparq_kernel_info *testing_batchtile_kernel(void)
     return k;
 }
 
-sparq_tune_source testing_lookup(const sparq_tunedb *user, const sparq_tunedb *shipped,
+sparq_param_source testing_lookup(const sparq_tunedb *user, const sparq_tunedb *shipped,
                                  const sparq_tune_device *d, const char *shape_class,
                                  const char *hash, sparq_kernel_params *p, char *detail)
 {

@@ -29,8 +29,9 @@ sparq_tune_params_entry testing_batchtile(const char *shape_class, unsigned wg, 
 sparq_tune_choice_entry testing_choice(const char *shape_class, bool dense, double sparse_us);
 
 sparq_tunedb *testing_empty_db(void);
-/* Puts e for testing_cpu under key; fails the test when it is refused. */
+/* Puts e (a choice c) for testing_cpu under key; fails the test when it is refused. */
 void testing_put(sparq_tunedb *db, const char *key, sparq_tune_params_entry e);
+void testing_put_choice(sparq_tunedb *db, const char *key, const sparq_tune_choice_entry *c);
 /* A database loaded from size bytes of text (or a NUL-terminated text). */
 sparq_tunedb *testing_db_from_text_n(const char *text, size_t size);
 sparq_tunedb *testing_db_from_text(const char *text);
@@ -39,7 +40,7 @@ sparq_tunedb *testing_db_from_text(const char *text);
 const sparq_kernel_info *testing_batchtile_kernel(void);
 /* Looks up spmm_csr_batchtile i8 at shape_class for device d through user then shipped;
  * returns the source, the values in p and (if not NULL) the detail in 256 bytes. */
-sparq_tune_source testing_lookup(const sparq_tunedb *user, const sparq_tunedb *shipped,
+sparq_param_source testing_lookup(const sparq_tunedb *user, const sparq_tunedb *shipped,
                                  const sparq_tune_device *d, const char *shape_class,
                                  const char *hash, sparq_kernel_params *p, char *detail);
 
