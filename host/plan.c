@@ -1,6 +1,6 @@
 /* plan.c - the one home of dispatch's decisions (plan.h says what each function
  * decides). The lookup rule, everywhere: a tuned value from the databases (user, then
- * shipped device, then vendor/type default; host/tunedb.c) where one covers the case
+ * shipped device, then vendor/type default; host/tunedb_lookup.c) where one covers the case
  * and fits it, else the registry's (the highest rank, built-in defaults).
  */
 #include "plan.h"
