@@ -4,13 +4,10 @@
  * 0/0.5/0.9/0.99/1, bias and activations; repeatable bits; dispatch, the dense
  * fallback, plan explanations and bad input.
  */
-#include "testing.h"
+#include "kernel_check.h"
 
-#include "matrix.h"
-#include "ref/linear_ref.h"
 #include "ref/sparse_gen.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,15 +107,11 @@ static sparq_matrix *make_matrix(sparq_context *ctx, const format_case *f, const
         assert_int_equal(sparq_prune_nm(w, c->rows, c->cols, f->pack.nm_n, f->pack.nm_m, NULL,
                                         NULL, 1),
                          SPARQ_OK);
-    sparq_packed *packed = NULL;
-    assert_int_equal(sparq_packed_create(&f->pack, c->rows, c->cols, w, &packed), SPARQ_OK);
-    assert_int_equal(sparq_packed_unpack(packed, w), SPARQ_OK);
-    last_bits_per_weight = sparq_packed_bits_per_weight(packed);
     sparq_matrix_options mo = {.path = path};
-    sparq_matrix *m = NULL;
-    sparq_status st = sparq_matrix_create(ctx, packed, &mo, &m);
-    if (st != SPARQ_OK)
-        fail_msg("%s: matrix_create: %s", f->label, sparq_last_error());
+    sparq_packed *packed = NULL;
+    sparq_matrix *m = testing_matrix(ctx, &f->pack, c->rows, c->cols, w, &mo, f->label, w,
+                                     &packed);
+    last_bits_per_weight = sparq_packed_bits_per_weight(packed);
     sparq_packed_free(packed);
     *dense = w;
     return m;
@@ -130,75 +123,24 @@ static int check_run(sparq_context *ctx, sparq_matrix *m, const float *w,
                      const sparq_kernel_info *k, size_t batch, int activation, const char *label,
                      float *out_copy)
 {
-    size_t rows = m->rows, cols = m->cols;
-    float *x = malloc(batch * cols * sizeof *x), *bias = malloc(rows * sizeof *bias);
-    float *y = malloc(batch * rows * sizeof *y), *ref = malloc(batch * rows * sizeof *ref);
-    assert_non_null(x), assert_non_null(bias), assert_non_null(y), assert_non_null(ref);
-    testing_fill_uniform(x, batch * cols, 11 + batch, -1, 1);
-    testing_fill_uniform(bias, rows, 12, -0.5f, 0.5f);
-    for (size_t i = 0; i < batch * rows; i++)
-        y[i] = NAN;
-    bool with_bias = activation != 0 || batch % 2 == 1;
-    ref_linear_act(batch, rows, cols, x, w, with_bias ? bias : NULL, activation, ref);
-
-    cl_mem dx = testing_buffer(ctx, x, batch * cols), db = testing_buffer(ctx, bias, rows);
-    cl_mem dy = testing_buffer(ctx, y, batch * rows);
-    cl_command_queue q = sparq_context_queue(ctx);
-    cl_event ev = NULL;
-    int ran = 1;
-    sparq_status st;
-    if (k) {
-        sparq_kernel_params p;
-        sparq_kernel_default_params(k, &ctx->caps, &p);
-        sparq_linear_args a = {.matrix = m, .queue = q, .batch = batch, .x = dx, .y = dy,
-                               .bias = with_bias ? db : NULL, .activation = (cl_uint)activation,
-                               .event = &ev};
-        char why[256];
-        if (k->rank(m, batch, &ctx->caps, &p, why, sizeof why) == 0)
-            ran = 0;
-        st = ran ? sparq_linear_run(k, &p, &a) : SPARQ_OK;
-    } else {
-        sparq_epilogue ep = {.bias = with_bias ? db : NULL,
-                             .activation = (sparq_activation)activation};
-        st = sparq_linear(m, q, dx, 0, dy, 0, batch, &ep, 0, NULL, &ev);
-    }
-    if (st != SPARQ_OK)
-        fail_msg("%s %s batch %zu: %s", label, k ? k->name : "dispatch", batch,
-                 sparq_last_error());
-    if (ran) {
-        testing_read(ctx, dy, y, batch * rows, ev);
-        clReleaseEvent(ev);
-        double err = ref_max_rel_error(y, ref, batch * rows);
-        if (!(err <= TOL))
-            fail_msg("%s %s batch %zu act %d: max rel error %g", label,
-                     k ? k->name : "dispatch", batch, activation, err);
-        if (out_copy)
-            memcpy(out_copy, y, batch * rows * sizeof *y);
-    }
-    clReleaseMemObject(dx), clReleaseMemObject(db), clReleaseMemObject(dy);
-    free(x), free(bias), free(y), free(ref);
-    return ran;
-}
-
-static bool small_mode(void)
-{
-    const char *env = getenv("SPARQ_TEST_SMALL");
-    return env && strcmp(env, "1") == 0;
+    testing_linear_run run = {.kernel = k, .skip_refused = true, .batch = batch,
+                              .activation = activation, .seed = 11, .tol = TOL, .label = label};
+    return testing_check_linear(ctx, m, w, &run, out_copy);
 }
 
 static void every_kernel_every_case(void **state)
 {
     (void)state;
     sparq_context *ctx = testing_context(NULL);
-    const spmm_case *case_list = small_mode() ? small_cases : cases;
-    size_t case_count = small_mode() ? sizeof small_cases / sizeof small_cases[0]
-                                     : sizeof cases / sizeof cases[0];
-    const size_t *batch_list = small_mode() ? small_batches : batches;
-    size_t batch_count = small_mode() ? sizeof small_batches / sizeof small_batches[0]
-                                      : sizeof batches / sizeof batches[0];
+    const spmm_case *case_list = testing_small_mode() ? small_cases : cases;
+    size_t case_count = testing_small_mode() ? sizeof small_cases / sizeof small_cases[0]
+                                             : sizeof cases / sizeof cases[0];
+    const size_t *batch_list = testing_small_mode() ? small_batches : batches;
+    size_t batch_count = testing_small_mode() ? sizeof small_batches / sizeof small_batches[0]
+                                              : sizeof batches / sizeof batches[0];
     for (size_t f = 0; f < sizeof formats / sizeof formats[0]; f++) {
         size_t runs = 0;
-        sparq_context_stats before, after;
+        sparq_context_stats before;
         sparq_context_get_stats(ctx, &before);
         for (size_t c = 0; c < case_count; c++) {
             const spmm_case *sc = &case_list[c];
@@ -218,10 +160,7 @@ static void every_kernel_every_case(void **state)
             sparq_matrix_free(m);
             free(w);
         }
-        sparq_context_get_stats(ctx, &after);
-        if (runs == 0 || after.kernel_launches < before.kernel_launches + runs)
-            fail_msg("%s: %zu runs but %llu launches: no kernel ran", formats[f].label, runs,
-                     (unsigned long long)(after.kernel_launches - before.kernel_launches));
+        testing_expect_launches(ctx, &before, runs, formats[f].label);
     }
     sparq_context_free(ctx);
 }
