@@ -31,7 +31,8 @@ struct sparq_safetensors_writer {
 sparq_status sparq_safetensors_writer_create(sparq_safetensors_writer **writer)
 {
     if (!writer) {
-        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "safetensors_writer_create: writer is NULL");
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
+                          "safetensors_writer_create: writer is NULL");
     }
     *writer = NULL;
     sparq_safetensors_writer *w = calloc(1, sizeof *w);
@@ -293,9 +294,11 @@ static sparq_status build_header(const sparq_safetensors_writer *w, st_wtensor *
             bad = json_array_append_new(shape, json_integer((json_int_t)t->shape[d])) != 0;
         }
         if (!bad) {
+            json_int_t end = (json_int_t)(offset + t->bytes);
             bad = json_array_append_new(offsets, json_integer((json_int_t)offset)) != 0 ||
-                  json_array_append_new(offsets, json_integer((json_int_t)(offset + t->bytes))) != 0 ||
-                  json_object_set_new(entry, "dtype", json_string(sparq_dtype_name(t->dtype))) != 0;
+                  json_array_append_new(offsets, json_integer(end)) != 0 ||
+                  json_object_set_new(entry, "dtype",
+                                      json_string(sparq_dtype_name(t->dtype))) != 0;
         }
         /* the _new setters take the reference even when they fail */
         if (!bad) {

@@ -348,7 +348,8 @@ static void python_reads_our_files(void **state)
     assert_int_equal(sparq_safetensors_writer_add(w, "u32", SPARQ_DTYPE_U32, 1, s2, u32, 8), 0);
     assert_int_equal(sparq_safetensors_writer_add(w, "u64", SPARQ_DTYPE_U64, 1, s2, u64, 16), 0);
     const float scalar = -0.125f;
-    assert_int_equal(sparq_safetensors_writer_add(w, "scalar", SPARQ_DTYPE_F32, 0, NULL, &scalar, 4), 0);
+    assert_int_equal(
+        sparq_safetensors_writer_add(w, "scalar", SPARQ_DTYPE_F32, 0, NULL, &scalar, 4), 0);
     assert_int_equal(sparq_safetensors_writer_set_metadata(w, "format", "pt"), 0);
     assert_int_equal(sparq_safetensors_writer_set_metadata(w, "sparq", "0.1.0"), 0);
     const char *path = testing_tmpfile("safetensors_python", "py.safetensors");

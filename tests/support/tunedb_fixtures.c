@@ -92,8 +92,8 @@ const sparq_kernel_info *testing_batchtile_kernel(void)
 }
 
 sparq_param_source testing_lookup(const sparq_tunedb *user, const sparq_tunedb *shipped,
-                                 const sparq_tune_device *d, const char *shape_class,
-                                 const char *hash, sparq_kernel_params *p, char *detail)
+                                  const sparq_tune_device *d, const char *shape_class,
+                                  const char *hash, sparq_kernel_params *p, char *detail)
 {
     sparq_tune_chain chain = {user, shipped};
     return sparq_tune_lookup_params(&chain, d, testing_batchtile_kernel(), SPARQ_ENCODING_I8, 0,

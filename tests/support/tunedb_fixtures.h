@@ -41,7 +41,7 @@ const sparq_kernel_info *testing_batchtile_kernel(void);
 /* Looks up spmm_csr_batchtile i8 at shape_class for device d through user then shipped;
  * returns the source, the values in p and (if not NULL) the detail in 256 bytes. */
 sparq_param_source testing_lookup(const sparq_tunedb *user, const sparq_tunedb *shipped,
-                                 const sparq_tune_device *d, const char *shape_class,
-                                 const char *hash, sparq_kernel_params *p, char *detail);
+                                  const sparq_tune_device *d, const char *shape_class,
+                                  const char *hash, sparq_kernel_params *p, char *detail);
 
 #endif
