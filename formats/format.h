@@ -11,7 +11,6 @@
 
 typedef struct sparq_structure_desc {
     sparq_structure structure;
-    const char *name;    /* sparq_structure_name: "dense", "csr", "bsr", "nm"            */
     const char *spelled; /* how sparq_format_name writes it: "csr", "bsr<R>x<C>", "<N>:<M>" */
     bool prunes;         /* a sparsity to choose (CSR, BSR); N:M's follows from N and M  */
     unsigned roles;      /* bits (1u << sparq_packed_role) of its structure arrays
@@ -31,6 +30,9 @@ typedef struct sparq_structure_desc {
 
 /* The row of structure s; NULL when s is not a sparq_structure. */
 const sparq_structure_desc *sparq_structure_of(sparq_structure s);
+
+/* A decimal number up to 1024 ending at stop; *rest gets where it ended. */
+bool sparq_format_parse_number(const char *text, char stop, unsigned *out, const char **rest);
 
 /* The two halves of a spelling: "csr", "bsr16x16", "2:4"; "f32", "i8-row", "i4-g128-asym". */
 void sparq_format_structure_text(const sparq_pack_options *f, char *out, size_t size);

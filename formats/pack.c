@@ -12,6 +12,35 @@
 #include <stdlib.h>
 #include <string.h>
 
+static int needs_role(const sparq_packed *p, sparq_packed_role role)
+{
+    switch (role) {
+    case SPARQ_PACKED_ROW_PTR:
+    case SPARQ_PACKED_COL_IDX:
+    case SPARQ_PACKED_VALUES:
+    case SPARQ_PACKED_NM_META:
+        return (sparq_structure_of(p->format.structure)->roles >> role) & 1;
+    case SPARQ_PACKED_SCALES:
+        return p->scale_count > 0;
+    case SPARQ_PACKED_ZERO_POINTS:
+        return p->scale_count > 0 && p->format.quant.asymmetric;
+    default:
+        return 0;
+    }
+}
+
+/* Scales (and zero points) arrays for the format, zero-filled. */
+static sparq_status alloc_scales(sparq_packed *p)
+{
+    sparq_status st = SPARQ_OK;
+    if (needs_role(p, SPARQ_PACKED_SCALES))
+        st = sparq_packed_alloc_array(p, SPARQ_PACKED_SCALES, SPARQ_DTYPE_F32, p->scale_count);
+    if (st == SPARQ_OK && needs_role(p, SPARQ_PACKED_ZERO_POINTS))
+        st = sparq_packed_alloc_array(p, SPARQ_PACKED_ZERO_POINTS, SPARQ_DTYPE_I8,
+                                      p->scale_count);
+    return st;
+}
+
 sparq_status sparq_pack_normalise(const sparq_pack_options *options,
                                   sparq_pack_options *normalised, const char *what)
 {
@@ -113,7 +142,7 @@ static sparq_status packed_create(const sparq_pack_options *options, size_t rows
     st = sparq_packed_alloc_shell(&format, rows, cols, &p);
     if (st != SPARQ_OK)
         return st;
-    st = sparq_packed_alloc_scales(p);
+    st = alloc_scales(p);
     sparq_qparams q;
     sparq_packed_qparams(p, &q);
     float *own_scales = p->arrays[SPARQ_PACKED_SCALES].data;
@@ -181,7 +210,7 @@ static sparq_status copy_arrays(sparq_packed *p, const sparq_packed_array *array
             memcpy(p->arrays[role].data, a->data, a->count * sparq_dtype_size(a->dtype));
     }
     for (int role = 0; role < SPARQ_PACKED_ROLE_COUNT; role++) {
-        int need = sparq_packed_needs_role(p, (sparq_packed_role)role);
+        int need = needs_role(p, (sparq_packed_role)role);
         if (need && !p->arrays[role].present)
             return sparq_fail(SPARQ_ERROR_INVALID_FORMAT, "%s: a %s matrix needs array \"%s\"",
                               what, sparq_structure_name(p->format.structure), sparq_packed_role_name((sparq_packed_role)role));

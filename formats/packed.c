@@ -1,8 +1,7 @@
-/* packed.c - the sparq_packed object below every structure: names of structures'
- * parts (encodings, granularities, dtypes, array roles), index access, owned arrays and
+/* packed.c - the sparq_packed object below every structure: the names of formats'
+ * parts (structures, (encodings, granularities, dtypes, array roles), index access, owned arrays and
  * their checks, scales, accessors and freeing.
  */
-#include "format.h"
 #include "packed.h"
 #include "status.h"
 
@@ -11,6 +10,12 @@
 
 static const char *const role_names[SPARQ_PACKED_ROLE_COUNT] = {
     "row_ptr", "col_idx", "values", "nm_meta", "scales", "zero_points"};
+
+const char *sparq_structure_name(sparq_structure s)
+{
+    static const char *const names[] = {"dense", "csr", "bsr", "nm"};
+    return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "?";
+}
 
 const char *sparq_encoding_name(sparq_encoding e)
 {
@@ -129,34 +134,6 @@ sparq_status sparq_packed_expect(const sparq_packed *packed, sparq_packed_role r
         return sparq_fail(SPARQ_ERROR_INVALID_FORMAT, "%s: %s has %zu elements, expected %zu",
                           what, role_names[role], b->count, count);
     return SPARQ_OK;
-}
-
-int sparq_packed_needs_role(const sparq_packed *p, sparq_packed_role role)
-{
-    switch (role) {
-    case SPARQ_PACKED_ROW_PTR:
-    case SPARQ_PACKED_COL_IDX:
-    case SPARQ_PACKED_VALUES:
-    case SPARQ_PACKED_NM_META:
-        return (sparq_structure_of(p->format.structure)->roles >> role) & 1;
-    case SPARQ_PACKED_SCALES:
-        return p->scale_count > 0;
-    case SPARQ_PACKED_ZERO_POINTS:
-        return p->scale_count > 0 && p->format.quant.asymmetric;
-    default:
-        return 0;
-    }
-}
-
-sparq_status sparq_packed_alloc_scales(sparq_packed *p)
-{
-    sparq_status st = SPARQ_OK;
-    if (sparq_packed_needs_role(p, SPARQ_PACKED_SCALES))
-        st = sparq_packed_alloc_array(p, SPARQ_PACKED_SCALES, SPARQ_DTYPE_F32, p->scale_count);
-    if (st == SPARQ_OK && sparq_packed_needs_role(p, SPARQ_PACKED_ZERO_POINTS))
-        st = sparq_packed_alloc_array(p, SPARQ_PACKED_ZERO_POINTS, SPARQ_DTYPE_I8,
-                                      p->scale_count);
-    return st;
 }
 
 void sparq_packed_free(sparq_packed *packed)

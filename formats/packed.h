@@ -48,11 +48,6 @@ struct sparq_packed {
     sparq_packed_buffer arrays[SPARQ_PACKED_ROLE_COUNT];
 };
 
-/* Whether p's format has the array of this role (its structure's, or its scales). */
-int sparq_packed_needs_role(const sparq_packed *p, sparq_packed_role role);
-/* Scales (and zero points) arrays for the format, zero-filled. */
-sparq_status sparq_packed_alloc_scales(sparq_packed *p);
-
 /* "row_ptr", "col_idx", "values", "nm_meta", "scales", "zero_points". */
 const char *sparq_packed_role_name(sparq_packed_role role);
 
