@@ -3,7 +3,7 @@
  * timed in turns); results into the tuning database. Also sparq_tune_describe and the
  * timing helpers the search shares.
  */
-#include "tuner.h"
+#include "tuner_common.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -16,26 +16,6 @@
 #define NEAR_TIE_ROUNDS 3
 
 /* ---- timing ------------------------------------------------------------------------- */
-
-double sparq_tune_event_us(cl_event e)
-{
-    cl_ulong start = 0, end = 0;
-    clGetEventProfilingInfo(e, CL_PROFILING_COMMAND_START, sizeof start, &start, NULL);
-    clGetEventProfilingInfo(e, CL_PROFILING_COMMAND_END, sizeof end, &end, NULL);
-    return end > start ? (double)(end - start) / 1e3 : 0.0;
-}
-
-static int compare_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-double sparq_tune_sorted_median(double *times, unsigned n)
-{
-    qsort(times, n, sizeof times[0], compare_double);
-    return n ? times[n / 2] : NAN;
-}
 
 /* ---- break-even --------------------------------------------------------------------- */
 

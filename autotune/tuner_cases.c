@@ -2,7 +2,7 @@
  * ("csr:4096x4096:b1:s0.9") and their parsing, and a case prepared for timing (pruned
  * weights from its seed, the packed matrix on both paths, buffers, the C reference).
  */
-#include "tuner.h"
+#include "tuner_common.h"
 
 #include <math.h>
 #include <stdio.h>

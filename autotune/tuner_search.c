@@ -3,7 +3,7 @@
  * reference with guard words before it is timed with profiling events, the default and
  * the best confirmed side by side. Also the strategies' names and the tuner's random numbers.
  */
-#include "tuner.h"
+#include "tuner_common.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -48,11 +48,6 @@ uint64_t sparq_tune_random_next(uint64_t *state)
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     return z ^ (z >> 31);
-}
-
-double sparq_tune_random_unit(uint64_t *state)
-{
-    return (double)(sparq_tune_random_next(state) >> 11) / 9007199254740992.0;
 }
 
 /* ---- evaluating one candidate -------------------------------------------------------- */

@@ -1,10 +1,10 @@
-/* tuner.h - what the tuner's three files share: tuner_cases.c (the benchmark cases, their
- * spellings and a case's prepared matrices), tuner_search.c (the search over one kernel's
- * candidate values) and tuner.c (sparq_tune_run, timing, the break-even, the database).
+/* tuner_common.h - what the tuner's files share: tuner_common.c (event times, medians, the
+ * random numbers) below tuner_cases.c (the benchmark cases, their spellings, a case's prepared
+ * matrices), tuner_search.c (the search over one kernel's candidates) and tuner.c (sparq_tune_run).
  * Internal to autotune/.
  */
-#ifndef SPARQ_TUNER_H
-#define SPARQ_TUNER_H
+#ifndef SPARQ_TUNER_COMMON_H
+#define SPARQ_TUNER_COMMON_H
 
 #include "matrix.h"
 #include "plan.h"
@@ -58,4 +58,4 @@ double sparq_tune_event_us(cl_event e);
 /* Sorts times[0..n) and returns their median (NAN for n = 0). */
 double sparq_tune_sorted_median(double *times, unsigned n);
 
-#endif /* SPARQ_TUNER_H */
+#endif /* SPARQ_TUNER_COMMON_H */
