@@ -127,8 +127,8 @@ void read_slices(const bench *b, size_t first, size_t n, size_t slices);
  * and the JSON; the JSON footer and the summary line. */
 void print_setup(const bench *b);
 /* "csr_rowvec", "linear_dense_q_gemv", "dense/rowdot", "dense/tiled", "dense/CLBlast":
- * the kernel of m's plan at batch (sparq_plan_info_get). */
-sparq_status plan_kernel_name(const sparq_matrix *m, size_t batch, char *out, size_t size);
+ * the kernel of a plan (sparq_plan_info_get), short. */
+void plan_kernel_name(const sparq_plan_info *info, char *out, size_t size);
 void report_begin(bench *b, size_t per_shape);
 void emit_row(bench *b, const case_row *r, const dense_peers *p);
 void report_end(bench *b, sparq_status st);

@@ -42,21 +42,16 @@ static double pick_median(const timing *t) { return t->median; }
 static double pick_min(const timing *t) { return t->min; }
 static double pick_max(const timing *t) { return t->max; }
 
-sparq_status plan_kernel_name(const sparq_matrix *m, size_t batch, char *out, size_t size)
+void plan_kernel_name(const sparq_plan_info *info, char *out, size_t size)
 {
-    sparq_plan_info info;
-    sparq_status st = sparq_plan_info_get(m, batch, &info);
-    if (st != SPARQ_OK)
-        return st;
-    if (info.path == SPARQ_PATH_DENSE)
-        snprintf(out, size, "dense/%s", strcmp(info.kernel, "clblast") == 0 ? "CLBlast"
-                                        : strcmp(info.kernel, "linear_dense_q_tiled") == 0
+    if (info->path == SPARQ_PATH_DENSE)
+        snprintf(out, size, "dense/%s", strcmp(info->kernel, "clblast") == 0 ? "CLBlast"
+                                        : strcmp(info->kernel, "linear_dense_q_tiled") == 0
                                             ? "tiled"
                                             : "rowdot");
     else
         snprintf(out, size, "%s",
-                 strncmp(info.kernel, "spmm_", 5) == 0 ? info.kernel + 5 : info.kernel);
-    return SPARQ_OK;
+                 strncmp(info->kernel, "spmm_", 5) == 0 ? info->kernel + 5 : info->kernel);
 }
 
 static double ratio(const timing *num, const timing *den)

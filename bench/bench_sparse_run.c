@@ -530,17 +530,17 @@ static sparq_status measure_row(bench *b, matrix_set *aset, matrix_set *sset, pe
 {
     memset(p, 0, sizeof *p);
     call c = {.b = b, .rows = r->rows, .cols = r->cols, .batch = r->batch};
-    sparq_status st = plan_kernel_name(ps->dense.m[0], r->batch, p->dense_kernel,
-                                       sizeof p->dense_kernel);
+    sparq_plan_info info;
+    sparq_status st = sparq_plan_info_get(ps->dense.m[0], r->batch, &info);
     if (st != SPARQ_OK)
         return print_failure("sparq_plan_info_get (dense path)", st);
+    plan_kernel_name(&info, p->dense_kernel, sizeof p->dense_kernel);
     if (aset->count) {
-        sparq_plan_info info = {0};
         st = sparq_plan_explain(aset->m[0], r->batch, r->plan, sizeof r->plan);
         if (st == SPARQ_OK)
             st = sparq_plan_info_get(aset->m[0], r->batch, &info);
         if (st == SPARQ_OK)
-            st = plan_kernel_name(aset->m[0], r->batch, r->kernel, sizeof r->kernel);
+            plan_kernel_name(&info, r->kernel, sizeof r->kernel);
         r->auto_dense = st == SPARQ_OK && info.path == SPARQ_PATH_DENSE;
         if ((st = tolerate_unsupported(st, "AUTO", r->note, sizeof r->note)) != SPARQ_OK)
             return print_failure("sparq_plan_explain", st);

@@ -81,16 +81,16 @@ static void print_nm(const sparq_pack_options *f, char *out, size_t size)
 #define ROLE(r) (1u << SPARQ_PACKED_##r)
 
 static const sparq_structure_desc structures[] = {
-    {SPARQ_STRUCTURE_DENSE, "dense", false, ROLE(VALUES), parse_dense, print_name,
+    {SPARQ_STRUCTURE_DENSE, false, ROLE(VALUES), parse_dense, print_name,
      sparq_shape_dense, sparq_pack_dense, sparq_unpack_dense, sparq_validate_dense},
-    {SPARQ_STRUCTURE_CSR, "csr", true, ROLE(ROW_PTR) | ROLE(COL_IDX) | ROLE(VALUES),
+    {SPARQ_STRUCTURE_CSR, true, ROLE(ROW_PTR) | ROLE(COL_IDX) | ROLE(VALUES),
      parse_csr, print_name, sparq_shape_compressed, sparq_pack_compressed,
      sparq_unpack_compressed, sparq_validate_compressed},
-    {SPARQ_STRUCTURE_BSR, "bsr<R>x<C>", true,
+    {SPARQ_STRUCTURE_BSR, true,
      ROLE(ROW_PTR) | ROLE(COL_IDX) | ROLE(VALUES), parse_bsr, print_bsr,
      sparq_shape_compressed, sparq_pack_compressed, sparq_unpack_compressed,
      sparq_validate_compressed},
-    {SPARQ_STRUCTURE_NM, "<N>:<M>", false, ROLE(VALUES) | ROLE(NM_META), parse_nm,
+    {SPARQ_STRUCTURE_NM, false, ROLE(VALUES) | ROLE(NM_META), parse_nm,
      print_nm, sparq_shape_nm, sparq_pack_nm, sparq_unpack_nm, sparq_validate_nm},
 };
 

@@ -11,7 +11,6 @@
 
 typedef struct sparq_structure_desc {
     sparq_structure structure;
-    const char *spelled; /* how sparq_format_name writes it: "csr", "bsr<R>x<C>", "<N>:<M>" */
     bool prunes;         /* a sparsity to choose (CSR, BSR); N:M's follows from N and M  */
     unsigned roles;      /* bits (1u << sparq_packed_role) of its structure arrays
                           * (values always; scales and zero points follow the encoding) */

@@ -138,6 +138,12 @@ const size_t sparq_kernel_count = sizeof sparq_kernels / sizeof sparq_kernels[0]
 _Static_assert(sizeof sparq_kernels / sizeof sparq_kernels[0] <= SPARQ_MAX_KERNELS,
                "a context counts launches of at most SPARQ_MAX_KERNELS registry rows");
 
+/* The encodings k runs, as bits (1u << sparq_encoding); a row's 0 means f32 and f16. */
+static unsigned kernel_encodings(const sparq_kernel_info *k)
+{
+    return k->encodings ? k->encodings : (1u << SPARQ_ENCODING_F32) | (1u << SPARQ_ENCODING_F16);
+}
+
 size_t sparq_kernel_index(const char *name)
 {
     for (size_t i = 0; name && i < sparq_kernel_count; i++)
@@ -171,8 +177,7 @@ sparq_status sparq_kernel_describe(size_t index, sparq_kernel_desc *desc)
     desc->source = k->source;
     desc->summary = k->summary;
     desc->structure = k->structure;
-    desc->encodings = k->encodings ? k->encodings
-                                   : (1u << SPARQ_ENCODING_F32) | (1u << SPARQ_ENCODING_F16);
+    desc->encodings = kernel_encodings(k);
     desc->w8a8 = k->w8a8;
     desc->dispatched = k->rank && k->enqueue;
     for (int i = 0; i < SPARQ_MAX_TUNABLES && k->tunables[i].name; i++)
@@ -183,10 +188,8 @@ sparq_status sparq_kernel_describe(size_t index, sparq_kernel_desc *desc)
 bool sparq_kernel_runs_format(const sparq_kernel_info *k, const sparq_pack_options *fmt,
                               bool quantize_activations)
 {
-    unsigned encodings = k->encodings ? k->encodings
-                                      : (1u << SPARQ_ENCODING_F32) | (1u << SPARQ_ENCODING_F16);
     return k->rank && k->enqueue && k->structure == fmt->structure &&
-           (encodings & (1u << fmt->quant.encoding)) && k->w8a8 == quantize_activations;
+           (kernel_encodings(k) & (1u << fmt->quant.encoding)) && k->w8a8 == quantize_activations;
 }
 
 bool sparq_format_has_kernels(const sparq_pack_options *fmt, bool quantize_activations)
