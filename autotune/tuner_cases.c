@@ -3,6 +3,7 @@
  * weights from its seed, the packed matrix on both paths, buffers, the C reference).
  */
 #include "tuner_common.h"
+#include "format.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -141,25 +142,18 @@ void sparq_bench_case_free(sparq_bench_case *b)
     memset(b, 0, sizeof *b);
 }
 
-/* Weights pruned as the format wants them (values from the seed). */
+/* Weights pruned as the format wants them (values from the seed; CSR over the whole
+ * matrix, BSR blocks by L2), by the format table's pruning. */
 static sparq_status case_weights(const sparq_tune_case *c, uint64_t *rng, float *w)
 {
     size_t n = c->rows * c->cols;
     for (size_t i = 0; i < n; i++)
         w[i] = (float)(2.0 * sparq_tune_random_unit(rng) - 1.0);
-    const sparq_pack_options *f = &c->format;
-    switch (f->structure) {
-    case SPARQ_STRUCTURE_CSR:
-        return sparq_prune_magnitude(w, c->rows, c->cols, c->sparsity, SPARQ_PRUNE_SCOPE_GLOBAL,
-                                     NULL, NULL, 1);
-    case SPARQ_STRUCTURE_BSR:
-        return sparq_prune_blocks(w, c->rows, c->cols, f->block_rows, f->block_cols,
-                                  SPARQ_BLOCK_NORM_L2, c->sparsity, NULL, NULL, 1);
-    case SPARQ_STRUCTURE_NM:
-        return sparq_prune_nm(w, c->rows, c->cols, f->nm_n, f->nm_m, NULL, NULL, 1);
-    default:
-        return SPARQ_OK;
-    }
+    const sparq_structure_desc *d = sparq_structure_of(c->format.structure);
+    if (!d)
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "tune: case with no known structure");
+    return d->prune(&c->format, c->sparsity, SPARQ_PRUNE_SCOPE_GLOBAL, SPARQ_BLOCK_NORM_L2, w,
+                    c->rows, c->cols, NULL, 1);
 }
 
 sparq_status sparq_bench_case_prepare(sparq_context *ctx, const sparq_tune_case *c,

@@ -6,7 +6,7 @@
  */
 #include "compress.h"
 #include "checks.h"
-#include "packed.h"
+#include "format.h"
 #include "quantize.h"
 #include "status.h"
 
@@ -126,23 +126,13 @@ void sparq_compressor_free(sparq_compressor *compressor)
 /* ---- masks ------------------------------------------------------------------------- */
 
 /* The mask (1 kept) that scores (rows x cols, finite, >= 0; not modified in effect)
- * leave when pruned as the format says: CSR by scope, BSR blocks by norm, N:M. */
+ * leave when pruned as the format says (its row of the format table). */
 static sparq_status mask_from_scores(const sparq_pack_options *f, double sparsity,
                                      sparq_prune_scope scope, sparq_block_norm norm,
                                      float *scores, size_t rows, size_t cols, uint8_t *mask)
 {
-    switch (f->structure) {
-    case SPARQ_STRUCTURE_CSR:
-        return sparq_prune_magnitude(scores, rows, cols, sparsity, scope, NULL, mask, 0);
-    case SPARQ_STRUCTURE_BSR:
-        return sparq_prune_blocks(scores, rows, cols, f->block_rows, f->block_cols, norm,
-                                  sparsity, NULL, mask, 0);
-    case SPARQ_STRUCTURE_NM:
-        return sparq_prune_nm(scores, rows, cols, f->nm_n, f->nm_m, NULL, mask, 0);
-    default:
-        memset(mask, 1, rows * cols);
-        return SPARQ_OK;
-    }
+    return sparq_structure_of(f->structure)->prune(f, sparsity, scope, norm, scores, rows, cols,
+                                                    mask, 0);
 }
 
 /* The whole-matrix mask of RTN (magnitude: CSR over the whole matrix, BSR blocks by L2,

@@ -1,6 +1,7 @@
 /* format.h - the format table: one row per sparq_structure saying everything the rest
- * of the tree needs to know about it (its names and spelling, which arrays it has, how
- * it is sized, packed, unpacked and validated). Adding a structure is adding a row.
+ * of the tree needs to know about it (its spelling, which arrays it has, how it is
+ * pruned, sized, packed, unpacked and validated). Each row is defined in the file that
+ * implements it (pack_dense.c, pack_csr.c, pack_nm.c) and listed in format.c.
  */
 #ifndef SPARQ_FORMAT_H
 #define SPARQ_FORMAT_H
@@ -18,6 +19,12 @@ typedef struct sparq_structure_desc {
     bool (*parse)(const char *word, sparq_pack_options *f);
     /* the word for f's structure fields */
     void (*print)(const sparq_pack_options *f, char *out, size_t size);
+    /* Pruning into this structure: scores (rows x cols, finite, >= 0) at sparsity (CSR
+     * by scope, BSR blocks by norm; N:M and dense ignore both); mask (if not NULL) gets
+     * 1 for kept entries; zero_pruned zeroes the pruned scores in place. */
+    sparq_status (*prune)(const sparq_pack_options *f, double sparsity,
+                          sparq_prune_scope scope, sparq_block_norm norm, float *scores,
+                          size_t rows, size_t cols, uint8_t *mask, int zero_pruned);
     /* the derived sizes of a fresh shell (rows, cols, format, scales set) */
     sparq_status (*shape)(sparq_packed *p);
     sparq_status (*pack)(sparq_packed *p, const sparq_qparams *q, const float *w,
@@ -29,9 +36,6 @@ typedef struct sparq_structure_desc {
 
 /* The row of structure s; NULL when s is not a sparq_structure. */
 const sparq_structure_desc *sparq_structure_of(sparq_structure s);
-
-/* A decimal number up to 1024 ending at stop; *rest gets where it ended. */
-bool sparq_format_parse_number(const char *text, char stop, unsigned *out, const char **rest);
 
 /* The two halves of a spelling: "csr", "bsr16x16", "2:4"; "f32", "i8-row", "i4-g128-asym". */
 void sparq_format_structure_text(const sparq_pack_options *f, char *out, size_t size);

@@ -1,12 +1,15 @@
 /* pack_csr.c - CSR and BSR packing, one implementation (CSR is BSR with 1x1 blocks):
  * finding the stored blocks, row_ptr / col_idx with narrow index types, values,
- * unpacking, and validation of arrays read back from a file.
+ * unpacking, and validation of arrays read back from a file; and the CSR and BSR rows
+ * of the format table (spellings "csr", "bsr4x4", pruning by entry or by block).
  */
-#include "packed.h"
+#include "checks.h"
+#include "format.h"
 #include "quantize.h"
 #include "status.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,7 +48,7 @@ static size_t mark_blocks(const sparq_packed *p, const float *w, size_t br, uint
     return n;
 }
 
-sparq_status sparq_shape_compressed(sparq_packed *p)
+static sparq_status shape_compressed(sparq_packed *p)
 {
     bool bsr = p->format.structure == SPARQ_STRUCTURE_BSR;
     p->block_rows = bsr ? p->format.block_rows : 1;
@@ -55,7 +58,7 @@ sparq_status sparq_shape_compressed(sparq_packed *p)
     return SPARQ_OK;
 }
 
-sparq_status sparq_pack_compressed(sparq_packed *p, const sparq_qparams *q, const float *w,
+static sparq_status pack_compressed(sparq_packed *p, const sparq_qparams *q, const float *w,
                                    const char *what)
 {
     size_t br, bc, block = p->block_rows * p->block_cols;
@@ -111,7 +114,7 @@ sparq_status sparq_pack_compressed(sparq_packed *p, const sparq_qparams *q, cons
     return SPARQ_OK;
 }
 
-void sparq_unpack_compressed(const sparq_packed *p, const sparq_qparams *q, float *out)
+static void unpack_compressed(const sparq_packed *p, const sparq_qparams *q, float *out)
 {
     const sparq_packed_buffer *rp = &p->arrays[SPARQ_PACKED_ROW_PTR];
     const sparq_packed_buffer *ci = &p->arrays[SPARQ_PACKED_COL_IDX];
@@ -216,7 +219,7 @@ static sparq_status check_padding(const sparq_packed *p, const sparq_qparams *q,
     return SPARQ_OK;
 }
 
-sparq_status sparq_validate_compressed(sparq_packed *p, const sparq_qparams *q,
+static sparq_status validate_compressed(sparq_packed *p, const sparq_qparams *q,
                                        const char *what)
 {
     sparq_encoding enc = p->format.quant.encoding;
@@ -245,3 +248,64 @@ sparq_status sparq_validate_compressed(sparq_packed *p, const sparq_qparams *q,
     }
     return st;
 }
+
+static bool parse_csr(const char *word, sparq_pack_options *f)
+{
+    (void)f;
+    return strcmp(word, "csr") == 0;
+}
+
+static void print_csr(const sparq_pack_options *f, char *out, size_t size)
+{
+    (void)f;
+    snprintf(out, size, "csr");
+}
+
+/* "bsr4x4": both sides in 1, 2, 4, 8, 16, 32. */
+static bool parse_bsr(const char *word, sparq_pack_options *f)
+{
+    unsigned r, c;
+    const char *rest;
+    if (strncmp(word, "bsr", 3) != 0 || !sparq_format_parse_number(word + 3, 'x', &r, &rest) ||
+        !sparq_format_parse_number(rest + 1, '\0', &c, &rest) || !sparq_block_side_ok(r) ||
+        !sparq_block_side_ok(c))
+        return false;
+    f->block_rows = r;
+    f->block_cols = c;
+    return true;
+}
+
+static void print_bsr(const sparq_pack_options *f, char *out, size_t size)
+{
+    snprintf(out, size, "bsr%ux%u", f->block_rows, f->block_cols);
+}
+
+/* Unstructured, over the whole matrix or per row (scope). */
+static sparq_status prune_csr(const sparq_pack_options *f, double sparsity,
+                              sparq_prune_scope scope, sparq_block_norm norm, float *scores,
+                              size_t rows, size_t cols, uint8_t *mask, int zero_pruned)
+{
+    (void)f, (void)norm;
+    return sparq_prune_magnitude(scores, rows, cols, sparsity, scope, NULL, mask, zero_pruned);
+}
+
+/* Whole blocks by their norm. */
+static sparq_status prune_bsr(const sparq_pack_options *f, double sparsity,
+                              sparq_prune_scope scope, sparq_block_norm norm, float *scores,
+                              size_t rows, size_t cols, uint8_t *mask, int zero_pruned)
+{
+    (void)scope;
+    return sparq_prune_blocks(scores, rows, cols, f->block_rows, f->block_cols, norm, sparsity,
+                              NULL, mask, zero_pruned);
+}
+
+#define COMPRESSED_ROLES                                                                     \
+    ((1u << SPARQ_PACKED_ROW_PTR) | (1u << SPARQ_PACKED_COL_IDX) | (1u << SPARQ_PACKED_VALUES))
+
+const sparq_structure_desc sparq_structure_csr = {
+    SPARQ_STRUCTURE_CSR, true, COMPRESSED_ROLES, parse_csr, print_csr, prune_csr,
+    shape_compressed, pack_compressed, unpack_compressed, validate_compressed};
+
+const sparq_structure_desc sparq_structure_bsr = {
+    SPARQ_STRUCTURE_BSR, true, COMPRESSED_ROLES, parse_bsr, print_bsr, prune_bsr,
+    shape_compressed, pack_compressed, unpack_compressed, validate_compressed};

@@ -6,8 +6,10 @@
 #include "status.h"
 
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 
-sparq_status sparq_shape_dense(sparq_packed *p)
+static sparq_status shape_dense(sparq_packed *p)
 {
     p->values_per_row = p->cols;
     p->value_row_slots = sparq_dense_row_slots(p->format.quant.encoding, p->cols);
@@ -15,7 +17,7 @@ sparq_status sparq_shape_dense(sparq_packed *p)
     return SPARQ_OK;
 }
 
-sparq_status sparq_pack_dense(sparq_packed *p, const sparq_qparams *q, const float *w,
+static sparq_status pack_dense(sparq_packed *p, const sparq_qparams *q, const float *w,
                              const char *what)
 {
     (void)what;
@@ -27,15 +29,42 @@ sparq_status sparq_pack_dense(sparq_packed *p, const sparq_qparams *q, const flo
     return st;
 }
 
-void sparq_unpack_dense(const sparq_packed *p, const sparq_qparams *q, float *out)
+static void unpack_dense(const sparq_packed *p, const sparq_qparams *q, float *out)
 {
     sparq_dense_load(q, p->arrays[SPARQ_PACKED_VALUES].data, out);
 }
 
-sparq_status sparq_validate_dense(sparq_packed *p, const sparq_qparams *q, const char *what)
+static sparq_status validate_dense(sparq_packed *p, const sparq_qparams *q, const char *what)
 {
     (void)q;
     sparq_encoding enc = p->format.quant.encoding;
     return sparq_packed_expect(p, SPARQ_PACKED_VALUES, sparq_values_dtype(enc),
                                sparq_values_count(enc, p->rows * p->value_row_slots), what);
 }
+
+static bool parse_dense(const char *word, sparq_pack_options *f)
+{
+    (void)f;
+    return strcmp(word, "dense") == 0;
+}
+
+static void print_dense(const sparq_pack_options *f, char *out, size_t size)
+{
+    (void)f;
+    snprintf(out, size, "dense");
+}
+
+/* Dense keeps every entry. */
+static sparq_status prune_dense(const sparq_pack_options *f, double sparsity,
+                                sparq_prune_scope scope, sparq_block_norm norm, float *scores,
+                                size_t rows, size_t cols, uint8_t *mask, int zero_pruned)
+{
+    (void)f, (void)sparsity, (void)scope, (void)norm, (void)scores, (void)zero_pruned;
+    if (mask)
+        memset(mask, 1, rows * cols);
+    return SPARQ_OK;
+}
+
+const sparq_structure_desc sparq_structure_dense = {
+    SPARQ_STRUCTURE_DENSE, false, 1u << SPARQ_PACKED_VALUES, parse_dense, print_dense,
+    prune_dense, shape_dense, pack_dense, unpack_dense, validate_dense};

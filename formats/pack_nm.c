@@ -1,10 +1,12 @@
 /* pack_nm.c - N:M packing (e.g. 2:4 along cols): N value slots per group of M columns
- * plus b-bit position fields in nm_meta, the tail group, unpacking and validation.
+ * plus b-bit position fields in nm_meta, the tail group, unpacking and validation; and
+ * the N:M row of the format table (spelling "2:4", pruning).
  */
-#include "packed.h"
+#include "format.h"
 #include "quantize.h"
 #include "status.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* Position field j of row r. */
@@ -56,7 +58,7 @@ static void group_positions(const sparq_packed *p, const float *wr, size_t g,
             pos[k++] = i;
 }
 
-sparq_status sparq_shape_nm(sparq_packed *p)
+static sparq_status shape_nm(sparq_packed *p)
 {
     size_t m = p->format.nm_m, n = p->format.nm_n;
     p->nm_groups = p->cols / m + (p->cols % m != 0);
@@ -71,7 +73,7 @@ sparq_status sparq_shape_nm(sparq_packed *p)
     return SPARQ_OK;
 }
 
-sparq_status sparq_pack_nm(sparq_packed *p, const sparq_qparams *q, const float *w,
+static sparq_status pack_nm(sparq_packed *p, const sparq_qparams *q, const float *w,
                            const char *what)
 {
     unsigned m = p->format.nm_m, n = p->format.nm_n;
@@ -112,7 +114,7 @@ sparq_status sparq_pack_nm(sparq_packed *p, const sparq_qparams *q, const float 
     return SPARQ_OK;
 }
 
-void sparq_unpack_nm(const sparq_packed *p, const sparq_qparams *q, float *out)
+static void unpack_nm(const sparq_packed *p, const sparq_qparams *q, float *out)
 {
     unsigned m = p->format.nm_m, n = p->format.nm_n;
     const void *values = p->arrays[SPARQ_PACKED_VALUES].data;
@@ -125,7 +127,7 @@ void sparq_unpack_nm(const sparq_packed *p, const sparq_qparams *q, float *out)
     }
 }
 
-sparq_status sparq_validate_nm(sparq_packed *p, const sparq_qparams *q, const char *what)
+static sparq_status validate_nm(sparq_packed *p, const sparq_qparams *q, const char *what)
 {
     unsigned m = p->format.nm_m, n = p->format.nm_n;
     sparq_encoding enc = p->format.quant.encoding;
@@ -168,3 +170,34 @@ sparq_status sparq_validate_nm(sparq_packed *p, const sparq_qparams *q, const ch
     }
     return SPARQ_OK;
 }
+
+/* "2:4": 1 <= N < M <= 16. */
+static bool parse_nm(const char *word, sparq_pack_options *f)
+{
+    unsigned n, m;
+    const char *rest;
+    if (!sparq_format_parse_number(word, ':', &n, &rest) ||
+        !sparq_format_parse_number(rest + 1, '\0', &m, &rest) || n < 1 || n >= m || m > 16)
+        return false;
+    f->nm_n = n;
+    f->nm_m = m;
+    return true;
+}
+
+static void print_nm(const sparq_pack_options *f, char *out, size_t size)
+{
+    snprintf(out, size, "%u:%u", f->nm_n, f->nm_m);
+}
+
+/* N of every M along each row; sparsity, scope and norm do not apply. */
+static sparq_status prune_nm(const sparq_pack_options *f, double sparsity,
+                             sparq_prune_scope scope, sparq_block_norm norm, float *scores,
+                             size_t rows, size_t cols, uint8_t *mask, int zero_pruned)
+{
+    (void)sparsity, (void)scope, (void)norm;
+    return sparq_prune_nm(scores, rows, cols, f->nm_n, f->nm_m, NULL, mask, zero_pruned);
+}
+
+const sparq_structure_desc sparq_structure_nm = {
+    SPARQ_STRUCTURE_NM, false, (1u << SPARQ_PACKED_VALUES) | (1u << SPARQ_PACKED_NM_META),
+    parse_nm, print_nm, prune_nm, shape_nm, pack_nm, unpack_nm, validate_nm};

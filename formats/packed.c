@@ -1,10 +1,12 @@
 /* packed.c - the sparq_packed object below every structure: the names of formats'
- * parts (structures, (encodings, granularities, dtypes, array roles), index access, owned arrays and
- * their checks, scales, accessors and freeing.
+ * parts (structures, encodings, granularities, dtypes, array roles) and the numbers of
+ * their spelling, index access, owned arrays and their checks, scales, accessors and
+ * freeing.
  */
 #include "packed.h"
 #include "status.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,6 +70,20 @@ const char *sparq_dtype_name(sparq_dtype dtype)
     case SPARQ_DTYPE_F64: return "F64";
     }
     return "?";
+}
+
+bool sparq_format_parse_number(const char *text, char stop, unsigned *out, const char **rest)
+{
+    char *end = NULL;
+    if (*text < '0' || *text > '9')
+        return false;
+    errno = 0;
+    unsigned long v = strtoul(text, &end, 10);
+    if (errno != 0 || *end != stop || v > 1024)
+        return false;
+    *out = (unsigned)v;
+    *rest = end;
+    return true;
 }
 
 uint64_t sparq_index_get(const void *data, sparq_dtype dtype, size_t i)

@@ -8,6 +8,8 @@
 #include "sparq.h"
 #include "quantize.h"
 
+#include <stdbool.h>
+
 /* The arrays a packed matrix may have, in listing order. */
 typedef enum sparq_packed_role {
     SPARQ_PACKED_ROW_PTR = 0,
@@ -78,29 +80,9 @@ void sparq_packed_qparams(const sparq_packed *packed, sparq_qparams *q);
 sparq_status sparq_packed_expect(const sparq_packed *packed, sparq_packed_role role,
                                  sparq_dtype dtype, size_t count, const char *what);
 
-/* Per structure (CSR and BSR share one implementation: CSR is BSR with 1x1 blocks).
- * pack: fills the structure's arrays and stored/nnz from w, scales already calibrated
- * in q. unpack: writes the dense dequantized matrix (out zero-filled by the caller).
- * validate: checks dtypes, counts and index contents of the structure's arrays. */
-/* The rows of the format table (format.h): each structure's shape, pack, unpack and
- * validate, in pack_dense.c, pack_csr.c (CSR and BSR) and pack_nm.c. */
-sparq_status sparq_shape_dense(sparq_packed *p);
-sparq_status sparq_pack_dense(sparq_packed *p, const sparq_qparams *q, const float *w,
-                             const char *what);
-void sparq_unpack_dense(const sparq_packed *p, const sparq_qparams *q, float *out);
-sparq_status sparq_validate_dense(sparq_packed *p, const sparq_qparams *q, const char *what);
-sparq_status sparq_shape_compressed(sparq_packed *p);
-sparq_status sparq_shape_nm(sparq_packed *p);
-sparq_status sparq_pack_compressed(sparq_packed *packed, const sparq_qparams *q,
-                                   const float *w, const char *what);
-void sparq_unpack_compressed(const sparq_packed *packed, const sparq_qparams *q, float *out);
-sparq_status sparq_validate_compressed(sparq_packed *packed, const sparq_qparams *q,
-                                       const char *what);
-sparq_status sparq_pack_nm(sparq_packed *packed, const sparq_qparams *q, const float *w,
-                           const char *what);
-void sparq_unpack_nm(const sparq_packed *packed, const sparq_qparams *q, float *out);
-sparq_status sparq_validate_nm(sparq_packed *packed, const sparq_qparams *q,
-                               const char *what);
+/* A decimal number up to 1024 ending at stop (a format spelling's numbers); *rest gets
+ * where it ended. */
+bool sparq_format_parse_number(const char *text, char stop, unsigned *out, const char **rest);
 
 /* Reads / writes entry i of an index array of dtype U16, U32 or U64. */
 uint64_t sparq_index_get(const void *data, sparq_dtype dtype, size_t i);
