@@ -219,8 +219,8 @@ static bool kernel_in_top(const sparq_bench_case *b, const sparq_kernel_info *k,
         return true;
     int mine = default_rank(b, k);
     unsigned higher = 0;
-    for (size_t i = 0; i < sparq_kernel_count; i++) {
-        const sparq_kernel_info *c = &sparq_kernels[i];
+    for (size_t i = 0; i < sparq_kernel_registry_size(); i++) {
+        const sparq_kernel_info *c = sparq_kernel_row(i);
         if (kernel_tunable(b->c, c) && default_rank(b, c) > mine)
             higher++;
     }
@@ -239,8 +239,8 @@ static sparq_status tune_case(const sparq_tune_options *o, sparq_bench_case *b,
     char shape[64];
     sparq_matrix_shape_class(b->matrix, b->c->batch, shape, sizeof shape);
     sparq_status st = SPARQ_OK;
-    for (size_t i = 0; i < sparq_kernel_count && st == SPARQ_OK; i++) {
-        const sparq_kernel_info *k = &sparq_kernels[i];
+    for (size_t i = 0; i < sparq_kernel_registry_size() && st == SPARQ_OK; i++) {
+        const sparq_kernel_info *k = sparq_kernel_row(i);
         if (!kernel_tunable(b->c, k) || !kernel_selected(o->kernels, k->name) ||
             !kernel_in_top(b, k, o->top_kernels))
             continue;
@@ -378,8 +378,8 @@ sparq_status sparq_tune_describe(sparq_context *ctx, char **text)
     if (!out)
         return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "tune_describe: out of memory");
     fprintf(out, "tunable kernels (candidates; default on this device first):\n");
-    for (size_t i = 0; i < sparq_kernel_count; i++) {
-        const sparq_kernel_info *k = &sparq_kernels[i];
+    for (size_t i = 0; i < sparq_kernel_registry_size(); i++) {
+        const sparq_kernel_info *k = sparq_kernel_row(i);
         if (!k->rank)
             continue;
         sparq_kernel_params def;
@@ -424,8 +424,8 @@ sparq_status sparq_tune_describe(sparq_context *ctx, char **text)
                 sparq_structure_name(c->format.structure),
                 sparq_encoding_name(c->format.quant.encoding), c->rows, c->cols, c->batch,
                 shape);
-        for (size_t j = 0; j < sparq_kernel_count; j++) {
-            const sparq_kernel_info *k = &sparq_kernels[j];
+        for (size_t j = 0; j < sparq_kernel_registry_size(); j++) {
+            const sparq_kernel_info *k = sparq_kernel_row(j);
             if (!kernel_tunable(c, k))
                 continue;
             char hash[17], params[128] = "";

@@ -188,7 +188,8 @@ static sparq_status copy_arrays(sparq_packed *p, const sparq_packed_array *array
             return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "%s: arrays[%zu] has no name",
                               what, i);
         int role = 0;
-        while (role < SPARQ_PACKED_ROLE_COUNT && strcmp(a->name, sparq_packed_role_name((sparq_packed_role)role)) != 0)
+        while (role < SPARQ_PACKED_ROLE_COUNT &&
+               strcmp(a->name, sparq_packed_role_name((sparq_packed_role)role)) != 0)
             role++;
         if (role == SPARQ_PACKED_ROLE_COUNT)
             return sparq_fail(SPARQ_ERROR_INVALID_FORMAT, "%s: unknown array \"%s\"", what,
@@ -209,15 +210,17 @@ static sparq_status copy_arrays(sparq_packed *p, const sparq_packed_array *array
         if (a->count > 0)
             memcpy(p->arrays[role].data, a->data, a->count * sparq_dtype_size(a->dtype));
     }
+    const char *structure = sparq_structure_name(p->format.structure);
     for (int role = 0; role < SPARQ_PACKED_ROLE_COUNT; role++) {
         int need = needs_role(p, (sparq_packed_role)role);
+        const char *name = sparq_packed_role_name((sparq_packed_role)role);
         if (need && !p->arrays[role].present)
             return sparq_fail(SPARQ_ERROR_INVALID_FORMAT, "%s: a %s matrix needs array \"%s\"",
-                              what, sparq_structure_name(p->format.structure), sparq_packed_role_name((sparq_packed_role)role));
+                              what, structure, name);
         if (!need && p->arrays[role].present)
             return sparq_fail(SPARQ_ERROR_INVALID_FORMAT,
-                              "%s: array \"%s\" does not belong to this %s matrix", what,
-                              sparq_packed_role_name((sparq_packed_role)role), sparq_structure_name(p->format.structure));
+                              "%s: array \"%s\" does not belong to this %s matrix", what, name,
+                              structure);
     }
     return SPARQ_OK;
 }

@@ -59,7 +59,7 @@ static sparq_status shape_compressed(sparq_packed *p)
 }
 
 static sparq_status pack_compressed(sparq_packed *p, const sparq_qparams *q, const float *w,
-                                   const char *what)
+                                    const char *what)
 {
     size_t br, bc, block = p->block_rows * p->block_cols;
     sparq_encoding enc = p->format.quant.encoding;
@@ -189,8 +189,7 @@ static sparq_status check_col_idx(const sparq_packed *p, const char *what)
 }
 
 /* Positions of edge blocks outside the matrix must hold the code of 0. */
-static sparq_status check_padding(const sparq_packed *p, const sparq_qparams *q,
-                                  const char *what)
+static sparq_status check_padding(const sparq_packed *p, const sparq_qparams *q, const char *what)
 {
     const sparq_packed_buffer *rp = &p->arrays[SPARQ_PACKED_ROW_PTR];
     const sparq_packed_buffer *ci = &p->arrays[SPARQ_PACKED_COL_IDX];
@@ -207,7 +206,8 @@ static sparq_status check_padding(const sparq_packed *p, const sparq_qparams *q,
                     size_t r = br * p->block_rows + i, c = bc * p->block_cols + j;
                     if (r < p->rows && c < p->cols)
                         continue;
-                    if (sparq_value_load(q, values, k * block + i * p->block_cols + j, r, c) != 0.0f)
+                    size_t slot = k * block + i * p->block_cols + j;
+                    if (sparq_value_load(q, values, slot, r, c) != 0.0f)
                         return sparq_fail(SPARQ_ERROR_INVALID_DATA,
                                           "%s: block %zu holds a nonzero at (%zu, %zu), outside "
                                           "the %zu x %zu matrix",
@@ -219,8 +219,7 @@ static sparq_status check_padding(const sparq_packed *p, const sparq_qparams *q,
     return SPARQ_OK;
 }
 
-static sparq_status validate_compressed(sparq_packed *p, const sparq_qparams *q,
-                                       const char *what)
+static sparq_status validate_compressed(sparq_packed *p, const sparq_qparams *q, const char *what)
 {
     sparq_encoding enc = p->format.quant.encoding;
     size_t block = p->block_rows * p->block_cols;
@@ -281,18 +280,18 @@ static void print_bsr(const sparq_pack_options *f, char *out, size_t size)
 }
 
 /* Unstructured, over the whole matrix or per row (scope). */
-static sparq_status prune_csr(const sparq_pack_options *f, double sparsity,
-                              sparq_prune_scope scope, sparq_block_norm norm, float *scores,
-                              size_t rows, size_t cols, uint8_t *mask, int zero_pruned)
+static sparq_status prune_csr(const sparq_pack_options *f, double sparsity, sparq_prune_scope scope,
+                              sparq_block_norm norm, float *scores, size_t rows, size_t cols,
+                              uint8_t *mask, int zero_pruned)
 {
     (void)f, (void)norm;
     return sparq_prune_magnitude(scores, rows, cols, sparsity, scope, NULL, mask, zero_pruned);
 }
 
 /* Whole blocks by their norm. */
-static sparq_status prune_bsr(const sparq_pack_options *f, double sparsity,
-                              sparq_prune_scope scope, sparq_block_norm norm, float *scores,
-                              size_t rows, size_t cols, uint8_t *mask, int zero_pruned)
+static sparq_status prune_bsr(const sparq_pack_options *f, double sparsity, sparq_prune_scope scope,
+                              sparq_block_norm norm, float *scores, size_t rows, size_t cols,
+                              uint8_t *mask, int zero_pruned)
 {
     (void)scope;
     return sparq_prune_blocks(scores, rows, cols, f->block_rows, f->block_cols, norm, sparsity,

@@ -18,12 +18,13 @@ static sparq_status shape_dense(sparq_packed *p)
 }
 
 static sparq_status pack_dense(sparq_packed *p, const sparq_qparams *q, const float *w,
-                             const char *what)
+                               const char *what)
 {
     (void)what;
     sparq_encoding enc = p->format.quant.encoding;
-    sparq_status st = sparq_packed_alloc_array(p, SPARQ_PACKED_VALUES, sparq_values_dtype(enc),
-                                               sparq_values_count(enc, p->rows * p->value_row_slots));
+    size_t count = sparq_values_count(enc, p->rows * p->value_row_slots);
+    sparq_status st =
+        sparq_packed_alloc_array(p, SPARQ_PACKED_VALUES, sparq_values_dtype(enc), count);
     if (st == SPARQ_OK)
         sparq_dense_store(q, w, p->arrays[SPARQ_PACKED_VALUES].data);
     return st;

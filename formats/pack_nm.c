@@ -34,8 +34,7 @@ static size_t group_end(const sparq_packed *p, size_t g)
 
 /* The N slot positions of group g of row r, increasing: its nonzeros, then the lowest
  * unused positions. */
-static void group_positions(const sparq_packed *p, const float *wr, size_t g,
-                            unsigned pos[16])
+static void group_positions(const sparq_packed *p, const float *wr, size_t g, unsigned pos[16])
 {
     unsigned m = p->format.nm_m, n = p->format.nm_n, k = 0;
     size_t c0 = g * m;
@@ -74,7 +73,7 @@ static sparq_status shape_nm(sparq_packed *p)
 }
 
 static sparq_status pack_nm(sparq_packed *p, const sparq_qparams *q, const float *w,
-                           const char *what)
+                            const char *what)
 {
     unsigned m = p->format.nm_m, n = p->format.nm_n;
     sparq_encoding enc = p->format.quant.encoding;
@@ -90,8 +89,9 @@ static sparq_status pack_nm(sparq_packed *p, const sparq_qparams *q, const float
                                   what, r, g, g * m, group_end(p, g) - 1, count, n, m, n);
         }
     }
-    sparq_status st = sparq_packed_alloc_array(p, SPARQ_PACKED_VALUES, sparq_values_dtype(enc),
-                                               sparq_values_count(enc, p->rows * p->value_row_slots));
+    size_t count = sparq_values_count(enc, p->rows * p->value_row_slots);
+    sparq_status st =
+        sparq_packed_alloc_array(p, SPARQ_PACKED_VALUES, sparq_values_dtype(enc), count);
     if (st == SPARQ_OK)
         st = sparq_packed_alloc_array(p, SPARQ_PACKED_NM_META, SPARQ_DTYPE_U8,
                                       p->rows * p->nm_meta_row_bytes);
@@ -122,7 +122,8 @@ static void unpack_nm(const sparq_packed *p, const sparq_qparams *q, float *out)
         for (size_t j = 0; j < p->values_per_row; j++) {
             size_t c = (j / n) * m + meta_get(p, r, j);
             if (c < p->cols)
-                out[r * p->cols + c] = sparq_value_load(q, values, r * p->value_row_slots + j, r, c);
+                out[r * p->cols + c] =
+                    sparq_value_load(q, values, r * p->value_row_slots + j, r, c);
         }
     }
 }
@@ -190,9 +191,9 @@ static void print_nm(const sparq_pack_options *f, char *out, size_t size)
 }
 
 /* N of every M along each row; sparsity, scope and norm do not apply. */
-static sparq_status prune_nm(const sparq_pack_options *f, double sparsity,
-                             sparq_prune_scope scope, sparq_block_norm norm, float *scores,
-                             size_t rows, size_t cols, uint8_t *mask, int zero_pruned)
+static sparq_status prune_nm(const sparq_pack_options *f, double sparsity, sparq_prune_scope scope,
+                             sparq_block_norm norm, float *scores, size_t rows, size_t cols,
+                             uint8_t *mask, int zero_pruned)
 {
     (void)sparsity, (void)scope, (void)norm;
     return sparq_prune_nm(scores, rows, cols, f->nm_n, f->nm_m, NULL, mask, zero_pruned);

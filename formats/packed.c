@@ -134,9 +134,8 @@ void sparq_packed_qparams(const sparq_packed *packed, sparq_qparams *q)
 {
     sparq_qparams_init(q, &packed->format.quant, packed->rows, packed->cols);
     q->scales = packed->arrays[SPARQ_PACKED_SCALES].data;
-    q->zero_points =
-        packed->arrays[SPARQ_PACKED_ZERO_POINTS].present ? packed->arrays[SPARQ_PACKED_ZERO_POINTS].data
-                                                         : NULL;
+    const sparq_packed_buffer *z = &packed->arrays[SPARQ_PACKED_ZERO_POINTS];
+    q->zero_points = z->present ? z->data : NULL;
 }
 
 sparq_status sparq_packed_expect(const sparq_packed *packed, sparq_packed_role role,

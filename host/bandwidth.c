@@ -209,3 +209,17 @@ sparq_status sparq_cache_flush_enqueue(sparq_context *ctx, cl_command_queue queu
     return sparq_kernel_enqueue(ctx, queue, f->kernel, "stream_dense_read", 1, &f->global,
                                 &local, 0, NULL, NULL);
 }
+
+/* ---- registry rows ---- */
+
+static const sparq_kernel_info stream_rows[] = {
+    {"stream_dense_read", "stream.cl", 0, SPARQ_STRUCTURE_DENSE,
+     "bandwidth roof: read-only float4 streaming",
+     {{"STREAM_WG", 64, 64, {64, 0}}}, NULL, NULL, 0, false},
+    {"stream_dense_copy", "stream.cl", 0, SPARQ_STRUCTURE_DENSE,
+     "bandwidth roof: float4 copy (bytes read + written)",
+     {{"STREAM_WG", 64, 64, {64, 0}}}, NULL, NULL, 0, false},
+};
+
+const sparq_kernel_family sparq_kernels_stream = {stream_rows,
+                                                  sizeof stream_rows / sizeof stream_rows[0]};

@@ -245,7 +245,7 @@ cl_command_queue sparq_context_queue(sparq_context *ctx)
 uint64_t sparq_context_kernel_launches(const sparq_context *ctx, const char *kernel)
 {
     size_t row = sparq_kernel_index(kernel);
-    return ctx && row != SIZE_MAX ? atomic_load(&ctx->row_launches[row]) : 0;
+    return ctx && row < SPARQ_MAX_KERNELS ? atomic_load(&ctx->row_launches[row]) : 0;
 }
 
 sparq_status sparq_context_get_stats(const sparq_context *ctx, sparq_context_stats *stats)

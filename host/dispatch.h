@@ -6,6 +6,7 @@
 #define SPARQ_DISPATCH_H
 
 #include "internal.h"
+#include "packed.h"
 #include "tunedb.h"
 
 /* The device arrays of a matrix. The first six mirror the packed arrays of the same
@@ -88,6 +89,27 @@ struct sparq_matrix {
     size_t count[SPARQ_ARRAY_COUNT];
     uint64_t device_bytes;
 };
+
+/* How matrices of one structure reach the device, beside its kernels: one per
+ * structure, defined in the op file that owns its layouts (host/spmm_csr.c, spmm_bsr.c,
+ * spmm_nm.c; dense: linear_dense_q.c) and listed in host/registry.c. */
+typedef struct sparq_structure_upload {
+    sparq_structure structure;
+    /* Packed array `role` (a) as the kernels read it: *data gets a malloc'ed copy in
+     * their layout and *count its elements, or stays NULL when a goes up as packed.
+     * NULL: every array goes up as packed. */
+    sparq_status (*layout)(const sparq_matrix *m, const sparq_packed *packed,
+                           sparq_packed_role role, const sparq_packed_buffer *a, void **data,
+                           size_t *count);
+    /* Fills m's row statistics (row_units, len_*) after the arrays went up; row_ptr is
+     * the u32 row pointers (NULL when the structure has none). */
+    sparq_status (*statistics)(sparq_matrix *m, const uint32_t *row_ptr);
+    /* Appends the structure's -D defines to its kernels' build options (NULL: none). */
+    void (*options)(const sparq_matrix *m, char *options, size_t size);
+} sparq_structure_upload;
+
+/* The upload row of structure s (host/registry.c); NULL when s is none. */
+const sparq_structure_upload *sparq_structure_upload_of(sparq_structure s);
 
 /* The tuning databases dispatch reads for this context (host/context.c): the user's
  * (loaded at first use) and the shipped one; both NULL under SPARQ_TUNE=off. */

@@ -40,7 +40,8 @@ enum {
 };
 
 #define SPARQ_MAX_CANDIDATES 8
-/* Registry rows a context counts launches of (registry.c checks the table fits). */
+/* Registry rows a context counts launches of (test_registry_rows checks the registry
+ * fits). */
 #define SPARQ_MAX_KERNELS 64
 
 /* One tuning knob of a kernel: a -D NAME=value build option. */
@@ -98,9 +99,11 @@ typedef sparq_status (*sparq_enqueue_fn)(sparq_context *ctx, const sparq_kernel_
                                          const sparq_linear_args *a,
                                          const sparq_kernel_params *p);
 
-/* One kernel: the table in registry.c is what dispatch, tests, bench and tuner read.
- * Kernels that sparq_linear dispatches to have a structure, rank and enqueue; helper
- * kernels (fills, bandwidth) have rank and enqueue NULL. */
+/* One kernel, one row of the registry that dispatch, tests, bench and tuner read. Each
+ * op file defines its rows beside their rank and enqueue functions (a family, below);
+ * host/registry.c lists the families. Kernels that sparq_linear dispatches to have a
+ * structure, rank and enqueue; helper kernels (fills, bandwidth) have rank and enqueue
+ * NULL. */
 struct sparq_kernel_info {
     const char *name;           /* <op>_<structure>_<variant>, the __kernel's name     */
     const char *source;         /* file under kernels/                                 */
@@ -114,8 +117,15 @@ struct sparq_kernel_info {
     bool w8a8;                  /* runs matrices with quantize_activations            */
 };
 
-extern const sparq_kernel_info sparq_kernels[];
-extern const size_t sparq_kernel_count;
+/* One op file's registry rows, in registry order (host/<op file>.c defines it). */
+typedef struct sparq_kernel_family {
+    const sparq_kernel_info *rows;
+    size_t count;
+} sparq_kernel_family;
+
+/* Registry row i (rows are numbered across the families in registry.c's order); NULL
+ * from sparq_kernel_registry_size() on. */
+const sparq_kernel_info *sparq_kernel_row(size_t i);
 const sparq_kernel_info *sparq_kernel_find(const char *name);
 /* The row of kernel `name`; SIZE_MAX when the registry has none. */
 size_t sparq_kernel_index(const char *name);

@@ -3,7 +3,7 @@
  * (the dense tiled kernel built for f32, or a dense GEMV) with its fused activation.
  */
 #include "matrix.h"
-#include "ops.h"
+#include "linear_dense_q.h"
 #include "plan.h"
 
 #include <stdio.h>
@@ -21,7 +21,7 @@ static sparq_status run_dense_tiled(const sparq_linear_args *a, const sparq_kern
     const sparq_kernel_info *k = sparq_kernel_find("linear_dense_q_tiled");
     if (!k)
         return sparq_fail(SPARQ_ERROR_INTERNAL, OP ": linear_dense_q_tiled is not registered");
-    char options[256] = "-DSPARQ_ENCODING=0 ";
+    char options[256] = "-DSPARQ_ENCODING=SPARQ_ENCODING_F32 ";
     sparq_kernel_options_append(k, p, options, sizeof options);
     cl_kernel kernel = NULL;
     sparq_status st = sparq_kernel_create(m->ctx, k->name, options, &kernel);

@@ -216,3 +216,21 @@ sparq_status sparq_activate_dense(sparq_context *ctx, cl_command_queue queue, si
         clReleaseKernel(k);
     return st;
 }
+
+/* ---- registry rows ---- */
+
+static const sparq_kernel_info dense_rows[] = {
+    {"linear_dense_rowdot", "linear_dense.cl", 0, SPARQ_STRUCTURE_DENSE,
+     "dense f32 Y = X W^T (+bias), one work-item per output",
+     {{"LINEAR_DENSE_WG", 64, 64, {32, 64, 128, 0}}, {"LINEAR_DENSE_VW", 8, 4, {4, 8, 16, 0}}},
+     NULL, NULL, 0, false},
+    {"fill_dense_bias", "linear_dense.cl", 0, SPARQ_STRUCTURE_DENSE,
+     "Y[b, m] = bias[m] or 0, for a peer GEMV/GEMM with beta = 1 to add onto",
+     {{"LINEAR_DENSE_WG", 64, 64, {64, 0}}}, NULL, NULL, 0, false},
+    {"activate_dense_inplace", "linear_dense.cl", 0, SPARQ_STRUCTURE_DENSE,
+     "y = act(y), the dense path's activation after its product",
+     {{"LINEAR_DENSE_WG", 64, 64, {64, 0}}}, NULL, NULL, 0, false},
+};
+
+const sparq_kernel_family sparq_kernels_dense = {dense_rows,
+                                                 sizeof dense_rows / sizeof dense_rows[0]};

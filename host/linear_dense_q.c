@@ -4,9 +4,10 @@
  * by events): when each can run (rank) and how each is launched (enqueue).
  */
 #include "matrix.h"
-#include "ops.h"
+#include "linear_dense_q.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define OP "linear"
@@ -75,8 +76,8 @@ static size_t gemv_local_bytes(const sparq_matrix *m)
     return q->encoding == SPARQ_ENCODING_I4 && bytes > 16 ? bytes : 16;
 }
 
-int sparq_rank_dense_q_gemv(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
-                            const sparq_kernel_params *p, char *why, size_t why_size)
+static int rank_dense_q_gemv(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
+                             const sparq_kernel_params *p, char *why, size_t why_size)
 {
     const sparq_kernel_info *k = sparq_kernel_find("linear_dense_q_gemv");
     if (!fits_device(caps, sparq_kernel_param(k, p, "QGEMV_WG"), why, why_size))
@@ -98,8 +99,8 @@ int sparq_rank_dense_q_gemv(const sparq_matrix *m, size_t batch, const sparq_dev
     return SPARQ_RANK_BEST;
 }
 
-sparq_status sparq_enqueue_dense_q_gemv(sparq_context *ctx, const sparq_kernel_info *k,
-                                        const sparq_linear_args *a, const sparq_kernel_params *p)
+static sparq_status enqueue_dense_q_gemv(sparq_context *ctx, const sparq_kernel_info *k,
+                                         const sparq_linear_args *a, const sparq_kernel_params *p)
 {
     cl_kernel kernel = NULL;
     sparq_status st = sparq_linear_kernel(k, a, p, q_arrays, 3, 1, &kernel);
@@ -115,8 +116,8 @@ sparq_status sparq_enqueue_dense_q_gemv(sparq_context *ctx, const sparq_kernel_i
 
 /* ---- linear_dense_q_tiled ----------------------------------------------------------- */
 
-int sparq_rank_dense_q_tiled(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
-                             const sparq_kernel_params *p, char *why, size_t why_size)
+static int rank_dense_q_tiled(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
+                              const sparq_kernel_params *p, char *why, size_t why_size)
 {
     const sparq_kernel_info *k = sparq_kernel_find("linear_dense_q_tiled");
     if (!fits_device(caps, sparq_kernel_param(k, p, "QTILE_WG"), why, why_size))
@@ -143,9 +144,8 @@ void sparq_dense_q_tiled_range(const sparq_kernel_info *k, const sparq_kernel_pa
                                     sparq_kernel_param(k, p, "QTILE_TB"));
 }
 
-sparq_status sparq_enqueue_dense_q_tiled(sparq_context *ctx, const sparq_kernel_info *k,
-                                         const sparq_linear_args *a,
-                                         const sparq_kernel_params *p)
+static sparq_status enqueue_dense_q_tiled(sparq_context *ctx, const sparq_kernel_info *k,
+                                          const sparq_linear_args *a, const sparq_kernel_params *p)
 {
     cl_kernel kernel = NULL;
     sparq_status st = sparq_linear_kernel(k, a, p, q_arrays, 3, 0, &kernel);
@@ -178,8 +178,8 @@ static void append_w8a8_options(const sparq_context *ctx, bool asym_x, char *opt
 /* Enqueues quantize_dense_rows built with options. */
 static sparq_status enqueue_quantize(sparq_context *ctx, cl_command_queue queue,
                                      const char *options, size_t batch, size_t cols, cl_mem x,
-                                     size_t x_offset, cl_mem xq, size_t xq_offset,
-                                     cl_mem xparams, size_t xparams_offset, cl_uint num_wait,
+                                     size_t x_offset, cl_mem xq, size_t xq_offset, cl_mem xparams,
+                                     size_t xparams_offset, cl_uint num_wait,
                                      const cl_event *wait_list, cl_event *event)
 {
     cl_kernel kernel = NULL;
@@ -264,8 +264,8 @@ sparq_status sparq_w8a8_product(sparq_context *ctx, const sparq_kernel_info *k,
     return enqueue_product(ctx, k, a, p, options, xq, xq_offset, xparams, xparams_offset);
 }
 
-int sparq_rank_dense_w8a8(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
-                          const sparq_kernel_params *p, char *why, size_t why_size)
+static int rank_dense_w8a8(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
+                           const sparq_kernel_params *p, char *why, size_t why_size)
 {
     const sparq_kernel_info *k = sparq_kernel_find("linear_dense_w8a8");
     if (!fits_device(caps, sparq_kernel_param(k, p, "W8A8_WG"), why, why_size) ||
@@ -280,8 +280,8 @@ int sparq_rank_dense_w8a8(const sparq_matrix *m, size_t batch, const sparq_devic
     return SPARQ_RANK_BEST;
 }
 
-sparq_status sparq_enqueue_dense_w8a8(sparq_context *ctx, const sparq_kernel_info *k,
-                                      const sparq_linear_args *a, const sparq_kernel_params *p)
+static sparq_status enqueue_dense_w8a8(sparq_context *ctx, const sparq_kernel_info *k,
+                                       const sparq_linear_args *a, const sparq_kernel_params *p)
 {
     const sparq_matrix *m = a->matrix;
     /* quantize_activations 2: uint8 activations with zero points (ONNX
@@ -316,3 +316,94 @@ sparq_status sparq_enqueue_dense_w8a8(sparq_context *ctx, const sparq_kernel_inf
         clReleaseEvent(quantized);
     return st;
 }
+
+/* ---- device layout ---- */
+
+/* A dense i4 matrix's codes in the kernels' step order (kernels/linear_dense_q.cl):
+ * in each row, each whole block of 64 columns becomes eight 32-bit lanes, lane l
+ * holding column 8j + l in nibble j, i.e. column k goes to code slot (k & ~63) +
+ * 8 (k % 8) + (k % 64) / 8 (slot s in byte s / 2, low nibble when s is even, as
+ * packed); the columns after the last whole block keep the packed order. Rows keep
+ * their packed size of ceil(cols / 2) bytes. Returns a malloc'ed copy (NULL: no
+ * memory). */
+static uint8_t *dense_i4_step_order(const uint8_t *codes, size_t rows, size_t cols)
+{
+    const size_t row_bytes = (cols + 1) / 2, blocked = cols / 64 * 64;
+    uint8_t *out = malloc(rows * row_bytes + 1);
+    if (!out)
+        return NULL;
+    memcpy(out, codes, rows * row_bytes);
+    for (size_t r = 0; r < rows; r++) {
+        const uint8_t *src = codes + r * row_bytes;
+        uint8_t *dst = out + r * row_bytes;
+        for (size_t k = 0; k < blocked; k++)
+            sparq_i4_set(dst, (k & ~(size_t)63) + 8 * (k & 7) + (k & 63) / 8,
+                         sparq_i4_get(src, k));
+    }
+    return out;
+}
+
+/* Dense values as the kernels read them: i4 codes in step order, W8A8 codes in slabs
+ * (linear_dense_w8a8's float8 lanes); f16 and i8 rows as packed. */
+static sparq_status dense_layout(const sparq_matrix *m, const sparq_packed *packed,
+                                 sparq_packed_role role, const sparq_packed_buffer *a,
+                                 void **data, size_t *count)
+{
+    (void)packed;
+    if (role != SPARQ_PACKED_VALUES)
+        return SPARQ_OK;
+    if (m->quantize_activations)
+        return sparq_slab_layout(a->data, m->rows, m->cols, m->cols, m->cols, 1, false, data,
+                                 count);
+    if (m->format.quant.encoding != SPARQ_ENCODING_I4)
+        return SPARQ_OK;
+    if (a->count != m->rows * ((m->cols + 1) / 2))
+        return sparq_fail(SPARQ_ERROR_INTERNAL, "matrix_create: %zu i4 code bytes for %zu x %zu",
+                          a->count, m->rows, m->cols);
+    *data = dense_i4_step_order(a->data, m->rows, m->cols);
+    if (!*data)
+        return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "matrix_create: out of memory");
+    *count = a->count;
+    return SPARQ_OK;
+}
+
+/* Every row is cols long. */
+static sparq_status dense_statistics(sparq_matrix *m, const uint32_t *row_ptr)
+{
+    (void)row_ptr;
+    sparq_uniform_statistics(m, m->cols);
+    return SPARQ_OK;
+}
+
+const sparq_structure_upload sparq_upload_dense = {SPARQ_STRUCTURE_DENSE, dense_layout,
+                                                   dense_statistics, NULL};
+
+/* ---- registry rows ---- */
+
+static const sparq_kernel_info dense_q_rows[] = {
+    {"linear_dense_q_gemv", "linear_dense_q.cl", 0, SPARQ_STRUCTURE_DENSE,
+     "dense i8/i4 weights at batch 1: a work-item per row, wide code loads, scales factored out",
+     {{"QGEMV_WG", 16, 64, {8, 16, 32, 64, 0}}}, rank_dense_q_gemv,
+     enqueue_dense_q_gemv, (1u << SPARQ_ENCODING_I8) | (1u << SPARQ_ENCODING_I4), false},
+    /* also built for f32 by the dense path above batch 1 (host/linear.c) */
+    {"linear_dense_q_tiled", "linear_dense_q.cl", 0, SPARQ_STRUCTURE_DENSE,
+     "dense f16/i8/i4 weights, any batch: tiles of QTILE_R rows x QTILE_TB batch rows, "
+     "QTILE_NT of them along the batch a work-item, each weight dequantized once in "
+     "registers per tile, each x loaded once for the rows",
+     {{"QTILE_WG", 16, 64, {8, 16, 32, 64, 0}}, {"QTILE_R", 2, 1, {1, 2, 3, 4, 0}},
+      {"QTILE_TB", 4, 4, {1, 2, 4, 6, 8, 0}}, {"QTILE_NT", 4, 1, {1, 2, 4, 8, 0}}},
+     rank_dense_q_tiled, enqueue_dense_q_tiled,
+     (1u << SPARQ_ENCODING_F16) | (1u << SPARQ_ENCODING_I8) | (1u << SPARQ_ENCODING_I4), false},
+    {"quantize_dense_rows", "linear_dense_q.cl", 0, SPARQ_STRUCTURE_DENSE,
+     "W8A8 step 1: X quantized per row (per token) to 8-bit codes and (scale, zero point)",
+     {{"QROWS_WG", 8, 64, {8, 0}}}, NULL, NULL, 1u << SPARQ_ENCODING_I8, true},
+    {"linear_dense_w8a8", "linear_dense_q.cl", 0, SPARQ_STRUCTURE_DENSE,
+     "W8A8 step 2: int8 x int8 with exact int32 sums, outer products of W8A8_S slabs of 8 "
+     "weight rows x W8A8_TB batch rows per work-item, then scaled by x_scale * w_scale",
+     {{"W8A8_WG", 8, 64, {8, 16, 32, 64, 0}}, {"W8A8_S", 2, 1, {1, 2, 0}},
+      {"W8A8_TB", 6, 4, {1, 2, 4, 6, 8, 0}}},
+     rank_dense_w8a8, enqueue_dense_w8a8, 1u << SPARQ_ENCODING_I8, true},
+};
+
+const sparq_kernel_family sparq_kernels_dense_q = {dense_q_rows,
+                                                   sizeof dense_q_rows / sizeof dense_q_rows[0]};

@@ -1,13 +1,14 @@
 /* matrix.c - device matrices: sparq_matrix_create uploads a packed host matrix (its
- * arrays, dense i4 codes in step order, N:M arrays and W8A8 codes in slab layout, a
- * row order by length, or dense f32 weights for the dense path), measures row-length statistics for
- * dispatch, and resolves sparse vs dense; plus the helpers every kernel file uses to
- * build and bind its kernels.
+ * arrays in the layouts its structure's upload row asks for, or dense f32 weights for
+ * the dense path), has the row statistics taken for dispatch and the path resolved;
+ * plus the helpers every op file uses: slab layouts, row statistics, build options,
+ * creating and binding its kernels.
  */
 #include "matrix.h"
 #include "packed.h"
 #include "plan.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,9 +38,7 @@ static sparq_status upload(sparq_matrix *m, sparq_matrix_array which, sparq_dtyp
     return SPARQ_OK;
 }
 
-/* Row lengths of the units kernels iterate, from a u32 row_ptr, and the order of
- * rows by decreasing length (stable), uploaded as SPARQ_ARRAY_ROW_ORDER. */
-static sparq_status row_statistics(sparq_matrix *m, const uint32_t *row_ptr, size_t units)
+sparq_status sparq_row_statistics(sparq_matrix *m, const uint32_t *row_ptr, size_t units)
 {
     m->row_units = units;
     double sum = 0, sum2 = 0;
@@ -76,28 +75,12 @@ static sparq_status row_statistics(sparq_matrix *m, const uint32_t *row_ptr, siz
     return st;
 }
 
-/* A dense i4 matrix's codes in the kernels' step order (kernels/linear_dense_q.cl):
- * in each row, each whole block of 64 columns becomes eight 32-bit lanes, lane l
- * holding column 8j + l in nibble j, i.e. column k goes to code slot (k & ~63) +
- * 8 (k % 8) + (k % 64) / 8 (slot s in byte s / 2, low nibble when s is even, as
- * packed); the columns after the last whole block keep the packed order. Rows keep
- * their packed size of ceil(cols / 2) bytes. Returns a malloc'ed copy (NULL: no
- * memory). */
-static uint8_t *dense_i4_step_order(const uint8_t *codes, size_t rows, size_t cols)
+void sparq_uniform_statistics(sparq_matrix *m, size_t length)
 {
-    const size_t row_bytes = (cols + 1) / 2, blocked = cols / 64 * 64;
-    uint8_t *out = malloc(rows * row_bytes + 1);
-    if (!out)
-        return NULL;
-    memcpy(out, codes, rows * row_bytes);
-    for (size_t r = 0; r < rows; r++) {
-        const uint8_t *src = codes + r * row_bytes;
-        uint8_t *dst = out + r * row_bytes;
-        for (size_t k = 0; k < blocked; k++)
-            sparq_i4_set(dst, (k & ~(size_t)63) + 8 * (k & 7) + (k & 63) / 8,
-                         sparq_i4_get(src, k));
-    }
-    return out;
+    m->row_units = m->rows;
+    m->len_min = m->len_max = length;
+    m->len_mean = (double)length;
+    m->len_cv = 0;
 }
 
 sparq_status sparq_slab_layout(const void *src, size_t rows, size_t used, size_t src_row,
@@ -128,92 +111,47 @@ sparq_status sparq_slab_layout(const void *src, size_t rows, size_t used, size_t
     return SPARQ_OK;
 }
 
-sparq_status sparq_nm_slab_layout(const sparq_packed *packed, const sparq_packed_array *a,
-                                  void **out, size_t *count)
-{
-    const bool meta = strcmp(a->name, "nm_meta") == 0;
-    const bool i4 = !meta && packed->format.quant.encoding == SPARQ_ENCODING_I4;
-    /* per row, in elements: the units kept, the packed stride and the layout's */
-    const size_t used = meta ? packed->nm_meta_row_bytes : packed->values_per_row;
-    const size_t src_row = meta ? packed->nm_meta_row_bytes : packed->value_row_slots;
-    const size_t per_row = meta ? used : packed->nm_meta_row_bytes * (8 / packed->nm_bits);
-    return sparq_slab_layout(a->data, packed->rows, used, src_row, per_row,
-                             sparq_dtype_size(a->dtype), i4, out, count);
-}
+_Static_assert(SPARQ_ARRAY_ROW_PTR == (int)SPARQ_PACKED_ROW_PTR &&
+                   SPARQ_ARRAY_COL_IDX == (int)SPARQ_PACKED_COL_IDX &&
+                   SPARQ_ARRAY_VALUES == (int)SPARQ_PACKED_VALUES &&
+                   SPARQ_ARRAY_NM_META == (int)SPARQ_PACKED_NM_META &&
+                   SPARQ_ARRAY_SCALES == (int)SPARQ_PACKED_SCALES &&
+                   SPARQ_ARRAY_ZERO_POINTS == (int)SPARQ_PACKED_ZERO_POINTS,
+               "a packed array's role is its device array");
 
+/* Every packed array, in its structure's device layout, then its row statistics. */
 static sparq_status upload_packed(sparq_matrix *m, const sparq_packed *packed)
 {
-    size_t n = sparq_packed_array_count(packed);
+    const sparq_structure_upload *u = sparq_structure_upload_of(m->format.structure);
+    if (!u)
+        return sparq_fail(SPARQ_ERROR_INTERNAL, "matrix_create: structure %s has no upload",
+                          sparq_structure_name(m->format.structure));
     const uint32_t *row_ptr = NULL;
-    for (size_t i = 0; i < n; i++) {
-        sparq_packed_array a;
-        sparq_status st = sparq_packed_get_array(packed, i, &a);
-        if (st != SPARQ_OK)
-            return st;
-        static const char *const names[] = {"row_ptr", "col_idx", "values",
-                                            "nm_meta", "scales", "zero_points"};
-        int which = -1;
-        for (int j = 0; j < 6; j++)
-            if (strcmp(a.name, names[j]) == 0)
-                which = j;
-        if (which < 0)
-            return sparq_fail(SPARQ_ERROR_INTERNAL, "matrix_create: unknown array %s", a.name);
-        if (which == SPARQ_ARRAY_ROW_PTR) {
-            if (a.dtype != SPARQ_DTYPE_U32)
+    for (int role = 0; role < SPARQ_PACKED_ROLE_COUNT; role++) {
+        const sparq_packed_buffer *a = &packed->arrays[role];
+        if (!a->present)
+            continue;
+        if (role == SPARQ_PACKED_ROW_PTR) {
+            if (a->dtype != SPARQ_DTYPE_U32)
                 return sparq_fail(SPARQ_ERROR_UNSUPPORTED,
                                   "matrix_create: %zu stored values need 64-bit row pointers, "
                                   "which the device kernels do not take",
                                   m->stored);
-            row_ptr = a.data;
+            row_ptr = a->data;
         }
-        void *reordered = NULL;
-        if (which == SPARQ_ARRAY_VALUES && m->format.structure == SPARQ_STRUCTURE_DENSE &&
-            m->format.quant.encoding == SPARQ_ENCODING_I4) {
-            if (a.count != m->rows * ((m->cols + 1) / 2))
-                return sparq_fail(SPARQ_ERROR_INTERNAL, "matrix_create: %zu i4 code bytes for "
-                                  "%zu x %zu", a.count, m->rows, m->cols);
-            reordered = dense_i4_step_order(a.data, m->rows, m->cols);
-            if (!reordered)
-                return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "matrix_create: out of memory");
-            a.data = reordered;
-        }
-        if ((which == SPARQ_ARRAY_VALUES || which == SPARQ_ARRAY_NM_META) &&
-            m->format.structure == SPARQ_STRUCTURE_NM) {
-            if ((st = sparq_nm_slab_layout(packed, &a, &reordered, &a.count)) != SPARQ_OK)
-                return st;
-            a.data = reordered;
-        }
-        if (which == SPARQ_ARRAY_VALUES && m->quantize_activations) {
-            /* W8A8: dense i8 rows in slabs (kernels/linear_dense_q.cl) */
-            if ((st = sparq_slab_layout(a.data, m->rows, m->cols, m->cols, m->cols, 1, false,
-                                        &reordered, &a.count)) != SPARQ_OK)
-                return st;
-            a.data = reordered;
-        }
-        st = upload(m, (sparq_matrix_array)which, a.dtype, a.count, a.data);
-        free(reordered);
+        void *laid = NULL;
+        size_t count = a->count;
+        sparq_status st = SPARQ_OK;
+        if (u->layout)
+            st = u->layout(m, packed, (sparq_packed_role)role, a, &laid, &count);
+        if (st == SPARQ_OK)
+            st = upload(m, (sparq_matrix_array)role, a->dtype, laid ? count : a->count,
+                        laid ? laid : a->data);
+        free(laid);
         if (st != SPARQ_OK)
             return st;
     }
-    if (m->format.structure == SPARQ_STRUCTURE_CSR)
-        return row_statistics(m, row_ptr, m->rows);
-    if (m->format.structure == SPARQ_STRUCTURE_DENSE) {
-        m->row_units = m->rows;
-        m->len_min = m->len_max = m->cols;
-        m->len_mean = (double)m->cols;
-        m->len_cv = 0;
-        return SPARQ_OK;
-    }
-    if (m->format.structure == SPARQ_STRUCTURE_BSR)
-        return row_statistics(m, row_ptr, (m->rows + m->format.block_rows - 1) /
-                                              m->format.block_rows);
-    /* N:M: every row holds the same number of slots */
-    size_t slots = m->stored / m->rows;
-    m->row_units = m->rows;
-    m->len_min = m->len_max = slots;
-    m->len_mean = (double)slots;
-    m->len_cv = 0;
-    return SPARQ_OK;
+    return u->statistics(m, row_ptr);
 }
 
 static sparq_status upload_dense(sparq_matrix *m, const sparq_packed *packed)
@@ -336,26 +274,35 @@ uint64_t sparq_matrix_device_bytes(const sparq_matrix *m)
     return m ? m->device_bytes : 0;
 }
 
+/* "SPARQ_ENCODING_I8", "SPARQ_SCALE_GROUP": a value's name in the kernels
+ * (kernels/common.clh), the prefix and its sparq name in capitals. */
+static void kernel_name(const char *prefix, const char *name, char *out, size_t size)
+{
+    size_t n = (size_t)snprintf(out, size, "%s%s", prefix, name);
+    for (size_t i = strlen(prefix); i < n && i < size; i++)
+        out[i] = (char)toupper((unsigned char)out[i]);
+}
+
 void sparq_matrix_build_options(const sparq_matrix *m, const sparq_kernel_info *k,
                                 const sparq_kernel_params *p, char *options, size_t size)
 {
-    snprintf(options, size, "-DSPARQ_ENCODING=%d -DSPARQ_INDEX_U16=%d",
-             (int)m->format.quant.encoding, m->dtype[SPARQ_ARRAY_COL_IDX] == SPARQ_DTYPE_U16);
+    const sparq_quant_options *q = &m->format.quant;
+    char encoding[32], granularity[32];
+    kernel_name("SPARQ_ENCODING_", sparq_encoding_name(q->encoding), encoding, sizeof encoding);
+    snprintf(options, size, "-DSPARQ_ENCODING=%s -DSPARQ_INDEX_U16=%d", encoding,
+             m->dtype[SPARQ_ARRAY_COL_IDX] == SPARQ_DTYPE_U16);
     size_t used = strlen(options);
-    if (m->format.quant.encoding == SPARQ_ENCODING_I8 ||
-        m->format.quant.encoding == SPARQ_ENCODING_I4) {
+    if (q->encoding == SPARQ_ENCODING_I8 || q->encoding == SPARQ_ENCODING_I4) {
+        kernel_name("SPARQ_SCALE_", sparq_scale_granularity_name(q->granularity), granularity,
+                    sizeof granularity);
         snprintf(options + used, size - used,
-                 " -DSPARQ_GRANULARITY=%d -DSPARQ_GROUP_SIZE=%zu -DSPARQ_ASYMMETRIC=%d",
-                 (int)m->format.quant.granularity, m->format.quant.group_size,
-                 m->format.quant.asymmetric ? 1 : 0);
+                 " -DSPARQ_GRANULARITY=%s -DSPARQ_GROUP_SIZE=%zu -DSPARQ_ASYMMETRIC=%d",
+                 granularity, q->group_size, q->asymmetric ? 1 : 0);
         used = strlen(options);
     }
-    if (m->format.structure == SPARQ_STRUCTURE_BSR)
-        snprintf(options + used, size - used, " -DBSR_R=%u -DBSR_C=%u", m->format.block_rows,
-                 m->format.block_cols);
-    else if (m->format.structure == SPARQ_STRUCTURE_NM)
-        snprintf(options + used, size - used, " -DNM_N=%u -DNM_M=%u -DNM_SLAB=%u",
-                 m->format.nm_n, m->format.nm_m, SPARQ_SLAB_ROWS);
+    const sparq_structure_upload *u = sparq_structure_upload_of(m->format.structure);
+    if (u && u->options)
+        u->options(m, options + used, size - used);
     sparq_kernel_options_append(k, p, options, size);
 }
 

@@ -1,5 +1,5 @@
-/* matrix.h - what host/matrix.c gives the kernel files: the upload layouts, build
- * options from the matrix format, creating and binding a kernel with the common
+/* matrix.h - what host/matrix.c gives the op files: the slab layout, row statistics,
+ * build options from the matrix format, creating and binding a kernel with the common
  * arguments, and enqueueing it (the matrix struct itself is in dispatch.h).
  */
 #ifndef SPARQ_MATRIX_H
@@ -16,15 +16,17 @@ sparq_status sparq_slab_layout(const void *src, size_t rows, size_t used, size_t
                                size_t per_row, size_t size, bool i4, void **out,
                                size_t *count);
 
-/* An N:M packed matrix's values or nm_meta (a) in the slab layout: a unit is a value
- * slot or a meta byte, per_row the row's meta bytes or its slots padded to whole meta
- * bytes (nm_slab_index and nm_slab_slots in the kernel). */
-sparq_status sparq_nm_slab_layout(const sparq_packed *packed, const sparq_packed_array *a,
-                                  void **out, size_t *count);
+/* Row statistics for the structure upload rows (dispatch.h): the lengths of the units
+ * the kernels iterate (CSR rows, BSR block rows) from a u32 row_ptr of units + 1
+ * entries, and the rows' order by decreasing length (stable), uploaded as
+ * SPARQ_ARRAY_ROW_ORDER; or every row `length` long (dense, N:M). */
+sparq_status sparq_row_statistics(sparq_matrix *m, const uint32_t *row_ptr, size_t units);
+void sparq_uniform_statistics(sparq_matrix *m, size_t length);
 
-/* Build options for kernel k on matrix m: -D defines of the format (SPARQ_ENCODING,
- * SPARQ_INDEX_U16; for i8/i4 SPARQ_GRANULARITY (sparq_scale_granularity),
- * SPARQ_GROUP_SIZE, SPARQ_ASYMMETRIC; BSR_R/BSR_C; NM_N/NM_M) followed by k's tunables. */
+/* Build options for kernel k on matrix m: -D defines of the format (SPARQ_ENCODING by
+ * name, e.g. SPARQ_ENCODING_I8; SPARQ_INDEX_U16; for i8/i4 SPARQ_GRANULARITY by name,
+ * SPARQ_GROUP_SIZE, SPARQ_ASYMMETRIC), the structure's (its upload row's options: BSR_R,
+ * NM_N, ...), then k's tunables. */
 void sparq_matrix_build_options(const sparq_matrix *m, const sparq_kernel_info *k,
                                 const sparq_kernel_params *p, char *options, size_t size);
 

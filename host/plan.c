@@ -61,8 +61,8 @@ static sparq_status plan_kernel(const sparq_matrix *m, size_t batch,
     int best_rank = 0;
     char reason[256], best_reason[256] = "", refused[512] = "";
     plan->k = NULL;
-    for (size_t i = 0; i < sparq_kernel_count; i++) {
-        const sparq_kernel_info *c = &sparq_kernels[i];
+    for (size_t i = 0; i < sparq_kernel_registry_size(); i++) {
+        const sparq_kernel_info *c = sparq_kernel_row(i);
         if (!sparq_kernel_runs_format(c, &m->format, m->quantize_activations))
             continue;
         sparq_kernel_params p;
@@ -284,7 +284,8 @@ void sparq_plan_path(sparq_matrix *m, const sparq_matrix_options *opt)
         snprintf(m->path_reason, sizeof m->path_reason,
                  "the packed %s matrix moves %.2f bits per weight, %s the 32 of dense f32 "
                  "(density %.3f; built-in rule, no tuned break-even for this device)",
-                 sparq_structure_name(m->format.structure), 32.0 * (double)m->packed_bytes / dense_bytes,
+                 sparq_structure_name(m->format.structure),
+                 32.0 * (double)m->packed_bytes / dense_bytes,
                  m->path == SPARQ_PATH_DENSE ? "at or above" : "below", m->density);
     }
     /* AUTO holding the packed arrays alone: batches where the break-even prefers dense

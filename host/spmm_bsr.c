@@ -4,7 +4,6 @@
  * Every kernel runs f32, f16, i8 and i4 values (scales per tensor, row or group).
  */
 #include "matrix.h"
-#include "ops.h"
 
 #include <stdio.h>
 
@@ -54,16 +53,16 @@ static int tile_usable(const char *name, const sparq_matrix *m, const sparq_devi
     return 1;
 }
 
-int sparq_rank_bsr_scalar(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
-                          const sparq_kernel_params *p, char *why, size_t why_size)
+static int rank_bsr_scalar(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
+                           const sparq_kernel_params *p, char *why, size_t why_size)
 {
     (void)m, (void)batch, (void)caps, (void)p;
     snprintf(why, why_size, "spmm_bsr_scalar is the general BSR kernel (any block and batch)");
     return SPARQ_RANK_FALLBACK;
 }
 
-int sparq_rank_bsr_tile(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
-                        const sparq_kernel_params *p, char *why, size_t why_size)
+static int rank_bsr_tile(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
+                         const sparq_kernel_params *p, char *why, size_t why_size)
 {
     if (!tile_usable("spmm_bsr_tile", m, caps, p, why, why_size))
         return SPARQ_RANK_REFUSED;
@@ -78,8 +77,8 @@ int sparq_rank_bsr_tile(const sparq_matrix *m, size_t batch, const sparq_device_
     return SPARQ_RANK_SHAPED;
 }
 
-int sparq_rank_bsr_gemv(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
-                        const sparq_kernel_params *p, char *why, size_t why_size)
+static int rank_bsr_gemv(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
+                         const sparq_kernel_params *p, char *why, size_t why_size)
 {
     if (!tile_usable("spmm_bsr_gemv", m, caps, p, why, why_size))
         return SPARQ_RANK_REFUSED;
@@ -109,8 +108,8 @@ static sparq_status enqueue_bsr(sparq_context *ctx, const sparq_kernel_info *k,
     return st != SPARQ_OK ? st : sparq_linear_enqueue(ctx, k, a, kernel, global, local);
 }
 
-sparq_status sparq_enqueue_bsr_scalar(sparq_context *ctx, const sparq_kernel_info *k,
-                                      const sparq_linear_args *a, const sparq_kernel_params *p)
+static sparq_status enqueue_bsr_scalar(sparq_context *ctx, const sparq_kernel_info *k,
+                                       const sparq_linear_args *a, const sparq_kernel_params *p)
 {
     size_t wg = sparq_kernel_param(k, p, "WG");
     size_t local[2] = {wg, 1}, global[2] = {sparq_round_up(a->matrix->rows, wg), a->batch};
@@ -118,8 +117,8 @@ sparq_status sparq_enqueue_bsr_scalar(sparq_context *ctx, const sparq_kernel_inf
 }
 
 /* spmm_bsr_tile and spmm_bsr_gemv: a group per RPG block rows x WGB batch tiles of TB. */
-sparq_status sparq_enqueue_bsr_tile(sparq_context *ctx, const sparq_kernel_info *k,
-                                    const sparq_linear_args *a, const sparq_kernel_params *p)
+static sparq_status enqueue_bsr_tile(sparq_context *ctx, const sparq_kernel_info *k,
+                                     const sparq_linear_args *a, const sparq_kernel_params *p)
 {
     const sparq_matrix *m = a->matrix;
     size_t wi = tile_work_items(m, sparq_kernel_param(k, p, "TSR"));
@@ -137,3 +136,49 @@ sparq_status sparq_enqueue_bsr_tile(sparq_context *ctx, const sparq_kernel_info 
                         sparq_round_up((a->batch + tb - 1) / tb, wgb)};
     return enqueue_bsr(ctx, k, a, p, global, local);
 }
+
+/* ---- device layout ---- */
+
+/* Arrays go up as packed; the kernels iterate block rows. */
+static sparq_status bsr_statistics(sparq_matrix *m, const uint32_t *row_ptr)
+{
+    return sparq_row_statistics(m, row_ptr,
+                                (m->rows + m->format.block_rows - 1) / m->format.block_rows);
+}
+
+static void bsr_options(const sparq_matrix *m, char *options, size_t size)
+{
+    snprintf(options, size, " -DBSR_R=%u -DBSR_C=%u", m->format.block_rows,
+             m->format.block_cols);
+}
+
+const sparq_structure_upload sparq_upload_bsr = {SPARQ_STRUCTURE_BSR, NULL, bsr_statistics,
+                                                 bsr_options};
+
+/* ---- registry rows ---- */
+
+static const sparq_kernel_info bsr_rows[] = {
+    /* every BSR kernel: f32, f16, i8 and i4 values */
+#define SPARQ_BSR_ENCODINGS                                                                  \
+    ((1u << SPARQ_ENCODING_F32) | (1u << SPARQ_ENCODING_F16) | (1u << SPARQ_ENCODING_I8) |   \
+     (1u << SPARQ_ENCODING_I4))
+    {"spmm_bsr_scalar", "spmm_bsr.cl", 0, SPARQ_STRUCTURE_BSR,
+     "general BSR: one work-item per (row, batch) output, any block shape and batch; "
+     "i8/i4 scaled once per block (groups) or per row",
+     {{"WG", 64, 64, {32, 64, 128, 0}}}, rank_bsr_scalar, enqueue_bsr_scalar,
+     SPARQ_BSR_ENCODINGS, false},
+    {"spmm_bsr_tile", "spmm_bsr.cl", 0, SPARQ_STRUCTURE_BSR,
+     "BSR micro-tiles: a work-item computes TSR float8 segment rows x TB batch rows; "
+     "i8/i4 codes dequantized in registers",
+     {{"TSR", 2, 1, {1, 2, 4, 8, 16, 0}}, {"TB", 4, 2, {1, 2, 3, 4, 6, 0}},
+      {"WGB", 16, 8, {4, 8, 16, 32, 0}}, {"RPG", 1, 4, {1, 2, 4, 8, 0}}},
+     rank_bsr_tile, enqueue_bsr_tile, SPARQ_BSR_ENCODINGS, false},
+    {"spmm_bsr_gemv", "spmm_bsr.cl", 0, SPARQ_STRUCTURE_BSR,
+     "BSR batch 1: the micro-tile kernel with one batch row per work-item",
+     {{"TSR", 16, 1, {1, 2, 4, 8, 16, 0}}, {"TB", 1, 1, {1, 0}}, {"WGB", 1, 1, {1, 0}},
+      {"RPG", 4, 16, {1, 4, 16, 0}}},
+     rank_bsr_gemv, enqueue_bsr_tile, SPARQ_BSR_ENCODINGS, false},
+#undef SPARQ_BSR_ENCODINGS
+};
+
+const sparq_kernel_family sparq_kernels_bsr = {bsr_rows, sizeof bsr_rows / sizeof bsr_rows[0]};

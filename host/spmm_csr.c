@@ -3,7 +3,6 @@
  * (enqueue). Kernel choice follows the batch, the row lengths and the device type.
  */
 #include "matrix.h"
-#include "ops.h"
 
 #include <stdio.h>
 
@@ -45,16 +44,16 @@ static sparq_status csr_launch(sparq_context *ctx, const sparq_kernel_info *k,
 
 /* ---- spmm_csr_scalar ---------------------------------------------------------------- */
 
-int sparq_rank_csr_scalar(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
-                          const sparq_kernel_params *p, char *why, size_t why_size)
+static int rank_csr_scalar(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
+                           const sparq_kernel_params *p, char *why, size_t why_size)
 {
     (void)m, (void)batch, (void)caps, (void)p;
     snprintf(why, why_size, "spmm_csr_scalar is the general CSR kernel (any shape and batch)");
     return SPARQ_RANK_FALLBACK;
 }
 
-sparq_status sparq_enqueue_csr_scalar(sparq_context *ctx, const sparq_kernel_info *k,
-                                      const sparq_linear_args *a, const sparq_kernel_params *p)
+static sparq_status enqueue_csr_scalar(sparq_context *ctx, const sparq_kernel_info *k,
+                                       const sparq_linear_args *a, const sparq_kernel_params *p)
 {
     cl_kernel kernel = NULL;
     sparq_status st = csr_kernel(k, a, p, 0, &kernel);
@@ -71,8 +70,8 @@ sparq_status sparq_enqueue_csr_scalar(sparq_context *ctx, const sparq_kernel_inf
  * stream the arrays front to back. */
 #define ROWVEC_ORDER_CV 0.5
 
-int sparq_rank_csr_rowvec(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
-                          const sparq_kernel_params *p, char *why, size_t why_size)
+static int rank_csr_rowvec(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
+                           const sparq_kernel_params *p, char *why, size_t why_size)
 {
     (void)p;
     if (batch > ROWVEC_MAX_BATCH) {
@@ -97,8 +96,8 @@ int sparq_rank_csr_rowvec(const sparq_matrix *m, size_t batch, const sparq_devic
     return SPARQ_RANK_BEST;
 }
 
-sparq_status sparq_enqueue_csr_rowvec(sparq_context *ctx, const sparq_kernel_info *k,
-                                      const sparq_linear_args *a, const sparq_kernel_params *p)
+static sparq_status enqueue_csr_rowvec(sparq_context *ctx, const sparq_kernel_info *k,
+                                       const sparq_linear_args *a, const sparq_kernel_params *p)
 {
     const sparq_matrix *m = a->matrix;
     cl_kernel kernel = NULL;
@@ -118,8 +117,8 @@ sparq_status sparq_enqueue_csr_rowvec(sparq_context *ctx, const sparq_kernel_inf
 
 /* ---- spmm_csr_vector ---------------------------------------------------------------- */
 
-int sparq_rank_csr_vector(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
-                          const sparq_kernel_params *p, char *why, size_t why_size)
+static int rank_csr_vector(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
+                           const sparq_kernel_params *p, char *why, size_t why_size)
 {
     const sparq_kernel_info *k = sparq_kernel_find("spmm_csr_vector");
     unsigned wg = sparq_kernel_param(k, p, "VECTOR_WG"), vs = sparq_kernel_param(k, p, "VECTOR_VS");
@@ -154,8 +153,8 @@ int sparq_rank_csr_vector(const sparq_matrix *m, size_t batch, const sparq_devic
     return SPARQ_RANK_BEST;
 }
 
-sparq_status sparq_enqueue_csr_vector(sparq_context *ctx, const sparq_kernel_info *k,
-                                      const sparq_linear_args *a, const sparq_kernel_params *p)
+static sparq_status enqueue_csr_vector(sparq_context *ctx, const sparq_kernel_info *k,
+                                       const sparq_linear_args *a, const sparq_kernel_params *p)
 {
     cl_kernel kernel = NULL;
     sparq_status st = csr_kernel(k, a, p, 0, &kernel);
@@ -179,8 +178,8 @@ static bool batchtile_fits(const sparq_device_caps *caps, const sparq_kernel_par
                                 sparq_kernel_param(k, p, "TILE_TB"), why, why_size);
 }
 
-int sparq_rank_csr_batchtile(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
-                             const sparq_kernel_params *p, char *why, size_t why_size)
+static int rank_csr_batchtile(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
+                              const sparq_kernel_params *p, char *why, size_t why_size)
 {
     const sparq_kernel_info *k = sparq_kernel_find("spmm_csr_batchtile");
     if (!batchtile_fits(caps, p, why, why_size))
@@ -196,9 +195,8 @@ int sparq_rank_csr_batchtile(const sparq_matrix *m, size_t batch, const sparq_de
     return batch > small ? SPARQ_RANK_BEST : SPARQ_RANK_SHAPED;
 }
 
-sparq_status sparq_enqueue_csr_batchtile(sparq_context *ctx, const sparq_kernel_info *k,
-                                         const sparq_linear_args *a,
-                                         const sparq_kernel_params *p)
+static sparq_status enqueue_csr_batchtile(sparq_context *ctx, const sparq_kernel_info *k,
+                                          const sparq_linear_args *a, const sparq_kernel_params *p)
 {
     char why[160];
     if (!batchtile_fits(&ctx->caps, p, why, sizeof why))
@@ -211,3 +209,46 @@ sparq_status sparq_enqueue_csr_batchtile(sparq_context *ctx, const sparq_kernel_
     return csr_launch(ctx, k, a, kernel, sparq_round_up(a->matrix->rows, wg),
                       (a->batch + tb - 1) / tb, wg);
 }
+
+/* ---- device layout ---- */
+
+/* Arrays go up as packed; rows are CSR rows. */
+static sparq_status csr_statistics(sparq_matrix *m, const uint32_t *row_ptr)
+{
+    return sparq_row_statistics(m, row_ptr, m->rows);
+}
+
+const sparq_structure_upload sparq_upload_csr = {SPARQ_STRUCTURE_CSR, NULL, csr_statistics,
+                                                 NULL};
+
+/* ---- registry rows ---- */
+
+static const sparq_kernel_info csr_rows[] = {
+    /* every CSR kernel: f32, f16, i8 and i4 values */
+#define SPARQ_CSR_ENCODINGS                                                                  \
+    ((1u << SPARQ_ENCODING_F32) | (1u << SPARQ_ENCODING_F16) | (1u << SPARQ_ENCODING_I8) |   \
+     (1u << SPARQ_ENCODING_I4))
+    {"spmm_csr_scalar", "spmm_csr.cl", 0, SPARQ_STRUCTURE_CSR,
+     "general CSR: one work-item per (row, batch) output, any shape",
+     {{"WG", 64, 64, {32, 64, 128, 0}}}, rank_csr_scalar, enqueue_csr_scalar,
+     SPARQ_CSR_ENCODINGS, false},
+    {"spmm_csr_rowvec", "spmm_csr.cl", 0, SPARQ_STRUCTURE_CSR,
+     "CSR at small batch on CPUs: a work-item per row, SIMD steps of VW nonzeros",
+     {{"ROWVEC_WG", 64, 64, {16, 32, 64, 128, 0}}, {"ROWVEC_VW", 8, 4, {4, 8, 16, 0}}},
+     rank_csr_rowvec, enqueue_csr_rowvec,
+     SPARQ_CSR_ENCODINGS, false},
+    {"spmm_csr_vector", "spmm_csr.cl", 0, SPARQ_STRUCTURE_CSR,
+     "CSR at small batch on GPUs: VS work-items share a row, fixed-order tree reduction",
+     {{"VECTOR_WG", 128, 128, {64, 128, 256, 0}}, {"VECTOR_VS", 32, 32, {4, 8, 16, 32, 64, 0}}},
+     rank_csr_vector, enqueue_csr_vector,
+     SPARQ_CSR_ENCODINGS, false},
+    {"spmm_csr_batchtile", "spmm_csr.cl", 0, SPARQ_STRUCTURE_CSR,
+     "CSR at batch >= 2: a work-item per row and TB batch columns, X staged in local memory",
+     {{"TILE_WG", 512, 64, {32, 64, 128, 256, 512, 0}}, {"TILE_TB", 16, 8, {4, 8, 16, 0}},
+      {"TILE_KT", 4096, 512, {256, 512, 1024, 2048, 4096, 0}}},
+     rank_csr_batchtile, enqueue_csr_batchtile,
+     SPARQ_CSR_ENCODINGS, false},
+#undef SPARQ_CSR_ENCODINGS
+};
+
+const sparq_kernel_family sparq_kernels_csr = {csr_rows, sizeof csr_rows / sizeof csr_rows[0]};

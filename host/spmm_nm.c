@@ -5,7 +5,6 @@
  * and zero points are NULL buffers where the format has none).
  */
 #include "matrix.h"
-#include "ops.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,8 +41,8 @@ static sparq_status check_param(const sparq_kernel_info *k, const char *name, un
 
 /* ---- spmm_nm_general ---- */
 
-int sparq_rank_nm_general(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
-                          const sparq_kernel_params *p, char *why, size_t why_size)
+static int rank_nm_general(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
+                           const sparq_kernel_params *p, char *why, size_t why_size)
 {
     (void)batch, (void)caps, (void)p;
     snprintf(why, why_size, "spmm_nm_general is the general N:M kernel (any %u:%u, any batch)",
@@ -51,8 +50,8 @@ int sparq_rank_nm_general(const sparq_matrix *m, size_t batch, const sparq_devic
     return SPARQ_RANK_FALLBACK;
 }
 
-sparq_status sparq_enqueue_nm_general(sparq_context *ctx, const sparq_kernel_info *k,
-                                      const sparq_linear_args *a, const sparq_kernel_params *p)
+static sparq_status enqueue_nm_general(sparq_context *ctx, const sparq_kernel_info *k,
+                                       const sparq_linear_args *a, const sparq_kernel_params *p)
 {
     unsigned wg = sparq_kernel_param(k, p, "WG");
     sparq_status st = check_param(k, "WG", wg, 0);
@@ -85,8 +84,8 @@ static bool gemv24_runs(const sparq_matrix *m, size_t batch, const char *name, c
     return true;
 }
 
-int sparq_rank_nm_gemv24(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
-                         const sparq_kernel_params *p, char *why, size_t why_size)
+static int rank_nm_gemv24(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
+                          const sparq_kernel_params *p, char *why, size_t why_size)
 {
     (void)caps;
     const sparq_kernel_info *k = sparq_kernel_find("spmm_nm_gemv24");
@@ -103,9 +102,8 @@ int sparq_rank_nm_gemv24(const sparq_matrix *m, size_t batch, const sparq_device
     return SPARQ_RANK_SHAPED;
 }
 
-int sparq_rank_nm_gemv24_slab(const sparq_matrix *m, size_t batch,
-                              const sparq_device_caps *caps, const sparq_kernel_params *p,
-                              char *why, size_t why_size)
+static int rank_nm_gemv24_slab(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
+                               const sparq_kernel_params *p, char *why, size_t why_size)
 {
     (void)p;
     if (!gemv24_runs(m, batch, "spmm_nm_gemv24_slab", why, why_size))
@@ -118,8 +116,8 @@ int sparq_rank_nm_gemv24_slab(const sparq_matrix *m, size_t batch,
     return cpu ? SPARQ_RANK_BEST : SPARQ_RANK_OFF_REGIME;
 }
 
-sparq_status sparq_enqueue_nm_gemv24(sparq_context *ctx, const sparq_kernel_info *k,
-                                     const sparq_linear_args *a, const sparq_kernel_params *p)
+static sparq_status enqueue_nm_gemv24(sparq_context *ctx, const sparq_kernel_info *k,
+                                      const sparq_linear_args *a, const sparq_kernel_params *p)
 {
     unsigned wg = sparq_kernel_param(k, p, "WG"), lanes = sparq_kernel_param(k, p, "ROW_LANES");
     sparq_status st;
@@ -143,17 +141,16 @@ static sparq_status enqueue_slabs(sparq_context *ctx, const sparq_kernel_info *k
     return enqueue_nm(ctx, k, a, p, sparq_round_up(slabs, wg), (a->batch + tb - 1) / tb, wg);
 }
 
-sparq_status sparq_enqueue_nm_gemv24_slab(sparq_context *ctx, const sparq_kernel_info *k,
-                                          const sparq_linear_args *a,
-                                          const sparq_kernel_params *p)
+static sparq_status enqueue_nm_gemv24_slab(sparq_context *ctx, const sparq_kernel_info *k,
+                                           const sparq_linear_args *a, const sparq_kernel_params *p)
 {
     return enqueue_slabs(ctx, k, a, p, 1);
 }
 
 /* ---- spmm_nm_tiled ---- */
 
-int sparq_rank_nm_tiled(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
-                        const sparq_kernel_params *p, char *why, size_t why_size)
+static int rank_nm_tiled(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
+                         const sparq_kernel_params *p, char *why, size_t why_size)
 {
     (void)caps, (void)p;
     if (batch < 2) {
@@ -167,8 +164,8 @@ int sparq_rank_nm_tiled(const sparq_matrix *m, size_t batch, const sparq_device_
     return SPARQ_RANK_OFF_REGIME;
 }
 
-sparq_status sparq_enqueue_nm_tiled(sparq_context *ctx, const sparq_kernel_info *k,
-                                    const sparq_linear_args *a, const sparq_kernel_params *p)
+static sparq_status enqueue_nm_tiled(sparq_context *ctx, const sparq_kernel_info *k,
+                                     const sparq_linear_args *a, const sparq_kernel_params *p)
 {
     unsigned wg = sparq_kernel_param(k, p, "WG"), tb = sparq_kernel_param(k, p, "TB");
     sparq_status st;
@@ -180,9 +177,8 @@ sparq_status sparq_enqueue_nm_tiled(sparq_context *ctx, const sparq_kernel_info 
 
 /* ---- spmm_nm_tiled24_slab ---- */
 
-int sparq_rank_nm_tiled24_slab(const sparq_matrix *m, size_t batch,
-                               const sparq_device_caps *caps, const sparq_kernel_params *p,
-                               char *why, size_t why_size)
+static int rank_nm_tiled24_slab(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
+                                const sparq_kernel_params *p, char *why, size_t why_size)
 {
     (void)p;
     if (!runs_2_4(m, "spmm_nm_tiled24_slab", why, why_size))
@@ -199,9 +195,9 @@ int sparq_rank_nm_tiled24_slab(const sparq_matrix *m, size_t batch,
     return cpu ? SPARQ_RANK_SHAPED : SPARQ_RANK_FALLBACK;
 }
 
-sparq_status sparq_enqueue_nm_tiled24_slab(sparq_context *ctx, const sparq_kernel_info *k,
-                                           const sparq_linear_args *a,
-                                           const sparq_kernel_params *p)
+static sparq_status enqueue_nm_tiled24_slab(sparq_context *ctx, const sparq_kernel_info *k,
+                                            const sparq_linear_args *a,
+                                            const sparq_kernel_params *p)
 {
     return enqueue_slabs(ctx, k, a, p, sparq_kernel_param(k, p, "TB"));
 }
@@ -210,8 +206,8 @@ sparq_status sparq_enqueue_nm_tiled24_slab(sparq_context *ctx, const sparq_kerne
 
 /* Whether spmm_nm_batchtile24's parameters p are valid and fit the device; why says
  * what is wrong when not. */
-static bool batchtile24_fits(const sparq_device_caps *caps, const sparq_kernel_params *p,
-                             char *why, size_t why_size)
+static bool batchtile24_fits(const sparq_device_caps *caps, const sparq_kernel_params *p, char *why,
+                             size_t why_size)
 {
     const sparq_kernel_info *k = sparq_kernel_find("spmm_nm_batchtile24");
     unsigned wg = sparq_kernel_param(k, p, "BATCHTILE_WG");
@@ -225,9 +221,8 @@ static bool batchtile24_fits(const sparq_device_caps *caps, const sparq_kernel_p
     return sparq_batchtile_fits(caps, wg, kt, tb, why, why_size);
 }
 
-int sparq_rank_nm_batchtile24(const sparq_matrix *m, size_t batch,
-                              const sparq_device_caps *caps, const sparq_kernel_params *p,
-                              char *why, size_t why_size)
+static int rank_nm_batchtile24(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
+                               const sparq_kernel_params *p, char *why, size_t why_size)
 {
     if (!runs_2_4(m, "spmm_nm_batchtile24", why, why_size) ||
         !batchtile24_fits(caps, p, why, why_size))
@@ -245,9 +240,8 @@ int sparq_rank_nm_batchtile24(const sparq_matrix *m, size_t batch,
     return batch < tb ? SPARQ_RANK_OFF_REGIME : SPARQ_RANK_BEST;
 }
 
-sparq_status sparq_enqueue_nm_batchtile24(sparq_context *ctx, const sparq_kernel_info *k,
-                                          const sparq_linear_args *a,
-                                          const sparq_kernel_params *p)
+static sparq_status enqueue_nm_batchtile24(sparq_context *ctx, const sparq_kernel_info *k,
+                                           const sparq_linear_args *a, const sparq_kernel_params *p)
 {
     char why[200];
     if (!batchtile24_fits(&ctx->caps, p, why, sizeof why))
@@ -257,3 +251,82 @@ sparq_status sparq_enqueue_nm_batchtile24(sparq_context *ctx, const sparq_kernel
     return enqueue_nm(ctx, k, a, p, sparq_round_up(a->matrix->rows, wg), (a->batch + tb - 1) / tb,
                       wg);
 }
+
+/* ---- device layout ---- */
+
+/* values and nm_meta in the slab layout: a unit is a value slot or a meta byte, per_row
+ * the row's meta bytes or its slots padded to whole meta bytes (nm_slab_index and
+ * nm_slab_slots in kernels/spmm_nm.cl); scales and zero points as packed. */
+static sparq_status nm_layout(const sparq_matrix *m, const sparq_packed *packed,
+                              sparq_packed_role role, const sparq_packed_buffer *a, void **data,
+                              size_t *count)
+{
+    (void)m;
+    if (role != SPARQ_PACKED_VALUES && role != SPARQ_PACKED_NM_META)
+        return SPARQ_OK;
+    const bool meta = role == SPARQ_PACKED_NM_META;
+    const bool i4 = !meta && packed->format.quant.encoding == SPARQ_ENCODING_I4;
+    /* per row, in elements: the units kept, the packed stride and the layout's */
+    const size_t used = meta ? packed->nm_meta_row_bytes : packed->values_per_row;
+    const size_t src_row = meta ? packed->nm_meta_row_bytes : packed->value_row_slots;
+    const size_t per_row = meta ? used : packed->nm_meta_row_bytes * (8 / packed->nm_bits);
+    return sparq_slab_layout(a->data, packed->rows, used, src_row, per_row,
+                             sparq_dtype_size(a->dtype), i4, data, count);
+}
+
+/* Every row holds the same number of slots. */
+static sparq_status nm_statistics(sparq_matrix *m, const uint32_t *row_ptr)
+{
+    (void)row_ptr;
+    sparq_uniform_statistics(m, m->stored / m->rows);
+    return SPARQ_OK;
+}
+
+static void nm_options(const sparq_matrix *m, char *options, size_t size)
+{
+    snprintf(options, size, " -DNM_N=%u -DNM_M=%u -DNM_SLAB=%u", m->format.nm_n,
+             m->format.nm_m, SPARQ_SLAB_ROWS);
+}
+
+const sparq_structure_upload sparq_upload_nm = {SPARQ_STRUCTURE_NM, nm_layout, nm_statistics,
+                                                nm_options};
+
+/* ---- registry rows ---- */
+
+/* every N:M kernel: f32, f16, i8 and i4 values */
+#define NM_ENCODINGS                                                                         \
+    ((1u << SPARQ_ENCODING_F32) | (1u << SPARQ_ENCODING_F16) | (1u << SPARQ_ENCODING_I8) |   \
+     (1u << SPARQ_ENCODING_I4))
+
+static const sparq_kernel_info nm_rows[] = {
+    {"spmm_nm_general", "spmm_nm.cl", 0, SPARQ_STRUCTURE_NM,
+     "general N:M: one work-item per (row, batch) output, metadata decoded per byte",
+     {{"WG", 64, 64, {16, 32, 64, 128, 0}}}, rank_nm_general, enqueue_nm_general,
+     NM_ENCODINGS, false},
+    {"spmm_nm_gemv24", "spmm_nm.cl", 0, SPARQ_STRUCTURE_NM,
+     "2:4 at batch 1: rows streamed, four values per meta byte times the four x it names",
+     {{"WG", 16, 128, {8, 16, 32, 64, 128, 256, 0}},
+      {"ROW_LANES", 1, 16, {1, 2, 4, 8, 16, 32, 0}}},
+     rank_nm_gemv24, enqueue_nm_gemv24, NM_ENCODINGS, false},
+    {"spmm_nm_gemv24_slab", "spmm_nm.cl", 0, SPARQ_STRUCTURE_NM,
+     "2:4 at batch 1: one work-item per slab of 8 rows, x picked by selects (no gather)",
+     {{"WG", 8, 64, {1, 2, 4, 8, 16, 32, 64, 0}}},
+     rank_nm_gemv24_slab, enqueue_nm_gemv24_slab, NM_ENCODINGS, false},
+    {"spmm_nm_tiled", "spmm_nm.cl", 0, SPARQ_STRUCTURE_NM,
+     "N:M at batch >= 2: one work-item per row and tile of TB batch columns",
+     {{"WG", 16, 64, {8, 16, 32, 64, 128, 0}}, {"TB", 8, 8, {2, 4, 8, 16, 0}}},
+     rank_nm_tiled, enqueue_nm_tiled, NM_ENCODINGS, false},
+    {"spmm_nm_tiled24_slab", "spmm_nm.cl", 0, SPARQ_STRUCTURE_NM,
+     "2:4 at batch >= 2: one work-item per slab of 8 rows and tile of TB batch rows",
+     {{"WG", 8, 64, {1, 2, 4, 8, 16, 32, 0}}, {"TB", 8, 4, {2, 4, 8, 0}}},
+     rank_nm_tiled24_slab, enqueue_nm_tiled24_slab, NM_ENCODINGS, false},
+    {"spmm_nm_batchtile24", "spmm_nm.cl", 0, SPARQ_STRUCTURE_NM,
+     "2:4 at batch >= 2: a work-item per row and TB batch rows (the lanes), X staged "
+     "transposed in local memory, only the kept weights multiplied",
+     {{"BATCHTILE_WG", 256, 64, {32, 64, 128, 256, 512, 0}},
+      {"BATCHTILE_TB", 16, 8, {8, 16, 0}},
+      {"BATCHTILE_KT", 256, 256, {64, 128, 256, 512, 1024, 0}}},
+     rank_nm_batchtile24, enqueue_nm_batchtile24, NM_ENCODINGS, false},
+};
+
+const sparq_kernel_family sparq_kernels_nm = {nm_rows, sizeof nm_rows / sizeof nm_rows[0]};

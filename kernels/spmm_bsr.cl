@@ -34,10 +34,9 @@
 #define RPG 1 /* spmm_bsr_tile/gemv: block rows per group (GPUs: fuller groups) */
 #endif
 
-/* BSR_QUANT: i8/i4 codes with scales; BSR_QGROUP: per-group scales (one per row-segment
- * of a block) rather than one per row or tensor */
-#define BSR_QUANT (SPARQ_ENCODING >= SPARQ_ENCODING_I8)
-#define BSR_QGROUP (BSR_QUANT && SPARQ_GRANULARITY == SPARQ_SCALE_GROUP)
+/* BSR_QGROUP: i8/i4 codes with per-group scales (one per row-segment of a block) rather
+ * than one per row or tensor */
+#define BSR_QGROUP (SPARQ_QUANTIZED && SPARQ_GRANULARITY == SPARQ_SCALE_GROUP)
 
 /* The general variant: one work-item per output Y[b, m], any block shape and batch;
  * the work-item walks the blocks of m's block row, reading row m % BSR_R of each.
@@ -59,7 +58,7 @@ void spmm_bsr_scalar(const uint rows, const uint cols, const uint batch,
     const global float *xb = x + x_off + (size_t)b * cols;
     float acc = 0.0f;
     const uint end = row_ptr[br + 1];
-#if BSR_QUANT
+#if SPARQ_QUANTIZED
     /* sum over blocks of scale * sum (q - z) * x; the scale of a row-segment of a block
      * is one (per group), or that of the whole row (per row, per tensor) */
     const uint gpr = sparq_groups_per_row(cols);
@@ -134,7 +133,7 @@ inline float8 bsr_load_w8(const global sparq_value_t *values, size_t i)
     const uchar4 b = vload4(0, values + i / 2);
     const int u = (int)b.s0 | (int)b.s1 << 8 | (int)b.s2 << 16 | (int)b.s3 << 24;
     return convert_float8(((int8)(u) << (int8)(28, 24, 20, 16, 12, 8, 4, 0)) >> 28);
-#elif BSR_QUANT
+#elif SPARQ_QUANTIZED
     return sparq_load_codes8(values, i);
 #elif SPARQ_ENCODING == SPARQ_ENCODING_F16
     return vload_half8(0, values + i);
@@ -143,7 +142,7 @@ inline float8 bsr_load_w8(const global sparq_value_t *values, size_t i)
 #endif
 }
 
-#if BSR_QUANT
+#if SPARQ_QUANTIZED
 /* Lane l of a segment belongs to output row l / LPR of its segment row: v[RPS] spread. */
 inline float8 bsr_lanes8(const float *v)
 {
@@ -240,7 +239,7 @@ inline void bsr_tile(const uint rows, const uint cols, const uint batch,
         #pragma unroll
         for (uint t = 0; t < TB; t++)
             acc[r][t] = (float8)(0.0f);
-#if BSR_QUANT
+#if SPARQ_QUANTIZED
     const uint gpr = sparq_groups_per_row(cols);
 #if SPARQ_ASYMMETRIC && !BSR_QGROUP
     float8 zv[TSR_EFF]; /* per row or tensor: the same for every block */
@@ -281,7 +280,7 @@ inline void bsr_tile(const uint rows, const uint cols, const uint batch,
                              : bsr_load_x8_edge(xr[t], k0 + s * VW, cols);
             #pragma unroll
             for (uint r = 0; r < TSR_EFF; r++) {
-#if BSR_QUANT && SPARQ_ASYMMETRIC
+#if SPARQ_QUANTIZED && SPARQ_ASYMMETRIC
                 const float8 w = bsr_load_w8(values, v0 + (r * SEGS + s) * VW) - zv[r];
 #else
                 const float8 w = bsr_load_w8(values, v0 + (r * SEGS + s) * VW);
@@ -317,7 +316,7 @@ inline void bsr_tile(const uint rows, const uint cols, const uint batch,
                 for (uint l = 0; l < LPR; l++)
                     sum += lanes[q * LPR + l];
                 if (m < rows && b0 + t < batch) {
-#if BSR_QUANT && !BSR_QGROUP
+#if SPARQ_QUANTIZED && !BSR_QGROUP
                     sum *= scales[sparq_scale_index(m, 0, gpr)];
 #endif
                     y[y_off + (size_t)(b0 + t) * rows + m] =

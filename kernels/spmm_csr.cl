@@ -41,12 +41,7 @@
  * With one scale per row (tensor or row granularity) a row's sum is the sum of
  * (q - z) * x, times the row's scale once at the end (csr_row_scale; 1 for f32/f16).
  * With groups each weight is dequantized with its column's scale and zero point. */
-#if SPARQ_ENCODING == SPARQ_ENCODING_I8 || SPARQ_ENCODING == SPARQ_ENCODING_I4
-#define CSR_QUANT 1
-#else
-#define CSR_QUANT 0
-#endif
-#if CSR_QUANT && SPARQ_GRANULARITY != SPARQ_SCALE_GROUP
+#if SPARQ_QUANTIZED && SPARQ_GRANULARITY != SPARQ_SCALE_GROUP
 #define CSR_ROW_SCALE 1
 #else
 #define CSR_ROW_SCALE 0
@@ -130,7 +125,7 @@ void spmm_csr_scalar(const uint rows, const uint cols, const uint batch,
  * rounded up to ROWVEC_WG. */
 typedef CSR_CAT(float, ROWVEC_VW) rowvec_float;
 
-#if CSR_QUANT
+#if SPARQ_QUANTIZED
 /* ROWVEC_VW codes from code j (i4: j even) as floats. */
 inline rowvec_float rowvec_load_codes(const global uchar *codes, uint j)
 {
@@ -264,7 +259,7 @@ inline rowvec_float rowvec_step_weights(const global sparq_value_t *values,
                                         const global float *scales,
                                         const global char *zero_points, uint gpr, float row_z)
 {
-#if CSR_QUANT
+#if SPARQ_QUANTIZED
     return rowvec_weights(values, col_idx, j, m, scales, zero_points, gpr, row_z);
 #else
     (void)col_idx, (void)m, (void)scales, (void)zero_points, (void)gpr, (void)row_z;

@@ -71,7 +71,7 @@ inline uint nm_slab_slots(uint cols)
     return nm_meta_bytes(cols) * NM_FIELDS;
 }
 
-#if SPARQ_ENCODING >= SPARQ_ENCODING_I8
+#if SPARQ_QUANTIZED
 /* The four codes of one row's 2:4 meta byte (slots 4i .. 4i+3, from element e, the
  * slab index of slot 4i) minus the zero point z, as floats (exact: small integers). */
 inline float4 nm_codes4(const global uchar *vals, size_t e, int z)
@@ -178,7 +178,7 @@ inline float4 nm24_gather4(uint byte, const global float *xb, uint i)
                     x8[4 + (byte >> 6)]);
 }
 
-#if SPARQ_ENCODING >= SPARQ_ENCODING_I8
+#if SPARQ_QUANTIZED
 /* Meta bytes (8 columns each) that share one scale and zero point: G / 8 for groups
  * (G is a multiple of 8, so a byte's columns never straddle two groups), else the
  * whole row's `whole` bytes. */
@@ -234,7 +234,7 @@ void spmm_nm_gemv24(const uint rows, const uint cols, const uint batch,
         const global float *xb = x + x_off;
         const uint whole = cols / 8; /* meta bytes whose two groups are whole */
         const uint gpr = sparq_groups_per_row(cols);
-#if SPARQ_ENCODING >= SPARQ_ENCODING_I8
+#if SPARQ_QUANTIZED
         const uint span = nm24_scale_span(whole);
         float4 acc4 = (float4)(0.0f);
         for (uint i0 = 0; i0 < whole; i0 += span) {
@@ -379,14 +379,14 @@ void spmm_nm_gemv24_slab(const uint rows, const uint cols, const uint batch,
     const size_t e0 = nm_slab_index(m0, 0, nm_slab_slots(cols));
     const global float *xb = x + x_off;
     float8 acc = (float8)(0.0f), v[4];
-#if SPARQ_ENCODING >= SPARQ_ENCODING_I8
+#if SPARQ_QUANTIZED
     const uint gpr = sparq_groups_per_row(cols), span = nm24_scale_span(bytes);
 #else
     const uint span = bytes;
 #endif
     for (uint i0 = 0; i0 < bytes; i0 += span) {
         const uint i1 = min(i0 + span, bytes);
-#if SPARQ_ENCODING >= SPARQ_ENCODING_I8
+#if SPARQ_QUANTIZED
         const int8 z = sparq_slab8_zero_points(zero_points, m0, rows, 8 * i0, gpr);
 #else
         const int8 z = (int8)(0);
@@ -403,7 +403,7 @@ void spmm_nm_gemv24_slab(const uint rows, const uint cols, const uint batch,
                                  nm24_slab_tail_x4(xb, 8 * whole, cols),
                                  nm24_slab_tail_x4(xb, 8 * whole + 4, cols), part);
         }
-#if SPARQ_ENCODING >= SPARQ_ENCODING_I8
+#if SPARQ_QUANTIZED
         acc = fma(sparq_slab8_scales(scales, m0, rows, 8 * i0, gpr), part, acc);
 #else
         acc += part;
@@ -468,13 +468,13 @@ void spmm_nm_tiled24_slab(const uint rows, const uint cols, const uint batch,
         xt[t] = x + x_off + (size_t)min(b0 + t, batch - 1) * cols;
         acc[t] = (float8)(0.0f);
     }
-#if SPARQ_ENCODING >= SPARQ_ENCODING_I8
+#if SPARQ_QUANTIZED
     const uint gpr = sparq_groups_per_row(cols), span = nm24_scale_span(bytes);
 #else
     const uint span = bytes;
 #endif
     for (uint i0 = 0; i0 < bytes; i0 += span) {
-#if SPARQ_ENCODING >= SPARQ_ENCODING_I8
+#if SPARQ_QUANTIZED
         const int8 z = sparq_slab8_zero_points(zero_points, m0, rows, 8 * i0, gpr);
         const float8 s = sparq_slab8_scales(scales, m0, rows, 8 * i0, gpr);
 #else
@@ -483,7 +483,7 @@ void spmm_nm_tiled24_slab(const uint rows, const uint cols, const uint batch,
         const uint i1 = min(i0 + span, bytes);
         for (uint i = i0; i < i1; i++) {
             nm24_slab_slots(values, e0 + 32 * (size_t)i, z, v);
-#if SPARQ_ENCODING >= SPARQ_ENCODING_I8
+#if SPARQ_QUANTIZED
 #pragma unroll
             for (uint k = 0; k < 4; k++)
                 v[k] *= s;
@@ -533,7 +533,7 @@ typedef NM_CAT(float, BATCHTILE_TB) batchtile_float;
 /* The scale that a span of meta bytes from column col shares: 1 for f32/f16. */
 inline float nm24_span_scale(const global float *scales, uint m, uint col, uint gpr)
 {
-#if SPARQ_ENCODING >= SPARQ_ENCODING_I8
+#if SPARQ_QUANTIZED
     return scales[sparq_scale_index(m, col, gpr)];
 #else
     (void)scales, (void)m, (void)col, (void)gpr;
@@ -545,7 +545,7 @@ inline float nm24_span_scale(const global float *scales, uint m, uint col, uint 
  * codes minus z (i8, i4). */
 inline float4 nm24_slots4(const global sparq_value_t *values, size_t e, int z)
 {
-#if SPARQ_ENCODING >= SPARQ_ENCODING_I8
+#if SPARQ_QUANTIZED
     return nm_codes4(values, e, z);
 #else
     (void)z;
@@ -567,7 +567,7 @@ void spmm_nm_batchtile24(const uint rows, const uint cols, const uint batch,
     const uint b0 = get_group_id(1) * BATCHTILE_TB;
     const bool valid = m < rows;
     const uint bytes = nm_meta_bytes(cols), gpr = sparq_groups_per_row(cols);
-#if SPARQ_ENCODING >= SPARQ_ENCODING_I8
+#if SPARQ_QUANTIZED
     const uint span = nm24_scale_span(bytes);
 #else
     const uint span = bytes;
@@ -583,7 +583,7 @@ void spmm_nm_batchtile24(const uint rows, const uint cols, const uint batch,
         const uint i_end = valid ? min((k0 + BATCHTILE_KT) / 8, bytes) : 0;
         for (uint i = k0 / 8; i < i_end;) {
             const uint i_stop = min(i_end, (i / span + 1) * span);
-#if SPARQ_ENCODING >= SPARQ_ENCODING_I8
+#if SPARQ_QUANTIZED
             const int z = sparq_load_zero_point(zero_points, sparq_scale_index(m, 8 * i, gpr));
 #else
             const int z = 0;
@@ -650,7 +650,7 @@ void spmm_nm_tiled(const uint rows, const uint cols, const uint batch,
             acc8[t] = (float8)(0.0f);
         for (uint i = 0; i < whole; i++) {
             const size_t e = e0 + 4 * NM_SLAB * (size_t)i;
-#if SPARQ_ENCODING >= SPARQ_ENCODING_I8
+#if SPARQ_QUANTIZED
             const float8 w = nm24_dequant8(meta[NM_SLAB * i], values, e, i, m, scales,
                                            zero_points, gpr);
 #else

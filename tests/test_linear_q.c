@@ -60,8 +60,8 @@ static void weight_only_every_kernel(void **state)
             char label[128];
             snprintf(label, sizeof label, "%s %zux%zu", formats[f].label, sh[s].rows,
                      sh[s].cols);
-            for (size_t i = 0; i < sparq_kernel_count; i++) {
-                const sparq_kernel_info *k = &sparq_kernels[i];
+            for (size_t i = 0; i < sparq_kernel_registry_size(); i++) {
+                const sparq_kernel_info *k = sparq_kernel_row(i);
                 if (!sparq_kernel_runs_format(k, &m->format, false))
                     continue;
                 for (size_t b = 0; b < sizeof batches / sizeof batches[0]; b++, runs++)
@@ -86,8 +86,8 @@ static void weight_only_same_bits(void **state)
     for (size_t f = 0; f < sizeof formats / sizeof formats[0]; f++) {
         float *w = NULL;
         sparq_matrix *m = testing_q_matrix(ctx, &formats[f].quant, &sh, 9, 0, &w, NULL);
-        for (size_t i = 0; i < sparq_kernel_count; i++) {
-            const sparq_kernel_info *k = &sparq_kernels[i];
+        for (size_t i = 0; i < sparq_kernel_registry_size(); i++) {
+            const sparq_kernel_info *k = sparq_kernel_row(i);
             if (!sparq_kernel_runs_format(k, &m->format, false))
                 continue;
             float first[5 * 24], second[5 * 24];

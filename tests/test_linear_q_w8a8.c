@@ -7,7 +7,7 @@
 #include "quant_matrix.h"
 
 #include "data/onnx_vectors.h"
-#include "ops.h"
+#include "linear_dense_q.h"
 #include "ref/linear_ref.h"
 
 #include <math.h>
@@ -182,8 +182,8 @@ static void w8a8_every_kernel(void **state)
             char label[128];
             snprintf(label, sizeof label, "%s %zux%zu", w8a8_formats[f].label, sh[s].rows,
                      sh[s].cols);
-            for (size_t i = 0; i < sparq_kernel_count; i++) {
-                const sparq_kernel_info *k = &sparq_kernels[i];
+            for (size_t i = 0; i < sparq_kernel_registry_size(); i++) {
+                const sparq_kernel_info *k = sparq_kernel_row(i);
                 if (!sparq_kernel_runs_format(k, &m->format, true))
                     continue;
                 for (size_t b = 0; b < sizeof batches / sizeof batches[0]; b++) {

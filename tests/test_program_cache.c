@@ -53,9 +53,9 @@ static void sources_expand_includes(void **state)
     free(text);
     assert_int_equal(sparq_source_load("no_such.cl", &text, &size), SPARQ_ERROR_INTERNAL);
     /* every registered kernel names an existing source */
-    for (size_t i = 0; i < sparq_kernel_count; i++) {
-        assert_int_equal(sparq_source_load(sparq_kernels[i].source, &text, &size), SPARQ_OK);
-        assert_non_null(strstr(text, sparq_kernels[i].name));
+    for (size_t i = 0; i < sparq_kernel_registry_size(); i++) {
+        assert_int_equal(sparq_source_load(sparq_kernel_row(i)->source, &text, &size), SPARQ_OK);
+        assert_non_null(strstr(text, sparq_kernel_row(i)->name));
         free(text);
     }
 }

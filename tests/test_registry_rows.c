@@ -58,8 +58,8 @@ static void run_dispatched(sparq_context *ctx, const float *w, size_t *runs)
                                    .quantize_activations = formats[f].w8a8};
         sparq_matrix *m = testing_matrix(ctx, &formats[f].pack, ROWS, COLS, w, &mo,
                                          formats[f].label, unpacked, NULL);
-        for (size_t i = 0; i < sparq_kernel_count; i++) {
-            const sparq_kernel_info *k = &sparq_kernels[i];
+        for (size_t i = 0; i < sparq_kernel_registry_size(); i++) {
+            const sparq_kernel_info *k = sparq_kernel_row(i);
             if (!sparq_kernel_runs_format(k, &m->format, formats[f].w8a8 != 0))
                 continue;
             for (size_t b = 0; b < sizeof batches / sizeof batches[0]; b++) {
@@ -119,14 +119,16 @@ static void every_row_runs(void **state)
     float *w = malloc(sizeof(float) * ROWS * COLS);
     assert_non_null(w);
     make_weights(w);
+    /* a context counts the launches of SPARQ_MAX_KERNELS rows */
+    assert_true(sparq_kernel_registry_size() <= SPARQ_MAX_KERNELS);
     size_t runs[SPARQ_MAX_KERNELS] = {0};
     run_dispatched(ctx, w, runs);
     bool clblast = run_helpers(ctx, w);
     free(w);
 
     char missing[1024] = "";
-    for (size_t i = 0; i < sparq_kernel_count; i++) {
-        const sparq_kernel_info *k = &sparq_kernels[i];
+    for (size_t i = 0; i < sparq_kernel_registry_size(); i++) {
+        const sparq_kernel_info *k = sparq_kernel_row(i);
         uint64_t launches = sparq_context_kernel_launches(ctx, k->name);
         bool dispatched = k->rank && k->enqueue;
         if (launches > 0 && (!dispatched || runs[i] > 0))

@@ -149,8 +149,8 @@ static void every_kernel_every_case(void **state)
             char label[160];
             snprintf(label, sizeof label, "%s %zux%zu %s s=%.2f", formats[f].label, sc->rows,
                      sc->cols, gen_shape_name(sc->shape), sc->sparsity);
-            for (size_t i = 0; i < sparq_kernel_count; i++) {
-                const sparq_kernel_info *k = &sparq_kernels[i];
+            for (size_t i = 0; i < sparq_kernel_registry_size(); i++) {
+                const sparq_kernel_info *k = sparq_kernel_row(i);
                 if (!sparq_kernel_runs_format(k, &m->format, false))
                     continue;
                 for (size_t b = 0; b < batch_count; b++)
@@ -173,8 +173,8 @@ static void same_bits_every_run(void **state)
     for (size_t f = 0; f < sizeof formats / sizeof formats[0]; f++) {
         float *w = NULL;
         sparq_matrix *m = make_matrix(ctx, &formats[f], &c, 7, SPARQ_PATH_SPARSE, &w);
-        for (size_t i = 0; i < sparq_kernel_count; i++) {
-            const sparq_kernel_info *k = &sparq_kernels[i];
+        for (size_t i = 0; i < sparq_kernel_registry_size(); i++) {
+            const sparq_kernel_info *k = sparq_kernel_row(i);
             if (!sparq_kernel_runs_format(k, &m->format, false))
                 continue;
             float first[5 * 80], second[5 * 80];
