@@ -13,6 +13,7 @@
 #include <cblas.h>
 #include <lapacke.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,6 +32,10 @@ struct sparq_compressor {
     uint8_t *dead;    /* columns the statistics never saw (H_jj = 0)                   */
     float *importance; /* H_jj / max H_jj per column: the weights of the sweep's
                         * clipping search (sparq_qparams_calibrate_weighted)            */
+    /* a factorisation that failed (SPARQ_OK: none yet) and its sentence: later rungs of
+     * the ladder fail the same way without factorising H again */
+    sparq_status hessian_failed;
+    char hessian_why[256];
 };
 
 /* ---- names ------------------------------------------------------------------------- */
@@ -272,9 +277,12 @@ static sparq_status factor_hessian(sparq_compressor *c)
                       damp / 2.0);
 }
 
-/* factor_hessian, leaving c->u NULL when it fails (a later rung tries again). */
+/* factor_hessian, leaving c->u NULL when it fails; the failure is kept, so a later rung
+ * gets it again at once (H does not change between rungs). */
 static sparq_status prepare_hessian(sparq_compressor *c)
 {
+    if (c->hessian_failed != SPARQ_OK)
+        return sparq_fail(c->hessian_failed, "%s", c->hessian_why);
     size_t n = c->cols;
     const double *h = sparq_calib_gram(c->opt.calib);
     double top = 0.0;
@@ -288,6 +296,8 @@ static sparq_status prepare_hessian(sparq_compressor *c)
         c->importance[j] = top > 0.0 ? (float)(h[j * n + j] / top) : 1.0f;
     sparq_status st = factor_hessian(c);
     if (st != SPARQ_OK) {
+        c->hessian_failed = st;
+        snprintf(c->hessian_why, sizeof c->hessian_why, "%s", sparq_last_error());
         free(c->u);
         free(c->perm);
         free(c->dead);
