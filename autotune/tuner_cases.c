@@ -1,6 +1,7 @@
 /* tuner_cases.c - the tuner's benchmark cases: the quick case list, the case spellings
- * ("csr:4096x4096:b1:s0.9") and their parsing, and a case prepared for timing (pruned
- * weights from its seed, the packed matrix on both paths, buffers, the C reference).
+ * (FORMAT:ROWSxCOLS:bBATCH[:sSPARSITY][:w8a8], FORMAT as sparq_format_parse reads it:
+ * "csr+i8-row:4096x4096:b1:s0.9") and their parsing, and a case prepared for timing
+ * (pruned weights from its seed, the packed matrix on both paths, buffers, the C reference).
  */
 #include "tuner_common.h"
 #include "format.h"
@@ -12,31 +13,53 @@
 
 /* ---- cases ------------------------------------------------------------------------ */
 
-#define FMT_CSR(enc, gran, g) {SPARQ_STRUCTURE_CSR, {enc, gran, g, 0, 0, 0}, 0, 0, 0, 0}
-#define FMT_BSR16 {SPARQ_STRUCTURE_BSR, {0}, 16, 16, 0, 0}
-#define FMT_24(enc, gran, g) {SPARQ_STRUCTURE_NM, {enc, gran, g, 0, 0, 0}, 0, 0, 2, 4}
-#define FMT_DENSE(enc, gran, g) {SPARQ_STRUCTURE_DENSE, {enc, gran, g, 0, 0, 0}, 0, 0, 0, 0}
-
 /* What `sparq tune --quick` covers: the benchmark formats on a transformer-sized layer
- * (768 x 3072, the BERT-base FFN) at batch 1 and 32. */
+ * (768 x 3072, the BERT-base FFN) at batch 1 and 32. As case specs: dense:768x3072:b32,
+ * csr at 0.9 and 0.5, csr+i8-row at 0.9, bsr16x16 at 0.9, 2:4 (sparsity 0.5: N:M's own),
+ * dense+i8-row, dense+i4-g128 (batches 1 and 32), dense+i8-row:768x3072:b32:w8a8. */
 static const sparq_tune_case quick_cases[] = {
     /* the dense path first: the break-even of the sparse cases measures it tuned */
-    {FMT_DENSE(SPARQ_ENCODING_F32, 0, 0), 0, 768, 3072, 32, 0},
-    {FMT_CSR(SPARQ_ENCODING_F32, 0, 0), 0.9, 768, 3072, 1, 0},
-    {FMT_CSR(SPARQ_ENCODING_F32, 0, 0), 0.9, 768, 3072, 32, 0},
-    {FMT_CSR(SPARQ_ENCODING_F32, 0, 0), 0.5, 768, 3072, 1, 0},
-    {FMT_CSR(SPARQ_ENCODING_F32, 0, 0), 0.5, 768, 3072, 32, 0},
-    {FMT_CSR(SPARQ_ENCODING_I8, SPARQ_SCALE_ROW, 0), 0.9, 768, 3072, 1, 0},
-    {FMT_CSR(SPARQ_ENCODING_I8, SPARQ_SCALE_ROW, 0), 0.9, 768, 3072, 32, 0},
-    {FMT_BSR16, 0.9, 768, 3072, 1, 0},
-    {FMT_BSR16, 0.9, 768, 3072, 32, 0},
-    {FMT_24(SPARQ_ENCODING_F32, 0, 0), 0.5, 768, 3072, 1, 0},
-    {FMT_24(SPARQ_ENCODING_F32, 0, 0), 0.5, 768, 3072, 32, 0},
-    {FMT_DENSE(SPARQ_ENCODING_I8, SPARQ_SCALE_ROW, 0), 0, 768, 3072, 1, 0},
-    {FMT_DENSE(SPARQ_ENCODING_I8, SPARQ_SCALE_ROW, 0), 0, 768, 3072, 32, 0},
-    {FMT_DENSE(SPARQ_ENCODING_I4, SPARQ_SCALE_GROUP, 128), 0, 768, 3072, 1, 0},
-    {FMT_DENSE(SPARQ_ENCODING_I4, SPARQ_SCALE_GROUP, 128), 0, 768, 3072, 32, 0},
-    {FMT_DENSE(SPARQ_ENCODING_I8, SPARQ_SCALE_ROW, 0), 0, 768, 3072, 32, 1}, /* W8A8 */
+    {.format = {.structure = SPARQ_STRUCTURE_DENSE}, .rows = 768, .cols = 3072, .batch = 32},
+    {.format = {.structure = SPARQ_STRUCTURE_CSR}, .sparsity = 0.9, .rows = 768, .cols = 3072,
+     .batch = 1},
+    {.format = {.structure = SPARQ_STRUCTURE_CSR}, .sparsity = 0.9, .rows = 768, .cols = 3072,
+     .batch = 32},
+    {.format = {.structure = SPARQ_STRUCTURE_CSR}, .sparsity = 0.5, .rows = 768, .cols = 3072,
+     .batch = 1},
+    {.format = {.structure = SPARQ_STRUCTURE_CSR}, .sparsity = 0.5, .rows = 768, .cols = 3072,
+     .batch = 32},
+    {.format = {.structure = SPARQ_STRUCTURE_CSR,
+                .quant = {.encoding = SPARQ_ENCODING_I8, .granularity = SPARQ_SCALE_ROW}},
+     .sparsity = 0.9, .rows = 768, .cols = 3072, .batch = 1},
+    {.format = {.structure = SPARQ_STRUCTURE_CSR,
+                .quant = {.encoding = SPARQ_ENCODING_I8, .granularity = SPARQ_SCALE_ROW}},
+     .sparsity = 0.9, .rows = 768, .cols = 3072, .batch = 32},
+    {.format = {.structure = SPARQ_STRUCTURE_BSR, .block_rows = 16, .block_cols = 16},
+     .sparsity = 0.9, .rows = 768, .cols = 3072, .batch = 1},
+    {.format = {.structure = SPARQ_STRUCTURE_BSR, .block_rows = 16, .block_cols = 16},
+     .sparsity = 0.9, .rows = 768, .cols = 3072, .batch = 32},
+    {.format = {.structure = SPARQ_STRUCTURE_NM, .nm_n = 2, .nm_m = 4}, .sparsity = 0.5,
+     .rows = 768, .cols = 3072, .batch = 1},
+    {.format = {.structure = SPARQ_STRUCTURE_NM, .nm_n = 2, .nm_m = 4}, .sparsity = 0.5,
+     .rows = 768, .cols = 3072, .batch = 32},
+    {.format = {.structure = SPARQ_STRUCTURE_DENSE,
+                .quant = {.encoding = SPARQ_ENCODING_I8, .granularity = SPARQ_SCALE_ROW}},
+     .rows = 768, .cols = 3072, .batch = 1},
+    {.format = {.structure = SPARQ_STRUCTURE_DENSE,
+                .quant = {.encoding = SPARQ_ENCODING_I8, .granularity = SPARQ_SCALE_ROW}},
+     .rows = 768, .cols = 3072, .batch = 32},
+    {.format = {.structure = SPARQ_STRUCTURE_DENSE,
+                .quant = {.encoding = SPARQ_ENCODING_I4, .granularity = SPARQ_SCALE_GROUP,
+                          .group_size = 128}},
+     .rows = 768, .cols = 3072, .batch = 1},
+    {.format = {.structure = SPARQ_STRUCTURE_DENSE,
+                .quant = {.encoding = SPARQ_ENCODING_I4, .granularity = SPARQ_SCALE_GROUP,
+                          .group_size = 128}},
+     .rows = 768, .cols = 3072, .batch = 32},
+    /* W8A8: int8 weights with the activations quantized per row */
+    {.format = {.structure = SPARQ_STRUCTURE_DENSE,
+                .quant = {.encoding = SPARQ_ENCODING_I8, .granularity = SPARQ_SCALE_ROW}},
+     .rows = 768, .cols = 3072, .batch = 32, .quantize_activations = 1},
 };
 
 void sparq_tune_quick_cases(const sparq_tune_case **cases, size_t *count)
@@ -45,85 +68,100 @@ void sparq_tune_quick_cases(const sparq_tune_case **cases, size_t *count)
     *count = sizeof quick_cases / sizeof quick_cases[0];
 }
 
-/* ---- case specs ------------------------------------------------------------------------ */
+/* ---- case specs ------------------------------------------------------------------- */
 
-static const struct {
-    const char *name;
-    sparq_structure structure;
-    unsigned block; /* BSR: the square block's side */
-    sparq_encoding encoding;
-    sparq_scale_granularity granularity;
-    size_t group;
-    int quantize_activations;
-} case_formats[] = {
-    {"csr", SPARQ_STRUCTURE_CSR, 0, SPARQ_ENCODING_F32, 0, 0, 0},
-    {"csr-f16", SPARQ_STRUCTURE_CSR, 0, SPARQ_ENCODING_F16, 0, 0, 0},
-    {"csr-i8", SPARQ_STRUCTURE_CSR, 0, SPARQ_ENCODING_I8, SPARQ_SCALE_ROW, 0, 0},
-    {"csr-i4", SPARQ_STRUCTURE_CSR, 0, SPARQ_ENCODING_I4, SPARQ_SCALE_GROUP, 128, 0},
-    {"bsr4", SPARQ_STRUCTURE_BSR, 4, SPARQ_ENCODING_F32, 0, 0, 0},
-    {"bsr16", SPARQ_STRUCTURE_BSR, 16, SPARQ_ENCODING_F32, 0, 0, 0},
-    {"bsr16-i8", SPARQ_STRUCTURE_BSR, 16, SPARQ_ENCODING_I8, SPARQ_SCALE_ROW, 0, 0},
-    {"2:4", SPARQ_STRUCTURE_NM, 0, SPARQ_ENCODING_F32, 0, 0, 0},
-    {"2:4-i4", SPARQ_STRUCTURE_NM, 0, SPARQ_ENCODING_I4, SPARQ_SCALE_GROUP, 128, 0},
-    {"dense", SPARQ_STRUCTURE_DENSE, 0, SPARQ_ENCODING_F32, 0, 0, 0},
-    {"dense-f16", SPARQ_STRUCTURE_DENSE, 0, SPARQ_ENCODING_F16, 0, 0, 0},
-    {"dense-i8", SPARQ_STRUCTURE_DENSE, 0, SPARQ_ENCODING_I8, SPARQ_SCALE_ROW, 0, 0},
-    {"dense-i4", SPARQ_STRUCTURE_DENSE, 0, SPARQ_ENCODING_I4, SPARQ_SCALE_GROUP, 128, 0},
-    {"w8a8", SPARQ_STRUCTURE_DENSE, 0, SPARQ_ENCODING_I8, SPARQ_SCALE_ROW, 0, 1},
-};
+/* Up to 9 decimal digits at *p into *out, *p moved past them; false when there are none
+ * or more. */
+static bool read_count(const char **p, size_t *out)
+{
+    size_t v = 0, n = 0;
+    for (; **p >= '0' && **p <= '9'; (*p)++, n++)
+        if (n < 9)
+            v = 10 * v + (size_t)(**p - '0');
+    *out = v;
+    return n >= 1 && n <= 9;
+}
+
+/* Reads "ROWSxCOLS:bBATCH" at *p into the case, *p moved past it; false when p does not
+ * start with "<digits>x<digits>:b" (the batch may still be missing or bad: batch 0). */
+static bool read_shape(const char **p, sparq_tune_case *c)
+{
+    const char *s = *p;
+    if (!read_count(&s, &c->rows) || *s != 'x')
+        return false;
+    s++;
+    if (!read_count(&s, &c->cols) || strncmp(s, ":b", 2) != 0)
+        return false;
+    s += 2;
+    if (!read_count(&s, &c->batch))
+        c->batch = 0;
+    *p = s;
+    return true;
+}
+
+/* The optional tail after the batch: ":sSPARSITY" then ":w8a8"; false for anything else. */
+static bool read_tail(const char *p, sparq_tune_case *c)
+{
+    c->sparsity = 0.9;
+    if (strncmp(p, ":s", 2) == 0) {
+        char *end = NULL;
+        if ((p[2] < '0' || p[2] > '9') && p[2] != '.')
+            return false;
+        c->sparsity = strtod(p + 2, &end);
+        p = end;
+    }
+    if (strcmp(p, ":w8a8") == 0) {
+        c->quantize_activations = 1;
+        p += 5;
+    }
+    return *p == '\0';
+}
 
 sparq_status sparq_tune_case_parse(const char *spec, sparq_tune_case *c)
 {
     if (!spec || !c)
         return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "tune: case_parse: NULL argument");
     memset(c, 0, sizeof *c);
-    /* the format is the longest name followed by ':' ("2:4" holds a colon itself) */
-    size_t f = SIZE_MAX, length = 0;
-    for (size_t i = 0; i < sizeof case_formats / sizeof case_formats[0]; i++) {
-        size_t n = strlen(case_formats[i].name);
-        if (n > length && strncmp(spec, case_formats[i].name, n) == 0 && spec[n] == ':') {
-            f = i;
-            length = n;
-        }
+    /* FORMAT ends at the first ':' that "ROWSxCOLS:b" follows ("2:4" holds a colon) */
+    const char *colon = strchr(spec, ':'), *p = NULL;
+    for (; colon; colon = strchr(colon + 1, ':')) {
+        p = colon + 1;
+        if (read_shape(&p, c))
+            break;
     }
-    size_t rows = 0, cols = 0, batch = 0;
-    double sparsity = 0.9;
-    int used = 0;
-    if (f == SIZE_MAX)
+    if (!colon || !read_tail(p, c) || !c->rows || !c->cols || !c->batch ||
+        c->rows > (1u << 20) || c->cols > (1u << 20) || c->batch > (1u << 16) ||
+        !(c->sparsity >= 0 && c->sparsity <= 1)) {
+        memset(c, 0, sizeof *c);
         return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
-                          "tune: case \"%s\": unknown format (csr, csr-f16, csr-i8, csr-i4, "
-                          "bsr4, bsr16, bsr16-i8, 2:4, 2:4-i4, dense, dense-f16, dense-i8, "
-                          "dense-i4, w8a8)",
+                          "tune: case \"%s\": want FORMAT:ROWSxCOLS:bBATCH[:sSPARSITY][:w8a8], "
+                          "FORMAT a format spelling (csr, csr+i8-row, bsr16x16, 2:4+i4-g128, "
+                          "dense+i8-row, ...), sizes in 1..2^20, a batch in 1..2^16, a "
+                          "sparsity in [0, 1] (default 0.9); e.g. csr+i8-row:4096x4096:b1:s0.9 "
+                          "or dense+i8-row:768x3072:b32:w8a8",
                           spec);
-    const char *rest = spec + length;
-    bool ok = sscanf(rest, ":%zux%zu:b%zu%n", &rows, &cols, &batch, &used) == 3;
-    if (ok && rest[used] == ':') {
-        int more = 0;
-        ok = sscanf(rest + used, ":s%lf%n", &sparsity, &more) == 1 && rest[used + more] == '\0';
-    } else if (ok) {
-        ok = rest[used] == '\0';
     }
-    if (!ok || !rows || !cols || !batch || rows > (1u << 20) || cols > (1u << 20) ||
-        batch > (1u << 16) || !(sparsity >= 0 && sparsity <= 1))
+    char format[64], why[256];
+    size_t length = (size_t)(colon - spec);
+    snprintf(format, sizeof format, "%.*s", (int)length, spec);
+    if (length >= sizeof format || sparq_format_parse(format, &c->format) != SPARQ_OK) {
+        /* copied: sparq_fail must not read the sentence it overwrites */
+        snprintf(why, sizeof why, "%s", length >= sizeof format ? "the format is too long"
+                                                                : sparq_last_error());
+        memset(c, 0, sizeof *c);
         return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
-                          "tune: case \"%s\": want FORMAT:ROWSxCOLS:bBATCH[:sSPARSITY] with "
-                          "sizes in 1..2^20, a batch in 1..2^16 and a sparsity in [0, 1], "
-                          "e.g. csr:4096x4096:b1:s0.9",
-                          spec);
-    c->format.structure = case_formats[f].structure;
-    c->format.quant.encoding = case_formats[f].encoding;
-    c->format.quant.granularity = case_formats[f].granularity;
-    c->format.quant.group_size = case_formats[f].group;
-    c->quantize_activations = case_formats[f].quantize_activations;
-    c->format.block_rows = c->format.block_cols = case_formats[f].block;
-    if (c->format.structure == SPARQ_STRUCTURE_NM) {
-        c->format.nm_n = 2;
-        c->format.nm_m = 4;
+                          "tune: case \"%s\": %s; want FORMAT:ROWSxCOLS:bBATCH[:sSPARSITY]"
+                          "[:w8a8], FORMAT a format spelling, e.g. csr+i8-row:4096x4096:b1:s0.9",
+                          spec, why);
     }
-    c->rows = rows;
-    c->cols = cols;
-    c->batch = batch;
-    c->sparsity = sparsity;
+    if (c->quantize_activations && (c->format.structure != SPARQ_STRUCTURE_DENSE ||
+                                    c->format.quant.encoding != SPARQ_ENCODING_I8)) {
+        memset(c, 0, sizeof *c);
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
+                          "tune: case \"%s\": :w8a8 (activations quantized to int8) needs "
+                          "dense int8 weights, not %s; e.g. dense+i8-row:768x3072:b32:w8a8",
+                          spec, format);
+    }
     return SPARQ_OK;
 }
 

@@ -97,9 +97,10 @@ static void usage(FILE *to)
     fprintf(to,
             "usage: bench_tune_search [--space CASE KERNEL]... [--seeds N] [--repeats N]\n"
             "                         [--csv FILE] [--record FILE | --replay FILE]\n"
-            "  CASE: as `sparq tune --case` (e.g. csr:768x3072:b32:s0.9); KERNEL: one\n"
-            "  kernel that runs it. Default spaces: CSR batch tile, BSR tile and dense\n"
-            "  int8 tile at batch 32, 2:4 GEMV at batch 1 (768 x 3072). Seeds: 10;\n"
+            "  CASE: as `sparq tune --case`, FORMAT:ROWSxCOLS:bBATCH[:sSPARSITY][:w8a8]\n"
+            "  (e.g. csr:768x3072:b32:s0.9, bsr16x16:768x3072:b32, dense+i8-row:768x3072:b32);\n"
+            "  KERNEL: one kernel that runs it. Default spaces: CSR batch tile, BSR tile and\n"
+            "  dense int8 tile at batch 32, 2:4 GEMV at batch 1 (768 x 3072). Seeds: 10;\n"
             "  repeats per candidate in the exhaustive pass: 9. --record writes the measured\n"
             "  landscapes (case, kernel, parameters, us per line); --replay searches those\n"
             "  instead of measuring (the spaces' candidates are still built and checked).\n");
@@ -116,10 +117,11 @@ typedef struct search_options {
  * else its exit code (after the usage). */
 static int parse_options(int argc, char **argv, search_options *o)
 {
-    static const char *const defaults[4][2] = {{"csr:768x3072:b32:s0.9", "spmm_csr_batchtile"},
-                                               {"bsr16:768x3072:b32:s0.9", "spmm_bsr_tile"},
-                                               {"dense-i8:768x3072:b32", "linear_dense_q_tiled"},
-                                               {"2:4:768x3072:b1", "spmm_nm_gemv24"}};
+    static const char *const defaults[4][2] = {
+        {"csr:768x3072:b32:s0.9", "spmm_csr_batchtile"},
+        {"bsr16x16:768x3072:b32:s0.9", "spmm_bsr_tile"},
+        {"dense+i8-row:768x3072:b32", "linear_dense_q_tiled"},
+        {"2:4:768x3072:b1", "spmm_nm_gemv24"}};
     memset(o, 0, sizeof *o);
     for (size_t s = 0; s < 4; s++)
         o->spaces[s][0] = defaults[s][0], o->spaces[s][1] = defaults[s][1];

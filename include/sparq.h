@@ -1233,12 +1233,13 @@ typedef struct sparq_tune_case {
     int quantize_activations;  /* W8A8 (dense i8 weights): as sparq_matrix_options    */
 } sparq_tune_case;
 
-/* A case from "FORMAT:ROWSxCOLS:bBATCH[:sSPARSITY]" (sparsity default 0.9), FORMAT one
- * of csr, csr-f16, csr-i8 (row scales), csr-i4 (groups of 128), bsr16 (16x16 blocks),
- * bsr16-i8, 2:4, 2:4-i4, dense (f32), dense-f16, dense-i8, dense-i4, w8a8 (dense i8
- * with row scales, activations quantized per row to symmetric int8); e.g.
- * "csr:4096x4096:b1:s0.9" or "2:4:768x3072:b32". SPARQ_ERROR_INVALID_ARGUMENT with a
- * message for anything else. */
+/* A case from "FORMAT:ROWSxCOLS:bBATCH[:sSPARSITY][:w8a8]" (sparsity default 0.9; it
+ * prunes CSR and BSR), FORMAT any spelling sparq_format_parse reads ("csr", "csr+i8-row",
+ * "bsr16x16", "2:4+i4-g128", "dense+i8-row"); FORMAT ends at the first ':' followed by
+ * "<digits>x<digits>:b". ":w8a8" (dense int8 weights only) quantizes the activations per
+ * row to symmetric int8 (quantize_activations 1). E.g. "csr:4096x4096:b1:s0.9",
+ * "2:4:768x3072:b32", "dense+i8-row:768x3072:b32:w8a8". SPARQ_ERROR_INVALID_ARGUMENT
+ * with a message for anything else. */
 SPARQ_API sparq_status sparq_tune_case_parse(const char *spec, sparq_tune_case *tune_case);
 
 /* The common cases `sparq tune --quick` tunes: *cases points at a static table. */

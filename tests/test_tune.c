@@ -223,7 +223,7 @@ static void w8a8_case_tunes_its_kernel(void **state)
     setenv("SPARQ_TUNE_DB", path, 1);
     sparq_context *ctx = testing_context(NULL);
     sparq_tune_case c;
-    assert_int_equal(sparq_tune_case_parse("w8a8:40x300:b3", &c), SPARQ_OK);
+    assert_int_equal(sparq_tune_case_parse("dense+i8-row:40x300:b3:w8a8", &c), SPARQ_OK);
     assert_int_equal(c.quantize_activations, 1);
     assert_int_equal(c.format.quant.encoding, SPARQ_ENCODING_I8);
     sparq_tune_options o = {.strategy = SPARQ_TUNE_RANDOM, .max_evaluations = 4, .repeats = 2,
@@ -530,27 +530,76 @@ static void case_specs(void **state)
     assert_int_equal(c.rows, 768);
     assert_int_equal(c.cols, 3072);
     assert_int_equal(c.batch, 32);
-    assert_int_equal(sparq_tune_case_parse("2:4-i4:64x128:b1", &c), SPARQ_OK);
+    assert_int_equal(c.quantize_activations, 0);
+    assert_int_equal(sparq_tune_case_parse("2:4+i4-g128:64x128:b1", &c), SPARQ_OK);
+    assert_int_equal(c.format.structure, SPARQ_STRUCTURE_NM);
     assert_int_equal(c.format.quant.encoding, SPARQ_ENCODING_I4);
+    assert_int_equal(c.format.quant.granularity, SPARQ_SCALE_GROUP);
     assert_int_equal(c.format.quant.group_size, 128);
-    assert_int_equal(sparq_tune_case_parse("csr-i8:4096x4096:b1:s0.75", &c), SPARQ_OK);
+    assert_true(c.rows == 64 && c.cols == 128 && c.batch == 1);
+    assert_int_equal(sparq_tune_case_parse("csr+i8-row:4096x4096:b1:s0.75", &c), SPARQ_OK);
     assert_int_equal(c.format.structure, SPARQ_STRUCTURE_CSR);
     assert_int_equal(c.format.quant.encoding, SPARQ_ENCODING_I8);
+    assert_int_equal(c.format.quant.granularity, SPARQ_SCALE_ROW);
     assert_true(c.sparsity == 0.75);
-    assert_int_equal(sparq_tune_case_parse("bsr16:32x32:b8", &c), SPARQ_OK);
-    assert_int_equal(c.format.block_rows, 16);
+    assert_int_equal(sparq_tune_case_parse("dense+i8-row:768x3072:b32:w8a8", &c), SPARQ_OK);
+    assert_int_equal(c.format.structure, SPARQ_STRUCTURE_DENSE);
+    assert_int_equal(c.format.quant.encoding, SPARQ_ENCODING_I8);
+    assert_int_equal(c.quantize_activations, 1);
+    assert_int_equal(c.batch, 32);
+    assert_int_equal(sparq_tune_case_parse("bsr16x16:32x32:b8", &c), SPARQ_OK);
+    assert_true(c.format.block_rows == 16 && c.format.block_cols == 16);
     assert_true(c.sparsity == 0.9);
-    assert_int_equal(sparq_tune_case_parse("bsr4:32x32:b1:s0.5", &c), SPARQ_OK);
+    assert_int_equal(sparq_tune_case_parse("bsr4x4:32x32:b1:s0.5", &c), SPARQ_OK);
     assert_true(c.format.structure == SPARQ_STRUCTURE_BSR && c.format.block_rows == 4 &&
                 c.format.block_cols == 4);
-    static const char *const bad[] = {"", "csr", "csr:", "coo:4x4:b1", "csr:4x4",
-                                      "csr:0x4:b1", "csr:4x4:b0", "csr:4x4:b1:s1.5",
-                                      "csr:4x4:b1:s0.5x", "csr:4x4:b1:", "csr:4x4:b1junk",
-                                      "2:4:4x4", "csr:99999999x4:b1"};
+    assert_int_equal(sparq_tune_case_parse("bsr2x8+f16:32x32:b4:s0.5", &c), SPARQ_OK);
+    assert_true(c.format.block_rows == 2 && c.format.block_cols == 8);
+    assert_int_equal(c.format.quant.encoding, SPARQ_ENCODING_F16);
+    assert_int_equal(sparq_tune_case_parse("dense+f32:8x8:b2", &c), SPARQ_OK);
+    assert_int_equal(c.format.structure, SPARQ_STRUCTURE_DENSE);
+    assert_int_equal(c.format.quant.encoding, SPARQ_ENCODING_F32);
+    /* the quick cases are the formats their specs spell */
+    const sparq_tune_case *quick;
+    size_t count;
+    sparq_tune_quick_cases(&quick, &count);
+    assert_int_equal(count, 16);
+    static const struct {
+        size_t index;
+        const char *spec;
+    } quick_specs[] = {{0, "dense:768x3072:b32:s0"}, {5, "csr+i8-row:768x3072:b1"},
+                       {7, "bsr16x16:768x3072:b1"}, {10, "2:4:768x3072:b32:s0.5"},
+                       {14, "dense+i4-g128:768x3072:b32:s0"},
+                       {15, "dense+i8-row:768x3072:b32:s0:w8a8"}};
+    for (size_t i = 0; i < sizeof quick_specs / sizeof quick_specs[0]; i++) {
+        const sparq_tune_case *q = &quick[quick_specs[i].index];
+        char want[64], got[64];
+        assert_int_equal(sparq_tune_case_parse(quick_specs[i].spec, &c), SPARQ_OK);
+        assert_int_equal(sparq_format_name(&q->format, want, sizeof want), SPARQ_OK);
+        assert_int_equal(sparq_format_name(&c.format, got, sizeof got), SPARQ_OK);
+        assert_string_equal(got, want);
+        assert_true(c.sparsity == q->sparsity && c.rows == q->rows && c.cols == q->cols &&
+                    c.batch == q->batch && c.quantize_activations == q->quantize_activations);
+    }
+    /* refused: malformed, out of range, the old case names, W8A8 on other weights */
+    static const char *const bad[] = {
+        "", "csr", "csr:", "coo:4x4:b1", "csr:4x4", "csr:0x4:b1", "csr:4x4:b0",
+        "csr:4x4:b1:s1.5", "csr:4x4:b1:s0.5x", "csr:4x4:b1:", "csr:4x4:b1junk", "2:4:4x4",
+        "csr:99999999x4:b1", "csr:4x4:b1:s-0.5", "csr:4x4:b1:w8a8:s0.5", "csr+:4x4:b1",
+        "csr+i8:4x4:b1", "csr-i8:4x4:b1", "bsr16:32x32:b8", "2:4-i4:64x128:b1",
+        "dense-i8:8x8:b1", "w8a8:40x300:b3", "csr:4x4:b1:w8a8", "dense:4x4:b1:w8a8",
+        "dense+i4-g128:4x4:b1:w8a8", "2:4+i8-row:4x4:b1:w8a8"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_int_equal(sparq_tune_case_parse(bad[i], &c), SPARQ_ERROR_INVALID_ARGUMENT);
         assert_non_null(strstr(sparq_last_error(), "case"));
+        assert_non_null(strstr(sparq_last_error(), bad[i]));
+        assert_non_null(strstr(sparq_last_error(), "e.g."));
     }
+    assert_int_equal(sparq_tune_case_parse("csr-i8:4x4:b1", &c), SPARQ_ERROR_INVALID_ARGUMENT);
+    assert_non_null(strstr(sparq_last_error(), "is not a structure"));
+    assert_non_null(strstr(sparq_last_error(), "csr+i8-row:"));
+    assert_int_equal(sparq_tune_case_parse("csr:4x4:b1:w8a8", &c), SPARQ_ERROR_INVALID_ARGUMENT);
+    assert_non_null(strstr(sparq_last_error(), "dense int8 weights"));
     assert_int_equal(sparq_tune_case_parse(NULL, &c), SPARQ_ERROR_INVALID_ARGUMENT);
 }
 
