@@ -1,38 +1,14 @@
 /* bench_sparse.c - benchmark of sparq_linear on pruned and quantized weights against
  * the dense path, CLBlast and, on a CPU device, OpenBLAS and the native ceiling, with the
- * measured bandwidth roof (README.md). This file: main, the options and the setup; the
- * measuring, the roof and the output are in bench_sparse_run/_roof/_report.c. */
+ * measured bandwidth roof (README.md). This file: main, the options (formats in sparq's
+ * spelling) and the setup; the measuring, the roof and the output are in
+ * bench_sparse_run/_roof/_report.c, which it calls (bench_sparse.h). */
 #include "bench_sparse.h"
 #include "common.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-/* ---------------------------------------------------------------------------------- */
-/* Helpers the files share, and the formats measured                                  */
-/* ---------------------------------------------------------------------------------- */
-
-sparq_status print_failure(const char *what, sparq_status st)
-{
-    fprintf(stderr, "bench_sparse: %s: %s: %s\n", what, sparq_status_string(st),
-            sparq_last_error());
-    return st;
-}
-
-double mib(uint64_t bytes)
-{
-    return (double)bytes / (1024.0 * 1024.0);
-}
-
-const char *const structure_names[BS_COUNT] = {
-    "csr", "2:4", "bsr4", "bsr16", "i8-row", "i4-g128", "i4-g32", "csr+i8", "2:4+i4", "w8a8"};
-
-int single_sparsity(int structure)
-{
-    return structure == BS_NM24 || structure == BS_NM24_I4 || structure == BS_I8ROW ||
-           structure == BS_I4G128 || structure == BS_I4G32 || structure == BS_W8A8;
-}
 
 /* ---------------------------------------------------------------------------------- */
 /* Options                                                                            */
@@ -51,15 +27,20 @@ static void usage(FILE *f)
             "                    [--sparsities 0.5,0.9,...] [--batches 1,8,...] [--repeats N]\n"
             "                    [--chain N] [--f16] [--rotate-mib MIB] [--roof-mib MIB]\n"
             "                    [--csv FILE] [--json FILE]\n"
-            "  structures: csr, 2:4, bsr4, bsr16 (f32 values, f16 with --f16); quantized:\n"
-            "  i8-row, i4-g128, i4-g32 (dense), csr+i8 (row scales), 2:4+i4 (g128), w8a8\n"
-            "  defaults: shapes 4096x4096,11008x4096,768x3072,3072x768; csr,2:4,bsr4,bsr16;\n"
-            "  sparsities 0.5,0.7,0.9,0.95,0.99 (csr and bsr; 2:4 is 0.5); batches 1,8,32,128;\n"
+            "  --structures: formats as sparq spells them, <structure>[+<encoding>] (f32 if\n"
+            "  left out): csr, 2:4, bsr4x4, bsr16x16, dense+i8-row, dense+i4-g128,\n"
+            "  dense+i4-g32, csr+i8-row, 2:4+i4-g128, ...; a dense int8 format with :w8a8\n"
+            "  (dense+i8-row:w8a8) also quantizes the activations on the device (W8A8: an\n"
+            "  option of the matrix, not a format, hence the suffix). csr and bsr are measured\n"
+            "  at every sparsity, dense and N:M once per shape (N:M at its own, 2:4 at 0.5).\n"
+            "  --f16: formats with f32 values get f16 values (csr is csr+f16; peers stay f32)\n"
+            "  defaults: shapes 4096x4096,11008x4096,768x3072,3072x768;\n"
+            "  csr,2:4,bsr4x4,bsr16x16; sparsities 0.5,0.7,0.9,0.95,0.99; batches 1,8,32,128;\n"
             "  15 repeats; chain 1; f32 values; 256 MiB of weights in rotation; 512 MiB roof.\n"
             "  --chain N: each sample is N calls on consecutive copies, enqueued back to back\n"
             "  and waited for once, divided by N (steady-state time per call, as an engine\n"
             "  enqueues its layers; 1: the latency of one call, the wait included)\n"
-            "  --quick: 4096x4096,768x3072; csr 0.9, 2:4, bsr16 0.9; batches 1,32\n"
+            "  --quick: 4096x4096,768x3072; csr 0.9, 2:4, bsr16x16 0.9; batches 1,32\n"
             "  (explicit options override the --quick choices). Device: SPARQ_DEVICE=...\n");
 }
 
@@ -91,19 +72,46 @@ static int parse_shape(const char *s, void *slots, size_t i)
     return shapes[i][0] > 0 && shapes[i][1] > 0;
 }
 
-static int parse_structure(const char *s, void *slots, size_t i)
+/* A format spelling, ":w8a8" after a dense int8 one (W8A8); says why not on stderr. */
+static int parse_format(const char *s, void *slots, size_t i)
 {
-    int *out = slots;
-    for (int k = 0; k < BS_COUNT; k++)
-        if (strcmp(s, structure_names[k]) == 0) {
-            out[i] = k;
-            return 1;
-        }
-    if (strcmp(s, "nm") == 0) {
-        out[i] = BS_NM24;
-        return 1;
+    bench_format *f = (bench_format *)slots + i;
+    memset(f, 0, sizeof *f);
+    char word[64];
+    size_t n = strlen(s);
+    f->w8a8 = n > 5 && strcmp(s + n - 5, ":w8a8") == 0;
+    n -= f->w8a8 ? 5 : 0;
+    if (n >= sizeof word)
+        return 0;
+    memcpy(word, s, n);
+    word[n] = '\0';
+    if (sparq_format_parse(word, &f->format) != SPARQ_OK) {
+        fprintf(stderr, "bench_sparse: %s\n", sparq_last_error());
+        return 0;
     }
-    return 0;
+    if (f->w8a8 && (f->format.structure != SPARQ_STRUCTURE_DENSE ||
+                    f->format.quant.encoding != SPARQ_ENCODING_I8)) {
+        fprintf(stderr, "bench_sparse: %s: :w8a8 (activations quantized to int8) needs dense "
+                        "int8 weights, e.g. dense+i8-row:w8a8\n", s);
+        return 0;
+    }
+    return 1;
+}
+
+/* The formats as measured: --f16 applied, each one's label and whether it is pruned. */
+static void finish_formats(config *cfg)
+{
+    for (size_t i = 0; i < cfg->nformats; i++) {
+        bench_format *f = &cfg->formats[i];
+        if (cfg->f16 && f->format.quant.encoding == SPARQ_ENCODING_F32)
+            f->format.quant.encoding = SPARQ_ENCODING_F16;
+        f->pruned = f->format.structure == SPARQ_STRUCTURE_CSR ||
+                    f->format.structure == SPARQ_STRUCTURE_BSR;
+        if (sparq_format_name(&f->format, f->name, sizeof f->name) != SPARQ_OK)
+            snprintf(f->name, sizeof f->name, "?");
+        if (f->w8a8)
+            strncat(f->name, ":w8a8", sizeof f->name - strlen(f->name) - 1);
+    }
 }
 
 static int parse_sparsity(const char *s, void *slots, size_t i)
@@ -173,7 +181,7 @@ static int parse_options(int argc, char **argv, config *cfg)
     if (!shapes)
         shapes = quick ? "4096x4096,768x3072" : "4096x4096,11008x4096,768x3072,3072x768";
     if (!structures)
-        structures = quick ? "csr,2:4,bsr16" : "csr,2:4,bsr4,bsr16";
+        structures = quick ? "csr,2:4,bsr16x16" : "csr,2:4,bsr4x4,bsr16x16";
     if (!sparsities)
         sparsities = quick ? "0.9" : "0.5,0.7,0.9,0.95,0.99";
     if (!batches)
@@ -182,12 +190,13 @@ static int parse_options(int argc, char **argv, config *cfg)
         fprintf(stderr, "bench_sparse: bad --shapes '%s' (e.g. 4096x4096,768x3072)\n", shapes);
         return 0;
     }
-    if (!parse_list(structures, &cfg->nstructures, parse_structure, cfg->structures)) {
-        fprintf(stderr, "bench_sparse: bad --structures '%s' (csr, 2:4, bsr4, bsr16, i8-row, "
-                        "i4-g128, i4-g32, csr+i8, 2:4+i4, w8a8)\n",
+    if (!parse_list(structures, &cfg->nformats, parse_format, cfg->formats)) {
+        fprintf(stderr, "bench_sparse: bad --structures '%s' (format spellings such as csr, "
+                        "2:4, bsr16x16, csr+i8-row, dense+i4-g128, dense+i8-row:w8a8)\n",
                 structures);
         return 0;
     }
+    finish_formats(cfg);
     if (!parse_list(sparsities, &cfg->nsparsities, parse_sparsity, cfg->sparsities)) {
         fprintf(stderr, "bench_sparse: bad --sparsities '%s' (fractions in [0, 1))\n",
                 sparsities);
@@ -242,7 +251,7 @@ static sparq_status open_device(bench *b)
 {
     sparq_status st = sparq_context_create(NULL, &b->ctx);
     if (st != SPARQ_OK)
-        return print_failure("context", st);
+        return bench_fail("bench_sparse", "context", st);
     b->q = sparq_context_queue(b->ctx);
     b->caps = sparq_context_caps(b->ctx);
     b->cpu_device = b->caps->type == SPARQ_DEVICE_TYPE_CPU;
@@ -284,12 +293,12 @@ static sparq_status open_activations_and_outputs(bench *b)
     return SPARQ_OK;
 }
 
-/* Structure/sparsity pairs measured per shape. */
+/* Format/sparsity pairs measured per shape. */
 static size_t pairs_per_shape(const config *cfg)
 {
     size_t per_shape = 0;
-    for (size_t s = 0; s < cfg->nstructures; s++)
-        per_shape += single_sparsity(cfg->structures[s]) ? 1 : cfg->nsparsities;
+    for (size_t f = 0; f < cfg->nformats; f++)
+        per_shape += cfg->formats[f].pruned ? cfg->nsparsities : 1;
     return per_shape;
 }
 

@@ -1,7 +1,8 @@
 /* bench_sparse.h - what the files of bench_sparse share: the options, the run's state and
- * one report row (one definition each), and the functions one file calls in another
- * (bench_sparse.c: main and options; _run.c: rotation sets and timing in turns; _roof.c:
- * the bandwidth roof and the C read loop; _report.c: the table, CSV and JSON). */
+ * one report row (one definition each), and the functions one file calls in another.
+ * Calls go one way: bench_sparse.c (main, options) -> _run.c (rotation sets, timing in
+ * turns) -> _report.c (the table, CSV and JSON) and _roof.c (the bandwidth roof, the C
+ * read loop) -> common.c (what every benchmark shares). */
 #ifndef SPARQ_BENCH_SPARSE_H
 #define SPARQ_BENCH_SPARSE_H
 
@@ -19,23 +20,21 @@
 #define READ_SLICES 8      /* the read stream's slices of the roof buffer (64 MiB each
                             * at the default 512 MiB roof)                           */
 
-/* Formats measured: the sparse structures (values f32, or f16 with --f16), then the
- * quantized ones: dense int8/int4, pruned and quantized together, and W8A8. */
-typedef enum bench_structure {
-    BS_CSR = 0, BS_NM24, BS_BSR4, BS_BSR16,
-    BS_I8ROW, BS_I4G128, BS_I4G32, BS_CSR_I8, BS_NM24_I4, BS_W8A8,
-    BS_COUNT
-} bench_structure;
-extern const char *const structure_names[BS_COUNT];
-
-/* Formats measured once per shape, not per sparsity: dense ones and N:M. */
-int single_sparsity(int structure);
+/* One format measured (--structures): a format spelling (sparq_format_parse), with
+ * ":w8a8" for dense int8 weights whose activations are quantized too. */
+typedef struct bench_format {
+    sparq_pack_options format; /* as spelled; with --f16, f32 values become f16        */
+    int w8a8;                  /* sparq_matrix_options.quantize_activations            */
+    int pruned;                /* CSR, BSR: measured at every --sparsities; dense and
+                                * N:M once per shape (N:M at its own sparsity)          */
+    char name[64];             /* sparq_format_name, ":w8a8" appended: the row's label */
+} bench_format;
 
 typedef struct config {
     size_t shapes[MAX_LIST][2]; /* rows x cols */
     size_t nshapes;
-    int structures[MAX_LIST];
-    size_t nstructures;
+    bench_format formats[MAX_LIST];
+    size_t nformats;
     double sparsities[MAX_LIST];
     size_t nsparsities;
     size_t batches[MAX_LIST];
@@ -94,7 +93,7 @@ typedef struct dense_peers {
 /* One row of the report: one case at one batch. */
 typedef struct case_row {
     size_t rows, cols, batch;
-    const char *structure;
+    const char *format;      /* its bench_format's name                               */
     double sparsity, density, bits;
     uint64_t packed_bytes;
     timing t_auto, t_sparse;
@@ -107,12 +106,7 @@ typedef struct case_row {
     char note[256];          /* why something was not measured                       */
 } case_row;
 
-/* bench_sparse.c: prints the failure with sparq's sentence and passes the status on;
- * bytes in MiB. */
-sparq_status print_failure(const char *what, sparq_status st);
-double mib(uint64_t bytes);
-
-/* bench_sparse_run.c: every structure and sparsity of one shape, with its dense
+/* bench_sparse_run.c: every format and sparsity of one shape, with its dense
  * alternatives, measured and emitted row by row. */
 sparq_status run_shape(bench *b, size_t rows, size_t cols);
 

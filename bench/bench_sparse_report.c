@@ -3,6 +3,7 @@
  * three), and the summary; plan_kernel_name names a plan's kernel (bench_sparse.h).
  */
 #include "bench_sparse.h"
+#include "common.h"
 
 #ifdef SPARQ_BENCH_HAVE_OPENBLAS
 #include <cblas.h>
@@ -62,13 +63,13 @@ static double ratio(const timing *num, const timing *den)
 /* The table's header and the CSV's. */
 static void print_header(const bench *b)
 {
-    printf("\n%-10s %-5s %5s %5s %6s %8s %8s %8s %7s %5s %5s %9s %9s %6s %6s %6s %7s  %s\n",
-           "shape", "str", "spars", "batch", "bits/w", "med ms", "min ms", "max ms", "GB/s",
+    printf("\n%-10s %-17s %5s %5s %6s %8s %8s %8s %7s %5s %5s %9s %9s %6s %6s %6s %7s  %s\n",
+           "shape", "format", "spars", "batch", "bits/w", "med ms", "min ms", "max ms", "GB/s",
            "roof", "roofT", "sparse ms", "dense ms", "xCLB", "xOBLAS", "xNat", "/dense",
            "kernel");
     if (b->csv)
         fprintf(b->csv,
-                "device,rows,cols,structure,encoding,sparsity,density,batch,bits_per_weight,"
+                "device,rows,cols,format,sparsity,density,batch,bits_per_weight,"
                 "packed_bytes,moved_bytes,median_ms,min_ms,max_ms,gbs,roof_gbs,roof_fraction,"
                 "read_turns_gbs,read_turns_fraction,"
                 "sparse_median_ms,dense_median_ms,clblast_median_ms,openblas_median_ms,"
@@ -148,7 +149,7 @@ static void print_row(const case_row *r, const dense_peers *p, const row_figures
 {
     char shape[32];
     snprintf(shape, sizeof shape, "%zux%zu", r->rows, r->cols);
-    printf("%-10s %-5s %5.2f %5zu %6.2f", shape, r->structure, r->sparsity, r->batch, r->bits);
+    printf("%-10s %-17s %5.2f %5zu %6.2f", shape, r->format, r->sparsity, r->batch, r->bits);
     if (r->t_auto.ok)
         printf(" %8.3f %8.3f %8.3f %7.2f %4.0f%%", 1e3 * r->t_auto.median, 1e3 * r->t_auto.min,
                1e3 * r->t_auto.max, x->gbs, 100.0 * x->frac);
@@ -174,9 +175,9 @@ static void csv_row(const bench *b, const case_row *r, const dense_peers *p,
                     const row_figures *x)
 {
     FILE *f = b->csv;
-    fprintf(f, "\"%s\",%zu,%zu,%s,%s,%.4f,%.6f,%zu,%.4f,%llu,%.0f", b->caps->name, r->rows,
-            r->cols, r->structure, b->cfg.f16 ? "f16" : "f32", r->sparsity, r->density,
-            r->batch, r->bits, (unsigned long long)r->packed_bytes, x->moved);
+    fprintf(f, "\"%s\",%zu,%zu,%s,%.4f,%.6f,%zu,%.4f,%llu,%.0f", b->caps->name, r->rows,
+            r->cols, r->format, r->sparsity, r->density, r->batch, r->bits,
+            (unsigned long long)r->packed_bytes, x->moved);
     csv_opt(f, r->t_auto.ok ? 1e3 * r->t_auto.median : NAN);
     csv_opt(f, r->t_auto.ok ? 1e3 * r->t_auto.min : NAN);
     csv_opt(f, r->t_auto.ok ? 1e3 * r->t_auto.max : NAN);
@@ -207,13 +208,12 @@ static void csv_row(const bench *b, const case_row *r, const dense_peers *p,
 static void json_row(bench *b, const case_row *r, const dense_peers *p, const row_figures *x)
 {
     FILE *f = b->json;
-    fprintf(f, "%s\n    {\"rows\": %zu, \"cols\": %zu, \"structure\": \"%s\", "
-               "\"encoding\": \"%s\", \"sparsity\": %.4f, \"density\": %.6f, "
+    fprintf(f, "%s\n    {\"rows\": %zu, \"cols\": %zu, \"format\": \"%s\", "
+               "\"sparsity\": %.4f, \"density\": %.6f, "
                "\"batch\": %zu, \"bits_per_weight\": %.4f, \"packed_bytes\": %llu, "
                "\"moved_bytes\": %.0f",
-            b->json_rows++ ? "," : "", r->rows, r->cols, r->structure,
-            b->cfg.f16 ? "f16" : "f32", r->sparsity, r->density, r->batch, r->bits,
-            (unsigned long long)r->packed_bytes, x->moved);
+            b->json_rows++ ? "," : "", r->rows, r->cols, r->format, r->sparsity, r->density,
+            r->batch, r->bits, (unsigned long long)r->packed_bytes, x->moved);
     json_ms(f, "auto_median_ms", &r->t_auto, pick_median);
     json_ms(f, "auto_min_ms", &r->t_auto, pick_min);
     json_ms(f, "auto_max_ms", &r->t_auto, pick_max);
@@ -268,7 +268,8 @@ void print_setup(const bench *b)
     printf("device: %s (%s), %s, %u compute units, global memory %.0f MiB, largest buffer "
            "%.0f MiB\n",
            b->caps->name, b->caps->platform_name, b->cpu_device ? "CPU" : "not a CPU",
-           b->caps->compute_units, mib(b->caps->global_mem_bytes), mib(b->caps->max_alloc_bytes));
+           b->caps->compute_units, bench_mib(b->caps->global_mem_bytes),
+           bench_mib(b->caps->max_alloc_bytes));
 #ifdef SPARQ_BENCH_HAVE_OPENBLAS
     if (b->cpu_device)
         printf("OpenBLAS: %d threads (its default), %s\n", openblas_get_num_threads(),
@@ -292,7 +293,7 @@ void print_setup(const bench *b)
     printf("rotation: >= %zu MiB of weights per measured set (separate sparq_matrix objects / "
            "buffers), at most %d copies and %.0f MiB per set (a quarter of the device's "
            "global memory, at most 2 GiB); every copy touched once before timing\n",
-           cfg->rotate_mib, MAX_COPIES, mib(b->set_budget));
+           cfg->rotate_mib, MAX_COPIES, bench_mib(b->set_budget));
     printf("GB/s: (packed weight bytes, or dense f32 bytes when AUTO runs the dense path) + "
            "X + Y bytes, over the median\n");
     printf("idle threads of the host peers sleep: OMP_WAIT_POLICY=%s, "
@@ -318,7 +319,7 @@ void print_setup(const bench *b)
 void report_begin(bench *b, size_t per_shape)
 {
     const config *cfg = &b->cfg;
-    printf("cases: %zu shapes x %zu structure/sparsity pairs x %zu batches = %zu (each: "
+    printf("cases: %zu shapes x %zu format/sparsity pairs x %zu batches = %zu (each: "
            "AUTO and SPARSE, timed in turns with the dense path, CLBlast%s)\n",
            cfg->nshapes, per_shape, cfg->nbatches, b->case_count,
            b->cpu_device ? ", OpenBLAS" : "");

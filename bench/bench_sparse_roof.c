@@ -14,7 +14,8 @@
 /* Sums blocks of 16 floats into 16 independent accumulators (vectorizable, never
  * latency-bound). On x86-64 with GCC or Clang an AVX2 clone is picked at run time where
  * the CPU has it, so the loop is not held to the SSE2 baseline without -march flags. */
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(__SANITIZE_ADDRESS__)
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && \
+    !defined(__SANITIZE_ADDRESS__)
 #define SUM_BLOCKS_AVX2 1
 __attribute__((target("avx2"))) static float sum_blocks_avx2(const float *a, size_t blocks)
 {
@@ -169,10 +170,10 @@ sparq_status measure_roof(bench *b)
     sparq_bandwidth bw;
     sparq_status st = sparq_bandwidth_measure(b->ctx, b->q, dev_bytes, 5, &bw);
     if (st != SPARQ_OK)
-        return print_failure("bandwidth_measure", st);
+        return bench_fail("bench_sparse", "bandwidth_measure", st);
     b->roof_gbs = bw.best_gbs;
     printf("roof: sparq_bandwidth_measure over %.0f MiB: read %.2f GB/s, copy %.2f GB/s\n",
-           mib(bw.bytes), bw.read_gbs, bw.copy_gbs);
+           bench_mib(bw.bytes), bw.read_gbs, bw.copy_gbs);
     if (b->cpu_device) {
         printf("roof: C OpenMP read loop (%d threads, 16 accumulators, %s) over %zu MiB: "
                "%.2f GB/s%s\n",

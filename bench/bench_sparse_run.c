@@ -282,7 +282,7 @@ static sparq_status matrix_set_create(bench *b, const sparq_packed *packed, spar
     }
     if (st != SPARQ_OK && s->count >= 2) { /* the device ran out first: rotate fewer */
         fprintf(stderr, "  warning: rotation cut to %zu copies (%.0f MiB): %s\n", s->count,
-                mib(s->bytes_each * s->count), sparq_last_error());
+                bench_mib(s->bytes_each * s->count), sparq_last_error());
         st = SPARQ_OK;
     }
     if (st != SPARQ_OK)
@@ -314,7 +314,7 @@ static sparq_status buffer_set_create(bench *b, const float *w, size_t rows, siz
                                  (void *)w, &err);
     if (err != CL_SUCCESS) {
         buffer_set_free(bufs, n);
-        fprintf(stderr, "bench_sparse: clCreateBuffer of %.1f MiB failed: %s\n", mib(bytes),
+        fprintf(stderr, "bench_sparse: clCreateBuffer of %.1f MiB failed: %s\n", bench_mib(bytes),
                 sparq_status_string(err));
         return err;
     }
@@ -405,18 +405,18 @@ static sparq_status peer_sets_create(bench *b, const float *w, size_t rows, size
         st = matrix_set_create(b, dense, SPARQ_PATH_DENSE, 0, &p->dense);
     sparq_packed_free(dense);
     if (st != SPARQ_OK)
-        return print_failure("dense path matrices", st);
+        return bench_fail("bench_sparse", "dense path matrices", st);
     fprintf(stderr, "  dense path: %zu copies (%.0f MiB in rotation)\n", p->dense.count,
-            mib(p->dense.bytes_each * p->dense.count));
+            bench_mib(p->dense.bytes_each * p->dense.count));
     if ((st = buffer_set_create(b, w, rows, cols, &p->bufs, &p->nbufs)) != SPARQ_OK) {
         peer_sets_free(p);
-        return print_failure("CLBlast weight buffers", st);
+        return bench_fail("bench_sparse", "CLBlast weight buffers", st);
     }
 #ifdef SPARQ_BENCH_HAVE_OPENBLAS
     /* OpenBLAS natively on the host, only where the device is this same CPU */
     if (b->cpu_device && (st = host_set_create(b, w, rows, cols, &p->hw, &p->nhw)) != SPARQ_OK) {
         peer_sets_free(p);
-        return print_failure("OpenBLAS weight copies", st);
+        return bench_fail("bench_sparse", "OpenBLAS weight copies", st);
     }
 #endif
     return SPARQ_OK;
@@ -480,7 +480,7 @@ static sparq_status native_set_create(bench *b, const sparq_packed *packed, nati
     s->g = st == SPARQ_OK ? calloc(n, sizeof *s->g) : NULL;
     if (!s->g) {
         native_gemv_free(first);
-        return print_failure("native copies",
+        return bench_fail("bench_sparse", "native copies",
                              st == SPARQ_OK ? SPARQ_ERROR_OUT_OF_MEMORY : st);
     }
     s->g[s->count++] = first;
@@ -510,10 +510,10 @@ static sparq_status path_set_create(bench *b, const sparq_packed *packed, sparq_
         return SPARQ_OK;
     }
     if (st != SPARQ_OK)
-        return print_failure("matrix_create", st);
-    double rotation = mib(set->bytes_each * set->count);
+        return bench_fail("bench_sparse", "matrix_create", st);
+    double rotation = bench_mib(set->bytes_each * set->count);
     fprintf(stderr, "  %s: %zu copies of %.2f MiB (%.0f MiB in rotation)\n", what, set->count,
-            mib(set->bytes_each), rotation);
+            bench_mib(set->bytes_each), rotation);
     for (size_t i = 0; i < cfg->nbatches; i++) {
         if (is_auto)
             rows[i].auto_rotation_mib = rotation;
@@ -533,7 +533,7 @@ static sparq_status measure_row(bench *b, matrix_set *aset, matrix_set *sset, pe
     sparq_plan_info info;
     sparq_status st = sparq_plan_info_get(ps->dense.m[0], r->batch, &info);
     if (st != SPARQ_OK)
-        return print_failure("sparq_plan_info_get (dense path)", st);
+        return bench_fail("bench_sparse", "sparq_plan_info_get (dense path)", st);
     plan_kernel_name(&info, p->dense_kernel, sizeof p->dense_kernel);
     if (aset->count) {
         st = sparq_plan_explain(aset->m[0], r->batch, r->plan, sizeof r->plan);
@@ -543,7 +543,7 @@ static sparq_status measure_row(bench *b, matrix_set *aset, matrix_set *sset, pe
             plan_kernel_name(&info, r->kernel, sizeof r->kernel);
         r->auto_dense = st == SPARQ_OK && info.path == SPARQ_PATH_DENSE;
         if ((st = tolerate_unsupported(st, "AUTO", r->note, sizeof r->note)) != SPARQ_OK)
-            return print_failure("sparq_plan_explain", st);
+            return bench_fail("bench_sparse", "sparq_plan_explain", st);
     }
     timer tm[MAX_STREAMS];
     size_t n = 0;
@@ -584,7 +584,7 @@ static sparq_status measure_row(bench *b, matrix_set *aset, matrix_set *sset, pe
     }
     st = time_interleaved(tm, n, b->cfg.repeats, b->cfg.chain);
     if (st != SPARQ_OK)
-        return print_failure("timing", st);
+        return bench_fail("bench_sparse", "timing", st);
     if (ps->bufs && tm[clblast].off) { /* unavailable: said once, never called again */
         fprintf(stderr, "  CLBlast unavailable: %s\n", ps->clblast_note);
         buffer_set_free(ps->bufs, ps->nbufs);
@@ -593,78 +593,56 @@ static sparq_status measure_row(bench *b, matrix_set *aset, matrix_set *sset, pe
     return SPARQ_OK;
 }
 
-/* *packed: w pruned to one structure and sparsity (a copy; w is kept) and packed. */
+/* *packed: w pruned to one format and sparsity (a copy; w is kept) and packed: CSR by
+ * magnitude over the whole matrix, BSR blocks by L2 norm, N:M in every M columns. */
 static sparq_status prune_and_pack(const bench *b, const float *w, size_t rows, size_t cols,
-                                   int structure, double sparsity, sparq_packed **packed)
+                                   const bench_format *f, double sparsity,
+                                   sparq_packed **packed)
 {
     const config *cfg = &b->cfg;
     size_t n = rows * cols;
     float *pruned = malloc(n * sizeof *pruned);
     if (!pruned)
-        return print_failure("allocating the pruned copy", SPARQ_ERROR_OUT_OF_MEMORY);
+        return bench_fail("bench_sparse", "allocating the pruned copy",
+                          SPARQ_ERROR_OUT_OF_MEMORY);
     memcpy(pruned, w, n * sizeof *pruned);
     fprintf(stderr, "[%zu-%zu/%zu] %zux%zu %s sparsity %.2f: pruning and packing\n",
             b->cases_done + 1, b->cases_done + cfg->nbatches, b->case_count, rows, cols,
-            structure_names[structure], sparsity);
-    sparq_pack_options opt = {0};
-    opt.quant.encoding = cfg->f16 ? SPARQ_ENCODING_F16 : SPARQ_ENCODING_F32;
-    const sparq_quant_options i8_row = {.encoding = SPARQ_ENCODING_I8,
-                                        .granularity = SPARQ_SCALE_ROW};
-    const sparq_quant_options i4_g128 = {.encoding = SPARQ_ENCODING_I4,
-                                         .granularity = SPARQ_SCALE_GROUP, .group_size = 128};
+            f->name, sparsity);
+    const sparq_pack_options *opt = &f->format;
     sparq_status st = SPARQ_OK;
-    switch (structure) {
-    case BS_CSR:
-    case BS_CSR_I8:
-        opt.structure = SPARQ_STRUCTURE_CSR;
-        if (structure == BS_CSR_I8)
-            opt.quant = i8_row;
+    switch (opt->structure) {
+    case SPARQ_STRUCTURE_CSR:
         st = sparq_prune_magnitude(pruned, rows, cols, sparsity, SPARQ_PRUNE_SCOPE_GLOBAL, NULL,
                                    NULL, 1);
         break;
-    case BS_NM24:
-    case BS_NM24_I4:
-        opt.structure = SPARQ_STRUCTURE_NM;
-        opt.nm_n = 2, opt.nm_m = 4;
-        if (structure == BS_NM24_I4)
-            opt.quant = i4_g128;
-        st = sparq_prune_nm(pruned, rows, cols, 2, 4, NULL, NULL, 1);
-        break;
-    case BS_I8ROW:
-    case BS_W8A8:
-        opt.quant = i8_row;
-        break;
-    case BS_I4G128:
-        opt.quant = i4_g128;
-        break;
-    case BS_I4G32:
-        opt.quant = i4_g128;
-        opt.quant.group_size = 32;
-        break;
-    default:
-        opt.structure = SPARQ_STRUCTURE_BSR;
-        opt.block_rows = opt.block_cols = structure == BS_BSR4 ? 4 : 16;
-        st = sparq_prune_blocks(pruned, rows, cols, opt.block_rows, opt.block_cols,
+    case SPARQ_STRUCTURE_BSR:
+        st = sparq_prune_blocks(pruned, rows, cols, opt->block_rows, opt->block_cols,
                                 SPARQ_BLOCK_NORM_L2, sparsity, NULL, NULL, 1);
+        break;
+    case SPARQ_STRUCTURE_NM:
+        st = sparq_prune_nm(pruned, rows, cols, opt->nm_n, opt->nm_m, NULL, NULL, 1);
+        break;
+    default: /* dense */
         break;
     }
     if (st == SPARQ_OK)
-        st = sparq_packed_create(&opt, rows, cols, pruned, packed);
+        st = sparq_packed_create(opt, rows, cols, pruned, packed);
     free(pruned);
     if (st != SPARQ_OK)
-        return print_failure("pruning and packing", st);
+        return bench_fail("bench_sparse", "pruning and packing", st);
     return SPARQ_OK;
 }
 
-/* Prunes w to one structure and sparsity, packs it, measures AUTO and SPARSE at every
+/* Prunes w to one format and sparsity, packs it, measures AUTO and SPARSE at every
  * batch and prints the rows. */
-static sparq_status run_case(bench *b, const float *w, size_t rows, size_t cols, int structure,
-                             double sparsity, peer_sets *peers)
+static sparq_status run_case(bench *b, const float *w, size_t rows, size_t cols,
+                             const bench_format *f, double sparsity, peer_sets *peers)
 {
     const config *cfg = &b->cfg;
     size_t n = rows * cols;
     sparq_packed *packed = NULL;
-    sparq_status st = prune_and_pack(b, w, rows, cols, structure, sparsity, &packed);
+    sparq_status st = prune_and_pack(b, w, rows, cols, f, sparsity, &packed);
     if (st != SPARQ_OK)
         return st;
     case_row crow[MAX_LIST];
@@ -672,13 +650,13 @@ static sparq_status run_case(bench *b, const float *w, size_t rows, size_t cols,
     for (size_t i = 0; i < cfg->nbatches; i++) {
         case_row *r = &crow[i];
         r->rows = rows, r->cols = cols, r->batch = cfg->batches[i];
-        r->structure = structure_names[structure];
+        r->format = f->name;
         r->sparsity = sparsity;
         r->density = (double)sparq_packed_stored_values(packed) / (double)n;
         r->bits = sparq_packed_bits_per_weight(packed);
         r->packed_bytes = sparq_packed_bytes(packed);
     }
-    int w8a8 = structure == BS_W8A8;
+    int w8a8 = f->w8a8;
     matrix_set aset = {0}, sset = {0};
     native_set nset = {0};
     st = path_set_create(b, packed, SPARQ_PATH_AUTO, w8a8, crow, &aset);
@@ -700,27 +678,29 @@ static sparq_status run_case(bench *b, const float *w, size_t rows, size_t cols,
     return st;
 }
 
-/* Every structure and sparsity of one shape, with its dense alternatives. */
+/* Every format and sparsity of one shape, with its dense alternatives. */
 sparq_status run_shape(bench *b, size_t rows, size_t cols)
 {
     const config *cfg = &b->cfg;
     float *w = malloc(rows * cols * sizeof *w);
     if (!w)
-        return print_failure("allocating weights", SPARQ_ERROR_OUT_OF_MEMORY);
+        return bench_fail("bench_sparse", "allocating weights", SPARQ_ERROR_OUT_OF_MEMORY);
     bench_fill_uniform(w, rows * cols, -1.0f, 1.0f, &b->rng);
     fprintf(stderr, "%zux%zu: dense alternatives (dense path, CLBlast%s)\n", rows, cols,
             b->cpu_device ? ", OpenBLAS" : "");
     peer_sets peers;
     sparq_status st = peer_sets_create(b, w, rows, cols, &peers);
-    for (size_t s = 0; s < cfg->nstructures && st == SPARQ_OK; s++) {
-        int structure = cfg->structures[s];
-        if (single_sparsity(structure)) {
-            double nominal = structure == BS_NM24 || structure == BS_NM24_I4 ? 0.5 : 0.0;
-            st = run_case(b, w, rows, cols, structure, nominal, &peers);
+    for (size_t i = 0; i < cfg->nformats && st == SPARQ_OK; i++) {
+        const bench_format *f = &cfg->formats[i];
+        if (!f->pruned) { /* dense: 0; N:M: its own sparsity, 1 - N/M */
+            double nominal = f->format.structure == SPARQ_STRUCTURE_NM
+                                 ? 1.0 - (double)f->format.nm_n / f->format.nm_m
+                                 : 0.0;
+            st = run_case(b, w, rows, cols, f, nominal, &peers);
             continue;
         }
         for (size_t k = 0; k < cfg->nsparsities && st == SPARQ_OK; k++)
-            st = run_case(b, w, rows, cols, structure, cfg->sparsities[k], &peers);
+            st = run_case(b, w, rows, cols, f, cfg->sparsities[k], &peers);
     }
     peer_sets_free(&peers);
     free(w);

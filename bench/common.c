@@ -1,9 +1,10 @@
-/* common.c - the wall clock, the random numbers and the summary of repeated timings
- * every benchmark program shares (common.h).
+/* common.c - the wall clock, the random numbers, the summary of repeated timings, the
+ * failure line and MiB that every benchmark program shares (common.h).
  */
 #include "common.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -45,4 +46,16 @@ bench_summary bench_summarize(double *t, size_t n)
     qsort(t, n, sizeof *t, compare_doubles);
     bench_summary s = {.median = t[n / 2], .min = t[0], .max = t[n - 1]};
     return s;
+}
+
+sparq_status bench_fail(const char *program, const char *what, sparq_status st)
+{
+    fprintf(stderr, "%s: %s: %s: %s\n", program, what, sparq_status_string(st),
+            sparq_last_error());
+    return st;
+}
+
+double bench_mib(uint64_t bytes)
+{
+    return (double)bytes / (1024.0 * 1024.0);
 }

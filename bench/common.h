@@ -1,9 +1,12 @@
 /* common.h - what every benchmark program shares: a wall clock, one seeded random
- * number generator (splitmix64), so that the programs' inputs are reproducible, and the
- * median/min/max summary of repeated timings.
+ * number generator (splitmix64), so that the programs' inputs are reproducible, the
+ * median/min/max summary of repeated timings, failures printed with sparq's sentence,
+ * and bytes in MiB.
  */
 #ifndef SPARQ_BENCH_COMMON_H
 #define SPARQ_BENCH_COMMON_H
+
+#include "sparq.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -26,5 +29,11 @@ typedef struct bench_summary {
 
 /* Sorts t[0 .. n) (n >= 1) in place, ascending, and summarizes it. */
 bench_summary bench_summarize(double *t, size_t n);
+
+/* Prints "program: what: <status>: <sparq_last_error()>" on stderr; returns st. */
+sparq_status bench_fail(const char *program, const char *what, sparq_status st);
+
+/* bytes / 2^20 */
+double bench_mib(uint64_t bytes);
 
 #endif
