@@ -1,10 +1,12 @@
 /* tunedb.c - the tuning database of tunedb.h as a store: entries validated against the
- * kernel registry and kept in memory as canonical JSON (jansson), their keys, puts, text
- * in and out, merges. The lookup chain and the shipped databases live in tunedb_lookup.c,
- * files in tunedb_file.c.
+ * kernel registry and kept in memory as canonical JSON (jansson), their keys (a choice's
+ * structure word spelled and read by the format table), puts, text in and out, merges.
+ * The lookup chain and the shipped databases live in tunedb_lookup.c, files in
+ * tunedb_file.c.
  */
 #include "tunedb_internal.h"
 #include "checks.h"
+#include "format.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -23,11 +25,6 @@ typedef const char *(*name_fn)(unsigned index);
 static const char *encoding_word(unsigned i)
 {
     return sparq_encoding_name((sparq_encoding)i);
-}
-
-static const char *structure_word(unsigned i)
-{
-    return sparq_structure_name((sparq_structure)i);
 }
 
 static const char *type_word(unsigned i)
@@ -111,13 +108,20 @@ bool sparq_tune_class_parse(const char *s, unsigned exponent[4])
     return *p == '\0';
 }
 
+/* A choice key's <structure> word is the structure half of the format spelling
+ * (sparq_format_structure_text: "dense", "csr", "bsr16x16"), except N:M's: its entries do
+ * not record N and M, so every N:M shares the word "nm" (sparq_structure_name). */
 bool sparq_tunedb_structure_word(sparq_structure structure, unsigned block_rows,
                                  unsigned block_cols, char *out, size_t size)
 {
-    int n = structure == SPARQ_STRUCTURE_BSR
-                ? snprintf(out, size, "%s%ux%u", sparq_structure_name(structure), block_rows,
-                           block_cols)
-                : snprintf(out, size, "%s", sparq_structure_name(structure));
+    const sparq_pack_options f = {.structure = structure, .block_rows = block_rows,
+                                  .block_cols = block_cols};
+    char word[64];
+    if (structure == SPARQ_STRUCTURE_NM)
+        snprintf(word, sizeof word, "%s", sparq_structure_name(structure));
+    else
+        sparq_format_structure_text(&f, word, sizeof word);
+    int n = snprintf(out, size, "%s", word);
     return n > 0 && (size_t)n < size;
 }
 
@@ -139,21 +143,26 @@ static bool parse_block(const char *p, unsigned *block_rows, unsigned *block_col
     return true;
 }
 
-/* The structure and BSR block shape of a choice key's <structure> word ("csr",
- * "bsr16x16"); false when it is none (a BSR word without its block included). */
-static bool parse_structure_key_word(const char *word, sparq_structure *structure,
-                                     unsigned *block_rows, unsigned *block_cols)
+/* The structure fields of a choice key's <structure> word, read by the format table's
+ * rows ("dense", "csr", "bsr16x16"; "nm" for N:M, see sparq_tunedb_structure_word);
+ * false when it is none of them, an N:M word with N and M ("2:4") included. */
+static bool parse_structure_key_word(const char *word, sparq_tune_choice_entry *e)
 {
-    const char *bsr = sparq_structure_name(SPARQ_STRUCTURE_BSR);
-    size_t n = strlen(bsr);
-    *block_rows = *block_cols = 0;
-    if (strncmp(word, bsr, n) == 0) {
-        *structure = SPARQ_STRUCTURE_BSR;
-        return parse_block(word + n, block_rows, block_cols);
+    if (strcmp(word, sparq_structure_name(SPARQ_STRUCTURE_NM)) == 0) {
+        e->structure = SPARQ_STRUCTURE_NM;
+        return true;
     }
-    int s = index_of_name(structure_word, word);
-    *structure = (sparq_structure)s;
-    return s >= 0;
+    for (int s = 0; sparq_structure_of((sparq_structure)s); s++) {
+        sparq_pack_options f;
+        memset(&f, 0, sizeof f);
+        if (s != SPARQ_STRUCTURE_NM && sparq_structure_of((sparq_structure)s)->parse(word, &f)) {
+            e->structure = (sparq_structure)s;
+            e->block_rows = f.block_rows;
+            e->block_cols = f.block_cols;
+            return true;
+        }
+    }
+    return false;
 }
 
 /* Whether an entry's block fits its structure: a BSR entry names a block sparq packs, no
@@ -405,17 +414,29 @@ static json_t *choice_to_json(const void *entry)
                      e->sparq_version);
 }
 
+static bool choice_key(const void *entry, char *out, size_t size)
+{
+    const sparq_tune_choice_entry *e = entry;
+    char word[16];
+    return sparq_tunedb_structure_word(e->structure, e->block_rows, e->block_cols, word,
+                                       sizeof word) &&
+           sparq_tunedb_entry_key(word, e->encoding, e->shape_class, out, size);
+}
+
 static bool choice_from_json(const char *key, json_t *obj, void *entry, char *why, size_t size)
 {
     sparq_tune_choice_entry *e = entry;
     memset(e, 0, sizeof *e);
-    char structure[16];
+    char structure[16], canonical[MAX_KEY] = "";
     const char *path = json_string_value(json_object_get(obj, "path"));
     if (!split_key(key, structure, sizeof structure, &e->encoding, e->shape_class,
                    sizeof e->shape_class) ||
-        !parse_structure_key_word(structure, &e->structure, &e->block_rows, &e->block_cols))
-        return refuse(why, size, "the key is not <structure>/<encoding>/<shape class> (BSR "
-                                 "with its block: bsr16x16)");
+        !parse_structure_key_word(structure, e))
+        return refuse(why, size, "the key is not <structure>/<encoding>/<shape class>, "
+                                 "<structure> a format spelling's structure (dense, csr, "
+                                 "bsr16x16; N:M: nm)");
+    if (!choice_key(e, canonical, sizeof canonical) || strcmp(canonical, key) != 0)
+        return refuse(why, size, "the key is not as sparq spells it (%s)", canonical);
     if (!path || (strcmp(path, "dense") != 0 && strcmp(path, "sparse") != 0))
         return refuse(why, size, "\"path\" is not \"sparse\" or \"dense\"");
     e->dense = strcmp(path, "dense") == 0;
@@ -434,15 +455,6 @@ static bool params_key(const void *entry, char *out, size_t size)
     char word[80];
     return sparq_tunedb_kernel_word(e->kernel, e->block_rows, e->block_cols, word,
                                     sizeof word) &&
-           sparq_tunedb_entry_key(word, e->encoding, e->shape_class, out, size);
-}
-
-static bool choice_key(const void *entry, char *out, size_t size)
-{
-    const sparq_tune_choice_entry *e = entry;
-    char word[16];
-    return sparq_tunedb_structure_word(e->structure, e->block_rows, e->block_cols, word,
-                                       sizeof word) &&
            sparq_tunedb_entry_key(word, e->encoding, e->shape_class, out, size);
 }
 

@@ -213,6 +213,80 @@ static int load_counting_log_lines(const char *path, sparq_tunedb **db)
     return lines;
 }
 
+/* Loads text with logging at debug level; what it logged goes into log (size bytes). */
+static sparq_tunedb *load_text_logging(const char *text, char *log, size_t size)
+{
+    char log_path[1200];
+    snprintf(log_path, sizeof log_path, "%s/debug.log", testing_tmpdir("tunedb_keys"));
+    sparq_log_level level = sparq_log_level_get();
+    fflush(stderr);
+    int saved = dup(2), fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(saved >= 0 && fd >= 0);
+    dup2(fd, 2);
+    close(fd);
+    sparq_log_set_level(SPARQ_LOG_DEBUG);
+    sparq_tunedb *db = NULL;
+    sparq_status st = sparq_tunedb_load_text(text, strlen(text), "test", &db);
+    sparq_log_set_level(level);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    assert_int_equal(st, SPARQ_OK);
+    FILE *f = fopen(log_path, "r");
+    assert_non_null(f);
+    size_t n = fread(log, 1, size - 1, f);
+    log[n] = '\0';
+    fclose(f);
+    return db;
+}
+
+/* A choice key's <structure> word is the structure half of the format spelling ("dense",
+ * "csr", "bsr4x16"), N:M's "nm" (its entries hold no N and M); a file's other words are
+ * skipped entry by entry, each with its reason. */
+static void choice_keys_spell_formats(void **state)
+{
+    (void)state;
+    sparq_tunedb *db = testing_empty_db();
+    const char *exact = testing_key_of(sparq_tunedb_device_key, &testing_cpu);
+    static const sparq_structure structures[] = {SPARQ_STRUCTURE_DENSE, SPARQ_STRUCTURE_CSR,
+                                                 SPARQ_STRUCTURE_BSR, SPARQ_STRUCTURE_NM};
+    static const char *const words[] = {"dense", "csr", "bsr4x16", "nm"};
+    for (size_t i = 0; i < 4; i++) {
+        sparq_tune_choice_entry c = testing_choice(CLASS, false, 100.0);
+        c.structure = structures[i];
+        if (c.structure == SPARQ_STRUCTURE_BSR)
+            c.block_rows = 4, c.block_cols = 16;
+        testing_put_choice(db, exact, &c);
+    }
+    char *text = NULL;
+    assert_int_equal(sparq_tunedb_to_text(db, &text), SPARQ_OK);
+    for (size_t i = 0; i < 4; i++) {
+        char key[128];
+        snprintf(key, sizeof key, "\"%s/f32/%s\"", words[i], CLASS);
+        assert_non_null(strstr(text, key));
+    }
+    free(text);
+    sparq_tunedb_free(db);
+
+    char log[8192];
+    db = load_text_logging(
+        "{\"schema\": 1, \"devices\": {\"type:cpu\": {\"type\": \"cpu\", \"choices\": {"
+        "\"dense/f32/" CLASS "\": {\"path\": \"dense\"}, \"nm/f32/" CLASS "\": {\"path\": "
+        "\"sparse\"}, \"2:4/f32/" CLASS "\": {\"path\": \"sparse\"}, \"csr+f32/f32/" CLASS
+        "\": {\"path\": \"dense\"}, \"bsr16/f32/" CLASS "\": {\"path\": \"dense\"}, "
+        "\"bsr016x16/f32/" CLASS "\": {\"path\": \"dense\"}}}}}",
+        log, sizeof log);
+    assert_int_equal(sparq_tunedb_count(db), 2);
+    assert_int_equal(sparq_tunedb_skipped(db), 4);
+    assert_non_null(strstr(log, "\"2:4/f32/" CLASS "\" skipped: the key is not "
+                                "<structure>/<encoding>/<shape class>"));
+    assert_non_null(strstr(log, "\"bsr16/f32/" CLASS "\" skipped"));
+    assert_non_null(strstr(log, "\"csr+f32/f32/" CLASS "\" skipped"));
+    assert_non_null(strstr(log, "\"bsr016x16/f32/" CLASS "\" skipped: the key is not as sparq "
+                                "spells it (bsr16x16/f32/" CLASS ")"));
+    sparq_tunedb_free(db);
+}
+
 /* Loads text both ways (as text and as a file) and checks an empty db with one warning. */
 static void expect_ignored(const char *text, size_t size, const char *what)
 {
@@ -445,6 +519,7 @@ int main(void)
         cmocka_unit_test(shape_classes),
         cmocka_unit_test(round_trip),
         cmocka_unit_test(invalid_values_refused_and_skipped),
+        cmocka_unit_test(choice_keys_spell_formats),
         cmocka_unit_test(corrupt_truncated_foreign_files),
         cmocka_unit_test(merge_creates_folders_and_replaces),
         cmocka_unit_test(concurrent_processes),
