@@ -80,7 +80,7 @@ expect "convert runs" 0 "total: .* compression" -- \
   "$model" "$out" >"$work/table.txt" 2>"$work/progress.txt"
 expect "the table rolls back the Gaussian layer" 0 "layers\.0\.mlp\.up\.weight .* yes \(" -- \
   cat "$work/table.txt"
-expect "the table keeps the sparse layer" 0 "layers\.0\.mlp\.down\.weight .*csr i8-row.* no$" -- \
+expect "the table keeps the sparse layer" 0 "mlp\.down\.weight .*csr\+i8-row .* no$" -- \
   cat "$work/table.txt"
 expect "progress is on stderr" 0 "3/3 " -- cat "$work/progress.txt"
 
@@ -127,9 +127,9 @@ expect "include converts the embedding too" 0 "model\.embed_tokens\.weight" -- \
   "$sparq" convert --include 'embed|mlp' --exclude down --max-nmse 0.5 "$model" "$work/inc.safetensors"
 expect "exclude leaves a layer alone" 0 "^1 layers converted" -- \
   "$sparq" convert --include 'embed|mlp' --exclude 'down|embed' "$model" "$work/inc.safetensors"
-expect "other structures and encodings" 0 "2:4 i4-g32" -- \
+expect "other structures and encodings" 0 "2:4\+i4-g32" -- \
   "$sparq" convert --structure 2:4 --quant i4-g32 --calib mse --max-nmse 0.9 "$model" "$work/nm.safetensors"
-expect "bsr and an SQNR gate" 0 "bsr4x4" -- \
+expect "bsr and an SQNR gate" 0 "bsr4x4\+f16" -- \
   "$sparq" convert --structure bsr4x4 --quant f16 --min-sqnr 10 "$model" "$work/bsr.safetensors"
 
 # Hostile inputs: a clear sentence, a non-zero exit, and nothing left behind.

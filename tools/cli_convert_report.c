@@ -12,26 +12,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* "csr i8-row", "bsr4x4 i4-g128-asym", "2:4 f16", "dense f32". */
+/* The format's one spelling (sparq_format_name): "csr+i8-row", "bsr4x4+i4-g128-asym",
+ * "2:4+f16", "dense+f32"; "?" for a format that is not one. */
 static void format_name(const sparq_pack_options *f, char *out, size_t size)
 {
-    char structure[32];
-    if (f->structure == SPARQ_STRUCTURE_BSR)
-        snprintf(structure, sizeof structure, "bsr%ux%u", f->block_rows, f->block_cols);
-    else if (f->structure == SPARQ_STRUCTURE_NM)
-        snprintf(structure, sizeof structure, "%u:%u", f->nm_n, f->nm_m);
-    else
-        snprintf(structure, sizeof structure, "%s", sparq_structure_name(f->structure));
-    const sparq_quant_options *q = &f->quant;
-    const char *enc = sparq_encoding_name(q->encoding);
-    if (q->encoding == SPARQ_ENCODING_F32 || q->encoding == SPARQ_ENCODING_F16)
-        snprintf(out, size, "%s %s", structure, enc);
-    else if (q->granularity == SPARQ_SCALE_GROUP)
-        snprintf(out, size, "%s %s-g%zu%s", structure, enc, q->group_size,
-                 q->asymmetric ? "-asym" : "");
-    else
-        snprintf(out, size, "%s %s-%s%s", structure, enc,
-                 sparq_scale_granularity_name(q->granularity), q->asymmetric ? "-asym" : "");
+    if (sparq_format_name(f, out, size) != SPARQ_OK)
+        snprintf(out, size, "?");
 }
 
 /* "12.3 MiB" */
@@ -56,7 +42,7 @@ void cli_convert_print_table(const layer_row *rows, size_t count)
     for (size_t i = 0; i < count; i++)
         if ((int)strlen(rows[i].name) > width)
             width = (int)strlen(rows[i].name);
-    printf("%-*s  %-11s  %-18s  %8s  %6s  %10s  %10s  %9s  %10s  %10s  %7s  %s\n", width, "layer",
+    printf("%-*s  %-11s  %-21s  %8s  %6s  %10s  %10s  %9s  %10s  %10s  %7s  %s\n", width, "layer",
            "shape", "format", "sparsity", "bits/w", "NMSE", "NMSE_out", "SQNR dB", "before",
            "after", "seconds", "rolled back");
     for (size_t i = 0; i < count; i++) {
@@ -75,7 +61,7 @@ void cli_convert_print_table(const layer_row *rows, size_t count)
             snprintf(out_nmse, sizeof out_nmse, "-");
         else
             snprintf(out_nmse, sizeof out_nmse, "%.3g", r->result.output_nmse);
-        printf("%-*s  %-11s  %-18s  %8.3f  %6.2f  %10.3g  %10s  %9.2f  %10s  %10s  %7.2f  %s\n",
+        printf("%-*s  %-11s  %-21s  %8.3f  %6.2f  %10.3g  %10s  %9.2f  %10s  %10s  %7.2f  %s\n",
                width, r->name, shape, format, r->result.sparsity, r->result.bits_per_weight,
                r->result.error.nmse, out_nmse, r->result.error.sqnr_db, before, after,
                r->result.seconds, rolled);
