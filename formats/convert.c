@@ -170,11 +170,9 @@ static sparq_status check_options(const sparq_convert_options *options)
 {
     const char *func = "layer_convert";
     sparq_structure s = options->format.structure;
-    if (s != SPARQ_STRUCTURE_DENSE && s != SPARQ_STRUCTURE_CSR && s != SPARQ_STRUCTURE_BSR &&
-        s != SPARQ_STRUCTURE_NM)
+    if (!sparq_structure_of(s))
         return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "%s: unknown structure %d", func, (int)s);
-    if ((s == SPARQ_STRUCTURE_CSR || s == SPARQ_STRUCTURE_BSR) &&
-        !(options->sparsity >= 0.0 && options->sparsity <= 1.0))
+    if (sparq_structure_of(s)->prunes && !(options->sparsity >= 0.0 && options->sparsity <= 1.0))
         return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
                           "%s: sparsity %g is not in [0, 1]", func, options->sparsity);
     if (!(options->max_nmse >= 0.0) || isinf(options->max_nmse))
@@ -202,9 +200,8 @@ static sparq_status check_options(const sparq_convert_options *options)
     return SPARQ_OK;
 }
 
-/* Packed bytes of a rung, from its shape, sparsity and format alone (CSR/BSR keep
- * round((1 - s) n) of n elements or blocks; per-row or per-panel rounding may keep a few
- * more, which the measured size after packing catches); UINT64_MAX when no shell can be
+/* Packed bytes of a rung, from its shape, sparsity and format alone (the structure's row
+ * of the format table estimates its arrays); UINT64_MAX when no shell can be
  * made for the shape (out of memory), which trying the rung then reports. */
 static uint64_t step_bytes(const convert_step *step, size_t rows, size_t cols)
 {
@@ -215,18 +212,8 @@ static uint64_t step_bytes(const convert_step *step, size_t rows, size_t cols)
         sparq_quant_sizes(&f.quant, rows, cols, NULL, &scales, &zero_points) != SPARQ_OK ||
         sparq_packed_alloc_shell(&f, rows, cols, &shell) != SPARQ_OK)
         return UINT64_MAX;
-    sparq_encoding enc = f.quant.encoding;
-    uint64_t bytes = (uint64_t)scales * sizeof(float) + zero_points;
-    if (f.structure == SPARQ_STRUCTURE_CSR || f.structure == SPARQ_STRUCTURE_BSR) {
-        uint64_t units = (uint64_t)shell->grid_rows * shell->grid_cols;
-        uint64_t kept = units - (uint64_t)floor(step->sparsity * (double)units + 0.5);
-        bytes += (uint64_t)(shell->grid_rows + 1) * (kept >= (1ull << 32) ? 8 : 4);
-        bytes += kept * (shell->grid_cols <= 65536 ? 2 : 4);
-        bytes += sparq_values_bytes(enc, kept * shell->block_rows * shell->block_cols);
-    } else {
-        bytes += sparq_values_bytes(enc, rows * shell->value_row_slots);
-        bytes += (uint64_t)rows * shell->nm_meta_row_bytes;
-    }
+    uint64_t bytes = (uint64_t)scales * sizeof(float) + zero_points +
+                     sparq_structure_of(f.structure)->bytes(shell, step->sparsity);
     sparq_packed_free(shell);
     return bytes;
 }

@@ -1,6 +1,6 @@
 /* format.c - the format table (format.h): the list of its rows, one per structure, each
- * defined beside its code, and the two halves of a format's spelling (format_text.c
- * parses and writes the whole of it).
+ * defined beside its code; the structures' names and the two halves of a format's
+ * spelling (format_text.c parses and writes the whole of it).
  */
 #include "format.h"
 
@@ -22,6 +22,12 @@ const sparq_structure_desc *sparq_structure_of(sparq_structure s)
     if ((unsigned)s >= sizeof structures / sizeof structures[0])
         return NULL;
     return structures[s]->structure == s ? structures[s] : NULL;
+}
+
+const char *sparq_structure_name(sparq_structure s)
+{
+    const sparq_structure_desc *d = sparq_structure_of(s);
+    return d ? d->name : "?";
 }
 
 void sparq_format_structure_text(const sparq_pack_options *f, char *out, size_t size)

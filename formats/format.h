@@ -12,6 +12,7 @@
 
 typedef struct sparq_structure_desc {
     sparq_structure structure;
+    const char *name;    /* sparq_structure_name: "dense", "csr", "bsr", "nm"           */
     bool prunes;         /* a sparsity to choose (CSR, BSR); N:M's follows from N and M  */
     unsigned roles;      /* bits (1u << sparq_packed_role) of its structure arrays
                           * (values always; scales and zero points follow the encoding) */
@@ -19,6 +20,10 @@ typedef struct sparq_structure_desc {
     bool (*parse)(const char *word, sparq_pack_options *f);
     /* the word for f's structure fields */
     void (*print)(const sparq_pack_options *f, char *out, size_t size);
+    /* Checks in's structure fields and copies them to out (whose other structure fields
+     * are 0); SPARQ_ERROR_INVALID_ARGUMENT with a sentence naming `what` if wrong. */
+    sparq_status (*normalise)(const sparq_pack_options *in, sparq_pack_options *out,
+                              const char *what);
     /* Pruning into this structure: scores (rows x cols, finite, >= 0) at sparsity (CSR
      * by scope, BSR blocks by norm; N:M and dense ignore both); mask (if not NULL) gets
      * 1 for kept entries; zero_pruned zeroes the pruned scores in place. */
@@ -27,6 +32,9 @@ typedef struct sparq_structure_desc {
                           size_t rows, size_t cols, uint8_t *mask, int zero_pruned);
     /* the derived sizes of a fresh shell (rows, cols, format, scales set) */
     sparq_status (*shape)(sparq_packed *p);
+    /* the bytes of its arrays (scales and zero points aside) for a shell pruned to
+     * sparsity, before packing: the rollback ladder sizes its rungs with it */
+    uint64_t (*bytes)(const sparq_packed *shell, double sparsity);
     sparq_status (*pack)(sparq_packed *p, const sparq_qparams *q, const float *w,
                          const char *what);
     /* into out (rows x cols, zeroed by the caller) */

@@ -51,28 +51,14 @@ sparq_status sparq_pack_normalise(const sparq_pack_options *options,
     if (!sparq_structure_of(o.structure))
         return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
                           "%s: structure %d is not a sparq_structure", what, (int)o.structure);
-    sparq_status st = sparq_quant_normalise(&o.quant, &o.quant, what);
-    if (st != SPARQ_OK)
-        return st;
-    if (o.structure == SPARQ_STRUCTURE_BSR) {
-        if (!sparq_block_side_ok(o.block_rows) || !sparq_block_side_ok(o.block_cols))
-            return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
-                              "%s: block_%s %u is not one of 1, 2, 4, 8, 16, 32", what,
-                              sparq_block_side_ok(o.block_rows) ? "cols" : "rows",
-                              sparq_block_side_ok(o.block_rows) ? o.block_cols : o.block_rows);
-    } else {
-        o.block_rows = o.block_cols = 0;
-    }
-    if (o.structure == SPARQ_STRUCTURE_NM) {
-        if (o.nm_m < 2 || o.nm_m > 16 || o.nm_n < 1 || o.nm_n > o.nm_m)
-            return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
-                              "%s: N:M %u:%u needs 1 <= N <= M and 2 <= M <= 16", what,
-                              o.nm_n, o.nm_m);
-    } else {
-        o.nm_n = o.nm_m = 0;
-    }
-    *normalised = o;
-    return SPARQ_OK;
+    /* the structure and its quantizer; the row copies the fields that are its own */
+    sparq_pack_options n = {.structure = o.structure};
+    sparq_status st = sparq_quant_normalise(&o.quant, &n.quant, what);
+    if (st == SPARQ_OK)
+        st = sparq_structure_of(o.structure)->normalise(&o, &n, what);
+    if (st == SPARQ_OK)
+        *normalised = n;
+    return st;
 }
 
 sparq_status sparq_packed_alloc_shell(const sparq_pack_options *format, size_t rows,

@@ -8,6 +8,7 @@
 #include "quantize.h"
 #include "status.h"
 
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -298,13 +299,48 @@ static sparq_status prune_bsr(const sparq_pack_options *f, double sparsity, spar
                               NULL, mask, zero_pruned);
 }
 
+/* CSR has no structure fields. */
+static sparq_status normalise_csr(const sparq_pack_options *in, sparq_pack_options *out,
+                                  const char *what)
+{
+    (void)in, (void)out, (void)what;
+    return SPARQ_OK;
+}
+
+static sparq_status normalise_bsr(const sparq_pack_options *in, sparq_pack_options *out,
+                                  const char *what)
+{
+    if (!sparq_block_side_ok(in->block_rows) || !sparq_block_side_ok(in->block_cols))
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
+                          "%s: block_%s %u is not one of 1, 2, 4, 8, 16, 32", what,
+                          sparq_block_side_ok(in->block_rows) ? "cols" : "rows",
+                          sparq_block_side_ok(in->block_rows) ? in->block_cols : in->block_rows);
+    out->block_rows = in->block_rows;
+    out->block_cols = in->block_cols;
+    return SPARQ_OK;
+}
+
+/* round((1 - sparsity) n) of the shell's n entries or blocks kept (per-row or per-panel
+ * rounding may keep a few more, which the size measured after packing catches). */
+static uint64_t bytes_compressed(const sparq_packed *shell, double sparsity)
+{
+    uint64_t units = (uint64_t)shell->grid_rows * shell->grid_cols;
+    uint64_t kept = units - (uint64_t)floor(sparsity * (double)units + 0.5);
+    return (uint64_t)(shell->grid_rows + 1) * sparq_dtype_size(row_ptr_dtype(kept)) +
+           kept * sparq_dtype_size(col_idx_dtype(shell->grid_cols)) +
+           sparq_values_bytes(shell->format.quant.encoding,
+                              kept * shell->block_rows * shell->block_cols);
+}
+
 #define COMPRESSED_ROLES                                                                     \
     ((1u << SPARQ_PACKED_ROW_PTR) | (1u << SPARQ_PACKED_COL_IDX) | (1u << SPARQ_PACKED_VALUES))
 
 const sparq_structure_desc sparq_structure_csr = {
-    SPARQ_STRUCTURE_CSR, true, COMPRESSED_ROLES, parse_csr, print_csr, prune_csr,
-    shape_compressed, pack_compressed, unpack_compressed, validate_compressed};
+    SPARQ_STRUCTURE_CSR, "csr", true, COMPRESSED_ROLES, parse_csr, print_csr, normalise_csr,
+    prune_csr, shape_compressed, bytes_compressed, pack_compressed, unpack_compressed,
+    validate_compressed};
 
 const sparq_structure_desc sparq_structure_bsr = {
-    SPARQ_STRUCTURE_BSR, true, COMPRESSED_ROLES, parse_bsr, print_bsr, prune_bsr,
-    shape_compressed, pack_compressed, unpack_compressed, validate_compressed};
+    SPARQ_STRUCTURE_BSR, "bsr", true, COMPRESSED_ROLES, parse_bsr, print_bsr, normalise_bsr,
+    prune_bsr, shape_compressed, bytes_compressed, pack_compressed, unpack_compressed,
+    validate_compressed};

@@ -66,6 +66,21 @@ static sparq_status prune_dense(const sparq_pack_options *f, double sparsity,
     return SPARQ_OK;
 }
 
+/* Dense has no structure fields. */
+static sparq_status normalise_dense(const sparq_pack_options *in, sparq_pack_options *out,
+                                    const char *what)
+{
+    (void)in, (void)out, (void)what;
+    return SPARQ_OK;
+}
+
+static uint64_t bytes_dense(const sparq_packed *shell, double sparsity)
+{
+    (void)sparsity;
+    return sparq_values_bytes(shell->format.quant.encoding, shell->rows * shell->value_row_slots);
+}
+
 const sparq_structure_desc sparq_structure_dense = {
-    SPARQ_STRUCTURE_DENSE, false, 1u << SPARQ_PACKED_VALUES, parse_dense, print_dense,
-    prune_dense, shape_dense, pack_dense, unpack_dense, validate_dense};
+    SPARQ_STRUCTURE_DENSE, "dense", false, 1u << SPARQ_PACKED_VALUES, parse_dense, print_dense,
+    normalise_dense, prune_dense, shape_dense, bytes_dense, pack_dense, unpack_dense,
+    validate_dense};

@@ -199,6 +199,28 @@ static sparq_status prune_nm(const sparq_pack_options *f, double sparsity, sparq
     return sparq_prune_nm(scores, rows, cols, f->nm_n, f->nm_m, NULL, mask, zero_pruned);
 }
 
+static sparq_status normalise_nm(const sparq_pack_options *in, sparq_pack_options *out,
+                                 const char *what)
+{
+    if (in->nm_m < 2 || in->nm_m > 16 || in->nm_n < 1 || in->nm_n > in->nm_m)
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
+                          "%s: N:M %u:%u needs 1 <= N <= M and 2 <= M <= 16", what, in->nm_n,
+                          in->nm_m);
+    out->nm_n = in->nm_n;
+    out->nm_m = in->nm_m;
+    return SPARQ_OK;
+}
+
+/* N:M keeps the same slots whatever the sparsity asked. */
+static uint64_t bytes_nm(const sparq_packed *shell, double sparsity)
+{
+    (void)sparsity;
+    return sparq_values_bytes(shell->format.quant.encoding,
+                              shell->rows * shell->value_row_slots) +
+           (uint64_t)shell->rows * shell->nm_meta_row_bytes;
+}
+
 const sparq_structure_desc sparq_structure_nm = {
-    SPARQ_STRUCTURE_NM, false, (1u << SPARQ_PACKED_VALUES) | (1u << SPARQ_PACKED_NM_META),
-    parse_nm, print_nm, prune_nm, shape_nm, pack_nm, unpack_nm, validate_nm};
+    SPARQ_STRUCTURE_NM, "nm", false, (1u << SPARQ_PACKED_VALUES) | (1u << SPARQ_PACKED_NM_META),
+    parse_nm, print_nm, normalise_nm, prune_nm, shape_nm, bytes_nm, pack_nm, unpack_nm,
+    validate_nm};

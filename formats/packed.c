@@ -1,5 +1,5 @@
 /* packed.c - the sparq_packed object below every structure: the names of formats'
- * parts (structures, encodings, granularities, dtypes, array roles) and the numbers of
+ * parts (encodings, granularities, dtypes, array roles) and the numbers of
  * their spelling, index access, owned arrays and their checks, scales, accessors and
  * freeing.
  */
@@ -7,17 +7,12 @@
 #include "status.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static const char *const role_names[SPARQ_PACKED_ROLE_COUNT] = {
     "row_ptr", "col_idx", "values", "nm_meta", "scales", "zero_points"};
-
-const char *sparq_structure_name(sparq_structure s)
-{
-    static const char *const names[] = {"dense", "csr", "bsr", "nm"};
-    return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "?";
-}
 
 const char *sparq_encoding_name(sparq_encoding e)
 {
@@ -231,14 +226,19 @@ sparq_status sparq_packed_find_array(const sparq_packed *packed, const char *nam
 {
     if (packed == NULL || name == NULL || array == NULL)
         return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "packed_find_array: NULL argument");
+    char held[96] = "";
     for (int r = 0; r < SPARQ_PACKED_ROLE_COUNT; r++) {
-        if (packed->arrays[r].present && strcmp(name, role_names[r]) == 0) {
+        if (!packed->arrays[r].present)
+            continue;
+        if (strcmp(name, role_names[r]) == 0) {
             describe(packed, r, array);
             return SPARQ_OK;
         }
+        size_t used = strlen(held);
+        snprintf(held + used, sizeof held - used, "%s%s", used ? ", " : "", role_names[r]);
     }
     return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
-                      "packed_find_array: this %s matrix has no array \"%s\"",
-                      sparq_structure_name(packed->format.structure), name);
+                      "packed_find_array: the matrix has no array \"%s\" (it has %s)", name,
+                      held);
 }
 
