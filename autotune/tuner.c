@@ -206,9 +206,7 @@ static int default_rank(const sparq_bench_case *b, const sparq_kernel_info *k)
     sparq_kernel_params p;
     char why[256];
     sparq_kernel_default_params(k, caps, &p);
-    return sparq_kernel_params_fit(k, &p, caps, why, sizeof why)
-               ? k->rank(b->matrix, b->c->batch, caps, &p, why, sizeof why)
-               : 0;
+    return sparq_kernel_rank(k, b->matrix, b->c->batch, caps, &p, why, sizeof why);
 }
 
 /* Whether k is among the `top` kernels of the case by default rank (0: all are). */

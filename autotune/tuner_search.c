@@ -214,8 +214,7 @@ static sparq_status space_build(const sparq_kernel_info *k, const sparq_bench_ca
             rest /= (size_t)counts[i];
         }
         char why[256];
-        if (sparq_kernel_params_fit(k, &p, caps, why, sizeof why) &&
-            k->rank(b->matrix, b->c->batch, caps, &p, why, sizeof why) > 0)
+        if (sparq_kernel_rank(k, b->matrix, b->c->batch, caps, &p, why, sizeof why) > 0)
             s->points[s->count++] = p;
     }
     return SPARQ_OK;

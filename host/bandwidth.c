@@ -215,10 +215,12 @@ sparq_status sparq_cache_flush_enqueue(sparq_context *ctx, cl_command_queue queu
 static const sparq_kernel_info stream_rows[] = {
     {"stream_dense_read", "stream.cl", 0, SPARQ_STRUCTURE_DENSE,
      "bandwidth roof: read-only float4 streaming",
-     {{"STREAM_WG", 64, 64, {64, 0}}}, NULL, NULL, 0, false},
+     {{"STREAM_WG", 64, 64, {64, 0}}}, NULL, NULL, 0, false,
+     {{SPARQ_RULE_WORK_GROUP, "STREAM_WG", NULL, 0}}},
     {"stream_dense_copy", "stream.cl", 0, SPARQ_STRUCTURE_DENSE,
      "bandwidth roof: float4 copy (bytes read + written)",
-     {{"STREAM_WG", 64, 64, {64, 0}}}, NULL, NULL, 0, false},
+     {{"STREAM_WG", 64, 64, {64, 0}}}, NULL, NULL, 0, false,
+     {{SPARQ_RULE_WORK_GROUP, "STREAM_WG", NULL, 0}}},
 };
 
 const sparq_kernel_family sparq_kernels_stream = {stream_rows,

@@ -44,12 +44,34 @@ enum {
  * fits). */
 #define SPARQ_MAX_KERNELS 64
 
-/* One tuning knob of a kernel: a -D NAME=value build option. */
+/* One tuning knob of a kernel: a -D NAME=value build option, named <TAG>_<KNOB> where
+ * TAG names the kernel's code (CSR_VECTOR_WG, NM_TILED_TB, QTILE_R; spmm_bsr_gemv runs
+ * spmm_bsr_tile's code and shares its BSR_TILE_ knobs). */
 typedef struct sparq_tunable {
-    const char *name;                         /* the macro, e.g. "WG"                  */
+    const char *name;                         /* the macro, e.g. "CSR_VECTOR_WG"       */
     unsigned default_cpu, default_gpu;        /* used until a tuned value exists       */
     unsigned candidates[SPARQ_MAX_CANDIDATES];/* what a tuner tries; 0 ends the list   */
 } sparq_tunable;
+
+/* A condition on a kernel's tunables that depends on nothing but them and the device,
+ * declared in its registry row and checked by sparq_kernel_params_fit before any rank
+ * function sees a setting. Conditions that depend on the matrix stay in the rank. */
+typedef enum sparq_rule_kind {
+    SPARQ_RULE_END = 0,      /* ends the list                                          */
+    SPARQ_RULE_WORK_GROUP,   /* a is the work-group size: at most the device's limit   */
+    SPARQ_RULE_DIVIDES,      /* a divides b                                            */
+    SPARQ_RULE_MULTIPLE,     /* a is a multiple of n                                   */
+    SPARQ_RULE_CANDIDATE,    /* a is one of its candidates (what the kernel's code has) */
+    SPARQ_RULE_LOCAL_FLOATS  /* a x b floats of local memory fit the device's          */
+} sparq_rule_kind;
+
+typedef struct sparq_tunable_rule {
+    sparq_rule_kind kind;
+    const char *a, *b; /* tunable names */
+    unsigned n;
+} sparq_tunable_rule;
+
+#define SPARQ_MAX_RULES 4
 
 /* Chosen values, in the order of the kernel's tunables. */
 typedef struct sparq_kernel_params {
@@ -115,6 +137,7 @@ struct sparq_kernel_info {
     sparq_enqueue_fn enqueue;
     unsigned encodings;         /* bits 1 << sparq_encoding it runs; 0: f32 and f16   */
     bool w8a8;                  /* runs matrices with quantize_activations            */
+    sparq_tunable_rule rules[SPARQ_MAX_RULES]; /* on its tunables; kind END ends them  */
 };
 
 /* One op file's registry rows, in registry order (host/<op file>.c defines it). */
@@ -141,11 +164,18 @@ bool sparq_format_has_kernels(const sparq_pack_options *fmt, bool quantize_activ
 /* The defaults of k's tunables for this device type. */
 void sparq_kernel_default_params(const sparq_kernel_info *k, const sparq_device_caps *caps,
                                  sparq_kernel_params *p);
-/* Whether p is a possible setting on this device: no value 0, and every work-group size
- * (tunables named *WG) within the device's limit. Kernel-specific conditions (local
- * memory, divisibility) are in the rank functions. */
+/* Whether p is a possible setting on this device: no value 0 and every rule of k's row
+ * met; why says which is not. */
 bool sparq_kernel_params_fit(const sparq_kernel_info *k, const sparq_kernel_params *p,
                              const sparq_device_caps *caps, char *why, size_t why_size);
+/* k's rank for this case (sparq_rank_level): SPARQ_RANK_REFUSED when p does not fit
+ * the device (sparq_kernel_params_fit), else what k's rank function says. Dispatch, the
+ * tuner and forced runs all rank through here. */
+int sparq_kernel_rank(const sparq_kernel_info *k, const sparq_matrix *m, size_t batch,
+                      const sparq_device_caps *caps, const sparq_kernel_params *p, char *why,
+                      size_t why_size);
+/* The value in p of k's work-group tunable (its SPARQ_RULE_WORK_GROUP; 0 if none). */
+unsigned sparq_kernel_work_group(const sparq_kernel_info *k, const sparq_kernel_params *p);
 /* The value of tunable `name` in p (0 if k has no such tunable). */
 unsigned sparq_kernel_param(const sparq_kernel_info *k, const sparq_kernel_params *p,
                             const char *name);

@@ -54,7 +54,7 @@ sparq_status sparq_linear_run(const sparq_kernel_info *k, const sparq_kernel_par
                           k->name, sparq_structure_name(m->format.structure),
                           sparq_encoding_name(m->format.quant.encoding),
                           m->path == SPARQ_PATH_DENSE ? " held for the dense path" : "");
-    if (k->rank(m, a->batch, &m->ctx->caps, p, why, sizeof why) == 0)
+    if (sparq_kernel_rank(k, m, a->batch, &m->ctx->caps, p, why, sizeof why) == 0)
         return sparq_fail(SPARQ_ERROR_UNSUPPORTED, OP ": %s can't run this case: %s", k->name,
                           why);
     return k->enqueue(m->ctx, k, a, p);

@@ -79,9 +79,7 @@ static size_t gemv_local_bytes(const sparq_matrix *m)
 static int rank_dense_q_gemv(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
                              const sparq_kernel_params *p, char *why, size_t why_size)
 {
-    const sparq_kernel_info *k = sparq_kernel_find("linear_dense_q_gemv");
-    if (!fits_device(caps, sparq_kernel_param(k, p, "QGEMV_WG"), why, why_size))
-        return SPARQ_RANK_REFUSED;
+    (void)p;
     if (gemv_local_bytes(m) > caps->local_mem_bytes) {
         snprintf(why, why_size, "x in local memory needs %zu bytes, the device has %llu",
                  gemv_local_bytes(m), (unsigned long long)caps->local_mem_bytes);
@@ -119,9 +117,8 @@ static sparq_status enqueue_dense_q_gemv(sparq_context *ctx, const sparq_kernel_
 static int rank_dense_q_tiled(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
                               const sparq_kernel_params *p, char *why, size_t why_size)
 {
+    (void)caps;
     const sparq_kernel_info *k = sparq_kernel_find("linear_dense_q_tiled");
-    if (!fits_device(caps, sparq_kernel_param(k, p, "QTILE_WG"), why, why_size))
-        return SPARQ_RANK_REFUSED;
     if (batch == 1) {
         snprintf(why, why_size, "batch 1 has no batch rows to share a dequantized weight; "
                  "the GEMV streams the codes with the scales factored out");
@@ -268,8 +265,8 @@ static int rank_dense_w8a8(const sparq_matrix *m, size_t batch, const sparq_devi
                            const sparq_kernel_params *p, char *why, size_t why_size)
 {
     const sparq_kernel_info *k = sparq_kernel_find("linear_dense_w8a8");
-    if (!fits_device(caps, sparq_kernel_param(k, p, "W8A8_WG"), why, why_size) ||
-        !fits_device(caps, default_param("quantize_dense_rows", "QROWS_WG", caps), why, why_size))
+    /* the quantizer runs with its defaults (its own rules are this row's) */
+    if (!fits_device(caps, default_param("quantize_dense_rows", "QROWS_WG", caps), why, why_size))
         return SPARQ_RANK_REFUSED;
     snprintf(why, why_size, "W8A8: the %zu x %zu batch of X quantized per row to %s, then "
              "int8 x i8 weights (%s scales) with exact int32 sums, outer products of %u x %u "
@@ -384,7 +381,8 @@ static const sparq_kernel_info dense_q_rows[] = {
     {"linear_dense_q_gemv", "linear_dense_q.cl", 0, SPARQ_STRUCTURE_DENSE,
      "dense i8/i4 weights at batch 1: a work-item per row, wide code loads, scales factored out",
      {{"QGEMV_WG", 16, 64, {8, 16, 32, 64, 0}}}, rank_dense_q_gemv,
-     enqueue_dense_q_gemv, (1u << SPARQ_ENCODING_I8) | (1u << SPARQ_ENCODING_I4), false},
+     enqueue_dense_q_gemv, (1u << SPARQ_ENCODING_I8) | (1u << SPARQ_ENCODING_I4), false,
+     {{SPARQ_RULE_WORK_GROUP, "QGEMV_WG", NULL, 0}}},
     /* also built for f32 by the dense path above batch 1 (host/linear.c) */
     {"linear_dense_q_tiled", "linear_dense_q.cl", 0, SPARQ_STRUCTURE_DENSE,
      "dense f16/i8/i4 weights, any batch: tiles of QTILE_R rows x QTILE_TB batch rows, "
@@ -393,16 +391,19 @@ static const sparq_kernel_info dense_q_rows[] = {
      {{"QTILE_WG", 16, 64, {8, 16, 32, 64, 0}}, {"QTILE_R", 2, 1, {1, 2, 3, 4, 0}},
       {"QTILE_TB", 4, 4, {1, 2, 4, 6, 8, 0}}, {"QTILE_NT", 4, 1, {1, 2, 4, 8, 0}}},
      rank_dense_q_tiled, enqueue_dense_q_tiled,
-     (1u << SPARQ_ENCODING_F16) | (1u << SPARQ_ENCODING_I8) | (1u << SPARQ_ENCODING_I4), false},
+     (1u << SPARQ_ENCODING_F16) | (1u << SPARQ_ENCODING_I8) | (1u << SPARQ_ENCODING_I4), false,
+     {{SPARQ_RULE_WORK_GROUP, "QTILE_WG", NULL, 0}}},
     {"quantize_dense_rows", "linear_dense_q.cl", 0, SPARQ_STRUCTURE_DENSE,
      "W8A8 step 1: X quantized per row (per token) to 8-bit codes and (scale, zero point)",
-     {{"QROWS_WG", 8, 64, {8, 0}}}, NULL, NULL, 1u << SPARQ_ENCODING_I8, true},
+     {{"QROWS_WG", 8, 64, {8, 0}}}, NULL, NULL, 1u << SPARQ_ENCODING_I8, true,
+     {{SPARQ_RULE_WORK_GROUP, "QROWS_WG", NULL, 0}}},
     {"linear_dense_w8a8", "linear_dense_q.cl", 0, SPARQ_STRUCTURE_DENSE,
      "W8A8 step 2: int8 x int8 with exact int32 sums, outer products of W8A8_S slabs of 8 "
      "weight rows x W8A8_TB batch rows per work-item, then scaled by x_scale * w_scale",
      {{"W8A8_WG", 8, 64, {8, 16, 32, 64, 0}}, {"W8A8_S", 2, 1, {1, 2, 0}},
       {"W8A8_TB", 6, 4, {1, 2, 4, 6, 8, 0}}},
-     rank_dense_w8a8, enqueue_dense_w8a8, 1u << SPARQ_ENCODING_I8, true},
+     rank_dense_w8a8, enqueue_dense_w8a8, 1u << SPARQ_ENCODING_I8, true,
+     {{SPARQ_RULE_WORK_GROUP, "W8A8_WG", NULL, 0}}},
 };
 
 const sparq_kernel_family sparq_kernels_dense_q = {dense_q_rows,

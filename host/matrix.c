@@ -370,19 +370,3 @@ sparq_status sparq_linear_enqueue(sparq_context *ctx, const sparq_kernel_info *k
     return st;
 }
 
-bool sparq_batchtile_fits(const sparq_device_caps *caps, unsigned wg, unsigned kt, unsigned tb,
-                          char *why, size_t why_size)
-{
-    size_t need = (size_t)kt * tb * sizeof(float);
-    if (caps->max_work_group_size < wg) {
-        snprintf(why, why_size, "work-groups of %u work-items needed, the device allows %zu",
-                 wg, caps->max_work_group_size);
-        return false;
-    }
-    if (need > caps->local_mem_bytes) {
-        snprintf(why, why_size, "needs %zu bytes of local memory, the device has %llu", need,
-                 (unsigned long long)caps->local_mem_bytes);
-        return false;
-    }
-    return true;
-}

@@ -60,12 +60,6 @@ sparq_status sparq_linear_enqueue(sparq_context *ctx, const sparq_kernel_info *k
                                   const sparq_linear_args *a, cl_kernel kernel,
                                   const size_t global[2], const size_t local[2]);
 
-/* Whether a batch-tile kernel fits the device: groups of wg work-items and X staged
- * transposed in local memory, kt columns x tb batch rows of floats (sparq_stage_xt in
- * kernels/common.clh). When not, why says what the device lacks. */
-bool sparq_batchtile_fits(const sparq_device_caps *caps, unsigned wg, unsigned kt, unsigned tb,
-                          char *why, size_t why_size);
-
 /* Runs kernel k with parameters p for a validated call (tests and the tuner force
  * kernels this way); on a matrix held for the dense path, linear_dense_q_tiled runs the
  * dense path's kernel (f32). SPARQ_ERROR_UNSUPPORTED when k's rank refuses the case. */

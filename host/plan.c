@@ -70,15 +70,13 @@ static sparq_status plan_kernel(const sparq_matrix *m, size_t batch,
         sparq_param_source source = sparq_matrix_tuned_params(m, c, batch, &p, detail,
                                                               sizeof detail);
         reason[0] = '\0';
-        int r = sparq_kernel_params_fit(c, &p, caps, reason, sizeof reason)
-                    ? c->rank(m, batch, caps, &p, reason, sizeof reason)
-                    : 0;
+        int r = sparq_kernel_rank(c, m, batch, caps, &p, reason, sizeof reason);
         if (r == 0 && source != SPARQ_PARAM_SOURCE_DEFAULT) {
             source = SPARQ_PARAM_SOURCE_DEFAULT;
             snprintf(detail, sizeof detail, "built-in default (tuned values don't fit: %s)",
                      reason);
             sparq_kernel_default_params(c, caps, &p);
-            r = c->rank(m, batch, caps, &p, reason, sizeof reason);
+            r = sparq_kernel_rank(c, m, batch, caps, &p, reason, sizeof reason);
         }
         bool tuned_pick = r > 0 && tuned_kernel_pick(m, choice, c);
         if (r == 0) {

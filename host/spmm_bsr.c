@@ -30,8 +30,9 @@ static int tile_usable(const char *name, const sparq_matrix *m, const sparq_devi
         snprintf(why, why_size, "%s is not registered", name);
         return 0;
     }
-    size_t wi = tile_work_items(m, sparq_kernel_param(k, p, "TSR"));
-    size_t group = wi * sparq_kernel_param(k, p, "RPG") * sparq_kernel_param(k, p, "WGB");
+    size_t wi = tile_work_items(m, sparq_kernel_param(k, p, "BSR_TILE_TSR"));
+    size_t group = wi * sparq_kernel_param(k, p, "BSR_TILE_RPG") *
+                   sparq_kernel_param(k, p, "BSR_TILE_WGB");
     if (wi == 0) {
         snprintf(why, why_size, "%s needs blocks of at least 8 values, not %ux%u", name,
                  m->format.block_rows, m->format.block_cols);
@@ -111,25 +112,27 @@ static sparq_status enqueue_bsr(sparq_context *ctx, const sparq_kernel_info *k,
 static sparq_status enqueue_bsr_scalar(sparq_context *ctx, const sparq_kernel_info *k,
                                        const sparq_linear_args *a, const sparq_kernel_params *p)
 {
-    size_t wg = sparq_kernel_param(k, p, "WG");
+    size_t wg = sparq_kernel_param(k, p, "BSR_SCALAR_WG");
     size_t local[2] = {wg, 1}, global[2] = {sparq_round_up(a->matrix->rows, wg), a->batch};
     return enqueue_bsr(ctx, k, a, p, global, local);
 }
 
-/* spmm_bsr_tile and spmm_bsr_gemv: a group per RPG block rows x WGB batch tiles of TB. */
+/* spmm_bsr_tile and spmm_bsr_gemv: a group per BSR_TILE_RPG block rows x BSR_TILE_WGB batch
+ * tiles of BSR_TILE_TB. */
 static sparq_status enqueue_bsr_tile(sparq_context *ctx, const sparq_kernel_info *k,
                                      const sparq_linear_args *a, const sparq_kernel_params *p)
 {
     const sparq_matrix *m = a->matrix;
-    size_t wi = tile_work_items(m, sparq_kernel_param(k, p, "TSR"));
-    size_t tb = sparq_kernel_param(k, p, "TB"), wgb = sparq_kernel_param(k, p, "WGB");
-    size_t rpg = sparq_kernel_param(k, p, "RPG");
+    size_t wi = tile_work_items(m, sparq_kernel_param(k, p, "BSR_TILE_TSR"));
+    size_t tb = sparq_kernel_param(k, p, "BSR_TILE_TB");
+    size_t wgb = sparq_kernel_param(k, p, "BSR_TILE_WGB");
+    size_t rpg = sparq_kernel_param(k, p, "BSR_TILE_RPG");
     if (wi == 0 || tb == 0 || wgb == 0 || rpg == 0)
         return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
                           "linear: %s can't run %ux%u blocks with TSR %u, TB %zu, WGB %zu, "
                           "RPG %zu",
                           k->name, m->format.block_rows, m->format.block_cols,
-                          sparq_kernel_param(k, p, "TSR"), tb, wgb, rpg);
+                          sparq_kernel_param(k, p, "BSR_TILE_TSR"), tb, wgb, rpg);
     size_t block_rows = (m->rows + m->format.block_rows - 1) / m->format.block_rows;
     size_t local[2] = {wi * rpg, wgb};
     size_t global[2] = {sparq_round_up(block_rows, rpg) * wi,
@@ -157,28 +160,30 @@ const sparq_structure_upload sparq_upload_bsr = {SPARQ_STRUCTURE_BSR, NULL, bsr_
 
 /* ---- registry rows ---- */
 
-static const sparq_kernel_info bsr_rows[] = {
-    /* every BSR kernel: f32, f16, i8 and i4 values */
-#define SPARQ_BSR_ENCODINGS                                                                  \
+/* every BSR kernel: f32, f16, i8 and i4 values */
+#define BSR_ENCODINGS                                                                        \
     ((1u << SPARQ_ENCODING_F32) | (1u << SPARQ_ENCODING_F16) | (1u << SPARQ_ENCODING_I8) |   \
      (1u << SPARQ_ENCODING_I4))
+
+/* The micro-tile kernels' work-groups (TILE_WI x RPG by WGB) depend on the block shape:
+ * tile_usable checks them per matrix. */
+static const sparq_kernel_info bsr_rows[] = {
     {"spmm_bsr_scalar", "spmm_bsr.cl", 0, SPARQ_STRUCTURE_BSR,
      "general BSR: one work-item per (row, batch) output, any block shape and batch; "
      "i8/i4 scaled once per block (groups) or per row",
-     {{"WG", 64, 64, {32, 64, 128, 0}}}, rank_bsr_scalar, enqueue_bsr_scalar,
-     SPARQ_BSR_ENCODINGS, false},
+     {{"BSR_SCALAR_WG", 64, 64, {32, 64, 128, 0}}}, rank_bsr_scalar, enqueue_bsr_scalar,
+     BSR_ENCODINGS, false, {{SPARQ_RULE_WORK_GROUP, "BSR_SCALAR_WG", NULL, 0}}},
     {"spmm_bsr_tile", "spmm_bsr.cl", 0, SPARQ_STRUCTURE_BSR,
      "BSR micro-tiles: a work-item computes TSR float8 segment rows x TB batch rows; "
      "i8/i4 codes dequantized in registers",
-     {{"TSR", 2, 1, {1, 2, 4, 8, 16, 0}}, {"TB", 4, 2, {1, 2, 3, 4, 6, 0}},
-      {"WGB", 16, 8, {4, 8, 16, 32, 0}}, {"RPG", 1, 4, {1, 2, 4, 8, 0}}},
-     rank_bsr_tile, enqueue_bsr_tile, SPARQ_BSR_ENCODINGS, false},
+     {{"BSR_TILE_TSR", 2, 1, {1, 2, 4, 8, 16, 0}}, {"BSR_TILE_TB", 4, 2, {1, 2, 3, 4, 6, 0}},
+      {"BSR_TILE_WGB", 16, 8, {4, 8, 16, 32, 0}}, {"BSR_TILE_RPG", 1, 4, {1, 2, 4, 8, 0}}},
+     rank_bsr_tile, enqueue_bsr_tile, BSR_ENCODINGS, false, {{SPARQ_RULE_END, NULL, NULL, 0}}},
     {"spmm_bsr_gemv", "spmm_bsr.cl", 0, SPARQ_STRUCTURE_BSR,
      "BSR batch 1: the micro-tile kernel with one batch row per work-item",
-     {{"TSR", 16, 1, {1, 2, 4, 8, 16, 0}}, {"TB", 1, 1, {1, 0}}, {"WGB", 1, 1, {1, 0}},
-      {"RPG", 4, 16, {1, 4, 16, 0}}},
-     rank_bsr_gemv, enqueue_bsr_tile, SPARQ_BSR_ENCODINGS, false},
-#undef SPARQ_BSR_ENCODINGS
+     {{"BSR_TILE_TSR", 16, 1, {1, 2, 4, 8, 16, 0}}, {"BSR_TILE_TB", 1, 1, {1, 0}},
+      {"BSR_TILE_WGB", 1, 1, {1, 0}}, {"BSR_TILE_RPG", 4, 16, {1, 4, 16, 0}}},
+     rank_bsr_gemv, enqueue_bsr_tile, BSR_ENCODINGS, false, {{SPARQ_RULE_END, NULL, NULL, 0}}},
 };
 
 const sparq_kernel_family sparq_kernels_bsr = {bsr_rows, sizeof bsr_rows / sizeof bsr_rows[0]};

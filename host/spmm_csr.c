@@ -59,7 +59,7 @@ static sparq_status enqueue_csr_scalar(sparq_context *ctx, const sparq_kernel_in
     sparq_status st = csr_kernel(k, a, p, 0, &kernel);
     if (st != SPARQ_OK)
         return st;
-    size_t wg = sparq_kernel_param(k, p, "WG");
+    size_t wg = sparq_kernel_param(k, p, "CSR_SCALAR_WG");
     return csr_launch(ctx, k, a, kernel, sparq_round_up(a->matrix->rows, wg), a->batch, wg);
 }
 
@@ -111,7 +111,7 @@ static sparq_status enqueue_csr_rowvec(sparq_context *ctx, const sparq_kernel_in
         clReleaseKernel(kernel);
         return st;
     }
-    size_t wg = sparq_kernel_param(k, p, "ROWVEC_WG");
+    size_t wg = sparq_kernel_param(k, p, "CSR_ROWVEC_WG");
     return csr_launch(ctx, k, a, kernel, sparq_round_up(m->rows, wg), 1, wg);
 }
 
@@ -120,17 +120,7 @@ static sparq_status enqueue_csr_rowvec(sparq_context *ctx, const sparq_kernel_in
 static int rank_csr_vector(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
                            const sparq_kernel_params *p, char *why, size_t why_size)
 {
-    const sparq_kernel_info *k = sparq_kernel_find("spmm_csr_vector");
-    unsigned wg = sparq_kernel_param(k, p, "VECTOR_WG"), vs = sparq_kernel_param(k, p, "VECTOR_VS");
-    if (caps->max_work_group_size < wg) {
-        snprintf(why, why_size, "work-groups of %u work-items needed, the device allows %zu",
-                 wg, caps->max_work_group_size);
-        return SPARQ_RANK_REFUSED;
-    }
-    if (vs == 0 || vs > wg || wg % vs != 0) {
-        snprintf(why, why_size, "VECTOR_VS=%u must divide VECTOR_WG=%u", vs, wg);
-        return SPARQ_RANK_REFUSED;
-    }
+    (void)p;
     if (batch > VECTOR_MAX_BATCH) {
         snprintf(why, why_size, "batch %zu > %d: the batch-tiled kernel reads each nonzero "
                  "once per tile of batch columns, this one once per batch column", batch,
@@ -160,30 +150,18 @@ static sparq_status enqueue_csr_vector(sparq_context *ctx, const sparq_kernel_in
     sparq_status st = csr_kernel(k, a, p, 0, &kernel);
     if (st != SPARQ_OK)
         return st;
-    size_t wg = sparq_kernel_param(k, p, "VECTOR_WG");
-    size_t rows_per_group = wg / sparq_kernel_param(k, p, "VECTOR_VS");
+    size_t wg = sparq_kernel_param(k, p, "CSR_VECTOR_WG");
+    size_t rows_per_group = wg / sparq_kernel_param(k, p, "CSR_VECTOR_VS");
     size_t groups = (a->matrix->rows + rows_per_group - 1) / rows_per_group;
     return csr_launch(ctx, k, a, kernel, groups * wg, 1, wg);
 }
 
 /* ---- spmm_csr_batchtile ------------------------------------------------------------- */
 
-/* Whether spmm_csr_batchtile with parameters p fits the device (why: if not, why). */
-static bool batchtile_fits(const sparq_device_caps *caps, const sparq_kernel_params *p, char *why,
-                           size_t why_size)
-{
-    const sparq_kernel_info *k = sparq_kernel_find("spmm_csr_batchtile");
-    return sparq_batchtile_fits(caps, sparq_kernel_param(k, p, "TILE_WG"),
-                                sparq_kernel_param(k, p, "TILE_KT"),
-                                sparq_kernel_param(k, p, "TILE_TB"), why, why_size);
-}
-
 static int rank_csr_batchtile(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
                               const sparq_kernel_params *p, char *why, size_t why_size)
 {
     const sparq_kernel_info *k = sparq_kernel_find("spmm_csr_batchtile");
-    if (!batchtile_fits(caps, p, why, why_size))
-        return SPARQ_RANK_REFUSED;
     if (batch < 2) {
         snprintf(why, why_size, "batch 1 has no batch columns to tile");
         return SPARQ_RANK_REFUSED;
@@ -191,21 +169,19 @@ static int rank_csr_batchtile(const sparq_matrix *m, size_t batch, const sparq_d
     size_t small = is_gpu(caps) ? VECTOR_MAX_BATCH : ROWVEC_MAX_BATCH;
     snprintf(why, why_size, "batch %zu: X staged in local memory, each nonzero read once per "
              "tile of %u batch columns (rows average %.1f nonzeros)", batch,
-             sparq_kernel_param(k, p, "TILE_TB"), m->len_mean);
+             sparq_kernel_param(k, p, "CSR_BATCHTILE_TB"), m->len_mean);
     return batch > small ? SPARQ_RANK_BEST : SPARQ_RANK_SHAPED;
 }
 
 static sparq_status enqueue_csr_batchtile(sparq_context *ctx, const sparq_kernel_info *k,
                                           const sparq_linear_args *a, const sparq_kernel_params *p)
 {
-    char why[160];
-    if (!batchtile_fits(&ctx->caps, p, why, sizeof why))
-        return sparq_fail(SPARQ_ERROR_UNSUPPORTED, "linear: %s: %s", k->name, why);
     cl_kernel kernel = NULL;
     sparq_status st = csr_kernel(k, a, p, 0, &kernel);
     if (st != SPARQ_OK)
         return st;
-    size_t wg = sparq_kernel_param(k, p, "TILE_WG"), tb = sparq_kernel_param(k, p, "TILE_TB");
+    size_t wg = sparq_kernel_param(k, p, "CSR_BATCHTILE_WG");
+    size_t tb = sparq_kernel_param(k, p, "CSR_BATCHTILE_TB");
     return csr_launch(ctx, k, a, kernel, sparq_round_up(a->matrix->rows, wg),
                       (a->batch + tb - 1) / tb, wg);
 }
@@ -223,32 +199,38 @@ const sparq_structure_upload sparq_upload_csr = {SPARQ_STRUCTURE_CSR, NULL, csr_
 
 /* ---- registry rows ---- */
 
-static const sparq_kernel_info csr_rows[] = {
-    /* every CSR kernel: f32, f16, i8 and i4 values */
-#define SPARQ_CSR_ENCODINGS                                                                  \
+/* every CSR kernel: f32, f16, i8 and i4 values */
+#define CSR_ENCODINGS                                                                        \
     ((1u << SPARQ_ENCODING_F32) | (1u << SPARQ_ENCODING_F16) | (1u << SPARQ_ENCODING_I8) |   \
      (1u << SPARQ_ENCODING_I4))
+
+static const sparq_kernel_info csr_rows[] = {
     {"spmm_csr_scalar", "spmm_csr.cl", 0, SPARQ_STRUCTURE_CSR,
      "general CSR: one work-item per (row, batch) output, any shape",
-     {{"WG", 64, 64, {32, 64, 128, 0}}}, rank_csr_scalar, enqueue_csr_scalar,
-     SPARQ_CSR_ENCODINGS, false},
+     {{"CSR_SCALAR_WG", 64, 64, {32, 64, 128, 0}}}, rank_csr_scalar, enqueue_csr_scalar,
+     CSR_ENCODINGS, false, {{SPARQ_RULE_WORK_GROUP, "CSR_SCALAR_WG", NULL, 0}}},
     {"spmm_csr_rowvec", "spmm_csr.cl", 0, SPARQ_STRUCTURE_CSR,
      "CSR at small batch on CPUs: a work-item per row, SIMD steps of VW nonzeros",
-     {{"ROWVEC_WG", 64, 64, {16, 32, 64, 128, 0}}, {"ROWVEC_VW", 8, 4, {4, 8, 16, 0}}},
-     rank_csr_rowvec, enqueue_csr_rowvec,
-     SPARQ_CSR_ENCODINGS, false},
+     {{"CSR_ROWVEC_WG", 64, 64, {16, 32, 64, 128, 0}}, {"CSR_ROWVEC_VW", 8, 4, {4, 8, 16, 0}}},
+     rank_csr_rowvec, enqueue_csr_rowvec, CSR_ENCODINGS, false,
+     {{SPARQ_RULE_WORK_GROUP, "CSR_ROWVEC_WG", NULL, 0},
+      {SPARQ_RULE_CANDIDATE, "CSR_ROWVEC_VW", NULL, 0}}},
     {"spmm_csr_vector", "spmm_csr.cl", 0, SPARQ_STRUCTURE_CSR,
      "CSR at small batch on GPUs: VS work-items share a row, fixed-order tree reduction",
-     {{"VECTOR_WG", 128, 128, {64, 128, 256, 0}}, {"VECTOR_VS", 32, 32, {4, 8, 16, 32, 64, 0}}},
-     rank_csr_vector, enqueue_csr_vector,
-     SPARQ_CSR_ENCODINGS, false},
+     {{"CSR_VECTOR_WG", 128, 128, {64, 128, 256, 0}},
+      {"CSR_VECTOR_VS", 32, 32, {4, 8, 16, 32, 64, 0}}},
+     rank_csr_vector, enqueue_csr_vector, CSR_ENCODINGS, false,
+     {{SPARQ_RULE_WORK_GROUP, "CSR_VECTOR_WG", NULL, 0},
+      {SPARQ_RULE_DIVIDES, "CSR_VECTOR_VS", "CSR_VECTOR_WG", 0}}},
     {"spmm_csr_batchtile", "spmm_csr.cl", 0, SPARQ_STRUCTURE_CSR,
      "CSR at batch >= 2: a work-item per row and TB batch columns, X staged in local memory",
-     {{"TILE_WG", 512, 64, {32, 64, 128, 256, 512, 0}}, {"TILE_TB", 16, 8, {4, 8, 16, 0}},
-      {"TILE_KT", 4096, 512, {256, 512, 1024, 2048, 4096, 0}}},
-     rank_csr_batchtile, enqueue_csr_batchtile,
-     SPARQ_CSR_ENCODINGS, false},
-#undef SPARQ_CSR_ENCODINGS
+     {{"CSR_BATCHTILE_WG", 512, 64, {32, 64, 128, 256, 512, 0}},
+      {"CSR_BATCHTILE_TB", 16, 8, {4, 8, 16, 0}},
+      {"CSR_BATCHTILE_KT", 4096, 512, {256, 512, 1024, 2048, 4096, 0}}},
+     rank_csr_batchtile, enqueue_csr_batchtile, CSR_ENCODINGS, false,
+     {{SPARQ_RULE_WORK_GROUP, "CSR_BATCHTILE_WG", NULL, 0},
+      {SPARQ_RULE_CANDIDATE, "CSR_BATCHTILE_TB", NULL, 0},
+      {SPARQ_RULE_LOCAL_FLOATS, "CSR_BATCHTILE_KT", "CSR_BATCHTILE_TB", 0}}},
 };
 
 const sparq_kernel_family sparq_kernels_csr = {csr_rows, sizeof csr_rows / sizeof csr_rows[0]};

@@ -30,15 +30,6 @@ static sparq_status enqueue_nm(sparq_context *ctx, const sparq_kernel_info *k,
     return st != SPARQ_OK ? st : sparq_linear_enqueue(ctx, k, a, kernel, global, local);
 }
 
-static sparq_status check_param(const sparq_kernel_info *k, const char *name, unsigned value,
-                                unsigned wg)
-{
-    if (value == 0 || (wg && wg % value != 0))
-        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "linear: %s: %s=%u %s", k->name, name,
-                          value, wg ? "must divide WG" : "must be positive");
-    return SPARQ_OK;
-}
-
 /* ---- spmm_nm_general ---- */
 
 static int rank_nm_general(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
@@ -53,10 +44,7 @@ static int rank_nm_general(const sparq_matrix *m, size_t batch, const sparq_devi
 static sparq_status enqueue_nm_general(sparq_context *ctx, const sparq_kernel_info *k,
                                        const sparq_linear_args *a, const sparq_kernel_params *p)
 {
-    unsigned wg = sparq_kernel_param(k, p, "WG");
-    sparq_status st = check_param(k, "WG", wg, 0);
-    if (st != SPARQ_OK)
-        return st;
+    unsigned wg = sparq_kernel_param(k, p, "NM_GENERAL_WG");
     return enqueue_nm(ctx, k, a, p, sparq_round_up(a->matrix->rows, wg), a->batch, wg);
 }
 
@@ -87,14 +75,8 @@ static bool gemv24_runs(const sparq_matrix *m, size_t batch, const char *name, c
 static int rank_nm_gemv24(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
                           const sparq_kernel_params *p, char *why, size_t why_size)
 {
-    (void)caps;
-    const sparq_kernel_info *k = sparq_kernel_find("spmm_nm_gemv24");
-    unsigned wg = sparq_kernel_param(k, p, "WG"), lanes = sparq_kernel_param(k, p, "ROW_LANES");
-    if (lanes == 0 || lanes > wg || wg % lanes != 0) {
-        snprintf(why, why_size, "ROW_LANES=%u must divide WG=%u", lanes, wg);
-        return SPARQ_RANK_REFUSED;
-    }
-    if (!gemv24_runs(m, batch, k->name, why, why_size))
+    (void)caps, (void)p;
+    if (!gemv24_runs(m, batch, "spmm_nm_gemv24", why, why_size))
         return SPARQ_RANK_REFUSED;
     snprintf(why, why_size,
              "spmm_nm_gemv24 streams 2:4 rows at batch 1, one row per work-item (meta bytes "
@@ -119,24 +101,19 @@ static int rank_nm_gemv24_slab(const sparq_matrix *m, size_t batch, const sparq_
 static sparq_status enqueue_nm_gemv24(sparq_context *ctx, const sparq_kernel_info *k,
                                       const sparq_linear_args *a, const sparq_kernel_params *p)
 {
-    unsigned wg = sparq_kernel_param(k, p, "WG"), lanes = sparq_kernel_param(k, p, "ROW_LANES");
-    sparq_status st;
-    if ((st = check_param(k, "WG", wg, 0)) || (st = check_param(k, "ROW_LANES", lanes, wg)))
-        return st;
+    unsigned wg = sparq_kernel_param(k, p, "NM_GEMV24_WG");
+    unsigned lanes = sparq_kernel_param(k, p, "NM_GEMV24_LANES");
     size_t rows_per_group = wg / lanes;
     return enqueue_nm(ctx, k, a, p, sparq_round_up(a->matrix->rows, rows_per_group) * lanes, 1, wg);
 }
 
-/* The slab kernels: one work-item per slab of rows (their count rounded up to WG) and
- * tile of tb batch rows. */
+/* The slab kernels: one work-item per slab of rows (their count rounded up to the
+ * work-group size) and tile of tb batch rows. */
 static sparq_status enqueue_slabs(sparq_context *ctx, const sparq_kernel_info *k,
                                   const sparq_linear_args *a, const sparq_kernel_params *p,
                                   unsigned tb)
 {
-    unsigned wg = sparq_kernel_param(k, p, "WG");
-    sparq_status st;
-    if ((st = check_param(k, "WG", wg, 0)) || (st = check_param(k, "TB", tb, 0)))
-        return st;
+    unsigned wg = sparq_kernel_work_group(k, p);
     size_t slabs = sparq_slab_count(a->matrix->rows);
     return enqueue_nm(ctx, k, a, p, sparq_round_up(slabs, wg), (a->batch + tb - 1) / tb, wg);
 }
@@ -167,10 +144,8 @@ static int rank_nm_tiled(const sparq_matrix *m, size_t batch, const sparq_device
 static sparq_status enqueue_nm_tiled(sparq_context *ctx, const sparq_kernel_info *k,
                                      const sparq_linear_args *a, const sparq_kernel_params *p)
 {
-    unsigned wg = sparq_kernel_param(k, p, "WG"), tb = sparq_kernel_param(k, p, "TB");
-    sparq_status st;
-    if ((st = check_param(k, "WG", wg, 0)) || (st = check_param(k, "TB", tb, 0)))
-        return st;
+    unsigned wg = sparq_kernel_param(k, p, "NM_TILED_WG");
+    unsigned tb = sparq_kernel_param(k, p, "NM_TILED_TB");
     return enqueue_nm(ctx, k, a, p, sparq_round_up(a->matrix->rows, wg), (a->batch + tb - 1) / tb,
                       wg);
 }
@@ -199,40 +174,23 @@ static sparq_status enqueue_nm_tiled24_slab(sparq_context *ctx, const sparq_kern
                                             const sparq_linear_args *a,
                                             const sparq_kernel_params *p)
 {
-    return enqueue_slabs(ctx, k, a, p, sparq_kernel_param(k, p, "TB"));
+    return enqueue_slabs(ctx, k, a, p, sparq_kernel_param(k, p, "NM_TILED24_SLAB_TB"));
 }
 
 /* ---- spmm_nm_batchtile24 ---- */
 
-/* Whether spmm_nm_batchtile24's parameters p are valid and fit the device; why says
- * what is wrong when not. */
-static bool batchtile24_fits(const sparq_device_caps *caps, const sparq_kernel_params *p, char *why,
-                             size_t why_size)
-{
-    const sparq_kernel_info *k = sparq_kernel_find("spmm_nm_batchtile24");
-    unsigned wg = sparq_kernel_param(k, p, "BATCHTILE_WG");
-    unsigned tb = sparq_kernel_param(k, p, "BATCHTILE_TB");
-    unsigned kt = sparq_kernel_param(k, p, "BATCHTILE_KT");
-    if (wg == 0 || (tb != 8 && tb != 16) || kt == 0 || kt % 8 != 0) {
-        snprintf(why, why_size, "BATCHTILE_WG=%u must be positive, BATCHTILE_TB=%u 8 or 16 and "
-                 "BATCHTILE_KT=%u a positive multiple of 8", wg, tb, kt);
-        return false;
-    }
-    return sparq_batchtile_fits(caps, wg, kt, tb, why, why_size);
-}
-
 static int rank_nm_batchtile24(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
                                const sparq_kernel_params *p, char *why, size_t why_size)
 {
-    if (!runs_2_4(m, "spmm_nm_batchtile24", why, why_size) ||
-        !batchtile24_fits(caps, p, why, why_size))
+    (void)caps;
+    if (!runs_2_4(m, "spmm_nm_batchtile24", why, why_size))
         return SPARQ_RANK_REFUSED;
     if (batch < 2) {
         snprintf(why, why_size, "spmm_nm_batchtile24 is for batch >= 2, not %zu", batch);
         return SPARQ_RANK_REFUSED;
     }
     const sparq_kernel_info *k = sparq_kernel_find("spmm_nm_batchtile24");
-    unsigned tb = sparq_kernel_param(k, p, "BATCHTILE_TB");
+    unsigned tb = sparq_kernel_param(k, p, "NM_BATCHTILE24_TB");
     snprintf(why, why_size,
              "spmm_nm_batchtile24 multiplies only the kept half of the 2:4 weights, X staged "
              "transposed in local memory, %u batch rows a work-item (batch %zu%s)", tb, batch,
@@ -243,11 +201,8 @@ static int rank_nm_batchtile24(const sparq_matrix *m, size_t batch, const sparq_
 static sparq_status enqueue_nm_batchtile24(sparq_context *ctx, const sparq_kernel_info *k,
                                            const sparq_linear_args *a, const sparq_kernel_params *p)
 {
-    char why[200];
-    if (!batchtile24_fits(&ctx->caps, p, why, sizeof why))
-        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "linear: %s: %s", k->name, why);
-    unsigned wg = sparq_kernel_param(k, p, "BATCHTILE_WG");
-    unsigned tb = sparq_kernel_param(k, p, "BATCHTILE_TB");
+    unsigned wg = sparq_kernel_param(k, p, "NM_BATCHTILE24_WG");
+    unsigned tb = sparq_kernel_param(k, p, "NM_BATCHTILE24_TB");
     return enqueue_nm(ctx, k, a, p, sparq_round_up(a->matrix->rows, wg), (a->batch + tb - 1) / tb,
                       wg);
 }
@@ -301,32 +256,42 @@ const sparq_structure_upload sparq_upload_nm = {SPARQ_STRUCTURE_NM, nm_layout, n
 static const sparq_kernel_info nm_rows[] = {
     {"spmm_nm_general", "spmm_nm.cl", 0, SPARQ_STRUCTURE_NM,
      "general N:M: one work-item per (row, batch) output, metadata decoded per byte",
-     {{"WG", 64, 64, {16, 32, 64, 128, 0}}}, rank_nm_general, enqueue_nm_general,
-     NM_ENCODINGS, false},
+     {{"NM_GENERAL_WG", 64, 64, {16, 32, 64, 128, 0}}}, rank_nm_general, enqueue_nm_general,
+     NM_ENCODINGS, false, {{SPARQ_RULE_WORK_GROUP, "NM_GENERAL_WG", NULL, 0}}},
     {"spmm_nm_gemv24", "spmm_nm.cl", 0, SPARQ_STRUCTURE_NM,
      "2:4 at batch 1: rows streamed, four values per meta byte times the four x it names",
-     {{"WG", 16, 128, {8, 16, 32, 64, 128, 256, 0}},
-      {"ROW_LANES", 1, 16, {1, 2, 4, 8, 16, 32, 0}}},
-     rank_nm_gemv24, enqueue_nm_gemv24, NM_ENCODINGS, false},
+     {{"NM_GEMV24_WG", 16, 128, {8, 16, 32, 64, 128, 256, 0}},
+      {"NM_GEMV24_LANES", 1, 16, {1, 2, 4, 8, 16, 32, 0}}},
+     rank_nm_gemv24, enqueue_nm_gemv24, NM_ENCODINGS, false,
+     {{SPARQ_RULE_WORK_GROUP, "NM_GEMV24_WG", NULL, 0},
+      {SPARQ_RULE_DIVIDES, "NM_GEMV24_LANES", "NM_GEMV24_WG", 0}}},
     {"spmm_nm_gemv24_slab", "spmm_nm.cl", 0, SPARQ_STRUCTURE_NM,
      "2:4 at batch 1: one work-item per slab of 8 rows, x picked by selects (no gather)",
-     {{"WG", 8, 64, {1, 2, 4, 8, 16, 32, 64, 0}}},
-     rank_nm_gemv24_slab, enqueue_nm_gemv24_slab, NM_ENCODINGS, false},
+     {{"NM_GEMV24_SLAB_WG", 8, 64, {1, 2, 4, 8, 16, 32, 64, 0}}},
+     rank_nm_gemv24_slab, enqueue_nm_gemv24_slab, NM_ENCODINGS, false,
+     {{SPARQ_RULE_WORK_GROUP, "NM_GEMV24_SLAB_WG", NULL, 0}}},
     {"spmm_nm_tiled", "spmm_nm.cl", 0, SPARQ_STRUCTURE_NM,
      "N:M at batch >= 2: one work-item per row and tile of TB batch columns",
-     {{"WG", 16, 64, {8, 16, 32, 64, 128, 0}}, {"TB", 8, 8, {2, 4, 8, 16, 0}}},
-     rank_nm_tiled, enqueue_nm_tiled, NM_ENCODINGS, false},
+     {{"NM_TILED_WG", 16, 64, {8, 16, 32, 64, 128, 0}}, {"NM_TILED_TB", 8, 8, {2, 4, 8, 16, 0}}},
+     rank_nm_tiled, enqueue_nm_tiled, NM_ENCODINGS, false,
+     {{SPARQ_RULE_WORK_GROUP, "NM_TILED_WG", NULL, 0}}},
     {"spmm_nm_tiled24_slab", "spmm_nm.cl", 0, SPARQ_STRUCTURE_NM,
      "2:4 at batch >= 2: one work-item per slab of 8 rows and tile of TB batch rows",
-     {{"WG", 8, 64, {1, 2, 4, 8, 16, 32, 0}}, {"TB", 8, 4, {2, 4, 8, 0}}},
-     rank_nm_tiled24_slab, enqueue_nm_tiled24_slab, NM_ENCODINGS, false},
+     {{"NM_TILED24_SLAB_WG", 8, 64, {1, 2, 4, 8, 16, 32, 0}},
+      {"NM_TILED24_SLAB_TB", 8, 4, {2, 4, 8, 0}}},
+     rank_nm_tiled24_slab, enqueue_nm_tiled24_slab, NM_ENCODINGS, false,
+     {{SPARQ_RULE_WORK_GROUP, "NM_TILED24_SLAB_WG", NULL, 0}}},
     {"spmm_nm_batchtile24", "spmm_nm.cl", 0, SPARQ_STRUCTURE_NM,
      "2:4 at batch >= 2: a work-item per row and TB batch rows (the lanes), X staged "
      "transposed in local memory, only the kept weights multiplied",
-     {{"BATCHTILE_WG", 256, 64, {32, 64, 128, 256, 512, 0}},
-      {"BATCHTILE_TB", 16, 8, {8, 16, 0}},
-      {"BATCHTILE_KT", 256, 256, {64, 128, 256, 512, 1024, 0}}},
-     rank_nm_batchtile24, enqueue_nm_batchtile24, NM_ENCODINGS, false},
+     {{"NM_BATCHTILE24_WG", 256, 64, {32, 64, 128, 256, 512, 0}},
+      {"NM_BATCHTILE24_TB", 16, 8, {8, 16, 0}},
+      {"NM_BATCHTILE24_KT", 256, 256, {64, 128, 256, 512, 1024, 0}}},
+     rank_nm_batchtile24, enqueue_nm_batchtile24, NM_ENCODINGS, false,
+     {{SPARQ_RULE_WORK_GROUP, "NM_BATCHTILE24_WG", NULL, 0},
+      {SPARQ_RULE_CANDIDATE, "NM_BATCHTILE24_TB", NULL, 0},
+      {SPARQ_RULE_MULTIPLE, "NM_BATCHTILE24_KT", NULL, 8},
+      {SPARQ_RULE_LOCAL_FLOATS, "NM_BATCHTILE24_KT", "NM_BATCHTILE24_TB", 0}}},
 };
 
 const sparq_kernel_family sparq_kernels_nm = {nm_rows, sizeof nm_rows / sizeof nm_rows[0]};

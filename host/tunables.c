@@ -1,9 +1,10 @@
 /* tunables.c - a kernel's tunables as the registry declares them: the defaults for a
- * device type, one value by name, the -D build options, and the limits every setting
- * must respect on a device.
+ * device type, one value by name, the -D build options, and the rules every setting
+ * must meet on a device (checked here, before any rank function sees it).
  */
 #include "internal.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -35,22 +36,78 @@ void sparq_kernel_options_append(const sparq_kernel_info *k, const sparq_kernel_
     }
 }
 
+/* Whether rule r holds for p; why says how it fails. */
+static bool rule_holds(const sparq_kernel_info *k, const sparq_tunable_rule *r,
+                       const sparq_kernel_params *p, const sparq_device_caps *caps, char *why,
+                       size_t why_size)
+{
+    unsigned a = sparq_kernel_param(k, p, r->a), b = r->b ? sparq_kernel_param(k, p, r->b) : 0;
+    switch (r->kind) {
+    case SPARQ_RULE_WORK_GROUP:
+        if (a <= caps->max_work_group_size)
+            return true;
+        snprintf(why, why_size, "%s=%u: work-groups of %u work-items, the device allows %zu",
+                 r->a, a, a, caps->max_work_group_size);
+        return false;
+    case SPARQ_RULE_DIVIDES:
+        if (a != 0 && b % a == 0)
+            return true;
+        snprintf(why, why_size, "%s=%u must divide %s=%u", r->a, a, r->b, b);
+        return false;
+    case SPARQ_RULE_MULTIPLE:
+        if (r->n != 0 && a % r->n == 0)
+            return true;
+        snprintf(why, why_size, "%s=%u must be a multiple of %u", r->a, a, r->n);
+        return false;
+    case SPARQ_RULE_CANDIDATE:
+        for (int i = 0; i < SPARQ_MAX_TUNABLES && k->tunables[i].name; i++)
+            if (strcmp(k->tunables[i].name, r->a) == 0)
+                for (int j = 0; j < SPARQ_MAX_CANDIDATES && k->tunables[i].candidates[j]; j++)
+                    if (k->tunables[i].candidates[j] == a)
+                        return true;
+        snprintf(why, why_size, "%s=%u is not one of the values its code has", r->a, a);
+        return false;
+    case SPARQ_RULE_LOCAL_FLOATS: {
+        uint64_t need = (uint64_t)a * b * sizeof(float);
+        if (need <= caps->local_mem_bytes)
+            return true;
+        snprintf(why, why_size, "%s x %s needs %llu bytes of local memory, the device has %llu",
+                 r->a, r->b, (unsigned long long)need, (unsigned long long)caps->local_mem_bytes);
+        return false;
+    }
+    default:
+        snprintf(why, why_size, "unknown rule %d", (int)r->kind);
+        return false;
+    }
+}
+
 bool sparq_kernel_params_fit(const sparq_kernel_info *k, const sparq_kernel_params *p,
                              const sparq_device_caps *caps, char *why, size_t why_size)
 {
-    for (int i = 0; i < SPARQ_MAX_TUNABLES && k->tunables[i].name; i++) {
-        const char *name = k->tunables[i].name;
-        size_t len = strlen(name);
+    for (int i = 0; i < SPARQ_MAX_TUNABLES && k->tunables[i].name; i++)
         if (p->value[i] == 0) {
-            snprintf(why, why_size, "%s=0", name);
+            snprintf(why, why_size, "%s=0", k->tunables[i].name);
             return false;
         }
-        if (len >= 2 && strcmp(name + len - 2, "WG") == 0 &&
-            p->value[i] > caps->max_work_group_size) {
-            snprintf(why, why_size, "%s=%u exceeds the device's work-group limit %zu", name,
-                     p->value[i], caps->max_work_group_size);
+    for (int i = 0; i < SPARQ_MAX_RULES && k->rules[i].kind != SPARQ_RULE_END; i++)
+        if (!rule_holds(k, &k->rules[i], p, caps, why, why_size))
             return false;
-        }
-    }
     return true;
+}
+
+int sparq_kernel_rank(const sparq_kernel_info *k, const sparq_matrix *m, size_t batch,
+                      const sparq_device_caps *caps, const sparq_kernel_params *p, char *why,
+                      size_t why_size)
+{
+    if (!sparq_kernel_params_fit(k, p, caps, why, why_size))
+        return SPARQ_RANK_REFUSED;
+    return k->rank(m, batch, caps, p, why, why_size);
+}
+
+unsigned sparq_kernel_work_group(const sparq_kernel_info *k, const sparq_kernel_params *p)
+{
+    for (int i = 0; i < SPARQ_MAX_RULES && k->rules[i].kind != SPARQ_RULE_END; i++)
+        if (k->rules[i].kind == SPARQ_RULE_WORK_GROUP)
+            return sparq_kernel_param(k, p, k->rules[i].a);
+    return 0;
 }

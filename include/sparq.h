@@ -277,7 +277,7 @@ SPARQ_API uint64_t sparq_context_kernel_launches(const sparq_context *context,
 /* ------------------------------------------------------------------------------------
  * The kernel registry
  *
- * Every kernel sparq has is one row of one table: what dispatch ranks, the tuner
+ * Every kernel sparq has is one row of the registry: what dispatch ranks, the tuner
  * times, the tests walk and `sparq tune --list` prints.
  * ---------------------------------------------------------------------------------- */
 
@@ -294,7 +294,7 @@ typedef struct sparq_kernel_desc {
                                 * library launches itself (fills, activations, the
                                 * bandwidth roof, W8A8's activation quantizer)        */
     unsigned tunable_count;
-    const char *tunables[SPARQ_MAX_TUNABLES]; /* its -D tunables: "ROWVEC_WG", ...    */
+    const char *tunables[SPARQ_MAX_TUNABLES]; /* its -D tunables: "CSR_ROWVEC_WG", ...*/
 } sparq_kernel_desc;
 
 /* The number of registry rows; rows are 0 .. count - 1, in the registry's order. */

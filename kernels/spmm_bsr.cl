@@ -18,20 +18,20 @@
 #ifndef BSR_C
 #define BSR_C 4 /* columns of a block (from the matrix format) */
 #endif
-#ifndef WG
-#define WG 64 /* spmm_bsr_scalar: work-items per group */
+#ifndef BSR_SCALAR_WG
+#define BSR_SCALAR_WG 64 /* spmm_bsr_scalar: work-items per group */
 #endif
-#ifndef TSR
-#define TSR 2 /* spmm_bsr_tile/gemv: segment rows per work-item (see below) */
+#ifndef BSR_TILE_TSR
+#define BSR_TILE_TSR 2 /* spmm_bsr_tile/gemv: segment rows per work-item (see below) */
 #endif
-#ifndef TB
-#define TB 4 /* spmm_bsr_tile/gemv: batch rows per work-item */
+#ifndef BSR_TILE_TB
+#define BSR_TILE_TB 4 /* spmm_bsr_tile/gemv: batch rows per work-item */
 #endif
-#ifndef WGB
-#define WGB 16 /* spmm_bsr_tile/gemv: work-items along the batch per group */
+#ifndef BSR_TILE_WGB
+#define BSR_TILE_WGB 16 /* spmm_bsr_tile/gemv: work-items along the batch per group */
 #endif
-#ifndef RPG
-#define RPG 1 /* spmm_bsr_tile/gemv: block rows per group (GPUs: fuller groups) */
+#ifndef BSR_TILE_RPG
+#define BSR_TILE_RPG 1 /* spmm_bsr_tile/gemv: block rows per group (GPUs: fuller groups) */
 #endif
 
 /* BSR_QGROUP: i8/i4 codes with per-group scales (one per row-segment of a block) rather
@@ -40,8 +40,8 @@
 
 /* The general variant: one work-item per output Y[b, m], any block shape and batch;
  * the work-item walks the blocks of m's block row, reading row m % BSR_R of each.
- * Global size: rows rounded up to WG, times batch. */
-__kernel __attribute__((reqd_work_group_size(WG, 1, 1)))
+ * Global size: rows rounded up to BSR_SCALAR_WG, times batch. */
+__kernel __attribute__((reqd_work_group_size(BSR_SCALAR_WG, 1, 1)))
 void spmm_bsr_scalar(const uint rows, const uint cols, const uint batch,
                      const global uint *row_ptr, const global sparq_index_t *col_idx,
                      const global sparq_value_t *values, const global float *scales,
@@ -102,13 +102,13 @@ void spmm_bsr_scalar(const uint rows, const uint cols, const uint batch,
  * x segment repeats the block's BSR_C x values. A "segment row" is the segments of the
  * same output rows: SEGS segments covering RPS rows. Accumulators are elementwise
  * (lane-wise partial sums over all blocks), summed across lanes once at the end, so the
- * reduction order is fixed. A work-item owns TSR segment rows x TB batch rows of one
- * block row: TSR * TB float8 accumulators, each weight segment read once per TB batch
- * rows and each x segment once per TSR segment rows. A group is RPG block rows (NSR/TSR
- * work-items each) x WGB batch tiles; x stays in cache/registers, no local memory.
- * Quantized segments are 8 codes converted to floats (i4: blocks start at even codes as
- * r * c >= 8), minus the zero points of their lanes' rows; per-group scales multiply a
- * block's per-lane partial sums (lanes of one output row share the block's scale), row
+ * reduction order is fixed. A work-item owns BSR_TILE_TSR segment rows x BSR_TILE_TB batch rows of
+ * one block row: BSR_TILE_TSR * BSR_TILE_TB float8 accumulators, each weight segment read once per
+ * BSR_TILE_TB batch rows and each x segment once per BSR_TILE_TSR segment rows. A group is
+ * BSR_TILE_RPG block rows (NSR/BSR_TILE_TSR work-items each) x BSR_TILE_WGB batch tiles; x stays in
+ * cache/registers, no local memory. Quantized segments are 8 codes converted to floats (i4: blocks
+ * start at even codes as r * c >= 8), minus the zero points of their lanes' rows; per-group scales
+ * multiply a block's per-lane partial sums (lanes of one output row share the block's scale), row
  * and tensor scales the final row sums. */
 #define VW 8
 #if BSR_R * BSR_C >= VW
@@ -119,10 +119,11 @@ void spmm_bsr_scalar(const uint rows, const uint cols, const uint batch,
 #define SEGS 1
 #define RPS (VW / BSR_C)
 #endif
-#define LPR (VW / RPS)                         /* lanes of a float8 per output row */
-#define NSR (BSR_R / RPS)                      /* segment rows per block */
-#define TSR_EFF (TSR < NSR ? TSR : NSR)        /* TSR, at most the block's */
-#define TILE_WI (NSR / TSR_EFF)                /* work-items per block row */
+#define LPR (VW / RPS)    /* lanes of a float8 per output row */
+#define NSR (BSR_R / RPS) /* segment rows per block */
+/* BSR_TILE_TSR, at most the block's */
+#define TSR_EFF (BSR_TILE_TSR < NSR ? BSR_TILE_TSR : NSR)
+#define TILE_WI (NSR / TSR_EFF) /* work-items per block row */
 
 /* The weight segment at slot i (quantized: the codes, still without z and scale). i4:
  * the 4 bytes as one 32-bit word, code k in bits 4k..4k+3, each lane shifted to the top
@@ -224,20 +225,20 @@ inline void bsr_tile(const uint rows, const uint cols, const uint batch,
                      global float *y, const ulong y_off,
                      const global float *bias, const ulong bias_off, const uint act)
 {
-    const uint br = get_group_id(0) * RPG + get_local_id(0) / TILE_WI; /* block row */
+    const uint br = get_group_id(0) * BSR_TILE_RPG + get_local_id(0) / TILE_WI; /* block row */
     const uint sr0 = get_local_id(0) % TILE_WI * TSR_EFF; /* its first segment row */
-    const uint b0 = get_global_id(1) * TB;                /* first batch row */
+    const uint b0 = get_global_id(1) * BSR_TILE_TB;                /* first batch row */
     if (b0 >= batch || br >= rows / BSR_R + (rows % BSR_R != 0))
         return;
-    const global float *xr[TB];
+    const global float *xr[BSR_TILE_TB];
     #pragma unroll
-    for (uint t = 0; t < TB; t++) /* rows past the batch repeat the last; never stored */
+    for (uint t = 0; t < BSR_TILE_TB; t++) /* rows past the batch repeat the last; never stored */
         xr[t] = x + x_off + (size_t)min(b0 + t, batch - 1) * cols;
-    float8 acc[TSR_EFF][TB];
+    float8 acc[TSR_EFF][BSR_TILE_TB];
     #pragma unroll
     for (uint r = 0; r < TSR_EFF; r++)
         #pragma unroll
-        for (uint t = 0; t < TB; t++)
+        for (uint t = 0; t < BSR_TILE_TB; t++)
             acc[r][t] = (float8)(0.0f);
 #if SPARQ_QUANTIZED
     const uint gpr = sparq_groups_per_row(cols);
@@ -255,11 +256,11 @@ inline void bsr_tile(const uint rows, const uint cols, const uint batch,
         const bool full = cols - k0 >= BSR_C;
         const size_t v0 = (size_t)j * (BSR_R * BSR_C) + (size_t)sr0 * (SEGS * VW);
 #if BSR_QGROUP /* this block's partial sums, scaled once at its end */
-        float8 part[TSR_EFF][TB];
+        float8 part[TSR_EFF][BSR_TILE_TB];
         #pragma unroll
         for (uint r = 0; r < TSR_EFF; r++)
             #pragma unroll
-            for (uint t = 0; t < TB; t++)
+            for (uint t = 0; t < BSR_TILE_TB; t++)
                 part[r][t] = (float8)(0.0f);
 #if SPARQ_ASYMMETRIC
         float8 zv[TSR_EFF];
@@ -273,9 +274,9 @@ inline void bsr_tile(const uint rows, const uint cols, const uint batch,
 #endif
         #pragma unroll
         for (uint s = 0; s < SEGS; s++) {
-            float8 xv[TB];
+            float8 xv[BSR_TILE_TB];
             #pragma unroll
-            for (uint t = 0; t < TB; t++)
+            for (uint t = 0; t < BSR_TILE_TB; t++)
                 xv[t] = full ? bsr_load_x8(xr[t], k0 + s * VW)
                              : bsr_load_x8_edge(xr[t], k0 + s * VW, cols);
             #pragma unroll
@@ -286,7 +287,7 @@ inline void bsr_tile(const uint rows, const uint cols, const uint batch,
                 const float8 w = bsr_load_w8(values, v0 + (r * SEGS + s) * VW);
 #endif
                 #pragma unroll
-                for (uint t = 0; t < TB; t++)
+                for (uint t = 0; t < BSR_TILE_TB; t++)
                     BSR_SUM[r][t] = fma(w, xv[t], BSR_SUM[r][t]);
             }
         }
@@ -296,7 +297,7 @@ inline void bsr_tile(const uint rows, const uint cols, const uint batch,
         for (uint r = 0; r < TSR_EFF; r++) {
             const float8 sv = bsr_scales8(scales, rows, br, sr0 + r, k0, gpr);
             #pragma unroll
-            for (uint t = 0; t < TB; t++)
+            for (uint t = 0; t < BSR_TILE_TB; t++)
                 acc[r][t] = fma(sv, part[r][t], acc[r][t]);
         }
 #endif
@@ -305,7 +306,7 @@ inline void bsr_tile(const uint rows, const uint cols, const uint batch,
     #pragma unroll
     for (uint r = 0; r < TSR_EFF; r++) {
         #pragma unroll
-        for (uint t = 0; t < TB; t++) {
+        for (uint t = 0; t < BSR_TILE_TB; t++) {
             float lanes[VW];
             vstore8(acc[r][t], 0, lanes);
             #pragma unroll
@@ -327,10 +328,10 @@ inline void bsr_tile(const uint rows, const uint cols, const uint batch,
     }
 }
 
-/* Batch > 1: a work-item computes TSR segment rows x TB batch rows of a block row.
- * Global size: (block rows rounded up to RPG, times TILE_WI; ceil(batch / TB) rounded
- * up to WGB). */
-__kernel __attribute__((reqd_work_group_size(TILE_WI * RPG, WGB, 1)))
+/* Batch > 1: a work-item computes BSR_TILE_TSR segment rows x BSR_TILE_TB batch rows of a block
+ * row. Global size: (block rows rounded up to BSR_TILE_RPG, times TILE_WI; ceil(batch /
+ * BSR_TILE_TB) rounded up to BSR_TILE_WGB). */
+__kernel __attribute__((reqd_work_group_size(TILE_WI * BSR_TILE_RPG, BSR_TILE_WGB, 1)))
 void spmm_bsr_tile(const uint rows, const uint cols, const uint batch,
                    const global uint *row_ptr, const global sparq_index_t *col_idx,
                    const global sparq_value_t *values, const global float *scales,
@@ -343,9 +344,10 @@ void spmm_bsr_tile(const uint rows, const uint cols, const uint batch,
              y_off, bias, bias_off, act);
 }
 
-/* Batch 1 (its registry row builds it with TB=1 and WGB=1): the same micro-tile with no
- * wasted batch rows; weights stream once, each work-item reads TSR segment rows. */
-__kernel __attribute__((reqd_work_group_size(TILE_WI * RPG, WGB, 1)))
+/* Batch 1 (its registry row builds it with BSR_TILE_TB=1 and BSR_TILE_WGB=1): the same micro-tile
+ * with no wasted batch rows; weights stream once, each work-item reads BSR_TILE_TSR segment rows.
+ * */
+__kernel __attribute__((reqd_work_group_size(TILE_WI * BSR_TILE_RPG, BSR_TILE_WGB, 1)))
 void spmm_bsr_gemv(const uint rows, const uint cols, const uint batch,
                    const global uint *row_ptr, const global sparq_index_t *col_idx,
                    const global sparq_value_t *values, const global float *scales,

@@ -9,29 +9,30 @@
  */
 #include "common.clh"
 
-#ifndef WG
-#define WG 64 /* spmm_csr_scalar: work-items per group */
+#ifndef CSR_SCALAR_WG
+#define CSR_SCALAR_WG 64 /* spmm_csr_scalar: work-items per group */
 #endif
-#ifndef ROWVEC_WG
-#define ROWVEC_WG 64 /* spmm_csr_rowvec: work-items (rows) per group */
+#ifndef CSR_ROWVEC_WG
+#define CSR_ROWVEC_WG 64 /* spmm_csr_rowvec: work-items (rows) per group */
 #endif
-#ifndef ROWVEC_VW
-#define ROWVEC_VW 8 /* spmm_csr_rowvec: nonzeros per vector step: 4, 8 or 16 */
+#ifndef CSR_ROWVEC_VW
+#define CSR_ROWVEC_VW 8 /* spmm_csr_rowvec: nonzeros per vector step: 4, 8 or 16 */
 #endif
-#ifndef VECTOR_WG
-#define VECTOR_WG 128 /* spmm_csr_vector: work-items per group */
+#ifndef CSR_VECTOR_WG
+#define CSR_VECTOR_WG 128 /* spmm_csr_vector: work-items per group */
 #endif
-#ifndef VECTOR_VS
-#define VECTOR_VS 32 /* spmm_csr_vector: work-items sharing a row, a power of two <= VECTOR_WG */
+#ifndef CSR_VECTOR_VS
+/* spmm_csr_vector: work-items sharing a row, a power of two <= CSR_VECTOR_WG */
+#define CSR_VECTOR_VS 32
 #endif
-#ifndef TILE_WG
-#define TILE_WG 64 /* spmm_csr_batchtile: work-items (rows) per group */
+#ifndef CSR_BATCHTILE_WG
+#define CSR_BATCHTILE_WG 64 /* spmm_csr_batchtile: work-items (rows) per group */
 #endif
-#ifndef TILE_TB
-#define TILE_TB 8 /* spmm_csr_batchtile: batch columns per work-item: 4, 8 or 16 */
+#ifndef CSR_BATCHTILE_TB
+#define CSR_BATCHTILE_TB 8 /* spmm_csr_batchtile: batch columns per work-item: 4, 8 or 16 */
 #endif
-#ifndef TILE_KT
-#define TILE_KT 512 /* spmm_csr_batchtile: columns of X staged in local memory at a time */
+#ifndef CSR_BATCHTILE_KT
+#define CSR_BATCHTILE_KT 512 /* spmm_csr_batchtile: columns of X staged in local memory at a time */
 #endif
 
 #define CSR_CAT_(a, b) a##b
@@ -85,8 +86,8 @@ inline float csr_weight(const global sparq_value_t *values, uint j, uint m, uint
 }
 
 /* The general variant: one work-item per output Y[b, m], any shape and batch.
- * Global size: rows rounded up to WG, times batch. */
-__kernel __attribute__((reqd_work_group_size(WG, 1, 1)))
+ * Global size: rows rounded up to CSR_SCALAR_WG, times batch. */
+__kernel __attribute__((reqd_work_group_size(CSR_SCALAR_WG, 1, 1)))
 void spmm_csr_scalar(const uint rows, const uint cols, const uint batch,
                      const global uint *row_ptr, const global sparq_index_t *col_idx,
                      const global sparq_value_t *values, const global float *scales,
@@ -110,7 +111,7 @@ void spmm_csr_scalar(const uint rows, const uint cols, const uint batch,
     y[y_off + (size_t)b * rows + m] = sparq_epilogue(acc, bias, bias_off, m, act);
 }
 
-/* ---- spmm_csr_rowvec: one work-item per row, ROWVEC_VW nonzeros per step ----------
+/* ---- spmm_csr_rowvec: one work-item per row, CSR_ROWVEC_VW nonzeros per step ----------
  * Values load as one vector, x is gathered lane by lane, and a vector accumulator
  * collects lane l's products (nonzeros start + l, start + l + VW, ...; at batch 1 two
  * accumulators take alternate steps and are added first); the lanes are then added in
@@ -119,31 +120,31 @@ void spmm_csr_scalar(const uint rows, const uint cols, const uint batch,
  * i4 row starting at an odd code takes that code on its own first, so the vector
  * steps start at a byte.
  * Built for CPUs, where a work-item is a SIMD thread of its own. One pass over the row
- * serves up to ROWVEC_NB batch columns (values and indices loaded once); larger batches
+ * serves up to CSR_ROWVEC_NB batch columns (values and indices loaded once); larger batches
  * take more passes, the row then coming from cache.
  * Rows are taken in row_order (longest first) when use_order is 1. Global size: rows
- * rounded up to ROWVEC_WG. */
-typedef CSR_CAT(float, ROWVEC_VW) rowvec_float;
+ * rounded up to CSR_ROWVEC_WG. */
+typedef CSR_CAT(float, CSR_ROWVEC_VW) rowvec_float;
 
 #if SPARQ_QUANTIZED
-/* ROWVEC_VW codes from code j (i4: j even) as floats. */
+/* CSR_ROWVEC_VW codes from code j (i4: j even) as floats. */
 inline rowvec_float rowvec_load_codes(const global uchar *codes, uint j)
 {
 #if SPARQ_ENCODING == SPARQ_ENCODING_I8
-    return CSR_CAT(convert_float, ROWVEC_VW)(CSR_CAT(as_char, ROWVEC_VW)(
-        CSR_CAT(vload, ROWVEC_VW)(0, codes + j)));
-#elif ROWVEC_VW == 4
+    return CSR_CAT(convert_float, CSR_ROWVEC_VW)(CSR_CAT(as_char, CSR_ROWVEC_VW)(
+        CSR_CAT(vload, CSR_ROWVEC_VW)(0, codes + j)));
+#elif CSR_ROWVEC_VW == 4
     const int2 b = convert_int2(as_char2(vload2(0, codes + j / 2)));
     const int2 even = (b << 28) >> 28, odd = b >> 4;
     return convert_float4((int4)(even.s0, odd.s0, even.s1, odd.s1));
-#elif ROWVEC_VW == 8
+#elif CSR_ROWVEC_VW == 8
     return sparq_load_codes8(codes, j);
 #else
     return (float16)(sparq_load_codes8(codes, j), sparq_load_codes8(codes, j + 8));
 #endif
 }
 
-/* The ROWVEC_VW weights from slot j of row m as the row's sum takes them: q - row_z
+/* The CSR_ROWVEC_VW weights from slot j of row m as the row's sum takes them: q - row_z
  * (one scale per row), or (q - z) * scale with each column's group. */
 inline rowvec_float rowvec_weights(const global sparq_value_t *values,
                                    const global sparq_index_t *col_idx, uint j, uint m,
@@ -156,22 +157,22 @@ inline rowvec_float rowvec_weights(const global sparq_value_t *values,
     return q - (rowvec_float)(row_z);
 #else
     (void)row_z;
-    float s[ROWVEC_VW], z[ROWVEC_VW];
-    for (uint l = 0; l < ROWVEC_VW; l++) {
+    float s[CSR_ROWVEC_VW], z[CSR_ROWVEC_VW];
+    for (uint l = 0; l < CSR_ROWVEC_VW; l++) {
         const size_t si = sparq_scale_index(m, col_idx[j + l], gpr);
         s[l] = scales[si];
         z[l] = (float)sparq_load_zero_point(zero_points, si);
     }
-    return (q - CSR_CAT(vload, ROWVEC_VW)(0, z)) * CSR_CAT(vload, ROWVEC_VW)(0, s);
+    return (q - CSR_CAT(vload, CSR_ROWVEC_VW)(0, z)) * CSR_CAT(vload, CSR_ROWVEC_VW)(0, s);
 #endif
 }
 #else
 inline rowvec_float rowvec_load_values(const global sparq_value_t *values, uint j)
 {
 #if SPARQ_ENCODING == SPARQ_ENCODING_F16
-    return CSR_CAT(vload_half, ROWVEC_VW)(0, values + j);
+    return CSR_CAT(vload_half, CSR_ROWVEC_VW)(0, values + j);
 #else
-    return CSR_CAT(vload, ROWVEC_VW)(0, values + j);
+    return CSR_CAT(vload, CSR_ROWVEC_VW)(0, values + j);
 #endif
 }
 #endif
@@ -198,29 +199,29 @@ inline float2 csr_gather_word(const global float *xb, ulong w)
 }
 #endif
 /* index words per step, as a literal (it names vector types) */
-#if ROWVEC_VW / CSR_WORD_LANES == 1
-#define ROWVEC_WORDS 1
-#elif ROWVEC_VW / CSR_WORD_LANES == 2
-#define ROWVEC_WORDS 2
-#elif ROWVEC_VW / CSR_WORD_LANES == 4
-#define ROWVEC_WORDS 4
+#if CSR_ROWVEC_VW / CSR_WORD_LANES == 1
+#define CSR_ROWVEC_WORDS 1
+#elif CSR_ROWVEC_VW / CSR_WORD_LANES == 2
+#define CSR_ROWVEC_WORDS 2
+#elif CSR_ROWVEC_VW / CSR_WORD_LANES == 4
+#define CSR_ROWVEC_WORDS 4
 #else
-#define ROWVEC_WORDS 8
+#define CSR_ROWVEC_WORDS 8
 #endif
 
-/* x at the ROWVEC_VW column indices from slot j. */
+/* x at the CSR_ROWVEC_VW column indices from slot j. */
 inline rowvec_float rowvec_gather(const global float *xb, const global sparq_index_t *col_idx,
                                   uint j)
 {
-#if ROWVEC_WORDS == 1 /* u16, VW 4: one word, loaded as indices */
+#if CSR_ROWVEC_WORDS == 1 /* u16, VW 4: one word, loaded as indices */
     const ushort4 c = vload4(0, col_idx + j);
     return (float4)(xb[c.s0], xb[c.s1], xb[c.s2], xb[c.s3]);
 #else
-    const CSR_CAT(ulong, ROWVEC_WORDS) w =
-        CSR_CAT(as_ulong, ROWVEC_WORDS)(CSR_CAT(vload, ROWVEC_VW)(0, col_idx + j));
-#if ROWVEC_WORDS == 2
+    const CSR_CAT(ulong, CSR_ROWVEC_WORDS) w =
+        CSR_CAT(as_ulong, CSR_ROWVEC_WORDS)(CSR_CAT(vload, CSR_ROWVEC_VW)(0, col_idx + j));
+#if CSR_ROWVEC_WORDS == 2
     return (rowvec_float)(csr_gather_word(xb, w.s0), csr_gather_word(xb, w.s1));
-#elif ROWVEC_WORDS == 4
+#elif CSR_ROWVEC_WORDS == 4
     return (rowvec_float)(csr_gather_word(xb, w.s0), csr_gather_word(xb, w.s1),
                           csr_gather_word(xb, w.s2), csr_gather_word(xb, w.s3));
 #else /* u32, VW 16 */
@@ -235,12 +236,12 @@ inline rowvec_float rowvec_gather(const global float *xb, const global sparq_ind
 /* The lanes of v added pairwise (halves, then quarters, ...): a fixed order. */
 inline float rowvec_sum(rowvec_float v)
 {
-#if ROWVEC_VW == 16
+#if CSR_ROWVEC_VW == 16
     float8 h8 = v.lo + v.hi;
-#elif ROWVEC_VW == 8
+#elif CSR_ROWVEC_VW == 8
     float8 h8 = v;
 #endif
-#if ROWVEC_VW >= 8
+#if CSR_ROWVEC_VW >= 8
     float4 h4 = h8.lo + h8.hi;
 #else
     float4 h4 = v;
@@ -251,7 +252,7 @@ inline float rowvec_sum(rowvec_float v)
 
 /* Batch columns one pass over a row serves (values and indices loaded once): the four
  * accumulators acc0..acc3 below. */
-#define ROWVEC_NB 4
+#define CSR_ROWVEC_NB 4
 
 /* The row's weight vector at slot j (values, or codes dequantized as csr_weight does). */
 inline rowvec_float rowvec_step_weights(const global sparq_value_t *values,
@@ -288,7 +289,7 @@ inline void rowvec_finish(float sum, const global float *xq, uint start, uint ve
     yb[m] = sparq_epilogue(sum * row_scale, bias, bias_off, m, act);
 }
 
-__kernel __attribute__((reqd_work_group_size(ROWVEC_WG, 1, 1)))
+__kernel __attribute__((reqd_work_group_size(CSR_ROWVEC_WG, 1, 1)))
 void spmm_csr_rowvec(const uint rows, const uint cols, const uint batch,
                      const global uint *row_ptr, const global sparq_index_t *col_idx,
                      const global sparq_value_t *values, const global float *scales,
@@ -308,7 +309,7 @@ void spmm_csr_rowvec(const uint rows, const uint cols, const uint batch,
 #else
     const uint vec_start = start;
 #endif
-    const uint vec_end = vec_start + (end - vec_start) / ROWVEC_VW * ROWVEC_VW;
+    const uint vec_end = vec_start + (end - vec_start) / CSR_ROWVEC_VW * CSR_ROWVEC_VW;
     const uint gpr = sparq_groups_per_row(cols);
     const float row_scale = csr_row_scale(scales, m), row_z = csr_row_zero(zero_points, m);
     const global float *x0 = x + x_off;
@@ -317,7 +318,7 @@ void spmm_csr_rowvec(const uint rows, const uint cols, const uint batch,
          * independent fma chains */
         rowvec_float acc0 = (rowvec_float)(0.0f), acc1 = acc0;
         uint j = vec_start;
-        for (; j + 2 * ROWVEC_VW <= vec_end; j += 2 * ROWVEC_VW) {
+        for (; j + 2 * CSR_ROWVEC_VW <= vec_end; j += 2 * CSR_ROWVEC_VW) {
             /* the row's values and indices 512 slots ahead: on PoCL the hardware
              * prefetcher alone left ~10 % of the batch-1 time waiting on them */
             sparq_prefetch(values + j + 512);
@@ -325,9 +326,9 @@ void spmm_csr_rowvec(const uint rows, const uint cols, const uint batch,
             acc0 = fma(rowvec_step_weights(values, col_idx, j, m, scales, zero_points, gpr,
                                            row_z),
                        rowvec_gather(x0, col_idx, j), acc0);
-            acc1 = fma(rowvec_step_weights(values, col_idx, j + ROWVEC_VW, m, scales,
+            acc1 = fma(rowvec_step_weights(values, col_idx, j + CSR_ROWVEC_VW, m, scales,
                                            zero_points, gpr, row_z),
-                       rowvec_gather(x0, col_idx, j + ROWVEC_VW), acc1);
+                       rowvec_gather(x0, col_idx, j + CSR_ROWVEC_VW), acc1);
         }
         if (j < vec_end)
             acc0 = fma(rowvec_step_weights(values, col_idx, j, m, scales, zero_points, gpr,
@@ -338,11 +339,11 @@ void spmm_csr_rowvec(const uint rows, const uint cols, const uint batch,
                       bias_off, act);
         return;
     }
-    for (uint b0 = 0; b0 < batch; b0 += ROWVEC_NB) {
-        const uint nb = min((uint)ROWVEC_NB, batch - b0);
+    for (uint b0 = 0; b0 < batch; b0 += CSR_ROWVEC_NB) {
+        const uint nb = min((uint)CSR_ROWVEC_NB, batch - b0);
         const global float *xb = x0 + (size_t)b0 * cols;
         rowvec_float acc0 = (rowvec_float)(0.0f), acc1 = acc0, acc2 = acc0, acc3 = acc0;
-        for (uint j = vec_start; j < vec_end; j += ROWVEC_VW) {
+        for (uint j = vec_start; j < vec_end; j += CSR_ROWVEC_VW) {
             const rowvec_float v = rowvec_step_weights(values, col_idx, j, m, scales,
                                                        zero_points, gpr, row_z);
             acc0 = fma(v, rowvec_gather(xb, col_idx, j), acc0);
@@ -362,14 +363,14 @@ void spmm_csr_rowvec(const uint rows, const uint cols, const uint batch,
     }
 }
 
-/* ---- spmm_csr_vector: VECTOR_VS work-items share a row ------------------------------
- * A group of VECTOR_WG work-items takes VECTOR_WG / VECTOR_VS consecutive rows; the VS
+/* ---- spmm_csr_vector: CSR_VECTOR_VS work-items share a row ------------------------------
+ * A group of CSR_VECTOR_WG work-items takes CSR_VECTOR_WG / CSR_VECTOR_VS consecutive rows; the VS
  * lanes of a row read its nonzeros side by side (coalesced on GPUs), then add their
  * partial sums with a fixed tree in local memory (no atomics: the same bits every run).
- * The batch loops inside the group. Global size: ceil(rows / rows per group) * WG. */
-#define VECTOR_ROWS (VECTOR_WG / VECTOR_VS)
+ * The batch loops inside the group. Global size: ceil(rows / rows per group) * CSR_VECTOR_WG. */
+#define CSR_VECTOR_ROWS (CSR_VECTOR_WG / CSR_VECTOR_VS)
 
-__kernel __attribute__((reqd_work_group_size(VECTOR_WG, 1, 1)))
+__kernel __attribute__((reqd_work_group_size(CSR_VECTOR_WG, 1, 1)))
 void spmm_csr_vector(const uint rows, const uint cols, const uint batch,
                      const global uint *row_ptr, const global sparq_index_t *col_idx,
                      const global sparq_value_t *values, const global float *scales,
@@ -378,10 +379,10 @@ void spmm_csr_vector(const uint rows, const uint cols, const uint batch,
                      global float *y, const ulong y_off,
                      const global float *bias, const ulong bias_off, const uint act)
 {
-    local float partial[VECTOR_WG];
+    local float partial[CSR_VECTOR_WG];
     const uint lid = get_local_id(0);
-    const uint lane = lid % VECTOR_VS;
-    const uint m = get_group_id(0) * VECTOR_ROWS + lid / VECTOR_VS;
+    const uint lane = lid % CSR_VECTOR_VS;
+    const uint m = get_group_id(0) * CSR_VECTOR_ROWS + lid / CSR_VECTOR_VS;
     const bool valid = m < rows;
     const uint start = valid ? row_ptr[m] : 0, end = valid ? row_ptr[m + 1] : 0;
     const uint gpr = sparq_groups_per_row(cols);
@@ -390,13 +391,13 @@ void spmm_csr_vector(const uint rows, const uint cols, const uint batch,
     for (uint b = 0; b < batch; b++) {
         const global float *xb = x + x_off + (size_t)b * cols;
         float acc = 0.0f;
-        for (uint j = start + lane; j < end; j += VECTOR_VS) {
+        for (uint j = start + lane; j < end; j += CSR_VECTOR_VS) {
             const uint c = col_idx[j];
             acc = fma(csr_weight(values, j, m, c, scales, zero_points, gpr, row_z), xb[c], acc);
         }
         partial[lid] = acc;
         barrier(CLK_LOCAL_MEM_FENCE);
-        for (uint s = VECTOR_VS / 2; s > 0; s >>= 1) {
+        for (uint s = CSR_VECTOR_VS / 2; s > 0; s >>= 1) {
             if (lane < s)
                 partial[lid] += partial[lid + s];
             barrier(CLK_LOCAL_MEM_FENCE);
@@ -408,15 +409,15 @@ void spmm_csr_vector(const uint rows, const uint cols, const uint batch,
     }
 }
 
-/* ---- spmm_csr_batchtile: one work-item per row and TILE_TB batch columns -------------
- * X is staged transposed in local memory, TILE_KT columns at a time, as one TB-wide
+/* ---- spmm_csr_batchtile: one work-item per row and CSR_BATCHTILE_TB batch columns -------------
+ * X is staged transposed in local memory, CSR_BATCHTILE_KT columns at a time, as one TB-wide
  * vector per column: a nonzero (k, v) then costs one vector load and one vector fma
  * for all TB batch columns, and each nonzero is read once per batch tile. Each
  * work-item walks its row in column order across the staged tiles. Global size: rows
- * rounded up to TILE_WG, times ceil(batch / TILE_TB) groups in dimension 1. */
-typedef CSR_CAT(float, TILE_TB) tile_float;
+ * rounded up to CSR_BATCHTILE_WG, times ceil(batch / CSR_BATCHTILE_TB) groups in dimension 1. */
+typedef CSR_CAT(float, CSR_BATCHTILE_TB) tile_float;
 
-__kernel __attribute__((reqd_work_group_size(TILE_WG, 1, 1)))
+__kernel __attribute__((reqd_work_group_size(CSR_BATCHTILE_WG, 1, 1)))
 void spmm_csr_batchtile(const uint rows, const uint cols, const uint batch,
                         const global uint *row_ptr, const global sparq_index_t *col_idx,
                         const global sparq_value_t *values, const global float *scales,
@@ -425,10 +426,10 @@ void spmm_csr_batchtile(const uint rows, const uint cols, const uint batch,
                         global float *y, const ulong y_off,
                         const global float *bias, const ulong bias_off, const uint act)
 {
-    local tile_float xt[TILE_KT];
+    local tile_float xt[CSR_BATCHTILE_KT];
     const uint lid = get_local_id(0);
     const uint m = get_global_id(0);
-    const uint b0 = get_group_id(1) * TILE_TB;
+    const uint b0 = get_group_id(1) * CSR_BATCHTILE_TB;
     const bool valid = m < rows;
     uint j = valid ? row_ptr[m] : 0;
     const uint end = valid ? row_ptr[m + 1] : 0;
@@ -436,11 +437,11 @@ void spmm_csr_batchtile(const uint rows, const uint cols, const uint batch,
     const float row_scale = valid ? csr_row_scale(scales, m) : 1.0f;
     const float row_z = valid ? csr_row_zero(zero_points, m) : 0.0f;
     tile_float acc = (tile_float)(0.0f), acc_odd = (tile_float)(0.0f);
-    for (uint k0 = 0; k0 < cols; k0 += TILE_KT) {
-        const uint kt = min((uint)TILE_KT, cols - k0);
+    for (uint k0 = 0; k0 < cols; k0 += CSR_BATCHTILE_KT) {
+        const uint kt = min((uint)CSR_BATCHTILE_KT, cols - k0);
         barrier(CLK_LOCAL_MEM_FENCE); /* the previous tile is consumed */
-        sparq_stage_xt((local float *)xt, x, x_off, cols, batch, b0, TILE_TB, k0, TILE_KT, lid,
-                       TILE_WG);
+        sparq_stage_xt((local float *)xt, x, x_off, cols, batch, b0, CSR_BATCHTILE_TB, k0,
+                       CSR_BATCHTILE_KT, lid, CSR_BATCHTILE_WG);
         barrier(CLK_LOCAL_MEM_FENCE);
         /* nonzeros in pairs into two accumulators (two fma chains), added at the end */
         const uint k_end = k0 + kt;
@@ -463,8 +464,8 @@ void spmm_csr_batchtile(const uint rows, const uint cols, const uint batch,
     acc = (acc + acc_odd) * row_scale;
     if (!valid)
         return;
-    float out[TILE_TB];
-    CSR_CAT(vstore, TILE_TB)(acc, 0, out);
-    for (uint bb = 0; bb < TILE_TB && b0 + bb < batch; bb++)
+    float out[CSR_BATCHTILE_TB];
+    CSR_CAT(vstore, CSR_BATCHTILE_TB)(acc, 0, out);
+    for (uint bb = 0; bb < CSR_BATCHTILE_TB && b0 + bb < batch; bb++)
         y[y_off + (size_t)(b0 + bb) * rows + m] = sparq_epilogue(out[bb], bias, bias_off, m, act);
 }

@@ -15,26 +15,41 @@
 #ifndef NM_M
 #define NM_M 4 /* columns per group (-D from the matrix format) */
 #endif
-#ifndef WG
-#define WG 64 /* work-items per group */
-#endif
 #ifndef NM_SLAB
 #define NM_SLAB 8 /* rows per slab of the device layout (-D from host/spmm_nm.c) */
 #endif
-#ifndef ROW_LANES
-#define ROW_LANES 1 /* spmm_nm_gemv24: work-items sharing one row (1 on CPUs) */
+#ifndef NM_GENERAL_WG
+#define NM_GENERAL_WG 64 /* spmm_nm_general: work-items per group */
 #endif
-#ifndef TB
-#define TB 8 /* spmm_nm_tiled: batch columns per work-item */
+#ifndef NM_GEMV24_WG
+#define NM_GEMV24_WG 64 /* spmm_nm_gemv24: work-items per group */
 #endif
-#ifndef BATCHTILE_WG
-#define BATCHTILE_WG 256 /* spmm_nm_batchtile24: work-items (rows) per group */
+#ifndef NM_GEMV24_LANES
+#define NM_GEMV24_LANES 1 /* spmm_nm_gemv24: work-items sharing one row (1 on CPUs) */
 #endif
-#ifndef BATCHTILE_TB
-#define BATCHTILE_TB 16 /* spmm_nm_batchtile24: batch rows per work-item (lanes): 8 or 16 */
+#ifndef NM_GEMV24_SLAB_WG
+#define NM_GEMV24_SLAB_WG 64 /* spmm_nm_gemv24_slab: work-items per group */
 #endif
-#ifndef BATCHTILE_KT
-#define BATCHTILE_KT 256 /* spmm_nm_batchtile24: columns of X staged at a time (8 | KT) */
+#ifndef NM_TILED_WG
+#define NM_TILED_WG 64 /* spmm_nm_tiled: work-items per group */
+#endif
+#ifndef NM_TILED_TB
+#define NM_TILED_TB 8 /* spmm_nm_tiled: batch columns per work-item */
+#endif
+#ifndef NM_TILED24_SLAB_WG
+#define NM_TILED24_SLAB_WG 64 /* spmm_nm_tiled24_slab: work-items per group */
+#endif
+#ifndef NM_TILED24_SLAB_TB
+#define NM_TILED24_SLAB_TB 8 /* spmm_nm_tiled24_slab: batch rows per work-item */
+#endif
+#ifndef NM_BATCHTILE24_WG
+#define NM_BATCHTILE24_WG 256 /* spmm_nm_batchtile24: work-items (rows) per group */
+#endif
+#ifndef NM_BATCHTILE24_TB
+#define NM_BATCHTILE24_TB 16 /* spmm_nm_batchtile24: batch rows per work-item (lanes): 8 or 16 */
+#endif
+#ifndef NM_BATCHTILE24_KT
+#define NM_BATCHTILE24_KT 256 /* spmm_nm_batchtile24: columns of X staged at a time (8 | KT) */
 #endif
 
 #define NM_CAT_(a, b) a##b
@@ -125,8 +140,8 @@ inline float nm_dot_slots(const global uchar *nm_meta, const global sparq_value_
 }
 
 /* The general variant: one work-item per output Y[b, m], any N:M and batch.
- * Global size: rows rounded up to WG, times batch. */
-__kernel __attribute__((reqd_work_group_size(WG, 1, 1)))
+ * Global size: rows rounded up to NM_GENERAL_WG, times batch. */
+__kernel __attribute__((reqd_work_group_size(NM_GENERAL_WG, 1, 1)))
 void spmm_nm_general(const uint rows, const uint cols, const uint batch,
                      const global sparq_value_t *values, const global uchar *nm_meta,
                      const global float *scales, const global char *zero_points,
@@ -204,19 +219,19 @@ inline float8 nm24_dequant8(uint byte, const global uchar *vals, size_t e, uint 
 }
 #endif
 
-/* Batch 1, 2:4, one row per work-item (or ROW_LANES per row): each row is read as a
+/* Batch 1, 2:4, one row per work-item (or NM_GEMV24_LANES per row): each row is read as a
  * stream of meta bytes (two groups each): four values as one vector times the four x
  * the byte names (nm24_gather4; expanding the byte to eight lanes instead costs more
  * vector ops than the four loads) while both groups are whole; the last partial byte
- * goes through the scalar path. ROW_LANES work-items share a row (interleaved bytes,
- * partials summed in lane order); WG / ROW_LANES rows per group. Consecutive
+ * goes through the scalar path. NM_GEMV24_LANES work-items share a row (interleaved bytes,
+ * partials summed in lane order); NM_GEMV24_WG / NM_GEMV24_LANES rows per group. Consecutive
  * work-items read consecutive elements of the slab layout (GPUs).
  * i8/i4: the row runs in spans of meta bytes sharing one scale (a scale group, or the
  * whole row); each span sums (q - z) * x over the kept columns only (four x gathered
  * per byte, float4 fma) and is scaled once (lanes past the span's length idle:
- * ROW_LANES <= G / 8 keeps them busy).
- * Global size: rows rounded up to WG / ROW_LANES, times ROW_LANES. */
-__kernel __attribute__((reqd_work_group_size(WG, 1, 1)))
+ * NM_GEMV24_LANES <= G / 8 keeps them busy).
+ * Global size: rows rounded up to NM_GEMV24_WG / NM_GEMV24_LANES, times NM_GEMV24_LANES. */
+__kernel __attribute__((reqd_work_group_size(NM_GEMV24_WG, 1, 1)))
 void spmm_nm_gemv24(const uint rows, const uint cols, const uint batch,
                     const global sparq_value_t *values, const global uchar *nm_meta,
                     const global float *scales, const global char *zero_points,
@@ -224,8 +239,8 @@ void spmm_nm_gemv24(const uint rows, const uint cols, const uint batch,
                     global float *y, const ulong y_off,
                     const global float *bias, const ulong bias_off, const uint act)
 {
-    const uint lane = get_local_id(0) % ROW_LANES;
-    const uint m = get_global_id(0) / ROW_LANES;
+    const uint lane = get_local_id(0) % NM_GEMV24_LANES;
+    const uint m = get_global_id(0) / NM_GEMV24_LANES;
     const bool live = m < rows && batch > 0;
     float acc = 0.0f;
     if (live) {
@@ -243,8 +258,8 @@ void spmm_nm_gemv24(const uint rows, const uint cols, const uint batch,
             const int z = sparq_load_zero_point(zero_points, s);
             float4 part0 = (float4)(0.0f), part1 = (float4)(0.0f);
             uint i = i0 + lane;
-            for (; i + ROW_LANES < i1; i += 2 * ROW_LANES) {
-                const uint i2 = i + ROW_LANES;
+            for (; i + NM_GEMV24_LANES < i1; i += 2 * NM_GEMV24_LANES) {
+                const uint i2 = i + NM_GEMV24_LANES;
                 part0 = fma(nm_codes4(values, e0 + 4 * NM_SLAB * (size_t)i, z),
                             nm24_gather4(meta[NM_SLAB * i], xb, i), part0);
                 part1 = fma(nm_codes4(values, e0 + 4 * NM_SLAB * (size_t)i2, z),
@@ -259,8 +274,8 @@ void spmm_nm_gemv24(const uint rows, const uint cols, const uint batch,
 #else
         float4 acc0 = (float4)(0.0f), acc1 = (float4)(0.0f);
         uint i = lane;
-        for (; i + ROW_LANES < whole; i += 2 * ROW_LANES) {
-            const uint i1 = i + ROW_LANES;
+        for (; i + NM_GEMV24_LANES < whole; i += 2 * NM_GEMV24_LANES) {
+            const uint i1 = i + NM_GEMV24_LANES;
             acc0 = fma(nm_load4(values, e0 + 4 * NM_SLAB * (size_t)i),
                        nm24_gather4(meta[NM_SLAB * i], xb, i), acc0);
             acc1 = fma(nm_load4(values, e0 + 4 * NM_SLAB * (size_t)i1),
@@ -275,13 +290,13 @@ void spmm_nm_gemv24(const uint rows, const uint cols, const uint batch,
             acc = nm_dot_slots(nm_meta, values, xb, m, cols, 4 * whole, nm_groups(cols) * 2,
                                scales, zero_points, gpr, acc);
     }
-#if ROW_LANES > 1
-    local float part[WG];
+#if NM_GEMV24_LANES > 1
+    local float part[NM_GEMV24_WG];
     part[get_local_id(0)] = acc;
     barrier(CLK_LOCAL_MEM_FENCE);
     if (!live || lane != 0)
         return;
-    for (uint l = 1; l < ROW_LANES; l++)
+    for (uint l = 1; l < NM_GEMV24_LANES; l++)
         acc += part[get_local_id(0) + l];
 #else
     if (!live)
@@ -362,8 +377,8 @@ inline float4 nm24_slab_tail_x4(const global float *xb, uint col, uint cols)
  * padding slots point at column 4 of a group past the last one).
  * i8/i4: spans of bytes sharing one scale per row (nm24_scale_span) sum (q - z) * x,
  * then scale once per lane.
- * Global size: ceil(rows / 8) rounded up to WG. */
-__kernel __attribute__((reqd_work_group_size(WG, 1, 1)))
+ * Global size: ceil(rows / 8) rounded up to NM_GEMV24_SLAB_WG. */
+__kernel __attribute__((reqd_work_group_size(NM_GEMV24_SLAB_WG, 1, 1)))
 void spmm_nm_gemv24_slab(const uint rows, const uint cols, const uint batch,
                          const global sparq_value_t *values, const global uchar *nm_meta,
                          const global float *scales, const global char *zero_points,
@@ -440,14 +455,15 @@ inline float8 nm24_slab_columns_dot(const float8 *w, const global float *x8, uin
     return acc;
 }
 
-/* Batch > 1, 2:4, one work-item per slab of eight rows and tile of TB batch rows (CPUs):
- * each step's meta bytes and slot vectors (i8/i4: dequantized, scales folded in) are
+/* Batch > 1, 2:4, one work-item per slab of eight rows and tile of NM_TILED24_SLAB_TB batch rows
+ * (CPUs): each step's meta bytes and slot vectors (i8/i4: dequantized, scales folded in) are
  * expanded once into the dense 8 x 8 weights of its columns (nm24_slab_columns), which
  * every batch row of the tile then multiplies by its eight x (broadcast, one fma per
  * column). Batch rows of a partial last tile read the last batch row again and are not
  * written.
- * Global size: ceil(rows / 8) rounded up to WG, times ceil(batch / TB). */
-__kernel __attribute__((reqd_work_group_size(WG, 1, 1)))
+ * Global size: ceil(rows / 8) rounded up to NM_TILED24_SLAB_WG, times ceil(batch /
+ * NM_TILED24_SLAB_TB). */
+__kernel __attribute__((reqd_work_group_size(NM_TILED24_SLAB_WG, 1, 1)))
 void spmm_nm_tiled24_slab(const uint rows, const uint cols, const uint batch,
                           const global sparq_value_t *values, const global uchar *nm_meta,
                           const global float *scales, const global char *zero_points,
@@ -455,16 +471,16 @@ void spmm_nm_tiled24_slab(const uint rows, const uint cols, const uint batch,
                           global float *y, const ulong y_off,
                           const global float *bias, const ulong bias_off, const uint act)
 {
-    const uint m0 = get_global_id(0) * 8, b0 = get_global_id(1) * TB;
+    const uint m0 = get_global_id(0) * 8, b0 = get_global_id(1) * NM_TILED24_SLAB_TB;
     if (m0 >= rows || b0 >= batch)
         return;
     const uint bytes = nm_meta_bytes(cols), whole = cols / 8;
     const global uchar *meta = nm_meta + nm_slab_index(m0, 0, bytes);
     const size_t e0 = nm_slab_index(m0, 0, nm_slab_slots(cols));
-    const global float *xt[TB];
-    float8 acc[TB], v[4];
+    const global float *xt[NM_TILED24_SLAB_TB];
+    float8 acc[NM_TILED24_SLAB_TB], v[4];
 #pragma unroll
-    for (uint t = 0; t < TB; t++) {
+    for (uint t = 0; t < NM_TILED24_SLAB_TB; t++) {
         xt[t] = x + x_off + (size_t)min(b0 + t, batch - 1) * cols;
         acc[t] = (float8)(0.0f);
     }
@@ -492,24 +508,24 @@ void spmm_nm_tiled24_slab(const uint rows, const uint cols, const uint batch,
             nm24_slab_columns(convert_uint8(vload8(i, meta)), v, w);
             if (i < whole) {
 #pragma unroll
-                for (uint t = 0; t < TB; t++)
+                for (uint t = 0; t < NM_TILED24_SLAB_TB; t++)
                     acc[t] = nm24_slab_columns_dot(w, xt[t] + 8 * i, 8, acc[t]);
             } else {
 #pragma unroll
-                for (uint t = 0; t < TB; t++)
+                for (uint t = 0; t < NM_TILED24_SLAB_TB; t++)
                     acc[t] = nm24_slab_columns_dot(w, xt[t] + 8 * i, cols - 8 * i, acc[t]);
             }
         }
     }
     for (uint r = 0; r < 8 && m0 + r < rows; r++) {
-        float out[TB];
+        float out[NM_TILED24_SLAB_TB];
 #pragma unroll
-        for (uint t = 0; t < TB; t++) {
+        for (uint t = 0; t < NM_TILED24_SLAB_TB; t++) {
             float a[8];
             vstore8(acc[t], 0, a);
             out[t] = a[r];
         }
-        for (uint t = 0; t < TB && b0 + t < batch; t++)
+        for (uint t = 0; t < NM_TILED24_SLAB_TB && b0 + t < batch; t++)
             y[y_off + (size_t)(b0 + t) * rows + m0 + r] =
                 sparq_epilogue(out[t], bias, bias_off, m0 + r, act);
     }
@@ -517,18 +533,18 @@ void spmm_nm_tiled24_slab(const uint rows, const uint cols, const uint batch,
 #endif /* NM_SLAB == 8 */
 
 /* ---- spmm_nm_batchtile24: batch >= 2, 2:4, X staged transposed -----------------------
- * One work-item per row and BATCHTILE_TB batch rows, which are the vector lanes. X is
- * staged in local memory BATCHTILE_KT columns at a time, one TB-wide vector per column
- * (sparq_stage_xt), so a kept weight costs one vector fma for all TB batch rows and the
- * pruned half costs nothing: half the fmas of the dense path, where
+ * One work-item per row and NM_BATCHTILE24_TB batch rows, which are the vector lanes. X is
+ * staged in local memory NM_BATCHTILE24_KT columns at a time, one NM_BATCHTILE24_TB-wide vector per
+ * column (sparq_stage_xt), so a kept weight costs one vector fma for all NM_BATCHTILE24_TB batch
+ * rows and the pruned half costs nothing: half the fmas of the dense path, where
  * spmm_nm_tiled24_slab expands each group to dense weights and does as many. A meta
  * byte's four slots feed four accumulators (four fma chains). i8/i4: (q - z) x summed
  * over spans of one scale (nm24_scale_span), scaled once per span; f32/f16 take spans
  * of the whole tile with scale 1. The partial last byte (cols % 8) needs no care: X is
  * staged as 0 past the last column, where its slots hold 0 or point. Batch rows past the
- * end are staged as 0 and not written. Global size: rows rounded up to BATCHTILE_WG,
- * times ceil(batch / BATCHTILE_TB). */
-typedef NM_CAT(float, BATCHTILE_TB) batchtile_float;
+ * end are staged as 0 and not written. Global size: rows rounded up to NM_BATCHTILE24_WG,
+ * times ceil(batch / NM_BATCHTILE24_TB). */
+typedef NM_CAT(float, NM_BATCHTILE24_TB) batchtile_float;
 
 /* The scale that a span of meta bytes from column col shares: 1 for f32/f16. */
 inline float nm24_span_scale(const global float *scales, uint m, uint col, uint gpr)
@@ -553,7 +569,7 @@ inline float4 nm24_slots4(const global sparq_value_t *values, size_t e, int z)
 #endif
 }
 
-__kernel __attribute__((reqd_work_group_size(BATCHTILE_WG, 1, 1)))
+__kernel __attribute__((reqd_work_group_size(NM_BATCHTILE24_WG, 1, 1)))
 void spmm_nm_batchtile24(const uint rows, const uint cols, const uint batch,
                          const global sparq_value_t *values, const global uchar *nm_meta,
                          const global float *scales, const global char *zero_points,
@@ -561,10 +577,10 @@ void spmm_nm_batchtile24(const uint rows, const uint cols, const uint batch,
                          global float *y, const ulong y_off,
                          const global float *bias, const ulong bias_off, const uint act)
 {
-    local batchtile_float xt[BATCHTILE_KT];
+    local batchtile_float xt[NM_BATCHTILE24_KT];
     const uint lid = get_local_id(0);
     const uint m = get_global_id(0);
-    const uint b0 = get_group_id(1) * BATCHTILE_TB;
+    const uint b0 = get_group_id(1) * NM_BATCHTILE24_TB;
     const bool valid = m < rows;
     const uint bytes = nm_meta_bytes(cols), gpr = sparq_groups_per_row(cols);
 #if SPARQ_QUANTIZED
@@ -575,12 +591,12 @@ void spmm_nm_batchtile24(const uint rows, const uint cols, const uint batch,
     const global uchar *meta = nm_meta + nm_slab_index(valid ? m : 0, 0, bytes);
     const size_t e0 = nm_slab_index(valid ? m : 0, 0, nm_slab_slots(cols));
     batchtile_float acc = (batchtile_float)(0.0f);
-    for (uint k0 = 0; k0 < cols; k0 += BATCHTILE_KT) {
+    for (uint k0 = 0; k0 < cols; k0 += NM_BATCHTILE24_KT) {
         barrier(CLK_LOCAL_MEM_FENCE); /* the previous tile is consumed */
-        sparq_stage_xt((local float *)xt, x, x_off, cols, batch, b0, BATCHTILE_TB, k0,
-                       BATCHTILE_KT, lid, BATCHTILE_WG);
+        sparq_stage_xt((local float *)xt, x, x_off, cols, batch, b0, NM_BATCHTILE24_TB, k0,
+                       NM_BATCHTILE24_KT, lid, NM_BATCHTILE24_WG);
         barrier(CLK_LOCAL_MEM_FENCE);
-        const uint i_end = valid ? min((k0 + BATCHTILE_KT) / 8, bytes) : 0;
+        const uint i_end = valid ? min((k0 + NM_BATCHTILE24_KT) / 8, bytes) : 0;
         for (uint i = k0 / 8; i < i_end;) {
             const uint i_stop = min(i_end, (i / span + 1) * span);
 #if SPARQ_QUANTIZED
@@ -604,20 +620,20 @@ void spmm_nm_batchtile24(const uint rows, const uint cols, const uint batch,
     }
     if (!valid)
         return;
-    float out[BATCHTILE_TB];
-    NM_CAT(vstore, BATCHTILE_TB)(acc, 0, out);
-    for (uint bb = 0; bb < BATCHTILE_TB && b0 + bb < batch; bb++)
+    float out[NM_BATCHTILE24_TB];
+    NM_CAT(vstore, NM_BATCHTILE24_TB)(acc, 0, out);
+    for (uint bb = 0; bb < NM_BATCHTILE24_TB && b0 + bb < batch; bb++)
         y[y_off + (size_t)(b0 + bb) * rows + m] = sparq_epilogue(out[bb], bias, bias_off, m, act);
 }
 #endif /* 2:4 */
 
-/* Batch > 1: one work-item per row and tile of TB batch columns; each group's metadata
+/* Batch > 1: one work-item per row and tile of NM_TILED_TB batch columns; each group's metadata
  * is decoded (and i8/i4 codes dequantized) once and used for the whole tile. Rows of a
  * partial last tile read the last batch row again and are not written. 2:4 expands
  * each meta byte into eight dense weights (one float8 fma per batch column); other N:M
  * decode slot by slot.
- * Global size: rows rounded up to WG, times ceil(batch / TB). */
-__kernel __attribute__((reqd_work_group_size(WG, 1, 1)))
+ * Global size: rows rounded up to NM_TILED_WG, times ceil(batch / NM_TILED_TB). */
+__kernel __attribute__((reqd_work_group_size(NM_TILED_WG, 1, 1)))
 void spmm_nm_tiled(const uint rows, const uint cols, const uint batch,
                    const global sparq_value_t *values, const global uchar *nm_meta,
                    const global float *scales, const global char *zero_points,
@@ -626,17 +642,17 @@ void spmm_nm_tiled(const uint rows, const uint cols, const uint batch,
                    const global float *bias, const ulong bias_off, const uint act)
 {
     const uint m = get_global_id(0);
-    const uint b0 = get_global_id(1) * TB;
+    const uint b0 = get_global_id(1) * NM_TILED_TB;
     if (m >= rows || b0 >= batch)
         return;
     const uint slots = nm_groups(cols) * NM_N;
     const uint gpr = sparq_groups_per_row(cols);
     const global uchar *meta = nm_meta + nm_slab_index(m, 0, nm_meta_bytes(cols));
     const size_t e0 = nm_slab_index(m, 0, nm_slab_slots(cols)); /* slot 0 of row m */
-    const global float *xt[TB];
-    float acc[TB];
+    const global float *xt[NM_TILED_TB];
+    float acc[NM_TILED_TB];
 #pragma unroll
-    for (uint t = 0; t < TB; t++) {
+    for (uint t = 0; t < NM_TILED_TB; t++) {
         xt[t] = x + x_off + (size_t)min(b0 + t, batch - 1) * cols;
         acc[t] = 0.0f;
     }
@@ -644,9 +660,9 @@ void spmm_nm_tiled(const uint rows, const uint cols, const uint batch,
 #if NM_N == 2 && NM_M == 4
     {
         const uint whole = cols / 8;
-        float8 acc8[TB];
+        float8 acc8[NM_TILED_TB];
 #pragma unroll
-        for (uint t = 0; t < TB; t++)
+        for (uint t = 0; t < NM_TILED_TB; t++)
             acc8[t] = (float8)(0.0f);
         for (uint i = 0; i < whole; i++) {
             const size_t e = e0 + 4 * NM_SLAB * (size_t)i;
@@ -657,11 +673,11 @@ void spmm_nm_tiled(const uint rows, const uint cols, const uint batch,
             const float8 w = nm24_expand(meta[NM_SLAB * i], nm_load4(values, e));
 #endif
 #pragma unroll
-            for (uint t = 0; t < TB; t++)
+            for (uint t = 0; t < NM_TILED_TB; t++)
                 acc8[t] = fma(w, vload8(i, xt[t]), acc8[t]);
         }
 #pragma unroll
-        for (uint t = 0; t < TB; t++)
+        for (uint t = 0; t < NM_TILED_TB; t++)
             acc[t] = nm_sum8(acc8[t]);
         j0 = 4 * whole;
     }
@@ -675,7 +691,7 @@ void spmm_nm_tiled(const uint rows, const uint cols, const uint batch,
                 const float v = sparq_load_weight(values, e0 + NM_SLAB * (size_t)j, m, col,
                                                   scales, zero_points, gpr);
 #pragma unroll
-                for (uint t = 0; t < TB; t++)
+                for (uint t = 0; t < NM_TILED_TB; t++)
                     acc[t] = fma(v, xt[t][col], acc[t]);
             }
             if (++s == NM_N) {
@@ -685,7 +701,7 @@ void spmm_nm_tiled(const uint rows, const uint cols, const uint batch,
         }
     }
 #pragma unroll
-    for (uint t = 0; t < TB; t++)
+    for (uint t = 0; t < NM_TILED_TB; t++)
         if (b0 + t < batch)
             y[y_off + (size_t)(b0 + t) * rows + m] =
                 sparq_epilogue(acc[t], bias, bias_off, m, act);

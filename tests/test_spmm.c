@@ -50,7 +50,7 @@ static format_case formats[] = {
     {"csr f32", {.structure = SPARQ_STRUCTURE_CSR}},
     {"csr f16", {.structure = SPARQ_STRUCTURE_CSR, .quant = {.encoding = SPARQ_ENCODING_F16}}},
     {"bsr4x4 f32", {.structure = SPARQ_STRUCTURE_BSR, .block_rows = 4, .block_cols = 4}},
-    /* 16 segment rows a block: spmm_bsr_gemv's CPU default (TSR 16) runs all of them */
+    /* 16 segment rows a block: spmm_bsr_gemv's CPU default (BSR_TILE_TSR 16) runs all of them */
     {"bsr16x16 f32", {.structure = SPARQ_STRUCTURE_BSR, .block_rows = 16, .block_cols = 16}},
     {"bsr2x8 f16", {.structure = SPARQ_STRUCTURE_BSR, .block_rows = 2, .block_cols = 8,
                     .quant = {.encoding = SPARQ_ENCODING_F16}}},

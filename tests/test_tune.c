@@ -29,11 +29,11 @@ static unsigned param_value(const char *params, const char *name)
     return at ? (unsigned)strtoul(at + strlen(key), NULL, 10) : 0;
 }
 
-/* spmm_csr_scalar: WG=128 fastest, then 64, then 32. */
+/* spmm_csr_scalar: CSR_SCALAR_WG=128 fastest, then 64, then 32. */
 static double fake_by_wg(void *user, const char *kernel, const char *params)
 {
     (void)user, (void)kernel;
-    return 1000.0 / param_value(params, "WG");
+    return 1000.0 / param_value(params, "CSR_SCALAR_WG");
 }
 
 static int corrupt_wg128(void *user, const char *kernel, const char *params)
@@ -41,7 +41,7 @@ static int corrupt_wg128(void *user, const char *kernel, const char *params)
     (void)kernel;
     int *calls = user;
     (*calls)++;
-    return param_value(params, "WG") == 128;
+    return param_value(params, "CSR_SCALAR_WG") == 128;
 }
 
 /* The tuned values the database at path holds for spmm_csr_scalar on this device. */
@@ -76,7 +76,7 @@ static void fake_timer_picks_expected(void **state)
     assert_int_equal(sparq_tune_run(ctx, &small_case, 1, &o, &r, &n), SPARQ_OK);
     assert_int_equal(n, 1);
     assert_string_equal(r[0].kernel, "spmm_csr_scalar");
-    assert_string_equal(r[0].best_params, "-DWG=128");
+    assert_string_equal(r[0].best_params, "-DCSR_SCALAR_WG=128");
     assert_int_equal(r[0].space, 3);
     assert_int_equal(r[0].evaluations, 3);
     assert_int_equal(r[0].rejected, 0);
@@ -103,7 +103,7 @@ static void wrong_candidate_never_chosen(void **state)
     assert_int_equal(sparq_tune_run(ctx, &small_case, 1, &o, &r, &n), SPARQ_OK);
     assert_int_equal(calls, 3); /* every candidate was checked */
     assert_int_equal(r[0].rejected, 1);
-    assert_string_equal(r[0].best_params, "-DWG=64"); /* the fastest correct one */
+    assert_string_equal(r[0].best_params, "-DCSR_SCALAR_WG=64"); /* the fastest correct one */
     free(r);
     sparq_kernel_params p;
     assert_int_equal(lookup_scalar(ctx, path, &p), SPARQ_PARAM_SOURCE_USER);
@@ -115,18 +115,19 @@ static void wrong_candidate_never_chosen(void **state)
     size_t len = fread(text, 1, sizeof text - 1, f);
     fclose(f);
     text[len] = '\0';
-    assert_null(strstr(text, "\"WG\": 128"));
-    assert_non_null(strstr(text, "\"WG\": 64"));
+    assert_null(strstr(text, "\"CSR_SCALAR_WG\": 128"));
+    assert_non_null(strstr(text, "\"CSR_SCALAR_WG\": 64"));
     sparq_context_free(ctx);
 }
 
-/* A smooth landscape over spmm_nm_tiled (WG x TB, 5 x 4 points): best at WG=32, TB=8. */
+/* A smooth landscape over spmm_nm_tiled (NM_TILED_WG x NM_TILED_TB, 5 x 4 points): best
+ * at WG=32, TB=8. */
 static double fake_bowl(void *user, const char *kernel, const char *params)
 {
     (void)kernel;
     int *calls = user;
     (*calls)++;
-    double wg = param_value(params, "WG"), tb = param_value(params, "TB");
+    double wg = param_value(params, "NM_TILED_WG"), tb = param_value(params, "NM_TILED_TB");
     double a = log2(wg) - 5.0, b = log2(tb) - 3.0;
     return 100.0 + 10.0 * a * a + 7.0 * b * b;
 }
@@ -146,7 +147,7 @@ static void anneal_deterministic_and_near_exhaustive(void **state)
     assert_int_equal(sparq_tune_run(ctx, &c, 1, &o, &ex, &n), SPARQ_OK);
     assert_int_equal(n, 1);
     assert_int_equal(ex[0].evaluations, ex[0].space);
-    assert_string_equal(ex[0].best_params, "-DWG=32 -DTB=8");
+    assert_string_equal(ex[0].best_params, "-DNM_TILED_WG=32 -DNM_TILED_TB=8");
     o.strategy = SPARQ_TUNE_ANNEAL;
     assert_int_equal(sparq_tune_run(ctx, &c, 1, &o, &a1, &n), SPARQ_OK);
     assert_int_equal(sparq_tune_run(ctx, &c, 1, &o, &a2, &n), SPARQ_OK);

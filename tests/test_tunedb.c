@@ -73,8 +73,8 @@ static void round_trip(void **state)
     assert_true(strstr(text, "\"choices\"") < strstr(text, "\"driver\""));
     assert_true(strstr(text, "\"driver\"") < strstr(text, "\"params\""));
     assert_true(strstr(text, "\"default_us\"") < strstr(text, "\"evaluations\""));
-    assert_true(strstr(text, "\"TILE_KT\"") < strstr(text, "\"TILE_TB\""));
-    assert_true(strstr(text, "\"TILE_TB\"") < strstr(text, "\"TILE_WG\""));
+    assert_true(strstr(text, "\"CSR_BATCHTILE_KT\"") < strstr(text, "\"CSR_BATCHTILE_TB\""));
+    assert_true(strstr(text, "\"CSR_BATCHTILE_TB\"") < strstr(text, "\"CSR_BATCHTILE_WG\""));
 
     sparq_tunedb *back = testing_db_from_text(text);
     assert_string_equal(sparq_tunedb_warning(back), "");
@@ -116,7 +116,7 @@ static void invalid_values_refused_and_skipped(void **state)
     sparq_tune_params_entry e = testing_batchtile(CLASS, 48, 4, 256); /* 48: not a candidate */
     assert_int_equal(sparq_tunedb_put_params(db, &testing_cpu, exact, &e),
                      SPARQ_ERROR_INVALID_ARGUMENT);
-    assert_non_null(strstr(sparq_last_error(), "TILE_WG=48"));
+    assert_non_null(strstr(sparq_last_error(), "CSR_BATCHTILE_WG=48"));
     e = testing_batchtile(CLASS, 64, 4, 256);
     strcpy(e.kernel, "spmm_csr_nonesuch");
     assert_int_equal(sparq_tunedb_put_params(db, &testing_cpu, exact, &e),
@@ -147,22 +147,30 @@ static void invalid_values_refused_and_skipped(void **state)
     /* in a file: one good entry, each bad one skipped and counted */
     const char *text =
         "{\"schema\": 1, \"devices\": {\"type:cpu\": {\"type\": \"cpu\", \"params\": {"
-        "\"spmm_csr_batchtile/i8/" CLASS "\": {\"values\": {\"TILE_WG\": 64, \"TILE_TB\": 4, "
-        "\"TILE_KT\": 256}, \"source_hash\": \"" HASH "\"},"
-        "\"spmm_csr_batchtile/i8/m1.k1.b1.z1\": {\"values\": {\"TILE_WG\": 65536, \"TILE_TB\": "
-        "4, \"TILE_KT\": 256}, \"source_hash\": \"" HASH "\"},"
-        "\"spmm_csr_batchtile/i8/m2.k1.b1.z1\": {\"values\": {\"TILE_WG\": -64, \"TILE_TB\": "
-        "4, \"TILE_KT\": 256}, \"source_hash\": \"" HASH "\"},"
-        "\"spmm_csr_batchtile/i8/m4.k1.b1.z1\": {\"values\": {\"TILE_WG\": \"64\", \"TILE_TB\": "
-        "4, \"TILE_KT\": 256}, \"source_hash\": \"" HASH "\"},"
-        "\"spmm_csr_batchtile/i8/m8.k1.b1.z1\": {\"values\": {\"TILE_WG\": 64, \"TILE_TB\": 4}, "
+        "\"spmm_csr_batchtile/i8/" CLASS "\": {\"values\": {\"CSR_BATCHTILE_WG\": 64, "
+        "\"CSR_BATCHTILE_TB\": 4, "
+        "\"CSR_BATCHTILE_KT\": 256}, \"source_hash\": \"" HASH "\"},"
+        "\"spmm_csr_batchtile/i8/m1.k1.b1.z1\": {\"values\": {\"CSR_BATCHTILE_WG\": 65536, "
+        "\"CSR_BATCHTILE_TB\": "
+        "4, \"CSR_BATCHTILE_KT\": 256}, \"source_hash\": \"" HASH "\"},"
+        "\"spmm_csr_batchtile/i8/m2.k1.b1.z1\": {\"values\": {\"CSR_BATCHTILE_WG\": -64, "
+        "\"CSR_BATCHTILE_TB\": "
+        "4, \"CSR_BATCHTILE_KT\": 256}, \"source_hash\": \"" HASH "\"},"
+        "\"spmm_csr_batchtile/i8/m4.k1.b1.z1\": {\"values\": {\"CSR_BATCHTILE_WG\": \"64\", "
+        "\"CSR_BATCHTILE_TB\": "
+        "4, \"CSR_BATCHTILE_KT\": 256}, \"source_hash\": \"" HASH "\"},"
+        "\"spmm_csr_batchtile/i8/m8.k1.b1.z1\": {\"values\": {\"CSR_BATCHTILE_WG\": 64, "
+        "\"CSR_BATCHTILE_TB\": 4}, "
         "\"source_hash\": \"" HASH "\"},"
-        "\"spmm_csr_batchtile/i8/m16.k1.b1.z1\": {\"values\": {\"TILE_WG\": 64, \"TILE_TB\": 4, "
-        "\"TILE_KT\": 256, \"EXTRA\": 1}, \"source_hash\": \"" HASH "\"},"
-        "\"spmm_csr_batchtile/i8/m32.k1.b1.z1\": {\"values\": {\"TILE_WG\": 64, \"TILE_TB\": 4, "
-        "\"TILE_KT\": 256}},"
-        "\"spmm_csr_batchtile/i8/m64.k1.b1.z1\": {\"values\": {\"TILE_WG\": 64, \"TILE_TB\": 4, "
-        "\"TILE_KT\": 256}, \"source_hash\": \"" HASH "\", \"strategy\": "
+        "\"spmm_csr_batchtile/i8/m16.k1.b1.z1\": {\"values\": {\"CSR_BATCHTILE_WG\": 64, "
+        "\"CSR_BATCHTILE_TB\": 4, "
+        "\"CSR_BATCHTILE_KT\": 256, \"EXTRA\": 1}, \"source_hash\": \"" HASH "\"},"
+        "\"spmm_csr_batchtile/i8/m32.k1.b1.z1\": {\"values\": {\"CSR_BATCHTILE_WG\": 64, "
+        "\"CSR_BATCHTILE_TB\": 4, "
+        "\"CSR_BATCHTILE_KT\": 256}},"
+        "\"spmm_csr_batchtile/i8/m64.k1.b1.z1\": {\"values\": {\"CSR_BATCHTILE_WG\": 64, "
+        "\"CSR_BATCHTILE_TB\": 4, "
+        "\"CSR_BATCHTILE_KT\": 256}, \"source_hash\": \"" HASH "\", \"strategy\": "
         "\"a strategy name far too long\"},"
         "\"spmm_csr_batchtile/i9/" CLASS "\": {},"
         "\"nonesuch/i8/" CLASS "\": {},"

@@ -153,14 +153,17 @@ static void bsr_params_per_block(void **state)
     /* in a file: BSR kernel keys without a block, or with a malformed one, are skipped */
     const char *bad =
         "{\"schema\": 1, \"devices\": {\"type:cpu\": {\"type\": \"cpu\", \"params\": {"
-        "\"spmm_bsr_tile/f32/" CLASS "\": {\"values\": {\"TSR\": 4, \"TB\": 6, \"WGB\": 8, "
-        "\"RPG\": 4}, \"source_hash\": \"" HASH "\"},"
-        "\"spmm_bsr_tile@16/f32/" CLASS "\": {\"values\": {\"TSR\": 4, \"TB\": 6, \"WGB\": 8, "
-        "\"RPG\": 4}, \"source_hash\": \"" HASH "\"},"
-        "\"spmm_bsr_tile@3x4/f32/" CLASS "\": {\"values\": {\"TSR\": 4, \"TB\": 6, \"WGB\": 8, "
-        "\"RPG\": 4}, \"source_hash\": \"" HASH "\"},"
-        "\"spmm_bsr_tile@4x4/f32/" CLASS "\": {\"values\": {\"TSR\": 4, \"TB\": 6, \"WGB\": 8, "
-        "\"RPG\": 4}, \"source_hash\": \"" HASH "\"}}}}}";
+        "\"spmm_bsr_tile/f32/" CLASS "\": {\"values\": {\"BSR_TILE_TSR\": 4, \"BSR_TILE_TB\": 6, "
+        "\"BSR_TILE_WGB\": 8, \"BSR_TILE_RPG\": 4}, \"source_hash\": \"" HASH "\"},"
+        "\"spmm_bsr_tile@16/f32/" CLASS "\": {\"values\": {\"BSR_TILE_TSR\": 4, \"BSR_TILE_TB\": "
+        "6, "
+        "\"BSR_TILE_WGB\": 8, \"BSR_TILE_RPG\": 4}, \"source_hash\": \"" HASH "\"},"
+        "\"spmm_bsr_tile@3x4/f32/" CLASS "\": {\"values\": {\"BSR_TILE_TSR\": 4, \"BSR_TILE_TB\": "
+        "6, "
+        "\"BSR_TILE_WGB\": 8, \"BSR_TILE_RPG\": 4}, \"source_hash\": \"" HASH "\"},"
+        "\"spmm_bsr_tile@4x4/f32/" CLASS "\": {\"values\": {\"BSR_TILE_TSR\": 4, \"BSR_TILE_TB\": "
+        "6, "
+        "\"BSR_TILE_WGB\": 8, \"BSR_TILE_RPG\": 4}, \"source_hash\": \"" HASH "\"}}}}}";
     db = testing_db_from_text(bad);
     assert_int_equal(sparq_tunedb_count(db), 1);
     assert_int_equal(sparq_tunedb_skipped(db), 3);

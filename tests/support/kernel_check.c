@@ -62,7 +62,7 @@ int testing_check_linear(sparq_context *ctx, sparq_matrix *m, const float *w,
     if (k && run->skip_refused) {
         sparq_kernel_params p = params_of(ctx, k, run->params);
         char why[256];
-        if (k->rank(m, batch, &ctx->caps, &p, why, sizeof why) == 0)
+        if (sparq_kernel_rank(k, m, batch, &ctx->caps, &p, why, sizeof why) == 0)
             return 0;
     }
     float *x = malloc(batch * cols * sizeof *x), *bias = malloc(rows * sizeof *bias);

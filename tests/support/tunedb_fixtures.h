@@ -22,7 +22,7 @@ extern const sparq_tune_device testing_cpu;
 char *testing_key_of(void (*make)(const sparq_tune_device *, char *, size_t),
                      const sparq_tune_device *device);
 
-/* A valid spmm_csr_batchtile i8 entry (tunables TILE_WG, TILE_TB, TILE_KT). */
+/* A valid spmm_csr_batchtile i8 entry (tunables CSR_BATCHTILE_WG, _TB, _KT). */
 sparq_tune_params_entry testing_batchtile(const char *shape_class, unsigned wg, unsigned tb,
                                           unsigned kt);
 /* A valid CSR f32 choice: dense or not, spmm_csr_rowvec at sparse_us, dense 4100 us. */
