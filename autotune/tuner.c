@@ -132,6 +132,8 @@ static sparq_status break_even(const sparq_tune_options *o, sparq_bench_case *b,
     choice->structure = b->c->format.structure;
     choice->block_rows = b->c->format.block_rows;
     choice->block_cols = b->c->format.block_cols;
+    choice->nm_n = b->c->format.nm_n;
+    choice->nm_m = b->c->format.nm_m;
     choice->encoding = b->c->format.quant.encoding;
     sparq_matrix_shape_class(b->matrix, b->c->batch, choice->shape_class,
                              sizeof choice->shape_class);
@@ -336,10 +338,9 @@ sparq_status sparq_tune_run(sparq_context *ctx, const sparq_tune_case *cases, si
                        results, result_count, &capacity);
         sparq_bench_case_free(&b);
         if (o.progress) {
-            char label[160];
-            snprintf(label, sizeof label, "%s %s %zux%zu b%zu",
-                     sparq_structure_name(cases[i].format.structure),
-                     sparq_encoding_name(cases[i].format.quant.encoding), cases[i].rows,
+            char label[160], format[64];
+            sparq_format_name(&cases[i].format, format, sizeof format);
+            snprintf(label, sizeof label, "%s %zux%zu b%zu", format, cases[i].rows,
                      cases[i].cols, cases[i].batch);
             o.progress(o.user, i + 1, count, label);
         }
@@ -417,10 +418,9 @@ sparq_status sparq_tune_describe(sparq_context *ctx, char **text)
                              : (1.0 - c->sparsity) * (double)c->cols;
         char shape[64];
         sparq_tune_shape_class(c->rows, c->cols, c->batch, per_row, shape, sizeof shape);
-        char detail[192];
-        fprintf(out, "  %s %s %zux%zu batch %zu (class %s)\n",
-                sparq_structure_name(c->format.structure),
-                sparq_encoding_name(c->format.quant.encoding), c->rows, c->cols, c->batch,
+        char detail[192], format[64];
+        sparq_format_name(&c->format, format, sizeof format);
+        fprintf(out, "  %s %zux%zu batch %zu (class %s)\n", format, c->rows, c->cols, c->batch,
                 shape);
         for (size_t j = 0; j < sparq_kernel_registry_size(); j++) {
             const sparq_kernel_info *k = sparq_kernel_row(j);

@@ -4,7 +4,8 @@
  * phase's time and where the plan's parameters came from. Run it twice: the second run
  * has a warm program cache. Uses only the public header.
  *
- * usage: bench_first_result [FORMAT] with FORMAT csr90 (default), bsr90, 2:4, i8
+ * usage: bench_first_result [FORMAT [SPARSITY]]: FORMAT a format spelling (csr, the
+ * default, bsr16x16, 2:4, dense+i8-row), SPARSITY of CSR and BSR (0.9)
  */
 #include "common.h"
 #include "sparq.h"
@@ -23,26 +24,16 @@ static int fail(const char *what, sparq_status st)
 int main(int argc, char **argv)
 {
     double t0 = bench_now_seconds();
-    const char *format = argc > 1 ? argv[1] : "csr90";
+    const char *format = argc > 1 ? argv[1] : "csr";
     const size_t rows = 768, cols = 3072, batch = 1;
     sparq_pack_options f = {0};
-    double sparsity = 0;
-    if (strcmp(format, "csr90") == 0) {
-        f.structure = SPARQ_STRUCTURE_CSR;
-        sparsity = 0.9;
-    } else if (strcmp(format, "bsr90") == 0) {
-        f.structure = SPARQ_STRUCTURE_BSR;
-        f.block_rows = f.block_cols = 16;
-        sparsity = 0.9;
-    } else if (strcmp(format, "2:4") == 0) {
-        f.structure = SPARQ_STRUCTURE_NM;
-        f.nm_n = 2;
-        f.nm_m = 4;
-    } else if (strcmp(format, "i8") == 0) {
-        f.quant.encoding = SPARQ_ENCODING_I8;
-        f.quant.granularity = SPARQ_SCALE_ROW;
-    } else {
-        fprintf(stderr, "usage: bench_first_result [csr90|bsr90|2:4|i8]\n");
+    char *end = NULL;
+    double sparsity = argc > 2 ? strtod(argv[2], &end) : 0.9;
+    if (argc > 3 || sparq_format_parse(format, &f) != SPARQ_OK ||
+        (argc > 2 && (*end != '\0' || !(sparsity >= 0.0 && sparsity <= 1.0)))) {
+        fprintf(stderr, "usage: bench_first_result [FORMAT [SPARSITY]], FORMAT a format "
+                        "spelling (csr, bsr16x16, 2:4, dense+i8-row), SPARSITY of CSR and BSR "
+                        "in [0, 1] (0.9)\n");
         return 2;
     }
     float *w = malloc(rows * cols * sizeof *w), *x = malloc(cols * sizeof *x);
@@ -58,10 +49,10 @@ int main(int argc, char **argv)
         st = sparq_prune_magnitude(w, rows, cols, sparsity, SPARQ_PRUNE_SCOPE_GLOBAL, NULL, NULL,
                                    1);
     else if (f.structure == SPARQ_STRUCTURE_BSR)
-        st = sparq_prune_blocks(w, rows, cols, 16, 16, SPARQ_BLOCK_NORM_L2, sparsity, NULL, NULL,
-                                1);
+        st = sparq_prune_blocks(w, rows, cols, f.block_rows, f.block_cols, SPARQ_BLOCK_NORM_L2,
+                                sparsity, NULL, NULL, 1);
     else if (f.structure == SPARQ_STRUCTURE_NM)
-        st = sparq_prune_nm(w, rows, cols, 2, 4, NULL, NULL, 1);
+        st = sparq_prune_nm(w, rows, cols, f.nm_n, f.nm_m, NULL, NULL, 1);
     if (st != SPARQ_OK)
         return fail("pruning", st);
 

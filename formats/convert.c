@@ -50,7 +50,8 @@ typedef struct convert_step {
 /* The most rungs a ladder can have: 1 + 3 + 1 + 3. */
 #define CONVERT_MAX_STEPS 8
 
-/* "csr s=0.90 i4-g128", "bsr4x4 s=0.50 i8-row", "2:4 f16", "dense f32". */
+/* The format's spelling and, for a structure that prunes, the sparsity: "csr+i4-g128
+ * s=0.90", "bsr4x4+i8-row s=0.50", "2:4+f16", "dense+f32". */
 static void step_name(const convert_step *step, char *out, size_t size)
 {
     const sparq_pack_options *f = &step->format;
@@ -58,9 +59,9 @@ static void step_name(const convert_step *step, char *out, size_t size)
     sparq_format_structure_text(f, structure, sizeof structure);
     sparq_format_encoding_text(&f->quant, encoding, sizeof encoding);
     if (sparq_structure_of(f->structure)->prunes)
-        snprintf(out, size, "%s s=%.2f %s", structure, step->sparsity, encoding);
+        snprintf(out, size, "%s+%s s=%.2f", structure, encoding, step->sparsity);
     else
-        snprintf(out, size, "%s %s", structure, encoding);
+        snprintf(out, size, "%s+%s", structure, encoding);
 }
 
 static int same_step(const convert_step *a, const convert_step *b)

@@ -109,20 +109,20 @@ bool sparq_tune_class_parse(const char *s, unsigned exponent[4])
 }
 
 /* A choice key's <structure> word is the structure half of the format spelling
- * (sparq_format_structure_text: "dense", "csr", "bsr16x16"), except N:M's: its entries do
- * not record N and M, so every N:M shares the word "nm" (sparq_structure_name). */
-bool sparq_tunedb_structure_word(sparq_structure structure, unsigned block_rows,
-                                 unsigned block_cols, char *out, size_t size)
+ * (sparq_format_structure_text: "dense", "csr", "bsr16x16", "2:4"). */
+bool sparq_tunedb_structure_word(const sparq_pack_options *f, char *out, size_t size)
 {
-    const sparq_pack_options f = {.structure = structure, .block_rows = block_rows,
-                                  .block_cols = block_cols};
     char word[64];
-    if (structure == SPARQ_STRUCTURE_NM)
-        snprintf(word, sizeof word, "%s", sparq_structure_name(structure));
-    else
-        sparq_format_structure_text(&f, word, sizeof word);
+    sparq_format_structure_text(f, word, sizeof word);
     int n = snprintf(out, size, "%s", word);
     return n > 0 && (size_t)n < size;
+}
+
+/* The structure fields of a choice entry as a format (f32). */
+static sparq_pack_options choice_structure(const sparq_tune_choice_entry *e)
+{
+    return (sparq_pack_options){.structure = e->structure, .block_rows = e->block_rows,
+                                .block_cols = e->block_cols, .nm_n = e->nm_n, .nm_m = e->nm_m};
 }
 
 /* A block shape "<rows>x<cols>" (decimal, each at most 32; checked further by
@@ -144,21 +144,18 @@ static bool parse_block(const char *p, unsigned *block_rows, unsigned *block_col
 }
 
 /* The structure fields of a choice key's <structure> word, read by the format table's
- * rows ("dense", "csr", "bsr16x16"; "nm" for N:M, see sparq_tunedb_structure_word);
- * false when it is none of them, an N:M word with N and M ("2:4") included. */
+ * rows ("dense", "csr", "bsr16x16", "2:4"); false when it is none of them. */
 static bool parse_structure_key_word(const char *word, sparq_tune_choice_entry *e)
 {
-    if (strcmp(word, sparq_structure_name(SPARQ_STRUCTURE_NM)) == 0) {
-        e->structure = SPARQ_STRUCTURE_NM;
-        return true;
-    }
     for (int s = 0; sparq_structure_of((sparq_structure)s); s++) {
         sparq_pack_options f;
         memset(&f, 0, sizeof f);
-        if (s != SPARQ_STRUCTURE_NM && sparq_structure_of((sparq_structure)s)->parse(word, &f)) {
+        if (sparq_structure_of((sparq_structure)s)->parse(word, &f)) {
             e->structure = (sparq_structure)s;
             e->block_rows = f.block_rows;
             e->block_cols = f.block_cols;
+            e->nm_n = f.nm_n;
+            e->nm_m = f.nm_m;
             return true;
         }
     }
@@ -284,16 +281,20 @@ static bool choice_valid(const void *entry, char *why, size_t size)
     if (!TEXT_OK(e->shape_class) || !TEXT_OK(e->kernel) || !TEXT_OK(e->dense_name) ||
         !TEXT_OK(e->source_hash) || !TEXT_OK(e->sparq_version))
         return refuse(why, size, "a text field is not NUL-terminated");
+    bool nm = e->structure == SPARQ_STRUCTURE_NM;
     if (strcmp(sparq_structure_name(e->structure), "?") == 0 ||
         !block_fits(e->structure == SPARQ_STRUCTURE_BSR, e->block_rows, e->block_cols) ||
+        (nm ? !(e->nm_n >= 1 && e->nm_n < e->nm_m && e->nm_m <= 16)
+            : e->nm_n != 0 || e->nm_m != 0) ||
         strcmp(sparq_encoding_name(e->encoding), "?") == 0 ||
         !sparq_tune_class_parse(e->shape_class, exponent) ||
         (e->source_hash[0] && !hash_ok(e->source_hash)) ||
         !time_ok(e->sparse_us) || !time_ok(e->dense_us))
-        return refuse(why, size, "choice: bad structure %d (block %ux%u), encoding %d, shape "
-                      "class \"%s\", source_hash \"%s\" (not 16 hex digits) or time "
-                      "(negative, not finite)", (int)e->structure, e->block_rows,
-                      e->block_cols, (int)e->encoding, e->shape_class, e->source_hash);
+        return refuse(why, size, "choice: bad structure %d (block %ux%u, N:M %u:%u), encoding "
+                      "%d, shape class \"%s\", source_hash \"%s\" (not 16 hex digits) or "
+                      "time (negative, not finite)", (int)e->structure, e->block_rows,
+                      e->block_cols, e->nm_n, e->nm_m, (int)e->encoding, e->shape_class,
+                      e->source_hash);
     return true;
 }
 
@@ -418,8 +419,8 @@ static bool choice_key(const void *entry, char *out, size_t size)
 {
     const sparq_tune_choice_entry *e = entry;
     char word[16];
-    return sparq_tunedb_structure_word(e->structure, e->block_rows, e->block_cols, word,
-                                       sizeof word) &&
+    const sparq_pack_options f = choice_structure(e);
+    return sparq_tunedb_structure_word(&f, word, sizeof word) &&
            sparq_tunedb_entry_key(word, e->encoding, e->shape_class, out, size);
 }
 
@@ -434,7 +435,7 @@ static bool choice_from_json(const char *key, json_t *obj, void *entry, char *wh
         !parse_structure_key_word(structure, e))
         return refuse(why, size, "the key is not <structure>/<encoding>/<shape class>, "
                                  "<structure> a format spelling's structure (dense, csr, "
-                                 "bsr16x16; N:M: nm)");
+                                 "bsr16x16, 2:4)");
     if (!choice_key(e, canonical, sizeof canonical) || strcmp(canonical, key) != 0)
         return refuse(why, size, "the key is not as sparq spells it (%s)", canonical);
     if (!path || (strcmp(path, "dense") != 0 && strcmp(path, "sparse") != 0))

@@ -86,6 +86,7 @@ typedef struct sparq_tune_params_entry {
 typedef struct sparq_tune_choice_entry {
     sparq_structure structure;
     unsigned block_rows, block_cols; /* BSR: the block shape; 0 otherwise              */
+    unsigned nm_n, nm_m;             /* N:M: N and M; 0 otherwise                       */
     sparq_encoding encoding;
     char shape_class[64];
     bool dense;             /* "path": "dense"                                     */

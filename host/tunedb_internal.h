@@ -49,10 +49,9 @@ typedef union sparq_tunedb_entry {
  * sparq_tune_shape_class writes (powers of two, no leading zeros). */
 bool sparq_tune_class_parse(const char *s, unsigned exponent[4]);
 
-/* The <structure> word of a choice key: sparq_structure_name(), BSR with its block
- * ("bsr16x16"); false when it does not fit. */
-bool sparq_tunedb_structure_word(sparq_structure structure, unsigned block_rows,
-                                 unsigned block_cols, char *out, size_t size);
+/* The <structure> word of a choice key: the structure half of the format spelling of f's
+ * structure fields ("dense", "csr", "bsr16x16", "2:4"); false when it does not fit. */
+bool sparq_tunedb_structure_word(const sparq_pack_options *f, char *out, size_t size);
 
 /* The <kernel> word of a params key: the kernel's name, a BSR kernel's with its block
  * ("spmm_bsr_tile@16x16"); false when it does not fit. */

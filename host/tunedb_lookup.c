@@ -259,8 +259,7 @@ bool sparq_tune_lookup_choice(const sparq_tune_chain *chain, const sparq_tune_de
 {
     sparq_tunedb_entry entry;
     char word[16];
-    bool ok = format && sparq_tunedb_structure_word(format->structure, format->block_rows,
-                                                    format->block_cols, word, sizeof word);
+    bool ok = format && sparq_tunedb_structure_word(format, word, sizeof word);
     sparq_param_source found =
         chain_lookup(ok ? chain : NULL, device, &sparq_tunedb_choices_kind, ok ? word : "",
                      format ? format->quant.encoding : SPARQ_ENCODING_F32, shape_class, NULL,

@@ -97,7 +97,7 @@ want = {"layers.0.mlp.up.weight", "layers.0.mlp.down.weight", "layers.0.attn.q.w
 assert set(layers) == want, sorted(layers)
 rolled = sorted(n for n, l in layers.items() if l["rolled_back"])
 assert rolled == ["layers.0.mlp.up.weight"], rolled
-assert layers["layers.0.mlp.up.weight"]["trail"].startswith("csr s=0.90 i8-row: NMSE ")
+assert layers["layers.0.mlp.up.weight"]["trail"].startswith("csr+i8-row s=0.90: NMSE ")
 for n, l in layers.items():
     assert l["nmse"] <= 0.05, (n, l["nmse"])
     st = out_meta[n + ".structure"]

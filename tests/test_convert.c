@@ -115,7 +115,7 @@ static void gate_passes_unchanged(void **state)
     o = request(SPARQ_STRUCTURE_CSR, SPARQ_ENCODING_I8, 0.5, 0.2);
     p = convert_ok(u, ROWS, COLS, &o, &res);
     assert_int_equal(res.rollbacks, 1);
-    assert_trail_has(res.trail, "csr s=0.50 i8-row: 12.");
+    assert_trail_has(res.trail, "csr+i8-row s=0.50: 12.");
     assert_trail_has(res.trail, "no smaller than dense (8.");
     assert_int_equal(res.format.structure, SPARQ_STRUCTURE_DENSE);
     assert_int_equal(res.format.quant.encoding, SPARQ_ENCODING_I8);
@@ -145,8 +145,8 @@ static void failing_layer_walks_the_sparsity_rungs(void **state)
     assert_int_equal(res.format.structure, SPARQ_STRUCTURE_CSR);
     assert_true(fabs(res.sparsity - 0.45) < 1e-3);
     assert_true(res.error.nmse <= 0.1);
-    assert_trail_has(res.trail, "csr s=0.90 f32: NMSE 0.7");
-    assert_trail_has(res.trail, "; csr s=0.68 f32: NMSE 0.3");
+    assert_trail_has(res.trail, "csr+f32 s=0.90: NMSE 0.7");
+    assert_trail_has(res.trail, "; csr+f32 s=0.68: NMSE 0.3");
     sparq_packed_free(p);
 
     /* At 0.05, 0.45 fails too; 0.225 would pass (0.011), but CSR f32 at 22.5% sparsity
@@ -157,7 +157,7 @@ static void failing_layer_walks_the_sparsity_rungs(void **state)
     assert_int_equal(res.rollbacks, 3);
     assert_int_equal(res.format.structure, SPARQ_STRUCTURE_DENSE);
     assert_int_equal(res.format.quant.encoding, SPARQ_ENCODING_F32);
-    assert_trail_has(res.trail, "; csr s=0.45 f32: NMSE 0.0");
+    assert_trail_has(res.trail, "; csr+f32 s=0.45: NMSE 0.0");
     assert_null(strstr(res.trail, "s=0.23"));
     assert_true(res.last_rung);
     sparq_packed_free(p);
@@ -180,8 +180,8 @@ static void failing_layer_walks_the_sparsity_rungs(void **state)
     p = convert_ok(w, ROWS, COLS, &o, &res);
     assert_int_equal(res.rollbacks, 4);
     assert_int_equal(res.format.structure, SPARQ_STRUCTURE_DENSE);
-    assert_trail_has(res.trail, "bsr4x4 s=0.90 f32: NMSE");
-    assert_trail_has(res.trail, "; bsr4x4 s=0.23 f32: NMSE");
+    assert_trail_has(res.trail, "bsr4x4+f32 s=0.90: NMSE");
+    assert_trail_has(res.trail, "; bsr4x4+f32 s=0.23: NMSE");
     sparq_packed_free(p);
     free(w);
 }
@@ -197,8 +197,8 @@ static void failing_layer_walks_the_bits_rungs(void **state)
     sparq_packed *p = convert_ok(w, ROWS, COLS, &o, &res);
     assert_int_equal(res.rollbacks, 2);
     assert_int_equal(res.format.quant.encoding, SPARQ_ENCODING_F16);
-    assert_trail_has(res.trail, "dense i4-row: SQNR ");
-    assert_trail_has(res.trail, "; dense i8-row: SQNR ");
+    assert_trail_has(res.trail, "dense+i4-row: SQNR ");
+    assert_trail_has(res.trail, "; dense+i8-row: SQNR ");
     assert_true(res.error.sqnr_db >= 60.0);
     sparq_packed_free(p);
 
@@ -210,10 +210,10 @@ static void failing_layer_walks_the_bits_rungs(void **state)
     assert_int_equal(res.rollbacks, 4);
     assert_int_equal(res.format.structure, SPARQ_STRUCTURE_DENSE);
     assert_int_equal(res.format.quant.encoding, SPARQ_ENCODING_F32);
-    assert_true(strncmp(res.trail, "2:4 i4-row: NMSE ", 17) == 0);
-    assert_trail_has(res.trail, "; dense i4-row: NMSE ");
-    assert_trail_has(res.trail, "; dense i8-row: NMSE ");
-    assert_trail_has(res.trail, "; dense f16: NMSE ");
+    assert_true(strncmp(res.trail, "2:4+i4-row: NMSE ", 17) == 0);
+    assert_trail_has(res.trail, "; dense+i4-row: NMSE ");
+    assert_trail_has(res.trail, "; dense+i8-row: NMSE ");
+    assert_trail_has(res.trail, "; dense+f16: NMSE ");
     sparq_packed_free(p);
 
     /* 2:4 i8 whose pruning fails but whose quantization passes: back to dense i8. */
@@ -239,7 +239,7 @@ static void f16_overflow_is_a_refused_rung(void **state)
     sparq_packed *p = convert_ok(w, ROWS, COLS, &o, &res);
     assert_int_equal(res.rollbacks, 1);
     assert_int_equal(res.format.quant.encoding, SPARQ_ENCODING_F32);
-    assert_true(strncmp(res.trail, "dense f16: ", 11) == 0);
+    assert_true(strncmp(res.trail, "dense+f16: ", 11) == 0);
 
     o.no_rollback = 1;
     sparq_packed_free(p);
@@ -263,7 +263,7 @@ static void no_rollback_is_an_error(void **state)
     assert_null(p);
     assert_non_null(strstr(sparq_last_error(), "gate failed: NMSE 0.7"));
     assert_non_null(strstr(sparq_last_error(), "> 0.05"));
-    assert_non_null(strstr(sparq_last_error(), "csr s=0.90 i4-g128"));
+    assert_non_null(strstr(sparq_last_error(), "csr+i4-g128 s=0.90"));
     /* A passing layer with no_rollback is fine, and result may be NULL. */
     o.max_nmse = 0.9;
     assert_int_equal(sparq_layer_convert(w, ROWS, COLS, &o, &p, NULL), SPARQ_OK);

@@ -249,8 +249,8 @@ static sparq_tunedb *load_text_logging(const char *text, char *log, size_t size)
 }
 
 /* A choice key's <structure> word is the structure half of the format spelling ("dense",
- * "csr", "bsr4x16"), N:M's "nm" (its entries hold no N and M); a file's other words are
- * skipped entry by entry, each with its reason. */
+ * "csr", "bsr4x16", "2:4"); a file's other words (an older "nm" among them) are skipped
+ * entry by entry, each with its reason. */
 static void choice_keys_spell_formats(void **state)
 {
     (void)state;
@@ -258,12 +258,14 @@ static void choice_keys_spell_formats(void **state)
     const char *exact = testing_key_of(sparq_tunedb_device_key, &testing_cpu);
     static const sparq_structure structures[] = {SPARQ_STRUCTURE_DENSE, SPARQ_STRUCTURE_CSR,
                                                  SPARQ_STRUCTURE_BSR, SPARQ_STRUCTURE_NM};
-    static const char *const words[] = {"dense", "csr", "bsr4x16", "nm"};
+    static const char *const words[] = {"dense", "csr", "bsr4x16", "2:4"};
     for (size_t i = 0; i < 4; i++) {
         sparq_tune_choice_entry c = testing_choice(CLASS, false, 100.0);
         c.structure = structures[i];
         if (c.structure == SPARQ_STRUCTURE_BSR)
             c.block_rows = 4, c.block_cols = 16;
+        if (c.structure == SPARQ_STRUCTURE_NM)
+            c.nm_n = 2, c.nm_m = 4;
         testing_put_choice(db, exact, &c);
     }
     char *text = NULL;
@@ -286,7 +288,7 @@ static void choice_keys_spell_formats(void **state)
         log, sizeof log);
     assert_int_equal(sparq_tunedb_count(db), 2);
     assert_int_equal(sparq_tunedb_skipped(db), 4);
-    assert_non_null(strstr(log, "\"2:4/f32/" CLASS "\" skipped: the key is not "
+    assert_non_null(strstr(log, "\"nm/f32/" CLASS "\" skipped: the key is not "
                                 "<structure>/<encoding>/<shape class>"));
     assert_non_null(strstr(log, "\"bsr16/f32/" CLASS "\" skipped"));
     assert_non_null(strstr(log, "\"csr+f32/f32/" CLASS "\" skipped"));

@@ -255,29 +255,16 @@ static void print_outcome(const demo_model *m, const outcome *o)
            8.0 * (double)o->weight_bytes / (double)o->weights);
 }
 
-/* "csr s=0.45 f32", "2:4 i8-row", "dense i4-g128": what a conversion made. */
+/* "csr+f32 s=0.45", "2:4+i8-row", "dense+i4-g128": what a conversion made (its format's
+ * spelling, and the sparsity of a structure that prunes). */
 static void format_name(const sparq_pack_options *f, double sparsity, char *out, size_t size)
 {
-    char structure[48], encoding[32];
-    if (f->structure == SPARQ_STRUCTURE_CSR)
-        snprintf(structure, sizeof structure, "csr s=%.2f", sparsity);
-    else if (f->structure == SPARQ_STRUCTURE_BSR)
-        snprintf(structure, sizeof structure, "bsr%ux%u s=%.2f", f->block_rows,
-                 f->block_cols, sparsity);
-    else if (f->structure == SPARQ_STRUCTURE_NM)
-        snprintf(structure, sizeof structure, "%u:%u", f->nm_n, f->nm_m);
+    char name[64];
+    sparq_format_name(f, name, sizeof name);
+    if (f->structure == SPARQ_STRUCTURE_CSR || f->structure == SPARQ_STRUCTURE_BSR)
+        snprintf(out, size, "%s s=%.2f", name, sparsity);
     else
-        snprintf(structure, sizeof structure, "dense");
-    const sparq_quant_options *q = &f->quant;
-    if (q->encoding == SPARQ_ENCODING_F32 || q->encoding == SPARQ_ENCODING_F16)
-        snprintf(encoding, sizeof encoding, "%s", sparq_encoding_name(q->encoding));
-    else if (q->granularity == SPARQ_SCALE_GROUP)
-        snprintf(encoding, sizeof encoding, "%s-g%zu", sparq_encoding_name(q->encoding),
-                 q->group_size);
-    else
-        snprintf(encoding, sizeof encoding, "%s-%s", sparq_encoding_name(q->encoding),
-                 sparq_scale_granularity_name(q->granularity));
-    snprintf(out, size, "%s %s", structure, encoding);
+        snprintf(out, size, "%s", name);
 }
 
 /* "csr 90%" for RTN, "csr 90% sparsegpt" for a calibrated method. */
