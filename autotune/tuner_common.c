@@ -27,6 +27,15 @@ double sparq_tune_sorted_median(double *times, unsigned n)
     return n ? times[n / 2] : NAN;
 }
 
+/* splitmix64: the same sequence on every platform */
+uint64_t sparq_tune_random_next(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
 double sparq_tune_random_unit(uint64_t *state)
 {
     return (double)(sparq_tune_random_next(state) >> 11) / 9007199254740992.0;

@@ -40,16 +40,6 @@ sparq_status sparq_tune_strategy_parse(const char *name, sparq_tune_strategy *st
                       name ? name : "(null)");
 }
 
-/* ---- random numbers (splitmix64: the same sequence on every platform) ------------- */
-
-uint64_t sparq_tune_random_next(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 /* ---- evaluating one candidate -------------------------------------------------------- */
 
 typedef struct tune_run {

@@ -2,8 +2,8 @@
  * the dense path, CLBlast and, on a CPU device, OpenBLAS and the native ceiling, with the
  * measured bandwidth roof (README.md). This file: main, the options (formats in sparq's
  * spelling) and the setup; the measuring, the roof and the output are in
- * bench_sparse_run/_roof/_report.c, which it calls (bench_sparse.h). */
-#include "bench_sparse.h"
+ * bench_sparse_run/_roof/_report.c, which it calls (bench_sparse_parts.h). */
+#include "bench_sparse_parts.h"
 #include "common.h"
 
 #include <stdlib.h>

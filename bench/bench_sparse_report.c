@@ -1,8 +1,8 @@
 /* bench_sparse_report.c - bench_sparse's output: the setup lines, the table on the
  * terminal, the CSV and the JSON (one row per case and batch, the same figures in all
- * three), and the summary; plan_kernel_name names a plan's kernel (bench_sparse.h).
+ * three), and the summary; plan_kernel_name names a plan's kernel (bench_sparse_parts.h).
  */
-#include "bench_sparse.h"
+#include "bench_sparse_parts.h"
 #include "common.h"
 
 #ifdef SPARQ_BENCH_HAVE_OPENBLAS

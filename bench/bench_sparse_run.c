@@ -2,7 +2,7 @@
  * OpenBLAS, the native ceiling, the read loop), the rotation sets they rotate over, the
  * timing in turns, and the cases of a shape: pruned, packed, measured, emitted.
  */
-#include "bench_sparse.h"
+#include "bench_sparse_parts.h"
 #include "common.h"
 #include "native.h"
 

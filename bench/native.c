@@ -11,7 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(__SANITIZE_ADDRESS__)
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) &&                      \
+    !defined(__SANITIZE_ADDRESS__)
 #define NATIVE_AVX2 1
 #include <immintrin.h>
 #define AVX2 __attribute__((target("avx2,fma")))

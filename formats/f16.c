@@ -2,7 +2,7 @@
  * header (round to nearest even, subnormals, Inf, NaN kept quiet; checked exhaustively
  * in tests/test_f16.c).
  */
-#include "quantize.h"
+#include "f16.h"
 #include "status.h"
 
 #include <fp16.h>

@@ -5,6 +5,7 @@
 #include "format.h"
 #include "packed.h"
 #include "checks.h"
+#include "f16.h"
 #include "quantize.h"
 #include "status.h"
 

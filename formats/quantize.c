@@ -2,8 +2,9 @@
  * per-tensor/row/group calibration (min-max, percentile, MSE), code <-> value, the
  * dense value layout, and the public quantize / dequantize / fake-quantize calls.
  */
-#include "checks.h"
 #include "quantize.h"
+#include "checks.h"
+#include "f16.h"
 #include "status.h"
 
 #include <math.h>

@@ -90,8 +90,5 @@ sparq_status sparq_qparams_check(const sparq_qparams *p, const char *what);
 int sparq_i4_get(const uint8_t *bytes, size_t i);
 void sparq_i4_set(uint8_t *bytes, size_t i, int q);
 
-/* Scalar half <-> float (formats/f16.c), as sparq_f16_from_f32 / sparq_f32_from_f16. */
-uint16_t sparq_f16_bits(float x);
-float sparq_f16_value(uint16_t h);
 
 #endif

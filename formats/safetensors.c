@@ -3,6 +3,7 @@
  * Writing lives in safetensors_write.c; packed matrices stored as tensor sets in packed_io.c.
  */
 #include "sparq.h"
+#include "f16.h"
 #include "quantize.h"
 #include "status.h"
 

@@ -7,7 +7,6 @@
 
 #include "internal.h"
 #include "packed.h"
-#include "tunedb.h"
 
 /* The device arrays of a matrix. The first six mirror the packed arrays of the same
  * names (see sparq.h), byte for byte except a dense i4 matrix's values, which are
@@ -110,12 +109,5 @@ typedef struct sparq_structure_upload {
 
 /* The upload row of structure s (host/registry.c); NULL when s is none. */
 const sparq_structure_upload *sparq_structure_upload_of(sparq_structure s);
-
-/* The tuning databases dispatch reads for this context (host/context.c): the user's
- * (loaded at first use) and the shipped one; both NULL under SPARQ_TUNE=off. */
-void sparq_context_tune_chain(sparq_context *ctx, sparq_tune_chain *chain);
-/* Drops the loaded user database so the next lookup reads the file again (after the
- * tuner wrote it). Not while other threads run sparq_linear on this context. */
-void sparq_context_tune_forget(sparq_context *ctx);
 
 #endif

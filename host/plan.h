@@ -7,6 +7,7 @@
 #define SPARQ_PLAN_H
 
 #include "dispatch.h"
+#include "tunedb.h"
 
 /* Resolves m->path, m->dense_copy, m->copy_declined, m->rule_dense and m->path_reason
  * for a matrix being created (rows, cols, format, stored, density and packed_bytes

@@ -163,10 +163,18 @@ typedef struct sparq_tune_chain {
     const sparq_tunedb *shipped;
 } sparq_tune_chain;
 
+/* The chain dispatch reads for a context (defined in host/context.c, which loads the
+ * user's database at first use): the user's and the shipped one; both NULL under
+ * SPARQ_TUNE=off. */
+void sparq_context_tune_chain(sparq_context *ctx, sparq_tune_chain *chain);
+/* Drops the context's loaded user database so the next lookup reads the file again
+ * (after the tuner wrote it). Not while other threads run sparq_linear on it. */
+void sparq_context_tune_forget(sparq_context *ctx);
+
 /* Parameters for kernel k with this encoding, BSR block shape (block_rows x block_cols,
  * the matrix's; ignored for kernels of other structures) and shape class. Levels in
- * order: user db (device key), shipped db (device key), shipped db (vendor key, then type key). The
- * exact shape class is looked for at every level first; only when no level has it, the
+ * order: user db (device key), shipped db (device key), shipped db (vendor key, then type
+ * key). The exact shape class is looked for at every level first; only when no level has it, the
  * nearest tuned class of the same kernel and encoding (least sum of |log2| differences
  * of m, k, b, z; ties: the first in key order) within the same batch regime (batch 1,
  * or batch > 1), again level by level. Entries whose

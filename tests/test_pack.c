@@ -248,8 +248,8 @@ static void nm_violation(void **state)
     sparq_packed *p = (sparq_packed *)&o; /* must be reset to NULL */
     assert_int_equal(sparq_packed_create(&o, 2, 8, w, &p), SPARQ_ERROR_INVALID_DATA);
     assert_null(p);
-    assert_string_equal(sparq_last_error(),
-                        "packed_create: row 1, group 1 (cols 4..7) has 3 nonzeros, N:M 2:4 allows 2");
+    assert_string_equal(sparq_last_error(), "packed_create: row 1, group 1 (cols 4..7) has 3 "
+                                            "nonzeros, N:M 2:4 allows 2");
 }
 
 /* Exact sizes: dense i4 g32 asymmetric 2x64 = 64 value bytes + 4 scales * 4 + 4 zero
@@ -582,7 +582,8 @@ static void from_arrays_rejects(void **state)
     expect_rejected(&o, 4, 4, csr4, ci_out_of_range, SPARQ_ERROR_INVALID_FORMAT,
                     "packed_from_arrays: " "col_idx[1]=4 >= cols=4");
     expect_rejected(&o, 4, 4, csr4, ci_unsorted, SPARQ_ERROR_INVALID_FORMAT,
-                    "packed_from_arrays: " "col_idx[4]=0 does not increase over col_idx[3]=2 in row 3");
+                    "packed_from_arrays: col_idx[4]=0 does not increase over col_idx[3]=2 "
+                    "in row 3");
     expect_rejected(&o, 4, 4, csr4, values_short, SPARQ_ERROR_INVALID_FORMAT,
                     "packed_from_arrays: " "values has 5 elements, expected 6");
     expect_rejected(&o, 4, 4, csr4, ci_wide, SPARQ_ERROR_INVALID_FORMAT,

@@ -343,7 +343,8 @@ static void errors(void **state)
     /* options */
     sparq_quant_options bad = qopts(SPARQ_ENCODING_I8, SPARQ_SCALE_GROUP, 48, 0, 0);
     assert_int_equal(sparq_quantize(&bad, 2, 3, w, q, s, NULL), SPARQ_ERROR_INVALID_ARGUMENT);
-    assert_string_equal(sparq_last_error(), "quantize: group_size 48 is not one of 32, 64, 128, 256");
+    assert_string_equal(sparq_last_error(),
+                        "quantize: group_size 48 is not one of 32, 64, 128, 256");
     bad = qopts((sparq_encoding)9, 0, 0, 0, 0);
     assert_int_equal(sparq_quantize(&bad, 2, 3, w, q, s, NULL), SPARQ_ERROR_INVALID_ARGUMENT);
     bad = qopts(SPARQ_ENCODING_I4, (sparq_scale_granularity)5, 0, 0, 0);

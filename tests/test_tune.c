@@ -284,8 +284,9 @@ static const char *kernel_after_choice(const char *kernel, const char *hash)
     assert_int_equal(sparq_matrix_create(ctx, packed, &mo, &m), SPARQ_OK);
 
     sparq_tune_choice_entry c = {.structure = SPARQ_STRUCTURE_NM, .nm_n = 2, .nm_m = 4,
-                                 .encoding = SPARQ_ENCODING_F32, .sparse_us = 10, .dense_name = "linear_dense_rowdot",
-                                 .dense_us = 20, .sparq_version = "0.1.0"};
+                                 .encoding = SPARQ_ENCODING_F32, .sparse_us = 10,
+                                 .dense_name = "linear_dense_rowdot", .dense_us = 20,
+                                 .sparq_version = "0.1.0"};
     sparq_matrix_shape_class(m, 1, c.shape_class, sizeof c.shape_class);
     snprintf(c.kernel, sizeof c.kernel, "%s", kernel ? kernel : "");
     snprintf(c.source_hash, sizeof c.source_hash, "%s", hash ? hash : "");

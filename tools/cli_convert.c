@@ -4,7 +4,7 @@
  * OUT.report.json, each atomically; on any failure neither is left behind. The table and
  * the report are made in cli_convert_report.c.
  */
-#include "cli_convert.h"
+#include "cli_convert_parts.h"
 
 #include <errno.h>
 #include <getopt.h>

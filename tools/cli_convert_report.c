@@ -2,7 +2,7 @@
  * stdout and the JSON report (options, layers with weight and output errors, copied
  * tensors, totals) written beside the output through a temporary file.
  */
-#include "cli_convert.h"
+#include "cli_convert_parts.h"
 
 #include <errno.h>
 #include <math.h>

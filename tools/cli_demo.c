@@ -2,7 +2,7 @@
  * recipe converted without and with the quality gate) with held-out accuracy computed by
  * sparq's kernels on the device, then the speed part and the plots. Uses cli_demo_model.c,
  * cli_demo_plot.c, cli_demo_speed.c and cli_demo_common.c; none of them uses it. */
-#include "cli_demo.h"
+#include "cli_demo_parts.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -97,8 +97,9 @@ static size_t count_equal(const int *a, const int *b, size_t n)
  * sparsegpt 85.3 % from compressed vs 74.4 % from original activations, csr 90% + i8-row
  * sparsegpt 59.8 vs 40.2 (before its row scales were chosen after the sweep), 2:4
  * sparsegpt 96.9 vs 97.3, csr 90% wanda 22.4 vs 41.1 (Wanda updates no weight, so it
- * gains nothing from seeing the earlier layers' error), i4-g128 gptq 97.8 both. The compressed activations win where
- * it matters most (SparseGPT at 90 %), so they are used for every method. */
+ * gains nothing from seeing the earlier layers' error), i4-g128 gptq 97.8 both. The
+ * compressed activations win where it matters most (SparseGPT at 90 %), so they are used
+ * for every method. */
 
 static bool recipe_calibrated(const demo_recipe *r)
 {

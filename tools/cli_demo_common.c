@@ -2,7 +2,7 @@
  * their conversion options, a seeded Gaussian generator, and device buffers. It uses no
  * other cli_demo file; cli_demo_speed.c, cli_demo_plot.c and cli_demo.c build on it.
  */
-#include "cli_demo.h"
+#include "cli_demo_parts.h"
 
 #include <math.h>
 #include <string.h>

@@ -2,7 +2,7 @@
  * read into float layers, with its held-out test split and its calibration inputs
  * (calib.x, the training split's), or any file's 2-D float matrices for the speed part.
  * Uses no other cli_demo file; only cli_demo.c uses it. */
-#include "cli_demo.h"
+#include "cli_demo_parts.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -2,7 +2,7 @@
  * as PNGs through gnuplot (a script piped to it): CSR speedup over the dense f32 path vs
  * sparsity per batch size, and bytes per weight vs NMSE per encoding (dense and 50 % CSR).
  * Builds on cli_demo_speed.c (timing) and cli_demo_common.c; only cli_demo.c uses it. */
-#include "cli_demo.h"
+#include "cli_demo_parts.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -2,7 +2,7 @@
  * time around each call and its event, median of repeats) and the table of sparq_linear
  * on each format against dense CLBlast and, on a CPU device, OpenBLAS, in the same run.
  * Builds on cli_demo_common.c only; cli_demo_plot.c and cli_demo.c use it. */
-#include "cli_demo.h"
+#include "cli_demo_parts.h"
 
 #ifdef SPARQ_CLI_HAVE_OPENBLAS
 #include <cblas.h>

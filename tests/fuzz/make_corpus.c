@@ -106,7 +106,8 @@ static int write_packed(const char *path, int s)
 /* Statistics of two layers: "a" with H, "b" with sums of squares only. */
 static int write_calib(const char *path)
 {
-    const float x[12] = {1.0f, -2.0f, 0.5f, 3.0f, 0.0f, 1.5f, -1.0f, 2.0f, 0.25f, 4.0f, -0.5f, 1.0f};
+    const float x[12] = {1.0f, -2.0f, 0.5f, 3.0f,  0.0f, 1.5f,
+                         -1.0f, 2.0f, 0.25f, 4.0f, -0.5f, 1.0f};
     sparq_calib *a = NULL, *b = NULL;
     sparq_safetensors_writer *w = NULL;
     int bad = failed(sparq_calib_create(4, 1, &a)) || failed(sparq_calib_create(4, 0, &b)) ||

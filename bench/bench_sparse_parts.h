@@ -1,10 +1,10 @@
-/* bench_sparse.h - what the files of bench_sparse share: the options, the run's state and
+/* bench_sparse_parts.h - what the files of bench_sparse share: the options, the run's state and
  * one report row (one definition each), and the functions one file calls in another.
  * Calls go one way: bench_sparse.c (main, options) -> _run.c (rotation sets, timing in
  * turns) -> _report.c (the table, CSV and JSON) and _roof.c (the bandwidth roof, the C
  * read loop) -> common.c (what every benchmark shares). */
-#ifndef SPARQ_BENCH_SPARSE_H
-#define SPARQ_BENCH_SPARSE_H
+#ifndef SPARQ_BENCH_SPARSE_PARTS_H
+#define SPARQ_BENCH_SPARSE_PARTS_H
 
 #include "sparq.h"
 

@@ -1,9 +1,9 @@
-/* cli_convert.h - what the two files of `sparq convert` share: the command line as
+/* cli_convert_parts.h - what the two files of `sparq convert` share: the command line as
  * parsed (cli_convert.c), one converted layer and the run's totals, and the table and
  * JSON report that cli_convert_report.c makes of them.
  */
-#ifndef SPARQ_CLI_CONVERT_H
-#define SPARQ_CLI_CONVERT_H
+#ifndef SPARQ_CLI_CONVERT_PARTS_H
+#define SPARQ_CLI_CONVERT_PARTS_H
 
 #include "cli.h"
 

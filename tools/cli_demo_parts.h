@@ -1,9 +1,9 @@
-/* cli_demo.h - what the files of `sparq demo` share, in one-way order (each uses only
+/* cli_demo_parts.h - what the files of `sparq demo` share, in one-way order (each uses only
  * those below it): cli_demo.c (options, conversion and accuracy) -> cli_demo_plot.c (PNG
  * plots) -> cli_demo_speed.c (timing, speed table) -> cli_demo_common.c (recipes, Gaussian
  * values, buffers); cli_demo_model.c (the model) uses none of them, cli_demo.c uses it. */
-#ifndef SPARQ_CLI_DEMO_H
-#define SPARQ_CLI_DEMO_H
+#ifndef SPARQ_CLI_DEMO_PARTS_H
+#define SPARQ_CLI_DEMO_PARTS_H
 
 #include "cli.h"
 
@@ -133,4 +133,4 @@ typedef struct demo_model {
 int demo_model_open(const char *path, demo_model *m);
 void demo_model_free(demo_model *m);
 
-#endif /* SPARQ_CLI_DEMO_H */
+#endif /* SPARQ_CLI_DEMO_PARTS_H */
