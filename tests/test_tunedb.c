@@ -194,23 +194,41 @@ static void invalid_values_refused_and_skipped(void **state)
     sparq_tunedb_free(db);
 }
 
+/* Sends stderr (the library's log) to the file at path, logging at level; returns what
+ * stop_logging needs to put both back. */
+typedef struct logging {
+    int saved_fd;
+    sparq_log_level level;
+} logging;
+
+static logging start_logging(const char *path, sparq_log_level level)
+{
+    logging l = {dup(2), sparq_log_level_get()};
+    fflush(stderr);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(l.saved_fd >= 0 && fd >= 0);
+    dup2(fd, 2);
+    close(fd);
+    sparq_log_set_level(level);
+    return l;
+}
+
+static void stop_logging(logging l)
+{
+    sparq_log_set_level(l.level);
+    fflush(stderr);
+    dup2(l.saved_fd, 2);
+    close(l.saved_fd);
+}
+
 /* Loads the file at path with logging at info level; returns how many lines it logged. */
 static int load_counting_log_lines(const char *path, sparq_tunedb **db)
 {
     char log_path[1200];
     snprintf(log_path, sizeof log_path, "%s/test_tunedb.log", SPARQ_TEST_TMP_ROOT);
-    sparq_log_level level = sparq_log_level_get();
-    fflush(stderr);
-    int saved = dup(2), fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    assert_true(saved >= 0 && fd >= 0);
-    dup2(fd, 2);
-    close(fd);
-    sparq_log_set_level(SPARQ_LOG_INFO);
+    logging l = start_logging(log_path, SPARQ_LOG_INFO);
     sparq_status st = sparq_tunedb_load_file(path, db);
-    sparq_log_set_level(level);
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
+    stop_logging(l);
     assert_int_equal(st, SPARQ_OK);
     FILE *f = fopen(log_path, "r");
     assert_non_null(f);
@@ -226,19 +244,10 @@ static sparq_tunedb *load_text_logging(const char *text, char *log, size_t size)
 {
     char log_path[1200];
     snprintf(log_path, sizeof log_path, "%s/debug.log", testing_tmpdir("tunedb_keys"));
-    sparq_log_level level = sparq_log_level_get();
-    fflush(stderr);
-    int saved = dup(2), fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    assert_true(saved >= 0 && fd >= 0);
-    dup2(fd, 2);
-    close(fd);
-    sparq_log_set_level(SPARQ_LOG_DEBUG);
+    logging l = start_logging(log_path, SPARQ_LOG_DEBUG);
     sparq_tunedb *db = NULL;
     sparq_status st = sparq_tunedb_load_text(text, strlen(text), "test", &db);
-    sparq_log_set_level(level);
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
+    stop_logging(l);
     assert_int_equal(st, SPARQ_OK);
     FILE *f = fopen(log_path, "r");
     assert_non_null(f);
