@@ -14,8 +14,13 @@ PACKAGES=(
   # linear algebra of GPTQ / SparseGPT (Cholesky through LAPACKE, products through CBLAS)
   liblapacke-dev libopenblas-dev
   # peers measured in the benchmarks, and oclgrind to check kernels for races and
-  # out-of-bounds accesses
-  oclgrind
+  # out-of-bounds accesses (its plugin headers for bench/gpu_model's warp report)
+  oclgrind liboclgrind-dev
+  # the GPU build gate (tests/gpu_build): libclc's built-ins for clang's nvptx64 and
+  # amdgcn targets, llc, and Intel's offline compiler ocloc (intel-opencl-icd; it also
+  # adds an Intel platform without a device here); NVIDIA's ptxas comes with the CUDA
+  # toolkit where the machine has one
+  libclc-14 llvm-14 intel-opencl-icd
   # plots of `sparq demo` (PNG through gnuplot)
   gnuplot-nox
   # tests
