@@ -356,8 +356,8 @@ int main(int argc, char **argv)
 
     printf("## Simulated-warp memory report (%zux%zu weights)\n\n", g.rows, g.cols);
     printf("A model of memory behaviour under oclgrind, not a GPU measurement: warps of 32 "
-           "(eff64: waves of 64) consecutive local ids, one request per warp and dynamic "
-           "instruction. Every registry kernel sparq_linear dispatches, with its GPU default "
+           "(eff64: waves of 64) consecutive local ids, one request per warp, instruction and "
+           "loop iteration. Every registry kernel sparq_linear dispatches, with its GPU default "
            "parameters. CSR rows: log-normal lengths, mean %.1f of %zu columns (%.1f %% "
            "sparse), cv %.2f, %zu to %zu; BSR 16x16 with 10 %% of the blocks; 2:4; dense. "
            "%zu runs in %.0f s.\n",

@@ -12,7 +12,7 @@ echo
 echo "This is a model of memory behaviour under oclgrind, not a GPU measurement."
 echo "How to read each column: bench/README.md, section gpu_model."
 echo
-echo "- Command: \`oclgrind --plugins $(basename "$plugin") $(basename "$program") $*\`"
+echo "- Command: \`oclgrind --plugins $(basename "$plugin") $(basename "$program")${*:+ $*}\`"
 echo "  (\`cmake --build BUILD --target gpu_model_report\` runs it)"
 echo "- Machine: ${cpu:-unknown CPU}, $(nproc) cores, $(uname -sr);" \
      "$(oclgrind --version 2>&1 | grep -m1 -i oclgrind)"
