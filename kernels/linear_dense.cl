@@ -24,7 +24,7 @@ typedef float8 dense_vec_t;
 #endif
 
 /* Sum of the lanes of a step vector, in a fixed order. */
-inline float dense_lane_sum(dense_vec_t v)
+static inline float dense_lane_sum(dense_vec_t v)
 {
 #if LINEAR_DENSE_VW == 4
     return (v.s0 + v.s1) + (v.s2 + v.s3);

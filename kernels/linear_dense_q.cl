@@ -51,7 +51,7 @@
 #endif
 
 /* The lanes of v added pairwise (halves, then quarters, ...): a fixed order. */
-inline float q_sum8(float8 v)
+static inline float q_sum8(float8 v)
 {
     const float4 h4 = v.lo + v.hi;
     const float2 h2 = h4.lo + h4.hi;
@@ -59,7 +59,7 @@ inline float q_sum8(float8 v)
 }
 
 /* codes - z (codes as floats), a no-op when symmetric. */
-inline float8 q_minus_zero8(float8 codes, float z)
+static inline float8 q_minus_zero8(float8 codes, float z)
 {
 #if SPARQ_ASYMMETRIC
     return codes - (float8)z;
@@ -69,7 +69,7 @@ inline float8 q_minus_zero8(float8 codes, float z)
 }
 
 /* End of the segment starting at k0 (no overflow near 2^32). */
-inline uint q_segment_end(uint k0, uint seg, uint cols)
+static inline uint q_segment_end(uint k0, uint seg, uint cols)
 {
     return k0 + min(seg, cols - k0);
 }
@@ -83,14 +83,14 @@ inline uint q_segment_end(uint k0, uint seg, uint cols)
 
 #if SPARQ_ENCODING == SPARQ_ENCODING_I4
 /* The eight 32-bit lanes of the 64-column block at byte pointer block. */
-inline uint8 q_i4_lanes(const global uchar *block)
+static inline uint8 q_i4_lanes(const global uchar *block)
 {
     return (uint8)(as_uint4(vload16(0, block)), as_uint4(vload16(0, block + 16)));
 }
 #endif
 
 /* Eight codes of a dense row from column k (a multiple of 8), as floats. */
-inline float8 q_dense_codes8(const global uchar *row, uint k, uint cols)
+static inline float8 q_dense_codes8(const global uchar *row, uint k, uint cols)
 {
 #if SPARQ_ENCODING == SPARQ_ENCODING_I4
     if (k >= cols / 64 * 64)
@@ -105,7 +105,7 @@ inline float8 q_dense_codes8(const global uchar *row, uint k, uint cols)
 }
 
 /* The code of column k of a dense row, sign-extended. */
-inline int q_dense_code(const global uchar *row, uint k, uint cols)
+static inline int q_dense_code(const global uchar *row, uint k, uint cols)
 {
 #if SPARQ_ENCODING == SPARQ_ENCODING_I4
     if (k < cols / 64 * 64) /* its slot in step order: nibble (k % 64) / 8 of lane k % 8 */
@@ -143,14 +143,14 @@ inline int q_dense_code(const global uchar *row, uint k, uint cols)
 
 #if SPARQ_ENCODING == SPARQ_ENCODING_I4
 /* The lanes of the block at byte pointer c with every byte xor 0x88: nibbles as u. */
-inline uint8 qgemv_i4_u_lanes(const global uchar *c)
+static inline uint8 qgemv_i4_u_lanes(const global uchar *c)
 {
     return q_i4_lanes(c) ^ 0x88888888u;
 }
 
 /* Nibbles 0..3 of the (xor'ed) lanes times x[0 .. 32) into acc[0..3]: see above. */
-__attribute__((always_inline)) inline void qgemv_i4_half(uint8 lanes, const global float *xk,
-                                                         float8 *acc)
+static __attribute__((always_inline)) inline void qgemv_i4_half(uint8 lanes, const global float *xk,
+                                                                float8 *acc)
 {
     acc[0] = fma(convert_float8(as_int8(lanes & 0x000fu)), vload8(0, xk), acc[0]);
     acc[1] = fma(convert_float8(as_int8(lanes & 0x00f0u)), vload8(0, xk + 8), acc[1]);
@@ -159,8 +159,8 @@ __attribute__((always_inline)) inline void qgemv_i4_half(uint8 lanes, const glob
 }
 #else
 /* The eight i8 codes at byte pointer c minus z, times the eight x at xk, plus acc. */
-inline float8 qgemv_i8_fma8(const global uchar *c, float z, const global float *xk,
-                            float8 acc)
+static inline float8 qgemv_i8_fma8(const global uchar *c, float z, const global float *xk,
+                                   float8 acc)
 {
     return fma(q_minus_zero8(convert_float8(as_char8(vload8(0, c))), z), vload8(0, xk), acc);
 }
@@ -172,9 +172,9 @@ inline float8 qgemv_i8_fma8(const global uchar *c, float z, const global float *
  * pass pointers (not a column to halve) so that the loads' offsets fold into their
  * addresses. The step and the loops below are inlined by force: PoCL's compiler
  * otherwise calls a loop as a function, its accumulators spilled around every call. */
-__attribute__((always_inline)) inline void qgemv_step(const global uchar *c,
-                                                      const global float *xk, float z,
-                                                      float8 *acc)
+static __attribute__((always_inline)) inline void qgemv_step(const global uchar *c,
+                                                             const global float *xk, float z,
+                                                             float8 *acc)
 {
     sparq_prefetch(c + 1024); /* 32 steps ahead */
 #if SPARQ_ENCODING == SPARQ_ENCODING_I4
@@ -191,7 +191,7 @@ __attribute__((always_inline)) inline void qgemv_step(const global uchar *c,
 }
 
 /* The four accumulators added in a fixed order (i4: each scaled back first). */
-inline float8 qgemv_acc_sum(const float8 *acc)
+static inline float8 qgemv_acc_sum(const float8 *acc)
 {
 #if SPARQ_ENCODING == SPARQ_ENCODING_I4
     return fma(acc[1], (float8)(0.0625f), acc[0]) +
@@ -203,7 +203,7 @@ inline float8 qgemv_acc_sum(const float8 *acc)
 
 /* What the vector steps of segment seg_index leave out of its sum: i4: -(z + 8) times
  * the sum of x over its columns in whole steps (xs); i8: 0. */
-inline float qgemv_offset(float z, const local float *xs, uint seg_index)
+static inline float qgemv_offset(float z, const local float *xs, uint seg_index)
 {
 #if SPARQ_ENCODING == SPARQ_ENCODING_I4
     return -(z + 8.0f) * xs[seg_index];
@@ -216,10 +216,9 @@ inline float qgemv_offset(float z, const local float *xs, uint seg_index)
 /* The sum over columns [k0, k1) in whole steps (qgemv_acc_sum of the accumulators);
  * the columns past the last whole step go to *tail ((q - z) x, in column order). k0 is
  * a multiple of QGEMV_STEP, or k1 - k0 < QGEMV_STEP. */
-__attribute__((always_inline)) inline float8 qgemv_segment(const global uchar *row,
-                                                           const global float *xb, uint k0,
-                                                           uint k1, uint cols, float z,
-                                                           float *tail)
+static __attribute__((always_inline)) inline float8
+qgemv_segment(const global uchar *row, const global float *xb, uint k0, uint k1, uint cols,
+              float z, float *tail)
 {
     float8 acc[4] = {(float8)(0.0f), (float8)(0.0f), (float8)(0.0f), (float8)(0.0f)};
     *tail = 0.0f;
@@ -237,13 +236,10 @@ __attribute__((always_inline)) inline float8 qgemv_segment(const global uchar *r
  * G / QGEMV_STEP steps. i4 with G = 32: a step covers two groups, nibbles 0-3 the first
  * and nibbles 4-7 the second, each with its own accumulators. Returns the first column
  * not covered. */
-__attribute__((always_inline)) inline uint qgemv_whole_groups(const global uchar *row,
-                                                              const global float *xb,
-                                                              const local float *xs, uint m,
-                                                              uint cols,
-                                                              const global float *scales,
-                                                              const global char *zero_points,
-                                                              float8 *total, float *total_tail)
+static __attribute__((always_inline)) inline uint
+qgemv_whole_groups(const global uchar *row, const global float *xb, const local float *xs, uint m,
+                   uint cols, const global float *scales, const global char *zero_points,
+                   float8 *total, float *total_tail)
 {
 #if SPARQ_GRANULARITY == SPARQ_SCALE_GROUP && SPARQ_GROUP_SIZE % QGEMV_STEP == 0
     const uint groups = cols / SPARQ_GROUP_SIZE;
@@ -292,7 +288,7 @@ __attribute__((always_inline)) inline uint qgemv_whole_groups(const global uchar
 #if SPARQ_ENCODING == SPARQ_ENCODING_I4
 /* xs for batch row xb: per segment the sum of x over its columns in whole steps, each
  * taken by one work-item in a fixed order. */
-inline void qgemv_segment_sums(const global float *xb, uint cols, uint seg, local float *xs)
+static inline void qgemv_segment_sums(const global float *xb, uint cols, uint seg, local float *xs)
 {
     const uint whole = cols / QGEMV_STEP * QGEMV_STEP;
     const uint segments = (cols - 1) / seg + 1;
@@ -360,7 +356,7 @@ void linear_dense_q_gemv(const uint rows, const uint cols, const uint batch,
  * QTILE_WG, times ceil(batch / (QTILE_NT QTILE_TB)). */
 
 /* Bytes of one stored row of this build's weights. */
-inline size_t qtile_row_bytes(uint cols)
+static inline size_t qtile_row_bytes(uint cols)
 {
 #if SPARQ_ENCODING == SPARQ_ENCODING_F32
     return (size_t)cols * 4;
@@ -372,7 +368,8 @@ inline size_t qtile_row_bytes(uint cols)
 }
 
 /* Eight weights of a stored row from column k (a multiple of 8), as floats. */
-inline float8 qtile_weights8(const global uchar *row, uint k, uint cols, float z, float scale)
+static inline float8 qtile_weights8(const global uchar *row, uint k, uint cols, float z,
+                                    float scale)
 {
 #if SPARQ_ENCODING == SPARQ_ENCODING_F32
     (void)cols, (void)z, (void)scale;
@@ -386,7 +383,7 @@ inline float8 qtile_weights8(const global uchar *row, uint k, uint cols, float z
 }
 
 /* The weight of a stored row at column k. */
-inline float qtile_weight(const global uchar *row, uint k, uint cols, float z, float scale)
+static inline float qtile_weight(const global uchar *row, uint k, uint cols, float z, float scale)
 {
 #if SPARQ_ENCODING == SPARQ_ENCODING_F32
     (void)cols, (void)z, (void)scale;
@@ -400,7 +397,7 @@ inline float qtile_weight(const global uchar *row, uint k, uint cols, float z, f
 }
 
 /* One tile: rows m0 .. m0 + QTILE_R - 1 times batch rows b0 .. b0 + QTILE_TB - 1. */
-__attribute__((always_inline)) inline void
+static __attribute__((always_inline)) inline void
 qtile_tile(const uint rows, const uint cols, const uint batch, const global uchar *values,
            const global float *scales, const global char *zero_points, const global float *x,
            const ulong x_off, global float *y, const ulong y_off, const global float *bias,

@@ -128,7 +128,7 @@ void spmm_bsr_scalar(const uint rows, const uint cols, const uint batch,
 /* The weight segment at slot i (quantized: the codes, still without z and scale). i4:
  * the 4 bytes as one 32-bit word, code k in bits 4k..4k+3, each lane shifted to the top
  * and back (sign-extending): one broadcast and two vector shifts, codes in order. */
-inline float8 bsr_load_w8(const global sparq_value_t *values, size_t i)
+static inline float8 bsr_load_w8(const global sparq_value_t *values, size_t i)
 {
 #if SPARQ_ENCODING == SPARQ_ENCODING_I4
     const uchar4 b = vload4(0, values + i / 2);
@@ -145,7 +145,7 @@ inline float8 bsr_load_w8(const global sparq_value_t *values, size_t i)
 
 #if SPARQ_QUANTIZED
 /* Lane l of a segment belongs to output row l / LPR of its segment row: v[RPS] spread. */
-inline float8 bsr_lanes8(const float *v)
+static inline float8 bsr_lanes8(const float *v)
 {
 #if RPS == 1
     return (float8)(v[0]);
@@ -161,14 +161,14 @@ inline float8 bsr_lanes8(const float *v)
 /* The scale index of each output row q of segment row sr of block row br at block
  * column k0; rows past the matrix read the last row's (their padding codes are its z and
  * their sums are never stored). */
-inline size_t bsr_lane_scale_index(uint rows, uint br, uint sr, uint q, uint k0, uint gpr)
+static inline size_t bsr_lane_scale_index(uint rows, uint br, uint sr, uint q, uint k0, uint gpr)
 {
     return sparq_scale_index(min(br * BSR_R + sr * RPS + q, rows - 1), k0, gpr);
 }
 
 /* Zero points of the lanes of segment row sr (as floats), 0 when symmetric. */
-inline float8 bsr_zero_points8(const global char *zero_points, uint rows, uint br, uint sr,
-                               uint k0, uint gpr)
+static inline float8 bsr_zero_points8(const global char *zero_points, uint rows, uint br, uint sr,
+                                      uint k0, uint gpr)
 {
     float v[RPS];
     #pragma unroll
@@ -179,8 +179,8 @@ inline float8 bsr_zero_points8(const global char *zero_points, uint rows, uint b
 }
 
 /* Scales of the lanes of segment row sr at block column k0. */
-inline float8 bsr_scales8(const global float *scales, uint rows, uint br, uint sr, uint k0,
-                          uint gpr)
+static inline float8 bsr_scales8(const global float *scales, uint rows, uint br, uint sr, uint k0,
+                                 uint gpr)
 {
     float v[RPS];
     #pragma unroll
@@ -191,7 +191,7 @@ inline float8 bsr_scales8(const global float *scales, uint rows, uint br, uint s
 #endif
 
 /* The x segment at column k (BSR_C < 8: the block's BSR_C values, repeated). */
-inline float8 bsr_load_x8(const global float *xb, uint k)
+static inline float8 bsr_load_x8(const global float *xb, uint k)
 {
 #if BSR_C >= 8
     return vload8(0, xb + k);
@@ -207,7 +207,7 @@ inline float8 bsr_load_x8(const global float *xb, uint k)
 }
 
 /* The same, for a ragged right-edge block: columns at or past cols read as 0. */
-inline float8 bsr_load_x8_edge(const global float *xb, uint k, uint cols)
+static inline float8 bsr_load_x8_edge(const global float *xb, uint k, uint cols)
 {
     float v[VW];
     for (uint l = 0; l < VW; l++) {
@@ -217,13 +217,12 @@ inline float8 bsr_load_x8_edge(const global float *xb, uint k, uint cols)
     return vload8(0, v);
 }
 
-inline void bsr_tile(const uint rows, const uint cols, const uint batch,
-                     const global uint *row_ptr, const global sparq_index_t *col_idx,
-                     const global sparq_value_t *values, const global float *scales,
-                     const global char *zero_points,
-                     const global float *x, const ulong x_off,
-                     global float *y, const ulong y_off,
-                     const global float *bias, const ulong bias_off, const uint act)
+static inline void bsr_tile(const uint rows, const uint cols, const uint batch,
+                            const global uint *row_ptr, const global sparq_index_t *col_idx,
+                            const global sparq_value_t *values, const global float *scales,
+                            const global char *zero_points, const global float *x,
+                            const ulong x_off, global float *y, const ulong y_off,
+                            const global float *bias, const ulong bias_off, const uint act)
 {
     const uint br = get_group_id(0) * BSR_TILE_RPG + get_local_id(0) / TILE_WI; /* block row */
     const uint sr0 = get_local_id(0) % TILE_WI * TSR_EFF; /* its first segment row */

@@ -49,7 +49,7 @@
 #endif
 
 /* What a row's sum is multiplied by at the end: its scale, else 1. */
-inline float csr_row_scale(const global float *scales, uint m)
+static inline float csr_row_scale(const global float *scales, uint m)
 {
 #if CSR_ROW_SCALE
     return scales[sparq_scale_index(m, 0, 1)];
@@ -60,7 +60,7 @@ inline float csr_row_scale(const global float *scales, uint m)
 }
 
 /* The row's zero point when there is one per row, else 0. */
-inline float csr_row_zero(const global char *zero_points, uint m)
+static inline float csr_row_zero(const global char *zero_points, uint m)
 {
 #if CSR_ROW_SCALE
     return (float)sparq_load_zero_point(zero_points, sparq_scale_index(m, 0, 1));
@@ -72,9 +72,9 @@ inline float csr_row_zero(const global char *zero_points, uint m)
 
 /* Slot j (column c of row m) as the row's sum takes it: the value (f32, f16), q - z
  * (one scale per row, row_z from csr_row_zero) or (q - z) * scale (groups). */
-inline float csr_weight(const global sparq_value_t *values, uint j, uint m, uint c,
-                        const global float *scales, const global char *zero_points, uint gpr,
-                        float row_z)
+static inline float csr_weight(const global sparq_value_t *values, uint j, uint m, uint c,
+                               const global float *scales, const global char *zero_points, uint gpr,
+                               float row_z)
 {
 #if CSR_ROW_SCALE
     (void)m, (void)c, (void)scales, (void)zero_points, (void)gpr;
@@ -128,7 +128,7 @@ typedef CSR_CAT(float, CSR_ROWVEC_VW) rowvec_float;
 
 #if SPARQ_QUANTIZED
 /* CSR_ROWVEC_VW codes from code j (i4: j even) as floats. */
-inline rowvec_float rowvec_load_codes(const global uchar *codes, uint j)
+static inline rowvec_float rowvec_load_codes(const global uchar *codes, uint j)
 {
 #if SPARQ_ENCODING == SPARQ_ENCODING_I8
     return CSR_CAT(convert_float, CSR_ROWVEC_VW)(CSR_CAT(as_char, CSR_ROWVEC_VW)(
@@ -146,10 +146,10 @@ inline rowvec_float rowvec_load_codes(const global uchar *codes, uint j)
 
 /* The CSR_ROWVEC_VW weights from slot j of row m as the row's sum takes them: q - row_z
  * (one scale per row), or (q - z) * scale with each column's group. */
-inline rowvec_float rowvec_weights(const global sparq_value_t *values,
-                                   const global sparq_index_t *col_idx, uint j, uint m,
-                                   const global float *scales, const global char *zero_points,
-                                   uint gpr, float row_z)
+static inline rowvec_float rowvec_weights(const global sparq_value_t *values,
+                                          const global sparq_index_t *col_idx, uint j, uint m,
+                                          const global float *scales,
+                                          const global char *zero_points, uint gpr, float row_z)
 {
     const rowvec_float q = rowvec_load_codes(values, j);
 #if CSR_ROW_SCALE
@@ -167,7 +167,7 @@ inline rowvec_float rowvec_weights(const global sparq_value_t *values,
 #endif
 }
 #else
-inline rowvec_float rowvec_load_values(const global sparq_value_t *values, uint j)
+static inline rowvec_float rowvec_load_values(const global sparq_value_t *values, uint j)
 {
 #if SPARQ_ENCODING == SPARQ_ENCODING_F16
     return CSR_CAT(vload_half, CSR_ROWVEC_VW)(0, values + j);
@@ -185,7 +185,7 @@ inline rowvec_float rowvec_load_values(const global sparq_value_t *values, uint 
 #if SPARQ_INDEX_U16
 #define CSR_WORD_LANES 4
 typedef float4 csr_word_float;
-inline float4 csr_gather_word(const global float *xb, ulong w)
+static inline float4 csr_gather_word(const global float *xb, ulong w)
 {
     return (float4)(xb[w & 0xffff], xb[(w >> 16) & 0xffff], xb[(w >> 32) & 0xffff],
                     xb[w >> 48]);
@@ -193,7 +193,7 @@ inline float4 csr_gather_word(const global float *xb, ulong w)
 #else
 #define CSR_WORD_LANES 2
 typedef float2 csr_word_float;
-inline float2 csr_gather_word(const global float *xb, ulong w)
+static inline float2 csr_gather_word(const global float *xb, ulong w)
 {
     return (float2)(xb[w & 0xffffffff], xb[w >> 32]);
 }
@@ -210,8 +210,8 @@ inline float2 csr_gather_word(const global float *xb, ulong w)
 #endif
 
 /* x at the CSR_ROWVEC_VW column indices from slot j. */
-inline rowvec_float rowvec_gather(const global float *xb, const global sparq_index_t *col_idx,
-                                  uint j)
+static inline rowvec_float rowvec_gather(const global float *xb,
+                                         const global sparq_index_t *col_idx, uint j)
 {
 #if CSR_ROWVEC_WORDS == 1 /* u16, VW 4: one word, loaded as indices */
     const ushort4 c = vload4(0, col_idx + j);
@@ -234,7 +234,7 @@ inline rowvec_float rowvec_gather(const global float *xb, const global sparq_ind
 }
 
 /* The lanes of v added pairwise (halves, then quarters, ...): a fixed order. */
-inline float rowvec_sum(rowvec_float v)
+static inline float rowvec_sum(rowvec_float v)
 {
 #if CSR_ROWVEC_VW == 16
     float8 h8 = v.lo + v.hi;
@@ -255,10 +255,11 @@ inline float rowvec_sum(rowvec_float v)
 #define CSR_ROWVEC_NB 4
 
 /* The row's weight vector at slot j (values, or codes dequantized as csr_weight does). */
-inline rowvec_float rowvec_step_weights(const global sparq_value_t *values,
-                                        const global sparq_index_t *col_idx, uint j, uint m,
-                                        const global float *scales,
-                                        const global char *zero_points, uint gpr, float row_z)
+static inline rowvec_float rowvec_step_weights(const global sparq_value_t *values,
+                                               const global sparq_index_t *col_idx, uint j, uint m,
+                                               const global float *scales,
+                                               const global char *zero_points, uint gpr,
+                                               float row_z)
 {
 #if SPARQ_QUANTIZED
     return rowvec_weights(values, col_idx, j, m, scales, zero_points, gpr, row_z);
@@ -271,12 +272,12 @@ inline rowvec_float rowvec_step_weights(const global sparq_value_t *values,
 /* Adds the slots outside the vector steps ([start, vec_start): an i4 row's odd first
  * code; [vec_end, end): the last len % VW) to sum in order, for the batch row xq, and
  * writes Y[b, m]. */
-inline void rowvec_finish(float sum, const global float *xq, uint start, uint vec_start,
-                          uint vec_end, uint end, const global sparq_index_t *col_idx,
-                          const global sparq_value_t *values, uint m,
-                          const global float *scales, const global char *zero_points,
-                          uint gpr, float row_z, float row_scale, global float *yb,
-                          const global float *bias, const ulong bias_off, const uint act)
+static inline void rowvec_finish(float sum, const global float *xq, uint start, uint vec_start,
+                                 uint vec_end, uint end, const global sparq_index_t *col_idx,
+                                 const global sparq_value_t *values, uint m,
+                                 const global float *scales, const global char *zero_points,
+                                 uint gpr, float row_z, float row_scale, global float *yb,
+                                 const global float *bias, const ulong bias_off, const uint act)
 {
     for (uint j = start; j < vec_start; j++) {
         const uint c = col_idx[j];

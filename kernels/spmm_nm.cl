@@ -61,11 +61,11 @@
 #define NM_MASK ((1u << NM_BITS) - 1u)
 
 /* Slots, meta bytes and groups of one row. */
-inline uint nm_groups(uint cols)
+static inline uint nm_groups(uint cols)
 {
     return (cols + NM_M - 1) / NM_M;
 }
-inline uint nm_meta_bytes(uint cols)
+static inline uint nm_meta_bytes(uint cols)
 {
     return (nm_groups(cols) * NM_N * NM_BITS + 7) / 8;
 }
@@ -75,13 +75,13 @@ inline uint nm_meta_bytes(uint cols)
  * byte) lies adjacent, row after row, so NM_SLAB rows' unit u is one vector load.
  * per_row: the units of a row (its meta bytes, or nm_slab_slots); padding rows and
  * slots are zero. For values the index counts elements (i4: nibbles, low first). */
-inline size_t nm_slab_index(uint m, uint u, uint per_row)
+static inline size_t nm_slab_index(uint m, uint u, uint per_row)
 {
     return ((size_t)(m / NM_SLAB) * per_row + u) * NM_SLAB + m % NM_SLAB;
 }
 
 /* Value slots per row in the device layout: the slots padded to whole meta bytes. */
-inline uint nm_slab_slots(uint cols)
+static inline uint nm_slab_slots(uint cols)
 {
     return nm_meta_bytes(cols) * NM_FIELDS;
 }
@@ -89,7 +89,7 @@ inline uint nm_slab_slots(uint cols)
 #if SPARQ_QUANTIZED
 /* The four codes of one row's 2:4 meta byte (slots 4i .. 4i+3, from element e, the
  * slab index of slot 4i) minus the zero point z, as floats (exact: small integers). */
-inline float4 nm_codes4(const global uchar *vals, size_t e, int z)
+static inline float4 nm_codes4(const global uchar *vals, size_t e, int z)
 {
 #if SPARQ_ENCODING == SPARQ_ENCODING_I4
     const global uchar *b = vals + e / 2; /* the four nibbles share e's half of a byte */
@@ -104,7 +104,7 @@ inline float4 nm_codes4(const global uchar *vals, size_t e, int z)
 #else
 /* The four values of one row's 2:4 meta byte, from element e (the slab index of slot
  * 4i), widened to float. */
-inline float4 nm_load4(const global sparq_value_t *v, size_t e)
+static inline float4 nm_load4(const global sparq_value_t *v, size_t e)
 {
     return (float4)(sparq_load_value(v, e), sparq_load_value(v, e + NM_SLAB),
                     sparq_load_value(v, e + 2 * NM_SLAB), sparq_load_value(v, e + 3 * NM_SLAB));
@@ -115,10 +115,10 @@ inline float4 nm_load4(const global sparq_value_t *v, size_t e)
  * x[col]; each meta byte is read once and decoded in registers, slots whose column is
  * past the last one (tail group) are skipped. Weights as sparq_load_weight
  * (dequantized per slot for i8/i4; gpr from sparq_groups_per_row). */
-inline float nm_dot_slots(const global uchar *nm_meta, const global sparq_value_t *values,
-                          const global float *xb, uint m, uint cols, uint j0, uint j1,
-                          const global float *scales, const global char *zero_points,
-                          uint gpr, float acc)
+static inline float nm_dot_slots(const global uchar *nm_meta, const global sparq_value_t *values,
+                                 const global float *xb, uint m, uint cols, uint j0, uint j1,
+                                 const global float *scales, const global char *zero_points,
+                                 uint gpr, float acc)
 {
     const uint bytes = nm_meta_bytes(cols), per_row = nm_slab_slots(cols);
     uint g = j0 / NM_N, s = j0 % NM_N;
@@ -162,7 +162,7 @@ void spmm_nm_general(const uint rows, const uint cols, const uint batch,
 #if NM_N == 2 && NM_M == 4
 /* 2:4: the dense weights of columns 8i .. 8i+7 from meta byte i (two groups: bits 0-1,
  * 2-3 the positions of the first, 4-5, 6-7 of the second) and its four values v. */
-inline float8 nm24_expand(uint byte, float4 v)
+static inline float8 nm24_expand(uint byte, float4 v)
 {
     const int8 lane = (int8)(0, 1, 2, 3, 0, 1, 2, 3);
     const int8 b8 = (int8)((int)byte);
@@ -174,11 +174,11 @@ inline float8 nm24_expand(uint byte, float4 v)
 }
 
 /* Sum of the eight lanes in a fixed order. */
-inline float nm_sum4(float4 a)
+static inline float nm_sum4(float4 a)
 {
     return (a.s0 + a.s1) + (a.s2 + a.s3);
 }
-inline float nm_sum8(float8 a)
+static inline float nm_sum8(float8 a)
 {
     return nm_sum4(a.lo + a.hi);
 }
@@ -186,7 +186,7 @@ inline float nm_sum8(float8 a)
 /* x at the four kept columns of 2:4 meta byte i (columns 8i .. 8i+7, both groups
  * whole), in slot order: the partner of the four values (or codes) at batch 1, where
  * gathering four x beats expanding the weights to eight lanes. */
-inline float4 nm24_gather4(uint byte, const global float *xb, uint i)
+static inline float4 nm24_gather4(uint byte, const global float *xb, uint i)
 {
     const global float *x8 = xb + 8 * (size_t)i;
     return (float4)(x8[byte & 3], x8[(byte >> 2) & 3], x8[4 + ((byte >> 4) & 3)],
@@ -197,7 +197,7 @@ inline float4 nm24_gather4(uint byte, const global float *xb, uint i)
 /* Meta bytes (8 columns each) that share one scale and zero point: G / 8 for groups
  * (G is a multiple of 8, so a byte's columns never straddle two groups), else the
  * whole row's `whole` bytes. */
-inline uint nm24_scale_span(uint whole)
+static inline uint nm24_scale_span(uint whole)
 {
 #if SPARQ_GRANULARITY == SPARQ_SCALE_GROUP
     (void)whole;
@@ -209,9 +209,9 @@ inline uint nm24_scale_span(uint whole)
 
 /* The dense weights (q - z) * scale of columns 8i .. 8i+7 of row m: its meta byte i and
  * the codes from element e (the slab index of slot 4i). */
-inline float8 nm24_dequant8(uint byte, const global uchar *vals, size_t e, uint i, uint m,
-                            const global float *scales, const global char *zero_points,
-                            uint gpr)
+static inline float8 nm24_dequant8(uint byte, const global uchar *vals, size_t e, uint i, uint m,
+                                   const global float *scales, const global char *zero_points,
+                                   uint gpr)
 {
     const size_t s = sparq_scale_index(m, 8 * i, gpr);
     const float4 v = nm_codes4(vals, e, sparq_load_zero_point(zero_points, s)) * scales[s];
@@ -310,7 +310,7 @@ void spmm_nm_gemv24(const uint rows, const uint cols, const uint batch,
 
 /* Slot values (f32, f16) or codes minus their zero points z (i8, i4) of one slab's
  * eight rows, from element e (a multiple of 8), as floats. */
-inline float8 nm_slab_load8(const global sparq_value_t *vals, size_t e, int8 z)
+static inline float8 nm_slab_load8(const global sparq_value_t *vals, size_t e, int8 z)
 {
 #if SPARQ_ENCODING == SPARQ_ENCODING_I4
     /* row r in nibble r (low first) of one 32-bit word: one load on a little-endian
@@ -333,7 +333,7 @@ inline float8 nm_slab_load8(const global sparq_value_t *vals, size_t e, int8 z)
 /* x at one slot's kept column for eight rows: the 2-bit field at `shift` of each row's
  * meta byte (m8) picks one of x4, by selects on its two bits moved to the sign bit (no
  * gather: x4 is the same four x for every row). */
-inline float8 nm24_slab_pick(uint8 m8, uint shift, float4 x4)
+static inline float8 nm24_slab_pick(uint8 m8, uint shift, float4 x4)
 {
     const int8 bit0 = as_int8(m8 << (31 - shift)), bit1 = as_int8(m8 << (30 - shift));
     const float8 lo = select((float8)(x4.s0), (float8)(x4.s1), bit0);
@@ -343,7 +343,7 @@ inline float8 nm24_slab_pick(uint8 m8, uint shift, float4 x4)
 
 /* The four slot vectors of one slab step (meta byte i: slots 4i .. 4i+3 from element
  * e, the slab index of slot 4i) into v, as nm_slab_load8. */
-inline void nm24_slab_slots(const global sparq_value_t *vals, size_t e, int8 z, float8 *v)
+static inline void nm24_slab_slots(const global sparq_value_t *vals, size_t e, int8 z, float8 *v)
 {
 #pragma unroll
     for (uint k = 0; k < 4; k++)
@@ -352,7 +352,7 @@ inline void nm24_slab_slots(const global sparq_value_t *vals, size_t e, int8 z, 
 
 /* acc + the eight rows' products of one slab step: slot vectors v times the x that each
  * row's meta byte (m8) names among xlo, xhi (columns 8i .. 8i+3, 8i+4 .. 8i+7). */
-inline float8 nm24_slab_dot(uint8 m8, const float8 *v, float4 xlo, float4 xhi, float8 acc)
+static inline float8 nm24_slab_dot(uint8 m8, const float8 *v, float4 xlo, float4 xhi, float8 acc)
 {
     acc = fma(v[0], nm24_slab_pick(m8, 0, xlo), acc);
     acc = fma(v[1], nm24_slab_pick(m8, 2, xlo), acc);
@@ -361,7 +361,7 @@ inline float8 nm24_slab_dot(uint8 m8, const float8 *v, float4 xlo, float4 xhi, f
 }
 
 /* x[col .. col + 3] of the partial last meta byte, 0 past the last column. */
-inline float4 nm24_slab_tail_x4(const global float *xb, uint col, uint cols)
+static inline float4 nm24_slab_tail_x4(const global float *xb, uint col, uint cols)
 {
     float t[4];
     for (uint k = 0; k < 4; k++)
@@ -433,7 +433,7 @@ void spmm_nm_gemv24_slab(const uint rows, const uint cols, const uint batch,
 /* One slab step's dense 8 x 8 weights as column vectors: w[c] (lanes = rows) holds the
  * weights of column 8i + c, from each row's meta byte m8 and the slot vectors v (a
  * column holds the slot that names it, else 0). */
-inline void nm24_slab_columns(uint8 m8, const float8 *v, float8 *w)
+static inline void nm24_slab_columns(uint8 m8, const float8 *v, float8 *w)
 {
 #pragma unroll
     for (uint h = 0; h < 2; h++) {
@@ -446,7 +446,8 @@ inline void nm24_slab_columns(uint8 m8, const float8 *v, float8 *w)
 }
 
 /* acc + the column vectors w times x8[c] each, for the n < 8 columns that exist. */
-inline float8 nm24_slab_columns_dot(const float8 *w, const global float *x8, uint n, float8 acc)
+static inline float8 nm24_slab_columns_dot(const float8 *w, const global float *x8, uint n,
+                                           float8 acc)
 {
 #pragma unroll
     for (uint c = 0; c < 8; c++)
@@ -547,7 +548,7 @@ void spmm_nm_tiled24_slab(const uint rows, const uint cols, const uint batch,
 typedef NM_CAT(float, NM_BATCHTILE24_TB) batchtile_float;
 
 /* The scale that a span of meta bytes from column col shares: 1 for f32/f16. */
-inline float nm24_span_scale(const global float *scales, uint m, uint col, uint gpr)
+static inline float nm24_span_scale(const global float *scales, uint m, uint col, uint gpr)
 {
 #if SPARQ_QUANTIZED
     return scales[sparq_scale_index(m, col, gpr)];
@@ -559,7 +560,7 @@ inline float nm24_span_scale(const global float *scales, uint m, uint col, uint 
 
 /* The four slots of row m's meta byte from element e as floats: values (f32, f16) or
  * codes minus z (i8, i4). */
-inline float4 nm24_slots4(const global sparq_value_t *values, size_t e, int z)
+static inline float4 nm24_slots4(const global sparq_value_t *values, size_t e, int z)
 {
 #if SPARQ_QUANTIZED
     return nm_codes4(values, e, z);
