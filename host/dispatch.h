@@ -103,8 +103,8 @@ typedef struct sparq_structure_upload {
     /* Fills m's row statistics (row_units, len_*) after the arrays went up; row_ptr is
      * the u32 row pointers (NULL when the structure has none). */
     sparq_status (*statistics)(sparq_matrix *m, const uint32_t *row_ptr);
-    /* Appends the structure's -D defines to its kernels' build options (NULL: none). */
-    void (*options)(const sparq_matrix *m, char *options, size_t size);
+    /* Writes the -D defines of format f's structure fields for its kernels (NULL: none). */
+    void (*options)(const sparq_pack_options *f, char *options, size_t size);
 } sparq_structure_upload;
 
 /* The upload row of structure s (host/registry.c); NULL when s is none. */

@@ -62,8 +62,18 @@ typedef enum sparq_rule_kind {
     SPARQ_RULE_DIVIDES,      /* a divides b                                            */
     SPARQ_RULE_MULTIPLE,     /* a is a multiple of n                                   */
     SPARQ_RULE_CANDIDATE,    /* a is one of its candidates (what the kernel's code has) */
-    SPARQ_RULE_LOCAL_FLOATS  /* a x b floats of local memory fit the device's          */
+    SPARQ_RULE_LOCAL_FLOATS, /* a x b floats of local memory fit the device's          */
+    SPARQ_RULE_PRIVATE       /* a x b x n 32-bit values a work-item keeps (accumulators)
+                              * fit its registers: on GPUs at most
+                              * SPARQ_GPU_PRIVATE_VALUES, elsewhere unlimited           */
 } sparq_rule_kind;
+
+/* The accumulators a GPU work-item may keep (32-bit values). Measured by the GPU build
+ * gate (tests/gpu_build): up to 96 the tiled kernels build without spills on sm_80/sm_90
+ * (W8A8 at 96: 253 registers), at 128 they spill there or on gfx90a (spmm_bsr_tile
+ * TSR 8 x TB 2 i4: 1072 bytes, TSR 4 x TB 4 i4: 1020; QTILE R 2 x TB 8 i4: 32; W8A8
+ * S 2 x TB 8: 832). */
+#define SPARQ_GPU_PRIVATE_VALUES 96
 
 typedef struct sparq_tunable_rule {
     sparq_rule_kind kind;
@@ -238,6 +248,11 @@ void sparq_cache_resolve(const sparq_context_options *options, char *dir, size_t
  * owned by the context. */
 sparq_status sparq_program_get(sparq_context *ctx, const char *source, const char *options,
                                unsigned required_features, cl_program *program);
+
+/* The options a program is built with on a device of these caps: the OpenCL C version
+ * and, on CPUs, prefetching, before the op's own (options; NULL: none). */
+void sparq_program_options(const sparq_device_caps *caps, const char *options, char *out,
+                           size_t size);
 
 /* The hash of kernels/<source> as tuning entries record it (computed once per context).
  * hex gets 16 hex digits, or "" if the source can't be loaded. */

@@ -392,7 +392,8 @@ static const sparq_kernel_info dense_q_rows[] = {
       {"QTILE_TB", 4, 4, {1, 2, 4, 6, 8, 0}}, {"QTILE_NT", 4, 1, {1, 2, 4, 8, 0}}},
      rank_dense_q_tiled, enqueue_dense_q_tiled,
      (1u << SPARQ_ENCODING_F16) | (1u << SPARQ_ENCODING_I8) | (1u << SPARQ_ENCODING_I4), false,
-     {{SPARQ_RULE_WORK_GROUP, "QTILE_WG", NULL, 0}}},
+     {{SPARQ_RULE_WORK_GROUP, "QTILE_WG", NULL, 0},
+      {SPARQ_RULE_PRIVATE, "QTILE_R", "QTILE_TB", 8}}},
     {"quantize_dense_rows", "linear_dense_q.cl", 0, SPARQ_STRUCTURE_DENSE,
      "W8A8 step 1: X quantized per row (per token) to 8-bit codes and (scale, zero point)",
      {{"QROWS_WG", 8, 64, {8, 0}}}, NULL, NULL, 1u << SPARQ_ENCODING_I8, true,
@@ -403,7 +404,8 @@ static const sparq_kernel_info dense_q_rows[] = {
      {{"W8A8_WG", 8, 64, {8, 16, 32, 64, 0}}, {"W8A8_S", 2, 1, {1, 2, 0}},
       {"W8A8_TB", 6, 4, {1, 2, 4, 6, 8, 0}}},
      rank_dense_w8a8, enqueue_dense_w8a8, 1u << SPARQ_ENCODING_I8, true,
-     {{SPARQ_RULE_WORK_GROUP, "W8A8_WG", NULL, 0}}},
+     {{SPARQ_RULE_WORK_GROUP, "W8A8_WG", NULL, 0},
+      {SPARQ_RULE_PRIVATE, "W8A8_S", "W8A8_TB", 8}}},
 };
 
 const sparq_kernel_family sparq_kernels_dense_q = {dense_q_rows,

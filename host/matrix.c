@@ -283,14 +283,15 @@ static void kernel_name(const char *prefix, const char *name, char *out, size_t 
         out[i] = (char)toupper((unsigned char)out[i]);
 }
 
-void sparq_matrix_build_options(const sparq_matrix *m, const sparq_kernel_info *k,
-                                const sparq_kernel_params *p, char *options, size_t size)
+void sparq_format_build_options(const sparq_pack_options *f, bool index_u16,
+                                const sparq_kernel_info *k, const sparq_kernel_params *p,
+                                char *options, size_t size)
 {
-    const sparq_quant_options *q = &m->format.quant;
+    const sparq_quant_options *q = &f->quant;
     char encoding[32], granularity[32];
     kernel_name("SPARQ_ENCODING_", sparq_encoding_name(q->encoding), encoding, sizeof encoding);
     snprintf(options, size, "-DSPARQ_ENCODING=%s -DSPARQ_INDEX_U16=%d", encoding,
-             m->dtype[SPARQ_ARRAY_COL_IDX] == SPARQ_DTYPE_U16);
+             index_u16 ? 1 : 0);
     size_t used = strlen(options);
     if (q->encoding == SPARQ_ENCODING_I8 || q->encoding == SPARQ_ENCODING_I4) {
         kernel_name("SPARQ_SCALE_", sparq_scale_granularity_name(q->granularity), granularity,
@@ -300,10 +301,17 @@ void sparq_matrix_build_options(const sparq_matrix *m, const sparq_kernel_info *
                  granularity, q->group_size, q->asymmetric ? 1 : 0);
         used = strlen(options);
     }
-    const sparq_structure_upload *u = sparq_structure_upload_of(m->format.structure);
+    const sparq_structure_upload *u = sparq_structure_upload_of(f->structure);
     if (u && u->options)
-        u->options(m, options + used, size - used);
+        u->options(f, options + used, size - used);
     sparq_kernel_options_append(k, p, options, size);
+}
+
+void sparq_matrix_build_options(const sparq_matrix *m, const sparq_kernel_info *k,
+                                const sparq_kernel_params *p, char *options, size_t size)
+{
+    sparq_format_build_options(&m->format, m->dtype[SPARQ_ARRAY_COL_IDX] == SPARQ_DTYPE_U16,
+                               k, p, options, size);
 }
 
 sparq_status sparq_matrix_kernel(const sparq_matrix *m, const sparq_kernel_info *k,

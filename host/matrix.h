@@ -29,6 +29,11 @@ void sparq_uniform_statistics(sparq_matrix *m, size_t length);
  * NM_N, ...), then k's tunables. */
 void sparq_matrix_build_options(const sparq_matrix *m, const sparq_kernel_info *k,
                                 const sparq_kernel_params *p, char *options, size_t size);
+/* The same for a format (normalised) whose column indices are u16 or not, without a
+ * matrix: what the GPU build gate (tests/gpu_build) compiles offline. */
+void sparq_format_build_options(const sparq_pack_options *f, bool index_u16,
+                                const sparq_kernel_info *k, const sparq_kernel_params *p,
+                                char *options, size_t size);
 
 /* Creates kernel k for matrix m with parameters p (program from the cache). */
 sparq_status sparq_matrix_kernel(const sparq_matrix *m, const sparq_kernel_info *k,

@@ -369,15 +369,12 @@ static void save_binary(sparq_context *ctx, cl_program p, uint64_t lo, uint64_t 
     free(bin);
 }
 
-/* The options a program is built with: the OpenCL C version and, on CPUs, prefetching
- * before the op's own. */
-static void full_options_of(const sparq_context *ctx, const char *options, char *out,
-                            size_t size)
+void sparq_program_options(const sparq_device_caps *caps, const char *options, char *out,
+                           size_t size)
 {
     snprintf(out, size, "%s%s%s",
-             ctx->caps.opencl_c_major > 1 || ctx->caps.opencl_c_minor >= 2 ? "-cl-std=CL1.2 "
-                                                                            : "",
-             ctx->caps.type == SPARQ_DEVICE_TYPE_CPU ? "-DSPARQ_CPU_PREFETCH=1 " : "",
+             caps->opencl_c_major > 1 || caps->opencl_c_minor >= 2 ? "-cl-std=CL1.2 " : "",
+             caps->type == SPARQ_DEVICE_TYPE_CPU ? "-DSPARQ_CPU_PREFETCH=1 " : "",
              options ? options : "");
 }
 
@@ -509,7 +506,7 @@ sparq_status sparq_program_get(sparq_context *ctx, const char *source, const cha
                           "kernels/%s needs %s, which device \"%s\" does not have", source,
                           missing, ctx->caps.name);
     char full_options[1024];
-    full_options_of(ctx, options, full_options, sizeof full_options);
+    sparq_program_options(&ctx->caps, options, full_options, sizeof full_options);
 
     /* In memory, a program is found by what names it: the source file, the options and
      * the folder sources come from (SPARQ_KERNEL_DIR, or the embedded copies), so a

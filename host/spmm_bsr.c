@@ -149,10 +149,9 @@ static sparq_status bsr_statistics(sparq_matrix *m, const uint32_t *row_ptr)
                                 (m->rows + m->format.block_rows - 1) / m->format.block_rows);
 }
 
-static void bsr_options(const sparq_matrix *m, char *options, size_t size)
+static void bsr_options(const sparq_pack_options *f, char *options, size_t size)
 {
-    snprintf(options, size, " -DBSR_R=%u -DBSR_C=%u", m->format.block_rows,
-             m->format.block_cols);
+    snprintf(options, size, " -DBSR_R=%u -DBSR_C=%u", f->block_rows, f->block_cols);
 }
 
 const sparq_structure_upload sparq_upload_bsr = {SPARQ_STRUCTURE_BSR, NULL, bsr_statistics,
@@ -166,7 +165,7 @@ const sparq_structure_upload sparq_upload_bsr = {SPARQ_STRUCTURE_BSR, NULL, bsr_
      (1u << SPARQ_ENCODING_I4))
 
 /* The micro-tile kernels' work-groups (TILE_WI x RPG by WGB) depend on the block shape:
- * tile_usable checks them per matrix. */
+ * tile_usable checks them per matrix. Their accumulators are TSR x TB float8s. */
 static const sparq_kernel_info bsr_rows[] = {
     {"spmm_bsr_scalar", "spmm_bsr.cl", 0, SPARQ_STRUCTURE_BSR,
      "general BSR: one work-item per (row, batch) output, any block shape and batch; "
@@ -178,12 +177,14 @@ static const sparq_kernel_info bsr_rows[] = {
      "i8/i4 codes dequantized in registers",
      {{"BSR_TILE_TSR", 2, 1, {1, 2, 4, 8, 16, 0}}, {"BSR_TILE_TB", 4, 2, {1, 2, 3, 4, 6, 0}},
       {"BSR_TILE_WGB", 16, 8, {4, 8, 16, 32, 0}}, {"BSR_TILE_RPG", 1, 4, {1, 2, 4, 8, 0}}},
-     rank_bsr_tile, enqueue_bsr_tile, BSR_ENCODINGS, false, {{SPARQ_RULE_END, NULL, NULL, 0}}},
+     rank_bsr_tile, enqueue_bsr_tile, BSR_ENCODINGS, false,
+     {{SPARQ_RULE_PRIVATE, "BSR_TILE_TSR", "BSR_TILE_TB", 8}}},
     {"spmm_bsr_gemv", "spmm_bsr.cl", 0, SPARQ_STRUCTURE_BSR,
      "BSR batch 1: the micro-tile kernel with one batch row per work-item",
      {{"BSR_TILE_TSR", 16, 1, {1, 2, 4, 8, 16, 0}}, {"BSR_TILE_TB", 1, 1, {1, 0}},
       {"BSR_TILE_WGB", 1, 1, {1, 0}}, {"BSR_TILE_RPG", 4, 16, {1, 4, 16, 0}}},
-     rank_bsr_gemv, enqueue_bsr_tile, BSR_ENCODINGS, false, {{SPARQ_RULE_END, NULL, NULL, 0}}},
+     rank_bsr_gemv, enqueue_bsr_tile, BSR_ENCODINGS, false,
+     {{SPARQ_RULE_PRIVATE, "BSR_TILE_TSR", "BSR_TILE_TB", 8}}},
 };
 
 const sparq_kernel_family sparq_kernels_bsr = {bsr_rows, sizeof bsr_rows / sizeof bsr_rows[0]};

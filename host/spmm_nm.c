@@ -237,10 +237,10 @@ static sparq_status nm_statistics(sparq_matrix *m, const uint32_t *row_ptr)
     return SPARQ_OK;
 }
 
-static void nm_options(const sparq_matrix *m, char *options, size_t size)
+static void nm_options(const sparq_pack_options *f, char *options, size_t size)
 {
-    snprintf(options, size, " -DNM_N=%u -DNM_M=%u -DNM_SLAB=%u", m->format.nm_n,
-             m->format.nm_m, SPARQ_SLAB_ROWS);
+    snprintf(options, size, " -DNM_N=%u -DNM_M=%u -DNM_SLAB=%u", f->nm_n, f->nm_m,
+             SPARQ_SLAB_ROWS);
 }
 
 const sparq_structure_upload sparq_upload_nm = {SPARQ_STRUCTURE_NM, nm_layout, nm_statistics,

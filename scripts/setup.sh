@@ -14,8 +14,9 @@ PACKAGES=(
   # linear algebra of GPTQ / SparseGPT (Cholesky through LAPACKE, products through CBLAS)
   liblapacke-dev libopenblas-dev
   # peers measured in the benchmarks, and oclgrind to check kernels for races and
-  # out-of-bounds accesses (its plugin headers for bench/gpu_model's warp report)
-  oclgrind liboclgrind-dev
+  # out-of-bounds accesses (its plugin headers, LLVM's and a C++ compiler for
+  # bench/gpu_model's warp report)
+  oclgrind liboclgrind-dev llvm-14-dev g++
   # the GPU build gate (tests/gpu_build): libclc's built-ins for clang's nvptx64 and
   # amdgcn targets, llc, and Intel's offline compiler ocloc (intel-opencl-icd; it also
   # adds an Intel platform without a device here); NVIDIA's ptxas comes with the CUDA
