@@ -190,12 +190,12 @@ def read_jobs(program, src_dir, only):
     p = subprocess.run([program, src_dir], stdout=subprocess.PIPE, text=True, check=True)
     jobs = []
     for line in p.stdout.splitlines():
-        kernel, source, fmt, params, default, targets, options = line.split("\t")
+        kernel, source, fmt, params, default, targets, wg, options = line.split("\t")
         if only and kernel not in only:
             continue
         jobs.append({"kernel": kernel, "source": source, "format": fmt, "params": params,
                      "default": default == "1", "targets": targets.split(","),
-                     "options": options})
+                     "work_group": int(wg), "options": options})
     return jobs
 
 
@@ -301,18 +301,43 @@ def main(argv):
     return 1 if failures else 0
 
 
+# Per SM: 32-bit registers, resident warps and blocks, shared memory (sm_80: 164 KiB).
+NVIDIA_SM = {"sm_80": (65536, 64, 32, 164 * 1024), "sm_90": (65536, 64, 32, 228 * 1024)}
+
+
+def nvidia_occupancy(target, k, work_group):
+    """Resident warps per SM over the most it holds, from registers (allocated per warp in
+    units of 256), shared memory and the work-group size; "" when the size is not known."""
+    if target not in NVIDIA_SM or not work_group or not k.get("registers"):
+        return ""
+    regs_sm, warps_sm, blocks_sm, smem_sm = NVIDIA_SM[target]
+    warps = (work_group + 31) // 32
+    per_warp = (k["registers"] * 32 + 255) // 256 * 256
+    blocks = min(blocks_sm, warps_sm // warps, regs_sm // (per_warp * warps))
+    if k.get("local"):
+        blocks = min(blocks, smem_sm // k["local"])
+    return "%d%%" % (100 * blocks * warps // warps_sm)
+
+
 def write_table(out, rows):
     path = os.path.join(out, "gpu_build.md")
     with open(path, "w") as f:
+        f.write("# GPU build gate (tests/gpu_build)\n\nOffline builds of every registry kernel "
+                "(defaults on every target, candidates on sm_80). registers: NVIDIA per "
+                "thread (ptxas), AMD VGPRs+AGPRs, Intel GRFs when it spills; spill: NVIDIA "
+                "spill bytes, AMD scratch, Intel's spill estimate; occupancy: NVIDIA resident "
+                "warps per SM (where the work-group size is known), AMD waves per SIMD.\n\n")
         f.write("| kernel | format | params | default | target | status | registers | "
                 "spill B | scratch B | local B | occupancy |\n")
         f.write("|---|---|---|---|---|---|---|---|---|---|---|\n")
         for job, target, result in rows:
             k = result.get("kernels", {}).get(job["kernel"], {})
             status = "FAIL" if "error" in result else "ok"
-            occupancy = k.get("occupancy", k.get("simd", ""))
+            occupancy = k.get("occupancy", "")  # AMD: waves per SIMD
             if "simd" in k:
                 occupancy = "SIMD%d" % k["simd"]
+            if VENDOR[target] == "nvidia":
+                occupancy = nvidia_occupancy(target, k, job["work_group"])
             f.write("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n" % (
                 job["kernel"], job["format"], job["params"], "yes" if job["default"] else "",
                 target, status, k.get("registers", "-") or "-", k.get("spill", 0),

@@ -3,7 +3,8 @@
  * tuner candidate (one tunable at a time from the defaults) that the row's rules keep on
  * each target GPU, with the build options the library would use there. Writes each
  * kernel source, includes expanded, into DIR and one tab-separated job per line to stdout:
- *   kernel, source, format, params, default (1/0), targets (comma-separated), options
+ *   kernel, source, format, params, default (1/0), targets (comma-separated), work-group
+ *   size (0: the row declares none), options
  */
 #include "matrix.h"
 
@@ -110,9 +111,9 @@ static void print_job(const sparq_kernel_info *k, const sparq_pack_options *f,
     sparq_device_caps caps = gpu_caps(&targets[0]);
     sparq_program_options(&caps, options, full, sizeof full);
     for (int asym = 0; asym <= (k->w8a8 ? 1 : 0); asym++)
-        printf("%s\t%s\t%s%s\t%s\t%d\t%s\t%s%s\n", k->name, k->source, format,
-               asym ? ":w8a8-asym" : k->w8a8 ? ":w8a8" : "", label, is_default, fits, full,
-               asym ? " -DW8A8_X_ASYM=1" : "");
+        printf("%s\t%s\t%s%s\t%s\t%d\t%s\t%u\t%s%s\n", k->name, k->source, format,
+               asym ? ":w8a8-asym" : k->w8a8 ? ":w8a8" : "", label, is_default, fits,
+               sparq_kernel_work_group(k, p), full, asym ? " -DW8A8_X_ASYM=1" : "");
 }
 
 /* The row's GPU defaults (those of the first target: defaults depend on the device type
