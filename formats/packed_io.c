@@ -212,17 +212,17 @@ static sparq_status get_number(const sparq_safetensors *file, char *key, size_t 
     return SPARQ_OK;
 }
 
-/* One of word(0) .. word(count - 1) -> its index. */
+/* One of word(0), word(1), ... (up to the first "?", past the last name) -> its index. */
 static sparq_status get_word(const sparq_safetensors *file, char *key, size_t key_size,
                              const char *name, const char *field,
-                             const char *(*word)(unsigned), unsigned count, unsigned *out)
+                             const char *(*word)(unsigned), unsigned *out)
 {
     const char *text;
     sparq_status st = get_meta(file, key, key_size, name, field, &text);
     if (st != SPARQ_OK) {
         return st;
     }
-    for (unsigned i = 0; i < count; i++) {
+    for (unsigned i = 0; strcmp(word(i), "?") != 0; i++) {
         if (strcmp(text, word(i)) == 0) {
             *out = i;
             return SPARQ_OK;
@@ -244,13 +244,13 @@ static sparq_status load_format(const sparq_safetensors *file, char *key, size_t
     unsigned long long asym = 0, r = 0, c = 0, g = 0, br = 0, bc = 0, n = 0, m = 0;
     sparq_status st = get_meta(file, key, key_size, name, "sparq_version", &version);
     if (st == SPARQ_OK) {
-        st = get_word(file, key, key_size, name, "structure", structure_word, 4, &structure);
+        st = get_word(file, key, key_size, name, "structure", structure_word, &structure);
     }
     if (st == SPARQ_OK) {
-        st = get_word(file, key, key_size, name, "encoding", encoding_word, 4, &encoding);
+        st = get_word(file, key, key_size, name, "encoding", encoding_word, &encoding);
     }
     if (st == SPARQ_OK) {
-        st = get_word(file, key, key_size, name, "scale_granularity", granularity_word, 3,
+        st = get_word(file, key, key_size, name, "scale_granularity", granularity_word,
                       &granularity);
     }
     if (st == SPARQ_OK) {
@@ -382,10 +382,13 @@ sparq_status sparq_packed_load(const sparq_safetensors *file, const char *name,
     if (st == SPARQ_OK) {
         st = sparq_packed_from_arrays(&format, rows, cols, arrays, count, packed);
         if (st != SPARQ_OK) {
-            /* keep the builder's sentence, but say which matrix of the file it was */
+            /* keep the builder's sentence, but say which matrix of the file it was; what
+             * the builder calls a bad argument (a shape, a group size, N:M 2:17, a block
+             * side 3) came from the file, whose format it is (as sparq.h promises) */
             char reason[768];
             snprintf(reason, sizeof reason, "%s", sparq_last_error());
-            st = sparq_fail(st, "packed_load: '%s': %s", name, reason);
+            st = sparq_fail(st == SPARQ_ERROR_INVALID_ARGUMENT ? SPARQ_ERROR_INVALID_FORMAT : st,
+                            "packed_load: '%s': %s", name, reason);
         }
     }
     free(key);

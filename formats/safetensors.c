@@ -169,7 +169,8 @@ static sparq_status parse_shape(const char *what, json_t *shape, st_tensor *t)
                               what, name, t->ndim);
         }
     }
-    size_t count = 1;
+    /* the product of the nonzero extents must fit, wherever a zero stands */
+    size_t count = 1, nonzero = 1;
     int overflow = 0;
     for (size_t d = 0; d < t->ndim; d++) {
         json_t *dim = json_array_get(shape, d);
@@ -189,9 +190,10 @@ static sparq_status parse_shape(const char *what, json_t *shape, st_tensor *t)
                               what, name, d);
         }
         size_t extent = t->shape[d];
-        if (extent != 0 && count > SIZE_MAX / extent) {
-            overflow = 1; /* keep going: a later zero extent does not rescue it */
+        if (extent != 0 && nonzero > SIZE_MAX / extent) {
+            overflow = 1; /* keep going: a zero extent does not rescue it */
         }
+        nonzero *= extent != 0 ? extent : 1;
         count *= extent;
     }
     if (overflow) {

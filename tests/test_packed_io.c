@@ -350,6 +350,13 @@ static void corrupted_files_are_refused(void **state)
     expect_load_refused(file, &e, path2, SPARQ_ERROR_INVALID_FORMAT, "is not a number");
     e = (edit){.meta_key = "x.rows", .meta_value = "7"};
     expect_load_refused(file, &e, path2, SPARQ_ERROR_INVALID_FORMAT, "packed_load: 'x': ");
+    /* shapes and formats the builder refuses are the file's fault: INVALID_FORMAT */
+    e = (edit){.meta_key = "x.rows", .meta_value = "0"};
+    expect_load_refused(file, &e, path2, SPARQ_ERROR_INVALID_FORMAT, "packed_load: 'x': ");
+    e = (edit){.meta_key = "x.rows", .meta_value = "18446744073709551615"};
+    expect_load_refused(file, &e, path2, SPARQ_ERROR_INVALID_FORMAT, "packed_load: 'x': ");
+    e = (edit){.meta_key = "x.scale_granularity", .meta_value = "group"};
+    expect_load_refused(file, &e, path2, SPARQ_ERROR_INVALID_FORMAT, "packed_load: 'x': ");
     e = (edit){.meta_key = "x.asymmetric", .meta_value = "2"};
     expect_load_refused(file, &e, path2, SPARQ_ERROR_INVALID_FORMAT, "is not a number <= 1");
     e = (edit){.meta_key = "x.structure", .meta_value = "coo"};

@@ -212,11 +212,14 @@ static void hostile_entries(void **state)
                    "shape[0] is not an integer");
     expect_refused("{\"a\":{\"dtype\":\"F32\",\"shape\":[2,-3],\"data_offsets\":[0,8]}}", 8,
                    "shape[1] = -3 is negative");
-    /* 2^32 * 2^32 overflows a 64-bit size_t; a later zero does not rescue it */
+    /* 2^32 * 2^32 overflows a 64-bit size_t; a zero does not rescue it, before or after */
     expect_refused("{\"a\":{\"dtype\":\"U8\",\"shape\":[4294967296,4294967296],"
                    "\"data_offsets\":[0,0]}}",
                    0, "the product of the shape overflows size_t");
     expect_refused("{\"a\":{\"dtype\":\"U8\",\"shape\":[4294967296,4294967296,0],"
+                   "\"data_offsets\":[0,0]}}",
+                   0, "the product of the shape overflows size_t");
+    expect_refused("{\"a\":{\"dtype\":\"U8\",\"shape\":[0,4294967296,4294967296],"
                    "\"data_offsets\":[0,0]}}",
                    0, "the product of the shape overflows size_t");
     /* the count fits but count * 8 bytes does not */
