@@ -433,7 +433,8 @@ sparq_status sparq_safetensors_open(const char *path, sparq_safetensors **file)
                           !file ? "file" : "path");
     }
     *file = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* non-blocking: a FIFO must not hang the open before fstat refuses it */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
         return sparq_fail(SPARQ_ERROR_IO, "safetensors %s: cannot open: %s", path,
                           strerror(errno));

@@ -7,20 +7,33 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
 #include <xxhash.h>
 
 /* ---- sources --------------------------------------------------------------------- */
 
+/* A regular file's bytes (opened non-blocking, so that a FIFO is refused, not waited on). */
 static sparq_status read_whole_file(const char *path, char **text, size_t *size)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
         return sparq_fail(SPARQ_ERROR_IO, "cannot open %s: %s", path, strerror(errno));
+    struct stat info;
+    if (fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
+        close(fd);
+        return sparq_fail(SPARQ_ERROR_IO, "%s is not a regular file", path);
+    }
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        close(fd);
+        return sparq_fail(SPARQ_ERROR_IO, "cannot open %s: %s", path, strerror(errno));
+    }
     char *buf = NULL;
     size_t len = 0, cap = 0;
     for (;;) {
@@ -220,10 +233,8 @@ static unsigned char *cache_read(const sparq_context *ctx, uint64_t lo, uint64_t
     *corrupt = false;
     char *data = NULL;
     size_t len = 0;
-    FILE *probe = fopen(path, "rb");
-    if (!probe)
-        return NULL;
-    fclose(probe);
+    if (access(path, F_OK) != 0)
+        return NULL; /* not cached yet */
     if (read_whole_file(path, &data, &len) != SPARQ_OK)
         return NULL;
     cache_header h;

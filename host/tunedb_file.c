@@ -21,7 +21,9 @@ sparq_status sparq_tunedb_load_file(const char *path, sparq_tunedb **db)
 {
     if (!path || !db)
         return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "sparq_tunedb_load_file: NULL argument");
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* non-blocking: a FIFO must not hang the open (under the context's lock) before fstat
+     * refuses it */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0 && errno == ENOENT)
         return sparq_tunedb_create(db);
     struct stat info;

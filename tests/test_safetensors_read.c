@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* ---- helpers ------------------------------------------------------------------------ */
 
@@ -283,6 +285,13 @@ static void missing_and_unreadable(void **state)
     assert_null(file);
     assert_int_equal(sparq_safetensors_open(dir, &file), SPARQ_ERROR_IO);
     assert_non_null(strstr(sparq_last_error(), "not a regular file"));
+    /* a FIFO with no writer is refused at once, not waited on (the test would hang) */
+    snprintf(path, sizeof path, "%s/fifo.safetensors", dir);
+    unlink(path);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    assert_int_equal(sparq_safetensors_open(path, &file), SPARQ_ERROR_IO);
+    assert_non_null(strstr(sparq_last_error(), "not a regular file"));
+    snprintf(path, sizeof path, "%s/absent.safetensors", dir);
     assert_int_equal(sparq_safetensors_open(NULL, &file), SPARQ_ERROR_INVALID_ARGUMENT);
     assert_int_equal(sparq_safetensors_open(path, NULL), SPARQ_ERROR_INVALID_ARGUMENT);
     assert_int_equal(sparq_safetensors_open_memory(NULL, 8, &file),

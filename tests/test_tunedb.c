@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -372,6 +373,13 @@ static void corrupt_truncated_foreign_files(void **state)
     sparq_tunedb_free(db);
     /* a folder where the file should be: a warning, no crash */
     assert_int_equal(load_counting_log_lines(testing_tmpdir("tunedb_folder"), &db), 1);
+    assert_non_null(strstr(sparq_tunedb_warning(db), "not a regular file"));
+    sparq_tunedb_free(db);
+    /* a FIFO (SPARQ_TUNE_DB pointing at one): refused at once, not waited on */
+    snprintf(path, sizeof path, "%s/tune.fifo", testing_tmpdir("tunedb_fifo"));
+    unlink(path);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    assert_int_equal(load_counting_log_lines(path, &db), 1);
     assert_non_null(strstr(sparq_tunedb_warning(db), "not a regular file"));
     sparq_tunedb_free(db);
 }
