@@ -275,6 +275,14 @@ sparq_status sparq_kernel_enqueue(sparq_context *ctx, cl_command_queue queue,
 sparq_status sparq_check_buffer(const char *op, const char *what, cl_mem buffer,
                                 size_t offset, size_t count, size_t elem_size);
 
+/* Refuses (SPARQ_ERROR_INVALID_ARGUMENT) an input range that overlaps an output range,
+ * in one buffer or in sub-buffers of one parent: a kernel writing the output while
+ * reading the input computes garbage. Offsets and counts in elements of elem_size. */
+sparq_status sparq_check_disjoint(const char *op, const char *read_what, cl_mem read,
+                                  size_t read_offset, size_t read_count, const char *write_what,
+                                  cl_mem write, size_t write_offset, size_t write_count,
+                                  size_t elem_size);
+
 /* A cache flush (host/bandwidth.c): a buffer of twice the device's global memory cache
  * (at least 16 MiB, at most the largest buffer) read by stream_dense_read, so that the
  * kernel enqueued after it finds no earlier data in the caches: measurements that must

@@ -111,7 +111,12 @@ sparq_status sparq_linear(sparq_matrix *m, cl_command_queue queue, cl_mem x, siz
     if ((st = sparq_check_buffer(OP, "x", x, x_offset, batch * m->cols, sizeof(float))) ||
         (st = sparq_check_buffer(OP, "y", y, y_offset, batch * m->rows, sizeof(float))) ||
         (ep.bias &&
-         (st = sparq_check_buffer(OP, "bias", ep.bias, ep.bias_offset, m->rows, sizeof(float)))))
+         (st = sparq_check_buffer(OP, "bias", ep.bias, ep.bias_offset, m->rows, sizeof(float)))) ||
+        (st = sparq_check_disjoint(OP, "x", x, x_offset, batch * m->cols, "y", y, y_offset,
+                                   batch * m->rows, sizeof(float))) ||
+        (ep.bias && (st = sparq_check_disjoint(OP, "bias", ep.bias, ep.bias_offset, m->rows,
+                                               "y", y, y_offset, batch * m->rows,
+                                               sizeof(float)))))
         return st;
 
     sparq_linear_args a = {.matrix = m, .queue = queue, .batch = batch, .x = x,

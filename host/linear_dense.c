@@ -177,7 +177,13 @@ sparq_status sparq_linear_dense(sparq_context *ctx, cl_command_queue queue,
     if ((st = sparq_check_buffer(OP, "x", x, x_offset, batch * cols, sizeof(float))) ||
         (st = sparq_check_buffer(OP, "w", w, w_offset, rows * cols, sizeof(float))) ||
         (st = sparq_check_buffer(OP, "y", y, y_offset, batch * rows, sizeof(float))) ||
-        (bias && (st = sparq_check_buffer(OP, "bias", bias, bias_offset, rows, sizeof(float)))))
+        (bias && (st = sparq_check_buffer(OP, "bias", bias, bias_offset, rows, sizeof(float)))) ||
+        (st = sparq_check_disjoint(OP, "x", x, x_offset, batch * cols, "y", y, y_offset,
+                                   batch * rows, sizeof(float))) ||
+        (st = sparq_check_disjoint(OP, "w", w, w_offset, rows * cols, "y", y, y_offset,
+                                   batch * rows, sizeof(float))) ||
+        (bias && (st = sparq_check_disjoint(OP, "bias", bias, bias_offset, rows, "y", y,
+                                            y_offset, batch * rows, sizeof(float)))))
         return st;
 
     /* Until the tuner measures the break-even per device: sparq's kernel streams one

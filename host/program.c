@@ -600,6 +600,37 @@ sparq_status sparq_check_buffer(const char *op, const char *what, cl_mem buffer,
     return SPARQ_OK;
 }
 
+/* The buffer a range of mem lies in, and the range's first byte there: a sub-buffer's
+ * parent and its origin added. */
+static cl_mem memory_root(cl_mem mem, size_t *offset)
+{
+    cl_mem parent = NULL;
+    size_t origin = 0;
+    if (clGetMemObjectInfo(mem, CL_MEM_ASSOCIATED_MEMOBJECT, sizeof parent, &parent, NULL) !=
+            CL_SUCCESS ||
+        !parent ||
+        clGetMemObjectInfo(mem, CL_MEM_OFFSET, sizeof origin, &origin, NULL) != CL_SUCCESS)
+        return mem;
+    *offset += origin;
+    return parent;
+}
+
+sparq_status sparq_check_disjoint(const char *op, const char *read_what, cl_mem read,
+                                  size_t read_offset, size_t read_count, const char *write_what,
+                                  cl_mem write, size_t write_offset, size_t write_count,
+                                  size_t elem_size)
+{
+    size_t r0 = read_offset * elem_size, w0 = write_offset * elem_size;
+    cl_mem r_root = memory_root(read, &r0), w_root = memory_root(write, &w0);
+    size_t r1 = r0 + read_count * elem_size, w1 = w0 + write_count * elem_size;
+    if (r_root != w_root || r1 <= w0 || w1 <= r0)
+        return SPARQ_OK;
+    return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
+                      "%s: %s (bytes %zu..%zu) and %s (bytes %zu..%zu) overlap in one buffer: "
+                      "%s is written while %s is read", op, read_what, r0, r1, write_what, w0,
+                      w1, write_what, read_what);
+}
+
 sparq_status sparq_set_arg(cl_kernel kernel, cl_uint index, size_t size, const void *value)
 {
     cl_int err = clSetKernelArg(kernel, index, size, value);

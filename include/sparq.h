@@ -469,7 +469,10 @@ SPARQ_API size_t sparq_matrix_cols(const sparq_matrix *matrix);
  * says which the matrix holds. */
 SPARQ_API uint64_t sparq_matrix_device_bytes(const sparq_matrix *matrix);
 
-/* Y = act(X W^T + bias) for batch rows of X; see above. */
+/* Y = act(X W^T + bias) for batch rows of X; see above. y's range must not overlap x's
+ * or the bias's, in one buffer or in sub-buffers of one parent (y is written while they
+ * are read): SPARQ_ERROR_INVALID_ARGUMENT, naming both byte ranges. sparq_linear_dense
+ * refuses the same, and y overlapping w. */
 SPARQ_API sparq_status sparq_linear(sparq_matrix *matrix, cl_command_queue queue,
                                     cl_mem x, size_t x_offset, cl_mem y, size_t y_offset,
                                     size_t batch, const sparq_epilogue *epilogue,

@@ -228,6 +228,30 @@ static void bad_input_is_refused(void **state)
     assert_int_equal(CALL(ctx, q, B, 2, 4, 8, x, 0, w, 0, NULL, 0, y, 0, 1, NULL),
                      SPARQ_ERROR_INVALID_ARGUMENT);
     assert_non_null(strstr(sparq_last_error(), "num_wait is 1"));
+    /* y overlapping an input in one buffer, or in sub-buffers of one parent: refused */
+    cl_mem one = testing_buffer(ctx, NULL, 64);
+    assert_int_equal(CALL(ctx, q, B, 2, 4, 8, one, 0, w, 0, NULL, 0, one, 8, 0, NULL),
+                     SPARQ_ERROR_INVALID_ARGUMENT);
+    assert_non_null(strstr(sparq_last_error(), "x (bytes 0..64) and y (bytes 32..64) overlap"));
+    assert_int_equal(CALL(ctx, q, B, 2, 4, 8, x, 0, w, 0, one, 0, one, 2, 0, NULL),
+                     SPARQ_ERROR_INVALID_ARGUMENT);
+    assert_non_null(strstr(sparq_last_error(), "bias (bytes 0..16) and y"));
+    size_t align = sparq_context_caps(ctx)->base_addr_align_bytes;
+    size_t cols = align / 2, rows = align / 4; /* x: 2 * align bytes, y: align bytes */
+    cl_mem parent = testing_buffer(ctx, NULL, align), big_w = testing_buffer(ctx, NULL,
+                                                                            rows * cols);
+    cl_buffer_region rx = {0, 2 * align}, ry = {align, align};
+    cl_int e1, e2;
+    cl_mem sx = clCreateSubBuffer(parent, CL_MEM_READ_WRITE, CL_BUFFER_CREATE_TYPE_REGION, &rx,
+                                  &e1);
+    cl_mem sy = clCreateSubBuffer(parent, CL_MEM_READ_WRITE, CL_BUFFER_CREATE_TYPE_REGION, &ry,
+                                  &e2);
+    assert_true(e1 == CL_SUCCESS && e2 == CL_SUCCESS);
+    assert_int_equal(CALL(ctx, q, B, 1, rows, cols, sx, 0, big_w, 0, NULL, 0, sy, 0, 0, NULL),
+                     SPARQ_ERROR_INVALID_ARGUMENT);
+    assert_non_null(strstr(sparq_last_error(), "overlap in one buffer"));
+    clReleaseMemObject(sx), clReleaseMemObject(sy);
+    clReleaseMemObject(parent), clReleaseMemObject(big_w);
     /* the same checks guard the CLBlast path */
     assert_int_equal(CALL(ctx, q, SPARQ_DENSE_BACKEND_CLBLAST, 2, 4, 8, x, 0, w, 3, NULL, 0, y, 0,
                           0, NULL),
@@ -237,6 +261,12 @@ static void bad_input_is_refused(void **state)
     sparq_context_get_stats(ctx, &stats);
     assert_int_equal(stats.kernel_launches, 0); /* nothing was enqueued by refused calls */
     assert_int_equal(stats.peer_calls, 0);
+    /* x and y in one buffer without overlapping run */
+    assert_int_equal(sparq_linear_dense(ctx, q, B, 2, 4, 8, one, 0, w, 0, NULL, 0, one, 16, 0,
+                                        NULL, NULL),
+                     SPARQ_OK);
+    assert_int_equal(clFinish(q), CL_SUCCESS);
+    clReleaseMemObject(one);
     clReleaseMemObject(x), clReleaseMemObject(w), clReleaseMemObject(y), clReleaseMemObject(bias);
     sparq_context_free(ctx);
 }

@@ -284,6 +284,13 @@ static void bad_input_is_refused(void **state)
                      SPARQ_ERROR_INVALID_ARGUMENT);
     assert_int_equal(sparq_linear(m, q, x, 0, y, 0, 1, NULL, 2, NULL, NULL),
                      SPARQ_ERROR_INVALID_ARGUMENT);
+    /* y overlapping x (or the bias) in one buffer: written while read, refused */
+    assert_int_equal(sparq_linear(m, q, x, 0, x, 2, 1, NULL, 0, NULL, NULL),
+                     SPARQ_ERROR_INVALID_ARGUMENT);
+    assert_non_null(strstr(sparq_last_error(), "x (bytes 0..12) and y (bytes 8..16) overlap"));
+    ep = (sparq_epilogue){.bias = y, .bias_offset = 1};
+    assert_int_equal(sparq_linear(m, q, x, 0, y, 2, 1, &ep, 0, NULL, NULL),
+                     SPARQ_ERROR_INVALID_ARGUMENT);
     char text[8];
     assert_int_equal(sparq_plan_explain(m, 0, text, sizeof text), SPARQ_ERROR_INVALID_ARGUMENT);
     assert_int_equal(sparq_plan_explain(NULL, 1, text, sizeof text),
