@@ -60,7 +60,14 @@ static sparq_context *context_alloc(void)
         free(ctx);
         return NULL;
     }
+    if (ctx)
+        atomic_init(&ctx->holders, 1);
     return ctx;
+}
+
+void sparq_context_hold(sparq_context *ctx)
+{
+    atomic_fetch_add(&ctx->holders, 1);
 }
 
 sparq_status sparq_context_create(const sparq_context_options *options,
@@ -185,8 +192,8 @@ void sparq_context_tune_forget(sparq_context *ctx)
 
 void sparq_context_free(sparq_context *ctx)
 {
-    if (!ctx)
-        return;
+    if (!ctx || atomic_fetch_sub(&ctx->holders, 1) > 1)
+        return; /* a matrix still holds it */
     sparq_tunedb_free(ctx->tune_user);
     for (size_t i = 0; i < ctx->program_count; i++)
         clReleaseProgram(ctx->programs[i].program);

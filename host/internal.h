@@ -223,6 +223,8 @@ struct sparq_context {
     pthread_mutex_t lock;            /* guards programs[] and queue creation         */
     sparq_program_entry *programs;
     size_t program_count, program_capacity;
+    atomic_uint holders;            /* the caller and each of its matrices: the context
+                                     * goes when the last of them lets go            */
     atomic_uint_fast64_t kernel_launches;
     atomic_uint_fast64_t row_launches[SPARQ_MAX_KERNELS]; /* per registry row         */
     atomic_uint_fast64_t peer_calls;
@@ -274,6 +276,10 @@ sparq_status sparq_kernel_enqueue(sparq_context *ctx, cl_command_queue queue,
  * what names the operand in the error sentence. */
 sparq_status sparq_check_buffer(const char *op, const char *what, cl_mem buffer,
                                 size_t offset, size_t count, size_t elem_size);
+
+/* One more holder of ctx (a matrix): sparq_context_free releases it only when the caller
+ * and every holder have let go (host/context.c). */
+void sparq_context_hold(sparq_context *ctx);
 
 /* Refuses (SPARQ_ERROR_INVALID_ARGUMENT) an input range that overlaps an output range,
  * in one buffer or in sub-buffers of one parent: a kernel writing the output while

@@ -216,6 +216,7 @@ sparq_status sparq_matrix_create(sparq_context *ctx, const sparq_packed *packed,
     if (!m)
         return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "matrix_create: out of memory");
     m->ctx = ctx;
+    sparq_context_hold(ctx); /* let go in sparq_matrix_free */
     m->rows = rows;
     m->cols = cols;
     m->format = *fmt;
@@ -226,6 +227,7 @@ sparq_status sparq_matrix_create(sparq_context *ctx, const sparq_packed *packed,
     m->packed_bytes = sparq_packed_bytes(packed);
     sparq_plan_path(m, &opt);
     if (pthread_mutex_init(&m->plan_lock, NULL) != 0) {
+        sparq_context_free(ctx);
         free(m);
         return sparq_fail(SPARQ_ERROR_INTERNAL, "matrix_create: pthread_mutex_init failed");
     }
@@ -256,6 +258,7 @@ void sparq_matrix_free(sparq_matrix *m)
             clReleaseMemObject(m->buf[i]);
     if (m->plan_lock_ready)
         pthread_mutex_destroy(&m->plan_lock);
+    sparq_context_free(m->ctx); /* the matrix's hold on its context */
     free(m);
 }
 

@@ -244,7 +244,12 @@ SPARQ_API sparq_status sparq_context_wrap(cl_context cl_ctx, cl_device_id device
                                           const sparq_context_options *options,
                                           sparq_context **context);
 
-/* Releases everything the context holds. sparq_context_free(NULL) is a no-op. */
+/* Releases everything the context holds. sparq_context_free(NULL) is a no-op. Each
+ * matrix of the context holds it too: the context (its OpenCL context, queue and
+ * programs) goes when the caller and all its matrices have let go, so matrices and their
+ * context may be freed in any order, and a matrix still runs after its context was freed
+ * (on the queue the caller passes). Free the context once; threads may free matrices
+ * while others run sparq_linear on other matrices. */
 SPARQ_API void sparq_context_free(sparq_context *context);
 
 /* Accessors; the handles stay owned by the context (retain them to keep them longer). */
