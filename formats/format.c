@@ -5,6 +5,7 @@
 #include "format.h"
 
 #include <stdio.h>
+#include <string.h>
 
 /* The rows, defined in pack_dense.c, pack_csr.c and pack_nm.c and declared here, where
  * they are listed: adding a structure touches its own file and this list. */
@@ -28,6 +29,23 @@ const char *sparq_structure_name(sparq_structure s)
 {
     const sparq_structure_desc *d = sparq_structure_of(s);
     return d ? d->name : "?";
+}
+
+bool sparq_format_structure_parse(const char *word, sparq_pack_options *f)
+{
+    for (int s = 0; sparq_structure_of((sparq_structure)s); s++) {
+        sparq_pack_options g;
+        memset(&g, 0, sizeof g);
+        if (sparq_structure_of((sparq_structure)s)->parse(word, &g)) {
+            f->structure = (sparq_structure)s;
+            f->block_rows = g.block_rows;
+            f->block_cols = g.block_cols;
+            f->nm_n = g.nm_n;
+            f->nm_m = g.nm_m;
+            return true;
+        }
+    }
+    return false;
 }
 
 void sparq_format_structure_text(const sparq_pack_options *f, char *out, size_t size)

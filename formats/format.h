@@ -45,6 +45,10 @@ typedef struct sparq_structure_desc {
 /* The row of structure s; NULL when s is not a sparq_structure. */
 const sparq_structure_desc *sparq_structure_of(sparq_structure s);
 
+/* The structure word of a spelling ("csr", "bsr16x16", "2:4") into f's structure and
+ * structure fields, by the rows' parse; false (f untouched) when no row takes it. */
+bool sparq_format_structure_parse(const char *word, sparq_pack_options *f);
+
 /* The two halves of a spelling: "csr", "bsr16x16", "2:4"; "f32", "i8-row", "i4-g128-asym". */
 void sparq_format_structure_text(const sparq_pack_options *f, char *out, size_t size);
 void sparq_format_encoding_text(const sparq_quant_options *q, char *out, size_t size);

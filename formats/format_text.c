@@ -54,16 +54,11 @@ sparq_status sparq_format_parse(const char *text, sparq_pack_options *format)
     word[n] = '\0';
     sparq_pack_options f;
     memset(&f, 0, sizeof f);
-    const sparq_structure_desc *d = NULL;
-    for (int s = 0; !d && sparq_structure_of((sparq_structure)s); s++)
-        if (sparq_structure_of((sparq_structure)s)->parse(word, &f))
-            d = sparq_structure_of((sparq_structure)s);
-    if (!d)
+    if (!sparq_format_structure_parse(word, &f))
         return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
                           "format_parse: \"%s\" is not a structure (dense, csr, bsr<R>x<C> "
                           "with R, C in 1, 2, 4, 8, 16, 32, or N:M with 1 <= N < M <= 16)",
                           word);
-    f.structure = d->structure;
     if (text[n] == '+' && !parse_encoding(text + n + 1, &f.quant))
         return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
                           "format_parse: \"%s\" is not an encoding (f32, f16, i8-tensor, "

@@ -17,13 +17,20 @@ void sparq_kernel_default_params(const sparq_kernel_info *k, const sparq_device_
         p->value[i] = gpu ? k->tunables[i].default_gpu : k->tunables[i].default_cpu;
 }
 
-unsigned sparq_kernel_param(const sparq_kernel_info *k, const sparq_kernel_params *p,
-                            const char *name)
+/* The position of tunable `name` among k's; -1 if k has none of that name. */
+static int tunable_index(const sparq_kernel_info *k, const char *name)
 {
     for (int i = 0; i < SPARQ_MAX_TUNABLES && k->tunables[i].name; i++)
         if (strcmp(k->tunables[i].name, name) == 0)
-            return p->value[i];
-    return 0;
+            return i;
+    return -1;
+}
+
+unsigned sparq_kernel_param(const sparq_kernel_info *k, const sparq_kernel_params *p,
+                            const char *name)
+{
+    int i = tunable_index(k, name);
+    return i < 0 ? 0 : p->value[i];
 }
 
 void sparq_kernel_options_append(const sparq_kernel_info *k, const sparq_kernel_params *p,
@@ -59,14 +66,14 @@ static bool rule_holds(const sparq_kernel_info *k, const sparq_tunable_rule *r,
             return true;
         snprintf(why, why_size, "%s=%u must be a multiple of %u", r->a, a, r->n);
         return false;
-    case SPARQ_RULE_CANDIDATE:
-        for (int i = 0; i < SPARQ_MAX_TUNABLES && k->tunables[i].name; i++)
-            if (strcmp(k->tunables[i].name, r->a) == 0)
-                for (int j = 0; j < SPARQ_MAX_CANDIDATES && k->tunables[i].candidates[j]; j++)
-                    if (k->tunables[i].candidates[j] == a)
-                        return true;
+    case SPARQ_RULE_CANDIDATE: {
+        int i = tunable_index(k, r->a);
+        for (int j = 0; i >= 0 && j < SPARQ_MAX_CANDIDATES && k->tunables[i].candidates[j]; j++)
+            if (k->tunables[i].candidates[j] == a)
+                return true;
         snprintf(why, why_size, "%s=%u is not one of the values its code has", r->a, a);
         return false;
+    }
     case SPARQ_RULE_PRIVATE: {
         uint64_t need = (uint64_t)a * b * r->n;
         if (caps->type != SPARQ_DEVICE_TYPE_GPU || need <= SPARQ_GPU_PRIVATE_VALUES)

@@ -147,19 +147,16 @@ static bool parse_block(const char *p, unsigned *block_rows, unsigned *block_col
  * rows ("dense", "csr", "bsr16x16", "2:4"); false when it is none of them. */
 static bool parse_structure_key_word(const char *word, sparq_tune_choice_entry *e)
 {
-    for (int s = 0; sparq_structure_of((sparq_structure)s); s++) {
-        sparq_pack_options f;
-        memset(&f, 0, sizeof f);
-        if (sparq_structure_of((sparq_structure)s)->parse(word, &f)) {
-            e->structure = (sparq_structure)s;
-            e->block_rows = f.block_rows;
-            e->block_cols = f.block_cols;
-            e->nm_n = f.nm_n;
-            e->nm_m = f.nm_m;
-            return true;
-        }
-    }
-    return false;
+    sparq_pack_options f;
+    memset(&f, 0, sizeof f);
+    if (!sparq_format_structure_parse(word, &f))
+        return false;
+    e->structure = f.structure;
+    e->block_rows = f.block_rows;
+    e->block_cols = f.block_cols;
+    e->nm_n = f.nm_n;
+    e->nm_m = f.nm_m;
+    return true;
 }
 
 /* Whether an entry's block fits its structure: a BSR entry names a block sparq packs, no
