@@ -35,7 +35,7 @@ sparq_status sparq_dir_create(const char *dir, const char *what)
             continue;
         *p = '\0';
         struct stat info;
-        int err = mkdir(path, 0755) == 0 ? 0 : errno;
+        int err = mkdir(path, 0700) == 0 ? 0 : errno;
         if (err == EEXIST && last && (stat(path, &info) != 0 || !S_ISDIR(info.st_mode)))
             err = ENOTDIR; /* something else is at dir */
         if (err != 0 && err != EEXIST)
@@ -67,9 +67,9 @@ static int write_all(int fd, const unsigned char *data, size_t size)
     return 0;
 }
 
-/* Creates a new file named "<path>.tmp.<pid>.<counter>.<ns>" (size bytes at temp);
- * its fd, or -1 with errno set. */
-static int create_temp(const char *path, char *temp, size_t size)
+/* Creates a new file named "<path>.tmp.<pid>.<counter>.<ns>" (size bytes at temp) with
+ * mode (less the umask); its fd, or -1 with errno set. */
+static int create_temp(const char *path, mode_t mode, char *temp, size_t size)
 {
     static atomic_uint counter;
     for (int attempt = 0; attempt < 100; attempt++) {
@@ -82,7 +82,7 @@ static int create_temp(const char *path, char *temp, size_t size)
             errno = ENAMETOOLONG;
             return -1;
         }
-        int fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        int fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
         if (fd >= 0 || errno != EEXIST)
             return fd;
     }
@@ -99,8 +99,9 @@ static void sync_folder(const char *dir)
     }
 }
 
-sparq_status sparq_file_write_pieces(const char *path, const sparq_file_piece *pieces,
-                                     size_t count, const char *what)
+sparq_status sparq_file_write_pieces(const char *path, mode_t mode,
+                                     const sparq_file_piece *pieces, size_t count,
+                                     const char *what)
 {
     if (!path || !path[0] || (!pieces && count))
         return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "%s%swrite: %s", WHAT(what),
@@ -124,7 +125,7 @@ sparq_status sparq_file_write_pieces(const char *path, const sparq_file_piece *p
     dir[dir_len] = '\0';
 
     sparq_status st = SPARQ_OK;
-    int fd = create_temp(path, temp, temp_size);
+    int fd = create_temp(path, mode, temp, temp_size);
     if (fd < 0) {
         st = sparq_fail(SPARQ_ERROR_IO, "%s%s%s: cannot create a temporary file in %s: %s",
                         WHAT(what), path, dir, strerror(errno));
@@ -158,5 +159,5 @@ sparq_status sparq_file_write_atomic(const char *path, const void *data, size_t 
                                      const char *what)
 {
     sparq_file_piece piece = {data, size};
-    return sparq_file_write_pieces(path, &piece, 1, what);
+    return sparq_file_write_pieces(path, 0666, &piece, 1, what);
 }

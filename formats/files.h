@@ -8,6 +8,7 @@
 #include "sparq.h"
 
 #include <stddef.h>
+#include <sys/types.h>
 
 /* One piece of a file's content: size bytes at data (data may be NULL when size is 0). */
 typedef struct sparq_file_piece {
@@ -15,25 +16,28 @@ typedef struct sparq_file_piece {
     size_t size;
 } sparq_file_piece;
 
-/* mkdir -p: creates dir and every missing folder above it (mode 0755 less the umask).
- * A folder that already exists is fine; anything else at dir is not. what (may be NULL)
+/* mkdir -p: creates dir and every missing folder above it (mode 0700 less the umask:
+ * the folders sparq makes, the program cache and the tuning database's, are the user's
+ * own). A folder that already exists is fine, whatever its mode; anything else at dir is
+ * not. what (may be NULL)
  * starts the error sentence, e.g. "tuning database". SPARQ_ERROR_IO names the folder
  * that could not be made and the OS error: "<what> <dir>: creating folder <f> failed:
  * <strerror>". */
 sparq_status sparq_dir_create(const char *dir, const char *what);
 
 /* Writes the pieces, in order, to path atomically: to a new temporary file in the same
- * folder ("<path>.tmp.<pid>.<counter>.<ns>", O_EXCL, mode 0666 less the umask), every
+ * folder ("<path>.tmp.<pid>.<counter>.<ns>", O_EXCL, mode less the umask), every
  * byte written (EINTR and short writes retried), fsync'ed, closed, renamed over path,
  * then the folder fsync'ed (best effort: the file is complete by then). On any failure
  * the temporary file is removed and path is left as it was. The folder must exist.
  * SPARQ_ERROR_IO names the step, the path and the OS error: "<what> <path>: cannot
  * create a temporary file in <dir>: ...", "...: writing <temp> failed: ...", "fsync of",
  * "closing", "renaming <temp> over it failed". what may be NULL. */
-sparq_status sparq_file_write_pieces(const char *path, const sparq_file_piece *pieces,
-                                     size_t count, const char *what);
+sparq_status sparq_file_write_pieces(const char *path, mode_t mode,
+                                     const sparq_file_piece *pieces, size_t count,
+                                     const char *what);
 
-/* sparq_file_write_pieces() with one piece. */
+/* sparq_file_write_pieces() with one piece, mode 0666. */
 sparq_status sparq_file_write_atomic(const char *path, const void *data, size_t size,
                                      const char *what);
 

@@ -374,7 +374,7 @@ sparq_status sparq_safetensors_writer_write(const sparq_safetensors_writer *writ
         for (size_t i = 0; i < count; i++) {
             pieces[3 + i] = (sparq_file_piece){order[i]->data, order[i]->bytes};
         }
-        st = sparq_file_write_pieces(path, pieces, count + 3, "safetensors");
+        st = sparq_file_write_pieces(path, 0666, pieces, count + 3, "safetensors");
     }
     free(header);
     free(pieces);

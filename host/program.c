@@ -1,6 +1,7 @@
 /* program.c - kernel sources (embedded or SPARQ_KERNEL_DIR), the program cache
- * (in memory per context, on disk as checksummed binaries written atomically), and
- * the small helpers every op uses to create, bind and enqueue kernels.
+ * (in memory per context, on disk as checksummed binaries written atomically, used only
+ * in a folder that only this user can write), and the small helpers every op uses to
+ * create, bind and enqueue kernels.
  */
 #include "files.h"
 #include "internal.h"
@@ -18,17 +19,9 @@
 
 /* ---- sources --------------------------------------------------------------------- */
 
-/* A regular file's bytes (opened non-blocking, so that a FIFO is refused, not waited on). */
-static sparq_status read_whole_file(const char *path, char **text, size_t *size)
+/* The rest of the file open at fd (closed here), NUL-terminated; path names it in errors. */
+static sparq_status read_fd(int fd, const char *path, char **text, size_t *size)
 {
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0)
-        return sparq_fail(SPARQ_ERROR_IO, "cannot open %s: %s", path, strerror(errno));
-    struct stat info;
-    if (fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
-        close(fd);
-        return sparq_fail(SPARQ_ERROR_IO, "%s is not a regular file", path);
-    }
     FILE *f = fdopen(fd, "rb");
     if (!f) {
         close(fd);
@@ -62,6 +55,20 @@ static sparq_status read_whole_file(const char *path, char **text, size_t *size)
     *text = buf;
     *size = len;
     return SPARQ_OK;
+}
+
+/* A regular file's bytes (opened non-blocking, so that a FIFO is refused, not waited on). */
+static sparq_status read_whole_file(const char *path, char **text, size_t *size)
+{
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return sparq_fail(SPARQ_ERROR_IO, "cannot open %s: %s", path, strerror(errno));
+    struct stat info;
+    if (fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
+        close(fd);
+        return sparq_fail(SPARQ_ERROR_IO, "%s is not a regular file", path);
+    }
+    return read_fd(fd, path, text, size);
 }
 
 /* The raw text of kernels/<name>, without include expansion. */
@@ -217,25 +224,92 @@ typedef struct cache_header {
 } cache_header;
 _Static_assert(sizeof(cache_header) == 48, "cache header layout is part of the file format");
 
-static void cache_path(const sparq_context *ctx, uint64_t lo, uint64_t hi, char *out,
-                       size_t size)
+/* The entry's file name under key (lo, hi): 32 hex digits and ".bin". */
+static void cache_name(uint64_t lo, uint64_t hi, char *out, size_t size)
 {
-    snprintf(out, size, "%s/%016llx%016llx.bin", ctx->cache_dir, (unsigned long long)hi,
-             (unsigned long long)lo);
+    snprintf(out, size, "%016llx%016llx.bin", (unsigned long long)hi, (unsigned long long)lo);
 }
 
-/* Reads a cached binary; NULL when absent or invalid (then *corrupt says which). */
+/* Logs that the cache folder dir is not used, naming path and why, unless the last such
+ * warning (in this process) was about the same folder: once, not once per program. */
+static void cache_warn_once(const char *dir, const char *path, const char *why)
+{
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    static char warned[1024];
+    pthread_mutex_lock(&lock);
+    bool first = strcmp(warned, dir) != 0;
+    if (first)
+        snprintf(warned, sizeof warned, "%s", dir);
+    pthread_mutex_unlock(&lock);
+    if (first)
+        sparq_log(SPARQ_LOG_INFO,
+                  "warning: program cache %s: %s %s, so it is not trusted and programs are "
+                  "built from source (the cache holds native code: the folder and its "
+                  "entries must belong to uid %u and not be writable by group or others)",
+                  dir, path, why, (unsigned)geteuid());
+}
+
+/* Whether the cache folder or entry open at fd (path names it) may be trusted, as ssh
+ * trusts ~/.ssh: owned by this process's effective user, not writable by group or
+ * others, and an entry a regular file. When not, warns once (cache_warn_once). */
+static bool cache_trusted(const sparq_context *ctx, int fd, const char *path, bool entry)
+{
+    struct stat info;
+    char why[160] = "";
+    if (fstat(fd, &info) != 0)
+        snprintf(why, sizeof why, "cannot be examined: %s", strerror(errno));
+    else if (entry && !S_ISREG(info.st_mode))
+        snprintf(why, sizeof why, "is not a regular file");
+    else if (info.st_uid != geteuid())
+        snprintf(why, sizeof why, "is owned by uid %u", (unsigned)info.st_uid);
+    else if (info.st_mode & (S_IWGRP | S_IWOTH))
+        snprintf(why, sizeof why, "has mode %04o: writable by group or others",
+                 (unsigned)(info.st_mode & 07777));
+    if (!why[0])
+        return true;
+    cache_warn_once(ctx->cache_dir, path, why);
+    return false;
+}
+
+/* The cache folder, opened, when it exists and may be trusted; else -1 (warned once when
+ * it exists but may not be trusted). */
+static int cache_dir_open(const sparq_context *ctx)
+{
+    int dir = open(ctx->cache_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir >= 0 && !cache_trusted(ctx, dir, ctx->cache_dir, false)) {
+        close(dir);
+        dir = -1;
+    }
+    return dir;
+}
+
+/* Reads a cached binary; NULL when absent, not to be trusted (cache_trusted: the entry
+ * is opened inside the folder that was checked, without following a symbolic link) or
+ * invalid (then *corrupt says which). */
 static unsigned char *cache_read(const sparq_context *ctx, uint64_t lo, uint64_t hi,
                                  size_t *size, bool *corrupt)
 {
-    char path[1100];
-    cache_path(ctx, lo, hi, path, sizeof path);
+    char name[40], path[1100];
+    cache_name(lo, hi, name, sizeof name);
+    snprintf(path, sizeof path, "%s/%s", ctx->cache_dir, name);
     *corrupt = false;
+    int dir = cache_dir_open(ctx);
+    if (dir < 0)
+        return NULL; /* no folder yet, or one not to be trusted */
+    int fd = openat(dir, name, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+    int err = errno;
+    close(dir);
+    if (fd < 0 && err == ELOOP)
+        cache_warn_once(ctx->cache_dir, path, "is a symbolic link");
+    if (fd < 0)
+        return NULL; /* not cached yet */
+    if (!cache_trusted(ctx, fd, path, true)) {
+        close(fd);
+        return NULL;
+    }
     char *data = NULL;
     size_t len = 0;
-    if (access(path, F_OK) != 0)
-        return NULL; /* not cached yet */
-    if (read_whole_file(path, &data, &len) != SPARQ_OK)
+    if (read_fd(fd, path, &data, &len) != SPARQ_OK)
         return NULL;
     cache_header h;
     *corrupt = true;
@@ -260,12 +334,15 @@ static unsigned char *cache_read(const sparq_context *ctx, uint64_t lo, uint64_t
 }
 
 /* Writes a binary atomically (files.h: a unique temporary file in the same folder,
- * fsync, rename). Failure only costs a rebuild next time, so it is logged, not returned. */
+ * fsync, rename), mode 0600, into a folder made 0700 if missing and trusted
+ * (cache_trusted). Failure only costs a rebuild next time, so it is logged, not
+ * returned. */
 static void cache_write(const sparq_context *ctx, uint64_t lo, uint64_t hi,
                         const unsigned char *payload, size_t size)
 {
-    char path[1100];
-    cache_path(ctx, lo, hi, path, sizeof path);
+    char name[40], path[1100];
+    cache_name(lo, hi, name, sizeof name);
+    snprintf(path, sizeof path, "%s/%s", ctx->cache_dir, name);
     cache_header h;
     memcpy(h.magic, CACHE_MAGIC, 8);
     h.format = CACHE_FORMAT;
@@ -275,8 +352,15 @@ static void cache_write(const sparq_context *ctx, uint64_t lo, uint64_t hi,
     h.payload_size = size;
     h.payload_hash = XXH64(payload, size, 0);
     const sparq_file_piece pieces[] = {{&h, sizeof h}, {payload, size}};
-    if (sparq_dir_create(ctx->cache_dir, "program cache") != SPARQ_OK ||
-        sparq_file_write_pieces(path, pieces, 2, "program cache") != SPARQ_OK) {
+    if (sparq_dir_create(ctx->cache_dir, "program cache") != SPARQ_OK) {
+        sparq_log(SPARQ_LOG_INFO, "%s", sparq_last_error());
+        return;
+    }
+    int dir = cache_dir_open(ctx);
+    if (dir < 0)
+        return; /* not to be trusted: warned */
+    close(dir);
+    if (sparq_file_write_pieces(path, 0600, pieces, 2, "program cache") != SPARQ_OK) {
         sparq_log(SPARQ_LOG_INFO, "%s", sparq_last_error());
         return;
     }
@@ -563,17 +647,68 @@ sparq_status sparq_kernel_create(sparq_context *ctx, const char *name, const cha
     return SPARQ_OK;
 }
 
+void sparq_kernel_limit_note(sparq_context *ctx, size_t row, size_t limit)
+{
+    if (row >= SPARQ_MAX_KERNELS || limit == 0)
+        return;
+    size_t seen = atomic_load(&ctx->row_work_group_limit[row]);
+    while ((seen == 0 || limit < seen) &&
+           !atomic_compare_exchange_weak(&ctx->row_work_group_limit[row], &seen, limit))
+        ;
+}
+
+void sparq_kernel_caps(sparq_context *ctx, const sparq_kernel_info *k, sparq_device_caps *caps)
+{
+    *caps = ctx->caps;
+    size_t row = sparq_kernel_index(k->name);
+    size_t limit = row < SPARQ_MAX_KERNELS ? atomic_load(&ctx->row_work_group_limit[row]) : 0;
+    if (limit && limit < caps->max_work_group_size)
+        caps->max_work_group_size = limit;
+}
+
+/* Whether a work-group of `local` fits what this build of the kernel allows
+ * (CL_KERNEL_WORK_GROUP_SIZE: a GPU lowers it for a kernel that needs many registers)
+ * and what earlier builds of its row allowed; if not, notes the limit for the row's
+ * plans and fails saying so. */
+static sparq_status work_group_check(sparq_context *ctx, cl_kernel kernel, const char *name,
+                                     size_t row, cl_uint dims, const size_t *local)
+{
+    if (!local)
+        return SPARQ_OK;
+    size_t items = 1;
+    for (cl_uint d = 0; d < dims; d++)
+        items *= local[d];
+    size_t allowed = 0;
+    cl_int err = clGetKernelWorkGroupInfo(kernel, ctx->device, CL_KERNEL_WORK_GROUP_SIZE,
+                                          sizeof allowed, &allowed, NULL);
+    if (err != CL_SUCCESS)
+        return sparq_fail_cl(err, "clGetKernelWorkGroupInfo");
+    size_t learned = row < SPARQ_MAX_KERNELS ? atomic_load(&ctx->row_work_group_limit[row]) : 0;
+    if (learned && learned < allowed)
+        allowed = learned;
+    if (items <= allowed)
+        return SPARQ_OK;
+    sparq_kernel_limit_note(ctx, row, allowed);
+    atomic_fetch_add(&ctx->work_group_refusals, 1);
+    return sparq_fail(SPARQ_ERROR_UNSUPPORTED,
+                      "%s: work-groups of %zu work-items, but this build of it allows %zu on "
+                      "the device (CL_KERNEL_WORK_GROUP_SIZE)", name, items, allowed);
+}
+
 sparq_status sparq_kernel_enqueue(sparq_context *ctx, cl_command_queue queue, cl_kernel kernel,
                                   const char *name, cl_uint dims, const size_t *global,
                                   const size_t *local, cl_uint num_wait,
                                   const cl_event *wait_list, cl_event *event)
 {
+    size_t row = sparq_kernel_index(name);
+    sparq_status st = work_group_check(ctx, kernel, name, row, dims, local);
+    if (st != SPARQ_OK)
+        return st;
     cl_int err = clEnqueueNDRangeKernel(queue, kernel, dims, NULL, global, local, num_wait,
                                         num_wait ? wait_list : NULL, event);
     if (err != CL_SUCCESS)
         return sparq_fail_cl(err, name);
     atomic_fetch_add(&ctx->kernel_launches, 1);
-    size_t row = sparq_kernel_index(name);
     if (row < SPARQ_MAX_KERNELS) /* test_registry_rows checks that every row is counted */
         atomic_fetch_add(&ctx->row_launches[row], 1);
     sparq_log(SPARQ_LOG_DEBUG, "launch %s global %zu x %zu local %zu x %zu", name, global[0],

@@ -227,7 +227,8 @@ typedef struct sparq_context_options {
      * SPARQ_DEVICE if set, else automatic. */
     const char *device;
     /* Program-cache folder. NULL: $SPARQ_CACHE_DIR, else $XDG_CACHE_HOME/sparq,
-     * else $HOME/.cache/sparq. */
+     * else $HOME/.cache/sparq. Used only when it belongs to this user and is not
+     * writable by group or others ("Program cache" below). */
     const char *cache_dir;
     /* 1: no on-disk program cache (as SPARQ_CACHE=off does). */
     int disable_disk_cache;
@@ -314,6 +315,16 @@ SPARQ_API sparq_status sparq_kernel_describe(size_t index, sparq_kernel_desc *de
  * hash of the kernel source, build options, device name, vendor, driver version,
  * platform version and sparq version. Entries carry a checksum; a corrupt or truncated
  * entry is rebuilt, never trusted. Writes are atomic (temporary file + rename).
+ * Trust: entries are native code that the driver runs in this process, and a checksum
+ * only catches damage (anyone who can write the folder can write a valid entry). So, as
+ * ssh does with ~/.ssh, the cache is read and written only while its folder belongs to
+ * the process's effective user and is not writable by group or others (mode & 022 == 0;
+ * 0755 is fine), and an entry is loaded only when it is a regular file (not a symbolic
+ * link) with the same owner and no group or other write. Otherwise the program is
+ * built from source (the call still succeeds, only slower) and, with logging on, a
+ * warning names the folder or entry and the reason (once, not per program). Folders
+ * sparq creates are 0700 and its entries 0600 (less the umask). The folder's parents
+ * are not checked.
  * SPARQ_CACHE=off disables the disk cache. SPARQ_KERNEL_DIR=path loads kernel sources
  * from that folder instead of the copies embedded at build time (kernel development);
  * a context reads each source once per folder, so edits need a new context. Within a

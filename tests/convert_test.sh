@@ -2,7 +2,8 @@
 # convert_test.sh SPARQ TEST_CONVERT - `sparq convert` as a user meets it, on a small model
 # written here with numpy: the gate rolls back exactly the layer it should, untouched
 # tensors are byte-identical, the output loads back (an independent reader and sparq's
-# own), and hostile inputs each give a clear error and leave no output or report behind.
+# own), hostile inputs each give a clear error and leave no output or report behind, and
+# an OUT that exists is replaced only when it is a regular file and --force is given.
 set -uo pipefail
 sparq="$1"
 test_convert="$2"
@@ -76,7 +77,7 @@ out="$work/out.safetensors"
 expect "help lists the options" 0 "--max-nmse" -- "$sparq" convert --help
 expect "convert runs" 0 "total: .* compression" -- \
   "$sparq" convert --sparsity 0.9 --structure csr --quant i8-row --max-nmse 0.05 "$model" "$out"
-"$sparq" convert --sparsity 0.9 --structure csr --quant i8-row --max-nmse 0.05 \
+"$sparq" convert --force --sparsity 0.9 --structure csr --quant i8-row --max-nmse 0.05 \
   "$model" "$out" >"$work/table.txt" 2>"$work/progress.txt"
 expect "the table rolls back the Gaussian layer" 0 "layers\.0\.mlp\.up\.weight .* yes \(" -- \
   cat "$work/table.txt"
@@ -126,7 +127,7 @@ expect "sparq loads every converted layer back" 0 "PASSED.*1 test" -- \
 expect "include converts the embedding too" 0 "model\.embed_tokens\.weight" -- \
   "$sparq" convert --include 'embed|mlp' --exclude down --max-nmse 0.5 "$model" "$work/inc.safetensors"
 expect "exclude leaves a layer alone" 0 "^1 layers converted" -- \
-  "$sparq" convert --include 'embed|mlp' --exclude 'down|embed' "$model" "$work/inc.safetensors"
+  "$sparq" convert --force --include 'embed|mlp' --exclude 'down|embed' "$model" "$work/inc.safetensors"
 expect "other structures and encodings" 0 "2:4\+i4-g32" -- \
   "$sparq" convert --structure 2:4 --quant i4-g32 --calib mse --max-nmse 0.9 "$model" "$work/nm.safetensors"
 expect "bsr and an SQNR gate" 0 "bsr4x4\+f16" -- \
@@ -166,9 +167,9 @@ PY
 for method in wanda gptq sparsegpt; do
   expect "--method $method converts with statistics" 0 "total: .* compression" -- \
     "$sparq" convert --method "$method" --stats "$stats" --structure 2:4 --quant i4-g32 \
-    --max-nmse 0.5 "$model" "$work/m.safetensors"
+    --max-nmse 0.5 --force "$model" "$work/m.safetensors"
 done
-"$sparq" convert --method gptq --stats "$stats" --structure dense --quant i4-g32 \
+"$sparq" convert --force --method gptq --stats "$stats" --structure dense --quant i4-g32 \
   --max-nmse 0.5 "$model" "$work/m.safetensors" >"$work/m.txt" 2>&1
 expect "the table shows the output error" 0 "NMSE_out" -- cat "$work/m.txt"
 expect "gptq beats rtn on the outputs" 0 "^better$" -- "$python" - "$sparq" "$model" "$stats" "$work" <<'PY'
@@ -176,7 +177,7 @@ import json, subprocess, sys
 sparq, model, stats, work = sys.argv[1:5]
 err = {}
 for m in ("rtn", "gptq"):
-    subprocess.run([sparq, "convert", "--method", m, "--stats", stats, "--structure", "dense",
+    subprocess.run([sparq, "convert", "--force", "--method", m, "--stats", stats, "--structure", "dense",
                     "--quant", "i4-g32", "--max-nmse", "0", model, work + "/g.safetensors"],
                    check=True, capture_output=True)
     r = json.load(open(work + "/g.safetensors.report.json"))
@@ -188,7 +189,7 @@ print("better")
 PY
 expect "a recipe no layer passes ends with a warning" 0 "unsuitable for this model" -- \
   "$sparq" convert --method gptq --stats "$stats" --structure 2:4 --quant i4-g32 \
-  --max-nmse 1e-12 --include up "$model" "$work/m.safetensors"
+  --max-nmse 1e-12 --include up --force "$model" "$work/m.safetensors"
 expect "gptq without statistics" 2 "--method gptq needs --stats" -- \
   "$sparq" convert --method gptq "$model" "$work/m.safetensors"
 expect "an unknown method" 2 "--method 'obs' is not" -- \
@@ -228,9 +229,60 @@ expect "unwritable output folder" 1 "cannot write /nonexistent/dir/out.safetenso
 expect "no-rollback and a failing layer" 1 "layers\.0\.mlp\.up\.weight.*gate failed: NMSE" -- \
   "$sparq" convert --sparsity 0.9 --no-rollback "$model" "$bad"
 absent "no-rollback and a failing layer" "$bad"
-mkdir -p "$bad.report.json"   # the report cannot be written: the output must go too
-expect "unwritable report" 1 "cannot rename" -- "$sparq" convert "$model" "$bad"
+mkdir -p "$bad.report.json"   # the report cannot be written: refused before any work
+expect "a folder at the report" 1 "bad\.safetensors\.report\.json is a folder, not a regular file" -- \
+  "$sparq" convert --force "$model" "$bad"
+test -d "$bad.report.json" || { echo "FAIL: the folder at the report went"; failures=$((failures + 1)); }
 rmdir "$bad.report.json"
-absent "unwritable report" "$bad"
+absent "a folder at the report" "$bad"
+
+# What is at OUT already: only a regular file is replaced, and only with --force.
+# unchanged DESCRIPTION PATH EXPECTED_CONTENT: PATH still holds EXPECTED_CONTENT.
+unchanged() {
+  if [ "$(cat "$2" 2>/dev/null)" = "$3" ]; then echo "ok: $1 left unchanged"
+  else echo "FAIL: $1 changed"; failures=$((failures + 1)); fi
+}
+printf 'precious\n' >"$work/target.txt"
+ln -s "$work/target.txt" "$work/link.safetensors"
+expect "a symbolic link at OUT" 1 "link\.safetensors is a symbolic link, not a regular file" -- \
+  "$sparq" convert --force "$model" "$work/link.safetensors"
+if [ -L "$work/link.safetensors" ] && [ "$(readlink "$work/link.safetensors")" = "$work/target.txt" ]; then
+  echo "ok: the symbolic link is still one"
+else echo "FAIL: the symbolic link was replaced"; failures=$((failures + 1)); fi
+unchanged "the link's target" "$work/target.txt" "precious"
+absent "a symbolic link at OUT" "$work/link.safetensors.report.json" "$work/link.safetensors.tmp"
+mkfifo "$work/fifo.safetensors"
+expect "a FIFO at OUT, at once" 1 "fifo\.safetensors is a FIFO, not a regular file" -- \
+  timeout 10 "$sparq" convert --force "$model" "$work/fifo.safetensors"
+[ -p "$work/fifo.safetensors" ] && echo "ok: the FIFO is still one" || \
+  { echo "FAIL: the FIFO was replaced"; failures=$((failures + 1)); }
+rm -f "$work/fifo.safetensors"
+mkdir "$work/dir.safetensors"
+expect "a folder at OUT" 1 "dir\.safetensors is a folder, not a regular file" -- \
+  "$sparq" convert --force "$model" "$work/dir.safetensors"
+rmdir "$work/dir.safetensors" || { echo "FAIL: the folder at OUT changed"; failures=$((failures + 1)); }
+if [ -e /dev/null ]; then
+  expect "a device at OUT" 1 "/dev/null is a device node, not a regular file" -- \
+    "$sparq" convert --force "$model" /dev/null
+fi
+printf 'an older output\n' >"$work/old.safetensors"
+expect "an existing OUT without --force" 1 "old\.safetensors exists; pass --force to replace it" -- \
+  "$sparq" convert "$model" "$work/old.safetensors"
+unchanged "an existing OUT without --force" "$work/old.safetensors" "an older output"
+absent "an existing OUT without --force" "$work/old.safetensors.report.json"
+printf 'an older report\n' >"$work/new.safetensors.report.json"
+expect "an existing report without --force" 1 "new\.safetensors\.report\.json exists; pass --force" -- \
+  "$sparq" convert "$model" "$work/new.safetensors"
+unchanged "an existing report without --force" "$work/new.safetensors.report.json" "an older report"
+[ ! -e "$work/new.safetensors" ] && ! compgen -G "$work/new.safetensors.tmp*" >/dev/null && \
+  echo "ok: an existing report without --force leaves no output" || \
+  { echo "FAIL: an existing report without --force left an output"; failures=$((failures + 1)); }
+expect "an existing OUT with --force" 0 "wrote .*old\.safetensors and" -- \
+  "$sparq" convert --force "$model" "$work/old.safetensors"
+expect "the replaced OUT is a model" 0 "tensor layers.0.mlp.down.weight.values" -- \
+  "$python" "$here/read_safetensors.py" "$work/old.safetensors"
+[ -f "$work/old.safetensors.report.json" ] && [ ! -L "$work/old.safetensors" ] && \
+  echo "ok: --force wrote a regular file and its report" || \
+  { echo "FAIL: --force did not write both files"; failures=$((failures + 1)); }
 
 [ "$failures" -eq 0 ]

@@ -1,8 +1,9 @@
 /* cli_convert.c - `sparq convert IN OUT`: prunes and quantizes the selected 2-D weights
  * of a safetensors model through sparq_layer_convert (quality gate with rollback), copies
  * every other tensor and the metadata through unchanged, and writes OUT and
- * OUT.report.json, each atomically; on any failure neither is left behind. The table and
- * the report are made in cli_convert_report.c.
+ * OUT.report.json, each atomically; on any failure neither is left behind. Only a regular
+ * file is ever replaced at either path, and only with --force. The table and the report
+ * are made in cli_convert_report.c.
  */
 #include "cli_convert_parts.h"
 
@@ -32,6 +33,9 @@ static void usage(FILE *out)
         "rolls a layer that fails the gate back to safer settings (less sparsity, then no\n"
         "pruning, then more bits, finally dense f32), and writes OUT plus a JSON report,\n"
         "OUT.report.json. Other tensors and the metadata are copied through unchanged.\n"
+        "OUT and OUT.report.json are checked before any work: a regular file at either is\n"
+        "replaced only with --force; anything else there (a symbolic link, even to a\n"
+        "regular file, a folder, a FIFO, a device) is refused and left as it is.\n"
         "\n"
         "  --sparsity S      prune target in [0, 1] for csr and bsr (default 0.5)\n"
         "  --structure S     dense | csr | bsrRxC (R, C in 1, 2, 4, 8, 16, 32; e.g. bsr4x4)\n"
@@ -66,6 +70,7 @@ static void usage(FILE *out)
         "  --damp X          gptq/sparsegpt dampening, a fraction of mean(H_jj) (0.01)\n"
         "  --block-size N    gptq/sparsegpt panel width in columns (128)\n"
         "  --act-order       gptq: columns by decreasing H_jj (scales fixed up front)\n"
+        "  --force           replace OUT and OUT.report.json if they are regular files\n"
         "  --help            this text\n",
         DEFAULT_MAX_NMSE);
 }
@@ -151,7 +156,7 @@ static void free_args(convert_args *a)
 enum {
     OPT_SPARSITY = 256, OPT_STRUCTURE, OPT_QUANT, OPT_ASYM, OPT_CALIB, OPT_PERCENTILE,
     OPT_INCLUDE, OPT_EXCLUDE, OPT_MAX_NMSE, OPT_MIN_SQNR, OPT_NO_ROLLBACK, OPT_METHOD,
-    OPT_STATS, OPT_GATE, OPT_DAMP, OPT_BLOCK_SIZE, OPT_ACT_ORDER, OPT_HELP
+    OPT_STATS, OPT_GATE, OPT_DAMP, OPT_BLOCK_SIZE, OPT_ACT_ORDER, OPT_FORCE, OPT_HELP
 };
 
 /* One option (getopt_long's c, optarg) into *a; *have_gate is set by --max-nmse and
@@ -230,6 +235,9 @@ static int apply_option(int c, char **argv, convert_args *a, bool *have_gate)
     case OPT_ACT_ORDER:
         a->layer.act_order = 1;
         break;
+    case OPT_FORCE:
+        a->force = true;
+        break;
     case OPT_HELP:
     case 'h':
         usage(stdout);
@@ -306,6 +314,7 @@ static int parse_args(int argc, char **argv, convert_args *a)
         { "damp", required_argument, NULL, OPT_DAMP },
         { "block-size", required_argument, NULL, OPT_BLOCK_SIZE },
         { "act-order", no_argument, NULL, OPT_ACT_ORDER },
+        { "force", no_argument, NULL, OPT_FORCE },
         { "help", no_argument, NULL, OPT_HELP },
         { NULL, 0, NULL, 0 },
     };
@@ -484,8 +493,8 @@ static int convert_tensors(const convert_args *a, const sparq_safetensors *in,
     return 0;
 }
 
-/* The folder part of path ("." when none), so that an unwritable output is refused
- * before any work is done. */
+/* The folder part of path ("." when none) must be writable. Returns 0, or 1 after
+ * printing why. */
 static int check_output_folder(const char *path)
 {
     const char *slash = strrchr(path, '/');
@@ -502,6 +511,49 @@ static int check_output_folder(const char *path)
         return 1;
     }
     return 0;
+}
+
+/* What lstat finds at path, which the atomic write would replace: nothing is fine, a
+ * regular file only with force; anything else (a symbolic link, even to a regular file,
+ * a folder, a FIFO, a device, a socket) never. Returns 0, or 1 after printing why. */
+static int check_output_path(const char *path, bool force)
+{
+    struct stat info;
+    if (lstat(path, &info) != 0) {
+        if (errno == ENOENT)
+            return 0;
+        fprintf(stderr, "sparq: convert: cannot write %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    mode_t m = info.st_mode;
+    const char *kind = S_ISREG(m)                 ? NULL
+                       : S_ISLNK(m)               ? "a symbolic link"
+                       : S_ISDIR(m)               ? "a folder"
+                       : S_ISFIFO(m)              ? "a FIFO"
+                       : S_ISCHR(m) || S_ISBLK(m) ? "a device node"
+                       : S_ISSOCK(m)              ? "a socket"
+                                                  : "something other than a file";
+    if (kind) {
+        fprintf(stderr, "sparq: convert: %s is %s, not a regular file: refusing to replace "
+                        "it (remove it or choose another output)\n", path, kind);
+        return 1;
+    }
+    if (!force) {
+        fprintf(stderr, "sparq: convert: %s exists; pass --force to replace it\n", path);
+        return 1;
+    }
+    return 0;
+}
+
+/* Whether OUT and its report may be written: each path is free or (with --force) a
+ * regular file, and their folder is writable. Checked before any work, and again just
+ * before writing. Returns 0, or 1 after printing why. */
+static int check_outputs(const convert_args *a, const char *report_path)
+{
+    if (check_output_path(a->out, a->force) != 0 ||
+        check_output_path(report_path, a->force) != 0)
+        return 1;
+    return check_output_folder(a->out);
 }
 
 /* Opens IN and, with --stats, the statistics; returns 0, or 1 after printing why. */
@@ -550,7 +602,8 @@ static char *report_path_of(const char *out)
     return path;
 }
 
-/* Writes OUT and its report so that both are there or neither: the report goes to a
+/* Writes OUT and its report so that both are there or neither: the paths are checked
+ * again (something may have appeared there during the conversion), the report goes to a
  * temporary file first (if it cannot be written, nothing is), then OUT (atomically, by
  * sparq_safetensors_writer_write), then the report is renamed into place (OUT removed
  * again if that fails). Returns 0, or 1 after printing why. */
@@ -558,7 +611,8 @@ static int write_outputs(const convert_args *a, const sparq_safetensors_writer *
                          const char *report_text, const char *report_path)
 {
     char *report_tmp = NULL;
-    if (cli_convert_write_temp(report_path, report_text, &report_tmp) != 0)
+    if (check_outputs(a, report_path) != 0 ||
+        cli_convert_write_temp(report_path, report_text, &report_tmp) != 0)
         return 1;
     int rc = 0;
     sparq_status st = sparq_safetensors_writer_write(writer, a->out);
@@ -609,16 +663,21 @@ static void print_summary(const convert_args *a, const layer_row *rows, size_t r
 static int run(const convert_args *a)
 {
     double started = cli_now_seconds();
-    if (check_output_folder(a->out) != 0)
+    char *report_path = report_path_of(a->out);
+    if (!report_path) {
+        fprintf(stderr, "sparq: convert: out of memory\n");
         return 1;
+    }
     sparq_safetensors *in = NULL, *stats = NULL;
-    if (open_inputs(a, &in, &stats) != 0)
+    if (check_outputs(a, report_path) != 0 || open_inputs(a, &in, &stats) != 0) {
+        free(report_path);
         return 1;
+    }
     sparq_safetensors_writer *writer = NULL;
     layer_row *rows = calloc(sparq_safetensors_count(in) + 1, sizeof *rows);
     json_t *copied = json_array();
     json_t *report = NULL;
-    char *report_path = NULL, *text = NULL;
+    char *text = NULL;
     convert_totals totals = { 0 };
     size_t row_count = 0;
     sparq_status st;
@@ -641,8 +700,7 @@ static int run(const convert_args *a)
     report = cli_convert_report_json(a, rows, row_count, copied, &totals);
     size_t flags = JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10);
     text = report ? json_dumps(report, flags) : NULL;
-    report_path = report_path_of(a->out);
-    if (!text || !report_path) {
+    if (!text) {
         fprintf(stderr, "sparq: convert: out of memory for the report\n");
         goto done;
     }

@@ -18,6 +18,7 @@ typedef struct convert_args {
     const char *include, *exclude;
     regex_t include_re, exclude_re, default_re;
     bool have_include, have_exclude, have_default;
+    bool force; /* --force: an existing regular file at OUT (or its report) is replaced */
 } convert_args;
 
 /* One converted layer, for the table and the report. */

@@ -184,7 +184,7 @@ class Sparq:
 
 def convert_command(a, recipe, method, model_st, out, stats, include=None):
     structure, quant, sparsity, extra = RECIPES[recipe]
-    cmd = [a.sparq, "convert"]
+    cmd = [a.sparq, "convert", "--force"]  # OUT is this tool's own file in --work
     if method != "rtn":
         cmd += ["--method", method, "--stats", stats]
     if method in ("gptq", "sparsegpt"):

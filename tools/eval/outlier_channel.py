@@ -47,7 +47,7 @@ def main():
             for method in ("rtn", "gptq"):
                 for gate in ("weights", "outputs"):
                     out = subprocess.run(
-                        [a.sparq, "convert", "--method", method, "--stats", stats,
+                        [a.sparq, "convert", "--force", "--method", method, "--stats", stats,
                          "--structure", "dense", "--quant", "i4-g128", "--gate", gate,
                          "--max-nmse", "0.05", "--include", "weight", model,
                          os.path.join(work, "o.safetensors")],
