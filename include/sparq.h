@@ -393,6 +393,22 @@ SPARQ_API sparq_status sparq_linear_dense(sparq_context *context, cl_command_que
  * enqueue convention as sparq_linear_dense() (wait list in, event out, no clFinish).
  * A matrix may be used from several threads at once, each with its own queue.
  *
+ * NaN and Inf. Kernels multiply the zeros their format stores (in BSR blocks, N:M
+ * groups, dense and quantized weights, CLBlast) as any weight: 0 * NaN = NaN, and
+ * masking them would cost every call. What every kernel and path gives, at every batch,
+ * for each Y[b, m], with W the weights as the matrix holds them (after quantization):
+ *   1. X[b, :] and bias[m] all finite: the result above (finite unless it overflows);
+ *   2. else some X[b, k] NaN with W[m, k] != 0: NaN;
+ *   3. else some X[b, k] = +-Inf with W[m, k] != 0: that infinity or NaN (NaN where
+ *      infinities of both signs meet);
+ *   4. else (NaN and Inf in X[b, :] meet only zero weights of row m, pruned or stored):
+ *      the finite result of 1 or NaN, never another finite value;
+ *   5. a NaN bias[m] gives NaN; an infinite one that infinity where X[b, :] is finite,
+ *      else as in 3. The activation then follows torch: relu(NaN) = NaN, relu(-Inf) = 0,
+ *      gelu(NaN) = NaN, gelu(+Inf) = +Inf, gelu(-Inf) = NaN.
+ * W8A8 quantizes X per row: a row holding any NaN or Inf gives NaN in all its outputs.
+ * sparq_linear_dense follows 1 to 5 as well (no activation).
+ *
  * Dispatch picks, for each call, a kernel for the matrix's structure and the batch
  * from the kernel registry (or the dense path when the matrix is too dense to win);
  * sparq_plan_explain() says which, with which parameters, and why.

@@ -539,6 +539,9 @@ void linear_dense_q_tiled(const uint rows, const uint cols, const uint batch,
  * range is 0), zp = clamp(rint(-min / scale), 0, 255), q = clamp(rint(x / scale) + zp,
  * 0, 255), a uint8 code. Division must be correctly rounded (the host builds this file with
  * -cl-fp32-correctly-rounded-divide-sqrt where the device allows it).
+ * A row holding a NaN or +-Inf has no scale: it gets scale NaN (zero point 0, codes 0),
+ * so every output of that row is NaN (sparq.h's NaN/Inf contract), where fmin/fmax
+ * would skip a NaN and quantize the row as if it were not there.
  * Global size: batch rounded up to QROWS_WG. */
 __kernel __attribute__((reqd_work_group_size(QROWS_WG, 1, 1)))
 void quantize_dense_rows(const uint batch, const uint cols,
@@ -552,16 +555,27 @@ void quantize_dense_rows(const uint batch, const uint cols,
     const global float *xr = x + x_off + (size_t)b * cols;
     global float *qr = xq + xq_off + (size_t)b * cols;
     float8 lo8 = (float8)(0.0f), hi8 = (float8)(0.0f);
+    int8 bad8 = (int8)(0); /* lanes that met a NaN or +-Inf */
     uint k = 0;
     for (; k + 8 <= cols; k += 8) {
         const float8 v = vload8(0, xr + k);
         lo8 = fmin(lo8, v);
         hi8 = fmax(hi8, v);
+        bad8 |= isnan(v) | isinf(v);
     }
     float lo = 0.0f, hi = 0.0f;
+    int bad = any(bad8);
     for (; k < cols; k++) {
         lo = fmin(lo, xr[k]);
         hi = fmax(hi, xr[k]);
+        bad |= !isfinite(xr[k]);
+    }
+    if (bad) {
+        for (k = 0; k < cols; k++)
+            qr[k] = 0.0f;
+        xparams[xparams_off + 2 * (size_t)b] = NAN;
+        xparams[xparams_off + 2 * (size_t)b + 1] = 0.0f;
+        return;
     }
     const float4 lo4 = fmin(lo8.lo, lo8.hi), hi4 = fmax(hi8.lo, hi8.hi);
     lo = fmin(lo, fmin(fmin(lo4.s0, lo4.s1), fmin(lo4.s2, lo4.s3)));
