@@ -4,6 +4,7 @@
  */
 #include "internal.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define OP "bandwidth_measure"
@@ -20,11 +21,32 @@ static double event_seconds(cl_event ev)
     return 1e-9 * (double)(end - start);
 }
 
+/* The work-group size of the stream kernels on this device: their default, fitted to
+ * its limits (both rows declare the same STREAM_WG). */
+static size_t stream_work_group(sparq_context *ctx)
+{
+    const sparq_kernel_info *k = sparq_kernel_find("stream_dense_read");
+    sparq_device_caps caps;
+    sparq_kernel_caps(ctx, k, &caps);
+    sparq_kernel_params p;
+    sparq_kernel_default_params(k, &caps, &p);
+    return sparq_kernel_work_group(k, &p);
+}
+
+/* Stream kernel `name` built for work-groups of stream_work_group. */
+static sparq_status stream_kernel_create(sparq_context *ctx, const char *name,
+                                         cl_kernel *kernel)
+{
+    char options[32];
+    snprintf(options, sizeof options, "-DSTREAM_WG=%zu", stream_work_group(ctx));
+    return sparq_kernel_create(ctx, name, options, kernel);
+}
+
 /* Runs kernel `repeats` times (after one warm-up) and returns the best seconds. */
 static sparq_status best_time(sparq_context *ctx, cl_command_queue queue, cl_kernel k,
                               const char *name, size_t global, unsigned repeats, double *best)
 {
-    size_t local = 64;
+    size_t local = stream_work_group(ctx);
     *best = 1e30;
     for (unsigned r = 0; r <= repeats; r++) {
         cl_event ev = NULL;
@@ -45,8 +67,8 @@ static sparq_status best_time(sparq_context *ctx, cl_command_queue queue, cl_ker
     return SPARQ_OK;
 }
 
-/* Work-items of a streaming kernel: enough work-groups to fill any device; spans make
- * each item stream many float4s. */
+/* Work-items of a streaming kernel: enough work-groups to fill any device (a multiple
+ * of every STREAM_WG candidate); spans make each item stream many float4s. */
 static size_t stream_global(const sparq_context *ctx)
 {
     return (size_t)ctx->caps.compute_units * 4 * 64;
@@ -67,7 +89,7 @@ static sparq_status stream_read_kernel(sparq_context *ctx, cl_mem src, size_t by
 {
     const float sentinel = -1.0f;
     const cl_ulong count4 = bytes / 16;
-    sparq_status st = sparq_kernel_create(ctx, "stream_dense_read", "-DSTREAM_WG=64", kernel);
+    sparq_status st = stream_kernel_create(ctx, "stream_dense_read", kernel);
     if (st == SPARQ_OK && (st = sparq_set_arg(*kernel, 0, sizeof src, &src)) == SPARQ_OK &&
         (st = sparq_set_arg(*kernel, 1, sizeof count4, &count4)) == SPARQ_OK &&
         (st = sparq_set_arg(*kernel, 3, sizeof sentinel, &sentinel)) == SPARQ_OK)
@@ -109,7 +131,7 @@ sparq_status sparq_bandwidth_measure(sparq_context *ctx, cl_command_queue queue,
             st = sparq_fail_cl(err, OP ": clEnqueueFillBuffer");
     }
     if (st == SPARQ_OK && (st = stream_read_kernel(ctx, src, bytes, dst, &kr)) == SPARQ_OK &&
-        (st = sparq_kernel_create(ctx, "stream_dense_copy", "-DSTREAM_WG=64", &kc)) ==
+        (st = stream_kernel_create(ctx, "stream_dense_copy", &kc)) ==
             SPARQ_OK &&
         (st = sparq_set_arg(kc, 0, sizeof src, &src)) == SPARQ_OK &&
         (st = sparq_set_arg(kc, 1, sizeof dst, &dst)) == SPARQ_OK)
@@ -205,7 +227,7 @@ sparq_status sparq_cache_flush_create(sparq_context *ctx, cl_command_queue queue
 sparq_status sparq_cache_flush_enqueue(sparq_context *ctx, cl_command_queue queue,
                                        const sparq_cache_flush *f)
 {
-    const size_t local = 64;
+    const size_t local = stream_work_group(ctx);
     return sparq_kernel_enqueue(ctx, queue, f->kernel, "stream_dense_read", 1, &f->global,
                                 &local, 0, NULL, NULL);
 }
@@ -215,11 +237,11 @@ sparq_status sparq_cache_flush_enqueue(sparq_context *ctx, cl_command_queue queu
 static const sparq_kernel_info stream_rows[] = {
     {"stream_dense_read", "stream.cl", 0, SPARQ_STRUCTURE_DENSE,
      "bandwidth roof: read-only float4 streaming",
-     {{"STREAM_WG", 64, 64, {64, 0}}}, NULL, NULL, 0, false,
+     {{"STREAM_WG", 64, 64, {16, 32, 64, 0}}}, NULL, NULL, 0, false,
      {{SPARQ_RULE_WORK_GROUP, "STREAM_WG", NULL, 0}}},
     {"stream_dense_copy", "stream.cl", 0, SPARQ_STRUCTURE_DENSE,
      "bandwidth roof: float4 copy (bytes read + written)",
-     {{"STREAM_WG", 64, 64, {64, 0}}}, NULL, NULL, 0, false,
+     {{"STREAM_WG", 64, 64, {16, 32, 64, 0}}}, NULL, NULL, 0, false,
      {{SPARQ_RULE_WORK_GROUP, "STREAM_WG", NULL, 0}}},
 };
 

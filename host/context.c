@@ -5,6 +5,10 @@
 #include "internal.h"
 #include "tunedb.h"
 
+#ifdef SPARQ_HAVE_CLBLAST
+#include <clblast_c.h>
+#endif
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -194,6 +198,13 @@ void sparq_context_free(sparq_context *ctx)
 {
     if (!ctx || atomic_fetch_sub(&ctx->holders, 1) > 1)
         return; /* a matrix still holds it */
+#ifdef SPARQ_HAVE_CLBLAST
+    /* CLBlast keeps the programs it built (each holding the cl_context) in a process-wide
+     * cache that only a clear of all of it empties: without it the caller's context
+     * would never go. An engine's own CLBlast calls rebuild theirs (sparq.h). */
+    if (atomic_load(&ctx->peer_calls) > 0)
+        CLBlastClearCache();
+#endif
     sparq_tunedb_free(ctx->tune_user);
     for (size_t i = 0; i < ctx->program_count; i++)
         clReleaseProgram(ctx->programs[i].program);

@@ -35,7 +35,7 @@ typedef struct sparq_plan {
     const sparq_kernel_info *k;    /* the sparse path's kernel                          */
     sparq_kernel_params p;
     sparq_param_source source;     /* where p came from                                 */
-    char detail[192];              /* ... in words (class, nearest class)               */
+    char detail[384];              /* ... in words (class, nearest class)               */
     char why[768];                 /* why this kernel (ranks, refusals)                 */
     char choice[768];              /* dense or sparse, and why (tuned or default)       */
     char declined[160];            /* the dense path would win here but isn't held (in

@@ -171,7 +171,13 @@ bool sparq_format_has_kernels(const sparq_pack_options *fmt, bool quantize_activ
 
 /* ---- a kernel's tunables (host/tunables.c) ---------------------------------------- */
 
-/* The defaults of k's tunables for this device type. */
+/* The defaults of k's tunables for this device type, as the registry row declares them. */
+void sparq_kernel_type_defaults(const sparq_kernel_info *k, const sparq_device_caps *caps,
+                                sparq_kernel_params *p);
+/* k's built-in defaults on this device: the type defaults, or where they break one of
+ * the device's rules (a work-group limit under 64, little local memory) the nearest
+ * setting of k's candidates that fits (sparq_kernel_params_nearest); caps NULL: the CPU
+ * type defaults. */
 void sparq_kernel_default_params(const sparq_kernel_info *k, const sparq_device_caps *caps,
                                  sparq_kernel_params *p);
 /* Whether p is a possible setting on this device: no value 0 and every rule of k's row
@@ -184,6 +190,14 @@ bool sparq_kernel_params_fit(const sparq_kernel_info *k, const sparq_kernel_para
 int sparq_kernel_rank(const sparq_kernel_info *k, const sparq_matrix *m, size_t batch,
                       const sparq_device_caps *caps, const sparq_kernel_params *p, char *why,
                       size_t why_size);
+/* Where p does not run the case (sparq_kernel_rank of (m, batch); m NULL: the device's
+ * rules alone, sparq_kernel_params_fit), p becomes the nearest setting that does among
+ * those k's candidates span (fewest tunables changed, then the least moved in powers of
+ * two, then the higher rank), and why keeps what p broke. Returns the rank of p as it
+ * ends (1 for m NULL), or 0 with p unchanged and why saying why no setting runs it. */
+int sparq_kernel_params_nearest(const sparq_kernel_info *k, const sparq_matrix *m, size_t batch,
+                                const sparq_device_caps *caps, sparq_kernel_params *p,
+                                char *why, size_t why_size);
 /* The value in p of k's work-group tunable (its SPARQ_RULE_WORK_GROUP; 0 if none). */
 unsigned sparq_kernel_work_group(const sparq_kernel_info *k, const sparq_kernel_params *p);
 /* The value of tunable `name` in p (0 if k has no such tunable). */
@@ -227,7 +241,12 @@ struct sparq_context {
                                      * goes when the last of them lets go            */
     atomic_uint_fast64_t kernel_launches;
     atomic_uint_fast64_t row_launches[SPARQ_MAX_KERNELS]; /* per registry row         */
+    /* per registry row: the smallest CL_KERNEL_WORK_GROUP_SIZE a build of it reported
+     * below the work-group it was launched with (0: none); plans keep under it */
+    atomic_size_t row_work_group_limit[SPARQ_MAX_KERNELS];
+    atomic_uint_fast64_t work_group_refusals; /* launches refused for that limit       */
     atomic_uint_fast64_t peer_calls;
+    atomic_bool peer_failed;        /* CLBlast failed on this device: AUTO keeps off it */
     atomic_uint_fast64_t programs_built;
     atomic_uint_fast64_t program_memory_hits;
     atomic_uint_fast64_t program_disk_hits;
@@ -239,6 +258,16 @@ struct sparq_context {
     sparq_source_hash source_hashes[16];
     size_t source_hash_count;
 };
+
+/* The device's capabilities as kernel k may use them: ctx's, with the work-group limit
+ * lowered to what a build of k allowed (row_work_group_limit). */
+void sparq_kernel_caps(sparq_context *ctx, const sparq_kernel_info *k, sparq_device_caps *caps);
+/* Notes that a build of kernel row `row` allows at most `limit` work-items a group. */
+void sparq_kernel_limit_note(sparq_context *ctx, size_t row, size_t limit);
+
+/* Whether queue runs its commands in order (host/linear_dense.c): CLBlast, which takes
+ * no wait list, then starts after what sparq enqueued before it without a barrier. */
+bool sparq_queue_in_order(cl_command_queue queue);
 
 /* Resolves the cache folder and whether it is on, from options and environment. */
 void sparq_cache_resolve(const sparq_context_options *options, char *dir, size_t dir_size,

@@ -61,19 +61,23 @@ sparq_status sparq_linear_run(const sparq_kernel_info *k, const sparq_kernel_par
 }
 
 /* The dense path: above batch 1 the dense tiled kernel (unless tuning found CLBlast
- * faster); at batch 1 sparq_linear_dense (bias fused), then the activation if any. */
+ * faster and the queue is in order: CLBlast takes no wait list); at batch 1
+ * sparq_linear_dense (bias fused), then the activation if any. */
 static sparq_status run_dense(const sparq_linear_args *a, const sparq_plan *plan)
 {
     const sparq_matrix *m = a->matrix;
-    if (a->batch > 1 && plan->dense_backend != SPARQ_DENSE_BACKEND_CLBLAST)
+    sparq_dense_backend backend = plan->dense_backend;
+    if (backend == SPARQ_DENSE_BACKEND_CLBLAST && !sparq_queue_in_order(a->queue))
+        backend = SPARQ_DENSE_BACKEND_AUTO;
+    if (a->batch > 1 && backend != SPARQ_DENSE_BACKEND_CLBLAST)
         return run_dense_tiled(a, &plan->p);
     if (a->activation == SPARQ_ACTIVATION_NONE)
-        return sparq_linear_dense(m->ctx, a->queue, plan->dense_backend, a->batch, m->rows,
+        return sparq_linear_dense(m->ctx, a->queue, backend, a->batch, m->rows,
                                   m->cols, a->x, a->x_offset, m->buf[SPARQ_ARRAY_DENSE], 0,
                                   a->bias, a->bias_offset, a->y, a->y_offset, a->num_wait,
                                   a->wait_list, a->event);
     cl_event product = NULL;
-    sparq_status st = sparq_linear_dense(m->ctx, a->queue, plan->dense_backend, a->batch,
+    sparq_status st = sparq_linear_dense(m->ctx, a->queue, backend, a->batch,
                                          m->rows, m->cols, a->x, a->x_offset,
                                          m->buf[SPARQ_ARRAY_DENSE], 0, a->bias, a->bias_offset,
                                          a->y, a->y_offset, a->num_wait, a->wait_list, &product);
@@ -123,8 +127,18 @@ sparq_status sparq_linear(sparq_matrix *m, cl_command_queue queue, cl_mem x, siz
                            .x_offset = x_offset, .y = y, .y_offset = y_offset, .bias = ep.bias,
                            .bias_offset = ep.bias_offset, .activation = (cl_uint)ep.activation,
                            .num_wait = num_wait, .wait_list = wait_list, .event = event};
-    sparq_plan plan;
-    if ((st = sparq_plan_get(m, batch, &plan)) != SPARQ_OK)
-        return st;
-    return plan.dense ? run_dense(&a, &plan) : plan.k->enqueue(m->ctx, plan.k, &a, &plan.p);
+    /* A build that allows fewer work-items a group than its plan launches (a GPU
+     * lowers CL_KERNEL_WORK_GROUP_SIZE under register pressure) fails before launching
+     * and notes the limit; the plan is then made again under it, once. */
+    for (int attempt = 0;; attempt++) {
+        uint_fast64_t refusals = atomic_load(&m->ctx->work_group_refusals);
+        sparq_plan plan;
+        if ((st = sparq_plan_get(m, batch, &plan)) != SPARQ_OK)
+            return st;
+        st = plan.dense ? run_dense(&a, &plan) : plan.k->enqueue(m->ctx, plan.k, &a, &plan.p);
+        if (st == SPARQ_OK || attempt == 1 ||
+            atomic_load(&m->ctx->work_group_refusals) == refusals)
+            return st;
+        sparq_plan_forget(m, batch);
+    }
 }

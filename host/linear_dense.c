@@ -23,26 +23,30 @@ static const bool have_clblast = false;
 /* Enqueues a kernel of linear_dense.cl (arguments set) over (rows, batch). */
 static sparq_status launch_rows_batch(sparq_context *ctx, cl_command_queue queue,
                                       cl_kernel kernel, const sparq_kernel_info *info,
-                                      size_t rows, size_t batch, cl_uint num_wait,
+                                      const sparq_kernel_params *params, size_t rows,
+                                      size_t batch, cl_uint num_wait,
                                       const cl_event *wait_list, cl_event *event)
 {
-    size_t wg = info->tunables[0].default_cpu; /* LINEAR_DENSE_WG: one stable size */
+    size_t wg = sparq_kernel_work_group(info, params);
     size_t local[2] = {wg, 1};
     size_t global[2] = {sparq_round_up(rows, wg), batch};
     return sparq_kernel_enqueue(ctx, queue, kernel, info->name, 2, global, local, num_wait,
                                 wait_list, event);
 }
 
+/* Kernel `name` built with its defaults for this device (fitted to its limits). */
 static sparq_status create_registered(sparq_context *ctx, const char *name,
-                                      const sparq_kernel_info **info, cl_kernel *kernel)
+                                      const sparq_kernel_info **info,
+                                      sparq_kernel_params *params, cl_kernel *kernel)
 {
     *info = sparq_kernel_find(name);
     if (!*info)
         return sparq_fail(SPARQ_ERROR_INTERNAL, "kernel %s is not registered", name);
-    sparq_kernel_params params;
-    sparq_kernel_default_params(*info, &ctx->caps, &params);
+    sparq_device_caps caps;
+    sparq_kernel_caps(ctx, *info, &caps);
+    sparq_kernel_default_params(*info, &caps, params);
     char options[64] = "";
-    sparq_kernel_options_append(*info, &params, options, sizeof options);
+    sparq_kernel_options_append(*info, params, options, sizeof options);
     return sparq_kernel_create(ctx, name, options, kernel);
 }
 
@@ -52,8 +56,9 @@ static sparq_status run_own(sparq_context *ctx, cl_command_queue queue, size_t b
                             cl_uint num_wait, const cl_event *wait_list, cl_event *event)
 {
     const sparq_kernel_info *info = NULL;
+    sparq_kernel_params params;
     cl_kernel k = NULL;
-    sparq_status st = create_registered(ctx, "linear_dense_rowdot", &info, &k);
+    sparq_status st = create_registered(ctx, "linear_dense_rowdot", &info, &params, &k);
     if (st != SPARQ_OK)
         return st;
     cl_uint b32 = (cl_uint)batch, m32 = (cl_uint)rows, k32 = (cl_uint)cols;
@@ -71,7 +76,8 @@ static sparq_status run_own(sparq_context *ctx, cl_command_queue queue, size_t b
         (st = sparq_set_arg(k, a++, sizeof bo, &bo)) == SPARQ_OK &&
         (st = sparq_set_arg(k, a++, sizeof y, &y)) == SPARQ_OK &&
         (st = sparq_set_arg(k, a++, sizeof yo, &yo)) == SPARQ_OK)
-        st = launch_rows_batch(ctx, queue, k, info, rows, batch, num_wait, wait_list, event);
+        st = launch_rows_batch(ctx, queue, k, info, &params, rows, batch, num_wait, wait_list,
+                               event);
     clReleaseKernel(k);
     return st;
 }
@@ -81,6 +87,11 @@ static sparq_status clblast_status(CLBlastStatusCode code, const char *routine)
 {
     if (code == CLBlastSuccess)
         return SPARQ_OK;
+    if (code == CLBlastInvalidLocalThreadsTotal || code == CLBlastInvalidLocalThreadsDim ||
+        code == CLBlastInvalidLocalNumDimensions || code == CLBlastInvalidLocalMemUsage)
+        return sparq_fail(SPARQ_ERROR_UNSUPPORTED,
+                          OP ": CLBlast %s asks for larger work-groups or more local memory "
+                          "than this device has (CLBlast status %d)", routine, (int)code);
     if (code > -1000) /* an OpenCL code, passed through */
         return sparq_fail((sparq_status)code, OP ": CLBlast %s failed with %s (%d)", routine,
                           sparq_status_string((sparq_status)code), (int)code);
@@ -98,9 +109,10 @@ static sparq_status run_clblast(sparq_context *ctx, cl_command_queue queue, size
      *    for beta = 0, so a NaN left in Y would survive; with Y filled, beta = 1 also
      *    fuses the bias for free. */
     const sparq_kernel_info *info = NULL;
+    sparq_kernel_params params;
     cl_kernel k = NULL;
     cl_event filled = NULL;
-    sparq_status st = create_registered(ctx, "fill_dense_bias", &info, &k);
+    sparq_status st = create_registered(ctx, "fill_dense_bias", &info, &params, &k);
     cl_uint b32 = (cl_uint)batch, m32 = (cl_uint)rows;
     cl_ulong bo = bias_off, yo = y_off;
     if (st == SPARQ_OK && (st = sparq_set_arg(k, 0, sizeof b32, &b32)) == SPARQ_OK &&
@@ -110,15 +122,19 @@ static sparq_status run_clblast(sparq_context *ctx, cl_command_queue queue, size
         (st = sparq_set_arg(k, 3, sizeof bo, &bo)) == SPARQ_OK &&
         (st = sparq_set_arg(k, 4, sizeof y, &y)) == SPARQ_OK &&
         (st = sparq_set_arg(k, 5, sizeof yo, &yo)) == SPARQ_OK)
-        st = launch_rows_batch(ctx, queue, k, info, rows, batch, num_wait, wait_list, &filled);
+        st = launch_rows_batch(ctx, queue, k, info, &params, rows, batch, num_wait, wait_list,
+                               &filled);
     if (k)
         clReleaseKernel(k);
     if (st != SPARQ_OK)
         return st;
 
-    /* 2. CLBlast takes no wait list: a barrier on the fill holds it back (on an
-     *    out-of-order queue too). */
-    cl_int err = clEnqueueBarrierWithWaitList(queue, 1, &filled, NULL);
+    /* 2. CLBlast takes no wait list: an in-order queue starts it after the fill; on an
+     *    out-of-order queue a barrier on the fill holds it back (and the queue's other
+     *    commands with it: sparq.h says so). */
+    cl_int err = sparq_queue_in_order(queue)
+                     ? CL_SUCCESS
+                     : clEnqueueBarrierWithWaitList(queue, 1, &filled, NULL);
     clReleaseEvent(filled);
     if (err != CL_SUCCESS)
         return sparq_fail_cl(err, OP ": clEnqueueBarrierWithWaitList");
@@ -188,21 +204,52 @@ sparq_status sparq_linear_dense(sparq_context *ctx, cl_command_queue queue,
 
     /* Until the tuner measures the break-even per device: sparq's kernel streams one
      * row per work-item, which wins at small batch; CLBlast's tiled GEMM wins beyond
-     * (bench_linear on PoCL: equal at batch 8, CLBlast 2.5-3.5x faster at batch 32). */
-    if (backend == SPARQ_DENSE_BACKEND_AUTO)
-        backend = batch <= AUTO_MAX_OWN_BATCH || !have_clblast
+     * (bench_linear on PoCL: equal at batch 8, CLBlast 2.5-3.5x faster at batch 32).
+     * AUTO keeps off CLBlast on out-of-order queues (it would need a barrier) and on a
+     * device where it failed (its kernels may want larger work-groups than the device
+     * has). */
+    bool automatic = backend == SPARQ_DENSE_BACKEND_AUTO;
+    if (automatic)
+        backend = batch <= AUTO_MAX_OWN_BATCH || !have_clblast ||
+                          atomic_load(&ctx->peer_failed) || !sparq_queue_in_order(queue)
                       ? SPARQ_DENSE_BACKEND_SPARQ
                       : SPARQ_DENSE_BACKEND_CLBLAST;
-    if (backend == SPARQ_DENSE_BACKEND_SPARQ)
-        return run_own(ctx, queue, batch, rows, cols, x, x_offset, w, w_offset, bias,
-                       bias_offset, y, y_offset, num_wait, wait_list, event);
-#ifdef SPARQ_HAVE_CLBLAST
-    return run_clblast(ctx, queue, batch, rows, cols, x, x_offset, w, w_offset, bias,
-                       bias_offset, y, y_offset, num_wait, wait_list, event);
-#else
-    return sparq_fail(SPARQ_ERROR_UNSUPPORTED,
-                      OP ": this sparq was built without CLBlast (SPARQ_WITH_CLBLAST=OFF)");
+#ifndef SPARQ_HAVE_CLBLAST
+    if (backend == SPARQ_DENSE_BACKEND_CLBLAST)
+        return sparq_fail(SPARQ_ERROR_UNSUPPORTED,
+                          OP ": this sparq was built without CLBlast (SPARQ_WITH_CLBLAST=OFF)");
 #endif
+    /* A build that allows fewer work-items a group than its defaults fails before
+     * launching and notes its limit (host/program.c): the next try keeps under it. Where
+     * AUTO's CLBlast fails, sparq's own kernel runs instead (Y is written whole again). */
+    for (int attempt = 0;; attempt++) {
+        uint_fast64_t refusals = atomic_load(&ctx->work_group_refusals);
+#ifdef SPARQ_HAVE_CLBLAST
+        if (backend == SPARQ_DENSE_BACKEND_CLBLAST) {
+            st = run_clblast(ctx, queue, batch, rows, cols, x, x_offset, w, w_offset, bias,
+                             bias_offset, y, y_offset, num_wait, wait_list, event);
+            if (st != SPARQ_OK && automatic && attempt == 0) {
+                atomic_store(&ctx->peer_failed, true);
+                sparq_log(SPARQ_LOG_INFO, "%s; AUTO runs sparq's own kernel on this context "
+                          "from now on", sparq_last_error());
+                backend = SPARQ_DENSE_BACKEND_SPARQ;
+                continue;
+            }
+        } else
+#endif
+            st = run_own(ctx, queue, batch, rows, cols, x, x_offset, w, w_offset, bias,
+                         bias_offset, y, y_offset, num_wait, wait_list, event);
+        if (st == SPARQ_OK || attempt >= 2 ||
+            atomic_load(&ctx->work_group_refusals) == refusals)
+            return st;
+    }
+}
+
+bool sparq_queue_in_order(cl_command_queue queue)
+{
+    cl_command_queue_properties props = 0;
+    cl_int err = clGetCommandQueueInfo(queue, CL_QUEUE_PROPERTIES, sizeof props, &props, NULL);
+    return err == CL_SUCCESS && !(props & CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE);
 }
 
 sparq_status sparq_activate_dense(sparq_context *ctx, cl_command_queue queue, size_t count,
@@ -210,14 +257,15 @@ sparq_status sparq_activate_dense(sparq_context *ctx, cl_command_queue queue, si
                                   cl_event wait, cl_event *event)
 {
     const sparq_kernel_info *info = NULL;
+    sparq_kernel_params params;
     cl_kernel k = NULL;
-    sparq_status st = create_registered(ctx, "activate_dense_inplace", &info, &k);
+    sparq_status st = create_registered(ctx, "activate_dense_inplace", &info, &params, &k);
     cl_ulong n = count, yo = y_offset;
     if (st == SPARQ_OK && (st = sparq_set_arg(k, 0, sizeof n, &n)) == SPARQ_OK &&
         (st = sparq_set_arg(k, 1, sizeof activation, &activation)) == SPARQ_OK &&
         (st = sparq_set_arg(k, 2, sizeof y, &y)) == SPARQ_OK &&
         (st = sparq_set_arg(k, 3, sizeof yo, &yo)) == SPARQ_OK)
-        st = launch_rows_batch(ctx, queue, k, info, count, 1, 1, &wait, event);
+        st = launch_rows_batch(ctx, queue, k, info, &params, count, 1, 1, &wait, event);
     if (k)
         clReleaseKernel(k);
     return st;
@@ -234,11 +282,11 @@ static const sparq_kernel_info dense_rows[] = {
       {SPARQ_RULE_CANDIDATE, "LINEAR_DENSE_VW", NULL, 0}}},
     {"fill_dense_bias", "linear_dense.cl", 0, SPARQ_STRUCTURE_DENSE,
      "Y[b, m] = bias[m] or 0, for a peer GEMV/GEMM with beta = 1 to add onto",
-     {{"LINEAR_DENSE_WG", 64, 64, {64, 0}}}, NULL, NULL, 0, false,
+     {{"LINEAR_DENSE_WG", 64, 64, {16, 32, 64, 0}}}, NULL, NULL, 0, false,
      {{SPARQ_RULE_WORK_GROUP, "LINEAR_DENSE_WG", NULL, 0}}},
     {"activate_dense_inplace", "linear_dense.cl", 0, SPARQ_STRUCTURE_DENSE,
      "y = act(y), the dense path's activation after its product",
-     {{"LINEAR_DENSE_WG", 64, 64, {64, 0}}}, NULL, NULL, 0, false,
+     {{"LINEAR_DENSE_WG", 64, 64, {16, 32, 64, 0}}}, NULL, NULL, 0, false,
      {{SPARQ_RULE_WORK_GROUP, "LINEAR_DENSE_WG", NULL, 0}}},
 };
 

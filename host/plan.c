@@ -34,8 +34,21 @@ sparq_param_source sparq_matrix_tuned_params(const sparq_matrix *m, const sparq_
         sparq_tune_shape_class(m->rows, m->cols, batch, (double)m->cols, shape, sizeof shape);
     else
         sparq_matrix_shape_class(m, batch, shape, sizeof shape);
-    return sparq_tune_lookup_params(&chain, &device, k, encoding, m->format.block_rows,
-                                    m->format.block_cols, shape, hash, p, detail, detail_size);
+    sparq_param_source source =
+        sparq_tune_lookup_params(&chain, &device, k, encoding, m->format.block_rows,
+                                 m->format.block_cols, shape, hash, p, detail, detail_size);
+    /* fitted to this device and kernel: the nearest setting where a value breaks one of
+     * their limits (a small work-group limit, little local memory) */
+    sparq_device_caps caps;
+    sparq_kernel_caps(m->ctx, k, &caps);
+    char why[256];
+    if (!sparq_kernel_params_fit(k, p, &caps, why, sizeof why) &&
+        sparq_kernel_params_nearest(k, NULL, 0, &caps, p, why, sizeof why)) {
+        size_t used = strlen(detail);
+        snprintf(detail + used, detail_size - used, ", moved to the nearest setting that fits "
+                 "(%s)", why);
+    }
+    return source;
 }
 
 /* Whether the tuned choice names kernel c as it is now: measured on the same kernel
@@ -50,50 +63,76 @@ static bool tuned_kernel_pick(const sparq_matrix *m, const sparq_tune_choice_ent
     return strcmp(choice->source_hash, hash) == 0;
 }
 
+/* Kernel c's parameters for (m, batch) and its rank with them (0: refused, reason says
+ * why): its tuned parameters, else (or where they don't run the case) its defaults; with
+ * nearest, where those don't either, the nearest setting of its candidates that does. */
+static int kernel_setting(const sparq_matrix *m, const sparq_kernel_info *c, size_t batch,
+                          bool nearest, sparq_kernel_params *p, sparq_param_source *source,
+                          char *detail, size_t detail_size, char *reason, size_t reason_size)
+{
+    sparq_device_caps caps;
+    sparq_kernel_caps(m->ctx, c, &caps);
+    *source = sparq_matrix_tuned_params(m, c, batch, p, detail, detail_size);
+    reason[0] = '\0';
+    int r = sparq_kernel_rank(c, m, batch, &caps, p, reason, reason_size);
+    if (r == 0 && *source != SPARQ_PARAM_SOURCE_DEFAULT) {
+        *source = SPARQ_PARAM_SOURCE_DEFAULT;
+        snprintf(detail, detail_size, "built-in default (tuned values don't fit: %s)", reason);
+        sparq_kernel_default_params(c, &caps, p);
+        r = sparq_kernel_rank(c, m, batch, &caps, p, reason, reason_size);
+    }
+    if (r == 0 && nearest) {
+        char was[256];
+        snprintf(was, sizeof was, "%s", reason);
+        r = sparq_kernel_params_nearest(c, m, batch, &caps, p, reason, reason_size);
+        if (r > 0) {
+            size_t used = strlen(detail);
+            snprintf(detail + used, detail_size - used,
+                     ", moved to the nearest setting that runs this case (%s)", was);
+        }
+    }
+    return r;
+}
+
 /* The kernel and parameters of the sparse path: the tuned choice when the databases
  * name one that runs this case (tuned on the current kernel file), else the highest
  * rank; each kernel with its tuned parameters (or defaults, when tuned ones don't fit
- * this case). */
+ * this case). Where no kernel runs the case so (a small work-group limit, little local
+ * memory), a second pass moves each kernel's setting to the nearest one that does. */
 static sparq_status plan_kernel(const sparq_matrix *m, size_t batch,
                                 const sparq_tune_choice_entry *choice, sparq_plan *plan)
 {
-    const sparq_device_caps *caps = &m->ctx->caps;
     int best_rank = 0;
-    char reason[256], best_reason[256] = "", refused[512] = "";
+    char reason[256], best_reason[256] = "", refused[768] = "";
     plan->k = NULL;
-    for (size_t i = 0; i < sparq_kernel_registry_size(); i++) {
-        const sparq_kernel_info *c = sparq_kernel_row(i);
-        if (!sparq_kernel_runs_format(c, &m->format, m->quantize_activations))
-            continue;
-        sparq_kernel_params p;
-        char detail[192];
-        sparq_param_source source = sparq_matrix_tuned_params(m, c, batch, &p, detail,
-                                                              sizeof detail);
-        reason[0] = '\0';
-        int r = sparq_kernel_rank(c, m, batch, caps, &p, reason, sizeof reason);
-        if (r == 0 && source != SPARQ_PARAM_SOURCE_DEFAULT) {
-            source = SPARQ_PARAM_SOURCE_DEFAULT;
-            snprintf(detail, sizeof detail, "built-in default (tuned values don't fit: %s)",
-                     reason);
-            sparq_kernel_default_params(c, caps, &p);
-            r = sparq_kernel_rank(c, m, batch, caps, &p, reason, sizeof reason);
-        }
-        bool tuned_pick = r > 0 && tuned_kernel_pick(m, choice, c);
-        if (r == 0) {
-            size_t used = strlen(refused);
-            snprintf(refused + used, sizeof refused - used, "%s%s (%s)", used ? "; " : "",
-                     c->name, reason);
-        } else if (r > best_rank || tuned_pick) {
-            best_rank = tuned_pick ? INT32_MAX : r;
-            plan->k = c;
-            plan->p = p;
-            plan->source = source;
-            snprintf(plan->detail, sizeof plan->detail, "%s", detail);
-            if (tuned_pick)
-                snprintf(best_reason, sizeof best_reason, "fastest in tuning (%.1f us); %s",
-                         choice->sparse_us, reason);
-            else
-                snprintf(best_reason, sizeof best_reason, "%s", reason);
+    for (int pass = 0; pass < 2 && !plan->k; pass++) {
+        refused[0] = '\0';
+        for (size_t i = 0; i < sparq_kernel_registry_size(); i++) {
+            const sparq_kernel_info *c = sparq_kernel_row(i);
+            if (!sparq_kernel_runs_format(c, &m->format, m->quantize_activations))
+                continue;
+            sparq_kernel_params p;
+            sparq_param_source source;
+            char detail[384];
+            int r = kernel_setting(m, c, batch, pass == 1, &p, &source, detail, sizeof detail,
+                                   reason, sizeof reason);
+            bool tuned_pick = r > 0 && tuned_kernel_pick(m, choice, c);
+            if (r == 0) {
+                size_t used = strlen(refused);
+                snprintf(refused + used, sizeof refused - used, "%s%s (%s)", used ? "; " : "",
+                         c->name, reason);
+            } else if (r > best_rank || tuned_pick) {
+                best_rank = tuned_pick ? INT32_MAX : r;
+                plan->k = c;
+                plan->p = p;
+                plan->source = source;
+                snprintf(plan->detail, sizeof plan->detail, "%s", detail);
+                if (tuned_pick)
+                    snprintf(best_reason, sizeof best_reason, "fastest in tuning (%.1f us); %s",
+                             choice->sparse_us, reason);
+                else
+                    snprintf(best_reason, sizeof best_reason, "%s", reason);
+            }
         }
     }
     if (!plan->k)
@@ -125,7 +164,7 @@ static sparq_status plan_build(sparq_matrix *m, size_t batch, sparq_plan *plan)
     memset(plan, 0, sizeof *plan);
     plan->batch = batch;
     sparq_tune_choice_entry choice;
-    char detail[192] = "";
+    char detail[384] = "";
     bool tuned = m->path != SPARQ_PATH_DENSE && m->format.structure != SPARQ_STRUCTURE_DENSE &&
                  sparq_matrix_tuned_choice(m, batch, &choice, detail, sizeof detail);
     if (m->path == SPARQ_PATH_DENSE) {
@@ -310,6 +349,15 @@ sparq_status sparq_plan_get(sparq_matrix *m, size_t batch, sparq_plan *plan)
     *slot = *plan;
     pthread_mutex_unlock(&m->plan_lock);
     return SPARQ_OK;
+}
+
+void sparq_plan_forget(sparq_matrix *m, size_t batch)
+{
+    pthread_mutex_lock(&m->plan_lock);
+    sparq_plan *slot = &m->plans[batch % SPARQ_PLAN_SLOTS];
+    if (slot->batch == batch)
+        slot->batch = 0;
+    pthread_mutex_unlock(&m->plan_lock);
 }
 
 /* Bytes in words: "812 B", "6.1 kB", "1.8 MB", "4.29 GB" (powers of 1000). */

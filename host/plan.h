@@ -23,6 +23,10 @@ void sparq_plan_path(sparq_matrix *m, const sparq_matrix_options *options);
  * SPARQ_ERROR_UNSUPPORTED when nothing can run. */
 sparq_status sparq_plan_get(sparq_matrix *m, size_t batch, sparq_plan *plan);
 
+/* Drops m's cached plan for this batch (the next sparq_plan_get builds it anew: after a
+ * kernel build reported a lower work-group limit, sparq_kernel_limit_note). */
+void sparq_plan_forget(sparq_matrix *m, size_t batch);
+
 /* The tuned dense/sparse choice for m at this batch, if the databases have one
  * (detail: where it came from). */
 bool sparq_matrix_tuned_choice(const sparq_matrix *m, size_t batch,
@@ -33,7 +37,8 @@ bool sparq_matrix_tuned_choice(const sparq_matrix *m, size_t batch,
 void sparq_matrix_shape_class(const sparq_matrix *m, size_t batch, char *out, size_t size);
 
 /* Parameters for kernel k on m at this batch from the tuning chain (or defaults), with
- * where they came from. */
+ * where they came from; moved to the nearest setting that fits the device and kernel
+ * (sparq_kernel_caps) where a value breaks their limits (detail says so). */
 sparq_param_source sparq_matrix_tuned_params(const sparq_matrix *m, const sparq_kernel_info *k,
                                              size_t batch, sparq_kernel_params *p,
                                              char *detail, size_t detail_size);

@@ -217,7 +217,7 @@ static const sparq_kernel_info csr_rows[] = {
       {SPARQ_RULE_CANDIDATE, "CSR_ROWVEC_VW", NULL, 0}}},
     {"spmm_csr_vector", "spmm_csr.cl", 0, SPARQ_STRUCTURE_CSR,
      "CSR at small batch on GPUs: VS work-items share a row, fixed-order tree reduction",
-     {{"CSR_VECTOR_WG", 128, 128, {64, 128, 256, 0}},
+     {{"CSR_VECTOR_WG", 128, 128, {32, 64, 128, 256, 0}},
       {"CSR_VECTOR_VS", 32, 32, {4, 8, 16, 32, 64, 0}}},
      rank_csr_vector, enqueue_csr_vector, CSR_ENCODINGS, false,
      {{SPARQ_RULE_WORK_GROUP, "CSR_VECTOR_WG", NULL, 0},

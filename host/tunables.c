@@ -4,17 +4,28 @@
  */
 #include "internal.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
-void sparq_kernel_default_params(const sparq_kernel_info *k, const sparq_device_caps *caps,
-                                 sparq_kernel_params *p)
+void sparq_kernel_type_defaults(const sparq_kernel_info *k, const sparq_device_caps *caps,
+                                sparq_kernel_params *p)
 {
     memset(p, 0, sizeof *p);
     bool gpu = caps && caps->type == SPARQ_DEVICE_TYPE_GPU;
     for (int i = 0; i < SPARQ_MAX_TUNABLES && k->tunables[i].name; i++)
         p->value[i] = gpu ? k->tunables[i].default_gpu : k->tunables[i].default_cpu;
+}
+
+void sparq_kernel_default_params(const sparq_kernel_info *k, const sparq_device_caps *caps,
+                                 sparq_kernel_params *p)
+{
+    sparq_kernel_type_defaults(k, caps, p);
+    if (!caps)
+        return;
+    char why[256];
+    sparq_kernel_params_nearest(k, NULL, 0, caps, p, why, sizeof why);
 }
 
 /* The position of tunable `name` among k's; -1 if k has none of that name. */
@@ -126,4 +137,86 @@ unsigned sparq_kernel_work_group(const sparq_kernel_info *k, const sparq_kernel_
         if (k->rules[i].kind == SPARQ_RULE_WORK_GROUP)
             return sparq_kernel_param(k, p, k->rules[i].a);
     return 0;
+}
+
+/* How far setting q is from p: the tunables it changes, and how far it moves them in
+ * all (in powers of two). */
+static void setting_distance(const sparq_kernel_info *k, const sparq_kernel_params *p,
+                             const sparq_kernel_params *q, int *changed, double *moved)
+{
+    *changed = 0;
+    *moved = 0;
+    for (int i = 0; i < SPARQ_MAX_TUNABLES && k->tunables[i].name; i++)
+        if (q->value[i] != p->value[i]) {
+            (*changed)++;
+            *moved += fabs(log2((double)q->value[i]) - log2((double)(p->value[i] ? p->value[i] : 1)));
+        }
+}
+
+/* The rank of setting q: k's (sparq_kernel_rank) for (m, batch), or with m NULL
+ * whether it keeps the device's rules (1) or not (0). */
+static int setting_rank(const sparq_kernel_info *k, const sparq_matrix *m, size_t batch,
+                        const sparq_device_caps *caps, const sparq_kernel_params *q, char *why,
+                        size_t why_size)
+{
+    if (m)
+        return sparq_kernel_rank(k, m, batch, caps, q, why, why_size);
+    return sparq_kernel_params_fit(k, q, caps, why, why_size) ? 1 : 0;
+}
+
+int sparq_kernel_params_nearest(const sparq_kernel_info *k, const sparq_matrix *m, size_t batch,
+                                const sparq_device_caps *caps, sparq_kernel_params *p,
+                                char *why, size_t why_size)
+{
+    int rank = setting_rank(k, m, batch, caps, p, why, why_size);
+    if (rank > 0)
+        return rank;
+    /* every setting the candidates span (each tunable: its value in p, then its
+     * candidates), in odometer order; the nearest that fits wins */
+    unsigned choice[SPARQ_MAX_TUNABLES][SPARQ_MAX_CANDIDATES + 1];
+    int count[SPARQ_MAX_TUNABLES], at[SPARQ_MAX_TUNABLES] = {0}, n = 0;
+    for (; n < SPARQ_MAX_TUNABLES && k->tunables[n].name; n++) {
+        choice[n][0] = p->value[n];
+        count[n] = 1;
+        for (int j = 0; j < SPARQ_MAX_CANDIDATES && k->tunables[n].candidates[j]; j++)
+            if (k->tunables[n].candidates[j] != p->value[n])
+                choice[n][count[n]++] = k->tunables[n].candidates[j];
+    }
+    sparq_kernel_params best = *p;
+    bool found = false;
+    int best_rank = 0;
+    int best_changed = 0;
+    double best_moved = 0;
+    char scratch[256];
+    for (;;) {
+        int i = 0;
+        while (i < n && ++at[i] == count[i])
+            at[i++] = 0;
+        if (i == n)
+            break; /* back at p: every setting seen */
+        sparq_kernel_params q = *p;
+        for (int t = 0; t < n; t++)
+            q.value[t] = choice[t][at[t]];
+        int changed;
+        double moved;
+        setting_distance(k, p, &q, &changed, &moved);
+        if (found && (changed > best_changed || (changed == best_changed && moved > best_moved)))
+            continue;
+        int r = setting_rank(k, m, batch, caps, &q, scratch, sizeof scratch);
+        if (r == 0 || (found && changed == best_changed && moved == best_moved && r <= best_rank))
+            continue;
+        best = q;
+        found = true;
+        best_rank = r;
+        best_changed = changed;
+        best_moved = moved;
+    }
+    if (!found) {
+        size_t used = strlen(why);
+        snprintf(why + used, why_size - used, "; no setting of its candidates %s",
+                 m ? "runs the case" : "fits the device");
+        return 0;
+    }
+    *p = best;
+    return best_rank;
 }

@@ -245,7 +245,7 @@ sparq_param_source sparq_tune_lookup_params(const sparq_tune_chain *chain,
         sparq_device_caps caps;
         memset(&caps, 0, sizeof caps);
         caps.type = device ? device->type : SPARQ_DEVICE_TYPE_CPU;
-        sparq_kernel_default_params(k, &caps, params);
+        sparq_kernel_type_defaults(k, &caps, params);
     } else if (params) {
         memset(params, 0, sizeof *params);
     }

@@ -369,7 +369,18 @@ typedef enum sparq_dense_backend {
 } sparq_dense_backend;
 
 /* bias may be NULL (no bias). Returns SPARQ_ERROR_UNSUPPORTED for the CLBlast backend
- * when sparq was built without CLBlast. */
+ * when sparq was built without CLBlast, or when CLBlast's kernels want larger
+ * work-groups or more local memory than the device has (AUTO then runs sparq's own
+ * kernel, on this context from then on).
+ *
+ * CLBlast takes no wait list. On an in-order queue it simply follows sparq's fill of Y;
+ * on an out-of-order queue the CLBlast backend enqueues a barrier on that fill, which
+ * also holds back the queue's other commands until the fill has run: AUTO (and
+ * sparq_linear's dense path) therefore never calls CLBlast on an out-of-order queue.
+ * CLBlast keeps the programs it builds, each holding the cl_context, in one cache for
+ * the whole process: sparq_context_free of a context that called CLBlast clears that
+ * cache so the cl_context can go. An engine that calls CLBlast itself in the same
+ * process keeps working; its next calls rebuild (or reload) their programs. */
 SPARQ_API sparq_status sparq_linear_dense(sparq_context *context, cl_command_queue queue,
                                           sparq_dense_backend backend, size_t batch,
                                           size_t rows, size_t cols,
@@ -411,7 +422,13 @@ SPARQ_API sparq_status sparq_linear_dense(sparq_context *context, cl_command_que
  *
  * Dispatch picks, for each call, a kernel for the matrix's structure and the batch
  * from the kernel registry (or the dense path when the matrix is too dense to win);
- * sparq_plan_explain() says which, with which parameters, and why.
+ * sparq_plan_explain() says which, with which parameters, and why. Every setting, tuned
+ * or built in, keeps within the device's work-group limit and local memory (where one
+ * breaks them, the nearest setting that fits runs, and the explanation says so), and
+ * within what each built kernel allows (CL_KERNEL_WORK_GROUP_SIZE, which a GPU lowers
+ * for a kernel short of registers: a launch above it is refused before it is enqueued
+ * and the call plans again under it). Where no kernel fits at all, the call fails with
+ * SPARQ_ERROR_UNSUPPORTED naming each kernel and why.
  * ---------------------------------------------------------------------------------- */
 
 typedef enum sparq_activation {

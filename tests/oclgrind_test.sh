@@ -15,8 +15,11 @@ if ! command -v oclgrind >/dev/null; then
 fi
 log="$(mktemp)" out="$(mktemp)"
 [ -n "$filter" ] && export SPARQ_TEST_FILTER="$filter"
+# OCLGRIND_LIMITS: device limits to simulate, e.g. "--max-wgsize 32 --local-mem-size 8192"
+# shellcheck disable=SC2086
 SPARQ_TEST_SMALL=1 SPARQ_CACHE=off \
-  oclgrind --check-api --data-races --log "$log" "$test_program" 2>&1 | tee "$out"
+  oclgrind --check-api --data-races ${OCLGRIND_LIMITS:-} --log "$log" "$test_program" 2>&1 |
+  tee "$out"
 rc=${PIPESTATUS[0]}
 if [ -s "$log" ]; then
   echo "oclgrind reported:"

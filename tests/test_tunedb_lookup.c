@@ -63,9 +63,9 @@ static void chain_falls_back_at_each_level(void **state)
     sparq_device_caps caps;
     memset(&caps, 0, sizeof caps);
     caps.type = SPARQ_DEVICE_TYPE_GPU;
-    sparq_kernel_default_params(testing_batchtile_kernel(), &caps, &defaults_gpu);
+    sparq_kernel_type_defaults(testing_batchtile_kernel(), &caps, &defaults_gpu);
     caps.type = SPARQ_DEVICE_TYPE_CPU;
-    sparq_kernel_default_params(testing_batchtile_kernel(), &caps, &defaults_cpu);
+    sparq_kernel_type_defaults(testing_batchtile_kernel(), &caps, &defaults_cpu);
     assert_int_equal(testing_lookup(user, shipped, &gpu, CLASS, HASH, &p, detail),
                      SPARQ_PARAM_SOURCE_DEFAULT);
     assert_memory_equal(&p, &defaults_gpu, sizeof p);

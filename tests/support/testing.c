@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 sparq_context *testing_context(const sparq_context_options *options)
@@ -140,4 +141,14 @@ void testing_filter_from_env(void)
     const char *filter = getenv("SPARQ_TEST_FILTER");
     if (filter && *filter)
         cmocka_set_test_filter(filter);
+}
+
+double testing_rss_mb(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long long size = 0, resident = 0;
+    int got = f ? fscanf(f, "%llu %llu", &size, &resident) : 0;
+    if (f)
+        fclose(f);
+    return got == 2 ? (double)resident * (double)sysconf(_SC_PAGESIZE) / 1e6 : 0.0;
 }

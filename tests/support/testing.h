@@ -36,6 +36,9 @@ void testing_fill_uniform(float *out, size_t count, uint64_t seed, float lo, flo
  * filter, used to run a test's kernel cases under oclgrind). Call first in main(). */
 void testing_filter_from_env(void);
 
+/* The process's resident memory in MB (/proc/self/statm), 0 where unknown. */
+double testing_rss_mb(void);
+
 /* A fresh empty folder under the build tree for this test; returns its path. */
 const char *testing_tmpdir(const char *name);
 /* The path of file name inside a fresh testing_tmpdir(test) (valid until the next call). */
