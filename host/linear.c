@@ -1,6 +1,7 @@
 /* linear.c - sparq_linear: argument checks, then the plan of (matrix, batch) from
  * host/plan.c run: the sparse path's kernel through its registry row, or the dense path
- * (the dense tiled kernel built for f32, or a dense GEMV) with its fused activation.
+ * (the dense tiled kernel built for f32, or a dense GEMV) with its fused activation; and
+ * sparq_matrix_prepare, which runs it once per batch so later calls build nothing.
  */
 #include "matrix.h"
 #include "linear_dense_q.h"
@@ -141,4 +142,62 @@ sparq_status sparq_linear(sparq_matrix *m, cl_command_queue queue, cl_mem x, siz
             return st;
         sparq_plan_forget(m, batch);
     }
+}
+
+sparq_status sparq_matrix_prepare(sparq_matrix *m, cl_command_queue queue, const size_t *batches,
+                                  size_t count)
+{
+    if (!m || (count > 0 && !batches))
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "matrix_prepare: NULL %s",
+                          m ? "batches" : "matrix");
+    if (!queue && !(queue = sparq_context_queue(m->ctx)))
+        return sparq_fail((sparq_status)CL_INVALID_COMMAND_QUEUE,
+                          "matrix_prepare: the context's queue could not be created");
+    size_t largest = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (batches[i] == 0 || batches[i] > UINT32_MAX)
+            return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
+                              "matrix_prepare: batch %zu must be between 1 and 2^32 - 1",
+                              batches[i]);
+        largest = batches[i] > largest ? batches[i] : largest;
+    }
+    if (largest > SIZE_MAX / sizeof(float) / m->cols ||
+        largest > SIZE_MAX / sizeof(float) / m->rows)
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "matrix_prepare: batch %zu overflows",
+                          largest);
+    if (count == 0)
+        return SPARQ_OK;
+    /* one real call per batch on zeros, with a bias and an activation (the dense path's
+     * activation kernel), so every kernel a call at that batch will use is built and
+     * loaded; the scratch buffers go when the calls have run */
+    cl_context cl = m->ctx->cl_ctx;
+    cl_int err = CL_SUCCESS, err_y = CL_SUCCESS, err_b = CL_SUCCESS;
+    size_t x_bytes = largest * m->cols * sizeof(float), y_bytes = largest * m->rows * sizeof(float);
+    cl_mem x = clCreateBuffer(cl, CL_MEM_READ_WRITE, x_bytes, NULL, &err);
+    cl_mem y = clCreateBuffer(cl, CL_MEM_READ_WRITE, y_bytes, NULL, &err_y);
+    cl_mem bias = clCreateBuffer(cl, CL_MEM_READ_WRITE, m->rows * sizeof(float), NULL, &err_b);
+    sparq_status st = SPARQ_OK;
+    if (err != CL_SUCCESS || err_y != CL_SUCCESS || err_b != CL_SUCCESS)
+        st = sparq_fail_cl(err != CL_SUCCESS ? err : err_y != CL_SUCCESS ? err_y : err_b,
+                           "matrix_prepare: clCreateBuffer");
+    const float zero = 0.0f;
+    if (st == SPARQ_OK &&
+        ((err = clEnqueueFillBuffer(queue, x, &zero, sizeof zero, 0, x_bytes, 0, NULL, NULL)) !=
+             CL_SUCCESS ||
+         (err = clEnqueueFillBuffer(queue, bias, &zero, sizeof zero, 0, m->rows * sizeof(float),
+                                    0, NULL, NULL)) != CL_SUCCESS))
+        st = sparq_fail_cl(err, "matrix_prepare: clEnqueueFillBuffer");
+    const sparq_epilogue ep = {.bias = bias, .activation = SPARQ_ACTIVATION_RELU};
+    for (size_t i = 0; i < count && st == SPARQ_OK; i++)
+        st = sparq_linear(m, queue, x, 0, y, 0, batches[i], &ep, 0, NULL, NULL);
+    /* out of order or not, every call has run before the buffers go */
+    if ((err = clFinish(queue)) != CL_SUCCESS && st == SPARQ_OK)
+        st = sparq_fail_cl(err, "matrix_prepare: clFinish");
+    if (x)
+        clReleaseMemObject(x);
+    if (y)
+        clReleaseMemObject(y);
+    if (bias)
+        clReleaseMemObject(bias);
+    return st;
 }

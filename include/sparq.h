@@ -528,6 +528,15 @@ SPARQ_API sparq_status sparq_linear(sparq_matrix *matrix, cl_command_queue queue
                                     cl_uint num_wait, const cl_event *wait_list,
                                     cl_event *event);
 
+/* Builds and loads every kernel that sparq_linear on this queue (NULL: the context's
+ * own) will use at each of the count batches, so that those calls compile nothing: an
+ * engine calls it at load time for the batches it serves (a first call otherwise
+ * compiles synchronously, hundreds of ms cold, a few ms from the disk cache). It plans
+ * each batch and runs it once, on zeros with a bias and an activation, on scratch
+ * buffers it frees after clFinish(queue). Errors as sparq_linear's. */
+SPARQ_API sparq_status sparq_matrix_prepare(sparq_matrix *matrix, cl_command_queue queue,
+                                            const size_t *batches, size_t count);
+
 /* Writes into text (always NUL-terminated) what sparq_linear would run for this batch:
  * the path and why, what the matrix holds on the device ("holds: packed arrays 1.8 MB",
  * "... + dense f32 copy 2.4 MB", "holds: dense f32 weights 2.4 MB"), the kernel, its

@@ -221,11 +221,58 @@ static void kernel_limit_replans(void **state)
     sparq_context_free(ctx);
 }
 
+/* sparq_matrix_prepare builds and loads every kernel the given batches use: the calls
+ * after it (with and without bias and activation) build and load nothing, for a sparse
+ * matrix, a W8A8 one and the dense path; bad batches are refused. */
+static void prepare_builds_everything(void **state)
+{
+    (void)state;
+    setenv("SPARQ_TUNE", "off", 1);
+    sparq_context *ctx = testing_context(NULL);
+    float *w = malloc(sizeof(float) * ROWS * COLS), unpacked[ROWS * COLS];
+    assert_non_null(w);
+    make_weights(w);
+    static const size_t prepared[] = {1, 8};
+    const size_t which[] = {4, 3}; /* csr f32, dense i8-row w8a8 */
+    for (size_t f = 0; f < 3; f++) {
+        sparq_matrix_options mo = {.quantize_activations = f == 1};
+        sparq_pack_options dense = {.structure = SPARQ_STRUCTURE_DENSE};
+        const sparq_pack_options *pack = f < 2 ? &formats[which[f]].pack : &dense;
+        sparq_matrix *m = testing_matrix(ctx, pack, ROWS, COLS, w, &mo, "prepared", unpacked,
+                                         NULL);
+        assert_int_equal(sparq_matrix_prepare(m, NULL, prepared, 2), SPARQ_OK);
+        sparq_context_stats before, after;
+        sparq_context_get_stats(ctx, &before);
+        for (size_t b = 0; b < 2; b++)
+            for (int act = 0; act < 2; act++) {
+                testing_linear_run run = {.batch = prepared[b], .activation = act,
+                                          .seed = 20 + b, .tol = f == 1 ? 2e-2 : 1e-4,
+                                          .label = "after prepare"};
+                testing_check_linear(ctx, m, unpacked, &run, NULL);
+            }
+        sparq_context_get_stats(ctx, &after);
+        if (after.programs_built != before.programs_built ||
+            after.program_disk_hits != before.program_disk_hits)
+            fail_msg("format %zu: %llu programs built and %llu loaded after prepare", f,
+                     (unsigned long long)(after.programs_built - before.programs_built),
+                     (unsigned long long)(after.program_disk_hits - before.program_disk_hits));
+        const size_t zero = 0;
+        assert_int_equal(sparq_matrix_prepare(m, NULL, &zero, 1), SPARQ_ERROR_INVALID_ARGUMENT);
+        assert_int_equal(sparq_matrix_prepare(m, NULL, NULL, 1), SPARQ_ERROR_INVALID_ARGUMENT);
+        sparq_matrix_free(m);
+    }
+    assert_int_equal(sparq_matrix_prepare(NULL, NULL, prepared, 2),
+                     SPARQ_ERROR_INVALID_ARGUMENT);
+    free(w);
+    sparq_context_free(ctx);
+}
+
 int main(void)
 {
     testing_filter_from_env();
     const struct CMUnitTest tests[] = {cmocka_unit_test(every_row_fits_small_devices),
                                        cmocka_unit_test(kernel_limit_replans),
+                                       cmocka_unit_test(prepare_builds_everything),
                                        cmocka_unit_test(every_row_runs)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
