@@ -149,7 +149,8 @@ static void setting_distance(const sparq_kernel_info *k, const sparq_kernel_para
     for (int i = 0; i < SPARQ_MAX_TUNABLES && k->tunables[i].name; i++)
         if (q->value[i] != p->value[i]) {
             (*changed)++;
-            *moved += fabs(log2((double)q->value[i]) - log2((double)(p->value[i] ? p->value[i] : 1)));
+            double from = p->value[i] ? (double)p->value[i] : 1.0;
+            *moved += fabs(log2((double)q->value[i]) - log2(from));
         }
 }
 
