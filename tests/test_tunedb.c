@@ -539,6 +539,47 @@ static void user_path_and_shipped(void **state)
     assert_int_equal(sparq_tunedb_skipped(shipped), 0);
 }
 
+/* Every source_hash in the shipped databases (the JSON files of host/db) is the hash of
+ * a kernel file as it is now: an entry whose kernel changed is skipped at lookup, silently
+ * turning tuned plans into defaults, so a kernel change must move the hashes too. */
+static void shipped_hashes_current(void **state)
+{
+    (void)state;
+    sparq_context *ctx = testing_context(NULL);
+    char current[32][17];
+    size_t sources = 0;
+    for (size_t i = 0; i < sparq_kernel_registry_size() && sources < 32; i++) {
+        char hex[17];
+        sparq_source_hash_get(ctx, sparq_kernel_row(i)->source, hex);
+        assert_true(hex[0] != '\0');
+        memcpy(current[sources++], hex, 17);
+    }
+    static const char *const files[] = {"pocl-cpu.json"};
+    for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/host/db/%s", SPARQ_SOURCE_DIR, files[f]);
+        size_t size = 0;
+        char *text = (char *)testing_read_file(path, &size);
+        assert_non_null(text);
+        size_t found = 0;
+        for (const char *at = strstr(text, "\"source_hash\""); at;
+             at = strstr(at + 1, "\"source_hash\"")) {
+            const char *open = strchr(at + strlen("\"source_hash\""), '"');
+            assert_non_null(open);
+            bool known = false;
+            for (size_t i = 0; i < sources && !known; i++)
+                known = strncmp(open + 1, current[i], 16) == 0;
+            if (!known)
+                fail_msg("%s: source_hash %.16s is no kernel file's hash now (a kernel "
+                         "changed: move its entries' hashes, or retune)", files[f], open + 1);
+            found++;
+        }
+        assert_true(found > 0);
+        free(text);
+    }
+    sparq_context_free(ctx);
+}
+
 int main(void)
 {
     testing_filter_from_env();
@@ -552,6 +593,7 @@ int main(void)
         cmocka_unit_test(concurrent_processes),
         cmocka_unit_test(concurrent_threads),
         cmocka_unit_test(user_path_and_shipped),
+        cmocka_unit_test(shipped_hashes_current),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
