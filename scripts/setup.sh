@@ -26,6 +26,9 @@ PACKAGES=(
   gnuplot-nox
   # tests
   libcmocka-dev
+  # Python (python/): the package's tests (pytest) with torch and pyopencl from Debian,
+  # and venv + pip for `pip install ./python` into a venv that sees them
+  python3-torch python3-pyopencl python3-pytest python3-venv python3-pip
 )
 
 SUDO=""

@@ -20,6 +20,7 @@ from ._formats import (Calib, Packed, Quantized, fake_quantize, list_packed, loa
                        load_packed, pack, prune_blocks, prune_magnitude, prune_nm,
                        prune_schedule_sparsity, quantize, save_calib, save_packed)
 from ._device import Context, Matrix, devices
+from ._convert import convert_file
 
 __all__ = [
     "Error", "version", "library_path", "fake_quantize", "quantize", "Quantized",
@@ -41,11 +42,3 @@ def set_log_level(level):
     if level not in levels:
         raise ValueError(f"level {level!r} is not 'off', 'info' or 'debug'")
     _clib.sparq_log_set_level(levels[level])
-
-
-def convert_file(*args, **kwargs):
-    from ._convert import convert_file as _convert_file
-    return _convert_file(*args, **kwargs)
-
-
-convert_file.__doc__ = "See sparq._convert.convert_file."

@@ -1,0 +1,124 @@
+"""pack with format strings, unpack round trips for every structure, bits per weight,
+files: save / load / list."""
+import numpy as np
+import pytest
+
+import sparq
+from conftest import weights
+
+ENCODINGS = ["f32", "f16", "i8-row", "i8-tensor", "i8-g32-asym", "i4-g128", "i4-row-asym"]
+
+
+def _pruned(w, structure, sparsity):
+    w = w.copy()
+    if structure.startswith("csr") and sparsity is not None:
+        sparq.prune_magnitude(w, sparsity, scope="row", zero_pruned=True)
+    elif structure.startswith("bsr") and sparsity is not None:
+        r, c = map(int, structure[3:].split("x"))
+        sparq.prune_blocks(w, r, c, sparsity, zero_pruned=True)
+    elif ":" in structure:
+        n, m = map(int, structure.split(":"))
+        sparq.prune_nm(w, n, m, zero_pruned=True)
+    return w
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+@pytest.mark.parametrize("structure,sparsity", [
+    ("dense", None), ("csr", 0.9), ("csr", 0.5), ("csr", None), ("bsr4x8", 0.5),
+    ("bsr16x16", 0.75), ("2:4", None), ("1:8", None)])
+def test_round_trip(rng, structure, sparsity, encoding):
+    w = weights(rng, 40, 136)
+    w[0, :30] = 0.0
+    spelled = structure + ("" if sparsity is None else str(sparsity)) + "+" + encoding
+    before = w.copy()
+    p = sparq.pack(w, spelled)
+    assert np.array_equal(w, before)  # pack never modifies w
+    assert p.rows == 40 and p.cols == 136 and p.shape == (40, 136)
+    assert p.format == f"{structure}+{encoding}"
+    assert p.bits_per_weight == pytest.approx(p.nbytes * 8 / (40 * 136))
+    pruned = _pruned(w, structure, sparsity)
+    ref = sparq.fake_quantize(pruned, encoding)
+    got = p.unpack()
+    assert got.dtype == np.float32 and got.shape == (40, 136)
+    # every structure quantizes with the dense rules and scale indices: bit for bit
+    assert np.array_equal(got.view(np.uint32), ref.view(np.uint32))
+    assert np.all(got[pruned == 0] == 0)
+    if structure == "csr":
+        assert p.stored_values == np.count_nonzero(pruned)
+    if structure == "dense":
+        assert p.stored_values == 40 * 136
+
+
+def test_csr_sparsity_is_per_row_and_global_on_request(rng):
+    w = weights(rng, 20, 100)
+    p = sparq.pack(w, "csr0.9")
+    assert np.all((p.unpack() != 0).sum(axis=1) == 10)
+    g = sparq.pack(w, "csr0.9", prune_scope="global")
+    assert (g.unpack() != 0).sum() == 200
+    assert sparq.pack(w, "csr.5+f16").stored_values == 1000
+    assert sparq.pack(w, "csr1").stored_values == 0
+
+
+def test_format_spelling_errors(rng):
+    w = weights(rng, 8, 8)
+    for bad in ("csr2.0+f32", "dense0.5+f32", "csr+i3-row", "bsr3x3+f32", "2:4x", "coo"):
+        with pytest.raises((sparq.Error, ValueError)) as e:
+            sparq.pack(w, bad)
+        if isinstance(e.value, sparq.Error):
+            assert e.value.status == "SPARQ_ERROR_INVALID_ARGUMENT"
+    with pytest.raises(ValueError):
+        sparq.pack(w, 3)
+    with pytest.raises(ValueError):
+        sparq.pack(w.astype(np.float64), "csr")
+    with pytest.raises(ValueError):
+        sparq.pack(np.zeros((0, 4), np.float32), "csr")
+
+
+def test_f16_overflow_is_invalid_data(rng):
+    w = weights(rng, 4, 4)
+    w[1, 1] = 1e6
+    with pytest.raises(sparq.Error) as e:
+        sparq.pack(w, "dense+f16")
+    assert e.value.status == "SPARQ_ERROR_INVALID_DATA"
+
+
+def test_arrays(rng):
+    w = weights(rng, 6, 20)
+    p = sparq.pack(w, "csr0.5+i8-row")
+    a = p.arrays()
+    assert list(a) == ["row_ptr", "col_idx", "values", "scales"]
+    assert a["row_ptr"].dtype == np.uint32 and a["row_ptr"][-1] == 60
+    assert a["col_idx"].dtype == np.uint16 and a["values"].dtype == np.int8
+    assert sum(v.nbytes for v in a.values()) == p.nbytes
+
+
+def test_save_load_list(rng, tmp_path):
+    path = tmp_path / "m.safetensors"
+    mats = {"a.weight": sparq.pack(weights(rng, 12, 64), "csr0.8+i8-row"),
+            "b.weight": sparq.pack(weights(rng, 8, 64), "2:4+i4-g32"),
+            "c": sparq.pack(weights(rng, 16, 32), "bsr4x4.5+f16")}
+    sparq.save_packed(path, mats, metadata={"note": "test"})
+    assert sparq.list_packed(path) == [("a.weight", "csr+i8-row", 12, 64),
+                                       ("b.weight", "2:4+i4-g32", 8, 64),
+                                       ("c", "bsr4x4+f16", 16, 32)]
+    for name, p in mats.items():
+        q = sparq.load_packed(path, name)
+        assert q.format == p.format and np.array_equal(q.unpack(), p.unpack())
+    one = tmp_path / "one.safetensors"
+    mats["c"].save(one, "layer")
+    assert sparq.list_packed(one) == [("layer", "bsr4x4+f16", 16, 32)]
+    with pytest.raises(sparq.Error) as e:
+        sparq.load_packed(path, "missing")
+    assert e.value.status == "SPARQ_ERROR_INVALID_FORMAT"
+    with pytest.raises(sparq.Error) as e:
+        sparq.list_packed(tmp_path / "absent.safetensors")
+    assert e.value.status == "SPARQ_ERROR_IO"
+
+
+def test_closed_packed(rng):
+    p = sparq.pack(weights(rng, 4, 4), "dense")
+    p.close()
+    p.close()
+    with pytest.raises(ValueError):
+        p.unpack()
+    assert "closed" in repr(p)
