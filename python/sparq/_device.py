@@ -13,6 +13,8 @@ from ._formats import Packed
 from ._lib import check, lib
 
 byref = ctypes.byref
+_write = _cl.write_buffer
+_read = _cl.read_buffer
 
 
 def devices():
@@ -291,34 +293,44 @@ class Matrix:
                 self._release(b)
         self._cap = 0
 
-    def __call__(self, x, bias=None, activation=None):
+    def __call__(self, x, bias=None, activation=None, out=None):
         """act(x @ W^T + bias) for x float32 (batch, cols) -> (batch, rows), or (cols,)
         -> (rows,). bias: float32 (rows,) or None; activation: None, "relu" or "gelu"
-        (tanh approximation). Copies x to the device, runs sparq_linear on the context's
-        queue and copies the result back (blocking)."""
+        (tanh approximation); out: a C-contiguous float32 array of the result's shape to
+        write into (returned), else a new array. Copies x to the device, runs sparq_linear
+        on the context's queue and copies the result back (blocking)."""
         if type(x) is not np.ndarray or x.dtype != np.float32:
             raise ValueError("x must be a numpy float32 array")
-        if x.ndim == 2:
+        ndim = x.ndim
+        if ndim == 2:
             batch = x.shape[0]
-        elif x.ndim == 1:
+        elif ndim == 1:
             batch = 1
         else:
             raise ValueError(f"x must be (batch, {self.cols}) or ({self.cols},), not {x.shape}")
         if x.shape[-1] != self.cols or batch == 0:
             raise ValueError(f"x has shape {x.shape}; the matrix takes {self.cols} columns")
-        act = _activation(activation)
+        act = 0 if activation is None else _activation(activation)
         if bias is not None:
             if (type(bias) is not np.ndarray or bias.dtype != np.float32
                     or bias.shape != (self.rows,)):
                 raise ValueError(f"bias must be a float32 array of shape ({self.rows},)")
             bias = np.ascontiguousarray(bias)
+        if out is not None:
+            shape = (batch, self.rows) if ndim == 2 else (self.rows,)
+            if (type(out) is not np.ndarray or out.dtype != np.float32 or out.shape != shape
+                    or not out.flags.c_contiguous or not out.flags.writeable):
+                raise ValueError(f"out must be a writable C-contiguous float32 array of "
+                                 f"shape {shape}")
         if not x.flags.c_contiguous:
             x = np.ascontiguousarray(x)
-        h = self.handle
-        y = np.empty((batch, self.rows) if x.ndim == 2 else (self.rows,), np.float32)
+        h = self._h
+        if not h:
+            raise ValueError("this matrix was closed")
         q = self._queue
         with self._lock:
-            self._buffers(batch)
+            if batch > self._cap:
+                self._buffers(batch)
             ep = self._ep
             ep.activation = act
             if bias is not None:
@@ -330,17 +342,20 @@ class Matrix:
                           "clEnqueueWriteBuffer(bias)")
             else:
                 ep.bias = None
-            st = _cl.write_buffer(q, self._xbuf, 0, 0, x.nbytes, x.ctypes.data, 0, None, None)
+            xbuf, ybuf = self._xbuf, self._ybuf
+            st = _write(q, xbuf, 0, 0, x.nbytes, x.ctypes.data, 0, None, None)
             if st:
                 _cl.finish(q)
                 _cl.check(st, "clEnqueueWriteBuffer(x)")
-            st = self._linear(h, q, self._xbuf, 0, self._ybuf, 0, batch, self._ep_ptr, 0,
-                              None, None)
+            st = self._linear(h, q, xbuf, 0, ybuf, 0, batch, self._ep_ptr, 0, None, None)
             if st:
                 err = _lib.error(st)
                 _cl.finish(q)
                 raise err
-            st = _cl.read_buffer(q, self._ybuf, 1, 0, y.nbytes, y.ctypes.data, 0, None, None)
+            # y is made while the device runs (PoCL's workers are still awake then)
+            y = out if out is not None else np.empty(
+                (batch, self.rows) if ndim == 2 else (self.rows,), np.float32)
+            st = _read(q, ybuf, 1, 0, y.nbytes, y.ctypes.data, 0, None, None)
             if st:
                 _cl.finish(q)
                 _cl.check(st, "clEnqueueReadBuffer(y)")

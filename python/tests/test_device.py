@@ -59,6 +59,13 @@ def test_bias_activation_and_vectors(ctx, rng):
     assert v.shape == (64,)
     _close(v, _ref(x[2:3], p.unpack())[0])
     _close(m(np.asfortranarray(x)), _ref(x, p.unpack()))  # non-contiguous input
+    out = np.full((5, 64), np.nan, np.float32)
+    assert m(x, bias=b, out=out) is out
+    _close(out, _ref(x, p.unpack(), b))
+    for bad in (np.empty((5, 63), np.float32), np.empty((5, 64), np.float64),
+                np.empty((64, 5), np.float32).T):
+        with pytest.raises(ValueError):
+            m(x, out=bad)
     big = weights(rng, 40, 80)  # the kept buffers grow
     _close(m(big), _ref(big, p.unpack()))
     _close(m(x[:1]), _ref(x[:1], p.unpack()))
