@@ -84,7 +84,7 @@ def _model(rng, path):
 
 def test_convert_file(rng, tmp_path):
     src, dst = tmp_path / "model.safetensors", tmp_path / "out.safetensors"
-    t = _model(rng, src)
+    _model(rng, src)
     r = sparq.convert_file(src, dst, structure="csr", quant="i8-row", sparsity=0.9,
                            max_nmse=0.9)
     assert [l["name"] for l in r["layers"]] == ["fc1.weight", "fc2.weight"]
