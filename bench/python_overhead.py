@@ -8,7 +8,11 @@ each call alone with the monotonic clock (median over many calls):
   numpy path    Python: y = m(x) (checks, x copied to the device, sparq_linear, y copied
                 back with a blocking read, a new numpy y each call); and m(x, out=y2)
                 into a preallocated y2; and "raw ctypes": the same three C calls from
-                Python with all arguments computed beforehand (the floor of any caller)
+                Python with all arguments computed beforehand (the floor of any caller);
+                and "numpy vs C+work": m(x) against the C loop doing, before each call,
+                as many microseconds of its own work as the binding's code takes (on
+                PoCL's CPU device any gap between calls lets its worker threads go to
+                sleep, and waking them costs more than the gap)
                 C:      clEnqueueWriteBuffer(x) + sparq_linear + blocking
                         clEnqueueReadBuffer into preallocated arrays, on m's own buffers
   enqueue path  Python: m.enqueue(queue, x_buf, y_buf, 1).wait() on pyopencl buffers
@@ -58,12 +62,15 @@ static double now_us(void) {
 }
 
 /* mode 0: write x, sparq_linear, blocking read of y; mode 1: sparq_linear with an event,
- * wait for it. times[i] gets call i in us. Returns 0 or the first failing status. */
+ * wait for it. times[i] gets call i in us, including host_work_us of spinning before it
+ * (0: calls back to back). Returns 0 or the first failing status. */
 int overhead_loop(linear_fn linear, void *m, cl_command_queue q, cl_mem xb, cl_mem yb,
                   const float *x, float *y, size_t batch, size_t rows, size_t cols,
-                  int iters, int mode, double *times) {
+                  int iters, int mode, double *times, double host_work_us) {
     for (int i = -iters / 10 - 20; i < iters; i++) {
         double t0 = now_us();
+        while (now_us() - t0 < host_work_us) /* a caller's own work before each call */
+            ;
         int st;
         if (mode == 0) {
             st = clEnqueueWriteBuffer(q, xb, CL_FALSE, 0, batch * cols * 4, x, 0, NULL, NULL);
@@ -98,7 +105,8 @@ def build_c(tmp):
     loop = so.overhead_loop
     vp, sz = ctypes.c_void_p, ctypes.c_size_t
     loop.restype = ctypes.c_int
-    loop.argtypes = [vp, vp, vp, vp, vp, vp, vp, sz, sz, sz, ctypes.c_int, ctypes.c_int, vp]
+    loop.argtypes = [vp, vp, vp, vp, vp, vp, vp, sz, sz, sz, ctypes.c_int, ctypes.c_int, vp,
+                     ctypes.c_double]
     return loop, so
 
 
@@ -108,11 +116,11 @@ def summary(t):
     return [t[n // 2], t[n // 10], t[n * 9 // 10]]
 
 
-def c_times(loop, m, q, xb, yb, x, y, batch, iters, mode):
+def c_times(loop, m, q, xb, yb, x, y, batch, iters, mode, host_work_us=0.0):
     times = np.zeros(iters)
     linear = ctypes.cast(lib.sparq_linear, ctypes.c_void_p).value
     st = loop(linear, m.handle, q, xb, yb, x.ctypes.data, y.ctypes.data, batch, m.rows, m.cols,
-              iters, mode, times.ctypes.data)
+              iters, mode, times.ctypes.data, host_work_us)
     if st:
         raise sparq.Error(str(st), st, "overhead loop failed")
     return summary(times)
@@ -187,7 +195,7 @@ def main():
         except ImportError:
             print("(pyopencl not found: the enqueue path is skipped)")
     runs = {"numpy": ([], []), "numpy out=": ([], []), "raw ctypes": ([], []),
-            "enqueue": ([], [])}
+            "enqueue": ([], []), "numpy vs C+work": ([], [])}
     with tempfile.TemporaryDirectory() as tmp:
         loop, so = build_c(tmp)
         with sparq.Context() as ctx, ctx.matrix(packed) as m:
@@ -200,6 +208,7 @@ def main():
             ref = m(x)
             q = m._queue
             raw = raw_calls(m, x, y2)
+            binding = binding_only(m, x, so, a.iters * 4)
             if cl is not None:
                 clctx = cl.Context.from_int_ptr(ctx.cl_context)
                 pq = cl.CommandQueue.from_int_ptr(q)
@@ -216,14 +225,16 @@ def main():
                 runs["raw ctypes"][0].append(c_times(loop, m, q, m._xbuf, m._ybuf, x, y,
                                                      a.batch, a.iters, 0))
                 runs["raw ctypes"][1].append(py_times(raw, a.iters))
+                runs["numpy vs C+work"][0].append(c_times(loop, m, q, m._xbuf, m._ybuf, x, y,
+                                                          a.batch, a.iters, 0, binding))
+                runs["numpy vs C+work"][1].append(py_times(lambda: m(x), a.iters))
                 if cl is not None:
                     runs["enqueue"][0].append(c_times(loop, m, q, xb.int_ptr, yb.int_ptr, x, y,
                                                       a.batch, a.iters, 1))
                     runs["enqueue"][1].append(
                         py_times(lambda: m.enqueue(pq, xb, yb, a.batch).wait(), a.iters))
             assert np.allclose(y, ref, rtol=1e-5, atol=1e-5)
-            binding = binding_only(m, x, so, a.iters * 4)
-    print(f"{'path':10}  {'C median':>9}  {'Python median':>13}  {'difference':>10}  "
+    print(f"{'path':15}  {'C median':>9}  {'Python median':>13}  {'difference':>10}  "
           f"{'paired':>7}   (us)")
     for name, (c, p) in runs.items():
         if not c:
@@ -231,8 +242,10 @@ def main():
         cm = statistics.median(r[0] for r in c)
         pm = statistics.median(r[0] for r in p)
         paired = statistics.median(pr[0] - cr[0] for cr, pr in zip(c, p))
-        print(f"{name:10}  {cm:9.1f}  {pm:13.1f}  {pm - cm:+10.1f}  {paired:+7.1f}")
-    print(f"binding alone: m(x) with its three C calls made no-ops: {binding:.1f} us")
+        print(f"{name:15}  {cm:9.1f}  {pm:13.1f}  {pm - cm:+10.1f}  {paired:+7.1f}")
+    print(f"binding alone: m(x) with its three C calls made no-ops: {binding:.1f} us; "
+          f"'numpy vs C+work': the C loop spins that long before each call (a caller's "
+          f"own work), as the binding's work comes before each call from Python")
     print("C / Python median: the median of the rounds' medians; paired: the median over "
           "rounds of (Python - C) within a round")
     for name, (c, p) in runs.items():

@@ -15,6 +15,14 @@ from ._lib import check, lib
 byref = ctypes.byref
 _write = _cl.write_buffer
 _read = _cl.read_buffer
+_ndarray = np.ndarray
+_F32 = np.dtype(np.float32)
+_empty = np.empty
+
+
+def _address(a):
+    """The data pointer of a numpy array (cheaper than a.ctypes.data)."""
+    return a.__array_interface__["data"][0]
 
 
 def devices():
@@ -214,8 +222,6 @@ class Matrix:
         self._lock = threading.Lock()
         self._cap = 0
         self._xbuf = self._ybuf = self._bbuf = None
-        self._ep = _lib.Epilogue()
-        self._ep_ptr = ctypes.pointer(self._ep)
         self._linear = lib.sparq_linear
         self._free = lib.sparq_matrix_free
         self._release = _cl.release_mem
@@ -299,29 +305,35 @@ class Matrix:
         (tanh approximation); out: a C-contiguous float32 array of the result's shape to
         write into (returned), else a new array. Copies x to the device, runs sparq_linear
         on the context's queue and copies the result back (blocking)."""
-        if type(x) is not np.ndarray or x.dtype != np.float32:
+        # Kept lean: on a CPU device every step here runs while PoCL's workers go idle.
+        if type(x) is not _ndarray or x.dtype != _F32:
             raise ValueError("x must be a numpy float32 array")
-        ndim = x.ndim
-        if ndim == 2:
-            batch = x.shape[0]
-        elif ndim == 1:
+        shape = x.shape
+        rows, cols = self.rows, self.cols
+        if len(shape) == 2:
+            batch = shape[0]
+            yshape = (batch, rows)
+        elif len(shape) == 1:
             batch = 1
+            yshape = (rows,)
         else:
-            raise ValueError(f"x must be (batch, {self.cols}) or ({self.cols},), not {x.shape}")
-        if x.shape[-1] != self.cols or batch == 0:
-            raise ValueError(f"x has shape {x.shape}; the matrix takes {self.cols} columns")
-        act = 0 if activation is None else _activation(activation)
-        if bias is not None:
-            if (type(bias) is not np.ndarray or bias.dtype != np.float32
-                    or bias.shape != (self.rows,)):
-                raise ValueError(f"bias must be a float32 array of shape ({self.rows},)")
-            bias = np.ascontiguousarray(bias)
+            raise ValueError(f"x must be (batch, {cols}) or ({cols},), not {shape}")
+        if shape[-1] != cols or batch == 0:
+            raise ValueError(f"x has shape {shape}; the matrix takes {cols} columns")
+        if bias is None and activation is None:
+            ep = None
+        else:
+            ep = _lib.Epilogue(None, 0, _activation(activation))
+            if bias is not None:
+                if (type(bias) is not _ndarray or bias.dtype != _F32
+                        or bias.shape != (rows,)):
+                    raise ValueError(f"bias must be a float32 array of shape ({rows},)")
+                bias = np.ascontiguousarray(bias)
         if out is not None:
-            shape = (batch, self.rows) if ndim == 2 else (self.rows,)
-            if (type(out) is not np.ndarray or out.dtype != np.float32 or out.shape != shape
+            if (type(out) is not _ndarray or out.dtype != _F32 or out.shape != yshape
                     or not out.flags.c_contiguous or not out.flags.writeable):
                 raise ValueError(f"out must be a writable C-contiguous float32 array of "
-                                 f"shape {shape}")
+                                 f"shape {yshape}")
         if not x.flags.c_contiguous:
             x = np.ascontiguousarray(x)
         h = self._h
@@ -331,31 +343,25 @@ class Matrix:
         with self._lock:
             if batch > self._cap:
                 self._buffers(batch)
-            ep = self._ep
-            ep.activation = act
+            xbuf, ybuf = self._xbuf, self._ybuf
             if bias is not None:
                 if not self._bbuf:
-                    self._bbuf = _cl.create_buffer(self._clctx, _cl.MEM_READ_ONLY, self.rows * 4)
+                    self._bbuf = _cl.create_buffer(self._clctx, _cl.MEM_READ_ONLY, rows * 4)
                 ep.bias = self._bbuf
-                _cl.check(_cl.write_buffer(q, self._bbuf, 0, 0, self.rows * 4,
-                                           bias.ctypes.data, 0, None, None),
-                          "clEnqueueWriteBuffer(bias)")
-            else:
-                ep.bias = None
-            xbuf, ybuf = self._xbuf, self._ybuf
-            st = _write(q, xbuf, 0, 0, x.nbytes, x.ctypes.data, 0, None, None)
+                _cl.check(_write(q, self._bbuf, 0, 0, rows * 4, _address(bias), 0, None,
+                                 None), "clEnqueueWriteBuffer(bias)")
+            st = _write(q, xbuf, 0, 0, batch * cols * 4, _address(x), 0, None, None)
             if st:
                 _cl.finish(q)
                 _cl.check(st, "clEnqueueWriteBuffer(x)")
-            st = self._linear(h, q, xbuf, 0, ybuf, 0, batch, self._ep_ptr, 0, None, None)
+            st = self._linear(h, q, xbuf, 0, ybuf, 0, batch, ep, 0, None, None)
             if st:
                 err = _lib.error(st)
                 _cl.finish(q)
                 raise err
-            # y is made while the device runs (PoCL's workers are still awake then)
-            y = out if out is not None else np.empty(
-                (batch, self.rows) if ndim == 2 else (self.rows,), np.float32)
-            st = _read(q, ybuf, 1, 0, y.nbytes, y.ctypes.data, 0, None, None)
+            # y is made while the device runs
+            y = out if out is not None else _empty(yshape, _F32)
+            st = _read(q, ybuf, 1, 0, batch * rows * 4, _address(y), 0, None, None)
             if st:
                 _cl.finish(q)
                 _cl.check(st, "clEnqueueReadBuffer(y)")
