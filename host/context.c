@@ -239,12 +239,9 @@ const char *sparq_context_choice(const sparq_context *ctx)
     return ctx ? ctx->choice : "";
 }
 
-cl_command_queue sparq_context_queue(sparq_context *ctx)
+sparq_status sparq_context_queue_get(sparq_context *ctx, cl_command_queue *queue)
 {
-    if (!ctx) {
-        sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "context_queue: NULL context");
-        return NULL;
-    }
+    sparq_status st = SPARQ_OK;
     pthread_mutex_lock(&ctx->lock);
     if (!ctx->queue) {
         cl_int err = CL_SUCCESS;
@@ -252,11 +249,22 @@ cl_command_queue sparq_context_queue(sparq_context *ctx)
                                           &err);
         if (err != CL_SUCCESS) {
             ctx->queue = NULL;
-            sparq_fail_cl(err, "clCreateCommandQueue");
+            st = sparq_fail_cl(err, "context_queue: clCreateCommandQueue");
         }
     }
-    cl_command_queue q = ctx->queue;
+    *queue = ctx->queue;
     pthread_mutex_unlock(&ctx->lock);
+    return st;
+}
+
+cl_command_queue sparq_context_queue(sparq_context *ctx)
+{
+    if (!ctx) {
+        sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "context_queue: NULL context");
+        return NULL;
+    }
+    cl_command_queue q = NULL;
+    sparq_context_queue_get(ctx, &q);
     return q;
 }
 

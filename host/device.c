@@ -13,20 +13,36 @@ sparq_status sparq_fail_cl(cl_int err, const char *what)
     return sparq_fail(err, "%s failed with %s (%d)", what, sparq_status_string(err), err);
 }
 
-static void info_string(cl_device_id dev, cl_device_info what, char *out, size_t size)
+/* A failed property query: CL_INVALID_VALUE (a property this device's OpenCL version
+ * lacks, or a string longer than its field) leaves the field empty; any other error
+ * (the driver out of resources) is kept in *failed, the first one, and fails the probe:
+ * caps with a field zeroed by a fault would make the context refuse every kernel. */
+static void note_failure(cl_int err, cl_int *failed)
+{
+    if (err != CL_SUCCESS && err != CL_INVALID_VALUE && *failed == CL_SUCCESS)
+        *failed = err;
+}
+
+static void info_string(cl_device_id dev, cl_device_info what, char *out, size_t size,
+                        cl_int *failed)
 {
     out[0] = '\0';
     size_t got = 0;
-    if (clGetDeviceInfo(dev, what, size - 1, out, &got) != CL_SUCCESS)
+    cl_int err = clGetDeviceInfo(dev, what, size - 1, out, &got);
+    if (err != CL_SUCCESS)
         out[0] = '\0';
+    note_failure(err, failed);
     out[size - 1] = '\0';
 }
 
 /* Reads a fixed-size scalar device property; leaves *out zeroed when the driver fails. */
-static void info_scalar(cl_device_id dev, cl_device_info what, void *out, size_t size)
+static void info_scalar(cl_device_id dev, cl_device_info what, void *out, size_t size,
+                        cl_int *failed)
 {
-    if (clGetDeviceInfo(dev, what, size, out, NULL) != CL_SUCCESS)
+    cl_int err = clGetDeviceInfo(dev, what, size, out, NULL);
+    if (err != CL_SUCCESS)
         memset(out, 0, size);
+    note_failure(err, failed);
 }
 
 static bool has_extension(const char *extensions, const char *name)
@@ -51,13 +67,16 @@ sparq_status sparq_device_caps_probe(cl_device_id dev, sparq_device_caps *caps)
     cl_int err = clGetDeviceInfo(dev, CL_DEVICE_TYPE, sizeof type, &type, NULL);
     if (err != CL_SUCCESS)
         return sparq_fail_cl(err, "clGetDeviceInfo(CL_DEVICE_TYPE)");
+    cl_int failed = CL_SUCCESS;
 
-    info_string(dev, CL_DEVICE_NAME, caps->name, sizeof caps->name);
-    info_string(dev, CL_DEVICE_VENDOR, caps->vendor, sizeof caps->vendor);
-    info_string(dev, CL_DRIVER_VERSION, caps->driver_version, sizeof caps->driver_version);
-    info_string(dev, CL_DEVICE_VERSION, caps->device_version, sizeof caps->device_version);
+    info_string(dev, CL_DEVICE_NAME, caps->name, sizeof caps->name, &failed);
+    info_string(dev, CL_DEVICE_VENDOR, caps->vendor, sizeof caps->vendor, &failed);
+    info_string(dev, CL_DRIVER_VERSION, caps->driver_version,
+                sizeof caps->driver_version, &failed);
+    info_string(dev, CL_DEVICE_VERSION, caps->device_version,
+                sizeof caps->device_version, &failed);
     info_string(dev, CL_DEVICE_OPENCL_C_VERSION, caps->opencl_c_version,
-                sizeof caps->opencl_c_version);
+                sizeof caps->opencl_c_version, &failed);
     if (sscanf(caps->opencl_c_version, "OpenCL C %d.%d", &caps->opencl_c_major,
                &caps->opencl_c_minor) != 2) {
         caps->opencl_c_major = 1;
@@ -65,48 +84,59 @@ sparq_status sparq_device_caps_probe(cl_device_id dev, sparq_device_caps *caps)
     }
 
     cl_platform_id platform = NULL;
-    info_scalar(dev, CL_DEVICE_PLATFORM, &platform, sizeof platform);
+    info_scalar(dev, CL_DEVICE_PLATFORM, &platform, sizeof platform, &failed);
     if (platform &&
-        clGetPlatformInfo(platform, CL_PLATFORM_NAME, sizeof caps->platform_name - 1,
-                          caps->platform_name, NULL) != CL_SUCCESS)
+        (err = clGetPlatformInfo(platform, CL_PLATFORM_NAME, sizeof caps->platform_name - 1,
+                                 caps->platform_name, NULL)) != CL_SUCCESS) {
         caps->platform_name[0] = '\0';
+        note_failure(err, &failed);
+    }
 
     caps->type = (type & CL_DEVICE_TYPE_GPU)           ? SPARQ_DEVICE_TYPE_GPU
                  : (type & CL_DEVICE_TYPE_ACCELERATOR) ? SPARQ_DEVICE_TYPE_ACCELERATOR
                  : (type & CL_DEVICE_TYPE_CPU)         ? SPARQ_DEVICE_TYPE_CPU
                                                        : SPARQ_DEVICE_TYPE_OTHER;
-    info_scalar(dev, CL_DEVICE_MAX_COMPUTE_UNITS, &caps->compute_units, sizeof(cl_uint));
-    info_scalar(dev, CL_DEVICE_MAX_CLOCK_FREQUENCY, &caps->max_clock_mhz, sizeof(cl_uint));
-    info_scalar(dev, CL_DEVICE_GLOBAL_MEM_SIZE, &caps->global_mem_bytes, sizeof(cl_ulong));
-    info_scalar(dev, CL_DEVICE_MAX_MEM_ALLOC_SIZE, &caps->max_alloc_bytes, sizeof(cl_ulong));
-    info_scalar(dev, CL_DEVICE_LOCAL_MEM_SIZE, &caps->local_mem_bytes, sizeof(cl_ulong));
+    info_scalar(dev, CL_DEVICE_MAX_COMPUTE_UNITS, &caps->compute_units,
+                sizeof(cl_uint), &failed);
+    info_scalar(dev, CL_DEVICE_MAX_CLOCK_FREQUENCY, &caps->max_clock_mhz,
+                sizeof(cl_uint), &failed);
+    info_scalar(dev, CL_DEVICE_GLOBAL_MEM_SIZE, &caps->global_mem_bytes,
+                sizeof(cl_ulong), &failed);
+    info_scalar(dev, CL_DEVICE_MAX_MEM_ALLOC_SIZE, &caps->max_alloc_bytes,
+                sizeof(cl_ulong), &failed);
+    info_scalar(dev, CL_DEVICE_LOCAL_MEM_SIZE, &caps->local_mem_bytes,
+                sizeof(cl_ulong), &failed);
     cl_device_local_mem_type local_type = CL_GLOBAL;
-    info_scalar(dev, CL_DEVICE_LOCAL_MEM_TYPE, &local_type, sizeof local_type);
+    info_scalar(dev, CL_DEVICE_LOCAL_MEM_TYPE, &local_type, sizeof local_type, &failed);
     caps->local_mem_is_dedicated = local_type == CL_LOCAL;
     info_scalar(dev, CL_DEVICE_MAX_WORK_GROUP_SIZE, &caps->max_work_group_size,
-                sizeof(size_t));
+                sizeof(size_t), &failed);
     cl_uint align_bits = 0;
-    info_scalar(dev, CL_DEVICE_MEM_BASE_ADDR_ALIGN, &align_bits, sizeof align_bits);
+    info_scalar(dev, CL_DEVICE_MEM_BASE_ADDR_ALIGN, &align_bits, sizeof align_bits, &failed);
     caps->base_addr_align_bytes = align_bits / 8;
     info_scalar(dev, CL_DEVICE_PREFERRED_VECTOR_WIDTH_CHAR, &caps->vector_width_char,
-                sizeof(cl_uint));
+                sizeof(cl_uint), &failed);
     info_scalar(dev, CL_DEVICE_PREFERRED_VECTOR_WIDTH_SHORT, &caps->vector_width_short,
-                sizeof(cl_uint));
+                sizeof(cl_uint), &failed);
     info_scalar(dev, CL_DEVICE_PREFERRED_VECTOR_WIDTH_INT, &caps->vector_width_int,
-                sizeof(cl_uint));
+                sizeof(cl_uint), &failed);
     info_scalar(dev, CL_DEVICE_PREFERRED_VECTOR_WIDTH_FLOAT, &caps->vector_width_float,
-                sizeof(cl_uint));
+                sizeof(cl_uint), &failed);
     info_scalar(dev, CL_DEVICE_PREFERRED_VECTOR_WIDTH_HALF, &caps->vector_width_half,
-                sizeof(cl_uint));
+                sizeof(cl_uint), &failed);
 
     cl_device_fp_config fp = 0;
-    info_scalar(dev, CL_DEVICE_SINGLE_FP_CONFIG, &fp, sizeof fp);
+    info_scalar(dev, CL_DEVICE_SINGLE_FP_CONFIG, &fp, sizeof fp, &failed);
     caps->has_correct_division = (fp & CL_FP_CORRECTLY_ROUNDED_DIVIDE_SQRT) != 0;
 
     size_t ext_size = 0;
     err = clGetDeviceInfo(dev, CL_DEVICE_EXTENSIONS, 0, NULL, &ext_size);
+    note_failure(err, &failed);
     char *ext = err == CL_SUCCESS ? calloc(ext_size + 1, 1) : NULL;
-    if (ext && clGetDeviceInfo(dev, CL_DEVICE_EXTENSIONS, ext_size, ext, NULL) == CL_SUCCESS) {
+    if (ext && (err = clGetDeviceInfo(dev, CL_DEVICE_EXTENSIONS, ext_size, ext, NULL)) !=
+                   CL_SUCCESS)
+        note_failure(err, &failed);
+    else if (ext) {
         caps->has_fp16 = has_extension(ext, "cl_khr_fp16");
         caps->has_fp64 = has_extension(ext, "cl_khr_fp64");
         caps->has_subgroups = has_extension(ext, "cl_khr_subgroups") ||
@@ -114,6 +144,8 @@ sparq_status sparq_device_caps_probe(cl_device_id dev, sparq_device_caps *caps)
         caps->has_int_dot_product = has_extension(ext, "cl_khr_integer_dot_product");
     }
     free(ext);
+    if (failed != CL_SUCCESS)
+        return sparq_fail_cl(failed, "device_caps_probe: a device property query");
     return SPARQ_OK;
 }
 
@@ -145,11 +177,18 @@ sparq_status sparq_device_list(sparq_device_entry **entries, size_t *count)
     sparq_device_entry *list = NULL;
     size_t n = 0;
     sparq_status st = SPARQ_OK;
+    /* The first failure to list or probe a device (not CL_DEVICE_NOT_FOUND): the status
+     * when no device is left, rather than "no device" for what the driver failed at. */
+    sparq_status skipped = SPARQ_OK;
+    char skipped_why[512] = "";
     for (cl_uint p = 0; p < num_platforms && st == SPARQ_OK; p++) {
         cl_uint num_devices = 0;
-        if (clGetDeviceIDs(platforms[p], CL_DEVICE_TYPE_ALL, 0, NULL, &num_devices) !=
-                CL_SUCCESS ||
-            num_devices == 0)
+        err = clGetDeviceIDs(platforms[p], CL_DEVICE_TYPE_ALL, 0, NULL, &num_devices);
+        if (err != CL_SUCCESS && err != CL_DEVICE_NOT_FOUND && skipped == SPARQ_OK) {
+            skipped = sparq_fail_cl(err, "clGetDeviceIDs");
+            snprintf(skipped_why, sizeof skipped_why, "%s", sparq_last_error());
+        }
+        if (err != CL_SUCCESS || num_devices == 0)
             continue; /* a platform without devices is not an error */
         cl_device_id *devices = calloc(num_devices, sizeof *devices);
         sparq_device_entry *grown = realloc(list, (n + num_devices) * sizeof *list);
@@ -161,17 +200,24 @@ sparq_status sparq_device_list(sparq_device_entry **entries, size_t *count)
             break;
         }
         list = grown;
-        if (clGetDeviceIDs(platforms[p], CL_DEVICE_TYPE_ALL, num_devices, devices, NULL) ==
-            CL_SUCCESS) {
-            for (cl_uint d = 0; d < num_devices; d++) {
-                sparq_device_entry *e = &list[n];
-                memset(e, 0, sizeof *e);
-                e->platform_index = p;
-                e->device_index = d;
-                e->platform = platforms[p];
-                e->device = devices[d];
-                if (sparq_device_caps_probe(devices[d], &e->caps) == SPARQ_OK)
-                    n++;
+        err = clGetDeviceIDs(platforms[p], CL_DEVICE_TYPE_ALL, num_devices, devices, NULL);
+        if (err != CL_SUCCESS && skipped == SPARQ_OK) {
+            skipped = sparq_fail_cl(err, "clGetDeviceIDs");
+            snprintf(skipped_why, sizeof skipped_why, "%s", sparq_last_error());
+        }
+        for (cl_uint d = 0; err == CL_SUCCESS && d < num_devices; d++) {
+            sparq_device_entry *e = &list[n];
+            memset(e, 0, sizeof *e);
+            e->platform_index = p;
+            e->device_index = d;
+            e->platform = platforms[p];
+            e->device = devices[d];
+            sparq_status probed = sparq_device_caps_probe(devices[d], &e->caps);
+            if (probed == SPARQ_OK)
+                n++;
+            else if (skipped == SPARQ_OK) {
+                skipped = probed;
+                snprintf(skipped_why, sizeof skipped_why, "%s", sparq_last_error());
             }
         }
         free(devices);
@@ -183,6 +229,9 @@ sparq_status sparq_device_list(sparq_device_entry **entries, size_t *count)
     }
     if (n == 0) {
         free(list);
+        if (skipped != SPARQ_OK)
+            return sparq_fail(skipped, "device_list: no device could be listed: %s",
+                              skipped_why);
         return sparq_fail(SPARQ_ERROR_NO_DEVICE,
                           "OpenCL platforms exist but none has a usable device");
     }

@@ -310,6 +310,10 @@ sparq_status sparq_check_buffer(const char *op, const char *what, cl_mem buffer,
  * and every holder have let go (host/context.c). */
 void sparq_context_hold(sparq_context *ctx);
 
+/* sparq_context_queue with the status of the queue's creation (the OpenCL error passed
+ * through) when it fails (host/context.c). */
+sparq_status sparq_context_queue_get(sparq_context *ctx, cl_command_queue *queue);
+
 /* Refuses (SPARQ_ERROR_INVALID_ARGUMENT) an input range that overlaps an output range,
  * in one buffer or in sub-buffers of one parent: a kernel writing the output while
  * reading the input computes garbage. Offsets and counts in elements of elem_size. */

@@ -150,9 +150,9 @@ sparq_status sparq_matrix_prepare(sparq_matrix *m, cl_command_queue queue, const
     if (!m || (count > 0 && !batches))
         return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "matrix_prepare: NULL %s",
                           m ? "batches" : "matrix");
-    if (!queue && !(queue = sparq_context_queue(m->ctx)))
-        return sparq_fail((sparq_status)CL_INVALID_COMMAND_QUEUE,
-                          "matrix_prepare: the context's queue could not be created");
+    sparq_status st = SPARQ_OK;
+    if (!queue && (st = sparq_context_queue_get(m->ctx, &queue)) != SPARQ_OK)
+        return st; /* the OpenCL error that kept the context's queue from being created */
     size_t largest = 0;
     for (size_t i = 0; i < count; i++) {
         if (batches[i] == 0 || batches[i] > UINT32_MAX)
@@ -176,7 +176,6 @@ sparq_status sparq_matrix_prepare(sparq_matrix *m, cl_command_queue queue, const
     cl_mem x = clCreateBuffer(cl, CL_MEM_READ_WRITE, x_bytes, NULL, &err);
     cl_mem y = clCreateBuffer(cl, CL_MEM_READ_WRITE, y_bytes, NULL, &err_y);
     cl_mem bias = clCreateBuffer(cl, CL_MEM_READ_WRITE, m->rows * sizeof(float), NULL, &err_b);
-    sparq_status st = SPARQ_OK;
     if (err != CL_SUCCESS || err_y != CL_SUCCESS || err_b != CL_SUCCESS)
         st = sparq_fail_cl(err != CL_SUCCESS ? err : err_y != CL_SUCCESS ? err_y : err_b,
                            "matrix_prepare: clCreateBuffer");

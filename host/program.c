@@ -736,18 +736,18 @@ sparq_status sparq_check_buffer(const char *op, const char *what, cl_mem buffer,
 }
 
 /* The buffer a range of mem lies in, and the range's first byte there: a sub-buffer's
- * parent and its origin added. */
-static cl_mem memory_root(cl_mem mem, size_t *offset)
+ * parent and its origin added; the driver's error when it cannot say. */
+static cl_int memory_root(cl_mem mem, cl_mem *root, size_t *offset)
 {
     cl_mem parent = NULL;
     size_t origin = 0;
-    if (clGetMemObjectInfo(mem, CL_MEM_ASSOCIATED_MEMOBJECT, sizeof parent, &parent, NULL) !=
-            CL_SUCCESS ||
-        !parent ||
-        clGetMemObjectInfo(mem, CL_MEM_OFFSET, sizeof origin, &origin, NULL) != CL_SUCCESS)
-        return mem;
+    cl_int err = clGetMemObjectInfo(mem, CL_MEM_ASSOCIATED_MEMOBJECT, sizeof parent, &parent,
+                                    NULL);
+    if (err == CL_SUCCESS && parent)
+        err = clGetMemObjectInfo(mem, CL_MEM_OFFSET, sizeof origin, &origin, NULL);
+    *root = parent ? parent : mem;
     *offset += origin;
-    return parent;
+    return err;
 }
 
 sparq_status sparq_check_disjoint(const char *op, const char *read_what, cl_mem read,
@@ -756,7 +756,13 @@ sparq_status sparq_check_disjoint(const char *op, const char *read_what, cl_mem 
                                   size_t elem_size)
 {
     size_t r0 = read_offset * elem_size, w0 = write_offset * elem_size;
-    cl_mem r_root = memory_root(read, &r0), w_root = memory_root(write, &w0);
+    cl_mem r_root = NULL, w_root = NULL;
+    cl_int err = memory_root(read, &r_root, &r0);
+    if (err == CL_SUCCESS)
+        err = memory_root(write, &w_root, &w0);
+    if (err != CL_SUCCESS) /* not known, so not passed as disjoint */
+        return sparq_fail(err, "%s: whether %s and %s overlap is unknown: clGetMemObjectInfo "
+                          "failed with %s", op, read_what, write_what, sparq_status_string(err));
     size_t r1 = r0 + read_count * elem_size, w1 = w0 + write_count * elem_size;
     if (r_root != w_root || r1 <= w0 || w1 <= r0)
         return SPARQ_OK;
