@@ -69,7 +69,7 @@ def _context_options(cache_dir, disable_disk_cache, device=None):
     return o
 
 
-class Context:
+class Context(_lib.Handle):
     """A sparq context: one OpenCL context and device, its program cache and a default
     in-order queue. device: None (SPARQ_DEVICE if set, else automatic: a GPU, then an
     accelerator, then a CPU), an int (the index of sparq.devices()), or a string as
@@ -180,23 +180,6 @@ class Context:
             raise
         return Matrix(h.value, queue, clctx, packed.format)
 
-    def close(self):
-        h, self._h = self._h, None
-        if h:
-            self._free(h)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
-
     def __repr__(self):
         return f"<sparq.Context {self.device_name!r}>" if self._h else "<sparq.Context (closed)>"
 
@@ -208,7 +191,7 @@ def _activation(activation):
         raise ValueError(f"activation {activation!r} is not None, 'relu' or 'gelu'") from None
 
 
-class Matrix:
+class Matrix(_lib.Handle):
     """A weight matrix on the device (sparq_matrix): m(x) computes
     act(x @ W^T + bias) with sparq_linear. Free with close() or a with block."""
 
@@ -393,28 +376,13 @@ class Matrix:
                                byref(ep), len(waits), wl, byref(ev)))
         return pyopencl.Event.from_int_ptr(ev.value, retain=False)
 
-    def close(self):
-        h, self._h = self._h, None
+    def _close_extras(self):
         if getattr(self, "_cap", None) is not None:
             try:
                 with self._lock:
                     self._drop_buffers()
             except Exception:
                 pass
-        if h:
-            self._free(h)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def __repr__(self):
         state = "" if self._h else " (closed)"

@@ -267,7 +267,7 @@ def quantize(w, quant, calibration="minmax", percentile=None):
 
 # ---- packed matrices ------------------------------------------------------------------
 
-class Packed:
+class Packed(_lib.Handle):
     """One weight matrix in one structure x encoding (a sparq_packed), on the host."""
 
     def __init__(self, handle):
@@ -333,23 +333,6 @@ class Packed:
         """Writes a safetensors file at path holding this matrix under name (atomically;
         an existing file is replaced). save_packed writes several."""
         save_packed(path, {name: self})
-
-    def close(self):
-        h, self._h = self._h, None
-        if h:
-            self._free(h)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def __repr__(self):
         if not self._h:
@@ -468,7 +451,7 @@ def list_packed(path):
 
 # ---- calibration statistics -----------------------------------------------------------
 
-class Calib:
+class Calib(_lib.Handle):
     """Statistics of one layer's inputs (sparq_calib): H = X^T X (with_gram) and the
     per-column sums of squares, accumulated in double over every row passed to
     accumulate(x), x a float32 (n, cols) array (or (cols,))."""
@@ -527,16 +510,6 @@ class Calib:
         n = self.cols
         return np.ctypeslib.as_array(p, (n, n)).copy()
 
-    def close(self):
-        h, self._h = self._h, None
-        if h:
-            self._free(h)
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
 
 
 def save_calib(path, layers):

@@ -29,6 +29,35 @@ P = ctypes.POINTER
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+class Handle:
+    """What every object holding a C handle shares: close() frees it once (self._h,
+    freed by self._free; _close_extras() first lets a subclass drop what it holds
+    beside it), `with` closes it, and the garbage collector closes what was not."""
+
+    _h = None
+
+    def _close_extras(self):
+        pass
+
+    def close(self):
+        h, self._h = self._h, None
+        self._close_extras()
+        if h:
+            self._free(h)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
 class Error(Exception):
     """A failing sparq call. .status is the status name (sparq_status_string, e.g.
     "SPARQ_ERROR_INVALID_ARGUMENT" or "CL_OUT_OF_RESOURCES"), .code its number, and
