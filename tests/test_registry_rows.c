@@ -174,6 +174,20 @@ static void every_row_fits_small_devices(void **state)
         }
 }
 
+/* The work-group of m's plan at this batch; *k its kernel. */
+static unsigned plan_work_group(sparq_matrix *m, size_t batch, const sparq_kernel_info **k)
+{
+    sparq_plan_info info;
+    assert_int_equal(sparq_plan_info_get(m, batch, &info), SPARQ_OK);
+    *k = sparq_kernel_find(info.kernel);
+    assert_non_null(*k);
+    sparq_kernel_params p;
+    memset(&p, 0, sizeof p);
+    for (size_t i = 0; i < info.param_count; i++)
+        p.value[i] = info.param_values[i];
+    return sparq_kernel_work_group(*k, &p);
+}
+
 /* A build that allows fewer work-items a group than its plan launches (a GPU lowers
  * CL_KERNEL_WORK_GROUP_SIZE under register pressure; noted here as if the build had
  * reported it) is refused before launching, and sparq_linear plans again under the
@@ -190,25 +204,14 @@ static void kernel_limit_replans(void **state)
     sparq_matrix *m = testing_matrix(ctx, &csr, ROWS, COLS, w, NULL, "csr", unpacked, NULL);
     testing_linear_run run = {.batch = 1, .seed = 9, .tol = 1e-4, .label = "csr"};
     testing_check_linear(ctx, m, unpacked, &run, NULL);
-    sparq_plan_info info;
-    assert_int_equal(sparq_plan_info_get(m, 1, &info), SPARQ_OK);
-    const sparq_kernel_info *k = sparq_kernel_find(info.kernel);
-    assert_non_null(k);
-    sparq_kernel_params p;
-    memset(&p, 0, sizeof p);
-    for (size_t i = 0; i < info.param_count; i++)
-        p.value[i] = info.param_values[i];
-    unsigned limit = sparq_kernel_work_group(k, &p) / 2;
+    const sparq_kernel_info *k = NULL;
+    unsigned limit = plan_work_group(m, 1, &k) / 2;
     assert_true(limit >= 16);
     sparq_kernel_limit_note(ctx, sparq_kernel_index(k->name), limit);
     testing_check_linear(ctx, m, unpacked, &run, NULL);
-    assert_int_equal(sparq_plan_info_get(m, 1, &info), SPARQ_OK);
-    k = sparq_kernel_find(info.kernel);
-    for (size_t i = 0; i < info.param_count; i++)
-        p.value[i] = info.param_values[i];
-    if (sparq_kernel_work_group(k, &p) > limit)
-        fail_msg("after the limit %u: %s with work-groups of %u", limit, k->name,
-                 sparq_kernel_work_group(k, &p));
+    unsigned after = plan_work_group(m, 1, &k);
+    if (after > limit)
+        fail_msg("after the limit %u: %s with work-groups of %u", limit, k->name, after);
     sparq_matrix_free(m);
 
     const sparq_pack_options dense = {.structure = SPARQ_STRUCTURE_DENSE};
