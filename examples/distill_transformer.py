@@ -55,7 +55,7 @@ import torch.nn.functional as F
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(REPO, "tools", "eval"))
-sys.path.insert(0, os.path.join(REPO, "python"))
+sys.path.append(os.path.join(REPO, "python"))  # an installed sparq (build/venv) first
 import bert_numpy  # noqa: E402
 import sparq  # noqa: E402
 import sparq.torch as st  # noqa: E402
@@ -184,6 +184,39 @@ def batchify(tok, sentences):
     return ids, mask
 
 
+WORDNET = "/usr/share/wordnet"
+
+
+def read_corpus(spec):
+    """Unlabeled sentences of one --corpus: 'wordnet' gives the quoted example sentences
+    of WordNet's glosses (Debian's wordnet-base: /usr/share/wordnet/data.{noun,verb,adj,
+    adv}, lines "offset ... | gloss; \"example\"; \"example\""), else a text file's lines
+    (blank and '#' lines skipped). Sentences of 6 to 40 words, first letter capitalised,
+    each once, in the order read."""
+    out = []
+    if spec == "wordnet":
+        for part in ("noun", "verb", "adj", "adv"):
+            path = os.path.join(WORDNET, "data." + part)
+            if not os.path.exists(path):
+                raise SystemExit(f"--corpus wordnet: {path} is missing "
+                                 "(apt-get install wordnet-base)")
+            with open(path, encoding="utf-8", errors="replace") as f:
+                for line in f:
+                    if line.startswith("  ") or "|" not in line:
+                        continue   # the licence header
+                    gloss = line.split("|", 1)[1]
+                    out += [q.strip() for q in gloss.split('"')[1::2]]
+    else:
+        with open(spec, encoding="utf-8") as f:
+            out = [ln.strip() for ln in f if ln.strip() and not ln.startswith("#")]
+    seen, sents = set(), []
+    for q in out:
+        if 6 <= len(q.split()) <= 40 and q not in seen:
+            seen.add(q)
+            sents.append(q[0].upper() + q[1:])
+    return sents
+
+
 def cosines(a, b):
     return (F.normalize(a, dim=-1) * F.normalize(b, dim=-1)).sum(-1)
 
@@ -216,6 +249,17 @@ def main(argv=None):
     ap.add_argument("--augment", type=float, default=0.1,
                     help="replace each token with this probability in training inputs "
                          "(default 0.1; 0: the sentences as they are)")
+    ap.add_argument("--corpus", metavar="wordnet|FILE", action="append", default=[],
+                    help="more unlabeled distillation inputs besides the calibration "
+                         "sentences (repeatable): 'wordnet' reads the example sentences of "
+                         "Debian's wordnet-base (/usr/share/wordnet), FILE one sentence a line")
+    ap.add_argument("--corpus-size", type=int, default=0,
+                    help="sentences drawn from --corpus (default 0: all of them)")
+    ap.add_argument("--steps", type=int, default=0,
+                    help="training steps (default 0: --epochs passes over the inputs); the "
+                         "held-out cosine is reported every --eval-every steps")
+    ap.add_argument("--eval-every", type=int, default=0,
+                    help="steps between reports (default 0: once an epoch)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--export", metavar="OUT.safetensors",
@@ -245,10 +289,26 @@ def main(argv=None):
     # batches of similar lengths (less padding)
     rng = random.Random(a.seed)
     gen = torch.Generator().manual_seed(a.seed)
-    order = sorted(range(len(calib)), key=lambda i: len(tok.encode(calib[i])))
-    batches = [batchify(tok, [calib[i] for i in order[s:s + a.batch]])
-               for s in range(0, len(order), a.batch)]
+
+    def length_batches(sents):
+        order = sorted(range(len(sents)), key=lambda i: len(tok.encode(sents[i])))
+        return [batchify(tok, [sents[i] for i in order[s:s + a.batch]])
+                for s in range(0, len(order), a.batch)]
+
+    batches = length_batches(calib)
     tokens = int(sum(int(m.sum()) for _, m in batches))
+    # more unlabeled inputs for distillation only (calibration stays on calib)
+    extra = []
+    held_set = set(held) | set(calib)
+    for spec in a.corpus:
+        extra += [q for q in read_corpus(spec) if q not in held_set]
+    if a.corpus_size and len(extra) > a.corpus_size:
+        extra = random.Random(a.seed + 1).sample(extra, a.corpus_size)
+    train_batches = batches + (length_batches(extra) if extra else [])
+    train_tokens = int(sum(int(m.sum()) for _, m in train_batches))
+    if extra:
+        print(f"corpus: {len(extra)} more sentences from {', '.join(a.corpus)} "
+              f"({train_tokens - tokens} tokens)")
     # the token ids the calibration sentences use (what --augment draws replacements from)
     vocab = torch.unique(torch.cat([ids[m] for ids, m in batches]))
     vocab = vocab[(vocab != tok.cls_id) & (vocab != tok.sep_id)]
@@ -312,8 +372,9 @@ def main(argv=None):
             return np.abs(w) * np.sqrt(sumsq[name].numpy())[None, :].astype(np.float32)
     else:
         score = None
-    steps_per_epoch = len(batches)
-    total = a.epochs * steps_per_epoch
+    steps_per_epoch = len(train_batches)
+    total = a.steps or a.epochs * steps_per_epoch
+    every = a.eval_every or steps_per_epoch
     if a.prune == "oneshot":
         pruner = st.Pruner(student, "unstructured", a.sparsity, begin_step=0, end_step=1,
                            frequency=1, initial_sparsity=a.sparsity, scope=scope,
@@ -365,13 +426,16 @@ def main(argv=None):
     step = 0
     t_train = time.time()
     history = []
-    for epoch in range(a.epochs):
-        student.train()
-        idx = list(range(len(batches)))
+    run_loss = run_cos = 0.0
+    run_n = 0
+    while step < total:
+        idx = list(range(len(train_batches)))
         rng.shuffle(idx)
-        run_loss = run_cos = 0.0
         for bi in idx:
-            ids, mask = batches[bi]
+            if step == total:
+                break
+            student.train()
+            ids, mask = train_batches[bi]
             if a.augment:
                 ids, mask = augment(ids, mask)
             hid_t, hid_s = [], []
@@ -400,14 +464,20 @@ def main(argv=None):
             opt.step()
             pruner.step()
             step += 1
+            run_n += 1
             run_loss += float(loss)
-        mean, mn, _ = held_out()
-        history.append({"epoch": epoch + 1, "loss": run_loss / len(idx),
-                        "train_cos": run_cos / len(idx), "cos_mean": mean, "cos_min": mn,
-                        "seconds": time.time() - t_train})
-        print(f"epoch {epoch + 1}/{a.epochs}: loss {run_loss / len(idx):.5f}, training cosine "
-              f"{run_cos / len(idx):.5f}, held-out cosine mean {mean:.5f} min {mn:.5f} "
-              f"({time.time() - t_train:.0f} s)", flush=True)
+            if step % every == 0 or step == total:
+                mean, mn, _ = held_out()
+                history.append({"step": step, "epoch": step / steps_per_epoch,
+                                "loss": run_loss / run_n, "train_cos": run_cos / run_n,
+                                "cos_mean": mean, "cos_min": mn,
+                                "seconds": time.time() - t_train})
+                print(f"step {step}/{total} (epoch {step / steps_per_epoch:.2f}): loss "
+                      f"{run_loss / run_n:.5f}, training cosine {run_cos / run_n:.5f}, "
+                      f"held-out cosine mean {mean:.5f} min {mn:.5f} "
+                      f"({time.time() - t_train:.0f} s)", flush=True)
+                run_loss = run_cos = 0.0
+                run_n = 0
     train_s = time.time() - t_train
     after_mean, after_min, emb_student = held_out()
     after_train = on_calibration()
@@ -415,13 +485,16 @@ def main(argv=None):
     print(f"recovered: held-out cosine mean {before_mean:.5f} -> {after_mean:.5f}, min "
           f"{before_min:.5f} -> {after_min:.5f} (on the distillation sentences "
           + (f"{before_train:.5f} -> " if before_train else "") + f"{after_train:.5f}); "
-          f"{step} steps x batch {a.batch} over {len(calib)} sentences ({tokens} tokens, "
-          f"{a.epochs} epochs, --augment {a.augment}), {train_s:.0f} s on {a.threads} threads; "
+          f"{step} steps x batch {a.batch} over {len(calib) + len(extra)} sentences "
+          f"({train_tokens} tokens, {step / steps_per_epoch:.2f} epochs, --augment {a.augment}), "
+          f"{train_s:.0f} s on {a.threads} threads; "
           f"sparsity {min(sp.values()):.3f}..{max(sp.values()):.3f}")
     result = {"model": os.path.basename(os.path.normpath(a.model)), "quant": a.quant,
               "sparsity": a.sparsity, "score": a.score, "prune": a.prune,
               "calib_sentences": len(calib), "calib_tokens": tokens, "held_out": len(held),
-              "steps": step, "batch": a.batch, "epochs": a.epochs, "lr": a.lr,
+              "corpus": a.corpus, "corpus_sentences": len(extra),
+              "train_tokens": train_tokens, "steps": step, "batch": a.batch,
+              "epochs": step / steps_per_epoch, "lr": a.lr,
               "threads": a.threads, "train_seconds": train_s,
               "cos_mean_before": before_mean, "cos_min_before": before_min,
               "cos_mean_after": after_mean, "cos_min_after": after_min,

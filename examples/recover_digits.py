@@ -43,7 +43,7 @@ import torch.nn.functional as F
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(REPO, "tools", "eval"))
-sys.path.insert(0, os.path.join(REPO, "python"))
+sys.path.append(os.path.join(REPO, "python"))  # an installed sparq (build/venv) first
 import bert_numpy  # noqa: E402  (its numpy safetensors reader)
 import sparq  # noqa: E402
 import sparq.torch as st  # noqa: E402

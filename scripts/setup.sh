@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # setup.sh - installs everything a fresh Debian 12 machine lacks to build and test sparq
-# (the one list of dependencies; README and .ci/run go through here). Run as root,
-# or as a user with sudo.
+# (the one list of dependencies; README and .ci/run go through here), then makes the
+# Python virtual environment build/venv: it sees Debian's numpy, torch and pyopencl and
+# holds this tree's package (scripts/python_env.sh; SPARQ_NO_VENV=1 leaves it out).
+# Run as root, or as a user with sudo (the venv is made as the user).
 set -euo pipefail
 
 PACKAGES=(
@@ -29,6 +31,8 @@ PACKAGES=(
   # Python (python/): the package's tests (pytest) with torch and pyopencl from Debian,
   # and venv + pip for `pip install ./python` into a venv that sees them
   python3-torch python3-pyopencl python3-pytest python3-venv python3-pip
+  # English sentences (WordNet's examples) for examples/distill_transformer.py --corpus
+  wordnet-base
 )
 
 SUDO=""
@@ -38,3 +42,11 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q
 $SUDO apt-get install -y -q --no-install-recommends "${PACKAGES[@]}"
+
+if [ "${SPARQ_NO_VENV:-0}" != 1 ]; then
+  cd "$(dirname "$0")/.."
+  # A failure here leaves the C library's build and tests untouched: say so and go on.
+  bash scripts/python_env.sh build/venv /usr/bin/python3 ||
+    echo "setup.sh: the Python environment build/venv was not made (above); the C" \
+         "library does not need it" >&2
+fi

@@ -376,9 +376,45 @@ def _open(path):
     return h.value
 
 
-def save_packed(path, matrices, metadata=None):
-    """Writes {name: Packed} (and optional {key: value} metadata) to one safetensors file
-    at path, atomically (sparq_packed_save, sparq_safetensors_writer_write)."""
+# numpy dtypes a plain tensor may have in save_packed, and their sparq_dtype codes
+_TENSOR_CODES = {np.dtype(np.uint8): 0, np.dtype(np.int8): 1, np.dtype(np.uint16): 2,
+                 np.dtype(np.uint32): 3, np.dtype(np.uint64): 4, np.dtype(np.float16): 5,
+                 np.dtype(np.float32): 6, np.dtype(np.int32): 8, np.dtype(np.int64): 9,
+                 np.dtype(np.float64): 10}
+
+
+def _tensor_code(name, value):
+    """(sparq_dtype code, C-contiguous little-endian array) of one plain tensor:
+    a numpy array (bool written as U8), or ("BF16", uint16 array of the bits)."""
+    if isinstance(value, tuple):
+        if (len(value) != 2 or value[0] != "BF16" or not isinstance(value[1], np.ndarray)
+                or value[1].dtype != np.uint16):
+            raise ValueError(f"tensor {name!r}: a tuple must be ('BF16', uint16 array)")
+        return 7, np.require(value[1], "<u2", "C")   # (keeps 0-d arrays 0-d)
+    if not isinstance(value, np.ndarray):
+        raise ValueError(f"tensor {name!r} is not a numpy array")
+    a = value.astype(np.uint8) if value.dtype == np.bool_ else value
+    code = _TENSOR_CODES.get(a.dtype.newbyteorder("="))
+    if code is None:
+        raise ValueError(f"tensor {name!r}: dtype {value.dtype} cannot be written "
+                         f"(one of {', '.join(str(d) for d in _TENSOR_CODES)}, bool, or "
+                         "('BF16', uint16 bits))")
+    return code, np.require(a, a.dtype.newbyteorder("<"), "C")
+
+
+def save_packed(path, matrices, metadata=None, tensors=None):
+    """Writes {name: Packed}, optional plain tensors {name: numpy array} beside them (a
+    model's biases, norms, embeddings: uint8, int8, uint16, uint32, uint64, float16,
+    float32, int32, int64, float64, bool as uint8, or ("BF16", uint16 array) for
+    bfloat16 bits) and optional {key: value} metadata to one safetensors file at path.
+    Every check runs before anything is written; the file appears whole or not at all
+    (sparq_packed_save, sparq_safetensors_writer_add, sparq_safetensors_writer_write).
+    Names must be unique across matrices and tensors (a packed matrix NAME also takes
+    the tensor names NAME.<array>)."""
+    for name, p in matrices.items():
+        if not isinstance(p, Packed):
+            raise ValueError(f"{name!r} is not a sparq.Packed")
+    plain = {str(name): _tensor_code(name, v) for name, v in (tensors or {}).items()}
     w = ctypes.c_void_p()
     check(lib.sparq_safetensors_writer_create(byref(w)))
     try:
@@ -386,9 +422,12 @@ def save_packed(path, matrices, metadata=None):
             check(lib.sparq_safetensors_writer_set_metadata(w, str(key).encode(),
                                                             str(value).encode()))
         for name, p in matrices.items():
-            if not isinstance(p, Packed):
-                raise ValueError(f"{name!r} is not a sparq.Packed")
             check(lib.sparq_packed_save(w, str(name).encode(), p.handle))
+        for name, (code, a) in plain.items():
+            shape = (ctypes.c_size_t * max(a.ndim, 1))(*a.shape)
+            check(lib.sparq_safetensors_writer_add(w, name.encode(), code, a.ndim, shape,
+                                                   a.ctypes.data if a.nbytes else None,
+                                                   a.nbytes))
         check(lib.sparq_safetensors_writer_write(w, os.fsencode(path)))
     finally:
         lib.sparq_safetensors_writer_free(w)

@@ -25,7 +25,6 @@ self.query"); its weight tensor, in files, is NAME.weight (with an optional pref
 `sparq convert`, sparq_calib_load and sparq_packed_load look them up.
 """
 import copy
-import ctypes
 import math
 import os
 import re
@@ -746,43 +745,15 @@ def calibrate(model, batches, path=None, include=None, exclude=None, with_gram=T
 
 # ---- export ----------------------------------------------------------------------------
 
-_TORCH_DTYPES = {torch.float32: (6, np.float32), torch.float16: (5, np.float16),
-                 torch.float64: (10, np.float64), torch.int64: (9, np.int64),
-                 torch.int32: (8, np.int32), torch.int8: (1, np.int8),
-                 torch.uint8: (0, np.uint8)}
-
-
-def _write(path, packed, tensors, metadata):
-    """One safetensors file through sparq's writer: {name: Packed} (sparq_packed_save)
-    and {name: torch tensor} (sparq_safetensors_writer_add), written atomically."""
-    lib, check = _lib.lib, _lib.check
-    w = ctypes.c_void_p()
-    check(lib.sparq_safetensors_writer_create(ctypes.byref(w)))
+def _tensor_numpy(name, t):
+    """A state_dict tensor as save_packed takes it (bfloat16 as ("BF16", its bits))."""
+    t = t.detach().to("cpu")
+    if t.dtype == torch.bfloat16:
+        return ("BF16", t.view(torch.int16).numpy().view(np.uint16))
     try:
-        for key, value in (metadata or {}).items():
-            check(lib.sparq_safetensors_writer_set_metadata(w, str(key).encode(),
-                                                            str(value).encode()))
-        for name, p in packed.items():
-            check(lib.sparq_packed_save(w, name.encode(), p.handle))
-        for name, t in tensors.items():
-            t = t.detach().to("cpu")
-            if t.dtype == torch.bfloat16:
-                code, a = 7, (t.view(torch.int16).numpy().view(np.uint16))
-            elif t.dtype in _TORCH_DTYPES:
-                code, npdt = _TORCH_DTYPES[t.dtype]
-                a = t.numpy().astype(npdt, copy=False)
-            elif t.dtype == torch.bool:
-                code, a = 0, t.to(torch.uint8).numpy()
-            else:
-                raise ValueError(f"tensor {name}: dtype {t.dtype} cannot be written")
-            a = np.ascontiguousarray(a)
-            shape = (ctypes.c_size_t * max(a.ndim, 1))(*a.shape)
-            check(lib.sparq_safetensors_writer_add(w, name.encode(), code, a.ndim, shape,
-                                                   a.ctypes.data if a.nbytes else None,
-                                                   a.nbytes))
-        check(lib.sparq_safetensors_writer_write(w, os.fsencode(path)))
-    finally:
-        lib.sparq_safetensors_writer_free(w)
+        return t.numpy()
+    except TypeError as e:
+        raise ValueError(f"tensor {name}: dtype {t.dtype} cannot be written") from e
 
 
 def export(model, path, recipe=None, prefix="", metadata=None, include_buffers=True,
@@ -831,5 +802,6 @@ def export(model, path, recipe=None, prefix="", metadata=None, include_buffers=T
         tensors[prefix + key] = t
     meta = {"format": "pt", "producer": "sparq.torch.export"}
     meta.update(metadata or {})
-    _write(os.fspath(path), packed, tensors, meta)
+    _sparq.save_packed(path, packed, metadata=meta,
+                       tensors={n: _tensor_numpy(n, t) for n, t in tensors.items()})
     return report

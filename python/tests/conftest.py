@@ -8,7 +8,9 @@ SPARQ_TEST_INSTALLED=1 asks for the installed one. Optional modules (torch, pyop
 skipped where missing, except under CI (CI set): there a missing one fails.
 """
 import importlib
+import json
 import os
+import struct
 import sys
 
 import numpy as np
@@ -47,3 +49,20 @@ def rng():
 
 def weights(rng, rows, cols, scale=1.0):
     return (rng.standard_normal((rows, cols)) * scale).astype(np.float32)
+
+
+def read_safetensors(path):
+    """({name: numpy array}, metadata, {name: dtype tag}) of a safetensors file, read
+    without sparq (json + numpy; BF16 and F16 as their uint16 bits)."""
+    with open(path, "rb") as f:
+        blob = f.read()
+    (n,) = struct.unpack("<Q", blob[:8])
+    header = json.loads(blob[8:8 + n])
+    meta = header.pop("__metadata__", {})
+    dt = {"F32": "<f4", "F64": "<f8", "I64": "<i8", "I32": "<i4", "U8": "u1", "I8": "i1",
+          "U16": "<u2", "U32": "<u4", "U64": "<u8", "F16": "<u2", "BF16": "<u2"}
+    out = {}
+    for name, e in header.items():
+        b, end = e["data_offsets"]
+        out[name] = np.frombuffer(blob[8 + n + b:8 + n + end], dt[e["dtype"]]).reshape(e["shape"])
+    return out, meta, {name: e["dtype"] for name, e in header.items()}

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # package_test.sh WORK_DIR PYTHON - ctest's `python_package` test: the package as a user
-# installs it. Makes a virtual environment in WORK_DIR that sees the system's packages
-# (Debian's numpy, torch, pyopencl), runs `pip install ./python` (scikit-build-core from
-# PyPI builds the C library into the package), then, outside the repository, imports
-# sparq from the environment and runs one product on the device.
+# installs it. Makes a virtual environment in WORK_DIR with scripts/python_env.sh (it
+# sees Debian's numpy, torch and pyopencl; `pip install ./python` builds the C library
+# into the package with scikit-build-core from PyPI), then, outside the repository,
+# imports sparq from the environment and runs one product on the device.
 # Offline: PIP_NO_INDEX=1 PIP_FIND_LINKS=<folder holding scikit-build-core's wheels and
 # its dependencies'>. Without PyPI (and no links) the test skips (77), except under CI.
 set -euo pipefail
@@ -12,20 +12,15 @@ py="$2"
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 rm -rf "$work"
 mkdir -p "$work"
-"$py" -m venv --system-site-packages "$work/venv"
-started=$(date +%s)
-if ! CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" "$work/venv/bin/python" -m pip install \
-      --disable-pip-version-check "$repo/python" >"$work/pip.log" 2>&1; then
-  if [ -z "${CI:-}" ] && grep -qE "No matching distribution found for scikit-build-core|Failed to establish a new connection|Temporary failure in name resolution|Network is unreachable" "$work/pip.log"; then
-    tail -5 "$work/pip.log"
-    echo "python_package: skipped: PyPI is not reachable for scikit-build-core (see above)"
-    exit 77
-  fi
-  cat "$work/pip.log" >&2
+status=0
+bash "$repo/scripts/python_env.sh" "$work/venv" "$py" || status=$?
+if [ "$status" -eq 77 ] && [ -z "${CI:-}" ]; then
+  echo "python_package: skipped: PyPI is not reachable for scikit-build-core"
+  exit 77
+elif [ "$status" -ne 0 ]; then
   echo "python_package: pip install ./python failed" >&2
   exit 1
 fi
-echo "pip install ./python: $(( $(date +%s) - started )) s"
 cd "$work"
 env -u SPARQ_LIBRARY -u PYTHONPATH "$work/venv/bin/python" - <<'PY'
 import os

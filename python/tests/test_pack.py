@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import sparq
-from conftest import weights
+from conftest import read_safetensors, weights
 
 ENCODINGS = ["f32", "f16", "i8-row", "i8-tensor", "i8-g32-asym", "i4-g128", "i4-row-asym"]
 
@@ -113,6 +113,43 @@ def test_save_load_list(rng, tmp_path):
     with pytest.raises(sparq.Error) as e:
         sparq.list_packed(tmp_path / "absent.safetensors")
     assert e.value.status == "SPARQ_ERROR_IO"
+
+
+def test_save_packed_tensors(rng, tmp_path):
+    """Plain tensors beside packed matrices, read back by an independent reader."""
+    path = tmp_path / "model.safetensors"
+    p = sparq.pack(weights(rng, 8, 32), "csr0.5+i8-row")
+    plain = {"bias": rng.standard_normal(8).astype(np.float32),
+             "stats": rng.standard_normal((2, 3)),                       # float64
+             "ids": np.arange(6, dtype=np.int64).reshape(3, 2),
+             "half": rng.standard_normal(4).astype(np.float16),
+             "flags": np.array([True, False, True]),
+             "big": np.arange(5, dtype=">f4"),                            # big-endian
+             "scalar": np.array(3, dtype=np.int32),
+             "empty": np.zeros((0, 4), np.float32),
+             "bf": ("BF16", np.array([0x3f80, 0xc000], np.uint16))}
+    sparq.save_packed(path, {"fc.weight": p}, metadata={"k": "v"}, tensors=plain)
+    t, meta, dtypes = read_safetensors(path)
+    assert meta["k"] == "v"
+    assert dtypes["stats"] == "F64" and dtypes["flags"] == "U8" and dtypes["bf"] == "BF16"
+    assert dtypes["half"] == "F16" and dtypes["big"] == "F32" and dtypes["scalar"] == "I32"
+    for name in ("bias", "stats", "ids", "empty"):
+        assert t[name].shape == plain[name].shape and np.array_equal(t[name], plain[name])
+    assert np.array_equal(t["half"], plain["half"].view(np.uint16))
+    assert list(t["flags"]) == [1, 0, 1] and list(t["big"]) == [0, 1, 2, 3, 4]
+    assert t["scalar"].shape == () and int(t["scalar"]) == 3
+    assert list(t["bf"]) == [0x3f80, 0xc000]
+    assert np.array_equal(sparq.load_packed(path, "fc.weight").unpack(), p.unpack())
+    # refused before anything is written: no file appears
+    bad = tmp_path / "bad.safetensors"
+    for tensors in ({"o": np.array(["x"], dtype=object)}, {"c": np.zeros(2, np.complex64)},
+                    {"l": [1.0, 2.0]}, {"b": ("F8", np.zeros(2, np.uint16))}):
+        with pytest.raises(ValueError):
+            sparq.save_packed(bad, {"fc.weight": p}, tensors=tensors)
+        assert not bad.exists()
+    with pytest.raises(sparq.Error) as e:   # a tensor name a packed array already has
+        sparq.save_packed(bad, {"fc": p}, tensors={"fc.values": np.zeros(1, np.float32)})
+    assert e.value.status == "SPARQ_ERROR_INVALID_ARGUMENT" and not bad.exists()
 
 
 def test_closed_packed(rng):

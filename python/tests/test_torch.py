@@ -5,14 +5,12 @@ masks and structures, calibrate's statistics file, convert's report and export's
 trip. Under CI a missing torch fails (conftest.need); elsewhere these tests are skipped."""
 import copy
 import gc
-import json
 import pickle
-import struct
 
 import numpy as np
 import pytest
 
-from conftest import need
+from conftest import need, read_safetensors
 
 torch = need("torch")
 import torch.nn as nn  # noqa: E402
@@ -30,22 +28,6 @@ QUANTS = ["f32", "f16"] + [f"{e}-{g}{a}" for e in ("i8", "i4")
 
 def bits(a):
     return np.ascontiguousarray(a, np.float32).view(np.uint32)
-
-
-def read_safetensors(path):
-    """{name: numpy array}, metadata of a safetensors file (plain reader, no sparq)."""
-    with open(path, "rb") as f:
-        blob = f.read()
-    (n,) = struct.unpack("<Q", blob[:8])
-    header = json.loads(blob[8:8 + n])
-    meta = header.pop("__metadata__", {})
-    dt = {"F32": "<f4", "F64": "<f8", "I64": "<i8", "U8": "u1", "I8": "i1", "U16": "<u2",
-          "U32": "<u4", "F16": "<f2"}
-    out = {}
-    for name, e in header.items():
-        b, end = e["data_offsets"]
-        out[name] = np.frombuffer(blob[8 + n + b:8 + n + end], dt[e["dtype"]]).reshape(e["shape"])
-    return out, meta
 
 
 @pytest.fixture
@@ -337,7 +319,7 @@ def test_export_round_trip(tmp_path, ctx, gen):
         ("net.0.weight", "csr+i4-g32-asym", 24, 40), ("net.2.weight", "2:4+f16", 8, 24)]
     back = sparq.load_packed(path, "net.0.weight").unpack()
     assert np.array_equal(bits(back), bits(model[0].quantized_weight().numpy()))
-    tensors, meta = read_safetensors(path)
+    tensors, meta, _ = read_safetensors(path)
     for key in ("net.0.bias", "net.2.bias", "net.3.weight", "net.3.bias"):
         ref = model.state_dict()[key[len("net."):]].numpy()
         assert np.array_equal(tensors[key], ref), key
