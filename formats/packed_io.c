@@ -1,6 +1,7 @@
 /* packed_io.c - packed matrices as safetensors tensor sets: NAME.<array> tensors plus
  * NAME.* __metadata__ entries (format, shape, version, CRC-32 per array); saving to a
- * writer and loading (CRC-checked, rebuilt by the validating sparq_packed_from_arrays).
+ * writer, loading (CRC-checked, rebuilt by the validating sparq_packed_from_arrays) and
+ * listing a file's matrices from their metadata (sparq_packed_list).
  */
 #include "sparq.h"
 #include "status.h"
@@ -168,28 +169,29 @@ sparq_status sparq_packed_save(sparq_safetensors_writer *writer, const char *nam
 /* ---- loading -------------------------------------------------------------------------- */
 
 /* The value of metadata NAME.field, or a failure naming the missing key. */
-static sparq_status get_meta(const sparq_safetensors *file, char *key, size_t key_size,
-                             const char *name, const char *field, const char **value)
+static sparq_status get_meta(const char *what, const sparq_safetensors *file, char *key,
+                             size_t key_size, const char *name, const char *field,
+                             const char **value)
 {
-    sparq_status st = make_key(key, key_size, name, field, "packed_load");
+    sparq_status st = make_key(key, key_size, name, field, what);
     if (st != SPARQ_OK) {
         return st;
     }
     *value = sparq_safetensors_metadata(file, key);
     if (!*value) {
-        return sparq_fail(SPARQ_ERROR_INVALID_FORMAT,
-                          "packed_load: '%s': metadata \"%s\" is missing", name, key);
+        return sparq_fail(SPARQ_ERROR_INVALID_FORMAT, "%s: '%s': metadata \"%s\" is missing",
+                          what, name, key);
     }
     return SPARQ_OK;
 }
 
 /* A strictly decimal number (digits only, no sign, no spaces) <= max. */
-static sparq_status get_number(const sparq_safetensors *file, char *key, size_t key_size,
-                               const char *name, const char *field, unsigned long long max,
-                               unsigned long long *out)
+static sparq_status get_number(const char *what, const sparq_safetensors *file, char *key,
+                               size_t key_size, const char *name, const char *field,
+                               unsigned long long max, unsigned long long *out)
 {
     const char *text;
-    sparq_status st = get_meta(file, key, key_size, name, field, &text);
+    sparq_status st = get_meta(what, file, key, key_size, name, field, &text);
     if (st != SPARQ_OK) {
         return st;
     }
@@ -205,7 +207,7 @@ static sparq_status get_number(const sparq_safetensors *file, char *key, size_t 
     }
     if (!ok) {
         return sparq_fail(SPARQ_ERROR_INVALID_FORMAT,
-                          "packed_load: '%s': metadata \"%s\" = \"%s\" is not a number <= %llu",
+                          "%s: '%s': metadata \"%s\" = \"%s\" is not a number <= %llu", what,
                           name, key, text, max);
     }
     *out = v;
@@ -213,12 +215,12 @@ static sparq_status get_number(const sparq_safetensors *file, char *key, size_t 
 }
 
 /* One of word(0), word(1), ... (up to the first "?", past the last name) -> its index. */
-static sparq_status get_word(const sparq_safetensors *file, char *key, size_t key_size,
-                             const char *name, const char *field,
+static sparq_status get_word(const char *what, const sparq_safetensors *file, char *key,
+                             size_t key_size, const char *name, const char *field,
                              const char *(*word)(unsigned), unsigned *out)
 {
     const char *text;
-    sparq_status st = get_meta(file, key, key_size, name, field, &text);
+    sparq_status st = get_meta(what, file, key, key_size, name, field, &text);
     if (st != SPARQ_OK) {
         return st;
     }
@@ -229,53 +231,53 @@ static sparq_status get_word(const sparq_safetensors *file, char *key, size_t ke
         }
     }
     return sparq_fail(SPARQ_ERROR_INVALID_FORMAT,
-                      "packed_load: '%s': metadata \"%s\" = \"%s\" is not a known value", name,
+                      "%s: '%s': metadata \"%s\" = \"%s\" is not a known value", what, name,
                       key, text);
 }
 
 /* Reads the format and shape from NAME.* metadata. */
-static sparq_status load_format(const sparq_safetensors *file, char *key, size_t key_size,
-                                const char *name, sparq_pack_options *f, size_t *rows,
-                                size_t *cols)
+static sparq_status load_format(const char *what, const sparq_safetensors *file, char *key,
+                                size_t key_size, const char *name, sparq_pack_options *f,
+                                size_t *rows, size_t *cols)
 {
     memset(f, 0, sizeof *f);
     const char *version;
     unsigned structure = 0, encoding = 0, granularity = 0;
     unsigned long long asym = 0, r = 0, c = 0, g = 0, br = 0, bc = 0, n = 0, m = 0;
-    sparq_status st = get_meta(file, key, key_size, name, "sparq_version", &version);
+    sparq_status st = get_meta(what, file, key, key_size, name, "sparq_version", &version);
     if (st == SPARQ_OK) {
-        st = get_word(file, key, key_size, name, "structure", structure_word, &structure);
+        st = get_word(what, file, key, key_size, name, "structure", structure_word, &structure);
     }
     if (st == SPARQ_OK) {
-        st = get_word(file, key, key_size, name, "encoding", encoding_word, &encoding);
+        st = get_word(what, file, key, key_size, name, "encoding", encoding_word, &encoding);
     }
     if (st == SPARQ_OK) {
-        st = get_word(file, key, key_size, name, "scale_granularity", granularity_word,
+        st = get_word(what, file, key, key_size, name, "scale_granularity", granularity_word,
                       &granularity);
     }
     if (st == SPARQ_OK) {
-        st = get_number(file, key, key_size, name, "asymmetric", 1, &asym);
+        st = get_number(what, file, key, key_size, name, "asymmetric", 1, &asym);
     }
     if (st == SPARQ_OK) {
-        st = get_number(file, key, key_size, name, "rows", SIZE_MAX, &r);
+        st = get_number(what, file, key, key_size, name, "rows", SIZE_MAX, &r);
     }
     if (st == SPARQ_OK) {
-        st = get_number(file, key, key_size, name, "cols", SIZE_MAX, &c);
+        st = get_number(what, file, key, key_size, name, "cols", SIZE_MAX, &c);
     }
     if (st == SPARQ_OK) {
-        st = get_number(file, key, key_size, name, "group_size", SIZE_MAX, &g);
+        st = get_number(what, file, key, key_size, name, "group_size", SIZE_MAX, &g);
     }
     if (st == SPARQ_OK) {
-        st = get_number(file, key, key_size, name, "block_rows", UINT32_MAX, &br);
+        st = get_number(what, file, key, key_size, name, "block_rows", UINT32_MAX, &br);
     }
     if (st == SPARQ_OK) {
-        st = get_number(file, key, key_size, name, "block_cols", UINT32_MAX, &bc);
+        st = get_number(what, file, key, key_size, name, "block_cols", UINT32_MAX, &bc);
     }
     if (st == SPARQ_OK) {
-        st = get_number(file, key, key_size, name, "nm_n", UINT32_MAX, &n);
+        st = get_number(what, file, key, key_size, name, "nm_n", UINT32_MAX, &n);
     }
     if (st == SPARQ_OK) {
-        st = get_number(file, key, key_size, name, "nm_m", UINT32_MAX, &m);
+        st = get_number(what, file, key, key_size, name, "nm_m", UINT32_MAX, &m);
     }
     if (st != SPARQ_OK) {
         return st;
@@ -313,7 +315,7 @@ static sparq_status load_array(const sparq_safetensors *file, char *key, size_t 
     char crc_field[KEY_SUFFIX_MAX];
     snprintf(crc_field, sizeof crc_field, "%s.crc32", role);
     const char *text;
-    sparq_status st = get_meta(file, key, key_size, name, crc_field, &text);
+    sparq_status st = get_meta("packed_load", file, key, key_size, name, crc_field, &text);
     if (st != SPARQ_OK) {
         return st;
     }
@@ -362,7 +364,7 @@ sparq_status sparq_packed_load(const sparq_safetensors *file, const char *name,
     sparq_pack_options format;
     size_t rows = 0, cols = 0;
     if (st == SPARQ_OK) {
-        st = load_format(file, key, key_size, name, &format, &rows, &cols);
+        st = load_format("packed_load", file, key, key_size, name, &format, &rows, &cols);
     }
     sparq_packed_array arrays[SPARQ_PACKED_ROLE_COUNT];
     size_t count = 0;
@@ -393,4 +395,90 @@ sparq_status sparq_packed_load(const sparq_safetensors *file, const char *name,
     }
     free(key);
     return st;
+}
+
+/* ---- listing -------------------------------------------------------------------------- */
+
+static int entry_by_name(const void *a, const void *b)
+{
+    return strcmp(((const sparq_packed_entry *)a)->name, ((const sparq_packed_entry *)b)->name);
+}
+
+sparq_status sparq_packed_list(const sparq_safetensors *file, sparq_packed_entry **entries,
+                               size_t *count)
+{
+    if (!file || !entries || !count) {
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "packed_list: %s is NULL",
+                          !file ? "file" : !entries ? "entries" : "count");
+    }
+    *entries = NULL;
+    *count = 0;
+    /* First pass: how many matrices (NAME.sparq_version keys), how long their names. */
+    static const char version_suffix[] = ".sparq_version";
+    const size_t suffix_len = sizeof version_suffix - 1;
+    size_t metadata = sparq_safetensors_metadata_count(file), n = 0, name_bytes = 0,
+           longest = 0;
+    for (size_t i = 0; i < metadata; i++) {
+        const char *k, *v;
+        if (sparq_safetensors_metadata_entry(file, i, &k, &v) != SPARQ_OK)
+            continue;
+        size_t len = strlen(k);
+        if (len > suffix_len && strcmp(k + len - suffix_len, version_suffix) == 0) {
+            n++;
+            name_bytes += len - suffix_len + 1;
+            longest = len > longest ? len : longest;
+        }
+    }
+    if (n == 0)
+        return SPARQ_OK;
+    /* One block: the entries, then their names. */
+    sparq_packed_entry *list = malloc(n * sizeof *list + name_bytes);
+    char *key = malloc(longest + KEY_SUFFIX_MAX);
+    if (!list || !key) {
+        free(list);
+        free(key);
+        return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "packed_list: no memory for %zu entries",
+                          n);
+    }
+    char *names = (char *)(list + n);
+    size_t found = 0;
+    sparq_status st = SPARQ_OK;
+    for (size_t i = 0; st == SPARQ_OK && i < metadata; i++) {
+        const char *k, *v;
+        if (sparq_safetensors_metadata_entry(file, i, &k, &v) != SPARQ_OK)
+            continue;
+        size_t len = strlen(k);
+        if (len <= suffix_len || strcmp(k + len - suffix_len, version_suffix) != 0)
+            continue;
+        sparq_packed_entry *e = &list[found++];
+        memcpy(names, k, len - suffix_len);
+        names[len - suffix_len] = '\0';
+        e->name = names;
+        names += len - suffix_len + 1;
+        st = load_format("packed_list", file, key, longest + KEY_SUFFIX_MAX, e->name,
+                         &e->format, &e->rows, &e->cols);
+        /* the bytes its arrays take in the file, from the tensors present */
+        e->bytes = 0;
+        for (int role = 0; st == SPARQ_OK && role < SPARQ_PACKED_ROLE_COUNT; role++) {
+            sparq_safetensors_tensor_info info;
+            st = make_key(key, longest + KEY_SUFFIX_MAX, e->name,
+                          sparq_packed_role_name((sparq_packed_role)role), "packed_list");
+            if (st == SPARQ_OK && sparq_safetensors_find(file, key, &info) == SPARQ_OK)
+                e->bytes += info.bytes;
+        }
+    }
+    free(key);
+    if (st != SPARQ_OK) {
+        free(list);
+        return st;
+    }
+    qsort(list, n, sizeof *list, entry_by_name);
+    *entries = list;
+    *count = n;
+    return SPARQ_OK;
+}
+
+void sparq_packed_list_free(sparq_packed_entry *entries)
+{
+    free(entries);
 }

@@ -1239,6 +1239,29 @@ SPARQ_API sparq_status sparq_packed_save(sparq_safetensors_writer *writer, const
 SPARQ_API sparq_status sparq_packed_load(const sparq_safetensors *file, const char *name,
                                          sparq_packed **packed);
 
+/* One packed matrix of a file, as sparq_packed_list() finds it. */
+typedef struct sparq_packed_entry {
+    const char *name;          /* NAME (held by the list until sparq_packed_list_free)  */
+    sparq_pack_options format; /* from NAME.* metadata, as sparq_packed_load() reads it */
+    size_t rows, cols;         /* the logical shape                                     */
+    uint64_t bytes;            /* bytes of its NAME.<array> tensors in the file         */
+} sparq_packed_entry;
+
+/* The packed matrices of file, sorted by name: every NAME with a NAME.sparq_version
+ * metadata entry, its format and shape read from the metadata exactly as
+ * sparq_packed_load() reads them (every key required). Only the metadata and the tensor
+ * index are read: the arrays are neither CRC-checked nor validated (sparq_packed_load()
+ * does that). Metadata that is missing or malformed for any NAME fails the whole call
+ * with SPARQ_ERROR_INVALID_FORMAT naming it ("packed_list: 'fc1.weight': metadata
+ * \"fc1.weight.rows\" is missing"). A file without packed matrices gives *count 0 and
+ * *entries NULL. On success free *entries with sparq_packed_list_free(); the names live
+ * as long as it (they do not refer to file, which may be closed). */
+SPARQ_API sparq_status sparq_packed_list(const sparq_safetensors *file,
+                                         sparq_packed_entry **entries, size_t *count);
+
+/* Frees a list from sparq_packed_list(); NULL is a no-op. */
+SPARQ_API void sparq_packed_list_free(sparq_packed_entry *entries);
+
 /* ---- end of safetensors ---- */
 
 

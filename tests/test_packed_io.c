@@ -131,6 +131,28 @@ static void every_structure_and_encoding_round_trips(void **state)
     assert_string_equal(sparq_safetensors_metadata(file, "layers.3.w0.nm_m"), "4");
     assert_string_equal(sparq_safetensors_metadata(file, "layers.2.w1.block_cols"), "4");
     assert_non_null(sparq_safetensors_metadata(file, "layers.1.w2.col_idx.crc32"));
+    /* listed from the metadata: the 16 matrices by name, not the plain bias */
+    sparq_packed_entry *list = NULL;
+    size_t listed = 0;
+    assert_int_equal(sparq_packed_list(file, &list, &listed), SPARQ_OK);
+    assert_int_equal(listed, 16);
+    for (size_t i = 0; i < listed; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "layers.%zu.w%zu", i / 4, i % 4);
+        assert_string_equal(list[i].name, name);
+        assert_int_equal(list[i].rows, ROWS);
+        assert_int_equal(list[i].cols, COLS);
+        assert_int_equal(list[i].bytes, sparq_packed_bytes(originals[i]));
+        const sparq_pack_options *f = sparq_packed_format(originals[i]);
+        assert_int_equal(list[i].format.structure, f->structure);
+        assert_int_equal(list[i].format.quant.encoding, f->quant.encoding);
+        assert_int_equal(list[i].format.quant.granularity, f->quant.granularity);
+        assert_int_equal(list[i].format.quant.group_size, f->quant.group_size);
+        assert_int_equal(list[i].format.quant.asymmetric, f->quant.asymmetric);
+        assert_int_equal(list[i].format.block_cols, f->block_cols);
+        assert_int_equal(list[i].format.nm_n, f->nm_n);
+    }
+    sparq_packed_list_free(list);
     for (int i = 0; i < 16; i++) {
         char name[64];
         snprintf(name, sizeof name, "layers.%d.w%d", i / 4, i % 4);
@@ -257,6 +279,18 @@ static void expect_load_refused(const sparq_safetensors *file, const edit *e, co
                  sparq_last_error(), sparq_status_string(status), expect);
     }
     assert_null(packed);
+    if (e->meta_key && !strstr(e->meta_key, "crc32") &&
+        (strstr(expect, "is not a") || strstr(expect, "is missing"))) {
+        /* malformed format metadata: listing reads it the same way and says so */
+        sparq_packed_entry *list = (sparq_packed_entry *)(uintptr_t)1;
+        size_t count = 7;
+        st = sparq_packed_list(edited, &list, &count);
+        if (st != SPARQ_ERROR_INVALID_FORMAT || !strstr(sparq_last_error(), "packed_list: 'x'")) {
+            fail_msg("list: got %s \"%s\"", sparq_status_string(st), sparq_last_error());
+        }
+        assert_null(list);
+        assert_int_equal(count, 0);
+    }
     sparq_safetensors_close(edited);
 }
 

@@ -445,47 +445,22 @@ def load_packed(path, name):
         lib.sparq_safetensors_close(f)
 
 
-def _enum_value(namefn, count, text):
-    for v in range(count):
-        if namefn(v).decode() == text:
-            return v
-    raise ValueError(text)
-
-
 def list_packed(path):
     """[(name, format, rows, cols)] of every packed matrix in the safetensors file at
-    path, sorted by name: those with the NAME.sparq_version and NAME.structure metadata
-    that sparq_packed_save writes (read from the metadata, without loading the arrays;
-    load_packed validates them)."""
+    path, sorted by name (sparq_packed_list: from the metadata sparq_packed_save writes,
+    without loading the arrays; load_packed validates them). Malformed metadata of any
+    matrix raises sparq.Error naming it."""
     f = _open(path)
+    entries, count = ctypes.POINTER(_lib.PackedEntry)(), ctypes.c_size_t()
     try:
-        meta = {}
-        k, v = ctypes.c_char_p(), ctypes.c_char_p()
-        for i in range(lib.sparq_safetensors_metadata_count(f)):
-            check(lib.sparq_safetensors_metadata_entry(f, i, byref(k), byref(v)))
-            meta[k.value.decode()] = v.value.decode()
+        check(lib.sparq_packed_list(f, byref(entries), byref(count)))
+        try:
+            return [(e.name.decode(), format_name(e.format), e.rows, e.cols)
+                    for e in entries[:count.value]]
+        finally:
+            lib.sparq_packed_list_free(entries)
     finally:
         lib.sparq_safetensors_close(f)
-    out = []
-    for key in sorted(meta):
-        if not key.endswith(".sparq_version"):
-            continue
-        name = key[:-len(".sparq_version")]
-        try:
-            g = lambda field: meta[f"{name}.{field}"]  # noqa: E731
-            o = _lib.PackOptions()
-            o.structure = _enum_value(lib.sparq_structure_name, 4, g("structure"))
-            o.quant.encoding = _enum_value(lib.sparq_encoding_name, 4, g("encoding"))
-            o.quant.granularity = _enum_value(lib.sparq_scale_granularity_name, 3,
-                                              g("scale_granularity"))
-            o.quant.group_size = int(g("group_size"))
-            o.quant.asymmetric = int(g("asymmetric"))
-            o.block_rows, o.block_cols = int(g("block_rows")), int(g("block_cols"))
-            o.nm_n, o.nm_m = int(g("nm_n")), int(g("nm_m"))
-            out.append((name, format_name(o), int(g("rows")), int(g("cols"))))
-        except (KeyError, ValueError, _lib.Error):
-            continue  # not a packed matrix sparq wrote (load_packed says why)
-    return out
 
 
 # ---- calibration statistics -----------------------------------------------------------

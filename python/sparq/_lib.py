@@ -141,6 +141,12 @@ class PackedArray(ctypes.Structure):
     _fields_ = [("name", c_char_p), ("dtype", c_int), ("count", c_size), ("data", c_void_p)]
 
 
+class PackedEntry(ctypes.Structure):
+    _c_name = "sparq_packed_entry"
+    _fields_ = [("name", c_char_p), ("format", PackOptions), ("rows", c_size), ("cols", c_size),
+                ("bytes", ctypes.c_uint64)]
+
+
 class TensorInfo(ctypes.Structure):
     _c_name = "sparq_safetensors_tensor_info"
     _fields_ = [("name", c_char_p), ("dtype", c_int), ("ndim", c_size), ("shape", P(c_size)),
@@ -209,8 +215,8 @@ class ContextStats(ctypes.Structure):
 
 
 STRUCTS = [QuantOptions, PackOptions, ContextOptions, Epilogue, MatrixOptions, PruneSchedule,
-           PackedArray, TensorInfo, ErrorMetrics, ConvertOptions, ConvertResult, DeviceCaps,
-           DeviceEntry, PlanInfo, ContextStats]
+           PackedArray, PackedEntry, TensorInfo, ErrorMetrics, ConvertOptions, ConvertResult,
+           DeviceCaps, DeviceEntry, PlanInfo, ContextStats]
 
 # ---- enums (values as in sparq.h) ----
 STRUCTURE_DENSE, STRUCTURE_CSR, STRUCTURE_BSR, STRUCTURE_NM = 0, 1, 2, 3
@@ -304,6 +310,8 @@ _PROTOS = {
     "sparq_safetensors_writer_write": (c_int, [vp, c_char_p]),
     "sparq_packed_save": (c_int, [vp, c_char_p, vp]),
     "sparq_packed_load": (c_int, [vp, c_char_p, VPP]),
+    "sparq_packed_list": (c_int, [vp, P(P(PackedEntry)), P(c_size)]),
+    "sparq_packed_list_free": (None, [P(PackedEntry)]),
     # calibration statistics
     "sparq_calib_create": (c_int, [c_size, c_int, VPP]),
     "sparq_calib_free": (None, [vp]),

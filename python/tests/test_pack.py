@@ -1,5 +1,8 @@
 """pack with format strings, unpack round trips for every structure, bits per weight,
 files: save / load / list."""
+import json
+import struct
+
 import numpy as np
 import pytest
 
@@ -110,6 +113,21 @@ def test_save_load_list(rng, tmp_path):
     with pytest.raises(sparq.Error) as e:
         sparq.load_packed(path, "missing")
     assert e.value.status == "SPARQ_ERROR_INVALID_FORMAT"
+    empty = tmp_path / "plain.safetensors"
+    sparq.save_packed(empty, {}, tensors={"t": np.zeros(3, np.float32)})
+    assert sparq.list_packed(empty) == []
+    # malformed metadata of one matrix: the listing says which (sparq_packed_list)
+    blob = path.read_bytes()
+    (n,) = struct.unpack("<Q", blob[:8])
+    header = json.loads(blob[8:8 + n])
+    header["__metadata__"]["b.weight.rows"] = "eight"
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(struct.pack("<Q", len(text)) + text + blob[8 + n:])
+    with pytest.raises(sparq.Error) as e:
+        sparq.list_packed(bad)
+    assert e.value.status == "SPARQ_ERROR_INVALID_FORMAT" and "'b.weight'" in str(e.value)
     with pytest.raises(sparq.Error) as e:
         sparq.list_packed(tmp_path / "absent.safetensors")
     assert e.value.status == "SPARQ_ERROR_IO"
