@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# install_consumer.sh BUILD_DIR - installs sparq from BUILD_DIR into a temporary prefix,
-# then builds a tiny program against it twice: with CMake's find_package(sparq) and
-# with pkg-config, and runs both (they print the linked version).
+# install_consumer.sh BUILD_DIR SOURCE_DIR - installs sparq from BUILD_DIR into a temporary
+# prefix and builds tiny programs against it: CMake's find_package(sparq), and pkg-config for
+# the shared and the static library; then the static pkg-config link again from a library-only
+# build with CLBlast off. Each program runs and prints the linked version.
 set -euo pipefail
 build="$1"
+src="$2"
 work="$build/tests/tmp/install_consumer"
 rm -rf "$work" && mkdir -p "$work/src"
 cmake --install "$build" --prefix "$work/prefix" >/dev/null
@@ -19,6 +21,9 @@ int main(void)
     return 0;
 }
 C
+expect_version() { # PREFIX PROGRAM: runs PROGRAM against PREFIX's libraries
+  LD_LIBRARY_PATH="$1/lib:$1/lib/x86_64-linux-gnu" "$2" | grep -qx "0.1.0 SPARQ_ERROR_OUT_OF_BOUNDS"
+}
 cat > "$work/src/CMakeLists.txt" <<'C'
 cmake_minimum_required(VERSION 3.18)
 project(consumer C)
@@ -29,11 +34,49 @@ C
 cmake -S "$work/src" -B "$work/cmake-build" -DCMAKE_PREFIX_PATH="$work/prefix" \
   -DCMAKE_C_FLAGS="${SANITIZE_FLAGS:-}" >/dev/null
 cmake --build "$work/cmake-build" >/dev/null
-LD_LIBRARY_PATH="$work/prefix/lib:$work/prefix/lib/x86_64-linux-gnu" "$work/cmake-build/consumer" \
-  | grep -qx "0.1.0 SPARQ_ERROR_OUT_OF_BOUNDS"
+expect_version "$work/prefix" "$work/cmake-build/consumer"
 
-export PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig:$work/prefix/lib/x86_64-linux-gnu/pkgconfig"
-cc "$work/src/main.c" -o "$work/pc-consumer" $(pkg-config --cflags --libs sparq) ${SANITIZE_FLAGS:-}
-LD_LIBRARY_PATH="$work/prefix/lib:$work/prefix/lib/x86_64-linux-gnu" "$work/pc-consumer" \
-  | grep -qx "0.1.0 SPARQ_ERROR_OUT_OF_BOUNDS"
-echo "install consumer: find_package and pkg-config both build and run"
+pc() { # PREFIX ARGS...: pkg-config on PREFIX's sparq.pc
+  local prefix="$1"
+  shift
+  PKG_CONFIG_PATH="$prefix/lib/pkgconfig:$prefix/lib/x86_64-linux-gnu/pkgconfig" pkg-config "$@"
+}
+${CC:-cc} "$work/src/main.c" -o "$work/pc-consumer" $(pc "$work/prefix" --cflags --libs sparq) \
+  ${SANITIZE_FLAGS:-}
+expect_version "$work/prefix" "$work/pc-consumer"
+
+# A static link through pkg-config takes every object of libsparq.a (--whole-archive), so it
+# needs each private library sparq.pc must name; it names CLBlast only when the build used it.
+pc_static_consumer() { # PREFIX WITH_CLBLAST(ON|OFF) OUT
+  local prefix="$1" with_clblast="$2" out="$3" libs names_clblast=OFF archive
+  libs=$(pc "$prefix" --static --libs sparq)
+  if [[ " $libs " == *" -lclblast "* ]]; then names_clblast=ON; fi
+  if [[ "$names_clblast" != "$with_clblast" ]]; then
+    echo "sparq.pc names -lclblast: $names_clblast; the build's CLBlast: $with_clblast ($libs)" >&2
+    exit 1
+  fi
+  # -lsparq would take libsparq.so
+  archive="$(pc "$prefix" --variable=libdir sparq)/libsparq.a"
+  libs=${libs/-lsparq/-Wl,--whole-archive $archive -Wl,--no-whole-archive}
+  ${CC:-cc} "$work/src/main.c" -o "$out" $(pc "$prefix" --static --cflags sparq) $libs \
+    ${SANITIZE_FLAGS:-}
+  if ldd "$out" | grep -q libsparq; then
+    echo "$out is linked to libsparq.so, not libsparq.a" >&2
+    exit 1
+  fi
+  expect_version "$prefix" "$out"
+}
+with_clblast=OFF
+grep -qx 'SPARQ_WITH_CLBLAST:BOOL=ON' "$build/CMakeCache.txt" && with_clblast=ON
+pc_static_consumer "$work/prefix" "$with_clblast" "$work/pc-static-consumer"
+
+# The library alone with CLBlast off, in a folder kept between runs (rebuilds are incremental).
+noclblast="$build/tests/tmp/install_consumer_noclblast"
+cmake -S "$src" -B "$noclblast/build" -DSPARQ_WITH_CLBLAST=OFF -DSPARQ_BUILD_TESTS=OFF \
+  -DSPARQ_BUILD_BENCH=OFF -DSPARQ_BUILD_TOOLS=OFF -DSPARQ_BUILD_FUZZERS=OFF >/dev/null
+cmake --build "$noclblast/build" -j2 >/dev/null
+rm -rf "$noclblast/prefix"
+cmake --install "$noclblast/build" --prefix "$noclblast/prefix" >/dev/null
+pc_static_consumer "$noclblast/prefix" OFF "$work/pc-static-noclblast-consumer"
+echo "install consumer: find_package, pkg-config and static pkg-config links" \
+  "(CLBlast $with_clblast and OFF) build and run"
