@@ -1,6 +1,7 @@
 /* files.c - the shared file operations of files.h: mkdir -p, and atomic writes
  * (unique temporary file beside the target, full write, fsync, rename, folder fsync)
- * that the safetensors writer, the program cache and the tuning database all use.
+ * that the safetensors writer, the program cache and the tuning database all use, and
+ * the unlinked spool files that keep a writer's tensors out of memory.
  */
 #include "files.h"
 #include "status.h"
@@ -49,9 +50,9 @@ sparq_status sparq_dir_create(const char *dir, const char *what)
     return st;
 }
 
-/* Writes all size bytes at data to fd; -1 with errno set on failure. */
-static int write_all(int fd, const unsigned char *data, size_t size)
+int sparq_file_write_all(int fd, const void *bytes, size_t size)
 {
+    const unsigned char *data = bytes;
     while (size > 0) {
         ssize_t n = write(fd, data, size);
         if (n < 0 && errno == EINTR)
@@ -89,6 +90,58 @@ static int create_temp(const char *path, mode_t mode, char *temp, size_t size)
     return -1;
 }
 
+/* Appends piece's size bytes, read from its fd at its offset in 1 MiB steps, to fd;
+ * 0, or -1 with errno set (EIO when the spool is shorter than the piece). */
+static int copy_from_fd(int fd, const sparq_file_piece *piece)
+{
+    enum { STEP = 1 << 20 };
+    unsigned char *buffer = malloc(piece->size < STEP ? (piece->size ? piece->size : 1) : STEP);
+    if (!buffer) {
+        errno = ENOMEM;
+        return -1;
+    }
+    size_t done = 0;
+    int rc = 0;
+    while (rc == 0 && done < piece->size) {
+        size_t want = piece->size - done < STEP ? piece->size - done : STEP;
+        ssize_t n = pread(piece->fd, buffer, want, piece->offset + (off_t)done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (n == 0)
+                errno = EIO;
+            rc = -1;
+        } else {
+            rc = sparq_file_write_all(fd, buffer, (size_t)n);
+            done += (size_t)n;
+        }
+    }
+    free(buffer);
+    return rc;
+}
+
+int sparq_file_spool_create(const char *dir, const char *what)
+{
+    size_t len = strlen(dir);
+    char *name = malloc(len + 32);
+    if (!name) {
+        sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "%s%sspool in %s: out of memory", WHAT(what), dir);
+        return -1;
+    }
+    snprintf(name, len + 32, "%s/.sparq-spool-XXXXXX", dir);
+    int fd = mkstemp(name);
+    if (fd >= 0)
+        (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+    if (fd < 0) {
+        sparq_fail(SPARQ_ERROR_IO, "%s%sspool in %s: cannot create a temporary file: %s",
+                   WHAT(what), dir, strerror(errno));
+    } else {
+        unlink(name); /* the open fd keeps it until closed */
+    }
+    free(name);
+    return fd;
+}
+
 /* fsyncs the folder that holds path, so that a rename into it is durable; best effort. */
 static void sync_folder(const char *dir)
 {
@@ -107,7 +160,7 @@ sparq_status sparq_file_write_pieces(const char *path, mode_t mode,
         return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "%s%swrite: %s", WHAT(what),
                           !path || !path[0] ? "path is NULL or empty" : "pieces is NULL");
     for (size_t i = 0; i < count; i++)
-        if (!pieces[i].data && pieces[i].size)
+        if (!pieces[i].from_fd && !pieces[i].data && pieces[i].size)
             return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "%s%s%s: piece %zu has no data",
                               WHAT(what), path, i);
     /* the folder of path, where the temporary file goes so that rename() is atomic */
@@ -131,8 +184,11 @@ sparq_status sparq_file_write_pieces(const char *path, mode_t mode,
                         WHAT(what), path, dir, strerror(errno));
     } else {
         bool bad = false;
-        for (size_t i = 0; !bad && i < count; i++)
-            bad = write_all(fd, pieces[i].data, pieces[i].size) != 0;
+        for (size_t i = 0; !bad && i < count; i++) {
+            const sparq_file_piece *piece = &pieces[i];
+            bad = (piece->from_fd ? copy_from_fd(fd, piece)
+                                  : sparq_file_write_all(fd, piece->data, piece->size)) != 0;
+        }
         if (bad)
             st = sparq_fail(SPARQ_ERROR_IO, "%s%s%s: writing %s failed: %s", WHAT(what), path,
                             temp, strerror(errno));
@@ -158,6 +214,6 @@ sparq_status sparq_file_write_pieces(const char *path, mode_t mode,
 sparq_status sparq_file_write_atomic(const char *path, const void *data, size_t size,
                                      const char *what)
 {
-    sparq_file_piece piece = {data, size};
+    sparq_file_piece piece = {.data = data, .size = size};
     return sparq_file_write_pieces(path, 0666, &piece, 1, what);
 }

@@ -1,6 +1,7 @@
 /* files.h - the file operations every writer in sparq shares: creating folders
- * (mkdir -p) and writing a file atomically (temporary file beside it, fsync, rename,
- * folder fsync), from one buffer or from several pieces without copying them.
+ * (mkdir -p), writing a file atomically (temporary file beside it, fsync, rename,
+ * folder fsync) from one buffer or from several pieces without copying them, and
+ * unlinked spool files that hold pieces out of memory until then.
  */
 #ifndef SPARQ_FILES_H
 #define SPARQ_FILES_H
@@ -10,10 +11,14 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/* One piece of a file's content: size bytes at data (data may be NULL when size is 0). */
+/* One piece of a file's content: size bytes at data (data may be NULL when size is 0),
+ * or, with from_fd set, size bytes read from file descriptor fd at offset (a spool). */
 typedef struct sparq_file_piece {
     const void *data;
     size_t size;
+    int from_fd;
+    int fd;
+    off_t offset;
 } sparq_file_piece;
 
 /* mkdir -p: creates dir and every missing folder above it (mode 0700 less the umask:
@@ -40,5 +45,14 @@ sparq_status sparq_file_write_pieces(const char *path, mode_t mode,
 /* sparq_file_write_pieces() with one piece, mode 0666. */
 sparq_status sparq_file_write_atomic(const char *path, const void *data, size_t size,
                                      const char *what);
+
+/* A new temporary file in dir, already unlinked (nothing is left behind whatever happens
+ * to the process; the space is freed when fd is closed), open for reading and writing:
+ * its fd, or -1 with a SPARQ_ERROR_IO sentence set ("<what> spool in <dir>: ..."). */
+int sparq_file_spool_create(const char *dir, const char *what);
+
+/* Appends size bytes at data to fd (EINTR and short writes retried); 0, or -1 with
+ * errno set. */
+int sparq_file_write_all(int fd, const void *data, size_t size);
 
 #endif /* SPARQ_FILES_H */

@@ -515,6 +515,29 @@ sparq_status sparq_safetensors_tensor(const sparq_safetensors *file, size_t inde
     return SPARQ_OK;
 }
 
+void sparq_safetensors_evict(const sparq_safetensors *file,
+                            const sparq_safetensors_tensor_info *info)
+{
+    if (!file || !file->map || !info || !info->data || info->bytes == 0) {
+        return; /* nothing mapped: a borrowed buffer is the caller's */
+    }
+    const unsigned char *map = file->map;
+    const unsigned char *begin = info->data, *end = begin + info->bytes;
+    if (begin < map || end > map + file->map_size) {
+        return; /* not this file's tensor */
+    }
+    long page_size = sysconf(_SC_PAGESIZE);
+    size_t page = page_size > 0 ? (size_t)page_size : 4096;
+    /* whole pages inside the tensor only: its neighbours' bytes stay where they are */
+    uintptr_t lo = ((uintptr_t)begin + page - 1) / page * page;
+    uintptr_t hi = (uintptr_t)end / page * page;
+    if (hi > lo) {
+        /* a read-only private mapping never holds changes: the pages are dropped and read
+         * back from the file if touched again */
+        (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
+    }
+}
+
 sparq_status sparq_safetensors_find(const sparq_safetensors *file, const char *name,
                                     sparq_safetensors_tensor_info *info)
 {

@@ -1,23 +1,28 @@
 /* safetensors_write.c - writing safetensors files: a writer that copies tensors and
- * metadata in, then writes the file atomically and deterministically (sorted header,
- * data ordered by element size then name). Reading lives in safetensors.c.
+ * metadata in (into memory, or into an unlinked spool file: sparq_safetensors_writer_spool),
+ * then writes the file atomically and deterministically (sorted header, data ordered by
+ * element size then name). Reading lives in safetensors.c.
  */
 #include "sparq.h"
 #include "files.h"
 #include "status.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct st_wtensor {
     char *name;
     sparq_dtype dtype;
     size_t ndim;
     size_t *shape;      /* NULL when ndim is 0                                         */
-    void *data;         /* a copy; NULL when bytes is 0                                */
+    void *data;         /* a copy; NULL when bytes is 0 or the bytes are spooled       */
     size_t bytes;
+    int spooled;        /* 1: the bytes are in the spool at spool_offset               */
+    off_t spool_offset;
 } st_wtensor;
 
 struct sparq_safetensors_writer {
@@ -26,6 +31,8 @@ struct sparq_safetensors_writer {
     size_t capacity;
     json_t *names;      /* name -> index: the uniqueness check, O(1)                   */
     json_t *meta;       /* key -> string                                              */
+    int spool_fd;       /* -1, or the unlinked file tensors' bytes go to (writer_spool) */
+    off_t spool_size;
 };
 
 sparq_status sparq_safetensors_writer_create(sparq_safetensors_writer **writer)
@@ -39,6 +46,7 @@ sparq_status sparq_safetensors_writer_create(sparq_safetensors_writer **writer)
     if (!w) {
         return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "safetensors_writer_create: no memory");
     }
+    w->spool_fd = -1;
     w->names = json_object();
     w->meta = json_object();
     if (!w->names || !w->meta) {
@@ -60,6 +68,9 @@ void sparq_safetensors_writer_free(sparq_safetensors_writer *writer)
         free(writer->tensors[i].data);
     }
     free(writer->tensors);
+    if (writer->spool_fd >= 0) {
+        close(writer->spool_fd);
+    }
     if (writer->names) {
         json_decref(writer->names);
     }
@@ -211,26 +222,71 @@ sparq_status sparq_safetensors_writer_add(sparq_safetensors_writer *writer, cons
     if (ndim > 0) {
         t.shape = malloc(ndim * sizeof *t.shape); /* ndim * 8 cannot overflow: shape exists */
     }
-    if (bytes > 0) {
+    t.spooled = writer->spool_fd >= 0 && bytes > 0;
+    if (bytes > 0 && !t.spooled) {
         t.data = malloc(bytes);
     }
     json_t *index = json_integer((json_int_t)writer->count);
-    if (!t.name || (ndim > 0 && !t.shape) || (bytes > 0 && !t.data) || !index ||
-        json_object_set_new(writer->names, name, index) != 0) {
+    if (!t.name || (ndim > 0 && !t.shape) || (bytes > 0 && !t.spooled && !t.data) || !index) {
         free(t.name);
         free(t.shape);
         free(t.data);
+        json_decref(index);
         return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY,
                           "safetensors_writer_add: no memory to copy tensor '%s' (%zu bytes)",
                           name, bytes);
     }
+    if (t.spooled) {
+        /* appended to the spool; a failed append leaves the spool's end where it was */
+        t.spool_offset = writer->spool_size;
+        int fits = (unsigned long long)bytes <=
+                   (unsigned long long)INT64_MAX - (unsigned long long)writer->spool_size;
+        if (!fits || lseek(writer->spool_fd, writer->spool_size, SEEK_SET) < 0 ||
+            sparq_file_write_all(writer->spool_fd, data, bytes) != 0) {
+            int e = fits ? errno : EFBIG;
+            free(t.name);
+            free(t.shape);
+            json_decref(index);
+            return sparq_fail(SPARQ_ERROR_IO,
+                              "safetensors_writer_add: tensor '%s': writing %zu bytes to the "
+                              "spool failed: %s",
+                              name, bytes, strerror(e));
+        }
+    }
+    if (json_object_set_new(writer->names, name, index) != 0) {
+        free(t.name);
+        free(t.shape);
+        free(t.data);
+        return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "safetensors_writer_add: no memory");
+    }
+    if (t.spooled) {
+        writer->spool_size += (off_t)bytes;
+    }
     if (ndim > 0) {
         memcpy(t.shape, shape, ndim * sizeof *t.shape);
     }
-    if (bytes > 0) {
+    if (bytes > 0 && !t.spooled) {
         memcpy(t.data, data, bytes);
     }
     writer->tensors[writer->count++] = t;
+    return SPARQ_OK;
+}
+
+sparq_status sparq_safetensors_writer_spool(sparq_safetensors_writer *writer, const char *dir)
+{
+    if (!writer || !dir || !dir[0]) {
+        return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "safetensors_writer_spool: %s",
+                          !writer ? "writer is NULL" : "dir is NULL or empty");
+    }
+    if (writer->spool_fd >= 0) {
+        return SPARQ_OK;
+    }
+    int fd = sparq_file_spool_create(dir, "safetensors_writer_spool:");
+    if (fd < 0) {
+        return SPARQ_ERROR_IO;
+    }
+    writer->spool_fd = fd;
+    writer->spool_size = 0;
     return SPARQ_OK;
 }
 
@@ -368,11 +424,14 @@ sparq_status sparq_safetensors_writer_write(const sparq_safetensors_writer *writ
             prefix[i] = (unsigned char)(((uint64_t)padded >> (8 * i)) & 0xFF);
         }
         static const char spaces[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
-        pieces[0] = (sparq_file_piece){prefix, 8};
-        pieces[1] = (sparq_file_piece){header, len};
-        pieces[2] = (sparq_file_piece){spaces, padded - len};
+        pieces[0] = (sparq_file_piece){.data = prefix, .size = 8};
+        pieces[1] = (sparq_file_piece){.data = header, .size = len};
+        pieces[2] = (sparq_file_piece){.data = spaces, .size = padded - len};
         for (size_t i = 0; i < count; i++) {
-            pieces[3 + i] = (sparq_file_piece){order[i]->data, order[i]->bytes};
+            const st_wtensor *t = order[i];
+            pieces[3 + i] = (sparq_file_piece){.data = t->data, .size = t->bytes,
+                                               .from_fd = t->spooled, .fd = writer->spool_fd,
+                                               .offset = t->spool_offset};
         }
         st = sparq_file_write_pieces(path, 0666, pieces, count + 3, "safetensors");
     }

@@ -351,7 +351,8 @@ static void cache_write(const sparq_context *ctx, uint64_t lo, uint64_t hi,
     h.key_hi = hi;
     h.payload_size = size;
     h.payload_hash = XXH64(payload, size, 0);
-    const sparq_file_piece pieces[] = {{&h, sizeof h}, {payload, size}};
+    const sparq_file_piece pieces[] = {{.data = &h, .size = sizeof h},
+                                       {.data = payload, .size = size}};
     if (sparq_dir_create(ctx->cache_dir, "program cache") != SPARQ_OK) {
         sparq_log(SPARQ_LOG_INFO, "%s", sparq_last_error());
         return;

@@ -1138,6 +1138,15 @@ SPARQ_API sparq_status sparq_safetensors_tensor(const sparq_safetensors *file, s
 SPARQ_API sparq_status sparq_safetensors_find(const sparq_safetensors *file, const char *name,
                                               sparq_safetensors_tensor_info *info);
 
+/* Tells the file that the caller is done with a tensor's bytes for now: the memory
+ * pages wholly inside it are given back (a file is mapped, and each page read stays in
+ * the process's resident memory until then), and are read from the file again if the
+ * tensor is touched later; info stays valid. Reading a large model tensor by tensor so
+ * keeps its memory bounded by the tensors in use, not the file. No effect on a file
+ * opened from memory, or for an info of another file. */
+SPARQ_API void sparq_safetensors_evict(const sparq_safetensors *file,
+                                       const sparq_safetensors_tensor_info *info);
+
 /* The __metadata__ value for key, or NULL when absent (or file/key is NULL). The string
  * lives until sparq_safetensors_close(). */
 SPARQ_API const char *sparq_safetensors_metadata(const sparq_safetensors *file,
@@ -1163,7 +1172,8 @@ SPARQ_API sparq_status sparq_safetensors_to_f32(const sparq_safetensors_tensor_i
 
 /* ---- writing -------------------------------------------------------------------------
  *
- * A writer collects tensors and metadata in memory, then writes one file. The output
+ * A writer collects tensors and metadata (in memory, or its tensors' bytes in a spool
+ * file: sparq_safetensors_writer_spool()), then writes one file. The output
  * is deterministic: header keys sorted by name, compact JSON padded with spaces to a
  * multiple of 8 bytes (as the reference implementation does), then the data with no
  * gaps, ordered by dtype size (largest first) then name, so that every tensor starts
@@ -1193,6 +1203,18 @@ SPARQ_API sparq_status sparq_safetensors_writer_add(sparq_safetensors_writer *wr
 SPARQ_API sparq_status sparq_safetensors_writer_set_metadata(sparq_safetensors_writer *writer,
                                                              const char *key,
                                                              const char *value);
+
+/* Keeps the bytes of every tensor added from now on out of memory: they are appended to
+ * a temporary file in dir (created there and unlinked at once, so that nothing is left
+ * behind whatever happens; its space is freed by sparq_safetensors_writer_free()) and
+ * copied from there by sparq_safetensors_writer_write(). A model can so be written
+ * tensor by tensor in memory bounded by the largest tensor; dir should be the output's
+ * folder (same file system: the spool needs as much free space as the output). Tensors
+ * added before stay in memory; a second call is a no-op. The output is the same bytes
+ * either way. SPARQ_ERROR_IO when the file cannot be made, and from
+ * sparq_safetensors_writer_add() when it cannot be written (disk full). */
+SPARQ_API sparq_status sparq_safetensors_writer_spool(sparq_safetensors_writer *writer,
+                                                      const char *dir);
 
 /* Writes everything to path atomically: to a new temporary file in the same folder
  * (unique name, mode 0666 less the umask), fsync'ed, then renamed over path (and the

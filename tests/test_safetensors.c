@@ -70,11 +70,17 @@ static void fill_samples(sample *s, size_t n)
                      .shape = {1, 1, 3}, .bytes = 3, .data = {9, 8, 7}};
 }
 
-static sparq_safetensors_writer *sample_writer(const sample *s, size_t n, int reverse)
+/* A writer of the samples, added in reverse order or not; with spool_dir, the second
+ * half of them is spooled to a file there (sparq_safetensors_writer_spool). */
+static sparq_safetensors_writer *sample_writer(const sample *s, size_t n, int reverse,
+                                               const char *spool_dir)
 {
     sparq_safetensors_writer *w = NULL;
     assert_int_equal(sparq_safetensors_writer_create(&w), SPARQ_OK);
     for (size_t k = 0; k < n; k++) {
+        if (spool_dir && k == n / 2) {
+            assert_int_equal(sparq_safetensors_writer_spool(w, spool_dir), SPARQ_OK);
+        }
         const sample *t = &s[reverse ? n - 1 - k : k];
         assert_int_equal(sparq_safetensors_writer_add(w, t->name, t->dtype, t->ndim,
                                                       t->ndim ? t->shape : NULL, t->data,
@@ -139,7 +145,7 @@ static void round_trip_every_dtype(void **state)
     (void)state;
     sample s[13];
     fill_samples(s, 13);
-    sparq_safetensors_writer *w = sample_writer(s, 13, 0);
+    sparq_safetensors_writer *w = sample_writer(s, 13, 0, NULL);
     const char *dir = testing_tmpdir("safetensors_round_trip");
     char path[1100], path2[1100];
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
@@ -175,8 +181,9 @@ static void round_trip_every_dtype(void **state)
     check_samples(file, s, 13);
     sparq_safetensors_close(file);
 
-    /* deterministic: the same tensors added in another order give the same bytes */
-    w = sample_writer(s, 13, 1);
+    /* deterministic: the same tensors added in another order give the same bytes, and so
+     * do tensors kept in a spool file instead of memory (which leaves nothing in dir) */
+    w = sample_writer(s, 13, 1, dir);
     assert_int_equal(sparq_safetensors_writer_write(w, path2), SPARQ_OK);
     sparq_safetensors_writer_free(w);
     size_t size2;
@@ -284,6 +291,11 @@ static void writer_failure_leaves_nothing(void **state)
     assert_int_equal(sparq_safetensors_writer_write(w, path), SPARQ_ERROR_IO);
     assert_non_null(strstr(sparq_last_error(), "cannot create a temporary file"));
     assert_int_equal(count_entries(dir), 0);
+    /* nor can a spool be made there; the writer stays as it was */
+    snprintf(path, sizeof path, "%s/no/such/folder", dir);
+    assert_int_equal(sparq_safetensors_writer_spool(w, path), SPARQ_ERROR_IO);
+    assert_non_null(strstr(sparq_last_error(), "spool in"));
+    assert_int_equal(sparq_safetensors_writer_spool(NULL, dir), SPARQ_ERROR_INVALID_ARGUMENT);
 
     /* the rename fails (path is a non-empty folder): the temp file is removed */
     snprintf(path, sizeof path, "%s/occupied", dir);

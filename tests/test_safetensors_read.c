@@ -1,7 +1,8 @@
 /* test_safetensors_read.c - reading safetensors files: the reference implementation's
  * layout, hostile files (each refused with a clear status and sentence, from memory and
  * from a file), accepted edge cases, missing and unreadable files, and the widening of
- * every dtype to float (f16/bf16 exactly). Writing is tested in test_safetensors.c.
+ * every dtype to float (f16/bf16 exactly), and giving a read tensor's memory back
+ * (sparq_safetensors_evict). Writing is tested in test_safetensors.c.
  */
 #include "testing.h"
 
@@ -389,10 +390,69 @@ static void half_and_bfloat_widen_exactly(void **state)
     assert_int_equal(sparq_safetensors_to_f32(&bad, out, 4), SPARQ_ERROR_INVALID_ARGUMENT);
 }
 
+/* Resident memory of this process in bytes (/proc/self/statm, second field). */
+static size_t resident_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    assert_non_null(f);
+    unsigned long size = 0, resident = 0;
+    assert_int_equal(fscanf(f, "%lu %lu", &size, &resident), 2);
+    fclose(f);
+    return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+static void evict_gives_pages_back(void **state)
+{
+    (void)state;
+    enum { N = 4 << 20 }; /* 16 MiB of f32 */
+    float *v = malloc(N * sizeof *v);
+    assert_non_null(v);
+    for (size_t i = 0; i < N; i++) {
+        v[i] = (float)(i % 1000);
+    }
+    sparq_safetensors_writer *w = NULL;
+    assert_int_equal(sparq_safetensors_writer_create(&w), SPARQ_OK);
+    const size_t shape[1] = {N};
+    assert_int_equal(sparq_safetensors_writer_add(w, "big", SPARQ_DTYPE_F32, 1, shape, v,
+                                                  N * sizeof *v),
+                     SPARQ_OK);
+    char path[1100];
+    snprintf(path, sizeof path, "%s/big.safetensors", testing_tmpdir("safetensors_evict"));
+    assert_int_equal(sparq_safetensors_writer_write(w, path), SPARQ_OK);
+    sparq_safetensors_writer_free(w);
+    free(v);
+
+    sparq_safetensors *file = NULL;
+    assert_int_equal(sparq_safetensors_open(path, &file), SPARQ_OK);
+    sparq_safetensors_tensor_info info;
+    assert_int_equal(sparq_safetensors_find(file, "big", &info), SPARQ_OK);
+    size_t before = resident_bytes();
+    double sum = 0;
+    for (size_t i = 0; i < info.bytes; i += 512) {
+        sum += ((const unsigned char *)info.data)[i];
+    }
+    size_t touched = resident_bytes();
+    sparq_safetensors_evict(file, &info);
+    size_t after = resident_bytes();
+    /* reading the tensor made it resident; evicting gave (nearly) all of it back */
+    assert_true(touched >= before + info.bytes * 9 / 10);
+    assert_true(after + info.bytes * 9 / 10 <= touched);
+    /* and it reads the same afterwards */
+    double again = 0;
+    for (size_t i = 0; i < info.bytes; i += 512) {
+        again += ((const unsigned char *)info.data)[i];
+    }
+    assert_true(sum == again);
+    sparq_safetensors_evict(NULL, &info); /* no-ops */
+    sparq_safetensors_evict(file, NULL);
+    sparq_safetensors_close(file);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(reads_reference_layout),
+        cmocka_unit_test(evict_gives_pages_back),
         cmocka_unit_test(hostile_length_field),
         cmocka_unit_test(hostile_json),
         cmocka_unit_test(hostile_entries),
