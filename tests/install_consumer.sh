@@ -2,7 +2,8 @@
 # install_consumer.sh BUILD_DIR SOURCE_DIR - installs sparq from BUILD_DIR into a temporary
 # prefix and builds tiny programs against it: CMake's find_package(sparq), and pkg-config for
 # the shared and the static library; then the static pkg-config link again from a library-only
-# build with CLBlast off. Each program runs and prints the linked version.
+# build with CLBlast off. find_package runs without pkg-config and must leave the consumer's
+# variables alone. Each program runs and prints the linked version.
 set -euo pipefail
 build="$1"
 src="$2"
@@ -24,17 +25,45 @@ C
 expect_version() { # PREFIX PROGRAM: runs PROGRAM against PREFIX's libraries
   LD_LIBRARY_PATH="$1/lib:$1/lib/x86_64-linux-gnu" "$2" | grep -qx "0.1.0 SPARQ_ERROR_OUT_OF_BOUNDS"
 }
+# The consumer keeps its own JANSSON_* variables and has no pkg-config; it links the shared
+# library and, whole-archive where CMake can (3.24), the static one.
 cat > "$work/src/CMakeLists.txt" <<'C'
 cmake_minimum_required(VERSION 3.18)
 project(consumer C)
+set(JANSSON_FOUND "consumer's own")
+set(JANSSON_LIBRARIES /consumer/libjansson.so)
 find_package(sparq 0.1 REQUIRED)
+if(NOT JANSSON_FOUND STREQUAL "consumer's own" OR
+   NOT JANSSON_LIBRARIES STREQUAL "/consumer/libjansson.so")
+  message(FATAL_ERROR "find_package(sparq) changed the consumer's JANSSON_FOUND "
+                      "(${JANSSON_FOUND}) or JANSSON_LIBRARIES (${JANSSON_LIBRARIES})")
+endif()
+get_target_property(shared_deps sparq::sparq INTERFACE_LINK_LIBRARIES)
+if(shared_deps MATCHES "PkgConfig::|sparq::_")
+  message(FATAL_ERROR "sparq::sparq exports private dependencies: ${shared_deps}")
+endif()
 add_executable(consumer main.c)
 target_link_libraries(consumer PRIVATE sparq::sparq)
+add_executable(consumer_static main.c)
+if(CMAKE_VERSION VERSION_GREATER_EQUAL 3.24)
+  target_link_libraries(consumer_static PRIVATE "$<LINK_LIBRARY:WHOLE_ARCHIVE,sparq::sparq_static>")
+else()
+  target_link_libraries(consumer_static PRIVATE sparq::sparq_static)
+endif()
 C
 cmake -S "$work/src" -B "$work/cmake-build" -DCMAKE_PREFIX_PATH="$work/prefix" \
+  -DCMAKE_DISABLE_FIND_PACKAGE_PkgConfig=ON -DPKG_CONFIG_EXECUTABLE=/nonexistent \
   -DCMAKE_C_FLAGS="${SANITIZE_FLAGS:-}" >/dev/null
 cmake --build "$work/cmake-build" >/dev/null
 expect_version "$work/prefix" "$work/cmake-build/consumer"
+expect_static() { # PROGRAM: fails where PROGRAM loads libsparq.so
+  if ldd "$1" | grep -q libsparq; then
+    echo "$1 is linked to libsparq.so, not libsparq.a" >&2
+    exit 1
+  fi
+}
+expect_static "$work/cmake-build/consumer_static"
+expect_version "$work/prefix" "$work/cmake-build/consumer_static"
 
 pc() { # PREFIX ARGS...: pkg-config on PREFIX's sparq.pc
   local prefix="$1"
@@ -60,10 +89,7 @@ pc_static_consumer() { # PREFIX WITH_CLBLAST(ON|OFF) OUT
   libs=${libs/-lsparq/-Wl,--whole-archive $archive -Wl,--no-whole-archive}
   ${CC:-cc} "$work/src/main.c" -o "$out" $(pc "$prefix" --static --cflags sparq) $libs \
     ${SANITIZE_FLAGS:-}
-  if ldd "$out" | grep -q libsparq; then
-    echo "$out is linked to libsparq.so, not libsparq.a" >&2
-    exit 1
-  fi
+  expect_static "$out"
   expect_version "$prefix" "$out"
 }
 with_clblast=OFF
