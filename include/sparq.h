@@ -1284,6 +1284,46 @@ SPARQ_API sparq_status sparq_packed_list(const sparq_safetensors *file,
 /* Frees a list from sparq_packed_list(); NULL is a no-op. */
 SPARQ_API void sparq_packed_list_free(sparq_packed_entry *entries);
 
+/* ---- models as they are shipped ----------------------------------------------------
+ *
+ * A model is one safetensors file, or a folder holding either Hugging Face's sharded
+ * layout, model.safetensors.index.json ({"metadata": {...}, "weight_map": {"<tensor>":
+ * "<shard file>", ...}}) with the shards it names, or a single model.safetensors. Other
+ * files of the folder (config.json, tokenizer files) are the caller's. */
+
+typedef struct sparq_model sparq_model;
+
+/* Opens the model at path (a file or a folder, as above) and every shard of it, and
+ * checks the index against the shards: each shard a plain file name in the folder (no
+ * '/', no "..": SPARQ_ERROR_INVALID_FORMAT "shard '../x' ... is not a file name in the
+ * model's folder"), present and valid (the reader's status and sentence, naming the
+ * shard), every tensor of every shard in the index under that shard ("tensor 'w' is in
+ * shard B, but model.safetensors.index.json puts it in A"), and every indexed tensor in
+ * its shard. The index must be JSON without duplicate names. A folder with neither file
+ * is SPARQ_ERROR_IO. On success close *model with sparq_model_close(). */
+SPARQ_API sparq_status sparq_model_open(const char *path, sparq_model **model);
+
+/* Closes every shard and frees; NULL is a no-op. */
+SPARQ_API void sparq_model_close(sparq_model *model);
+
+/* 1 when read through model.safetensors.index.json. */
+SPARQ_API int sparq_model_is_sharded(const sparq_model *model);
+
+/* The folder that holds the model's files (for a file path, its folder, or "."). */
+SPARQ_API const char *sparq_model_folder(const sparq_model *model);
+
+/* Number of shard files (1 for a single file), their file names in the folder (sorted,
+ * as the index names them) and open files; NULL past the end. Shards are read-only and
+ * may be read from several threads. */
+SPARQ_API size_t sparq_model_shard_count(const sparq_model *model);
+SPARQ_API const char *sparq_model_shard_name(const sparq_model *model, size_t shard);
+SPARQ_API const sparq_safetensors *sparq_model_shard(const sparq_model *model, size_t shard);
+
+/* The tensor called name and, if shard is not NULL, the number of its shard.
+ * SPARQ_ERROR_INVALID_ARGUMENT ("no tensor named ...") when there is none. */
+SPARQ_API sparq_status sparq_model_find(const sparq_model *model, const char *name,
+                                        size_t *shard, sparq_safetensors_tensor_info *info);
+
 /* ---- end of safetensors ---- */
 
 
