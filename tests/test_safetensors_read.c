@@ -390,17 +390,6 @@ static void half_and_bfloat_widen_exactly(void **state)
     assert_int_equal(sparq_safetensors_to_f32(&bad, out, 4), SPARQ_ERROR_INVALID_ARGUMENT);
 }
 
-/* Resident memory of this process in bytes (/proc/self/statm, second field). */
-static size_t resident_bytes(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    assert_non_null(f);
-    unsigned long size = 0, resident = 0;
-    assert_int_equal(fscanf(f, "%lu %lu", &size, &resident), 2);
-    fclose(f);
-    return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
-}
-
 static void evict_gives_pages_back(void **state)
 {
     (void)state;
@@ -426,17 +415,18 @@ static void evict_gives_pages_back(void **state)
     assert_int_equal(sparq_safetensors_open(path, &file), SPARQ_OK);
     sparq_safetensors_tensor_info info;
     assert_int_equal(sparq_safetensors_find(file, "big", &info), SPARQ_OK);
-    size_t before = resident_bytes();
+    double mb = (double)info.bytes / (1 << 20);
+    double before = testing_rss_mb();
     double sum = 0;
     for (size_t i = 0; i < info.bytes; i += 512) {
         sum += ((const unsigned char *)info.data)[i];
     }
-    size_t touched = resident_bytes();
+    double touched = testing_rss_mb();
     sparq_safetensors_evict(file, &info);
-    size_t after = resident_bytes();
+    double after = testing_rss_mb();
     /* reading the tensor made it resident; evicting gave (nearly) all of it back */
-    assert_true(touched >= before + info.bytes * 9 / 10);
-    assert_true(after + info.bytes * 9 / 10 <= touched);
+    assert_true(touched >= before + 0.9 * mb);
+    assert_true(after + 0.9 * mb <= touched);
     /* and it reads the same afterwards */
     double again = 0;
     for (size_t i = 0; i < info.bytes; i += 512) {
