@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# install_consumer.sh BUILD_DIR SOURCE_DIR - installs sparq from BUILD_DIR into a temporary
-# prefix and builds tiny programs against it: CMake's find_package(sparq), and pkg-config for
-# the shared and the static library; then the static pkg-config link again from a library-only
-# build with CLBlast off. find_package runs without pkg-config and must leave the consumer's
-# variables alone. Each program runs and prints the linked version.
+# install_consumer.sh BUILD_DIR SOURCE_DIR - the installed package as consumers meet it:
+# find_package(sparq) (shared and static, no pkg-config, consumer variables kept), pkg-config
+# (shared, and static whole-archive, also from a library-only build with CLBlast off), each
+# program run; and the benchmark programs installed as sparq-bench-<name>.
 set -euo pipefail
 build="$1"
 src="$2"
 work="$build/tests/tmp/install_consumer"
 rm -rf "$work" && mkdir -p "$work/src"
 cmake --install "$build" --prefix "$work/prefix" >/dev/null
+# the benchmark programs are installed under their sparq-bench- names (not run here)
+if grep -qx 'SPARQ_BUILD_BENCH:BOOL=ON' "$build/CMakeCache.txt"; then
+  for program in sparq-bench-linear sparq-bench-sparse sparq-bench-first-result; do
+    [[ -x "$work/prefix/bin/$program" ]] || { echo "$program is not installed" >&2; exit 1; }
+  done
+fi
 
 cat > "$work/src/main.c" <<'C'
 #include <sparq.h>
