@@ -45,6 +45,10 @@ size_t sparq_dtype_size(sparq_dtype dtype)
     case SPARQ_DTYPE_I32: return 4;
     case SPARQ_DTYPE_I64: return 8;
     case SPARQ_DTYPE_F64: return 8;
+    case SPARQ_DTYPE_BOOL: return 1;
+    case SPARQ_DTYPE_I16: return 2;
+    case SPARQ_DTYPE_F8_E4M3: return 1;
+    case SPARQ_DTYPE_F8_E5M2: return 1;
     }
     return 0;
 }
@@ -63,6 +67,10 @@ const char *sparq_dtype_name(sparq_dtype dtype)
     case SPARQ_DTYPE_I32: return "I32";
     case SPARQ_DTYPE_I64: return "I64";
     case SPARQ_DTYPE_F64: return "F64";
+    case SPARQ_DTYPE_BOOL: return "BOOL";
+    case SPARQ_DTYPE_I16: return "I16";
+    case SPARQ_DTYPE_F8_E4M3: return "F8_E4M3";
+    case SPARQ_DTYPE_F8_E5M2: return "F8_E5M2";
     }
     return "?";
 }

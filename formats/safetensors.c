@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +25,7 @@
 /* Returns 1 and sets *dtype when name is one of the supported dtype names. */
 static int dtype_from_name(const char *name, sparq_dtype *dtype)
 {
-    for (int d = 0; d <= (int)SPARQ_DTYPE_F64; d++) {
+    for (int d = 0; d <= (int)SPARQ_DTYPE_F8_E5M2; d++) {
         if (strcmp(name, sparq_dtype_name((sparq_dtype)d)) == 0) {
             *dtype = (sparq_dtype)d;
             return 1;
@@ -628,6 +629,30 @@ static uint64_t load_u64(const unsigned char *p)
     return (uint64_t)load_u32(p) | ((uint64_t)load_u32(p + 4) << 32);
 }
 
+/* OCP FP8 E4M3 ("fn": no infinities; S.1111.111 is NaN): bias 7, subnormals m/8 2^-6. */
+static inline float f8_e4m3_value(unsigned char b)
+{
+    int exponent = (b >> 3) & 0xF, mantissa = b & 7;
+    float sign = (b & 0x80) ? -1.0f : 1.0f;
+    if (exponent == 0xF && mantissa == 7)
+        return NAN;
+    if (exponent == 0)
+        return sign * ldexpf((float)mantissa, -9);
+    return sign * ldexpf((float)(8 + mantissa), exponent - 10);
+}
+
+/* OCP FP8 E5M2 (IEEE-like): bias 15, exponent 31 infinity or NaN, subnormals m/4 2^-14. */
+static inline float f8_e5m2_value(unsigned char b)
+{
+    int exponent = (b >> 2) & 0x1F, mantissa = b & 3;
+    float sign = (b & 0x80) ? -1.0f : 1.0f;
+    if (exponent == 0x1F)
+        return mantissa ? NAN : sign * INFINITY;
+    if (exponent == 0)
+        return sign * ldexpf((float)mantissa, -16);
+    return sign * ldexpf((float)(4 + mantissa), exponent - 17);
+}
+
 sparq_status sparq_safetensors_to_f32(const sparq_safetensors_tensor_info *info, float *out,
                                       size_t count)
 {
@@ -668,6 +693,10 @@ sparq_status sparq_safetensors_to_f32(const sparq_safetensors_tensor_info *info,
         case SPARQ_DTYPE_U16: out[i] = (float)load_u16(e); break;
         case SPARQ_DTYPE_U32: out[i] = (float)load_u32(e); break;
         case SPARQ_DTYPE_U64: out[i] = (float)load_u64(e); break;
+        case SPARQ_DTYPE_BOOL: out[i] = e[0] ? 1.0f : 0.0f; break;
+        case SPARQ_DTYPE_I16: out[i] = (float)(int16_t)load_u16(e); break;
+        case SPARQ_DTYPE_F8_E4M3: out[i] = f8_e4m3_value(e[0]); break;
+        case SPARQ_DTYPE_F8_E5M2: out[i] = f8_e5m2_value(e[0]); break;
         }
     }
     return SPARQ_OK;

@@ -1,6 +1,16 @@
 /* sparq.h - the one public header of sparq, a C library of sparse and quantized
  * OpenCL kernels for serving pruned and quantized neural-network weights.
  * Its comments are the documentation: if a thing is not declared here, it is not API.
+ *
+ * Structs that grow. sparq_context_options, sparq_matrix_options, sparq_tune_options and
+ * sparq_device_caps end in `uint64_t reserved[SPARQ_RESERVED_WORDS]`, from which later
+ * versions carve new fields without changing the struct's size or any field's offset, so
+ * the ABI (soname 0) holds. Zero the whole struct (`= {0}`, designated initializers, or
+ * memset) and never write reserved: a field carved out later then reads 0, its default.
+ * The library refuses an options struct with a reserved word that is not 0
+ * (SPARQ_ERROR_INVALID_ARGUMENT, naming the struct and the word), so a program that sets a
+ * newer field fails loudly on an older library instead of having it ignored. Structs the
+ * library fills (sparq_device_caps) come back with reserved zeroed.
  */
 #ifndef SPARQ_H
 #define SPARQ_H
@@ -34,6 +44,9 @@ extern "C" {
 #define SPARQ_VERSION_MAJOR 0
 #define SPARQ_VERSION_MINOR 1
 #define SPARQ_VERSION_PATCH 0
+
+/* The reserved words at the end of the structs that grow (see the top of this file). */
+#define SPARQ_RESERVED_WORDS 8
 
 /* "0.1.0": the version of the library actually linked (may differ from the header). */
 SPARQ_API const char *sparq_version_string(void);
@@ -179,6 +192,7 @@ typedef struct sparq_device_caps {
     cl_uint vector_width_int;
     cl_uint vector_width_float;
     cl_uint vector_width_half;
+    uint64_t reserved[SPARQ_RESERVED_WORDS]; /* zeroed (see the top of this file)     */
 } sparq_device_caps;
 
 /* Probes an OpenCL device into *caps. */
@@ -232,6 +246,7 @@ typedef struct sparq_context_options {
     const char *cache_dir;
     /* 1: no on-disk program cache (as SPARQ_CACHE=off does). */
     int disable_disk_cache;
+    uint64_t reserved[SPARQ_RESERVED_WORDS]; /* must be 0 (see the top of this file)  */
 } sparq_context_options;
 
 /* Creates an OpenCL context on the chosen device. */
@@ -494,6 +509,7 @@ typedef struct sparq_matrix_options {
      * batches where the break-even (or the built-in byte rule) says dense; where
      * dense wins at every batch it holds the dense f32 weights alone. */
     int allow_dense_copy;
+    uint64_t reserved[SPARQ_RESERVED_WORDS]; /* must be 0 (see the top of this file)  */
 } sparq_matrix_options;
 
 typedef struct sparq_matrix sparq_matrix;
@@ -994,13 +1010,18 @@ typedef enum sparq_dtype {
     SPARQ_DTYPE_BF16 = 7, /* bfloat16: the top 16 bits of a binary32                    */
     SPARQ_DTYPE_I32 = 8,
     SPARQ_DTYPE_I64 = 9,
-    SPARQ_DTYPE_F64 = 10  /* double: calibration statistics (sparq_calib) and models     */
+    SPARQ_DTYPE_F64 = 10, /* double: calibration statistics (sparq_calib) and models     */
+    SPARQ_DTYPE_BOOL = 11,    /* one byte, 0 or not (masks in models)                    */
+    SPARQ_DTYPE_I16 = 12,
+    SPARQ_DTYPE_F8_E4M3 = 13, /* OCP FP8 E4M3 (finite, NaN 0x7f/0xff), as torch's e4m3fn */
+    SPARQ_DTYPE_F8_E5M2 = 14  /* OCP FP8 E5M2 (IEEE-like: infinities and NaNs)           */
 } sparq_dtype;
 
-/* Bytes per element (1, 1, 2, 4, 8, 2, 4, 2, 4, 8, 8); 0 for an unknown value. */
+/* Bytes per element (1, 1, 2, 4, 8, 2, 4, 2, 4, 8, 8, 1, 2, 1, 1); 0 for an unknown
+ * value. */
 SPARQ_API size_t sparq_dtype_size(sparq_dtype dtype);
 /* The safetensors spelling: "U8", "I8", "U16", "U32", "U64", "F16", "F32", "BF16", "I32",
- * "I64", "F64"; "?" if unknown. */
+ * "I64", "F64", "BOOL", "I16", "F8_E4M3", "F8_E5M2"; "?" if unknown. */
 SPARQ_API const char *sparq_dtype_name(sparq_dtype dtype);
 
 /* One array of a packed matrix, as listed by sparq_packed_get_array(). */
@@ -1161,10 +1182,10 @@ SPARQ_API sparq_status sparq_safetensors_metadata_entry(const sparq_safetensors 
                                                         size_t index, const char **key,
                                                         const char **value);
 
-/* Converts a tensor's elements to float: F32 copied, F16 and BF16 widened exactly
- * (subnormals, infinities and NaN kept), F64 rounded to the nearest float (values past
- * float's range become +-Inf), integers (every integer dtype) rounded to the nearest
- * float.
+/* Converts a tensor's elements to float: F32 copied, F16, BF16, F8_E4M3 and F8_E5M2
+ * widened exactly (subnormals, infinities and NaN kept), F64 rounded to the nearest float
+ * (values past float's range become +-Inf), integers (every integer dtype) rounded to the
+ * nearest float, BOOL 0 or 1.
  * count must equal info->count (else SPARQ_ERROR_INVALID_ARGUMENT); out holds count
  * floats. Works on any info from sparq_safetensors_tensor()/find(). */
 SPARQ_API sparq_status sparq_safetensors_to_f32(const sparq_safetensors_tensor_info *info,
@@ -1418,6 +1439,7 @@ typedef struct sparq_tune_options {
     /* tests: when set and true for a candidate, its output is corrupted after the run
      * (as a miscompiled kernel would), so the check must reject it */
     int (*corrupt)(void *user, const char *kernel, const char *params);
+    uint64_t reserved[SPARQ_RESERVED_WORDS]; /* must be 0 (see the top of this file)  */
 } sparq_tune_options;
 
 /* One tuned (case, kernel), or the case's break-even (kernel "dense/sparse"). */

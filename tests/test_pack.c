@@ -676,7 +676,12 @@ static void format_names(void **state)
     assert_int_equal(sparq_dtype_size(SPARQ_DTYPE_I64), 8);
     assert_int_equal(sparq_dtype_size(SPARQ_DTYPE_F64), 8);
     assert_string_equal(sparq_dtype_name(SPARQ_DTYPE_F64), "F64");
-    assert_int_equal(sparq_dtype_size((sparq_dtype)11), 0);
+    assert_string_equal(sparq_dtype_name(SPARQ_DTYPE_BOOL), "BOOL");
+    assert_int_equal(sparq_dtype_size(SPARQ_DTYPE_I16), 2);
+    assert_string_equal(sparq_dtype_name(SPARQ_DTYPE_F8_E4M3), "F8_E4M3");
+    assert_int_equal(sparq_dtype_size(SPARQ_DTYPE_F8_E5M2), 1);
+    assert_int_equal(sparq_dtype_size((sparq_dtype)15), 0);
+    assert_string_equal(sparq_dtype_name((sparq_dtype)15), "?");
 }
 
 int main(void)

@@ -203,8 +203,8 @@ static void hostile_entries(void **state)
                    "tensor 'a': missing field \"data_offsets\"");
     expect_refused("{\"a\":{\"dtype\":7,\"shape\":[1],\"data_offsets\":[0,4]}}", 4,
                    "dtype is not a string");
-    expect_refused("{\"a\":{\"dtype\":\"BOOL\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1,
-                   "tensor 'a': unknown dtype \"BOOL\"");
+    expect_refused("{\"a\":{\"dtype\":\"F4\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1,
+                   "tensor 'a': unknown dtype \"F4\"");
     expect_refused("{\"a\":{\"dtype\":\"f32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4,
                    "unknown dtype \"f32\"");
     expect_refused("{\"a\":{\"dtype\":\"F32\",\"shape\":4,\"data_offsets\":[0,16]}}", 16,
@@ -374,6 +374,22 @@ static void half_and_bfloat_widen_exactly(void **state)
     const uint16_t u16[] = {65535};
     const uint32_t u16_expect[] = {float_bits(65535.0f)};
     convert_check(SPARQ_DTYPE_U16, u16, 1, 2, u16_expect);
+    const int16_t i16[] = {INT16_MIN, INT16_MAX};
+    const uint32_t i16_expect[] = {0xC7000000, 0x46FFFE00};
+    convert_check(SPARQ_DTYPE_I16, i16, 2, 2, i16_expect);
+    const uint8_t bools[] = {0, 1, 2};
+    const uint32_t bool_expect[] = {0, 0x3F800000, 0x3F800000};
+    convert_check(SPARQ_DTYPE_BOOL, bools, 3, 1, bool_expect);
+    /* FP8, exactly: 1, -1, the largest (448), the smallest subnormal and normal, NaN, -0 */
+    const uint8_t e4m3[] = {0x38, 0xB8, 0x7E, 0x01, 0x08, 0x7F, 0xFF, 0x80};
+    const uint32_t e4m3_expect[] = {0x3F800000, 0xBF800000, 0x43E00000, 0x3B000000,
+                                    0x3C800000, 0x7FC00000, 0x7FC00000, 0x80000000};
+    convert_check(SPARQ_DTYPE_F8_E4M3, e4m3, 8, 1, e4m3_expect);
+    /* 1, the largest (57344), +-inf, NaN, the smallest subnormal and normal */
+    const uint8_t e5m2[] = {0x3C, 0x7B, 0x7C, 0xFC, 0x7D, 0x01, 0x04};
+    const uint32_t e5m2_expect[] = {0x3F800000, 0x47600000, 0x7F800000, 0xFF800000,
+                                    0x7FC00000, 0x37800000, 0x38800000};
+    convert_check(SPARQ_DTYPE_F8_E5M2, e5m2, 7, 1, e5m2_expect);
 
     /* unaligned source data works */
     unsigned char raw[9];

@@ -380,12 +380,12 @@ def _open(path):
 _TENSOR_CODES = {np.dtype(np.uint8): 0, np.dtype(np.int8): 1, np.dtype(np.uint16): 2,
                  np.dtype(np.uint32): 3, np.dtype(np.uint64): 4, np.dtype(np.float16): 5,
                  np.dtype(np.float32): 6, np.dtype(np.int32): 8, np.dtype(np.int64): 9,
-                 np.dtype(np.float64): 10}
+                 np.dtype(np.float64): 10, np.dtype(np.bool_): 11, np.dtype(np.int16): 12}
 
 
 def _tensor_code(name, value):
     """(sparq_dtype code, C-contiguous little-endian array) of one plain tensor:
-    a numpy array (bool written as U8), or ("BF16", uint16 array of the bits)."""
+    a numpy array, or ("BF16", uint16 array of the bits)."""
     if isinstance(value, tuple):
         if (len(value) != 2 or value[0] != "BF16" or not isinstance(value[1], np.ndarray)
                 or value[1].dtype != np.uint16):
@@ -393,19 +393,19 @@ def _tensor_code(name, value):
         return 7, np.require(value[1], "<u2", "C")   # (keeps 0-d arrays 0-d)
     if not isinstance(value, np.ndarray):
         raise ValueError(f"tensor {name!r} is not a numpy array")
-    a = value.astype(np.uint8) if value.dtype == np.bool_ else value
+    a = value
     code = _TENSOR_CODES.get(a.dtype.newbyteorder("="))
     if code is None:
         raise ValueError(f"tensor {name!r}: dtype {value.dtype} cannot be written "
-                         f"(one of {', '.join(str(d) for d in _TENSOR_CODES)}, bool, or "
+                         f"(one of {', '.join(str(d) for d in _TENSOR_CODES)}, or "
                          "('BF16', uint16 bits))")
     return code, np.require(a, a.dtype.newbyteorder("<"), "C")
 
 
 def save_packed(path, matrices, metadata=None, tensors=None):
     """Writes {name: Packed}, optional plain tensors {name: numpy array} beside them (a
-    model's biases, norms, embeddings: uint8, int8, uint16, uint32, uint64, float16,
-    float32, int32, int64, float64, bool as uint8, or ("BF16", uint16 array) for
+    model's biases, norms, embeddings: uint8, int8, int16, uint16, uint32, uint64,
+    float16, float32, int32, int64, float64, bool, or ("BF16", uint16 array) for
     bfloat16 bits) and optional {key: value} metadata to one safetensors file at path.
     Every check runs before anything is written; the file appears whole or not at all
     (sparq_packed_save, sparq_safetensors_writer_add, sparq_safetensors_writer_write).

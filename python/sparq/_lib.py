@@ -102,6 +102,9 @@ lib, library_path = _load()
 
 # ---- struct mirrors (tests/test_structs.py compares every one with the C layout) ----
 
+# SPARQ_RESERVED_WORDS: the zeroed tail of the structs that grow (sparq.h's top comment).
+RESERVED_WORDS = 8
+
 class QuantOptions(ctypes.Structure):
     _c_name = "sparq_quant_options"
     _fields_ = [("encoding", c_int), ("granularity", c_int), ("group_size", c_size),
@@ -116,7 +119,8 @@ class PackOptions(ctypes.Structure):
 
 class ContextOptions(ctypes.Structure):
     _c_name = "sparq_context_options"
-    _fields_ = [("device", c_char_p), ("cache_dir", c_char_p), ("disable_disk_cache", c_int)]
+    _fields_ = [("device", c_char_p), ("cache_dir", c_char_p), ("disable_disk_cache", c_int),
+                ("reserved", c_u64 * RESERVED_WORDS)]
 
 
 class Epilogue(ctypes.Structure):
@@ -127,7 +131,8 @@ class Epilogue(ctypes.Structure):
 class MatrixOptions(ctypes.Structure):
     _c_name = "sparq_matrix_options"
     _fields_ = [("path", c_int), ("dense_fallback_density", c_double),
-                ("quantize_activations", c_int), ("allow_dense_copy", c_int)]
+                ("quantize_activations", c_int), ("allow_dense_copy", c_int),
+                ("reserved", c_u64 * RESERVED_WORDS)]
 
 
 class PruneSchedule(ctypes.Structure):
@@ -189,7 +194,8 @@ class DeviceCaps(ctypes.Structure):
                 ("has_subgroups", c_int), ("has_int_dot_product", c_int),
                 ("has_correct_division", c_int), ("vector_width_char", c_u32),
                 ("vector_width_short", c_u32), ("vector_width_int", c_u32),
-                ("vector_width_float", c_u32), ("vector_width_half", c_u32)]
+                ("vector_width_float", c_u32), ("vector_width_half", c_u32),
+                ("reserved", c_u64 * RESERVED_WORDS)]
 
 
 class DeviceEntry(ctypes.Structure):
@@ -230,7 +236,8 @@ PATHS = {"auto": 0, "sparse": 1, "dense": 2}
 METHODS = {"rtn": 0, "wanda": 1, "gptq": 2, "sparsegpt": 3}
 GATES = {"auto": 0, "weights": 1, "outputs": 2}
 DTYPES = {0: "u1", 1: "i1", 2: "<u2", 3: "<u4", 4: "<u8", 5: "<u2", 6: "<f4", 7: "<u2",
-          8: "<i4", 9: "<i8", 10: "<f8"}  # sparq_dtype -> numpy (F16/BF16 as bit patterns)
+          8: "<i4", 9: "<i8", 10: "<f8", 11: "|b1", 12: "<i2", 13: "u1", 14: "u1"}
+# sparq_dtype -> numpy (F16/BF16/F8 as bit patterns)
 DTYPE_F32, DTYPE_F64 = 6, 10
 
 # ---- functions ----

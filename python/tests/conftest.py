@@ -60,7 +60,8 @@ def read_safetensors(path):
     header = json.loads(blob[8:8 + n])
     meta = header.pop("__metadata__", {})
     dt = {"F32": "<f4", "F64": "<f8", "I64": "<i8", "I32": "<i4", "U8": "u1", "I8": "i1",
-          "U16": "<u2", "U32": "<u4", "U64": "<u8", "F16": "<u2", "BF16": "<u2"}
+          "U16": "<u2", "U32": "<u4", "U64": "<u8", "F16": "<u2", "BF16": "<u2",
+          "BOOL": "|b1", "I16": "<i2"}
     out = {}
     for name, e in header.items():
         b, end = e["data_offsets"]

@@ -149,7 +149,7 @@ def test_save_packed_tensors(rng, tmp_path):
     sparq.save_packed(path, {"fc.weight": p}, metadata={"k": "v"}, tensors=plain)
     t, meta, dtypes = read_safetensors(path)
     assert meta["k"] == "v"
-    assert dtypes["stats"] == "F64" and dtypes["flags"] == "U8" and dtypes["bf"] == "BF16"
+    assert dtypes["stats"] == "F64" and dtypes["flags"] == "BOOL" and dtypes["bf"] == "BF16"
     assert dtypes["half"] == "F16" and dtypes["big"] == "F32" and dtypes["scalar"] == "I32"
     for name in ("bias", "stats", "ids", "empty"):
         assert t[name].shape == plain[name].shape and np.array_equal(t[name], plain[name])
