@@ -26,6 +26,7 @@ PACKAGES=(
   libclc-14 llvm-14 intel-opencl-icd
   # plots of `sparq demo` (PNG through gnuplot)
   gnuplot-nox
+  help2man  # the man pages of `sparq`, made from its --help at build time
   # tests
   libcmocka-dev
   # Python (python/): the package's tests (pytest) with torch and pyopencl from Debian,

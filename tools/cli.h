@@ -1,12 +1,14 @@
 /* cli.h - what the `sparq` subcommands share: their entry points (one file each:
  * cli_convert.c, cli_demo.c, cli_tune.c) and small helpers in cli_common.c
- * (clock, error lines, number parsing, a progress display). The CLI uses only the public header.
+ * (clock, messages, option parsing, number parsing, a progress display). The CLI uses
+ * only the public header.
  */
 #ifndef SPARQ_CLI_H
 #define SPARQ_CLI_H
 
 #include "sparq.h"
 
+#include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -19,12 +21,34 @@ int cli_tune_main(int argc, char **argv);
 /* Seconds on a monotonic clock. */
 double cli_now_seconds(void);
 
-/* Prints "sparq: <what>: <status name>: <sparq_last_error()>" to stderr; returns 1. */
+/* Every message on stderr starts "sparq <command>: " (or "sparq: " before the command
+ * is known): main sets the command once. */
+void cli_set_command(const char *name);
+
+/* Prints the prefix + printf(fmt, ...) and a newline to stderr; returns 1, the exit
+ * code of a runtime failure. */
+int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* sparq_last_error() without its leading "<command>: " where the library names the
+ * command as well ("tune: case ..."), so that the prefix is said once. */
+const char *cli_library_error(void);
+
+/* Prints "<prefix><what>: <status name>: <cli_library_error()>"; returns 1. */
 int cli_fail(const char *what, sparq_status status);
 
-/* Prints "sparq: <command>: " + fmt (one %s: value) and a pointer to `sparq <command>
- * --help` to stderr; returns 2, the usage-error exit code. */
-int cli_usage_error(const char *command, const char *fmt, const char *value);
+/* Prints "<prefix>" + printf(fmt, ...) + "; try 'sparq <command> --help'" as one line;
+ * returns 2, the exit code of a usage error. */
+int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Reads argv's options (argv[0] the command) with getopt_long over options, a table
+ * that maps "help" to 'h' (-h works too): --help prints usage(stdout) and returns -1;
+ * an unknown option, one missing its value, or more than max_operands arguments after
+ * the options are a usage error (returns 2); every other option goes to apply(code,
+ * user) (NULL: a command with no options but --help), which returns 0 to go on or an
+ * exit code, returned as it is. Returns 0 with optind at the first operand. */
+int cli_parse_options(int argc, char **argv, const struct option *options,
+                      int (*apply)(int code, void *user), void *user,
+                      void (*usage)(FILE *to), int max_operands);
 
 /* A whole-string finite number into *out; false (out untouched) otherwise. */
 bool cli_parse_double(const char *text, double *out);

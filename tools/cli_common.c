@@ -1,11 +1,14 @@
 /* cli_common.c - helpers the `sparq` subcommands share: a monotonic clock, the
- * error and usage lines, number parsing, and the progress display (a bar on a
- * terminal, plain lines otherwise).
+ * messages (one prefix, "sparq <command>: ", for errors, failures and usage errors),
+ * option parsing with --help and usage errors, number parsing, and the progress
+ * display (a bar on a terminal, plain lines otherwise).
  */
 #include "cli.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -18,19 +21,87 @@ double cli_now_seconds(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-int cli_fail(const char *what, sparq_status status)
+static const char *command_name; /* the subcommand running; NULL: none (yet) */
+
+void cli_set_command(const char *name)
 {
-    fprintf(stderr, "sparq: %s: %s: %s\n", what, sparq_status_string(status),
-            sparq_last_error());
+    command_name = name;
+}
+
+/* "sparq <command>: " or, before a command is known, "sparq: ". */
+static void print_prefix(void)
+{
+    if (command_name)
+        fprintf(stderr, "sparq %s: ", command_name);
+    else
+        fputs("sparq: ", stderr);
+}
+
+int cli_error(const char *fmt, ...)
+{
+    va_list args;
+    va_start(args, fmt);
+    print_prefix();
+    vfprintf(stderr, fmt, args);
+    fputc('\n', stderr);
+    va_end(args);
     return 1;
 }
 
-int cli_usage_error(const char *command, const char *fmt, const char *value)
+const char *cli_library_error(void)
 {
-    fprintf(stderr, "sparq: %s: ", command);
-    fprintf(stderr, fmt, value);
-    fprintf(stderr, "\n(sparq %s --help lists the options)\n", command);
+    const char *text = sparq_last_error();
+    size_t n = command_name ? strlen(command_name) : 0;
+    if (n && strncmp(text, command_name, n) == 0 && strncmp(text + n, ": ", 2) == 0)
+        return text + n + 2; /* the library names the command too ("tune: ...") */
+    return text;
+}
+
+int cli_fail(const char *what, sparq_status status)
+{
+    return cli_error("%s: %s: %s", what, sparq_status_string(status), cli_library_error());
+}
+
+int cli_usage_error(const char *fmt, ...)
+{
+    va_list args;
+    va_start(args, fmt);
+    print_prefix();
+    vfprintf(stderr, fmt, args);
+    if (command_name)
+        fprintf(stderr, "; try 'sparq %s --help'\n", command_name);
+    else
+        fputs("; try 'sparq --help'\n", stderr);
+    va_end(args);
     return 2;
+}
+
+int cli_parse_options(int argc, char **argv, const struct option *options,
+                      int (*apply)(int code, void *user), void *user,
+                      void (*usage)(FILE *to), int max_operands)
+{
+    optind = 1;
+    opterr = 0;
+    int code;
+    while ((code = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+        const char *arg = argv[optind - 1];
+        char short_name[3] = {'-', (char)optopt, '\0'};
+        const char *name = strncmp(arg, "--", 2) == 0 ? arg : short_name;
+        if (code == 'h') {
+            usage(stdout);
+            return -1;
+        }
+        if (code == ':')
+            return cli_usage_error("%s needs a value", name);
+        if (code == '?' || !apply)
+            return cli_usage_error("unknown option '%s'", name);
+        int rc = apply(code, user);
+        if (rc != 0)
+            return rc;
+    }
+    if (argc - optind > max_operands)
+        return cli_usage_error("unexpected argument '%s'", argv[optind + max_operands]);
+    return 0;
 }
 
 bool cli_parse_double(const char *text, double *out)

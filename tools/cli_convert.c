@@ -1,9 +1,10 @@
 /* cli_convert.c - `sparq convert IN OUT`: prunes and quantizes the selected 2-D weights
  * of a safetensors model through sparq_layer_convert (quality gate with rollback), copies
- * every other tensor and the metadata through unchanged, and writes OUT and
- * OUT.report.json, each atomically; on any failure neither is left behind. Only a regular
- * file is ever replaced at either path, and only with --force. The table and the report
- * are made in cli_convert_report.c.
+ * every other tensor and the metadata through unchanged (naming those selected by name
+ * that are no matrix), and writes OUT and OUT.report.json, each atomically; on any
+ * failure neither is left behind. Only a regular file is ever replaced at either path,
+ * and only with --force. Warns, with safer recipes, when most layers rolled back. The
+ * table and the report are made in cli_convert_report.c.
  */
 #include "cli_convert_parts.h"
 
@@ -27,7 +28,7 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-        "usage: sparq convert [options] IN.safetensors OUT.safetensors\n"
+        "Usage: sparq convert [OPTION]... IN.safetensors OUT.safetensors\n"
         "\n"
         "Prunes and quantizes the weight matrices of IN, checks each against its original,\n"
         "rolls a layer that fails the gate back to safer settings (less sparsity, then no\n"
@@ -37,6 +38,7 @@ static void usage(FILE *out)
         "replaced only with --force; anything else there (a symbolic link, even to a\n"
         "regular file, a folder, a FIFO, a device) is refused and left as it is.\n"
         "\n"
+        "Options:\n"
         "  --sparsity S      prune target in [0, 1] for csr and bsr (default 0.5)\n"
         "  --structure S     dense | csr | bsrRxC (R, C in 1, 2, 4, 8, 16, 32; e.g. bsr4x4)\n"
         "                    | N:M (1 <= N < M <= 16; e.g. 2:4)        (default csr)\n"
@@ -71,13 +73,8 @@ static void usage(FILE *out)
         "  --block-size N    gptq/sparsegpt panel width in columns (128)\n"
         "  --act-order       gptq: columns by decreasing H_jj (scales fixed up front)\n"
         "  --force           replace OUT and OUT.report.json if they are regular files\n"
-        "  --help            this text\n",
+        "  -h, --help        this text\n",
         DEFAULT_MAX_NMSE);
-}
-
-static int usage_error(const char *fmt, const char *value)
-{
-    return cli_usage_error("convert", fmt, value);
 }
 
 /* --structure and --quant as one format (sparq_format_parse, the spelling every sparq
@@ -137,9 +134,8 @@ static int compile_regex(regex_t *re, const char *pattern, int flags, const char
         return 0;
     char why[256];
     regerror(rc, re, why, sizeof why);
-    fprintf(stderr, "sparq: convert: %s '%s' is not a valid regular expression: %s\n",
-            option, pattern, why);
-    return 2;
+    return cli_usage_error("%s '%s' is not a valid regular expression: %s", option, pattern,
+                           why);
 }
 
 static void free_args(convert_args *a)
@@ -156,19 +152,20 @@ static void free_args(convert_args *a)
 enum {
     OPT_SPARSITY = 256, OPT_STRUCTURE, OPT_QUANT, OPT_ASYM, OPT_CALIB, OPT_PERCENTILE,
     OPT_INCLUDE, OPT_EXCLUDE, OPT_MAX_NMSE, OPT_MIN_SQNR, OPT_NO_ROLLBACK, OPT_METHOD,
-    OPT_STATS, OPT_GATE, OPT_DAMP, OPT_BLOCK_SIZE, OPT_ACT_ORDER, OPT_FORCE, OPT_HELP
+    OPT_STATS, OPT_GATE, OPT_DAMP, OPT_BLOCK_SIZE, OPT_ACT_ORDER, OPT_FORCE
 };
 
-/* One option (getopt_long's c, optarg) into *a; *have_gate is set by --max-nmse and
- * --min-sqnr. Returns 0 to go on, or the exit code (2 usage, or -1 for --help). Texts
- * that need the other options (--structure, --quant, --calib) are checked later. */
-static int apply_option(int c, char **argv, convert_args *a, bool *have_gate)
+/* One option (getopt_long's c, optarg) into the convert_args at user. Returns 0 to go
+ * on, or 2 on a usage error. Texts that need the other options (--structure, --quant,
+ * --calib) are checked later. */
+static int apply_option(int c, void *user)
 {
+    convert_args *a = user;
     double v;
     switch (c) {
     case OPT_SPARSITY:
         if (!cli_parse_double(optarg, &v) || v < 0.0 || v > 1.0)
-            return usage_error("--sparsity '%s' is not a number in [0, 1]", optarg);
+            return cli_usage_error("--sparsity '%s' is not a number in [0, 1]", optarg);
         a->layer.sparsity = v;
         break;
     case OPT_STRUCTURE:
@@ -185,7 +182,7 @@ static int apply_option(int c, char **argv, convert_args *a, bool *have_gate)
         break;
     case OPT_PERCENTILE:
         if (!cli_parse_double(optarg, &v) || v < 50.0 || v > 100.0)
-            return usage_error("--percentile '%s' is not a number in [50, 100]", optarg);
+            return cli_usage_error("--percentile '%s' is not a number in [50, 100]", optarg);
         a->layer.format.quant.percentile = v;
         break;
     case OPT_INCLUDE:
@@ -196,22 +193,22 @@ static int apply_option(int c, char **argv, convert_args *a, bool *have_gate)
         break;
     case OPT_MAX_NMSE:
         if (!cli_parse_double(optarg, &v) || v < 0.0)
-            return usage_error("--max-nmse '%s' is not a number >= 0", optarg);
+            return cli_usage_error("--max-nmse '%s' is not a number >= 0", optarg);
         a->layer.max_nmse = v;
-        *have_gate = true;
+        a->have_gate = true;
         break;
     case OPT_MIN_SQNR:
         if (!cli_parse_double(optarg, &v))
-            return usage_error("--min-sqnr '%s' is not a number (dB)", optarg);
+            return cli_usage_error("--min-sqnr '%s' is not a number (dB)", optarg);
         a->layer.min_sqnr_db = v;
-        *have_gate = true;
+        a->have_gate = true;
         break;
     case OPT_NO_ROLLBACK:
         a->layer.no_rollback = 1;
         break;
     case OPT_METHOD:
         if (sparq_method_parse(optarg, &a->layer.method) != SPARQ_OK)
-            return usage_error("--method '%s' is not rtn, wanda, gptq or sparsegpt", optarg);
+            return cli_usage_error("--method '%s' is not rtn, wanda, gptq or sparsegpt", optarg);
         break;
     case OPT_STATS:
         a->stats = optarg;
@@ -219,16 +216,16 @@ static int apply_option(int c, char **argv, convert_args *a, bool *have_gate)
     case OPT_GATE:
         a->gate_text = optarg;
         if (!parse_gate(optarg, &a->layer.gate_metric))
-            return usage_error("--gate '%s' is not auto, weights or outputs", optarg);
+            return cli_usage_error("--gate '%s' is not auto, weights or outputs", optarg);
         break;
     case OPT_DAMP:
         if (!cli_parse_double(optarg, &v) || v <= 0.0 || v > 10.0)
-            return usage_error("--damp '%s' is not a number in (0, 10]", optarg);
+            return cli_usage_error("--damp '%s' is not a number in (0, 10]", optarg);
         a->layer.damp = v;
         break;
     case OPT_BLOCK_SIZE:
         if (!cli_parse_double(optarg, &v) || v < 1.0 || v > 65536.0 || v != floor(v))
-            return usage_error("--block-size '%s' is not a whole number in [1, 65536]",
+            return cli_usage_error("--block-size '%s' is not a whole number in [1, 65536]",
                                optarg);
         a->layer.block_size = (size_t)v;
         break;
@@ -238,14 +235,6 @@ static int apply_option(int c, char **argv, convert_args *a, bool *have_gate)
     case OPT_FORCE:
         a->force = true;
         break;
-    case OPT_HELP:
-    case 'h':
-        usage(stdout);
-        return -1;
-    default:
-        if (optopt >= OPT_SPARSITY)
-            return usage_error("%s needs a value", argv[optind - 1]);
-        return usage_error("unknown option '%s'", argv[optind - 1]);
     }
     return 0;
 }
@@ -256,21 +245,21 @@ static int check_options(convert_args *a)
 {
     int bad = parse_format(a, &a->layer.format);
     if (bad == 1)
-        return usage_error("--structure '%s' is not dense, csr, bsrRxC (R, C in 1, 2, 4, 8, "
+        return cli_usage_error("--structure '%s' is not dense, csr, bsrRxC (R, C in 1, 2, 4, 8, "
                            "16, 32) or N:M (1 <= N < M <= 16)", a->structure_text);
     if (bad == 2)
-        return usage_error("--quant '%s' is not f32, f16, i8-tensor, i8-row, i8-gG, "
+        return cli_usage_error("--quant '%s' is not f32, f16, i8-tensor, i8-row, i8-gG, "
                            "i4-tensor, i4-row or i4-gG (G in 32, 64, 128, 256)", a->quant_text);
     if (!parse_calib(a->calib_text, &a->layer.format.quant))
-        return usage_error("--calib '%s' is not minmax, percentile or mse", a->calib_text);
+        return cli_usage_error("--calib '%s' is not minmax, percentile or mse", a->calib_text);
     if (a->layer.method != SPARQ_METHOD_RTN && !a->stats)
-        return usage_error("--method %s needs --stats FILE (calibration statistics)",
+        return cli_usage_error("--method %s needs --stats FILE (calibration statistics)",
                            sparq_method_name(a->layer.method));
     if (a->layer.act_order && a->layer.method != SPARQ_METHOD_GPTQ)
-        return usage_error("--act-order is for --method gptq, not %s",
+        return cli_usage_error("--act-order is for --method gptq, not %s",
                            sparq_method_name(a->layer.method));
     if (a->layer.gate_metric == SPARQ_GATE_OUTPUTS && !a->stats)
-        return usage_error("--gate %s needs --stats FILE", a->gate_text);
+        return cli_usage_error("--gate %s needs --stats FILE", a->gate_text);
     return 0;
 }
 
@@ -315,7 +304,7 @@ static int parse_args(int argc, char **argv, convert_args *a)
         { "block-size", required_argument, NULL, OPT_BLOCK_SIZE },
         { "act-order", no_argument, NULL, OPT_ACT_ORDER },
         { "force", no_argument, NULL, OPT_FORCE },
-        { "help", no_argument, NULL, OPT_HELP },
+        { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     memset(a, 0, sizeof *a);
@@ -324,23 +313,16 @@ static int parse_args(int argc, char **argv, convert_args *a)
     a->quant_text = "i8-row";
     a->calib_text = "minmax";
     a->gate_text = "auto";
-    bool have_gate = false;
-    optind = 1;
-    opterr = 0;
-    int c, rc = 0;
-    while (rc == 0 && (c = getopt_long(argc, argv, "h", longs, NULL)) != -1)
-        rc = apply_option(c, argv, a, &have_gate);
+    int rc = cli_parse_options(argc, argv, longs, apply_option, a, usage, 2);
     if (rc != 0)
         return rc;
-    if (!have_gate)
+    if (!a->have_gate)
         a->layer.max_nmse = DEFAULT_MAX_NMSE;
     if ((rc = check_options(a)) != 0)
         return rc;
     if (argc - optind != 2) {
-        fprintf(stderr, "sparq: convert: expected IN.safetensors OUT.safetensors, got %d "
-                        "argument%s\n", argc - optind, argc - optind == 1 ? "" : "s");
-        usage(stderr);
-        return 2;
+        return cli_usage_error("expected IN.safetensors OUT.safetensors, got %d argument%s",
+                               argc - optind, argc - optind == 1 ? "" : "s");
     }
     a->in = argv[optind];
     a->out = argv[optind + 1];
@@ -352,17 +334,39 @@ static bool is_float(sparq_dtype d)
     return d == SPARQ_DTYPE_F32 || d == SPARQ_DTYPE_F16 || d == SPARQ_DTYPE_BF16;
 }
 
-/* Whether a tensor is converted: the selection rules of --help. */
-static bool selected(const convert_args *a, const sparq_safetensors_tensor_info *t)
+/* "[768]", "[2, 3, 4]": shape into text. */
+static void shape_text(const sparq_safetensors_tensor_info *t, char *text, size_t size)
 {
-    if (!is_float(t->dtype) || t->ndim != 2 || t->count == 0)
-        return false;
+    size_t used = (size_t)snprintf(text, size, "[");
+    for (size_t d = 0; d < t->ndim && used < size; d++)
+        used += (size_t)snprintf(text + used, size - used, "%s%zu", d ? ", " : "",
+                                 t->shape[d]);
+    if (used < size)
+        snprintf(text + used, size - used, "]");
+}
+
+/* Whether a tensor is converted, by the selection rules of --help: NULL when it is;
+ * else "" when its name is not selected, or, when the name is but the tensor is no
+ * matrix to convert, why not (a sentence in why). */
+static const char *not_selected(const convert_args *a, const sparq_safetensors_tensor_info *t,
+                                char *why, size_t size)
+{
     if (a->have_exclude && regexec(&a->exclude_re, t->name, 0, NULL, 0) == 0)
-        return false;
-    if (a->have_include)
-        return regexec(&a->include_re, t->name, 0, NULL, 0) == 0;
-    return t->shape[0] >= 2 && t->shape[1] >= 2 &&
-           regexec(&a->default_re, t->name, 0, NULL, 0) != 0;
+        return "";
+    if (a->have_include ? regexec(&a->include_re, t->name, 0, NULL, 0) != 0
+                        : regexec(&a->default_re, t->name, 0, NULL, 0) == 0)
+        return "";
+    char shape[128];
+    shape_text(t, shape, sizeof shape);
+    if (t->ndim != 2)
+        snprintf(why, size, "%zu-D tensor (shape %s) is not a matrix", t->ndim, shape);
+    else if (!is_float(t->dtype))
+        snprintf(why, size, "%s tensor is not floating point", sparq_dtype_name(t->dtype));
+    else if (t->count == 0 || (!a->have_include && (t->shape[0] < 2 || t->shape[1] < 2)))
+        snprintf(why, size, "shape %s has a side below 2", shape);
+    else
+        return NULL;
+    return why;
 }
 
 /* The statistics of layer name in stats (NULL file: none) into *calib (NULL when the file
@@ -423,11 +427,8 @@ static int convert_layer(const convert_args *a, const sparq_safetensors_tensor_i
     r->dtype = info->dtype;
     r->bytes_in = info->bytes;
     float *w = malloc(info->count * sizeof(float));
-    if (!w) {
-        fprintf(stderr, "sparq: convert: out of memory for %s (%zu x %zu)\n", info->name,
-                r->rows, r->cols);
-        return 1;
-    }
+    if (!w)
+        return cli_error("out of memory for %s (%zu x %zu)", info->name, r->rows, r->cols);
     sparq_calib *calib = NULL;
     if (layer_stats(a, stats, info->name, &calib) != 0) {
         cli_progress_done(progress);
@@ -467,9 +468,15 @@ static int convert_tensors(const convert_args *a, const sparq_safetensors *in,
 {
     size_t count = sparq_safetensors_count(in), todo = 0;
     sparq_safetensors_tensor_info info;
-    for (size_t i = 0; i < count; i++)
-        if (sparq_safetensors_tensor(in, i, &info) == SPARQ_OK && selected(a, &info))
-            todo++;
+    char why[256];
+    for (size_t i = 0; i < count; i++) {
+        if (sparq_safetensors_tensor(in, i, &info) != SPARQ_OK)
+            continue;
+        const char *skip = not_selected(a, &info, why, sizeof why);
+        todo += skip == NULL;
+        if (skip && *skip)
+            cli_error("%s: %s; copied as it is", info.name, skip);
+    }
     cli_progress progress;
     cli_progress_start(&progress, todo);
     for (size_t i = 0; i < count; i++) {
@@ -478,7 +485,7 @@ static int convert_tensors(const convert_args *a, const sparq_safetensors *in,
             return cli_fail("reading a tensor", st);
         totals->bytes_before += info.bytes;
         int rc;
-        if (!selected(a, &info)) {
+        if (not_selected(a, &info, why, sizeof why)) {
             rc = copy_tensor(&info, writer, copied, totals, &progress);
         } else {
             rc = convert_layer(a, &info, stats, writer, &rows[(*row_count)++], totals,
@@ -505,11 +512,8 @@ static int check_output_folder(const char *path)
         snprintf(folder, sizeof folder, "/");
     else
         snprintf(folder, sizeof folder, "%.*s", (int)(slash - path), path);
-    if (access(folder, W_OK | X_OK) != 0) {
-        fprintf(stderr, "sparq: convert: cannot write %s: folder %s: %s\n", path, folder,
-                strerror(errno));
-        return 1;
-    }
+    if (access(folder, W_OK | X_OK) != 0)
+        return cli_error("cannot write %s: folder %s: %s", path, folder, strerror(errno));
     return 0;
 }
 
@@ -522,8 +526,7 @@ static int check_output_path(const char *path, bool force)
     if (lstat(path, &info) != 0) {
         if (errno == ENOENT)
             return 0;
-        fprintf(stderr, "sparq: convert: cannot write %s: %s\n", path, strerror(errno));
-        return 1;
+        return cli_error("cannot write %s: %s", path, strerror(errno));
     }
     mode_t m = info.st_mode;
     const char *kind = S_ISREG(m)                 ? NULL
@@ -533,15 +536,11 @@ static int check_output_path(const char *path, bool force)
                        : S_ISCHR(m) || S_ISBLK(m) ? "a device node"
                        : S_ISSOCK(m)              ? "a socket"
                                                   : "something other than a file";
-    if (kind) {
-        fprintf(stderr, "sparq: convert: %s is %s, not a regular file: refusing to replace "
-                        "it (remove it or choose another output)\n", path, kind);
-        return 1;
-    }
-    if (!force) {
-        fprintf(stderr, "sparq: convert: %s exists; pass --force to replace it\n", path);
-        return 1;
-    }
+    if (kind)
+        return cli_error("%s is %s, not a regular file: refusing to replace it (remove it "
+                         "or choose another output)", path, kind);
+    if (!force)
+        return cli_error("%s exists; pass --force to replace it", path);
     return 0;
 }
 
@@ -621,8 +620,7 @@ static int write_outputs(const convert_args *a, const sparq_safetensors_writer *
         snprintf(what, sizeof what, "writing %s", a->out);
         rc = cli_fail(what, st);
     } else if (rename(report_tmp, report_path) != 0) {
-        fprintf(stderr, "sparq: convert: cannot rename %s to %s: %s\n", report_tmp,
-                report_path, strerror(errno));
+        cli_error("cannot rename %s to %s: %s", report_tmp, report_path, strerror(errno));
         unlink(a->out);
         rc = 1;
     }
@@ -632,14 +630,47 @@ static int write_outputs(const convert_args *a, const sparq_safetensors_writer *
     return rc;
 }
 
+/* When most layers (more than half) were rolled back from the recipe asked for (they
+ * failed the gate, or were no smaller than dense), a warning on stderr with safer recipes
+ * to try; the output is valid all the same. */
+static void print_rollback_warning(const convert_args *a, const convert_totals *totals)
+{
+    if (totals->converted == 0 || 2 * totals->rolled_back <= totals->converted)
+        return;
+    const sparq_convert_options *l = &a->layer;
+    if (totals->last_rung == totals->converted)
+        cli_error("warning: every layer failed the gate down to dense f32: the recipe (%s "
+                  "%s, method %s) is unsuitable for this model; the output is uncompressed "
+                  "(see the refusals above)", a->structure_text, a->quant_text,
+                  sparq_method_name(l->method));
+    else
+        cli_error("warning: %zu of %zu layers were rolled back from the recipe (%s %s, "
+                  "method %s): they failed the gate or were no smaller than dense (see the "
+                  "refusals above); the output is valid but less compressed than asked",
+                  totals->rolled_back, totals->converted, a->structure_text, a->quant_text,
+                  sparq_method_name(l->method));
+    fprintf(stderr, "  safer recipes to try:\n");
+    if (l->format.structure == SPARQ_STRUCTURE_CSR || l->format.structure == SPARQ_STRUCTURE_BSR)
+        fprintf(stderr, "  - less pruning: --sparsity %g (now %g), or --structure dense\n",
+                l->sparsity / 2, l->sparsity);
+    else if (l->format.structure != SPARQ_STRUCTURE_DENSE)
+        fprintf(stderr, "  - no pruning: --structure dense\n");
+    if (l->format.quant.encoding == SPARQ_ENCODING_I4)
+        fprintf(stderr, "  - more bits: --quant i8-row, or i4 with small groups (i4-g32)\n");
+    if (l->method == SPARQ_METHOD_RTN)
+        fprintf(stderr, "  - a calibrated method, which compensates the error: --method "
+                        "sparsegpt (pruning) or gptq (quantization) with --stats FILE\n");
+    fprintf(stderr, "  - or accept more error: a looser gate (--max-nmse, --min-sqnr)\n");
+}
+
 /* What a finished run says: the table, the totals, the files written, and a warning when
- * every layer fell to the last rung of the ladder. */
+ * most layers were rolled back. */
 static void print_summary(const convert_args *a, const layer_row *rows, size_t row_count,
                           const convert_totals *totals, const char *report_path)
 {
     if (row_count == 0)
-        fprintf(stderr, "sparq: convert: note: no tensor was selected for conversion; the "
-                        "output is a copy (see --include in sparq convert --help)\n");
+        cli_error("note: no tensor was selected for conversion; the output is a copy (see "
+                  "--include in sparq convert --help)");
     cli_convert_print_table(rows, row_count);
     char before[24], after[24];
     cli_convert_human_bytes(totals->bytes_before, before, sizeof before);
@@ -652,11 +683,7 @@ static void print_summary(const convert_args *a, const layer_row *rows, size_t r
                                : 0.0,
            totals->seconds);
     printf("wrote %s and %s\n", a->out, report_path);
-    if (totals->converted > 0 && totals->last_rung == totals->converted)
-        fprintf(stderr, "sparq: convert: warning: every layer failed the gate down to dense f32: "
-                        "the recipe (%s %s, method %s) is unsuitable for this model; the "
-                        "output is uncompressed (see the refusals above)\n",
-                a->structure_text, a->quant_text, sparq_method_name(a->layer.method));
+    print_rollback_warning(a, totals);
 }
 
 /* Opens, converts, and writes; returns the exit code. */
@@ -664,10 +691,8 @@ static int run(const convert_args *a)
 {
     double started = cli_now_seconds();
     char *report_path = report_path_of(a->out);
-    if (!report_path) {
-        fprintf(stderr, "sparq: convert: out of memory\n");
-        return 1;
-    }
+    if (!report_path)
+        return cli_error("out of memory");
     sparq_safetensors *in = NULL, *stats = NULL;
     if (check_outputs(a, report_path) != 0 || open_inputs(a, &in, &stats) != 0) {
         free(report_path);
@@ -683,7 +708,7 @@ static int run(const convert_args *a)
     sparq_status st;
     int rc = 1;
     if (!rows || !copied) {
-        fprintf(stderr, "sparq: convert: out of memory\n");
+        cli_error("out of memory");
         goto done;
     }
     if ((st = sparq_safetensors_writer_create(&writer)) != SPARQ_OK) {
@@ -701,7 +726,7 @@ static int run(const convert_args *a)
     size_t flags = JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10);
     text = report ? json_dumps(report, flags) : NULL;
     if (!text) {
-        fprintf(stderr, "sparq: convert: out of memory for the report\n");
+        cli_error("out of memory for the report");
         goto done;
     }
     if (write_outputs(a, writer, text, report_path) != 0)

@@ -19,6 +19,7 @@ typedef struct convert_args {
     regex_t include_re, exclude_re, default_re;
     bool have_include, have_exclude, have_default;
     bool force; /* --force: an existing regular file at OUT (or its report) is replaced */
+    bool have_gate; /* --max-nmse or --min-sqnr given */
 } convert_args;
 
 /* One converted layer, for the table and the report. */

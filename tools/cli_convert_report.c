@@ -180,15 +180,13 @@ int cli_convert_write_temp(const char *path, const char *text, char **tmp_path)
 {
     size_t n = strlen(path);
     char *tmp = malloc(n + 8);
-    if (!tmp) {
-        fprintf(stderr, "sparq: convert: out of memory\n");
-        return 1;
-    }
+    if (!tmp)
+        return cli_error("out of memory");
     memcpy(tmp, path, n);
     memcpy(tmp + n, ".XXXXXX", 8);
     int fd = mkstemp(tmp);
     if (fd < 0) {
-        fprintf(stderr, "sparq: convert: cannot create %s: %s\n", tmp, strerror(errno));
+        cli_error("cannot create %s: %s", tmp, strerror(errno));
         free(tmp);
         return 1;
     }
@@ -210,7 +208,7 @@ int cli_convert_write_temp(const char *path, const char *text, char **tmp_path)
     if (close(fd) != 0 && !err)
         err = errno;
     if (err) {
-        fprintf(stderr, "sparq: convert: cannot write %s: %s\n", tmp, strerror(err));
+        cli_error("cannot write %s: %s", tmp, strerror(err));
         unlink(tmp);
         free(tmp);
         return 1;

@@ -388,7 +388,7 @@ static int conversion_report(demo_device *dev, const demo_model *m, const char *
     int *dense_pred = m->mlp ? malloc(m->ntest * sizeof *dense_pred) : NULL;
     if (!plain || !gated || !results || (m->mlp && !dense_pred)) {
         free(plain), free(gated), free(results), free(dense_pred);
-        return cli_fail("demo", SPARQ_ERROR_OUT_OF_MEMORY);
+        return cli_fail("the conversion table", SPARQ_ERROR_OUT_OF_MEMORY);
     }
     for (size_t r = 0; r < R; r++)
         steps += recipe_usable(m, &demo_recipes[r]) ? 2 : 0;
@@ -473,7 +473,7 @@ static int conversion_report(demo_device *dev, const demo_model *m, const char *
 static void usage(FILE *out)
 {
     fprintf(out,
-        "usage: sparq demo [options]\n"
+        "Usage: sparq demo [OPTION]...\n"
         "\n"
         "The whole trade-off in one report. With no options it runs on an embedded model,\n"
         "an MLP trained on the UCI handwritten digits (tools/demo/train_digits.py): each\n"
@@ -486,6 +486,7 @@ static void usage(FILE *out)
         "Then it times the same formats on transformer-sized layers (768x3072, 4096x4096;\n"
         "batch 1 and 32) against dense CLBlast and, on a CPU device, OpenBLAS.\n"
         "\n"
+        "Options:\n"
         "  --model FILE     a safetensors model instead: every 2-D F32/F16/BF16 tensor with\n"
         "                   both sizes >= 2 is converted (size, NMSE, rollbacks; accuracy\n"
         "                   only for the demo's own layout: fc1..fcN and test.x/test.y),\n"
@@ -497,7 +498,7 @@ static void usage(FILE *out)
         "  --plot DIR       also write PNG plots (and their data) into DIR through gnuplot:\n"
         "                   CSR speedup vs sparsity per batch on 4096x4096 (768x3072 with\n"
         "                   --quick), bytes per weight vs error per encoding\n"
-        "  --help           this text\n"
+        "  -h, --help       this text\n"
         "\n"
         "The device is chosen as everywhere in sparq (SPARQ_DEVICE=P:D or a name).\n",
         MAX_SPEED_LAYERS, DEFAULT_MAX_NMSE, DEFAULT_REPEATS);
@@ -510,9 +511,32 @@ typedef struct demo_args {
     bool quick, no_speed;
 } demo_args;
 
-static int usage_error(const char *fmt, const char *value)
+/* One option (getopt_long's c, optarg) into the demo_args at user; 0 to go on, 2 on a
+ * usage error. */
+static int apply_option(int c, void *user)
 {
-    return cli_usage_error("demo", fmt, value);
+    demo_args *a = user;
+    char *end = NULL;
+    errno = 0;
+    switch (c) {
+    case 'm': a->model = optarg; break;
+    case 'p': a->plot_dir = optarg; break;
+    case 'q': a->quick = true; break;
+    case 'n': a->no_speed = true; break;
+    case 'g':
+        if (!cli_parse_double(optarg, &a->max_nmse) || a->max_nmse < 0)
+            return cli_usage_error("--max-nmse wants a number >= 0, not '%s'", optarg);
+        break;
+    case 'r': {
+        unsigned long v = strtoul(optarg, &end, 10);
+        if (errno || end == optarg || *end || v < 1 || v > 1000 || optarg[0] == '-')
+            return cli_usage_error("--repeats wants a whole number from 1 to 1000, not '%s'",
+                                   optarg);
+        a->repeats = (unsigned)v;
+        break;
+    }
+    }
+    return 0;
 }
 
 /* 0 to go on, 2 on a usage error, -1 after --help. */
@@ -524,37 +548,7 @@ static int parse_args(int argc, char **argv, demo_args *a)
         {"no-speed", no_argument, NULL, 'n'},     {"plot", required_argument, NULL, 'p'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
     *a = (demo_args){.max_nmse = DEFAULT_MAX_NMSE, .repeats = DEFAULT_REPEATS};
-    opterr = 0;
-    optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, ":h", longs, NULL)) != -1) {
-        char *end = NULL;
-        errno = 0;
-        switch (c) {
-        case 'm': a->model = optarg; break;
-        case 'p': a->plot_dir = optarg; break;
-        case 'q': a->quick = true; break;
-        case 'n': a->no_speed = true; break;
-        case 'h': usage(stdout); return -1;
-        case 'g':
-            if (!cli_parse_double(optarg, &a->max_nmse) || a->max_nmse < 0)
-                return usage_error("--max-nmse wants a number >= 0, not \"%s\"", optarg);
-            break;
-        case 'r': {
-            unsigned long v = strtoul(optarg, &end, 10);
-            if (errno || end == optarg || *end || v < 1 || v > 1000 || optarg[0] == '-')
-                return usage_error("--repeats wants a whole number from 1 to 1000, not \"%s\"",
-                                   optarg);
-            a->repeats = (unsigned)v;
-            break;
-        }
-        case ':': return usage_error("%s needs a value", argv[optind - 1]);
-        default: return usage_error("unknown option \"%s\"", argv[optind - 1]);
-        }
-    }
-    if (optind < argc)
-        return usage_error("unexpected argument \"%s\"", argv[optind]);
-    return 0;
+    return cli_parse_options(argc, argv, longs, apply_option, a, usage, 0);
 }
 
 /* The speed part's layers: Gaussian 768x3072 and 4096x4096, or a --model's largest
@@ -611,7 +605,7 @@ int cli_demo_main(int argc, char **argv)
     sparq_status st = sparq_context_create(NULL, &dev.ctx);
     if (st != SPARQ_OK) {
         demo_model_free(&model);
-        return cli_fail("demo: creating a context", st);
+        return cli_fail("creating a context", st);
     }
     const sparq_device_caps *caps = sparq_context_caps(dev.ctx);
     dev.cpu = caps->type == SPARQ_DEVICE_TYPE_CPU;
@@ -624,7 +618,7 @@ int cli_demo_main(int argc, char **argv)
     snprintf(source, sizeof source, "%s%s%s", args.model ? args.model : "embedded digits MLP",
              recipe ? ", " : "", recipe ? recipe : "");
     rc = dev.queue ? conversion_report(&dev, &model, source, args.max_nmse)
-                   : cli_fail("demo: creating a queue", SPARQ_ERROR_INTERNAL);
+                   : cli_fail("creating a queue", SPARQ_ERROR_INTERNAL);
 
     demo_layer layers[MAX_SPEED_LAYERS];
     float *owned[MAX_SPEED_LAYERS] = {0};
@@ -632,7 +626,7 @@ int cli_demo_main(int argc, char **argv)
     static const size_t batches[] = {1, 32};
     if (!rc && !args.no_speed)
         rc = nlayers ? demo_speed_report(&dev, layers, nlayers, batches, 2)
-                     : cli_fail("demo: weights of the speed part", SPARQ_ERROR_OUT_OF_MEMORY);
+                     : cli_fail("weights of the speed part", SPARQ_ERROR_OUT_OF_MEMORY);
     for (size_t i = 0; i < MAX_SPEED_LAYERS; i++)
         free(owned[i]);
     if (!rc && args.plot_dir)

@@ -152,9 +152,8 @@ int demo_model_open(const char *path, demo_model *m)
         st = mlp ? load_mlp(m) : load_matrices(m);
     if (st != SPARQ_OK) {
         char what[1100];
-        snprintf(what, sizeof what, "demo: reading %s", path ? path : "the embedded model");
-        int rc = m->why[0] ? fprintf(stderr, "sparq: %s: %s\n", what, m->why), 1
-                           : cli_fail(what, st);
+        snprintf(what, sizeof what, "reading %s", path ? path : "the embedded model");
+        int rc = m->why[0] ? cli_error("%s: %s", what, m->why) : cli_fail(what, st);
         demo_model_free(m);
         return rc;
     }

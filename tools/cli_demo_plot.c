@@ -151,16 +151,12 @@ static const char error_script[] =
 static int run_gnuplot(const char *script)
 {
     FILE *gp = popen("gnuplot", "w");
-    if (!gp) {
-        fprintf(stderr, "sparq: demo: cannot start gnuplot: %s\n", strerror(errno));
-        return 1;
-    }
+    if (!gp)
+        return cli_error("cannot start gnuplot: %s", strerror(errno));
     fputs(script, gp);
     int status = pclose(gp);
-    if (status != 0) {
-        fprintf(stderr, "sparq: demo: gnuplot failed (status %d)\n", status);
-        return 1;
-    }
+    if (status != 0)
+        return cli_error("gnuplot failed (status %d)", status);
     return 0;
 }
 
@@ -169,23 +165,21 @@ static FILE *open_data(const char *dir, const char *name, char *path, size_t siz
     snprintf(path, size, "%s/%s", dir, name);
     FILE *f = fopen(path, "w");
     if (!f)
-        fprintf(stderr, "sparq: demo: cannot write %s: %s\n", path, strerror(errno));
+        cli_error("cannot write %s: %s", path, strerror(errno));
     return f;
 }
 
 int demo_plot_prepare(const char *dir)
 {
-    if (strchr(dir, '\'') || strlen(dir) > 900) {
-        fprintf(stderr, "sparq: demo: --plot: the folder name may not contain ' and must be "
-                        "shorter than 900 bytes\n");
-        return 2;
-    }
+    if (strchr(dir, '\'') || strlen(dir) > 900)
+        return cli_usage_error("--plot: the folder name may not contain ' and must be "
+                               "shorter than 900 bytes");
     struct stat sb;
     if (mkdir(dir, 0777) != 0 && (errno != EEXIST || stat(dir, &sb) != 0 ||
                                   !S_ISDIR(sb.st_mode))) {
-        fprintf(stderr, "sparq: demo: cannot create the folder %s: %s\n", dir,
-                errno == EEXIST ? "a file of that name exists" : strerror(errno));
-        return 1;
+        return cli_error("cannot create the folder %s: %s", dir,
+                         errno == EEXIST ? "a file of that name exists"
+                                         : strerror(errno));
     }
     return 0;
 }
@@ -211,11 +205,9 @@ int demo_plot_write(demo_device *dev, const char *dir, size_t rows, size_t cols)
     cli_progress_done(&progress);
     int bad = fclose(speed) | fclose(error);
     if (st != SPARQ_OK)
-        return cli_fail("demo: measuring the plots", st);
-    if (bad) {
-        fprintf(stderr, "sparq: demo: writing the plot data in %s failed\n", dir);
-        return 1;
-    }
+        return cli_fail("measuring the plots", st);
+    if (bad)
+        return cli_error("writing the plot data in %s failed", dir);
     printf("\n== Plots ==\ndata: %s, %s\n", speed_path, error_path);
     if (system("command -v gnuplot >/dev/null 2>&1") != 0) {
         printf("gnuplot not found (Debian: apt-get install gnuplot-nox): no PNG written; the "

@@ -1,6 +1,7 @@
 /* cli_tune.c - `sparq tune`: lists what can be tuned and what is tuned for this device
  * (--list), tunes chosen kernels and cases or the quick set with a strategy, budget and
- * seed, shows progress, and ends with a table of default vs tuned time per case.
+ * seed, shows progress, and ends with a table of default vs tuned time per case and the
+ * database the results were merged into.
  */
 #include "cli.h"
 
@@ -12,7 +13,10 @@
 static void usage(FILE *to)
 {
     fprintf(to,
-            "usage: sparq tune [options]\n\n"
+            "Usage: sparq tune [OPTION]...\n\n"
+            "Times the candidate parameters of sparq's kernels on this device and merges\n"
+            "the best into the tuning database, which dispatch then reads.\n\n"
+            "Options:\n"
             "  --list               the tunable kernels, the quick cases, and where this\n"
             "                       device's parameters come from (user / shipped tuning,\n"
             "                       defaults)\n"
@@ -40,7 +44,8 @@ static void usage(FILE *to)
             "                       $XDG_CACHE_HOME/sparq/tune.json); --db '' writes none\n"
             "  --no-break-even      don't time the dense path\n"
             "  --also-type-default  also store the results as the default for this device\n"
-            "                       type (how shipped databases in autotune/db are made)\n");
+            "                       type (how shipped databases in autotune/db are made)\n"
+            "  -h, --help           this text\n");
 }
 
 static void on_progress(void *user, size_t done, size_t total, const char *label)
@@ -93,32 +98,27 @@ typedef struct tune_args {
     bool list, quick, full;
 } tune_args;
 
-/* One option (getopt_long's opt, optarg) into *a; 0 to go on, 2 on a usage error, -1
- * after --help. */
-static int apply_option(int opt, tune_args *a)
+/* One option (getopt_long's opt, optarg) into the tune_args at user; 0 to go on, 2 on a
+ * usage error. */
+static int apply_option(int opt, void *user)
 {
+    tune_args *a = user;
     char *end = NULL;
     switch (opt) {
     case 'l': a->list = true; break;
     case 'q': a->quick = true; break;
     case 'f': a->full = true; break;
     case 'c':
-        if (a->count == MAX_CASES) {
-            fprintf(stderr, "sparq tune: at most %d --case options\n", MAX_CASES);
-            return 2;
-        }
-        if (sparq_tune_case_parse(optarg, &a->cases[a->count]) != SPARQ_OK) {
-            fprintf(stderr, "sparq tune: %s (sparq tune --help)\n", sparq_last_error());
-            return 2;
-        }
+        if (a->count == MAX_CASES)
+            return cli_usage_error("at most %d --case options", MAX_CASES);
+        if (sparq_tune_case_parse(optarg, &a->cases[a->count]) != SPARQ_OK)
+            return cli_usage_error("--case: %s", cli_library_error());
         a->count++;
         break;
     case 'k': a->o.kernels = optarg; break;
     case 's':
-        if (sparq_tune_strategy_parse(optarg, &a->o.strategy) != SPARQ_OK) {
-            fprintf(stderr, "sparq tune: %s\n", sparq_last_error());
-            return 2;
-        }
+        if (sparq_tune_strategy_parse(optarg, &a->o.strategy) != SPARQ_OK)
+            return cli_usage_error("--strategy: %s", cli_library_error());
         break;
     case 'b': a->o.budget_seconds = strtod(optarg, &end); break;
     case 'm': a->o.max_evaluations = (unsigned)strtoul(optarg, &end, 10); break;
@@ -127,13 +127,9 @@ static int apply_option(int opt, tune_args *a)
     case 'd': a->o.db_path = optarg; break;
     case 'n': a->o.skip_break_even = 1; break;
     case 't': a->o.also_type_default = 1; break;
-    case 'h': usage(stdout); return -1;
-    default: usage(stderr); return 2;
     }
-    if (end && (*end || end == optarg)) {
-        fprintf(stderr, "sparq tune: \"%s\" is not a number\n", optarg);
-        return 2;
-    }
+    if (end && (*end || end == optarg))
+        return cli_usage_error("'%s' is not a number", optarg);
     return 0;
 }
 
@@ -154,21 +150,28 @@ static int parse_args(int argc, char **argv, tune_args *a)
     memset(a, 0, sizeof *a);
     a->o.strategy = SPARQ_TUNE_ANNEAL;
     a->o.seed = 1;
-    int opt, rc = 0;
-    optind = 1;
-    while (rc == 0 && (opt = getopt_long(argc, argv, "", long_options, NULL)) != -1)
-        rc = apply_option(opt, a);
-    if (rc != 0)
-        return rc;
-    if (optind < argc) {
-        fprintf(stderr, "sparq tune: unexpected argument \"%s\"\n", argv[optind]);
-        return 2;
-    }
-    if (!a->list && !a->quick && !a->full && a->count == 0) {
-        usage(stderr);
-        return 2;
-    }
-    return 0;
+    int rc = cli_parse_options(argc, argv, long_options, apply_option, a, usage, 0);
+    if (rc == 0 && !a->list && !a->quick && !a->full && a->count == 0)
+        rc = cli_usage_error("nothing to do: give --list, --quick, --full or --case SPEC");
+    return rc;
+}
+
+/* Where sparq_tune_run merges the results: db_path, or the user database as sparq.h
+ * says ($SPARQ_TUNE_DB, else $XDG_CACHE_HOME/sparq/tune.json, else
+ * ~/.cache/sparq/tune.json). Returns text (made in path) for the message. */
+static const char *database_path(const char *db_path, char *path, size_t size)
+{
+    const char *tune_db = getenv("SPARQ_TUNE_DB"), *xdg = getenv("XDG_CACHE_HOME");
+    const char *home = getenv("HOME");
+    if (db_path)
+        snprintf(path, size, "%s", db_path);
+    else if (tune_db && *tune_db)
+        snprintf(path, size, "%s", tune_db);
+    else if (xdg && *xdg == '/')
+        snprintf(path, size, "%s/sparq/tune.json", xdg);
+    else
+        snprintf(path, size, "%s/.cache/sparq/tune.json", home ? home : "~");
+    return path;
 }
 
 /* Tunes the cases asked for (--case, or the quick set for --quick and --full) and prints
@@ -205,8 +208,10 @@ static int run_tuning(sparq_context *ctx, tune_args *a)
         rc = cli_fail("tuning", st);
     } else {
         print_table(results, n);
-        printf("tuned in %.1f s; results %s\n", cli_now_seconds() - t0,
-               o.db_path && !*o.db_path ? "not saved (--db '')" : "merged into the database");
+        char path[4096];
+        printf("tuned in %.1f s; results %s%s\n", cli_now_seconds() - t0,
+               o.db_path && !*o.db_path ? "not saved (--db '')" : "merged into ",
+               o.db_path && !*o.db_path ? "" : database_path(o.db_path, path, sizeof path));
     }
     free(results);
     return rc;

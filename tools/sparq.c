@@ -1,7 +1,7 @@
 /* sparq.c - the `sparq` command line: `info` (devices, caps, choice, program
  * cache) and `check` (a dense sparq_linear_dense run against a C reference, with
- * the time to the first result), and the dispatch to the subcommands of cli.h.
- * Uses only the public header.
+ * the time to the first result), the top-level --help (commands, environment) and
+ * --version, and the dispatch to the subcommands of cli.h. Uses only the public header.
  */
 #include "cli.h"
 
@@ -46,8 +46,9 @@ static void print_caps(const sparq_device_caps *c)
            c->vector_width_float, c->vector_width_half);
 }
 
-static int cmd_info(void)
+static int cmd_info(int argc, char **argv)
 {
+    (void)argc, (void)argv; /* --help only: main read it */
     printf("sparq %s\n\n", sparq_version_string());
     sparq_device_entry *list = NULL;
     size_t count = 0;
@@ -126,8 +127,9 @@ static int check_backend(sparq_context *ctx, cl_command_queue q, sparq_dense_bac
     return ok ? 0 : 1;
 }
 
-static int cmd_check(void)
+static int cmd_check(int argc, char **argv)
 {
+    (void)argc, (void)argv; /* --help only: main read it */
     double t_start = cli_now_seconds();
     sparq_context *ctx = NULL;
     sparq_status st = sparq_context_create(NULL, &ctx);
@@ -143,10 +145,8 @@ static int cmd_check(void)
         float *x = malloc(batch * cols * sizeof *x), *w = malloc(rows * cols * sizeof *w);
         float *bias = malloc(rows * sizeof *bias), *ref = malloc(batch * rows * sizeof *ref);
         float *out = malloc(batch * rows * sizeof *out);
-        if (!x || !w || !bias || !ref || !out) {
-            fprintf(stderr, "sparq: out of memory\n");
-            failures++;
-        }
+        if (!x || !w || !bias || !ref || !out)
+            failures += cli_error("out of memory");
         unsigned seed = 12345;
         for (size_t i = 0; !failures && i < batch * cols; i++)
             x[i] = (float)((seed = seed * 1103515245u + 12345u) >> 8) / (1 << 24) - 0.5f;
@@ -196,50 +196,117 @@ static int cmd_check(void)
     return failures ? 1 : 0;
 }
 
+static int cmd_version(int argc, char **argv)
+{
+    (void)argc, (void)argv; /* --help only: main read it */
+    printf("sparq %s\n", sparq_version_string());
+    return 0;
+}
+
+static void usage(FILE *to);
+
+static int cmd_help(int argc, char **argv)
+{
+    (void)argc, (void)argv; /* --help only: main read it */
+    usage(stdout);
+    return 0;
+}
+
+/* The commands: the dispatch and the top-level --help both read this table. */
+static const struct command {
+    const char *name;
+    int (*main)(int argc, char **argv); /* argv[0]: the command's name */
+    const char *summary;                /* lines after the first indented by 12 */
+    const char *about; /* its --help, for a command with no option but --help (main
+                        * reads them); NULL: the command reads its own options */
+} commands[] = {
+    {"info", cmd_info,
+     "list OpenCL devices and their capabilities, the device sparq\n"
+     "            would choose and why, and the program cache",
+     "Lists the OpenCL devices with their capabilities, the device sparq would\n"
+     "choose (SPARQ_DEVICE, else the best by type and size) and why, and the\n"
+     "program cache (where, on or off, how many programs).\n"},
+    {"check", cmd_check,
+     "run the dense linear layer (sparq's kernel and CLBlast) against\n"
+     "            a C reference and report the time to the first result",
+     "Runs the dense linear layer (sparq's kernel and CLBlast, batch 1 and 8,\n"
+     "768 x 3072) on the chosen device against a C reference, and reports the\n"
+     "error and the time to the first result. Exit status 1 when a result is\n"
+     "wrong or the device fails.\n"},
+    {"tune", cli_tune_main, "autotune kernels for this device", NULL},
+    {"convert", cli_convert_main, "prune and quantize a safetensors model with a quality gate",
+     NULL},
+    {"demo", cli_demo_main,
+     "the whole trade-off on a small real model, and speed on\n"
+     "            transformer-sized layers",
+     NULL},
+    {"version", cmd_version, "print the version (as --version)",
+     "Prints the version, as sparq --version does.\n"},
+    {"help", cmd_help, "this text (as --help)", "Prints the commands and the environment "
+                                                 "variables, as sparq --help does.\n"},
+};
+
+static const struct command *running; /* the command main dispatches to */
+
+/* --help of a command with no option but --help. */
+static void simple_usage(FILE *to)
+{
+    fprintf(to, "Usage: sparq %s [--help]\n\n%s\nOptions:\n  -h, --help  this text\n",
+            running->name, running->about);
+}
+
 static void usage(FILE *to)
 {
-    fprintf(to, "usage: sparq <command>\n\n"
-                "commands:\n"
-                "  info      list OpenCL devices and their capabilities, the device sparq\n"
-                "            would choose and why, and the program cache\n"
-                "  check     run the dense linear layer (sparq's kernel and CLBlast) against\n"
-                "            a C reference and report the time to the first result\n"
-                "  tune      autotune kernels for this device (sparq tune --help)\n"
-                "  convert   prune and quantize a safetensors model with a quality gate\n"
-                "            (sparq convert --help)\n"
-                "  demo      the whole trade-off on a small real model, and speed on\n"
-                "            transformer-sized layers (sparq demo --help)\n"
-                "  version   print the version\n\n"
-                "environment: SPARQ_DEVICE (P:D or name substring), SPARQ_LOG=info|debug,\n"
-                "SPARQ_CACHE=off, SPARQ_CACHE_DIR, SPARQ_KERNEL_DIR\n");
+    fprintf(to, "Usage: sparq COMMAND [OPTION]...\n"
+                "  or:  sparq --help | --version\n\n"
+                "Sparse and quantized linear layers on OpenCL devices: see the devices,\n"
+                "check them, tune the kernels, and convert models.\n\n"
+                "Commands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(to, "  %-9s %s\n", commands[i].name, commands[i].summary);
+    fprintf(to,
+            "\nEvery command takes --help (e.g. sparq convert --help).\n\n"
+            "Options:\n"
+            "  -h, --help     this text\n"
+            "  --version      print the version\n\n"
+            "Environment:\n"
+            "  SPARQ_DEVICE      the device: P:D (platform:device index) or a substring\n"
+            "                    of its name (default: the best by type and size)\n"
+            "  SPARQ_LOG         info (or 1) or debug: the library's log on stderr\n"
+            "  SPARQ_CACHE       off (or 0): no on-disk cache of compiled programs\n"
+            "  SPARQ_CACHE_DIR   the program cache's folder (default\n"
+            "                    $XDG_CACHE_HOME/sparq, else ~/.cache/sparq)\n"
+            "  SPARQ_TUNE        off: dispatch ignores every tuning database\n"
+            "  SPARQ_TUNE_DB     the user tuning database, which sparq tune writes\n"
+            "                    (default $XDG_CACHE_HOME/sparq/tune.json, else\n"
+            "                    ~/.cache/sparq/tune.json)\n"
+            "  SPARQ_KERNEL_DIR  read the OpenCL C kernels from this folder instead of\n"
+            "                    the copies built into the library\n"
+            "  XDG_CACHE_HOME    where the caches go (default ~/.cache)\n"
+            "  HOME              the home folder, for ~/.cache\n\n"
+            "Exit status: 0 success, 1 failure, 2 usage error.\n");
 }
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        usage(stderr);
-        return 2;
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
+        return cmd_help(argc, argv);
+    if (strcmp(argv[1], "--version") == 0)
+        return cmd_version(argc, argv);
+    static const struct option help_only[] = {{"help", no_argument, NULL, 'h'},
+                                              {NULL, 0, NULL, 0}};
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (strcmp(argv[1], commands[i].name) != 0)
+            continue;
+        running = &commands[i];
+        cli_set_command(running->name);
+        int rc = running->about ? cli_parse_options(argc - 1, argv + 1, help_only, NULL, NULL,
+                                                    simple_usage, 0)
+                                : 0;
+        if (rc != 0)
+            return rc < 0 ? 0 : rc;
+        return running->main(argc - 1, argv + 1);
     }
-    if (strcmp(argv[1], "info") == 0)
-        return cmd_info();
-    if (strcmp(argv[1], "check") == 0)
-        return cmd_check();
-    if (strcmp(argv[1], "tune") == 0)
-        return cli_tune_main(argc - 1, argv + 1);
-    if (strcmp(argv[1], "convert") == 0)
-        return cli_convert_main(argc - 1, argv + 1);
-    if (strcmp(argv[1], "demo") == 0)
-        return cli_demo_main(argc - 1, argv + 1);
-    if (strcmp(argv[1], "version") == 0) {
-        printf("sparq %s\n", sparq_version_string());
-        return 0;
-    }
-    if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
-        strcmp(argv[1], "-h") == 0) {
-        usage(stdout);
-        return 0;
-    }
-    fprintf(stderr, "sparq: unknown command \"%s\"\n\n", argv[1]);
-    usage(stderr);
-    return 2;
+    return cli_usage_error("unknown %s '%s'", argv[1][0] == '-' ? "option" : "command",
+                           argv[1]);
 }
