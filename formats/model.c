@@ -7,6 +7,7 @@
 #include "sparq.h"
 #include "status.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -217,7 +218,7 @@ sparq_status sparq_model_open(const char *path, sparq_model **model)
     *model = NULL;
     struct stat sb;
     if (stat(path, &sb) != 0)
-        return sparq_fail(SPARQ_ERROR_IO, "model %s: no such file or folder", path);
+        return sparq_fail(SPARQ_ERROR_IO, "model %s: cannot open: %s", path, strerror(errno));
     sparq_model *m = calloc(1, sizeof *m);
     if (!m)
         return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "model %s: no memory", path);

@@ -4,6 +4,10 @@
 # tensors are byte-identical, the output loads back (an independent reader and sparq's
 # own), hostile inputs each give a clear error and leave no output or report behind, and
 # an OUT that exists is replaced only when it is a regular file and --force is given.
+# Then a sharded Hugging Face layout (tests/model_layout.py: 4 shards, mixed dtypes with
+# F64, BOOL and I64, a 4-D convolution): --keep-split writes the same layout (checked by
+# an independent reader), the same bytes for --threads 1 and 2, --tensor-type rules and
+# the output projection's default, and hostile layouts refused leaving nothing behind.
 set -uo pipefail
 sparq="$1"
 test_convert="$2"
@@ -222,7 +226,7 @@ expect "bad --sparsity" 2 "--sparsity '1.5' is not" -- "$sparq" convert --sparsi
 expect "bad regex" 2 "not a valid regular expression" -- "$sparq" convert --include '(' "$model" "$bad"
 expect "unknown option" 2 "unknown option '--frob'" -- "$sparq" convert --frob "$model" "$bad"
 expect "missing value" 2 "--quant needs a value" -- "$sparq" convert "$model" "$bad" --quant
-expect "missing operand" 2 "expected IN.safetensors OUT.safetensors" -- "$sparq" convert "$model"
+expect "missing operand" 2 "expected IN and OUT" -- "$sparq" convert "$model"
 absent "usage errors" "$bad"
 expect "unwritable output folder" 1 "cannot write /nonexistent/dir/out.safetensors" -- \
   "$sparq" convert "$model" /nonexistent/dir/out.safetensors
@@ -284,5 +288,53 @@ expect "the replaced OUT is a model" 0 "tensor layers.0.mlp.down.weight.values" 
 [ -f "$work/old.safetensors.report.json" ] && [ ! -L "$work/old.safetensors" ] && \
   echo "ok: --force wrote a regular file and its report" || \
   { echo "FAIL: --force did not write both files"; failures=$((failures + 1)); }
+
+# ---- a sharded Hugging Face layout ----
+layout="$here/model_layout.py"
+sharded="$work/sharded"
+"$python" "$layout" make "$sharded" >/dev/null
+expect "--keep-split converts a sharded model" 0 \
+  "wrote .*split2/ \(4 shards, model.safetensors.index.json, config.json, sparq_report.json\)" -- \
+  "$sparq" convert --keep-split --threads 2 --max-nmse 0.2 "$sharded" "$work/split2"
+expect "an independent reader checks the layout" 0 "23 tensors converted, 12 copied byte for byte, 4 shards" -- \
+  "$python" "$layout" check "$sharded" "$work/split2"
+expect "--threads 1" 0 "wrote" -- \
+  "$sparq" convert --keep-split --threads 1 --max-nmse 0.2 "$sharded" "$work/split1"
+same=1
+for f in "$work"/split2/*.safetensors "$work"/split2/model.safetensors.index.json "$work"/split2/config.json; do
+  cmp -s "$f" "$work/split1/$(basename "$f")" || { same=0; echo "differs: $(basename "$f")"; }
+done
+[ "$same" = 1 ] && echo "ok: --threads 1 and 2 write the same bytes" || \
+  { echo "FAIL: --threads 1 and 2 differ"; failures=$((failures + 1)); }
+expect "the output projection stays dense i8 by default" 0 '"lm_head.weight": \{ "format": "dense\+i8-row"' -- \
+  "$python" -c "import json; q = json.load(open('$work/split2/config.json'))['quantization_config']; print(json.dumps({k: {'format': v['format']} for k, v in q['modules'].items()}, sort_keys=True).replace('{\"format', '{ \"format'))"
+expect "the convolution is converted in its GEMM form" 0 '"vision.conv_stem.weight": \{ "format": "[a-z0-9:]+\+i8-row", "original_shape": \[16, 3, 4, 4\], "rows": 16, "cols": 48' -- \
+  "$python" -c "import json; m = json.load(open('$work/split2/config.json'))['quantization_config']['modules']['vision.conv_stem.weight']; print('\"vision.conv_stem.weight\": { ' + ', '.join('\"%s\": %s' % (k, json.dumps(m[k])) for k in ('format', 'original_shape', 'rows', 'cols')))"
+expect "--tensor-type rules: first match wins, keep copies" 0 "model.layers.0.mlp.up_proj.weight: recipe from --tensor-type 'mlp.*up=2:4\+i4-g32' \(rule 1\)" -- \
+  "$sparq" convert --keep-split --max-nmse 0 --tensor-type 'mlp\.up=2:4+i4-g32' \
+  --tensor-type 'mlp=keep' --tensor-type 'lm_head=dense+f16' "$sharded" "$work/rules"
+expect "--tensor-type: what each tensor got" 0 "up 2:4\+i4-g32, gate kept, down kept, lm_head dense\+f16" -- \
+  "$python" -c "import json; q = json.load(open('$work/rules/config.json'))['quantization_config']; m = q['modules']; k = q['modules_to_not_convert']; print('up', m['model.layers.0.mlp.up_proj.weight']['format'] + ', gate', 'kept' if 'model.layers.0.mlp.gate_proj.weight' in k else 'converted', end=', '); print('down', 'kept' if 'model.layers.0.mlp.down_proj.weight' in k else 'converted', end=', '); print('lm_head', m['lm_head.weight']['format'])"
+expect "a bad --tensor-type" 2 "--tensor-type 'mlp=csr9\+i8-row': 'csr9\+i8-row' is not keep or STRUCTURE\+ENCODING" -- \
+  "$sparq" convert --keep-split --tensor-type 'mlp=csr9+i8-row' "$sharded" "$work/bad_rule"
+expect "an existing folder without --force" 1 "split2 exists; pass --force to replace it" -- \
+  "$sparq" convert --keep-split "$sharded" "$work/split2"
+expect "an existing folder with --force" 0 "wrote" -- \
+  "$sparq" convert --keep-split --force --max-nmse 0.2 "$sharded" "$work/split2"
+expect "one file from a sharded model" 0 "wrote .*single\.safetensors and" -- \
+  "$sparq" convert --max-nmse 0.2 "$sharded" "$work/single.safetensors"
+# hostile layouts: refused before any work, nothing left behind
+hostile() { # hostile DESCRIPTION PATTERN EDIT-PYTHON
+  rm -rf "$work/hostile" && cp -r "$sharded" "$work/hostile"
+  "$python" -c "import json, os; p = '$work/hostile/model.safetensors.index.json'; i = json.load(open(p)); wm = i['weight_map']; $3; json.dump(i, open(p, 'w'))"
+  expect "$1" 1 "$2" -- "$sparq" convert --keep-split "$work/hostile" "$work/hostile_out"
+  absent "$1" "$work/hostile_out"
+}
+hostile "an index naming a missing shard" "shard model-00009-of-00004.safetensors: .*cannot open" \
+  "wm['lm_head.weight'] = 'model-00009-of-00004.safetensors'"
+hostile "a tensor in two shards" "tensor 'lm_head.weight' is in shard model-0000[0-9]-of-00004.safetensors, but model.safetensors.index.json puts it in" \
+  "wm['lm_head.weight'] = sorted(set(wm.values()) - {wm['lm_head.weight']})[0]"
+hostile "a shard path with .." "shard '../model-00001-of-00004.safetensors' .* is not a file name in the model's folder" \
+  "wm['lm_head.weight'] = '../model-00001-of-00004.safetensors'"
 
 [ "$failures" -eq 0 ]

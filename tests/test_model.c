@@ -181,7 +181,7 @@ static void hostile_layouts_are_refused(void **state)
     /* nothing to read */
     expect_refused(testing_tmpdir("model_empty"), SPARQ_ERROR_IO,
                    "holds neither model.safetensors.index.json nor model.safetensors");
-    expect_refused("/nonexistent/model", SPARQ_ERROR_IO, "no such file or folder");
+    expect_refused("/nonexistent/model", SPARQ_ERROR_IO, "cannot open: No such file");
     sparq_model *m = NULL;
     assert_int_equal(sparq_model_open(NULL, &m), SPARQ_ERROR_INVALID_ARGUMENT);
     assert_int_equal(sparq_model_open(dir, NULL), SPARQ_ERROR_INVALID_ARGUMENT);

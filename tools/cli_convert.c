@@ -1,10 +1,11 @@
-/* cli_convert.c - `sparq convert IN OUT`: prunes and quantizes the selected 2-D weights
- * of a safetensors model through sparq_layer_convert (quality gate with rollback), copies
- * every other tensor and the metadata through unchanged (naming those selected by name
- * that are no matrix), and writes OUT and OUT.report.json, each atomically; on any
- * failure neither is left behind. Only a regular file is ever replaced at either path,
- * and only with --force. Warns, with safer recipes, when most layers rolled back. The
- * table and the report are made in cli_convert_report.c.
+/* cli_convert.c - `sparq convert IN OUT`: prunes and quantizes the selected weights of a
+ * model (a safetensors file, or a folder with Hugging Face's sharded layout) through
+ * sparq_layer_convert (quality gate with rollback), on several threads, one tensor at a
+ * time (tensors spooled to disk, input pages given back), copies every other tensor and
+ * the metadata through byte for byte, and writes OUT and OUT.report.json (or, with
+ * --keep-split, the folder OUT), each atomically: on any failure nothing is left behind.
+ * The table and the report are made in cli_convert_report.c, recipes and the output
+ * folder in cli_convert_layout.c.
  */
 #include "cli_convert_parts.h"
 
@@ -12,6 +13,7 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
 #include <regex.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -28,12 +30,19 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-        "Usage: sparq convert [OPTION]... IN.safetensors OUT.safetensors\n"
+        "Usage: sparq convert [OPTION]... IN OUT\n"
         "\n"
         "Prunes and quantizes the weight matrices of IN, checks each against its original,\n"
         "rolls a layer that fails the gate back to safer settings (less sparsity, then no\n"
         "pruning, then more bits, finally dense f32), and writes OUT plus a JSON report,\n"
-        "OUT.report.json. Other tensors and the metadata are copied through unchanged.\n"
+        "OUT.report.json. Other tensors (any dtype) and the metadata are copied through\n"
+        "byte for byte. IN is a safetensors file or a model folder: Hugging Face's sharded\n"
+        "layout (model.safetensors.index.json and its shards) or model.safetensors; OUT is\n"
+        "one safetensors file, or with --keep-split a folder of the same layout.\n"
+        "Convolution weights (3 to 5 dimensions, out x in x k...) are converted in their\n"
+        "GEMM form, out x (in * k...), and their shape is recorded (NAME.original_shape).\n"
+        "Tensors are converted one at a time per thread and written through a spool file\n"
+        "beside OUT: memory stays near a few times the largest tensor.\n"
         "OUT and OUT.report.json are checked before any work: a regular file at either is\n"
         "replaced only with --force; anything else there (a symbolic link, even to a\n"
         "regular file, a folder, a FIFO, a device) is refused and left as it is.\n"
@@ -52,6 +61,20 @@ static void usage(FILE *out)
         "                    F32/F16/BF16 tensors, both sizes >= 2, whose name does not\n"
         "                    match /" DEFAULT_EXCLUDE "/ (ignoring case)\n"
         "  --exclude REGEX   never convert tensors whose name matches\n"
+        "  --tensor-type REGEX=FORMAT\n"
+        "                    the recipe of the tensors whose name matches (POSIX extended;\n"
+        "                    repeatable, the first match wins): FORMAT a spelling such as\n"
+        "                    csr0.9+i8-row, bsr4x40.5+i8-row, 2:4+i4-g128, dense+f16, or\n"
+        "                    keep (copied as it is); a matching float tensor of 2 to 5\n"
+        "                    dimensions is converted even when --include/--exclude leave it\n"
+        "                    out. Default rule, after yours: the output projection (lm_head,\n"
+        "                    output, embed_out .weight) stays dense with 8 bits or more\n"
+        "  --keep-split      OUT is a folder with IN's shards (same file names), a new\n"
+        "                    model.safetensors.index.json, IN's config.json with a\n"
+        "                    \"quantization_config\" (docs/converted_models.md) and\n"
+        "                    sparq_report.json; it appears whole or not at all\n"
+        "  --threads N       tensors converted at once, N >= 1 (default: the cores); the\n"
+        "                    output is the same bytes for any N\n"
         "  --max-nmse X      gate: NMSE vs the original <= X (0: no NMSE gate)\n"
         "  --min-sqnr DB     gate: SQNR vs the original >= DB (0: no SQNR gate)\n"
         "                    (default gate, when neither is given: --max-nmse %g)\n"
@@ -146,13 +169,19 @@ static void free_args(convert_args *a)
         regfree(&a->exclude_re);
     if (a->have_default)
         regfree(&a->default_re);
+    if (a->have_output_re)
+        regfree(&a->output_re);
+    for (size_t i = 0; i < a->rule_count; i++)
+        cli_convert_rule_free(&a->rules[i]);
+    free(a->rules);
 }
 
 /* The long options' codes (above any character getopt_long returns for itself). */
 enum {
     OPT_SPARSITY = 256, OPT_STRUCTURE, OPT_QUANT, OPT_ASYM, OPT_CALIB, OPT_PERCENTILE,
     OPT_INCLUDE, OPT_EXCLUDE, OPT_MAX_NMSE, OPT_MIN_SQNR, OPT_NO_ROLLBACK, OPT_METHOD,
-    OPT_STATS, OPT_GATE, OPT_DAMP, OPT_BLOCK_SIZE, OPT_ACT_ORDER, OPT_FORCE
+    OPT_STATS, OPT_GATE, OPT_DAMP, OPT_BLOCK_SIZE, OPT_ACT_ORDER, OPT_FORCE, OPT_TENSOR_TYPE,
+    OPT_KEEP_SPLIT, OPT_THREADS
 };
 
 /* One option (getopt_long's c, optarg) into the convert_args at user. Returns 0 to go
@@ -235,6 +264,24 @@ static int apply_option(int c, void *user)
     case OPT_FORCE:
         a->force = true;
         break;
+    case OPT_TENSOR_TYPE: {
+        /* parsed once --calib is known (check_options); the text is kept for now */
+        convert_rule *grown = realloc(a->rules, (a->rule_count + 1) * sizeof *grown);
+        if (!grown)
+            return cli_error("out of memory");
+        a->rules = grown;
+        memset(&a->rules[a->rule_count], 0, sizeof *a->rules);
+        a->rules[a->rule_count++].text = optarg;
+        break;
+    }
+    case OPT_KEEP_SPLIT:
+        a->keep_split = true;
+        break;
+    case OPT_THREADS:
+        if (!cli_parse_double(optarg, &v) || v < 1.0 || v > 1024.0 || v != floor(v))
+            return cli_usage_error("--threads '%s' is not a whole number in [1, 1024]", optarg);
+        a->threads = (unsigned)v;
+        break;
     }
     return 0;
 }
@@ -260,6 +307,12 @@ static int check_options(convert_args *a)
                            sparq_method_name(a->layer.method));
     if (a->layer.gate_metric == SPARQ_GATE_OUTPUTS && !a->stats)
         return cli_usage_error("--gate %s needs --stats FILE", a->gate_text);
+    for (size_t i = 0; i < a->rule_count; i++) {
+        int rc = cli_convert_rule_parse(a->rules[i].text, &a->layer.format.quant,
+                                        &a->rules[i]);
+        if (rc != 0)
+            return rc;
+    }
     return 0;
 }
 
@@ -304,6 +357,9 @@ static int parse_args(int argc, char **argv, convert_args *a)
         { "block-size", required_argument, NULL, OPT_BLOCK_SIZE },
         { "act-order", no_argument, NULL, OPT_ACT_ORDER },
         { "force", no_argument, NULL, OPT_FORCE },
+        { "tensor-type", required_argument, NULL, OPT_TENSOR_TYPE },
+        { "keep-split", no_argument, NULL, OPT_KEEP_SPLIT },
+        { "threads", required_argument, NULL, OPT_THREADS },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -321,12 +377,17 @@ static int parse_args(int argc, char **argv, convert_args *a)
     if ((rc = check_options(a)) != 0)
         return rc;
     if (argc - optind != 2) {
-        return cli_usage_error("expected IN.safetensors OUT.safetensors, got %d argument%s",
-                               argc - optind, argc - optind == 1 ? "" : "s");
+        return cli_usage_error("expected IN and OUT, got %d argument%s", argc - optind,
+                               argc - optind == 1 ? "" : "s");
     }
     a->in = argv[optind];
     a->out = argv[optind + 1];
-    return compile_selection(a);
+    if (a->threads == 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        a->threads = cores > 0 ? (unsigned)cores : 1;
+    }
+    rc = compile_selection(a);
+    return rc != 0 ? rc : cli_convert_recipes_compile(a);
 }
 
 static bool is_float(sparq_dtype d)
@@ -345,24 +406,38 @@ static void shape_text(const sparq_safetensors_tensor_info *t, char *text, size_
         snprintf(text + used, size - used, "]");
 }
 
-/* Whether a tensor is converted, by the selection rules of --help: NULL when it is;
- * else "" when its name is not selected, or, when the name is but the tensor is no
- * matrix to convert, why not (a sentence in why). */
+/* The most dimensions a convolution weight has (conv3d: out x in x kd x kh x kw). */
+#define MAX_NDIM 5
+
+/* Whether a tensor is converted, by the selection rules of --help: NULL when it is (and
+ * *recipe says how); else "" when it is not selected, or, when its name is but the tensor
+ * is nothing to convert, why not (a sentence in why). */
 static const char *not_selected(const convert_args *a, const sparq_safetensors_tensor_info *t,
-                                char *why, size_t size)
+                                convert_recipe *recipe, char *why, size_t size)
 {
-    if (a->have_exclude && regexec(&a->exclude_re, t->name, 0, NULL, 0) == 0)
-        return "";
-    if (a->have_include ? regexec(&a->include_re, t->name, 0, NULL, 0) != 0
-                        : regexec(&a->default_re, t->name, 0, NULL, 0) == 0)
-        return "";
+    cli_convert_recipe_for(a, t->name, recipe);
+    if (recipe->keep)
+        return ""; /* --tensor-type NAME=keep: asked for, nothing to say */
+    bool named = recipe->rule > 0 || a->have_include; /* chosen by the user, by name */
+    if (recipe->rule == 0) {
+        if (a->have_exclude && regexec(&a->exclude_re, t->name, 0, NULL, 0) == 0)
+            return "";
+        if (a->have_include ? regexec(&a->include_re, t->name, 0, NULL, 0) != 0
+                            : regexec(&a->default_re, t->name, 0, NULL, 0) == 0)
+            return "";
+    }
     char shape[128];
     shape_text(t, shape, sizeof shape);
-    if (t->ndim != 2)
+    size_t cols = t->ndim >= 2 && t->shape[0] ? t->count / t->shape[0] : 0;
+    if (t->ndim < 2 || t->ndim > MAX_NDIM)
         snprintf(why, size, "%zu-D tensor (shape %s) is not a matrix", t->ndim, shape);
+    else if (t->ndim == 3 && !named)
+        snprintf(why, size, "3-D tensor (shape %s) may be stacked matrices rather than a "
+                 "convolution: name it with --include or --tensor-type to convert it as "
+                 "%zu x %zu", shape, t->shape[0], cols);
     else if (!is_float(t->dtype))
         snprintf(why, size, "%s tensor is not floating point", sparq_dtype_name(t->dtype));
-    else if (t->count == 0 || (!a->have_include && (t->shape[0] < 2 || t->shape[1] < 2)))
+    else if (t->count == 0 || (!named && (t->shape[0] < 2 || cols < 2)))
         snprintf(why, size, "shape %s has a side below 2", shape);
     else
         return NULL;
@@ -389,129 +464,250 @@ static int layer_stats(const convert_args *a, const sparq_safetensors *stats, co
     return cli_fail(what, st);
 }
 
-/* A tensor that is not converted: added to writer as it is, listed in copied and
- * counted. Returns 0, or the exit code after ending the progress line and printing why. */
-static int copy_tensor(const sparq_safetensors_tensor_info *info,
-                       sparq_safetensors_writer *writer, json_t *copied,
-                       convert_totals *totals, cli_progress *progress)
+/* Where the tensors of one shard go, and the pool of threads that converts them. */
+typedef struct shard_work {
+    const convert_args *a;
+    const sparq_safetensors *in, *stats;
+    const char *shard;                 /* its file name, for the report and the index    */
+    sparq_safetensors_writer *writer;
+    json_t *weight_map;                /* output tensor -> shard (--keep-split), or NULL */
+    json_t *copied;
+    convert_totals *totals;
+    cli_progress *progress;
+    /* the selected tensors of this shard, and their rows of the report */
+    size_t *todo, todo_count;
+    layer_row *rows;                   /* rows[k] for todo[k]                            */
+    size_t *done;                      /* rows converted so far in the run (progress)    */
+    /* the pool: the next tensor to take and whether any failed, under lock */
+    pthread_mutex_t lock;
+    size_t next;
+    bool failed;
+} shard_work;
+
+/* Output tensor name (held by weight_map) -> the shard, with --keep-split. */
+static void map_tensor(shard_work *w, const char *name)
 {
-    sparq_status st = sparq_safetensors_writer_add(writer, info->name, info->dtype, info->ndim,
-                                                   info->shape, info->data, info->bytes);
+    if (w->weight_map)
+        json_object_set_new(w->weight_map, name, json_string(w->shard));
+}
+
+/* A tensor that is not converted: added to the writer as it is, listed in copied and
+ * counted. Returns 0, or the exit code after ending the progress line and printing why. */
+static int copy_tensor(shard_work *w, const sparq_safetensors_tensor_info *info)
+{
+    sparq_status st = sparq_safetensors_writer_add(w->writer, info->name, info->dtype,
+                                                   info->ndim, info->shape, info->data,
+                                                   info->bytes);
+    sparq_safetensors_evict(w->in, info);
     if (st != SPARQ_OK) {
         char what[512];
-        cli_progress_done(progress);
+        cli_progress_done(w->progress);
         snprintf(what, sizeof what, "copying %s", info->name);
         return cli_fail(what, st);
     }
     json_t *c = json_object();
     json_object_set_new(c, "name", json_string(info->name));
+    if (w->weight_map)
+        json_object_set_new(c, "shard", json_string(w->shard));
     json_object_set_new(c, "dtype", json_string(sparq_dtype_name(info->dtype)));
     json_object_set_new(c, "shape", cli_convert_shape_json(info->ndim, info->shape));
     json_object_set_new(c, "bytes", json_integer((json_int_t)info->bytes));
-    json_array_append_new(copied, c);
-    totals->bytes_after += info->bytes;
-    totals->copied++;
+    json_array_append_new(w->copied, c);
+    map_tensor(w, info->name);
+    w->totals->bytes_after += info->bytes;
+    w->totals->copied++;
     return 0;
 }
 
-/* A selected tensor: read as floats, converted by sparq_layer_convert with the options
- * and its statistics, saved into writer, described in *r and counted. Returns 0, or the
- * exit code after printing why. */
-static int convert_layer(const convert_args *a, const sparq_safetensors_tensor_info *info,
-                         const sparq_safetensors *stats, sparq_safetensors_writer *writer,
-                         layer_row *r, convert_totals *totals, cli_progress *progress)
+/* "64,3,3,3": a convolution's shape, as NAME.original_shape records it. */
+static void shape_csv(const layer_row *r, char *text, size_t size)
 {
-    r->name = info->name;
-    r->rows = info->shape[0];
-    r->cols = info->shape[1];
-    r->dtype = info->dtype;
-    r->bytes_in = info->bytes;
-    float *w = malloc(info->count * sizeof(float));
-    if (!w)
-        return cli_error("out of memory for %s (%zu x %zu)", info->name, r->rows, r->cols);
-    sparq_calib *calib = NULL;
-    if (layer_stats(a, stats, info->name, &calib) != 0) {
-        cli_progress_done(progress);
-        free(w);
-        return 1;
+    size_t used = 0;
+    text[0] = '\0';
+    for (size_t d = 0; d < r->ndim && used < size; d++)
+        used += (size_t)snprintf(text + used, size - used, "%s%zu", d ? "," : "", r->shape[d]);
+}
+
+/* Saves a converted layer into the shard's writer (with a convolution's shape), maps its
+ * arrays and counts it. Called under the pool's lock. Returns 0, or the exit code after
+ * printing why. */
+static int save_layer(shard_work *w, const layer_row *r, const sparq_packed *packed)
+{
+    sparq_status st = sparq_packed_save(w->writer, r->name, packed);
+    if (st == SPARQ_OK && r->ndim != 2) {
+        char key[1100], value[160];
+        snprintf(key, sizeof key, "%s.original_shape", r->name);
+        shape_csv(r, value, sizeof value);
+        st = sparq_safetensors_writer_set_metadata(w->writer, key, value);
     }
-    sparq_convert_options layer = a->layer;
-    layer.calib = calib;
-    sparq_packed *packed = NULL;
-    sparq_status st = sparq_safetensors_to_f32(info, w, info->count);
-    if (st == SPARQ_OK)
-        st = sparq_layer_convert(w, r->rows, r->cols, &layer, &packed, &r->result);
-    free(w);
-    sparq_calib_free(calib);
-    if (st == SPARQ_OK)
-        st = sparq_packed_save(writer, info->name, packed);
-    sparq_packed_free(packed);
     if (st != SPARQ_OK) {
         char what[512];
-        cli_progress_done(progress);
-        snprintf(what, sizeof what, "converting %s", info->name);
+        cli_progress_done(w->progress);
+        snprintf(what, sizeof what, "saving %s", r->name);
         return cli_fail(what, st);
     }
-    totals->bytes_after += r->result.bytes_after;
-    totals->converted++;
-    totals->rolled_back += r->result.rollbacks > 0;
-    totals->last_rung += r->result.last_rung;
+    for (size_t i = 0; i < sparq_packed_array_count(packed); i++) {
+        sparq_packed_array array;
+        char name[1100];
+        if (sparq_packed_get_array(packed, i, &array) == SPARQ_OK) {
+            snprintf(name, sizeof name, "%s.%s", r->name, array.name);
+            map_tensor(w, name);
+        }
+    }
+    w->totals->bytes_after += r->result.bytes_after;
+    w->totals->converted++;
+    w->totals->rolled_back += r->result.rollbacks > 0;
+    w->totals->last_rung += r->result.last_rung;
+    cli_progress_step(w->progress, ++*w->done, r->name);
     return 0;
 }
 
-/* Converts or copies every tensor of in into writer; fills rows (count of them in
- * *row_count), copied and totals. Returns 0 or the exit code after printing why. */
-static int convert_tensors(const convert_args *a, const sparq_safetensors *in,
-                           const sparq_safetensors *stats,
-                           sparq_safetensors_writer *writer, layer_row *rows,
-                           size_t *row_count, json_t *copied, convert_totals *totals)
+/* Converts one selected tensor into *packed by its recipe (a convolution in its GEMM
+ * form, out x in*k...), filling r. Runs outside the lock but for reading the statistics
+ * and printing. Returns 0, or the exit code after printing why. */
+static int convert_layer(shard_work *w, const sparq_safetensors_tensor_info *info,
+                         layer_row *r, sparq_packed **packed)
 {
-    size_t count = sparq_safetensors_count(in), todo = 0;
-    sparq_safetensors_tensor_info info;
-    char why[256];
-    for (size_t i = 0; i < count; i++) {
-        if (sparq_safetensors_tensor(in, i, &info) != SPARQ_OK)
-            continue;
-        const char *skip = not_selected(a, &info, why, sizeof why);
-        todo += skip == NULL;
-        if (skip && *skip)
-            cli_error("%s: %s; copied as it is", info.name, skip);
+    const convert_args *a = w->a;
+    r->name = info->name;
+    r->shard = w->weight_map ? w->shard : NULL;
+    r->ndim = info->ndim;
+    memcpy(r->shape, info->shape, info->ndim * sizeof *info->shape);
+    r->rows = info->shape[0];
+    r->cols = info->count / info->shape[0];
+    r->dtype = info->dtype;
+    r->bytes_in = info->bytes;
+    cli_convert_recipe_for(a, info->name, &r->recipe);
+    sparq_calib *calib = NULL;
+    pthread_mutex_lock(&w->lock);
+    int rc = layer_stats(a, w->stats, info->name, &calib);
+    pthread_mutex_unlock(&w->lock);
+    if (rc != 0)
+        return rc;
+    float *weights = malloc(info->count * sizeof(float));
+    sparq_convert_options layer = a->layer;
+    layer.calib = calib;
+    layer.format = r->recipe.format;
+    layer.sparsity = r->recipe.sparsity;
+    sparq_status st = weights ? sparq_safetensors_to_f32(info, weights, info->count)
+                              : SPARQ_ERROR_OUT_OF_MEMORY;
+    sparq_safetensors_evict(w->in, info); /* read once: its pages go back */
+    if (st == SPARQ_OK)
+        st = sparq_layer_convert(weights, r->rows, r->cols, &layer, packed, &r->result);
+    free(weights);
+    sparq_calib_free(calib);
+    if (st != SPARQ_OK) {
+        char what[512];
+        pthread_mutex_lock(&w->lock);
+        cli_progress_done(w->progress);
+        snprintf(what, sizeof what, "converting %s (%zu x %zu)", info->name, r->rows, r->cols);
+        rc = cli_fail(what, st);
+        pthread_mutex_unlock(&w->lock);
     }
-    cli_progress progress;
-    cli_progress_start(&progress, todo);
+    return rc;
+}
+
+/* A thread of the pool: takes the shard's next selected tensor until none is left (or
+ * one failed), converts it, and saves it under the lock. */
+static void *convert_worker(void *arg)
+{
+    shard_work *w = arg;
+    for (;;) {
+        pthread_mutex_lock(&w->lock);
+        size_t k = w->next++;
+        bool stop = w->failed || k >= w->todo_count;
+        pthread_mutex_unlock(&w->lock);
+        if (stop)
+            return NULL;
+        sparq_safetensors_tensor_info info;
+        sparq_packed *packed = NULL;
+        int rc = sparq_safetensors_tensor(w->in, w->todo[k], &info) == SPARQ_OK
+                     ? convert_layer(w, &info, &w->rows[k], &packed)
+                     : cli_error("internal: tensor %zu of %s", w->todo[k], w->shard);
+        pthread_mutex_lock(&w->lock);
+        if (rc == 0 && !w->failed)
+            rc = save_layer(w, &w->rows[k], packed);
+        w->failed = w->failed || rc != 0;
+        pthread_mutex_unlock(&w->lock);
+        sparq_packed_free(packed);
+    }
+}
+
+/* Copies the shard's other tensors, then converts its selected ones on a->threads
+ * threads (the tensors' order and the threads' timing do not change the output: the
+ * writer sorts). Returns 0 or the exit code after printing why. */
+static int convert_shard(shard_work *w)
+{
+    size_t count = sparq_safetensors_count(w->in);
+    sparq_safetensors_tensor_info info;
+    convert_recipe recipe;
+    char why[512];
+    w->todo_count = 0;
     for (size_t i = 0; i < count; i++) {
-        sparq_status st = sparq_safetensors_tensor(in, i, &info);
+        sparq_status st = sparq_safetensors_tensor(w->in, i, &info);
         if (st != SPARQ_OK)
             return cli_fail("reading a tensor", st);
-        totals->bytes_before += info.bytes;
-        int rc;
-        if (not_selected(a, &info, why, sizeof why)) {
-            rc = copy_tensor(&info, writer, copied, totals, &progress);
-        } else {
-            rc = convert_layer(a, &info, stats, writer, &rows[(*row_count)++], totals,
-                               &progress);
-            if (rc == 0)
-                cli_progress_step(&progress, *row_count, info.name);
-        }
-        if (rc != 0)
-            return rc;
+        w->totals->bytes_before += info.bytes;
+        if (not_selected(w->a, &info, &recipe, why, sizeof why) == NULL)
+            w->todo[w->todo_count++] = i;
+        else if (copy_tensor(w, &info) != 0)
+            return 1;
     }
-    cli_progress_done(&progress);
-    return 0;
+    unsigned n = w->a->threads < w->todo_count ? w->a->threads : (unsigned)w->todo_count;
+    pthread_t threads[1024];
+    unsigned started = 0;
+    w->next = 0;
+    w->failed = false;
+    for (; started < n; started++)
+        if (started > 0 && pthread_create(&threads[started], NULL, convert_worker, w) != 0)
+            break;
+    if (n > 0)
+        convert_worker(w); /* this thread is one of the pool */
+    for (unsigned t = 1; t < started; t++)
+        pthread_join(threads[t], NULL);
+    return w->failed ? 1 : 0;
+}
+
+/* Names the tensors of the model that are selected by name but cannot be converted
+ * (once, before any work), and counts those that will be. */
+static size_t count_selected(const convert_args *a, const sparq_model *model)
+{
+    size_t todo = 0;
+    sparq_safetensors_tensor_info info;
+    convert_recipe recipe;
+    char why[512];
+    for (size_t s = 0; s < sparq_model_shard_count(model); s++) {
+        const sparq_safetensors *in = sparq_model_shard(model, s);
+        for (size_t i = 0; i < sparq_safetensors_count(in); i++) {
+            if (sparq_safetensors_tensor(in, i, &info) != SPARQ_OK)
+                continue;
+            const char *skip = not_selected(a, &info, &recipe, why, sizeof why);
+            todo += skip == NULL;
+            if (skip && *skip)
+                cli_error("%s: %s; copied as it is", info.name, skip);
+        }
+    }
+    return todo;
 }
 
 /* The folder part of path ("." when none) must be writable. Returns 0, or 1 after
  * printing why. */
-static int check_output_folder(const char *path)
+/* The folder part of path into folder: "." when none, "/" at the root. */
+static void folder_of(const char *path, char *folder, size_t size)
 {
     const char *slash = strrchr(path, '/');
-    char folder[4096];
     if (!slash)
-        snprintf(folder, sizeof folder, ".");
+        snprintf(folder, size, ".");
     else if (slash == path)
-        snprintf(folder, sizeof folder, "/");
+        snprintf(folder, size, "/");
     else
-        snprintf(folder, sizeof folder, "%.*s", (int)(slash - path), path);
+        snprintf(folder, size, "%.*s", (int)(slash - path), path);
+}
+
+static int check_output_folder(const char *path)
+{
+    char folder[4096];
+    folder_of(path, folder, sizeof folder);
     if (access(folder, W_OK | X_OK) != 0)
         return cli_error("cannot write %s: folder %s: %s", path, folder, strerror(errno));
     return 0;
@@ -555,20 +751,20 @@ static int check_outputs(const convert_args *a, const char *report_path)
     return check_output_folder(a->out);
 }
 
-/* Opens IN and, with --stats, the statistics; returns 0, or 1 after printing why. */
-static int open_inputs(const convert_args *a, sparq_safetensors **in,
-                       sparq_safetensors **stats)
+/* Opens IN (a file or a model folder: sparq_model_open) and, with --stats, the
+ * statistics; returns 0, or 1 after printing why. */
+static int open_inputs(const convert_args *a, sparq_model **model, sparq_safetensors **stats)
 {
     char what[4200];
-    sparq_status st = sparq_safetensors_open(a->in, in);
+    sparq_status st = sparq_model_open(a->in, model);
     if (st != SPARQ_OK) {
         snprintf(what, sizeof what, "reading %s", a->in);
         return cli_fail(what, st);
     }
     if (a->stats && (st = sparq_safetensors_open(a->stats, stats)) != SPARQ_OK) {
         snprintf(what, sizeof what, "reading the statistics %s", a->stats);
-        sparq_safetensors_close(*in);
-        *in = NULL;
+        sparq_model_close(*model);
+        *model = NULL;
         return cli_fail(what, st);
     }
     return 0;
@@ -666,7 +862,7 @@ static void print_rollback_warning(const convert_args *a, const convert_totals *
 /* What a finished run says: the table, the totals, the files written, and a warning when
  * most layers were rolled back. */
 static void print_summary(const convert_args *a, const layer_row *rows, size_t row_count,
-                          const convert_totals *totals, const char *report_path)
+                          const convert_totals *totals, const char *wrote)
 {
     if (row_count == 0)
         cli_error("note: no tensor was selected for conversion; the output is a copy (see "
@@ -682,8 +878,96 @@ static void print_summary(const convert_args *a, const layer_row *rows, size_t r
            totals->bytes_after ? (double)totals->bytes_before / (double)totals->bytes_after
                                : 0.0,
            totals->seconds);
-    printf("wrote %s and %s\n", a->out, report_path);
+    printf("wrote %s\n", wrote);
     print_rollback_warning(a, totals);
+}
+
+/* Every shard of the model into the output: one writer for all (writer, OUT a file),
+ * or, with folder (--keep-split), a writer per shard spooled there and written there
+ * under the shard's name. Fills rows, copied, weight_map and totals. Returns 0, or the
+ * exit code after printing why. */
+static int convert_model(const convert_args *a, const sparq_model *model,
+                         const sparq_safetensors *stats, const char *folder,
+                         sparq_safetensors_writer *writer, json_t *weight_map,
+                         layer_row *rows, size_t *row_count, json_t *copied,
+                         convert_totals *totals)
+{
+    cli_progress progress;
+    cli_progress_start(&progress, count_selected(a, model));
+    size_t done = 0;
+    int rc = 0;
+    for (size_t s = 0; rc == 0 && s < sparq_model_shard_count(model); s++) {
+        shard_work w = {.a = a, .in = sparq_model_shard(model, s), .stats = stats,
+                        .shard = sparq_model_shard_name(model, s), .writer = writer,
+                        .weight_map = weight_map, .copied = copied, .totals = totals,
+                        .progress = &progress, .rows = rows + *row_count, .done = &done};
+        sparq_status st = SPARQ_OK;
+        if (folder && (st = sparq_safetensors_writer_create(&w.writer)) == SPARQ_OK)
+            st = sparq_safetensors_writer_spool(w.writer, folder);
+        if (st != SPARQ_OK)
+            rc = cli_fail("creating a writer", st);
+        w.todo = malloc((sparq_safetensors_count(w.in) + 1) * sizeof *w.todo);
+        if (rc == 0 && !w.todo)
+            rc = cli_error("out of memory");
+        if (rc == 0)
+            rc = copy_metadata(w.in, w.writer);
+        if (rc == 0) {
+            pthread_mutex_init(&w.lock, NULL);
+            rc = convert_shard(&w);
+            pthread_mutex_destroy(&w.lock);
+            *row_count += w.todo_count;
+        }
+        if (rc == 0 && folder) {
+            char path[4352];
+            snprintf(path, sizeof path, "%s/%s", folder, w.shard);
+            if ((st = sparq_safetensors_writer_write(w.writer, path)) != SPARQ_OK)
+                rc = cli_fail("writing a shard", st);
+        }
+        if (folder)
+            sparq_safetensors_writer_free(w.writer);
+        free(w.todo);
+    }
+    cli_progress_done(&progress);
+    return rc;
+}
+
+static size_t tensor_count(const sparq_model *model)
+{
+    size_t n = 0;
+    for (size_t s = 0; s < sparq_model_shard_count(model); s++)
+        n += sparq_safetensors_count(sparq_model_shard(model, s));
+    return n;
+}
+
+/* --keep-split's folder, filled at tmp: the shards (written already), the index, IN's
+ * config.json with the quantization_config, IN's other files, and the report. Returns 0,
+ * or 1 after printing why. */
+static int write_folder(const convert_args *a, const sparq_model *model, const char *tmp,
+                        json_t *weight_map, json_t *config, const layer_row *rows,
+                        size_t row_count, json_t *copied, const convert_totals *totals,
+                        const char *report_text)
+{
+    char path[4352];
+    snprintf(path, sizeof path, "%s/model.safetensors.index.json", tmp);
+    json_t *index = cli_convert_index_json(weight_map, totals->bytes_after);
+    int rc = index ? cli_convert_write_json(path, index, true) : cli_error("out of memory");
+    json_decref(index);
+    if (rc == 0 && config) {
+        json_object_set_new(config, "quantization_config",
+                            cli_convert_quantization_config(a, rows, row_count, copied));
+        snprintf(path, sizeof path, "%s/config.json", tmp);
+        rc = cli_convert_write_json(path, config, false);
+    }
+    struct stat sb;
+    if (rc == 0 && stat(a->in, &sb) == 0 && S_ISDIR(sb.st_mode))
+        rc = cli_convert_copy_side_files(model, tmp);
+    if (rc == 0) {
+        snprintf(path, sizeof path, "%s/sparq_report.json", tmp);
+        FILE *f = fopen(path, "w");
+        if (!f || fputs(report_text, f) < 0 || fclose(f) != 0)
+            rc = cli_error("cannot write %s: %s", path, strerror(errno));
+    }
+    return rc;
 }
 
 /* Opens, converts, and writes; returns the exit code. */
@@ -691,33 +975,54 @@ static int run(const convert_args *a)
 {
     double started = cli_now_seconds();
     char *report_path = report_path_of(a->out);
+    char wrote[4400];
     if (!report_path)
         return cli_error("out of memory");
-    sparq_safetensors *in = NULL, *stats = NULL;
-    if (check_outputs(a, report_path) != 0 || open_inputs(a, &in, &stats) != 0) {
+    sparq_model *model = NULL;
+    sparq_safetensors *stats = NULL;
+    json_t *config = NULL;
+    char *tmp = NULL;
+    int rc = a->keep_split ? cli_convert_folder_check(a->out, a->force)
+                           : check_outputs(a, report_path);
+    if (rc == 0)
+        rc = open_inputs(a, &model, &stats);
+    if (rc == 0 && a->keep_split)
+        rc = cli_convert_config_read(sparq_model_folder(model), &config);
+    if (rc == 0 && a->keep_split)
+        rc = cli_convert_folder_begin(a->out, &tmp);
+    if (rc != 0) {
+        json_decref(config);
+        sparq_safetensors_close(stats);
+        sparq_model_close(model);
         free(report_path);
         return 1;
     }
     sparq_safetensors_writer *writer = NULL;
-    layer_row *rows = calloc(sparq_safetensors_count(in) + 1, sizeof *rows);
+    layer_row *rows = calloc(tensor_count(model) + 1, sizeof *rows);
     json_t *copied = json_array();
+    json_t *weight_map = a->keep_split ? json_object() : NULL;
     json_t *report = NULL;
     char *text = NULL;
     convert_totals totals = { 0 };
     size_t row_count = 0;
     sparq_status st;
-    int rc = 1;
-    if (!rows || !copied) {
+    rc = 1;
+    if (!rows || !copied || (a->keep_split && !weight_map)) {
         cli_error("out of memory");
         goto done;
     }
-    if ((st = sparq_safetensors_writer_create(&writer)) != SPARQ_OK) {
-        rc = cli_fail("creating the writer", st);
-        goto done;
+    if (!a->keep_split) {
+        /* one file: one writer, its tensors spooled beside OUT */
+        char folder[4096];
+        folder_of(a->out, folder, sizeof folder);
+        if ((st = sparq_safetensors_writer_create(&writer)) != SPARQ_OK ||
+            (st = sparq_safetensors_writer_spool(writer, folder)) != SPARQ_OK) {
+            rc = cli_fail("creating the writer", st);
+            goto done;
+        }
     }
-    if (copy_metadata(in, writer) != 0)
-        goto done;
-    rc = convert_tensors(a, in, stats, writer, rows, &row_count, copied, &totals);
+    rc = convert_model(a, model, stats, tmp, writer, weight_map, rows, &row_count, copied,
+                       &totals);
     if (rc != 0)
         goto done;
     rc = 1;
@@ -729,19 +1034,36 @@ static int run(const convert_args *a)
         cli_error("out of memory for the report");
         goto done;
     }
-    if (write_outputs(a, writer, text, report_path) != 0)
-        goto done;
-    print_summary(a, rows, row_count, &totals, report_path);
+    if (a->keep_split) {
+        if (write_folder(a, model, tmp, weight_map, config, rows, row_count, copied, &totals,
+                         text) != 0)
+            goto done;
+        rc = cli_convert_folder_commit(tmp, a->out, a->force);
+        tmp = NULL; /* committed or removed */
+        if (rc != 0)
+            goto done;
+        snprintf(wrote, sizeof wrote, "%s/ (%zu shard%s, model.safetensors.index.json, %s"
+                 "sparq_report.json)", a->out, sparq_model_shard_count(model),
+                 sparq_model_shard_count(model) == 1 ? "" : "s", config ? "config.json, " : "");
+    } else {
+        if (write_outputs(a, writer, text, report_path) != 0)
+            goto done;
+        snprintf(wrote, sizeof wrote, "%s and %s", a->out, report_path);
+    }
+    print_summary(a, rows, row_count, &totals, wrote);
     rc = 0;
 done:
+    cli_convert_folder_abort(tmp);
     free(report_path);
     free(text);
     json_decref(report);
     json_decref(copied);
+    json_decref(weight_map);
+    json_decref(config);
     sparq_safetensors_writer_free(writer);
     free(rows);
     sparq_safetensors_close(stats);
-    sparq_safetensors_close(in);
+    sparq_model_close(model);
     return rc;
 }
 

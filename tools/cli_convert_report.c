@@ -12,9 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* The format's one spelling (sparq_format_name): "csr+i8-row", "bsr4x4+i4-g128-asym",
- * "2:4+f16", "dense+f32"; "?" for a format that is not one. */
-static void format_name(const sparq_pack_options *f, char *out, size_t size)
+void cli_convert_format_name(const sparq_pack_options *f, char *out, size_t size)
 {
     if (sparq_format_name(f, out, size) != SPARQ_OK)
         snprintf(out, size, "?");
@@ -49,7 +47,7 @@ void cli_convert_print_table(const layer_row *rows, size_t count)
         const layer_row *r = &rows[i];
         char shape[32], format[64], before[24], after[24], rolled[24], out_nmse[24];
         snprintf(shape, sizeof shape, "%zux%zu", r->rows, r->cols);
-        format_name(&r->result.format, format, sizeof format);
+        cli_convert_format_name(&r->result.format, format, sizeof format);
         cli_convert_human_bytes(r->bytes_in, before, sizeof before);
         cli_convert_human_bytes(r->result.bytes_after, after, sizeof after);
         if (r->result.rollbacks)
@@ -67,6 +65,9 @@ void cli_convert_print_table(const layer_row *rows, size_t count)
                r->result.seconds, rolled);
     }
     for (size_t i = 0; i < count; i++)
+        if (rows[i].recipe.rule > 0 || strncmp(rows[i].recipe.why, "default", 7) == 0)
+            printf("  %s: recipe from %s\n", rows[i].name, rows[i].recipe.why);
+    for (size_t i = 0; i < count; i++)
         if (rows[i].result.rollbacks)
             printf("  %s refused: %s\n", rows[i].name, rows[i].result.trail);
 }
@@ -80,7 +81,7 @@ static json_t *json_number(double v)
 static json_t *format_json(const sparq_pack_options *f)
 {
     char name[64];
-    format_name(f, name, sizeof name);
+    cli_convert_format_name(f, name, sizeof name);
     json_t *o = json_object();
     json_object_set_new(o, "name", json_string(name));
     json_object_set_new(o, "structure", json_string(sparq_structure_name(f->structure)));
@@ -130,6 +131,12 @@ json_t *cli_convert_report_json(const convert_args *a, const layer_row *rows, si
                         json_integer((json_int_t)(a->layer.block_size ? a->layer.block_size
                                                                       : 128)));
     json_object_set_new(opt, "act_order", json_boolean(a->layer.act_order));
+    json_t *rules = json_array();
+    for (size_t i = 0; i < a->rule_count; i++)
+        json_array_append_new(rules, json_string(a->rules[i].text));
+    json_object_set_new(opt, "tensor_type", rules);
+    json_object_set_new(opt, "keep_split", json_boolean(a->keep_split));
+    json_object_set_new(opt, "threads", json_integer(a->threads));
     json_object_set_new(root, "options", opt);
     json_t *layers = json_array();
     for (size_t i = 0; i < count; i++) {
@@ -138,7 +145,12 @@ json_t *cli_convert_report_json(const convert_args *a, const layer_row *rows, si
         size_t shape[2] = { r->rows, r->cols };
         json_t *l = json_object();
         json_object_set_new(l, "name", json_string(r->name));
+        if (r->shard)
+            json_object_set_new(l, "shard", json_string(r->shard));
         json_object_set_new(l, "shape", cli_convert_shape_json(2, shape));
+        if (r->ndim != 2)
+            json_object_set_new(l, "original_shape", cli_convert_shape_json(r->ndim, r->shape));
+        json_object_set_new(l, "recipe", json_string(r->recipe.why));
         json_object_set_new(l, "dtype", json_string(sparq_dtype_name(r->dtype)));
         json_object_set_new(l, "format", format_json(&res->format));
         json_object_set_new(l, "sparsity", json_number(res->sparsity));
