@@ -304,6 +304,8 @@ sparq_status sparq_tune_run(sparq_context *ctx, const sparq_tune_case *cases, si
     *results = NULL;
     *result_count = 0;
     sparq_tune_options o = options ? *options : (sparq_tune_options){0};
+    if (sparq_check_reserved(o.reserved, "tune", "sparq_tune_options") != SPARQ_OK)
+        return SPARQ_ERROR_INVALID_ARGUMENT;
     if ((unsigned)o.strategy > SPARQ_TUNE_ANNEAL)
         return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "tune: unknown strategy %d",
                           (int)o.strategy);

@@ -36,6 +36,19 @@ void sparq_cache_resolve(const sparq_context_options *options, char *dir, size_t
     }
 }
 
+sparq_status sparq_check_reserved(const uint64_t reserved[SPARQ_RESERVED_WORDS],
+                                  const char *call, const char *type)
+{
+    for (size_t i = 0; i < SPARQ_RESERVED_WORDS; i++)
+        if (reserved[i] != 0)
+            return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT,
+                              "%s: %s.reserved[%zu] is 0x%llx, not 0 (a field of a sparq "
+                              "newer than this %s, or the struct was not zeroed)",
+                              call, type, i, (unsigned long long)reserved[i],
+                              SPARQ_VERSION_STRING);
+    return SPARQ_OK;
+}
+
 /* Fills everything but the OpenCL handles; shared by create and wrap. */
 static sparq_status context_init(sparq_context *ctx, const sparq_context_options *options)
 {
@@ -80,6 +93,9 @@ sparq_status sparq_context_create(const sparq_context_options *options,
     if (!context)
         return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "context_create: NULL context pointer");
     *context = NULL;
+    if (options && sparq_check_reserved(options->reserved, "context_create",
+                                        "sparq_context_options") != SPARQ_OK)
+        return SPARQ_ERROR_INVALID_ARGUMENT;
     sparq_device_entry *entries = NULL;
     size_t count = 0;
     sparq_status st = sparq_device_list(&entries, &count);
@@ -129,6 +145,9 @@ sparq_status sparq_context_wrap(cl_context cl_ctx, cl_device_id device,
     if (!cl_ctx || !device)
         return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "context_wrap: NULL %s",
                           cl_ctx ? "device" : "cl_context");
+    if (options && sparq_check_reserved(options->reserved, "context_wrap",
+                                        "sparq_context_options") != SPARQ_OK)
+        return SPARQ_ERROR_INVALID_ARGUMENT;
     cl_uint num_devices = 0;
     cl_int err = clGetContextInfo(cl_ctx, CL_CONTEXT_NUM_DEVICES, sizeof num_devices,
                                   &num_devices, NULL);

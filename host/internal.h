@@ -269,6 +269,12 @@ void sparq_kernel_limit_note(sparq_context *ctx, size_t row, size_t limit);
  * no wait list, then starts after what sparq enqueued before it without a barrier. */
 bool sparq_queue_in_order(cl_command_queue queue);
 
+/* SPARQ_OK when every reserved word of an options struct is 0 (sparq.h: structs that
+ * grow); else SPARQ_ERROR_INVALID_ARGUMENT naming the call, the struct and the word, e.g.
+ * "matrix_create: sparq_matrix_options.reserved[0] is 0x1, not 0 (...)". */
+sparq_status sparq_check_reserved(const uint64_t reserved[SPARQ_RESERVED_WORDS],
+                                  const char *call, const char *type);
+
 /* Resolves the cache folder and whether it is on, from options and environment. */
 void sparq_cache_resolve(const sparq_context_options *options, char *dir, size_t dir_size,
                          bool *enabled);

@@ -176,6 +176,8 @@ sparq_status sparq_matrix_create(sparq_context *ctx, const sparq_packed *packed,
         return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "matrix_create: NULL %s",
                           ctx ? "packed matrix" : "context");
     sparq_matrix_options opt = options ? *options : (sparq_matrix_options){0};
+    if (sparq_check_reserved(opt.reserved, "matrix_create", "sparq_matrix_options") != SPARQ_OK)
+        return SPARQ_ERROR_INVALID_ARGUMENT;
     if (opt.path != SPARQ_PATH_AUTO && opt.path != SPARQ_PATH_SPARSE &&
         opt.path != SPARQ_PATH_DENSE)
         return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "matrix_create: unknown path %d",

@@ -373,6 +373,9 @@ sparq_status sparq_cache_get_info(const sparq_context_options *options, sparq_ca
     if (!info)
         return sparq_fail(SPARQ_ERROR_INVALID_ARGUMENT, "cache_get_info: NULL info");
     memset(info, 0, sizeof *info);
+    if (options && sparq_check_reserved(options->reserved, "cache_get_info",
+                                        "sparq_context_options") != SPARQ_OK)
+        return SPARQ_ERROR_INVALID_ARGUMENT;
     bool enabled = false;
     sparq_cache_resolve(options, info->path, sizeof info->path, &enabled);
     info->enabled = enabled;
