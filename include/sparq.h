@@ -1262,6 +1262,9 @@ SPARQ_API sparq_status sparq_safetensors_writer_write(const sparq_safetensors_wr
  *   NAME.block_rows, NAME.block_cols   BSR block shape, else "0"
  *   NAME.nm_n, NAME.nm_m    N:M for "nm", else "0"
  *   NAME.<array>.crc32      zlib CRC-32 of the array's bytes, 8 lower-case hex digits
+ * `sparq convert` adds, for a convolution weight packed in its GEMM form (out x in*k...):
+ *   NAME.original_shape     the weight's shape, decimal extents joined by commas
+ *                           ("64,3,7,7"; docs/converted_models.md)
  * Any safetensors reader sees ordinary tensors; sparq_packed_load() rebuilds the matrix. */
 
 /* Adds packed to writer under name (non-empty; tensors and metadata keys as above).
