@@ -331,3 +331,18 @@ def test_export_round_trip(tmp_path, ctx, gen):
     st.export(model, path2)
     assert [f for _, f, _, _ in sparq.list_packed(path2)] == ["csr+i4-g32-asym"]
     assert np.array_equal(bits(sparq.load_packed(path2, "0.weight").unpack()), bits(back))
+
+
+def test_convolution_by_im2col(ctx, gen):
+    """A convolution weight packed in its GEMM form (out x in*kh*kw, C order, as sparq
+    convert writes it) run through sparq_linear on im2col rows (torch's unfold: the same
+    (channel, i, j) order) equals the convolution (docs/converted_models.md)."""
+    w = torch.randn(8, 3, 3, 3, generator=gen)
+    image = torch.randn(1, 3, 7, 6, generator=gen)
+    packed = sparq.pack(w.reshape(8, -1).numpy(), "csr0.5+i8-row")
+    w_served = torch.from_numpy(packed.unpack()).reshape(w.shape)
+    cols = F.unfold(image, kernel_size=3)[0].T.contiguous()      # (5*4 positions, 27)
+    with ctx.matrix(packed) as m:
+        y = torch.from_numpy(m(cols.numpy()))                     # (20, 8)
+    ref = F.conv2d(image, w_served)[0]                            # (8, 5, 4)
+    assert torch.allclose(y.T.reshape(ref.shape), ref, rtol=1e-5, atol=1e-5)
