@@ -5,7 +5,8 @@
 # arguments (exit 2, one line naming them); --version; the top-level --help lists every
 # environment variable sparq reads; one message prefix; `tune` says where it wrote;
 # `convert` warns when most layers rolled back and names tensors that are no matrix;
-# `demo` (accuracy part, with the calibrated SparseGPT line) and `tune --list` run; the
+# `demo` (accuracy part, with the calibrated SparseGPT line) and `tune --list` run;
+# `inspect` and `bench` on a small converted model (and inspect on a sharded folder); the
 # man pages in MAN_DIR (where help2man made them) cover every command.
 set -uo pipefail
 sparq="$1"
@@ -55,7 +56,7 @@ for args in --help -h help ""; do
 done
 expect "--version" 0 "^sparq [0-9]+\.[0-9]+" -- "$sparq" --version
 expect "version" 0 "^sparq [0-9]+\.[0-9]+" -- "$sparq" version
-for command in info check tune convert demo version help; do
+for command in info check tune convert inspect bench demo version help; do
   for help in --help -h; do
     streams "$sparq" "$command" "$help"
     if [ "$rc" -ne 0 ] || ! grep -qE "^Usage: sparq ($command|COMMAND)" <<<"$out" || [ -n "$err" ]; then
@@ -67,6 +68,7 @@ for command in info check tune convert demo version help; do
   for bad in --bogus -x stray-argument; do
     args=("$bad")
     [ "$command" = convert ] && [ "$bad" = stray-argument ] && args=(in out "$bad")
+    [ "$command" = inspect ] && [ "$bad" = stray-argument ] && args=(model "$bad")
     streams "$sparq" "$command" "${args[@]}"
     if [ "$rc" -ne 2 ] || [ -n "$out" ] || [ "$(wc -l <<<"$err")" -ne 1 ] ||
        ! grep -q "^sparq $command: .*'$bad'.*; try 'sparq $command --help'$" <<<"$err"; then
@@ -124,6 +126,46 @@ expect "a selected 1-D tensor is named" 0 \
   "^sparq convert: layers\.0\.scale: 1-D tensor \(shape \[64\]\) is not a matrix; copied as it is" -- \
   "$sparq" convert --include scale --force "$work/gauss.safetensors" "$work/out.safetensors"
 
+# inspect and bench on a small converted model (csr+i8-row kept by --no-rollback), and
+# inspect on a sharded folder without packed matrices
+expect "convert makes a small csr model" 0 "^wrote " -- "$sparq" convert --structure csr \
+  --sparsity 0.5 --quant i8-row --max-nmse 1 --no-rollback "$work/gauss.safetensors" "$work/csr.safetensors"
+matches() { # matches WHAT PATTERN...: each pattern is in $out, with $rc 0
+  local what="$1" pattern; shift
+  for pattern in "$@"; do
+    if [ "$rc" -eq 0 ] && grep -qE -- "$pattern" <<<"$out"; then echo "ok: $what: /$pattern/"
+    else fail "$what: exit $rc, or no /$pattern/: $err"; fi
+  done
+}
+streams "$sparq" inspect "$work/csr.safetensors"
+matches "inspect shows the packed matrices" \
+  "^layers\.0\.down\.weight +csr\+i8-row +256 x 256 +[0-9]+\.[0-9]{2} +[0-9]+$" \
+  "^layers\.0\.up\.weight +csr\+i8-row " "^packed matrices: 2, [0-9]+ bytes" \
+  "^other tensors: +1, 256 bytes" "^  F32 +1 tensor +256 bytes" "^total: +[0-9]+ bytes .* in 1 shard$"
+streams "$sparq" bench --model "$work/csr.safetensors" --batch 1,2 --repeats 3
+matches "bench times each layer" "^layers\.0\.down\.weight +1 +[0-9.]+ +[0-9.]+ .*\| .*x \| .*kernel" \
+  "^layers\.0\.up\.weight +2 +[0-9.]+ " "^  batch +1: packed +[0-9.]+ ms, dense f32 +[0-9.]+ ms, speedup [0-9.]+x$" \
+  "^  batch +2: packed .* speedup [0-9.]+x$" "^  bytes: packed [0-9]+ .*, dense f32 524288 "
+streams "$sparq" bench --model "$work/csr.safetensors" --batch 2 --repeats 1 --layers 'up\.'
+if [ "$rc" -eq 0 ] && grep -q "^layers\.0\.up\.weight " <<<"$out" && ! grep -q "^layers\.0\.down" <<<"$out"; then
+  echo "ok: bench --layers selects"; else fail "bench --layers: exit $rc: $err"; fi
+expect "bench --layers matching nothing" 1 "^sparq bench: .*: no packed matrix matches --layers" -- \
+  "$sparq" bench --model "$work/csr.safetensors" --layers nothing-like-this
+expect "inspect on a missing path" 1 "^sparq inspect: opening $work/missing: .*[Nn]o such file" -- \
+  "$sparq" inspect "$work/missing"
+expect "bench on a missing path" 1 "^sparq bench: opening $work/missing: .*[Nn]o such file" -- \
+  "$sparq" bench --model "$work/missing"
+expect "bench --batch 0" 2 "^sparq bench: --batch wants whole numbers .* not '0'" -- \
+  "$sparq" bench --model "$work/csr.safetensors" --batch 0
+expect "bench --batch x" 2 "^sparq bench: --batch wants whole numbers .* not '1,x'" -- \
+  "$sparq" bench --model "$work/csr.safetensors" --batch 1,x
+expect "bench without --model" 2 "^sparq bench: --model is required" -- "$sparq" bench
+expect "inspect without a model" 2 "^sparq inspect: which model" -- "$sparq" inspect
+/usr/bin/python3 "$here/tests/model_layout.py" make "$work/sharded" >/dev/null
+streams "$sparq" inspect "$work/sharded"
+matches "inspect on a sharded folder" "^$work/sharded: sharded, 4 shards$" "^no packed matrices" \
+  "^packed matrices: 0, 0 bytes" "^  BF16 +[0-9]+ tensors" "^  BOOL +1 tensor " "in 4 shards$"
+
 expect "demo reports accuracy through sparq" 0 "same predictions as the script" -- \
   "$sparq" demo --no-speed
 expect "demo compares SparseGPT with magnitude pruning" 0 \
@@ -135,7 +177,7 @@ expect "tune --list shows where parameters come from" 0 "spmm_csr_rowvec" -- "$s
 
 # the man pages, which help2man made at build time
 if [ -n "$man_dir" ]; then
-  for command in info check tune convert demo; do
+  for command in info check tune convert inspect bench demo; do
     if grep -q "^$command\$" "$man_dir/sparq.1" && grep -q "^sparq-$command " "$man_dir/sparq-$command.1"; then
       echo "ok: the man pages cover $command"
     else

@@ -1,7 +1,7 @@
 /* cli.h - what the `sparq` subcommands share: their entry points (one file each:
- * cli_convert.c, cli_demo.c, cli_tune.c) and small helpers in cli_common.c
- * (clock, messages, option parsing, number parsing, a progress display). The CLI uses
- * only the public header.
+ * cli_convert.c, cli_demo.c, cli_tune.c, cli_inspect.c, cli_bench.c) and small helpers in
+ * cli_common.c (clock, messages, option parsing, number parsing, a progress display). The
+ * CLI uses only the public header.
  */
 #ifndef SPARQ_CLI_H
 #define SPARQ_CLI_H
@@ -14,8 +14,10 @@
 
 /* Subcommands: argv[0] is the subcommand's name; they return the process exit code
  * (0 ok, 1 failure, 2 usage error). */
+int cli_bench_main(int argc, char **argv);
 int cli_convert_main(int argc, char **argv);
 int cli_demo_main(int argc, char **argv);
+int cli_inspect_main(int argc, char **argv);
 int cli_tune_main(int argc, char **argv);
 
 /* Seconds on a monotonic clock. */

@@ -1,7 +1,8 @@
 /* cli_demo_parts.h - what the files of `sparq demo` share, in one-way order (each uses only
  * those below it): cli_demo.c (options, conversion and accuracy) -> cli_demo_plot.c (PNG
  * plots) -> cli_demo_speed.c (timing, speed table) -> cli_demo_common.c (recipes, Gaussian
- * values, buffers); cli_demo_model.c (the model) uses none of them, cli_demo.c uses it. */
+ * values, buffers); cli_demo_model.c (the model) uses none of them, cli_demo.c uses it.
+ * `sparq bench` (cli_bench.c) uses the speed and common parts to time a model's layers. */
 #ifndef SPARQ_CLI_DEMO_PARTS_H
 #define SPARQ_CLI_DEMO_PARTS_H
 
@@ -68,6 +69,29 @@ typedef struct demo_io {
 sparq_status demo_io_create(demo_device *dev, size_t rows, size_t cols, size_t max_batch,
                             demo_io *io);
 void demo_io_free(demo_io *io);
+
+#define DEMO_WARMUP 2 /* untimed calls (rounds, in turns) before the timed ones */
+
+/* One timed operation: enqueue (or run) what at batch, set *event when it enqueued. */
+typedef sparq_status (*demo_call_fn)(demo_device *dev, demo_io *io, void *what, size_t batch,
+                                     cl_event *event);
+
+typedef struct demo_op {
+    demo_call_fn fn;
+    void *what;
+} demo_op;
+
+/* sparq_linear(what: a sparq_matrix) on io's X and Y at batch, no epilogue. */
+sparq_status demo_call_matrix(demo_device *dev, demo_io *io, void *what, size_t batch,
+                              cl_event *event);
+
+/* Times nops operations in turns at batch into t[0..nops): DEMO_WARMUP untimed rounds,
+ * then dev->repeats timed ones, each round calling every operation once (each round
+ * starting one operation later), so that a drift in the machine's load hits them all
+ * alike. Each call's time is the wall time from before the call to the end of
+ * clWaitForEvents on its event; t[k] gets op k's median, min and max. */
+sparq_status demo_time_in_turns(demo_device *dev, demo_io *io, const demo_op *ops, size_t nops,
+                                size_t batch, demo_timing *t);
 
 /* Converts weights (io->rows x io->cols) as recipe says, without a gate (*bits gets its
  * bits per weight), uploads it (AUTO path) and times sparq_linear at each batch into

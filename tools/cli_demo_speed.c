@@ -1,7 +1,8 @@
 /* cli_demo_speed.c - the speed part of `sparq demo`: timing helpers (activations, wall
- * time around each call and its event, median of repeats) and the table of sparq_linear
- * on each format against dense CLBlast and, on a CPU device, OpenBLAS, in the same run.
- * Builds on cli_demo_common.c only; cli_demo_plot.c and cli_demo.c use it. */
+ * time around each call and its event, median of repeats, several operations in turns)
+ * and the table of sparq_linear on each format against dense CLBlast and, on a CPU
+ * device, OpenBLAS, in the same run. Builds on cli_demo_common.c only; cli_demo_plot.c,
+ * cli_demo.c and `sparq bench` (cli_bench.c) use it. */
 #include "cli_demo_parts.h"
 
 #ifdef SPARQ_CLI_HAVE_OPENBLAS
@@ -13,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define WARMUP 2         /* untimed calls before the timed ones                       */
 #define ACT_SEED 0x5eed5 /* activations of every timed layer                          */
 #define PEERS 2          /* CLBlast, OpenBLAS: the first rows of a layer's table      */
 
@@ -53,12 +53,8 @@ void demo_io_free(demo_io *io)
     memset(io, 0, sizeof *io);
 }
 
-/* One timed operation: enqueue (or run) at batch, set *event when it enqueued. */
-typedef sparq_status (*call_fn)(demo_device *dev, demo_io *io, void *what, size_t batch,
-                                cl_event *event);
-
-static sparq_status call_matrix(demo_device *dev, demo_io *io, void *what, size_t batch,
-                                cl_event *event)
+sparq_status demo_call_matrix(demo_device *dev, demo_io *io, void *what, size_t batch,
+                              cl_event *event)
 {
     return sparq_linear(what, dev->queue, io->x, 0, io->y, 0, batch, NULL, 0, NULL, event);
 }
@@ -96,38 +92,46 @@ static int compare_doubles(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* WARMUP untimed calls, then dev->repeats timed ones: wall time from before the call to
- * the end of clWaitForEvents on its event (the same for every backend). */
-static sparq_status time_calls(demo_device *dev, demo_io *io, call_fn fn, void *what,
-                               size_t batch, demo_timing *t)
+sparq_status demo_time_in_turns(demo_device *dev, demo_io *io, const demo_op *ops, size_t nops,
+                                size_t batch, demo_timing *t)
 {
-    memset(t, 0, sizeof *t);
+    memset(t, 0, nops * sizeof *t);
     unsigned repeats = dev->repeats ? dev->repeats : 1;
-    double *sec = malloc(repeats * sizeof *sec);
+    double *sec = malloc(nops * repeats * sizeof *sec); /* op k's calls at sec[k * repeats] */
     if (!sec)
         return SPARQ_ERROR_OUT_OF_MEMORY;
     sparq_status st = SPARQ_OK;
-    for (int r = -WARMUP; r < (int)repeats && st == SPARQ_OK; r++) {
-        cl_event ev = NULL;
-        double t0 = cli_now_seconds();
-        st = fn(dev, io, what, batch, &ev);
-        if (st == SPARQ_OK && ev)
-            st = clWaitForEvents(1, &ev);
-        double t1 = cli_now_seconds();
-        if (ev)
-            clReleaseEvent(ev);
-        if (r >= 0)
-            sec[r] = t1 - t0;
+    for (int r = -DEMO_WARMUP; r < (int)repeats && st == SPARQ_OK; r++) {
+        for (size_t i = 0; i < nops && st == SPARQ_OK; i++) {
+            size_t k = (i + (size_t)(r + DEMO_WARMUP)) % nops; /* each round starts later */
+            cl_event ev = NULL;
+            double t0 = cli_now_seconds();
+            st = ops[k].fn(dev, io, ops[k].what, batch, &ev);
+            if (st == SPARQ_OK && ev)
+                st = clWaitForEvents(1, &ev);
+            double t1 = cli_now_seconds();
+            if (ev)
+                clReleaseEvent(ev);
+            if (r >= 0)
+                sec[k * repeats + (size_t)r] = t1 - t0;
+        }
     }
-    if (st == SPARQ_OK) {
-        qsort(sec, repeats, sizeof *sec, compare_doubles);
-        t->median = sec[repeats / 2];
-        t->min = sec[0];
-        t->max = sec[repeats - 1];
-        t->ok = true;
+    for (size_t k = 0; k < nops && st == SPARQ_OK; k++) {
+        double *s = sec + k * repeats;
+        qsort(s, repeats, sizeof *s, compare_doubles);
+        t[k] = (demo_timing){.median = s[repeats / 2], .min = s[0], .max = s[repeats - 1],
+                             .ok = true};
     }
     free(sec);
     return st;
+}
+
+/* One operation alone: demo_time_in_turns with nothing to take turns with. */
+static sparq_status time_calls(demo_device *dev, demo_io *io, demo_call_fn fn, void *what,
+                               size_t batch, demo_timing *t)
+{
+    demo_op op = {fn, what};
+    return demo_time_in_turns(dev, io, &op, 1, batch, t);
 }
 
 sparq_status demo_time_recipe(demo_device *dev, demo_io *io, const float *weights,
@@ -144,7 +148,7 @@ sparq_status demo_time_recipe(demo_device *dev, demo_io *io, const float *weight
         st = sparq_matrix_create(dev->ctx, packed, NULL, &m);
     }
     for (size_t b = 0; b < nbatches && st == SPARQ_OK; b++)
-        st = time_calls(dev, io, call_matrix, m, batches[b], &t[b]);
+        st = time_calls(dev, io, demo_call_matrix, m, batches[b], &t[b]);
     sparq_matrix_free(m);
     sparq_packed_free(packed);
     return st;
@@ -259,7 +263,7 @@ int demo_speed_report(demo_device *dev, const demo_layer *layers, size_t nlayers
            " this one's,\nabove 1 sparq is faster. Formats converted without a gate. Weights"
            " are not rotated\nout of the caches: build/bench/bench_sparse measures that "
            "carefully.\n",
-           dev->repeats, WARMUP);
+           dev->repeats, DEMO_WARMUP);
 
     cli_progress progress;
     cli_progress_start(&progress, nlayers * (timed + 1));

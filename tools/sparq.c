@@ -236,6 +236,14 @@ static const struct command {
     {"tune", cli_tune_main, "autotune kernels for this device", NULL},
     {"convert", cli_convert_main, "prune and quantize a safetensors model with a quality gate",
      NULL},
+    {"inspect", cli_inspect_main,
+     "what a converted model holds: its packed matrices (format, shape,\n"
+     "            bits per weight, bytes) and its other tensors by dtype",
+     NULL},
+    {"bench", cli_bench_main,
+     "time every packed matrix of a converted model on the device,\n"
+     "            against the same layer as dense f32",
+     NULL},
     {"demo", cli_demo_main,
      "the whole trade-off on a small real model, and speed on\n"
      "            transformer-sized layers",
