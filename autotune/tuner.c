@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tuner.c - sparq_tune_run: for each case and each kernel of the registry that runs it,
  * the search of tuner_search.c, then the measured dense/sparse break-even (the paths
  * timed in turns); results into the tuning database. Also sparq_tune_describe and the

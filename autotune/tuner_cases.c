@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tuner_cases.c - the tuner's benchmark cases: the quick case list, the case spellings
  * (FORMAT:ROWSxCOLS:bBATCH[:sSPARSITY][:w8a8], FORMAT as sparq_format_parse reads it:
  * "csr+i8-row:4096x4096:b1:s0.9") and their parsing, and a case prepared for timing

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tuner_common.c - what the tuner's files share below them: the microseconds of a
  * profiled event, the median of a sorted sample, and the tuner's one random-number
  * generator (the library's only one).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tuner_common.h - what the tuner's files share: tuner_common.c (event times, medians, the
  * random numbers) below tuner_cases.c (the benchmark cases, their spellings, a case's prepared
  * matrices), tuner_search.c (the search over one kernel's candidates) and tuner.c (sparq_tune_run).

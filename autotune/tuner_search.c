@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tuner_search.c - the search over one kernel's candidate values on a prepared case
  * (exhaustive, random, simulated annealing): every candidate checked against the C
  * reference with guard words before it is timed with profiling events, the default and

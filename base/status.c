@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* status.c - the bottom layer every other one uses: status names (OpenCL's codes by
  * name too, from its header's constants), the thread-local last-error sentence, opt-in
  * logging and the library's one monotonic clock.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* status.h - the bottom layer: error and log helpers and the clock that every layer
  * above (formats/, host/, autotune/) uses; free of OpenCL so that formats/ can include
  * it (formats/ is compiled with SPARQ_NO_OPENCL).

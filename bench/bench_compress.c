@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* bench_compress.c - what activation-aware compression costs and buys, on the host only:
  * for transformer-sized layers with correlated, outlier-channel activations, the time of
  * sparq_layer_convert per method (rtn, wanda, gptq, sparsegpt) and format (median of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* bench_first_result.c - the cold-process time to the first result: from main() to the
  * first sparq_linear output read back (context, packing a 768 x 3072 layer, upload,
  * plan lookup in the tuning databases, program from the cache, the run), with each

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* bench_formats.c - what the formats cost in accuracy and size, on the host only:
  * SQNR and NMSE of every quantizer x calibration on Gaussian and heavy-tailed
  * (Student-t, 3 dof) weights, and bits per weight of every structure x encoding at

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* bench_linear.c - benchmark of the dense f32 linear layer: sparq's kernel and CLBlast
  * measured in the same run on the same device, with the device's bandwidth roof.
  * Reports median/min/max, effective GB/s, fraction of roof and the ratio to CLBlast,

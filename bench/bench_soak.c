@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* bench_soak.c - the soak run: T threads (4) call sparq_linear on one context for S
  * seconds (600) with mixed formats, random batches, activations and biases, each thread
  * on its own queue; every 100th call is read back and checked against a double

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* bench_sparse.c - benchmark of sparq_linear on pruned and quantized weights against
  * the dense path, CLBlast and, on a CPU device, OpenBLAS and the native ceiling, with the
  * measured bandwidth roof (README.md). This file: main, the options (formats in sparq's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* bench_sparse_parts.h - what the files of bench_sparse share: the options, the run's state and
  * one report row (one definition each), and the functions one file calls in another.
  * Calls go one way: bench_sparse.c (main, options) -> _run.c (rotation sets, timing in

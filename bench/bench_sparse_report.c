@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* bench_sparse_report.c - bench_sparse's output: the setup lines, the table on the
  * terminal, the CSV and the JSON (one row per case and batch, the same figures in all
  * three), and the summary; plan_kernel_name names a plan's kernel (bench_sparse_parts.h).

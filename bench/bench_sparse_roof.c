@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* bench_sparse_roof.c - bench_sparse's bandwidth roof: sparq_bandwidth_measure and, on a
  * CPU device, the C OpenMP read loop (16 accumulators, AVX2 where the CPU has it), whose
  * buffer also feeds the read stream timed in turns with every row (bench_sparse_parts.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* bench_sparse_run.c - how bench_sparse measures: the timed calls (sparq_linear, CLBlast,
  * OpenBLAS, the native ceiling, the read loop), the rotation sets they rotate over, the
  * timing in turns, and the cases of a shape: pruned, packed, measured, emitted.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* bench_tune_search - how well the tuner's search strategies do against exhaustive search.
  * For each space (a case and one kernel) it times every candidate once (exhaustive, real
  * profiling-event medians) and keeps that landscape; then it replays simulated annealing

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* common.c - the wall clock, the random numbers, the summary of repeated timings, the
  * failure line and MiB that every benchmark program shares (common.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* common.h - what every benchmark program shares: a wall clock, one seeded random
  * number generator (splitmix64), so that the programs' inputs are reproducible, the
  * median/min/max summary of repeated timings, failures printed with sparq's sentence,

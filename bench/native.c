@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* native.c - hand-written C kernels (AVX2 + FMA, OpenMP threads) for batch-1 products
  * over sparq's packed layouts, each with the algorithm of sparq's CPU kernel for that
  * layout (spmm_csr_rowvec, linear_dense_q_gemv): the native ceiling bench_sparse times

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* native.h - hand-written C kernels (AVX2 + FMA, OpenMP threads) for batch-1 products
  * y = W x over sparq's packed layouts, each with the algorithm of sparq's own CPU kernel
  * for that layout: what this CPU reaches natively on the same bytes, timed by

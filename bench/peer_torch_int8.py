@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 # peer_torch_int8.py - the CPU int8 reference users know, measured for bench_sparse's
 # W8A8 rows: PyTorch's dynamic int8 Linear (torch.ao.quantization.quantize_dynamic, on
 # the oneDNN engine when this torch has it, else its default) and its f32 nn.Linear, on

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """python_overhead.py - what the Python binding adds to one sparq_linear call (issue 22:
 m(x) at 768x3072 batch 1 within 30 us of the C call).
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # embed_demo_model.cmake - run as `cmake -DIN=model.safetensors -DOUT=file.c -P embed_demo_model.cmake`:
 # writes a C file holding the demo model of `sparq demo` (tools/demo/digits_mlp.safetensors)
 # as the byte array sparq_demo_model[] and its size sparq_demo_model_size, which

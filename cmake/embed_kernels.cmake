@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # embed_kernels.cmake - run as `cmake -DOUT=file.c -DSOURCES="a.cl|b.clh" -P embed_kernels.cmake`:
 # writes a C file holding each file as a NUL-terminated byte array plus a table of
 # sparq_embedded_source (host/internal.h). CMake alone, no Python step. Serves kernels/

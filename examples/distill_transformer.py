@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """distill_transformer.py - recovers a pruned + quantized pretrained transformer by
 distillation with sparq.torch: all-MiniLM-L6-v2 (the sentence encoder of tools/eval),
 its 36 encoder Linear layers 50 % unstructured + int8 per row as the student (QATLinear +

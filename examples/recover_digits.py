@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """recover_digits.py - what one-shot compression loses and what training with sparq's
 formats recovers, on the demo MLP of `sparq demo` (tools/demo/digits_mlp.safetensors:
 64 -> 256 -> 128 -> 10, ReLU, UCI handwritten digits; 450 held-out test digits with

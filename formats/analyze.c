@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* analyze.c - sparsity analysis of dense float weights for dispatch: per-row sparsity,
  * its histogram, nonzeros-per-row statistics, and the fill of an r x c block grid.
  */

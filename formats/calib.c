@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* calib.c - calibration statistics of a layer's inputs (sparq_calib): X^T X and the sums
  * of squares accumulated in double (CBLAS dsyrk), merged under a lock, built from arrays,
  * saved to and validated on load from safetensors files; and the output error

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* checks.c - argument and data checks shared by formats/ (see checks.h). */
 #include "checks.h"
 #include "status.h"

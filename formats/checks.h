@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* checks.h - argument and data checks shared by every formats/ file: the shape of a
  * weight matrix and NaN/Inf in its values, each failing with the sentence that names
  * the problem and the call.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* compress.c - how one rung of sparq_layer_convert prunes and quantizes a layer: magnitude
  * (RTN) and Wanda masks, and the GPTQ / SparseGPT column sweep, which rounds or prunes
  * one column at a time and feeds each column's error into the columns not yet done

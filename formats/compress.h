@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* compress.h - the methods of sparq_layer_convert (formats/compress.c) as the ladder in
  * formats/convert.c calls them: one compressor per layer, which keeps what every rung
  * shares (the inverse Hessian's Cholesky factor), run once per rung.

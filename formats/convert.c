@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* convert.c - sparq_layer_convert: the rollback ladder around one layer's compression
  * (formats/compress.c does each rung by the method asked for): rungs in increasing order
  * of bytes, rungs no smaller than dense refused before any work, the gate on the weights'

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* f16.c - IEEE half <-> float conversion for f16 storage, on top of Debian's libfp16
  * header (round to nearest even, subnormals, Inf, NaN kept quiet; checked exhaustively
  * in tests/test_f16.c).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* f16.h - scalar IEEE half <-> float (formats/f16.c), as sparq_f16_from_f32 /
  * sparq_f32_from_f16 do for arrays.
  */

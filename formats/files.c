@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* files.c - the shared file operations of files.h: mkdir -p, and atomic writes
  * (unique temporary file beside the target, full write, fsync, rename, folder fsync)
  * that the safetensors writer, the program cache and the tuning database all use, and

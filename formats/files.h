@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* files.h - the file operations every writer in sparq shares: creating folders
  * (mkdir -p), writing a file atomically (temporary file beside it, fsync, rename,
  * folder fsync) from one buffer or from several pieces without copying them, and

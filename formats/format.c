@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* format.c - the format table (format.h): the list of its rows, one per structure, each
  * defined beside its code; the structures' names and the two halves of a format's
  * spelling (format_text.c parses and writes the whole of it).

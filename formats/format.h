@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* format.h - the format table: one row per sparq_structure saying everything the rest
  * of the tree needs to know about it (its spelling, which arrays it has, how it is
  * pruned, sized, packed, unpacked and validated). Each row is defined in the file that

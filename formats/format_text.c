@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* format_text.c - the one spelling of a format that the command line, the tuner, the
  * benchmarks and the reports share: <structure>+<encoding>, e.g. "csr+i8-row",
  * "bsr16x16+f16", "2:4+i4-g128-asym" (sparq_format_parse, sparq_format_name).

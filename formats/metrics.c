@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* metrics.c - error metrics between a reference array and an approximation of it
  * (MSE, NMSE, SQNR, max abs error, cosine similarity), accumulated in double.
  */

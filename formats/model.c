@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* model.c - models as they are shipped: one safetensors file, or a folder with Hugging
  * Face's sharded layout (model.safetensors.index.json naming the shard of every tensor)
  * or a model.safetensors. Opens every shard, checks the index against the shards (no

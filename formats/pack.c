@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* pack.c - the front of sparq_packed: options normalised, the shell sized, packing
  * from dense weights, building from named arrays (with validation) and unpacking, each
  * through the structure's row of the format table (format.c).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* pack_csr.c - CSR and BSR packing, one implementation (CSR is BSR with 1x1 blocks):
  * finding the stored blocks, row_ptr / col_idx with narrow index types, values,
  * unpacking, and validation of arrays read back from a file; and the CSR and BSR rows

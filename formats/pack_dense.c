@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* pack_dense.c - the dense structure's row of the format table: every value stored,
  * row after row (i4 rows padded to whole bytes).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* pack_nm.c - N:M packing (e.g. 2:4 along cols): N value slots per group of M columns
  * plus b-bit position fields in nm_meta, the tail group, unpacking and validation; and
  * the N:M row of the format table (spelling "2:4", pruning).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* packed.c - the sparq_packed object below every structure: the names of formats'
  * parts (encodings, granularities, dtypes, array roles) and the numbers of
  * their spelling, index access, owned arrays and their checks, scales, accessors and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* packed.h - the internal layout of sparq_packed (see "packed matrices" in sparq.h):
  * logical shape, normalised format, derived sizes and its named arrays. Shared by
  * formats/pack*.c, formats/packed_io.c (safetensors) and the host code that uploads it.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* packed_io.c - packed matrices as safetensors tensor sets: NAME.<array> tensors plus
  * NAME.* __metadata__ entries (format, shape, version, CRC-32 per array); saving to a
  * writer, loading (CRC-checked, rebuilt by the validating sparq_packed_from_arrays) and

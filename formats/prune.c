@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* prune.c - pruning of dense float weights: unstructured magnitude (global or per row),
  * r x c block magnitude (L1/L2), N:M along cols, and the Zhu & Gupta gradual schedule.
  * Selection is an exact radix select over order-preserving integer keys, so counts and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* quantize.c - int8/int4 (and f32/f16) quantization of weight matrices: option checks,
  * per-tensor/row/group calibration (min-max, percentile, MSE), code <-> value, the
  * dense value layout, and the public quantize / dequantize / fake-quantize calls.

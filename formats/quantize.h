@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* quantize.h - internal quantization helpers shared by formats/quantize.c and the
  * packers (formats/pack*.c): option checks, per-group calibration, code <-> value.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* safetensors.c - reading safetensors files (validated, memory-mapped, or a borrowed
  * buffer) and conversion of their tensors to float (F16 through formats/f16.c).
  * Writing lives in safetensors_write.c; packed matrices stored as tensor sets in packed_io.c.

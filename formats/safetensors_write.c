@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* safetensors_write.c - writing safetensors files: a writer that copies tensors and
  * metadata in (into memory, or into an unlinked spool file: sparq_safetensors_writer_spool),
  * then writes the file atomically and deterministically (sorted header, data ordered by

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* bandwidth.c - sparq_bandwidth_measure: the device's memory roof from a read-only
  * streaming kernel and a copy kernel, the denominator of every "fraction of roof"; and
  * the cache flush that makes a measurement see its weights stream from memory.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* context.c - sparq_context: creating one on a chosen device or wrapping the
  * caller's cl_context, its default queue, accessors and launch counters, and the
  * tuning databases its dispatch reads.

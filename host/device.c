@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* device.c - finding OpenCL devices, probing their capabilities once into
  * sparq_device_caps, and choosing one (automatic order or SPARQ_DEVICE selector).
  */

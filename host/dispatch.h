@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* dispatch.h - the types dispatch shares (no code of its own): the device matrix
  * (struct sparq_matrix) that host/matrix.c fills, host/plan.c plans for and the kernel
  * files read; its device arrays; the plan of one (matrix, batch).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* internal.h - what host/ files share and tests may use, never installed: the
  * context struct, error and log helpers, the program cache and the kernel registry.
  */

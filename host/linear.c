@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* linear.c - sparq_linear: argument checks, then the plan of (matrix, batch) from
  * host/plan.c run: the sparse path's kernel through its registry row, or the dense path
  * (the dense tiled kernel built for f32, or a dense GEMV) with its fused activation; and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* linear_dense.c - dense f32 linear layer on raw buffers (sparq_linear_dense):
  * sparq's own kernel, or CLBlast SGEMV/SGEMM followed by a bias epilogue,
  * both under the enqueue convention (wait list in, event out, no clFinish).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* linear_dense_q.c - the dense quantized kernels of sparq_linear (kernels/linear_dense_q.cl):
  * weight-only i8/i4 GEMV and batch-tiled GEMM, and W8A8 (X quantized per row on the
  * device into a temporary buffer, then an int8 product with int32 accumulation, chained

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* linear_dense_q.h - what host/linear_dense_q.c gives others beside its registry rows:
  * the NDRange of the tiled kernel (the dense path runs it for f32, host/linear.c) and
  * the two W8A8 steps on their own (tests, ONNX conformance).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* matrix.c - device matrices: sparq_matrix_create uploads a packed host matrix (its
  * arrays in the layouts its structure's upload row asks for, or dense f32 weights for
  * the dense path), has the row statistics taken for dispatch and the path resolved;

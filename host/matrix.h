@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* matrix.h - what host/matrix.c gives the op files: the slab layout, row statistics,
  * build options from the matrix format, creating and binding a kernel with the common
  * arguments, and enqueueing it (the matrix struct itself is in dispatch.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* plan.c - the one home of dispatch's decisions (plan.h says what each function
  * decides). The lookup rule, everywhere: a tuned value from the databases (user, then
  * shipped device, then vendor/type default; host/tunedb_lookup.c) where one covers the case

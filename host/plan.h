@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* plan.h - host/plan.c: the one home of dispatch's decisions. A matrix's path (dense
  * f32 weights, the packed format's kernels, or both) at creation, and for each
  * (matrix, batch) the kernel and its parameters, from the tuning databases and the

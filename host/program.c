@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* program.c - kernel sources (embedded or SPARQ_KERNEL_DIR), the program cache
  * (in memory per context, on disk as checksummed binaries written atomically, used only
  * in a folder that only this user can write), and the small helpers every op uses to

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* registry.c - the registry of every kernel sparq has: the list of kernel families
  * (each op file's rows: source file, required device features, the structure it runs,
  * tunables with defaults and candidates, rank/enqueue functions) and of the structures'

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* spmm_bsr.c - the BSR kernels of sparq_linear (kernels/spmm_bsr.cl): when each can run
  * (rank) and how each is launched (enqueue). spmm_bsr_scalar is the general kernel;
  * spmm_bsr_tile (batch > 1) and spmm_bsr_gemv (batch 1) compute float8 micro-tiles.

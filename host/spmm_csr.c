@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* spmm_csr.c - the CSR kernels of sparq_linear (kernels/spmm_csr.cl): when each can
  * run and how much dispatch should prefer it (rank), and how each is launched
  * (enqueue). Kernel choice follows the batch, the row lengths and the device type.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* spmm_nm.c - the N:M kernels of sparq_linear (kernels/spmm_nm.cl): when each kernel
  * can run (rank) and how each is launched (enqueue); their arrays' slab layout is
  * host/matrix.c's. All take (rows, cols, batch, values, nm_meta, scales,

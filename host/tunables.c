@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tunables.c - a kernel's tunables as the registry declares them: the defaults for a
  * device type, one value by name, the -D build options, and the rules every setting
  * must meet on a device (checked here, before any rank function sees it).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tunedb.c - the tuning database of tunedb.h as a store: entries validated against the
  * kernel registry and kept in memory as canonical JSON (jansson), their keys (a choice's
  * structure word spelled and read by the format table), puts, text in and out, merges.

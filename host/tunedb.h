@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tunedb.h - the tuning database: tuned kernel parameters and measured dense/sparse
  * choices per device and shape class, as JSON (jansson) in memory and on disk, and the
  * lookup chain dispatch reads (user db -> shipped db for this device -> vendor/type

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tunedb_file.c - the tuning database on disk: loading a file (a bad one is an empty
  * database with a warning), locked merges written atomically (files.h), and the
  * user's database path.

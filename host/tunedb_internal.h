@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tunedb_internal.h - what tunedb.c (entries, keys, text), tunedb_lookup.c (the lookup
  * chain, the shipped databases) and tunedb_file.c (files, locked merges, the user's path)
  * share: the database's layout, the two kinds of entries and their keys' helpers.

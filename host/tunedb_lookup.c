@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tunedb_lookup.c - the lookup chain of tunedb.h: where a kernel's parameters and a
  * format's dense/sparse choice come from (user tuning, shipped tuning, vendor/type
  * default, the nearest shape class, else the built-in default), and the shipped

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sparq.h - the one public header of sparq, a C library of sparse and quantized
  * OpenCL kernels for serving pruned and quantized neural-network weights.
  * Its comments are the documentation: if a thing is not declared here, it is not API.

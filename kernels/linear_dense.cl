@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* linear_dense.cl - dense f32 linear layer Y = X * W^T (+ bias), nn.Linear
  * semantics, and the bias fill that CLBlast's GEMV/GEMM accumulate onto.
  * A simple correct baseline: speed comes from the tuned kernels of later families.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* linear_dense_q.cl - dense quantized weights (i8 / i4 codes with per-tensor, per-row
  * or per-group scales, symmetric or asymmetric) times f32 activations, dequantized in
  * registers; and W8A8: activations quantized per row to 8 bits, then an integer

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* spmm_bsr.cl - BSR (block-sparse) products Y = act(X W^T + bias) with W in r x c blocks
  * (block row_ptr u32, block col_idx u16/u32, values f32/f16 or i8/i4 codes block after
  * block, row-major inside a block, ragged edge blocks padded with the code of 0.0;

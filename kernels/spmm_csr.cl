@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* spmm_csr.cl - CSR sparse x dense products Y = act(X W^T + bias) with W in CSR
  * (row_ptr u32, col_idx u16/u32, values f32/f16/i8/i4 by -D from the host).
  * Every kernel takes (rows, cols, batch, row_ptr, col_idx, values, scales,

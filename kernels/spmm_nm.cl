@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* spmm_nm.cl - N:M structured-sparse products Y = act(X W^T + bias) with W packed as
  * N:M (values: per row, per group of NM_M columns, NM_N slots; nm_meta: b-bit slot
  * positions; see sparq.h), in the device's slab layout (nm_slab_index). NM_N/NM_M,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* stream.cl - the memory-bandwidth roof: a read-only streaming kernel and a copy
  * kernel. Benchmarks divide a kernel's effective GB/s by the best of these.
  */

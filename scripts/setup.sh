@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # setup.sh - installs everything a fresh Debian 12 machine lacks to build and test sparq
 # (the one list of dependencies; README and .ci/run go through here), then makes the
 # Python virtual environment build/venv: it sees Debian's numpy, torch and pyopencl and

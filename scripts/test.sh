@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # test.sh - the README's test command, and what .ci/run calls: installs dependencies,
 # then builds and runs the whole ctest suite twice: plainly (warnings are errors) and
 # under AddressSanitizer + UndefinedBehaviorSanitizer; in between it fuzzes the

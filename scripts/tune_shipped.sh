@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # tune_shipped.sh - remakes host/db/pocl-cpu.json, the tuning database shipped for
 # PoCL's CPU device: `sparq tune --full` (the quick cases at 768 x 3072, every kernel)
 # plus the same formats at 4096 x 4096 and batches 8 and 128 where the dense/sparse

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # cli_test.sh SPARQ [MAN_DIR] - the command line as a user meets it: `info` shows devices,
 # caps and the choice; `check` passes; no OpenCL platform gives a non-zero exit naming the
 # package to install; every command takes --help and refuses unknown options and stray

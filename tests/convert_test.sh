@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # convert_test.sh SPARQ TEST_CONVERT - `sparq convert` as a user meets it, on a small model
 # written here with numpy: the gate rolls back exactly the layer it should, untouched
 # tensors are byte-identical, the output loads back (an independent reader and sparq's

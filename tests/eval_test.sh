@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # eval_test.sh SPARQ LIBSPARQ - the accuracy-evidence scripts of tools/eval/ without the real
 # model: bert_numpy.py --make-tiny writes a tiny random BERT (2 layers, hidden 32, 4 heads,
 # FFN 64, a made-up WordPiece vocabulary), calibrate.py writes its statistics for a few

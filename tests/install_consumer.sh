@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # install_consumer.sh BUILD_DIR SOURCE_DIR - the installed package as consumers meet it:
 # find_package(sparq) (shared and static, no pkg-config, consumer variables kept), pkg-config
 # (shared, and static whole-archive, also from a library-only build with CLBlast off), each

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """model_layout.py - sharded Hugging Face models for `sparq convert`'s tests, made and
 checked without sparq (json + numpy only):
 

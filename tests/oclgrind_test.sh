@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # oclgrind_test.sh TEST [FILTER] - runs a test program's kernels under oclgrind (an
 # OpenCL device simulator that checks every memory access) on small shapes, with
 # out-of-bounds (always on), data-race and API checks, and fails when the test fails

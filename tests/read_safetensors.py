@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 # read_safetensors.py - an independent reader of safetensors files (json + numpy only),
 # used by tests/test_safetensors.c to prove that other readers accept sparq's output.
 # Usage: read_safetensors.py FILE   -> prints a canonical dump, exits non-zero if invalid.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_analyze.c - sparsity analysis: hand-computed row statistics, histograms and
  * block fill (ragged edges included), all-zero and single-row/column shapes, errors.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_bandwidth.c - the bandwidth roof measurement runs its kernels and reports
  * consistent numbers; bad arguments are refused.
  */

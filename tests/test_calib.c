@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_calib.c - calibration statistics: accumulation against a plain double loop, merges
  * from several threads, files round-tripped bit-exactly, hostile files and arrays refused
  * with the right status and sentence, and sparq_output_nmse against explicit outputs.

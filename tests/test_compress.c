@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_compress.c - activation-aware compression (formats/compress.c through
  * sparq_layer_convert): GPTQ, SparseGPT and Wanda on a 64 x 96 layer with correlated
  * inputs give exactly the masks and codes of an independent numpy reference

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_context.c - creating, wrapping and freeing contexts; SPARQ_DEVICE; the
  * default queue; counters; bad arguments.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_convert.c - sparq_layer_convert: a passing layer is kept as asked, a failing one
  * walks exactly the documented ladder (less sparsity, no pruning, more bits, dense f32),
  * no_rollback and bad options are errors; and a whole file converted through the public

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_demo_model.c - the model of `sparq demo` (tools/demo/digits_mlp.safetensors):
  * a C reference forward pass and sparq's dense f32 path on the device both give exactly
  * the training script's predictions and accuracy; int8 per-row weights keep the accuracy

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_device.c - device listing, caps probing, and the choice rules (automatic
  * order, "P:D" index, name substring, no match) on real and synthetic device lists.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_f16.c - f16 storage conversions: exhaustive half -> float -> half, float -> half
  * rounding (ties to even, subnormals, overflow, NaN) against an independent reference. */
 #include <setjmp.h>

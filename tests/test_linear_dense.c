@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_linear_dense.c - dense f32 Y = X W^T (+bias) through sparq's kernel and
  * CLBlast against the C reference: shapes, offsets, guards, NaN-filled outputs,
  * repeatable bits, wait lists and events on in-order and out-of-order queues, and

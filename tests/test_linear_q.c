@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_linear_q.c - every dense quantized weight-only kernel (i8/i4 codes, f16 storage)
  * of the registry against the plain-C reference: per-tensor/row/group scales, symmetric
  * and asymmetric, odd K, K not a multiple of the group, all-zero groups, batch 1/3/17;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_linear_q_w8a8.c - every W8A8 kernel of the registry (int8 weights, activations
  * quantized per row on the device, int8 or uint8 with zero points) against the integer
  * reference: exact activation codes, bit-exact outputs, exact int32 sums, other register

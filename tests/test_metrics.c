@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_metrics.c - error metrics on hand-computed inputs: equal arrays, zero vectors,
  * opposite signs, a long array accumulated in double, and NaN / Inf / argument errors.
  */

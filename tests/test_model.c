@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_model.c - models as they are shipped (sparq_model_*): a sharded Hugging Face
  * layout read through its index, a folder with model.safetensors, a single file; and
  * hostile layouts (a shard outside the folder, a missing shard, a tensor in two shards,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_nonfinite.c - sparq.h's NaN/Inf contract, output by output: NaN and +-Inf in x
  * (in columns a row uses with a nonzero weight, and in a column no weight uses), NaN and
  * +-Inf in the bias, through every kernel of every structure x encoding (each forced, as

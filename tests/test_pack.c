@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_pack.c - packing every structure x encoding x granularity and back: exact layouts
  * of small hand-computed cases (CSR, BSR, 2:4 metadata, int4 nibbles), byte sizes and
  * bits per weight, index widths, round trips on awkward shapes, from_arrays validation. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_packed_io.c - packed matrices saved as safetensors tensor sets and loaded back:
  * every structure x encoding round trips bit-exactly; corrupted, truncated or missing
  * tensors and malformed metadata are refused with a clear sentence.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_program_cache.c - kernel sources (embedded, SPARQ_KERNEL_DIR, includes),
  * the in-memory and on-disk program cache (hits, corrupt and truncated entries
  * rebuilt, disabled, forged entries ignored in folders others can write), missing device

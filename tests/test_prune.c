@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_prune.c - pruning: hand-computed masks (magnitude, 2:4, blocks, ties, rounding),
  * randomized sweeps against the sort-based reference in ref/prune_ref.c, the gradual
  * schedule, monotone masks, and argument / NaN / Inf errors with their sentences.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_quantize.c - quantization conventions (ranges, rounding, zero points, nibble
  * order, group edges, calibration), fake-quantize and its STE mask, errors, and the
  * per-encoding error budgets on Gaussian and heavy-tailed weights. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_registry_rows.c - every row of the kernel registry runs. Each kernel sparq_linear
  * may choose runs by itself on a case its rank accepts, checked against the C
  * reference; each helper kernel through the call that launches it. The test fails when

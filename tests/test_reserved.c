@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_reserved.c - the structs that grow (sparq.h's top comment): reserved is their last
  * member; every call taking sparq_context_options, sparq_matrix_options or
  * sparq_tune_options refuses a nonzero reserved word by name and accepts zeroed ones;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_safetensors.c - writing safetensors files: round trips of every dtype (from a
  * file and from memory, deterministic bytes), refused arguments, atomic writes that leave
  * nothing behind on failure, and read-back by an independent Python reader. Reading

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_safetensors_read.c - reading safetensors files: the reference implementation's
  * layout, hostile files (each refused with a clear status and sentence, from memory and
  * from a file), accepted edge cases, missing and unreadable files, and the widening of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_spmm.c - every registered sparq_linear kernel of every structure (CSR, BSR,
  * N:M) x value encoding (f32, f16) against the C reference on the unpacked matrix:
  * empty rows, one long row, power-law rows, K = 1, M = 1, batch 1/3/17/128, sparsity

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_status.c - status names, the thread-local last-error sentence, logging. */
 #include "testing.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_tune.c - the tuner on the device: with an injected fake timer it picks the
  * expected candidate and writes it; wrong candidates are rejected and never enter the
  * database; search is deterministic given the seed, and annealing finds the

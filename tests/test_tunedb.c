@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_tunedb.c - the tuning database with no device, as a store: shape classes and
  * keys, the text round trip, refused values, corrupt/truncated/foreign files, merges,
  * concurrent writers (processes and threads), the user path and the shipped database.

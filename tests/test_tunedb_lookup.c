@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_tunedb_lookup.c - the tuning database's lookup chain with no device: parameters
  * falling back at each level (user, shipped, vendor/type default, built-in), per BSR
  * block shape, the nearest class and stale source hashes, and the dense/sparse choices.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* cli.h - what the `sparq` subcommands share: their entry points (one file each:
  * cli_convert.c, cli_demo.c, cli_tune.c, cli_inspect.c, cli_bench.c) and small helpers in
  * cli_common.c (clock, messages, option parsing, number parsing, a progress display). The

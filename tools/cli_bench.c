@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* cli_bench.c - `sparq bench --model DIR_OR_FILE`: times every packed matrix of a converted
  * model on the device with sparq_linear, per batch, in turns with the same layer as dense
  * f32 (its plan, median, effective GB/s, bytes, the ratio), then the model's totals.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* cli_common.c - helpers the `sparq` subcommands share: a monotonic clock, the
  * messages (one prefix, "sparq <command>: ", for errors, failures and usage errors),
  * option parsing with --help and usage errors, number parsing, and the progress

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* cli_convert.c - `sparq convert IN OUT`: prunes and quantizes the selected weights of a
  * model (a safetensors file, or a folder with Hugging Face's sharded layout) through
  * sparq_layer_convert (quality gate with rollback), on several threads, one tensor at a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* cli_convert_layout.c - what `sparq convert` decides and writes around the tensors: the
  * recipe of each tensor (--tensor-type REGEX=FORMAT rules, then the defaults that keep
  * the output projection dense at 8 bits, then the command line's format), an output

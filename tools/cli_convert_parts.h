@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* cli_convert_parts.h - what the two files of `sparq convert` share: the command line as
  * parsed (cli_convert.c), one converted layer and the run's totals, and the table and
  * JSON report that cli_convert_report.c makes of them.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* cli_convert_report.c - what `sparq convert` shows of a run: the per-layer table on
  * stdout and the JSON report (options, layers with weight and output errors, copied
  * tensors, totals) written beside the output through a temporary file.

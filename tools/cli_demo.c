@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* cli_demo.c - `sparq demo`, the top of its files: options, the conversion table (each
  * recipe converted without and with the quality gate) with held-out accuracy computed by
  * sparq's kernels on the device, then the speed part and the plots. Uses cli_demo_model.c,

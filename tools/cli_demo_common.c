@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* cli_demo_common.c - the lowest layer of `sparq demo`: the recipes it compares and
  * their conversion options, a seeded Gaussian generator, and device buffers. It uses no
  * other cli_demo file; cli_demo_speed.c, cli_demo_plot.c and cli_demo.c build on it.

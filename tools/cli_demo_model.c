@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* cli_demo_model.c - the model of `sparq demo`: the embedded digits MLP (or --model FILE)
  * read into float layers, with its held-out test split and its calibration inputs
  * (calib.x, the training split's), or any file's 2-D float matrices for the speed part.

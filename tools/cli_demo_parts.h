@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* cli_demo_parts.h - what the files of `sparq demo` share, in one-way order (each uses only
  * those below it): cli_demo.c (options, conversion and accuracy) -> cli_demo_plot.c (PNG
  * plots) -> cli_demo_speed.c (timing, speed table) -> cli_demo_common.c (recipes, Gaussian

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* cli_demo_plot.c - `sparq demo --plot DIR`: measures the data of two plots and draws them
  * as PNGs through gnuplot (a script piped to it): CSR speedup over the dense f32 path vs
  * sparsity per batch size, and bytes per weight vs NMSE per encoding (dense and 50 % CSR).

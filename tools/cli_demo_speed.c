@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* cli_demo_speed.c - the speed part of `sparq demo`: timing helpers (activations, wall
  * time around each call and its event, median of repeats, several operations in turns)
  * and the table of sparq_linear on each format against dense CLBlast and, on a CPU

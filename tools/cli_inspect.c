@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* cli_inspect.c - `sparq inspect FILE_OR_DIR`: what a converted model holds, as a table
  * of its packed matrices (format, shape, bits per weight, bytes, shard, original shape)
  * and a summary (packed bytes, other tensors by dtype, total, producer). Also the model

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* cli_model_parts.h - what `sparq inspect` (cli_inspect.c, which implements it) and
  * `sparq bench` (cli_bench.c) share: a converted model opened with the packed matrices of
  * each shard listed, and byte counts in words. */

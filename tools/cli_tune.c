@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* cli_tune.c - `sparq tune`: lists what can be tuned and what is tuned for this device
  * (--list), tunes chosen kernels and cases or the quick set with a strategy, budget and
  * seed, shows progress, and ends with a table of default vs tuned time per case and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sparq.c - the `sparq` command line: `info` (devices, caps, choice, program
  * cache) and `check` (a dense sparq_linear_dense run against a C reference, with
  * the time to the first result), the top-level --help (commands, environment) and

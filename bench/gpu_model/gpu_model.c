@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* gpu_model.c - the simulated-warp memory report: every dispatched registry kernel with its
  * GPU default parameters, on each structure and encoding it runs, at batch 1 and 8, under
  * oclgrind with the warp model plugin (warp_model.cpp), each result checked against a C

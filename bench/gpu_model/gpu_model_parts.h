@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* gpu_model_parts.h - what the files of bench/gpu_model share: gpu_model.c (the runs
  * and the table) calls gpu_model_weights.c (each structure's weights with realistic
  * sparsity, and the C reference a kernel's result is checked against).

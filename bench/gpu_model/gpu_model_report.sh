@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # gpu_model_report.sh PLUGIN GPU_MODEL [ARGS...] - runs gpu_model under oclgrind with the
 # warp model plugin and prints the report as bench/gpu_model.md holds it: the command,
 # the machine, then gpu_model's tables (a model under oclgrind, not a GPU measurement).

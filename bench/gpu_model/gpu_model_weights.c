@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* gpu_model_weights.c - gpu_model's weights, one generator per structure with realistic
  * sparsity, and the C reference every kernel run is checked against (see
  * gpu_model_parts.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* warp_model.cpp - an oclgrind plugin that models a kernel's memory requests as a GPU's
  * warps (32 lanes) and waves (64) would issue them, and appends one line of raw counts per
  * kernel run to $SPARQ_WARP_REPORT (stderr if unset) for warp_report.c. A model of memory

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* warp_report.c - reading the warp model's report lines and the metrics derived from
  * their counts (see warp_report.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* warp_report.h - the warp model's report lines (bench/gpu_model/warp_model.cpp appends
  * one per kernel run): reading a line into its raw counts, and the metrics derived from
  * them that the gpu_model table and the plugin's smoke check show. Every metric is a

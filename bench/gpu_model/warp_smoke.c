@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* warp_smoke.c - the warp model plugin's smoke check (ctest gpu_model_smoke): one tiny
  * kernel run under oclgrind with the plugin, its report checked: a coalesced stream at 100 %
  * sector efficiency, a stride-32 load at 12.5 %, a divergent loop grouped as a SIMT warp

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """sparq - sparse and quantized OpenCL kernels for pruned and quantized weights.
 
 A thin ctypes binding over libsparq (include/sparq.h is the reference; each function here

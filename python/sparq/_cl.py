@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """_cl.py - the few OpenCL calls the numpy path of Matrix.__call__ needs (buffers,
 writes, reads, clFinish), through ctypes on the ICD loader that libsparq already links.
 Callers who bring their own queue and buffers use pyopencl and Matrix.enqueue instead."""

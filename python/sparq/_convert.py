@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """_convert.py - sparq.convert_file: `sparq convert IN OUT` from Python, built on the same
 C calls as tools/cli_convert.c (sparq_safetensors_open, sparq_calib_load,
 sparq_layer_convert with its quality gate and rollback ladder, sparq_packed_save,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """_device.py - contexts and device matrices: sparq.Context (sparq_context_create /
 sparq_context_wrap), Context.matrix (sparq_matrix_create) and Matrix, which runs
 sparq_linear on numpy arrays (through buffers it keeps, on the context's own in-order

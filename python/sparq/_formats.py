@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """_formats.py - the host side of sparq on numpy arrays (no device): pruning, the
 schedule, quantization and fake quantization, packing with a format string, packed
 matrices and their files, calibration statistics. Each function checks its arrays

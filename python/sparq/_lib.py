@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """_lib.py - finds and loads libsparq, mirrors the C structs of include/sparq.h with
 ctypes, declares every C function the package calls, and turns a failing status into
 sparq.Error. Nothing here is public API; sparq/__init__.py re-exports what is.

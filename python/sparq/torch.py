@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """sparq.torch - PyTorch modules over sparq: serve nn.Linear layers through sparq's
 kernels, collect calibration statistics, and train with sparq's formats (quantization-aware
 training with sparq's exact quantizer, gradual pruning with its schedule and monotone

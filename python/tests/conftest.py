@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Shared by the Python tests. Run from the repository root:
 
     SPARQ_LIBRARY=build/libsparq.so python3 -m pytest python/tests -q

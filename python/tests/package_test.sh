@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # package_test.sh WORK_DIR PYTHON - ctest's `python_package` test: the package as a user
 # installs it. Makes a virtual environment in WORK_DIR with scripts/python_env.sh (it
 # sees Debian's numpy, torch and pyopencl; `pip install ./python` builds the C library

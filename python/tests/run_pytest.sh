@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # run_pytest.sh PYTHON LIBSPARQ [SPARQ_CLI] - ctest's `python` test: the package's pytest
 # suite (python/tests), importing python/sparq from this tree with SPARQ_LIBRARY set to
 # the build's library (and the `sparq` program, when built, for the convert comparison).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Calibration statistics (Calib, save_calib, load_calib) and convert_file (the CLI's
 ladder from Python), the latter against the `sparq` program when ctest names it
 (SPARQ_CLI): the same output file, byte for byte."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Context and Matrix on the device sparq chooses (PoCL's CPU device in CI): m(x) against
 numpy's x @ W^T for every structure and encodings, bias and activations, the dense and
 W8A8 paths, explain / plan / prepare, lifetimes and errors."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """pack with format strings, unpack round trips for every structure, bits per weight,
 files: save / load / list."""
 import json

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Pruning masks against numpy references; w untouched unless zero_pruned; monotone
 masks; the polynomial schedule."""
 import numpy as np

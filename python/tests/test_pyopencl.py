@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The pyopencl path: Matrix.enqueue on the caller's queue, buffers and events (no
 copies, an event back), on a context sparq wraps (Context.wrap) and on sparq's own
 context seen through pyopencl; both against the numpy path."""

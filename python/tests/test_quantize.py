@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """fake_quantize, quantize and Quantized.dequantize against each other (bit for bit) and
 against a numpy model of sparq.h's quantizer rules."""
 import numpy as np

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The ctypes mirrors of sparq.h's structs (sparq/_lib.py) against the C compiler: a tiny
 C program, compiled with the system cc in a temporary folder, prints sizeof and offsetof
 of every mirrored struct and field; each must equal ctypes.sizeof and the field offset."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """sparq.torch: the served Linear against nn.Linear on the unpacked weights, QATLinear's
 fake quantization bit for bit against sparq_quantize + sparq_dequantize for every encoding
 and granularity, the straight-through estimator's mask, the Pruner's schedule, monotone

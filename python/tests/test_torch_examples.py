@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """examples/recover_digits.py in miniature (2 epochs, i8-row): the whole path runs (QAT,
 gradual pruning, distillation, export, load back, serve on the device) and the served
 model agrees with the QAT model (predictions, logits within 1e-4, weights bit for bit).

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 # onnx_to_c.py - turns ONNX backend conformance vectors (Debian's libonnx-testdata:
 # MatMulInteger, QLinearMatMul, DynamicQuantizeLinear) into the C header
 # tests/data/onnx_vectors.h. TensorProto files are parsed by hand (a minimal

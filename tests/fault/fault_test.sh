@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # fault_test.sh WORKLOAD SHIM WORK_DIR - OpenCL fault injection to exhaustion (issue 25).
 #
 # Runs WORKLOAD (fault_workload) with SHIM (libopencl_fault.so) preloaded and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* fault_workload.c - the workload of the OpenCL fault-injection test (tests/fault):
  * a representative run through the public API, every sparq call checked.
  *

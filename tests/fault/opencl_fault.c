@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* opencl_fault.c - OpenCL fault injection, loaded with LD_PRELOAD (tests/fault).
  *
  * Interposes the fallible OpenCL entry points sparq (and the workload) call: each one

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* fuzz_safetensors.c - libFuzzer target: parses the input as a safetensors file from
  * memory, walks every tensor (converted to float into a bounded buffer) and metadata
  * entry, loads every packed matrix whose NAME.structure entry it finds, and the

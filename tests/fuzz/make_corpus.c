@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* make_corpus.c - writes the seed corpus of fuzz_safetensors (tiny valid files: every
  * dtype with metadata, an empty file, one packed matrix per structure, calibration
  * statistics with and without H) into a folder.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """gpu_build.py - the GPU build gate (ctest gpu_build): compiles every job gpu_build_jobs
 lists (each registry kernel x encoding x its GPU defaults and tuner candidates) offline for
 NVIDIA (clang nvptx64 + libclc, then ptxas -v for sm_80 / sm_90), AMD (clang amdgcn +

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* gpu_build_jobs.c - the GPU build gate's list of work (tests/gpu_build/gpu_build.py runs
  * it): every registry kernel x every encoding it accepts x its GPU defaults and each
  * tuner candidate (one tunable at a time from the defaults) that the row's rules keep on

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 # compress_ref.py - an independent numpy (float64) reference of what formats/compress.c
 # does for one layer and one rung of sparq_layer_convert: the RTN / Wanda masks, the GPTQ
 # column sweep (Frantar et al. 2022, "GPTQ", Algorithm 1) and SparseGPT's (Frantar and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* linear_ref.c - plain-C linear layer reference (see linear_ref.h). */
 #include "ref/linear_ref.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* linear_ref.h - plain-C references for the linear layer, accumulating in double. */
 #ifndef SPARQ_LINEAR_REF_H
 #define SPARQ_LINEAR_REF_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* prune_ref.c - sort-based pruning references (see prune_ref.h): every candidate gets a
  * (score, index) pair, candidates are sorted by score up and index down, and the first
  * k are pruned. Previously pruned candidates score -1, below every live one.

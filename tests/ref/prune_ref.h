@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* prune_ref.h - plain-C pruning references for the tests: sort-based and written
  * independently of formats/prune.c (which uses radix select), same documented rules.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* quant_linear_ref.c - plain-C references for the dense quantized linear kernels
  * (weight-only dequantization, per-row activation quantization, exact W8A8 sums). */
 #include "quant_linear_ref.h"

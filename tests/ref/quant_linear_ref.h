@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* quant_linear_ref.h - plain-C references for the dense quantized linear kernels:
  * weights dequantized from the packed dense layout (then ref_linear_act), per-row
  * activation quantization (symmetric int8, or ONNX DynamicQuantizeLinear uint8), and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* quant_ref.c - plain-C quantization references (see quant_ref.h). */
 #include "ref/quant_ref.h"
 #include "testing.h"

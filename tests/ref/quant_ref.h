@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* quant_ref.h - plain-C references for quantization tests: an independent float->half
  * converter, min-max quantizer, error measures (SQNR, NMSE) and weight generators. */
 #ifndef SPARQ_QUANT_REF_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sparse_gen.c - pruned test matrices (see sparse_gen.h). */
 #include "ref/sparse_gen.h"
 #include "testing.h"

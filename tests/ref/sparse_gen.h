@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sparse_gen.h - pruned test matrices with the row-length shapes sparse kernels must
  * survive: uniform, empty rows, one long row among short ones, power-law lengths.
  */

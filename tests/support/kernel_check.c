@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* kernel_check.c - the device kernel tests' shared runs and checks (see kernel_check.h). */
 #include "kernel_check.h"
 #include "ref/linear_ref.h"

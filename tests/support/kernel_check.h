@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* kernel_check.h - what the device kernel tests (test_spmm, test_linear_q,
  * test_linear_q_w8a8) share: the small mode oclgrind runs, packing and uploading a
  * matrix, running one registered kernel or dispatch, one run checked against the C

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* quant_matrix.c - the dense quantized kernel tests' shapes and matrices (see
  * quant_matrix.h).
  */

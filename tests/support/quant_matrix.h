@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* quant_matrix.h - what the dense quantized kernel tests (test_linear_q,
  * test_linear_q_w8a8) share: their shapes, and a matrix quantized in a format, checked
  * against the reference's dequantization and uploaded.

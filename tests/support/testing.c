@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* testing.c - shared test helpers (see testing.h). */
 #include "testing.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* testing.h - what every test shares: cmocka includes, a device context that
  * fails (not skips) under CI when no device exists, buffers, the one random-number
  * generator, temporary files, and the Python (numpy) that some references run on.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tunedb_fixtures.c - the tuning-database tests' shared entries and lookups (see
  * tunedb_fixtures.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tunedb_fixtures.h - what the tuning-database tests (test_tunedb, test_tunedb_lookup)
  * share: one CPU, valid params and choice entries, databases made empty or from text,
  * and a spmm_csr_batchtile lookup through a user/shipped chain.

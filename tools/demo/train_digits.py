@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 # train_digits.py - trains the demo model of `sparq demo`: an MLP (64 -> 256 -> 128 -> 10,
 # ReLU) on the UCI handwritten digits bundled with scikit-learn, in plain numpy, and writes
 # tools/demo/digits_mlp.safetensors (weights, the held-out test split, this script's own

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """bert_numpy.py - a numpy-only BERT sentence encoder for sparq's accuracy evidence.
 
 Owns: the pure-numpy pieces that tools/eval/calibrate.py and tools/eval/eval_compression.py

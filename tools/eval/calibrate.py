@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """calibrate.py - writes sparq's calibration statistics file for a BERT model (numpy only).
 
 Owns: running tools/eval/bert_numpy.py's forward over the calibration sentences of a text

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """eval_compression.py - does sparq's compression keep a real pretrained model accurate?
 
 Owns: the side-by-side accuracy table of `sparq convert` recipes x methods on a BERT

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """outlier_channel.py - the outlier-channel case on a real layer: one input channel of the
 weights scaled by 100 and its input by 1/100 (the layer computes the same), converted to
 i4-g128 by rtn and gptq under the weight gate and the output gate (--max-nmse 0.05).
