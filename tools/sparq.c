@@ -235,7 +235,9 @@ static const struct command {
      "error and the time to the first result. Exit status 1 when a result is\n"
      "wrong or the device fails.\n"},
     {"tune", cli_tune_main, "autotune kernels for this device", NULL},
-    {"convert", cli_convert_main, "prune and quantize a safetensors model with a quality gate",
+    {"convert", cli_convert_main,
+     "prune and quantize a model (a safetensors file or a sharded\n"
+     "            Hugging Face folder) with a quality gate",
      NULL},
     {"inspect", cli_inspect_main,
      "what a converted model holds: its packed matrices (format, shape,\n"
@@ -269,7 +271,8 @@ static void usage(FILE *to)
     fprintf(to, "Usage: sparq COMMAND [OPTION]...\n"
                 "  or:  sparq --help | --version\n\n"
                 "Sparse and quantized linear layers on OpenCL devices: see the devices,\n"
-                "check them, tune the kernels, and convert models.\n\n"
+                "check them, tune the kernels, convert models, and inspect and time what\n"
+                "a conversion made.\n\n"
                 "Commands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(to, "  %-9s %s\n", commands[i].name, commands[i].summary);
