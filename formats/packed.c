@@ -32,6 +32,11 @@ const char *sparq_packed_role_name(sparq_packed_role role)
     return (unsigned)role < SPARQ_PACKED_ROLE_COUNT ? role_names[role] : "?";
 }
 
+const char *sparq_packed_array_name(size_t index)
+{
+    return index < SPARQ_PACKED_ROLE_COUNT ? role_names[index] : NULL;
+}
+
 size_t sparq_dtype_size(sparq_dtype dtype)
 {
     switch (dtype) {

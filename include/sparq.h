@@ -1268,6 +1268,11 @@ SPARQ_API sparq_status sparq_safetensors_writer_write(const sparq_safetensors_wr
  *                           ("64,3,7,7"; docs/converted_models.md)
  * Any safetensors reader sees ordinary tensors; sparq_packed_load() rebuilds the matrix. */
 
+/* The array names above, in the order sparq_packed_get_array() lists a matrix's arrays:
+ * "row_ptr", "col_idx", "values", "nm_meta", "scales", "zero_points" for index 0..5;
+ * NULL past the end. */
+SPARQ_API const char *sparq_packed_array_name(size_t index);
+
 /* Adds packed to writer under name (non-empty; tensors and metadata keys as above).
  * The arrays are copied, as by sparq_safetensors_writer_add(). Fails with
  * SPARQ_ERROR_INVALID_ARGUMENT when a tensor of that name is already in the writer; after

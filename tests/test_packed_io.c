@@ -154,6 +154,10 @@ static void every_structure_and_encoding_round_trips(void **state)
         assert_int_equal(list[i].format.nm_n, f->nm_n);
     }
     sparq_packed_list_free(list);
+    /* the array names a file's tensors use, in sparq_packed_get_array's order */
+    assert_string_equal(sparq_packed_array_name(0), "row_ptr");
+    assert_string_equal(sparq_packed_array_name(5), "zero_points");
+    assert_null(sparq_packed_array_name(6));
     for (int i = 0; i < 16; i++) {
         char name[64];
         snprintf(name, sizeof name, "layers.%d.w%d", i / 4, i % 4);

@@ -10,11 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The arrays a packed matrix NAME is stored as: tensors NAME.<array> (sparq.h, "packed
- * matrices as tensor sets"). */
-static const char *const packed_arrays[] = {"row_ptr", "col_idx", "values",
-                                            "nm_meta", "scales",  "zero_points"};
-
 void bytes_in_words(uint64_t bytes, char *text, size_t text_size)
 {
     if (bytes < 1000)
@@ -87,9 +82,10 @@ static bool is_packed_array(const char *tensor, const sparq_packed_entry *entrie
                             size_t count)
 {
     size_t len = strlen(tensor);
-    for (size_t a = 0; a < sizeof packed_arrays / sizeof packed_arrays[0]; a++) {
-        size_t alen = strlen(packed_arrays[a]);
-        if (len <= alen + 1 || strcmp(tensor + len - alen, packed_arrays[a]) != 0 ||
+    const char *array;
+    for (size_t a = 0; (array = sparq_packed_array_name(a)) != NULL; a++) {
+        size_t alen = strlen(array);
+        if (len <= alen + 1 || strcmp(tensor + len - alen, array) != 0 ||
             tensor[len - alen - 1] != '.')
             continue;
         name_prefix key = {tensor, len - alen - 1};
