@@ -16,7 +16,8 @@ checked without sparq (json + numpy only):
       tensor; every tensor IN has that was not converted is in OUT byte for byte (dtype,
       shape, bytes); every converted one is a packed matrix (NAME.<array> tensors and
       NAME.* metadata) whose rows x cols is its GEMM form, and a convolution records its
-      original shape. Prints a one-line summary; exits 1 on the first mismatch.
+      original shape; the folder's other files (tokenizer.json, 1_Pooling/config.json)
+      are copied as they are. Prints a one-line summary; exits 1 on the first mismatch.
 """
 import argparse
 import json
@@ -30,6 +31,9 @@ DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "BF16": "<u2", "I64": "<i8",
           "I16": "<i2", "I8": "i1", "U8": "u1", "BOOL": "|b1", "U16": "<u2", "U32": "<u4",
           "U64": "<u8", "F8_E4M3": "u1", "F8_E5M2": "u1"}
 INDEX = "model.safetensors.index.json"
+# files beside the weights, copied as they are (a folder of them too: 1_Pooling/)
+SIDE_FILES = {"tokenizer.json": '{"version": "1.0"}\n',
+              "1_Pooling/config.json": '{"pooling_mode_mean_tokens": true}\n'}
 
 
 def write_safetensors(path, tensors, metadata=None):
@@ -125,6 +129,10 @@ def make(a):
         json.dump({"metadata": {"total_size": total}, "weight_map": weight_map}, f, indent=2)
     with open(os.path.join(a.dir, "config.json"), "w") as f:
         json.dump(config, f, indent=2)
+    for name, text in SIDE_FILES.items():   # what else a model folder holds
+        os.makedirs(os.path.dirname(os.path.join(a.dir, name)), exist_ok=True)
+        with open(os.path.join(a.dir, name), "w") as f:
+            f.write(text)
     print(f"{a.dir}: {len(tensors)} tensors in {len(shards)} shards, {total} bytes")
 
 
@@ -188,6 +196,10 @@ def check(a):
                 fail(f"{name} (not converted) is not byte for byte the input's")
             if outs[name][0] != shard:
                 fail(f"{name} moved from {shard} to {outs[name][0]}")
+    for name in SIDE_FILES:
+        with open(os.path.join(a.input, name), "rb") as f, open(os.path.join(a.output, name), "rb") as g:
+            if f.read() != g.read():
+                fail(f"{name} was not copied as it is")
     if set(q.get("modules_to_not_convert", [])) != set(ins) - set(converted):
         fail("modules_to_not_convert is not the tensors left as they were")
     print(f"checked {a.output}: {len(converted)} tensors converted, "

@@ -152,8 +152,12 @@ int cli_convert_recipes_compile(convert_args *a)
 
 /* ---- the output folder --------------------------------------------------------------- */
 
-/* Removes the regular files of folder dir (one level) and dir itself; best effort. */
-static void remove_folder(const char *dir)
+/* How deep a model folder's own folders go (sentence-transformers: 1_Pooling/). */
+#define MAX_DEPTH 4
+
+/* Removes folder dir: its files and folders (links themselves, never what they point
+ * to), then dir; best effort. */
+static void remove_folder(const char *dir, int depth)
 {
     DIR *d = opendir(dir);
     if (d) {
@@ -163,15 +167,19 @@ static void remove_folder(const char *dir)
             if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
                 continue;
             snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-            unlink(path);
+            struct stat sb;
+            if (lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode) && depth < MAX_DEPTH)
+                remove_folder(path, depth + 1);
+            else
+                unlink(path);
         }
         closedir(d);
     }
     rmdir(dir);
 }
 
-/* 1 when dir holds regular files only (what a converted model is). */
-static int holds_files_only(const char *dir)
+/* 1 when dir holds regular files and folders of them only (what a converted model is). */
+static int holds_files_only(const char *dir, int depth)
 {
     DIR *d = opendir(dir);
     if (!d)
@@ -184,7 +192,9 @@ static int holds_files_only(const char *dir)
             continue;
         struct stat sb;
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        ok = lstat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+        ok = lstat(path, &sb) == 0 &&
+             (S_ISREG(sb.st_mode) ||
+              (S_ISDIR(sb.st_mode) && depth < MAX_DEPTH && holds_files_only(path, depth + 1)));
     }
     closedir(d);
     return ok;
@@ -200,9 +210,9 @@ int cli_convert_folder_check(const char *out, bool force)
                          "converted model's folder", out);
     if (!force)
         return cli_error("%s exists; pass --force to replace it", out);
-    if (!holds_files_only(out))
-        return cli_error("%s holds more than files (a folder, a link): refusing to replace it "
-                         "even with --force", out);
+    if (!holds_files_only(out, 0))
+        return cli_error("%s holds more than files and folders of them (a link, a device): "
+                         "refusing to replace it even with --force", out);
     return 0;
 }
 
@@ -225,7 +235,7 @@ int cli_convert_folder_begin(const char *out, char **tmp)
 void cli_convert_folder_abort(char *tmp)
 {
     if (tmp)
-        remove_folder(tmp);
+        remove_folder(tmp, 0);
     free(tmp);
 }
 
@@ -257,7 +267,7 @@ int cli_convert_folder_commit(char *tmp, const char *out, bool force)
     else {
         free(tmp);
         if (old)
-            remove_folder(old);
+            remove_folder(old, 0);
     }
     free(old);
     return rc;
@@ -383,27 +393,44 @@ static int copy_file(const char *from, const char *to)
     return rc;
 }
 
-int cli_convert_copy_side_files(const sparq_model *model, const char *to)
+/* Copies the regular files of folder from, and its folders of them (links and other
+ * things are left out), into the existing folder to; with skip (top level only), not the
+ * files the conversion writes anew. 0, or 1 after printing why. */
+static int copy_tree(const char *from, const char *to, const sparq_model *skip, int depth)
 {
-    const char *folder = sparq_model_folder(model);
-    DIR *d = opendir(folder);
+    DIR *d = opendir(from);
     if (!d)
-        return cli_error("cannot read folder %s: %s", folder, strerror(errno));
+        return cli_error("cannot read folder %s: %s", from, strerror(errno));
     int rc = 0;
     struct dirent *e;
-    char from[4352], path[4352];
+    char source[4352], target[4352];
     while (rc == 0 && (e = readdir(d)) != NULL) {
-        bool ours = strcmp(e->d_name, "model.safetensors.index.json") == 0 ||
-                    strcmp(e->d_name, "config.json") == 0 || e->d_name[0] == '.';
-        for (size_t s = 0; !ours && s < sparq_model_shard_count(model); s++)
-            ours = strcmp(e->d_name, sparq_model_shard_name(model, s)) == 0;
+        bool ours = e->d_name[0] == '.';
+        if (skip) {
+            ours = ours || strcmp(e->d_name, "model.safetensors.index.json") == 0 ||
+                   strcmp(e->d_name, "config.json") == 0;
+            for (size_t s = 0; !ours && s < sparq_model_shard_count(skip); s++)
+                ours = strcmp(e->d_name, sparq_model_shard_name(skip, s)) == 0;
+        }
         struct stat sb;
-        snprintf(from, sizeof from, "%s/%s", folder, e->d_name);
-        if (ours || lstat(from, &sb) != 0 || !S_ISREG(sb.st_mode))
-            continue; /* written anew, or not a plain file (folders are not copied) */
-        snprintf(path, sizeof path, "%s/%s", to, e->d_name);
-        rc = copy_file(from, path);
+        snprintf(source, sizeof source, "%s/%s", from, e->d_name);
+        snprintf(target, sizeof target, "%s/%s", to, e->d_name);
+        if (ours || lstat(source, &sb) != 0)
+            continue;
+        if (S_ISREG(sb.st_mode))
+            rc = copy_file(source, target);
+        else if (S_ISDIR(sb.st_mode) && depth < MAX_DEPTH) {
+            if (mkdir(target, 0755) != 0)
+                rc = cli_error("cannot create %s: %s", target, strerror(errno));
+            else
+                rc = copy_tree(source, target, NULL, depth + 1);
+        }
     }
     closedir(d);
     return rc;
+}
+
+int cli_convert_copy_side_files(const sparq_model *model, const char *to)
+{
+    return copy_tree(sparq_model_folder(model), to, model, 0);
 }

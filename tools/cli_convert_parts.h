@@ -108,7 +108,8 @@ int cli_convert_recipes_compile(convert_args *a);
  * True when a rule (not the command line) decided. */
 bool cli_convert_recipe_for(const convert_args *a, const char *name, convert_recipe *r);
 
-/* An output folder: out must be absent, or (with force) a folder of regular files only.
+/* An output folder: out must be absent, or (with force) a folder of regular files and
+ * folders of them only.
  * begin makes "<out>.tmp-XXXXXX" beside it (*tmp, malloc'ed), commit renames it to out
  * (an earlier out moved aside and removed once the new one is in place), abort removes
  * it. Each returns 0, or 1 after printing why; commit and abort free tmp. */
@@ -131,7 +132,8 @@ json_t *cli_convert_index_json(json_t *weight_map, uint64_t total_size);
 int cli_convert_config_read(const char *folder, json_t **config);
 
 /* Copies the regular files of the model's folder that the conversion does not write
- * anew (tokenizer, generation config...) into folder to. 0, or 1 after printing why. */
+ * anew (tokenizer, generation config...) and its folders of files (sentence-transformers'
+ * 1_Pooling/) into folder to. 0, or 1 after printing why. */
 int cli_convert_copy_side_files(const sparq_model *model, const char *to);
 
 /* config's "quantization_config" for a run: quant_method "sparq", the recipe, every
