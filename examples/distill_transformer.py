@@ -22,12 +22,14 @@ Steps:
   4. one-shot cosine: mean and min over the 40 held-out sentences of the cosine between
      the student's and the teacher's sentence embeddings (as tools/eval measures), and
      its mean over the distillation sentences;
-  5. distillation on the calibration sentences, each token but [CLS]/[SEP] replaced with
-     probability --augment (0.1) by a token of that text (new unlabeled inputs; the
-     teacher answers them): loss = mean (1 - cosine of the sentence embeddings) + MSE of
-     the last hidden states + --layer-weight (1) x the mean MSE of the other layers'
-     (real tokens only); AdamW, lr 1e-4 with a cosine decay, batch 16, 8 epochs;
-     everything but the embeddings trains;
+  5. distillation on the calibration sentences (with --corpus wordnet also the 23,637
+     example sentences of Debian's WordNet, package wordnet-base; or a FILE of them),
+     each token but [CLS]/[SEP] replaced with probability --augment (0.1) by a token of
+     the calibration text (new unlabeled inputs; the teacher answers them): loss = mean
+     (1 - cosine of the sentence embeddings) + MSE of the last hidden states +
+     --layer-weight (1) x the mean MSE of the other layers' (real tokens only); AdamW,
+     lr 1e-4 with a cosine decay, batch 16, 8 epochs or --steps; everything but the
+     embeddings trains;
   6. the cosines again, then (--export) sparq.torch.export writes the student to sparq's
      safetensors (36 packed csr+i8-row matrices + the other tensors; one is read back
      and compared bit for bit), and --serve runs the held-out sentences with every
