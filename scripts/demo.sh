@@ -7,8 +7,8 @@
 # against CLBlast and OpenBLAS, and PNG plots in build/plots; then, with the Python
 # environment setup.sh makes (build/venv: Debian's PyTorch and this tree's package),
 # recovery by fine-tuning: the demo's MLP pruned gradually to 90 % while trained with
-# int8 quantization simulated, then served by sparq's kernels (examples/recover_digits.py;
-# about half a minute on 2 idle cores (3300 steps in 20 s); examples/README.md has the int4 run and the rest).
+# int8 quantization simulated, then served by sparq's kernels (examples/recover_digits.py:
+# 3300 steps in about 20 s on 2 idle cores; examples/README.md has the int4 run and more).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
