@@ -434,34 +434,52 @@ def save_packed(path, matrices, metadata=None, tensors=None):
         lib.sparq_safetensors_writer_free(w)
 
 
+def _model(path):
+    """An open sparq_model: a safetensors file, or a model folder (model.safetensors, or
+    the sharded layout read through its index; sparq_model_open checks it)."""
+    h = ctypes.c_void_p()
+    check(lib.sparq_model_open(os.fsencode(path), byref(h)))
+    return h.value
+
+
 def load_packed(path, name):
-    """The packed matrix called name in the safetensors file at path (sparq_packed_load:
-    metadata, CRCs and arrays all validated)."""
-    f = _open(path)
+    """The packed matrix called name in the model at path: a safetensors file, or a model
+    folder such as `sparq convert --keep-split` writes (the shard that holds it is found
+    through the index). sparq_packed_load validates metadata, CRCs and arrays."""
+    m = _model(path)
     try:
+        shard, info = ctypes.c_size_t(), _lib.TensorInfo()
+        # every packed matrix has a values array; its shard holds the matrix
+        st = lib.sparq_model_find(m, (str(name) + ".values").encode(), byref(shard),
+                                  byref(info))
+        f = lib.sparq_model_shard(m, shard.value if st == 0 else 0)
         h = ctypes.c_void_p()
         check(lib.sparq_packed_load(f, str(name).encode(), byref(h)))
         return Packed(h.value)
     finally:
-        lib.sparq_safetensors_close(f)
+        lib.sparq_model_close(m)
 
 
 def list_packed(path):
-    """[(name, format, rows, cols)] of every packed matrix in the safetensors file at
-    path, sorted by name (sparq_packed_list: from the metadata sparq_packed_save writes,
-    without loading the arrays; load_packed validates them). Malformed metadata of any
-    matrix raises sparq.Error naming it."""
-    f = _open(path)
-    entries, count = ctypes.POINTER(_lib.PackedEntry)(), ctypes.c_size_t()
+    """[(name, format, rows, cols)] of every packed matrix in the model at path (a
+    safetensors file or a model folder, every shard), sorted by name (sparq_packed_list:
+    from the metadata sparq_packed_save writes, without loading the arrays; load_packed
+    validates them). Malformed metadata of any matrix raises sparq.Error naming it."""
+    m = _model(path)
+    out = []
     try:
-        check(lib.sparq_packed_list(f, byref(entries), byref(count)))
-        try:
-            return [(e.name.decode(), format_name(e.format), e.rows, e.cols)
-                    for e in entries[:count.value]]
-        finally:
-            lib.sparq_packed_list_free(entries)
+        for s in range(lib.sparq_model_shard_count(m)):
+            entries, count = ctypes.POINTER(_lib.PackedEntry)(), ctypes.c_size_t()
+            check(lib.sparq_packed_list(lib.sparq_model_shard(m, s), byref(entries),
+                                        byref(count)))
+            try:
+                out += [(e.name.decode(), format_name(e.format), e.rows, e.cols)
+                        for e in entries[:count.value]]
+            finally:
+                lib.sparq_packed_list_free(entries)
     finally:
-        lib.sparq_safetensors_close(f)
+        lib.sparq_model_close(m)
+    return sorted(out)
 
 
 # ---- calibration statistics -----------------------------------------------------------

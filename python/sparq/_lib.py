@@ -304,6 +304,11 @@ _PROTOS = {
     # safetensors
     "sparq_safetensors_open": (c_int, [c_char_p, VPP]),
     "sparq_safetensors_close": (None, [vp]),
+    "sparq_model_open": (c_int, [c_char_p, VPP]),
+    "sparq_model_close": (None, [vp]),
+    "sparq_model_shard_count": (c_size, [vp]),
+    "sparq_model_shard": (vp, [vp, c_size]),
+    "sparq_model_find": (c_int, [vp, c_char_p, P(c_size), P(TensorInfo)]),
     "sparq_safetensors_count": (c_size, [vp]),
     "sparq_safetensors_tensor": (c_int, [vp, c_size, P(TensorInfo)]),
     "sparq_safetensors_metadata": (c_char_p, [vp, c_char_p]),

@@ -171,6 +171,36 @@ def test_save_packed_tensors(rng, tmp_path):
     assert e.value.status == "SPARQ_ERROR_INVALID_ARGUMENT" and not bad.exists()
 
 
+def test_sharded_folder(rng, tmp_path):
+    """A model folder of shards and their index (as sparq convert --keep-split writes):
+    list_packed sees every shard's matrices, load_packed finds the right shard."""
+    a = sparq.pack(weights(rng, 8, 32), "csr0.5+i8-row")
+    b = sparq.pack(weights(rng, 4, 16), "2:4+f16")
+    names = {"model-00001-of-00002.safetensors": ({"a.weight": a},
+                                                  {"a.bias": np.zeros(8, np.float32)}),
+             "model-00002-of-00002.safetensors": ({"b.weight": b}, {})}
+    weight_map = {}
+    for shard, (mats, tensors) in names.items():
+        sparq.save_packed(tmp_path / shard, mats, tensors=tensors)
+        weight_map.update({n: shard for n in read_safetensors(tmp_path / shard)[0]})
+    (tmp_path / "model.safetensors.index.json").write_text(
+        json.dumps({"metadata": {}, "weight_map": weight_map}))
+    assert sparq.list_packed(tmp_path) == [("a.weight", "csr+i8-row", 8, 32),
+                                           ("b.weight", "2:4+f16", 4, 16)]
+    assert np.array_equal(sparq.load_packed(tmp_path, "b.weight").unpack(), b.unpack())
+    assert np.array_equal(sparq.load_packed(tmp_path, "a.weight").unpack(), a.unpack())
+    with pytest.raises(sparq.Error) as e:
+        sparq.load_packed(tmp_path, "c.weight")
+    assert e.value.status == "SPARQ_ERROR_INVALID_FORMAT"
+    # an index that names a missing shard is refused (sparq_model_open)
+    weight_map["b.weight.values"] = "model-00003-of-00002.safetensors"
+    (tmp_path / "model.safetensors.index.json").write_text(
+        json.dumps({"weight_map": weight_map}))
+    with pytest.raises(sparq.Error) as e:
+        sparq.list_packed(tmp_path)
+    assert e.value.status == "SPARQ_ERROR_IO" and "model-00003-of-00002" in str(e.value)
+
+
 def test_closed_packed(rng):
     p = sparq.pack(weights(rng, 4, 4), "dense")
     p.close()
