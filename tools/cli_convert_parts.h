@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* cli_convert_parts.h - what the two files of `sparq convert` share: the command line as
- * parsed (cli_convert.c), one converted layer and the run's totals, and the table and
- * JSON report that cli_convert_report.c makes of them.
+/* cli_convert_parts.h - what the files of `sparq convert` share: the command line as
+ * parsed (cli_convert.c), one converted layer and the run's totals, the model's
+ * conversion (cli_convert_model.c), the table and JSON report (cli_convert_report.c),
+ * recipes and the output folder (cli_convert_layout.c).
  */
 #ifndef SPARQ_CLI_CONVERT_PARTS_H
 #define SPARQ_CLI_CONVERT_PARTS_H
@@ -90,6 +91,22 @@ void cli_convert_human_bytes(uint64_t bytes, char *out, size_t size);
 /* The format's one spelling (sparq_format_name): "csr+i8-row", "bsr4x4+i4-g128-asym",
  * "2:4+f16", "dense+f32"; "?" for a format that is not one. */
 void cli_convert_format_name(const sparq_pack_options *f, char *out, size_t size);
+
+/* ---- cli_convert_model.c: the model's tensors, converted or copied ---- */
+
+/* Every shard of the model into the output: one writer for all (writer, OUT a file),
+ * or, with folder (--keep-split), a writer per shard spooled there and written there
+ * under the shard's name. Tensors not selected are copied; the selected ones are
+ * converted on a->threads workers. Fills rows (one per converted tensor; *row_count of
+ * them), copied, weight_map (output tensor -> shard; NULL for one file) and totals.
+ * Returns 0, or the exit code after printing why. */
+int cli_convert_model(const convert_args *a, const sparq_model *model,
+                      const sparq_safetensors *stats, const char *folder,
+                      sparq_safetensors_writer *writer, json_t *weight_map, layer_row *rows,
+                      size_t *row_count, json_t *copied, convert_totals *totals);
+
+/* The tensors of every shard of the model (the most rows a run can have). */
+size_t cli_convert_tensor_count(const sparq_model *model);
 
 /* ---- cli_convert_layout.c: recipes, the output folder, index and config ---- */
 
