@@ -22,6 +22,14 @@
 /* The start of every error sentence: "<what> " or nothing. */
 #define WHAT(what) (what) ? (what) : "", (what) ? " " : ""
 
+char *sparq_path_folder(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return strdup(".");
+    return strndup(path, slash == path ? 1 : (size_t)(slash - path));
+}
+
 sparq_status sparq_dir_create(const char *dir, const char *what)
 {
     if (!dir || !dir[0])
@@ -166,17 +174,13 @@ sparq_status sparq_file_write_pieces(const char *path, mode_t mode,
                               WHAT(what), path, i);
     /* the folder of path, where the temporary file goes so that rename() is atomic */
     size_t path_len = strlen(path);
-    const char *slash = strrchr(path, '/');
-    size_t dir_len = !slash ? 1 : slash == path ? 1 : (size_t)(slash - path);
     size_t temp_size = path_len < SIZE_MAX - 80 ? path_len + 80 : 0;
-    char *dir = temp_size ? malloc(dir_len + 1) : NULL;
+    char *dir = temp_size ? sparq_path_folder(path) : NULL;
     char *temp = dir ? malloc(temp_size) : NULL;
     if (!temp) {
         free(dir);
         return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "%s%s%s: out of memory", WHAT(what), path);
     }
-    memcpy(dir, !slash ? "." : slash == path ? "/" : path, dir_len);
-    dir[dir_len] = '\0';
 
     sparq_status st = SPARQ_OK;
     int fd = create_temp(path, mode, temp, temp_size);

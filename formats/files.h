@@ -22,6 +22,10 @@ typedef struct sparq_file_piece {
     off_t offset;
 } sparq_file_piece;
 
+/* The folder part of path, malloc'ed: "." when it has no '/', "/" for a file at the
+ * root; NULL when out of memory. */
+char *sparq_path_folder(const char *path);
+
 /* mkdir -p: creates dir and every missing folder above it (mode 0700 less the umask:
  * the folders sparq makes, the program cache and the tuning database's, are the user's
  * own). A folder that already exists is fine, whatever its mode; anything else at dir is

@@ -6,6 +6,7 @@
  * finds a tensor's shard by name.
  */
 #include "sparq.h"
+#include "files.h"
 #include "status.h"
 
 #include <errno.h>
@@ -238,9 +239,7 @@ sparq_status sparq_model_open(const char *path, sparq_model **model)
                             "model %s: the folder holds neither %s nor model.safetensors", path,
                             index_name);
     } else {
-        const char *slash = strrchr(path, '/');
-        m->folder = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path))
-                          : strdup(".");
+        m->folder = sparq_path_folder(path);
         if (!m->folder)
             st = sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "model %s: no memory", path);
     }

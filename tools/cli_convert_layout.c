@@ -119,7 +119,7 @@ static void output_projection_recipe(const convert_args *a, convert_recipe *r)
              "--tensor-type)");
 }
 
-bool cli_convert_recipe_for(const convert_args *a, const char *name, convert_recipe *r)
+void cli_convert_recipe_for(const convert_args *a, const char *name, convert_recipe *r)
 {
     memset(r, 0, sizeof *r);
     for (size_t i = 0; i < a->rule_count; i++) {
@@ -131,16 +131,15 @@ bool cli_convert_recipe_for(const convert_args *a, const char *name, convert_rec
         r->format = rule->format;
         r->sparsity = rule->has_sparsity ? rule->sparsity : a->layer.sparsity;
         snprintf(r->why, sizeof r->why, "--tensor-type '%s' (rule %zu)", rule->text, i + 1);
-        return true;
+        return;
     }
     if (a->have_output_re && regexec(&a->output_re, name, 0, NULL, 0) == 0) {
         output_projection_recipe(a, r);
-        return true;
+        return;
     }
     r->format = a->layer.format;
     r->sparsity = a->layer.sparsity;
     snprintf(r->why, sizeof r->why, "the command line's recipe");
-    return false;
 }
 
 int cli_convert_recipes_compile(convert_args *a)

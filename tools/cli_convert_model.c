@@ -198,8 +198,7 @@ static int convert_layer(shard_work *w, const sparq_safetensors_tensor_info *inf
     r->rows = info->shape[0];
     r->cols = info->count / info->shape[0];
     r->dtype = info->dtype;
-    r->bytes_in = info->bytes;
-    cli_convert_recipe_for(a, info->name, &r->recipe);
+    r->bytes_in = info->bytes; /* r->recipe: set when the tensor was selected */
     sparq_calib *calib = NULL;
     pthread_mutex_lock(&w->lock);
     int rc = layer_stats(a, w->stats, info->name, &calib);
@@ -262,7 +261,6 @@ static int convert_shard(shard_work *w)
 {
     size_t count = sparq_safetensors_count(w->in);
     sparq_safetensors_tensor_info info;
-    convert_recipe recipe;
     char why[512];
     w->todo_count = 0;
     for (size_t i = 0; i < count; i++) {
@@ -270,7 +268,7 @@ static int convert_shard(shard_work *w)
         if (st != SPARQ_OK)
             return cli_fail("reading a tensor", st);
         w->totals->bytes_before += info.bytes;
-        if (not_selected(w->a, &info, &recipe, why, sizeof why) == NULL)
+        if (not_selected(w->a, &info, &w->rows[w->todo_count].recipe, why, sizeof why) == NULL)
             w->todo[w->todo_count++] = i;
         else if (copy_tensor(w, &info) != 0)
             return 1;

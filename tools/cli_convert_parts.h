@@ -121,9 +121,8 @@ void cli_convert_rule_free(convert_rule *rule);
 int cli_convert_recipes_compile(convert_args *a);
 
 /* The recipe of tensor name into *r: the first --tensor-type rule that matches, else the
- * default for the output projection (dense, 8 bits or more), else the command line's.
- * True when a rule (not the command line) decided. */
-bool cli_convert_recipe_for(const convert_args *a, const char *name, convert_recipe *r);
+ * default for the output projection (dense, 8 bits or more), else the command line's. */
+void cli_convert_recipe_for(const convert_args *a, const char *name, convert_recipe *r);
 
 /* An output folder: out must be absent, or (with force) a folder of regular files and
  * folders of them only.
