@@ -69,7 +69,10 @@ int testing_check_linear(sparq_context *ctx, sparq_matrix *m, const float *w,
     float *x = malloc(batch * cols * sizeof *x), *bias = malloc(rows * sizeof *bias);
     float *y = malloc(batch * rows * sizeof *y), *ref = malloc(batch * rows * sizeof *ref);
     assert_non_null(x), assert_non_null(bias), assert_non_null(y), assert_non_null(ref);
-    testing_fill_uniform(x, batch * cols, run->seed + batch, -1, 1);
+    if (run->x_mean != 0.0f)
+        testing_fill_normal(x, batch * cols, run->seed + batch, run->x_mean, 1.0f);
+    else
+        testing_fill_uniform(x, batch * cols, run->seed + batch, -1, 1);
     testing_fill_uniform(bias, rows, run->seed + 1, -0.5f, 0.5f);
     for (size_t i = 0; i < batch * rows; i++)
         y[i] = NAN;

@@ -32,7 +32,9 @@ sparq_status testing_run_kernel(sparq_context *ctx, sparq_matrix *m, const sparq
                                 cl_mem y, cl_mem bias, int act, cl_event *event);
 
 /* One run checked against ref_linear_act on the weights w the matrix holds: X (batch x
- * cols) uniform in [-1, 1) from seed + batch, a bias uniform in [-0.5, 0.5) from
+ * cols) uniform in [-1, 1) from seed + batch (or normal with mean x_mean and sd 1 when
+ * x_mean is not 0: activations after a GELU have such a mean, and a kernel that sums
+ * large terms which cancel loses precision there), a bias uniform in [-0.5, 0.5) from
  * seed + 1 when activation != 0 or batch is odd, Y filled with NaN first. */
 typedef struct testing_linear_run {
     const sparq_kernel_info *kernel;   /* NULL: dispatch through sparq_linear             */
@@ -42,6 +44,7 @@ typedef struct testing_linear_run {
     int activation;
     uint64_t seed;
     double tol;                        /* largest ref_max_rel_error allowed               */
+    float x_mean;                      /* 0: X uniform in [-1, 1); else normal, sd 1      */
     const char *label;                 /* names the case in failures                      */
 } testing_linear_run;
 

@@ -61,6 +61,15 @@ void testing_fill_uniform(float *out, size_t count, uint64_t seed, float lo, flo
         out[i] = lo + (hi - lo) * (float)testing_next_uniform(&seed);
 }
 
+void testing_fill_normal(float *out, size_t count, uint64_t seed, float mean, float sd)
+{
+    for (size_t i = 0; i < count; i++) {
+        double u = testing_next_uniform(&seed), v = testing_next_uniform(&seed);
+        double z = sqrt(-2.0 * log(1.0 - u)) * cos(6.283185307179586 * v);
+        out[i] = (float)(mean + sd * z);
+    }
+}
+
 const char *testing_tmpdir(const char *name)
 {
     static char path[1024];

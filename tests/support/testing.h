@@ -32,6 +32,9 @@ double testing_next_uniform(uint64_t *state);
 
 /* Deterministic uniform floats in [lo, hi) from a 64-bit seed (splitmix64). */
 void testing_fill_uniform(float *out, size_t count, uint64_t seed, float lo, float hi);
+/* Deterministic normal floats with this mean and standard deviation (Box-Muller over the
+ * same generator). */
+void testing_fill_normal(float *out, size_t count, uint64_t seed, float mean, float sd);
 
 /* SPARQ_TEST_FILTER=pattern runs only the matching tests of this program (cmocka's
  * filter, used to run a test's kernel cases under oclgrind). Call first in main(). */
