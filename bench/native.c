@@ -37,7 +37,6 @@ struct native_gemv {
     float *scales;      /* i8: one per row; i4: per row, one per group                      */
     float *zeros;       /* zero points as floats, indexed as scales; NULL when symmetric    */
     size_t group;       /* i4: G                                                            */
-    float *group_x;     /* i4: per run, the sum of x over each group                        */
 };
 
 void native_gemv_free(native_gemv *g)
@@ -50,7 +49,6 @@ void native_gemv_free(native_gemv *g)
     free(g->codes);
     free(g->scales);
     free(g->zeros);
-    free(g->group_x);
     free(g);
 }
 
@@ -143,8 +141,8 @@ AVX2 static float dense_i8_row(const native_gemv *g, size_t r, const float *x)
 
 /* Dense i4 row, as linear_dense_q_gemv: each byte xor 0x88 turns nibble q into u = q + 8;
  * nibble j masked in place is u * 16^(j mod 4) (j >= 4 after a 16-bit shift), converted
- * exactly; accumulator j mod 4 is scaled back by 16^-(j mod 4) at the end of a group,
- * whose sum of (q - z) x is then its sum of u x minus (z + 8) times its sum of x. */
+ * exactly, minus (z + 8) * 16^(j mod 4) (exact), so each weight enters as q - z;
+ * accumulator j mod 4 is scaled back by 16^-(j mod 4) at the end of a group. */
 AVX2 static float dense_i4_row(const native_gemv *g, size_t r, const float *x)
 {
     const size_t gpr = g->cols / g->group, blocks = g->group / 64;
@@ -153,8 +151,11 @@ AVX2 static float dense_i4_row(const native_gemv *g, size_t r, const float *x)
     const __m256i m0 = _mm256_set1_epi32(0xf), m1 = _mm256_set1_epi32(0xf0);
     const __m256i m2 = _mm256_set1_epi32(0xf00), m3 = _mm256_set1_epi32(0xf000);
     __m256 total = _mm256_setzero_ps();
-    float offset = 0.0f;
     for (size_t gi = 0; gi < gpr; gi++) {
+        const size_t si = r * gpr + gi;
+        const float c = (g->zeros ? g->zeros[si] : 0.0f) + 8.0f;
+        const __m256 c0 = _mm256_set1_ps(c), c1 = _mm256_set1_ps(c * 16.0f);
+        const __m256 c2 = _mm256_set1_ps(c * 256.0f), c3 = _mm256_set1_ps(c * 4096.0f);
         __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
         for (size_t bi = 0; bi < blocks; bi++) {
             const size_t k = (gi * blocks + bi) * 64;
@@ -162,26 +163,23 @@ AVX2 static float dense_i4_row(const native_gemv *g, size_t r, const float *x)
             __m256i l = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(row + k / 2)), flip);
             for (int h = 0; h < 2; h++, l = _mm256_srli_epi32(l, 16)) {
                 const float *xk = x + k + 32 * h;
-                a0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_and_si256(l, m0)),
-                                     _mm256_loadu_ps(xk), a0);
-                a1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_and_si256(l, m1)),
-                                     _mm256_loadu_ps(xk + 8), a1);
-                a2 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_and_si256(l, m2)),
-                                     _mm256_loadu_ps(xk + 16), a2);
-                a3 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_and_si256(l, m3)),
-                                     _mm256_loadu_ps(xk + 24), a3);
+                const __m256 w0 = _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_and_si256(l, m0)), c0);
+                a0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(xk), a0);
+                const __m256 w1 = _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_and_si256(l, m1)), c1);
+                a1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(xk + 8), a1);
+                const __m256 w2 = _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_and_si256(l, m2)), c2);
+                a2 = _mm256_fmadd_ps(w2, _mm256_loadu_ps(xk + 16), a2);
+                const __m256 w3 = _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_and_si256(l, m3)), c3);
+                a3 = _mm256_fmadd_ps(w3, _mm256_loadu_ps(xk + 24), a3);
             }
         }
         const __m256 lo = _mm256_fmadd_ps(a1, _mm256_set1_ps(0.0625f), a0);
         const __m256 hi = _mm256_fmadd_ps(a3, _mm256_set1_ps(1.0f / 4096),
                                           _mm256_mul_ps(a2, _mm256_set1_ps(1.0f / 256)));
         const __m256 sum = _mm256_add_ps(lo, hi);
-        const size_t si = r * gpr + gi;
-        const float scale = g->scales[si], z = g->zeros ? g->zeros[si] : 0.0f;
-        total = _mm256_fmadd_ps(sum, _mm256_set1_ps(scale), total);
-        offset -= (z + 8.0f) * g->group_x[gi] * scale;
+        total = _mm256_fmadd_ps(sum, _mm256_set1_ps(g->scales[si]), total);
     }
-    return hsum8(total) + offset;
+    return hsum8(total);
 }
 
 static int cpu_has_avx2(void)
@@ -198,8 +196,7 @@ static int cpu_has_avx2(void)
 
 #ifdef NATIVE_AVX2
 /* This thread's share of the rows of one run (a worksharing loop of the enclosing
- * parallel region, static, so every run gives a thread the same rows). i4: one thread
- * first sums x per group, the others wait for it. */
+ * parallel region, static, so every run gives a thread the same rows). */
 static void run_rows(native_gemv *g, const float *x, float *y)
 {
     const long rows = (long)g->rows;
@@ -216,13 +213,6 @@ static void run_rows(native_gemv *g, const float *x, float *y)
             y[r] = dense_i8_row(g, (size_t)r, x);
         break;
     case NATIVE_DENSE_I4:
-#pragma omp single
-        for (size_t gi = 0; gi < g->cols / g->group; gi++) {
-            float s = 0.0f;
-            for (size_t k = gi * g->group; k < (gi + 1) * g->group; k++)
-                s += x[k];
-            g->group_x[gi] = s;
-        }
 #pragma omp for schedule(static) nowait
         for (long r = 0; r < rows; r++)
             y[r] = dense_i4_row(g, (size_t)r, x);
@@ -359,8 +349,7 @@ native_gemv *native_gemv_create(const sparq_packed *packed, char *why, size_t wh
         ok = copy_array(packed, "values", &a, &count, &dtype);
         g->values_f32 = a;
     } else if (ok && g->kind == NATIVE_DENSE_I4) {
-        g->group_x = malloc(g->cols / g->group * sizeof *g->group_x);
-        ok = g->group_x && i4_step_order(g, packed) && per_row_scales(g, packed, q);
+        ok = i4_step_order(g, packed) && per_row_scales(g, packed, q);
     } else if (ok) {
         ok = copy_array(packed, "values", &a, &count, &dtype) && per_row_scales(g, packed, q);
         g->codes = a;

@@ -65,27 +65,10 @@ static sparq_status launch(sparq_context *ctx, const sparq_kernel_info *k,
 
 /* ---- linear_dense_q_gemv ------------------------------------------------------------ */
 
-/* Local memory of the GEMV: for i4, one sum of x per scale segment (a group, or the
- * whole row); a token 16 bytes for i8 (OpenCL has no empty local arguments). */
-static size_t gemv_local_bytes(const sparq_matrix *m)
-{
-    const sparq_quant_options *q = &m->format.quant;
-    size_t segments = q->granularity == SPARQ_SCALE_GROUP
-                          ? (m->cols + q->group_size - 1) / q->group_size
-                          : 1;
-    size_t bytes = segments * sizeof(float);
-    return q->encoding == SPARQ_ENCODING_I4 && bytes > 16 ? bytes : 16;
-}
-
 static int rank_dense_q_gemv(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
                              const sparq_kernel_params *p, char *why, size_t why_size)
 {
-    (void)p;
-    if (gemv_local_bytes(m) > caps->local_mem_bytes) {
-        snprintf(why, why_size, "x in local memory needs %zu bytes, the device has %llu",
-                 gemv_local_bytes(m), (unsigned long long)caps->local_mem_bytes);
-        return SPARQ_RANK_REFUSED;
-    }
+    (void)p, (void)caps;
     if (batch > 1) {
         snprintf(why, why_size, "batch %zu: the GEMV rereads each row per batch row; "
                  "linear_dense_q_tiled uses each dequantized weight for a tile of batch rows",
@@ -102,13 +85,9 @@ static sparq_status enqueue_dense_q_gemv(sparq_context *ctx, const sparq_kernel_
                                          const sparq_linear_args *a, const sparq_kernel_params *p)
 {
     cl_kernel kernel = NULL;
-    sparq_status st = sparq_linear_kernel(k, a, p, q_arrays, 3, 1, &kernel);
+    sparq_status st = sparq_linear_kernel(k, a, p, q_arrays, 3, 0, &kernel);
     if (st != SPARQ_OK)
         return st;
-    if ((st = sparq_set_arg(kernel, 6, gemv_local_bytes(a->matrix), NULL))) {
-        clReleaseKernel(kernel);
-        return st;
-    }
     size_t wg = sparq_kernel_param(k, p, "QGEMV_WG");
     return launch(ctx, k, a, kernel, sparq_round_up(a->matrix->rows, wg), 1, wg);
 }
