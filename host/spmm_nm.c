@@ -125,6 +125,63 @@ static sparq_status enqueue_nm_gemv24_slab(sparq_context *ctx, const sparq_kerne
     return enqueue_slabs(ctx, k, a, p, 1);
 }
 
+/* ---- spmm_nm_stream24 ---- */
+
+/* Local memory bytes spmm_nm_stream24 uses with parameters p on m (as its kernel file
+ * declares: x, meta units, scales and zero points of scale groups, the team sums). */
+static size_t stream24_local_bytes(const sparq_matrix *m, const sparq_kernel_info *k,
+                                   const sparq_kernel_params *p)
+{
+    size_t wg = sparq_kernel_param(k, p, "NM_STREAM24_WG");
+    size_t lanes = sparq_kernel_param(k, p, "NM_STREAM24_LANES");
+    size_t kt = sparq_kernel_param(k, p, "NM_STREAM24_KT");
+    size_t slabs = lanes ? wg / lanes : 0;
+    const sparq_quant_options *q = &m->format.quant;
+    bool quantized = q->encoding == SPARQ_ENCODING_I8 || q->encoding == SPARQ_ENCODING_I4;
+    size_t groups = quantized && q->granularity == SPARQ_SCALE_GROUP && q->group_size
+                        ? kt / q->group_size : 0;
+    size_t per_row = q->encoding == SPARQ_ENCODING_F32 ? 4 : 8; /* sums a lane keeps */
+    return 4 * kt + slabs * kt + slabs * 8 * groups * 4 * (q->asymmetric ? 2 : 1) +
+           wg * per_row * 4;
+}
+
+static int rank_nm_stream24(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
+                            const sparq_kernel_params *p, char *why, size_t why_size)
+{
+    if (!runs_2_4(m, "spmm_nm_stream24", why, why_size))
+        return SPARQ_RANK_REFUSED;
+    const sparq_kernel_info *k = sparq_kernel_find("spmm_nm_stream24");
+    size_t local = stream24_local_bytes(m, k, p);
+    if (local > caps->local_mem_bytes) {
+        snprintf(why, why_size, "spmm_nm_stream24 needs %zu bytes of local memory, the device "
+                 "has %llu", local, (unsigned long long)caps->local_mem_bytes);
+        return SPARQ_RANK_REFUSED;
+    }
+    if (batch > 1) {
+        snprintf(why, why_size, "spmm_nm_stream24 reads the weights once per batch row "
+                 "(batch %zu)", batch);
+        return SPARQ_RANK_OFF_REGIME;
+    }
+    bool gpu = caps->type == SPARQ_DEVICE_TYPE_GPU;
+    snprintf(why, why_size,
+             "spmm_nm_stream24 reads 2:4 slabs at batch 1 in coalesced 16-byte chunks, a team "
+             "of lanes per slab, x and metadata staged in local memory%s",
+             gpu ? "; preferred on GPUs" : "; spmm_nm_gemv24_slab on CPUs");
+    return gpu ? SPARQ_RANK_BEST : SPARQ_RANK_OFF_REGIME;
+}
+
+/* A group per NM_STREAM24_WG / NM_STREAM24_LANES slabs; batch rows along the second
+ * dimension. */
+static sparq_status enqueue_nm_stream24(sparq_context *ctx, const sparq_kernel_info *k,
+                                        const sparq_linear_args *a, const sparq_kernel_params *p)
+{
+    unsigned wg = sparq_kernel_param(k, p, "NM_STREAM24_WG");
+    unsigned lanes = sparq_kernel_param(k, p, "NM_STREAM24_LANES");
+    size_t slabs_per_group = wg / lanes;
+    size_t groups = (sparq_slab_count(a->matrix->rows) + slabs_per_group - 1) / slabs_per_group;
+    return enqueue_nm(ctx, k, a, p, groups * wg, a->batch, wg);
+}
+
 /* ---- spmm_nm_tiled ---- */
 
 static int rank_nm_tiled(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
@@ -271,6 +328,21 @@ static const sparq_kernel_info nm_rows[] = {
      {{"NM_GEMV24_SLAB_WG", 8, 64, {1, 2, 4, 8, 16, 32, 64, 0}}},
      rank_nm_gemv24_slab, enqueue_nm_gemv24_slab, NM_ENCODINGS, false,
      {{SPARQ_RULE_WORK_GROUP, "NM_GEMV24_SLAB_WG", NULL, 0}}},
+    /* GPU defaults from the simulated-warp model (bench/gpu_model.md): 64 lanes a slab,
+     * two warps each reading 512 consecutive bytes a request; four slabs a group of 256
+     * share the staged x; tiles of 1024 columns, so that a row's scales of G 128 fill a
+     * 32-byte sector when staged, and an i4 tile still gives each lane a chunk. */
+    {"spmm_nm_stream24", "spmm_nm.cl", 0, SPARQ_STRUCTURE_NM,
+     "2:4 at batch 1 on GPUs: a team of lanes per slab of 8 rows reads it in consecutive "
+     "16-byte chunks, x and metadata staged in local memory",
+     {{"NM_STREAM24_WG", 64, 256, {32, 64, 128, 256, 0}},
+      {"NM_STREAM24_LANES", 32, 64, {8, 16, 32, 64, 128, 0}},
+      {"NM_STREAM24_KT", 512, 1024, {256, 512, 1024, 0}}},
+     rank_nm_stream24, enqueue_nm_stream24, NM_ENCODINGS, false,
+     {{SPARQ_RULE_WORK_GROUP, "NM_STREAM24_WG", NULL, 0},
+      {SPARQ_RULE_DIVIDES, "NM_STREAM24_LANES", "NM_STREAM24_WG", 0},
+      {SPARQ_RULE_MULTIPLE, "NM_STREAM24_LANES", NULL, 8},
+      {SPARQ_RULE_MULTIPLE, "NM_STREAM24_KT", NULL, 256}}},
     {"spmm_nm_tiled", "spmm_nm.cl", 0, SPARQ_STRUCTURE_NM,
      "N:M at batch >= 2: one work-item per row and tile of TB batch columns",
      {{"NM_TILED_WG", 16, 64, {8, 16, 32, 64, 128, 0}}, {"NM_TILED_TB", 8, 8, {2, 4, 8, 16, 0}}},

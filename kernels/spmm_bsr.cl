@@ -9,7 +9,8 @@
  * Quantized values are dequantized in registers, x' = (q - z) * scale. A block of c <= G
  * columns never straddles a scale group (G % c == 0), so a block's row-segment has one
  * scale: per-group scales multiply each block's partial sums, per-row and per-tensor
- * scales multiply the finished sum of a row once.
+ * scales multiply the finished sum of a row once. Per-group scales and zero points are
+ * laid out by block row on the device (bsr_scale_index, host/spmm_bsr.c).
  */
 #include "common.clh"
 
@@ -39,6 +40,19 @@
  * than one per row or tensor */
 #define BSR_QGROUP (SPARQ_QUANTIZED && SPARQ_GRANULARITY == SPARQ_SCALE_GROUP)
 
+/* Index into scales / zero points of W[row, col] in the device layout: per group, the
+ * BSR_R rows of a block row lie side by side for each group, [block row][group][row in
+ * block] (padded to whole block rows), so the rows of one block read adjacent scales
+ * (the packed layout puts them a row of groups apart); per row and tensor as packed. */
+static inline size_t bsr_scale_index(uint row, uint col, uint gpr)
+{
+#if SPARQ_GRANULARITY == SPARQ_SCALE_GROUP
+    return ((size_t)(row / BSR_R) * gpr + col / SPARQ_GROUP_SIZE) * BSR_R + row % BSR_R;
+#else
+    return sparq_scale_index(row, col, gpr);
+#endif
+}
+
 /* The general variant: one work-item per output Y[b, m], any block shape and batch;
  * the work-item walks the blocks of m's block row, reading row m % BSR_R of each.
  * Global size: rows rounded up to BSR_SCALAR_WG, times batch. */
@@ -66,7 +80,7 @@ void spmm_bsr_scalar(const uint rows, const uint cols, const uint batch,
     for (uint j = row_ptr[br]; j < end; j++) {
         const uint k0 = (uint)col_idx[j] * BSR_C;
         const size_t v0 = ((size_t)j * BSR_R + m % BSR_R) * BSR_C;
-        const size_t si = sparq_scale_index(m, k0, gpr);
+        const size_t si = bsr_scale_index(m, k0, gpr);
         const float z = (float)sparq_load_zero_point(zero_points, si);
         const uint n = min((uint)BSR_C, cols - k0); /* ragged right edge: inside columns */
         float part = 0.0f;
@@ -79,7 +93,7 @@ void spmm_bsr_scalar(const uint rows, const uint cols, const uint batch,
 #endif
     }
 #if !BSR_QGROUP
-    acc *= scales[sparq_scale_index(m, 0, gpr)];
+    acc *= scales[bsr_scale_index(m, 0, gpr)];
 #endif
 #else
     for (uint j = row_ptr[br]; j < end; j++) {
@@ -164,7 +178,7 @@ static inline float8 bsr_lanes8(const float *v)
  * their sums are never stored). */
 static inline size_t bsr_lane_scale_index(uint rows, uint br, uint sr, uint q, uint k0, uint gpr)
 {
-    return sparq_scale_index(min(br * BSR_R + sr * RPS + q, rows - 1), k0, gpr);
+    return bsr_scale_index(min(br * BSR_R + sr * RPS + q, rows - 1), k0, gpr);
 }
 
 /* Zero points of the lanes of segment row sr (as floats), 0 when symmetric. */
@@ -318,7 +332,7 @@ static inline void bsr_tile(const uint rows, const uint cols, const uint batch,
                     sum += lanes[q * LPR + l];
                 if (m < rows && b0 + t < batch) {
 #if SPARQ_QUANTIZED && !BSR_QGROUP
-                    sum *= scales[sparq_scale_index(m, 0, gpr)];
+                    sum *= scales[bsr_scale_index(m, 0, gpr)];
 #endif
                     y[y_off + (size_t)(b0 + t) * rows + m] =
                     sparq_epilogue(sum, bias, bias_off, m, act);
@@ -360,3 +374,203 @@ void spmm_bsr_gemv(const uint rows, const uint cols, const uint batch,
              y_off, bias, bias_off, act);
 }
 #endif /* BSR_R * BSR_C >= VW */
+
+/* ---- spmm_bsr_stream: batch 1 on GPUs, the weight stream in 16-byte chunks ----------
+ * The blocks of a block row lie one after another in values, so a block row is one
+ * contiguous stream. A team of BSR_STREAM_LANES lanes walks it in 16-byte chunks of
+ * STREAM_CH values (f32 4, f16 8, i8 16, i4 32), each lane loading one chunk at a time
+ * as one 16-byte load (float4, uint4): the lanes of a warp read consecutive chunks, in
+ * every encoding. A chunk is part of one row of a block (STREAM_CH <= BSR_C) or
+ * STREAM_CR whole rows of it. The team size and the chunks per block are commensurate
+ * (one a multiple of the other; host/spmm_bsr.c ranks the rest refused): a lane reads
+ * the same chunk positions in every block, the same rows, and keeps one private sum per
+ * row of each (STREAM_NPL positions x STREAM_CR rows). The team then adds its lanes'
+ * sums per row in local memory, in a fixed order. x: the chunk's columns as float4 /
+ * float8 vector loads (the lanes of one block share them). i8/i4: codes minus the zero
+ * point, times x; per-group scales per chunk (the block's rows read adjacent scales,
+ * bsr_scale_index), per-row and per-tensor scales on the finished row sums. */
+#if SPARQ_ENCODING == SPARQ_ENCODING_F32
+#define STREAM_CH 4
+#elif SPARQ_ENCODING == SPARQ_ENCODING_F16
+#define STREAM_CH 8
+#elif SPARQ_ENCODING == SPARQ_ENCODING_I8
+#define STREAM_CH 16
+#else
+#define STREAM_CH 32
+#endif
+#ifndef BSR_STREAM_LANES
+#define BSR_STREAM_LANES 32 /* spmm_bsr_stream: lanes per block row (a team) */
+#endif
+#ifndef BSR_STREAM_WG
+#define BSR_STREAM_WG 128 /* spmm_bsr_stream: work-items per group (teams x lanes) */
+#endif
+#define STREAM_CPB (BSR_R * BSR_C / STREAM_CH) /* chunks per block */
+/* The kernel exists where blocks are whole chunks that never straddle two rows in part
+ * and the team fits the chunks (host/spmm_bsr.c, stream_fits, says the same). */
+#if BSR_R * BSR_C % STREAM_CH == 0 &&                                                        \
+    (BSR_C % STREAM_CH == 0 || (STREAM_CH % BSR_C == 0 && BSR_R % (STREAM_CH / BSR_C) == 0)) && \
+    (BSR_STREAM_LANES % STREAM_CPB == 0 || STREAM_CPB % BSR_STREAM_LANES == 0)
+#define STREAM_CW (STREAM_CH < BSR_C ? STREAM_CH : BSR_C) /* columns of a chunk */
+#define STREAM_CR (STREAM_CH / STREAM_CW)                 /* rows of a chunk */
+/* chunk positions of a block per lane, and blocks a team reads side by side */
+#define STREAM_NPL (STREAM_CPB > BSR_STREAM_LANES ? STREAM_CPB / BSR_STREAM_LANES : 1)
+#define STREAM_BPS (BSR_STREAM_LANES > STREAM_CPB ? BSR_STREAM_LANES / STREAM_CPB : 1)
+
+/* The STREAM_CH values (codes, as floats) of 16-byte chunk i of values. */
+static inline void bsr_stream_chunk(const global sparq_value_t *restrict values, size_t i,
+                                    float *w)
+{
+#if SPARQ_ENCODING == SPARQ_ENCODING_F32
+    vstore4(((const global float4 *)values)[i], 0, w);
+#elif SPARQ_ENCODING == SPARQ_ENCODING_F16
+    /* one 16-byte load, then the halves widened from registers */
+    uint h[4];
+    vstore4(((const global uint4 *)values)[i], 0, h);
+    vstore8(vload_half8(0, (const half *)h), 0, w);
+#elif SPARQ_ENCODING == SPARQ_ENCODING_I8
+    vstore16(convert_float16(as_char16(((const global uint4 *)values)[i])), 0, w);
+#else
+    /* code k in bits 4k .. 4k+3 of its 32-bit word (low nibble first): each lane shifted
+     * to the top and back, sign-extending */
+    const uint4 u = ((const global uint4 *)values)[i];
+    const int8 up = (int8)(28, 24, 20, 16, 12, 8, 4, 0);
+    vstore8(convert_float8(((int8)(as_int(u.s0)) << up) >> 28), 0, w);
+    vstore8(convert_float8(((int8)(as_int(u.s1)) << up) >> 28), 0, w + 8);
+    vstore8(convert_float8(((int8)(as_int(u.s2)) << up) >> 28), 0, w + 16);
+    vstore8(convert_float8(((int8)(as_int(u.s3)) << up) >> 28), 0, w + 24);
+#endif
+}
+
+/* x of the STREAM_CW columns from k into xs; past the last column (ragged right edge)
+ * 0. Whole vectors where the chunk is inside the matrix. */
+static inline void bsr_stream_x(const global float *restrict xb, uint k, uint cols, float *xs)
+{
+    if (k + STREAM_CW <= cols) {
+#if STREAM_CW % 8 == 0
+        for (uint e = 0; e < STREAM_CW; e += 8)
+            vstore8(vload8(0, xb + k + e), 0, xs + e);
+#elif STREAM_CW % 4 == 0
+        for (uint e = 0; e < STREAM_CW; e += 4)
+            vstore4(vload4(0, xb + k + e), 0, xs + e);
+#else
+        for (uint e = 0; e < STREAM_CW; e++)
+            xs[e] = xb[k + e];
+#endif
+        return;
+    }
+    for (uint e = 0; e < STREAM_CW; e++)
+        xs[e] = k + e < cols ? xb[k + e] : 0.0f;
+}
+
+/* Global size: (block rows rounded up to teams per group) x BSR_STREAM_LANES, batch;
+ * groups of BSR_STREAM_WG. Each batch row reads the weights again (batch 1 is its
+ * regime). */
+__kernel __attribute__((reqd_work_group_size(BSR_STREAM_WG, 1, 1)))
+void spmm_bsr_stream(const uint rows, const uint cols, const uint batch,
+                     const global uint *restrict row_ptr,
+                     const global sparq_index_t *restrict col_idx,
+                     const global sparq_value_t *restrict values,
+                     const global float *restrict scales,
+                     const global char *restrict zero_points,
+                     const global float *x, const ulong x_off,
+                     global float *y, const ulong y_off,
+                     const global float *bias, const ulong bias_off, const uint act)
+{
+    local float sums[BSR_STREAM_WG * STREAM_NPL * STREAM_CR];
+    const uint lid = get_local_id(0), lane = lid % BSR_STREAM_LANES;
+    const uint br = get_global_id(0) / BSR_STREAM_LANES, b = get_global_id(1);
+    const bool live = br < rows / BSR_R + (rows % BSR_R != 0) && b < batch;
+    const global float *xb = x + x_off + (size_t)(live ? b : 0) * cols;
+    /* the lane's chunk positions in a block, and the first block of the row it reads */
+    uint pos[STREAM_NPL];
+    #pragma unroll
+    for (uint n = 0; n < STREAM_NPL; n++)
+        pos[n] = STREAM_CPB > BSR_STREAM_LANES ? lane + n * BSR_STREAM_LANES
+                                               : lane % STREAM_CPB;
+    const uint first = STREAM_BPS > 1 ? lane / STREAM_CPB : 0;
+    float acc[STREAM_NPL][STREAM_CR];
+    #pragma unroll
+    for (uint n = 0; n < STREAM_NPL; n++)
+        #pragma unroll
+        for (uint q = 0; q < STREAM_CR; q++)
+            acc[n][q] = 0.0f;
+#if SPARQ_QUANTIZED
+    const uint gpr = sparq_groups_per_row(cols);
+#endif
+#if SPARQ_QUANTIZED && SPARQ_ASYMMETRIC && !BSR_QGROUP
+    float zr[STREAM_NPL][STREAM_CR]; /* per row or tensor: the same in every block */
+    #pragma unroll
+    for (uint n = 0; n < STREAM_NPL; n++)
+        #pragma unroll
+        for (uint q = 0; q < STREAM_CR; q++)
+            zr[n][q] = live ? (float)zero_points[bsr_scale_index(
+                                  min(br * BSR_R + pos[n] * STREAM_CH / BSR_C + q, rows - 1), 0,
+                                  gpr)]
+                            : 0.0f;
+#endif
+    const uint j0 = live ? row_ptr[br] : 0, j1 = live ? row_ptr[br + 1] : 0;
+    for (uint j = j0 + first; j < j1; j += STREAM_BPS) {
+        const uint k0 = (uint)col_idx[j] * BSR_C;
+        #pragma unroll
+        for (uint n = 0; n < STREAM_NPL; n++) {
+            const uint r0 = pos[n] * STREAM_CH / BSR_C;             /* first row */
+            const uint c0 = pos[n] * STREAM_CH % BSR_C;             /* first column */
+            float w[STREAM_CH], xs[STREAM_CW];
+            bsr_stream_chunk(values, (size_t)j * STREAM_CPB + pos[n], w);
+            bsr_stream_x(xb, k0 + c0, cols, xs);
+            #pragma unroll
+            for (uint q = 0; q < STREAM_CR; q++) {
+#if SPARQ_QUANTIZED && SPARQ_ASYMMETRIC && BSR_QGROUP
+                const float z = (float)zero_points[bsr_scale_index(
+                    min(br * BSR_R + r0 + q, rows - 1), k0, gpr)];
+#elif SPARQ_QUANTIZED && SPARQ_ASYMMETRIC
+                const float z = zr[n][q];
+#else
+                const float z = 0.0f;
+#endif
+                float part = 0.0f;
+                #pragma unroll
+                for (uint e = 0; e < STREAM_CW; e++)
+                    part = fma(w[q * STREAM_CW + e] - z, xs[e], part);
+#if BSR_QGROUP
+                acc[n][q] = fma(scales[bsr_scale_index(min(br * BSR_R + r0 + q, rows - 1), k0,
+                                                       gpr)],
+                                part, acc[n][q]);
+#else
+                acc[n][q] += part;
+#endif
+            }
+        }
+    }
+
+    /* the team's sums: lane l's sum for position n, row q at sums[(l * NPL + n) * CR + q]
+     * of its team; the row's lanes added in the order of their chunks */
+    local float *team = sums + (lid - lane) * STREAM_NPL * STREAM_CR;
+    #pragma unroll
+    for (uint n = 0; n < STREAM_NPL; n++)
+        #pragma unroll
+        for (uint q = 0; q < STREAM_CR; q++)
+            team[(lane * STREAM_NPL + n) * STREAM_CR + q] = acc[n][q];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    if (!live)
+        return;
+    /* row r of the block: its chunk positions p (CH <= C: C / CH of them), each read by
+     * the lanes p + bo * CPB (BPS blocks side by side) or by lane p % LANES at position
+     * p / LANES */
+    for (uint r = lane; r < BSR_R && br * BSR_R + r < rows; r += BSR_STREAM_LANES) {
+        const uint m = br * BSR_R + r;
+        const uint p0 = r * BSR_C / STREAM_CH, np = BSR_C >= STREAM_CH ? BSR_C / STREAM_CH : 1;
+        const uint q = r - p0 * STREAM_CH / BSR_C; /* the row's place in its chunk */
+        float sum = 0.0f;
+        for (uint bo = 0; bo < STREAM_BPS; bo++)
+            for (uint p = p0; p < p0 + np; p++) {
+                const uint l = bo * STREAM_CPB + p % BSR_STREAM_LANES, n = p / BSR_STREAM_LANES;
+                sum += team[(l * STREAM_NPL + n) * STREAM_CR + q];
+            }
+#if SPARQ_QUANTIZED && !BSR_QGROUP
+        sum *= scales[bsr_scale_index(m, 0, gpr)];
+#endif
+        y[y_off + (size_t)b * rows + m] = sparq_epilogue(sum, bias, bias_off, m, act);
+    }
+}
+#endif /* the stream kernel's block shapes */

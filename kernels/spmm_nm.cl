@@ -708,3 +708,218 @@ void spmm_nm_tiled(const uint rows, const uint cols, const uint batch,
             y[y_off + (size_t)(b0 + t) * rows + m] =
                 sparq_epilogue(acc[t], bias, bias_off, m, act);
 }
+
+#if NM_N == 2 && NM_M == 4 && NM_SLAB == 8
+/* ---- spmm_nm_stream24: batch 1 on GPUs, 2:4, the slab layout in 16-byte chunks -------
+ * In the slab layout a slab's values are one contiguous stream (slot unit u of its eight
+ * rows side by side, unit after unit). A team of NM_STREAM24_LANES lanes per slab reads
+ * each tile of NM_STREAM24_KT columns of it in 16-byte chunks, lane l chunks l, l + LANES,
+ * ..., each one 16-byte load (float4 / uint4): a warp's lanes read consecutive chunks,
+ * in every encoding. A chunk is STREAM_NR rows x STREAM_NS slots of one meta byte: f32 4
+ * rows x 1 slot (half a unit), f16 8 x 1, i8 8 x 2, i4 8 x 4 (the byte's four slots);
+ * STREAM_CPM chunks per meta byte. Per tile the group first stages in local memory x (KT
+ * floats, 0 past the last column), each slab's KT / 8 meta units (eight rows' bytes:
+ * 16-byte loads where the slab's units start 16-byte aligned, else 8-byte ones) and,
+ * for scale groups, its rows' scales (and zero points) of the tile's KT / G groups
+ * (consecutive lanes on a row's consecutive groups). A chunk's kept columns come from its
+ * rows' staged meta bytes, their x from local memory. LANES is a multiple of 8: a lane
+ * reads the same rows and slot positions in every meta byte, and keeps one sum per row;
+ * the team adds them per row in lane order at the end (fixed order).
+ * i8/i4: (q - z) x summed per chunk; per-group scales per chunk (a meta byte's eight
+ * columns share one group), per-row and per-tensor scales on the finished sums. */
+#ifndef NM_STREAM24_WG
+#define NM_STREAM24_WG 256 /* spmm_nm_stream24: work-items per group */
+#endif
+#ifndef NM_STREAM24_LANES
+#define NM_STREAM24_LANES 64 /* spmm_nm_stream24: lanes per slab (a team), a multiple of 8 */
+#endif
+#ifndef NM_STREAM24_KT
+#define NM_STREAM24_KT 1024 /* spmm_nm_stream24: columns staged at a time (256 | KT) */
+#endif
+#if SPARQ_ENCODING == SPARQ_ENCODING_F32
+#define STREAM_NR 4
+#define STREAM_NS 1
+#elif SPARQ_ENCODING == SPARQ_ENCODING_F16
+#define STREAM_NR 8
+#define STREAM_NS 1
+#elif SPARQ_ENCODING == SPARQ_ENCODING_I8
+#define STREAM_NR 8
+#define STREAM_NS 2
+#else
+#define STREAM_NR 8
+#define STREAM_NS 4
+#endif
+#define STREAM_CPM (4 * 8 / (STREAM_NR * STREAM_NS)) /* chunks per meta byte */
+#define STREAM_SPG (NM_STREAM24_WG / NM_STREAM24_LANES) /* slabs per group */
+#define STREAM_QGROUP (SPARQ_QUANTIZED && SPARQ_GRANULARITY == SPARQ_SCALE_GROUP)
+#if STREAM_QGROUP
+#define STREAM_GPT (NM_STREAM24_KT / SPARQ_GROUP_SIZE) /* scale groups per tile */
+#endif
+
+/* Chunk c of values (16-byte units) as floats, slot k row r at w[k * STREAM_NR + r] (the
+ * slab layout's order: rows side by side within a slot). */
+static inline void nm_stream_chunk(const global sparq_value_t *restrict values, size_t c,
+                                   float *w)
+{
+#if SPARQ_ENCODING == SPARQ_ENCODING_F32
+    vstore4(((const global float4 *)values)[c], 0, w);
+#elif SPARQ_ENCODING == SPARQ_ENCODING_F16
+    /* one 16-byte load, then the halves widened from registers */
+    uint h[4];
+    vstore4(((const global uint4 *)values)[c], 0, h);
+    vstore8(vload_half8(0, (const half *)h), 0, w);
+#elif SPARQ_ENCODING == SPARQ_ENCODING_I8
+    vstore16(convert_float16(as_char16(((const global uint4 *)values)[c])), 0, w);
+#else
+    /* slot k's eight rows in word k, row r in nibble r (low first): each lane shifted to
+     * the top and back, sign-extending */
+    const uint4 u = ((const global uint4 *)values)[c];
+    const int8 up = (int8)(28, 24, 20, 16, 12, 8, 4, 0);
+    vstore8(convert_float8(((int8)(as_int(u.s0)) << up) >> 28), 0, w);
+    vstore8(convert_float8(((int8)(as_int(u.s1)) << up) >> 28), 0, w + 8);
+    vstore8(convert_float8(((int8)(as_int(u.s2)) << up) >> 28), 0, w + 16);
+    vstore8(convert_float8(((int8)(as_int(u.s3)) << up) >> 28), 0, w + 24);
+#endif
+}
+
+/* Global size: ceil(slabs / STREAM_SPG) x NM_STREAM24_WG, batch. Each batch row reads the
+ * weights again (batch 1 is its regime). */
+__kernel __attribute__((reqd_work_group_size(NM_STREAM24_WG, 1, 1)))
+void spmm_nm_stream24(const uint rows, const uint cols, const uint batch,
+                      const global sparq_value_t *restrict values,
+                      const global uchar *restrict nm_meta,
+                      const global float *restrict scales,
+                      const global char *restrict zero_points,
+                      const global float *x, const ulong x_off,
+                      global float *y, const ulong y_off,
+                      const global float *bias, const ulong bias_off, const uint act)
+{
+    local float xl[NM_STREAM24_KT];
+    local uint2 metal[STREAM_SPG][NM_STREAM24_KT / 8]; /* unit i: eight rows' bytes */
+#if STREAM_QGROUP
+    local float scl[STREAM_SPG][8][STREAM_GPT];
+#if SPARQ_ASYMMETRIC
+    local float zpl[STREAM_SPG][8][STREAM_GPT];
+#endif
+#endif
+    local float sums[NM_STREAM24_WG * STREAM_NR];
+    const uint lid = get_local_id(0), lane = lid % NM_STREAM24_LANES;
+    const uint sl = lid / NM_STREAM24_LANES; /* the team's slab in the group */
+    const uint slab = (uint)get_group_id(0) * STREAM_SPG + sl, m0 = slab * 8, b = get_global_id(1);
+    const bool live = m0 < rows && b < batch;
+    const uint bytes = nm_meta_bytes(cols);
+    const global float *xb = x + x_off + (size_t)min(b, batch - 1) * cols;
+    /* the lane's place in a meta byte: chunk p of it, its first row and slot */
+    const uint p = lane % STREAM_CPM;
+    const uint r0 = STREAM_NR == 4 ? 4 * (p % 2) : 0;
+    const uint s0 = STREAM_NR == 4 ? p / 2 : p * STREAM_NS;
+    float acc[STREAM_NR];
+    #pragma unroll
+    for (uint r = 0; r < STREAM_NR; r++)
+        acc[r] = 0.0f;
+#if SPARQ_QUANTIZED
+    const uint gpr = sparq_groups_per_row(cols);
+#endif
+#if SPARQ_QUANTIZED && SPARQ_ASYMMETRIC && !STREAM_QGROUP
+    float zr[STREAM_NR]; /* per row or tensor: the same in every tile */
+    #pragma unroll
+    for (uint r = 0; r < STREAM_NR; r++)
+        zr[r] = live ? (float)zero_points[sparq_scale_index(min(m0 + r0 + r, rows - 1), 0, gpr)]
+                     : 0.0f;
+#endif
+    for (uint k0 = 0; k0 < cols; k0 += NM_STREAM24_KT) {
+        const uint i0 = k0 / 8, units = min((uint)NM_STREAM24_KT / 8, bytes - i0);
+        barrier(CLK_LOCAL_MEM_FENCE); /* the previous tile is consumed */
+        for (uint k = lid; k < NM_STREAM24_KT; k += NM_STREAM24_WG)
+            xl[k] = k0 + k < cols ? xb[k0 + k] : 0.0f;
+        for (uint s = 0; s < STREAM_SPG; s++) {
+            const uint sm = min((uint)get_group_id(0) * STREAM_SPG + s, (rows - 1) / 8);
+            const size_t u0 = (size_t)sm * bytes + i0; /* the slab's first unit of the tile */
+            if (u0 % 2 == 0) {
+                for (uint u = 2 * lid; u + 1 < units; u += 2 * NM_STREAM24_WG) {
+                    const uint4 v = ((const global uint4 *)nm_meta)[(u0 + u) / 2];
+                    metal[s][u] = v.lo, metal[s][u + 1] = v.hi;
+                }
+                if (units % 2 == 1 && lid == 0)
+                    metal[s][units - 1] = ((const global uint2 *)nm_meta)[u0 + units - 1];
+            } else {
+                for (uint u = lid; u < units; u += NM_STREAM24_WG)
+                    metal[s][u] = ((const global uint2 *)nm_meta)[u0 + u];
+            }
+#if STREAM_QGROUP
+            const uint g0 = k0 / SPARQ_GROUP_SIZE, ng = min((uint)STREAM_GPT, gpr - g0);
+            for (uint t = lid; t < 8 * STREAM_GPT; t += NM_STREAM24_WG) {
+                const uint r = t / STREAM_GPT, g = t % STREAM_GPT;
+                if (g >= ng)
+                    continue;
+                const size_t si = (size_t)min(sm * 8 + r, rows - 1) * gpr + g0 + g;
+                scl[s][r][g] = scales[si];
+#if SPARQ_ASYMMETRIC
+                zpl[s][r][g] = (float)zero_points[si];
+#endif
+            }
+#endif
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        if (!live)
+            continue;
+        /* the tile's first chunk: meta unit slab * bytes + i0 (the slab index of slot 4 i0
+         * is 32 times it), STREAM_CPM chunks a unit */
+        const size_t c0 = ((size_t)slab * bytes + i0) * STREAM_CPM;
+        for (uint c = lane; c < units * STREAM_CPM; c += NM_STREAM24_LANES) {
+            const uint i = c / STREAM_CPM; /* the tile's meta unit */
+            float w[STREAM_NR * STREAM_NS];
+            nm_stream_chunk(values, c0 + c, w);
+            uint mb[STREAM_NR];
+            const uint2 mu = metal[sl][i];
+            #pragma unroll
+            for (uint r = 0; r < STREAM_NR; r++)
+                mb[r] = (((r0 + r) < 4 ? mu.x : mu.y) >> (8 * ((r0 + r) % 4))) & 0xffu;
+            #pragma unroll
+            for (uint r = 0; r < STREAM_NR; r++) {
+#if STREAM_QGROUP
+                const uint g = 8 * i / SPARQ_GROUP_SIZE;
+#if SPARQ_ASYMMETRIC
+                const float z = zpl[sl][r0 + r][g];
+#else
+                const float z = 0.0f;
+#endif
+#elif SPARQ_QUANTIZED && SPARQ_ASYMMETRIC
+                const float z = zr[r];
+#else
+                const float z = 0.0f;
+#endif
+                float part = 0.0f;
+                #pragma unroll
+                for (uint k = 0; k < STREAM_NS; k++) {
+                    const uint s = s0 + k; /* slot of the meta byte: column 4 (s / 2) + f */
+                    const uint col = 8 * i + 4 * (s / 2) + ((mb[r] >> (2 * s)) & 3);
+                    part = fma(w[k * STREAM_NR + r] - z, xl[col], part);
+                }
+#if STREAM_QGROUP
+                acc[r] = fma(scl[sl][r0 + r][g], part, acc[r]);
+#else
+                acc[r] += part;
+#endif
+            }
+        }
+    }
+
+    #pragma unroll
+    for (uint r = 0; r < STREAM_NR; r++)
+        sums[lid * STREAM_NR + r] = acc[r];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    /* row r: the team's lanes that read it (f32: every other lane, half r / 4), in order */
+    const uint r = lane;
+    if (!live || r >= 8 || m0 + r >= rows)
+        return;
+    float sum = 0.0f;
+    const uint step = 8 / STREAM_NR, team = lid - lane;
+    for (uint l = STREAM_NR == 4 ? r / 4 : 0; l < NM_STREAM24_LANES; l += step)
+        sum += sums[(team + l) * STREAM_NR + r % STREAM_NR];
+#if SPARQ_QUANTIZED && !STREAM_QGROUP
+    sum *= scales[sparq_scale_index(m0 + r, 0, gpr)];
+#endif
+    y[y_off + (size_t)b * rows + m0 + r] = sparq_epilogue(sum, bias, bias_off, m0 + r, act);
+}
+#endif /* 2:4, slabs of 8 */
