@@ -8,8 +8,6 @@
  */
 #include "kernel_check.h"
 
-#include "ref/linear_ref.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,28 +23,43 @@ typedef struct gpu_format {
     sparq_pack_options pack;
 } gpu_format;
 
-#define BSR16(...) {.structure = SPARQ_STRUCTURE_BSR, .block_rows = 16, .block_cols = 16, __VA_ARGS__}
-#define NM24(...) {.structure = SPARQ_STRUCTURE_NM, .nm_n = 2, .nm_m = 4, __VA_ARGS__}
-#define Q(enc, gran, g, asym)                                                                \
-    .quant = {.encoding = SPARQ_ENCODING_##enc, .granularity = SPARQ_SCALE_##gran,          \
-              .group_size = (g), .asymmetric = (asym)}
-
 static const gpu_format formats[] = {
-    {"bsr16x16 f32", BSR16(.quant = {.encoding = SPARQ_ENCODING_F32})},
-    {"bsr16x16 f16", BSR16(.quant = {.encoding = SPARQ_ENCODING_F16})},
-    {"bsr16x16 i8 row", BSR16(Q(I8, ROW, 0, 0))},
-    {"bsr16x16 i8 g32 asym", BSR16(Q(I8, GROUP, 32, 1))},
-    {"bsr16x16 i4 g32", BSR16(Q(I4, GROUP, 32, 0))},
-    {"bsr16x16 i4 tensor asym", BSR16(Q(I4, TENSOR, 0, 1))},
+    {"bsr16x16 f32", {.structure = SPARQ_STRUCTURE_BSR, .block_rows = 16, .block_cols = 16}},
+    {"bsr16x16 f16", {.structure = SPARQ_STRUCTURE_BSR, .block_rows = 16, .block_cols = 16,
+                      .quant = {.encoding = SPARQ_ENCODING_F16}}},
+    {"bsr16x16 i8 row", {.structure = SPARQ_STRUCTURE_BSR, .block_rows = 16, .block_cols = 16,
+                         .quant = {.encoding = SPARQ_ENCODING_I8,
+                                   .granularity = SPARQ_SCALE_ROW}}},
+    {"bsr16x16 i8 g32 asym", {.structure = SPARQ_STRUCTURE_BSR, .block_rows = 16,
+                              .block_cols = 16,
+                              .quant = {.encoding = SPARQ_ENCODING_I8,
+                                        .granularity = SPARQ_SCALE_GROUP, .group_size = 32,
+                                        .asymmetric = 1}}},
+    {"bsr16x16 i4 g32", {.structure = SPARQ_STRUCTURE_BSR, .block_rows = 16, .block_cols = 16,
+                         .quant = {.encoding = SPARQ_ENCODING_I4,
+                                   .granularity = SPARQ_SCALE_GROUP, .group_size = 32}}},
+    {"bsr16x16 i4 tensor asym", {.structure = SPARQ_STRUCTURE_BSR, .block_rows = 16,
+                                 .block_cols = 16,
+                                 .quant = {.encoding = SPARQ_ENCODING_I4, .asymmetric = 1}}},
     /* chunks of several block rows: 16 i8 codes are four rows of a 4x4 block */
-    {"bsr4x4 i8 row asym", {.structure = SPARQ_STRUCTURE_BSR, .block_rows = 4,
-                            .block_cols = 4, Q(I8, ROW, 0, 1)}},
-    {"2:4 f32", NM24(.quant = {.encoding = SPARQ_ENCODING_F32})},
-    {"2:4 f16", NM24(.quant = {.encoding = SPARQ_ENCODING_F16})},
-    {"2:4 i8 row asym", NM24(Q(I8, ROW, 0, 1))},
-    {"2:4 i8 g32", NM24(Q(I8, GROUP, 32, 0))},
-    {"2:4 i4 g128 asym", NM24(Q(I4, GROUP, 128, 1))},
-    {"2:4 i4 tensor", NM24(Q(I4, TENSOR, 0, 0))},
+    {"bsr4x4 i8 row asym", {.structure = SPARQ_STRUCTURE_BSR, .block_rows = 4, .block_cols = 4,
+                            .quant = {.encoding = SPARQ_ENCODING_I8,
+                                      .granularity = SPARQ_SCALE_ROW, .asymmetric = 1}}},
+    {"2:4 f32", {.structure = SPARQ_STRUCTURE_NM, .nm_n = 2, .nm_m = 4}},
+    {"2:4 f16", {.structure = SPARQ_STRUCTURE_NM, .nm_n = 2, .nm_m = 4,
+                 .quant = {.encoding = SPARQ_ENCODING_F16}}},
+    {"2:4 i8 row asym", {.structure = SPARQ_STRUCTURE_NM, .nm_n = 2, .nm_m = 4,
+                         .quant = {.encoding = SPARQ_ENCODING_I8,
+                                   .granularity = SPARQ_SCALE_ROW, .asymmetric = 1}}},
+    {"2:4 i8 g32", {.structure = SPARQ_STRUCTURE_NM, .nm_n = 2, .nm_m = 4,
+                    .quant = {.encoding = SPARQ_ENCODING_I8, .granularity = SPARQ_SCALE_GROUP,
+                              .group_size = 32}}},
+    {"2:4 i4 g128 asym", {.structure = SPARQ_STRUCTURE_NM, .nm_n = 2, .nm_m = 4,
+                          .quant = {.encoding = SPARQ_ENCODING_I4,
+                                    .granularity = SPARQ_SCALE_GROUP, .group_size = 128,
+                                    .asymmetric = 1}}},
+    {"2:4 i4 tensor", {.structure = SPARQ_STRUCTURE_NM, .nm_n = 2, .nm_m = 4,
+                       .quant = {.encoding = SPARQ_ENCODING_I4}}},
 };
 
 typedef struct gpu_shape {
@@ -86,44 +99,16 @@ static sparq_matrix *make_matrix(sparq_context *ctx, const gpu_format *f, const 
 }
 
 /* One run of kernel k with params (NULL: its defaults here) on X normal with mean 5 and
- * sd 1 (batch rows), bias on odd batches, against the double reference at TOL_MEAN5.
- * Returns 1 when it ran, 0 when k's rank refused; out (if not NULL) gets Y. */
+ * sd 1, a bias on odd batches, against the double reference at TOL_MEAN5. Returns 1 when
+ * it ran, 0 when k's rank refused; out (if not NULL) gets Y. */
 static int check_mean5(sparq_context *ctx, sparq_matrix *m, const float *w,
                        const sparq_kernel_info *k, const sparq_kernel_params *params,
                        size_t batch, const char *label, float *out)
 {
-    sparq_kernel_params p;
-    sparq_kernel_default_params(k, &ctx->caps, &p);
-    if (params)
-        p = *params;
-    char why[256];
-    if (sparq_kernel_rank(k, m, batch, &ctx->caps, &p, why, sizeof why) == SPARQ_RANK_REFUSED)
-        return 0;
-    size_t rows = m->rows, cols = m->cols;
-    float *x = malloc(batch * cols * sizeof *x), *bias = malloc(rows * sizeof *bias);
-    float *y = malloc(batch * rows * sizeof *y), *ref = malloc(batch * rows * sizeof *ref);
-    assert_non_null(x), assert_non_null(bias), assert_non_null(y), assert_non_null(ref);
-    testing_fill_normal(x, batch * cols, 5 + batch, 5.0f, 1.0f);
-    testing_fill_uniform(bias, rows, 6, -0.5f, 0.5f);
-    bool with_bias = batch % 2 == 1;
-    ref_linear_act(batch, rows, cols, x, w, with_bias ? bias : NULL, 0, ref);
-    cl_mem dx = testing_buffer(ctx, x, batch * cols), db = testing_buffer(ctx, bias, rows);
-    cl_mem dy = testing_buffer(ctx, NULL, batch * rows);
-    cl_event ev = NULL;
-    if (testing_run_kernel(ctx, m, k, &p, batch, dx, dy, with_bias ? db : NULL, 0, &ev) !=
-        SPARQ_OK)
-        fail_msg("%s %s batch %zu: %s", label, k->name, batch, sparq_last_error());
-    testing_read(ctx, dy, y, batch * rows, ev);
-    clReleaseEvent(ev);
-    double err = ref_max_rel_error(y, ref, batch * rows);
-    if (!(err <= TOL_MEAN5))
-        fail_msg("%s %s batch %zu, X mean 5: max error %g of max |Y|", label, k->name, batch,
-                 err);
-    if (out)
-        memcpy(out, y, batch * rows * sizeof *y);
-    clReleaseMemObject(dx), clReleaseMemObject(db), clReleaseMemObject(dy);
-    free(x), free(bias), free(y), free(ref);
-    return 1;
+    testing_linear_run run = {.kernel = k, .params = params, .skip_refused = true,
+                              .batch = batch, .seed = 5, .tol = TOL_MEAN5, .x_mean = 5.0f,
+                              .label = label};
+    return testing_check_linear(ctx, m, w, &run, out);
 }
 
 /* k's GPU defaults (the parameters a GPU plans with). */
@@ -232,8 +217,9 @@ static void stream_ranks(void **state)
         free(w);
     }
     /* 4x4 i4 blocks are 8 bytes, half a chunk */
-    gpu_format i4 = {"bsr4x4 i4 row", {.structure = SPARQ_STRUCTURE_BSR, .block_rows = 4,
-                                       .block_cols = 4, Q(I4, ROW, 0, 0)}};
+    gpu_format i4 = {"bsr4x4 i4 row",
+                     {.structure = SPARQ_STRUCTURE_BSR, .block_rows = 4, .block_cols = 4,
+                      .quant = {.encoding = SPARQ_ENCODING_I4, .granularity = SPARQ_SCALE_ROW}}};
     float *w = NULL;
     sparq_matrix *m = make_matrix(ctx, &i4, &shape, 6, &w);
     const sparq_kernel_info *k = sparq_kernel_find("spmm_bsr_stream");
