@@ -63,7 +63,8 @@ typedef enum sparq_rule_kind {
     SPARQ_RULE_DIVIDES,      /* a divides b                                            */
     SPARQ_RULE_MULTIPLE,     /* a is a multiple of n                                   */
     SPARQ_RULE_CANDIDATE,    /* a is one of its candidates (what the kernel's code has) */
-    SPARQ_RULE_LOCAL_FLOATS, /* a x b floats of local memory fit the device's          */
+    SPARQ_RULE_LOCAL_FLOATS, /* a x b floats (no b: a) times n / 32 (no n: 1) of local
+                              * memory fit the device's                                */
     SPARQ_RULE_PRIVATE       /* a x b x n 32-bit values a work-item keeps (accumulators)
                               * fit its registers: on GPUs at most
                               * SPARQ_GPU_PRIVATE_VALUES, elsewhere unlimited           */

@@ -43,6 +43,42 @@ static sparq_status run_dense_tiled(const sparq_linear_args *a, const sparq_kern
     return sparq_linear_enqueue(m->ctx, k, a, kernel, global, local);
 }
 
+/* The dense path at batch 1 on a GPU: linear_dense_q_coop built for f32 on the dense
+ * weights (a team of lanes per row, 16-byte loads: rows of cols floats start on 16
+ * bytes when cols is a multiple of 4), bias and activation fused; at its defaults fitted
+ * to the device. SPARQ_ERROR_UNSUPPORTED where it can't run (the caller then takes
+ * sparq_linear_dense). */
+static sparq_status run_dense_coop(const sparq_linear_args *a)
+{
+    const sparq_matrix *m = a->matrix;
+    const sparq_kernel_info *k = sparq_kernel_find("linear_dense_q_coop");
+    if (!k)
+        return sparq_fail(SPARQ_ERROR_INTERNAL, OP ": linear_dense_q_coop is not registered");
+    sparq_device_caps caps;
+    sparq_kernel_params p;
+    sparq_kernel_caps(m->ctx, k, &caps);
+    sparq_kernel_default_params(k, &caps, &p);
+    if (caps.type != SPARQ_DEVICE_TYPE_GPU || m->cols % 4 != 0 || a->batch != 1 ||
+        sparq_dense_q_coop_local_bytes(k, &p) > caps.local_mem_bytes)
+        return SPARQ_ERROR_UNSUPPORTED;
+    char options[256] = "-DSPARQ_ENCODING=SPARQ_ENCODING_F32 ";
+    sparq_kernel_options_append(k, &p, options, sizeof options);
+    cl_kernel kernel = NULL;
+    sparq_status st = sparq_kernel_create(m->ctx, k->name, options, &kernel);
+    if (st != SPARQ_OK)
+        return st;
+    static const sparq_matrix_array arrays[] = {SPARQ_ARRAY_DENSE, SPARQ_ARRAY_COUNT,
+                                                SPARQ_ARRAY_COUNT};
+    if ((st = sparq_linear_bind(kernel, a, arrays, 3, 1)) ||
+        (st = sparq_set_arg(kernel, 6, sparq_dense_q_coop_local_bytes(k, &p), NULL))) {
+        clReleaseKernel(kernel);
+        return st;
+    }
+    size_t global[2], local[2];
+    sparq_dense_q_coop_range(k, &p, m->rows, global, local);
+    return sparq_linear_enqueue(m->ctx, k, a, kernel, global, local);
+}
+
 sparq_status sparq_linear_run(const sparq_kernel_info *k, const sparq_kernel_params *p,
                               const sparq_linear_args *a)
 {
@@ -63,8 +99,9 @@ sparq_status sparq_linear_run(const sparq_kernel_info *k, const sparq_kernel_par
 }
 
 /* The dense path: above batch 1 the dense tiled kernel (unless tuning found CLBlast
- * faster and the queue is in order: CLBlast takes no wait list); at batch 1
- * sparq_linear_dense (bias fused), then the activation if any. */
+ * faster and the queue is in order: CLBlast takes no wait list); at batch 1 on a GPU the
+ * cooperative GEMV (unless tuned to CLBlast), else sparq_linear_dense (bias fused), then
+ * the activation if any. */
 static sparq_status run_dense(const sparq_linear_args *a, const sparq_plan *plan)
 {
     const sparq_matrix *m = a->matrix;
@@ -73,6 +110,11 @@ static sparq_status run_dense(const sparq_linear_args *a, const sparq_plan *plan
         backend = SPARQ_DENSE_BACKEND_AUTO;
     if (a->batch > 1 && backend != SPARQ_DENSE_BACKEND_CLBLAST)
         return run_dense_tiled(a, &plan->p);
+    if (backend == SPARQ_DENSE_BACKEND_AUTO && m->ctx->caps.type == SPARQ_DEVICE_TYPE_GPU) {
+        sparq_status st = run_dense_coop(a);
+        if (st != SPARQ_ERROR_UNSUPPORTED)
+            return st;
+    }
     if (a->activation == SPARQ_ACTIVATION_NONE)
         return sparq_linear_dense(m->ctx, a->queue, backend, a->batch, m->rows,
                                   m->cols, a->x, a->x_offset, m->buf[SPARQ_ARRAY_DENSE], 0,

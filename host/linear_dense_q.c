@@ -68,12 +68,17 @@ static sparq_status launch(sparq_context *ctx, const sparq_kernel_info *k,
 static int rank_dense_q_gemv(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
                              const sparq_kernel_params *p, char *why, size_t why_size)
 {
-    (void)p, (void)caps;
+    (void)p;
     if (batch > 1) {
         snprintf(why, why_size, "batch %zu: the GEMV rereads each row per batch row; "
                  "linear_dense_q_tiled uses each dequantized weight for a tile of batch rows",
                  batch);
         return SPARQ_RANK_OFF_REGIME;
+    }
+    if (caps->type == SPARQ_DEVICE_TYPE_GPU) {
+        snprintf(why, why_size, "a work-item per row reads a row apart from its neighbours "
+                 "on a GPU; linear_dense_q_coop shares rows between lanes");
+        return SPARQ_RANK_SHAPED;
     }
     snprintf(why, why_size, "batch 1: one pass over the %s codes, a work-item per row, "
              "%s scales factored out of the sums", sparq_encoding_name(m->format.quant.encoding),
@@ -90,6 +95,71 @@ static sparq_status enqueue_dense_q_gemv(sparq_context *ctx, const sparq_kernel_
         return st;
     size_t wg = sparq_kernel_param(k, p, "QGEMV_WG");
     return launch(ctx, k, a, kernel, sparq_round_up(a->matrix->rows, wg), 1, wg);
+}
+
+/* ---- linear_dense_q_coop ------------------------------------------------------------ */
+
+/* Local memory of the cooperative GEMV: the x tile (QCOOP_XT floats and 4 more per 32),
+ * which the lanes' sums reuse at the end (QCOOP_WG floats). */
+size_t sparq_dense_q_coop_local_bytes(const sparq_kernel_info *k, const sparq_kernel_params *p)
+{
+    size_t tile = sparq_kernel_param(k, p, "QCOOP_XT") / 32 * 36;
+    size_t sums = sparq_kernel_param(k, p, "QCOOP_WG");
+    return (tile > sums ? tile : sums) * sizeof(float);
+}
+
+static int rank_dense_q_coop(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
+                             const sparq_kernel_params *p, char *why, size_t why_size)
+{
+    const sparq_kernel_info *k = sparq_kernel_find("linear_dense_q_coop");
+    size_t local = sparq_dense_q_coop_local_bytes(k, p);
+    if (local > caps->local_mem_bytes) {
+        snprintf(why, why_size, "its x tile needs %zu bytes of local memory, the device has %llu",
+                 local, (unsigned long long)caps->local_mem_bytes);
+        return SPARQ_RANK_REFUSED;
+    }
+    if (batch > 1) {
+        snprintf(why, why_size, "batch %zu: the cooperative GEMV rereads the rows per batch "
+                 "row; linear_dense_q_tiled uses each weight for a tile of batch rows", batch);
+        return SPARQ_RANK_OFF_REGIME;
+    }
+    if (caps->type != SPARQ_DEVICE_TYPE_GPU) {
+        snprintf(why, why_size, "lanes sharing rows pay barriers and a reduction per row on "
+                 "a CPU, where a work-item per row streams its row alone");
+        return SPARQ_RANK_FALLBACK;
+    }
+    snprintf(why, why_size, "batch 1 on a GPU: teams of %u lanes share %u rows, each lane "
+             "reading 16-byte chunks side by side, x staged in local memory, %s codes "
+             "decoded in registers (%s scales)", sparq_kernel_param(k, p, "QCOOP_LANES"),
+             sparq_kernel_param(k, p, "QCOOP_R"), sparq_encoding_name(m->format.quant.encoding),
+             granularity_words(m));
+    return SPARQ_RANK_BEST;
+}
+
+void sparq_dense_q_coop_range(const sparq_kernel_info *k, const sparq_kernel_params *p,
+                              size_t rows, size_t global[2], size_t local[2])
+{
+    size_t wg = sparq_kernel_param(k, p, "QCOOP_WG");
+    size_t rows_per_group = wg / sparq_kernel_param(k, p, "QCOOP_LANES") *
+                            sparq_kernel_param(k, p, "QCOOP_R");
+    local[0] = wg, local[1] = 1;
+    global[0] = ceil_div(rows, rows_per_group) * wg, global[1] = 1;
+}
+
+static sparq_status enqueue_dense_q_coop(sparq_context *ctx, const sparq_kernel_info *k,
+                                         const sparq_linear_args *a, const sparq_kernel_params *p)
+{
+    cl_kernel kernel = NULL;
+    sparq_status st = sparq_linear_kernel(k, a, p, q_arrays, 3, 1, &kernel);
+    if (st != SPARQ_OK)
+        return st;
+    if ((st = sparq_set_arg(kernel, 6, sparq_dense_q_coop_local_bytes(k, p), NULL))) {
+        clReleaseKernel(kernel);
+        return st;
+    }
+    size_t global[2], local[2];
+    sparq_dense_q_coop_range(k, p, a->matrix->rows, global, local);
+    return sparq_linear_enqueue(ctx, k, a, kernel, global, local);
 }
 
 /* ---- linear_dense_q_tiled ----------------------------------------------------------- */
@@ -296,23 +366,43 @@ static sparq_status enqueue_dense_w8a8(sparq_context *ctx, const sparq_kernel_in
 
 /* ---- device layout ---- */
 
-/* A dense i4 matrix's codes in the kernels' step order (kernels/linear_dense_q.cl):
- * in each row, each whole block of 64 columns becomes eight 32-bit lanes, lane l
- * holding column 8j + l in nibble j, i.e. column k goes to code slot (k & ~63) +
- * 8 (k % 8) + (k % 64) / 8 (slot s in byte s / 2, low nibble when s is even, as
- * packed); the columns after the last whole block keep the packed order. Rows keep
- * their packed size of ceil(cols / 2) bytes. Returns a malloc'ed copy (NULL: no
- * memory). */
-static uint8_t *dense_i4_step_order(const uint8_t *codes, size_t rows, size_t cols)
+/* Bytes of a packed dense row of m's values (i4: ceil(cols / 2)) and from one device
+ * row to the next: rounded up to 16 (sparq_dense_row_stride in kernels/common.clh), so
+ * that every row starts on 16 bytes and linear_dense_q_coop loads it as whole uint4s. */
+static size_t dense_row_bytes(const sparq_matrix *m)
 {
-    const size_t row_bytes = (cols + 1) / 2, blocked = cols / 64 * 64;
-    uint8_t *out = malloc(rows * row_bytes + 1);
+    switch (m->format.quant.encoding) {
+    case SPARQ_ENCODING_I4: return (m->cols + 1) / 2;
+    case SPARQ_ENCODING_F16: return m->cols * 2;
+    case SPARQ_ENCODING_I8: return m->cols;
+    default: return m->cols * 4;
+    }
+}
+
+static size_t dense_row_stride(const sparq_matrix *m)
+{
+    return sparq_round_up(dense_row_bytes(m), 16);
+}
+
+/* A dense matrix's values as the kernels read them: each row at a multiple of
+ * dense_row_stride bytes (the padding zero), and i4 codes in the kernels' step order
+ * (kernels/linear_dense_q.cl): in each row, each whole block of 64 columns becomes
+ * eight 32-bit lanes, lane l holding column 8j + l in nibble j, i.e. column k goes to
+ * code slot (k & ~63) + 8 (k % 8) + (k % 64) / 8 (slot s in byte s / 2, low nibble when s
+ * is even, as packed); the columns after the last whole block keep the packed order.
+ * Returns a malloc'ed copy (NULL: no memory). */
+static uint8_t *dense_device_rows(const sparq_matrix *m, const uint8_t *packed_rows)
+{
+    const size_t row_bytes = dense_row_bytes(m), stride = dense_row_stride(m);
+    const bool i4 = m->format.quant.encoding == SPARQ_ENCODING_I4;
+    const size_t blocked = i4 ? m->cols / 64 * 64 : 0;
+    uint8_t *out = calloc(m->rows * stride + 1, 1);
     if (!out)
         return NULL;
-    memcpy(out, codes, rows * row_bytes);
-    for (size_t r = 0; r < rows; r++) {
-        const uint8_t *src = codes + r * row_bytes;
-        uint8_t *dst = out + r * row_bytes;
+    for (size_t r = 0; r < m->rows; r++) {
+        const uint8_t *src = packed_rows + r * row_bytes;
+        uint8_t *dst = out + r * stride;
+        memcpy(dst, src, row_bytes);
         for (size_t k = 0; k < blocked; k++)
             sparq_i4_set(dst, (k & ~(size_t)63) + 8 * (k & 7) + (k & 63) / 8,
                          sparq_i4_get(src, k));
@@ -320,8 +410,9 @@ static uint8_t *dense_i4_step_order(const uint8_t *codes, size_t rows, size_t co
     return out;
 }
 
-/* Dense values as the kernels read them: i4 codes in step order, W8A8 codes in slabs
- * (linear_dense_w8a8's float8 lanes); f16 and i8 rows as packed. */
+/* Dense values as the kernels read them: rows padded to 16 bytes (i4 codes in step
+ * order), W8A8 codes in slabs (linear_dense_w8a8's float8 lanes). *count: elements of
+ * the array's dtype (i4: bytes). */
 static sparq_status dense_layout(const sparq_matrix *m, const sparq_packed *packed,
                                  sparq_packed_role role, const sparq_packed_buffer *a,
                                  void **data, size_t *count)
@@ -332,15 +423,15 @@ static sparq_status dense_layout(const sparq_matrix *m, const sparq_packed *pack
     if (m->quantize_activations)
         return sparq_slab_layout(a->data, m->rows, m->cols, m->cols, m->cols, 1, false, data,
                                  count);
-    if (m->format.quant.encoding != SPARQ_ENCODING_I4)
-        return SPARQ_OK;
-    if (a->count != m->rows * ((m->cols + 1) / 2))
-        return sparq_fail(SPARQ_ERROR_INTERNAL, "matrix_create: %zu i4 code bytes for %zu x %zu",
-                          a->count, m->rows, m->cols);
-    *data = dense_i4_step_order(a->data, m->rows, m->cols);
+    const size_t element = sparq_dtype_size(a->dtype); /* i4: bytes of codes */
+    if (a->count * element != m->rows * dense_row_bytes(m))
+        return sparq_fail(SPARQ_ERROR_INTERNAL, "matrix_create: %zu values for %zu x %zu %s",
+                          a->count, m->rows, m->cols,
+                          sparq_encoding_name(m->format.quant.encoding));
+    *data = dense_device_rows(m, a->data);
     if (!*data)
         return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "matrix_create: out of memory");
-    *count = a->count;
+    *count = m->rows * dense_row_stride(m) / element;
     return SPARQ_OK;
 }
 
@@ -363,6 +454,24 @@ static const sparq_kernel_info dense_q_rows[] = {
      {{"QGEMV_WG", 16, 64, {8, 16, 32, 64, 0}}}, rank_dense_q_gemv,
      enqueue_dense_q_gemv, (1u << SPARQ_ENCODING_I8) | (1u << SPARQ_ENCODING_I4), false,
      {{SPARQ_RULE_WORK_GROUP, "QGEMV_WG", NULL, 0}}},
+    /* GPU defaults from the memory model: a warp of 32 lanes a team reads 512 bytes a
+     * request (four whole lines); 8 warps a group, 2 rows a team, so the x tile in local
+     * memory serves 16 rows and each lane keeps two 16-byte loads in flight (an H100 needs
+     * about 3.35 TB/s x 600 ns / 132 SMs = 15 KB in flight per SM: 8 groups of 256 lanes
+     * x 2 x 16 bytes over the GPU's 132 SMs a wave); 2048 columns of x a tile (9 KB) give
+     * an i4 lane two chunks per row between barriers. Also built for f32 by the dense path
+     * at batch 1 on GPUs (host/linear.c). */
+    {"linear_dense_q_coop", "linear_dense_q.cl", 0, SPARQ_STRUCTURE_DENSE,
+     "dense f16/i8/i4 weights at batch 1 on GPUs: a team of lanes shares rows, 16-byte "
+     "chunks side by side, x staged in local memory, a fixed-order (or subgroup) sum",
+     {{"QCOOP_WG", 64, 256, {32, 64, 128, 256, 0}}, {"QCOOP_LANES", 16, 32, {8, 16, 32, 64, 0}},
+      {"QCOOP_R", 1, 2, {1, 2, 4, 0}}, {"QCOOP_XT", 512, 2048, {256, 512, 1024, 2048, 0}}},
+     rank_dense_q_coop, enqueue_dense_q_coop,
+     (1u << SPARQ_ENCODING_F16) | (1u << SPARQ_ENCODING_I8) | (1u << SPARQ_ENCODING_I4), false,
+     {{SPARQ_RULE_WORK_GROUP, "QCOOP_WG", NULL, 0},
+      {SPARQ_RULE_DIVIDES, "QCOOP_LANES", "QCOOP_WG", 0},
+      {SPARQ_RULE_MULTIPLE, "QCOOP_XT", NULL, 256},
+      {SPARQ_RULE_LOCAL_FLOATS, "QCOOP_XT", NULL, 36}}},
     /* also built for f32 by the dense path above batch 1 (host/linear.c) */
     {"linear_dense_q_tiled", "linear_dense_q.cl", 0, SPARQ_STRUCTURE_DENSE,
      "dense f16/i8/i4 weights, any batch: tiles of QTILE_R rows x QTILE_TB batch rows, "

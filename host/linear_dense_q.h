@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* linear_dense_q.h - what host/linear_dense_q.c gives others beside its registry rows:
- * the NDRange of the tiled kernel (the dense path runs it for f32, host/linear.c) and
+ * the NDRanges of the tiled and cooperative kernels (the dense path runs them for f32,
+ * host/linear.c) and
  * the two W8A8 steps on their own (tests, ONNX conformance).
  */
 #ifndef SPARQ_LINEAR_DENSE_Q_H
@@ -11,6 +12,12 @@
 /* The NDRange of linear_dense_q_tiled with parameters p. */
 void sparq_dense_q_tiled_range(const sparq_kernel_info *k, const sparq_kernel_params *p,
                                size_t rows, size_t batch, size_t global[2], size_t local[2]);
+
+/* The NDRange of linear_dense_q_coop (batch 1) and its local memory in bytes (the dense
+ * path runs it for f32 on GPUs, host/linear.c). */
+void sparq_dense_q_coop_range(const sparq_kernel_info *k, const sparq_kernel_params *p,
+                              size_t rows, size_t global[2], size_t local[2]);
+size_t sparq_dense_q_coop_local_bytes(const sparq_kernel_info *k, const sparq_kernel_params *p);
 
 /* The two W8A8 steps on their own (tests, ONNX conformance): X (batch x cols floats from
  * x_offset) quantized per row into xq (floats from xq_offset, row stride cols: each

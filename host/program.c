@@ -472,10 +472,10 @@ static void save_binary(sparq_context *ctx, cl_program p, uint64_t lo, uint64_t 
 void sparq_program_options(const sparq_device_caps *caps, const char *options, char *out,
                            size_t size)
 {
-    snprintf(out, size, "%s%s%s",
+    snprintf(out, size, "%s%s%s%s",
              caps->opencl_c_major > 1 || caps->opencl_c_minor >= 2 ? "-cl-std=CL1.2 " : "",
              caps->type == SPARQ_DEVICE_TYPE_CPU ? "-DSPARQ_CPU_PREFETCH=1 " : "",
-             options ? options : "");
+             caps->has_subgroups ? "-DSPARQ_HAS_SUBGROUPS=1 " : "", options ? options : "");
 }
 
 /* The program kept in memory under key, or NULL; the caller holds ctx->lock. */

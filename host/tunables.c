@@ -96,11 +96,12 @@ static bool rule_holds(const sparq_kernel_info *k, const sparq_tunable_rule *r,
         return false;
     }
     case SPARQ_RULE_LOCAL_FLOATS: {
-        uint64_t need = (uint64_t)a * b * sizeof(float);
+        uint64_t need = (uint64_t)a * (r->b ? b : 1) * sizeof(float) * (r->n ? r->n : 32) / 32;
         if (need <= caps->local_mem_bytes)
             return true;
-        snprintf(why, why_size, "%s x %s needs %llu bytes of local memory, the device has %llu",
-                 r->a, r->b, (unsigned long long)need, (unsigned long long)caps->local_mem_bytes);
+        snprintf(why, why_size, "%s=%u%s%s needs %llu bytes of local memory, the device has %llu",
+                 r->a, a, r->b ? " x " : "", r->b ? r->b : "", (unsigned long long)need,
+                 (unsigned long long)caps->local_mem_bytes);
         return false;
     }
     default:

@@ -34,6 +34,24 @@
 #ifndef W8A8_TB
 #define W8A8_TB 4 /* linear_dense_w8a8: batch rows per work-item: 1 to 8 */
 #endif
+#ifndef QCOOP_WG
+#define QCOOP_WG 128 /* linear_dense_q_coop: work-items per group */
+#endif
+#ifndef QCOOP_LANES
+#define QCOOP_LANES 32 /* linear_dense_q_coop: work-items sharing rows (a team) */
+#endif
+#ifndef QCOOP_R
+#define QCOOP_R 2 /* linear_dense_q_coop: rows per team: 1 to 4 */
+#endif
+#ifndef QCOOP_XT
+#define QCOOP_XT 1024 /* linear_dense_q_coop: columns of x in local memory at a time */
+#endif
+#ifndef SPARQ_HAS_SUBGROUPS
+#define SPARQ_HAS_SUBGROUPS 0 /* the host sets 1 where the device has subgroups */
+#endif
+#if SPARQ_HAS_SUBGROUPS && defined(cl_khr_subgroups)
+#pragma OPENCL EXTENSION cl_khr_subgroups : enable
+#endif
 #ifndef QROWS_WG
 #define QROWS_WG 8 /* quantize_dense_rows: work-items (activation rows) per group */
 #endif
@@ -281,7 +299,7 @@ void linear_dense_q_gemv(const uint rows, const uint cols, const uint batch,
     const uint m = get_global_id(0);
     if (m >= rows)
         return;
-    const global uchar *row = values + (size_t)m * sparq_dense_row_bytes(cols);
+    const global uchar *row = values + (size_t)m * sparq_dense_row_stride(cols);
     const uint gpr = sparq_groups_per_row(cols);
     const uint seg = Q_SEGMENT(cols);
     for (uint b = 0; b < batch; b++) {
@@ -315,15 +333,14 @@ void linear_dense_q_gemv(const uint rows, const uint cols, const uint batch,
  * batch row; neither is written. Global size: ceil(rows / QTILE_R) rounded up to
  * QTILE_WG, times ceil(batch / (QTILE_NT QTILE_TB)). */
 
-/* Bytes of one stored row of this build's weights. */
-static inline size_t qtile_row_bytes(uint cols)
+/* Bytes from one stored row of this build's weights to the next: f32 (the dense path's
+ * weights) cols * 4; f16, i8 and i4 rows padded to 16 bytes (sparq_dense_row_stride). */
+static inline size_t q_row_stride(uint cols)
 {
 #if SPARQ_ENCODING == SPARQ_ENCODING_F32
     return (size_t)cols * 4;
-#elif SPARQ_ENCODING == SPARQ_ENCODING_F16
-    return (size_t)cols * 2;
 #else
-    return sparq_dense_row_bytes(cols);
+    return sparq_dense_row_stride(cols);
 #endif
 }
 
@@ -369,7 +386,7 @@ qtile_tile(const uint rows, const uint cols, const uint batch, const global ucha
     float tail[QTILE_R][QTILE_TB];
 #pragma unroll
     for (uint r = 0; r < QTILE_R; r++)
-        wr[r] = values + (size_t)min(m0 + r, rows - 1) * qtile_row_bytes(cols);
+        wr[r] = values + (size_t)min(m0 + r, rows - 1) * q_row_stride(cols);
 #pragma unroll
     for (uint t = 0; t < QTILE_TB; t++)
         xr[t] = x + x_off + (size_t)min(b0 + t, batch - 1) * cols;
@@ -484,6 +501,229 @@ void linear_dense_q_tiled(const uint rows, const uint cols, const uint batch,
     for (uint b0 = b_first; b0 < batch && b0 < b_first + QTILE_NT * QTILE_TB; b0 += QTILE_TB)
         qtile_tile(rows, cols, batch, values, scales, zero_points, x, x_off, y, y_off, bias,
                    bias_off, act, m0, b0);
+}
+
+/* ---- linear_dense_q_coop: batch 1 on GPUs, a team of lanes per row ----------------
+ * QCOOP_LANES work-items (a team) share QCOOP_R rows: lane l reads the row's 16-byte
+ * chunks l, l + LANES, ..., so a warp's lanes read consecutive chunks (whole sectors)
+ * with one 128-bit load each through a uint4 / float4 pointer (rows start on 16 bytes:
+ * sparq_dense_row_stride). A chunk holds 4 f32, 8 f16, 16 i8 codes, or half of an i4
+ * step-order block (above: lanes 4h .. 4h + 3 of the 64-column block, so its 32 codes
+ * are columns 8j + 4h + (0..3), j = 0..7). The work-group first stages QCOOP_XT columns
+ * of x in local memory (coalesced), at float index k + 4 (k / 32): the 4 floats after
+ * every 32 make the quarter-warp phases of the lanes' float4 reads fall in distinct
+ * banks for every encoding. Codes decode in registers to q - z (exact) and each chunk's
+ * sum is scaled by its group's scale (group scales; a chunk lies inside one group for
+ * G >= its columns, i4 with G = 32 takes two); row and tensor scales multiply the row's
+ * sum at the end. The columns after the last whole chunk window are added lane by lane
+ * from global memory. The lanes' sums are added in a fixed order: a tree in local
+ * memory, or sub_group_reduce_add where the device has subgroups and a subgroup is a
+ * team (then the subgroup is the team). Global size: ceil(rows / (teams x QCOOP_R))
+ * groups of QCOOP_WG; scratch: QCOOP_XT * 9 / 8 floats (x), at least QCOOP_WG * QCOOP_R
+ * (the tree). */
+
+#if SPARQ_ENCODING == SPARQ_ENCODING_I4
+#define QCOOP_WINDOW 64 /* columns of one chunk window (an i4 step-order block: 2 chunks) */
+#define QCOOP_PER_WINDOW 2
+#elif SPARQ_ENCODING == SPARQ_ENCODING_I8
+#define QCOOP_WINDOW 16
+#define QCOOP_PER_WINDOW 1
+#elif SPARQ_ENCODING == SPARQ_ENCODING_F16
+#define QCOOP_WINDOW 8
+#define QCOOP_PER_WINDOW 1
+#else
+#define QCOOP_WINDOW 4
+#define QCOOP_PER_WINDOW 1
+#endif
+#define QCOOP_TEAMS (QCOOP_WG / QCOOP_LANES)
+
+/* x[k .. k + 3] from the staged tile (k relative to the tile, a multiple of 4). */
+static inline float4 qcoop_x4(const local float4 *restrict xs, uint k)
+{
+    return xs[k / 4 + k / 32];
+}
+
+/* The fixed-order dot product of four weights and four x. */
+static inline float qcoop_dot4(float4 w, float4 x)
+{
+    return fma(w.s3, x.s3, fma(w.s2, x.s2, fma(w.s1, x.s1, w.s0 * x.s0)));
+}
+
+/* Chunk c of a row (16 bytes at w) times x, relative to the tile at column kt (the
+ * chunk's window start minus the tile start): sum (q - z) x, its group's scale applied
+ * for group scales. s_row: scale index of the window's first column. */
+static inline float qcoop_chunk(const uint4 w, uint half_idx, const local float4 *restrict xs,
+                                uint kt, const global float *scales,
+                                const global char *zero_points, size_t s_row)
+{
+#if SPARQ_ENCODING == SPARQ_ENCODING_F32
+    (void)half_idx, (void)scales, (void)zero_points, (void)s_row;
+    return qcoop_dot4(as_float4(w), qcoop_x4(xs, kt));
+#elif SPARQ_ENCODING == SPARQ_ENCODING_F16
+    (void)half_idx, (void)scales, (void)zero_points, (void)s_row;
+    const float8 v = vload_half8(0, (const private half *)&w);
+    return qcoop_dot4(v.lo, qcoop_x4(xs, kt)) + qcoop_dot4(v.hi, qcoop_x4(xs, kt + 4));
+#elif SPARQ_ENCODING == SPARQ_ENCODING_I8
+    (void)half_idx;
+    const float z = (float)sparq_load_zero_point(zero_points, s_row);
+    const float16 q = convert_float16(as_char16(w)) - z;
+    const float sum = (qcoop_dot4(q.lo.lo, qcoop_x4(xs, kt)) +
+                       qcoop_dot4(q.lo.hi, qcoop_x4(xs, kt + 4))) +
+                      (qcoop_dot4(q.hi.lo, qcoop_x4(xs, kt + 8)) +
+                       qcoop_dot4(q.hi.hi, qcoop_x4(xs, kt + 12)));
+#if SPARQ_GRANULARITY == SPARQ_SCALE_GROUP
+    return sum * scales[s_row];
+#else
+    (void)scales;
+    return sum;
+#endif
+#else /* i4: nibble j of the four 32-bit lanes in w: columns 8j + 4 half_idx + (0..3) */
+    const int4 lanes = as_int4(w);
+    const uint k4 = kt + 4 * half_idx;
+#if SPARQ_GRANULARITY == SPARQ_SCALE_GROUP && SPARQ_GROUP_SIZE == 32
+    float part[2];
+    for (uint g = 0; g < 2; g++) {
+        const float z = (float)sparq_load_zero_point(zero_points, s_row + g);
+        float sum = 0.0f;
+        for (uint j = 4 * g; j < 4 * g + 4; j++)
+            sum += qcoop_dot4(convert_float4((lanes << (28 - 4 * j)) >> 28) - z,
+                              qcoop_x4(xs, k4 + 8 * j));
+        part[g] = sum * scales[s_row + g];
+    }
+    return part[0] + part[1];
+#else
+    const float z = (float)sparq_load_zero_point(zero_points, s_row);
+    float sum = 0.0f;
+    for (uint j = 0; j < 8; j++)
+        sum += qcoop_dot4(convert_float4((lanes << (28 - 4 * j)) >> 28) - z,
+                          qcoop_x4(xs, k4 + 8 * j));
+#if SPARQ_GRANULARITY == SPARQ_SCALE_GROUP
+    return sum * scales[s_row];
+#else
+    (void)scales;
+    return sum;
+#endif
+#endif
+#endif
+}
+
+/* The weight of row m at column k (the columns after the last whole window). */
+static inline float qcoop_weight(const global uchar *row, uint m, uint k, uint cols,
+                                 const global float *scales, const global char *zero_points)
+{
+#if SPARQ_ENCODING == SPARQ_ENCODING_F32
+    (void)m, (void)cols, (void)scales, (void)zero_points;
+    return ((const global float *)row)[k];
+#elif SPARQ_ENCODING == SPARQ_ENCODING_F16
+    (void)m, (void)cols, (void)scales, (void)zero_points;
+    return vload_half(k, (const global half *)row);
+#else
+    const size_t s = sparq_scale_index(m, k, sparq_groups_per_row(cols));
+    const float q = (float)(q_dense_code(row, k, cols) - sparq_load_zero_point(zero_points, s));
+#if SPARQ_GRANULARITY == SPARQ_SCALE_GROUP
+    return q * scales[s];
+#else
+    return q;
+#endif
+#endif
+}
+
+/* The scale a row's sum is multiplied by at the end: row and tensor scales (group
+ * scales were applied per chunk). */
+static inline float qcoop_row_scale(const global float *scales, uint m)
+{
+#if SPARQ_QUANTIZED && SPARQ_GRANULARITY != SPARQ_SCALE_GROUP
+    return scales[sparq_scale_index(m, 0, 1)];
+#else
+    (void)scales, (void)m;
+    return 1.0f;
+#endif
+}
+
+/* The QCOOP_LANES sums v of a team (team t, lane l; every work-item calls it) added in a
+ * fixed order: halving steps in local memory (red: QCOOP_WG floats). The team's lane 0
+ * gets the total. */
+static inline float qcoop_team_sum(float v, uint t, uint l, local float *red)
+{
+    local float *mine = red + t * QCOOP_LANES;
+    barrier(CLK_LOCAL_MEM_FENCE); /* red may still be read (previous row, x tile) */
+    mine[l] = v;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (uint s = QCOOP_LANES / 2; s > 0; s /= 2) {
+        if (l < s)
+            mine[l] += mine[l + s];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    return mine[0];
+}
+
+__kernel __attribute__((reqd_work_group_size(QCOOP_WG, 1, 1)))
+void linear_dense_q_coop(const uint rows, const uint cols, const uint batch,
+                         const global uchar *values, const global float *scales,
+                         const global char *zero_points, local float4 *scratch,
+                         const global float *x, const ulong x_off,
+                         global float *y, const ulong y_off,
+                         const global float *bias, const ulong bias_off, const uint act)
+{
+#if SPARQ_HAS_SUBGROUPS
+    /* a subgroup is the team where subgroups are exactly QCOOP_LANES wide (uniform) */
+    const bool sub = get_max_sub_group_size() == QCOOP_LANES &&
+                     get_num_sub_groups() == QCOOP_TEAMS;
+    const uint t = sub ? get_sub_group_id() : get_local_id(0) / QCOOP_LANES;
+    const uint l = sub ? get_sub_group_local_id() : get_local_id(0) % QCOOP_LANES;
+#else
+    const uint t = get_local_id(0) / QCOOP_LANES, l = get_local_id(0) % QCOOP_LANES;
+#endif
+    const uint m0 = (get_group_id(0) * QCOOP_TEAMS + t) * QCOOP_R;
+    const size_t stride16 = q_row_stride(cols) / 16;
+    const global uint4 *restrict w4 = (const global uint4 *)values;
+    const uint gpr = sparq_groups_per_row(cols);
+    const uint whole = cols / QCOOP_WINDOW * QCOOP_WINDOW; /* columns in whole windows */
+    uint m[QCOOP_R];
+    for (uint r = 0; r < QCOOP_R; r++)
+        m[r] = min(m0 + r, rows - 1); /* rows past the end read the last, not written */
+    for (uint b = 0; b < batch; b++) { /* batch > 1 rereads the rows (the rank says so) */
+        const global float *xb = x + x_off + (size_t)b * cols;
+        float acc[QCOOP_R];
+        for (uint r = 0; r < QCOOP_R; r++)
+            acc[r] = 0.0f;
+        for (uint k0 = 0; k0 < whole; k0 += QCOOP_XT) {
+            const uint kn = min((uint)QCOOP_XT, whole - k0); /* a multiple of the window */
+            barrier(CLK_LOCAL_MEM_FENCE); /* the previous tile (or sums) are consumed */
+            for (uint i = get_local_id(0); i < kn / 4; i += QCOOP_WG)
+                scratch[i + i / 8] = vload4(0, xb + k0 + 4 * i);
+            barrier(CLK_LOCAL_MEM_FENCE);
+            const uint c_first = k0 / QCOOP_WINDOW * QCOOP_PER_WINDOW;
+            const uint chunks = kn / QCOOP_WINDOW * QCOOP_PER_WINDOW;
+            for (uint c = l; c < chunks; c += QCOOP_LANES) {
+                const uint kt = c / QCOOP_PER_WINDOW * QCOOP_WINDOW; /* window start, tile */
+                for (uint r = 0; r < QCOOP_R; r++) {
+                    const uint4 w = w4[m[r] * stride16 + c_first + c];
+                    acc[r] += qcoop_chunk(w, c % QCOOP_PER_WINDOW, scratch, kt, scales,
+                                          zero_points, sparq_scale_index(m[r], k0 + kt, gpr));
+                }
+            }
+        }
+        for (uint r = 0; r < QCOOP_R; r++) {
+            const global uchar *row = values + (size_t)m[r] * stride16 * 16;
+            for (uint k = whole + l; k < cols; k += QCOOP_LANES)
+                acc[r] = fma(qcoop_weight(row, m[r], k, cols, scales, zero_points), xb[k],
+                             acc[r]);
+        }
+        for (uint r = 0; r < QCOOP_R; r++) {
+            float total;
+#if SPARQ_HAS_SUBGROUPS
+            if (sub)
+                total = sub_group_reduce_add(acc[r]);
+            else
+#endif
+                total = qcoop_team_sum(acc[r], t, l, (local float *)scratch);
+            if (l == 0 && m0 + r < rows)
+                y[y_off + (size_t)b * rows + m0 + r] =
+                    sparq_epilogue(total * qcoop_row_scale(scales, m0 + r), bias, bias_off,
+                                   m0 + r, act);
+        }
+    }
 }
 
 /* ---- quantize_dense_rows: W8A8 step 1, X quantized per row (per token) ----------------

@@ -2,7 +2,7 @@
 /* test_linear_q.c - every dense quantized weight-only kernel (i8/i4 codes, f16 storage)
  * of the registry against the plain-C reference: per-tensor/row/group scales, symmetric
  * and asymmetric, odd K, K not a multiple of the group, all-zero groups, batch 1/3/17;
- * repeatable bits; other register tiles; dispatch and its plan explanations. The W8A8
+ * repeatable bits; other register tiles and teams; dispatch and its plan explanations. The W8A8
  * kernels and the ONNX conformance vectors are in test_linear_q_w8a8.c.
  */
 #include "quant_matrix.h"
@@ -139,6 +139,43 @@ static void tiled_other_tiles(void **state)
     sparq_context_free(ctx);
 }
 
+/* linear_dense_q_coop with other teams than its CPU defaults, on rows its groups don't
+ * divide and columns past several x tiles with a ragged tail (2500: 39 whole i4 blocks,
+ * rows not a multiple of 16 bytes): its GPU defaults (256 lanes, teams of 32, 2 rows a
+ * team, tiles of 2048 columns), teams of 8 with 4 rows over tiles of 256; X with mean 5
+ * (post-GELU inputs) within 1e-6 of a double reference, the same bits twice. */
+static void coop_other_teams(void **state)
+{
+    (void)state;
+    sparq_context *ctx = testing_context(NULL);
+    const sparq_kernel_info *k = sparq_kernel_find("linear_dense_q_coop");
+    assert_non_null(k);
+    const char *const names[] = {"QCOOP_LANES", "QCOOP_R", "QCOOP_XT"}; /* after QCOOP_WG */
+    const unsigned teams[][4] = {{256, 32, 2, 2048}, {64, 8, 4, 256}};
+    const testing_shape sh = {37, 2500};
+    for (size_t f = 0; f < sizeof formats / sizeof formats[0]; f++) {
+        float *w = NULL;
+        sparq_matrix *m = testing_q_matrix(ctx, &formats[f].quant, &sh, 70 + f, 0, &w, NULL);
+        for (size_t t = 0; t < sizeof teams / sizeof teams[0]; t++) {
+            sparq_kernel_params p =
+                testing_tile_params(ctx, "linear_dense_q_coop", names, teams[t] + 1, 3);
+            p.value[0] = teams[t][0];
+            char why[256];
+            if (!sparq_kernel_params_fit(k, &p, sparq_context_caps(ctx), why, sizeof why))
+                continue; /* 256 lanes on a device of smaller work-groups */
+            float first[37], second[37];
+            testing_linear_run run = {.kernel = k, .params = &p, .batch = 1, .seed = 31,
+                                      .tol = 1e-6, .x_mean = 5.0f, .label = formats[f].label};
+            testing_check_linear(ctx, m, w, &run, first);
+            testing_check_linear(ctx, m, w, &run, second);
+            assert_memory_equal(first, second, sizeof first);
+        }
+        sparq_matrix_free(m);
+        free(w);
+    }
+    sparq_context_free(ctx);
+}
+
 static void dispatch_and_explain(void **state)
 {
     (void)state;
@@ -170,6 +207,7 @@ int main(void)
         cmocka_unit_test(weight_only_every_kernel),
         cmocka_unit_test(weight_only_same_bits),
         cmocka_unit_test(tiled_other_tiles),
+        cmocka_unit_test(coop_other_teams),
         cmocka_unit_test(dispatch_and_explain),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
