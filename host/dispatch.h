@@ -13,7 +13,8 @@
  * names (see sparq.h), byte for byte except a dense i4 matrix's values, which are
  * uploaded in the kernels' step order (matrix.c, kernels/linear_dense_q.cl), an
  * N:M matrix's values and nm_meta and a W8A8 matrix's codes, uploaded in the slab layout
- * (sparq_slab_layout); the rest are derived at upload. */
+ * (sparq_slab_layout), and a CSR matrix's row_ptr, col_idx and values, whose rows are
+ * padded to a multiple of 4 slots (host/spmm_csr.c); the rest are derived at upload. */
 typedef enum sparq_matrix_array {
     SPARQ_ARRAY_ROW_PTR = 0,     /* u32 (CSR: per row; BSR: per block row)             */
     SPARQ_ARRAY_COL_IDX = 1,     /* u16 or u32                                          */
@@ -23,7 +24,9 @@ typedef enum sparq_matrix_array {
     SPARQ_ARRAY_ZERO_POINTS = 5, /* i8                                                  */
     SPARQ_ARRAY_ROW_ORDER = 6,   /* u32: rows (or block rows) by decreasing length      */
     SPARQ_ARRAY_DENSE = 7,       /* f32 rows x cols: the dense path's weights           */
-    SPARQ_ARRAY_COUNT = 8
+    SPARQ_ARRAY_CSR_BINS = 8,    /* u32: CSR rows by length class, long rows and their
+                                  * units, for spmm_csr_binned (host/spmm_csr.c)         */
+    SPARQ_ARRAY_COUNT = 9
 } sparq_matrix_array;
 
 /* What sparq_linear runs for one batch size: decided once per (matrix, batch) from the

@@ -471,3 +471,256 @@ void spmm_csr_batchtile(const uint rows, const uint cols, const uint batch,
     for (uint bb = 0; bb < CSR_BATCHTILE_TB && b0 + bb < batch; bb++)
         y[y_off + (size_t)(b0 + bb) * rows + m] = sparq_epilogue(out[bb], bias, bias_off, m, act);
 }
+
+/* ---- spmm_csr_binned: rows binned by length, for GPUs at small batch --------------------
+ * The device layout pads every row to a multiple of 4 slots (host/spmm_csr.c, explicit
+ * zero weights on the row's last column), so a chunk of 4 slots starts at a multiple of 4
+ * and loads as one aligned vector: f32 a float4 (16 bytes), f16 a half4 (8), i8 a uint
+ * (4 codes), i4 a ushort (4 codes); u16/u32 indices a ushort4/uint4. Lane l of a row's
+ * team takes chunks l, l + lanes, ...: the team reads the row front to back in
+ * consecutive chunks, side by side (coalesced); x is gathered.
+ * `bins` (SPARQ_ARRAY_CSR_BINS, made once at upload) holds, as u32:
+ *   words 0-15: n_long, n_units, then cut[c] for c = 0..7 (the binned rows with more
+ *               than 2^c chunks: a prefix of the bin order), then zeros;
+ *   from word 16, records of 4 words: the rows - n_long binned rows in bin order
+ *               (longest length class first, rows ascending within a class) as
+ *               (row, start slot, end slot, 0); the n_long long rows as (row, first unit,
+ *               end unit, 0); the n_units units of the long rows as (row, start, end, 0),
+ *               CSR_BINNED_UNIT slots each (the host's constant), a long row's in order.
+ * A binned row of k chunks gets lanes = next power of two >= k, kept within
+ * [CSR_BINNED_TEAM / CSR_BINNED_SHORT, CSR_BINNED_TEAM]: short rows share a team
+ * (CSR_BINNED_SHORT of them at most), a medium row has a team of its own (several steps
+ * when longer than the team). Rows of one lane count are a contiguous range of the bin
+ * order (a level); a work-group takes WG / lanes consecutive rows of one level.
+ * Work-groups: first ceil(n_units / CSR_BINNED_SPLIT) take the long rows' units (the
+ * whole group on each unit, its sum to partials[b * n_units + unit]), then the levels from
+ * the most lanes down; groups past the last level's (the host launches a bound) have none.
+ * A second launch (pass 1) adds each long row's unit sums in unit order: every sum is
+ * a fixed-order local-memory tree and the combine a fixed loop, so the bits never change
+ * from run to run (no atomics).
+ * Quantized values decode in registers: one scale per row multiplies the row's sum at
+ * the end (sums of q - z); with groups a chunk's 4 columns almost always share a group,
+ * whose scale and zero point are then loaded once for the chunk.
+ * The batch: CSR_BINNED_NB columns per pass over the rows. Global size: a bound on the
+ * groups (host) times CSR_BINNED_WG. */
+#ifndef CSR_BINNED_WG
+#define CSR_BINNED_WG 128 /* work-items per group: a power of two */
+#endif
+#ifndef CSR_BINNED_TEAM
+#define CSR_BINNED_TEAM 32 /* the most lanes a row gets: a power of two dividing WG */
+#endif
+#ifndef CSR_BINNED_SHORT
+#define CSR_BINNED_SHORT 32 /* the most rows a team shares: a power of two dividing TEAM */
+#endif
+#ifndef CSR_BINNED_SPLIT
+#define CSR_BINNED_SPLIT 1 /* long-row units a work-group takes */
+#endif
+#define CSR_BINNED_NB 4 /* batch columns one pass over the rows serves */
+#define CSR_BINNED_MIN_LANES (CSR_BINNED_TEAM / CSR_BINNED_SHORT)
+
+#if SPARQ_INDEX_U16
+typedef ushort4 binned_index4;
+#else
+typedef uint4 binned_index4;
+#endif
+
+/* The 4 column indices of the chunk at slot j (j % 4 == 0). */
+static inline uint4 binned_columns(const global sparq_index_t *restrict col_idx, uint j)
+{
+#if SPARQ_INDEX_U16
+    return convert_uint4(((const global ushort4 *)col_idx)[j >> 2]);
+#else
+    return ((const global uint4 *)col_idx)[j >> 2];
+#endif
+}
+
+/* x at the chunk's 4 columns. */
+static inline float4 binned_gather(const global float *restrict xb, uint4 c)
+{
+    return (float4)(xb[c.s0], xb[c.s1], xb[c.s2], xb[c.s3]);
+}
+
+/* The chunk's 4 weights at slot j of row m (columns c) as the row's sum takes them:
+ * values (f32, f16), q - row_z (one scale per row) or (q - z) * scale (groups). */
+static inline float4 binned_weights(const global sparq_value_t *restrict values, uint j, uint m,
+                                    uint4 c, const global float *restrict scales,
+                                    const global char *restrict zero_points, uint gpr,
+                                    float row_z)
+{
+#if SPARQ_ENCODING == SPARQ_ENCODING_F32
+    (void)m, (void)c, (void)scales, (void)zero_points, (void)gpr, (void)row_z;
+    return ((const global float4 *)values)[j >> 2];
+#elif SPARQ_ENCODING == SPARQ_ENCODING_F16
+    (void)m, (void)c, (void)scales, (void)zero_points, (void)gpr, (void)row_z;
+    return vload_half4(j >> 2, values);
+#else
+#if SPARQ_ENCODING == SPARQ_ENCODING_I8
+    const float4 q = convert_float4(as_char4(((const global uint *)values)[j >> 2]));
+#else /* i4: code j in the low nibble of byte j / 2; 4 codes are 2 bytes */
+    const int2 b = convert_int2(as_char2(((const global ushort *)values)[j >> 2]));
+    const int2 even = (b << 28) >> 28, odd = b >> 4;
+    const float4 q = convert_float4((int4)(even.s0, odd.s0, even.s1, odd.s1));
+#endif
+#if CSR_ROW_SCALE
+    (void)m, (void)c, (void)scales, (void)zero_points, (void)gpr;
+    return q - (float4)(row_z);
+#else
+    (void)row_z;
+    const size_t s0 = sparq_scale_index(m, c.s0, gpr), s3 = sparq_scale_index(m, c.s3, gpr);
+    if (s0 == s3) /* the chunk inside one group: its scale once */
+        return (q - (float4)((float)sparq_load_zero_point(zero_points, s0))) * scales[s0];
+    const size_t s1 = sparq_scale_index(m, c.s1, gpr), s2 = sparq_scale_index(m, c.s2, gpr);
+    const float4 z = (float4)((float)sparq_load_zero_point(zero_points, s0),
+                              (float)sparq_load_zero_point(zero_points, s1),
+                              (float)sparq_load_zero_point(zero_points, s2),
+                              (float)sparq_load_zero_point(zero_points, s3));
+    return (q - z) * (float4)(scales[s0], scales[s1], scales[s2], scales[s3]);
+#endif
+#endif
+}
+
+/* The 4 lanes of a chunk accumulator added in a fixed order. */
+static inline float binned_sum4(float4 v)
+{
+    return (v.s0 + v.s1) + (v.s2 + v.s3);
+}
+
+/* This work-item's share of slots [start, end) of row m (lane of `lanes`), for batch
+ * columns b0 .. b0 + nb - 1, into partial[q * WG + lid]; then the lanes of each team add
+ * up with a fixed tree (lanes uniform across the group): partial[q * WG + lid] of the
+ * team's lane 0 holds the sums. Ends with a barrier. */
+static inline void binned_row(local float *partial, uint lid, uint lane, uint lanes, uint m,
+                              uint start, uint end, uint b0, uint nb, uint cols,
+                              const global sparq_index_t *restrict col_idx,
+                              const global sparq_value_t *restrict values,
+                              const global float *restrict scales,
+                              const global char *restrict zero_points, uint gpr, float row_z,
+                              const global float *restrict x0)
+{
+    const global float *xb = x0 + (size_t)b0 * cols;
+    float4 acc0 = (float4)(0.0f), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+    for (uint j = start + 4 * lane; j < end; j += 4 * lanes) {
+        const uint4 c = binned_columns(col_idx, j);
+        const float4 w = binned_weights(values, j, m, c, scales, zero_points, gpr, row_z);
+        acc0 = fma(w, binned_gather(xb, c), acc0);
+        if (nb > 1)
+            acc1 = fma(w, binned_gather(xb + cols, c), acc1);
+        if (nb > 2)
+            acc2 = fma(w, binned_gather(xb + 2 * (size_t)cols, c), acc2);
+        if (nb > 3)
+            acc3 = fma(w, binned_gather(xb + 3 * (size_t)cols, c), acc3);
+    }
+    partial[lid] = binned_sum4(acc0);
+    partial[CSR_BINNED_WG + lid] = binned_sum4(acc1);
+    partial[2 * CSR_BINNED_WG + lid] = binned_sum4(acc2);
+    partial[3 * CSR_BINNED_WG + lid] = binned_sum4(acc3);
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (uint s = lanes / 2; s > 0; s >>= 1) {
+        if (lane < s)
+            for (uint q = 0; q < CSR_BINNED_NB; q++)
+                partial[q * CSR_BINNED_WG + lid] += partial[q * CSR_BINNED_WG + lid + s];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+}
+
+/* cut[c] of the header (c <= 7; a chain of selects, no indexed private array). */
+static inline uint binned_cut(uint16 h, uint c)
+{
+    return c == 0 ? h.s2 : c == 1 ? h.s3 : c == 2 ? h.s4 : c == 3 ? h.s5
+         : c == 4 ? h.s6 : c == 5 ? h.s7 : c == 6 ? h.s8 : h.s9;
+}
+
+__kernel __attribute__((reqd_work_group_size(CSR_BINNED_WG, 1, 1)))
+void spmm_csr_binned(const uint rows, const uint cols, const uint batch,
+                     const global uint *restrict row_ptr,
+                     const global sparq_index_t *restrict col_idx,
+                     const global sparq_value_t *restrict values,
+                     const global float *restrict scales,
+                     const global char *restrict zero_points,
+                     const global uint *restrict bins, global float *restrict partials,
+                     const uint pass,
+                     const global float *restrict x, const ulong x_off,
+                     global float *restrict y, const ulong y_off,
+                     const global float *restrict bias, const ulong bias_off, const uint act)
+{
+    (void)row_ptr; /* the records hold each row's slots */
+    local float partial[CSR_BINNED_NB * CSR_BINNED_WG];
+    const uint lid = get_local_id(0);
+    const uint16 h = vload16(0, bins); /* one 64-byte header, the same for every lane */
+    const uint n_long = h.s0, n_units = h.s1, binned = rows - n_long;
+    const global uint4 *records = (const global uint4 *)bins + 4;
+    const uint gpr = sparq_groups_per_row(cols);
+    const global float *x0 = x + x_off;
+
+    if (pass == 1) { /* the long rows' unit sums, added in unit order */
+        const uint i = get_global_id(0);
+        if (i >= n_long)
+            return;
+        const uint4 r = records[binned + i];
+        const float row_scale = csr_row_scale(scales, r.s0);
+        for (uint b = 0; b < batch; b++) {
+            float sum = 0.0f;
+            for (uint u = r.s1; u < r.s2; u++)
+                sum += partials[(size_t)b * n_units + u];
+            y[y_off + (size_t)b * rows + r.s0] =
+                sparq_epilogue(sum * row_scale, bias, bias_off, r.s0, act);
+        }
+        return;
+    }
+
+    /* the group's work: CSR_BINNED_SPLIT units of long rows (the whole group on each:
+     * lanes = WG), or WG / lanes rows [lo, hi) of a level. One path for both, so that
+     * every barrier sits in code all work-items of the group run. */
+    const uint unit_groups = (n_units + CSR_BINNED_SPLIT - 1) / CSR_BINNED_SPLIT;
+    uint g = get_group_id(0);
+    const bool on_units = g < unit_groups;
+    uint lanes = CSR_BINNED_WG, lo = 0, hi = 0, items = 1;
+    if (on_units) {
+        lo = rows + g * CSR_BINNED_SPLIT;
+        hi = rows + min(n_units, (g + 1) * CSR_BINNED_SPLIT);
+        items = hi - lo;
+    } else { /* the level of group g: lanes from CSR_BINNED_TEAM down, each level's rows
+              * [level_lo, level_hi) of the bin order, WG / lanes of them a group */
+        g -= unit_groups;
+        lanes = 0;
+        for (uint l = CSR_BINNED_TEAM; l >= CSR_BINNED_MIN_LANES && l > 0; l >>= 1) {
+            const uint c = 31 - clz(l); /* log2(l) */
+            const uint level_lo = l == CSR_BINNED_TEAM ? 0 : binned_cut(h, c);
+            const uint level_hi = l == CSR_BINNED_MIN_LANES ? binned : binned_cut(h, c - 1);
+            const uint per_group = CSR_BINNED_WG / l;
+            const uint groups = (max(level_hi, level_lo) - level_lo + per_group - 1) / per_group;
+            if (g < groups) {
+                lanes = l, lo = level_lo + g * per_group + lid / l, hi = level_hi;
+                break;
+            }
+            g -= groups;
+        }
+        if (lanes == 0) /* past the last level (the host launches a bound): no rows */
+            lanes = 1, lo = hi = 0;
+    }
+    const uint lane = lid % lanes;
+    for (uint i = 0; i < items; i++) {
+        const uint pos = lo + i;
+        const bool valid = pos < hi;
+        const uint4 r = valid ? records[pos] : (uint4)(0);
+        const uint m = r.s0;
+        /* a unit's sum goes out unscaled: the combine scales the row's total */
+        const float row_scale = valid && !on_units ? csr_row_scale(scales, m) : 1.0f;
+        const float row_z = valid ? csr_row_zero(zero_points, m) : 0.0f;
+        for (uint b0 = 0; b0 < batch; b0 += CSR_BINNED_NB) {
+            const uint nb = min((uint)CSR_BINNED_NB, batch - b0);
+            binned_row(partial, lid, lane, lanes, m, r.s1, r.s2, b0, nb, cols, col_idx, values,
+                       scales, zero_points, gpr, row_z, x0);
+            if (valid && lane == 0)
+                for (uint q = 0; q < nb; q++) {
+                    const float sum = partial[q * CSR_BINNED_WG + lid];
+                    if (on_units)
+                        partials[(size_t)(b0 + q) * n_units + (pos - rows)] = sum;
+                    else
+                        y[y_off + (size_t)(b0 + q) * rows + m] =
+                            sparq_epilogue(sum * row_scale, bias, bias_off, m, act);
+                }
+            barrier(CLK_LOCAL_MEM_FENCE); /* partial[] is rewritten next */
+        }
+    }
+}
