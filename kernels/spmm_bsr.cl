@@ -416,19 +416,39 @@ void spmm_bsr_gemv(const uint rows, const uint cols, const uint batch,
 #define STREAM_NPL (STREAM_CPB > BSR_STREAM_LANES ? STREAM_CPB / BSR_STREAM_LANES : 1)
 #define STREAM_BPS (BSR_STREAM_LANES > STREAM_CPB ? BSR_STREAM_LANES / STREAM_CPB : 1)
 
+#if SPARQ_ENCODING == SPARQ_ENCODING_F16
+/* Four f16 values (the low 16 bits of h) widened to float exactly, from registers (a
+ * 16-byte load stays one load; vload_half from a copy let compilers split it): normal
+ * numbers rebased from exponent bias 15 to 127, subnormals as em * 2^-24 (exact, no
+ * subnormal float involved), Inf and NaN kept, the sign copied. */
+static inline float4 bsr_half4_float(uint4 h)
+{
+    const uint4 em = h & 0x7fffu, sign = (h & 0x8000u) << 16;
+    uint4 bits = select((em << 13) + (112u << 23), (em << 13) | 0x7f800000u, em >= 0x7c00u);
+    bits = select(bits, as_uint4(convert_float4(em) * 0x1p-24f), em < 0x0400u);
+    return as_float4(bits | sign);
+}
+#endif
+
 /* The STREAM_CH values (codes, as floats) of 16-byte chunk i of values. */
-static inline void bsr_stream_chunk(const global sparq_value_t *restrict values, size_t i,
+static inline void bsr_stream_chunk(const global sparq_value_t *values, size_t i,
                                     float *w)
 {
 #if SPARQ_ENCODING == SPARQ_ENCODING_F32
     vstore4(((const global float4 *)values)[i], 0, w);
 #elif SPARQ_ENCODING == SPARQ_ENCODING_F16
-    /* one 16-byte load, then the halves widened from registers */
-    uint h[4];
-    vstore4(((const global uint4 *)values)[i], 0, h);
-    vstore8(vload_half8(0, (const half *)h), 0, w);
+    /* half 2j in the low 16 bits of word j, half 2j + 1 in the high ones */
+    const uint4 u = ((const global uint4 *)values)[i];
+    const float4 lo = bsr_half4_float(u & 0xffffu), hi = bsr_half4_float(u >> 16);
+    vstore8((float8)(lo.s0, hi.s0, lo.s1, hi.s1, lo.s2, hi.s2, lo.s3, hi.s3), 0, w);
 #elif SPARQ_ENCODING == SPARQ_ENCODING_I8
-    vstore16(convert_float16(as_char16(((const global uint4 *)values)[i])), 0, w);
+    /* byte k of word j is code 4j + k: each lane shifted to the top and back */
+    const int4 u = as_int4(((const global uint4 *)values)[i]);
+    const int4 up = (int4)(24, 16, 8, 0);
+    vstore4(convert_float4(((int4)(u.s0) << up) >> 24), 0, w);
+    vstore4(convert_float4(((int4)(u.s1) << up) >> 24), 0, w + 4);
+    vstore4(convert_float4(((int4)(u.s2) << up) >> 24), 0, w + 8);
+    vstore4(convert_float4(((int4)(u.s3) << up) >> 24), 0, w + 12);
 #else
     /* code k in bits 4k .. 4k+3 of its 32-bit word (low nibble first): each lane shifted
      * to the top and back, sign-extending */
@@ -442,17 +462,25 @@ static inline void bsr_stream_chunk(const global sparq_value_t *restrict values,
 }
 
 /* x of the STREAM_CW columns from k into xs; past the last column (ragged right edge)
- * 0. Whole vectors where the chunk is inside the matrix. */
-static inline void bsr_stream_x(const global float *restrict xb, uint k, uint cols, float *xs)
+ * 0. Where the chunk is inside the matrix: whole float4s, through a float4 pointer when
+ * x's row starts on 16 bytes (aligned: one 16-byte load each on GPUs, which split a
+ * vload4 of unknown alignment into four), else vload4s. */
+static inline void bsr_stream_x(const global float *xb, bool aligned, uint k, uint cols,
+                                float *xs)
 {
     if (k + STREAM_CW <= cols) {
-#if STREAM_CW % 8 == 0
-        for (uint e = 0; e < STREAM_CW; e += 8)
-            vstore8(vload8(0, xb + k + e), 0, xs + e);
-#elif STREAM_CW % 4 == 0
-        for (uint e = 0; e < STREAM_CW; e += 4)
-            vstore4(vload4(0, xb + k + e), 0, xs + e);
+#if STREAM_CW % 4 == 0
+        if (aligned) {
+            #pragma unroll
+            for (uint e = 0; e < STREAM_CW; e += 4)
+                vstore4(((const global float4 *)(xb + k))[e / 4], 0, xs + e);
+        } else {
+            #pragma unroll
+            for (uint e = 0; e < STREAM_CW; e += 4)
+                vstore4(vload4(0, xb + k + e), 0, xs + e);
+        }
 #else
+        (void)aligned;
         for (uint e = 0; e < STREAM_CW; e++)
             xs[e] = xb[k + e];
 #endif
@@ -481,6 +509,8 @@ void spmm_bsr_stream(const uint rows, const uint cols, const uint batch,
     const uint br = get_global_id(0) / BSR_STREAM_LANES, b = get_global_id(1);
     const bool live = br < rows / BSR_R + (rows % BSR_R != 0) && b < batch;
     const global float *xb = x + x_off + (size_t)(live ? b : 0) * cols;
+    /* chunks start at multiples of 4 columns (STREAM_CW % 4 == 0) */
+    const bool x_aligned = ((x_off + (size_t)(live ? b : 0) * cols) & 3) == 0;
     /* the lane's chunk positions in a block, and the first block of the row it reads */
     uint pos[STREAM_NPL];
     #pragma unroll
@@ -517,7 +547,7 @@ void spmm_bsr_stream(const uint rows, const uint cols, const uint batch,
             const uint c0 = pos[n] * STREAM_CH % BSR_C;             /* first column */
             float w[STREAM_CH], xs[STREAM_CW];
             bsr_stream_chunk(values, (size_t)j * STREAM_CPB + pos[n], w);
-            bsr_stream_x(xb, k0 + c0, cols, xs);
+            bsr_stream_x(xb, x_aligned, k0 + c0, cols, xs);
             #pragma unroll
             for (uint q = 0; q < STREAM_CR; q++) {
 #if SPARQ_QUANTIZED && SPARQ_ASYMMETRIC && BSR_QGROUP
