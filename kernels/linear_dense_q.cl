@@ -538,71 +538,84 @@ void linear_dense_q_tiled(const uint rows, const uint cols, const uint batch,
 #define QCOOP_TEAMS (QCOOP_WG / QCOOP_LANES)
 
 /* x[k .. k + 3] from the staged tile (k relative to the tile, a multiple of 4). */
-static inline float4 qcoop_x4(const local float4 *restrict xs, uint k)
+static inline float4 qcoop_x4(const local float4 *xs, uint k)
 {
     return xs[k / 4 + k / 32];
 }
 
-/* The fixed-order dot product of four weights and four x. */
-static inline float qcoop_dot4(float4 w, float4 x)
+/* The four lanes of v added in a fixed order. */
+static inline float qcoop_sum4(float4 v)
 {
-    return fma(w.s3, x.s3, fma(w.s2, x.s2, fma(w.s1, x.s1, w.s0 * x.s0)));
+    return (v.s0 + v.s1) + (v.s2 + v.s3);
 }
 
-/* Chunk c of a row (16 bytes at w) times x, relative to the tile at column kt (the
- * chunk's window start minus the tile start): sum (q - z) x, its group's scale applied
- * for group scales. s_row: scale index of the window's first column. */
-static inline float qcoop_chunk(const uint4 w, uint half_idx, const local float4 *restrict xs,
+/* Group scales multiply each chunk's sum; row and tensor scales the row's (at the end). */
+static inline float qcoop_group_scaled(float sum, const global float *scales, size_t s)
+{
+#if SPARQ_GRANULARITY == SPARQ_SCALE_GROUP
+    return sum * scales[s];
+#else
+    (void)scales, (void)s;
+    return sum;
+#endif
+}
+
+#if SPARQ_ENCODING == SPARQ_ENCODING_I4
+/* Nibbles j0 .. j0 + 3 of the four lanes (columns 8j + (0..3) from x4 at k) minus z,
+ * times x, as four lane sums. */
+static inline float4 qcoop_i4_nibbles(int4 lanes, uint j0, float z, const local float4 *xs,
+                                      uint k)
+{
+    float4 acc = (float4)(0.0f);
+    for (uint j = j0; j < j0 + 4; j++)
+        acc = fma(convert_float4((lanes << (28 - 4 * j)) >> 28) - z, qcoop_x4(xs, k + 8 * j), acc);
+    return acc;
+}
+#endif
+
+/* Chunk c of a row (16 bytes w) times x, relative to the tile at column kt (the chunk's
+ * window start minus the tile start): sum (q - z) x, times its group's scale for group
+ * scales. s_row: scale index of the window's first column. Vector fmas, then one fixed-
+ * order sum of their lanes. */
+static inline float qcoop_chunk(const uint4 w, uint half_idx, const local float4 *xs,
                                 uint kt, const global float *scales,
                                 const global char *zero_points, size_t s_row)
 {
 #if SPARQ_ENCODING == SPARQ_ENCODING_F32
     (void)half_idx, (void)scales, (void)zero_points, (void)s_row;
-    return qcoop_dot4(as_float4(w), qcoop_x4(xs, kt));
+    return qcoop_sum4(as_float4(w) * qcoop_x4(xs, kt));
 #elif SPARQ_ENCODING == SPARQ_ENCODING_F16
     (void)half_idx, (void)scales, (void)zero_points, (void)s_row;
     const float8 v = vload_half8(0, (const private half *)&w);
-    return qcoop_dot4(v.lo, qcoop_x4(xs, kt)) + qcoop_dot4(v.hi, qcoop_x4(xs, kt + 4));
+    return qcoop_sum4(fma(v.hi, qcoop_x4(xs, kt + 4), v.lo * qcoop_x4(xs, kt)));
 #elif SPARQ_ENCODING == SPARQ_ENCODING_I8
+    /* byte b of word i is column 4i + b: the words' bytes b sign-extended by shifts (a
+     * char16 view of w lets the compiler split the 16-byte load into four), times x of
+     * those columns: lane b of the four x float4s */
     (void)half_idx;
     const float z = (float)sparq_load_zero_point(zero_points, s_row);
-    const float16 q = convert_float16(as_char16(w)) - z;
-    const float sum = (qcoop_dot4(q.lo.lo, qcoop_x4(xs, kt)) +
-                       qcoop_dot4(q.lo.hi, qcoop_x4(xs, kt + 4))) +
-                      (qcoop_dot4(q.hi.lo, qcoop_x4(xs, kt + 8)) +
-                       qcoop_dot4(q.hi.hi, qcoop_x4(xs, kt + 12)));
-#if SPARQ_GRANULARITY == SPARQ_SCALE_GROUP
-    return sum * scales[s_row];
-#else
-    (void)scales;
-    return sum;
-#endif
+    const int4 words = as_int4(w);
+    const float4 x0 = qcoop_x4(xs, kt), x1 = qcoop_x4(xs, kt + 4);
+    const float4 x2 = qcoop_x4(xs, kt + 8), x3 = qcoop_x4(xs, kt + 12);
+    float4 acc = (convert_float4((words << 24) >> 24) - z) * (float4)(x0.s0, x1.s0, x2.s0, x3.s0);
+    acc = fma(convert_float4((words << 16) >> 24) - z, (float4)(x0.s1, x1.s1, x2.s1, x3.s1), acc);
+    acc = fma(convert_float4((words << 8) >> 24) - z, (float4)(x0.s2, x1.s2, x2.s2, x3.s2), acc);
+    acc = fma(convert_float4(words >> 24) - z, (float4)(x0.s3, x1.s3, x2.s3, x3.s3), acc);
+    return qcoop_group_scaled(qcoop_sum4(acc), scales, s_row);
 #else /* i4: nibble j of the four 32-bit lanes in w: columns 8j + 4 half_idx + (0..3) */
     const int4 lanes = as_int4(w);
     const uint k4 = kt + 4 * half_idx;
 #if SPARQ_GRANULARITY == SPARQ_SCALE_GROUP && SPARQ_GROUP_SIZE == 32
-    float part[2];
-    for (uint g = 0; g < 2; g++) {
-        const float z = (float)sparq_load_zero_point(zero_points, s_row + g);
-        float sum = 0.0f;
-        for (uint j = 4 * g; j < 4 * g + 4; j++)
-            sum += qcoop_dot4(convert_float4((lanes << (28 - 4 * j)) >> 28) - z,
-                              qcoop_x4(xs, k4 + 8 * j));
-        part[g] = sum * scales[s_row + g];
-    }
-    return part[0] + part[1];
+    /* nibbles 0-3 are columns of the window's first group, 4-7 of its second */
+    const float a = qcoop_sum4(qcoop_i4_nibbles(
+        lanes, 0, (float)sparq_load_zero_point(zero_points, s_row), xs, k4));
+    const float b = qcoop_sum4(qcoop_i4_nibbles(
+        lanes, 4, (float)sparq_load_zero_point(zero_points, s_row + 1), xs, k4));
+    return a * scales[s_row] + b * scales[s_row + 1];
 #else
     const float z = (float)sparq_load_zero_point(zero_points, s_row);
-    float sum = 0.0f;
-    for (uint j = 0; j < 8; j++)
-        sum += qcoop_dot4(convert_float4((lanes << (28 - 4 * j)) >> 28) - z,
-                          qcoop_x4(xs, k4 + 8 * j));
-#if SPARQ_GRANULARITY == SPARQ_SCALE_GROUP
-    return sum * scales[s_row];
-#else
-    (void)scales;
-    return sum;
-#endif
+    const float4 acc = qcoop_i4_nibbles(lanes, 0, z, xs, k4) + qcoop_i4_nibbles(lanes, 4, z, xs, k4);
+    return qcoop_group_scaled(qcoop_sum4(acc), scales, s_row);
 #endif
 #endif
 }

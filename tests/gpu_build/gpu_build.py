@@ -85,6 +85,23 @@ def clang_cl(tools, triple, extra, src, options, out, cwd):
     return run(cmd + options.split(), cwd)
 
 
+def ptx_v4_loads(ptx):
+    """Per entry function of the PTX: its 128-bit global loads (ld.global.v4 and
+    ld.global.nc.v4 of 32-bit elements, v2 of 64-bit ones), the loads that read a weight
+    stream in 16-byte chunks."""
+    counts, name = {}, None
+    with open(ptx) as f:
+        for line in f:
+            m = re.match(r"\s*\.(?:visible\s+)?\.entry\s+(\w+)", line)
+            if m:
+                name = m.group(1)
+                counts[name] = 0
+            elif name and re.search(r"\bld\.global(\.nc)?\.(v4\.(b|u|s|f)32|v2\.(b|u|s|f)64)\b",
+                                    line):
+                counts[name] += 1
+    return counts
+
+
 def nvidia(tools, target, src, options, work, cwd, opt="-O2"):
     """ptxas -v per entry: registers, spill bytes, stack, shared memory."""
     ptx = os.path.join(work, "k.ptx")
@@ -92,6 +109,7 @@ def nvidia(tools, target, src, options, work, cwd, opt="-O2"):
                        ptx, cwd)
     if rc != 0:
         return {"error": log[-2000:]}
+    v4_loads = ptx_v4_loads(ptx)
     rc, log = run([tools["ptxas"], "-v", "--gpu-name", target, ptx, "-o", os.devnull], cwd)
     if rc != 0:
         return {"error": log[-2000:]}
@@ -100,7 +118,8 @@ def nvidia(tools, target, src, options, work, cwd, opt="-O2"):
         m = re.search(r"Compiling entry function '(\w+)'", line)
         if m:
             name = m.group(1)
-            kernels[name] = {"registers": 0, "spill": 0, "scratch": 0, "local": 0}
+            kernels[name] = {"registers": 0, "spill": 0, "scratch": 0, "local": 0,
+                             "v4": v4_loads.get(name, 0)}
             continue
         if name is None:
             continue
@@ -164,7 +183,7 @@ def intel(tools, target, src, options, work, cwd):
 
 
 COMPILERS = {"nvidia": nvidia, "amd": amd, "intel": intel}
-RECIPE_VERSION = 2  # bump when a compile or parse step changes
+RECIPE_VERSION = 3  # bump when a compile or parse step changes
 
 
 def compile_job(job, target, found, src_dir, cache_dir):
@@ -327,10 +346,12 @@ def write_table(out, rows):
                 "(defaults on every target, candidates on sm_80). registers: NVIDIA per "
                 "thread (ptxas), AMD VGPRs+AGPRs, Intel GRFs when it spills; spill: NVIDIA "
                 "spill bytes, AMD scratch, Intel's spill estimate; occupancy: NVIDIA resident "
-                "warps per SM (where the work-group size is known), AMD waves per SIMD.\n\n")
+                "warps per SM (where the work-group size is known), AMD waves per SIMD; "
+                "128-bit loads: NVIDIA's ld.global(.nc).v4 (32-bit elements) and .v2 (64-bit) "
+                "in the kernel's PTX, the loads of 16-byte chunks.\n\n")
         f.write("| kernel | format | params | default | target | status | registers | "
-                "spill B | scratch B | local B | occupancy |\n")
-        f.write("|---|---|---|---|---|---|---|---|---|---|---|\n")
+                "spill B | scratch B | local B | occupancy | 128-bit loads |\n")
+        f.write("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
         for job, target, result in rows:
             k = result.get("kernels", {}).get(job["kernel"], {})
             status = "FAIL" if "error" in result else "ok"
@@ -339,10 +360,10 @@ def write_table(out, rows):
                 occupancy = "SIMD%d" % k["simd"]
             if VENDOR[target] == "nvidia":
                 occupancy = nvidia_occupancy(target, k, job["work_group"])
-            f.write("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n" % (
+            f.write("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n" % (
                 job["kernel"], job["format"], job["params"], "yes" if job["default"] else "",
                 target, status, k.get("registers", "-") or "-", k.get("spill", 0),
-                k.get("scratch", 0), k.get("local", 0), occupancy))
+                k.get("scratch", 0), k.get("local", 0), occupancy, k.get("v4", "")))
     return path
 
 
