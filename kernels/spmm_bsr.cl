@@ -462,30 +462,23 @@ static inline void bsr_stream_chunk(const global sparq_value_t *values, size_t i
 }
 
 /* x of the STREAM_CW columns from k into xs; past the last column (ragged right edge)
- * 0. Where the chunk is inside the matrix: whole float4s, through a float4 pointer when
- * x's row starts on 16 bytes (aligned: one 16-byte load each on GPUs, which split a
- * vload4 of unknown alignment into four), else vload4s. */
+ * 0. Where the chunk is inside the matrix and x's row starts on 16 bytes (batch 1 with
+ * no offset: the usual case), whole float4s through a float4 pointer (one 16-byte load
+ * each on GPUs; a vload4 of unknown alignment is split into four there); else one
+ * column at a time. */
 static inline void bsr_stream_x(const global float *xb, bool aligned, uint k, uint cols,
                                 float *xs)
 {
-    if (k + STREAM_CW <= cols) {
 #if STREAM_CW % 4 == 0
-        if (aligned) {
-            #pragma unroll
-            for (uint e = 0; e < STREAM_CW; e += 4)
-                vstore4(((const global float4 *)(xb + k))[e / 4], 0, xs + e);
-        } else {
-            #pragma unroll
-            for (uint e = 0; e < STREAM_CW; e += 4)
-                vstore4(vload4(0, xb + k + e), 0, xs + e);
-        }
-#else
-        (void)aligned;
-        for (uint e = 0; e < STREAM_CW; e++)
-            xs[e] = xb[k + e];
-#endif
+    if (aligned && k + STREAM_CW <= cols) {
+        #pragma unroll
+        for (uint e = 0; e < STREAM_CW; e += 4)
+            vstore4(((const global float4 *)(xb + k))[e / 4], 0, xs + e);
         return;
     }
+#else
+    (void)aligned;
+#endif
     for (uint e = 0; e < STREAM_CW; e++)
         xs[e] = k + e < cols ? xb[k + e] : 0.0f;
 }
