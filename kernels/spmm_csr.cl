@@ -502,7 +502,9 @@ void spmm_csr_batchtile(const uint rows, const uint cols, const uint batch,
  * the end (sums of q - z); with groups a chunk's 4 columns almost always share a group,
  * whose scale and zero point are then loaded once for the chunk.
  * The batch: CSR_BINNED_NB columns per pass over the rows. Global size: a bound on the
- * groups (host) times CSR_BINNED_WG. */
+ * groups (host) times CSR_BINNED_WG. The streams are restrict on the kernel only: a
+ * restrict parameter of an inlined helper becomes llvm.experimental.noalias.scope.decl,
+ * which oclgrind (the CI's checker and the warp model) cannot run. */
 #ifndef CSR_BINNED_WG
 #define CSR_BINNED_WG 128 /* work-items per group: a power of two */
 #endif
@@ -525,7 +527,7 @@ typedef uint4 binned_index4;
 #endif
 
 /* The 4 column indices of the chunk at slot j (j % 4 == 0). */
-static inline uint4 binned_columns(const global sparq_index_t *restrict col_idx, uint j)
+static inline uint4 binned_columns(const global sparq_index_t *col_idx, uint j)
 {
 #if SPARQ_INDEX_U16
     return convert_uint4(((const global ushort4 *)col_idx)[j >> 2]);
@@ -535,16 +537,16 @@ static inline uint4 binned_columns(const global sparq_index_t *restrict col_idx,
 }
 
 /* x at the chunk's 4 columns. */
-static inline float4 binned_gather(const global float *restrict xb, uint4 c)
+static inline float4 binned_gather(const global float *xb, uint4 c)
 {
     return (float4)(xb[c.s0], xb[c.s1], xb[c.s2], xb[c.s3]);
 }
 
 /* The chunk's 4 weights at slot j of row m (columns c) as the row's sum takes them:
  * values (f32, f16), q - row_z (one scale per row) or (q - z) * scale (groups). */
-static inline float4 binned_weights(const global sparq_value_t *restrict values, uint j, uint m,
-                                    uint4 c, const global float *restrict scales,
-                                    const global char *restrict zero_points, uint gpr,
+static inline float4 binned_weights(const global sparq_value_t *values, uint j, uint m,
+                                    uint4 c, const global float *scales,
+                                    const global char *zero_points, uint gpr,
                                     float row_z)
 {
 #if SPARQ_ENCODING == SPARQ_ENCODING_F32
@@ -566,15 +568,24 @@ static inline float4 binned_weights(const global sparq_value_t *restrict values,
     return q - (float4)(row_z);
 #else
     (void)row_z;
+    /* the groups of the chunk's first and last columns: the same one for most chunks
+     * (one scale load), else their two scales, each column taking its own; the
+     * columns between them are in one of the two unless the chunk spans more than two
+     * groups (a very sparse row), which loads per column */
     const size_t s0 = sparq_scale_index(m, c.s0, gpr), s3 = sparq_scale_index(m, c.s3, gpr);
-    if (s0 == s3) /* the chunk inside one group: its scale once */
-        return (q - (float4)((float)sparq_load_zero_point(zero_points, s0))) * scales[s0];
+    const float sa = scales[s0], za = (float)sparq_load_zero_point(zero_points, s0);
+    if (s0 == s3)
+        return (q - (float4)(za)) * sa;
+    const float sb = scales[s3], zb = (float)sparq_load_zero_point(zero_points, s3);
     const size_t s1 = sparq_scale_index(m, c.s1, gpr), s2 = sparq_scale_index(m, c.s2, gpr);
-    const float4 z = (float4)((float)sparq_load_zero_point(zero_points, s0),
-                              (float)sparq_load_zero_point(zero_points, s1),
-                              (float)sparq_load_zero_point(zero_points, s2),
-                              (float)sparq_load_zero_point(zero_points, s3));
-    return (q - z) * (float4)(scales[s0], scales[s1], scales[s2], scales[s3]);
+    if ((s1 == s0 || s1 == s3) && (s2 == s0 || s2 == s3)) {
+        const float z1 = s1 == s0 ? za : zb, z2 = s2 == s0 ? za : zb;
+        const float c1 = s1 == s0 ? sa : sb, c2 = s2 == s0 ? sa : sb;
+        return (q - (float4)(za, z1, z2, zb)) * (float4)(sa, c1, c2, sb);
+    }
+    const float4 z = (float4)(za, (float)sparq_load_zero_point(zero_points, s1),
+                              (float)sparq_load_zero_point(zero_points, s2), zb);
+    return (q - z) * (float4)(sa, scales[s1], scales[s2], sb);
 #endif
 #endif
 }
@@ -591,33 +602,43 @@ static inline float binned_sum4(float4 v)
  * team's lane 0 holds the sums. Ends with a barrier. */
 static inline void binned_row(local float *partial, uint lid, uint lane, uint lanes, uint m,
                               uint start, uint end, uint b0, uint nb, uint cols,
-                              const global sparq_index_t *restrict col_idx,
-                              const global sparq_value_t *restrict values,
-                              const global float *restrict scales,
-                              const global char *restrict zero_points, uint gpr, float row_z,
-                              const global float *restrict x0)
+                              const global sparq_index_t *col_idx,
+                              const global sparq_value_t *values,
+                              const global float *scales,
+                              const global char *zero_points, uint gpr, float row_z,
+                              const global float *x0)
 {
     const global float *xb = x0 + (size_t)b0 * cols;
     float4 acc0 = (float4)(0.0f), acc1 = acc0, acc2 = acc0, acc3 = acc0;
-    for (uint j = start + 4 * lane; j < end; j += 4 * lanes) {
-        const uint4 c = binned_columns(col_idx, j);
-        const float4 w = binned_weights(values, j, m, c, scales, zero_points, gpr, row_z);
-        acc0 = fma(w, binned_gather(xb, c), acc0);
-        if (nb > 1)
+    if (nb == 1) { /* batch 1: no batch checks in the loop */
+        for (uint j = start + 4 * lane; j < end; j += 4 * lanes) {
+            const uint4 c = binned_columns(col_idx, j);
+            acc0 = fma(binned_weights(values, j, m, c, scales, zero_points, gpr, row_z),
+                       binned_gather(xb, c), acc0);
+        }
+    } else {
+        for (uint j = start + 4 * lane; j < end; j += 4 * lanes) {
+            const uint4 c = binned_columns(col_idx, j);
+            const float4 w = binned_weights(values, j, m, c, scales, zero_points, gpr, row_z);
+            acc0 = fma(w, binned_gather(xb, c), acc0);
             acc1 = fma(w, binned_gather(xb + cols, c), acc1);
-        if (nb > 2)
-            acc2 = fma(w, binned_gather(xb + 2 * (size_t)cols, c), acc2);
-        if (nb > 3)
-            acc3 = fma(w, binned_gather(xb + 3 * (size_t)cols, c), acc3);
+            if (nb > 2)
+                acc2 = fma(w, binned_gather(xb + 2 * (size_t)cols, c), acc2);
+            if (nb > 3)
+                acc3 = fma(w, binned_gather(xb + 3 * (size_t)cols, c), acc3);
+        }
     }
     partial[lid] = binned_sum4(acc0);
-    partial[CSR_BINNED_WG + lid] = binned_sum4(acc1);
-    partial[2 * CSR_BINNED_WG + lid] = binned_sum4(acc2);
-    partial[3 * CSR_BINNED_WG + lid] = binned_sum4(acc3);
+    if (nb > 1)
+        partial[CSR_BINNED_WG + lid] = binned_sum4(acc1);
+    if (nb > 2)
+        partial[2 * CSR_BINNED_WG + lid] = binned_sum4(acc2);
+    if (nb > 3)
+        partial[3 * CSR_BINNED_WG + lid] = binned_sum4(acc3);
     barrier(CLK_LOCAL_MEM_FENCE);
     for (uint s = lanes / 2; s > 0; s >>= 1) {
         if (lane < s)
-            for (uint q = 0; q < CSR_BINNED_NB; q++)
+            for (uint q = 0; q < nb; q++)
                 partial[q * CSR_BINNED_WG + lid] += partial[q * CSR_BINNED_WG + lid + s];
         barrier(CLK_LOCAL_MEM_FENCE);
     }
