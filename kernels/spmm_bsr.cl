@@ -483,6 +483,38 @@ static inline void bsr_stream_x(const global float *xb, bool aligned, uint k, ui
         xs[e] = k + e < cols ? xb[k + e] : 0.0f;
 }
 
+#if BSR_QGROUP
+/* The scales (and zero points, 0 when symmetric) of a chunk's STREAM_CR rows at group
+ * index s, a multiple of STREAM_CR: side by side in the device layout (bsr_scale_index;
+ * the last block row is padded, so no row is past the array), read as whole vectors so
+ * that the lanes of a block read its rows' scales as one contiguous run. */
+static inline void bsr_stream_scales(const global float *scales, const global char *zero_points,
+                                     size_t s, float *sc, float *z)
+{
+#if STREAM_CR % 4 == 0
+    #pragma unroll
+    for (uint q = 0; q < STREAM_CR; q += 4) {
+        vstore4(((const global float4 *)scales)[(s + q) / 4], 0, sc + q);
+#if SPARQ_ASYMMETRIC
+        vstore4(convert_float4(((const global char4 *)zero_points)[(s + q) / 4]), 0, z + q);
+#else
+        vstore4((float4)(0.0f), 0, z + q);
+#endif
+    }
+#elif STREAM_CR == 2
+    vstore2(((const global float2 *)scales)[s / 2], 0, sc);
+#if SPARQ_ASYMMETRIC
+    vstore2(convert_float2(((const global char2 *)zero_points)[s / 2]), 0, z);
+#else
+    vstore2((float2)(0.0f), 0, z);
+#endif
+#else
+    sc[0] = scales[s];
+    z[0] = (float)sparq_load_zero_point(zero_points, s);
+#endif
+}
+#endif
+
 /* Global size: (block rows rounded up to teams per group) x BSR_STREAM_LANES, batch;
  * groups of BSR_STREAM_WG. Each batch row reads the weights again (batch 1 is its
  * regime). */
@@ -541,11 +573,15 @@ void spmm_bsr_stream(const uint rows, const uint cols, const uint batch,
             float w[STREAM_CH], xs[STREAM_CW];
             bsr_stream_chunk(values, (size_t)j * STREAM_CPB + pos[n], w);
             bsr_stream_x(xb, x_aligned, k0 + c0, cols, xs);
+#if BSR_QGROUP
+            float sc[STREAM_CR], zc[STREAM_CR];
+            bsr_stream_scales(scales, zero_points, bsr_scale_index(br * BSR_R + r0, k0, gpr), sc,
+                              zc);
+#endif
             #pragma unroll
             for (uint q = 0; q < STREAM_CR; q++) {
-#if SPARQ_QUANTIZED && SPARQ_ASYMMETRIC && BSR_QGROUP
-                const float z = (float)zero_points[bsr_scale_index(
-                    min(br * BSR_R + r0 + q, rows - 1), k0, gpr)];
+#if BSR_QGROUP
+                const float z = zc[q];
 #elif SPARQ_QUANTIZED && SPARQ_ASYMMETRIC
                 const float z = zr[n][q];
 #else
@@ -556,9 +592,7 @@ void spmm_bsr_stream(const uint rows, const uint cols, const uint batch,
                 for (uint e = 0; e < STREAM_CW; e++)
                     part = fma(w[q * STREAM_CW + e] - z, xs[e], part);
 #if BSR_QGROUP
-                acc[n][q] = fma(scales[bsr_scale_index(min(br * BSR_R + r0 + q, rows - 1), k0,
-                                                       gpr)],
-                                part, acc[n][q]);
+                acc[n][q] = fma(sc[q], part, acc[n][q]);
 #else
                 acc[n][q] += part;
 #endif
@@ -566,14 +600,15 @@ void spmm_bsr_stream(const uint rows, const uint cols, const uint batch,
         }
     }
 
-    /* the team's sums: lane l's sum for position n, row q at sums[(l * NPL + n) * CR + q]
-     * of its team; the row's lanes added in the order of their chunks */
+    /* the team's sums: lane l's sum for position n, row q at [(n * CR + q) * LANES + l]
+     * of its team's part (lanes side by side: no bank conflicts); the row's lanes added in
+     * the order of their chunks */
     local float *team = sums + (lid - lane) * STREAM_NPL * STREAM_CR;
     #pragma unroll
     for (uint n = 0; n < STREAM_NPL; n++)
         #pragma unroll
         for (uint q = 0; q < STREAM_CR; q++)
-            team[(lane * STREAM_NPL + n) * STREAM_CR + q] = acc[n][q];
+            team[(n * STREAM_CR + q) * BSR_STREAM_LANES + lane] = acc[n][q];
     barrier(CLK_LOCAL_MEM_FENCE);
     if (!live)
         return;
@@ -588,7 +623,7 @@ void spmm_bsr_stream(const uint rows, const uint cols, const uint batch,
         for (uint bo = 0; bo < STREAM_BPS; bo++)
             for (uint p = p0; p < p0 + np; p++) {
                 const uint l = bo * STREAM_CPB + p % BSR_STREAM_LANES, n = p / BSR_STREAM_LANES;
-                sum += team[(l * STREAM_NPL + n) * STREAM_CR + q];
+                sum += team[(n * STREAM_CR + q) * BSR_STREAM_LANES + l];
             }
 #if SPARQ_QUANTIZED && !BSR_QGROUP
         sum *= scales[bsr_scale_index(m, 0, gpr)];

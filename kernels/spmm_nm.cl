@@ -925,9 +925,11 @@ void spmm_nm_stream24(const uint rows, const uint cols, const uint batch,
         }
     }
 
+    /* row r of the lane's chunks at sums[r * WG + lid]: lanes side by side, no bank
+     * conflicts */
     #pragma unroll
     for (uint r = 0; r < STREAM_NR; r++)
-        sums[lid * STREAM_NR + r] = acc[r];
+        sums[r * NM_STREAM24_WG + lid] = acc[r];
     barrier(CLK_LOCAL_MEM_FENCE);
     /* row r: the team's lanes that read it (f32: every other lane, half r / 4), in order */
     const uint r = lane;
@@ -936,7 +938,7 @@ void spmm_nm_stream24(const uint rows, const uint cols, const uint batch,
     float sum = 0.0f;
     const uint step = 8 / STREAM_NR, team = lid - lane;
     for (uint l = STREAM_NR == 4 ? r / 4 : 0; l < NM_STREAM24_LANES; l += step)
-        sum += sums[(team + l) * STREAM_NR + r % STREAM_NR];
+        sum += sums[r % STREAM_NR * NM_STREAM24_WG + team + l];
 #if SPARQ_QUANTIZED && !STREAM_QGROUP
     sum *= scales[sparq_scale_index(m0 + r, 0, gpr)];
 #endif
