@@ -644,13 +644,6 @@ static inline void binned_row(local float *partial, uint lid, uint lane, uint la
     }
 }
 
-/* cut[c] of the header (c <= 7; a chain of selects, no indexed private array). */
-static inline uint binned_cut(uint16 h, uint c)
-{
-    return c == 0 ? h.s2 : c == 1 ? h.s3 : c == 2 ? h.s4 : c == 3 ? h.s5
-         : c == 4 ? h.s6 : c == 5 ? h.s7 : c == 6 ? h.s8 : h.s9;
-}
-
 __kernel __attribute__((reqd_work_group_size(CSR_BINNED_WG, 1, 1)))
 void spmm_csr_binned(const uint rows, const uint cols, const uint batch,
                      const global uint *restrict row_ptr,
@@ -666,9 +659,15 @@ void spmm_csr_binned(const uint rows, const uint cols, const uint batch,
 {
     (void)row_ptr; /* the records hold each row's slots */
     local float partial[CSR_BINNED_NB * CSR_BINNED_WG];
+    /* partial[] first holds the header, then the group's records: each read once by the
+     * group in one request, not once by every lane */
+    local uint *staged = (local uint *)partial;
+    local uint4 *staged_records = (local uint4 *)partial;
     const uint lid = get_local_id(0);
-    const uint16 h = vload16(0, bins); /* one 64-byte header, the same for every lane */
-    const uint n_long = h.s0, n_units = h.s1, binned = rows - n_long;
+    if (lid < 16)
+        staged[lid] = bins[lid];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    const uint n_long = staged[0], n_units = staged[1], binned = rows - n_long;
     const global uint4 *records = (const global uint4 *)bins + 4;
     const uint gpr = sparq_groups_per_row(cols);
     const global float *x0 = x + x_off;
@@ -690,40 +689,46 @@ void spmm_csr_binned(const uint rows, const uint cols, const uint batch,
     }
 
     /* the group's work: CSR_BINNED_SPLIT units of long rows (the whole group on each:
-     * lanes = WG), or WG / lanes rows [lo, hi) of a level. One path for both, so that
-     * every barrier sits in code all work-items of the group run. */
+     * lanes = WG), or WG / lanes rows of a level, records [first, hi). One path for
+     * both, so that every barrier sits in code all work-items of the group run. */
     const uint unit_groups = (n_units + CSR_BINNED_SPLIT - 1) / CSR_BINNED_SPLIT;
     uint g = get_group_id(0);
     const bool on_units = g < unit_groups;
-    uint lanes = CSR_BINNED_WG, lo = 0, hi = 0, items = 1;
+    uint lanes = CSR_BINNED_WG, first = 0, hi = 0, items = 1;
     if (on_units) {
-        lo = rows + g * CSR_BINNED_SPLIT;
+        first = rows + g * CSR_BINNED_SPLIT;
         hi = rows + min(n_units, (g + 1) * CSR_BINNED_SPLIT);
-        items = hi - lo;
+        items = hi - first;
     } else { /* the level of group g: lanes from CSR_BINNED_TEAM down, each level's rows
-              * [level_lo, level_hi) of the bin order, WG / lanes of them a group */
+              * [level_lo, level_hi) of the bin order (cut[c] = staged[2 + c]), WG / lanes
+              * of them a group */
         g -= unit_groups;
         lanes = 0;
         for (uint l = CSR_BINNED_TEAM; l >= CSR_BINNED_MIN_LANES && l > 0; l >>= 1) {
             const uint c = 31 - clz(l); /* log2(l) */
-            const uint level_lo = l == CSR_BINNED_TEAM ? 0 : binned_cut(h, c);
-            const uint level_hi = l == CSR_BINNED_MIN_LANES ? binned : binned_cut(h, c - 1);
+            const uint level_lo = l == CSR_BINNED_TEAM ? 0 : staged[2 + c];
+            const uint level_hi = l == CSR_BINNED_MIN_LANES ? binned : staged[1 + c];
             const uint per_group = CSR_BINNED_WG / l;
             const uint groups = (max(level_hi, level_lo) - level_lo + per_group - 1) / per_group;
             if (g < groups) {
-                lanes = l, lo = level_lo + g * per_group + lid / l, hi = level_hi;
+                lanes = l, first = level_lo + g * per_group, hi = level_hi;
                 break;
             }
             g -= groups;
         }
         if (lanes == 0) /* past the last level (the host launches a bound): no rows */
-            lanes = 1, lo = hi = 0;
+            lanes = 1, first = hi = 0;
     }
-    const uint lane = lid % lanes;
+    const uint lane = lid % lanes, team = lid / lanes;
     for (uint i = 0; i < items; i++) {
-        const uint pos = lo + i;
-        const bool valid = pos < hi;
-        const uint4 r = valid ? records[pos] : (uint4)(0);
+        barrier(CLK_LOCAL_MEM_FENCE); /* staged[] / partial[] were read */
+        const uint base = first + i; /* the first record of this item */
+        if (lid < CSR_BINNED_WG / lanes && base + lid < hi)
+            staged_records[lid] = records[base + lid];
+        barrier(CLK_LOCAL_MEM_FENCE);
+        const bool valid = base + team < hi;
+        const uint4 r = valid ? staged_records[team] : (uint4)(0);
+        barrier(CLK_LOCAL_MEM_FENCE); /* partial[] is rewritten next */
         const uint m = r.s0;
         /* a unit's sum goes out unscaled: the combine scales the row's total */
         const float row_scale = valid && !on_units ? csr_row_scale(scales, m) : 1.0f;
@@ -736,7 +741,7 @@ void spmm_csr_binned(const uint rows, const uint cols, const uint batch,
                 for (uint q = 0; q < nb; q++) {
                     const float sum = partial[q * CSR_BINNED_WG + lid];
                     if (on_units)
-                        partials[(size_t)(b0 + q) * n_units + (pos - rows)] = sum;
+                        partials[(size_t)(b0 + q) * n_units + (base - rows)] = sum;
                     else
                         y[y_off + (size_t)(b0 + q) * rows + m] =
                             sparq_epilogue(sum * row_scale, bias, bias_off, m, act);
