@@ -486,7 +486,8 @@ void spmm_csr_batchtile(const uint rows, const uint cols, const uint batch,
  *               (longest length class first, rows ascending within a class) as
  *               (row, start slot, end slot, 0); the n_long long rows as (row, first unit,
  *               end unit, 0); the n_units units of the long rows as (row, start, end, 0),
- *               CSR_BINNED_UNIT slots each (the host's constant), a long row's in order.
+ *               2048 slots each (BINNED_UNIT, host/spmm_csr.c), a long row's in order.
+ * A group reads the header, then its records, once into local memory (one request).
  * A binned row of k chunks gets lanes = next power of two >= k, kept within
  * [CSR_BINNED_TEAM / CSR_BINNED_SHORT, CSR_BINNED_TEAM]: short rows share a team
  * (CSR_BINNED_SHORT of them at most), a medium row has a team of its own (several steps
@@ -519,12 +520,6 @@ void spmm_csr_batchtile(const uint rows, const uint cols, const uint batch,
 #endif
 #define CSR_BINNED_NB 4 /* batch columns one pass over the rows serves */
 #define CSR_BINNED_MIN_LANES (CSR_BINNED_TEAM / CSR_BINNED_SHORT)
-
-#if SPARQ_INDEX_U16
-typedef ushort4 binned_index4;
-#else
-typedef uint4 binned_index4;
-#endif
 
 /* The 4 column indices of the chunk at slot j (j % 4 == 0). */
 static inline uint4 binned_columns(const global sparq_index_t *col_idx, uint j)
