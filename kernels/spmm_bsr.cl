@@ -385,10 +385,11 @@ void spmm_bsr_gemv(const uint rows, const uint cols, const uint batch,
  * (one a multiple of the other; host/spmm_bsr.c ranks the rest refused): a lane reads
  * the same chunk positions in every block, the same rows, and keeps one private sum per
  * row of each (STREAM_NPL positions x STREAM_CR rows). The team then adds its lanes'
- * sums per row in local memory, in a fixed order. x: the chunk's columns as float4 /
- * float8 vector loads (the lanes of one block share them). i8/i4: codes minus the zero
- * point, times x; per-group scales per chunk (the block's rows read adjacent scales,
- * bsr_scale_index), per-row and per-tensor scales on the finished row sums. */
+ * sums per row in local memory, in a fixed order. x: the chunk's columns as float4
+ * loads where x's row is 16-byte aligned (the lanes of one block share them). i8/i4:
+ * codes minus the zero point, times x; per-group scales per chunk (the block's rows read
+ * adjacent scales, bsr_scale_index), per-row and per-tensor scales on the finished row
+ * sums. */
 #if SPARQ_ENCODING == SPARQ_ENCODING_F32
 #define STREAM_CH 4
 #elif SPARQ_ENCODING == SPARQ_ENCODING_F16

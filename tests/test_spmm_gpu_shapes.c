@@ -4,7 +4,7 @@
  * symmetric and asymmetric, per row, tensor and group), ragged shapes (rows not whole
  * blocks or slabs, columns not whole blocks, groups or tiles), their CPU and GPU default
  * parameters, X with mean 5 against a double reference at 1e-6 for every kernel of the
- * two structures, repeatable bits, and their ranks on CPUs and GPUs.
+ * two structures, f16 subnormals, repeatable bits, and their ranks on CPUs and GPUs.
  */
 #include "kernel_check.h"
 
@@ -189,6 +189,45 @@ static void every_kernel_mean5(void **state)
     sparq_context_free(ctx);
 }
 
+/* f16 values the stream kernels widen from registers (not vload_half): subnormals
+ * (2^-24 and up), signed zeros and small normals, with X of mean 1e5 so that each
+ * subnormal weight moves Y by about 0.1 (a decode that flushed or misplaced them would
+ * miss 1e-6 of max |Y| by far). 2:4: two of each group of four set, so pruning keeps them. */
+static void f16_small_values(void **state)
+{
+    (void)state;
+    sparq_context *ctx = testing_context(NULL);
+    static const float small[] = {5.9604645e-8f, -1e-6f, 3.0e-5f, -0.0f, 6.1e-5f,
+                                  -9.5e-5f,      2.5e-6f, 0.0f,    -4.1e-7f, 7.7e-5f};
+    const size_t rows = 24, cols = 48, n = sizeof small / sizeof small[0];
+    const sparq_pack_options packs[] = {
+        {.structure = SPARQ_STRUCTURE_BSR, .block_rows = 16, .block_cols = 16,
+         .quant = {.encoding = SPARQ_ENCODING_F16}},
+        {.structure = SPARQ_STRUCTURE_NM, .nm_n = 2, .nm_m = 4,
+         .quant = {.encoding = SPARQ_ENCODING_F16}},
+    };
+    for (size_t f = 0; f < sizeof packs / sizeof packs[0]; f++) {
+        float *w = calloc(rows * cols, sizeof *w);
+        assert_non_null(w);
+        for (size_t i = 0; i < rows * cols; i++) {
+            size_t in_group = i % 4, group = i / 4;
+            bool kept = packs[f].structure == SPARQ_STRUCTURE_BSR ||
+                        in_group == group % 4 || in_group == (group + 1) % 4;
+            w[i] = kept ? small[(i * 7 + i / cols) % n] : 0.0f;
+        }
+        sparq_matrix_options mo = {.path = SPARQ_PATH_SPARSE};
+        sparq_matrix *m = testing_matrix(ctx, &packs[f], rows, cols, w, &mo, "f16 small", w,
+                                         NULL);
+        const sparq_kernel_info *k = sparq_kernel_find(stream_kernel(&packs[f]));
+        testing_linear_run run = {.kernel = k, .batch = 1, .seed = 3, .tol = TOL_MEAN5,
+                                  .x_mean = 1e5f, .label = "f16 small values"};
+        assert_int_equal(testing_check_linear(ctx, m, w, &run, NULL), 1);
+        sparq_matrix_free(m);
+        free(w);
+    }
+    sparq_context_free(ctx);
+}
+
 /* Batch 1: the stream kernels rank best on a GPU, below the CPU kernels on a CPU (where
  * dispatch keeps spmm_bsr_gemv and spmm_nm_gemv24_slab); blocks that are not whole
  * 16-byte chunks are refused with a reason. */
@@ -239,6 +278,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(stream_kernels_every_encoding),
         cmocka_unit_test(every_kernel_mean5),
+        cmocka_unit_test(f16_small_values),
         cmocka_unit_test(stream_ranks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
