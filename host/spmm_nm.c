@@ -128,7 +128,8 @@ static sparq_status enqueue_nm_gemv24_slab(sparq_context *ctx, const sparq_kerne
 /* ---- spmm_nm_stream24 ---- */
 
 /* Local memory bytes spmm_nm_stream24 uses with parameters p on m (as its kernel file
- * declares: x, meta units, scales and zero points of scale groups, the team sums). */
+ * declares: x with its padding, meta units, scales and zero points of scale groups, the
+ * team sums). */
 static size_t stream24_local_bytes(const sparq_matrix *m, const sparq_kernel_info *k,
                                    const sparq_kernel_params *p)
 {
@@ -141,7 +142,7 @@ static size_t stream24_local_bytes(const sparq_matrix *m, const sparq_kernel_inf
     size_t groups = quantized && q->granularity == SPARQ_SCALE_GROUP && q->group_size
                         ? kt / q->group_size : 0;
     size_t per_row = q->encoding == SPARQ_ENCODING_F32 ? 4 : 8; /* sums a lane keeps */
-    return 4 * kt + slabs * kt + slabs * 8 * groups * 4 * (q->asymmetric ? 2 : 1) +
+    return 4 * (kt + kt / 32) + slabs * kt + slabs * 8 * groups * 4 * (q->asymmetric ? 2 : 1) +
            wg * per_row * 4;
 }
 

@@ -718,10 +718,11 @@ void spmm_nm_tiled(const uint rows, const uint cols, const uint batch,
  * in every encoding. A chunk is STREAM_NR rows x STREAM_NS slots of one meta byte: f32 4
  * rows x 1 slot (half a unit), f16 8 x 1, i8 8 x 2, i4 8 x 4 (the byte's four slots);
  * STREAM_CPM chunks per meta byte. Per tile the group first stages in local memory x (KT
- * floats, 0 past the last column), each slab's KT / 8 meta units (eight rows' bytes:
- * 16-byte loads where the slab's units start 16-byte aligned, else 8-byte ones) and,
- * for scale groups, its rows' scales (and zero points) of the tile's KT / G groups
- * (consecutive lanes on a row's consecutive groups). A chunk's kept columns come from its
+ * floats, 0 past the last column, padded against bank conflicts), each slab's KT / 8
+ * meta units (eight rows' bytes: 16-byte loads where the slab's units start 16-byte
+ * aligned, else 8-byte ones) and, for scale groups, its rows' scales (and zero points)
+ * of the tile's KT / G groups (consecutive lanes on a row's consecutive groups). A
+ * chunk's kept columns come from its
  * rows' staged meta bytes, their x from local memory. LANES is a multiple of 8: a lane
  * reads the same rows and slot positions in every meta byte, and keeps one sum per row;
  * the team adds them per row in lane order at the end (fixed order).
@@ -802,6 +803,14 @@ static inline void nm_stream_chunk(const global sparq_value_t *values, size_t c,
 #endif
 }
 
+/* Where column k of a tile lies in the staged x: one float of padding after every 32, so
+ * that the lanes of a warp gathering a column each from eight-column meta bytes side by
+ * side (stride 8 floats) fall on different banks. */
+static inline uint nm_stream_xl(uint k)
+{
+    return k + k / 32;
+}
+
 /* Global size: ceil(slabs / STREAM_SPG) x NM_STREAM24_WG, batch. Each batch row reads the
  * weights again (batch 1 is its regime). */
 __kernel __attribute__((reqd_work_group_size(NM_STREAM24_WG, 1, 1)))
@@ -814,7 +823,7 @@ void spmm_nm_stream24(const uint rows, const uint cols, const uint batch,
                       global float *y, const ulong y_off,
                       const global float *bias, const ulong bias_off, const uint act)
 {
-    local float xl[NM_STREAM24_KT];
+    local float xl[NM_STREAM24_KT + NM_STREAM24_KT / 32];
     local uint2 metal[STREAM_SPG][NM_STREAM24_KT / 8]; /* unit i: eight rows' bytes */
 #if STREAM_QGROUP
     local float scl[STREAM_SPG][8][STREAM_GPT];
@@ -851,7 +860,7 @@ void spmm_nm_stream24(const uint rows, const uint cols, const uint batch,
         const uint i0 = k0 / 8, units = min((uint)NM_STREAM24_KT / 8, bytes - i0);
         barrier(CLK_LOCAL_MEM_FENCE); /* the previous tile is consumed */
         for (uint k = lid; k < NM_STREAM24_KT; k += NM_STREAM24_WG)
-            xl[k] = k0 + k < cols ? xb[k0 + k] : 0.0f;
+            xl[nm_stream_xl(k)] = k0 + k < cols ? xb[k0 + k] : 0.0f;
         for (uint s = 0; s < STREAM_SPG; s++) {
             const uint sm = min((uint)get_group_id(0) * STREAM_SPG + s, (rows - 1) / 8);
             const size_t u0 = (size_t)sm * bytes + i0; /* the slab's first unit of the tile */
@@ -914,7 +923,7 @@ void spmm_nm_stream24(const uint rows, const uint cols, const uint batch,
                 for (uint k = 0; k < STREAM_NS; k++) {
                     const uint s = s0 + k; /* slot of the meta byte: column 4 (s / 2) + f */
                     const uint col = 8 * i + 4 * (s / 2) + ((mb[r] >> (2 * s)) & 3);
-                    part = fma(w[k * STREAM_NR + r] - z, xl[col], part);
+                    part = fma(w[k * STREAM_NR + r] - z, xl[nm_stream_xl(col)], part);
                 }
 #if STREAM_QGROUP
                 acc[r] = fma(scl[sl][r0 + r][g], part, acc[r]);

@@ -240,9 +240,12 @@ static void stream_ranks(void **state)
         const sparq_kernel_info *k = sparq_kernel_find(stream_kernel(&formats[f].pack));
         float *w = NULL;
         sparq_matrix *m = make_matrix(ctx, &formats[f], &shape, 5, &w);
+        /* the limits of a device of each type (this one may be small: the wg32 runs) */
         sparq_device_caps cpu = ctx->caps, gpu = ctx->caps;
         cpu.type = SPARQ_DEVICE_TYPE_CPU;
         gpu.type = SPARQ_DEVICE_TYPE_GPU;
+        cpu.max_work_group_size = gpu.max_work_group_size = 1024;
+        cpu.local_mem_bytes = gpu.local_mem_bytes = 48 * 1024;
         sparq_kernel_params pc, pg = gpu_defaults(ctx, k);
         sparq_kernel_type_defaults(k, &cpu, &pc);
         char why[256];
@@ -262,7 +265,8 @@ static void stream_ranks(void **state)
     float *w = NULL;
     sparq_matrix *m = make_matrix(ctx, &i4, &shape, 6, &w);
     const sparq_kernel_info *k = sparq_kernel_find("spmm_bsr_stream");
-    sparq_kernel_params p = gpu_defaults(ctx, k);
+    sparq_kernel_params p;
+    sparq_kernel_default_params(k, &ctx->caps, &p);
     char why[256];
     assert_int_equal(sparq_kernel_rank(k, m, 1, &ctx->caps, &p, why, sizeof why),
                      SPARQ_RANK_REFUSED);
