@@ -257,6 +257,24 @@ static void rank_and_dispatch(void **state)
     }
     sparq_matrix_free(m);
     free(w);
+    /* dispatch as on a GPU (the context's device type set so; PoCL runs the kernels):
+     * spmm_csr_binned up to batch 4, with split rows too, and right */
+    ctx->caps.type = SPARQ_DEVICE_TYPE_GPU;
+    const binned_case *split = testing_small_mode() ? &small_cases[2] : &cases[3];
+    m = make(ctx, &formats[4], split, 8, &w);
+    for (size_t batch = 1; batch <= 5; batch += 2) {
+        testing_linear_run run = {.batch = batch, .seed = 6, .tol = 2e-5,
+                                  .label = "dispatch as on a GPU"};
+        testing_check_linear(ctx, m, w, &run, NULL);
+        sparq_plan_info info;
+        assert_int_equal(sparq_plan_info_get(m, batch, &info), SPARQ_OK);
+        if (batch <= 4)
+            assert_string_equal(info.kernel, "spmm_csr_binned");
+        else
+            assert_string_not_equal(info.kernel, "spmm_csr_binned");
+    }
+    sparq_matrix_free(m);
+    free(w);
     sparq_context_free(ctx);
     unsetenv("SPARQ_TUNE");
 }
