@@ -332,17 +332,20 @@ static const sparq_kernel_info nm_rows[] = {
     /* GPU defaults from the simulated-warp model (bench/gpu_model.md): 64 lanes a slab,
      * two warps each reading 512 consecutive bytes a request; four slabs a group of 256
      * share the staged x; tiles of 1024 columns, so that a row's scales of G 128 fill a
-     * 32-byte sector when staged, and an i4 tile still gives each lane a chunk. */
+     * 32-byte sector when staged, and an i4 tile still gives each lane a chunk. Teams of
+     * at least a warp (a request on one slab's stream) keep a group at 8 slabs or fewer,
+     * whose staged meta units, scales and sums fit 48 KB of local memory in every
+     * encoding. */
     {"spmm_nm_stream24", "spmm_nm.cl", 0, SPARQ_STRUCTURE_NM,
      "2:4 at batch 1 on GPUs: a team of lanes per slab of 8 rows reads it in consecutive "
      "16-byte chunks, x and metadata staged in local memory",
      {{"NM_STREAM24_WG", 64, 256, {32, 64, 128, 256, 0}},
-      {"NM_STREAM24_LANES", 32, 64, {8, 16, 32, 64, 128, 0}},
+      {"NM_STREAM24_LANES", 32, 64, {32, 64, 128, 0}},
       {"NM_STREAM24_KT", 512, 1024, {256, 512, 1024, 0}}},
      rank_nm_stream24, enqueue_nm_stream24, NM_ENCODINGS, false,
      {{SPARQ_RULE_WORK_GROUP, "NM_STREAM24_WG", NULL, 0},
       {SPARQ_RULE_DIVIDES, "NM_STREAM24_LANES", "NM_STREAM24_WG", 0},
-      {SPARQ_RULE_MULTIPLE, "NM_STREAM24_LANES", NULL, 8},
+      {SPARQ_RULE_CANDIDATE, "NM_STREAM24_LANES", NULL, 0},
       {SPARQ_RULE_MULTIPLE, "NM_STREAM24_KT", NULL, 256}}},
     {"spmm_nm_tiled", "spmm_nm.cl", 0, SPARQ_STRUCTURE_NM,
      "N:M at batch >= 2: one work-item per row and tile of TB batch columns",

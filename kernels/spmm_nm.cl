@@ -732,7 +732,7 @@ void spmm_nm_tiled(const uint rows, const uint cols, const uint batch,
 #define NM_STREAM24_WG 256 /* spmm_nm_stream24: work-items per group */
 #endif
 #ifndef NM_STREAM24_LANES
-#define NM_STREAM24_LANES 64 /* spmm_nm_stream24: lanes per slab (a team), a multiple of 8 */
+#define NM_STREAM24_LANES 64 /* spmm_nm_stream24: lanes per slab (a team): 32, 64 or 128 */
 #endif
 #ifndef NM_STREAM24_KT
 #define NM_STREAM24_KT 1024 /* spmm_nm_stream24: columns staged at a time (256 | KT) */
