@@ -43,7 +43,7 @@ static sparq_status run_dense_tiled(const sparq_linear_args *a, const sparq_kern
     return sparq_linear_enqueue(m->ctx, k, a, kernel, global, local);
 }
 
-/* The dense path at batch 1 on a GPU: linear_dense_q_coop built for f32 on the dense
+/* The dense path at batch <= 8 on a GPU: linear_dense_q_coop built for f32 on the dense
  * weights (a team of lanes per row, 16-byte loads: rows of cols floats start on 16
  * bytes when cols is a multiple of 4), bias and activation fused; at its defaults fitted
  * to the device. SPARQ_ERROR_UNSUPPORTED where it can't run (the caller then takes
@@ -58,7 +58,7 @@ static sparq_status run_dense_coop(const sparq_linear_args *a)
     sparq_kernel_params p;
     sparq_kernel_caps(m->ctx, k, &caps);
     sparq_kernel_default_params(k, &caps, &p);
-    if (caps.type != SPARQ_DEVICE_TYPE_GPU || m->cols % 4 != 0 || a->batch != 1 ||
+    if (caps.type != SPARQ_DEVICE_TYPE_GPU || m->cols % 4 != 0 || a->batch > 8 ||
         sparq_dense_q_coop_local_bytes(k, &p) > caps.local_mem_bytes)
         return SPARQ_ERROR_UNSUPPORTED;
     char options[256] = "-DSPARQ_ENCODING=SPARQ_ENCODING_F32 ";
@@ -98,23 +98,23 @@ sparq_status sparq_linear_run(const sparq_kernel_info *k, const sparq_kernel_par
     return k->enqueue(m->ctx, k, a, p);
 }
 
-/* The dense path: above batch 1 the dense tiled kernel (unless tuning found CLBlast
- * faster and the queue is in order: CLBlast takes no wait list); at batch 1 on a GPU the
- * cooperative GEMV (unless tuned to CLBlast), else sparq_linear_dense (bias fused), then
- * the activation if any. */
+/* The dense path: on a GPU up to batch 8 the cooperative kernel (unless tuned to
+ * CLBlast); above batch 1 the dense tiled kernel (unless tuning found CLBlast faster and
+ * the queue is in order: CLBlast takes no wait list); at batch 1 sparq_linear_dense (bias
+ * fused), then the activation if any. */
 static sparq_status run_dense(const sparq_linear_args *a, const sparq_plan *plan)
 {
     const sparq_matrix *m = a->matrix;
     sparq_dense_backend backend = plan->dense_backend;
     if (backend == SPARQ_DENSE_BACKEND_CLBLAST && !sparq_queue_in_order(a->queue))
         backend = SPARQ_DENSE_BACKEND_AUTO;
-    if (a->batch > 1 && backend != SPARQ_DENSE_BACKEND_CLBLAST)
-        return run_dense_tiled(a, &plan->p);
-    if (backend == SPARQ_DENSE_BACKEND_AUTO && m->ctx->caps.type == SPARQ_DEVICE_TYPE_GPU) {
+    if (backend != SPARQ_DENSE_BACKEND_CLBLAST && m->ctx->caps.type == SPARQ_DEVICE_TYPE_GPU) {
         sparq_status st = run_dense_coop(a);
         if (st != SPARQ_ERROR_UNSUPPORTED)
             return st;
     }
+    if (a->batch > 1 && backend != SPARQ_DENSE_BACKEND_CLBLAST)
+        return run_dense_tiled(a, &plan->p);
     if (a->activation == SPARQ_ACTIVATION_NONE)
         return sparq_linear_dense(m->ctx, a->queue, backend, a->batch, m->rows,
                                   m->cols, a->x, a->x_offset, m->buf[SPARQ_ARRAY_DENSE], 0,

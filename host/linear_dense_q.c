@@ -99,13 +99,11 @@ static sparq_status enqueue_dense_q_gemv(sparq_context *ctx, const sparq_kernel_
 
 /* ---- linear_dense_q_coop ------------------------------------------------------------ */
 
-/* Local memory of the cooperative GEMV: the x tile (QCOOP_XT floats and 4 more per 32),
- * which the lanes' sums reuse at the end (QCOOP_WG floats). */
+/* Local memory of the cooperative kernel: the x tile (8 floats a work-item, and 4 more
+ * per 32), which the lanes' sums reuse at the end (one float a work-item). */
 size_t sparq_dense_q_coop_local_bytes(const sparq_kernel_info *k, const sparq_kernel_params *p)
 {
-    size_t tile = sparq_kernel_param(k, p, "QCOOP_XT") / 32 * 36;
-    size_t sums = sparq_kernel_param(k, p, "QCOOP_WG");
-    return (tile > sums ? tile : sums) * sizeof(float);
+    return (size_t)sparq_kernel_param(k, p, "QCOOP_WG") * 9 * sizeof(float);
 }
 
 static int rank_dense_q_coop(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
@@ -118,21 +116,17 @@ static int rank_dense_q_coop(const sparq_matrix *m, size_t batch, const sparq_de
                  local, (unsigned long long)caps->local_mem_bytes);
         return SPARQ_RANK_REFUSED;
     }
-    if (batch > 1) {
-        snprintf(why, why_size, "batch %zu: the cooperative GEMV rereads the rows per batch "
-                 "row; linear_dense_q_tiled uses each weight for a tile of batch rows", batch);
-        return SPARQ_RANK_OFF_REGIME;
-    }
     if (caps->type != SPARQ_DEVICE_TYPE_GPU) {
         snprintf(why, why_size, "lanes sharing rows pay barriers and a reduction per row on "
                  "a CPU, where a work-item per row streams its row alone");
         return SPARQ_RANK_FALLBACK;
     }
-    snprintf(why, why_size, "batch 1 on a GPU: teams of %u lanes share %u rows, each lane "
-             "reading 16-byte chunks side by side, x staged in local memory, %s codes "
-             "decoded in registers (%s scales)", sparq_kernel_param(k, p, "QCOOP_LANES"),
-             sparq_kernel_param(k, p, "QCOOP_R"), sparq_encoding_name(m->format.quant.encoding),
-             granularity_words(m));
+    snprintf(why, why_size, "batch %zu on a GPU: teams of %u lanes share %u rows, each lane "
+             "reading 16-byte chunks side by side, %s codes decoded once in registers (%s "
+             "scales) for %u batch rows staged in local memory", batch,
+             sparq_kernel_param(k, p, "QCOOP_LANES"), sparq_kernel_param(k, p, "QCOOP_R"),
+             sparq_encoding_name(m->format.quant.encoding), granularity_words(m),
+             sparq_kernel_param(k, p, "QCOOP_TB"));
     return SPARQ_RANK_BEST;
 }
 
@@ -167,12 +161,16 @@ static sparq_status enqueue_dense_q_coop(sparq_context *ctx, const sparq_kernel_
 static int rank_dense_q_tiled(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
                               const sparq_kernel_params *p, char *why, size_t why_size)
 {
-    (void)caps;
     const sparq_kernel_info *k = sparq_kernel_find("linear_dense_q_tiled");
     if (batch == 1) {
         snprintf(why, why_size, "batch 1 has no batch rows to share a dequantized weight; "
                  "the GEMV streams the codes with the scales factored out");
         return SPARQ_RANK_OFF_REGIME;
+    }
+    if (caps->type == SPARQ_DEVICE_TYPE_GPU) {
+        snprintf(why, why_size, "a work-item per row reads a row apart from its neighbours "
+                 "on a GPU; linear_dense_q_coop shares rows between lanes");
+        return SPARQ_RANK_SHAPED;
     }
     snprintf(why, why_size, "batch %zu: each %s weight is dequantized once (%s scales) and "
              "used for a tile of %u batch rows, each x for %u rows", batch,
@@ -458,20 +456,23 @@ static const sparq_kernel_info dense_q_rows[] = {
      * request (four whole lines); 8 warps a group, 2 rows a team, so the x tile in local
      * memory serves 16 rows and each lane keeps two 16-byte loads in flight (an H100 needs
      * about 3.35 TB/s x 600 ns / 132 SMs = 15 KB in flight per SM: 8 groups of 256 lanes
-     * x 2 x 16 bytes over the GPU's 132 SMs a wave); 2048 columns of x a tile (9 KB) give
-     * an i4 lane two chunks per row between barriers. Also built for f32 by the dense path
-     * at batch 1 on GPUs (host/linear.c). */
+     * x 2 x 16 bytes over the GPU's 132 SMs a wave); 2048 floats of x a tile (8 a
+     * work-item, 9 KB) give an i4 lane two chunks per row between barriers at batch 1;
+     * 4 batch rows a pass read
+     * the matrix once per 4 (R x TB = 8 accumulators and 8 float4 partial sums a lane).
+     * Also built for f32 by the dense path at batch <= 8 on GPUs (host/linear.c). */
     {"linear_dense_q_coop", "linear_dense_q.cl", 0, SPARQ_STRUCTURE_DENSE,
-     "dense f16/i8/i4 weights at batch 1 on GPUs: a team of lanes shares rows, 16-byte "
-     "chunks side by side, x staged in local memory, a fixed-order (or subgroup) sum",
+     "dense f16/i8/i4 weights on GPUs: a team of lanes shares rows, 16-byte chunks side by "
+     "side, each decoded once for QCOOP_TB batch rows staged in local memory, a fixed-order "
+     "(or subgroup) sum",
      {{"QCOOP_WG", 64, 256, {32, 64, 128, 256, 0}}, {"QCOOP_LANES", 16, 32, {8, 16, 32, 64, 0}},
-      {"QCOOP_R", 1, 2, {1, 2, 4, 0}}, {"QCOOP_XT", 512, 2048, {256, 512, 1024, 2048, 0}}},
+      {"QCOOP_R", 1, 2, {1, 2, 4, 0}}, {"QCOOP_TB", 1, 4, {1, 2, 4, 0}}},
      rank_dense_q_coop, enqueue_dense_q_coop,
      (1u << SPARQ_ENCODING_F16) | (1u << SPARQ_ENCODING_I8) | (1u << SPARQ_ENCODING_I4), false,
      {{SPARQ_RULE_WORK_GROUP, "QCOOP_WG", NULL, 0},
       {SPARQ_RULE_DIVIDES, "QCOOP_LANES", "QCOOP_WG", 0},
-      {SPARQ_RULE_MULTIPLE, "QCOOP_XT", NULL, 256},
-      {SPARQ_RULE_LOCAL_FLOATS, "QCOOP_XT", NULL, 36}}},
+      {SPARQ_RULE_PRIVATE, "QCOOP_R", "QCOOP_TB", 5},
+      {SPARQ_RULE_LOCAL_FLOATS, "QCOOP_WG", NULL, 9 * 32}}},
     /* also built for f32 by the dense path above batch 1 (host/linear.c) */
     {"linear_dense_q_tiled", "linear_dense_q.cl", 0, SPARQ_STRUCTURE_DENSE,
      "dense f16/i8/i4 weights, any batch: tiles of QTILE_R rows x QTILE_TB batch rows, "

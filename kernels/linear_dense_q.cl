@@ -43,9 +43,15 @@
 #ifndef QCOOP_R
 #define QCOOP_R 2 /* linear_dense_q_coop: rows per team: 1 to 4 */
 #endif
-#ifndef QCOOP_XT
-#define QCOOP_XT 1024 /* linear_dense_q_coop: columns of x in local memory at a time */
+#ifndef QCOOP_TB
+#define QCOOP_TB 1 /* linear_dense_q_coop: batch rows a pass: 1 to 4 */
 #endif
+#if QCOOP_TB < 1 || QCOOP_TB > 4
+#error "QCOOP_TB must be 1 to 4"
+#endif
+/* Floats of x a tile in local memory: 8 a work-item (a multiple of 256, 64 columns of
+ * each of up to 4 batch rows, for work-groups of 32 or more). */
+#define QCOOP_XT (8 * QCOOP_WG)
 #ifndef SPARQ_HAS_SUBGROUPS
 #define SPARQ_HAS_SUBGROUPS 0 /* the host sets 1 where the device has subgroups */
 #endif
@@ -503,24 +509,27 @@ void linear_dense_q_tiled(const uint rows, const uint cols, const uint batch,
                    bias_off, act, m0, b0);
 }
 
-/* ---- linear_dense_q_coop: batch 1 on GPUs, a team of lanes per row ----------------
+/* ---- linear_dense_q_coop: GPUs, a team of lanes per row, QCOOP_TB batch rows a pass ----
  * QCOOP_LANES work-items (a team) share QCOOP_R rows: lane l reads the row's 16-byte
  * chunks l, l + LANES, ..., so a warp's lanes read consecutive chunks (whole sectors)
  * with one 128-bit load each through a uint4 / float4 pointer (rows start on 16 bytes:
  * sparq_dense_row_stride). A chunk holds 4 f32, 8 f16, 16 i8 codes, or half of an i4
  * step-order block (above: lanes 4h .. 4h + 3 of the 64-column block, so its 32 codes
- * are columns 8j + 4h + (0..3), j = 0..7). The work-group first stages QCOOP_XT columns
- * of x in local memory (coalesced), at float index k + 4 (k / 32): the 4 floats after
- * every 32 make the quarter-warp phases of the lanes' float4 reads fall in distinct
- * banks for every encoding. Codes decode in registers to q - z (exact) and each chunk's
- * sum is scaled by its group's scale (group scales; a chunk lies inside one group for
- * G >= its columns, i4 with G = 32 takes two); row and tensor scales multiply the row's
- * sum at the end. The columns after the last whole chunk window are added lane by lane
- * from global memory. The lanes' sums are added in a fixed order: a tree in local
- * memory, or sub_group_reduce_add where the device has subgroups and a subgroup is a
- * team (then the subgroup is the team). Global size: ceil(rows / (teams x QCOOP_R))
- * groups of QCOOP_WG; scratch: QCOOP_XT * 9 / 8 floats (x), at least QCOOP_WG * QCOOP_R
- * (the tree). */
+ * are columns 8j + 4h + (0..3), j = 0..7). The batch goes in passes of up to QCOOP_TB
+ * rows: each chunk is decoded once (codes to q - z in registers, exact) and used for
+ * every batch row of the pass, so the matrix is read ceil(batch / QCOOP_TB) times. Per
+ * pass the work-group stages x of its batch rows in local memory, QCOOP_XT floats at a
+ * time (QCOOP_XT / P columns of each of its P = 1, 2 or 4 rows), each row's slice at
+ * float index k + 4 (k / 32): the 4 floats after every 32 put the quarter-warp phases
+ * of the lanes' float4 reads in distinct banks for every encoding. A chunk's products go
+ * to float4 accumulators, added in a fixed order and scaled by its group's scale (group
+ * scales; a chunk lies inside one group for G >= its columns, i4 with G = 32 takes two);
+ * row and tensor scales multiply the row's sum at the end. The columns after the last
+ * whole chunk window are added lane by lane from global memory. The lanes' sums are
+ * added in a fixed order: a tree in local memory, or sub_group_reduce_add where the
+ * device has subgroups and a subgroup is a team (then the subgroup is the team).
+ * Global size: ceil(rows / (teams x QCOOP_R)) groups of QCOOP_WG; scratch:
+ * QCOOP_XT * 9 / 8 floats (9 a work-item; the sums use QCOOP_TB). */
 
 #if SPARQ_ENCODING == SPARQ_ENCODING_I4
 #define QCOOP_WINDOW 64 /* columns of one chunk window (an i4 step-order block: 2 chunks) */
@@ -537,10 +546,12 @@ void linear_dense_q_tiled(const uint rows, const uint cols, const uint batch,
 #endif
 #define QCOOP_TEAMS (QCOOP_WG / QCOOP_LANES)
 
-/* x[k .. k + 3] from the staged tile (k relative to the tile, a multiple of 4). */
-static inline float4 qcoop_x4(const local float4 *xs, uint k)
+/* The staged x of a chunk window starting at column kt of the tile (a multiple of the
+ * window): its float4 i is at [i] for i < 8 (windows of up to 32 columns stay inside one
+ * padded run of 32), an i4 window's float4 i at [i + i / 8]. */
+static inline const local float4 *qcoop_window_x(const local float4 *xs, uint kt)
 {
-    return xs[k / 4 + k / 32];
+    return xs + kt / 4 + kt / 32;
 }
 
 /* The four lanes of v added in a fixed order. */
@@ -550,72 +561,113 @@ static inline float qcoop_sum4(float4 v)
 }
 
 /* Group scales multiply each chunk's sum; row and tensor scales the row's (at the end). */
-static inline float qcoop_group_scaled(float sum, const global float *scales, size_t s)
+static inline float qcoop_group_scale(const global float *scales, size_t s)
 {
 #if SPARQ_GRANULARITY == SPARQ_SCALE_GROUP
-    return sum * scales[s];
+    return scales[s];
 #else
     (void)scales, (void)s;
-    return sum;
+    return 1.0f;
 #endif
+}
+
+/* part[b] += q * xw[i] of slice b, for the tb slices of a pass (a uniform branch in an
+ * unrolled loop: the accumulators stay registers). */
+static inline void qcoop_fma4(float4 q, const local float4 *xw, uint slice4, uint tb, uint i,
+                              float4 *part)
+{
+#pragma unroll
+    for (uint b = 0; b < QCOOP_TB; b++)
+        if (b < tb)
+            part[b] = fma(q, xw[b * slice4 + i], part[b]);
+}
+
+/* acc[b] += scale * (the lanes of part[b] in a fixed order), then part[b] = 0. */
+static inline void qcoop_flush(float4 *part, float scale, uint tb, float *acc)
+{
+#pragma unroll
+    for (uint b = 0; b < QCOOP_TB; b++)
+        if (b < tb) {
+            acc[b] = fma(qcoop_sum4(part[b]), scale, acc[b]);
+            part[b] = (float4)(0.0f);
+        }
 }
 
 #if SPARQ_ENCODING == SPARQ_ENCODING_I4
-/* Nibbles j0 .. j0 + 3 of the four lanes (columns 8j + (0..3) from x4 at k) minus z,
- * times x, as four lane sums. */
-static inline float4 qcoop_i4_nibbles(int4 lanes, uint j0, float z, const local float4 *xs,
-                                      uint k)
+/* Nibbles j0 .. j0 + 3 of the four lanes (columns 8j + 4 half_idx + (0..3) of the
+ * window: its float4 2j + half_idx) minus z into part. */
+static inline void qcoop_i4_nibbles(int4 lanes, uint j0, float z, const local float4 *xw,
+                                    uint slice4, uint tb, uint half_idx, float4 *part)
 {
-    float4 acc = (float4)(0.0f);
-    for (uint j = j0; j < j0 + 4; j++)
-        acc = fma(convert_float4((lanes << (28 - 4 * j)) >> 28) - z, qcoop_x4(xs, k + 8 * j), acc);
-    return acc;
+    for (uint j = j0; j < j0 + 4; j++) {
+        const uint i = 2 * j + half_idx;
+        qcoop_fma4(convert_float4((lanes << (28 - 4 * j)) >> 28) - z, xw, slice4, tb,
+                   i + i / 8, part);
+    }
 }
 #endif
 
-/* Chunk c of a row (16 bytes w) times x, relative to the tile at column kt (the chunk's
- * window start minus the tile start): sum (q - z) x, times its group's scale for group
- * scales. s_row: scale index of the window's first column. Vector fmas, then one fixed-
- * order sum of their lanes. */
-static inline float qcoop_chunk(const uint4 w, uint half_idx, const local float4 *xs,
-                                uint kt, const global float *scales,
-                                const global char *zero_points, size_t s_row)
+/* Chunk w (16 bytes) of a row times the pass's x slices into acc[b]: sum (q - z) x,
+ * times its group's scale for group scales. kt: the chunk's window start relative to
+ * the tile; s_row: scale index of the window's first column; slice4: float4s from one
+ * staged slice to the next. */
+static inline void qcoop_chunk(const uint4 w, uint half_idx, const local float4 *xs, uint slice4,
+                               uint tb, uint kt, const global float *scales,
+                               const global char *zero_points, size_t s_row, float *acc)
 {
+    float4 part[QCOOP_TB];
+#pragma unroll
+    for (uint b = 0; b < QCOOP_TB; b++)
+        part[b] = (float4)(0.0f);
 #if SPARQ_ENCODING == SPARQ_ENCODING_F32
     (void)half_idx, (void)scales, (void)zero_points, (void)s_row;
-    return qcoop_sum4(as_float4(w) * qcoop_x4(xs, kt));
+    qcoop_fma4(as_float4(w), qcoop_window_x(xs, kt), slice4, tb, 0, part);
+    qcoop_flush(part, 1.0f, tb, acc);
 #elif SPARQ_ENCODING == SPARQ_ENCODING_F16
     (void)half_idx, (void)scales, (void)zero_points, (void)s_row;
     const float8 v = vload_half8(0, (const private half *)&w);
-    return qcoop_sum4(fma(v.hi, qcoop_x4(xs, kt + 4), v.lo * qcoop_x4(xs, kt)));
+    qcoop_fma4(v.lo, qcoop_window_x(xs, kt), slice4, tb, 0, part);
+    qcoop_fma4(v.hi, qcoop_window_x(xs, kt), slice4, tb, 1, part);
+    qcoop_flush(part, 1.0f, tb, acc);
 #elif SPARQ_ENCODING == SPARQ_ENCODING_I8
-    /* byte b of word i is column 4i + b: the words' bytes b sign-extended by shifts (a
+    /* byte i of word j is column 4j + i: the words' bytes i sign-extended by shifts (a
      * char16 view of w lets the compiler split the 16-byte load into four), times x of
-     * those columns: lane b of the four x float4s */
+     * those columns: lane i of each slice's four float4s */
     (void)half_idx;
     const float z = (float)sparq_load_zero_point(zero_points, s_row);
     const int4 words = as_int4(w);
-    const float4 x0 = qcoop_x4(xs, kt), x1 = qcoop_x4(xs, kt + 4);
-    const float4 x2 = qcoop_x4(xs, kt + 8), x3 = qcoop_x4(xs, kt + 12);
-    float4 acc = (convert_float4((words << 24) >> 24) - z) * (float4)(x0.s0, x1.s0, x2.s0, x3.s0);
-    acc = fma(convert_float4((words << 16) >> 24) - z, (float4)(x0.s1, x1.s1, x2.s1, x3.s1), acc);
-    acc = fma(convert_float4((words << 8) >> 24) - z, (float4)(x0.s2, x1.s2, x2.s2, x3.s2), acc);
-    acc = fma(convert_float4(words >> 24) - z, (float4)(x0.s3, x1.s3, x2.s3, x3.s3), acc);
-    return qcoop_group_scaled(qcoop_sum4(acc), scales, s_row);
+    const float4 q0 = convert_float4((words << 24) >> 24) - z;
+    const float4 q1 = convert_float4((words << 16) >> 24) - z;
+    const float4 q2 = convert_float4((words << 8) >> 24) - z;
+    const float4 q3 = convert_float4(words >> 24) - z;
+#pragma unroll
+    for (uint b = 0; b < QCOOP_TB; b++) {
+        if (b < tb) {
+            const local float4 *xb = qcoop_window_x(xs, kt) + b * slice4;
+            const float4 x0 = xb[0], x1 = xb[1], x2 = xb[2], x3 = xb[3];
+            float4 p = q0 * (float4)(x0.s0, x1.s0, x2.s0, x3.s0);
+            p = fma(q1, (float4)(x0.s1, x1.s1, x2.s1, x3.s1), p);
+            p = fma(q2, (float4)(x0.s2, x1.s2, x2.s2, x3.s2), p);
+            part[b] = fma(q3, (float4)(x0.s3, x1.s3, x2.s3, x3.s3), p);
+        }
+    }
+    qcoop_flush(part, qcoop_group_scale(scales, s_row), tb, acc);
 #else /* i4: nibble j of the four 32-bit lanes in w: columns 8j + 4 half_idx + (0..3) */
     const int4 lanes = as_int4(w);
-    const uint k4 = kt + 4 * half_idx;
+    const local float4 *xw = qcoop_window_x(xs, kt);
 #if SPARQ_GRANULARITY == SPARQ_SCALE_GROUP && SPARQ_GROUP_SIZE == 32
     /* nibbles 0-3 are columns of the window's first group, 4-7 of its second */
-    const float a = qcoop_sum4(qcoop_i4_nibbles(
-        lanes, 0, (float)sparq_load_zero_point(zero_points, s_row), xs, k4));
-    const float b = qcoop_sum4(qcoop_i4_nibbles(
-        lanes, 4, (float)sparq_load_zero_point(zero_points, s_row + 1), xs, k4));
-    return a * scales[s_row] + b * scales[s_row + 1];
+    qcoop_i4_nibbles(lanes, 0, (float)sparq_load_zero_point(zero_points, s_row), xw, slice4,
+                     tb, half_idx, part);
+    qcoop_flush(part, scales[s_row], tb, acc);
+    qcoop_i4_nibbles(lanes, 4, (float)sparq_load_zero_point(zero_points, s_row + 1), xw,
+                     slice4, tb, half_idx, part);
+    qcoop_flush(part, scales[s_row + 1], tb, acc);
 #else
     const float z = (float)sparq_load_zero_point(zero_points, s_row);
-    const float4 acc = qcoop_i4_nibbles(lanes, 0, z, xs, k4) + qcoop_i4_nibbles(lanes, 4, z, xs, k4);
-    return qcoop_group_scaled(qcoop_sum4(acc), scales, s_row);
+    qcoop_i4_nibbles(lanes, 0, z, xw, slice4, tb, half_idx, part);
+    qcoop_i4_nibbles(lanes, 4, z, xw, slice4, tb, half_idx, part);
+    qcoop_flush(part, qcoop_group_scale(scales, s_row), tb, acc);
 #endif
 #endif
 }
@@ -633,11 +685,7 @@ static inline float qcoop_weight(const global uchar *row, uint m, uint k, uint c
 #else
     const size_t s = sparq_scale_index(m, k, sparq_groups_per_row(cols));
     const float q = (float)(q_dense_code(row, k, cols) - sparq_load_zero_point(zero_points, s));
-#if SPARQ_GRANULARITY == SPARQ_SCALE_GROUP
-    return q * scales[s];
-#else
-    return q;
-#endif
+    return q * qcoop_group_scale(scales, s);
 #endif
 }
 
@@ -653,21 +701,40 @@ static inline float qcoop_row_scale(const global float *scales, uint m)
 #endif
 }
 
-/* The QCOOP_LANES sums v of a team (team t, lane l; every work-item calls it) added in a
- * fixed order: halving steps in local memory (red: QCOOP_WG floats). The team's lane 0
- * gets the total. */
-static inline float qcoop_team_sum(float v, uint t, uint l, local float *red)
+/* The QCOOP_LANES sums v[b] of a team (team t, lane l; every work-item calls it) for
+ * each of the QCOOP_TB batch rows added in a fixed order: halving steps in local memory
+ * (red: QCOOP_TB x QCOOP_WG floats, row b's sums side by side), all rows in the same
+ * steps and barriers. The team's lane 0 gets the totals in out. With subgroups that are
+ * the teams, sub_group_reduce_add instead. */
+static inline void qcoop_team_sums(const float *v, uint t, uint l, bool sub, local float *red,
+                                   float *out)
 {
+#if SPARQ_HAS_SUBGROUPS
+    if (sub) {
+#pragma unroll
+        for (uint b = 0; b < QCOOP_TB; b++)
+            out[b] = sub_group_reduce_add(v[b]);
+        return;
+    }
+#else
+    (void)sub;
+#endif
     local float *mine = red + t * QCOOP_LANES;
-    barrier(CLK_LOCAL_MEM_FENCE); /* red may still be read (previous row, x tile) */
-    mine[l] = v;
+    barrier(CLK_LOCAL_MEM_FENCE); /* red may still be read (previous sums, x tile) */
+#pragma unroll
+    for (uint b = 0; b < QCOOP_TB; b++)
+        mine[b * QCOOP_WG + l] = v[b];
     barrier(CLK_LOCAL_MEM_FENCE);
     for (uint s = QCOOP_LANES / 2; s > 0; s /= 2) {
         if (l < s)
-            mine[l] += mine[l + s];
+#pragma unroll
+            for (uint b = 0; b < QCOOP_TB; b++)
+                mine[b * QCOOP_WG + l] += mine[b * QCOOP_WG + l + s];
         barrier(CLK_LOCAL_MEM_FENCE);
     }
-    return mine[0];
+#pragma unroll
+    for (uint b = 0; b < QCOOP_TB; b++)
+        out[b] = mine[b * QCOOP_WG];
 }
 
 __kernel __attribute__((reqd_work_group_size(QCOOP_WG, 1, 1)))
@@ -685,6 +752,7 @@ void linear_dense_q_coop(const uint rows, const uint cols, const uint batch,
     const uint t = sub ? get_sub_group_id() : get_local_id(0) / QCOOP_LANES;
     const uint l = sub ? get_sub_group_local_id() : get_local_id(0) % QCOOP_LANES;
 #else
+    const bool sub = false;
     const uint t = get_local_id(0) / QCOOP_LANES, l = get_local_id(0) % QCOOP_LANES;
 #endif
     const uint m0 = (get_group_id(0) * QCOOP_TEAMS + t) * QCOOP_R;
@@ -695,46 +763,54 @@ void linear_dense_q_coop(const uint rows, const uint cols, const uint batch,
     uint m[QCOOP_R];
     for (uint r = 0; r < QCOOP_R; r++)
         m[r] = min(m0 + r, rows - 1); /* rows past the end read the last, not written */
-    for (uint b = 0; b < batch; b++) { /* batch > 1 rereads the rows (the rank says so) */
-        const global float *xb = x + x_off + (size_t)b * cols;
-        float acc[QCOOP_R];
+    for (uint b0 = 0; b0 < batch; b0 += QCOOP_TB) {
+        const uint tb = min((uint)QCOOP_TB, batch - b0);
+        /* columns a tile: QCOOP_XT floats over the pass's rows (1, 2 or 4 slices) */
+        const uint slices = tb == 1 ? 1 : tb == 2 ? 2 : 4;
+        const uint kc = QCOOP_XT / slices, slice4 = kc / 32 * 9;
+        float acc[QCOOP_R][QCOOP_TB];
         for (uint r = 0; r < QCOOP_R; r++)
-            acc[r] = 0.0f;
-        for (uint k0 = 0; k0 < whole; k0 += QCOOP_XT) {
-            const uint kn = min((uint)QCOOP_XT, whole - k0); /* a multiple of the window */
+#pragma unroll
+            for (uint b = 0; b < QCOOP_TB; b++)
+                acc[r][b] = 0.0f;
+        for (uint k0 = 0; k0 < whole; k0 += kc) {
+            const uint kn = min(kc, whole - k0); /* a multiple of the window */
             barrier(CLK_LOCAL_MEM_FENCE); /* the previous tile (or sums) are consumed */
-            for (uint i = get_local_id(0); i < kn / 4; i += QCOOP_WG)
-                scratch[i + i / 8] = vload4(0, xb + k0 + 4 * i);
+            for (uint i = get_local_id(0); i < slices * kn / 4; i += QCOOP_WG) {
+                const uint b = i / (kn / 4), j = i % (kn / 4);
+                const global float *xr = x + x_off + (size_t)min(b0 + b, batch - 1) * cols;
+                scratch[b * slice4 + j + j / 8] = vload4(0, xr + k0 + 4 * j);
+            }
             barrier(CLK_LOCAL_MEM_FENCE);
             const uint c_first = k0 / QCOOP_WINDOW * QCOOP_PER_WINDOW;
             const uint chunks = kn / QCOOP_WINDOW * QCOOP_PER_WINDOW;
             for (uint c = l; c < chunks; c += QCOOP_LANES) {
                 const uint kt = c / QCOOP_PER_WINDOW * QCOOP_WINDOW; /* window start, tile */
-                for (uint r = 0; r < QCOOP_R; r++) {
-                    const uint4 w = w4[m[r] * stride16 + c_first + c];
-                    acc[r] += qcoop_chunk(w, c % QCOOP_PER_WINDOW, scratch, kt, scales,
-                                          zero_points, sparq_scale_index(m[r], k0 + kt, gpr));
-                }
+                for (uint r = 0; r < QCOOP_R; r++)
+                    qcoop_chunk(w4[m[r] * stride16 + c_first + c], c % QCOOP_PER_WINDOW,
+                                scratch, slice4, tb, kt, scales, zero_points,
+                                sparq_scale_index(m[r], k0 + kt, gpr), acc[r]);
             }
         }
         for (uint r = 0; r < QCOOP_R; r++) {
             const global uchar *row = values + (size_t)m[r] * stride16 * 16;
-            for (uint k = whole + l; k < cols; k += QCOOP_LANES)
-                acc[r] = fma(qcoop_weight(row, m[r], k, cols, scales, zero_points), xb[k],
-                             acc[r]);
+            for (uint k = whole + l; k < cols; k += QCOOP_LANES) {
+                const float w = qcoop_weight(row, m[r], k, cols, scales, zero_points);
+#pragma unroll
+                for (uint b = 0; b < QCOOP_TB; b++)
+                    if (b < tb)
+                        acc[r][b] = fma(w, x[x_off + (size_t)(b0 + b) * cols + k], acc[r][b]);
+            }
         }
         for (uint r = 0; r < QCOOP_R; r++) {
-            float total;
-#if SPARQ_HAS_SUBGROUPS
-            if (sub)
-                total = sub_group_reduce_add(acc[r]);
-            else
-#endif
-                total = qcoop_team_sum(acc[r], t, l, (local float *)scratch);
-            if (l == 0 && m0 + r < rows)
-                y[y_off + (size_t)b * rows + m0 + r] =
-                    sparq_epilogue(total * qcoop_row_scale(scales, m0 + r), bias, bias_off,
-                                   m0 + r, act);
+            float total[QCOOP_TB];
+            qcoop_team_sums(acc[r], t, l, sub, (local float *)scratch, total);
+#pragma unroll
+            for (uint b = 0; b < QCOOP_TB; b++)
+                if (l == 0 && m0 + r < rows && b < tb)
+                    y[y_off + (size_t)(b0 + b) * rows + m0 + r] =
+                        sparq_epilogue(total[b] * qcoop_row_scale(scales, m0 + r), bias,
+                                       bias_off, m0 + r, act);
         }
     }
 }

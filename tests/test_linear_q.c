@@ -142,16 +142,20 @@ static void tiled_other_tiles(void **state)
 /* linear_dense_q_coop with other teams than its CPU defaults, on rows its groups don't
  * divide and columns past several x tiles with a ragged tail (2500: 39 whole i4 blocks,
  * rows not a multiple of 16 bytes): its GPU defaults (256 lanes, teams of 32, 2 rows a
- * team, tiles of 2048 columns), teams of 8 with 4 rows over tiles of 256; X with mean 5
- * (post-GELU inputs) within 1e-6 of a double reference, the same bits twice. */
+ * team, 2048 floats of x a tile, 4 batch rows a pass), and groups of 32 (tiles of 256
+ * floats) in teams of 8 with 4 rows and passes of 2; batches 1, 3 (a pass of 4 slices, one a copy) and 6 (a
+ * short last pass); X with mean 5 (post-GELU inputs) within 1e-6 of a double reference,
+ * the same bits twice. */
 static void coop_other_teams(void **state)
 {
     (void)state;
     sparq_context *ctx = testing_context(NULL);
     const sparq_kernel_info *k = sparq_kernel_find("linear_dense_q_coop");
     assert_non_null(k);
-    const char *const names[] = {"QCOOP_LANES", "QCOOP_R", "QCOOP_XT"}; /* after QCOOP_WG */
-    const unsigned teams[][4] = {{256, 32, 2, 2048}, {64, 8, 4, 256}};
+    /* after QCOOP_WG, set below */
+    const char *const names[] = {"QCOOP_LANES", "QCOOP_R", "QCOOP_TB"};
+    const unsigned teams[][4] = {{256, 32, 2, 4}, {32, 8, 4, 2}};
+    static const size_t coop_batches[] = {1, 3, 6};
     const testing_shape sh = {37, 2500};
     for (size_t f = 0; f < sizeof formats / sizeof formats[0]; f++) {
         float *w = NULL;
@@ -163,12 +167,15 @@ static void coop_other_teams(void **state)
             char why[256];
             if (!sparq_kernel_params_fit(k, &p, sparq_context_caps(ctx), why, sizeof why))
                 continue; /* 256 lanes on a device of smaller work-groups */
-            float first[37], second[37];
-            testing_linear_run run = {.kernel = k, .params = &p, .batch = 1, .seed = 31,
-                                      .tol = 1e-6, .x_mean = 5.0f, .label = formats[f].label};
-            testing_check_linear(ctx, m, w, &run, first);
-            testing_check_linear(ctx, m, w, &run, second);
-            assert_memory_equal(first, second, sizeof first);
+            for (size_t b = 0; b < sizeof coop_batches / sizeof coop_batches[0]; b++) {
+                float first[6 * 37], second[6 * 37];
+                testing_linear_run run = {.kernel = k, .params = &p, .batch = coop_batches[b],
+                                          .activation = (int)b, .seed = 31, .tol = 1e-6,
+                                          .x_mean = 5.0f, .label = formats[f].label};
+                testing_check_linear(ctx, m, w, &run, first);
+                testing_check_linear(ctx, m, w, &run, second);
+                assert_memory_equal(first, second, coop_batches[b] * 37 * sizeof(float));
+            }
         }
         sparq_matrix_free(m);
         free(w);
