@@ -55,9 +55,6 @@
 #ifndef SPARQ_HAS_SUBGROUPS
 #define SPARQ_HAS_SUBGROUPS 0 /* the host sets 1 where the device has subgroups */
 #endif
-#if SPARQ_HAS_SUBGROUPS && defined(cl_khr_subgroups)
-#pragma OPENCL EXTENSION cl_khr_subgroups : enable
-#endif
 #ifndef QROWS_WG
 #define QROWS_WG 8 /* quantize_dense_rows: work-items (activation rows) per group */
 #endif

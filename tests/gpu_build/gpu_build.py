@@ -186,7 +186,15 @@ COMPILERS = {"nvidia": nvidia, "amd": amd, "intel": intel}
 RECIPE_VERSION = 3  # bump when a compile or parse step changes
 
 
+# The defines the host adds for a device of the target's kind (sparq_program_options:
+# SPARQ_HAS_SUBGROUPS where the device has cl_khr_subgroups or cl_intel_subgroups), so
+# that the paths a real device takes are built: Intel's GPUs have subgroups; NVIDIA's
+# OpenCL has none, and libclc has no subgroup functions for clang's AMD target.
+TARGET_DEFINES = {"acm-g10": " -DSPARQ_HAS_SUBGROUPS=1", "tgllp": " -DSPARQ_HAS_SUBGROUPS=1"}
+
+
 def compile_job(job, target, found, src_dir, cache_dir):
+    job = dict(job, options=job["options"] + TARGET_DEFINES.get(target, ""))
     tools = found[VENDOR[target]]
     with open(os.path.join(src_dir, job["source"]), "rb") as f:
         text = f.read()
