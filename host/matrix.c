@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static sparq_status upload(sparq_matrix *m, sparq_matrix_array which, sparq_dtype dtype,
-                           size_t count, const void *data)
+sparq_status sparq_matrix_upload(sparq_matrix *m, sparq_matrix_array which, sparq_dtype dtype,
+                                 size_t count, const void *data)
 {
     size_t bytes = count * sparq_dtype_size(dtype);
     cl_int err = CL_SUCCESS;
@@ -71,7 +71,7 @@ sparq_status sparq_row_statistics(sparq_matrix *m, const uint32_t *row_ptr, size
         start[l] += start[l - 1];
     for (size_t r = 0; r < units; r++)
         order[start[max_len - (row_ptr[r + 1] - row_ptr[r])]++] = (uint32_t)r;
-    sparq_status st = upload(m, SPARQ_ARRAY_ROW_ORDER, SPARQ_DTYPE_U32, units, order);
+    sparq_status st = sparq_matrix_upload(m, SPARQ_ARRAY_ROW_ORDER, SPARQ_DTYPE_U32, units, order);
     free(start), free(order);
     return st;
 }
@@ -146,7 +146,7 @@ static sparq_status upload_packed(sparq_matrix *m, const sparq_packed *packed)
         if (u->layout)
             st = u->layout(m, packed, (sparq_packed_role)role, a, &laid, &count);
         if (st == SPARQ_OK)
-            st = upload(m, (sparq_matrix_array)role, a->dtype, laid ? count : a->count,
+            st = sparq_matrix_upload(m, (sparq_matrix_array)role, a->dtype, laid ? count : a->count,
                         laid ? laid : a->data);
         free(laid);
         if (st != SPARQ_OK)
@@ -162,7 +162,7 @@ static sparq_status upload_dense(sparq_matrix *m, const sparq_packed *packed)
         return sparq_fail(SPARQ_ERROR_OUT_OF_MEMORY, "matrix_create: out of memory");
     sparq_status st = sparq_packed_unpack(packed, w);
     if (st == SPARQ_OK)
-        st = upload(m, SPARQ_ARRAY_DENSE, SPARQ_DTYPE_F32, m->rows * m->cols, w);
+        st = sparq_matrix_upload(m, SPARQ_ARRAY_DENSE, SPARQ_DTYPE_F32, m->rows * m->cols, w);
     free(w);
     return st;
 }

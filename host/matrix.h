@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* matrix.h - what host/matrix.c gives the op files: the slab layout, row statistics,
+/* matrix.h - what host/matrix.c gives the op files: uploads, the slab layout, row statistics,
  * build options from the matrix format, creating and binding a kernel with the common
  * arguments, and enqueueing it (the matrix struct itself is in dispatch.h).
  */
@@ -16,6 +16,11 @@
 sparq_status sparq_slab_layout(const void *src, size_t rows, size_t used, size_t src_row,
                                size_t per_row, size_t size, bool i4, void **out,
                                size_t *count);
+
+/* Uploads count elements of dtype from data as m's device array `which` (read-only, an
+ * empty array a small zeroed buffer), counted in m's device bytes. */
+sparq_status sparq_matrix_upload(sparq_matrix *m, sparq_matrix_array which, sparq_dtype dtype,
+                                 size_t count, const void *data);
 
 /* Row statistics for the structure upload rows (dispatch.h): the lengths of the units
  * the kernels iterate (CSR rows, BSR block rows) from a u32 row_ptr of units + 1

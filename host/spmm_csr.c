@@ -491,19 +491,9 @@ static sparq_status csr_bins(sparq_matrix *m, const uint32_t *ptr)
         out[0] = (uint32_t)r, out[1] = (uint32_t)at[r], out[2] = (uint32_t)(at[r] + plen);
     }
     free(is_long), free(at);
-    /* up as matrix.c uploads its arrays */
-    cl_int err = CL_SUCCESS;
-    cl_mem buf = clCreateBuffer(m->ctx->cl_ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR,
-                                words * sizeof *bins, bins, &err);
+    sparq_status st = sparq_matrix_upload(m, SPARQ_ARRAY_CSR_BINS, SPARQ_DTYPE_U32, words, bins);
     free(bins);
-    if (err != CL_SUCCESS)
-        return sparq_fail(err, "matrix_create: uploading %zu bytes failed with %s",
-                          words * sizeof *bins, sparq_status_string(err));
-    m->buf[SPARQ_ARRAY_CSR_BINS] = buf;
-    m->dtype[SPARQ_ARRAY_CSR_BINS] = SPARQ_DTYPE_U32;
-    m->count[SPARQ_ARRAY_CSR_BINS] = words;
-    m->device_bytes += words * sizeof *bins;
-    return SPARQ_OK;
+    return st;
 }
 
 /* Row statistics of the packed rows (row_order included), then the binned kernel's

@@ -416,8 +416,10 @@ static void auto_holds_packed_unless_copy_allowed(void **state)
     assert_int_equal(sparq_packed_create(&f, ROWS, COLS, w, &packed), SPARQ_OK);
     const uint64_t packed_bytes = sparq_packed_bytes(packed);
     const uint64_t dense_bytes = 4ull * ROWS * COLS;
-    /* the packed arrays on the device: their bytes and a row order of 4 bytes a row */
-    const uint64_t packed_limit = packed_bytes + 4 * ROWS + 256;
+    /* the packed arrays on the device: their bytes, rows padded to 4 slots (at most 3
+     * slots of a value and an index a row), a row order of 4 bytes a row and the binned
+     * kernel's bins (a 16-byte record a row and a header) */
+    const uint64_t packed_limit = packed_bytes + 3 * ROWS * (4 + 4) + 4 * ROWS + 16 * ROWS + 256;
     assert_true(dense_bytes > packed_bytes);
     char text[4096];
     for (int all_dense = 0; all_dense < 2; all_dense++) {

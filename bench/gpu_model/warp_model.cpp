@@ -308,8 +308,8 @@ private:
 /* The matrix arrays' argument names (host/dispatch.h's arrays; linear_dense_rowdot's w). */
 bool is_matrix_array(const std::string &name)
 {
-    static const char *const names[] = {"row_ptr", "col_idx", "values",    "nm_meta",
-                                        "scales",  "zero_points", "row_order", "w"};
+    static const char *const names[] = {"row_ptr",     "col_idx",   "values", "nm_meta", "scales",
+                                        "zero_points", "row_order", "bins",   "w"};
     for (const char *n : names)
         if (name == n)
             return true;
