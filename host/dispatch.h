@@ -10,11 +10,13 @@
 #include "packed.h"
 
 /* The device arrays of a matrix. The first six mirror the packed arrays of the same
- * names (see sparq.h), byte for byte except a dense i4 matrix's values, which are
- * uploaded in the kernels' step order (matrix.c, kernels/linear_dense_q.cl), an
- * N:M matrix's values and nm_meta and a W8A8 matrix's codes, uploaded in the slab layout
- * (sparq_slab_layout), and a CSR matrix's row_ptr, col_idx and values, whose rows are
- * padded to a multiple of 4 slots (host/spmm_csr.c); the rest are derived at upload. */
+ * names (see sparq.h), byte for byte except where the structure's upload row lays them
+ * out for its kernels: a dense matrix's values in rows padded to 16 bytes (i4 codes in
+ * the kernels' step order; host/linear_dense_q.c), an N:M matrix's values and nm_meta
+ * and a W8A8 matrix's codes in the slab layout (sparq_slab_layout), a CSR matrix's
+ * row_ptr, col_idx and values with rows padded to a multiple of 4 slots
+ * (host/spmm_csr.c), and a BSR matrix's per-group scales and zero points by block row
+ * (host/spmm_bsr.c); the rest are derived at upload. */
 typedef enum sparq_matrix_array {
     SPARQ_ARRAY_ROW_PTR = 0,     /* u32 (CSR: per row; BSR: per block row)             */
     SPARQ_ARRAY_COL_IDX = 1,     /* u16 or u32                                          */
