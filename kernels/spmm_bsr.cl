@@ -417,50 +417,7 @@ void spmm_bsr_gemv(const uint rows, const uint cols, const uint batch,
 #define STREAM_NPL (STREAM_CPB > BSR_STREAM_LANES ? STREAM_CPB / BSR_STREAM_LANES : 1)
 #define STREAM_BPS (BSR_STREAM_LANES > STREAM_CPB ? BSR_STREAM_LANES / STREAM_CPB : 1)
 
-#if SPARQ_ENCODING == SPARQ_ENCODING_F16
-/* Four f16 values (the low 16 bits of h) widened to float exactly, from registers (a
- * 16-byte load stays one load; vload_half from a copy let compilers split it): normal
- * numbers rebased from exponent bias 15 to 127, subnormals as em * 2^-24 (exact, no
- * subnormal float involved), Inf and NaN kept, the sign copied. */
-static inline float4 bsr_half4_float(uint4 h)
-{
-    const uint4 em = h & 0x7fffu, sign = (h & 0x8000u) << 16;
-    uint4 bits = select((em << 13) + (112u << 23), (em << 13) | 0x7f800000u, em >= 0x7c00u);
-    bits = select(bits, as_uint4(convert_float4(em) * 0x1p-24f), em < 0x0400u);
-    return as_float4(bits | sign);
-}
-#endif
 
-/* The STREAM_CH values (codes, as floats) of 16-byte chunk i of values. */
-static inline void bsr_stream_chunk(const global sparq_value_t *values, size_t i,
-                                    float *w)
-{
-#if SPARQ_ENCODING == SPARQ_ENCODING_F32
-    vstore4(((const global float4 *)values)[i], 0, w);
-#elif SPARQ_ENCODING == SPARQ_ENCODING_F16
-    /* half 2j in the low 16 bits of word j, half 2j + 1 in the high ones */
-    const uint4 u = ((const global uint4 *)values)[i];
-    const float4 lo = bsr_half4_float(u & 0xffffu), hi = bsr_half4_float(u >> 16);
-    vstore8((float8)(lo.s0, hi.s0, lo.s1, hi.s1, lo.s2, hi.s2, lo.s3, hi.s3), 0, w);
-#elif SPARQ_ENCODING == SPARQ_ENCODING_I8
-    /* byte k of word j is code 4j + k: each lane shifted to the top and back */
-    const int4 u = as_int4(((const global uint4 *)values)[i]);
-    const int4 up = (int4)(24, 16, 8, 0);
-    vstore4(convert_float4(((int4)(u.s0) << up) >> 24), 0, w);
-    vstore4(convert_float4(((int4)(u.s1) << up) >> 24), 0, w + 4);
-    vstore4(convert_float4(((int4)(u.s2) << up) >> 24), 0, w + 8);
-    vstore4(convert_float4(((int4)(u.s3) << up) >> 24), 0, w + 12);
-#else
-    /* code k in bits 4k .. 4k+3 of its 32-bit word (low nibble first): each lane shifted
-     * to the top and back, sign-extending */
-    const uint4 u = ((const global uint4 *)values)[i];
-    const int8 up = (int8)(28, 24, 20, 16, 12, 8, 4, 0);
-    vstore8(convert_float8(((int8)(as_int(u.s0)) << up) >> 28), 0, w);
-    vstore8(convert_float8(((int8)(as_int(u.s1)) << up) >> 28), 0, w + 8);
-    vstore8(convert_float8(((int8)(as_int(u.s2)) << up) >> 28), 0, w + 16);
-    vstore8(convert_float8(((int8)(as_int(u.s3)) << up) >> 28), 0, w + 24);
-#endif
-}
 
 /* x of the STREAM_CW columns from k into xs; past the last column (ragged right edge)
  * 0. Where the chunk is inside the matrix and x's row starts on 16 bytes (batch 1 with
@@ -572,7 +529,7 @@ void spmm_bsr_stream(const uint rows, const uint cols, const uint batch,
             const uint r0 = pos[n] * STREAM_CH / BSR_C;             /* first row */
             const uint c0 = pos[n] * STREAM_CH % BSR_C;             /* first column */
             float w[STREAM_CH], xs[STREAM_CW];
-            bsr_stream_chunk(values, (size_t)j * STREAM_CPB + pos[n], w);
+            sparq_chunk16_values(values, (size_t)j * STREAM_CPB + pos[n], w);
             bsr_stream_x(xb, x_aligned, k0 + c0, cols, xs);
 #if BSR_QGROUP
             float sc[STREAM_CR], zc[STREAM_CR];

@@ -757,51 +757,7 @@ void spmm_nm_tiled(const uint rows, const uint cols, const uint batch,
 #define STREAM_GPT (NM_STREAM24_KT / SPARQ_GROUP_SIZE) /* scale groups per tile */
 #endif
 
-#if SPARQ_ENCODING == SPARQ_ENCODING_F16
-/* Four f16 values (the low 16 bits of h) widened to float exactly, from registers (a
- * 16-byte load stays one load; vload_half from a copy let compilers split it): normal
- * numbers rebased from exponent bias 15 to 127, subnormals as em * 2^-24 (exact, no
- * subnormal float involved), Inf and NaN kept, the sign copied. */
-static inline float4 nm_half4_float(uint4 h)
-{
-    const uint4 em = h & 0x7fffu, sign = (h & 0x8000u) << 16;
-    uint4 bits = select((em << 13) + (112u << 23), (em << 13) | 0x7f800000u, em >= 0x7c00u);
-    bits = select(bits, as_uint4(convert_float4(em) * 0x1p-24f), em < 0x0400u);
-    return as_float4(bits | sign);
-}
-#endif
 
-/* Chunk c of values (16-byte units) as floats, slot k row r at w[k * STREAM_NR + r] (the
- * slab layout's order: rows side by side within a slot). */
-static inline void nm_stream_chunk(const global sparq_value_t *values, size_t c,
-                                   float *w)
-{
-#if SPARQ_ENCODING == SPARQ_ENCODING_F32
-    vstore4(((const global float4 *)values)[c], 0, w);
-#elif SPARQ_ENCODING == SPARQ_ENCODING_F16
-    /* half 2j in the low 16 bits of word j, half 2j + 1 in the high ones */
-    const uint4 u = ((const global uint4 *)values)[c];
-    const float4 lo = nm_half4_float(u & 0xffffu), hi = nm_half4_float(u >> 16);
-    vstore8((float8)(lo.s0, hi.s0, lo.s1, hi.s1, lo.s2, hi.s2, lo.s3, hi.s3), 0, w);
-#elif SPARQ_ENCODING == SPARQ_ENCODING_I8
-    /* byte k of word j is code 4j + k: each lane shifted to the top and back */
-    const int4 u = as_int4(((const global uint4 *)values)[c]);
-    const int4 up = (int4)(24, 16, 8, 0);
-    vstore4(convert_float4(((int4)(u.s0) << up) >> 24), 0, w);
-    vstore4(convert_float4(((int4)(u.s1) << up) >> 24), 0, w + 4);
-    vstore4(convert_float4(((int4)(u.s2) << up) >> 24), 0, w + 8);
-    vstore4(convert_float4(((int4)(u.s3) << up) >> 24), 0, w + 12);
-#else
-    /* slot k's eight rows in word k, row r in nibble r (low first): each lane shifted to
-     * the top and back, sign-extending */
-    const uint4 u = ((const global uint4 *)values)[c];
-    const int8 up = (int8)(28, 24, 20, 16, 12, 8, 4, 0);
-    vstore8(convert_float8(((int8)(as_int(u.s0)) << up) >> 28), 0, w);
-    vstore8(convert_float8(((int8)(as_int(u.s1)) << up) >> 28), 0, w + 8);
-    vstore8(convert_float8(((int8)(as_int(u.s2)) << up) >> 28), 0, w + 16);
-    vstore8(convert_float8(((int8)(as_int(u.s3)) << up) >> 28), 0, w + 24);
-#endif
-}
 
 /* Where column k of a tile lies in the staged x: one float of padding after every 32, so
  * that the lanes of a warp gathering a column each from eight-column meta bytes side by
@@ -897,8 +853,9 @@ void spmm_nm_stream24(const uint rows, const uint cols, const uint batch,
         const size_t c0 = ((size_t)slab * bytes + i0) * STREAM_CPM;
         for (uint c = lane; c < units * STREAM_CPM; c += NM_STREAM24_LANES) {
             const uint i = c / STREAM_CPM; /* the tile's meta unit */
-            float w[STREAM_NR * STREAM_NS];
-            nm_stream_chunk(values, c0 + c, w);
+            float w[STREAM_NR * STREAM_NS]; /* slot k row r at w[k * STREAM_NR + r] (the
+                                             * slab layout's order) */
+            sparq_chunk16_values(values, c0 + c, w);
             uint mb[STREAM_NR];
             const uint2 mu = metal[sl][i];
             #pragma unroll
