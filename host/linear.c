@@ -13,34 +13,45 @@
 
 #define OP "linear"
 
+/* Kernel k of linear_dense_q.cl built for f32 with parameters p on the dense path's
+ * weights, bound with `extra` arguments of its own to set (sparq_linear_bind): the
+ * kernels are built for f32 whatever the packed matrix's encoding, because the dense
+ * path's weights are always unpacked f32. They are SPARQ_ARRAY_DENSE; scales and zero
+ * points bind as NULL buffers (a dense-path matrix has none; a matrix holding both paths
+ * has the packed ones, which the f32 build never reads). */
+static sparq_status dense_f32_kernel(const sparq_linear_args *a, const sparq_kernel_info *k,
+                                     const sparq_kernel_params *p, cl_uint extra,
+                                     cl_kernel *kernel)
+{
+    char options[256] = "-DSPARQ_ENCODING=SPARQ_ENCODING_F32 ";
+    sparq_kernel_options_append(k, p, options, sizeof options);
+    sparq_status st = sparq_kernel_create(a->matrix->ctx, k->name, options, kernel);
+    if (st != SPARQ_OK)
+        return st;
+    static const sparq_matrix_array arrays[] = {SPARQ_ARRAY_DENSE, SPARQ_ARRAY_COUNT,
+                                                SPARQ_ARRAY_COUNT};
+    if ((st = sparq_linear_bind(*kernel, a, arrays, 3, extra))) {
+        clReleaseKernel(*kernel);
+        *kernel = NULL;
+    }
+    return st;
+}
+
 /* The dense path above batch 1: the dense tiled kernel on the f32 weights, bias and
  * activation fused (on PoCL 4-5x faster than CLBlast's SGEMM at batch 32-128: bench
- * numbers in the issue notes). The kernel is built for f32 whatever the packed
- * matrix's encoding, because the dense path's weights are always unpacked f32. */
+ * numbers in the issue notes). */
 static sparq_status run_dense_tiled(const sparq_linear_args *a, const sparq_kernel_params *p)
 {
-    const sparq_matrix *m = a->matrix;
     const sparq_kernel_info *k = sparq_kernel_find("linear_dense_q_tiled");
     if (!k)
         return sparq_fail(SPARQ_ERROR_INTERNAL, OP ": linear_dense_q_tiled is not registered");
-    char options[256] = "-DSPARQ_ENCODING=SPARQ_ENCODING_F32 ";
-    sparq_kernel_options_append(k, p, options, sizeof options);
     cl_kernel kernel = NULL;
-    sparq_status st = sparq_kernel_create(m->ctx, k->name, options, &kernel);
+    sparq_status st = dense_f32_kernel(a, k, p, 0, &kernel);
     if (st != SPARQ_OK)
         return st;
-    /* the dense f32 weights are SPARQ_ARRAY_DENSE; scales and zero points bind as NULL
-     * buffers (a dense-path matrix has none; a matrix holding both paths has the packed
-     * ones, which the f32 build never reads) */
-    static const sparq_matrix_array arrays[] = {SPARQ_ARRAY_DENSE, SPARQ_ARRAY_COUNT,
-                                                SPARQ_ARRAY_COUNT};
-    if ((st = sparq_linear_bind(kernel, a, arrays, 3, 0))) {
-        clReleaseKernel(kernel);
-        return st;
-    }
     size_t global[2], local[2];
-    sparq_dense_q_tiled_range(k, p, m->rows, a->batch, global, local);
-    return sparq_linear_enqueue(m->ctx, k, a, kernel, global, local);
+    sparq_dense_q_tiled_range(k, p, a->matrix->rows, a->batch, global, local);
+    return sparq_linear_enqueue(a->matrix->ctx, k, a, kernel, global, local);
 }
 
 /* The dense path at batch <= 8 on a GPU: linear_dense_q_coop built for f32 on the dense
@@ -61,16 +72,11 @@ static sparq_status run_dense_coop(const sparq_linear_args *a)
     if (caps.type != SPARQ_DEVICE_TYPE_GPU || m->cols % 4 != 0 || a->batch > 8 ||
         sparq_dense_q_coop_local_bytes(k, &p) > caps.local_mem_bytes)
         return SPARQ_ERROR_UNSUPPORTED;
-    char options[256] = "-DSPARQ_ENCODING=SPARQ_ENCODING_F32 ";
-    sparq_kernel_options_append(k, &p, options, sizeof options);
     cl_kernel kernel = NULL;
-    sparq_status st = sparq_kernel_create(m->ctx, k->name, options, &kernel);
+    sparq_status st = dense_f32_kernel(a, k, &p, 1, &kernel);
     if (st != SPARQ_OK)
         return st;
-    static const sparq_matrix_array arrays[] = {SPARQ_ARRAY_DENSE, SPARQ_ARRAY_COUNT,
-                                                SPARQ_ARRAY_COUNT};
-    if ((st = sparq_linear_bind(kernel, a, arrays, 3, 1)) ||
-        (st = sparq_set_arg(kernel, 6, sparq_dense_q_coop_local_bytes(k, &p), NULL))) {
+    if ((st = sparq_set_arg(kernel, 6, sparq_dense_q_coop_local_bytes(k, &p), NULL))) {
         clReleaseKernel(kernel);
         return st;
     }
