@@ -141,7 +141,8 @@ AVX2 static float dense_i8_row(const native_gemv *g, size_t r, const float *x)
 
 /* Dense i4 row, as linear_dense_q_gemv: each byte xor 0x88 turns nibble q into u = q + 8;
  * nibble j masked in place is u * 16^(j mod 4) (j >= 4 after a 16-bit shift), converted
- * exactly, minus (z + 8) * 16^(j mod 4) (exact), so each weight enters as q - z;
+ * as a float by or'ing it into the bits of 2^23 and subtracting 2^23 + (z + 8) *
+ * 16^(j mod 4) (exact), so each weight enters as q - z;
  * accumulator j mod 4 is scaled back by 16^-(j mod 4) at the end of a group. */
 AVX2 static float dense_i4_row(const native_gemv *g, size_t r, const float *x)
 {
@@ -150,12 +151,15 @@ AVX2 static float dense_i4_row(const native_gemv *g, size_t r, const float *x)
     const __m256i flip = _mm256_set1_epi32((int)0x88888888u);
     const __m256i m0 = _mm256_set1_epi32(0xf), m1 = _mm256_set1_epi32(0xf0);
     const __m256i m2 = _mm256_set1_epi32(0xf00), m3 = _mm256_set1_epi32(0xf000);
+    const __m256i bits = _mm256_set1_epi32(0x4b000000); /* the float 2^23 */
     __m256 total = _mm256_setzero_ps();
     for (size_t gi = 0; gi < gpr; gi++) {
         const size_t si = r * gpr + gi;
         const float c = (g->zeros ? g->zeros[si] : 0.0f) + 8.0f;
-        const __m256 c0 = _mm256_set1_ps(c), c1 = _mm256_set1_ps(c * 16.0f);
-        const __m256 c2 = _mm256_set1_ps(c * 256.0f), c3 = _mm256_set1_ps(c * 4096.0f);
+        const __m256 c0 = _mm256_set1_ps(8388608.0f + c);
+        const __m256 c1 = _mm256_set1_ps(8388608.0f + c * 16.0f);
+        const __m256 c2 = _mm256_set1_ps(8388608.0f + c * 256.0f);
+        const __m256 c3 = _mm256_set1_ps(8388608.0f + c * 4096.0f);
         __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
         for (size_t bi = 0; bi < blocks; bi++) {
             const size_t k = (gi * blocks + bi) * 64;
@@ -163,13 +167,17 @@ AVX2 static float dense_i4_row(const native_gemv *g, size_t r, const float *x)
             __m256i l = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(row + k / 2)), flip);
             for (int h = 0; h < 2; h++, l = _mm256_srli_epi32(l, 16)) {
                 const float *xk = x + k + 32 * h;
-                const __m256 w0 = _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_and_si256(l, m0)), c0);
+                const __m256 w0 = _mm256_sub_ps(
+                    _mm256_castsi256_ps(_mm256_or_si256(_mm256_and_si256(l, m0), bits)), c0);
                 a0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(xk), a0);
-                const __m256 w1 = _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_and_si256(l, m1)), c1);
+                const __m256 w1 = _mm256_sub_ps(
+                    _mm256_castsi256_ps(_mm256_or_si256(_mm256_and_si256(l, m1), bits)), c1);
                 a1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(xk + 8), a1);
-                const __m256 w2 = _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_and_si256(l, m2)), c2);
+                const __m256 w2 = _mm256_sub_ps(
+                    _mm256_castsi256_ps(_mm256_or_si256(_mm256_and_si256(l, m2), bits)), c2);
                 a2 = _mm256_fmadd_ps(w2, _mm256_loadu_ps(xk + 16), a2);
-                const __m256 w3 = _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_and_si256(l, m3)), c3);
+                const __m256 w3 = _mm256_sub_ps(
+                    _mm256_castsi256_ps(_mm256_or_si256(_mm256_and_si256(l, m3), bits)), c3);
                 a3 = _mm256_fmadd_ps(w3, _mm256_loadu_ps(xk + 24), a3);
             }
         }

@@ -145,12 +145,15 @@ static inline int q_dense_code(const global uchar *row, uint k, uint cols)
  * i8: 32 codes a step, read signed, zero points subtracted as floats (exact).
  * i4: a step is a 64-column block in step order (above), read as eight 32-bit lanes.
  * Each byte is xor'ed with 0x88, which turns nibble q into u = q + 8, so that nibble j
- * masked in place is u * 16^(j mod 4) (j >= 4 after a 16-bit shift of the lanes),
- * converted exactly: no sign extension, which on x86 costs shifts and widening
- * shuffles on the two vector ports that were the bound. (z + 8) * 16^(j mod 4) is then
- * subtracted from it (exact: small integers), so each weight enters its sum as q - z:
- * summing u x and taking (z + 8) sum(x) off afterwards instead cancels two large terms
- * when x has a nonzero mean (post-GELU activations: 1.8e-5 of max|y| lost). Accumulator
+ * masked in place is u * 16^(j mod 4) (j >= 4 after a 16-bit shift of the lanes): no
+ * sign extension, which on x86 costs shifts and widening shuffles on the two vector
+ * ports that were the bound. It becomes a float without a conversion either: or'ed into
+ * the bits of 2^23 it is the float 2^23 + u * 16^(j mod 4), and subtracting
+ * 2^23 + (z + 8) * 16^(j mod 4) leaves (q - z) * 16^(j mod 4), exactly (both near 2^23,
+ * every integer there a float): an or and a subtraction where a conversion was. So each
+ * weight enters its sum as q - z; summing u x and taking (z + 8) sum(x) off
+ * afterwards instead cancels two large terms when x has a nonzero mean (post-GELU
+ * activations: 1.8e-5 of max|y| lost). Accumulator
  * j mod 4 collects nibble j times x[8j ..], and is scaled back by 16^-(j mod 4) (exact)
  * when added. Batch > 1 loops inside (row from cache). Global size: rows rounded up to
  * QGEMV_WG. */
@@ -170,6 +173,13 @@ static inline uint8 qgemv_i4_u_lanes(const global uchar *c)
     return q_i4_lanes(c) ^ 0x88888888u;
 }
 
+/* u (an in-place nibble, below 2^16) minus c, exactly, as floats: 2^23 + u from the
+ * bits, then 2^23 + c off (see above). */
+static inline float8 qgemv_i4_float(uint8 u, float c)
+{
+    return as_float8(u | 0x4b000000u) - (8388608.0f + c);
+}
+
 /* Nibbles 0..3 of the (xor'ed) lanes minus (z + 8) in place, times x[0 .. 32), into
  * acc[0..3]: see above. */
 static __attribute__((always_inline)) inline void qgemv_i4_half(uint8 lanes, float z,
@@ -177,13 +187,10 @@ static __attribute__((always_inline)) inline void qgemv_i4_half(uint8 lanes, flo
                                                                 float8 *acc)
 {
     const float c = z + 8.0f;
-    acc[0] = fma(convert_float8(as_int8(lanes & 0x000fu)) - c, vload8(0, xk), acc[0]);
-    acc[1] = fma(convert_float8(as_int8(lanes & 0x00f0u)) - c * 16.0f, vload8(0, xk + 8),
-                 acc[1]);
-    acc[2] = fma(convert_float8(as_int8(lanes & 0x0f00u)) - c * 256.0f, vload8(0, xk + 16),
-                 acc[2]);
-    acc[3] = fma(convert_float8(as_int8(lanes & 0xf000u)) - c * 4096.0f, vload8(0, xk + 24),
-                 acc[3]);
+    acc[0] = fma(qgemv_i4_float(lanes & 0x000fu, c), vload8(0, xk), acc[0]);
+    acc[1] = fma(qgemv_i4_float(lanes & 0x00f0u, c * 16.0f), vload8(0, xk + 8), acc[1]);
+    acc[2] = fma(qgemv_i4_float(lanes & 0x0f00u, c * 256.0f), vload8(0, xk + 16), acc[2]);
+    acc[3] = fma(qgemv_i4_float(lanes & 0xf000u, c * 4096.0f), vload8(0, xk + 24), acc[3]);
 }
 #else
 /* The eight i8 codes at byte pointer c minus z, times the eight x at xk, plus acc. */
