@@ -558,12 +558,6 @@ static inline const local float4 *qcoop_window_x(const local float4 *xs, uint kt
     return xs + kt / 4 + kt / 32;
 }
 
-/* The four lanes of v added in a fixed order. */
-static inline float qcoop_sum4(float4 v)
-{
-    return (v.s0 + v.s1) + (v.s2 + v.s3);
-}
-
 /* Group scales multiply each chunk's sum; row and tensor scales the row's (at the end). */
 static inline float qcoop_group_scale(const global float *scales, size_t s)
 {
@@ -592,7 +586,7 @@ static inline void qcoop_flush(float4 *part, float scale, uint tb, float *acc)
 #pragma unroll
     for (uint b = 0; b < QCOOP_TB; b++)
         if (b < tb) {
-            acc[b] = fma(qcoop_sum4(part[b]), scale, acc[b]);
+            acc[b] = fma(sparq_sum4(part[b]), scale, acc[b]);
             part[b] = (float4)(0.0f);
         }
 }

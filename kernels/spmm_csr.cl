@@ -585,12 +585,6 @@ static inline float4 binned_weights(const global sparq_value_t *values, uint j, 
 #endif
 }
 
-/* The 4 lanes of a chunk accumulator added in a fixed order. */
-static inline float binned_sum4(float4 v)
-{
-    return (v.s0 + v.s1) + (v.s2 + v.s3);
-}
-
 /* This work-item's share of slots [start, end) of row m (lane of `lanes`), for batch
  * columns b0 .. b0 + nb - 1, into partial[q * WG + lid]; then the lanes of each team add
  * up with a fixed tree (lanes uniform across the group): partial[q * WG + lid] of the
@@ -623,13 +617,13 @@ static inline void binned_row(local float *partial, uint lid, uint lane, uint la
                 acc3 = fma(w, binned_gather(xb + 3 * (size_t)cols, c), acc3);
         }
     }
-    partial[lid] = binned_sum4(acc0);
+    partial[lid] = sparq_sum4(acc0);
     if (nb > 1)
-        partial[CSR_BINNED_WG + lid] = binned_sum4(acc1);
+        partial[CSR_BINNED_WG + lid] = sparq_sum4(acc1);
     if (nb > 2)
-        partial[2 * CSR_BINNED_WG + lid] = binned_sum4(acc2);
+        partial[2 * CSR_BINNED_WG + lid] = sparq_sum4(acc2);
     if (nb > 3)
-        partial[3 * CSR_BINNED_WG + lid] = binned_sum4(acc3);
+        partial[3 * CSR_BINNED_WG + lid] = sparq_sum4(acc3);
     barrier(CLK_LOCAL_MEM_FENCE);
     for (uint s = lanes / 2; s > 0; s >>= 1) {
         if (lane < s)

@@ -175,13 +175,9 @@ static inline float8 nm24_expand(uint byte, float4 v)
 }
 
 /* Sum of the eight lanes in a fixed order. */
-static inline float nm_sum4(float4 a)
-{
-    return (a.s0 + a.s1) + (a.s2 + a.s3);
-}
 static inline float nm_sum8(float8 a)
 {
-    return nm_sum4(a.lo + a.hi);
+    return sparq_sum4(a.lo + a.hi);
 }
 
 /* x at the four kept columns of 2:4 meta byte i (columns 8i .. 8i+7, both groups
@@ -271,7 +267,7 @@ void spmm_nm_gemv24(const uint rows, const uint cols, const uint batch,
                             nm24_gather4(meta[NM_SLAB * i], xb, i), part0);
             acc4 = fma((float4)(scales[s]), part0 + part1, acc4);
         }
-        acc = nm_sum4(acc4);
+        acc = sparq_sum4(acc4);
 #else
         float4 acc0 = (float4)(0.0f), acc1 = (float4)(0.0f);
         uint i = lane;
@@ -285,7 +281,7 @@ void spmm_nm_gemv24(const uint rows, const uint cols, const uint batch,
         if (i < whole)
             acc0 = fma(nm_load4(values, e0 + 4 * NM_SLAB * (size_t)i),
                        nm24_gather4(meta[NM_SLAB * i], xb, i), acc0);
-        acc = nm_sum4(acc0 + acc1);
+        acc = sparq_sum4(acc0 + acc1);
 #endif
         if (lane == 0)
             acc = nm_dot_slots(nm_meta, values, xb, m, cols, 4 * whole, nm_groups(cols) * 2,
