@@ -65,8 +65,8 @@ typedef enum sparq_rule_kind {
     SPARQ_RULE_CANDIDATE,    /* a is one of its candidates (what the kernel's code has) */
     SPARQ_RULE_LOCAL_FLOATS, /* a x b floats (no b: a) times n / 32 (no n: 1) of local
                               * memory fit the device's                                */
-    SPARQ_RULE_PRIVATE       /* a x b x n 32-bit values a work-item keeps (accumulators)
-                              * fit its registers: on GPUs at most
+    SPARQ_RULE_PRIVATE       /* a x b (no b: a) x n 32-bit values a work-item keeps
+                              * (accumulators) fit its registers: on GPUs at most
                               * SPARQ_GPU_PRIVATE_VALUES, elsewhere unlimited           */
 } sparq_rule_kind;
 
@@ -288,8 +288,9 @@ void sparq_cache_resolve(const sparq_context_options *options, char *dir, size_t
 sparq_status sparq_program_get(sparq_context *ctx, const char *source, const char *options,
                                unsigned required_features, cl_program *program);
 
-/* The options a program is built with on a device of these caps: the OpenCL C version
- * and, on CPUs, prefetching, before the op's own (options; NULL: none). */
+/* The options a program is built with on a device of these caps: the OpenCL C version,
+ * on CPUs prefetching, what the device has (SPARQ_HAS_SUBGROUPS, SPARQ_HAS_INTEGER_DOT
+ * with OpenCL C 3.0 on OpenCL 3.0 devices), before the op's own (options; NULL: none). */
 void sparq_program_options(const sparq_device_caps *caps, const char *options, char *out,
                            size_t size);
 

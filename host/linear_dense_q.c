@@ -201,7 +201,27 @@ static sparq_status enqueue_dense_q_tiled(sparq_context *ctx, const sparq_kernel
     return sparq_linear_enqueue(ctx, k, a, kernel, global, local);
 }
 
-/* ---- W8A8: quantize_dense_rows, then linear_dense_w8a8 ------------------------------ */
+/* ---- W8A8: quantize_dense_rows, then linear_dense_w8a8 or linear_dense_w8a8_dot ------ */
+
+/* Columns of a W8A8 slab and of a packed activation row: cols rounded up to 4
+ * (w8a8_cols4 in kernels/linear_dense_q.cl). */
+static size_t w8a8_cols4(size_t cols)
+{
+    return sparq_round_up(cols, 4);
+}
+
+/* True when k reads the activations as packed 8-bit codes (linear_dense_w8a8_dot), false
+ * when as centred floats (linear_dense_w8a8). */
+static bool w8a8_packed(const sparq_kernel_info *k)
+{
+    return k && strcmp(k->name, "linear_dense_w8a8_dot") == 0;
+}
+
+/* Bytes of the codes of a batch x cols X quantized for k. */
+static size_t w8a8_code_bytes(const sparq_kernel_info *k, size_t batch, size_t cols)
+{
+    return w8a8_packed(k) ? batch * w8a8_cols4(cols) : batch * cols * sizeof(float);
+}
 
 /* The quantizer divides: ask for correctly rounded division where the device has it,
  * so the codes match the host reference and ONNX bit for bit. */
@@ -210,14 +230,15 @@ static const char *division_option(const sparq_context *ctx)
     return ctx->caps.has_correct_division ? " -cl-fp32-correctly-rounded-divide-sqrt" : "";
 }
 
-/* Appends the quantizer's defines (its work-group size and activation mode) and the
- * division option to options: both W8A8 kernels build from one program. */
-static void append_w8a8_options(const sparq_context *ctx, bool asym_x, char *options, size_t size)
+/* Appends the quantizer's defines (its work-group size, activation mode and code layout
+ * for k) and the division option to options: the W8A8 kernels build from one program. */
+static void append_w8a8_options(const sparq_context *ctx, const sparq_kernel_info *k,
+                                bool asym_x, char *options, size_t size)
 {
     size_t used = strlen(options);
-    snprintf(options + used, size - used, "%s-DQROWS_WG=%u -DW8A8_X_ASYM=%d%s", used ? " " : "",
-             default_param("quantize_dense_rows", "QROWS_WG", &ctx->caps), asym_x ? 1 : 0,
-             division_option(ctx));
+    snprintf(options + used, size - used, "%s-DQROWS_WG=%u -DW8A8_X_ASYM=%d -DW8A8_X_PACKED=%d%s",
+             used ? " " : "", default_param("quantize_dense_rows", "QROWS_WG", &ctx->caps),
+             asym_x ? 1 : 0, w8a8_packed(k) ? 1 : 0, division_option(ctx));
 }
 
 /* Enqueues quantize_dense_rows built with options. */
@@ -252,24 +273,25 @@ static sparq_status enqueue_quantize(sparq_context *ctx, cl_command_queue queue,
     return st;
 }
 
-sparq_status sparq_w8a8_quantize_rows(sparq_context *ctx, cl_command_queue queue, bool asym_x,
-                                      size_t batch, size_t cols, cl_mem x, size_t x_offset,
-                                      cl_mem xq, size_t xq_offset, cl_mem xparams,
-                                      size_t xparams_offset, cl_uint num_wait,
-                                      const cl_event *wait_list, cl_event *event)
+sparq_status sparq_w8a8_quantize_rows(sparq_context *ctx, const sparq_kernel_info *k,
+                                      cl_command_queue queue, bool asym_x, size_t batch,
+                                      size_t cols, cl_mem x, size_t x_offset, cl_mem xq,
+                                      size_t xq_offset, cl_mem xparams, size_t xparams_offset,
+                                      cl_uint num_wait, const cl_event *wait_list,
+                                      cl_event *event)
 {
     char options[256] = "";
-    append_w8a8_options(ctx, asym_x, options, sizeof options);
+    append_w8a8_options(ctx, k, asym_x, options, sizeof options);
     return enqueue_quantize(ctx, queue, options, batch, cols, x, x_offset, xq, xq_offset, xparams,
                             xparams_offset, num_wait, wait_list, event);
 }
 
-/* Build options of linear_dense_w8a8 (and of the quantizer, same program) for m. */
+/* Build options of W8A8 kernel k (and of the quantizer, same program) for m. */
 static void w8a8_options(const sparq_kernel_info *k, const sparq_linear_args *a,
                          const sparq_kernel_params *p, bool asym_x, char *options, size_t size)
 {
     sparq_matrix_build_options(a->matrix, k, p, options, size);
-    append_w8a8_options(a->matrix->ctx, asym_x, options, size);
+    append_w8a8_options(a->matrix->ctx, k, asym_x, options, size);
 }
 
 /* Enqueues the product kernel built with options on quantized activations, after the
@@ -292,9 +314,15 @@ static sparq_status enqueue_product(sparq_context *ctx, const sparq_kernel_info 
         clReleaseKernel(kernel);
         return st;
     }
+    size_t slabs = sparq_slab_count(a->matrix->rows);
+    if (w8a8_packed(k)) { /* a team of W8DOT_LANES per slab, W8DOT_TB batch rows */
+        size_t wg = sparq_kernel_param(k, p, "W8DOT_WG");
+        size_t teams = wg / sparq_kernel_param(k, p, "W8DOT_LANES");
+        return launch(ctx, k, a, kernel, ceil_div(slabs, teams) * wg,
+                      ceil_div(a->batch, sparq_kernel_param(k, p, "W8DOT_TB")), wg);
+    }
     size_t wg = sparq_kernel_param(k, p, "W8A8_WG"), s = sparq_kernel_param(k, p, "W8A8_S");
     size_t tb = sparq_kernel_param(k, p, "W8A8_TB");
-    size_t slabs = sparq_slab_count(a->matrix->rows);
     return launch(ctx, k, a, kernel, sparq_round_up(ceil_div(slabs, s), wg),
                   ceil_div(a->batch, tb), wg);
 }
@@ -309,22 +337,61 @@ sparq_status sparq_w8a8_product(sparq_context *ctx, const sparq_kernel_info *k,
     return enqueue_product(ctx, k, a, p, options, xq, xq_offset, xparams, xparams_offset);
 }
 
+/* The quantizer runs with its defaults (its own rules are the W8A8 rows'). */
+static int quantizer_fits(const sparq_device_caps *caps, char *why, size_t why_size)
+{
+    return fits_device(caps, default_param("quantize_dense_rows", "QROWS_WG", caps), why,
+                       why_size);
+}
+
+static const char *activation_words(const sparq_matrix *m)
+{
+    return m->quantize_activations == 2 ? "uint8" : "int8";
+}
+
 static int rank_dense_w8a8(const sparq_matrix *m, size_t batch, const sparq_device_caps *caps,
                            const sparq_kernel_params *p, char *why, size_t why_size)
 {
     const sparq_kernel_info *k = sparq_kernel_find("linear_dense_w8a8");
-    /* the quantizer runs with its defaults (its own rules are this row's) */
-    if (!fits_device(caps, default_param("quantize_dense_rows", "QROWS_WG", caps), why, why_size))
+    if (!quantizer_fits(caps, why, why_size))
         return SPARQ_RANK_REFUSED;
     snprintf(why, why_size, "W8A8: the %zu x %zu batch of X quantized per row to %s, then "
              "int8 x i8 weights (%s scales) with exact int32 sums, outer products of %u x %u "
-             "rows x %u batch rows per work-item", batch, m->cols,
-             m->quantize_activations == 2 ? "uint8" : "int8", granularity_words(m),
-             sparq_kernel_param(k, p, "W8A8_S"), SPARQ_SLAB_ROWS,
-             sparq_kernel_param(k, p, "W8A8_TB"));
+             "rows x %u batch rows per work-item%s", batch, m->cols, activation_words(m),
+             granularity_words(m), sparq_kernel_param(k, p, "W8A8_S"), SPARQ_SLAB_ROWS,
+             sparq_kernel_param(k, p, "W8A8_TB"),
+             caps->type == SPARQ_DEVICE_TYPE_GPU ? " (a work-item per slab: shaped for CPUs)"
+                                                 : "");
+    return caps->type == SPARQ_DEVICE_TYPE_GPU ? SPARQ_RANK_OFF_REGIME : SPARQ_RANK_BEST;
+}
+
+static int rank_dense_w8a8_dot(const sparq_matrix *m, size_t batch,
+                               const sparq_device_caps *caps, const sparq_kernel_params *p,
+                               char *why, size_t why_size)
+{
+    const sparq_kernel_info *k = sparq_kernel_find("linear_dense_w8a8_dot");
+    if (!quantizer_fits(caps, why, why_size))
+        return SPARQ_RANK_REFUSED;
+    if (m->format.quant.granularity == SPARQ_SCALE_GROUP) {
+        snprintf(why, why_size, "per-group weight scales: each group's int32 sum would need "
+                 "its own team reduction (linear_dense_w8a8 runs them)");
+        return SPARQ_RANK_REFUSED;
+    }
+    if (caps->type != SPARQ_DEVICE_TYPE_GPU) {
+        snprintf(why, why_size, "lanes sharing a slab pay a transpose and a reduction on a "
+                 "CPU, where linear_dense_w8a8's float lanes stream a slab alone");
+        return SPARQ_RANK_FALLBACK;
+    }
+    snprintf(why, why_size, "W8A8 at batch %zu on a GPU: X quantized per row to %s, packed; "
+             "teams of %u lanes share a slab of 8 rows, 32-byte quads side by side, %s "
+             "4x8-bit dot products for %u batch rows, int32 sums added in local memory",
+             batch, activation_words(m), sparq_kernel_param(k, p, "W8DOT_LANES"),
+             caps->has_int_dot_product ? "the device's" : "emulated",
+             sparq_kernel_param(k, p, "W8DOT_TB"));
     return SPARQ_RANK_BEST;
 }
 
+/* Both W8A8 kernels: X quantized into a temporary buffer in k's code layout, then k. */
 static sparq_status enqueue_dense_w8a8(sparq_context *ctx, const sparq_kernel_info *k,
                                        const sparq_linear_args *a, const sparq_kernel_params *p)
 {
@@ -332,10 +399,9 @@ static sparq_status enqueue_dense_w8a8(sparq_context *ctx, const sparq_kernel_in
     /* quantize_activations 2: uint8 activations with zero points (ONNX
      * DynamicQuantizeLinear); 1: symmetric int8. */
     bool asym_x = m->quantize_activations == 2;
-    /* one temporary buffer: the centred codes (batch x cols floats), then (scale, zero
-     * point) per row as floats from a 64-byte boundary */
-    size_t codes = a->batch * m->cols;
-    size_t params_byte = sparq_round_up(codes * sizeof(float), 64);
+    /* one temporary buffer: the codes (centred floats, or packed bytes), then (scale,
+     * zero point) per row as floats from a 64-byte boundary */
+    size_t params_byte = sparq_round_up(w8a8_code_bytes(k, a->batch, m->cols), 64);
     cl_int err = CL_SUCCESS;
     cl_mem tmp = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_WRITE,
                                 params_byte + 2 * a->batch * sizeof(float), NULL, &err);
@@ -409,7 +475,8 @@ static uint8_t *dense_device_rows(const sparq_matrix *m, const uint8_t *packed_r
 }
 
 /* Dense values as the kernels read them: rows padded to 16 bytes (i4 codes in step
- * order), W8A8 codes in slabs (linear_dense_w8a8's float8 lanes). *count: elements of
+ * order), W8A8 codes in slabs of cols rounded up to 4 (linear_dense_w8a8's float8
+ * lanes, linear_dense_w8a8_dot's quads). *count: elements of
  * the array's dtype (i4: bytes). */
 static sparq_status dense_layout(const sparq_matrix *m, const sparq_packed *packed,
                                  sparq_packed_role role, const sparq_packed_buffer *a,
@@ -419,8 +486,8 @@ static sparq_status dense_layout(const sparq_matrix *m, const sparq_packed *pack
     if (role != SPARQ_PACKED_VALUES)
         return SPARQ_OK;
     if (m->quantize_activations)
-        return sparq_slab_layout(a->data, m->rows, m->cols, m->cols, m->cols, 1, false, data,
-                                 count);
+        return sparq_slab_layout(a->data, m->rows, m->cols, m->cols, w8a8_cols4(m->cols), 1,
+                                 false, data, count);
     const size_t element = sparq_dtype_size(a->dtype); /* i4: bytes of codes */
     if (a->count * element != m->rows * dense_row_bytes(m))
         return sparq_fail(SPARQ_ERROR_INTERNAL, "matrix_create: %zu values for %zu x %zu %s",
@@ -496,6 +563,21 @@ static const sparq_kernel_info dense_q_rows[] = {
      rank_dense_w8a8, enqueue_dense_w8a8, 1u << SPARQ_ENCODING_I8, true,
      {{SPARQ_RULE_WORK_GROUP, "W8A8_WG", NULL, 0},
       {SPARQ_RULE_PRIVATE, "W8A8_S", "W8A8_TB", 8}}},
+    /* GPU defaults from the memory model: a team of 32 lanes reads 1 KiB of a slab a
+     * request (eight whole lines), the packed codes of a batch row 128 bytes (one line);
+     * 2 teams a group keep 4096-row layers at 256 groups a batch tile (two waves of 132
+     * SMs); 4 batch rows a tile: 32 int32 sums a lane, and the slab read once per 4. */
+    {"linear_dense_w8a8_dot", "linear_dense_q.cl", 0, SPARQ_STRUCTURE_DENSE,
+     "W8A8 step 2 on GPUs: teams of lanes share a slab of 8 rows, 32-byte quads side by side "
+     "transposed in registers, packed 4x8-bit dot products (cl_khr_integer_dot_product where "
+     "the device has it), int32 sums added in local memory",
+     {{"W8DOT_WG", 32, 64, {32, 64, 128, 256, 0}}, {"W8DOT_LANES", 8, 32, {8, 16, 32, 0}},
+      {"W8DOT_TB", 2, 4, {1, 2, 4, 8, 0}}},
+     rank_dense_w8a8_dot, enqueue_dense_w8a8, 1u << SPARQ_ENCODING_I8, true,
+     {{SPARQ_RULE_WORK_GROUP, "W8DOT_WG", NULL, 0},
+      {SPARQ_RULE_DIVIDES, "W8DOT_LANES", "W8DOT_WG", 0},
+      {SPARQ_RULE_PRIVATE, "W8DOT_TB", NULL, 9},
+      {SPARQ_RULE_LOCAL_FLOATS, "W8DOT_WG", "W8DOT_TB", 8 * 32}}},
 };
 
 const sparq_kernel_family sparq_kernels_dense_q = {dense_q_rows,

@@ -472,10 +472,16 @@ static void save_binary(sparq_context *ctx, cl_program p, uint64_t lo, uint64_t 
 void sparq_program_options(const sparq_device_caps *caps, const char *options, char *out,
                            size_t size)
 {
-    snprintf(out, size, "%s%s%s%s",
-             caps->opencl_c_major > 1 || caps->opencl_c_minor >= 2 ? "-cl-std=CL1.2 " : "",
+    /* The packed dot products of cl_khr_integer_dot_product are OpenCL C 3.0 features
+     * (drivers hide them from -cl-std=CL1.2): taken on OpenCL 3.0 devices only. */
+    bool int_dot = caps->has_int_dot_product && strncmp(caps->device_version, "OpenCL 3", 8) == 0;
+    const char *std = int_dot ? "-cl-std=CL3.0 "
+                      : caps->opencl_c_major > 1 || caps->opencl_c_minor >= 2 ? "-cl-std=CL1.2 "
+                                                                               : "";
+    snprintf(out, size, "%s%s%s%s%s", std,
              caps->type == SPARQ_DEVICE_TYPE_CPU ? "-DSPARQ_CPU_PREFETCH=1 " : "",
-             caps->has_subgroups ? "-DSPARQ_HAS_SUBGROUPS=1 " : "", options ? options : "");
+             caps->has_subgroups ? "-DSPARQ_HAS_SUBGROUPS=1 " : "",
+             int_dot ? "-DSPARQ_HAS_INTEGER_DOT=1 " : "", options ? options : "");
 }
 
 /* The program kept in memory under key, or NULL; the caller holds ctx->lock. */

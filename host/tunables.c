@@ -87,12 +87,12 @@ static bool rule_holds(const sparq_kernel_info *k, const sparq_tunable_rule *r,
         return false;
     }
     case SPARQ_RULE_PRIVATE: {
-        uint64_t need = (uint64_t)a * b * r->n;
+        uint64_t need = (uint64_t)a * (r->b ? b : 1) * r->n;
         if (caps->type != SPARQ_DEVICE_TYPE_GPU || need <= SPARQ_GPU_PRIVATE_VALUES)
             return true;
-        snprintf(why, why_size, "%s x %s keeps %llu values a work-item, more than a GPU's "
-                 "registers hold beside the rest (%d)", r->a, r->b, (unsigned long long)need,
-                 SPARQ_GPU_PRIVATE_VALUES);
+        snprintf(why, why_size, "%s%s%s keeps %llu values a work-item, more than a GPU's "
+                 "registers hold beside the rest (%d)", r->a, r->b ? " x " : "",
+                 r->b ? r->b : "", (unsigned long long)need, SPARQ_GPU_PRIVATE_VALUES);
         return false;
     }
     case SPARQ_RULE_LOCAL_FLOATS: {

@@ -64,6 +64,23 @@
 #ifndef W8A8_X_ASYM
 #define W8A8_X_ASYM 0
 #endif
+/* How quantize_dense_rows stores the codes: 0 = centred floats (linear_dense_w8a8),
+ * 1 = the 8-bit codes themselves, four to a 32-bit word (linear_dense_w8a8_dot). */
+#ifndef W8A8_X_PACKED
+#define W8A8_X_PACKED 0
+#endif
+#ifndef W8DOT_WG
+#define W8DOT_WG 64 /* linear_dense_w8a8_dot: work-items per group */
+#endif
+#ifndef W8DOT_LANES
+#define W8DOT_LANES 32 /* linear_dense_w8a8_dot: work-items sharing a slab (a team) */
+#endif
+#ifndef W8DOT_TB
+#define W8DOT_TB 4 /* linear_dense_w8a8_dot: batch rows a team: 1 to 8 */
+#endif
+#ifndef SPARQ_HAS_INTEGER_DOT
+#define SPARQ_HAS_INTEGER_DOT 0 /* the host sets 1 where the device has packed 4x8-bit dots */
+#endif
 
 /* Columns per scale segment: one group, or the whole row. */
 #if SPARQ_GRANULARITY == SPARQ_SCALE_GROUP
@@ -815,11 +832,13 @@ void linear_dense_q_coop(const uint rows, const uint cols, const uint batch,
 
 /* ---- quantize_dense_rows: W8A8 step 1, X quantized per row (per token) ----------------
  * One work-item per row of X: its range in one pass (float8 min/max from 0, so the range
- * contains 0), then its codes q, to xq as q - zero point in floats (row stride cols), and
- * (scale, zero point) as two floats per row to xparams. The codes are stored centred and
- * already as floats because the product multiplies in float lanes (exactly): each code
- * is read by every work-item of the rows, and converting it once here instead of at
- * every read takes two of every three vector ops off the product's x side.
+ * contains 0), then its codes q, and (scale, zero point) as two floats per row to
+ * xparams. With W8A8_X_PACKED 0 (linear_dense_w8a8) the codes go to xq as q - zero point
+ * in floats (row stride cols): the product multiplies in float lanes (exactly), and
+ * converting each code once here instead of at every read takes two of every three
+ * vector ops off its x side. With W8A8_X_PACKED 1 (linear_dense_w8a8_dot) they go as the
+ * 8-bit codes themselves (int8, or uint8 when asymmetric), row stride w8a8_cols4(cols)
+ * bytes, the padding zero, so that four columns are one 32-bit word.
  * Symmetric: scale = max|x| / 127, q = clamp(rint(x / scale), -127, 127) as int8 (scale 0
  * and q 0 for an all-zero row). Asymmetric, as ONNX
  * DynamicQuantizeLinear: scale = (max(0, xmax) - min(0, xmin)) / 255 (1 / 255 when that
@@ -829,18 +848,65 @@ void linear_dense_q_coop(const uint rows, const uint cols, const uint batch,
  * A row holding a NaN or +-Inf has no scale: it gets scale NaN (zero point 0, codes 0),
  * so every output of that row is NaN (sparq.h's NaN/Inf contract), where fmin/fmax
  * would skip a NaN and quantize the row as if it were not there.
+ * xq_off counts codes (floats, or bytes: a multiple of 4).
  * Global size: batch rounded up to QROWS_WG. */
+
+/* Columns of a W8A8 slab and of a packed code row: cols rounded up to 4 (the padding
+ * codes zero), so that every four columns start on 32 bytes of a slab. */
+static inline uint w8a8_cols4(uint cols)
+{
+    return (cols + 3) & ~3u;
+}
+
+#if W8A8_X_PACKED
+typedef uchar w8a8_code;
+#else
+typedef float w8a8_code;
+#endif
+
+/* Codes a row of xq holds (the padding included). */
+static inline uint w8a8_code_stride(uint cols)
+{
+#if W8A8_X_PACKED
+    return w8a8_cols4(cols);
+#else
+    return cols;
+#endif
+}
+
+/* Codes q (floats holding integers) of columns k.. as the product reads them. */
+static inline void w8a8_store8(float8 q, float zp, uint k, global w8a8_code *qr)
+{
+#if W8A8_X_PACKED
+    (void)zp;
+    vstore8(convert_uchar8(convert_int8(q)), 0, qr + k);
+#else
+    vstore8(q - zp, 0, qr + k);
+#endif
+}
+
+static inline void w8a8_store1(float q, float zp, uint k, global w8a8_code *qr)
+{
+#if W8A8_X_PACKED
+    (void)zp;
+    qr[k] = (uchar)(int)q;
+#else
+    qr[k] = q - zp;
+#endif
+}
+
 __kernel __attribute__((reqd_work_group_size(QROWS_WG, 1, 1)))
 void quantize_dense_rows(const uint batch, const uint cols,
                          const global float *x, const ulong x_off,
-                         global float *xq, const ulong xq_off,
+                         global w8a8_code *xq, const ulong xq_off,
                          global float *xparams, const ulong xparams_off)
 {
     const uint b = get_global_id(0);
     if (b >= batch)
         return;
+    const uint stride = w8a8_code_stride(cols);
     const global float *xr = x + x_off + (size_t)b * cols;
-    global float *qr = xq + xq_off + (size_t)b * cols;
+    global w8a8_code *qr = xq + xq_off + (size_t)b * stride;
     float8 lo8 = (float8)(0.0f), hi8 = (float8)(0.0f);
     int8 bad8 = (int8)(0); /* lanes that met a NaN or +-Inf */
     uint k = 0;
@@ -857,9 +923,11 @@ void quantize_dense_rows(const uint batch, const uint cols,
         hi = fmax(hi, xr[k]);
         bad |= !isfinite(xr[k]);
     }
+    for (k = cols; k < stride; k++) /* the padding of a packed row */
+        qr[k] = 0;
     if (bad) {
         for (k = 0; k < cols; k++)
-            qr[k] = 0.0f;
+            qr[k] = 0;
         xparams[xparams_off + 2 * (size_t)b] = NAN;
         xparams[xparams_off + 2 * (size_t)b + 1] = 0.0f;
         return;
@@ -871,20 +939,20 @@ void quantize_dense_rows(const uint batch, const uint cols,
     const float scale = hi == lo ? 1.0f / 255.0f : (hi - lo) / 255.0f;
     const float zp = clamp(rint(-lo / scale), 0.0f, 255.0f);
     for (k = 0; k + 8 <= cols; k += 8)
-        vstore8(clamp(rint(vload8(0, xr + k) / scale) + zp, 0.0f, 255.0f) - zp, 0, qr + k);
+        w8a8_store8(clamp(rint(vload8(0, xr + k) / scale) + zp, 0.0f, 255.0f), zp, k, qr);
     for (; k < cols; k++)
-        qr[k] = clamp(rint(xr[k] / scale) + zp, 0.0f, 255.0f) - zp;
+        w8a8_store1(clamp(rint(xr[k] / scale) + zp, 0.0f, 255.0f), zp, k, qr);
 #else
     const float scale = fmax(-lo, hi) / 127.0f;
     const float zp = 0.0f;
     if (scale == 0.0f) {
         for (k = 0; k < cols; k++)
-            qr[k] = 0.0f;
+            qr[k] = 0;
     } else {
         for (k = 0; k + 8 <= cols; k += 8)
-            vstore8(clamp(rint(vload8(0, xr + k) / scale), -127.0f, 127.0f), 0, qr + k);
+            w8a8_store8(clamp(rint(vload8(0, xr + k) / scale), -127.0f, 127.0f), zp, k, qr);
         for (; k < cols; k++)
-            qr[k] = clamp(rint(xr[k] / scale), -127.0f, 127.0f);
+            w8a8_store1(clamp(rint(xr[k] / scale), -127.0f, 127.0f), zp, k, qr);
     }
 #endif
     xparams[xparams_off + 2 * (size_t)b] = scale;
@@ -893,9 +961,9 @@ void quantize_dense_rows(const uint batch, const uint cols,
 
 /* ---- linear_dense_w8a8: W8A8 step 2, int8 x int8 with int32 accumulation -------------
  * A W8A8 matrix's codes are uploaded in slabs of 8 rows (sparq_slab_layout, the layout of
- * the N:M kernels): column k of slab s is the 8 bytes at (s * cols + k) * 8, byte r for
- * row 8 s + r, and rows past the last are zero codes. A work-item computes W8A8_S slabs
- * x W8A8_TB batch rows as outer products: per column, each slab's 8 codes are converted
+ * the N:M kernels): column k of slab s is the 8 bytes at (s * w8a8_cols4(cols) + k) * 8,
+ * byte r for row 8 s + r, and rows and columns past the last are zero codes. A work-item
+ * computes W8A8_S slabs x W8A8_TB batch rows as outer products: per column, each slab's 8 codes are converted
  * once (minus their zero points) to a float8 whose lanes are its rows, and every batch
  * row adds that times its activation code, one broadcast float shared by all 8 W8A8_S
  * rows: one fma per slab and batch row, no horizontal sums. The activation codes come
@@ -941,7 +1009,7 @@ void linear_dense_w8a8(const uint rows, const uint cols, const uint batch,
 #pragma unroll
     for (uint j = 0; j < W8A8_S; j++) {
         const uint slab = min(slab0 + j, slabs - 1);
-        ws[j] = values + (size_t)slab * cols * 8;
+        ws[j] = values + (size_t)slab * w8a8_cols4(cols) * 8;
         m0[j] = 8 * slab;
     }
 #pragma unroll
@@ -1010,5 +1078,151 @@ void linear_dense_w8a8(const uint rows, const uint cols, const uint batch,
             for (uint r = 0; r < 8 && m0[j] + r < rows; r++)
                 yb[m0[j] + r] = sparq_epilogue(v[r], bias, bias_off, m0[j] + r, act);
         }
+    }
+}
+
+/* ---- linear_dense_w8a8_dot: W8A8 step 2 on GPUs, packed 4x8-bit dot products ---------
+ * The slabs of linear_dense_w8a8 (with row or tensor scales), read by teams: a team of
+ * W8DOT_LANES lanes shares a slab of 8 rows and W8DOT_TB batch rows. A slab is a run of
+ * 16-byte pairs (2 columns x 8 rows); in each step of 2 W8DOT_LANES pairs lane l loads
+ * pairs l and W8DOT_LANES + l, so that each load of the team is one run of whole lines.
+ * The two pairs' words (a column's 4 rows each) are transposed in registers to a row's 4
+ * columns each, and each meets the batch row's codes of the same 4 columns (two 16-bit
+ * loads of the packed codes) in one 4x8-bit dot product with accumulate:
+ * dot_acc_sat_4x8packed where the device has cl_khr_integer_dot_product
+ * (SPARQ_HAS_INTEGER_DOT), four integer products otherwise. With zero points,
+ * sum (w - zw)(x - zx) = sum w x - zw sum x - zx sum w + cols zw zx: the sums of codes
+ * are dot products with 1 in every byte (padding codes are zero and add nothing). Every
+ * lane's int32 sums are then added over the team in local memory (transposed, rotated
+ * so that no two lanes meet in a bank): integers, so any order gives the same bits,
+ * and y = (float)sum * (x_scale * w_scale) is the same float as linear_dense_w8a8's.
+ * Integer sums stay exact while |sum| < 2^31 (cols up to 33025 with uint8 codes).
+ * Arguments as linear_dense_w8a8's; xq holds packed codes (W8A8_X_PACKED 1).
+ * Global size: ceil(slabs / teams a group) x W8DOT_WG, times ceil(batch / W8DOT_TB). */
+#define W8DOT_TEAMS (W8DOT_WG / W8DOT_LANES)
+#define W8DOT_SUMS (8 * W8DOT_TB) /* int32 sums a lane: 8 rows x W8DOT_TB batch rows */
+
+/* sum over the 4 bytes of w (signed) times those of x (signed, or unsigned when the
+ * activations are asymmetric), plus acc. */
+static inline int w8dot_acc(uint w, uint x, int acc)
+{
+#if SPARQ_HAS_INTEGER_DOT && W8A8_X_ASYM
+    return dot_acc_sat_4x8packed_su_int(w, x, acc);
+#elif SPARQ_HAS_INTEGER_DOT
+    return dot_acc_sat_4x8packed_ss_int(w, x, acc);
+#else
+    for (uint i = 0; i < 4; i++) {
+#if W8A8_X_ASYM
+        const int xi = (int)((x >> (8 * i)) & 0xffu);
+#else
+        const int xi = (int)(x << (24 - 8 * i)) >> 24;
+#endif
+        acc += ((int)(w << (24 - 8 * i)) >> 24) * xi;
+    }
+    return acc;
+#endif
+}
+
+/* Four words c0..c3 (a column's 4 rows each, row r in byte r) as four words a row's 4
+ * columns each (column i in byte i): a 4x4 transpose of bytes. */
+static inline uint4 w8dot_rows4(uint c0, uint c1, uint c2, uint c3)
+{
+    const uint e01 = (c0 & 0x00ff00ffu) | ((c1 & 0x00ff00ffu) << 8); /* rows 0, 2 */
+    const uint o01 = ((c0 >> 8) & 0x00ff00ffu) | (c1 & 0xff00ff00u); /* rows 1, 3 */
+    const uint e23 = (c2 & 0x00ff00ffu) | ((c3 & 0x00ff00ffu) << 8);
+    const uint o23 = ((c2 >> 8) & 0x00ff00ffu) | (c3 & 0xff00ff00u);
+    return (uint4)((e01 & 0xffffu) | (e23 << 16), (o01 & 0xffffu) | (o23 << 16),
+                   (e01 >> 16) | (e23 & 0xffff0000u), (o01 >> 16) | (o23 & 0xffff0000u));
+}
+
+__kernel __attribute__((reqd_work_group_size(W8DOT_WG, 1, 1)))
+void linear_dense_w8a8_dot(const uint rows, const uint cols, const uint batch,
+                           const global uint4 *restrict values,
+                           const global float *restrict scales,
+                           const global char *restrict zero_points,
+                           const global uchar *restrict xq, const ulong xq_off,
+                           const global float *restrict xparams, const ulong xparams_off,
+                           const global float *x, const ulong x_off,
+                           global float *restrict y, const ulong y_off,
+                           const global float *restrict bias, const ulong bias_off,
+                           const uint act)
+{
+    (void)x, (void)x_off; /* X arrives quantized, in xq */
+    local int sums[W8DOT_TEAMS * W8DOT_SUMS * W8DOT_LANES];
+    const uint lane = get_local_id(0) % W8DOT_LANES, team = get_local_id(0) / W8DOT_LANES;
+    const uint slabs = (rows + 7) / 8, pairs = w8a8_cols4(cols) / 2;
+    const uint slab_id = get_group_id(0) * W8DOT_TEAMS + team;
+    const uint slab = min(slab_id, slabs - 1); /* teams past the last slab store nothing */
+    const uint m0 = 8 * slab, b0 = get_global_id(1) * W8DOT_TB;
+    const uint gpr = sparq_groups_per_row(cols);
+    const global uint4 *restrict ws = values + (size_t)slab * pairs;
+    const global ushort *restrict xh[W8DOT_TB]; /* a batch row's codes, two a column pair */
+#pragma unroll
+    for (uint t = 0; t < W8DOT_TB; t++)
+        xh[t] = (const global ushort *)(xq + xq_off) + (size_t)min(b0 + t, batch - 1) * pairs;
+    int acc[8][W8DOT_TB], wsum[8], xsum[W8DOT_TB];
+#pragma unroll
+    for (uint r = 0; r < 8; r++) {
+        wsum[r] = 0;
+#pragma unroll
+        for (uint t = 0; t < W8DOT_TB; t++)
+            acc[r][t] = 0;
+    }
+#pragma unroll
+    for (uint t = 0; t < W8DOT_TB; t++)
+        xsum[t] = 0;
+    for (uint p = lane; p < pairs; p += 2 * W8DOT_LANES) {
+        const uint p2 = p + W8DOT_LANES; /* past the slab's end: zero codes */
+        const uint4 a = ws[p], c = p2 < pairs ? ws[p2] : (uint4)(0);
+        const uint4 top = w8dot_rows4(a.s0, a.s2, c.s0, c.s2);    /* rows 0-3 */
+        const uint4 bottom = w8dot_rows4(a.s1, a.s3, c.s1, c.s3); /* rows 4-7 */
+        const uint w[8] = {top.s0, top.s1, top.s2, top.s3,
+                           bottom.s0, bottom.s1, bottom.s2, bottom.s3};
+#pragma unroll
+        for (uint t = 0; t < W8DOT_TB; t++) {
+            /* rows past the batch (its last tile) repeat its last row: a branch here
+             * would index the sums at run time (scratch memory on every GPU target) */
+            const uint xv = (uint)xh[t][p] | (p2 < pairs ? (uint)xh[t][p2] << 16 : 0u);
+#pragma unroll
+            for (uint r = 0; r < 8; r++)
+                acc[r][t] = w8dot_acc(w[r], xv, acc[r][t]);
+#if SPARQ_ASYMMETRIC
+            xsum[t] = w8dot_acc(0x01010101u, xv, xsum[t]);
+#endif
+        }
+#if W8A8_X_ASYM
+#pragma unroll
+        for (uint r = 0; r < 8; r++) /* the weight codes' sums: signed times 1 */
+            wsum[r] = w8dot_acc(w[r], 0x01010101u, wsum[r]);
+#endif
+    }
+    /* this lane's share of sum (w - zw)(x - zx), into the team's rotated columns */
+    local int *team_sums = sums + team * W8DOT_SUMS * W8DOT_LANES;
+#pragma unroll
+    for (uint r = 0; r < 8; r++) {
+        const int zw = sparq_load_zero_point(zero_points,
+                                             sparq_scale_index(min(m0 + r, rows - 1), 0, gpr));
+#pragma unroll
+        for (uint t = 0; t < W8DOT_TB; t++) {
+            const int zx = (int)xparams[xparams_off + 2 * (size_t)min(b0 + t, batch - 1) + 1];
+            const uint v = t * 8 + r;
+            team_sums[v * W8DOT_LANES + (lane + v) % W8DOT_LANES] =
+                acc[r][t] - zw * xsum[t] - zx * wsum[r];
+        }
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (uint v = lane; v < W8DOT_SUMS; v += W8DOT_LANES) {
+        const uint r = v % 8, t = v / 8, row = m0 + r, b = b0 + t;
+        int total = 0;
+        for (uint i = 0; i < W8DOT_LANES; i++)
+            total += team_sums[v * W8DOT_LANES + (i + v) % W8DOT_LANES];
+        if (slab_id >= slabs || row >= rows || b >= batch)
+            continue;
+        const size_t s = sparq_scale_index(row, 0, gpr);
+        const int zx = (int)xparams[xparams_off + 2 * (size_t)b + 1];
+        total += (int)cols * sparq_load_zero_point(zero_points, s) * zx;
+        const float sx = xparams[xparams_off + 2 * (size_t)b];
+        y[y_off + (size_t)b * rows + row] =
+            sparq_epilogue((float)total * (sx * scales[s]), bias, bias_off, row, act);
     }
 }

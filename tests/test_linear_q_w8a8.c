@@ -47,38 +47,68 @@ static i8_weights weights_of(const sparq_packed *packed)
     return (i8_weights){values.data, scales.data, zps.data};
 }
 
-/* Quantizes x on the device (asym_x: uint8 with zero points) and checks codes, scales
- * and zero points against the reference exactly; returns the device buffers. */
-static void check_quantize(sparq_context *ctx, size_t batch, size_t cols, const float *x,
-                           bool asym_x, cl_mem *xq_out, cl_mem *xp_out, int *q, float *scale,
-                           int *zp)
+/* Codes (batch x cols, zero points zp per row) in the layout W8A8 kernel k reads: floats
+ * q - zp (linear_dense_w8a8), or the 8-bit codes as bytes, rows padded with zeros to a
+ * multiple of 4 (linear_dense_w8a8_dot). Returns the bytes written to out. */
+static size_t w8a8_codes_layout(const sparq_kernel_info *k, const int *q, const int *zp,
+                                size_t batch, size_t cols, void *out)
+{
+    if (k && strcmp(k->name, "linear_dense_w8a8_dot") == 0) {
+        size_t stride = (cols + 3) / 4 * 4;
+        uint8_t *bytes = out;
+        memset(bytes, 0, batch * stride);
+        for (size_t b = 0; b < batch; b++)
+            for (size_t c = 0; c < cols; c++)
+                bytes[b * stride + c] = (uint8_t)q[b * cols + c];
+        return batch * stride;
+    }
+    float *centred = out;
+    for (size_t b = 0; b < batch; b++)
+        for (size_t c = 0; c < cols; c++)
+            centred[b * cols + c] = (float)(q[b * cols + c] - zp[b]);
+    return batch * cols * sizeof(float);
+}
+
+/* Quantizes x on the device for W8A8 kernel k (NULL: linear_dense_w8a8's layout;
+ * asym_x: uint8 with zero points) and checks codes, their layout, scales and zero points
+ * against the reference exactly; returns the device buffers. */
+static void check_quantize(sparq_context *ctx, const sparq_kernel_info *k, size_t batch,
+                           size_t cols, const float *x, bool asym_x, cl_mem *xq_out,
+                           cl_mem *xp_out, int *q, float *scale, int *zp)
 {
     cl_mem dx = testing_buffer(ctx, x, batch * cols);
-    cl_mem xq = testing_buffer(ctx, NULL, batch * cols), xp = testing_buffer(ctx, NULL, 2 * batch);
+    size_t bytes = batch * ((cols + 3) / 4 * 4) * sizeof(float); /* either layout fits */
+    cl_mem xq = testing_buffer(ctx, NULL, bytes / sizeof(float));
+    cl_mem xp = testing_buffer(ctx, NULL, 2 * batch);
     cl_event ev = NULL;
-    if (sparq_w8a8_quantize_rows(ctx, sparq_context_queue(ctx), asym_x, batch, cols, dx, 0, xq,
-                                 0, xp, 0, 0, NULL, &ev) != SPARQ_OK)
+    if (sparq_w8a8_quantize_rows(ctx, k, sparq_context_queue(ctx), asym_x, batch, cols, dx, 0,
+                                 xq, 0, xp, 0, 0, NULL, &ev) != SPARQ_OK)
         fail_msg("quantize_rows: %s", sparq_last_error());
-    float *codes = malloc(batch * cols * sizeof *codes); /* code - zero point */
+    ref_quantize_rows(batch, cols, x, asym_x, q, scale, zp);
+    uint8_t *device = malloc(bytes), *expected = malloc(bytes);
     float *params = malloc(2 * batch * sizeof *params);
-    assert_non_null(codes), assert_non_null(params);
-    read_bytes(ctx, xq, codes, batch * cols * sizeof *codes, ev);
+    assert_non_null(device), assert_non_null(expected), assert_non_null(params);
+    size_t used = w8a8_codes_layout(k, q, zp, batch, cols, expected);
+    read_bytes(ctx, xq, device, used, ev);
     read_bytes(ctx, xp, params, 2 * batch * sizeof *params, NULL);
     clReleaseEvent(ev);
-    ref_quantize_rows(batch, cols, x, asym_x, q, scale, zp);
-    for (size_t b = 0; b < batch; b++) {
+    for (size_t b = 0; b < batch; b++)
         if (params[2 * b] != scale[b] || params[2 * b + 1] != (float)zp[b])
             fail_msg("row %zu: device scale %.9g zp %g, reference %.9g %d", b, params[2 * b],
                      params[2 * b + 1], scale[b], zp[b]);
-        for (size_t k = 0; k < cols; k++) {
-            float centred = codes[b * cols + k];
-            int dev = (int)centred + zp[b];
-            if (centred != (float)(int)centred || dev != q[b * cols + k])
-                fail_msg("x[%zu, %zu] = %.9g: device code %d, reference %d", b, k,
-                         x[b * cols + k], dev, q[b * cols + k]);
+    bool floats = used == batch * cols * sizeof(float) && !(k && strstr(k->name, "_dot"));
+    for (size_t i = 0; i < used; i++) {
+        if (floats && i % 4 == 0) { /* values (-0 is 0), each a whole number */
+            float d, e;
+            memcpy(&d, device + i, 4), memcpy(&e, expected + i, 4);
+            if (d != e || d != (float)(int)d)
+                fail_msg("code %zu: device %.9g, reference %g", i / 4, d, e);
         }
+        if (!floats && device[i] != expected[i])
+            fail_msg("%s codes: byte %zu of %zu is %u, reference %u",
+                     k ? k->name : "linear_dense_w8a8", i, used, device[i], expected[i]);
     }
-    free(codes), free(params);
+    free(device), free(expected), free(params);
     clReleaseMemObject(dx);
     *xq_out = xq;
     *xp_out = xp;
@@ -110,7 +140,7 @@ static void check_w8a8(sparq_context *ctx, sparq_matrix *m, const sparq_packed *
     fill_activations(x, batch, cols, 31 + batch);
     testing_fill_uniform(bias, rows, 32, -0.5f, 0.5f);
     cl_mem xq = NULL, xp = NULL;
-    check_quantize(ctx, batch, cols, x, asym_x, &xq, &xp, q, scale, zp);
+    check_quantize(ctx, k, batch, cols, x, asym_x, &xq, &xp, q, scale, zp);
     bool with_bias = batch % 2 == 1;
     ref_qformat rf = testing_ref_qformat(&m->format.quant);
     i8_weights wt = weights_of(packed);
@@ -187,6 +217,16 @@ static void w8a8_every_kernel(void **state)
                 const sparq_kernel_info *k = sparq_kernel_row(i);
                 if (!sparq_kernel_runs_format(k, &m->format, true))
                     continue;
+                sparq_kernel_params p;
+                char why[256];
+                sparq_kernel_default_params(k, &ctx->caps, &p);
+                if (sparq_kernel_rank(k, m, 1, &ctx->caps, &p, why, sizeof why) ==
+                    SPARQ_RANK_REFUSED) {
+                    /* only linear_dense_w8a8_dot refuses, and only per-group scales */
+                    assert_string_equal(k->name, "linear_dense_w8a8_dot");
+                    assert_int_equal(m->format.quant.granularity, SPARQ_SCALE_GROUP);
+                    continue;
+                }
                 for (size_t b = 0; b < sizeof batches / sizeof batches[0]; b++) {
                     check_w8a8(ctx, m, packed, k, batches[b], false, (int)((s + b) % 3), label,
                                NULL);
@@ -232,24 +272,33 @@ static void w8a8_same_bits(void **state)
     sparq_context_free(ctx);
 }
 
-/* linear_dense_w8a8 with 1 slab x 8 batch rows and 2 slabs x 1 batch row a work-item, on
- * row and batch counts they don't divide, bit for bit. */
+/* linear_dense_w8a8 with 1 slab x 8 batch rows and 2 slabs x 1 batch row a work-item, and
+ * linear_dense_w8a8_dot with its GPU teams (32 lanes, 4 batch rows) and with teams of 16
+ * lanes x 8 batch rows, on row and batch counts they don't divide, bit for bit. */
 static void w8a8_other_tiles(void **state)
 {
     (void)state;
     sparq_context *ctx = testing_context(NULL);
-    const sparq_kernel_info *k = sparq_kernel_find("linear_dense_w8a8");
     const char *const names[] = {"W8A8_S", "W8A8_TB"};
+    const char *const dot_names[] = {"W8DOT_LANES", "W8DOT_TB"};
     const testing_shape sh = {17, 257};
     const unsigned tiles[][2] = {{1, 8}, {2, 1}};
+    const unsigned dot_tiles[][2] = {{32, 4}, {16, 8}};
     for (size_t f = 0; f < sizeof w8a8_formats / sizeof w8a8_formats[0]; f++) {
         float *w = NULL;
         sparq_packed *packed = NULL;
         sparq_matrix *m =
             testing_q_matrix(ctx, &w8a8_formats[f].quant, &sh, 70 + f, 1, &w, &packed);
-        for (size_t t = 0; t < sizeof tiles / sizeof tiles[0]; t++) {
+        for (size_t t = 0; t < 4; t++) {
+            bool dot = t >= 2;
+            if (dot && m->format.quant.granularity == SPARQ_SCALE_GROUP)
+                continue; /* linear_dense_w8a8_dot refuses group scales */
             sparq_kernel_params p =
-                testing_tile_params(ctx, "linear_dense_w8a8", names, tiles[t], 2);
+                dot ? testing_tile_params(ctx, "linear_dense_w8a8_dot", dot_names,
+                                          dot_tiles[t - 2], 2)
+                    : testing_tile_params(ctx, "linear_dense_w8a8", names, tiles[t], 2);
+            const sparq_kernel_info *k =
+                sparq_kernel_find(dot ? "linear_dense_w8a8_dot" : "linear_dense_w8a8");
             forced_params = &p;
             check_w8a8(ctx, m, packed, k, 17, false, 1, w8a8_formats[f].label, NULL);
             check_w8a8(ctx, m, packed, k, 17, true, 0, w8a8_formats[f].label, NULL);
@@ -295,23 +344,27 @@ static void w8a8_integer_sums_exact(void **state)
     sparq_matrix *m = NULL;
     assert_int_equal(sparq_matrix_create(ctx, packed, &mo, &m), SPARQ_OK);
     cl_mem dx = testing_buffer(ctx, x, batch * cols), dy = testing_buffer(ctx, NULL, batch * rows);
-    cl_event ev = NULL;
-    assert_int_equal(sparq_linear(m, sparq_context_queue(ctx), dx, 0, dy, 0, batch, NULL, 0, NULL,
-                                  &ev),
-                     SPARQ_OK);
-    testing_read(ctx, dy, y, batch * rows, ev);
-    clReleaseEvent(ev);
     ref_quantize_rows(batch, cols, x, 0, q, xs, zp);
     for (size_t b = 0; b < batch; b++)
         assert_true(xs[b] == 1.0f / 8);
     ref_qformat rf = {I8, SPARQ_SCALE_ROW, 0, 0};
     ref_w8a8_linear(&rf, rows, cols, codes, wscales, NULL, batch, q, xs, zp, NULL, 0, ref, acc);
-    for (size_t i = 0; i < batch * rows; i++) {
-        assert_true(llabs(acc[i]) < (1ll << 24));
-        int64_t dev = (int64_t)(y[i] * 512.0f);
-        if (dev != acc[i] || (float)dev != y[i] * 512.0f)
-            fail_msg("y[%zu] * 2^9 = %.9g, integer reference %lld", i, y[i] * 512.0,
-                     (long long)acc[i]);
+    const char *const kernels[] = {NULL, "linear_dense_w8a8", "linear_dense_w8a8_dot"};
+    for (size_t k = 0; k < 3; k++) { /* dispatched, then each W8A8 kernel */
+        cl_event ev = NULL;
+        const sparq_kernel_info *kernel = kernels[k] ? sparq_kernel_find(kernels[k]) : NULL;
+        if (testing_run_kernel(ctx, m, kernel, NULL, batch, dx, dy, NULL, 0, &ev) != SPARQ_OK)
+            fail_msg("%s: %s", kernels[k] ? kernels[k] : "dispatch", sparq_last_error());
+        testing_read(ctx, dy, y, batch * rows, ev);
+        clReleaseEvent(ev);
+        for (size_t i = 0; i < batch * rows; i++) {
+            assert_true(llabs(acc[i]) < (1ll << 24));
+            int64_t dev = (int64_t)(y[i] * 512.0f);
+            if (dev != acc[i] || (float)dev != y[i] * 512.0f)
+                fail_msg("%s: y[%zu] * 2^9 = %.9g, integer reference %lld",
+                         kernels[k] ? kernels[k] : "dispatch", i, y[i] * 512.0,
+                         (long long)acc[i]);
+        }
     }
     clReleaseMemObject(dx), clReleaseMemObject(dy);
     sparq_matrix_free(m);
@@ -385,9 +438,13 @@ static void onnx_dynamic_quantize(sparq_context *ctx, const float *x, size_t n,
     for (size_t i = 0; i < n; i++)
         assert_int_equal(q[i], y[i]);
     /* the device agrees with the reference exactly (check_quantize), hence with ONNX */
-    cl_mem xq = NULL, xp = NULL;
-    check_quantize(ctx, 1, n, x, true, &xq, &xp, q, &scale, &zp);
-    clReleaseMemObject(xq), clReleaseMemObject(xp);
+    const char *const kernels[] = {"linear_dense_w8a8", "linear_dense_w8a8_dot"};
+    for (size_t i = 0; i < 2; i++) { /* each kernel's code layout */
+        cl_mem xq = NULL, xp = NULL;
+        check_quantize(ctx, sparq_kernel_find(kernels[i]), 1, n, x, true, &xq, &xp, q, &scale,
+                       &zp);
+        clReleaseMemObject(xq), clReleaseMemObject(xp);
+    }
 }
 
 /* ONNX A[M, K] (uint8, zero point za, scale sa) x B[K, N] (uint8, zb, sb) on the W8A8
@@ -425,26 +482,30 @@ static void onnx_product(sparq_context *ctx, const uint8_t *a, size_t rows_a, si
     }
     for (size_t i = 0; i < rows_a * k_dim; i++)
         xq[i] = a[i];
-    float centred[64]; /* the product reads codes minus the row's zero point, as floats */
-    for (size_t i = 0; i < rows_a * k_dim; i++)
-        centred[i] = (float)(a[i] - za);
-    cl_mem dq = testing_buffer(ctx, centred, rows_a * k_dim);
-    cl_mem dp = testing_buffer(ctx, params, 2 * rows_a), dy = testing_buffer(ctx, NULL, rows_a * n);
-    const sparq_kernel_info *k = sparq_kernel_find("linear_dense_w8a8");
-    sparq_kernel_params p;
-    sparq_kernel_default_params(k, &ctx->caps, &p);
-    cl_event ev = NULL;
-    sparq_linear_args args = {.matrix = m, .queue = sparq_context_queue(ctx), .batch = rows_a,
-                              .y = dy, .event = &ev};
-    assert_int_equal(sparq_w8a8_product(ctx, k, &args, &p, true, dq, 0, dp, 0), SPARQ_OK);
-    testing_read(ctx, dy, y, rows_a * n, ev);
-    clReleaseEvent(ev);
-    /* the reference's integer sums and float result agree with the device exactly */
     float ref[64];
     ref_qformat rf = {I8, SPARQ_SCALE_TENSOR, 0, 1};
     ref_w8a8_linear(&rf, n, k_dim, wq, &sb, &wzp, rows_a, xq, xs, xzp, NULL, 0, ref, acc);
-    assert_memory_equal(y, ref, rows_a * n * sizeof *y);
-    clReleaseMemObject(dq), clReleaseMemObject(dp), clReleaseMemObject(dy);
+    const char *const kernels[] = {"linear_dense_w8a8", "linear_dense_w8a8_dot"};
+    for (size_t i = 0; i < 2; i++) { /* each W8A8 kernel on codes in its layout */
+        const sparq_kernel_info *k = sparq_kernel_find(kernels[i]);
+        float codes[64 + 8 * 3]; /* floats, or bytes in rows padded to 4 */
+        size_t bytes = w8a8_codes_layout(k, xq, xzp, rows_a, k_dim, codes);
+        cl_mem dq = testing_buffer(ctx, codes, (bytes + 3) / 4);
+        cl_mem dp = testing_buffer(ctx, params, 2 * rows_a);
+        cl_mem dy = testing_buffer(ctx, NULL, rows_a * n);
+        sparq_kernel_params p;
+        sparq_kernel_default_params(k, &ctx->caps, &p);
+        cl_event ev = NULL;
+        sparq_linear_args args = {.matrix = m, .queue = sparq_context_queue(ctx),
+                                  .batch = rows_a, .y = dy, .event = &ev};
+        assert_int_equal(sparq_w8a8_product(ctx, k, &args, &p, true, dq, 0, dp, 0), SPARQ_OK);
+        testing_read(ctx, dy, y, rows_a * n, ev);
+        clReleaseEvent(ev);
+        /* the reference's integer sums and float result agree with the device exactly */
+        if (memcmp(y, ref, rows_a * n * sizeof *y) != 0)
+            fail_msg("%s: ONNX product differs from the reference", k->name);
+        clReleaseMemObject(dq), clReleaseMemObject(dp), clReleaseMemObject(dy);
+    }
     sparq_matrix_free(m);
     sparq_packed_free(packed);
 }

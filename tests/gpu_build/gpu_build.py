@@ -186,15 +186,27 @@ COMPILERS = {"nvidia": nvidia, "amd": amd, "intel": intel}
 RECIPE_VERSION = 3  # bump when a compile or parse step changes
 
 
-# The defines the host adds for a device of the target's kind (sparq_program_options:
-# SPARQ_HAS_SUBGROUPS where the device has cl_khr_subgroups or cl_intel_subgroups), so
-# that the paths a real device takes are built: Intel's GPUs have subgroups; NVIDIA's
-# OpenCL has none, and libclc has no subgroup functions for clang's AMD target.
-TARGET_DEFINES = {"acm-g10": " -DSPARQ_HAS_SUBGROUPS=1", "tgllp": " -DSPARQ_HAS_SUBGROUPS=1"}
+# What the host adds for a device of the target's kind (sparq_program_options:
+# SPARQ_HAS_SUBGROUPS where the device has cl_khr_subgroups or cl_intel_subgroups;
+# SPARQ_HAS_INTEGER_DOT and OpenCL C 3.0 where an OpenCL 3.0 device has
+# cl_khr_integer_dot_product), so that the paths a real device takes are built: Intel's
+# GPUs have both (ocloc has the packed dot products); NVIDIA's OpenCL has no subgroups,
+# and libclc has neither subgroup functions nor the dot products for clang's targets.
+TARGET_FEATURES = {"acm-g10": {"subgroups", "integer_dot"}, "tgllp": {"subgroups", "integer_dot"}}
+
+
+def target_options(options, target):
+    features = TARGET_FEATURES.get(target, set())
+    if "integer_dot" in features:
+        options = options.replace("-cl-std=CL1.2", "-cl-std=CL3.0")
+        options += " -DSPARQ_HAS_INTEGER_DOT=1"
+    if "subgroups" in features:
+        options += " -DSPARQ_HAS_SUBGROUPS=1"
+    return options
 
 
 def compile_job(job, target, found, src_dir, cache_dir):
-    job = dict(job, options=job["options"] + TARGET_DEFINES.get(target, ""))
+    job = dict(job, options=target_options(job["options"], target))
     tools = found[VENDOR[target]]
     with open(os.path.join(src_dir, job["source"]), "rb") as f:
         text = f.read()
