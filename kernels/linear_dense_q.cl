@@ -1154,6 +1154,7 @@ void linear_dense_w8a8_dot(const uint rows, const uint cols, const uint batch,
     const uint slab_id = get_group_id(0) * W8DOT_TEAMS + team;
     const uint slab = min(slab_id, slabs - 1); /* teams past the last slab store nothing */
     const uint m0 = 8 * slab, b0 = get_global_id(1) * W8DOT_TB;
+    const uint tb = min((uint)W8DOT_TB, batch - b0); /* batch rows of this tile */
     const uint gpr = sparq_groups_per_row(cols);
     const global uint4 *restrict ws = values + (size_t)slab * pairs;
     const global ushort *restrict xh[W8DOT_TB]; /* a batch row's codes, two a column pair */
@@ -1180,15 +1181,15 @@ void linear_dense_w8a8_dot(const uint rows, const uint cols, const uint batch,
                            bottom.s0, bottom.s1, bottom.s2, bottom.s3};
 #pragma unroll
         for (uint t = 0; t < W8DOT_TB; t++) {
-            /* rows past the batch (its last tile) repeat its last row: a branch here
-             * would index the sums at run time (scratch memory on every GPU target) */
-            const uint xv = (uint)xh[t][p] | (p2 < pairs ? (uint)xh[t][p2] << 16 : 0u);
+            if (t < tb) { /* a uniform branch in an unrolled loop: the sums stay registers */
+                const uint xv = (uint)xh[t][p] | (p2 < pairs ? (uint)xh[t][p2] << 16 : 0u);
 #pragma unroll
-            for (uint r = 0; r < 8; r++)
-                acc[r][t] = w8dot_acc(w[r], xv, acc[r][t]);
+                for (uint r = 0; r < 8; r++)
+                    acc[r][t] = w8dot_acc(w[r], xv, acc[r][t]);
 #if SPARQ_ASYMMETRIC
-            xsum[t] = w8dot_acc(0x01010101u, xv, xsum[t]);
+                xsum[t] = w8dot_acc(0x01010101u, xv, xsum[t]);
 #endif
+            }
         }
 #if W8A8_X_ASYM
 #pragma unroll
