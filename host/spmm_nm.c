@@ -158,21 +158,28 @@ static int rank_nm_stream24(const sparq_matrix *m, size_t batch, const sparq_dev
                  "has %llu", local, (unsigned long long)caps->local_mem_bytes);
         return SPARQ_RANK_REFUSED;
     }
-    if (batch > 1) {
+    unsigned tb = sparq_kernel_param(k, p, "NM_STREAM24_TB");
+    unsigned kt = sparq_kernel_param(k, p, "NM_STREAM24_KT");
+    if (tb == 0 || kt % (256 * tb) != 0) {
+        snprintf(why, why_size, "NM_STREAM24_KT=%u does not split into %u tiles of a multiple of "
+                 "256 columns (NM_STREAM24_TB=%u)", kt, tb, tb);
+        return SPARQ_RANK_REFUSED;
+    }
+    if (batch > 1 && tb == 1) {
         snprintf(why, why_size, "spmm_nm_stream24 reads the weights once per batch row "
-                 "(batch %zu)", batch);
+                 "(batch %zu, NM_STREAM24_TB=1)", batch);
         return SPARQ_RANK_OFF_REGIME;
     }
     bool gpu = caps->type == SPARQ_DEVICE_TYPE_GPU;
     snprintf(why, why_size,
-             "spmm_nm_stream24 reads 2:4 slabs at batch 1 in coalesced 16-byte chunks, a team "
-             "of lanes per slab, x and metadata staged in local memory%s",
-             gpu ? "; preferred on GPUs" : "; spmm_nm_gemv24_slab on CPUs");
+             "spmm_nm_stream24 reads 2:4 slabs in coalesced 16-byte chunks, a team of lanes "
+             "per slab, each chunk for up to %u batch rows, x and metadata staged in local "
+             "memory%s", tb, gpu ? "; preferred on GPUs" : "; the slab kernels on CPUs");
     return gpu ? SPARQ_RANK_BEST : SPARQ_RANK_OFF_REGIME;
 }
 
-/* A group per NM_STREAM24_WG / NM_STREAM24_LANES slabs; batch rows along the second
- * dimension. */
+/* A group per NM_STREAM24_WG / NM_STREAM24_LANES slabs; passes of NM_STREAM24_TB batch
+ * rows along the second dimension. */
 static sparq_status enqueue_nm_stream24(sparq_context *ctx, const sparq_kernel_info *k,
                                         const sparq_linear_args *a, const sparq_kernel_params *p)
 {
@@ -180,7 +187,8 @@ static sparq_status enqueue_nm_stream24(sparq_context *ctx, const sparq_kernel_i
     unsigned lanes = sparq_kernel_param(k, p, "NM_STREAM24_LANES");
     size_t slabs_per_group = wg / lanes;
     size_t groups = (sparq_slab_count(a->matrix->rows) + slabs_per_group - 1) / slabs_per_group;
-    return enqueue_nm(ctx, k, a, p, groups * wg, a->batch, wg);
+    size_t tb = sparq_kernel_param(k, p, "NM_STREAM24_TB");
+    return enqueue_nm(ctx, k, a, p, groups * wg, (a->batch + tb - 1) / tb, wg);
 }
 
 /* ---- spmm_nm_tiled ---- */
@@ -335,13 +343,15 @@ static const sparq_kernel_info nm_rows[] = {
      * 32-byte sector when staged, and an i4 tile still gives each lane a chunk. Teams of
      * at least a warp (a request on one slab's stream) keep a group at 8 slabs or fewer,
      * whose staged meta units, scales and sums fit 48 KB of local memory in every
-     * encoding. */
+     * encoding. Passes of 4 batch rows read the weights once per 4 (the staged x the
+     * same 1024 floats: 256 columns of each row), 4 x 8 sums a lane. */
     {"spmm_nm_stream24", "spmm_nm.cl", 0, SPARQ_STRUCTURE_NM,
-     "2:4 at batch 1 on GPUs: a team of lanes per slab of 8 rows reads it in consecutive "
-     "16-byte chunks, x and metadata staged in local memory",
+     "2:4 on GPUs: a team of lanes per slab of 8 rows reads it in consecutive 16-byte "
+     "chunks, each for NM_STREAM24_TB batch rows, x and metadata staged in local memory",
      {{"NM_STREAM24_WG", 64, 256, {32, 64, 128, 256, 0}},
       {"NM_STREAM24_LANES", 32, 64, {32, 64, 128, 0}},
-      {"NM_STREAM24_KT", 512, 1024, {256, 512, 1024, 0}}},
+      {"NM_STREAM24_KT", 512, 1024, {256, 512, 1024, 0}},
+      {"NM_STREAM24_TB", 1, 4, {1, 2, 4, 0}}},
      rank_nm_stream24, enqueue_nm_stream24, NM_ENCODINGS, false,
      {{SPARQ_RULE_WORK_GROUP, "NM_STREAM24_WG", NULL, 0},
       {SPARQ_RULE_DIVIDES, "NM_STREAM24_LANES", "NM_STREAM24_WG", 0},

@@ -706,7 +706,8 @@ void spmm_nm_tiled(const uint rows, const uint cols, const uint batch,
 }
 
 #if NM_N == 2 && NM_M == 4 && NM_SLAB == 8
-/* ---- spmm_nm_stream24: batch 1 on GPUs, 2:4, the slab layout in 16-byte chunks -------
+/* ---- spmm_nm_stream24: GPUs, 2:4, the slab layout in 16-byte chunks, NM_STREAM24_TB
+ * batch rows a pass ----------------------------------------------------------------------
  * In the slab layout a slab's values are one contiguous stream (slot unit u of its eight
  * rows side by side, unit after unit). A team of NM_STREAM24_LANES lanes per slab reads
  * each tile of NM_STREAM24_KT columns of it in 16-byte chunks, lane l chunks l, l + LANES,
@@ -723,7 +724,12 @@ void spmm_nm_tiled(const uint rows, const uint cols, const uint batch,
  * reads the same rows and slot positions in every meta byte, and keeps one sum per row;
  * the team adds them per row in lane order at the end (fixed order).
  * i8/i4: (q - z) x summed per chunk; per-group scales per chunk (a meta byte's eight
- * columns share one group), per-row and per-tensor scales on the finished sums. */
+ * columns share one group), per-row and per-tensor scales on the finished sums.
+ * A pass takes up to NM_STREAM24_TB batch rows: each chunk is decoded once and used for
+ * every row of the pass, so the weights are read once per NM_STREAM24_TB batch rows. The
+ * staged x keeps its size: with P rows in the pass (1, 2 or 4: the pass's rows rounded up
+ * to a power of two) a tile is NM_STREAM24_KT / P columns of each (KT a multiple of 256 P,
+ * so that a tile holds whole scale groups), and batch 1 runs tiles of all KT columns. */
 #ifndef NM_STREAM24_WG
 #define NM_STREAM24_WG 256 /* spmm_nm_stream24: work-items per group */
 #endif
@@ -731,7 +737,10 @@ void spmm_nm_tiled(const uint rows, const uint cols, const uint batch,
 #define NM_STREAM24_LANES 64 /* spmm_nm_stream24: lanes per slab (a team): 32, 64 or 128 */
 #endif
 #ifndef NM_STREAM24_KT
-#define NM_STREAM24_KT 1024 /* spmm_nm_stream24: columns staged at a time (256 | KT) */
+#define NM_STREAM24_KT 1024 /* spmm_nm_stream24: x floats staged at a time (256 TB | KT) */
+#endif
+#ifndef NM_STREAM24_TB
+#define NM_STREAM24_TB 1 /* spmm_nm_stream24: batch rows a pass: 1, 2 or 4 */
 #endif
 #if SPARQ_ENCODING == SPARQ_ENCODING_F32
 #define STREAM_NR 4
@@ -763,8 +772,7 @@ static inline uint nm_stream_xl(uint k)
     return k + k / 32;
 }
 
-/* Global size: ceil(slabs / STREAM_SPG) x NM_STREAM24_WG, batch. Each batch row reads the
- * weights again (batch 1 is its regime). */
+/* Global size: ceil(slabs / STREAM_SPG) x NM_STREAM24_WG, ceil(batch / NM_STREAM24_TB). */
 __kernel __attribute__((reqd_work_group_size(NM_STREAM24_WG, 1, 1)))
 void spmm_nm_stream24(const uint rows, const uint cols, const uint batch,
                       const global sparq_value_t *restrict values,
@@ -786,18 +794,24 @@ void spmm_nm_stream24(const uint rows, const uint cols, const uint batch,
     local float sums[NM_STREAM24_WG * STREAM_NR];
     const uint lid = get_local_id(0), lane = lid % NM_STREAM24_LANES;
     const uint sl = lid / NM_STREAM24_LANES; /* the team's slab in the group */
-    const uint slab = (uint)get_group_id(0) * STREAM_SPG + sl, m0 = slab * 8, b = get_global_id(1);
-    const bool live = m0 < rows && b < batch;
+    const uint slab = (uint)get_group_id(0) * STREAM_SPG + sl, m0 = slab * 8;
+    const uint b0 = get_global_id(1) * NM_STREAM24_TB;
+    const uint tb = min((uint)NM_STREAM24_TB, batch - b0); /* batch rows of the pass */
+    const uint kt = NM_STREAM24_KT / (tb > 2 ? 4 : tb);   /* columns of a tile */
+    const uint slice = kt + kt / 32;                        /* staged floats a batch row */
+    const bool live = m0 < rows;
     const uint bytes = nm_meta_bytes(cols);
-    const global float *xb = x + x_off + (size_t)min(b, batch - 1) * cols;
+    const global float *xb = x + x_off + (size_t)b0 * cols;
     /* the lane's place in a meta byte: chunk p of it, its first row and slot */
     const uint p = lane % STREAM_CPM;
     const uint r0 = STREAM_NR == 4 ? 4 * (p % 2) : 0;
     const uint s0 = STREAM_NR == 4 ? p / 2 : p * STREAM_NS;
-    float acc[STREAM_NR];
+    float acc[NM_STREAM24_TB][STREAM_NR];
     #pragma unroll
-    for (uint r = 0; r < STREAM_NR; r++)
-        acc[r] = 0.0f;
+    for (uint t = 0; t < NM_STREAM24_TB; t++)
+        #pragma unroll
+        for (uint r = 0; r < STREAM_NR; r++)
+            acc[t][r] = 0.0f;
 #if SPARQ_QUANTIZED
     const uint gpr = sparq_groups_per_row(cols);
 #endif
@@ -808,11 +822,14 @@ void spmm_nm_stream24(const uint rows, const uint cols, const uint batch,
         zr[r] = live ? (float)zero_points[sparq_scale_index(min(m0 + r0 + r, rows - 1), 0, gpr)]
                      : 0.0f;
 #endif
-    for (uint k0 = 0; k0 < cols; k0 += NM_STREAM24_KT) {
-        const uint i0 = k0 / 8, units = min((uint)NM_STREAM24_KT / 8, bytes - i0);
+    for (uint k0 = 0; k0 < cols; k0 += kt) {
+        const uint i0 = k0 / 8, units = min(kt / 8, bytes - i0);
         barrier(CLK_LOCAL_MEM_FENCE); /* the previous tile is consumed */
-        for (uint k = lid; k < NM_STREAM24_KT; k += NM_STREAM24_WG)
-            xl[nm_stream_xl(k)] = k0 + k < cols ? xb[k0 + k] : 0.0f;
+        for (uint j = lid; j < NM_STREAM24_KT; j += NM_STREAM24_WG) { /* row t, column k */
+            const uint t = j / kt, k = j % kt;
+            xl[t * slice + nm_stream_xl(k)] =
+                t < tb && k0 + k < cols ? xb[(size_t)t * cols + k0 + k] : 0.0f;
+        }
         for (uint s = 0; s < STREAM_SPG; s++) {
             const uint sm = min((uint)get_group_id(0) * STREAM_SPG + s, (rows - 1) / 8);
             const size_t u0 = (size_t)sm * bytes + i0; /* the slab's first unit of the tile */
@@ -828,7 +845,7 @@ void spmm_nm_stream24(const uint rows, const uint cols, const uint batch,
                     metal[s][u] = ((const global uint2 *)nm_meta)[u0 + u];
             }
 #if STREAM_QGROUP
-            const uint g0 = k0 / SPARQ_GROUP_SIZE, ng = min((uint)STREAM_GPT, gpr - g0);
+            const uint g0 = k0 / SPARQ_GROUP_SIZE, ng = min(kt / SPARQ_GROUP_SIZE, gpr - g0);
             for (uint t = lid; t < 8 * STREAM_GPT; t += NM_STREAM24_WG) {
                 const uint r = t / STREAM_GPT, g = t % STREAM_GPT;
                 if (g >= ng)
@@ -871,39 +888,52 @@ void spmm_nm_stream24(const uint rows, const uint cols, const uint batch,
 #else
                 const float z = 0.0f;
 #endif
-                float part = 0.0f;
+                float part[NM_STREAM24_TB];
+                #pragma unroll
+                for (uint t = 0; t < NM_STREAM24_TB; t++)
+                    part[t] = 0.0f;
                 #pragma unroll
                 for (uint k = 0; k < STREAM_NS; k++) {
                     const uint s = s0 + k; /* slot of the meta byte: column 4 (s / 2) + f */
-                    const uint col = 8 * i + 4 * (s / 2) + ((mb[r] >> (2 * s)) & 3);
-                    part = fma(w[k * STREAM_NR + r] - z, xl[nm_stream_xl(col)], part);
+                    const uint col = nm_stream_xl(8 * i + 4 * (s / 2) + ((mb[r] >> (2 * s)) & 3));
+                    const float wz = w[k * STREAM_NR + r] - z;
+                    #pragma unroll
+                    for (uint t = 0; t < NM_STREAM24_TB; t++)
+                        if (t < tb) /* uniform: the sums stay registers */
+                            part[t] = fma(wz, xl[t * slice + col], part[t]);
                 }
+                #pragma unroll
+                for (uint t = 0; t < NM_STREAM24_TB; t++)
 #if STREAM_QGROUP
-                acc[r] = fma(scl[sl][r0 + r][g], part, acc[r]);
+                    acc[t][r] = fma(scl[sl][r0 + r][g], part[t], acc[t][r]);
 #else
-                acc[r] += part;
+                    acc[t][r] += part[t];
 #endif
             }
         }
     }
 
-    /* row r of the lane's chunks at sums[r * WG + lid]: lanes side by side, no bank
-     * conflicts */
+    /* per batch row of the pass: row r of the lane's chunks at sums[r * WG + lid] (lanes
+     * side by side, no bank conflicts), then row r of the slab added by lane r */
+    const uint r = lane, step = 8 / STREAM_NR, team = lid - lane;
     #pragma unroll
-    for (uint r = 0; r < STREAM_NR; r++)
-        sums[r * NM_STREAM24_WG + lid] = acc[r];
-    barrier(CLK_LOCAL_MEM_FENCE);
-    /* row r: the team's lanes that read it (f32: every other lane, half r / 4), in order */
-    const uint r = lane;
-    if (!live || r >= 8 || m0 + r >= rows)
-        return;
-    float sum = 0.0f;
-    const uint step = 8 / STREAM_NR, team = lid - lane;
-    for (uint l = STREAM_NR == 4 ? r / 4 : 0; l < NM_STREAM24_LANES; l += step)
-        sum += sums[r % STREAM_NR * NM_STREAM24_WG + team + l];
+    for (uint t = 0; t < NM_STREAM24_TB; t++) {
+        barrier(CLK_LOCAL_MEM_FENCE); /* the previous row's sums are read */
+        #pragma unroll
+        for (uint q = 0; q < STREAM_NR; q++)
+            sums[q * NM_STREAM24_WG + lid] = acc[t][q];
+        barrier(CLK_LOCAL_MEM_FENCE);
+        if (!live || t >= tb || r >= 8 || m0 + r >= rows)
+            continue;
+        /* the team's lanes that read row r (f32: every other lane, half r / 4), in order */
+        float sum = 0.0f;
+        for (uint l = STREAM_NR == 4 ? r / 4 : 0; l < NM_STREAM24_LANES; l += step)
+            sum += sums[r % STREAM_NR * NM_STREAM24_WG + team + l];
 #if SPARQ_QUANTIZED && !STREAM_QGROUP
-    sum *= scales[sparq_scale_index(m0 + r, 0, gpr)];
+        sum *= scales[sparq_scale_index(m0 + r, 0, gpr)];
 #endif
-    y[y_off + (size_t)b * rows + m0 + r] = sparq_epilogue(sum, bias, bias_off, m0 + r, act);
+        y[y_off + (size_t)(b0 + t) * rows + m0 + r] =
+            sparq_epilogue(sum, bias, bias_off, m0 + r, act);
+    }
 }
 #endif /* 2:4, slabs of 8 */
