@@ -149,14 +149,16 @@ static int rank_bsr_stream(const sparq_matrix *m, size_t batch, const sparq_devi
         return SPARQ_RANK_REFUSED;
     }
     bool gpu = caps->type == SPARQ_DEVICE_TYPE_GPU;
-    if (batch > 1) {
-        snprintf(why, why_size, "spmm_bsr_stream reads the blocks once per batch row; "
-                 "spmm_bsr_tile shares them across batch %zu", batch);
+    unsigned tb = sparq_kernel_param(k, p, "BSR_STREAM_TB");
+    if (batch > 1 && tb == 1) {
+        snprintf(why, why_size, "spmm_bsr_stream reads the blocks once per batch row "
+                 "(BSR_STREAM_TB=1); spmm_bsr_tile shares them across batch %zu", batch);
         return SPARQ_RANK_OFF_REGIME;
     }
-    snprintf(why, why_size, "spmm_bsr_stream reads the %ux%u blocks at batch 1 in coalesced "
-             "16-byte chunks, a team of lanes per block row%s", m->format.block_rows,
-             m->format.block_cols, gpu ? "; preferred on GPUs" : "; spmm_bsr_gemv on CPUs");
+    snprintf(why, why_size, "spmm_bsr_stream reads the %ux%u blocks in coalesced 16-byte "
+             "chunks, a team of lanes per block row, each chunk for up to %u batch rows%s",
+             m->format.block_rows, m->format.block_cols, tb,
+             gpu ? "; preferred on GPUs" : "; spmm_bsr_gemv and spmm_bsr_tile on CPUs");
     return gpu ? SPARQ_RANK_BEST : SPARQ_RANK_OFF_REGIME;
 }
 
@@ -208,7 +210,7 @@ static sparq_status enqueue_bsr_tile(sparq_context *ctx, const sparq_kernel_info
 }
 
 /* spmm_bsr_stream: a team of BSR_STREAM_LANES per block row, BSR_STREAM_WG per group;
- * batch rows along the second dimension. */
+ * passes of BSR_STREAM_TB batch rows along the second dimension. */
 static sparq_status enqueue_bsr_stream(sparq_context *ctx, const sparq_kernel_info *k,
                                        const sparq_linear_args *a, const sparq_kernel_params *p)
 {
@@ -216,7 +218,9 @@ static sparq_status enqueue_bsr_stream(sparq_context *ctx, const sparq_kernel_in
     size_t lanes = sparq_kernel_param(k, p, "BSR_STREAM_LANES");
     size_t wg = sparq_kernel_param(k, p, "BSR_STREAM_WG");
     size_t block_rows = (m->rows + m->format.block_rows - 1) / m->format.block_rows;
-    size_t local[2] = {wg, 1}, global[2] = {sparq_round_up(block_rows * lanes, wg), a->batch};
+    size_t tb = sparq_kernel_param(k, p, "BSR_STREAM_TB");
+    size_t local[2] = {wg, 1},
+           global[2] = {sparq_round_up(block_rows * lanes, wg), (a->batch + tb - 1) / tb};
     return enqueue_bsr(ctx, k, a, p, global, local);
 }
 
@@ -296,13 +300,16 @@ static const sparq_kernel_info bsr_rows[] = {
     /* GPU defaults from the simulated-warp model (bench/gpu_model.md): 32 lanes a block
      * row, one warp, so each request reads 512 consecutive bytes of a block row (16
      * whole sectors) and divides or is divided by the 16x16 block's chunks in every
-     * encoding (64 f32, 32 f16, 16 i8, 8 i4); 128 work-items, four block rows a group.
+     * encoding (64 f32, 32 f16, 16 i8, 8 i4); 128 work-items, four block rows a group;
+     * passes of 4 batch rows read the blocks once per 4 (at most 4 x 2 sums a lane).
      * CPU defaults: the kernel is not the CPU choice (spmm_bsr_gemv), smaller teams. */
     {"spmm_bsr_stream", "spmm_bsr.cl", 0, SPARQ_STRUCTURE_BSR,
-     "BSR batch 1 on GPUs: a team of lanes per block row reads its blocks in consecutive "
-     "16-byte chunks (float4 / uint4 per lane), sums per row added across the team",
+     "BSR on GPUs: a team of lanes per block row reads its blocks in consecutive 16-byte "
+     "chunks (float4 / uint4 per lane), each for BSR_STREAM_TB batch rows, sums per row "
+     "added across the team",
      {{"BSR_STREAM_WG", 64, 128, {32, 64, 128, 256, 0}},
-      {"BSR_STREAM_LANES", 16, 32, {4, 8, 16, 32, 64, 0}}},
+      {"BSR_STREAM_LANES", 16, 32, {4, 8, 16, 32, 64, 0}},
+      {"BSR_STREAM_TB", 1, 4, {1, 2, 4, 0}}},
      rank_bsr_stream, enqueue_bsr_stream, BSR_ENCODINGS, false,
      {{SPARQ_RULE_WORK_GROUP, "BSR_STREAM_WG", NULL, 0},
       {SPARQ_RULE_DIVIDES, "BSR_STREAM_LANES", "BSR_STREAM_WG", 0}}},

@@ -375,7 +375,8 @@ void spmm_bsr_gemv(const uint rows, const uint cols, const uint batch,
 }
 #endif /* BSR_R * BSR_C >= VW */
 
-/* ---- spmm_bsr_stream: batch 1 on GPUs, the weight stream in 16-byte chunks ----------
+/* ---- spmm_bsr_stream: GPUs, the weight stream in 16-byte chunks, BSR_STREAM_TB batch
+ * rows a pass -----------------------------------------------------------------------------
  * The blocks of a block row lie one after another in values, so a block row is one
  * contiguous stream. A team of BSR_STREAM_LANES lanes walks it in 16-byte chunks of
  * STREAM_CH values (f32 4, f16 8, i8 16, i4 32), each lane loading one chunk at a time
@@ -389,7 +390,9 @@ void spmm_bsr_gemv(const uint rows, const uint cols, const uint batch,
  * loads where x's row is 16-byte aligned (the lanes of one block share them). i8/i4:
  * codes minus the zero point, times x; per-group scales per chunk (the block's rows read
  * adjacent scales, bsr_scale_index), per-row and per-tensor scales on the finished row
- * sums. */
+ * sums. A pass takes up to BSR_STREAM_TB batch rows: each chunk is decoded once and
+ * multiplied by each row's x, so the blocks are read once per BSR_STREAM_TB batch rows;
+ * the team's sums are then added per batch row. */
 #if SPARQ_ENCODING == SPARQ_ENCODING_F32
 #define STREAM_CH 4
 #elif SPARQ_ENCODING == SPARQ_ENCODING_F16
@@ -404,6 +407,9 @@ void spmm_bsr_gemv(const uint rows, const uint cols, const uint batch,
 #endif
 #ifndef BSR_STREAM_WG
 #define BSR_STREAM_WG 128 /* spmm_bsr_stream: work-items per group (teams x lanes) */
+#endif
+#ifndef BSR_STREAM_TB
+#define BSR_STREAM_TB 1 /* spmm_bsr_stream: batch rows a pass: 1, 2 or 4 */
 #endif
 #define STREAM_CPB (BSR_R * BSR_C / STREAM_CH) /* chunks per block */
 /* The kernel exists where blocks are whole chunks that never straddle two rows in part
@@ -473,9 +479,8 @@ static inline void bsr_stream_scales(const global float *scales, const global ch
 }
 #endif
 
-/* Global size: (block rows rounded up to teams per group) x BSR_STREAM_LANES, batch;
- * groups of BSR_STREAM_WG. Each batch row reads the weights again (batch 1 is its
- * regime). */
+/* Global size: (block rows rounded up to teams per group) x BSR_STREAM_LANES,
+ * ceil(batch / BSR_STREAM_TB); groups of BSR_STREAM_WG. */
 __kernel __attribute__((reqd_work_group_size(BSR_STREAM_WG, 1, 1)))
 void spmm_bsr_stream(const uint rows, const uint cols, const uint batch,
                      const global uint *restrict row_ptr,
@@ -489,11 +494,11 @@ void spmm_bsr_stream(const uint rows, const uint cols, const uint batch,
 {
     local float sums[BSR_STREAM_WG * STREAM_NPL * STREAM_CR];
     const uint lid = get_local_id(0), lane = lid % BSR_STREAM_LANES;
-    const uint br = get_global_id(0) / BSR_STREAM_LANES, b = get_global_id(1);
-    const bool live = br < rows / BSR_R + (rows % BSR_R != 0) && b < batch;
-    const global float *xb = x + x_off + (size_t)(live ? b : 0) * cols;
-    /* chunks start at multiples of 4 columns (STREAM_CW % 4 == 0) */
-    const bool x_aligned = ((x_off + (size_t)(live ? b : 0) * cols) & 3) == 0;
+    const uint br = get_global_id(0) / BSR_STREAM_LANES;
+    const uint b0 = get_global_id(1) * BSR_STREAM_TB;
+    const uint tb = min((uint)BSR_STREAM_TB, batch - b0); /* batch rows of the pass */
+    const bool live = br < rows / BSR_R + (rows % BSR_R != 0);
+    const global float *xb = x + x_off + (size_t)b0 * cols;
     /* the lane's chunk positions in a block, and the first block of the row it reads */
     uint pos[STREAM_NPL];
     #pragma unroll
@@ -501,12 +506,20 @@ void spmm_bsr_stream(const uint rows, const uint cols, const uint batch,
         pos[n] = STREAM_CPB > BSR_STREAM_LANES ? lane + n * BSR_STREAM_LANES
                                                : lane % STREAM_CPB;
     const uint first = STREAM_BPS > 1 ? lane / STREAM_CPB : 0;
-    float acc[STREAM_NPL][STREAM_CR];
+    float acc[BSR_STREAM_TB][STREAM_NPL][STREAM_CR];
     #pragma unroll
-    for (uint n = 0; n < STREAM_NPL; n++)
+    for (uint t = 0; t < BSR_STREAM_TB; t++)
         #pragma unroll
-        for (uint q = 0; q < STREAM_CR; q++)
-            acc[n][q] = 0.0f;
+        for (uint n = 0; n < STREAM_NPL; n++)
+            #pragma unroll
+            for (uint q = 0; q < STREAM_CR; q++)
+                acc[t][n][q] = 0.0f;
+    /* chunks start at multiples of 4 columns (STREAM_CW % 4 == 0): whole float4s of a
+     * batch row whose x starts on 16 bytes */
+    bool x_aligned[BSR_STREAM_TB];
+    #pragma unroll
+    for (uint t = 0; t < BSR_STREAM_TB; t++)
+        x_aligned[t] = ((x_off + (size_t)(b0 + t) * cols) & 3) == 0;
 #if SPARQ_QUANTIZED
     const uint gpr = sparq_groups_per_row(cols);
 #endif
@@ -528,9 +541,8 @@ void spmm_bsr_stream(const uint rows, const uint cols, const uint batch,
         for (uint n = 0; n < STREAM_NPL; n++) {
             const uint r0 = pos[n] * STREAM_CH / BSR_C;             /* first row */
             const uint c0 = pos[n] * STREAM_CH % BSR_C;             /* first column */
-            float w[STREAM_CH], xs[STREAM_CW];
+            float w[STREAM_CH];
             sparq_chunk16_values(values, (size_t)j * STREAM_CPB + pos[n], w);
-            bsr_stream_x(xb, x_aligned, k0 + c0, cols, xs);
 #if BSR_QGROUP
             float sc[STREAM_CR], zc[STREAM_CR];
             bsr_stream_scales(scales, zero_points, bsr_scale_index(br * BSR_R + r0, k0, gpr), sc,
@@ -545,48 +557,66 @@ void spmm_bsr_stream(const uint rows, const uint cols, const uint batch,
 #else
                 const float z = 0.0f;
 #endif
-                float part = 0.0f;
                 #pragma unroll
                 for (uint e = 0; e < STREAM_CW; e++)
-                    part = fma(w[q * STREAM_CW + e] - z, xs[e], part);
+                    w[q * STREAM_CW + e] -= z;
+            }
+            #pragma unroll
+            for (uint t = 0; t < BSR_STREAM_TB; t++) {
+                if (t >= tb) /* uniform: the sums stay registers */
+                    continue;
+                float xs[STREAM_CW];
+                bsr_stream_x(xb + (size_t)t * cols, x_aligned[t], k0 + c0, cols, xs);
+                #pragma unroll
+                for (uint q = 0; q < STREAM_CR; q++) {
+                    float part = 0.0f;
+                    #pragma unroll
+                    for (uint e = 0; e < STREAM_CW; e++)
+                        part = fma(w[q * STREAM_CW + e], xs[e], part);
 #if BSR_QGROUP
-                acc[n][q] = fma(sc[q], part, acc[n][q]);
+                    acc[t][n][q] = fma(sc[q], part, acc[t][n][q]);
 #else
-                acc[n][q] += part;
+                    acc[t][n][q] += part;
 #endif
+                }
             }
         }
     }
 
-    /* the team's sums: lane l's sum for position n, row q at [(n * CR + q) * LANES + l]
-     * of its team's part (lanes side by side: no bank conflicts); the row's lanes added in
-     * the order of their chunks */
+    /* per batch row of the pass, the team's sums: lane l's sum for position n, row q at
+     * [(n * CR + q) * LANES + l] of its team's part (lanes side by side: no bank
+     * conflicts); the row's lanes added in the order of their chunks */
     local float *team = sums + (lid - lane) * STREAM_NPL * STREAM_CR;
     #pragma unroll
-    for (uint n = 0; n < STREAM_NPL; n++)
+    for (uint t = 0; t < BSR_STREAM_TB; t++) {
+        barrier(CLK_LOCAL_MEM_FENCE); /* the previous row's sums are read */
         #pragma unroll
-        for (uint q = 0; q < STREAM_CR; q++)
-            team[(n * STREAM_CR + q) * BSR_STREAM_LANES + lane] = acc[n][q];
-    barrier(CLK_LOCAL_MEM_FENCE);
-    if (!live)
-        return;
-    /* row r of the block: its chunk positions p (CH <= C: C / CH of them), each read by
-     * the lanes p + bo * CPB (BPS blocks side by side) or by lane p % LANES at position
-     * p / LANES */
-    for (uint r = lane; r < BSR_R && br * BSR_R + r < rows; r += BSR_STREAM_LANES) {
-        const uint m = br * BSR_R + r;
-        const uint p0 = r * BSR_C / STREAM_CH, np = BSR_C >= STREAM_CH ? BSR_C / STREAM_CH : 1;
-        const uint q = r - p0 * STREAM_CH / BSR_C; /* the row's place in its chunk */
-        float sum = 0.0f;
-        for (uint bo = 0; bo < STREAM_BPS; bo++)
-            for (uint p = p0; p < p0 + np; p++) {
-                const uint l = bo * STREAM_CPB + p % BSR_STREAM_LANES, n = p / BSR_STREAM_LANES;
-                sum += team[(n * STREAM_CR + q) * BSR_STREAM_LANES + l];
-            }
+        for (uint n = 0; n < STREAM_NPL; n++)
+            #pragma unroll
+            for (uint q = 0; q < STREAM_CR; q++)
+                team[(n * STREAM_CR + q) * BSR_STREAM_LANES + lane] = acc[t][n][q];
+        barrier(CLK_LOCAL_MEM_FENCE);
+        if (!live || t >= tb)
+            continue;
+        /* row r of the block: its chunk positions p (CH <= C: C / CH of them), each read
+         * by the lanes p + bo * CPB (BPS blocks side by side) or by lane p % LANES at
+         * position p / LANES */
+        for (uint r = lane; r < BSR_R && br * BSR_R + r < rows; r += BSR_STREAM_LANES) {
+            const uint m = br * BSR_R + r;
+            const uint p0 = r * BSR_C / STREAM_CH, np = BSR_C >= STREAM_CH ? BSR_C / STREAM_CH : 1;
+            const uint q = r - p0 * STREAM_CH / BSR_C; /* the row's place in its chunk */
+            float sum = 0.0f;
+            for (uint bo = 0; bo < STREAM_BPS; bo++)
+                for (uint p = p0; p < p0 + np; p++) {
+                    const uint l = bo * STREAM_CPB + p % BSR_STREAM_LANES;
+                    const uint n = p / BSR_STREAM_LANES;
+                    sum += team[(n * STREAM_CR + q) * BSR_STREAM_LANES + l];
+                }
 #if SPARQ_QUANTIZED && !BSR_QGROUP
-        sum *= scales[bsr_scale_index(m, 0, gpr)];
+            sum *= scales[bsr_scale_index(m, 0, gpr)];
 #endif
-        y[y_off + (size_t)b * rows + m] = sparq_epilogue(sum, bias, bias_off, m, act);
+            y[y_off + (size_t)(b0 + t) * rows + m] = sparq_epilogue(sum, bias, bias_off, m, act);
+        }
     }
 }
 #endif /* the stream kernel's block shapes */
