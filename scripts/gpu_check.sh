@@ -18,8 +18,8 @@
 #              `nvidia-smi` too where installed
 #   4. tests   ctest in the build folder with SPARQ_DEVICE set, result per test
 #   5. bench   bench_sparse: the bandwidth roof, then csr, bsr16x16, 2:4, dense+i8-row,
-#              dense+i4-g128 at batches 1 and 32 on 4096x4096 and 768x3072, CLBlast as the
-#              peer on the same device
+#              dense+i4-g128 and dense+i8-row:w8a8 at batches 1, 8 and 32 on 4096x4096
+#              and 768x3072, CLBlast as the peer on the same device
 #   6. tune    `sparq tune --quick` into the results folder's tune.json (SPARQ_TUNE_DB; the
 #              user's tuning database is never read or written)
 # Everything goes to one results folder (default gpu-results/<date>-<device>) with
@@ -131,8 +131,8 @@ T_TESTS="$(limit 210)"; T_BENCH="$(limit 150)"; T_TUNE="$(limit 90)"
 # compiles offline for every vendor; CI runs both.
 TEST_EXCLUDE='^(oclgrind_.*|gpu_build)$'
 QUICK_TESTS='^(test_device|test_context|test_bandwidth|test_linear_dense|test_program_cache|test_registry_rows)$'
-BENCH_FORMATS="csr,bsr16x16,2:4,dense+i8-row,dense+i4-g128"
-BENCH_BATCHES="1,32"
+BENCH_FORMATS="csr,bsr16x16,2:4,dense+i8-row,dense+i4-g128,dense+i8-row:w8a8"
+BENCH_BATCHES="1,8,32"
 BENCH_ARGS=(--quick --structures "$BENCH_FORMATS" --batches "$BENCH_BATCHES")
 TUNE_ARGS=(--quick)
 if [ "$QUICK" = 1 ]; then
