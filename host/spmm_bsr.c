@@ -2,7 +2,8 @@
 /* spmm_bsr.c - the BSR kernels of sparq_linear (kernels/spmm_bsr.cl): when each can run
  * (rank) and how each is launched (enqueue). spmm_bsr_scalar is the general kernel;
  * spmm_bsr_tile (batch > 1) and spmm_bsr_gemv (batch 1) compute float8 micro-tiles;
- * spmm_bsr_stream (batch 1 on GPUs) reads the blocks in coalesced 16-byte chunks.
+ * spmm_bsr_stream (GPUs) reads the blocks in coalesced 16-byte chunks, each for a pass of
+ * BSR_STREAM_TB batch rows.
  * Every kernel runs f32, f16, i8 and i4 values (scales per tensor, row or group).
  */
 #include "matrix.h"
