@@ -288,6 +288,9 @@ void sparq_cache_resolve(const sparq_context_options *options, char *dir, size_t
 sparq_status sparq_program_get(sparq_context *ctx, const char *source, const char *options,
                                unsigned required_features, cl_program *program);
 
+/* Whether kernels use the device's packed 4x8-bit dot products (SPARQ_HAS_INTEGER_DOT):
+ * cl_khr_integer_dot_product on an OpenCL 3.0 device, its programs built as OpenCL C 3.0. */
+bool sparq_device_int_dot(const sparq_device_caps *caps);
 /* The options a program is built with on a device of these caps: the OpenCL C version,
  * on CPUs prefetching, what the device has (SPARQ_HAS_SUBGROUPS, SPARQ_HAS_INTEGER_DOT
  * with OpenCL C 3.0 on OpenCL 3.0 devices), before the op's own (options; NULL: none). */

@@ -386,7 +386,7 @@ static int rank_dense_w8a8_dot(const sparq_matrix *m, size_t batch,
              "teams of %u lanes share a slab of 8 rows, 32-byte quads side by side, %s "
              "4x8-bit dot products for %u batch rows, int32 sums added in local memory",
              batch, activation_words(m), sparq_kernel_param(k, p, "W8DOT_LANES"),
-             caps->has_int_dot_product ? "the device's" : "emulated",
+             sparq_device_int_dot(caps) ? "the device's" : "portable (four products each)",
              sparq_kernel_param(k, p, "W8DOT_TB"));
     return SPARQ_RANK_BEST;
 }

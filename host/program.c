@@ -469,12 +469,17 @@ static void save_binary(sparq_context *ctx, cl_program p, uint64_t lo, uint64_t 
     free(bin);
 }
 
-void sparq_program_options(const sparq_device_caps *caps, const char *options, char *out,
-                           size_t size)
+bool sparq_device_int_dot(const sparq_device_caps *caps)
 {
     /* The packed dot products of cl_khr_integer_dot_product are OpenCL C 3.0 features
      * (drivers hide them from -cl-std=CL1.2): taken on OpenCL 3.0 devices only. */
-    bool int_dot = caps->has_int_dot_product && strncmp(caps->device_version, "OpenCL 3", 8) == 0;
+    return caps->has_int_dot_product && strncmp(caps->device_version, "OpenCL 3", 8) == 0;
+}
+
+void sparq_program_options(const sparq_device_caps *caps, const char *options, char *out,
+                           size_t size)
+{
+    bool int_dot = sparq_device_int_dot(caps);
     const char *std = int_dot ? "-cl-std=CL3.0 "
                       : caps->opencl_c_major > 1 || caps->opencl_c_minor >= 2 ? "-cl-std=CL1.2 "
                                                                                : "";

@@ -2,7 +2,7 @@
 /* test_program_cache.c - kernel sources (embedded, SPARQ_KERNEL_DIR, includes),
  * the in-memory and on-disk program cache (hits, corrupt and truncated entries
  * rebuilt, disabled, forged entries ignored in folders others can write), missing device
- * features, build failures, and threads.
+ * features, the options device capabilities add, build failures, and threads.
  */
 #include "testing.h"
 
@@ -445,6 +445,32 @@ typedef struct thread_job {
     int ok;
 } thread_job;
 
+/* The options a program gets from the device's capabilities: OpenCL C 1.2, prefetching
+ * on CPUs, subgroups, and the packed dot products (with OpenCL C 3.0, where they are
+ * declared) only on an OpenCL 3.0 device that has cl_khr_integer_dot_product. */
+static void options_follow_capabilities(void **state)
+{
+    (void)state;
+    sparq_device_caps caps;
+    memset(&caps, 0, sizeof caps);
+    caps.type = SPARQ_DEVICE_TYPE_GPU;
+    caps.opencl_c_major = 1, caps.opencl_c_minor = 2;
+    snprintf(caps.device_version, sizeof caps.device_version, "OpenCL 3.0 CUDA");
+    char out[256];
+    sparq_program_options(&caps, "-DX=1", out, sizeof out);
+    assert_string_equal(out, "-cl-std=CL1.2 -DX=1");
+    caps.has_int_dot_product = 1;
+    caps.has_subgroups = 1;
+    sparq_program_options(&caps, "-DX=1", out, sizeof out);
+    assert_string_equal(out, "-cl-std=CL3.0 -DSPARQ_HAS_SUBGROUPS=1 -DSPARQ_HAS_INTEGER_DOT=1 "
+                             "-DX=1");
+    snprintf(caps.device_version, sizeof caps.device_version, "OpenCL 2.1 AMD");
+    caps.type = SPARQ_DEVICE_TYPE_CPU;
+    sparq_program_options(&caps, NULL, out, sizeof out);
+    assert_false(sparq_device_int_dot(&caps));
+    assert_string_equal(out, "-cl-std=CL1.2 -DSPARQ_CPU_PREFETCH=1 -DSPARQ_HAS_SUBGROUPS=1 ");
+}
+
 static void *thread_linear(void *arg)
 {
     thread_job *job = arg;
@@ -507,6 +533,7 @@ int main(void)
         cmocka_unit_test(kernel_dir_and_build_failure),
         cmocka_unit_test(source_hash_ignores_comments),
         cmocka_unit_test(missing_feature_refused),
+        cmocka_unit_test(options_follow_capabilities),
         cmocka_unit_test(threads_share_a_context),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
