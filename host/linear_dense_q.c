@@ -383,7 +383,7 @@ static int rank_dense_w8a8_dot(const sparq_matrix *m, size_t batch,
         return SPARQ_RANK_FALLBACK;
     }
     snprintf(why, why_size, "W8A8 at batch %zu on a GPU: X quantized per row to %s, packed; "
-             "teams of %u lanes share a slab of 8 rows, 32-byte quads side by side, %s "
+             "teams of %u lanes share a slab of 8 rows, 16-byte pairs side by side, %s "
              "4x8-bit dot products for %u batch rows, int32 sums added in local memory",
              batch, activation_words(m), sparq_kernel_param(k, p, "W8DOT_LANES"),
              sparq_device_int_dot(caps) ? "the device's" : "portable (four products each)",
@@ -476,8 +476,8 @@ static uint8_t *dense_device_rows(const sparq_matrix *m, const uint8_t *packed_r
 
 /* Dense values as the kernels read them: rows padded to 16 bytes (i4 codes in step
  * order), W8A8 codes in slabs of cols rounded up to 4 (linear_dense_w8a8's float8
- * lanes, linear_dense_w8a8_dot's quads). *count: elements of
- * the array's dtype (i4: bytes). */
+ * lanes, linear_dense_w8a8_dot's 16-byte pairs of columns). *count: elements of the
+ * array's dtype (i4: bytes). */
 static sparq_status dense_layout(const sparq_matrix *m, const sparq_packed *packed,
                                  sparq_packed_role role, const sparq_packed_buffer *a,
                                  void **data, size_t *count)
@@ -563,12 +563,12 @@ static const sparq_kernel_info dense_q_rows[] = {
      rank_dense_w8a8, enqueue_dense_w8a8, 1u << SPARQ_ENCODING_I8, true,
      {{SPARQ_RULE_WORK_GROUP, "W8A8_WG", NULL, 0},
       {SPARQ_RULE_PRIVATE, "W8A8_S", "W8A8_TB", 8}}},
-    /* GPU defaults from the memory model: a team of 32 lanes reads 1 KiB of a slab a
-     * request (eight whole lines), the packed codes of a batch row 128 bytes (one line);
+    /* GPU defaults from the memory model: a team of 32 lanes reads 512 bytes of a slab a
+     * load (four whole lines), the packed codes of a batch row 64 bytes (two sectors);
      * 2 teams a group keep 4096-row layers at 256 groups a batch tile (two waves of 132
      * SMs); 4 batch rows a tile: 32 int32 sums a lane, and the slab read once per 4. */
     {"linear_dense_w8a8_dot", "linear_dense_q.cl", 0, SPARQ_STRUCTURE_DENSE,
-     "W8A8 step 2 on GPUs: teams of lanes share a slab of 8 rows, 32-byte quads side by side "
+     "W8A8 step 2 on GPUs: teams of lanes share a slab of 8 rows, 16-byte pairs side by side "
      "transposed in registers, packed 4x8-bit dot products (cl_khr_integer_dot_product where "
      "the device has it), int32 sums added in local memory",
      {{"W8DOT_WG", 32, 64, {32, 64, 128, 256, 0}}, {"W8DOT_LANES", 8, 32, {8, 16, 32, 0}},

@@ -1199,16 +1199,19 @@ void linear_dense_w8a8_dot(const uint rows, const uint cols, const uint batch,
     }
     /* this lane's share of sum (w - zw)(x - zx), into the team's rotated columns */
     local int *team_sums = sums + team * W8DOT_SUMS * W8DOT_LANES;
+    int zx[W8DOT_TB];
+#pragma unroll
+    for (uint t = 0; t < W8DOT_TB; t++)
+        zx[t] = (int)xparams[xparams_off + 2 * (size_t)min(b0 + t, batch - 1) + 1];
 #pragma unroll
     for (uint r = 0; r < 8; r++) {
         const int zw = sparq_load_zero_point(zero_points,
                                              sparq_scale_index(min(m0 + r, rows - 1), 0, gpr));
 #pragma unroll
         for (uint t = 0; t < W8DOT_TB; t++) {
-            const int zx = (int)xparams[xparams_off + 2 * (size_t)min(b0 + t, batch - 1) + 1];
             const uint v = t * 8 + r;
             team_sums[v * W8DOT_LANES + (lane + v) % W8DOT_LANES] =
-                acc[r][t] - zw * xsum[t] - zx * wsum[r];
+                acc[r][t] - zw * xsum[t] - zx[t] * wsum[r];
         }
     }
     barrier(CLK_LOCAL_MEM_FENCE);
